@@ -1,0 +1,68 @@
+# M4SH backend. Two commands on a fresh machine: `make run` and `make test`.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+GO        ?= go
+BIN       := bin/m4sh
+DEV_DATA  := .data/pg
+TEST_DATA := .data/pgtest
+# Dev-only secret for `make run`; production sets AUTH_JWT_SECRET or AUTH_JWT_PUBLIC_KEY_FILE.
+DEV_SECRET := m4sh-dev-secret-not-for-production-0123456789
+
+.PHONY: help
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
+
+.PHONY: generate
+generate: ## regenerate gen/ from openapi/, asyncapi/ and queries/ (pinned tools in go.mod)
+	$(GO) tool oapi-codegen -config oapi-codegen.yaml openapi/openapi.yaml
+	$(GO) tool sqlc generate
+
+.PHONY: build
+build: ## build bin/m4sh
+	$(GO) build -o $(BIN) ./cmd/m4sh
+
+.PHONY: run
+run: build ## run the service on :8080 with a private PostgreSQL under .data (DATABASE_URL overrides)
+	@url="$${DATABASE_URL:-$$(scripts/pgcluster.sh start $(DEV_DATA) m4sh)}"; \
+	export DATABASE_URL="$$url" AUTH_JWT_SECRET="$${AUTH_JWT_SECRET:-$(DEV_SECRET)}" LOG_FORMAT="$${LOG_FORMAT:-text}"; \
+	$(BIN) migrate up; \
+	echo "mint a token:  AUTH_JWT_SECRET=$$AUTH_JWT_SECRET $(BIN) token -user alice -name Alice"; \
+	exec $(BIN) serve
+
+.PHONY: token
+token: build ## mint a dev token for USER (default alice) with the dev secret
+	@AUTH_JWT_SECRET="$${AUTH_JWT_SECRET:-$(DEV_SECRET)}" $(BIN) token -user "$${USER_ID:-alice}" -name "$${NAME:-Alice}"
+
+.PHONY: test
+test: ## run every test against a private throwaway PostgreSQL (TEST_DATABASE_URL overrides)
+	@url="$${TEST_DATABASE_URL:-$$(scripts/pgcluster.sh start $(TEST_DATA) m4sh --fast)}"; \
+	TEST_DATABASE_URL="$$url" $(GO) test -count=1 -timeout 20m $(TESTFLAGS) ./...
+
+.PHONY: bench
+bench: ## run benchmarks and load drivers against same-run baselines; prints ratios
+	@url="$${TEST_DATABASE_URL:-$$(scripts/pgcluster.sh start $(TEST_DATA) m4sh --fast)}"; \
+	TEST_DATABASE_URL="$$url" $(GO) test -run '^$$' -bench . -benchmem -count=1 ./... | tee .data/bench.txt; \
+	$(GO) run ./cmd/benchreport < .data/bench.txt
+
+.PHONY: check-generated
+check-generated: generate ## fail when gen/ is not what the specs and queries generate
+	@git diff --exit-code --stat -- gen/ || { echo "gen/ is stale: run 'make generate' and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- gen/)" || { git status --porcelain -- gen/; echo "gen/ has untracked generated files"; exit 1; }
+
+.PHONY: lint
+lint: ## gofmt and go vet
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+	$(GO) vet ./...
+
+.PHONY: ci
+ci: check-generated lint test ## what .ci/run runs
+
+.PHONY: db-stop
+db-stop: ## stop the private PostgreSQL clusters (data kept under .data)
+	scripts/pgcluster.sh stop $(DEV_DATA); scripts/pgcluster.sh stop $(TEST_DATA)
+
+.PHONY: clean
+clean: db-stop ## remove build output and the private clusters
+	rm -rf bin .data

@@ -1,0 +1,71 @@
+package config_test
+
+import (
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/m4sh/backend/internal/config"
+)
+
+const secret = "config-test-secret-0123456789abcdefghij"
+
+func env(kv map[string]string) func(string) string {
+	return func(k string) string { return kv[k] }
+}
+
+func TestLoadDefaults(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(env(map[string]string{"AUTH_JWT_SECRET": secret}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTPAddr != ":8080" || c.LogLevel != slog.LevelInfo || c.Auth.UserClaim != "sub" ||
+		c.Auth.Leeway != 30*time.Second || c.ShutdownTimeout != 20*time.Second || c.DBMaxConns != 20 {
+		t.Errorf("defaults = %+v", c)
+	}
+	if err := c.RequireDatabase(); err == nil || !strings.Contains(err.Error(), "DATABASE_URL") {
+		t.Errorf("RequireDatabase() = %v, want an error naming DATABASE_URL", err)
+	}
+}
+
+func TestLoadRejectsBadValues(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		vars    map[string]string
+		wantVar string
+	}{
+		{"no key", map[string]string{}, "AUTH_JWT_SECRET"},
+		{"short secret", map[string]string{"AUTH_JWT_SECRET": "short"}, "AUTH_JWT_SECRET"},
+		{"bad level", map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL"},
+		{"bad format", map[string]string{"LOG_FORMAT": "xml"}, "LOG_FORMAT"},
+		{"bad duration", map[string]string{"SHUTDOWN_TIMEOUT": "soon"}, "SHUTDOWN_TIMEOUT"},
+		{"negative duration", map[string]string{"SHUTDOWN_TIMEOUT": "-1s"}, "SHUTDOWN_TIMEOUT"},
+		{"conns not a number", map[string]string{"DB_MAX_CONNS": "many"}, "DB_MAX_CONNS"},
+		{"conns zero", map[string]string{"DB_MAX_CONNS": "0"}, "DB_MAX_CONNS"},
+		{"mysql url", map[string]string{"DATABASE_URL": "mysql://x"}, "DATABASE_URL"},
+		{"empty claim", map[string]string{"AUTH_JWT_USER_CLAIM": " "}, "AUTH_JWT_USER_CLAIM"},
+		{"huge leeway", map[string]string{"AUTH_JWT_LEEWAY": "1h"}, "AUTH_JWT_LEEWAY"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			vars := map[string]string{"AUTH_JWT_SECRET": secret}
+			for k, v := range tt.vars {
+				vars[k] = v
+			}
+			if _, ok := tt.vars["AUTH_JWT_SECRET"]; !ok && tt.wantVar == "AUTH_JWT_SECRET" {
+				delete(vars, "AUTH_JWT_SECRET")
+			}
+			_, err := config.Load(env(vars))
+			if err == nil {
+				t.Fatalf("Load(%v) succeeded, want an error naming %s", tt.vars, tt.wantVar)
+			}
+			if !strings.Contains(err.Error(), tt.wantVar) {
+				t.Errorf("Load(%v) error %q does not name %s", tt.vars, err, tt.wantVar)
+			}
+		})
+	}
+}

@@ -1,0 +1,142 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"time"
+
+	"github.com/m4sh/backend/internal/apperr"
+	"github.com/m4sh/backend/internal/auth"
+)
+
+// reqInfo is per-request state that inner layers fill in and outer layers read after the
+// handler returns (the route template for metrics, the user for the access log). A pointer
+// in the context survives the r.WithContext copies each layer makes.
+type reqInfo struct {
+	id      string
+	route   string
+	userID  string
+	authErr error // a bearer token was sent but refused
+}
+
+type reqInfoKey struct{}
+
+func infoFrom(ctx context.Context) *reqInfo {
+	if ri, ok := ctx.Value(reqInfoKey{}).(*reqInfo); ok {
+		return ri
+	}
+	return &reqInfo{}
+}
+
+func requestIDFrom(ctx context.Context) string { return infoFrom(ctx).id }
+
+var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// statusRecorder remembers the status written so the access log and metrics can report it.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	n, err := s.ResponseWriter.Write(b)
+	s.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the real writer (flush, hijack for WebSocket).
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// observe is the outermost layer: request id, panic recovery, access log and metrics.
+func (s *Server) observe(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		ri := &reqInfo{id: r.Header.Get("X-Request-Id"), route: "unmatched"}
+		if !validRequestID.MatchString(ri.id) {
+			var b [8]byte
+			_, _ = rand.Read(b[:])
+			ri.id = hex.EncodeToString(b[:])
+		}
+		w.Header().Set("X-Request-Id", ri.id)
+		r = r.WithContext(context.WithValue(r.Context(), reqInfoKey{}, ri))
+		rec := &statusRecorder{ResponseWriter: w}
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				if rec.status == 0 {
+					writeError(rec, r, s.log, fmt.Errorf("panic: %v", p))
+				} else {
+					s.log.ErrorContext(r.Context(), "panic after response started", "panic", fmt.Sprint(p))
+				}
+			}
+			if rec.status == 0 {
+				rec.status = http.StatusOK
+			}
+			d := time.Since(start)
+			s.metrics.ObserveHTTP(ri.route, r.Method, rec.status, d)
+			s.log.LogAttrs(r.Context(), slog.LevelInfo, "http request",
+				slog.String("request_id", ri.id),
+				slog.String("method", r.Method),
+				slog.String("route", ri.route),
+				slog.String("path", r.URL.Path),
+				slog.Int("status", rec.status),
+				slog.Int64("bytes", rec.bytes),
+				slog.Duration("duration", d),
+				slog.String("user_id", ri.userID),
+			)
+		}()
+		next.ServeHTTP(rec, r)
+	})
+}
+
+// authenticate verifies a bearer token when one is sent and puts the principal in the
+// context. It never rejects by itself: whether an operation requires a principal is the
+// OpenAPI document's business (see validate), and public routes ignore bad tokens.
+// Tokens are taken from the Authorization header only, never from the query string.
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := r.Header.Get("Authorization")
+		if h == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		ri := infoFrom(r.Context())
+		tok, ok := auth.BearerToken(h)
+		if !ok {
+			ri.authErr = errors.New("authorization header is not a bearer token")
+			next.ServeHTTP(w, r)
+			return
+		}
+		p, err := s.verifier.Verify(tok)
+		if err != nil {
+			ri.authErr = err
+			next.ServeHTTP(w, r)
+			return
+		}
+		if err := s.users.Seen(r.Context(), p.UserID, p.Name); err != nil {
+			writeError(w, r, s.log, apperr.Wrap(apperr.Unavailable, err, "user store unavailable"))
+			return
+		}
+		ri.userID = p.UserID
+		next.ServeHTTP(w, r.WithContext(auth.WithPrincipal(r.Context(), p)))
+	})
+}

@@ -1,0 +1,152 @@
+// Package httpapi is the HTTP transport: it implements the strict server interface generated
+// from openapi/openapi.yaml, validates every request against that document before any
+// handler runs, and maps errors to problem+json in one place. Handlers stay thin: decode,
+// call a feature service, encode.
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/m4sh/backend/gen/api"
+	"github.com/m4sh/backend/internal/apperr"
+	"github.com/m4sh/backend/internal/auth"
+	"github.com/m4sh/backend/internal/metrics"
+)
+
+// Readiness reports whether the service can take traffic; each named check returns nil when
+// healthy.
+type Readiness interface {
+	Ready(ctx context.Context) map[string]error
+}
+
+// Checks is a Readiness made of named check functions.
+type Checks map[string]func(ctx context.Context) error
+
+// Ready runs every check with a short deadline.
+func (c Checks) Ready(ctx context.Context) map[string]error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	out := make(map[string]error, len(c))
+	for name, check := range c {
+		out[name] = check(ctx)
+	}
+	return out
+}
+
+// UserRecorder records users on first sight.
+type UserRecorder interface {
+	Seen(ctx context.Context, userID, name string) error
+}
+
+// Deps are the HTTP layer's collaborators, wired by cmd/m4sh.
+type Deps struct {
+	Log      *slog.Logger
+	Metrics  *metrics.Registry
+	Verifier *auth.Verifier
+	Users    UserRecorder
+	Ready    Readiness
+	// Extra routes mounted beside the API (ops endpoints, docs, WebSocket), by ServeMux
+	// pattern. They skip OpenAPI validation: they are not part of that document.
+	Extra map[string]http.Handler
+}
+
+// Server implements api.StrictServerInterface.
+type Server struct {
+	log      *slog.Logger
+	metrics  *metrics.Registry
+	verifier *auth.Verifier
+	users    UserRecorder
+	ready    Readiness
+}
+
+var _ api.StrictServerInterface = (*Server)(nil)
+
+// NewHandler builds the service's whole HTTP handler: observe → (extra routes | authenticate
+// → validate → generated routes → strict handlers).
+func NewHandler(d Deps) (http.Handler, error) {
+	s := &Server{log: d.Log, metrics: d.Metrics, verifier: d.Verifier, users: d.Users, ready: d.Ready}
+	doc, err := api.GetSwagger()
+	if err != nil {
+		return nil, err
+	}
+	v, err := newValidator(doc, d.Log)
+	if err != nil {
+		return nil, err
+	}
+	strict := api.NewStrictHandlerWithOptions(s, nil, api.StrictHTTPServerOptions{
+		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
+			writeError(w, r, s.log, apperr.Wrap(apperr.Invalid, err, "the request body could not be decoded"))
+		},
+		ResponseErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
+			writeError(w, r, s.log, err)
+		},
+	})
+	apiMux := http.NewServeMux()
+	api.HandlerWithOptions(strict, api.StdHTTPServerOptions{
+		BaseRouter: apiMux,
+		ErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
+			writeError(w, r, s.log, apperr.Wrap(apperr.Invalid, err, "invalid request parameter"))
+		},
+	})
+	root := http.NewServeMux()
+	for pattern, h := range d.Extra {
+		root.Handle(pattern, labelRoute(pattern, h))
+	}
+	root.Handle("/", s.authenticate(v.middleware(apiMux)))
+	return s.observe(root), nil
+}
+
+// HealthCheck answers while the process runs.
+func (s *Server) HealthCheck(ctx context.Context, _ api.HealthCheckRequestObject) (api.HealthCheckResponseObject, error) {
+	return api.HealthCheck200JSONResponse{Status: api.HealthStatusOk}, nil
+}
+
+// ReadyCheck answers 200 when every dependency is healthy and 503 naming the failing ones.
+func (s *Server) ReadyCheck(ctx context.Context, _ api.ReadyCheckRequestObject) (api.ReadyCheckResponseObject, error) {
+	checks := map[string]string{}
+	failed := false
+	for name, err := range s.ready.Ready(ctx) {
+		if err != nil {
+			failed = true
+			checks[name] = "unavailable"
+			s.log.WarnContext(ctx, "readiness check failed", "check", name, "err", err)
+			continue
+		}
+		checks[name] = "ok"
+	}
+	if failed {
+		return api.ReadyCheck503JSONResponse{Status: api.HealthStatusUnavailable, Checks: &checks}, nil
+	}
+	return api.ReadyCheck200JSONResponse{Status: api.HealthStatusOk, Checks: &checks}, nil
+}
+
+// MeGet returns the authenticated caller.
+func (s *Server) MeGet(ctx context.Context, _ api.MeGetRequestObject) (api.MeGetResponseObject, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return api.MeGet200JSONResponse{UserId: p.UserID, Name: p.Name}, nil
+}
+
+// principal returns the caller; the validator guarantees one on secured operations, so a
+// missing principal is a wiring bug reported as 500 rather than a 401.
+func principal(ctx context.Context) (auth.Principal, error) {
+	p, ok := auth.FromContext(ctx)
+	if !ok {
+		return auth.Principal{}, errors.New("no principal on a secured operation")
+	}
+	return p, nil
+}
+
+// labelRoute names an extra route in metrics and logs by its pattern.
+func labelRoute(pattern string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		infoFrom(r.Context()).route = pattern
+		h.ServeHTTP(w, r)
+	})
+}

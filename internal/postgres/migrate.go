@@ -1,0 +1,278 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivermigrate"
+)
+
+// Migration is one versioned step of queries/migrations.
+type Migration struct {
+	Version int
+	Name    string
+	Up      string
+	Down    string
+	// NoTx migrations run statement by statement outside a transaction (marked with a first
+	// line `-- m4sh:no-transaction`, statements separated by `-- m4sh:split`). Batched
+	// backfills use this so that no single transaction holds locks for long; such a migration
+	// must be written to be safe to re-run from any point.
+	NoTx bool
+}
+
+const (
+	noTxMarker    = "-- m4sh:no-transaction"
+	splitMarker   = "-- m4sh:split"
+	migrationsTbl = "m4sh_schema_migrations"
+	// migrateLockKey serialises concurrent migrators (several nodes starting at once).
+	migrateLockKey = 0x6d3473686d6967 // "m4shmig"
+)
+
+var migrationName = regexp.MustCompile(`^(\d{4})_([a-z0-9_]+)\.(up|down)\.sql$`)
+
+// LoadMigrations reads and checks the migrations in dir of fsys: versions contiguous from 1,
+// each with an up and a down file.
+func LoadMigrations(fsys fs.FS, dir string) ([]Migration, error) {
+	entries, err := fs.ReadDir(fsys, dir)
+	if err != nil {
+		return nil, fmt.Errorf("reading migrations: %w", err)
+	}
+	byVersion := map[int]*Migration{}
+	for _, e := range entries {
+		m := migrationName.FindStringSubmatch(e.Name())
+		if m == nil {
+			return nil, fmt.Errorf("migration file %q is not named NNNN_name.up|down.sql", e.Name())
+		}
+		v, _ := strconv.Atoi(m[1])
+		body, err := fs.ReadFile(fsys, dir+"/"+e.Name())
+		if err != nil {
+			return nil, err
+		}
+		mig := byVersion[v]
+		if mig == nil {
+			mig = &Migration{Version: v, Name: m[2]}
+			byVersion[v] = mig
+		}
+		if m[3] == "up" {
+			mig.Up = string(body)
+			mig.NoTx = strings.HasPrefix(mig.Up, noTxMarker)
+		} else {
+			mig.Down = string(body)
+		}
+	}
+	out := make([]Migration, 0, len(byVersion))
+	for v := 1; v <= len(byVersion); v++ {
+		m := byVersion[v]
+		if m == nil {
+			return nil, fmt.Errorf("migration %04d is missing (versions must be contiguous)", v)
+		}
+		if m.Up == "" || m.Down == "" {
+			return nil, fmt.Errorf("migration %04d_%s needs both up and down files", v, m.Name)
+		}
+		out = append(out, *m)
+	}
+	return out, nil
+}
+
+// Migrator applies our migrations and River's.
+type Migrator struct {
+	pool  *pgxpool.Pool
+	migs  []Migration
+	river *rivermigrate.Migrator[pgx.Tx]
+	log   *slog.Logger
+}
+
+// NewMigrator builds a Migrator over pool for migs.
+func NewMigrator(pool *pgxpool.Pool, migs []Migration, log *slog.Logger) (*Migrator, error) {
+	rm, err := rivermigrate.New(riverpgxv5.New(pool), &rivermigrate.Config{Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("river migrator: %w", err)
+	}
+	return &Migrator{pool: pool, migs: migs, river: rm, log: log}, nil
+}
+
+// Latest is the newest migration version.
+func (m *Migrator) Latest() int { return len(m.migs) }
+
+// Up applies River's migrations and then every pending migration of ours.
+func (m *Migrator) Up(ctx context.Context) ([]int, error) { return m.UpTo(ctx, m.Latest()) }
+
+// UpTo applies River's migrations and ours up to and including version target.
+func (m *Migrator) UpTo(ctx context.Context, target int) ([]int, error) {
+	if _, err := m.river.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return nil, fmt.Errorf("river migrations: %w", err)
+	}
+	var applied []int
+	err := m.locked(ctx, func(conn *pgxpool.Conn) error {
+		done, err := appliedVersions(ctx, conn)
+		if err != nil {
+			return err
+		}
+		for _, mig := range m.migs {
+			if mig.Version > target || slices.Contains(done, mig.Version) {
+				continue
+			}
+			m.log.InfoContext(ctx, "migration up", "version", mig.Version, "name", mig.Name)
+			if err := m.apply(ctx, conn, mig, mig.Up, mig.NoTx, true); err != nil {
+				return fmt.Errorf("migration %04d_%s up: %w", mig.Version, mig.Name, err)
+			}
+			applied = append(applied, mig.Version)
+		}
+		return nil
+	})
+	return applied, err
+}
+
+// Down reverts the newest steps migrations of ours (River's schema stays).
+func (m *Migrator) Down(ctx context.Context, steps int) ([]int, error) {
+	var reverted []int
+	err := m.locked(ctx, func(conn *pgxpool.Conn) error {
+		done, err := appliedVersions(ctx, conn)
+		if err != nil {
+			return err
+		}
+		slices.Sort(done)
+		for i := len(done) - 1; i >= 0 && len(reverted) < steps; i-- {
+			v := done[i]
+			if v < 1 || v > len(m.migs) {
+				return fmt.Errorf("database has migration %d that this binary does not know", v)
+			}
+			mig := m.migs[v-1]
+			m.log.InfoContext(ctx, "migration down", "version", mig.Version, "name", mig.Name)
+			if err := m.apply(ctx, conn, mig, mig.Down, false, false); err != nil {
+				return fmt.Errorf("migration %04d_%s down: %w", mig.Version, mig.Name, err)
+			}
+			reverted = append(reverted, v)
+		}
+		return nil
+	})
+	return reverted, err
+}
+
+// Status describes which migrations are applied.
+type Status struct {
+	Applied      []int
+	Pending      []int
+	RiverCurrent bool
+}
+
+// Current reports whether every migration (ours and River's) is applied.
+func (s Status) Current() bool { return len(s.Pending) == 0 && s.RiverCurrent }
+
+// Status reads the applied versions.
+func (m *Migrator) Status(ctx context.Context) (Status, error) {
+	var st Status
+	conn, err := m.pool.Acquire(ctx)
+	if err != nil {
+		return st, err
+	}
+	defer conn.Release()
+	done, err := appliedVersions(ctx, conn)
+	if err != nil {
+		return st, err
+	}
+	slices.Sort(done)
+	st.Applied = done
+	for _, mig := range m.migs {
+		if !slices.Contains(done, mig.Version) {
+			st.Pending = append(st.Pending, mig.Version)
+		}
+	}
+	res, err := m.river.Validate(ctx, nil)
+	if err != nil {
+		return st, fmt.Errorf("river migrations: %w", err)
+	}
+	st.RiverCurrent = res.OK
+	return st, nil
+}
+
+func (m *Migrator) locked(ctx context.Context, fn func(conn *pgxpool.Conn) error) error {
+	conn, err := m.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", int64(migrateLockKey)); err != nil {
+		return fmt.Errorf("taking migration lock: %w", err)
+	}
+	defer func() {
+		_, _ = conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", int64(migrateLockKey))
+	}()
+	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+migrationsTbl+` (
+		version    integer PRIMARY KEY,
+		name       text NOT NULL,
+		applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+		return fmt.Errorf("creating %s: %w", migrationsTbl, err)
+	}
+	return fn(conn)
+}
+
+func (m *Migrator) apply(ctx context.Context, conn *pgxpool.Conn, mig Migration, sql string, noTx, up bool) error {
+	record := func(tx pgx.Tx) error {
+		var err error
+		if up {
+			_, err = tx.Exec(ctx, `INSERT INTO `+migrationsTbl+` (version, name) VALUES ($1, $2)`, mig.Version, mig.Name)
+		} else {
+			_, err = tx.Exec(ctx, `DELETE FROM `+migrationsTbl+` WHERE version = $1`, mig.Version)
+		}
+		return err
+	}
+	if !noTx {
+		return InTx(ctx, conn, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, sql); err != nil {
+				return err
+			}
+			return record(tx)
+		})
+	}
+	for i, stmt := range strings.Split(sql, splitMarker) {
+		if strings.TrimSpace(stripComments(stmt)) == "" {
+			continue
+		}
+		// Simple protocol: a statement may be a DO block or a CALL that commits per batch.
+		if _, err := conn.Exec(ctx, stmt, pgx.QueryExecModeSimpleProtocol); err != nil {
+			return fmt.Errorf("statement %d: %w", i+1, err)
+		}
+	}
+	return InTx(ctx, conn, record)
+}
+
+func stripComments(s string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(s, "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(line), "--") {
+			b.WriteString(line)
+			b.WriteByte('\n')
+		}
+	}
+	return b.String()
+}
+
+func appliedVersions(ctx context.Context, conn *pgxpool.Conn) ([]int, error) {
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, migrationsTbl).Scan(&exists); err != nil {
+		return nil, err
+	}
+	if !exists {
+		return nil, nil
+	}
+	rows, err := conn.Query(ctx, `SELECT version FROM `+migrationsTbl)
+	if err != nil {
+		return nil, err
+	}
+	vs, err := pgx.CollectRows(rows, pgx.RowTo[int])
+	if err != nil {
+		return nil, errors.Join(errors.New("reading applied migrations"), err)
+	}
+	return vs, nil
+}
