@@ -28,7 +28,7 @@ func (q *Queries) UserGetByID(ctx context.Context, id string) (User, error) {
 const userUpsert = `-- name: UserUpsert :exec
 INSERT INTO users (id, name) VALUES ($1, $2)
 ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, updated_at = now()
-WHERE users.name IS DISTINCT FROM EXCLUDED.name
+WHERE EXCLUDED.name <> '' AND users.name IS DISTINCT FROM EXCLUDED.name
 `
 
 type UserUpsertParams struct {
@@ -36,7 +36,8 @@ type UserUpsertParams struct {
 	Name string
 }
 
-// Creates a user on first sight and keeps the display name current. The WHERE clause makes
+// Creates a user on first sight and keeps the display name current (a token without a name
+// keeps the stored one). The WHERE clause makes
 // a repeat sighting with the same name a no-op instead of a new row version.
 func (q *Queries) UserUpsert(ctx context.Context, arg UserUpsertParams) error {
 	_, err := q.db.Exec(ctx, userUpsert, arg.ID, arg.Name)
