@@ -6,6 +6,7 @@ package apperr
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Kind is a stable, machine-readable error class. Its string value is the problem `code`
@@ -41,7 +42,9 @@ type Error struct {
 	Message string         // client-safe detail; empty means the kind's default title
 	Fields  []FieldError   // for Invalid
 	Extra   map[string]any // extension members placed at the top level of the problem body
-	Err     error          // cause, logged, never shown
+	// RetryAfter, when positive, is sent as the Retry-After header (429, 503).
+	RetryAfter time.Duration
+	Err        error // cause, logged, never shown
 }
 
 func (e *Error) Error() string {

@@ -3,7 +3,9 @@ package httpapi
 import (
 	"encoding/json"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
 
 	"github.com/m4sh/backend/internal/apperr"
 )
@@ -79,6 +81,9 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		log.ErrorContext(r.Context(), "request failed", "request_id", requestIDFrom(r.Context()), "status", status, "err", err)
 	} else if e.Err != nil {
 		log.DebugContext(r.Context(), "request refused", "request_id", requestIDFrom(r.Context()), "status", status, "err", err)
+	}
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
 	}
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="m4sh"`)
