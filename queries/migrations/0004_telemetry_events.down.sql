@@ -1,0 +1,2 @@
+-- Reserved: filled in by its feature branch.
+SELECT 1;
