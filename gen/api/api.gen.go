@@ -11,14 +11,34 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/oapi-codegen/runtime"
+	openapi_types "github.com/oapi-codegen/runtime/types"
 )
+
+// Defines values for ClassroomSessionUpdateStatus.
+const (
+	ClassroomSessionUpdateStatusEnded ClassroomSessionUpdateStatus = "ended"
+)
+
+// Valid indicates whether the value is a known member of the ClassroomSessionUpdateStatus enum.
+func (e ClassroomSessionUpdateStatus) Valid() bool {
+	switch e {
+	case ClassroomSessionUpdateStatusEnded:
+		return true
+	default:
+		return false
+	}
+}
 
 // Defines values for HealthStatus.
 const (
@@ -86,6 +106,98 @@ func (e ProblemCode) Valid() bool {
 	}
 }
 
+// Defines values for Role.
+const (
+	Student Role = "student"
+	Tutor   Role = "tutor"
+)
+
+// Valid indicates whether the value is a known member of the Role enum.
+func (e Role) Valid() bool {
+	switch e {
+	case Student:
+		return true
+	case Tutor:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SessionStatus.
+const (
+	SessionStatusActive SessionStatus = "active"
+	SessionStatusEnded  SessionStatus = "ended"
+)
+
+// Valid indicates whether the value is a known member of the SessionStatus enum.
+func (e SessionStatus) Valid() bool {
+	switch e {
+	case SessionStatusActive:
+		return true
+	case SessionStatusEnded:
+		return true
+	default:
+		return false
+	}
+}
+
+// Classroom defines model for Classroom.
+type Classroom struct {
+	CreatedAt time.Time          `json:"created_at"`
+	Id        openapi_types.UUID `json:"id"`
+	Title     string             `json:"title"`
+
+	// TutorId Canonical string form of the token's user claim.
+	TutorId UserID `json:"tutor_id"`
+}
+
+// ClassroomCreate defines model for ClassroomCreate.
+type ClassroomCreate struct {
+	// Title 1..200 characters, not only white space.
+	Title Title `json:"title"`
+}
+
+// ClassroomPage defines model for ClassroomPage.
+type ClassroomPage struct {
+	Items []Classroom `json:"items"`
+
+	// NextCursor Absent on the last page.
+	NextCursor *string `json:"next_cursor,omitempty"`
+}
+
+// ClassroomSession defines model for ClassroomSession.
+type ClassroomSession struct {
+	ClassroomId openapi_types.UUID `json:"classroom_id"`
+	EndedAt     *time.Time         `json:"ended_at"`
+	Id          openapi_types.UUID `json:"id"`
+	StartedAt   time.Time          `json:"started_at"`
+	Status      SessionStatus      `json:"status"`
+	Title       string             `json:"title"`
+}
+
+// ClassroomSessionCreate defines model for ClassroomSessionCreate.
+type ClassroomSessionCreate struct {
+	Title *string `json:"title,omitempty"`
+}
+
+// ClassroomSessionPage defines model for ClassroomSessionPage.
+type ClassroomSessionPage struct {
+	Items []ClassroomSession `json:"items"`
+
+	// NextCursor Absent on the last page.
+	NextCursor *string `json:"next_cursor,omitempty"`
+}
+
+// ClassroomSessionUpdate defines model for ClassroomSessionUpdate.
+type ClassroomSessionUpdate struct {
+	// Status The only transition is active → ended.
+	Status ClassroomSessionUpdateStatus `json:"status"`
+}
+
+// ClassroomSessionUpdateStatus The only transition is active → ended.
+type ClassroomSessionUpdateStatus string
+
 // FieldError defines model for FieldError.
 type FieldError struct {
 	// Field Where: `body.title`, `query.limit`, `path.class_id`, `header.Content-Type`.
@@ -108,6 +220,27 @@ type Me struct {
 
 	// UserId Canonical string form of the token's user claim.
 	UserId UserID `json:"user_id"`
+}
+
+// Member defines model for Member.
+type Member struct {
+	JoinedAt time.Time `json:"joined_at"`
+	Name     string    `json:"name"`
+	Role     Role      `json:"role"`
+
+	// UserId Canonical string form of the token's user claim.
+	UserId UserID `json:"user_id"`
+}
+
+// MemberAdd defines model for MemberAdd.
+type MemberAdd struct {
+	// UserId Canonical string form of the token's user claim.
+	UserId UserID `json:"user_id"`
+}
+
+// MemberList defines model for MemberList.
+type MemberList struct {
+	Items []Member `json:"items"`
 }
 
 // Problem RFC 9457 problem details with a stable machine-readable `code`.
@@ -139,14 +272,32 @@ type Problem struct {
 // ProblemCode Stable machine code.
 type ProblemCode string
 
+// Role defines model for Role.
+type Role string
+
+// SessionStatus defines model for SessionStatus.
+type SessionStatus string
+
+// Title 1..200 characters, not only white space.
+type Title = string
+
 // UserID Canonical string form of the token's user claim.
 type UserID = string
+
+// ClassID defines model for ClassID.
+type ClassID = openapi_types.UUID
 
 // Cursor defines model for Cursor.
 type Cursor = string
 
 // Limit defines model for Limit.
 type Limit = int
+
+// SessionID defines model for SessionID.
+type SessionID = openapi_types.UUID
+
+// Conflict RFC 9457 problem details with a stable machine-readable `code`.
+type Conflict = Problem
 
 // Error RFC 9457 problem details with a stable machine-readable `code`.
 type Error = Problem
@@ -162,6 +313,36 @@ type Unauthorized = Problem
 
 // ValidationError RFC 9457 problem details with a stable machine-readable `code`.
 type ValidationError = Problem
+
+// ClassroomListParams defines parameters for ClassroomList.
+type ClassroomListParams struct {
+	// Limit Page size.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor Opaque cursor from the previous page's `next_cursor`.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// ClassroomSessionListParams defines parameters for ClassroomSessionList.
+type ClassroomSessionListParams struct {
+	// Limit Page size.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor Opaque cursor from the previous page's `next_cursor`.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// ClassroomCreateJSONRequestBody defines body for ClassroomCreate for application/json ContentType.
+type ClassroomCreateJSONRequestBody = ClassroomCreate
+
+// ClassroomMemberAddJSONRequestBody defines body for ClassroomMemberAdd for application/json ContentType.
+type ClassroomMemberAddJSONRequestBody = MemberAdd
+
+// ClassroomSessionCreateJSONRequestBody defines body for ClassroomSessionCreate for application/json ContentType.
+type ClassroomSessionCreateJSONRequestBody = ClassroomSessionCreate
+
+// ClassroomSessionUpdateJSONRequestBody defines body for ClassroomSessionUpdate for application/json ContentType.
+type ClassroomSessionUpdateJSONRequestBody = ClassroomSessionUpdate
 
 // Getter for additional properties for Problem. Returns the specified
 // element and whether it was found
@@ -330,6 +511,36 @@ func (a Problem) MarshalJSON() ([]byte, error) {
 
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
+	// ClassroomList Classrooms where the caller is tutor or member, newest first.
+	// (GET /api/v1/classrooms/)
+	ClassroomList(w http.ResponseWriter, r *http.Request, params ClassroomListParams)
+	// ClassroomCreate Create a classroom; the caller becomes its tutor.
+	// (POST /api/v1/classrooms/)
+	ClassroomCreate(w http.ResponseWriter, r *http.Request)
+	// ClassroomGet One classroom (tutor or member).
+	// (GET /api/v1/classrooms/{class_id}/)
+	ClassroomGet(w http.ResponseWriter, r *http.Request, classId ClassID)
+	// ClassroomMemberList The roster (tutor or member). The tutor comes first with role `tutor`.
+	// (GET /api/v1/classrooms/{class_id}/members/)
+	ClassroomMemberList(w http.ResponseWriter, r *http.Request, classId ClassID)
+	// ClassroomMemberAdd Add a member (tutor only). Idempotent.
+	// (POST /api/v1/classrooms/{class_id}/members/)
+	ClassroomMemberAdd(w http.ResponseWriter, r *http.Request, classId ClassID)
+	// ClassroomMemberRemove Remove a member (tutor only); their live connections to the classroom close with 4403.
+	// (DELETE /api/v1/classrooms/{class_id}/members/{user_id}/)
+	ClassroomMemberRemove(w http.ResponseWriter, r *http.Request, classId ClassID, userId UserID)
+	// ClassroomSessionList Sessions of a classroom, newest first (tutor or member).
+	// (GET /api/v1/classrooms/{class_id}/sessions/)
+	ClassroomSessionList(w http.ResponseWriter, r *http.Request, classId ClassID, params ClassroomSessionListParams)
+	// ClassroomSessionCreate Start a session (tutor only).
+	// (POST /api/v1/classrooms/{class_id}/sessions/)
+	ClassroomSessionCreate(w http.ResponseWriter, r *http.Request, classId ClassID)
+	// ClassroomSessionGet One session (tutor or member).
+	// (GET /api/v1/classrooms/{class_id}/sessions/{session_id}/)
+	ClassroomSessionGet(w http.ResponseWriter, r *http.Request, classId ClassID, sessionId SessionID)
+	// ClassroomSessionUpdate End a session (tutor only). Ending an ended session changes nothing.
+	// (PATCH /api/v1/classrooms/{class_id}/sessions/{session_id}/)
+	ClassroomSessionUpdate(w http.ResponseWriter, r *http.Request, classId ClassID, sessionId SessionID)
 	// MeGet The authenticated caller.
 	// (GET /api/v1/me/)
 	MeGet(w http.ResponseWriter, r *http.Request)
@@ -349,6 +560,330 @@ type ServerInterfaceWrapper struct {
 }
 
 type MiddlewareFunc func(http.Handler) http.Handler
+
+// ClassroomList operation middleware
+func (siw *ServerInterfaceWrapper) ClassroomList(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ClassroomListParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", r.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "cursor"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "cursor", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ClassroomList(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ClassroomCreate operation middleware
+func (siw *ServerInterfaceWrapper) ClassroomCreate(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ClassroomCreate(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ClassroomGet operation middleware
+func (siw *ServerInterfaceWrapper) ClassroomGet(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "class_id" -------------
+	var classId ClassID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "class_id", r.PathValue("class_id"), &classId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "class_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ClassroomGet(w, r, classId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ClassroomMemberList operation middleware
+func (siw *ServerInterfaceWrapper) ClassroomMemberList(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "class_id" -------------
+	var classId ClassID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "class_id", r.PathValue("class_id"), &classId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "class_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ClassroomMemberList(w, r, classId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ClassroomMemberAdd operation middleware
+func (siw *ServerInterfaceWrapper) ClassroomMemberAdd(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "class_id" -------------
+	var classId ClassID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "class_id", r.PathValue("class_id"), &classId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "class_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ClassroomMemberAdd(w, r, classId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ClassroomMemberRemove operation middleware
+func (siw *ServerInterfaceWrapper) ClassroomMemberRemove(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "class_id" -------------
+	var classId ClassID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "class_id", r.PathValue("class_id"), &classId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "class_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "user_id" -------------
+	var userId UserID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "user_id", r.PathValue("user_id"), &userId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "user_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ClassroomMemberRemove(w, r, classId, userId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ClassroomSessionList operation middleware
+func (siw *ServerInterfaceWrapper) ClassroomSessionList(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "class_id" -------------
+	var classId ClassID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "class_id", r.PathValue("class_id"), &classId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "class_id", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ClassroomSessionListParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", r.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "cursor"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "cursor", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ClassroomSessionList(w, r, classId, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ClassroomSessionCreate operation middleware
+func (siw *ServerInterfaceWrapper) ClassroomSessionCreate(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "class_id" -------------
+	var classId ClassID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "class_id", r.PathValue("class_id"), &classId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "class_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ClassroomSessionCreate(w, r, classId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ClassroomSessionGet operation middleware
+func (siw *ServerInterfaceWrapper) ClassroomSessionGet(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "class_id" -------------
+	var classId ClassID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "class_id", r.PathValue("class_id"), &classId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "class_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "session_id" -------------
+	var sessionId SessionID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "session_id", r.PathValue("session_id"), &sessionId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "session_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ClassroomSessionGet(w, r, classId, sessionId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ClassroomSessionUpdate operation middleware
+func (siw *ServerInterfaceWrapper) ClassroomSessionUpdate(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "class_id" -------------
+	var classId ClassID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "class_id", r.PathValue("class_id"), &classId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "class_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "session_id" -------------
+	var sessionId SessionID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "session_id", r.PathValue("session_id"), &sessionId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "session_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ClassroomSessionUpdate(w, r, classId, sessionId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
 
 // MeGet operation middleware
 func (siw *ServerInterfaceWrapper) MeGet(w http.ResponseWriter, r *http.Request) {
@@ -515,9 +1050,21 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/healthz", wrapper.HealthCheck)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/readyz", wrapper.ReadyCheck)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/me/{$}", wrapper.MeGet)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/classrooms/{$}", wrapper.ClassroomList)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/classrooms/{$}", wrapper.ClassroomCreate)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/classrooms/{class_id}/{$}", wrapper.ClassroomGet)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/classrooms/{class_id}/members/{$}", wrapper.ClassroomMemberList)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/classrooms/{class_id}/members/{$}", wrapper.ClassroomMemberAdd)
+	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/api/v1/classrooms/{class_id}/members/{user_id}/{$}", wrapper.ClassroomMemberRemove)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/classrooms/{class_id}/sessions/{$}", wrapper.ClassroomSessionList)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/classrooms/{class_id}/sessions/{$}", wrapper.ClassroomSessionCreate)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/classrooms/{class_id}/sessions/{session_id}/{$}", wrapper.ClassroomSessionGet)
+	m.HandleFunc(http.MethodPatch+" "+options.BaseURL+"/api/v1/classrooms/{class_id}/sessions/{session_id}/{$}", wrapper.ClassroomSessionUpdate)
 
 	return m
 }
+
+type ConflictApplicationProblemPlusJSONResponse Problem
 
 type ErrorApplicationProblemPlusJSONResponse Problem
 
@@ -528,6 +1075,939 @@ type NotFoundApplicationProblemPlusJSONResponse Problem
 type UnauthorizedApplicationProblemPlusJSONResponse Problem
 
 type ValidationErrorApplicationProblemPlusJSONResponse Problem
+
+type ClassroomListRequestObject struct {
+	Params ClassroomListParams
+}
+
+type ClassroomListResponseObject interface {
+	VisitClassroomListResponse(w http.ResponseWriter) error
+}
+
+type ClassroomList200JSONResponse ClassroomPage
+
+func (response ClassroomList200JSONResponse) VisitClassroomListResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomList400ApplicationProblemPlusJSONResponse struct {
+	ValidationErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomList400ApplicationProblemPlusJSONResponse) VisitClassroomListResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomList401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomList401ApplicationProblemPlusJSONResponse) VisitClassroomListResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomListdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ClassroomListdefaultApplicationProblemPlusJSONResponse) VisitClassroomListResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomCreateRequestObject struct {
+	Body *ClassroomCreateJSONRequestBody
+}
+
+type ClassroomCreateResponseObject interface {
+	VisitClassroomCreateResponse(w http.ResponseWriter) error
+}
+
+type ClassroomCreate201JSONResponse Classroom
+
+func (response ClassroomCreate201JSONResponse) VisitClassroomCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomCreate400ApplicationProblemPlusJSONResponse struct {
+	ValidationErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomCreate400ApplicationProblemPlusJSONResponse) VisitClassroomCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomCreate401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomCreate401ApplicationProblemPlusJSONResponse) VisitClassroomCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomCreatedefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ClassroomCreatedefaultApplicationProblemPlusJSONResponse) VisitClassroomCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomGetRequestObject struct {
+	ClassId ClassID `json:"class_id"`
+}
+
+type ClassroomGetResponseObject interface {
+	VisitClassroomGetResponse(w http.ResponseWriter) error
+}
+
+type ClassroomGet200JSONResponse Classroom
+
+func (response ClassroomGet200JSONResponse) VisitClassroomGetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomGet400ApplicationProblemPlusJSONResponse struct {
+	ValidationErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomGet400ApplicationProblemPlusJSONResponse) VisitClassroomGetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomGet401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomGet401ApplicationProblemPlusJSONResponse) VisitClassroomGetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomGet404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomGet404ApplicationProblemPlusJSONResponse) VisitClassroomGetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomGetdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ClassroomGetdefaultApplicationProblemPlusJSONResponse) VisitClassroomGetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomMemberListRequestObject struct {
+	ClassId ClassID `json:"class_id"`
+}
+
+type ClassroomMemberListResponseObject interface {
+	VisitClassroomMemberListResponse(w http.ResponseWriter) error
+}
+
+type ClassroomMemberList200JSONResponse MemberList
+
+func (response ClassroomMemberList200JSONResponse) VisitClassroomMemberListResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomMemberList400ApplicationProblemPlusJSONResponse struct {
+	ValidationErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomMemberList400ApplicationProblemPlusJSONResponse) VisitClassroomMemberListResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomMemberList401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomMemberList401ApplicationProblemPlusJSONResponse) VisitClassroomMemberListResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomMemberList404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomMemberList404ApplicationProblemPlusJSONResponse) VisitClassroomMemberListResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomMemberListdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ClassroomMemberListdefaultApplicationProblemPlusJSONResponse) VisitClassroomMemberListResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomMemberAddRequestObject struct {
+	ClassId ClassID `json:"class_id"`
+	Body    *ClassroomMemberAddJSONRequestBody
+}
+
+type ClassroomMemberAddResponseObject interface {
+	VisitClassroomMemberAddResponse(w http.ResponseWriter) error
+}
+
+type ClassroomMemberAdd200JSONResponse Member
+
+func (response ClassroomMemberAdd200JSONResponse) VisitClassroomMemberAddResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomMemberAdd201JSONResponse Member
+
+func (response ClassroomMemberAdd201JSONResponse) VisitClassroomMemberAddResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomMemberAdd400ApplicationProblemPlusJSONResponse struct {
+	ValidationErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomMemberAdd400ApplicationProblemPlusJSONResponse) VisitClassroomMemberAddResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomMemberAdd401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomMemberAdd401ApplicationProblemPlusJSONResponse) VisitClassroomMemberAddResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomMemberAdd403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomMemberAdd403ApplicationProblemPlusJSONResponse) VisitClassroomMemberAddResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomMemberAdd404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomMemberAdd404ApplicationProblemPlusJSONResponse) VisitClassroomMemberAddResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomMemberAdd409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomMemberAdd409ApplicationProblemPlusJSONResponse) VisitClassroomMemberAddResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomMemberAdddefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ClassroomMemberAdddefaultApplicationProblemPlusJSONResponse) VisitClassroomMemberAddResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomMemberRemoveRequestObject struct {
+	ClassId ClassID `json:"class_id"`
+	UserId  UserID  `json:"user_id"`
+}
+
+type ClassroomMemberRemoveResponseObject interface {
+	VisitClassroomMemberRemoveResponse(w http.ResponseWriter) error
+}
+
+type ClassroomMemberRemove204Response struct {
+}
+
+func (response ClassroomMemberRemove204Response) VisitClassroomMemberRemoveResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type ClassroomMemberRemove400ApplicationProblemPlusJSONResponse struct {
+	ValidationErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomMemberRemove400ApplicationProblemPlusJSONResponse) VisitClassroomMemberRemoveResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomMemberRemove401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomMemberRemove401ApplicationProblemPlusJSONResponse) VisitClassroomMemberRemoveResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomMemberRemove403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomMemberRemove403ApplicationProblemPlusJSONResponse) VisitClassroomMemberRemoveResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomMemberRemove404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomMemberRemove404ApplicationProblemPlusJSONResponse) VisitClassroomMemberRemoveResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomMemberRemovedefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ClassroomMemberRemovedefaultApplicationProblemPlusJSONResponse) VisitClassroomMemberRemoveResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomSessionListRequestObject struct {
+	ClassId ClassID `json:"class_id"`
+	Params  ClassroomSessionListParams
+}
+
+type ClassroomSessionListResponseObject interface {
+	VisitClassroomSessionListResponse(w http.ResponseWriter) error
+}
+
+type ClassroomSessionList200JSONResponse ClassroomSessionPage
+
+func (response ClassroomSessionList200JSONResponse) VisitClassroomSessionListResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomSessionList400ApplicationProblemPlusJSONResponse struct {
+	ValidationErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomSessionList400ApplicationProblemPlusJSONResponse) VisitClassroomSessionListResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomSessionList401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomSessionList401ApplicationProblemPlusJSONResponse) VisitClassroomSessionListResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomSessionList404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomSessionList404ApplicationProblemPlusJSONResponse) VisitClassroomSessionListResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomSessionListdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ClassroomSessionListdefaultApplicationProblemPlusJSONResponse) VisitClassroomSessionListResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomSessionCreateRequestObject struct {
+	ClassId ClassID `json:"class_id"`
+	Body    *ClassroomSessionCreateJSONRequestBody
+}
+
+type ClassroomSessionCreateResponseObject interface {
+	VisitClassroomSessionCreateResponse(w http.ResponseWriter) error
+}
+
+type ClassroomSessionCreate201JSONResponse ClassroomSession
+
+func (response ClassroomSessionCreate201JSONResponse) VisitClassroomSessionCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomSessionCreate400ApplicationProblemPlusJSONResponse struct {
+	ValidationErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomSessionCreate400ApplicationProblemPlusJSONResponse) VisitClassroomSessionCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomSessionCreate401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomSessionCreate401ApplicationProblemPlusJSONResponse) VisitClassroomSessionCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomSessionCreate403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomSessionCreate403ApplicationProblemPlusJSONResponse) VisitClassroomSessionCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomSessionCreate404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomSessionCreate404ApplicationProblemPlusJSONResponse) VisitClassroomSessionCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomSessionCreatedefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ClassroomSessionCreatedefaultApplicationProblemPlusJSONResponse) VisitClassroomSessionCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomSessionGetRequestObject struct {
+	ClassId   ClassID   `json:"class_id"`
+	SessionId SessionID `json:"session_id"`
+}
+
+type ClassroomSessionGetResponseObject interface {
+	VisitClassroomSessionGetResponse(w http.ResponseWriter) error
+}
+
+type ClassroomSessionGet200JSONResponse ClassroomSession
+
+func (response ClassroomSessionGet200JSONResponse) VisitClassroomSessionGetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomSessionGet400ApplicationProblemPlusJSONResponse struct {
+	ValidationErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomSessionGet400ApplicationProblemPlusJSONResponse) VisitClassroomSessionGetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomSessionGet401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomSessionGet401ApplicationProblemPlusJSONResponse) VisitClassroomSessionGetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomSessionGet404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomSessionGet404ApplicationProblemPlusJSONResponse) VisitClassroomSessionGetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomSessionGetdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ClassroomSessionGetdefaultApplicationProblemPlusJSONResponse) VisitClassroomSessionGetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomSessionUpdateRequestObject struct {
+	ClassId   ClassID   `json:"class_id"`
+	SessionId SessionID `json:"session_id"`
+	Body      *ClassroomSessionUpdateJSONRequestBody
+}
+
+type ClassroomSessionUpdateResponseObject interface {
+	VisitClassroomSessionUpdateResponse(w http.ResponseWriter) error
+}
+
+type ClassroomSessionUpdate200JSONResponse ClassroomSession
+
+func (response ClassroomSessionUpdate200JSONResponse) VisitClassroomSessionUpdateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomSessionUpdate400ApplicationProblemPlusJSONResponse struct {
+	ValidationErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomSessionUpdate400ApplicationProblemPlusJSONResponse) VisitClassroomSessionUpdateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomSessionUpdate401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomSessionUpdate401ApplicationProblemPlusJSONResponse) VisitClassroomSessionUpdateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomSessionUpdate403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomSessionUpdate403ApplicationProblemPlusJSONResponse) VisitClassroomSessionUpdateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomSessionUpdate404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomSessionUpdate404ApplicationProblemPlusJSONResponse) VisitClassroomSessionUpdateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomSessionUpdatedefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ClassroomSessionUpdatedefaultApplicationProblemPlusJSONResponse) VisitClassroomSessionUpdateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
 
 type MeGetRequestObject struct {
 }
@@ -641,6 +2121,36 @@ func (response ReadyCheck503JSONResponse) VisitReadyCheckResponse(w http.Respons
 
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
+	// ClassroomList Classrooms where the caller is tutor or member, newest first.
+	// (GET /api/v1/classrooms/)
+	ClassroomList(ctx context.Context, request ClassroomListRequestObject) (ClassroomListResponseObject, error)
+	// ClassroomCreate Create a classroom; the caller becomes its tutor.
+	// (POST /api/v1/classrooms/)
+	ClassroomCreate(ctx context.Context, request ClassroomCreateRequestObject) (ClassroomCreateResponseObject, error)
+	// ClassroomGet One classroom (tutor or member).
+	// (GET /api/v1/classrooms/{class_id}/)
+	ClassroomGet(ctx context.Context, request ClassroomGetRequestObject) (ClassroomGetResponseObject, error)
+	// ClassroomMemberList The roster (tutor or member). The tutor comes first with role `tutor`.
+	// (GET /api/v1/classrooms/{class_id}/members/)
+	ClassroomMemberList(ctx context.Context, request ClassroomMemberListRequestObject) (ClassroomMemberListResponseObject, error)
+	// ClassroomMemberAdd Add a member (tutor only). Idempotent.
+	// (POST /api/v1/classrooms/{class_id}/members/)
+	ClassroomMemberAdd(ctx context.Context, request ClassroomMemberAddRequestObject) (ClassroomMemberAddResponseObject, error)
+	// ClassroomMemberRemove Remove a member (tutor only); their live connections to the classroom close with 4403.
+	// (DELETE /api/v1/classrooms/{class_id}/members/{user_id}/)
+	ClassroomMemberRemove(ctx context.Context, request ClassroomMemberRemoveRequestObject) (ClassroomMemberRemoveResponseObject, error)
+	// ClassroomSessionList Sessions of a classroom, newest first (tutor or member).
+	// (GET /api/v1/classrooms/{class_id}/sessions/)
+	ClassroomSessionList(ctx context.Context, request ClassroomSessionListRequestObject) (ClassroomSessionListResponseObject, error)
+	// ClassroomSessionCreate Start a session (tutor only).
+	// (POST /api/v1/classrooms/{class_id}/sessions/)
+	ClassroomSessionCreate(ctx context.Context, request ClassroomSessionCreateRequestObject) (ClassroomSessionCreateResponseObject, error)
+	// ClassroomSessionGet One session (tutor or member).
+	// (GET /api/v1/classrooms/{class_id}/sessions/{session_id}/)
+	ClassroomSessionGet(ctx context.Context, request ClassroomSessionGetRequestObject) (ClassroomSessionGetResponseObject, error)
+	// ClassroomSessionUpdate End a session (tutor only). Ending an ended session changes nothing.
+	// (PATCH /api/v1/classrooms/{class_id}/sessions/{session_id}/)
+	ClassroomSessionUpdate(ctx context.Context, request ClassroomSessionUpdateRequestObject) (ClassroomSessionUpdateResponseObject, error)
 	// MeGet The authenticated caller.
 	// (GET /api/v1/me/)
 	MeGet(ctx context.Context, request MeGetRequestObject) (MeGetResponseObject, error)
@@ -689,6 +2199,299 @@ type strictHandler struct {
 	ssi         StrictServerInterface
 	middlewares []StrictMiddlewareFunc
 	options     StrictHTTPServerOptions
+}
+
+// ClassroomList operation middleware
+func (sh *strictHandler) ClassroomList(w http.ResponseWriter, r *http.Request, params ClassroomListParams) {
+	var request ClassroomListRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ClassroomList(ctx, request.(ClassroomListRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ClassroomList")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ClassroomListResponseObject); ok {
+		if err := validResponse.VisitClassroomListResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ClassroomCreate operation middleware
+func (sh *strictHandler) ClassroomCreate(w http.ResponseWriter, r *http.Request) {
+	var request ClassroomCreateRequestObject
+
+	var body ClassroomCreateJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ClassroomCreate(ctx, request.(ClassroomCreateRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ClassroomCreate")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ClassroomCreateResponseObject); ok {
+		if err := validResponse.VisitClassroomCreateResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ClassroomGet operation middleware
+func (sh *strictHandler) ClassroomGet(w http.ResponseWriter, r *http.Request, classId ClassID) {
+	var request ClassroomGetRequestObject
+
+	request.ClassId = classId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ClassroomGet(ctx, request.(ClassroomGetRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ClassroomGet")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ClassroomGetResponseObject); ok {
+		if err := validResponse.VisitClassroomGetResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ClassroomMemberList operation middleware
+func (sh *strictHandler) ClassroomMemberList(w http.ResponseWriter, r *http.Request, classId ClassID) {
+	var request ClassroomMemberListRequestObject
+
+	request.ClassId = classId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ClassroomMemberList(ctx, request.(ClassroomMemberListRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ClassroomMemberList")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ClassroomMemberListResponseObject); ok {
+		if err := validResponse.VisitClassroomMemberListResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ClassroomMemberAdd operation middleware
+func (sh *strictHandler) ClassroomMemberAdd(w http.ResponseWriter, r *http.Request, classId ClassID) {
+	var request ClassroomMemberAddRequestObject
+
+	request.ClassId = classId
+
+	var body ClassroomMemberAddJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ClassroomMemberAdd(ctx, request.(ClassroomMemberAddRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ClassroomMemberAdd")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ClassroomMemberAddResponseObject); ok {
+		if err := validResponse.VisitClassroomMemberAddResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ClassroomMemberRemove operation middleware
+func (sh *strictHandler) ClassroomMemberRemove(w http.ResponseWriter, r *http.Request, classId ClassID, userId UserID) {
+	var request ClassroomMemberRemoveRequestObject
+
+	request.ClassId = classId
+	request.UserId = userId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ClassroomMemberRemove(ctx, request.(ClassroomMemberRemoveRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ClassroomMemberRemove")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ClassroomMemberRemoveResponseObject); ok {
+		if err := validResponse.VisitClassroomMemberRemoveResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ClassroomSessionList operation middleware
+func (sh *strictHandler) ClassroomSessionList(w http.ResponseWriter, r *http.Request, classId ClassID, params ClassroomSessionListParams) {
+	var request ClassroomSessionListRequestObject
+
+	request.ClassId = classId
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ClassroomSessionList(ctx, request.(ClassroomSessionListRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ClassroomSessionList")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ClassroomSessionListResponseObject); ok {
+		if err := validResponse.VisitClassroomSessionListResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ClassroomSessionCreate operation middleware
+func (sh *strictHandler) ClassroomSessionCreate(w http.ResponseWriter, r *http.Request, classId ClassID) {
+	var request ClassroomSessionCreateRequestObject
+
+	request.ClassId = classId
+
+	var body ClassroomSessionCreateJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		if !errors.Is(err, io.EOF) {
+			sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+			return
+		}
+	} else {
+		request.Body = &body
+	}
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ClassroomSessionCreate(ctx, request.(ClassroomSessionCreateRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ClassroomSessionCreate")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ClassroomSessionCreateResponseObject); ok {
+		if err := validResponse.VisitClassroomSessionCreateResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ClassroomSessionGet operation middleware
+func (sh *strictHandler) ClassroomSessionGet(w http.ResponseWriter, r *http.Request, classId ClassID, sessionId SessionID) {
+	var request ClassroomSessionGetRequestObject
+
+	request.ClassId = classId
+	request.SessionId = sessionId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ClassroomSessionGet(ctx, request.(ClassroomSessionGetRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ClassroomSessionGet")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ClassroomSessionGetResponseObject); ok {
+		if err := validResponse.VisitClassroomSessionGetResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ClassroomSessionUpdate operation middleware
+func (sh *strictHandler) ClassroomSessionUpdate(w http.ResponseWriter, r *http.Request, classId ClassID, sessionId SessionID) {
+	var request ClassroomSessionUpdateRequestObject
+
+	request.ClassId = classId
+	request.SessionId = sessionId
+
+	var body ClassroomSessionUpdateJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ClassroomSessionUpdate(ctx, request.(ClassroomSessionUpdateRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ClassroomSessionUpdate")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ClassroomSessionUpdateResponseObject); ok {
+		if err := validResponse.VisitClassroomSessionUpdateResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
 }
 
 // MeGet operation middleware
@@ -768,40 +2571,62 @@ func (sh *strictHandler) ReadyCheck(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"xFjbctvI0X6VrtmtWlkLgZQl/X+WvlLkVawt23HpEFdFUogmpknMCpiBZwYUYZeq8hB5wjxJqmdAikc7",
-	"uYhzIxHETPfXp6+7+UXkpqqNJu2dGHwRNVqsyJMNT2eNdcbyJ0kut6r2ymgxEH+u8VNDkIfXMLamAl8Q",
-	"1JamyjQOapzQTw4yTTM/jKeyVCRC8eVPDdlWJEJjRWIg4muRCJcXVCErq3D2lvTEF2Lwst9PRI3ek+W7",
-	"f7s9PfgrHnzuH/wyPLj/+UeRCN/WLMZ5q/REPD0l4q2qlN8E/QEnBE59pl1IynBvGYikMTalF4OTfsKo",
-	"VNVUYnDImCqlu6cFBKU9TciKJwZhydVGOwp+/NXa6MbcaE86gMO6LlWODK5XWzMqqfr5d8dIvywh+NHS",
-	"WAzED73nMPXiW9f7EG9Ffau2nuoWjC/IArHqBNDBspJUPCXi3NiRkpL090R2XRDkWJZkocIWHFFIHUvO",
-	"NDYnGDUetPGQF6gnBMrDXjaeA81eBODvjT83jZbfE/d7A67JiwXQBIwFoyP6JYMYOxu1l2njh2OG2aG+",
-	"0dj4wlj1mb4z8gSUnmKpJGOmWa0sSRgRWrLgzQNp2MuaJXQd4L/wlQDqu+fvdUiJTw05D9KQC26t0OcF",
-	"+EI5kCZvKtKcHNMFymHI9QD+aV7FofzOFZVyYUNtTU3Wq1iaY363SRYfC7I0gGxkZJt65UvKEsgCYaSB",
-	"J/ixRl+keYnODZXkLwpCSTY9i146uG5rCry3xlGJqMg5nBDr3eQvNpxDJAa3HbznC/cLYWb0O+Wehb0h",
-	"LJkr103LC8ofwieUUrFhWH5YObGBa0O28+ibcJY0s92tMA8iEY3GKaoSR+UypB02dDK2QX9Hm7AjG28B",
-	"1ziyQyW/lVY3juzF6w0U89sd3W9DM0/InR7ztqH1VL08P4Nfjk/+f86vIMmjKh08Kl8AgvPsJagwL5Sm",
-	"A0sowxdZbmTMjrWoGUmb+Xi1IgX4EF+dB2W9CGKInukmEQsOZQfMmSkkli+MHPJXWJbmMRzOjR6XKudm",
-	"WGNbGpRDb8ywRDuhINo1dW2sJzmsSCocBlcm4lNjPA5plhPJIMiip2Gol/DIHdJqLL+ZQexk9uLWPAgW",
-	"uk0fnRsLm3SQBIY24zFpqfQEQkW5MAN4qty3smmJO57rA63Flp+Vdh51viVgywwWeGIbDXQHuqTeeL1U",
-	"fDOs6pLE4Jhnj/V5IxGBoVYOistO+bNDYIyqDHHYUffrNpzCzeUFWBqTJZ0TaKzYg3HUi8nOF0MiLvQW",
-	"3tdu0OtVx65IJU3nzcH1tiTp14mjy6po3MIdSSyRbQXclf6GIWeojVY5lhA1wdjYCsw4mBI64E8OmCAg",
-	"L1FVbNDSDHr48g9h3ls8b8PtKG+s8u0V502s5NhhT5vIzfHp3NgKvRiI3z5ei3UqeXP18uT/Im8wMEd2",
-	"qnL+n1vyYeC45BO9X+Nf+frqdM4yXLFq0nBjr5tRqXJ4oDa90xnN6gyUg7lfX4EaQxZsDlUbXtaWHHdT",
-	"5aFqnIcRQYZ5Ts5l6Z2ej8RscbTiOXIc7djAlR6bTc9f/np1DacfLubOfnd89QZ8400IQ12i51AMIHRR",
-	"a0zlkufP4Mg5ZbSLNexMae70o7EPrsacALUETyVV5G0LSk/I+RRi4WF54FVFnWU59bpdpbbGm9yUbHVE",
-	"OuJZqL3TrOHUtTpntIv5gmNAEtBD1kN+i7VKW6xKdsyd/uEHODN6SprNdXf6APb3OeD7+wPITjv+DSk/",
-	"gD/Ggeuu6feP8t8+XocPlIHRQFOyLWuoVS8DaxpP0OiSnIvkVZONFeywdXcaIJun2wBu77MUTrs5TmlA",
-	"CFPKPNOVA83igeNZe5JpRBkozTHOqPx4NuudzGZ8Pts12mWwN+92L7a3t4AtNjbYQkA4QWbMtRnONtrB",
-	"iMbGckxbKFDLkuwrQJgqU4arLJihHff7WVQd1Axgg+9jWmyhfHZOFnsHBw/g9Hnr2DHER43HGexpAzRT",
-	"zgceLAkf3ItXYfznkun2mG51YdHz7SXcP4LnBabz/gecKB1QcwRK5TyQlrVR2jvw+ECQxSkT9g7TlBdO",
-	"6HZROOm/CCaiBhPX8KzbsFkx39X/7kYOvBI7QEtgrCQmD02PHLOxss5HNTYEtQtzoyWTpNF5Y21gDO3I",
-	"egd7D9Q64lY3N+xFuqqNnYGjQDNGMzgWW2JojxPq/HLx2u3vB0A3Nxev3bwIHPLuwvvso3L0KlK1khF6",
-	"jN1ugg9u2eT4wGtd3xSBlkaYP5CWTFciEVOyLnJYPz06TPvcX0xNGmslBuIo7adHYTzyRSD7ULvTw15F",
-	"PX6cUFiSFpV7IVkL/Yl4plr5beBlv/+Vzeo/26je0ddX7rDWHfcPd8lZAOutLKtBYvdLyLcudqMSd8Sm",
-	"qtC2HQAWxzSZoye5gJMIjxPHvV5Jfutbcc93e0XYaT7vdGXcec54w/lvOrRbrbY49aZOV/q+GNzeL9v8",
-	"Vk1Jc+7+8+//mE9M3FC5DJp62XJTu85o3g3a3TZf8uv/oclBf0ihk/7Rd9D33ngILnkFWdxls9AA4bFQ",
-	"eQGSatKSdN52g+3XA8Lo1UpEJHocoaM4HmFeBIpj0qvUJPo9MkxHdluCtqpvdeS7vX9iADxA8LZy+0U0",
-	"thQD0RP8fSdofV6K3ggg7Bxw+vwTJat9Sr7s/k0N3droSA6UX5KwqLOn+6d/BQAA//8=",
+	"7Fvvctu2ln+VM2xnaqe0JCfK7kb+pDrJ1p24ydjOdmdjrwgRRxJqEmAA0LaS0cx+2gfY2Sfsk9w5AClS",
+	"EiU58Z/em9sviSUCPP9/5w+gz0Gs0kxJlNYEvc9BxjRL0aJ2nw4TZszRS/pTyKAXZMxOgjCQLMWgF8T0",
+	"dCB4EAYaP+ZCIw96VucYBiaeYMpo30jplNmgF+S5W2mnGe01Vgs5DmazMDjMtVGa1nI0sRaZFYqIvc3Y",
+	"xxwhdo9hpFUKdoKQabwSKjeQsTH+YCCSeGMHflXUCkLP6ccc9bTGqqdRZyxlN29Qju0k6D3tdEKSzaKm",
+	"vf/9ob/3X2zvU2fvxWDv4sfvG7l+I1JhV5l+x8YIRnzCdZwkbl+dEY4jlic26D3vhMSVSPM06O0TT6mQ",
+	"xac5C0JaHKN2PJyiMULJtQYy/vldTTSjzSZT0qD3CiVHiYid9LGSFqX7k2VZImJGimhnWg0TTH/83ZBW",
+	"PteIfa9xFPSC79qV37X9U9N+53d5kot6PZsgkARoLMQFfQPXwk6cU2g0Ktcx+YOxzCLsROWqaLcVzMLg",
+	"ldbeyR6L476cgrIT1IBEOgRmoE7EcfVa6aHgHOVj6zJmSYIaUjYFg7igQxjmFqSyEE+YHCMICzvRqGS0",
+	"UOevyr5WueSPyfevCkweT+aMhqA0KOm5rwlEvJNQO5FUdjAiNguu30uW24nS4hM+MuchCHnFEsGJZ7zJ",
+	"KBJhiEyjBqsuUcJOlNe4Kxj+D9rimHp0/61HHFdonFpTZmOKOGGAqzhPUZJzXM25HDhfd8zPSoipMolW",
+	"KnVJRqsMtRUeTmKNzCIfMLsARpxZ3LMixVVECgPBbwFcYWCFTZBWrj7JrdID/5pNCnpvUB+9DDwGlgD6",
+	"IfDk3Ntr7wrrslzM+VHD3zG2RHWuhUO3ztmQc0GaY8m7mlZGLDEYLilqLs0mhs/comV+/daNLFHmWjWO",
+	"sJgu/rGJeGXl2ZwU05pN6XMtT6/mzf7QkC8p6YI5Yca6/N5qzL0LlnB8bZSsSJMNnleuGNzSn1DyzY4q",
+	"8yRhQ7KST7Jf67jGMv2lMUGJL99qokIZp37xhhhp8vgFhVUBUFBeYLumrNsY524BsVzLrYqylYF7df/S",
+	"4/4Oo+B9xr9c0ZVrreYIJZMpWM2kcW8DYYDFVlwh/PG//wfOCVrOG6iO/eC9osbpGoEKik0SvRaY8Hk6",
+	"XGR0RM9W+fxtghp7EA0Vn7ac10QhRK4yb7mCnD5S7dwqexr6YoKMo24d+oS7dzbNMGo1RV6KxhTus1kq",
+	"z161oUm8n5El5MgrYDXB+NKsN1xTklt+d2XH0hzqMgiDXLIrJjxw3cUyxw0R5FuRBuZyg3dIwOXuotdp",
+	"5iYdYoOP/K6E/EJoXSuEVtsz8gmtuW+BC9JhTZr1Ouhz/oUBfz+8rufojTD2rmhb2HcFY28NjWXxu1Y1",
+	"PocvQsnJ60N40X3+r2UvBxwtE0nRizJqP4cJQsriiZC4p5Fx90UUK+7hYymsFcdVwDpdeAvQojqILhfc",
+	"Poar1iYM5v0aOUzZBTnksRPFB/QVSxJ17RaXrTIxx6aJYnxglRokTI/RvdrkWaZcZk+RCzZwqgyDj7my",
+	"bIA3MSJ3L9LM4sABqvsopEUtWbIVYkjJpMXGGHMSNiSf10rDausRutSpRiOUXMgxOMg1bhpzG6eqJZeG",
+	"5C2ksUzG2JwJy27JJZImGCkWFIG1oYDDG5ZmhCzdWjUzn/zUarb5wuCkIF4pBEZMJNjcF7kvVqoPeH9y",
+	"BBpHqFHGCJKlpEE/dPPOThudI87pTqzNTK/dTrtm0uJ4VTaipt3gpJszS+FVK1WlC5GmAD4p0LcMC9eI",
+	"uZ05pxa5ydEW69/aZl+0lHVr496zUu2LettvtZ52OhBPmGaxRW1C1yu7wuh6IiyCyVjs9LZcqKZClp/3",
+	"6yPI8/PTJrsVeLvCwSGTSoqYJeDXAqU1UCNnOzde+MEAoTLECRPpEif7T/9tmZNVQxmMcy3s9JQCxUOX",
+	"H1/0c1+t+E+vy3z6y29nwTJ2/nz69Pm/VEM7g/pKxPR/rNG6ac4JrWi/8v/yl6f9ElYJosQ418ghy4eJ",
+	"iOESp61zGeFNFlHNWTrSAYgRRE5mB1PuYabRFdbCQpobC0OEiMUxGhO1zmU5jSWJvRSV7sm9/XREyJFa",
+	"1fzJq9Mz6L87KpV93D39GZwfkhmyhFkyRQ/mnZMJq7+hGNAaD1pGJepcXit96fwFmORgMcEUrZ6CkGM0",
+	"tgUeaVjiipVCshjbxZg808qqWCUkted0iByG03NJFPpmKmPidj68IRsgB2YhajN6yjLRmrI0IcWcy+++",
+	"g0Mlr1CSuOZc7sGTJ2TwJ096EPWLhONivAc/+WnWed7pPIt/+e3M/YERdTN4hXpKFDLRjkCr3CLkMkFj",
+	"PFpnqD1kGTY15xIgKt2tBx8uohb0iyGZkMDA1e2lpwsDkl4PZM/MIm95Lh2GG+LTE+/e3LSf39zQ+mjd",
+	"3CyCnTK97zbnc8ebz+TQgLhszChFLA3IdC4NDHGkNNl0ChMmeYL6ABhcCZW4rfRiYq3b6USetCPTg5UE",
+	"592iIceRciKfLMl4AP1qpLtmQuopdiPYkQrwRhjrgD9Bdml2D9xslUKmGBIXc2F6dTkadvufQTUdLrT/",
+	"jo2FdFyTBRJhLHWCmRLSGrDsEiHyfRfs7Lda+51OCMUxCDzv7DoRmQTlT4Ci4nCHCNNeedvDIKCm3gDT",
+	"CEpzJPCQeE02GwltrCejnVELM+eSE0gqGedaO8SQBrU1sHOJU4OuHS8E220tUnONb71/p9dWLbzXy9FL",
+	"8+SJY+j9+6OXpgwCwwT3hwXXwuCBh2rBPevedusB3qllFeMdrhWFQuBgacjiS5Sc4CoIgyvUfioWdFrP",
+	"9lsdyi8qQ8kyEfSCZ61O65mrB+3Egb2L3av9dgVkbfp6jK6On0fwEad0VK5xZX64cKj4obn+qpa0/cna",
+	"LNy6sDg4nF0snU897XQ2DMq/bEC+OB5tGJO/legMTMaodOOG913PR9Pr5/y2lyf8bt/+9n0LRxmOq+IU",
+	"cdvGggyl9DxNmZ7WDWbgeoJ6AS+E8fmM0nPqWq5wIYpcpcvGZNpqPmiCi1kYZMps8o5i5jevi39SfHr/",
+	"hiuozBarTWrtZit+s3//5Jt8xrPE/9GcxHFNtVgp20HdT4YYqxQNCFs4zFrHmIVNaPK5HL3NbgEs/442",
+	"eIyoX3t8Wi54fBt2O93tm+bHs3c1OsFbVa/uLCHB7qbg/yLQL2+azC62eocnvZB+lk9b53kaea/usDBR",
+	"VCgxC6kyFqLDN/3T05O3b48Hx/3/HBy/Ov7p1clpVAhnYKeqSTq74bk0yh+UK2M9MA5Jx8hbcFzsqJca",
+	"wylE8+mcn0tIiIrZWNF3rHHv2pDsAb28RmXd+a+T9Fv38UrSBgd3/Zb/1uObLx1dia5VghC5h9EDREKV",
+	"QBctEz3t7EeUqP0xkav5SvRl8xwdPXWtBK1iiUbGp1TPUytVVJdF32QQ5bks2hPXSMfkwRx2aJ136eJY",
+	"mwpbL74R44ndbUGf83JE5HXkO4IX0cG5ZP5ZxjZEWrn8FtHQ5/yBSoXq/bcqEu47ABsvDxUWK83pQvA+",
+	"65MNpDn/M0qTbufZ9k3VdamvAYlu58X2DfPLbXdFlT7nc/PNcUUm090WHHFMM0VG/PoaqcyCn4uE4qsm",
+	"jgn6092NsXSCqbrC1dzSbRhwuaXfpkPcyb5eMc0mdoWx0JCIK4RYSYmxG6CB9RVEVZDEiTLos0m323l2",
+	"/1kkbLwZWp0mrr8WequDv+3lWjnjvEVVX8zmv6GpQf1yyZbhQamnb73aKlRiSOZaab44VHiUTmPrgGLx",
+	"btIDzykWic1Wr10/yHhiflNp1TlP/WWuv5B/xYNJMcDKiF1M7l+d0Oc4+bm6tj+7PWg+1kRkg8OcuTM9",
+	"9/ifYSyybP4HhKrtWa36KYjDNWbjyXafKe4CPg6wFcQeucX6Qr8FNrKofY3mjrj+Qr9l138l+Trsg1f+",
+	"PJJJf+9zvsrr0v2EYCLk+DYgmeJ67DvGB0a7Y9z8u5nWnzOBJwbodSgtyYV8zk6lT8HpqZ0W2py426Sf",
+	"1qrS3zY9nGB8+ZAKLS61Nij1fdZauF8S9D5c1GV+I65QojHwx//8f3kVKabPwkCe1SVXWelCbnayXuYT",
+	"evwniuzoOxd67mP9gen9qiw4lRxA5G8RR+6iBVxPRDwBjhlFq4ynxY2xzQYh7sWCRTizbMhMMT1k8cQd",
+	"pTPJIRVjr/dijOgP1RuMtkhv8WrRhwtKae6iSpE2c50EvaDtUl3xouWxhdeGY0KXDLeq/pfIUlZd+8M4",
+	"ZpauKLmTrdob5nG2+prD2l2f8iiBGFm99+Ony266SiC60BCRNquztHN55oDWabV4Z8qmTriD4g7+fAhL",
+	"D4r0BX05VRIBE4MwRmug2+n6aWv9V7wegGcXs78FAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

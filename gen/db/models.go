@@ -15,6 +15,7 @@ type Classroom struct {
 	Title     string
 	TutorID   string
 	CreatedAt time.Time
+	Kind      string
 }
 
 type ClassroomMember struct {
@@ -24,12 +25,13 @@ type ClassroomMember struct {
 }
 
 type ClassroomSession struct {
-	ID        uuid.UUID
-	TutorID   string
-	Title     string
-	Status    string
-	StartedAt time.Time
-	EndedAt   *time.Time
+	ID          uuid.UUID
+	TutorID     string
+	Title       string
+	Status      string
+	StartedAt   time.Time
+	EndedAt     *time.Time
+	ClassroomID uuid.UUID
 }
 
 type ClassroomSessionParticipant struct {

@@ -14,6 +14,7 @@ import (
 	"github.com/m4sh/backend/gen/api"
 	"github.com/m4sh/backend/gen/db"
 	"github.com/m4sh/backend/internal/auth"
+	"github.com/m4sh/backend/internal/classroom"
 	"github.com/m4sh/backend/internal/config"
 	"github.com/m4sh/backend/internal/docs"
 	"github.com/m4sh/backend/internal/httpapi"
@@ -82,10 +83,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		return nil, err
 	}
 	a.Handler, err = httpapi.NewHandler(httpapi.Deps{
-		Log:      log,
-		Metrics:  reg,
-		Verifier: verifier,
-		Users:    users.New(q, 100_000),
+		Log:        log,
+		Metrics:    reg,
+		Verifier:   verifier,
+		Users:      users.New(q, 100_000),
+		Classrooms: classroom.New(pool, classroom.Options{MaxMembers: cfg.Classroom.MaxMembers}),
 		Ready: httpapi.Checks{
 			"database": func(ctx context.Context) error { return pool.Ping(ctx) },
 			"migrations": func(ctx context.Context) error {

@@ -23,7 +23,13 @@ type Config struct {
 	LogFormat       string        // LOG_FORMAT: json | text
 	ShutdownTimeout time.Duration // SHUTDOWN_TIMEOUT
 
-	Auth Auth
+	Auth      Auth
+	Classroom Classroom
+}
+
+// Classroom configures the classrooms feature.
+type Classroom struct {
+	MaxMembers int // CLASSROOM_MAX_MEMBERS
 }
 
 // Auth configures bearer-token verification (CONTRACT §1).
@@ -57,6 +63,9 @@ func Load(getenv func(string) string) (Config, error) {
 			Audience:      p.str("AUTH_JWT_AUDIENCE", ""),
 			UserClaim:     p.str("AUTH_JWT_USER_CLAIM", "sub"),
 			Leeway:        p.duration("AUTH_JWT_LEEWAY", 30*time.Second),
+		},
+		Classroom: Classroom{
+			MaxMembers: p.intRange("CLASSROOM_MAX_MEMBERS", 500, 1, 100_000),
 		},
 	}
 	if c.DatabaseURL != "" {

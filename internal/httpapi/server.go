@@ -14,6 +14,7 @@ import (
 	"github.com/m4sh/backend/gen/api"
 	"github.com/m4sh/backend/internal/apperr"
 	"github.com/m4sh/backend/internal/auth"
+	"github.com/m4sh/backend/internal/classroom"
 	"github.com/m4sh/backend/internal/metrics"
 )
 
@@ -49,6 +50,8 @@ type Deps struct {
 	Verifier *auth.Verifier
 	Users    UserRecorder
 	Ready    Readiness
+	// Features.
+	Classrooms *classroom.Service
 	// Extra routes mounted beside the API (ops endpoints, docs, WebSocket), by ServeMux
 	// pattern. They skip OpenAPI validation: they are not part of that document.
 	Extra map[string]http.Handler
@@ -61,6 +64,8 @@ type Server struct {
 	verifier *auth.Verifier
 	users    UserRecorder
 	ready    Readiness
+
+	classrooms *classroom.Service
 }
 
 var _ api.StrictServerInterface = (*Server)(nil)
@@ -68,7 +73,8 @@ var _ api.StrictServerInterface = (*Server)(nil)
 // NewHandler builds the service's whole HTTP handler: observe → (extra routes | authenticate
 // → validate → generated routes → strict handlers).
 func NewHandler(d Deps) (http.Handler, error) {
-	s := &Server{log: d.Log, metrics: d.Metrics, verifier: d.Verifier, users: d.Users, ready: d.Ready}
+	s := &Server{log: d.Log, metrics: d.Metrics, verifier: d.Verifier, users: d.Users, ready: d.Ready,
+		classrooms: d.Classrooms}
 	doc, err := api.GetSwagger()
 	if err != nil {
 		return nil, err

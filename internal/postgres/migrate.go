@@ -133,6 +133,23 @@ func (m *Migrator) UpTo(ctx context.Context, target int) ([]int, error) {
 	return applied, err
 }
 
+// Reapply runs the up steps of an applied migration again without recording anything. Every
+// migration of ours is written to be re-runnable; this is how tests (and an operator
+// finishing an interrupted backfill) prove and use it.
+func (m *Migrator) Reapply(ctx context.Context, version int) error {
+	if version < 1 || version > len(m.migs) {
+		return fmt.Errorf("no migration %d", version)
+	}
+	mig := m.migs[version-1]
+	return m.locked(ctx, func(conn *pgxpool.Conn) error {
+		if !mig.NoTx {
+			_, err := conn.Exec(ctx, mig.Up)
+			return err
+		}
+		return execSteps(ctx, conn, mig.Up)
+	})
+}
+
 // Down reverts the newest steps migrations of ours (River's schema stays).
 func (m *Migrator) Down(ctx context.Context, steps int) ([]int, error) {
 	var reverted []int
@@ -235,6 +252,14 @@ func (m *Migrator) apply(ctx context.Context, conn *pgxpool.Conn, mig Migration,
 			return record(tx)
 		})
 	}
+	if err := execSteps(ctx, conn, sql); err != nil {
+		return err
+	}
+	return InTx(ctx, conn, record)
+}
+
+// execSteps runs a no-transaction migration statement by statement in autocommit mode.
+func execSteps(ctx context.Context, conn *pgxpool.Conn, sql string) error {
 	for i, stmt := range strings.Split(sql, splitMarker) {
 		if strings.TrimSpace(stripComments(stmt)) == "" {
 			continue
@@ -244,7 +269,7 @@ func (m *Migrator) apply(ctx context.Context, conn *pgxpool.Conn, mig Migration,
 			return fmt.Errorf("statement %d: %w", i+1, err)
 		}
 	}
-	return InTx(ctx, conn, record)
+	return nil
 }
 
 func stripComments(s string) string {
