@@ -143,11 +143,11 @@ func TestClassroomFKBackfill(t *testing.T) {
 		c2a + "/s1": at(-100), c2b + "/s2": at(-100), c2b + "/s3": at(-100),
 		// backfilled, joined at their earliest session in that classroom
 		c1 + "/s1": at(10), c1 + "/s4": at(8), c1 + "/s5": at(8),
-		c2b + "/s1":          at(11),
-		c2a + "/s2":          at(13),
-		"imported:t3/s5":     at(14),
-		"imported:t3/s6":     at(9),
-		"imported:t4/s6":     at(15),
+		c2b + "/s1":      at(11),
+		c2a + "/s2":      at(13),
+		"imported:t3/s5": at(14),
+		"imported:t3/s6": at(9),
+		"imported:t4/s6": at(15),
 	}
 	check := func(stage string) {
 		t.Helper()
