@@ -201,6 +201,17 @@ func NewURL(t testing.TB) string {
 	return create(t, "TEMPLATE "+template(t))
 }
 
+// CloneURL creates a fresh database copied from the database at src (which must have no other
+// connections) and returns its URL; it is dropped when the test ends.
+func CloneURL(t testing.TB, src string) string {
+	t.Helper()
+	p, err := url.Parse(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return create(t, "TEMPLATE "+strings.TrimPrefix(p.Path, "/")+" STRATEGY FILE_COPY")
+}
+
 // NewEmptyURL creates a fresh database with no schema at all (for migration tests).
 func NewEmptyURL(t testing.TB) string {
 	t.Helper()

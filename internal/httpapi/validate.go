@@ -46,6 +46,10 @@ func newValidator(doc *openapi3.T, log *slog.Logger) (*validator, error) {
 		opts: &openapi3filter.Options{
 			MultiError:         true,
 			AuthenticationFunc: requirePrincipal,
+			// kin-openapi checks no uuid format unless told; ids in paths and bodies are UUIDs.
+			SchemaValidationOptions: []openapi3.SchemaValidationOption{
+				openapi3.WithStringFormatValidator("uuid", openapi3.NewRegexpFormatValidator(openapi3.FormatOfStringForUUIDOfRFC9562)),
+			},
 		},
 	}, nil
 }

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -146,7 +147,7 @@ func (m *Migrator) Reapply(ctx context.Context, version int) error {
 			_, err := conn.Exec(ctx, mig.Up)
 			return err
 		}
-		return execSteps(ctx, conn, mig.Up)
+		return m.execSteps(ctx, conn, mig.Up)
 	})
 }
 
@@ -252,24 +253,37 @@ func (m *Migrator) apply(ctx context.Context, conn *pgxpool.Conn, mig Migration,
 			return record(tx)
 		})
 	}
-	if err := execSteps(ctx, conn, sql); err != nil {
+	if err := m.execSteps(ctx, conn, sql); err != nil {
 		return err
 	}
 	return InTx(ctx, conn, record)
 }
 
-// execSteps runs a no-transaction migration statement by statement in autocommit mode.
-func execSteps(ctx context.Context, conn *pgxpool.Conn, sql string) error {
+// execSteps runs a no-transaction migration statement by statement in autocommit mode,
+// logging how long each took (the longest is the longest any lock of ours was held, except
+// for CALLs, which commit per batch and report each batch as a notice).
+func (m *Migrator) execSteps(ctx context.Context, conn *pgxpool.Conn, sql string) error {
 	for i, stmt := range strings.Split(sql, splitMarker) {
 		if strings.TrimSpace(stripComments(stmt)) == "" {
 			continue
 		}
+		start := time.Now()
 		// Simple protocol: a statement may be a DO block or a CALL that commits per batch.
 		if _, err := conn.Exec(ctx, stmt, pgx.QueryExecModeSimpleProtocol); err != nil {
 			return fmt.Errorf("statement %d: %w", i+1, err)
 		}
+		m.log.InfoContext(ctx, "migration step", "step", i+1, "duration", time.Since(start),
+			"statement", firstLine(stripComments(stmt)))
 	}
 	return nil
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return s
 }
 
 func stripComments(s string) string {

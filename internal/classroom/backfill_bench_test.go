@@ -1,0 +1,137 @@
+package classroom_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"regexp"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/m4sh/backend/internal/app"
+	"github.com/m4sh/backend/internal/dbtest"
+)
+
+// legacyAtScale fills a pre-v0.31 database with 1,000,000 sessions of 5 participants each:
+// 20,000 tutors with 0–3 classrooms (so every backfill rule fires), 100,000 students, each
+// tutor drawing classroom members and session participants from a pool of 10 students.
+const legacyAtScale = `
+INSERT INTO users (id) SELECT 't' || g FROM generate_series(1, 20000) g;
+INSERT INTO users (id) SELECT 's' || g FROM generate_series(1, 100000) g;
+INSERT INTO classrooms (title, tutor_id, created_at)
+SELECT 'Class ' || k, 't' || t, now() - make_interval(days => k)
+FROM generate_series(1, 20000) t, generate_series(1, 3) k WHERE k <= t % 4;
+INSERT INTO classroom_members (classroom_id, user_id)
+SELECT c.id, 's' || ((substr(c.tutor_id, 2)::int * 7 + (c.created_at::date - current_date + 3) * 3 + j) % 100000 + 1)
+FROM classrooms c, generate_series(0, 4) j
+ON CONFLICT DO NOTHING;
+INSERT INTO classroom_sessions (tutor_id, started_at)
+SELECT 't' || (g % 20000 + 1), now() - make_interval(secs => g)
+FROM generate_series(1, 1000000) g;
+INSERT INTO classroom_session_participants (session_id, user_id)
+SELECT s.id, 's' || ((substr(s.tutor_id, 2)::int * 7 + (abs(hashtext(s.id::text)) + k * 2) % 10) % 100000 + 1)
+FROM classroom_sessions s, generate_series(0, 4) k
+ON CONFLICT DO NOTHING;
+ANALYZE;
+`
+
+var noticeMS = regexp.MustCompile(`in (\d+) ms`)
+
+// BenchmarkClassroomBackfill measures migration 0002 on 1M legacy sessions: wall time, the
+// longest batch transaction (the longest any row lock is held) and the longest single
+// non-CALL statement. The baseline is the naive migration on the same data: one UPDATE that
+// links every session to its tutor's oldest classroom, holding its locks throughout.
+func BenchmarkClassroomBackfill(b *testing.B) {
+	ctx := context.Background()
+	legacy := dbtest.NewEmptyURL(b)
+	func() {
+		pool := dbtest.Pool(b, legacy)
+		m, err := dbtest.Migrator(pool)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := m.UpTo(ctx, 1); err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		if _, err := pool.Exec(ctx, legacyAtScale); err != nil {
+			b.Fatal(err)
+		}
+		b.Logf("legacy data generated in %v", time.Since(start))
+		pool.Close()
+	}()
+
+	b.Run("baseline", func(b *testing.B) {
+		for b.Loop() {
+			b.StopTimer()
+			pool := dbtest.Pool(b, dbtest.CloneURL(b, legacy))
+			b.StartTimer()
+			if _, err := pool.Exec(ctx, `ALTER TABLE classroom_sessions ADD COLUMN classroom_id uuid;
+				UPDATE classroom_sessions s SET classroom_id = (
+					SELECT c.id FROM classrooms c WHERE c.tutor_id = s.tutor_id ORDER BY c.created_at LIMIT 1)`); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(1_000_000/b.Elapsed().Seconds()*float64(b.N), "sessions/s")
+	})
+
+	b.Run("migration", func(b *testing.B) {
+		var maxBatch, maxStmt time.Duration
+		for b.Loop() {
+			b.StopTimer()
+			url := dbtest.CloneURL(b, legacy)
+			var mu sync.Mutex
+			cfg, err := pgxpool.ParseConfig(url)
+			if err != nil {
+				b.Fatal(err)
+			}
+			cfg.ConnConfig.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
+				if m := noticeMS.FindStringSubmatch(n.Message); m != nil {
+					ms, _ := strconv.Atoi(m[1])
+					mu.Lock()
+					maxBatch = max(maxBatch, time.Duration(ms)*time.Millisecond)
+					mu.Unlock()
+				}
+			}
+			pool, err := pgxpool.NewWithConfig(ctx, cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var logs bytes.Buffer
+			m, err := app.NewMigrator(pool, slog.New(slog.NewJSONHandler(&logs, nil)))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+			if _, err := m.UpTo(ctx, 2); err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			for _, line := range bytes.Split(logs.Bytes(), []byte("\n")) {
+				var e struct {
+					Msg       string        `json:"msg"`
+					Duration  time.Duration `json:"duration"`
+					Statement string        `json:"statement"`
+				}
+				if json.Unmarshal(line, &e) == nil && e.Msg == "migration step" && !bytes.HasPrefix([]byte(e.Statement), []byte("CALL")) {
+					maxStmt = max(maxStmt, e.Duration)
+				}
+			}
+			var unlinked int
+			if err := pool.QueryRow(ctx, `SELECT count(*) FROM classroom_sessions WHERE classroom_id IS NULL`).Scan(&unlinked); err != nil || unlinked != 0 {
+				b.Fatalf("%d sessions left unlinked (%v)", unlinked, err)
+			}
+			pool.Close()
+			b.StartTimer()
+		}
+		b.ReportMetric(1_000_000/b.Elapsed().Seconds()*float64(b.N), "sessions/s")
+		b.ReportMetric(float64(maxBatch.Milliseconds()), "max-batch-ms")
+		b.ReportMetric(float64(maxStmt.Milliseconds()), "max-stmt-ms")
+	})
+}
