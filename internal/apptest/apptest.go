@@ -14,7 +14,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/legacy"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/m4sh/backend/gen/api"
 
 	"github.com/m4sh/backend/internal/app"
 	"github.com/m4sh/backend/internal/auth"
@@ -32,6 +38,7 @@ type Env struct {
 	Pool   *pgxpool.Pool
 	Server *httptest.Server
 	Config config.Config
+	router routers.Router
 }
 
 // New starts the service on a fresh database. env overrides configuration variables.
@@ -69,7 +76,38 @@ func New(t testing.TB, env map[string]string) *Env {
 		cancel()
 		a.Close()
 	})
-	return &Env{T: t, App: a, Pool: a.Pool, Server: srv, Config: cfg}
+	doc, err := api.GetSwagger()
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc.Servers = openapi3.Servers{{URL: "/"}}
+	router, err := legacy.NewRouter(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Env{T: t, App: a, Pool: a.Pool, Server: srv, Config: cfg, router: router}
+}
+
+// checkResponse fails the test when a response of a documented operation does not match the
+// OpenAPI document (undocumented status, wrong content type, body not matching the schema),
+// so that the document cannot drift from what the server does.
+func (e *Env) checkResponse(req *http.Request, status int, header http.Header, body []byte) {
+	e.T.Helper()
+	route, params, err := e.router.FindRoute(req)
+	if err != nil {
+		return // not an operation of the document (404/405 answers, ops endpoints)
+	}
+	in := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route,
+		Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}}
+	out := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: in, Status: status, Header: header,
+		Body:    io.NopCloser(bytes.NewReader(body)),
+		Options: &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
+	}
+	if err := openapi3filter.ValidateResponse(context.Background(), out); err != nil {
+		e.T.Errorf("%s %s answered %d, which the OpenAPI document does not allow: %v\nbody: %.500s",
+			req.Method, req.URL.Path, status, err, body)
+	}
 }
 
 // testWriter sends logs to t.Log so they show only for failing tests.
@@ -171,5 +209,6 @@ func (e *Env) Do(req Request) Response {
 	if err != nil {
 		e.T.Fatal(err)
 	}
+	e.checkResponse(r, resp.StatusCode, resp.Header, b)
 	return Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
 }
