@@ -93,6 +93,9 @@ func New(t testing.TB, env map[string]string) *Env {
 // so that the document cannot drift from what the server does.
 func (e *Env) checkResponse(req *http.Request, status int, header http.Header, body []byte) {
 	e.T.Helper()
+	// Match as the server saw it: a path without scheme and host.
+	req = req.Clone(context.Background())
+	req.URL.Scheme, req.URL.Host = "", ""
 	route, params, err := e.router.FindRoute(req)
 	if err != nil {
 		return // not an operation of the document (404/405 answers, ops endpoints)
