@@ -12,8 +12,10 @@ type recordingT struct {
 	errors []string
 }
 
-func (r *recordingT) Errorf(format string, args ...any) { r.errors = append(r.errors, fmt.Sprintf(format, args...)) }
-func (r *recordingT) Helper()                           {}
+func (r *recordingT) Errorf(format string, args ...any) {
+	r.errors = append(r.errors, fmt.Sprintf(format, args...))
+}
+func (r *recordingT) Helper() {}
 
 // TestResponseCheckCatchesDrift proves the response check is not a no-op: a body missing a
 // required property and an undocumented status are both reported.
