@@ -17,6 +17,7 @@ help: ## list targets
 .PHONY: generate
 generate: ## regenerate gen/ from openapi/, asyncapi/ and queries/ (pinned tools in go.mod)
 	$(GO) tool oapi-codegen -config oapi-codegen.yaml openapi/openapi.yaml
+	$(GO) tool oapi-codegen -config oapi-codegen-client.yaml openapi/openapi.yaml
 	$(GO) tool sqlc generate
 
 .PHONY: build
