@@ -1,0 +1,3 @@
+// Package lint holds repository-wide checks that run as tests: every package says what it is
+// for.
+package lint
