@@ -57,8 +57,18 @@ lint: ## gofmt and go vet
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
 
+NODE_TOOLS := scripts/node/node_modules/.bin
+
+$(NODE_TOOLS)/redocly: scripts/node/package.json scripts/node/package-lock.json
+	cd scripts/node && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+.PHONY: lint-spec
+lint-spec: $(NODE_TOOLS)/redocly ## lint openapi/openapi.yaml with the committed Redocly ruleset (zero errors)
+	REDOCLY_SUPPRESS_UPDATE_NOTICE=true REDOCLY_TELEMETRY=off $(NODE_TOOLS)/redocly lint openapi/openapi.yaml 2>&1 | grep -v '[║╔╚]'
+
 .PHONY: ci
-ci: check-generated lint test ## what .ci/run runs
+ci: check-generated lint lint-spec test ## what .ci/run runs
 
 .PHONY: db-stop
 db-stop: ## stop the private PostgreSQL clusters (data kept under .data)
