@@ -39,6 +39,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	if err := cfg.RequireDatabase(); err != nil {
 		return nil, err
 	}
+	if err := cfg.RequireAuth(); err != nil {
+		return nil, err
+	}
 	pem, err := auth.LoadPublicKeyFile(cfg.Auth.PublicKeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("config: AUTH_JWT_PUBLIC_KEY_FILE: %w", err)

@@ -73,9 +73,6 @@ func Load(getenv func(string) string) (Config, error) {
 			p.fail("DATABASE_URL", "must be a postgres:// URL")
 		}
 	}
-	if len(c.Auth.Secret) == 0 && c.Auth.PublicKeyFile == "" {
-		p.fail("AUTH_JWT_SECRET", "one of AUTH_JWT_SECRET or AUTH_JWT_PUBLIC_KEY_FILE must be set")
-	}
 	if n := len(c.Auth.Secret); n > 0 && n < MinSecretBytes {
 		p.fail("AUTH_JWT_SECRET", fmt.Sprintf("must be at least %d bytes, got %d", MinSecretBytes, n))
 	}
@@ -86,6 +83,15 @@ func Load(getenv func(string) string) (Config, error) {
 		p.fail("AUTH_JWT_LEEWAY", "must be between 0s and 5m")
 	}
 	return c, p.err()
+}
+
+// RequireAuth reports a clear error when no token verification key is configured. Commands
+// that serve or mint tokens call it; operator commands (migrate, gc, quota) do not need keys.
+func (c Config) RequireAuth() error {
+	if len(c.Auth.Secret) == 0 && c.Auth.PublicKeyFile == "" {
+		return errors.New("config: AUTH_JWT_SECRET: one of AUTH_JWT_SECRET or AUTH_JWT_PUBLIC_KEY_FILE must be set")
+	}
+	return nil
 }
 
 // RequireDatabase reports a clear error when no database is configured.

@@ -25,6 +25,12 @@ func TestLoadDefaults(t *testing.T) {
 		c.Auth.Leeway != 30*time.Second || c.ShutdownTimeout != 20*time.Second || c.DBMaxConns != 20 {
 		t.Errorf("defaults = %+v", c)
 	}
+	if _, err := config.Load(env(nil)); err != nil {
+		t.Errorf("Load without keys = %v, want nil (only serve and token need them)", err)
+	}
+	if c, _ := config.Load(env(nil)); c.RequireAuth() == nil {
+		t.Error("RequireAuth() without keys = nil, want an error naming AUTH_JWT_SECRET")
+	}
 	if err := c.RequireDatabase(); err == nil || !strings.Contains(err.Error(), "DATABASE_URL") {
 		t.Errorf("RequireDatabase() = %v, want an error naming DATABASE_URL", err)
 	}
@@ -37,7 +43,6 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		vars    map[string]string
 		wantVar string
 	}{
-		{"no key", map[string]string{}, "AUTH_JWT_SECRET"},
 		{"short secret", map[string]string{"AUTH_JWT_SECRET": "short"}, "AUTH_JWT_SECRET"},
 		{"bad level", map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL"},
 		{"bad format", map[string]string{"LOG_FORMAT": "xml"}, "LOG_FORMAT"},
