@@ -12,12 +12,15 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/oapi-codegen/runtime"
 )
 
 // Defines values for HealthStatus.
@@ -86,6 +89,30 @@ func (e ProblemCode) Valid() bool {
 	}
 }
 
+// Defines values for TelemetryEventLevel.
+const (
+	TelemetryEventLevelDebug TelemetryEventLevel = "debug"
+	TelemetryEventLevelError TelemetryEventLevel = "error"
+	TelemetryEventLevelInfo  TelemetryEventLevel = "info"
+	TelemetryEventLevelWarn  TelemetryEventLevel = "warn"
+)
+
+// Valid indicates whether the value is a known member of the TelemetryEventLevel enum.
+func (e TelemetryEventLevel) Valid() bool {
+	switch e {
+	case TelemetryEventLevelDebug:
+		return true
+	case TelemetryEventLevelError:
+		return true
+	case TelemetryEventLevelInfo:
+		return true
+	case TelemetryEventLevelWarn:
+		return true
+	default:
+		return false
+	}
+}
+
 // FieldError defines model for FieldError.
 type FieldError struct {
 	// Field Where: `body.title`, `query.limit`, `path.class_id`, `header.Content-Type`.
@@ -139,6 +166,36 @@ type Problem struct {
 // ProblemCode Stable machine code.
 type ProblemCode string
 
+// TelemetryBatch defines model for TelemetryBatch.
+type TelemetryBatch struct {
+	Events []TelemetryEvent `json:"events"`
+}
+
+// TelemetryEvent One client event.
+type TelemetryEvent struct {
+	Level *TelemetryEventLevel `json:"level,omitempty"`
+
+	// Name Example: editor.opened
+	Name string `json:"name"`
+
+	// Props Free-form properties, stored as jsonb (nesting at most 32 levels).
+	Props *map[string]interface{} `json:"props,omitempty"`
+
+	// SessionId The client's own session identifier (free form).
+	SessionId *string `json:"session_id,omitempty"`
+
+	// Ts When the event happened (RFC 3339), by the client's clock; the server's receive time when absent.
+	Ts *time.Time `json:"ts,omitempty"`
+}
+
+// TelemetryEventLevel defines model for TelemetryEvent.Level.
+type TelemetryEventLevel string
+
+// TelemetryPayload One event, or a batch of at most 100 (an object with `events`).
+type TelemetryPayload struct {
+	union json.RawMessage
+}
+
 // UserID Canonical string form of the token's user claim.
 type UserID = string
 
@@ -162,6 +219,15 @@ type Unauthorized = Problem
 
 // ValidationError RFC 9457 problem details with a stable machine-readable `code`.
 type ValidationError = Problem
+
+// TelemetryIngestTextBody defines parameters for TelemetryIngest.
+type TelemetryIngestTextBody = string
+
+// TelemetryIngestJSONRequestBody defines body for TelemetryIngest for application/json ContentType.
+type TelemetryIngestJSONRequestBody = TelemetryPayload
+
+// TelemetryIngestTextRequestBody defines body for TelemetryIngest for text/plain ContentType.
+type TelemetryIngestTextRequestBody = TelemetryIngestTextBody
 
 // Getter for additional properties for Problem. Returns the specified
 // element and whether it was found
@@ -328,8 +394,73 @@ func (a Problem) MarshalJSON() ([]byte, error) {
 	return json.Marshal(object)
 }
 
+// AsTelemetryEvent returns the union data inside the TelemetryPayload as a TelemetryEvent
+func (t TelemetryPayload) AsTelemetryEvent() (TelemetryEvent, error) {
+	var body TelemetryEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromTelemetryEvent overwrites any union data inside the TelemetryPayload as the provided TelemetryEvent
+func (t *TelemetryPayload) FromTelemetryEvent(v TelemetryEvent) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeTelemetryEvent performs a merge with any union data inside the TelemetryPayload, using the provided TelemetryEvent
+func (t *TelemetryPayload) MergeTelemetryEvent(v TelemetryEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsTelemetryBatch returns the union data inside the TelemetryPayload as a TelemetryBatch
+func (t TelemetryPayload) AsTelemetryBatch() (TelemetryBatch, error) {
+	var body TelemetryBatch
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromTelemetryBatch overwrites any union data inside the TelemetryPayload as the provided TelemetryBatch
+func (t *TelemetryPayload) FromTelemetryBatch(v TelemetryBatch) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeTelemetryBatch performs a merge with any union data inside the TelemetryPayload, using the provided TelemetryBatch
+func (t *TelemetryPayload) MergeTelemetryBatch(v TelemetryBatch) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t TelemetryPayload) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *TelemetryPayload) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
+	// TelemetryIngest Ingest client telemetry (public, throttled, best-effort storage).
+	// (POST /api/v1/logs/telemetry/)
+	TelemetryIngest(w http.ResponseWriter, r *http.Request)
 	// MeGet The authenticated caller.
 	// (GET /api/v1/me/)
 	MeGet(w http.ResponseWriter, r *http.Request)
@@ -349,6 +480,20 @@ type ServerInterfaceWrapper struct {
 }
 
 type MiddlewareFunc func(http.Handler) http.Handler
+
+// TelemetryIngest operation middleware
+func (siw *ServerInterfaceWrapper) TelemetryIngest(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.TelemetryIngest(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
 
 // MeGet operation middleware
 func (siw *ServerInterfaceWrapper) MeGet(w http.ResponseWriter, r *http.Request) {
@@ -515,6 +660,7 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/healthz", wrapper.HealthCheck)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/readyz", wrapper.ReadyCheck)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/me/{$}", wrapper.MeGet)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/logs/telemetry/{$}", wrapper.TelemetryIngest)
 
 	return m
 }
@@ -528,6 +674,114 @@ type NotFoundApplicationProblemPlusJSONResponse Problem
 type UnauthorizedApplicationProblemPlusJSONResponse Problem
 
 type ValidationErrorApplicationProblemPlusJSONResponse Problem
+
+type TelemetryIngestRequestObject struct {
+	JSONBody *TelemetryIngestJSONRequestBody
+	TextBody *TelemetryIngestTextRequestBody
+}
+
+type TelemetryIngestResponseObject interface {
+	VisitTelemetryIngestResponse(w http.ResponseWriter) error
+}
+
+type TelemetryIngest204ResponseHeaders struct {
+	XTelemetryDropped int
+}
+
+type TelemetryIngest204Response struct {
+	Headers TelemetryIngest204ResponseHeaders
+}
+
+func (response TelemetryIngest204Response) VisitTelemetryIngestResponse(w http.ResponseWriter) error {
+	w.Header().Set("X-Telemetry-Dropped", fmt.Sprint(response.Headers.XTelemetryDropped))
+	w.WriteHeader(204)
+	return nil
+}
+
+type TelemetryIngest400ApplicationProblemPlusJSONResponse struct {
+	ValidationErrorApplicationProblemPlusJSONResponse
+}
+
+func (response TelemetryIngest400ApplicationProblemPlusJSONResponse) VisitTelemetryIngestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TelemetryIngest413ApplicationProblemPlusJSONResponse Problem
+
+func (response TelemetryIngest413ApplicationProblemPlusJSONResponse) VisitTelemetryIngestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TelemetryIngest415ApplicationProblemPlusJSONResponse Problem
+
+func (response TelemetryIngest415ApplicationProblemPlusJSONResponse) VisitTelemetryIngestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TelemetryIngest429ResponseHeaders struct {
+	RetryAfter *int
+}
+
+type TelemetryIngest429ApplicationProblemPlusJSONResponse struct {
+	Body    Problem
+	Headers TelemetryIngest429ResponseHeaders
+}
+
+func (response TelemetryIngest429ApplicationProblemPlusJSONResponse) VisitTelemetryIngestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TelemetryIngestdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response TelemetryIngestdefaultApplicationProblemPlusJSONResponse) VisitTelemetryIngestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
 
 type MeGetRequestObject struct {
 }
@@ -641,6 +895,9 @@ func (response ReadyCheck503JSONResponse) VisitReadyCheckResponse(w http.Respons
 
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
+	// TelemetryIngest Ingest client telemetry (public, throttled, best-effort storage).
+	// (POST /api/v1/logs/telemetry/)
+	TelemetryIngest(ctx context.Context, request TelemetryIngestRequestObject) (TelemetryIngestResponseObject, error)
 	// MeGet The authenticated caller.
 	// (GET /api/v1/me/)
 	MeGet(ctx context.Context, request MeGetRequestObject) (MeGetResponseObject, error)
@@ -689,6 +946,50 @@ type strictHandler struct {
 	ssi         StrictServerInterface
 	middlewares []StrictMiddlewareFunc
 	options     StrictHTTPServerOptions
+}
+
+// TelemetryIngest operation middleware
+func (sh *strictHandler) TelemetryIngest(w http.ResponseWriter, r *http.Request) {
+	var request TelemetryIngestRequestObject
+
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+
+		var body TelemetryIngestJSONRequestBody
+		if err := runtime.BindJSONBody(r, &body); err != nil {
+			sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+			return
+		}
+		request.JSONBody = &body
+
+	}
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "text/plain") {
+		data, err := io.ReadAll(r.Body)
+		if err != nil {
+			sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't read body: %w", err))
+			return
+		}
+		body := TelemetryIngestTextRequestBody(data)
+		request.TextBody = &body
+	}
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.TelemetryIngest(ctx, request.(TelemetryIngestRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "TelemetryIngest")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(TelemetryIngestResponseObject); ok {
+		if err := validResponse.VisitTelemetryIngestResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
 }
 
 // MeGet operation middleware
@@ -768,40 +1069,66 @@ func (sh *strictHandler) ReadyCheck(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"xFjbctvI0X6VrtmtWlkLgZQl/X+WvlLkVawt23HpEFdFUogmpknMCpiBZwYUYZeq8hB5wjxJqmdAikc7",
-	"uYhzIxHETPfXp6+7+UXkpqqNJu2dGHwRNVqsyJMNT2eNdcbyJ0kut6r2ymgxEH+u8VNDkIfXMLamAl8Q",
-	"1JamyjQOapzQTw4yTTM/jKeyVCRC8eVPDdlWJEJjRWIg4muRCJcXVCErq3D2lvTEF2Lwst9PRI3ek+W7",
-	"f7s9PfgrHnzuH/wyPLj/+UeRCN/WLMZ5q/REPD0l4q2qlN8E/QEnBE59pl1IynBvGYikMTalF4OTfsKo",
-	"VNVUYnDImCqlu6cFBKU9TciKJwZhydVGOwp+/NXa6MbcaE86gMO6LlWODK5XWzMqqfr5d8dIvywh+NHS",
-	"WAzED73nMPXiW9f7EG9Ffau2nuoWjC/IArHqBNDBspJUPCXi3NiRkpL090R2XRDkWJZkocIWHFFIHUvO",
-	"NDYnGDUetPGQF6gnBMrDXjaeA81eBODvjT83jZbfE/d7A67JiwXQBIwFoyP6JYMYOxu1l2njh2OG2aG+",
-	"0dj4wlj1mb4z8gSUnmKpJGOmWa0sSRgRWrLgzQNp2MuaJXQd4L/wlQDqu+fvdUiJTw05D9KQC26t0OcF",
-	"+EI5kCZvKtKcHNMFymHI9QD+aV7FofzOFZVyYUNtTU3Wq1iaY363SRYfC7I0gGxkZJt65UvKEsgCYaSB",
-	"J/ixRl+keYnODZXkLwpCSTY9i146uG5rCry3xlGJqMg5nBDr3eQvNpxDJAa3HbznC/cLYWb0O+Wehb0h",
-	"LJkr103LC8ofwieUUrFhWH5YObGBa0O28+ibcJY0s92tMA8iEY3GKaoSR+UypB02dDK2QX9Hm7AjG28B",
-	"1ziyQyW/lVY3juzF6w0U89sd3W9DM0/InR7ztqH1VL08P4Nfjk/+f86vIMmjKh08Kl8AgvPsJagwL5Sm",
-	"A0sowxdZbmTMjrWoGUmb+Xi1IgX4EF+dB2W9CGKInukmEQsOZQfMmSkkli+MHPJXWJbmMRzOjR6XKudm",
-	"WGNbGpRDb8ywRDuhINo1dW2sJzmsSCocBlcm4lNjPA5plhPJIMiip2Gol/DIHdJqLL+ZQexk9uLWPAgW",
-	"uk0fnRsLm3SQBIY24zFpqfQEQkW5MAN4qty3smmJO57rA63Flp+Vdh51viVgywwWeGIbDXQHuqTeeL1U",
-	"fDOs6pLE4Jhnj/V5IxGBoVYOistO+bNDYIyqDHHYUffrNpzCzeUFWBqTJZ0TaKzYg3HUi8nOF0MiLvQW",
-	"3tdu0OtVx65IJU3nzcH1tiTp14mjy6po3MIdSSyRbQXclf6GIWeojVY5lhA1wdjYCsw4mBI64E8OmCAg",
-	"L1FVbNDSDHr48g9h3ls8b8PtKG+s8u0V502s5NhhT5vIzfHp3NgKvRiI3z5ei3UqeXP18uT/Im8wMEd2",
-	"qnL+n1vyYeC45BO9X+Nf+frqdM4yXLFq0nBjr5tRqXJ4oDa90xnN6gyUg7lfX4EaQxZsDlUbXtaWHHdT",
-	"5aFqnIcRQYZ5Ts5l6Z2ej8RscbTiOXIc7djAlR6bTc9f/np1DacfLubOfnd89QZ8400IQ12i51AMIHRR",
-	"a0zlkufP4Mg5ZbSLNexMae70o7EPrsacALUETyVV5G0LSk/I+RRi4WF54FVFnWU59bpdpbbGm9yUbHVE",
-	"OuJZqL3TrOHUtTpntIv5gmNAEtBD1kN+i7VKW6xKdsyd/uEHODN6SprNdXf6APb3OeD7+wPITjv+DSk/",
-	"gD/Ggeuu6feP8t8+XocPlIHRQFOyLWuoVS8DaxpP0OiSnIvkVZONFeywdXcaIJun2wBu77MUTrs5TmlA",
-	"CFPKPNOVA83igeNZe5JpRBkozTHOqPx4NuudzGZ8Pts12mWwN+92L7a3t4AtNjbYQkA4QWbMtRnONtrB",
-	"iMbGckxbKFDLkuwrQJgqU4arLJihHff7WVQd1Axgg+9jWmyhfHZOFnsHBw/g9Hnr2DHER43HGexpAzRT",
-	"zgceLAkf3ItXYfznkun2mG51YdHz7SXcP4LnBabz/gecKB1QcwRK5TyQlrVR2jvw+ECQxSkT9g7TlBdO",
-	"6HZROOm/CCaiBhPX8KzbsFkx39X/7kYOvBI7QEtgrCQmD02PHLOxss5HNTYEtQtzoyWTpNF5Y21gDO3I",
-	"egd7D9Q64lY3N+xFuqqNnYGjQDNGMzgWW2JojxPq/HLx2u3vB0A3Nxev3bwIHPLuwvvso3L0KlK1khF6",
-	"jN1ugg9u2eT4wGtd3xSBlkaYP5CWTFciEVOyLnJYPz06TPvcX0xNGmslBuIo7adHYTzyRSD7ULvTw15F",
-	"PX6cUFiSFpV7IVkL/Yl4plr5beBlv/+Vzeo/26je0ddX7rDWHfcPd8lZAOutLKtBYvdLyLcudqMSd8Sm",
-	"qtC2HQAWxzSZoye5gJMIjxPHvV5Jfutbcc93e0XYaT7vdGXcec54w/lvOrRbrbY49aZOV/q+GNzeL9v8",
-	"Vk1Jc+7+8+//mE9M3FC5DJp62XJTu85o3g3a3TZf8uv/oclBf0ihk/7Rd9D33ngILnkFWdxls9AA4bFQ",
-	"eQGSatKSdN52g+3XA8Lo1UpEJHocoaM4HmFeBIpj0qvUJPo9MkxHdluCtqpvdeS7vX9iADxA8LZy+0U0",
-	"thQD0RP8fSdofV6K3ggg7Bxw+vwTJat9Sr7s/k0N3droSA6UX5KwqLOn+6d/BQAA//8=",
+	"xFrrctvIcn6VLuypMqUFL5JonzX1S7alWFsrS6VLdk9MhRgCTWKOgBl4ZiCK3lJVfuUBUnnC8ySp7gHA",
+	"u7WbSnz+2KSAmenr11/38Pcg1nmhFSpng8HvQSGMyNGh4W/vS2O1oU8J2tjIwkmtgkFwWYgvJULMj2Fi",
+	"dA4uRSgMPkpdWijEFF9ZiBQ+uZF/K+oEYSBp8ZcSzTwIAyVyDAaBfxyEgY1TzAUdlounX1BNXRoMDnu9",
+	"MCiEc2ho7b9/Pmn/m2h/7bXfjtr3P/4lCAM3L2gb64xU0+D5OQx+kbl0m0JfiSmClV9xlyQZr1sWJMGJ",
+	"KDMXDF73QpJK5mUeDA5Iplyq6lsjglQOp2iCZxLCoC20ssh2PDXGmzHWyqFi4URRZDIWJFy3MHqcYf7j",
+	"3y1J+vuSBH8xOAkGwQ/dhZu6/qntXvlV/rxVXU/UHLRL0QDS0SEIC8uHdILnMDjTZiyTBNX3lOw2RYhF",
+	"lqGBXMzBInLoGLS6NDHCuHSgtIM4FWqKIB20okktaLTHgn/S7kyXKvmecn/SYMs4bQQNQRvQyku/pBDJ",
+	"Tkq1IqXdaEJiVlLfKVG6VBv5Fb+z5CFI9SgymZDM+FRIgwmMURg04PQDKmhF5ZJ0lcD/SktYqO8ev7cc",
+	"El9KtA4SjZbNmgsXp+BSaSHRcZmjouB4bKQccayz8M91FnP6nUnMkkaHwugCjZM+NSf0bBMsfk3R4ACi",
+	"sU7mHSddhlEIEQNGh3GCvhbCpZ04E9aOZEJ/SFEkaDrvvZXat/MCGffWMCoMcrRWTJHO3cQvUpxcFAw+",
+	"V+ItFtw3m+nx3zF2tNlHFBlh5bpqcYrxA38SSSJJMZFdrbyxIdfG3tYJV/K7qAjtPgf6IQiDUolHITMx",
+	"zpZF2qFDtcc20S9wU2yPxluEKy2akUxeCqs7i+b8w4YU9eoK7rdJUwfkTos5U+J6qF6fvYe3/dd/rfEV",
+	"EnRCZhZm0qUgwDqyEuQiTqXCtkGR8B+iWCc+Ota8phPcjMeblV2AXqKltVPWk8C7aAE3YdBgKBmgRiYO",
+	"LJfqZER/ElmmZ/xyrNUkkzEVw0LMMy2SkdN6lAkzRd7alkWhjcNklGMixYhNGQZfSu3ECJ9ixIQ3MsLh",
+	"iPOFv1KFNEpkL0YQGZmsuDUOWEO7aaMzbWATDkJGaD2ZoEqkmgJnlGUO4DC3L0XTEnYs8kMYI+b0XSrr",
+	"hIq3OGwZwRgntsFA9UIV1BuPl5LvSeRFhsGgT9xjnW+EASPUyovBdXX4wiAwETJjP+zI+3UdTuDu+hwM",
+	"TtCgihGUyMmCnur5YKeFHIjNualzhR10u3nfpp0EH+viYLtbgvTbwFFFlVeuMUfoU2RbAt9ihjk6M39H",
+	"pWJ3Hk9EZnE98fCxJsF/KDCas05pHYO6eDr3K2uGWH9dD5w1PauTv6mRP+UljdZoOiFFJqlO8hGbYJPh",
+	"I2bL6J7guJxypk50EAYzYQgwvLu2pWkN1gv/YyKdNh1doOJYWyLztVma71s2JPnsn0PgM4PYnmiTw0K5",
+	"EKzTRHOEBWIlY2gptI7CVzjItXVwdAisvt1bys2lyofWUqjKZHtye8O+sqBnCqqXQSaonJxINNCaGEQg",
+	"sXj/9Z7mBTM4u5WTKE4+diakomAbQ4tK0NHR0du9EMZzT0hr4eJMxw/H/DeL5hHNKwsGY5SPCE7mCDPa",
+	"VIxtFR4kr3DBIEiEwza98WKW7iynTexe+RqypY9UlTLMpgWMmeHpSeOjg14PWkKB39SX1MinS8Rm1Qov",
+	"J8Hg85/M1T/4uoeR53ti755VbKjwXiitZCwy8OZhj5MKZHIm168sEPeAOBMyXwuFg8OfXggFjsS4NNLN",
+	"b0g8n7eevJ+Unvb5b2e1637+9TZYz5GPN4ev33j71bEgY/o/Nuitf01vdE/9v8mHm5OawBAZkNOSkqko",
+	"x5mM4QHnnaGK8KmIQFqog+EY5AQi1pkJAT8sDFJsUSOXl9bBGCEScYzWRp2hqrtt0thrsQg3KiS+N2Aw",
+	"2rD89enNLZxcndfGvujffARXOs1uKDLhyBUDYIJutM5tuPhcZ6z19MDqTA/VTJsHW4gYQagEXB0FINUU",
+	"reuAr+ki47yoNIuxW41BCqOdjnVGWntJx9RmzYeKTjixcxWTtE3rwvmYUKhHXUFPRSE7c5FnZJih+uEH",
+	"eK8VxSuJOVRt2N8nh+/vDyA6qagdV9MBvPO93LDs9Y7in3+95Q8YgVaUXmZOJxSyG4HRpUMoVYbWel5U",
+	"oPHkwIq5HSqAqA63AXy+jzpwUrWIUoEAboDqSJcWFG0P5M/CYdLxUjJbsiSnP7z/9NR9/fRE70e7usbI",
+	"oxgR6b3tzJll85wZtnAbMRVExtbaQ1MqC2OcaEM+nUMqVJKhOQYBj1JnvJQ2JtH6vV5UIQwdM4ANKunD",
+	"YgubJONEnpaS8wBOFgONHfMBf2I/gpbSgE/SOqZYGYoHu3fMkwVKmWpEUk1FaOt6MMLrj2AxG6msfyWm",
+	"UrHU5IFMWgeokkJL5Sw48YAQ+QYWWgedDpVkqMZc8Lq3xyoS4PoJX1QN7+hgWqv+6LAPrsQULQiDoE2C",
+	"BB4KZ+SziTTW+WMMO7Vyc6kSAkmt4tIYRgxl0TgLrQecWyQWXSu211k9jYzhSxhFvEt520ww855iZZfz",
+	"D3Z/nwW6uzv/YOsksEImflQ2kxaPPVTLxIvufbcb4NksmxjPuFZR8oBhaSziB1QJwVUQBo9orMewXufo",
+	"oNOjYkl8SRQyGARHnV7niDsvlzLYc+4+HnQzPbXdBpW63Dlru23SyTA9AKWr3FXcj1Eu+zHQyuxHOCfi",
+	"FC1IZ2v1wekF07DHINRQbZkhcZRakFPFXKtVwQH0ewd7DGKEmGOdzOktejlarcSRL/vRasGN1hmAlyIE",
+	"9rCwQ7UCIx4+aCMLkcMn1y0yIQlRZimBqxKPciqIk1pUyTsUMb1Pny35koGGHOslfs9DEwIOiFMURROy",
+	"YZP9PoKpmSoZVuwMjR0M1UEH9vdvU6Ody5CSr9Yhuj395fTi9Pb6b6Prk9vT0dXp9eji/FMEraNeb69u",
+	"Ey0UhBFSEUQXHExE4ijGoCXAZpIRRytsVy/NpEr0bA/+8Z//BVH/8C0st9s1ll2TXdsnE4fUCy+wkPet",
+	"SmftIoMi8WWuahukrxIFkluTxKC1TBb+8R//7Zlj87RysJ7wvtHt9d3N7emH0dX15W/npzcRr1gYr1TO",
+	"lNZR+fO7wkxkD6Re9Fv7TJuZMAkm9ClqEIc3NnKaug6cXz2+qWT0mRrrUtF2ZLfum35nqA7JG6cq1mQ1",
+	"Lpr1WK7+Y1SBRgiR5+1uznEUTb/KIvL+jlZmeV63rcG3EnnkEMwsQtQ/eA3bxyWE10ck4438uitaLk5+",
+	"G7372y3Zr3V0+Nc3P+3BeO4IV61Phv19oRKCNXIvkNwsolQTX9tCQDXRJsYEZqnMkEIdfRfvg+bgCDYm",
+	"PBFvr6moWkDJ1wiSuQHERltLmS74MBjrfLzgAf5Y8oLgSozAsbhHwBNrY8rC+WVeCoZtb9J+r7dZbjtD",
+	"1ScD/Xxz+Ymd4fk52eru9qz9E/ADngpz5Kz3G9ExRNxORr7yUioLn0+rDSBvrnQN8PRyrJUTUsHdj71e",
+	"r1cZa5uQ1VCEd/XxzeOloXrdgeiw148GS0DKofqlxBIThh7qUalCwY3/QBYZk5g4mWhTVUmihqnRSpf2",
+	"mI9pEq/p6MblZOJzcFJm2fqBidFFgUnYJIlUQHaSsddcqkb66Ld2Y8X2B78ugvouC6r5NuPk5fXNgDmV",
+	"NnJKO5LVBJ9OSEJEswPR5dXt+eWnm4jowiSj5F3AnWjQE5OhYmNVmHXCDUKbcs/orH2SZXrWvuRzBrAf",
+	"hTveuOBZph3A1eXNbThU9eG73v/I6tgBLCd5COs4EQ7VCt/2PHB9ywvx1D6Z4gB+esNMsurEnRHKUvKH",
+	"ZPaJ0URSJtQTLPHUV3YpsI4r2txYnUG6tinEwhiJVARfsJKnIQ3BP0+CwaIlP+eWJmhGkO90Mv/GBc+f",
+	"u9jZaPypiVvg4+pG6yNHTuqGwFcFajO3waaCnFVxAqDtt8xYV4cVzpS4fjd72OtvEaPqaDhLW5SSbZ+S",
+	"e03OBmHg04F32ZI3m7t+1DPIOWVqj3rjv7J1ulIu1PkKY4xFaT0LrTJ8JqoUb5W2FFk2hx6PQVZVXLlL",
+	"r++pe9vuqZ/DoN/r7fJnY6fu+lUgrTs4+t43gkxT/O2C3VEm68Kol6pRK9oscf6Gs3/w+nvqcLcgAtvY",
+	"CLGIFbrB17JbuUMl/uHb7+oCrX34NgheUTNpa77YilYo6N5alixx0S1XXBhr4uSlcjJbmmJWTTCVQurx",
+	"O8HW8D7YEd7NTzheCvEqsJfmbcHg830Y2DLPhZkHg8BjZi3VYjzU8mOxEFzF/ZMQliCjRgw/ZhZTy1cb",
+	"9ergPgye2nnfpu2Gm7XHjMaMVs9h0//lyD3fFFmbVWC/wH9BD+cr0Nb7P8P0C/z2rzl8QPYOXjb0yu8g",
+	"/pceanxCAtB2RN9jzvZanIWta3If3LM1U74u/7rTlP46nfvA/0+DVrf222Ci6HwzDn+Rj6ioZ6p7qsJo",
+	"YgLE/8piWXNd2Epp6uzmu3W+psf/RJX5fA6h172j73DeJ+242Z0fQ+R/JhHxAJS6pDiFBAtUCap4Xt2Z",
+	"ftshJL1c8UginBgLi1VTHac84iLamMupt3vVt/ph1xanrZ63OvL/fP9MAjD9t/y0NFkwCLoB/b3aaIN9",
+	"sDVYCFML3Fn8+o2OfQ5/3/1zLWHXrg54ZLS0Q5Nnz/fP/xMAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
