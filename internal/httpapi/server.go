@@ -81,7 +81,7 @@ func NewHandler(d Deps) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.telemetry, err = newTelemetryIngest(d.Telemetry, doc); err != nil {
+	if s.telemetry, err = newTelemetryIngest(d.Telemetry, doc, d.Metrics); err != nil {
 		return nil, err
 	}
 	strict := api.NewStrictHandlerWithOptions(s, nil, api.StrictHTTPServerOptions{

@@ -17,6 +17,7 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/m4sh/backend/gen/api"
 	"github.com/m4sh/backend/internal/apperr"
@@ -64,11 +65,12 @@ type Telemetry struct {
 type telemetryIngest struct {
 	Telemetry
 	event, batch *openapi3.Schema
+	bodyBytes    *prometheus.HistogramVec
 	bufs         sync.Pool // *[]byte of MaxBytes+1
 	gzips        sync.Pool // *gzip.Reader
 }
 
-func newTelemetryIngest(t Telemetry, doc *openapi3.T) (*telemetryIngest, error) {
+func newTelemetryIngest(t Telemetry, doc *openapi3.T, reg prometheus.Registerer) (*telemetryIngest, error) {
 	if t.Sink == nil || t.Limiter == nil || t.Hasher == nil || t.MaxBytes <= 0 {
 		return nil, errors.New("httpapi: telemetry needs a sink, a limiter, a hasher and a size limit")
 	}
@@ -82,6 +84,14 @@ func newTelemetryIngest(t Telemetry, doc *openapi3.T) (*telemetryIngest, error) 
 			return nil, fmt.Errorf("httpapi: schema %s missing from the OpenAPI document", name)
 		}
 		*dst = ref.Value
+	}
+	ti.bodyBytes = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "m4sh_telemetry_body_bytes",
+		Help:    "Telemetry request bodies read, in bytes: as sent, and inflated (gzip bodies); reading stops just past the limit.",
+		Buckets: prometheus.ExponentialBuckets(256, 2, 10),
+	}, []string{"form"})
+	if reg != nil {
+		reg.MustRegister(ti.bodyBytes)
 	}
 	n := int(t.MaxBytes) + 1
 	ti.bufs.New = func() any { b := make([]byte, n); return &b }
@@ -141,7 +151,11 @@ func (s *Server) telemetryGate(next http.Handler) http.Handler {
 		}
 		bufp := t.bufs.Get().(*[]byte)
 		defer t.bufs.Put(bufp)
-		n, err := t.readBody(*bufp, r.Body, gz)
+		n, sent, err := t.readBody(*bufp, r.Body, gz)
+		t.bodyBytes.WithLabelValues("sent").Observe(float64(sent))
+		if gz {
+			t.bodyBytes.WithLabelValues("inflated").Observe(float64(n))
+		}
 		if err != nil {
 			writeError(w, r, s.log, err)
 			return
@@ -218,22 +232,22 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// readBody reads the body into buf (len MaxBytes+1), inflating gzip, and returns the length.
-// It stops as soon as MaxBytes+1 bytes were read as sent or inflated: at most MaxBytes+1 bytes
-// of a gzip bomb are ever inflated (plus what the inflater buffers internally, one window).
-func (t *telemetryIngest) readBody(buf []byte, body io.Reader, gz bool) (int, error) {
+// readBody reads the body into buf (len MaxBytes+1), inflating gzip. It returns how many
+// bytes it read as sent and (when gzip) inflated, also on error. It stops as soon as
+// MaxBytes+1 bytes were read as sent or inflated: at most MaxBytes+1 bytes of a gzip bomb are
+// ever inflated (plus what the inflater buffers internally, one 32 KiB window at most).
+func (t *telemetryIngest) readBody(buf []byte, body io.Reader, gz bool) (n int, sent int64, err error) {
 	raw := &limitedReader{r: body, n: t.MaxBytes + 1}
+	defer func() { sent = t.MaxBytes + 1 - raw.n }()
 	src := io.Reader(raw)
 	if gz {
 		zr, err := t.gzipReader(raw)
 		if err != nil {
-			return 0, t.bodyError(raw, err)
+			return 0, 0, t.bodyError(raw, err)
 		}
 		defer t.gzips.Put(zr)
 		src = zr
 	}
-	n := 0
-	var err error
 	for n < len(buf) && err == nil {
 		var m int
 		m, err = src.Read(buf[n:])
@@ -241,13 +255,13 @@ func (t *telemetryIngest) readBody(buf []byte, body io.Reader, gz bool) (int, er
 	}
 	switch {
 	case raw.n == 0:
-		return 0, tooLarge(t.MaxBytes, "as sent")
+		return n, 0, tooLarge(t.MaxBytes, "as sent")
 	case n == len(buf):
-		return 0, tooLarge(t.MaxBytes, "once inflated")
+		return n, 0, tooLarge(t.MaxBytes, "once inflated")
 	case err != io.EOF:
-		return 0, t.bodyError(raw, err)
+		return n, 0, t.bodyError(raw, err)
 	}
-	return n, nil
+	return n, 0, nil
 }
 
 // gzipReader returns a pooled gzip reader reading r (the gzip header is read here).
