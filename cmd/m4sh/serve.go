@@ -15,7 +15,7 @@ import (
 )
 
 // serve runs until ctx is cancelled (SIGTERM/SIGINT), then shuts down gracefully: stop
-// accepting, finish in-flight requests, stop River (letting running jobs finish), close the
+// accepting, finish in-flight requests, flush buffered telemetry, stop River (letting running jobs finish), close the
 // pool — all within SHUTDOWN_TIMEOUT.
 func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Writer) error {
 	a, err := app.New(ctx, cfg, log)
@@ -55,6 +55,9 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 	var errs []error
 	if err := srv.Shutdown(sctx); err != nil {
 		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+	}
+	if err := a.Drain(sctx); err != nil {
+		errs = append(errs, err)
 	}
 	if err := a.River.Stop(sctx); err != nil {
 		errs = append(errs, fmt.Errorf("river stop: %w", err))

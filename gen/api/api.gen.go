@@ -142,6 +142,30 @@ func (e SessionStatus) Valid() bool {
 	}
 }
 
+// Defines values for TelemetryEventLevel.
+const (
+	TelemetryEventLevelDebug TelemetryEventLevel = "debug"
+	TelemetryEventLevelError TelemetryEventLevel = "error"
+	TelemetryEventLevelInfo  TelemetryEventLevel = "info"
+	TelemetryEventLevelWarn  TelemetryEventLevel = "warn"
+)
+
+// Valid indicates whether the value is a known member of the TelemetryEventLevel enum.
+func (e TelemetryEventLevel) Valid() bool {
+	switch e {
+	case TelemetryEventLevelDebug:
+		return true
+	case TelemetryEventLevelError:
+		return true
+	case TelemetryEventLevelInfo:
+		return true
+	case TelemetryEventLevelWarn:
+		return true
+	default:
+		return false
+	}
+}
+
 // Classroom defines model for Classroom.
 type Classroom struct {
 	CreatedAt time.Time          `json:"created_at"`
@@ -278,6 +302,36 @@ type Role string
 // SessionStatus defines model for SessionStatus.
 type SessionStatus string
 
+// TelemetryBatch defines model for TelemetryBatch.
+type TelemetryBatch struct {
+	Events []TelemetryEvent `json:"events"`
+}
+
+// TelemetryEvent One client event.
+type TelemetryEvent struct {
+	Level *TelemetryEventLevel `json:"level,omitempty"`
+
+	// Name Example: editor.opened
+	Name string `json:"name"`
+
+	// Props Free-form properties, stored as jsonb (nesting at most 32 levels).
+	Props *map[string]interface{} `json:"props,omitempty"`
+
+	// SessionId The client's own session identifier (free form).
+	SessionId *string `json:"session_id,omitempty"`
+
+	// Ts When the event happened (RFC 3339), by the client's clock; the server's receive time when absent.
+	Ts *time.Time `json:"ts,omitempty"`
+}
+
+// TelemetryEventLevel defines model for TelemetryEvent.Level.
+type TelemetryEventLevel string
+
+// TelemetryPayload One event, or a batch of at most 100 (an object with `events`).
+type TelemetryPayload struct {
+	union json.RawMessage
+}
+
 // Title 1..200 characters, not only white space.
 type Title = string
 
@@ -332,6 +386,9 @@ type ClassroomSessionListParams struct {
 	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
+// TelemetryIngestTextBody defines parameters for TelemetryIngest.
+type TelemetryIngestTextBody = string
+
 // ClassroomCreateJSONRequestBody defines body for ClassroomCreate for application/json ContentType.
 type ClassroomCreateJSONRequestBody = ClassroomCreate
 
@@ -343,6 +400,12 @@ type ClassroomSessionCreateJSONRequestBody = ClassroomSessionCreate
 
 // ClassroomSessionUpdateJSONRequestBody defines body for ClassroomSessionUpdate for application/json ContentType.
 type ClassroomSessionUpdateJSONRequestBody = ClassroomSessionUpdate
+
+// TelemetryIngestJSONRequestBody defines body for TelemetryIngest for application/json ContentType.
+type TelemetryIngestJSONRequestBody = TelemetryPayload
+
+// TelemetryIngestTextRequestBody defines body for TelemetryIngest for text/plain ContentType.
+type TelemetryIngestTextRequestBody = TelemetryIngestTextBody
 
 // Getter for additional properties for Problem. Returns the specified
 // element and whether it was found
@@ -509,6 +572,68 @@ func (a Problem) MarshalJSON() ([]byte, error) {
 	return json.Marshal(object)
 }
 
+// AsTelemetryEvent returns the union data inside the TelemetryPayload as a TelemetryEvent
+func (t TelemetryPayload) AsTelemetryEvent() (TelemetryEvent, error) {
+	var body TelemetryEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromTelemetryEvent overwrites any union data inside the TelemetryPayload as the provided TelemetryEvent
+func (t *TelemetryPayload) FromTelemetryEvent(v TelemetryEvent) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeTelemetryEvent performs a merge with any union data inside the TelemetryPayload, using the provided TelemetryEvent
+func (t *TelemetryPayload) MergeTelemetryEvent(v TelemetryEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsTelemetryBatch returns the union data inside the TelemetryPayload as a TelemetryBatch
+func (t TelemetryPayload) AsTelemetryBatch() (TelemetryBatch, error) {
+	var body TelemetryBatch
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromTelemetryBatch overwrites any union data inside the TelemetryPayload as the provided TelemetryBatch
+func (t *TelemetryPayload) FromTelemetryBatch(v TelemetryBatch) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeTelemetryBatch performs a merge with any union data inside the TelemetryPayload, using the provided TelemetryBatch
+func (t *TelemetryPayload) MergeTelemetryBatch(v TelemetryBatch) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t TelemetryPayload) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *TelemetryPayload) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
 	// ClassroomList Classrooms where the caller is tutor or member, newest first.
@@ -541,6 +666,9 @@ type ServerInterface interface {
 	// ClassroomSessionUpdate End a session (tutor only). Ending an ended session changes nothing.
 	// (PATCH /api/v1/classrooms/{class_id}/sessions/{session_id}/)
 	ClassroomSessionUpdate(w http.ResponseWriter, r *http.Request, classId ClassID, sessionId SessionID)
+	// TelemetryIngest Ingest client telemetry (public, throttled, best-effort storage).
+	// (POST /api/v1/logs/telemetry/)
+	TelemetryIngest(w http.ResponseWriter, r *http.Request)
 	// MeGet The authenticated caller.
 	// (GET /api/v1/me/)
 	MeGet(w http.ResponseWriter, r *http.Request)
@@ -885,6 +1013,20 @@ func (siw *ServerInterfaceWrapper) ClassroomSessionUpdate(w http.ResponseWriter,
 	handler.ServeHTTP(w, r)
 }
 
+// TelemetryIngest operation middleware
+func (siw *ServerInterfaceWrapper) TelemetryIngest(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.TelemetryIngest(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // MeGet operation middleware
 func (siw *ServerInterfaceWrapper) MeGet(w http.ResponseWriter, r *http.Request) {
 
@@ -1060,6 +1202,7 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/classrooms/{class_id}/sessions/{$}", wrapper.ClassroomSessionCreate)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/classrooms/{class_id}/sessions/{session_id}/{$}", wrapper.ClassroomSessionGet)
 	m.HandleFunc(http.MethodPatch+" "+options.BaseURL+"/api/v1/classrooms/{class_id}/sessions/{session_id}/{$}", wrapper.ClassroomSessionUpdate)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/logs/telemetry/{$}", wrapper.TelemetryIngest)
 
 	return m
 }
@@ -2009,6 +2152,114 @@ func (response ClassroomSessionUpdatedefaultApplicationProblemPlusJSONResponse) 
 	return err
 }
 
+type TelemetryIngestRequestObject struct {
+	JSONBody *TelemetryIngestJSONRequestBody
+	TextBody *TelemetryIngestTextRequestBody
+}
+
+type TelemetryIngestResponseObject interface {
+	VisitTelemetryIngestResponse(w http.ResponseWriter) error
+}
+
+type TelemetryIngest204ResponseHeaders struct {
+	XTelemetryDropped int
+}
+
+type TelemetryIngest204Response struct {
+	Headers TelemetryIngest204ResponseHeaders
+}
+
+func (response TelemetryIngest204Response) VisitTelemetryIngestResponse(w http.ResponseWriter) error {
+	w.Header().Set("X-Telemetry-Dropped", fmt.Sprint(response.Headers.XTelemetryDropped))
+	w.WriteHeader(204)
+	return nil
+}
+
+type TelemetryIngest400ApplicationProblemPlusJSONResponse struct {
+	ValidationErrorApplicationProblemPlusJSONResponse
+}
+
+func (response TelemetryIngest400ApplicationProblemPlusJSONResponse) VisitTelemetryIngestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TelemetryIngest413ApplicationProblemPlusJSONResponse Problem
+
+func (response TelemetryIngest413ApplicationProblemPlusJSONResponse) VisitTelemetryIngestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TelemetryIngest415ApplicationProblemPlusJSONResponse Problem
+
+func (response TelemetryIngest415ApplicationProblemPlusJSONResponse) VisitTelemetryIngestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TelemetryIngest429ResponseHeaders struct {
+	RetryAfter *int
+}
+
+type TelemetryIngest429ApplicationProblemPlusJSONResponse struct {
+	Body    Problem
+	Headers TelemetryIngest429ResponseHeaders
+}
+
+func (response TelemetryIngest429ApplicationProblemPlusJSONResponse) VisitTelemetryIngestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TelemetryIngestdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response TelemetryIngestdefaultApplicationProblemPlusJSONResponse) VisitTelemetryIngestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type MeGetRequestObject struct {
 }
 
@@ -2151,6 +2402,9 @@ type StrictServerInterface interface {
 	// ClassroomSessionUpdate End a session (tutor only). Ending an ended session changes nothing.
 	// (PATCH /api/v1/classrooms/{class_id}/sessions/{session_id}/)
 	ClassroomSessionUpdate(ctx context.Context, request ClassroomSessionUpdateRequestObject) (ClassroomSessionUpdateResponseObject, error)
+	// TelemetryIngest Ingest client telemetry (public, throttled, best-effort storage).
+	// (POST /api/v1/logs/telemetry/)
+	TelemetryIngest(ctx context.Context, request TelemetryIngestRequestObject) (TelemetryIngestResponseObject, error)
 	// MeGet The authenticated caller.
 	// (GET /api/v1/me/)
 	MeGet(ctx context.Context, request MeGetRequestObject) (MeGetResponseObject, error)
@@ -2494,6 +2748,50 @@ func (sh *strictHandler) ClassroomSessionUpdate(w http.ResponseWriter, r *http.R
 	}
 }
 
+// TelemetryIngest operation middleware
+func (sh *strictHandler) TelemetryIngest(w http.ResponseWriter, r *http.Request) {
+	var request TelemetryIngestRequestObject
+
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+
+		var body TelemetryIngestJSONRequestBody
+		if err := runtime.BindJSONBody(r, &body); err != nil {
+			sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+			return
+		}
+		request.JSONBody = &body
+
+	}
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "text/plain") {
+		data, err := io.ReadAll(r.Body)
+		if err != nil {
+			sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't read body: %w", err))
+			return
+		}
+		body := TelemetryIngestTextRequestBody(data)
+		request.TextBody = &body
+	}
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.TelemetryIngest(ctx, request.(TelemetryIngestRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "TelemetryIngest")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(TelemetryIngestResponseObject); ok {
+		if err := validResponse.VisitTelemetryIngestResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // MeGet operation middleware
 func (sh *strictHandler) MeGet(w http.ResponseWriter, r *http.Request) {
 	var request MeGetRequestObject
@@ -2571,62 +2869,88 @@ func (sh *strictHandler) ReadyCheck(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Fvvctu2ln+VM2xnaqe0JCfK7kb+pDrJ1p24ydjOdmdjrwgRRxJqEmAA0LaS0cx+2gfY2Sfsk9w5AClS",
-	"EiU58Z/em9sviSUCPP9/5w+gz0Gs0kxJlNYEvc9BxjRL0aJ2nw4TZszRS/pTyKAXZMxOgjCQLMWgF8T0",
-	"dCB4EAYaP+ZCIw96VucYBiaeYMpo30jplNmgF+S5W2mnGe01Vgs5DmazMDjMtVGa1nI0sRaZFYqIvc3Y",
-	"xxwhdo9hpFUKdoKQabwSKjeQsTH+YCCSeGMHflXUCkLP6ccc9bTGqqdRZyxlN29Qju0k6D3tdEKSzaKm",
-	"vf/9ob/3X2zvU2fvxWDv4sfvG7l+I1JhV5l+x8YIRnzCdZwkbl+dEY4jlic26D3vhMSVSPM06O0TT6mQ",
-	"xac5C0JaHKN2PJyiMULJtQYy/vldTTSjzSZT0qD3CiVHiYid9LGSFqX7k2VZImJGimhnWg0TTH/83ZBW",
-	"PteIfa9xFPSC79qV37X9U9N+53d5kot6PZsgkARoLMQFfQPXwk6cU2g0Ktcx+YOxzCLsROWqaLcVzMLg",
-	"ldbeyR6L476cgrIT1IBEOgRmoE7EcfVa6aHgHOVj6zJmSYIaUjYFg7igQxjmFqSyEE+YHCMICzvRqGS0",
-	"UOevyr5WueSPyfevCkweT+aMhqA0KOm5rwlEvJNQO5FUdjAiNguu30uW24nS4hM+MuchCHnFEsGJZ7zJ",
-	"KBJhiEyjBqsuUcJOlNe4Kxj+D9rimHp0/61HHFdonFpTZmOKOGGAqzhPUZJzXM25HDhfd8zPSoipMolW",
-	"KnVJRqsMtRUeTmKNzCIfMLsARpxZ3LMixVVECgPBbwFcYWCFTZBWrj7JrdID/5pNCnpvUB+9DDwGlgD6",
-	"IfDk3Ntr7wrrslzM+VHD3zG2RHWuhUO3ztmQc0GaY8m7mlZGLDEYLilqLs0mhs/comV+/daNLFHmWjWO",
-	"sJgu/rGJeGXl2ZwU05pN6XMtT6/mzf7QkC8p6YI5Yca6/N5qzL0LlnB8bZSsSJMNnleuGNzSn1DyzY4q",
-	"8yRhQ7KST7Jf67jGMv2lMUGJL99qokIZp37xhhhp8vgFhVUBUFBeYLumrNsY524BsVzLrYqylYF7df/S",
-	"4/4Oo+B9xr9c0ZVrreYIJZMpWM2kcW8DYYDFVlwh/PG//wfOCVrOG6iO/eC9osbpGoEKik0SvRaY8Hk6",
-	"XGR0RM9W+fxtghp7EA0Vn7ac10QhRK4yb7mCnD5S7dwqexr6YoKMo24d+oS7dzbNMGo1RV6KxhTus1kq",
-	"z161oUm8n5El5MgrYDXB+NKsN1xTklt+d2XH0hzqMgiDXLIrJjxw3cUyxw0R5FuRBuZyg3dIwOXuotdp",
-	"5iYdYoOP/K6E/EJoXSuEVtsz8gmtuW+BC9JhTZr1Ouhz/oUBfz+8rufojTD2rmhb2HcFY28NjWXxu1Y1",
-	"PocvQsnJ60N40X3+r2UvBxwtE0nRizJqP4cJQsriiZC4p5Fx90UUK+7hYymsFcdVwDpdeAvQojqILhfc",
-	"Poar1iYM5v0aOUzZBTnksRPFB/QVSxJ17RaXrTIxx6aJYnxglRokTI/RvdrkWaZcZk+RCzZwqgyDj7my",
-	"bIA3MSJ3L9LM4sABqvsopEUtWbIVYkjJpMXGGHMSNiSf10rDausRutSpRiOUXMgxOMg1bhpzG6eqJZeG",
-	"5C2ksUzG2JwJy27JJZImGCkWFIG1oYDDG5ZmhCzdWjUzn/zUarb5wuCkIF4pBEZMJNjcF7kvVqoPeH9y",
-	"BBpHqFHGCJKlpEE/dPPOThudI87pTqzNTK/dTrtm0uJ4VTaipt3gpJszS+FVK1WlC5GmAD4p0LcMC9eI",
-	"uZ05pxa5ydEW69/aZl+0lHVr496zUu2LettvtZ52OhBPmGaxRW1C1yu7wuh6IiyCyVjs9LZcqKZClp/3",
-	"6yPI8/PTJrsVeLvCwSGTSoqYJeDXAqU1UCNnOzde+MEAoTLECRPpEif7T/9tmZNVQxmMcy3s9JQCxUOX",
-	"H1/0c1+t+E+vy3z6y29nwTJ2/nz69Pm/VEM7g/pKxPR/rNG6ac4JrWi/8v/yl6f9ElYJosQ418ghy4eJ",
-	"iOESp61zGeFNFlHNWTrSAYgRRE5mB1PuYabRFdbCQpobC0OEiMUxGhO1zmU5jSWJvRSV7sm9/XREyJFa",
-	"1fzJq9Mz6L87KpV93D39GZwfkhmyhFkyRQ/mnZMJq7+hGNAaD1pGJepcXit96fwFmORgMcEUrZ6CkGM0",
-	"tgUeaVjiipVCshjbxZg808qqWCUkted0iByG03NJFPpmKmPidj68IRsgB2YhajN6yjLRmrI0IcWcy+++",
-	"g0Mlr1CSuOZc7sGTJ2TwJ096EPWLhONivAc/+WnWed7pPIt/+e3M/YERdTN4hXpKFDLRjkCr3CLkMkFj",
-	"PFpnqD1kGTY15xIgKt2tBx8uohb0iyGZkMDA1e2lpwsDkl4PZM/MIm95Lh2GG+LTE+/e3LSf39zQ+mjd",
-	"3CyCnTK97zbnc8ebz+TQgLhszChFLA3IdC4NDHGkNNl0ChMmeYL6ABhcCZW4rfRiYq3b6USetCPTg5UE",
-	"592iIceRciKfLMl4AP1qpLtmQuopdiPYkQrwRhjrgD9Bdml2D9xslUKmGBIXc2F6dTkadvufQTUdLrT/",
-	"jo2FdFyTBRJhLHWCmRLSGrDsEiHyfRfs7Lda+51OCMUxCDzv7DoRmQTlT4Ci4nCHCNNeedvDIKCm3gDT",
-	"CEpzJPCQeE02GwltrCejnVELM+eSE0gqGedaO8SQBrU1sHOJU4OuHS8E220tUnONb71/p9dWLbzXy9FL",
-	"8+SJY+j9+6OXpgwCwwT3hwXXwuCBh2rBPevedusB3qllFeMdrhWFQuBgacjiS5Sc4CoIgyvUfioWdFrP",
-	"9lsdyi8qQ8kyEfSCZ61O65mrB+3Egb2L3av9dgVkbfp6jK6On0fwEad0VK5xZX64cKj4obn+qpa0/cna",
-	"LNy6sDg4nF0snU897XQ2DMq/bEC+OB5tGJO/legMTMaodOOG913PR9Pr5/y2lyf8bt/+9n0LRxmOq+IU",
-	"cdvGggyl9DxNmZ7WDWbgeoJ6AS+E8fmM0nPqWq5wIYpcpcvGZNpqPmiCi1kYZMps8o5i5jevi39SfHr/",
-	"hiuozBarTWrtZit+s3//5Jt8xrPE/9GcxHFNtVgp20HdT4YYqxQNCFs4zFrHmIVNaPK5HL3NbgEs/442",
-	"eIyoX3t8Wi54fBt2O93tm+bHs3c1OsFbVa/uLCHB7qbg/yLQL2+azC62eocnvZB+lk9b53kaea/usDBR",
-	"VCgxC6kyFqLDN/3T05O3b48Hx/3/HBy/Ov7p1clpVAhnYKeqSTq74bk0yh+UK2M9MA5Jx8hbcFzsqJca",
-	"wylE8+mcn0tIiIrZWNF3rHHv2pDsAb28RmXd+a+T9Fv38UrSBgd3/Zb/1uObLx1dia5VghC5h9EDREKV",
-	"QBctEz3t7EeUqP0xkav5SvRl8xwdPXWtBK1iiUbGp1TPUytVVJdF32QQ5bks2hPXSMfkwRx2aJ136eJY",
-	"mwpbL74R44ndbUGf83JE5HXkO4IX0cG5ZP5ZxjZEWrn8FtHQ5/yBSoXq/bcqEu47ABsvDxUWK83pQvA+",
-	"65MNpDn/M0qTbufZ9k3VdamvAYlu58X2DfPLbXdFlT7nc/PNcUUm090WHHFMM0VG/PoaqcyCn4uE4qsm",
-	"jgn6092NsXSCqbrC1dzSbRhwuaXfpkPcyb5eMc0mdoWx0JCIK4RYSYmxG6CB9RVEVZDEiTLos0m323l2",
-	"/1kkbLwZWp0mrr8WequDv+3lWjnjvEVVX8zmv6GpQf1yyZbhQamnb73aKlRiSOZaab44VHiUTmPrgGLx",
-	"btIDzykWic1Wr10/yHhiflNp1TlP/WWuv5B/xYNJMcDKiF1M7l+d0Oc4+bm6tj+7PWg+1kRkg8OcuTM9",
-	"9/ifYSyybP4HhKrtWa36KYjDNWbjyXafKe4CPg6wFcQeucX6Qr8FNrKofY3mjrj+Qr9l138l+Trsg1f+",
-	"PJJJf+9zvsrr0v2EYCLk+DYgmeJ67DvGB0a7Y9z8u5nWnzOBJwbodSgtyYV8zk6lT8HpqZ0W2py426Sf",
-	"1qrS3zY9nGB8+ZAKLS61Nij1fdZauF8S9D5c1GV+I65QojHwx//8f3kVKabPwkCe1SVXWelCbnayXuYT",
-	"evwniuzoOxd67mP9gen9qiw4lRxA5G8RR+6iBVxPRDwBjhlFq4ynxY2xzQYh7sWCRTizbMhMMT1k8cQd",
-	"pTPJIRVjr/dijOgP1RuMtkhv8WrRhwtKae6iSpE2c50EvaDtUl3xouWxhdeGY0KXDLeq/pfIUlZd+8M4",
-	"ZpauKLmTrdob5nG2+prD2l2f8iiBGFm99+Ony266SiC60BCRNquztHN55oDWabV4Z8qmTriD4g7+fAhL",
-	"D4r0BX05VRIBE4MwRmug2+n6aWv9V7wegGcXs78FAAD//w==",
+	"7FzvUhtJkn+VjN6NGGAbIUCeHYtPGhvfsDGMCcC3s2f56FJ3Sqpxq6qnqhrQOIi4T/cAF/eE+yQXmVXd",
+	"akktwP/Yu7n9Ygt1/cnKv7/MytaHKNWzQitUzkb9D1EhjJihQ8N/vciFtScv6aNUUT8qhJtGcaTEDKN+",
+	"lNLTK5lFcWTw11IazKK+MyXGkU2nOBM0b6zNTLioH5Ulj3TzguZaZ6SaRHd3cfSiNFYbGpuhTY0snNS0",
+	"2etC/FoipPwYxkbPwE0RCoPXUpcWCjHBbywkCm/dlR+VdKLYU/priWbeINXv0SRsJm5/RDVx06h/0O3G",
+	"dDaHhub++9vB7r+J3d+6u8+vdt/96Y+tVP8oZ9KtE30mJghW/oabKMl5XpOQDMeizF3Uf9aNiSo5K2dR",
+	"f59omkkV/qpJkMrhBA3TcIHWSq02Csj6558rojuabAutLHqt0Gqcy5RPn2rlUPFHURS5TAUxYq8wepTj",
+	"7E+/WOLKh8ZmfzQ4jvrRH/YWerfnn9q9Mz/Lb7nM18spAp0ArYM07G/hRropK4VBq0uTkj5YJxzCVlKN",
+	"SrY70V0cHRvjleypKB6oOWg3RQNIW8cgLDQ3YapeaTOSWYbqqXmZijxHAzMxB4u4xEMYlQ6UdpBOhZog",
+	"SAdbybgiNLDzJ+1e6VJlT0n3TxpsmU5rQmPQBrTy1DcORLTTobYSpd3VmMgMVL9RonRTbeRv+MSUxyDV",
+	"tchlRjTjbUGWCCMUBg04/R4VbCVlg7pA8L/SFCbqyfW3aXGZRstsnQmXksVJC5lOyxkqUo7rmsor1nUm",
+	"/q5yMYtIYrSecZAxukDjpHcnqUHhMLsSbskZZcLhrpMzXPdIcSSzRziuOHLS5Ugj15+UTpsrv8x9DHpj",
+	"0Zy8jLwPrBzo28hvx6s31oqbZ3lX06NHv2DqaNeaCy94HMswyyRxTuRnDa6MRW4xXmFUfZr7CL7kQav0",
+	"+qn3kkSRa1040uFs+cN9my+kfFdvJYwRc/q7EafX4+ZgZEmXtGJjzoV1HN87rbF3SRJM170nC2GyRfOq",
+	"EVeP1CdU2f2Kqso8FyOSkg+yn6q41gnzsTZBga98UESBGRd+8D020qbxSwxbGEDYeYnsBrMeI5zPM4hV",
+	"LLd+lAcJ+KLqX2nc/0IreFNkH8/ohWqtxwit8jk4I5Tl1UBaEKmT1wh//8//AlaCDmsD4di3XisalG44",
+	"UNix7USvJOZZHQ6XCR3Ts3U6/zpFg31IRjqbd1hrkhgSRuYdBuT0J2HnTpXT0BdTFBmazgsfcHcv5wUm",
+	"nTbLm6G1QX3uP5UnbzGh7Xg/oMhJkdec1RTT93az4NqC3OraCzlW4tDvozgqlbgW0juuz5HMaYsF+VSk",
+	"hbjS4mcE4Gp2yHXaqZmNsEVHftFSfaRr3XgIox+OyOc05ksfOGwdN06zmQeDLPtIg/8ytG6m6Edp3ed6",
+	"2yDfNR/7aNdYgd+NrPExfNmVnL96Ac97z/5c5XKQoRMyD7mooPRzlCPMRDqVCncNioy/SFKdefexYtY6",
+	"w3WHdbG0CtCgphNdBdzehhepTRzV+RopTJUFsedxU51d0Vciz/UND65SZSJOzHMtsiun9VUuzAR5aVsW",
+	"hebIPsNMiitmZRz9WmonrvA2Rcx4ISMcXrFD5T+lcmiUyB90McRk4mKrjfEJW4LPK21gPfWIOXTq8RhV",
+	"JtUE2OVarsY8RqkawaUleEtlnVAptkfCKlviQNLmRsKAYFj3ADi8FbOCPEuvgWbqyk8Ds9UDo/Ow+YIh",
+	"MBYyx/a8iL9YQx/w5vwEDI7RoEoRlJgRB33RzSs7TWRFrPedOlfY/t7erGennQyvq0TU7rUo6f2RJWjV",
+	"GqpkE2kz4PPgfSuz4ESMZ5YZpchtiraMfxuTPWipcGvr3EvMcYbOzL+nNPgjXSpeVzXWRylivdcxzWOU",
+	"IW5P/MyqNlj9+YAHDDu3cXBll4dOtFKgJc+US0KsvMW6c8vxGvMmkzMclRP2DGMdxdGNMOSgvHq8uyfw",
+	"LvQNM+m06egCFet2A/pXbKn/blmQ6LMf5/FfGcRdwgmwOFwM1mmDGQgLv1itRrCl0DoyF+Fgpq2DwwPg",
+	"49vthi9oQLFFbbbVmXjGfmNB3ygIg0GSWsuxRANbY4MIRBavv5oBPcAGZ1tBss87WJgwFQXzGLYo5B0e",
+	"Hj7fjmE098W2irg01+n7I/7OorlG840FgykS/CcwBTe0qOC0puPD0oNwa0V7N+K7WnfPfMxquUFQ4TBc",
+	"KRQw4uqVHtcy2u92YUso8Iv6EJ54c0mYrVrh63HUf/uRtvrI4d6N3L2jw1QeffkE+53OQbcL6VQYkTo0",
+	"NuYyHOdcN1PpEGwhUnxYAxa3G8PhRVtICFBujYIXQmklU5GDH8sqRzwkmXPl8hsLBPggzYWcrVCyf/Dd",
+	"A7rIppCWRrr5BfHHOw5fGR2UPhHyf72qdOcvf72MVo30h4uDZ98u7gNIGWVK/6cGvfjPacTesf83e3kx",
+	"qBAboR85Kcmai3KUyxTe47wzVAneFgmls5U2HoEcQ8JnZgTEDwuDnLNLB7PSOhghJCJN0dqkM1TVRQ+d",
+	"2J9iwXuKnL7wyt5wjfPnxxeXMDg7qZh92rv4ATjEkRiKXDgSRR/qooyNF58rl2E9HrI610N1o8171hcQ",
+	"KgNXqSFINUHrOuBBjMjZMMPJUtwLN3CF0U6nOqdTe0pHmMFoPlS0w8DOVUrU1nVhdggZ2VqyJ+ipKGRn",
+	"LmY5MWao/vAHeKEVGQyROVS7sLNDAt/Z6UMyCFiW4UMfvveF8mHZ7R6mf/nrJX/ABLQi+zZz2qGQewkY",
+	"XTqEUuVorQeCBRqPhqyY26ECSCp168Pbd0kHBqH+LhUI4JJApenSgqLlgeRZOMw6nkqGh5bo9Jv3bm/3",
+	"nt3e0vhkU0k+8W6UMoft9lSBafNJArSAOTERhD5Xau+mVBZGONaGZDqHqVBZjuYIBFxLnfNUWphI63W7",
+	"SXBxtE0f1rCzV4sW+EzMSTwOJ+EBDBa3RRsuX/yOvQS2lAa8ldYxpsxRvLfbR3xtQyYT7p/ClRMtXd06",
+	"8fxDWFw8Be6fiYlUTDVJIJfWAaqs0FI5C068R0h8SQe29jsdwgQQbljhWXebj0ge318uJ+HemDamueqx",
+	"98xwJiZoQRgEbTIk56HwhmQ2lsY6v41hoQYxlyojJ6lVWhrDHkNZNM7C1nucW+RKXzjYdmd5N66pNUuD",
+	"tOyiOuj5cvLS7uwwQW/enLy0lRFYITN/D3kjLR55Vy0zT7qX3WYHz2xZ9/Hs10IOErFbGon0PaqM3FUU",
+	"R9dofME96nYO9ztdii8E2EQho3502Ol2DjnVdFN29my71/t7C0e2R19PkAFpbcEnGYWjagxXEOKlfoUN",
+	"UXoxZM9f2m+Kz42BoSfh7t3K1fdBt3vPHdzH3b0t37y03MARfCEBkzAWvOF7wZ6no235mt691ctDnrf/",
+	"8LylW1KmKjQoPDQxbEMhvZzNhJk3BWYJC5olfyGtj2cUnmdczYmXrIiBs5iQaBdXDzYivFRoe592hOuE",
+	"OuX+XmfzLy+4sMvdMmSlHOJuTW/2v/z2bTrjScr+rykJU01YrDrbUVNPRpjqGVqQLijMRsW4i9u8yYeq",
+	"qn/3CMfyL+iip7D6jZ0Z1YCnl2Gv23t4Ut358blC9+WDCq9urXiC7fuM/6OcftXExnnW/drht14KP6uN",
+	"HHWcxqzfVFiYagJKVWaZvPhxcHFx/vr16dXp4Oer0+PT74/PL5JwOAtbC0zS3Y6Hymrfg6Ot845xRDzG",
+	"rAOnYUYTaozmkNSFf1/yVJCEsnvIOzaod6P+/hW1vLHLptYSPunvXccXJ21RcM63/Lfev3noyBDd6Bwh",
+	"4YfJV7CERQBdlkxy0N1PfNGG1JExX+V9RR2jkwNOJbi0kxsU2ZzwPKVSAV2GvMkiqqEK6Qkn0ilpcAZb",
+	"NM6rdOiYIWDrj2/lZOq2OzDIsqr67HnkM4LnydFQCf+sEPdYWjX8EdYwyLKvBBUW6z8KJHxpA2ztSwwS",
+	"q8TJJvgl8ck9W2fZPwKa9LqHD09adGJ+ipPodZ8/PKHum/1crzLIslp8tV9R+Xy7AycZzgrtQrn10zBS",
+	"FQU/hIDiUVOGOfrGkXtt6Rxn+hrXY0uvpcDFQ3+fCvFZ8vWMaRcxA2NpIJfXCKlWClMuoIHToTRfAZI0",
+	"1xZ9NOn1uodfPorErU3ni0aFzR3nj+opeBiuVTXOR6D6cO33O6oaNPvWHigeVHz6vaOtwBLLVzwLS1gu",
+	"KjxJpvFggWK57fEr1ymWN7tbf6Pjq5Qn6ibIdeW88H2i//T8axpMjAFRX/guBfdPDui1n/ywuHW+e7zT",
+	"fKqKyD0Kc8l3evz4/0NZZFX8X9FVPRzVFm+ZsV+rWl/u15nQZvw0ji1s9sQp1kfqLYixQ+MxGl9x/dP7",
+	"rar+sco2+T449veRQvmW8nqU5yW/nTSVavIYJ5nrid2rb7/ZD7ZXQ864HaAPSoc7YsWNjh0Y+LvT5Re4",
+	"hHMinYYydVUICajc95QcgVBD1fIiGN+GWpATxU1FW+HaGXrd/W2+LCc9GulsTqNocLLccpL4/pZkubMk",
+	"WW118VTEwDeJwg5Vsqr9fiELicNbt1fkQqoEtm6mwkGixLWcCKdNx6LKvkeR0nj6bGHM+/sLRE/xC25X",
+	"B1OSiFAUNf6K61tmD8fGQuYlX1/bGzS2P1T7HdjZuZwa7VyOOzv9RVH18vjH49Pjy/O/XZ0PLo+vzo7P",
+	"r05Pfkpg67Db3a76Ly0UaGAmVemQP/pupaECgC0BNpesSVrhbhh0I1Wmb7b5hYWkd/Acmn2s1Z35OfF1",
+	"d0BGnMSNO3deN7RoVCIyKDJf3gv9cdJ3IxRIYs0yg9ZyU8rf/+O/F9U2fhoErMe8bnJ5/ubi8vjl1dn5",
+	"659Pji8SnrFgXqmcKa3DrFoVbkT+no6X/Lz7SpsbYTLM6FNS32zzwkZOpq4DJ2fX3wYaQzlOl4qWI77t",
+	"fdvrDNUBSeNYpZq4xs0Z1QsR1ZdJuJyOIfENam7OepRMfpNF4uWdLL1F4c/WqnxLmsdvkOQWIentP4P2",
+	"PuSkM1SHROOF/G2TtpwOfr76/m+XxL+tw4M/f/vdNozmDi2pOhvDzo5Q2c5O8NFEN5Mo1dj3UMSAaqxN",
+	"ihncTGWOpOro22O90uwfwlrrdMLLa3L9FlDyu8CSe1AgNdpasnTBm8FIz0aLfhO/LUlBcMcHAuviNjme",
+	"VBtTFs5P81Rwe4Bnaa/bXW/r6AxVjxj0l4vXP7EwfAQjXr25fLX7HfADfrWTNWe1sS45goT7JhPf4UGm",
+	"LLw9LXc68uJKV40ENJgirZAK3vyp2+12A7PaiAzdxryq12/u2x6qZx1IDrq9pN9wpKyqv5ZYYsauxzpt",
+	"xAQ7cOE/8AUKkYnjsTahG8POVTo1WunSHvE2teHVrYujcjz2Njgu83x1w8zoosAsro1EKiA+ydSfXKqa",
+	"+uTn3ZqLuy/9vASq6AfhzSL2k6/PL/rcu6ONnNCKxDXBu5Mn0aXDDiSvzy5PXv90kUBhcJyT8S7cnai9",
+	"J2ZDxcwKPmvAjWi7ZHtG57uDPNc3u695nz7sJPGGEaf8koDtw9nri8t4qKrNN43/gY9j+9A08hhW/UQ8",
+	"VEt9Xb7faHXJU3G7O5hgH777ljuWQsspv2FGxh8T28dGK8dOcqkf6hvbUKyj0J5Vc52ddMVTSIUxEikI",
+	"PsCltguEWrgn3Dr3lXDuWocrv8lY+8flhVZ7+dmo60axEKDWbRvsVJCwAiYAWr6z6Ucg7ofWLSXeQeic",
+	"YyvdIpPc9Sa5XdtsFEfeHHiVFrtZX/UHfQMzNplKop7539jKXMkWKnuFEaaitL7zJFj4jQgmvlXaUuT5",
+	"HLqcW20uWdY/xdHyQgZz55OR/P7hU7/WzzDFv7ZjN4TJKjDqRjTaStZDnP+Zgt7+s6c8w5sFEGhDI4Qi",
+	"luAG/7ZCK3YI5B88f1IRaO3Vt/bgAZpJW+HFrWQJgm6vWEkDi7a8O4apJkxeKifzRrt+aLakUDgRUnWi",
+	"VvXe36Den5LYhUbbqP/2XTPN8z6zomrRhrzl269jcAH7ZzE0XEblMZaKIPXs6F0c3e7Oena6W2Oz3RF7",
+	"Y/ZWjfxvhptrX6f4latdp3j/T7J0/jEdWEQALUfwPWVrr8hZ8LoC9yGbnvKLyr9tZKV/kZnzwK/J0PC+",
+	"dJubKDr36uGP8hoV5UxVTlUYTUiA8F9ZNE+ui6qEwHfnm898To//gUfm/VmFnnUPn2C/n7TjZHd+BIl/",
+	"QT3hRnvKktIpZFigylCl8/Ay4v0CIerlkkQy4cRI2NA9ItIpt1ITbJzJied7yFt9U3WL0Jb3W3615O27",
+	"OyKA4b8vm5Ymj/rRHpc6w0Jr6IO5wUSYiuDO4v6Ttr2LP2z+zSVhV15R4ZJRY4XaztaXedF416NqJSNC",
+	"1t/7COUHg4KLaEsXYlxrqnsph+qSC23M1bAmhQo63FH4eYe6CYezE1++hIGaa4U+QZ+gs9Dr9jxYbv5A",
+	"nC/A3b27+58AAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -135,6 +135,30 @@ func (e SessionStatus) Valid() bool {
 	}
 }
 
+// Defines values for TelemetryEventLevel.
+const (
+	TelemetryEventLevelDebug TelemetryEventLevel = "debug"
+	TelemetryEventLevelError TelemetryEventLevel = "error"
+	TelemetryEventLevelInfo  TelemetryEventLevel = "info"
+	TelemetryEventLevelWarn  TelemetryEventLevel = "warn"
+)
+
+// Valid indicates whether the value is a known member of the TelemetryEventLevel enum.
+func (e TelemetryEventLevel) Valid() bool {
+	switch e {
+	case TelemetryEventLevelDebug:
+		return true
+	case TelemetryEventLevelError:
+		return true
+	case TelemetryEventLevelInfo:
+		return true
+	case TelemetryEventLevelWarn:
+		return true
+	default:
+		return false
+	}
+}
+
 // Classroom defines model for Classroom.
 type Classroom struct {
 	CreatedAt time.Time          `json:"created_at"`
@@ -271,6 +295,36 @@ type Role string
 // SessionStatus defines model for SessionStatus.
 type SessionStatus string
 
+// TelemetryBatch defines model for TelemetryBatch.
+type TelemetryBatch struct {
+	Events []TelemetryEvent `json:"events"`
+}
+
+// TelemetryEvent One client event.
+type TelemetryEvent struct {
+	Level *TelemetryEventLevel `json:"level,omitempty"`
+
+	// Name Example: editor.opened
+	Name string `json:"name"`
+
+	// Props Free-form properties, stored as jsonb (nesting at most 32 levels).
+	Props *map[string]interface{} `json:"props,omitempty"`
+
+	// SessionId The client's own session identifier (free form).
+	SessionId *string `json:"session_id,omitempty"`
+
+	// Ts When the event happened (RFC 3339), by the client's clock; the server's receive time when absent.
+	Ts *time.Time `json:"ts,omitempty"`
+}
+
+// TelemetryEventLevel defines model for TelemetryEvent.Level.
+type TelemetryEventLevel string
+
+// TelemetryPayload One event, or a batch of at most 100 (an object with `events`).
+type TelemetryPayload struct {
+	union json.RawMessage
+}
+
 // Title 1..200 characters, not only white space.
 type Title = string
 
@@ -325,6 +379,9 @@ type ClassroomSessionListParams struct {
 	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
+// TelemetryIngestTextBody defines parameters for TelemetryIngest.
+type TelemetryIngestTextBody = string
+
 // ClassroomCreateJSONRequestBody defines body for ClassroomCreate for application/json ContentType.
 type ClassroomCreateJSONRequestBody = ClassroomCreate
 
@@ -336,6 +393,12 @@ type ClassroomSessionCreateJSONRequestBody = ClassroomSessionCreate
 
 // ClassroomSessionUpdateJSONRequestBody defines body for ClassroomSessionUpdate for application/json ContentType.
 type ClassroomSessionUpdateJSONRequestBody = ClassroomSessionUpdate
+
+// TelemetryIngestJSONRequestBody defines body for TelemetryIngest for application/json ContentType.
+type TelemetryIngestJSONRequestBody = TelemetryPayload
+
+// TelemetryIngestTextRequestBody defines body for TelemetryIngest for text/plain ContentType.
+type TelemetryIngestTextRequestBody = TelemetryIngestTextBody
 
 // Getter for additional properties for Problem. Returns the specified
 // element and whether it was found
@@ -500,6 +563,68 @@ func (a Problem) MarshalJSON() ([]byte, error) {
 		}
 	}
 	return json.Marshal(object)
+}
+
+// AsTelemetryEvent returns the union data inside the TelemetryPayload as a TelemetryEvent
+func (t TelemetryPayload) AsTelemetryEvent() (TelemetryEvent, error) {
+	var body TelemetryEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromTelemetryEvent overwrites any union data inside the TelemetryPayload as the provided TelemetryEvent
+func (t *TelemetryPayload) FromTelemetryEvent(v TelemetryEvent) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeTelemetryEvent performs a merge with any union data inside the TelemetryPayload, using the provided TelemetryEvent
+func (t *TelemetryPayload) MergeTelemetryEvent(v TelemetryEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsTelemetryBatch returns the union data inside the TelemetryPayload as a TelemetryBatch
+func (t TelemetryPayload) AsTelemetryBatch() (TelemetryBatch, error) {
+	var body TelemetryBatch
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromTelemetryBatch overwrites any union data inside the TelemetryPayload as the provided TelemetryBatch
+func (t *TelemetryPayload) FromTelemetryBatch(v TelemetryBatch) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeTelemetryBatch performs a merge with any union data inside the TelemetryPayload, using the provided TelemetryBatch
+func (t *TelemetryPayload) MergeTelemetryBatch(v TelemetryBatch) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t TelemetryPayload) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *TelemetryPayload) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
 }
 
 // RequestEditorFn is the function signature for the RequestEditor callback function
@@ -672,6 +797,123 @@ type ClientInterface interface {
 	//
 	// Corresponds with PATCH /api/v1/classrooms/{class_id}/sessions/{session_id}/ (the `ClassroomSessionUpdate` operationId).
 	ClassroomSessionUpdate(ctx context.Context, classId ClassID, sessionId SessionID, body ClassroomSessionUpdateJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// TelemetryIngestWithBody Ingest client telemetry (public, throttled, best-effort storage).
+	//
+	// Public: no token needed. A valid bearer token attaches its user id to the events; an
+	// invalid or expired one is ignored (never a 401).
+	//
+	// The body is one `TelemetryEvent` or a `TelemetryBatch` of at most 100 events, sent as
+	// `application/json` or as `text/plain` (what `navigator.sendBeacon` sends for a string).
+	//
+	// Checks run cheapest first, and the first failure answers:
+	// 1. **Throttle**: at most `TELEMETRY_RATE_PER_MIN` (300) requests per minute per client
+	//    (a sliding one-minute window) → `429 rate_limited` with `Retry-After`, before any
+	//    of the body is read. The client is the peer address, or — when the peer is one of
+	//    `TRUSTED_PROXIES` — the first untrusted address walking `X-Forwarded-For` from the
+	//    right. IPv6 clients are counted per /64.
+	// 2. **Encoding**: `Content-Encoding` absent, `identity` or `gzip`, and `Content-Type`
+	//    `application/json` or `text/plain` → else `415 unsupported_media_type`.
+	// 3. **Size**: at most `TELEMETRY_MAX_BYTES` (32768) bytes as sent **and** after gzip
+	//    inflation, enforced while streaming → `413 payload_too_large` as soon as either is
+	//    crossed (a gzip bomb is never inflated past the limit). A corrupt gzip stream is a
+	//    `400 validation_error`.
+	// 4. **JSON and schema**: UTF-8 JSON matching `TelemetryPayload`; `props` may nest at
+	//    most 32 levels and no string may contain U+0000 → `400 validation_error` naming
+	//    the fields.
+	// 5. `204`: the events are queued for storage. Storage is best effort and asynchronous;
+	//    when the server's buffer is full the events are dropped, counted in metrics and in
+	//    the `X-Telemetry-Dropped` response header.
+	//
+	// CORS: any origin may call this route. `OPTIONS` preflight requests are answered
+	// `204` with `Access-Control-Allow-Origin: *`, `Access-Control-Allow-Methods: POST,
+	// OPTIONS`, `Access-Control-Allow-Headers: Content-Type, Content-Encoding,
+	// Authorization` and `Access-Control-Max-Age: 86400` by the transport, in front of
+	// this document's validation; every response of this route carries
+	// `Access-Control-Allow-Origin: *`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/logs/telemetry/ (the `TelemetryIngest` operationId).
+	TelemetryIngestWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// TelemetryIngest Ingest client telemetry (public, throttled, best-effort storage).
+	//
+	// Public: no token needed. A valid bearer token attaches its user id to the events; an
+	// invalid or expired one is ignored (never a 401).
+	//
+	// The body is one `TelemetryEvent` or a `TelemetryBatch` of at most 100 events, sent as
+	// `application/json` or as `text/plain` (what `navigator.sendBeacon` sends for a string).
+	//
+	// Checks run cheapest first, and the first failure answers:
+	// 1. **Throttle**: at most `TELEMETRY_RATE_PER_MIN` (300) requests per minute per client
+	//    (a sliding one-minute window) → `429 rate_limited` with `Retry-After`, before any
+	//    of the body is read. The client is the peer address, or — when the peer is one of
+	//    `TRUSTED_PROXIES` — the first untrusted address walking `X-Forwarded-For` from the
+	//    right. IPv6 clients are counted per /64.
+	// 2. **Encoding**: `Content-Encoding` absent, `identity` or `gzip`, and `Content-Type`
+	//    `application/json` or `text/plain` → else `415 unsupported_media_type`.
+	// 3. **Size**: at most `TELEMETRY_MAX_BYTES` (32768) bytes as sent **and** after gzip
+	//    inflation, enforced while streaming → `413 payload_too_large` as soon as either is
+	//    crossed (a gzip bomb is never inflated past the limit). A corrupt gzip stream is a
+	//    `400 validation_error`.
+	// 4. **JSON and schema**: UTF-8 JSON matching `TelemetryPayload`; `props` may nest at
+	//    most 32 levels and no string may contain U+0000 → `400 validation_error` naming
+	//    the fields.
+	// 5. `204`: the events are queued for storage. Storage is best effort and asynchronous;
+	//    when the server's buffer is full the events are dropped, counted in metrics and in
+	//    the `X-Telemetry-Dropped` response header.
+	//
+	// CORS: any origin may call this route. `OPTIONS` preflight requests are answered
+	// `204` with `Access-Control-Allow-Origin: *`, `Access-Control-Allow-Methods: POST,
+	// OPTIONS`, `Access-Control-Allow-Headers: Content-Type, Content-Encoding,
+	// Authorization` and `Access-Control-Max-Age: 86400` by the transport, in front of
+	// this document's validation; every response of this route carries
+	// `Access-Control-Allow-Origin: *`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/logs/telemetry/ (the `TelemetryIngest` operationId).
+	TelemetryIngest(ctx context.Context, body TelemetryIngestJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// TelemetryIngestWithTextBody Ingest client telemetry (public, throttled, best-effort storage).
+	//
+	// Public: no token needed. A valid bearer token attaches its user id to the events; an
+	// invalid or expired one is ignored (never a 401).
+	//
+	// The body is one `TelemetryEvent` or a `TelemetryBatch` of at most 100 events, sent as
+	// `application/json` or as `text/plain` (what `navigator.sendBeacon` sends for a string).
+	//
+	// Checks run cheapest first, and the first failure answers:
+	// 1. **Throttle**: at most `TELEMETRY_RATE_PER_MIN` (300) requests per minute per client
+	//    (a sliding one-minute window) → `429 rate_limited` with `Retry-After`, before any
+	//    of the body is read. The client is the peer address, or — when the peer is one of
+	//    `TRUSTED_PROXIES` — the first untrusted address walking `X-Forwarded-For` from the
+	//    right. IPv6 clients are counted per /64.
+	// 2. **Encoding**: `Content-Encoding` absent, `identity` or `gzip`, and `Content-Type`
+	//    `application/json` or `text/plain` → else `415 unsupported_media_type`.
+	// 3. **Size**: at most `TELEMETRY_MAX_BYTES` (32768) bytes as sent **and** after gzip
+	//    inflation, enforced while streaming → `413 payload_too_large` as soon as either is
+	//    crossed (a gzip bomb is never inflated past the limit). A corrupt gzip stream is a
+	//    `400 validation_error`.
+	// 4. **JSON and schema**: UTF-8 JSON matching `TelemetryPayload`; `props` may nest at
+	//    most 32 levels and no string may contain U+0000 → `400 validation_error` naming
+	//    the fields.
+	// 5. `204`: the events are queued for storage. Storage is best effort and asynchronous;
+	//    when the server's buffer is full the events are dropped, counted in metrics and in
+	//    the `X-Telemetry-Dropped` response header.
+	//
+	// CORS: any origin may call this route. `OPTIONS` preflight requests are answered
+	// `204` with `Access-Control-Allow-Origin: *`, `Access-Control-Allow-Methods: POST,
+	// OPTIONS`, `Access-Control-Allow-Headers: Content-Type, Content-Encoding,
+	// Authorization` and `Access-Control-Max-Age: 86400` by the transport, in front of
+	// this document's validation; every response of this route carries
+	// `Access-Control-Allow-Origin: *`.
+	//
+	// Takes a body of the `text/plain` content type.
+	//
+	// Corresponds with POST /api/v1/logs/telemetry/ (the `TelemetryIngest` operationId).
+	TelemetryIngestWithTextBody(ctx context.Context, body TelemetryIngestTextRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// MeGet The authenticated caller.
 	//
@@ -916,6 +1158,153 @@ func (c *Client) ClassroomSessionUpdateWithBody(ctx context.Context, classId Cla
 // Corresponds with PATCH /api/v1/classrooms/{class_id}/sessions/{session_id}/ (the `ClassroomSessionUpdate` operationId).
 func (c *Client) ClassroomSessionUpdate(ctx context.Context, classId ClassID, sessionId SessionID, body ClassroomSessionUpdateJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewClassroomSessionUpdateRequest(c.Server, classId, sessionId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// TelemetryIngestWithBody Ingest client telemetry (public, throttled, best-effort storage).
+//
+// Public: no token needed. A valid bearer token attaches its user id to the events; an
+// invalid or expired one is ignored (never a 401).
+//
+// The body is one `TelemetryEvent` or a `TelemetryBatch` of at most 100 events, sent as
+// `application/json` or as `text/plain` (what `navigator.sendBeacon` sends for a string).
+//
+// Checks run cheapest first, and the first failure answers:
+//  1. **Throttle**: at most `TELEMETRY_RATE_PER_MIN` (300) requests per minute per client
+//     (a sliding one-minute window) → `429 rate_limited` with `Retry-After`, before any
+//     of the body is read. The client is the peer address, or — when the peer is one of
+//     `TRUSTED_PROXIES` — the first untrusted address walking `X-Forwarded-For` from the
+//     right. IPv6 clients are counted per /64.
+//  2. **Encoding**: `Content-Encoding` absent, `identity` or `gzip`, and `Content-Type`
+//     `application/json` or `text/plain` → else `415 unsupported_media_type`.
+//  3. **Size**: at most `TELEMETRY_MAX_BYTES` (32768) bytes as sent **and** after gzip
+//     inflation, enforced while streaming → `413 payload_too_large` as soon as either is
+//     crossed (a gzip bomb is never inflated past the limit). A corrupt gzip stream is a
+//     `400 validation_error`.
+//  4. **JSON and schema**: UTF-8 JSON matching `TelemetryPayload`; `props` may nest at
+//     most 32 levels and no string may contain U+0000 → `400 validation_error` naming
+//     the fields.
+//  5. `204`: the events are queued for storage. Storage is best effort and asynchronous;
+//     when the server's buffer is full the events are dropped, counted in metrics and in
+//     the `X-Telemetry-Dropped` response header.
+//
+// CORS: any origin may call this route. `OPTIONS` preflight requests are answered
+// `204` with `Access-Control-Allow-Origin: *`, `Access-Control-Allow-Methods: POST,
+// OPTIONS`, `Access-Control-Allow-Headers: Content-Type, Content-Encoding,
+// Authorization` and `Access-Control-Max-Age: 86400` by the transport, in front of
+// this document's validation; every response of this route carries
+// `Access-Control-Allow-Origin: *`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/logs/telemetry/ (the `TelemetryIngest` operationId).
+func (c *Client) TelemetryIngestWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewTelemetryIngestRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// TelemetryIngest Ingest client telemetry (public, throttled, best-effort storage).
+//
+// Public: no token needed. A valid bearer token attaches its user id to the events; an
+// invalid or expired one is ignored (never a 401).
+//
+// The body is one `TelemetryEvent` or a `TelemetryBatch` of at most 100 events, sent as
+// `application/json` or as `text/plain` (what `navigator.sendBeacon` sends for a string).
+//
+// Checks run cheapest first, and the first failure answers:
+//  1. **Throttle**: at most `TELEMETRY_RATE_PER_MIN` (300) requests per minute per client
+//     (a sliding one-minute window) → `429 rate_limited` with `Retry-After`, before any
+//     of the body is read. The client is the peer address, or — when the peer is one of
+//     `TRUSTED_PROXIES` — the first untrusted address walking `X-Forwarded-For` from the
+//     right. IPv6 clients are counted per /64.
+//  2. **Encoding**: `Content-Encoding` absent, `identity` or `gzip`, and `Content-Type`
+//     `application/json` or `text/plain` → else `415 unsupported_media_type`.
+//  3. **Size**: at most `TELEMETRY_MAX_BYTES` (32768) bytes as sent **and** after gzip
+//     inflation, enforced while streaming → `413 payload_too_large` as soon as either is
+//     crossed (a gzip bomb is never inflated past the limit). A corrupt gzip stream is a
+//     `400 validation_error`.
+//  4. **JSON and schema**: UTF-8 JSON matching `TelemetryPayload`; `props` may nest at
+//     most 32 levels and no string may contain U+0000 → `400 validation_error` naming
+//     the fields.
+//  5. `204`: the events are queued for storage. Storage is best effort and asynchronous;
+//     when the server's buffer is full the events are dropped, counted in metrics and in
+//     the `X-Telemetry-Dropped` response header.
+//
+// CORS: any origin may call this route. `OPTIONS` preflight requests are answered
+// `204` with `Access-Control-Allow-Origin: *`, `Access-Control-Allow-Methods: POST,
+// OPTIONS`, `Access-Control-Allow-Headers: Content-Type, Content-Encoding,
+// Authorization` and `Access-Control-Max-Age: 86400` by the transport, in front of
+// this document's validation; every response of this route carries
+// `Access-Control-Allow-Origin: *`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/logs/telemetry/ (the `TelemetryIngest` operationId).
+func (c *Client) TelemetryIngest(ctx context.Context, body TelemetryIngestJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewTelemetryIngestRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// TelemetryIngestWithTextBody Ingest client telemetry (public, throttled, best-effort storage).
+//
+// Public: no token needed. A valid bearer token attaches its user id to the events; an
+// invalid or expired one is ignored (never a 401).
+//
+// The body is one `TelemetryEvent` or a `TelemetryBatch` of at most 100 events, sent as
+// `application/json` or as `text/plain` (what `navigator.sendBeacon` sends for a string).
+//
+// Checks run cheapest first, and the first failure answers:
+//  1. **Throttle**: at most `TELEMETRY_RATE_PER_MIN` (300) requests per minute per client
+//     (a sliding one-minute window) → `429 rate_limited` with `Retry-After`, before any
+//     of the body is read. The client is the peer address, or — when the peer is one of
+//     `TRUSTED_PROXIES` — the first untrusted address walking `X-Forwarded-For` from the
+//     right. IPv6 clients are counted per /64.
+//  2. **Encoding**: `Content-Encoding` absent, `identity` or `gzip`, and `Content-Type`
+//     `application/json` or `text/plain` → else `415 unsupported_media_type`.
+//  3. **Size**: at most `TELEMETRY_MAX_BYTES` (32768) bytes as sent **and** after gzip
+//     inflation, enforced while streaming → `413 payload_too_large` as soon as either is
+//     crossed (a gzip bomb is never inflated past the limit). A corrupt gzip stream is a
+//     `400 validation_error`.
+//  4. **JSON and schema**: UTF-8 JSON matching `TelemetryPayload`; `props` may nest at
+//     most 32 levels and no string may contain U+0000 → `400 validation_error` naming
+//     the fields.
+//  5. `204`: the events are queued for storage. Storage is best effort and asynchronous;
+//     when the server's buffer is full the events are dropped, counted in metrics and in
+//     the `X-Telemetry-Dropped` response header.
+//
+// CORS: any origin may call this route. `OPTIONS` preflight requests are answered
+// `204` with `Access-Control-Allow-Origin: *`, `Access-Control-Allow-Methods: POST,
+// OPTIONS`, `Access-Control-Allow-Headers: Content-Type, Content-Encoding,
+// Authorization` and `Access-Control-Max-Age: 86400` by the transport, in front of
+// this document's validation; every response of this route carries
+// `Access-Control-Allow-Origin: *`.
+//
+// Takes a body of the `text/plain` content type.
+//
+// Corresponds with POST /api/v1/logs/telemetry/ (the `TelemetryIngest` operationId).
+func (c *Client) TelemetryIngestWithTextBody(ctx context.Context, body TelemetryIngestTextRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewTelemetryIngestRequestWithTextBody(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1448,6 +1837,57 @@ func NewClassroomSessionUpdateRequestWithBody(server string, classId ClassID, se
 	return req, nil
 }
 
+// NewTelemetryIngestRequest calls the generic TelemetryIngest builder with application/json body
+func NewTelemetryIngestRequest(server string, body TelemetryIngestJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewTelemetryIngestRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewTelemetryIngestRequestWithTextBody calls the generic TelemetryIngest builder with text/plain body
+func NewTelemetryIngestRequestWithTextBody(server string, body TelemetryIngestTextRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	if stringer, ok := interface{}(body).(fmt.Stringer); ok {
+		bodyReader = strings.NewReader(stringer.String())
+	} else {
+		bodyReader = strings.NewReader(fmt.Sprint(body))
+	}
+	return NewTelemetryIngestRequestWithBody(server, "text/plain", bodyReader)
+}
+
+// NewTelemetryIngestRequestWithBody constructs an http.Request for the TelemetryIngest method, with any body, and a specified content type
+func NewTelemetryIngestRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/logs/telemetry/")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewMeGetRequest constructs an http.Request for the MeGet method
 func NewMeGetRequest(server string) (*http.Request, error) {
 	var err error
@@ -1681,6 +2121,123 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with PATCH /api/v1/classrooms/{class_id}/sessions/{session_id}/ (the `ClassroomSessionUpdate` operationId).
 	ClassroomSessionUpdateWithResponse(ctx context.Context, classId ClassID, sessionId SessionID, body ClassroomSessionUpdateJSONRequestBody, reqEditors ...RequestEditorFn) (*ClassroomSessionUpdateResponse, error)
+
+	// TelemetryIngestWithBodyWithResponse Ingest client telemetry (public, throttled, best-effort storage).
+	//
+	// Public: no token needed. A valid bearer token attaches its user id to the events; an
+	// invalid or expired one is ignored (never a 401).
+	//
+	// The body is one `TelemetryEvent` or a `TelemetryBatch` of at most 100 events, sent as
+	// `application/json` or as `text/plain` (what `navigator.sendBeacon` sends for a string).
+	//
+	// Checks run cheapest first, and the first failure answers:
+	// 1. **Throttle**: at most `TELEMETRY_RATE_PER_MIN` (300) requests per minute per client
+	//    (a sliding one-minute window) → `429 rate_limited` with `Retry-After`, before any
+	//    of the body is read. The client is the peer address, or — when the peer is one of
+	//    `TRUSTED_PROXIES` — the first untrusted address walking `X-Forwarded-For` from the
+	//    right. IPv6 clients are counted per /64.
+	// 2. **Encoding**: `Content-Encoding` absent, `identity` or `gzip`, and `Content-Type`
+	//    `application/json` or `text/plain` → else `415 unsupported_media_type`.
+	// 3. **Size**: at most `TELEMETRY_MAX_BYTES` (32768) bytes as sent **and** after gzip
+	//    inflation, enforced while streaming → `413 payload_too_large` as soon as either is
+	//    crossed (a gzip bomb is never inflated past the limit). A corrupt gzip stream is a
+	//    `400 validation_error`.
+	// 4. **JSON and schema**: UTF-8 JSON matching `TelemetryPayload`; `props` may nest at
+	//    most 32 levels and no string may contain U+0000 → `400 validation_error` naming
+	//    the fields.
+	// 5. `204`: the events are queued for storage. Storage is best effort and asynchronous;
+	//    when the server's buffer is full the events are dropped, counted in metrics and in
+	//    the `X-Telemetry-Dropped` response header.
+	//
+	// CORS: any origin may call this route. `OPTIONS` preflight requests are answered
+	// `204` with `Access-Control-Allow-Origin: *`, `Access-Control-Allow-Methods: POST,
+	// OPTIONS`, `Access-Control-Allow-Headers: Content-Type, Content-Encoding,
+	// Authorization` and `Access-Control-Max-Age: 86400` by the transport, in front of
+	// this document's validation; every response of this route carries
+	// `Access-Control-Allow-Origin: *`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/logs/telemetry/ (the `TelemetryIngest` operationId).
+	TelemetryIngestWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*TelemetryIngestResponse, error)
+
+	// TelemetryIngestWithResponse Ingest client telemetry (public, throttled, best-effort storage).
+	//
+	// Public: no token needed. A valid bearer token attaches its user id to the events; an
+	// invalid or expired one is ignored (never a 401).
+	//
+	// The body is one `TelemetryEvent` or a `TelemetryBatch` of at most 100 events, sent as
+	// `application/json` or as `text/plain` (what `navigator.sendBeacon` sends for a string).
+	//
+	// Checks run cheapest first, and the first failure answers:
+	// 1. **Throttle**: at most `TELEMETRY_RATE_PER_MIN` (300) requests per minute per client
+	//    (a sliding one-minute window) → `429 rate_limited` with `Retry-After`, before any
+	//    of the body is read. The client is the peer address, or — when the peer is one of
+	//    `TRUSTED_PROXIES` — the first untrusted address walking `X-Forwarded-For` from the
+	//    right. IPv6 clients are counted per /64.
+	// 2. **Encoding**: `Content-Encoding` absent, `identity` or `gzip`, and `Content-Type`
+	//    `application/json` or `text/plain` → else `415 unsupported_media_type`.
+	// 3. **Size**: at most `TELEMETRY_MAX_BYTES` (32768) bytes as sent **and** after gzip
+	//    inflation, enforced while streaming → `413 payload_too_large` as soon as either is
+	//    crossed (a gzip bomb is never inflated past the limit). A corrupt gzip stream is a
+	//    `400 validation_error`.
+	// 4. **JSON and schema**: UTF-8 JSON matching `TelemetryPayload`; `props` may nest at
+	//    most 32 levels and no string may contain U+0000 → `400 validation_error` naming
+	//    the fields.
+	// 5. `204`: the events are queued for storage. Storage is best effort and asynchronous;
+	//    when the server's buffer is full the events are dropped, counted in metrics and in
+	//    the `X-Telemetry-Dropped` response header.
+	//
+	// CORS: any origin may call this route. `OPTIONS` preflight requests are answered
+	// `204` with `Access-Control-Allow-Origin: *`, `Access-Control-Allow-Methods: POST,
+	// OPTIONS`, `Access-Control-Allow-Headers: Content-Type, Content-Encoding,
+	// Authorization` and `Access-Control-Max-Age: 86400` by the transport, in front of
+	// this document's validation; every response of this route carries
+	// `Access-Control-Allow-Origin: *`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/logs/telemetry/ (the `TelemetryIngest` operationId).
+	TelemetryIngestWithResponse(ctx context.Context, body TelemetryIngestJSONRequestBody, reqEditors ...RequestEditorFn) (*TelemetryIngestResponse, error)
+
+	// TelemetryIngestWithTextBodyWithResponse Ingest client telemetry (public, throttled, best-effort storage).
+	//
+	// Public: no token needed. A valid bearer token attaches its user id to the events; an
+	// invalid or expired one is ignored (never a 401).
+	//
+	// The body is one `TelemetryEvent` or a `TelemetryBatch` of at most 100 events, sent as
+	// `application/json` or as `text/plain` (what `navigator.sendBeacon` sends for a string).
+	//
+	// Checks run cheapest first, and the first failure answers:
+	// 1. **Throttle**: at most `TELEMETRY_RATE_PER_MIN` (300) requests per minute per client
+	//    (a sliding one-minute window) → `429 rate_limited` with `Retry-After`, before any
+	//    of the body is read. The client is the peer address, or — when the peer is one of
+	//    `TRUSTED_PROXIES` — the first untrusted address walking `X-Forwarded-For` from the
+	//    right. IPv6 clients are counted per /64.
+	// 2. **Encoding**: `Content-Encoding` absent, `identity` or `gzip`, and `Content-Type`
+	//    `application/json` or `text/plain` → else `415 unsupported_media_type`.
+	// 3. **Size**: at most `TELEMETRY_MAX_BYTES` (32768) bytes as sent **and** after gzip
+	//    inflation, enforced while streaming → `413 payload_too_large` as soon as either is
+	//    crossed (a gzip bomb is never inflated past the limit). A corrupt gzip stream is a
+	//    `400 validation_error`.
+	// 4. **JSON and schema**: UTF-8 JSON matching `TelemetryPayload`; `props` may nest at
+	//    most 32 levels and no string may contain U+0000 → `400 validation_error` naming
+	//    the fields.
+	// 5. `204`: the events are queued for storage. Storage is best effort and asynchronous;
+	//    when the server's buffer is full the events are dropped, counted in metrics and in
+	//    the `X-Telemetry-Dropped` response header.
+	//
+	// CORS: any origin may call this route. `OPTIONS` preflight requests are answered
+	// `204` with `Access-Control-Allow-Origin: *`, `Access-Control-Allow-Methods: POST,
+	// OPTIONS`, `Access-Control-Allow-Headers: Content-Type, Content-Encoding,
+	// Authorization` and `Access-Control-Max-Age: 86400` by the transport, in front of
+	// this document's validation; every response of this route carries
+	// `Access-Control-Allow-Origin: *`.
+	//
+	// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/logs/telemetry/ (the `TelemetryIngest` operationId).
+	TelemetryIngestWithTextBodyWithResponse(ctx context.Context, body TelemetryIngestTextRequestBody, reqEditors ...RequestEditorFn) (*TelemetryIngestResponse, error)
 
 	// MeGetWithResponse The authenticated caller.
 	//
@@ -2415,6 +2972,89 @@ func (r ClassroomSessionUpdateResponse) ContentType() string {
 	return ""
 }
 
+// TelemetryIngestResponse204Headers the declared response headers of an HTTP 204 response for TelemetryIngest
+type TelemetryIngestResponse204Headers struct {
+	XTelemetryDropped int
+}
+
+// TelemetryIngestResponse429Headers the declared response headers of an HTTP 429 response for TelemetryIngest
+type TelemetryIngestResponse429Headers struct {
+	RetryAfter *int
+}
+
+type TelemetryIngestResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *ValidationError
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *Problem
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Error
+	// Headers204 the parsed response headers for an HTTP 204 response
+	Headers204 *TelemetryIngestResponse204Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *TelemetryIngestResponse429Headers
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r TelemetryIngestResponse) GetApplicationproblemJSON400() *ValidationError {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r TelemetryIngestResponse) GetApplicationproblemJSON413() *Problem {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r TelemetryIngestResponse) GetApplicationproblemJSON415() *Problem {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r TelemetryIngestResponse) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r TelemetryIngestResponse) GetApplicationproblemJSONDefault() *Error {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r TelemetryIngestResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r TelemetryIngestResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r TelemetryIngestResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r TelemetryIngestResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type MeGetResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -2750,6 +3390,141 @@ func (c *ClientWithResponses) ClassroomSessionUpdateWithResponse(ctx context.Con
 		return nil, err
 	}
 	return ParseClassroomSessionUpdateResponse(rsp)
+}
+
+// TelemetryIngestWithBodyWithResponse Ingest client telemetry (public, throttled, best-effort storage).
+//
+// Public: no token needed. A valid bearer token attaches its user id to the events; an
+// invalid or expired one is ignored (never a 401).
+//
+// The body is one `TelemetryEvent` or a `TelemetryBatch` of at most 100 events, sent as
+// `application/json` or as `text/plain` (what `navigator.sendBeacon` sends for a string).
+//
+// Checks run cheapest first, and the first failure answers:
+//  1. **Throttle**: at most `TELEMETRY_RATE_PER_MIN` (300) requests per minute per client
+//     (a sliding one-minute window) → `429 rate_limited` with `Retry-After`, before any
+//     of the body is read. The client is the peer address, or — when the peer is one of
+//     `TRUSTED_PROXIES` — the first untrusted address walking `X-Forwarded-For` from the
+//     right. IPv6 clients are counted per /64.
+//  2. **Encoding**: `Content-Encoding` absent, `identity` or `gzip`, and `Content-Type`
+//     `application/json` or `text/plain` → else `415 unsupported_media_type`.
+//  3. **Size**: at most `TELEMETRY_MAX_BYTES` (32768) bytes as sent **and** after gzip
+//     inflation, enforced while streaming → `413 payload_too_large` as soon as either is
+//     crossed (a gzip bomb is never inflated past the limit). A corrupt gzip stream is a
+//     `400 validation_error`.
+//  4. **JSON and schema**: UTF-8 JSON matching `TelemetryPayload`; `props` may nest at
+//     most 32 levels and no string may contain U+0000 → `400 validation_error` naming
+//     the fields.
+//  5. `204`: the events are queued for storage. Storage is best effort and asynchronous;
+//     when the server's buffer is full the events are dropped, counted in metrics and in
+//     the `X-Telemetry-Dropped` response header.
+//
+// CORS: any origin may call this route. `OPTIONS` preflight requests are answered
+// `204` with `Access-Control-Allow-Origin: *`, `Access-Control-Allow-Methods: POST,
+// OPTIONS`, `Access-Control-Allow-Headers: Content-Type, Content-Encoding,
+// Authorization` and `Access-Control-Max-Age: 86400` by the transport, in front of
+// this document's validation; every response of this route carries
+// `Access-Control-Allow-Origin: *`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/logs/telemetry/ (the `TelemetryIngest` operationId).
+func (c *ClientWithResponses) TelemetryIngestWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*TelemetryIngestResponse, error) {
+	rsp, err := c.TelemetryIngestWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseTelemetryIngestResponse(rsp)
+}
+
+// TelemetryIngestWithResponse Ingest client telemetry (public, throttled, best-effort storage).
+//
+// Public: no token needed. A valid bearer token attaches its user id to the events; an
+// invalid or expired one is ignored (never a 401).
+//
+// The body is one `TelemetryEvent` or a `TelemetryBatch` of at most 100 events, sent as
+// `application/json` or as `text/plain` (what `navigator.sendBeacon` sends for a string).
+//
+// Checks run cheapest first, and the first failure answers:
+//  1. **Throttle**: at most `TELEMETRY_RATE_PER_MIN` (300) requests per minute per client
+//     (a sliding one-minute window) → `429 rate_limited` with `Retry-After`, before any
+//     of the body is read. The client is the peer address, or — when the peer is one of
+//     `TRUSTED_PROXIES` — the first untrusted address walking `X-Forwarded-For` from the
+//     right. IPv6 clients are counted per /64.
+//  2. **Encoding**: `Content-Encoding` absent, `identity` or `gzip`, and `Content-Type`
+//     `application/json` or `text/plain` → else `415 unsupported_media_type`.
+//  3. **Size**: at most `TELEMETRY_MAX_BYTES` (32768) bytes as sent **and** after gzip
+//     inflation, enforced while streaming → `413 payload_too_large` as soon as either is
+//     crossed (a gzip bomb is never inflated past the limit). A corrupt gzip stream is a
+//     `400 validation_error`.
+//  4. **JSON and schema**: UTF-8 JSON matching `TelemetryPayload`; `props` may nest at
+//     most 32 levels and no string may contain U+0000 → `400 validation_error` naming
+//     the fields.
+//  5. `204`: the events are queued for storage. Storage is best effort and asynchronous;
+//     when the server's buffer is full the events are dropped, counted in metrics and in
+//     the `X-Telemetry-Dropped` response header.
+//
+// CORS: any origin may call this route. `OPTIONS` preflight requests are answered
+// `204` with `Access-Control-Allow-Origin: *`, `Access-Control-Allow-Methods: POST,
+// OPTIONS`, `Access-Control-Allow-Headers: Content-Type, Content-Encoding,
+// Authorization` and `Access-Control-Max-Age: 86400` by the transport, in front of
+// this document's validation; every response of this route carries
+// `Access-Control-Allow-Origin: *`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/logs/telemetry/ (the `TelemetryIngest` operationId).
+func (c *ClientWithResponses) TelemetryIngestWithResponse(ctx context.Context, body TelemetryIngestJSONRequestBody, reqEditors ...RequestEditorFn) (*TelemetryIngestResponse, error) {
+	rsp, err := c.TelemetryIngest(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseTelemetryIngestResponse(rsp)
+}
+
+// TelemetryIngestWithTextBodyWithResponse Ingest client telemetry (public, throttled, best-effort storage).
+//
+// Public: no token needed. A valid bearer token attaches its user id to the events; an
+// invalid or expired one is ignored (never a 401).
+//
+// The body is one `TelemetryEvent` or a `TelemetryBatch` of at most 100 events, sent as
+// `application/json` or as `text/plain` (what `navigator.sendBeacon` sends for a string).
+//
+// Checks run cheapest first, and the first failure answers:
+//  1. **Throttle**: at most `TELEMETRY_RATE_PER_MIN` (300) requests per minute per client
+//     (a sliding one-minute window) → `429 rate_limited` with `Retry-After`, before any
+//     of the body is read. The client is the peer address, or — when the peer is one of
+//     `TRUSTED_PROXIES` — the first untrusted address walking `X-Forwarded-For` from the
+//     right. IPv6 clients are counted per /64.
+//  2. **Encoding**: `Content-Encoding` absent, `identity` or `gzip`, and `Content-Type`
+//     `application/json` or `text/plain` → else `415 unsupported_media_type`.
+//  3. **Size**: at most `TELEMETRY_MAX_BYTES` (32768) bytes as sent **and** after gzip
+//     inflation, enforced while streaming → `413 payload_too_large` as soon as either is
+//     crossed (a gzip bomb is never inflated past the limit). A corrupt gzip stream is a
+//     `400 validation_error`.
+//  4. **JSON and schema**: UTF-8 JSON matching `TelemetryPayload`; `props` may nest at
+//     most 32 levels and no string may contain U+0000 → `400 validation_error` naming
+//     the fields.
+//  5. `204`: the events are queued for storage. Storage is best effort and asynchronous;
+//     when the server's buffer is full the events are dropped, counted in metrics and in
+//     the `X-Telemetry-Dropped` response header.
+//
+// CORS: any origin may call this route. `OPTIONS` preflight requests are answered
+// `204` with `Access-Control-Allow-Origin: *`, `Access-Control-Allow-Methods: POST,
+// OPTIONS`, `Access-Control-Allow-Headers: Content-Type, Content-Encoding,
+// Authorization` and `Access-Control-Max-Age: 86400` by the transport, in front of
+// this document's validation; every response of this route carries
+// `Access-Control-Allow-Origin: *`.
+//
+// Takes a body of the `text/plain` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/logs/telemetry/ (the `TelemetryIngest` operationId).
+func (c *ClientWithResponses) TelemetryIngestWithTextBodyWithResponse(ctx context.Context, body TelemetryIngestTextRequestBody, reqEditors ...RequestEditorFn) (*TelemetryIngestResponse, error) {
+	rsp, err := c.TelemetryIngestWithTextBody(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseTelemetryIngestResponse(rsp)
 }
 
 // MeGetWithResponse The authenticated caller.
@@ -3350,6 +4125,86 @@ func ParseClassroomSessionUpdateResponse(rsp *http.Response) (*ClassroomSessionU
 		}
 		response.ApplicationproblemJSONDefault = &dest
 
+	}
+
+	return response, nil
+}
+
+// ParseTelemetryIngestResponse parses an HTTP response from a TelemetryIngestWithResponse call
+func ParseTelemetryIngestResponse(rsp *http.Response) (*TelemetryIngestResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &TelemetryIngestResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ValidationError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		var headers TelemetryIngestResponse204Headers
+		if values := rsp.Header.Values("X-Telemetry-Dropped"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Telemetry-Dropped", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XTelemetryDropped = value
+		}
+		response.Headers204 = &headers
+	case rsp.StatusCode == 429:
+		var headers TelemetryIngestResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil

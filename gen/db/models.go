@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 type Classroom struct {
@@ -37,6 +38,18 @@ type ClassroomSession struct {
 type ClassroomSessionParticipant struct {
 	SessionID uuid.UUID
 	UserID    string
+}
+
+type TelemetryEvent struct {
+	ReceivedAt time.Time
+	Name       string
+	Ts         time.Time
+	Level      pgtype.Text
+	UserID     pgtype.Text
+	SessionID  pgtype.Text
+	Props      []byte
+	UserAgent  string
+	ClientHash []byte
 }
 
 type User struct {

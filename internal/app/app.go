@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
 
 	"github.com/m4sh/backend/asyncapi"
 	"github.com/m4sh/backend/gen/api"
@@ -21,6 +23,7 @@ import (
 	"github.com/m4sh/backend/internal/jobs"
 	"github.com/m4sh/backend/internal/metrics"
 	"github.com/m4sh/backend/internal/postgres"
+	"github.com/m4sh/backend/internal/telemetry"
 	"github.com/m4sh/backend/internal/users"
 	"github.com/m4sh/backend/openapi"
 	"github.com/m4sh/backend/queries"
@@ -32,6 +35,8 @@ type App struct {
 	Pool    *pgxpool.Pool
 	Handler http.Handler
 	River   *jobs.Client
+	// Telemetry buffers ingested events; Drain flushes it.
+	Telemetry *telemetry.Writer
 }
 
 // New wires the service from configuration. It owns the pool it opens; Close releases it.
@@ -40,6 +45,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		return nil, err
 	}
 	if err := cfg.RequireAuth(); err != nil {
+		return nil, err
+	}
+	if err := cfg.RequireTelemetrySalt(); err != nil {
 		return nil, err
 	}
 	pem, err := auth.LoadPublicKeyFile(cfg.Auth.PublicKeyFile)
@@ -73,7 +81,30 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	}
 	q := db.New(pool)
 	reg := metrics.New()
-	a.River, err = jobs.New(pool, jobs.Config{Log: log})
+
+	// Telemetry: a best-effort buffered writer, a per-client throttle, daily partitions.
+	tc := cfg.Telemetry
+	telemetryStore := telemetry.NewPGStore(q)
+	a.Telemetry = telemetry.NewWriter(telemetryStore, telemetry.WriterOptions{
+		BufferEvents: tc.BufferEvents, BufferBytes: tc.BufferBytes,
+		FlushEvents: tc.FlushEvents, FlushInterval: tc.FlushInterval,
+	}, reg, log)
+	defer func() {
+		if !ok {
+			_ = a.Telemetry.Close(context.WithoutCancel(ctx))
+		}
+	}()
+	limiter := telemetry.NewLimiter(telemetry.LimiterOptions{Limit: tc.RatePerMin, Window: time.Minute, MaxClients: tc.MaxClients})
+	reg.MustRegister(limiter.Collector())
+
+	workers := river.NewWorkers()
+	periodic := []*river.PeriodicJob{
+		jobs.AddTelemetryPartitions(workers, &jobs.TelemetryPartitionsWorker{
+			Maintenance: telemetry.Maintenance{Store: telemetryStore, Retention: time.Duration(tc.RetentionDays) * 24 * time.Hour},
+			Log:         log,
+		}),
+	}
+	a.River, err = jobs.New(pool, jobs.Config{Log: log, Workers: workers, WorkerCount: len(periodic), PeriodicJobs: periodic})
 	if err != nil {
 		return nil, err
 	}
@@ -91,6 +122,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Verifier:   verifier,
 		Users:      users.New(q, 100_000),
 		Classrooms: classroom.New(pool, classroom.Options{MaxMembers: cfg.Classroom.MaxMembers}),
+		Telemetry: httpapi.Telemetry{
+			Sink:     a.Telemetry,
+			Limiter:  limiter,
+			Proxies:  telemetry.Proxies(tc.TrustedProxies),
+			Hasher:   telemetry.NewHasher(tc.HashSalt),
+			MaxBytes: tc.MaxBytes,
+		},
 		Ready: httpapi.Checks{
 			"database": func(ctx context.Context) error { return pool.Ping(ctx) },
 			"migrations": func(ctx context.Context) error {
@@ -119,8 +157,23 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	return a, nil
 }
 
-// Close releases the pool.
-func (a *App) Close() { a.Pool.Close() }
+// Drain flushes what background producers hold after the HTTP server has stopped: the
+// buffered telemetry events. serve calls it after http.Server.Shutdown, within the shutdown
+// deadline ctx.
+func (a *App) Drain(ctx context.Context) error {
+	if err := a.Telemetry.Close(ctx); err != nil {
+		return fmt.Errorf("flushing telemetry: %w", err)
+	}
+	return nil
+}
+
+// Close releases the pool, after a short last flush of telemetry when Drain was not called.
+func (a *App) Close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = a.Telemetry.Close(ctx)
+	a.Pool.Close()
+}
 
 func staticFile(contentType string, body []byte) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

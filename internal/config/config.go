@@ -4,9 +4,12 @@
 package config
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -25,6 +28,7 @@ type Config struct {
 
 	Auth      Auth
 	Classroom Classroom
+	Telemetry Telemetry
 }
 
 // Classroom configures the classrooms feature.
@@ -41,6 +45,26 @@ type Auth struct {
 	UserClaim     string        // AUTH_JWT_USER_CLAIM
 	Leeway        time.Duration // AUTH_JWT_LEEWAY
 }
+
+// Telemetry configures the public telemetry ingest (CONTRACT §5).
+type Telemetry struct {
+	MaxBytes       int64          // TELEMETRY_MAX_BYTES: body limit, as sent and inflated
+	RatePerMin     int            // TELEMETRY_RATE_PER_MIN: requests per client per minute
+	TrustedProxies []netip.Prefix // TRUSTED_PROXIES: peers believed about X-Forwarded-For
+	RetentionDays  int            // TELEMETRY_RETENTION_DAYS
+	// HashSalt keys the stored client-address hash (TELEMETRY_HASH_SALT). When unset it is
+	// derived from AUTH_JWT_SECRET, so that hashes stay stable across restarts and nodes;
+	// it stays empty when neither is set, and the service then refuses to start.
+	HashSalt      []byte
+	BufferEvents  int           // TELEMETRY_BUFFER_EVENTS
+	BufferBytes   int           // TELEMETRY_BUFFER_BYTES
+	FlushEvents   int           // TELEMETRY_FLUSH_EVENTS
+	FlushInterval time.Duration // TELEMETRY_FLUSH_INTERVAL
+	MaxClients    int           // TELEMETRY_THROTTLE_MAX_CLIENTS: throttle entries kept at most
+}
+
+// MinHashSaltBytes is the shortest TELEMETRY_HASH_SALT accepted.
+const MinHashSaltBytes = 16
 
 // MinSecretBytes is the shortest HS256 secret accepted: shorter ones are guessable offline.
 const MinSecretBytes = 32
@@ -67,6 +91,27 @@ func Load(getenv func(string) string) (Config, error) {
 		Classroom: Classroom{
 			MaxMembers: p.intRange("CLASSROOM_MAX_MEMBERS", 500, 1, 100_000),
 		},
+	}
+	c.Telemetry = Telemetry{
+		MaxBytes:       p.int64Range("TELEMETRY_MAX_BYTES", 32768, 1024, 16<<20),
+		RatePerMin:     p.intRange("TELEMETRY_RATE_PER_MIN", 300, 1, 1_000_000_000),
+		TrustedProxies: p.prefixes("TRUSTED_PROXIES"),
+		RetentionDays:  p.intRange("TELEMETRY_RETENTION_DAYS", 30, 1, 3650),
+		HashSalt:       []byte(p.str("TELEMETRY_HASH_SALT", "")),
+		BufferEvents:   p.intRange("TELEMETRY_BUFFER_EVENTS", 10_000, 1, 10_000_000),
+		BufferBytes:    p.intRange("TELEMETRY_BUFFER_BYTES", 16<<20, 1<<10, 1<<34),
+		FlushEvents:    p.intRange("TELEMETRY_FLUSH_EVENTS", 1_000, 1, 1_000_000),
+		FlushInterval:  p.duration("TELEMETRY_FLUSH_INTERVAL", time.Second),
+		MaxClients:     p.intRange("TELEMETRY_THROTTLE_MAX_CLIENTS", 100_000, 64, 100_000_000),
+	}
+	if n := len(c.Telemetry.HashSalt); n > 0 && n < MinHashSaltBytes {
+		p.fail("TELEMETRY_HASH_SALT", fmt.Sprintf("must be at least %d bytes, got %d", MinHashSaltBytes, n))
+	}
+	if len(c.Telemetry.HashSalt) == 0 && len(c.Auth.Secret) > 0 {
+		c.Telemetry.HashSalt = deriveKey(c.Auth.Secret, "m4sh telemetry client hash")
+	}
+	if c.Telemetry.FlushInterval < 10*time.Millisecond {
+		p.fail("TELEMETRY_FLUSH_INTERVAL", "must be at least 10ms")
 	}
 	if c.DatabaseURL != "" {
 		if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
@@ -100,6 +145,23 @@ func (c Config) RequireDatabase() error {
 		return errors.New("config: DATABASE_URL: must be set (make run provisions a local cluster and sets it)")
 	}
 	return nil
+}
+
+// RequireTelemetrySalt reports a clear error when no key for the client-address hash exists
+// (a deployment verifying tokens with a public key only must set TELEMETRY_HASH_SALT).
+func (c Config) RequireTelemetrySalt() error {
+	if len(c.Telemetry.HashSalt) == 0 {
+		return errors.New("config: TELEMETRY_HASH_SALT: must be set when AUTH_JWT_SECRET is not")
+	}
+	return nil
+}
+
+// deriveKey derives a purpose-specific key from a secret, so that the secret itself is never
+// used for two things.
+func deriveKey(secret []byte, purpose string) []byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(purpose))
+	return m.Sum(nil)
 }
 
 // parser accumulates per-variable problems while reading values.
@@ -156,6 +218,25 @@ func (p *parser) int64Range(name string, def, lo, hi int64) int64 {
 		return def
 	}
 	return n
+}
+
+// prefixes reads a comma- or space-separated list of CIDR prefixes or single addresses.
+func (p *parser) prefixes(name string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, f := range strings.FieldsFunc(p.getenv(name), func(r rune) bool { return r == ',' || r == ' ' }) {
+		if pfx, err := netip.ParsePrefix(f); err == nil {
+			out = append(out, pfx.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(f)
+		if err != nil {
+			p.fail(name, fmt.Sprintf("%q is not a CIDR prefix or an IP address", f))
+			continue
+		}
+		a = a.Unmap()
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out
 }
 
 func (p *parser) duration(name string, def time.Duration) time.Duration {

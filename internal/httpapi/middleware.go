@@ -113,6 +113,16 @@ func (s *Server) observe(next http.Handler) http.Handler {
 // OpenAPI document's business (see validate), and public routes ignore bad tokens.
 // Tokens are taken from the Authorization header only, never from the query string.
 func (s *Server) authenticate(next http.Handler) http.Handler {
+	return s.authenticateWith(next, true)
+}
+
+// bestEffortSeenTimeout bounds recording the user on best-effort routes, which must not
+// wait on a database that does not answer.
+const bestEffortSeenTimeout = 500 * time.Millisecond
+
+// authenticateWith is authenticate; with userStoreRequired false (public best-effort routes
+// such as telemetry) a failure to record the user is logged and the request goes on.
+func (s *Server) authenticateWith(next http.Handler, userStoreRequired bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := r.Header.Get("Authorization")
 		if h == "" {
@@ -132,9 +142,18 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		if err := s.users.Seen(r.Context(), p.UserID, p.Name); err != nil {
-			writeError(w, r, s.log, apperr.Wrap(apperr.Unavailable, err, "user store unavailable"))
-			return
+		seenCtx, cancel := r.Context(), context.CancelFunc(func() {})
+		if !userStoreRequired {
+			seenCtx, cancel = context.WithTimeout(seenCtx, bestEffortSeenTimeout)
+		}
+		err = s.users.Seen(seenCtx, p.UserID, p.Name)
+		cancel()
+		if err != nil {
+			if userStoreRequired {
+				writeError(w, r, s.log, apperr.Wrap(apperr.Unavailable, err, "user store unavailable"))
+				return
+			}
+			s.log.WarnContext(r.Context(), "recording user failed; going on", "request_id", ri.id, "err", err)
 		}
 		ri.userID = p.UserID
 		next.ServeHTTP(w, r.WithContext(auth.WithPrincipal(r.Context(), p)))

@@ -52,6 +52,8 @@ type Deps struct {
 	Ready    Readiness
 	// Features.
 	Classrooms *classroom.Service
+	// Telemetry is the public ingest's storage, throttle and limits (telemetry.go).
+	Telemetry Telemetry
 	// Extra routes mounted beside the API (ops endpoints, docs, WebSocket), by ServeMux
 	// pattern. They skip OpenAPI validation: they are not part of that document.
 	Extra map[string]http.Handler
@@ -66,6 +68,7 @@ type Server struct {
 	ready    Readiness
 
 	classrooms *classroom.Service
+	telemetry *telemetryIngest
 }
 
 var _ api.StrictServerInterface = (*Server)(nil)
@@ -83,9 +86,12 @@ func NewHandler(d Deps) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	if s.telemetry, err = newTelemetryIngest(d.Telemetry, doc, d.Metrics); err != nil {
+		return nil, err
+	}
 	strict := api.NewStrictHandlerWithOptions(s, nil, api.StrictHTTPServerOptions{
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
-			writeError(w, r, s.log, apperr.Wrap(apperr.Invalid, err, "the request body could not be decoded"))
+			writeError(w, r, s.log, decodeError(err))
 		},
 		ResponseErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
 			writeError(w, r, s.log, err)
@@ -103,6 +109,10 @@ func NewHandler(d Deps) (http.Handler, error) {
 		root.Handle(pattern, labelRoute(pattern, h))
 	}
 	root.Handle("/", s.authenticate(v.middleware(apiMux)))
+	// The telemetry ingest throttles and limits its body before anything else (telemetry.go);
+	// a user-store outage must not fail it, so authentication there is best effort.
+	root.Handle("POST "+telemetryPath+"{$}", s.telemetryGate(s.authenticateWith(v.middleware(apiMux), false)))
+	root.Handle("OPTIONS "+telemetryPath+"{$}", http.HandlerFunc(s.telemetryPreflight))
 	return s.observe(root), nil
 }
 

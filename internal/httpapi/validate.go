@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -130,6 +131,8 @@ func requestError(r *http.Request, err error) error {
 	return &apperr.Error{Kind: apperr.Invalid, Message: "the request does not match the API contract", Fields: fields, Err: err}
 }
 
+var unsupportedProperty = regexp.MustCompile(`^property "([^"]*)" is unsupported$`)
+
 // fieldErrors flattens kin-openapi's nested errors into one entry per offending field, named
 // by location: body.<json path>, query.<name>, path.<name>, header.<name>.
 func fieldErrors(err error) []apperr.FieldError {
@@ -169,6 +172,10 @@ func fieldErrors(err error) []apperr.FieldError {
 			field := loc
 			if p := e.JSONPointer(); len(p) > 0 {
 				field += "." + strings.Join(p, ".")
+			}
+			// An unknown member is reported on its object; name the member itself.
+			if m := unsupportedProperty.FindStringSubmatch(e.Reason); m != nil && (e.SchemaField == "properties" || e.SchemaField == "additionalProperties") {
+				field += "." + m[1]
 			}
 			out = append(out, apperr.FieldError{Field: field, Message: e.Reason})
 		default:

@@ -1,0 +1,101 @@
+package telemetry
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/m4sh/backend/gen/db"
+)
+
+// PGStore stores events in PostgreSQL's telemetry_events through the generated queries.
+type PGStore struct {
+	q *db.Queries
+}
+
+// NewPGStore returns a PGStore over q.
+func NewPGStore(q *db.Queries) *PGStore { return &PGStore{q: q} }
+
+var _ Store = (*PGStore)(nil)
+
+// CopyEvents writes events with one COPY.
+func (s *PGStore) CopyEvents(ctx context.Context, events []Event) (int64, error) {
+	rows := make([]db.TelemetryEventsCopyParams, len(events))
+	for i := range events {
+		e := &events[i]
+		rows[i] = db.TelemetryEventsCopyParams{
+			ReceivedAt: e.ReceivedAt,
+			Name:       e.Name,
+			Ts:         e.TS,
+			Level:      optText(e.Level),
+			UserID:     optText(e.UserID),
+			SessionID:  optText(e.SessionID),
+			Props:      e.Props,
+			UserAgent:  e.UserAgent,
+			ClientHash: e.ClientHash,
+		}
+	}
+	n, err := s.q.TelemetryEventsCopy(ctx, rows)
+	if err != nil {
+		return n, fmt.Errorf("copying telemetry events: %w", err)
+	}
+	return n, nil
+}
+
+// EnsurePartitions creates the missing daily partitions of days first .. first+days-1 (UTC).
+func (s *PGStore) EnsurePartitions(ctx context.Context, first time.Time, days int) (int, error) {
+	n, err := s.q.TelemetryPartitionsEnsure(ctx, db.TelemetryPartitionsEnsureParams{FirstDay: date(first), Days: int32(days)})
+	if err != nil {
+		return 0, fmt.Errorf("creating telemetry partitions: %w", err)
+	}
+	return int(n), nil
+}
+
+// DropPartitionsBefore drops the daily partitions of days before day (UTC).
+func (s *PGStore) DropPartitionsBefore(ctx context.Context, day time.Time) (int, error) {
+	n, err := s.q.TelemetryPartitionsDropBefore(ctx, date(day))
+	if err != nil {
+		return 0, fmt.Errorf("dropping telemetry partitions: %w", err)
+	}
+	return int(n), nil
+}
+
+// Partitions lists the existing partitions by name, oldest first.
+func (s *PGStore) Partitions(ctx context.Context) ([]string, error) {
+	names, err := s.q.TelemetryPartitionList(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("listing telemetry partitions: %w", err)
+	}
+	return names, nil
+}
+
+func optText(s string) pgtype.Text { return pgtype.Text{String: s, Valid: s != ""} }
+
+func date(t time.Time) pgtype.Date { return pgtype.Date{Time: Day(t), Valid: true} }
+
+// PartitionsAhead is how many days beyond today Maintain keeps partitions for, so that a job
+// that fails for a while (or a clock near midnight) never leaves rows without a partition.
+const PartitionsAhead = 3
+
+// Maintenance keeps telemetry_events' daily partitions: created ahead, dropped after the
+// retention period. The River job telemetry.maintain_partitions runs it hourly.
+type Maintenance struct {
+	Store     *PGStore
+	Retention time.Duration // TELEMETRY_RETENTION_DAYS
+}
+
+// Maintain creates the partitions for yesterday through today+PartitionsAhead and drops those
+// of days older than the retention (a day's rows are kept at least Retention, and dropped
+// within a day after). It is idempotent and safe to run concurrently.
+func (m Maintenance) Maintain(ctx context.Context, now time.Time) (created, dropped int, err error) {
+	today := Day(now)
+	created, err = m.Store.EnsurePartitions(ctx, today.AddDate(0, 0, -1), PartitionsAhead+2)
+	if err != nil {
+		return 0, 0, err
+	}
+	days := int(m.Retention / (24 * time.Hour))
+	dropped, err = m.Store.DropPartitionsBefore(ctx, today.AddDate(0, 0, -days))
+	return created, dropped, err
+}
