@@ -68,7 +68,7 @@ type Server struct {
 	ready    Readiness
 
 	classrooms *classroom.Service
-	telemetry *telemetryIngest
+	telemetry  *telemetryIngest
 }
 
 var _ api.StrictServerInterface = (*Server)(nil)
