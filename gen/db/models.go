@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 type Classroom struct {
@@ -35,6 +36,42 @@ type ClassroomSession struct {
 type ClassroomSessionParticipant struct {
 	SessionID uuid.UUID
 	UserID    string
+}
+
+type SoloSession struct {
+	ID           uuid.UUID
+	UserID       string
+	Title        string
+	LastRevision int32
+	CreatedAt    time.Time
+}
+
+type SoloSnapshot struct {
+	ID          uuid.UUID
+	SessionID   uuid.UUID
+	UserID      string
+	Status      string
+	Revision    pgtype.Int4
+	SizeBytes   int64
+	Sha256      string
+	ContentType string
+	BlobKey     string
+	CreatedAt   time.Time
+	CommittedAt *time.Time
+}
+
+type SoloSnapshotIdempotencyKey struct {
+	SessionID      uuid.UUID
+	IdempotencyKey string
+	SnapshotID     uuid.UUID
+	CreatedAt      time.Time
+}
+
+type SoloUserStorage struct {
+	UserID     string
+	UsedBytes  int64
+	QuotaBytes int64
+	UpdatedAt  time.Time
 }
 
 type User struct {
