@@ -102,7 +102,7 @@ LIMIT @fetch_limit;
 -- name: SnapshotListPendingBefore :many
 -- Uploads still pending since before cutoff: abandoned by a crashed or stuck request.
 SELECT * FROM solo_snapshots
-WHERE status = 'pending' AND created_at < @cutoff
+WHERE status = 'pending' AND created_at < now() - make_interval(secs => @grace_seconds::float8)
 ORDER BY created_at
 LIMIT @fetch_limit;
 

@@ -11,13 +11,18 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/oapi-codegen/runtime"
+	openapi_types "github.com/oapi-codegen/runtime/types"
 )
 
 // Defines values for HealthStatus.
@@ -86,6 +91,54 @@ func (e ProblemCode) Valid() bool {
 	}
 }
 
+// Defines values for QuotaExceededProblemCode.
+const (
+	QuotaExceededProblemCodeConflict             QuotaExceededProblemCode = "conflict"
+	QuotaExceededProblemCodeForbidden            QuotaExceededProblemCode = "forbidden"
+	QuotaExceededProblemCodeInternal             QuotaExceededProblemCode = "internal"
+	QuotaExceededProblemCodeMethodNotAllowed     QuotaExceededProblemCode = "method_not_allowed"
+	QuotaExceededProblemCodeNotFound             QuotaExceededProblemCode = "not_found"
+	QuotaExceededProblemCodePayloadTooLarge      QuotaExceededProblemCode = "payload_too_large"
+	QuotaExceededProblemCodeQuotaExceeded        QuotaExceededProblemCode = "quota_exceeded"
+	QuotaExceededProblemCodeRateLimited          QuotaExceededProblemCode = "rate_limited"
+	QuotaExceededProblemCodeUnauthorized         QuotaExceededProblemCode = "unauthorized"
+	QuotaExceededProblemCodeUnavailable          QuotaExceededProblemCode = "unavailable"
+	QuotaExceededProblemCodeUnsupportedMediaType QuotaExceededProblemCode = "unsupported_media_type"
+	QuotaExceededProblemCodeValidationError      QuotaExceededProblemCode = "validation_error"
+)
+
+// Valid indicates whether the value is a known member of the QuotaExceededProblemCode enum.
+func (e QuotaExceededProblemCode) Valid() bool {
+	switch e {
+	case QuotaExceededProblemCodeConflict:
+		return true
+	case QuotaExceededProblemCodeForbidden:
+		return true
+	case QuotaExceededProblemCodeInternal:
+		return true
+	case QuotaExceededProblemCodeMethodNotAllowed:
+		return true
+	case QuotaExceededProblemCodeNotFound:
+		return true
+	case QuotaExceededProblemCodePayloadTooLarge:
+		return true
+	case QuotaExceededProblemCodeQuotaExceeded:
+		return true
+	case QuotaExceededProblemCodeRateLimited:
+		return true
+	case QuotaExceededProblemCodeUnauthorized:
+		return true
+	case QuotaExceededProblemCodeUnavailable:
+		return true
+	case QuotaExceededProblemCodeUnsupportedMediaType:
+		return true
+	case QuotaExceededProblemCodeValidationError:
+		return true
+	default:
+		return false
+	}
+}
+
 // FieldError defines model for FieldError.
 type FieldError struct {
 	// Field Where: `body.title`, `query.limit`, `path.class_id`, `header.Content-Type`.
@@ -139,14 +192,111 @@ type Problem struct {
 // ProblemCode Stable machine code.
 type ProblemCode string
 
+// QuotaExceededProblem defines model for QuotaExceededProblem.
+type QuotaExceededProblem struct {
+	// Code Stable machine code.
+	Code   QuotaExceededProblemCode `json:"code"`
+	Detail *string                  `json:"detail,omitempty"`
+
+	// Errors For `validation_error`, the offending fields.
+	Errors *[]FieldError `json:"errors,omitempty"`
+
+	// Instance The request path.
+	Instance  *string `json:"instance,omitempty"`
+	Quota     int64   `json:"quota"`
+	Remaining int64   `json:"remaining"`
+	RequestId *string `json:"request_id,omitempty"`
+
+	// Status Example: 400
+	Status int `json:"status"`
+
+	// Title Example: Request validation failed
+	Title string `json:"title"`
+
+	// Type A URI reference naming the problem type.
+	//
+	// Example: https://m4sh.dev/problems/validation_error
+	Type                 string                 `json:"type"`
+	Used                 int64                  `json:"used"`
+	AdditionalProperties map[string]interface{} `json:"-"`
+}
+
+// QuotaExceededProblemCode Stable machine code.
+type QuotaExceededProblemCode string
+
+// Snapshot defines model for Snapshot.
+type Snapshot struct {
+	ContentType string             `json:"content_type"`
+	CreatedAt   time.Time          `json:"created_at"`
+	Id          openapi_types.UUID `json:"id"`
+	Revision    int32              `json:"revision"`
+
+	// Sha256 Lowercase hex SHA-256 of the bytes.
+	Sha256    string `json:"sha256"`
+	SizeBytes int64  `json:"size_bytes"`
+}
+
+// SnapshotCreated defines model for SnapshotCreated.
+type SnapshotCreated struct {
+	ContentType string             `json:"content_type"`
+	CreatedAt   time.Time          `json:"created_at"`
+	Id          openapi_types.UUID `json:"id"`
+	Revision    int32              `json:"revision"`
+	SessionId   openapi_types.UUID `json:"session_id"`
+	Sha256      string             `json:"sha256"`
+	SizeBytes   int64              `json:"size_bytes"`
+	Storage     SoloStorage        `json:"storage"`
+}
+
+// SnapshotPage defines model for SnapshotPage.
+type SnapshotPage struct {
+	Items      []Snapshot `json:"items"`
+	NextCursor *string    `json:"next_cursor,omitempty"`
+}
+
+// SoloSession defines model for SoloSession.
+type SoloSession struct {
+	CreatedAt time.Time          `json:"created_at"`
+	Id        openapi_types.UUID `json:"id"`
+	Title     string             `json:"title"`
+}
+
+// SoloSessionCreate defines model for SoloSessionCreate.
+type SoloSessionCreate struct {
+	Title *string `json:"title,omitempty"`
+}
+
+// SoloSessionPage defines model for SoloSessionPage.
+type SoloSessionPage struct {
+	Items      []SoloSession `json:"items"`
+	NextCursor *string       `json:"next_cursor,omitempty"`
+}
+
+// SoloStorage defines model for SoloStorage.
+type SoloStorage struct {
+	Quota int64 `json:"quota"`
+
+	// Remaining `quota - used`, never below 0 (a quota may be lowered below usage).
+	Remaining int64 `json:"remaining"`
+
+	// Used Bytes of stored revisions.
+	Used int64 `json:"used"`
+}
+
 // UserID Canonical string form of the token's user claim.
 type UserID = string
 
 // Cursor defines model for Cursor.
 type Cursor = string
 
+// IfNoneMatch defines model for IfNoneMatch.
+type IfNoneMatch = string
+
 // Limit defines model for Limit.
 type Limit = int
+
+// SoloSessionID defines model for SoloSessionID.
+type SoloSessionID = openapi_types.UUID
 
 // Error RFC 9457 problem details with a stable machine-readable `code`.
 type Error = Problem
@@ -154,14 +304,62 @@ type Error = Problem
 // Forbidden RFC 9457 problem details with a stable machine-readable `code`.
 type Forbidden = Problem
 
+// IdempotencyConflict RFC 9457 problem details with a stable machine-readable `code`.
+type IdempotencyConflict = Problem
+
 // NotFound RFC 9457 problem details with a stable machine-readable `code`.
 type NotFound = Problem
+
+// QuotaExceeded defines model for QuotaExceeded.
+type QuotaExceeded = QuotaExceededProblem
+
+// SnapshotTooLarge RFC 9457 problem details with a stable machine-readable `code`.
+type SnapshotTooLarge = Problem
 
 // Unauthorized RFC 9457 problem details with a stable machine-readable `code`.
 type Unauthorized = Problem
 
 // ValidationError RFC 9457 problem details with a stable machine-readable `code`.
 type ValidationError = Problem
+
+// SoloSessionListParams defines parameters for SoloSessionList.
+type SoloSessionListParams struct {
+	// Limit Page size.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor Opaque cursor from the previous page's `next_cursor`.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// SoloSnapshotCreateParams defines parameters for SoloSnapshotCreate.
+type SoloSnapshotCreateParams struct {
+	// IdempotencyKey Client-chosen key that makes retries of this upload safe.
+	IdempotencyKey *string `json:"Idempotency-Key,omitempty"`
+}
+
+// SoloSnapshotLatestParams defines parameters for SoloSnapshotLatest.
+type SoloSnapshotLatestParams struct {
+	// IfNoneMatch ETags the client holds; a match answers 304.
+	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
+}
+
+// SoloSnapshotListParams defines parameters for SoloSnapshotList.
+type SoloSnapshotListParams struct {
+	// Limit Page size.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor Opaque cursor from the previous page's `next_cursor`.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// SoloSnapshotGetParams defines parameters for SoloSnapshotGet.
+type SoloSnapshotGetParams struct {
+	// IfNoneMatch ETags the client holds; a match answers 304.
+	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
+}
+
+// SoloSessionCreateJSONRequestBody defines body for SoloSessionCreate for application/json ContentType.
+type SoloSessionCreateJSONRequestBody = SoloSessionCreate
 
 // Getter for additional properties for Problem. Returns the specified
 // element and whether it was found
@@ -328,11 +526,239 @@ func (a Problem) MarshalJSON() ([]byte, error) {
 	return json.Marshal(object)
 }
 
+// Getter for additional properties for QuotaExceededProblem. Returns the specified
+// element and whether it was found
+func (a QuotaExceededProblem) Get(fieldName string) (value interface{}, found bool) {
+	if a.AdditionalProperties != nil {
+		value, found = a.AdditionalProperties[fieldName]
+	}
+	return
+}
+
+// Setter for additional properties for QuotaExceededProblem
+func (a *QuotaExceededProblem) Set(fieldName string, value interface{}) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]interface{})
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// Override default JSON handling for QuotaExceededProblem to handle AdditionalProperties
+func (a *QuotaExceededProblem) UnmarshalJSON(b []byte) error {
+	object := make(map[string]json.RawMessage)
+	err := json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["code"]; found {
+		err = json.Unmarshal(raw, &a.Code)
+		if err != nil {
+			return fmt.Errorf("error reading 'code': %w", err)
+		}
+		delete(object, "code")
+	}
+
+	if raw, found := object["detail"]; found {
+		err = json.Unmarshal(raw, &a.Detail)
+		if err != nil {
+			return fmt.Errorf("error reading 'detail': %w", err)
+		}
+		delete(object, "detail")
+	}
+
+	if raw, found := object["errors"]; found {
+		err = json.Unmarshal(raw, &a.Errors)
+		if err != nil {
+			return fmt.Errorf("error reading 'errors': %w", err)
+		}
+		delete(object, "errors")
+	}
+
+	if raw, found := object["instance"]; found {
+		err = json.Unmarshal(raw, &a.Instance)
+		if err != nil {
+			return fmt.Errorf("error reading 'instance': %w", err)
+		}
+		delete(object, "instance")
+	}
+
+	if raw, found := object["quota"]; found {
+		err = json.Unmarshal(raw, &a.Quota)
+		if err != nil {
+			return fmt.Errorf("error reading 'quota': %w", err)
+		}
+		delete(object, "quota")
+	}
+
+	if raw, found := object["remaining"]; found {
+		err = json.Unmarshal(raw, &a.Remaining)
+		if err != nil {
+			return fmt.Errorf("error reading 'remaining': %w", err)
+		}
+		delete(object, "remaining")
+	}
+
+	if raw, found := object["request_id"]; found {
+		err = json.Unmarshal(raw, &a.RequestId)
+		if err != nil {
+			return fmt.Errorf("error reading 'request_id': %w", err)
+		}
+		delete(object, "request_id")
+	}
+
+	if raw, found := object["status"]; found {
+		err = json.Unmarshal(raw, &a.Status)
+		if err != nil {
+			return fmt.Errorf("error reading 'status': %w", err)
+		}
+		delete(object, "status")
+	}
+
+	if raw, found := object["title"]; found {
+		err = json.Unmarshal(raw, &a.Title)
+		if err != nil {
+			return fmt.Errorf("error reading 'title': %w", err)
+		}
+		delete(object, "title")
+	}
+
+	if raw, found := object["type"]; found {
+		err = json.Unmarshal(raw, &a.Type)
+		if err != nil {
+			return fmt.Errorf("error reading 'type': %w", err)
+		}
+		delete(object, "type")
+	}
+
+	if raw, found := object["used"]; found {
+		err = json.Unmarshal(raw, &a.Used)
+		if err != nil {
+			return fmt.Errorf("error reading 'used': %w", err)
+		}
+		delete(object, "used")
+	}
+
+	if len(object) != 0 {
+		a.AdditionalProperties = make(map[string]interface{})
+		for fieldName, fieldBuf := range object {
+			var fieldVal interface{}
+			err := json.Unmarshal(fieldBuf, &fieldVal)
+			if err != nil {
+				return fmt.Errorf("error unmarshaling field %s: %w", fieldName, err)
+			}
+			a.AdditionalProperties[fieldName] = fieldVal
+		}
+	}
+	return nil
+}
+
+// Override default JSON handling for QuotaExceededProblem to handle AdditionalProperties
+func (a QuotaExceededProblem) MarshalJSON() ([]byte, error) {
+	var err error
+	object := make(map[string]json.RawMessage)
+
+	object["code"], err = json.Marshal(a.Code)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'code': %w", err)
+	}
+
+	if a.Detail != nil {
+		object["detail"], err = json.Marshal(a.Detail)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'detail': %w", err)
+		}
+	}
+
+	if a.Errors != nil {
+		object["errors"], err = json.Marshal(a.Errors)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'errors': %w", err)
+		}
+	}
+
+	if a.Instance != nil {
+		object["instance"], err = json.Marshal(a.Instance)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'instance': %w", err)
+		}
+	}
+
+	object["quota"], err = json.Marshal(a.Quota)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'quota': %w", err)
+	}
+
+	object["remaining"], err = json.Marshal(a.Remaining)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'remaining': %w", err)
+	}
+
+	if a.RequestId != nil {
+		object["request_id"], err = json.Marshal(a.RequestId)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'request_id': %w", err)
+		}
+	}
+
+	object["status"], err = json.Marshal(a.Status)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'status': %w", err)
+	}
+
+	object["title"], err = json.Marshal(a.Title)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'title': %w", err)
+	}
+
+	object["type"], err = json.Marshal(a.Type)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'type': %w", err)
+	}
+
+	object["used"], err = json.Marshal(a.Used)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'used': %w", err)
+	}
+
+	for fieldName, field := range a.AdditionalProperties {
+		object[fieldName], err = json.Marshal(field)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling '%s': %w", fieldName, err)
+		}
+	}
+	return json.Marshal(object)
+}
+
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
 	// MeGet The authenticated caller.
 	// (GET /api/v1/me/)
 	MeGet(w http.ResponseWriter, r *http.Request)
+	// SoloSessionList The caller's solo sessions, newest first.
+	// (GET /api/v1/solo/sessions/)
+	SoloSessionList(w http.ResponseWriter, r *http.Request, params SoloSessionListParams)
+	// SoloSessionCreate Create a solo session owned by the caller.
+	// (POST /api/v1/solo/sessions/)
+	SoloSessionCreate(w http.ResponseWriter, r *http.Request)
+	// SoloSessionGet One of the caller's solo sessions.
+	// (GET /api/v1/solo/sessions/{session_id}/)
+	SoloSessionGet(w http.ResponseWriter, r *http.Request, sessionId SoloSessionID)
+	// SoloSnapshotCreate Save a snapshot revision of the session.
+	// (POST /api/v1/solo/sessions/{session_id}/snapshot/)
+	SoloSnapshotCreate(w http.ResponseWriter, r *http.Request, sessionId SoloSessionID, params SoloSnapshotCreateParams)
+	// SoloSnapshotLatest The newest revision's bytes.
+	// (GET /api/v1/solo/sessions/{session_id}/snapshot/latest/)
+	SoloSnapshotLatest(w http.ResponseWriter, r *http.Request, sessionId SoloSessionID, params SoloSnapshotLatestParams)
+	// SoloSnapshotList The session's revisions, newest first.
+	// (GET /api/v1/solo/sessions/{session_id}/snapshots/)
+	SoloSnapshotList(w http.ResponseWriter, r *http.Request, sessionId SoloSessionID, params SoloSnapshotListParams)
+	// SoloSnapshotGet One revision's bytes (404 once retention removed it).
+	// (GET /api/v1/solo/sessions/{session_id}/snapshots/{revision}/)
+	SoloSnapshotGet(w http.ResponseWriter, r *http.Request, sessionId SoloSessionID, revision int32, params SoloSnapshotGetParams)
+	// SoloStorageGet The caller's snapshot storage usage and quota, in bytes.
+	// (GET /api/v1/solo/storage/)
+	SoloStorageGet(w http.ResponseWriter, r *http.Request)
 	// HealthCheck Liveness — the process is up.
 	// (GET /healthz)
 	HealthCheck(w http.ResponseWriter, r *http.Request)
@@ -355,6 +781,320 @@ func (siw *ServerInterfaceWrapper) MeGet(w http.ResponseWriter, r *http.Request)
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.MeGet(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// SoloSessionList operation middleware
+func (siw *ServerInterfaceWrapper) SoloSessionList(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params SoloSessionListParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", r.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "cursor"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "cursor", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.SoloSessionList(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// SoloSessionCreate operation middleware
+func (siw *ServerInterfaceWrapper) SoloSessionCreate(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.SoloSessionCreate(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// SoloSessionGet operation middleware
+func (siw *ServerInterfaceWrapper) SoloSessionGet(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "session_id" -------------
+	var sessionId SoloSessionID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "session_id", r.PathValue("session_id"), &sessionId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "session_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.SoloSessionGet(w, r, sessionId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// SoloSnapshotCreate operation middleware
+func (siw *ServerInterfaceWrapper) SoloSnapshotCreate(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "session_id" -------------
+	var sessionId SoloSessionID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "session_id", r.PathValue("session_id"), &sessionId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "session_id", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params SoloSnapshotCreateParams
+
+	headers := r.Header
+
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey string
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "Idempotency-Key", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "Idempotency-Key", Err: err})
+			return
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.SoloSnapshotCreate(w, r, sessionId, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// SoloSnapshotLatest operation middleware
+func (siw *ServerInterfaceWrapper) SoloSnapshotLatest(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "session_id" -------------
+	var sessionId SoloSessionID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "session_id", r.PathValue("session_id"), &sessionId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "session_id", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params SoloSnapshotLatestParams
+
+	headers := r.Header
+
+	// ------------- Optional header parameter "If-None-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-None-Match")]; found {
+		var IfNoneMatch IfNoneMatch
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "If-None-Match", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-None-Match", valueList[0], &IfNoneMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "If-None-Match", Err: err})
+			return
+		}
+
+		params.IfNoneMatch = &IfNoneMatch
+
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.SoloSnapshotLatest(w, r, sessionId, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// SoloSnapshotList operation middleware
+func (siw *ServerInterfaceWrapper) SoloSnapshotList(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "session_id" -------------
+	var sessionId SoloSessionID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "session_id", r.PathValue("session_id"), &sessionId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "session_id", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params SoloSnapshotListParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", r.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "cursor"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "cursor", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.SoloSnapshotList(w, r, sessionId, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// SoloSnapshotGet operation middleware
+func (siw *ServerInterfaceWrapper) SoloSnapshotGet(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "session_id" -------------
+	var sessionId SoloSessionID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "session_id", r.PathValue("session_id"), &sessionId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "session_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "revision" -------------
+	var revision int32
+
+	err = runtime.BindStyledParameterWithOptions("simple", "revision", r.PathValue("revision"), &revision, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int32", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "revision", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params SoloSnapshotGetParams
+
+	headers := r.Header
+
+	// ------------- Optional header parameter "If-None-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-None-Match")]; found {
+		var IfNoneMatch IfNoneMatch
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "If-None-Match", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-None-Match", valueList[0], &IfNoneMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "If-None-Match", Err: err})
+			return
+		}
+
+		params.IfNoneMatch = &IfNoneMatch
+
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.SoloSnapshotGet(w, r, sessionId, revision, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// SoloStorageGet operation middleware
+func (siw *ServerInterfaceWrapper) SoloStorageGet(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.SoloStorageGet(w, r)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -515,6 +1255,14 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/healthz", wrapper.HealthCheck)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/readyz", wrapper.ReadyCheck)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/me/{$}", wrapper.MeGet)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/solo/sessions/{$}", wrapper.SoloSessionList)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/solo/sessions/{$}", wrapper.SoloSessionCreate)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/solo/sessions/{session_id}/{$}", wrapper.SoloSessionGet)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/solo/sessions/{session_id}/snapshot/{$}", wrapper.SoloSnapshotCreate)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/solo/sessions/{session_id}/snapshot/latest/{$}", wrapper.SoloSnapshotLatest)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/solo/sessions/{session_id}/snapshots/{$}", wrapper.SoloSnapshotList)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/solo/sessions/{session_id}/snapshots/{revision}/{$}", wrapper.SoloSnapshotGet)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/solo/storage/{$}", wrapper.SoloStorageGet)
 
 	return m
 }
@@ -523,7 +1271,33 @@ type ErrorApplicationProblemPlusJSONResponse Problem
 
 type ForbiddenApplicationProblemPlusJSONResponse Problem
 
+type IdempotencyConflictApplicationProblemPlusJSONResponse Problem
+
 type NotFoundApplicationProblemPlusJSONResponse Problem
+
+type QuotaExceededApplicationProblemPlusJSONResponse QuotaExceededProblem
+
+type SnapshotBytesResponseHeaders struct {
+	ETag              *string
+	XSnapshotRevision *int32
+}
+type SnapshotBytesAsteriskResponse struct {
+	Body io.Reader
+
+	Headers       SnapshotBytesResponseHeaders
+	ContentType   string
+	ContentLength int64
+}
+
+type SnapshotNotModifiedResponseHeaders struct {
+	ETag              *string
+	XSnapshotRevision *int32
+}
+type SnapshotNotModifiedResponse struct {
+	Headers SnapshotNotModifiedResponseHeaders
+}
+
+type SnapshotTooLargeApplicationProblemPlusJSONResponse Problem
 
 type UnauthorizedApplicationProblemPlusJSONResponse Problem
 
@@ -572,6 +1346,750 @@ type MeGetdefaultApplicationProblemPlusJSONResponse struct {
 }
 
 func (response MeGetdefaultApplicationProblemPlusJSONResponse) VisitMeGetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSessionListRequestObject struct {
+	Params SoloSessionListParams
+}
+
+type SoloSessionListResponseObject interface {
+	VisitSoloSessionListResponse(w http.ResponseWriter) error
+}
+
+type SoloSessionList200JSONResponse SoloSessionPage
+
+func (response SoloSessionList200JSONResponse) VisitSoloSessionListResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSessionList400ApplicationProblemPlusJSONResponse struct {
+	ValidationErrorApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSessionList400ApplicationProblemPlusJSONResponse) VisitSoloSessionListResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSessionList401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSessionList401ApplicationProblemPlusJSONResponse) VisitSoloSessionListResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSessionListdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response SoloSessionListdefaultApplicationProblemPlusJSONResponse) VisitSoloSessionListResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSessionCreateRequestObject struct {
+	Body *SoloSessionCreateJSONRequestBody
+}
+
+type SoloSessionCreateResponseObject interface {
+	VisitSoloSessionCreateResponse(w http.ResponseWriter) error
+}
+
+type SoloSessionCreate201JSONResponse SoloSession
+
+func (response SoloSessionCreate201JSONResponse) VisitSoloSessionCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSessionCreate400ApplicationProblemPlusJSONResponse struct {
+	ValidationErrorApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSessionCreate400ApplicationProblemPlusJSONResponse) VisitSoloSessionCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSessionCreate401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSessionCreate401ApplicationProblemPlusJSONResponse) VisitSoloSessionCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSessionCreatedefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response SoloSessionCreatedefaultApplicationProblemPlusJSONResponse) VisitSoloSessionCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSessionGetRequestObject struct {
+	SessionId SoloSessionID `json:"session_id"`
+}
+
+type SoloSessionGetResponseObject interface {
+	VisitSoloSessionGetResponse(w http.ResponseWriter) error
+}
+
+type SoloSessionGet200JSONResponse SoloSession
+
+func (response SoloSessionGet200JSONResponse) VisitSoloSessionGetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSessionGet400ApplicationProblemPlusJSONResponse struct {
+	ValidationErrorApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSessionGet400ApplicationProblemPlusJSONResponse) VisitSoloSessionGetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSessionGet401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSessionGet401ApplicationProblemPlusJSONResponse) VisitSoloSessionGetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSessionGet404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSessionGet404ApplicationProblemPlusJSONResponse) VisitSoloSessionGetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSessionGetdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response SoloSessionGetdefaultApplicationProblemPlusJSONResponse) VisitSoloSessionGetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotCreateRequestObject struct {
+	SessionId   SoloSessionID `json:"session_id"`
+	Params      SoloSnapshotCreateParams
+	ContentType string
+	Body        io.Reader
+}
+
+type SoloSnapshotCreateResponseObject interface {
+	VisitSoloSnapshotCreateResponse(w http.ResponseWriter) error
+}
+
+type SoloSnapshotCreate200JSONResponse SnapshotCreated
+
+func (response SoloSnapshotCreate200JSONResponse) VisitSoloSnapshotCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotCreate201JSONResponse SnapshotCreated
+
+func (response SoloSnapshotCreate201JSONResponse) VisitSoloSnapshotCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotCreate400ApplicationProblemPlusJSONResponse struct {
+	ValidationErrorApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotCreate400ApplicationProblemPlusJSONResponse) VisitSoloSnapshotCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotCreate401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotCreate401ApplicationProblemPlusJSONResponse) VisitSoloSnapshotCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotCreate403ApplicationProblemPlusJSONResponse struct {
+	QuotaExceededApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotCreate403ApplicationProblemPlusJSONResponse) VisitSoloSnapshotCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotCreate404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotCreate404ApplicationProblemPlusJSONResponse) VisitSoloSnapshotCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotCreate409ApplicationProblemPlusJSONResponse struct {
+	IdempotencyConflictApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotCreate409ApplicationProblemPlusJSONResponse) VisitSoloSnapshotCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotCreate413ApplicationProblemPlusJSONResponse struct {
+	SnapshotTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotCreate413ApplicationProblemPlusJSONResponse) VisitSoloSnapshotCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotCreatedefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response SoloSnapshotCreatedefaultApplicationProblemPlusJSONResponse) VisitSoloSnapshotCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotLatestRequestObject struct {
+	SessionId SoloSessionID `json:"session_id"`
+	Params    SoloSnapshotLatestParams
+}
+
+type SoloSnapshotLatestResponseObject interface {
+	VisitSoloSnapshotLatestResponse(w http.ResponseWriter) error
+}
+
+type SoloSnapshotLatest200AsteriskResponse struct{ SnapshotBytesAsteriskResponse }
+
+func (response SoloSnapshotLatest200AsteriskResponse) VisitSoloSnapshotLatestResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", response.ContentType)
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	if response.Headers.ETag != nil {
+		w.Header().Set("ETag", fmt.Sprint(*response.Headers.ETag))
+	}
+	if response.Headers.XSnapshotRevision != nil {
+		w.Header().Set("X-Snapshot-Revision", fmt.Sprint(*response.Headers.XSnapshotRevision))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type SoloSnapshotLatest304Response = SnapshotNotModifiedResponse
+
+func (response SoloSnapshotLatest304Response) VisitSoloSnapshotLatestResponse(w http.ResponseWriter) error {
+	if response.Headers.ETag != nil {
+		w.Header().Set("ETag", fmt.Sprint(*response.Headers.ETag))
+	}
+	if response.Headers.XSnapshotRevision != nil {
+		w.Header().Set("X-Snapshot-Revision", fmt.Sprint(*response.Headers.XSnapshotRevision))
+	}
+	w.WriteHeader(304)
+	return nil
+}
+
+type SoloSnapshotLatest400ApplicationProblemPlusJSONResponse struct {
+	ValidationErrorApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotLatest400ApplicationProblemPlusJSONResponse) VisitSoloSnapshotLatestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotLatest401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotLatest401ApplicationProblemPlusJSONResponse) VisitSoloSnapshotLatestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotLatest404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotLatest404ApplicationProblemPlusJSONResponse) VisitSoloSnapshotLatestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotLatestdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response SoloSnapshotLatestdefaultApplicationProblemPlusJSONResponse) VisitSoloSnapshotLatestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotListRequestObject struct {
+	SessionId SoloSessionID `json:"session_id"`
+	Params    SoloSnapshotListParams
+}
+
+type SoloSnapshotListResponseObject interface {
+	VisitSoloSnapshotListResponse(w http.ResponseWriter) error
+}
+
+type SoloSnapshotList200JSONResponse SnapshotPage
+
+func (response SoloSnapshotList200JSONResponse) VisitSoloSnapshotListResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotList400ApplicationProblemPlusJSONResponse struct {
+	ValidationErrorApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotList400ApplicationProblemPlusJSONResponse) VisitSoloSnapshotListResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotList401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotList401ApplicationProblemPlusJSONResponse) VisitSoloSnapshotListResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotList404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotList404ApplicationProblemPlusJSONResponse) VisitSoloSnapshotListResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotListdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response SoloSnapshotListdefaultApplicationProblemPlusJSONResponse) VisitSoloSnapshotListResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotGetRequestObject struct {
+	SessionId SoloSessionID `json:"session_id"`
+	Revision  int32         `json:"revision"`
+	Params    SoloSnapshotGetParams
+}
+
+type SoloSnapshotGetResponseObject interface {
+	VisitSoloSnapshotGetResponse(w http.ResponseWriter) error
+}
+
+type SoloSnapshotGet200AsteriskResponse struct{ SnapshotBytesAsteriskResponse }
+
+func (response SoloSnapshotGet200AsteriskResponse) VisitSoloSnapshotGetResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", response.ContentType)
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	if response.Headers.ETag != nil {
+		w.Header().Set("ETag", fmt.Sprint(*response.Headers.ETag))
+	}
+	if response.Headers.XSnapshotRevision != nil {
+		w.Header().Set("X-Snapshot-Revision", fmt.Sprint(*response.Headers.XSnapshotRevision))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type SoloSnapshotGet304Response = SnapshotNotModifiedResponse
+
+func (response SoloSnapshotGet304Response) VisitSoloSnapshotGetResponse(w http.ResponseWriter) error {
+	if response.Headers.ETag != nil {
+		w.Header().Set("ETag", fmt.Sprint(*response.Headers.ETag))
+	}
+	if response.Headers.XSnapshotRevision != nil {
+		w.Header().Set("X-Snapshot-Revision", fmt.Sprint(*response.Headers.XSnapshotRevision))
+	}
+	w.WriteHeader(304)
+	return nil
+}
+
+type SoloSnapshotGet400ApplicationProblemPlusJSONResponse struct {
+	ValidationErrorApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotGet400ApplicationProblemPlusJSONResponse) VisitSoloSnapshotGetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotGet401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotGet401ApplicationProblemPlusJSONResponse) VisitSoloSnapshotGetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotGet404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotGet404ApplicationProblemPlusJSONResponse) VisitSoloSnapshotGetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotGetdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response SoloSnapshotGetdefaultApplicationProblemPlusJSONResponse) VisitSoloSnapshotGetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloStorageGetRequestObject struct {
+}
+
+type SoloStorageGetResponseObject interface {
+	VisitSoloStorageGetResponse(w http.ResponseWriter) error
+}
+
+type SoloStorageGet200JSONResponse SoloStorage
+
+func (response SoloStorageGet200JSONResponse) VisitSoloStorageGetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloStorageGet401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response SoloStorageGet401ApplicationProblemPlusJSONResponse) VisitSoloStorageGetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloStorageGetdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response SoloStorageGetdefaultApplicationProblemPlusJSONResponse) VisitSoloStorageGetResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -644,6 +2162,30 @@ type StrictServerInterface interface {
 	// MeGet The authenticated caller.
 	// (GET /api/v1/me/)
 	MeGet(ctx context.Context, request MeGetRequestObject) (MeGetResponseObject, error)
+	// SoloSessionList The caller's solo sessions, newest first.
+	// (GET /api/v1/solo/sessions/)
+	SoloSessionList(ctx context.Context, request SoloSessionListRequestObject) (SoloSessionListResponseObject, error)
+	// SoloSessionCreate Create a solo session owned by the caller.
+	// (POST /api/v1/solo/sessions/)
+	SoloSessionCreate(ctx context.Context, request SoloSessionCreateRequestObject) (SoloSessionCreateResponseObject, error)
+	// SoloSessionGet One of the caller's solo sessions.
+	// (GET /api/v1/solo/sessions/{session_id}/)
+	SoloSessionGet(ctx context.Context, request SoloSessionGetRequestObject) (SoloSessionGetResponseObject, error)
+	// SoloSnapshotCreate Save a snapshot revision of the session.
+	// (POST /api/v1/solo/sessions/{session_id}/snapshot/)
+	SoloSnapshotCreate(ctx context.Context, request SoloSnapshotCreateRequestObject) (SoloSnapshotCreateResponseObject, error)
+	// SoloSnapshotLatest The newest revision's bytes.
+	// (GET /api/v1/solo/sessions/{session_id}/snapshot/latest/)
+	SoloSnapshotLatest(ctx context.Context, request SoloSnapshotLatestRequestObject) (SoloSnapshotLatestResponseObject, error)
+	// SoloSnapshotList The session's revisions, newest first.
+	// (GET /api/v1/solo/sessions/{session_id}/snapshots/)
+	SoloSnapshotList(ctx context.Context, request SoloSnapshotListRequestObject) (SoloSnapshotListResponseObject, error)
+	// SoloSnapshotGet One revision's bytes (404 once retention removed it).
+	// (GET /api/v1/solo/sessions/{session_id}/snapshots/{revision}/)
+	SoloSnapshotGet(ctx context.Context, request SoloSnapshotGetRequestObject) (SoloSnapshotGetResponseObject, error)
+	// SoloStorageGet The caller's snapshot storage usage and quota, in bytes.
+	// (GET /api/v1/solo/storage/)
+	SoloStorageGet(ctx context.Context, request SoloStorageGetRequestObject) (SoloStorageGetResponseObject, error)
 	// HealthCheck Liveness — the process is up.
 	// (GET /healthz)
 	HealthCheck(ctx context.Context, request HealthCheckRequestObject) (HealthCheckResponseObject, error)
@@ -715,6 +2257,225 @@ func (sh *strictHandler) MeGet(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// SoloSessionList operation middleware
+func (sh *strictHandler) SoloSessionList(w http.ResponseWriter, r *http.Request, params SoloSessionListParams) {
+	var request SoloSessionListRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.SoloSessionList(ctx, request.(SoloSessionListRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SoloSessionList")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SoloSessionListResponseObject); ok {
+		if err := validResponse.VisitSoloSessionListResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// SoloSessionCreate operation middleware
+func (sh *strictHandler) SoloSessionCreate(w http.ResponseWriter, r *http.Request) {
+	var request SoloSessionCreateRequestObject
+
+	var body SoloSessionCreateJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.SoloSessionCreate(ctx, request.(SoloSessionCreateRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SoloSessionCreate")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SoloSessionCreateResponseObject); ok {
+		if err := validResponse.VisitSoloSessionCreateResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// SoloSessionGet operation middleware
+func (sh *strictHandler) SoloSessionGet(w http.ResponseWriter, r *http.Request, sessionId SoloSessionID) {
+	var request SoloSessionGetRequestObject
+
+	request.SessionId = sessionId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.SoloSessionGet(ctx, request.(SoloSessionGetRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SoloSessionGet")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SoloSessionGetResponseObject); ok {
+		if err := validResponse.VisitSoloSessionGetResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// SoloSnapshotCreate operation middleware
+func (sh *strictHandler) SoloSnapshotCreate(w http.ResponseWriter, r *http.Request, sessionId SoloSessionID, params SoloSnapshotCreateParams) {
+	var request SoloSnapshotCreateRequestObject
+
+	request.SessionId = sessionId
+	request.Params = params
+	request.ContentType = r.Header.Get("Content-Type")
+
+	request.Body = r.Body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.SoloSnapshotCreate(ctx, request.(SoloSnapshotCreateRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SoloSnapshotCreate")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SoloSnapshotCreateResponseObject); ok {
+		if err := validResponse.VisitSoloSnapshotCreateResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// SoloSnapshotLatest operation middleware
+func (sh *strictHandler) SoloSnapshotLatest(w http.ResponseWriter, r *http.Request, sessionId SoloSessionID, params SoloSnapshotLatestParams) {
+	var request SoloSnapshotLatestRequestObject
+
+	request.SessionId = sessionId
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.SoloSnapshotLatest(ctx, request.(SoloSnapshotLatestRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SoloSnapshotLatest")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SoloSnapshotLatestResponseObject); ok {
+		if err := validResponse.VisitSoloSnapshotLatestResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// SoloSnapshotList operation middleware
+func (sh *strictHandler) SoloSnapshotList(w http.ResponseWriter, r *http.Request, sessionId SoloSessionID, params SoloSnapshotListParams) {
+	var request SoloSnapshotListRequestObject
+
+	request.SessionId = sessionId
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.SoloSnapshotList(ctx, request.(SoloSnapshotListRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SoloSnapshotList")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SoloSnapshotListResponseObject); ok {
+		if err := validResponse.VisitSoloSnapshotListResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// SoloSnapshotGet operation middleware
+func (sh *strictHandler) SoloSnapshotGet(w http.ResponseWriter, r *http.Request, sessionId SoloSessionID, revision int32, params SoloSnapshotGetParams) {
+	var request SoloSnapshotGetRequestObject
+
+	request.SessionId = sessionId
+	request.Revision = revision
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.SoloSnapshotGet(ctx, request.(SoloSnapshotGetRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SoloSnapshotGet")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SoloSnapshotGetResponseObject); ok {
+		if err := validResponse.VisitSoloSnapshotGetResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// SoloStorageGet operation middleware
+func (sh *strictHandler) SoloStorageGet(w http.ResponseWriter, r *http.Request) {
+	var request SoloStorageGetRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.SoloStorageGet(ctx, request.(SoloStorageGetRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SoloStorageGet")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SoloStorageGetResponseObject); ok {
+		if err := validResponse.VisitSoloStorageGetResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // HealthCheck operation middleware
 func (sh *strictHandler) HealthCheck(w http.ResponseWriter, r *http.Request) {
 	var request HealthCheckRequestObject
@@ -768,40 +2529,72 @@ func (sh *strictHandler) ReadyCheck(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"xFjbctvI0X6VrtmtWlkLgZQl/X+WvlLkVawt23HpEFdFUogmpknMCpiBZwYUYZeq8hB5wjxJqmdAikc7",
-	"uYhzIxHETPfXp6+7+UXkpqqNJu2dGHwRNVqsyJMNT2eNdcbyJ0kut6r2ymgxEH+u8VNDkIfXMLamAl8Q",
-	"1JamyjQOapzQTw4yTTM/jKeyVCRC8eVPDdlWJEJjRWIg4muRCJcXVCErq3D2lvTEF2Lwst9PRI3ek+W7",
-	"f7s9PfgrHnzuH/wyPLj/+UeRCN/WLMZ5q/REPD0l4q2qlN8E/QEnBE59pl1IynBvGYikMTalF4OTfsKo",
-	"VNVUYnDImCqlu6cFBKU9TciKJwZhydVGOwp+/NXa6MbcaE86gMO6LlWODK5XWzMqqfr5d8dIvywh+NHS",
-	"WAzED73nMPXiW9f7EG9Ffau2nuoWjC/IArHqBNDBspJUPCXi3NiRkpL090R2XRDkWJZkocIWHFFIHUvO",
-	"NDYnGDUetPGQF6gnBMrDXjaeA81eBODvjT83jZbfE/d7A67JiwXQBIwFoyP6JYMYOxu1l2njh2OG2aG+",
-	"0dj4wlj1mb4z8gSUnmKpJGOmWa0sSRgRWrLgzQNp2MuaJXQd4L/wlQDqu+fvdUiJTw05D9KQC26t0OcF",
-	"+EI5kCZvKtKcHNMFymHI9QD+aV7FofzOFZVyYUNtTU3Wq1iaY363SRYfC7I0gGxkZJt65UvKEsgCYaSB",
-	"J/ixRl+keYnODZXkLwpCSTY9i146uG5rCry3xlGJqMg5nBDr3eQvNpxDJAa3HbznC/cLYWb0O+Wehb0h",
-	"LJkr103LC8ofwieUUrFhWH5YObGBa0O28+ibcJY0s92tMA8iEY3GKaoSR+UypB02dDK2QX9Hm7AjG28B",
-	"1ziyQyW/lVY3juzF6w0U89sd3W9DM0/InR7ztqH1VL08P4Nfjk/+f86vIMmjKh08Kl8AgvPsJagwL5Sm",
-	"A0sowxdZbmTMjrWoGUmb+Xi1IgX4EF+dB2W9CGKInukmEQsOZQfMmSkkli+MHPJXWJbmMRzOjR6XKudm",
-	"WGNbGpRDb8ywRDuhINo1dW2sJzmsSCocBlcm4lNjPA5plhPJIMiip2Gol/DIHdJqLL+ZQexk9uLWPAgW",
-	"uk0fnRsLm3SQBIY24zFpqfQEQkW5MAN4qty3smmJO57rA63Flp+Vdh51viVgywwWeGIbDXQHuqTeeL1U",
-	"fDOs6pLE4Jhnj/V5IxGBoVYOistO+bNDYIyqDHHYUffrNpzCzeUFWBqTJZ0TaKzYg3HUi8nOF0MiLvQW",
-	"3tdu0OtVx65IJU3nzcH1tiTp14mjy6po3MIdSSyRbQXclf6GIWeojVY5lhA1wdjYCsw4mBI64E8OmCAg",
-	"L1FVbNDSDHr48g9h3ls8b8PtKG+s8u0V502s5NhhT5vIzfHp3NgKvRiI3z5ei3UqeXP18uT/Im8wMEd2",
-	"qnL+n1vyYeC45BO9X+Nf+frqdM4yXLFq0nBjr5tRqXJ4oDa90xnN6gyUg7lfX4EaQxZsDlUbXtaWHHdT",
-	"5aFqnIcRQYZ5Ts5l6Z2ej8RscbTiOXIc7djAlR6bTc9f/np1DacfLubOfnd89QZ8400IQ12i51AMIHRR",
-	"a0zlkufP4Mg5ZbSLNexMae70o7EPrsacALUETyVV5G0LSk/I+RRi4WF54FVFnWU59bpdpbbGm9yUbHVE",
-	"OuJZqL3TrOHUtTpntIv5gmNAEtBD1kN+i7VKW6xKdsyd/uEHODN6SprNdXf6APb3OeD7+wPITjv+DSk/",
-	"gD/Ggeuu6feP8t8+XocPlIHRQFOyLWuoVS8DaxpP0OiSnIvkVZONFeywdXcaIJun2wBu77MUTrs5TmlA",
-	"CFPKPNOVA83igeNZe5JpRBkozTHOqPx4NuudzGZ8Pts12mWwN+92L7a3t4AtNjbYQkA4QWbMtRnONtrB",
-	"iMbGckxbKFDLkuwrQJgqU4arLJihHff7WVQd1Axgg+9jWmyhfHZOFnsHBw/g9Hnr2DHER43HGexpAzRT",
-	"zgceLAkf3ItXYfznkun2mG51YdHz7SXcP4LnBabz/gecKB1QcwRK5TyQlrVR2jvw+ECQxSkT9g7TlBdO",
-	"6HZROOm/CCaiBhPX8KzbsFkx39X/7kYOvBI7QEtgrCQmD02PHLOxss5HNTYEtQtzoyWTpNF5Y21gDO3I",
-	"egd7D9Q64lY3N+xFuqqNnYGjQDNGMzgWW2JojxPq/HLx2u3vB0A3Nxev3bwIHPLuwvvso3L0KlK1khF6",
-	"jN1ugg9u2eT4wGtd3xSBlkaYP5CWTFciEVOyLnJYPz06TPvcX0xNGmslBuIo7adHYTzyRSD7ULvTw15F",
-	"PX6cUFiSFpV7IVkL/Yl4plr5beBlv/+Vzeo/26je0ddX7rDWHfcPd8lZAOutLKtBYvdLyLcudqMSd8Sm",
-	"qtC2HQAWxzSZoye5gJMIjxPHvV5Jfutbcc93e0XYaT7vdGXcec54w/lvOrRbrbY49aZOV/q+GNzeL9v8",
-	"Vk1Jc+7+8+//mE9M3FC5DJp62XJTu85o3g3a3TZf8uv/oclBf0ihk/7Rd9D33ngILnkFWdxls9AA4bFQ",
-	"eQGSatKSdN52g+3XA8Lo1UpEJHocoaM4HmFeBIpj0qvUJPo9MkxHdluCtqpvdeS7vX9iADxA8LZy+0U0",
-	"thQD0RP8fSdofV6K3ggg7Bxw+vwTJat9Sr7s/k0N3droSA6UX5KwqLOn+6d/BQAA//8=",
+	"7FvrctvIcn6VLuxWmfIBL7LoTZb+pfUl1olvseTsSUyFGAJNYo6AGXhmIIl2qSoPkSfMk6R6ZgACJCjK",
+	"Xtu72Tp/JIKYS9+m++ue5qcglnkhBQqjg8mnoGCK5WhQ2afHpdJS0acEdax4YbgUwSR4XbAPJUJsX8NC",
+	"yRxMilAovOSy1FCwJd7TEAm8NjM3KhoEYcBp8ocS1SoIA8FyDCaBex2EgY5TzBltlrPrFyiWJg0mD0aj",
+	"MCiYMaho7n+9P+7/J+t/HPV/nvXP//JjEAZmVdAy2igulsHNTRicLF5JgS+ZidNt0p+esaW21MYZR2Eg",
+	"lVmiHwGDnCYAE/oKlYaj0bimOEWWoFqTfLLo0w59t8UOyg9HD8Zd1L3gOTfbdL1hSwTNP+IuOWV2XnOz",
+	"BBeszEwweTgKaWeelzntS09c+KeaBC4MLlFZGk5lJk9Ray7FyZNtWo5By0yCdiOAJzVNBTPpmiQ/YMaT",
+	"IAwUfii5wiSYGFVik86FVDkzwSQoSztyUyY3NFkXUmi0VvdUKWd0sRQGhRUWK4qMx4wIHBZKzjPM//J3",
+	"TdR+auz0o8JFMAl+GK6Neuje6uEbN8vtt8GvWIE0KSpA2joEpqG5ySC4CYNnUs15kqD4npSdkZ2yLEMF",
+	"OVuBRrSmq1DLUsUI89KAkAbilIklAjfQixYVodGBJfwkwbyQBkW8eizFIuOx+b7ChbLIJEvgipvUkq9Z",
+	"jhA16Or/K64i4Bq04VkGXMAi48vUhCCVnXGBK7hiGkqNyVTYhRgkfLFARWd4LpMV9KLYsxcdDKaCWH8l",
+	"zTNZiuR78vtKgi7jtNaR5UEKp7iGLkltpM9eJKSZLYhMr7B/K6VhT69jxAS/Pumt1feYnldcIlFbehfc",
+	"NNi4R/qSihzXB1oUepH9P0O/enTwiKalXCxJe1NBwzEZQER6jEJw4yNgIoFIYc644GIZQW++MqgPgCkE",
+	"I4t+hpeYQY75HJX2uj0VrNCpNL/Q0A0p3R/ebwukdkFzLpj1qh1OaJt/imfk4e5psBSFaxt+7Hbrn60K",
+	"q9oVXKEi075EZ+nkM13gcE7tjC23PS1tQjLABE6fH/cfPPwJeileH4Bc2F3sroOW19+OKH/rV7Lov/UE",
+	"d+9UsQOiJEm2161FxIU5ehB0xI2bhtRfSfNSJnzBnYV2eC0bXe9pIMZdbEVN5mAP6w7hfAGXX8rAmZQv",
+	"mFri9/bm1lW5A6IhOn394vXs9NXxm9Pnr89mL4//NvvlP86enkbQiwq2osM3M1LOMqLUe4d3gpUmlYp/",
+	"xO/s10Lg4pJlPCGPhtcFRXuYI1OowMgLFNCLygZ1nuB/pymWqO8e2J3RfyhRm7UTczjPpFxDIuMypwDS",
+	"iy5rKmcWBFjib6oDYq30GccsqXkolCxQGe6cz4LebZ+EX1NUOIHI2rzhJkPn9VCtBhbQ0SOBqkGcMa1n",
+	"3HpFdzIGTRdj4fPGoQiDHLVmzoa3D8wakL335K0nnNeLyfnfMTa02HNkmUm3WYtTjC/sJ5YknBhj2ZvW",
+	"iC26ttbWhpnSjkVBsPR9IC+CMCgFu2Q8Y/OsSdIOHvwaXaS/xG2yHUbtIK7UqAiy7jGrdxrVyZMtKqrZ",
+	"HgR3UVMZ5E6JOYDctpS3zx7Dz+OH/1QBT0jQMJ5p8GBHG5IS5CxOucC+QpbYL6JYJs46NrQmE9y2x9PW",
+	"KkCDaGqllM1D4FS0djdhUINLEkCFW6xhmVQmM/qKZZm8soMrPEbEbXozu7Qui0Iqg8ksx4SzmRVlGLRR",
+	"BOUWzODMnhf7SB5dCZbttSASMkmx0w4sh3pbRs+kgm13ENp4LBcLFAnhGXuibGjmBnO9z5oavmN9PphS",
+	"bEXPXGjDRIy7wrbzYNZPdLkBP8Ab9dbrxuG7ZnmRYTAZU5K4GR/DwHqo1sDgrd98LRBYMJ5h0kWI+2I7",
+	"nXz39gQUWrAeIwiWkwRdxcAZO020hljvmxpT6MlwmI91OkjwsgoOethhpLc7Dm9VjrlaHKE7Il0HuBMi",
+	"02nOsteLYPL+jvEo3HRJ1q43ocpP46BLFTUavuN4QtR3Grrtz5LqyAXNbbcFc96ATx1hwkWrWWUDW8YR",
+	"K2R01Jlp0Zkwg33Dc+wyKJ7coYBAVK8B4RYMvK0WEgY6ZQ8e/rRttC/kFaqYaYQUr2twvgnLm5WpUf9n",
+	"1l+cf/ppfPNjF5Gaf8TZvMpWPldPNYtWKK3VaibCthJaIu+y80qZj92wP49O13Wpu+y0NoFvqE7yOzZX",
+	"3hcpbG3OD900Aqf5dtWtNovPtYg1RbfZxhtPctsw6ph3p+BXO42O0NcoEe+HsW63TnLXFc0OM/52VlpH",
+	"zD2EJ40AtO9UrllxB3M3kFywTOMm8qtJ2iyjb5N4295fRfENrXxj3a8P11eKue1w4CpV0AdfuRJ4iQrm",
+	"mMkrGEGP+QpYzlYwRyAA7JJjel9SynUwcOj5rnG8vb0tclH0cRW0upKj77Tql4f8MPBp0BZFj5mQgscs",
+	"A6cvICqq+GirAfdsuVZBnDGeE53Ny5EH/2ydeP3cZZ0a41Jxszola3LadNWG49Llqe7pWcX+X389CzbT",
+	"quenFLbXlWdUlzym/7FCV15+SyOGT93f5MnpcZVxUfbClyWJuyjnGY/hAleDqYjwurDF6kqmj4AvILI8",
+	"WzdrXxYKNQoD3EBeakNWEbE4Rq2jwVRUlTfi2HGxVhshX1fM4GIhtyX/9unpGRy/OamE/XJ8+hxMaaRV",
+	"Q5ExQ6qYgK0oKClzHa4/V5c62uUzWmZyKq6kutAFi9EWYg1mmKNRK+BiidoMwCUhLLPO0nMW49Bf/xVK",
+	"GhnLjLh2lM7J9FdTQTsc65WIidq61kI6wASYgWjI6C0r+GDF8owEMxU//ACPpbhEQezqqejD/fuk8Pv3",
+	"JxAd+1zUwv8J/OKKT9NyNDqK//rrmf2AEUgBdD5XtEPBhxEoWRqEUmSo3eUfuQiXzWi20lMBEFXmNoH3",
+	"59EAjn1Niwug002reUvn2h9/0mdhMBk4Km16p4lOt/n4+nr48Pqaxke7ylwR9KrM/6A71be0uSQfOpIx",
+	"tmSUPW7Us1QpNMxxIRXpdAUpE0mG6hEwuOQys1NpYSJtPBpFbmu7zQS2cl9nFh3pLwkncnk0KQ/geH01",
+	"teO6w+04jqAnJOA118bmhBmyC33wyF6U0JHxl13+fouWrq647PwjWN9yeem/YUsuLNWkgYxrAyiSQnJh",
+	"NBh2gRC5ihv0DgeDw9EoBH+BCg9HB5ZFJkC6m+3IX1rTxjRX3PWSGyhsantxIVVig4DAK9LZgitt3DbK",
+	"KtWruRQJOUkp4lLZyywuNCqjoXeBK42U9leMHQzau5Ew2Ny6GSmIOFo2Y7ZUsEQvl5Mn+v59S9C7dydP",
+	"dHUINOOJu/S84hofOVfNE0e6091uB2/Fsu3jrV/z8COwbmnO4gsUCbmrIAwuUTmAFowGR4eDEcUXWaBg",
+	"BQ8mwdFgNDhyOVVqnb09u5eHwxyH9LhEC9/qk3uS0C74L2iCjQvkB6PRLVXmz6suv8Tb72VtiXs8Oty1",
+	"Tk3YsFW4tyv66/t9E33ZiCJimedMrTwBtBy5yZjQZE1OGBi21A500luzCs5pbiVNcvnDKgrsFmwDur3g",
+	"2pXw1q0hO0og6yFD1+ZwE+4d6HtMbs6/oRI3YW2HRl8LtKfGgiwvHa/b0X4Vbd5x/G42sb6ZbXRw6LDl",
+	"hJo2QsOC85swKKS+3Qp8LlJXG3+RyepbKMjvc9NGrUaVeLNlIYffgoAu6/AVkv9nBuGoJkTRbOeRV8Li",
+	"s0aE7rCInR7j07r+cHMn9+Ec9Od5j3aD0vfyDbs8vef4+2t/PBrvn1Q3ufxWcyEX6HOKbjfyxWaifQHI",
+	"2kvlaXbcjXMH0KspNaYNq9x3vjJIYMR9MHKJtnXLIlhu9FRErYtT6BEAptzqURuGy9ig6WujkOURXKUo",
+	"PJg6IKDt82uIZSkMlMVUWAR4CAWqSiCuHUSWBpas0DZ7sWGPEq4U4wtMCCBbZG7B4IQQJuaFWdWsWvRN",
+	"sNx+IS9RTcXurgA74fAogp4lpmbUpdGeCW2FVUM7YKRFgvvMSdaiYFoqVlJrTOAq5ZlN8AjZH9TEmJSZ",
+	"W1p/XMGDk7wJj290/viEYk+fz//+9//UkiKOGrqrWPJJjGmYB1HqgDTlPh762gTVNVDaLGRBW/sGJt94",
+	"pOtmJJocp0wt199Z7b2SkMiSULlVOxfLCTBQNhne173W07EsMAEjfaXBmsjBVFQdpdGDOtEyzWacqr/N",
+	"JQiFkkkZY+JSIYvtnX5omBvCbSdVq1HOm9LP0SNQWGrLo2ua62yVq0aDkZLERV9OhcOLhPh7/r7jYIOb",
+	"e7oCEjX1rpjZFq3neCpaLLP1LJcpdESM1oXEb40a4VbNyvYk9eNUahRWPJaqnF2gtlrmrshmT6zvfdNs",
+	"gbsbgdtGsLOJ+eHDfdWu89tw1Ze1s+0DT18xhG7cI3V2Dznz8LVv6wm3z5DCImMrW5bzTmhtk94Snf1N",
+	"RW1KtjplCwm0fm2XVcmiyqqrTkVbjPUthF8VQO6XwZkjf5vGFm3AFoZScfN7wI2j/ZPa3alfAlLGo5/3",
+	"T+jqWqa5h3cgcavH77cio1N2aWF0hUlqDXq4VAPETXwUBtf9fKxTDzO4WPbn9nzbI/mZ4CkjR2uamLsD",
+	"qq4xkq5jDVfQxkQhRE/P2HIC08DVTt11oSufTgMbqKci6mi5jAYQtX7+0Iho1VGzHZ911DsajaPBVBzX",
+	"+UeFmeo7jLomuC8svLAC+AphYc+E5g9IduUed7NA15x8EwZHdzkkXc21f+6U46z26Fu91r852dhX3KqM",
+	"in8Pk/pjlcOad/t7amGNm8Y/vymuYW7N9t7S2eca5adq6Zu72edXKJ+En7p+vdVoHbnDb7fu0nnzD9f6",
+	"B6vmbPpU6I1HY5AiplfGXbGCwlxeYgLcHNzFvB1W3WO7btA3vpppd0ptebF3Fun/EUrxFWzcwPkicVWT",
+	"kPL422JeajvzP+4Uuevcf5xifPEt5e1/INAl6mLQ6tgIJu/Pm+J4wS9RoNa24OP7fmN6tnl2k2tZaM+0",
+	"QpasdvP8ll7/jizb/a11PXRZ0zfe75VNO1iyegSR+0VGZFsX4CrlcQoJFigSypZ8e/btCnlri31NjSTM",
+	"sDnT6AtscWovp8lGc750cnd3wx7ldyitvV+7Wef9OXl72/rhQ1ipsmASDG0U8AttJjROGpYIVRE8WAcw",
+	"2na7yNP4yawveK6bflDbvLpeob4hvTm/+b8AAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -434,19 +434,19 @@ func (q *Queries) SnapshotListBySession(ctx context.Context, arg SnapshotListByS
 
 const snapshotListPendingBefore = `-- name: SnapshotListPendingBefore :many
 SELECT id, session_id, user_id, status, revision, size_bytes, sha256, content_type, blob_key, created_at, committed_at FROM solo_snapshots
-WHERE status = 'pending' AND created_at < $1
+WHERE status = 'pending' AND created_at < now() - make_interval(secs => $1::float8)
 ORDER BY created_at
 LIMIT $2
 `
 
 type SnapshotListPendingBeforeParams struct {
-	Cutoff     time.Time
-	FetchLimit int32
+	GraceSeconds float64
+	FetchLimit   int32
 }
 
 // Uploads still pending since before cutoff: abandoned by a crashed or stuck request.
 func (q *Queries) SnapshotListPendingBefore(ctx context.Context, arg SnapshotListPendingBeforeParams) ([]SoloSnapshot, error) {
-	rows, err := q.db.Query(ctx, snapshotListPendingBefore, arg.Cutoff, arg.FetchLimit)
+	rows, err := q.db.Query(ctx, snapshotListPendingBefore, arg.GraceSeconds, arg.FetchLimit)
 	if err != nil {
 		return nil, err
 	}

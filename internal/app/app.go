@@ -14,12 +14,14 @@ import (
 	"github.com/m4sh/backend/gen/api"
 	"github.com/m4sh/backend/gen/db"
 	"github.com/m4sh/backend/internal/auth"
+	"github.com/m4sh/backend/internal/blob"
 	"github.com/m4sh/backend/internal/config"
 	"github.com/m4sh/backend/internal/docs"
 	"github.com/m4sh/backend/internal/httpapi"
 	"github.com/m4sh/backend/internal/jobs"
 	"github.com/m4sh/backend/internal/metrics"
 	"github.com/m4sh/backend/internal/postgres"
+	"github.com/m4sh/backend/internal/solo"
 	"github.com/m4sh/backend/internal/users"
 	"github.com/m4sh/backend/openapi"
 	"github.com/m4sh/backend/queries"
@@ -31,6 +33,7 @@ type App struct {
 	Pool    *pgxpool.Pool
 	Handler http.Handler
 	River   *jobs.Client
+	Solo    *solo.Service
 }
 
 // New wires the service from configuration. It owns the pool it opens; Close releases it.
@@ -69,7 +72,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	}
 	q := db.New(pool)
 	reg := metrics.New()
-	a.River, err = jobs.New(pool, jobs.Config{Log: log})
+	a.Solo, err = NewSolo(pool, cfg.Solo, log)
+	if err != nil {
+		return nil, err
+	}
+	jobsCfg := jobs.Config{Log: log}
+	jobsCfg = jobs.AddSoloReaper(jobsCfg, a.Solo)
+	a.River, err = jobs.New(pool, jobsCfg)
 	if err != nil {
 		return nil, err
 	}
@@ -86,6 +95,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Metrics:  reg,
 		Verifier: verifier,
 		Users:    users.New(q, 100_000),
+		Solo:     a.Solo,
 		Ready: httpapi.Checks{
 			"database": func(ctx context.Context) error { return pool.Ping(ctx) },
 			"migrations": func(ctx context.Context) error {
@@ -122,6 +132,32 @@ func staticFile(contentType string, body []byte) http.Handler {
 		w.Header().Set("Content-Type", contentType)
 		_, _ = w.Write(body)
 	})
+}
+
+// NewSolo returns the solo workspace service over pool with the configured blob store.
+func NewSolo(pool *pgxpool.Pool, cfg config.Solo, log *slog.Logger) (*solo.Service, error) {
+	blobs, err := NewBlobStore(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return solo.New(pool, blobs, log, solo.Options{
+		DefaultQuota:     cfg.QuotaBytes,
+		MaxSnapshotBytes: cfg.SnapshotMaxBytes,
+	}), nil
+}
+
+// NewBlobStore returns the configured blob store (STORAGE_BACKEND).
+func NewBlobStore(cfg config.Solo) (blob.Store, error) {
+	switch cfg.StorageBackend {
+	case "local":
+		s, err := blob.NewLocal(cfg.StorageDir)
+		if err != nil {
+			return nil, fmt.Errorf("config: STORAGE_DIR: %w", err)
+		}
+		return s, nil
+	default:
+		return nil, fmt.Errorf("config: STORAGE_BACKEND: %q is not supported", cfg.StorageBackend)
+	}
 }
 
 // NewMigrator returns the migrator for the project's migrations over pool.

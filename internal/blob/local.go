@@ -25,7 +25,8 @@ var _ Store = (*Local)(nil)
 // are never mistaken for objects.
 const tempPrefix = ".tmp-"
 
-// NewLocal returns a Local store rooted at dir, creating it if needed.
+// NewLocal returns a Local store rooted at dir. Directories are created by the first Put
+// that needs them.
 func NewLocal(dir string) (*Local, error) {
 	if dir == "" {
 		return nil, errors.New("blob: local store needs a directory")
@@ -33,9 +34,6 @@ func NewLocal(dir string) (*Local, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("blob: %w", err)
-	}
-	if err := os.MkdirAll(abs, 0o750); err != nil {
-		return nil, fmt.Errorf("blob: creating %s: %w", abs, err)
 	}
 	return &Local{dir: abs}, nil
 }

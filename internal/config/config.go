@@ -24,6 +24,7 @@ type Config struct {
 	ShutdownTimeout time.Duration // SHUTDOWN_TIMEOUT
 
 	Auth Auth
+	Solo Solo
 }
 
 // Auth configures bearer-token verification (CONTRACT §1).
@@ -35,6 +36,18 @@ type Auth struct {
 	UserClaim     string        // AUTH_JWT_USER_CLAIM
 	Leeway        time.Duration // AUTH_JWT_LEEWAY
 }
+
+// Solo configures the solo workspace's snapshots and their storage (CONTRACT §3, §4).
+type Solo struct {
+	QuotaBytes       int64  // SOLO_QUOTA_BYTES: default per-user quota
+	SnapshotMaxBytes int64  // SOLO_SNAPSHOT_MAX_BYTES: largest snapshot body
+	StorageBackend   string // STORAGE_BACKEND: local
+	StorageDir       string // STORAGE_DIR: root of the local backend
+}
+
+// MaxSnapshotBytesLimit bounds SOLO_SNAPSHOT_MAX_BYTES: an upload is held in memory while it
+// is hashed and checked against the quota.
+const MaxSnapshotBytesLimit = 256 << 20
 
 // MinSecretBytes is the shortest HS256 secret accepted: shorter ones are guessable offline.
 const MinSecretBytes = 32
@@ -57,6 +70,12 @@ func Load(getenv func(string) string) (Config, error) {
 			Audience:      p.str("AUTH_JWT_AUDIENCE", ""),
 			UserClaim:     p.str("AUTH_JWT_USER_CLAIM", "sub"),
 			Leeway:        p.duration("AUTH_JWT_LEEWAY", 30*time.Second),
+		},
+		Solo: Solo{
+			QuotaBytes:       p.int64Range("SOLO_QUOTA_BYTES", 100<<20, 0, 1<<50),
+			SnapshotMaxBytes: p.int64Range("SOLO_SNAPSHOT_MAX_BYTES", 5<<20, 1, MaxSnapshotBytesLimit),
+			StorageBackend:   p.oneOf("STORAGE_BACKEND", "local", "local"),
+			StorageDir:       p.str("STORAGE_DIR", "./.data/blobs"),
 		},
 	}
 	if c.DatabaseURL != "" {

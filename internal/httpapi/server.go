@@ -49,6 +49,7 @@ type Deps struct {
 	Verifier *auth.Verifier
 	Users    UserRecorder
 	Ready    Readiness
+	Solo     SoloService
 	// Extra routes mounted beside the API (ops endpoints, docs, WebSocket), by ServeMux
 	// pattern. They skip OpenAPI validation: they are not part of that document.
 	Extra map[string]http.Handler
@@ -61,6 +62,7 @@ type Server struct {
 	verifier *auth.Verifier
 	users    UserRecorder
 	ready    Readiness
+	solo     SoloService
 }
 
 var _ api.StrictServerInterface = (*Server)(nil)
@@ -68,7 +70,7 @@ var _ api.StrictServerInterface = (*Server)(nil)
 // NewHandler builds the service's whole HTTP handler: observe → (extra routes | authenticate
 // → validate → generated routes → strict handlers).
 func NewHandler(d Deps) (http.Handler, error) {
-	s := &Server{log: d.Log, metrics: d.Metrics, verifier: d.Verifier, users: d.Users, ready: d.Ready}
+	s := &Server{log: d.Log, metrics: d.Metrics, verifier: d.Verifier, users: d.Users, ready: d.Ready, solo: d.Solo}
 	doc, err := api.GetSwagger()
 	if err != nil {
 		return nil, err
@@ -77,7 +79,7 @@ func NewHandler(d Deps) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	strict := api.NewStrictHandlerWithOptions(s, nil, api.StrictHTTPServerOptions{
+	strict := api.NewStrictHandlerWithOptions(s, []api.StrictMiddlewareFunc{withContentLength}, api.StrictHTTPServerOptions{
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
 			writeError(w, r, s.log, apperr.Wrap(apperr.Invalid, err, "the request body could not be decoded"))
 		},

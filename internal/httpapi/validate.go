@@ -73,12 +73,18 @@ func (v *validator) middleware(next http.Handler) http.Handler {
 		}
 		infoFrom(r.Context()).route = route.Path
 		opts := *v.opts
+		vr := r
 		if _, ok := route.Operation.Extensions[streamingBodyExt]; ok {
 			opts.ExcludeRequestBody = true
+			// kin-openapi's security check reads the whole body into memory (in case an
+			// AuthenticationFunc wants it), ExcludeRequestBody or not: validate a copy of the
+			// request without a body, so that only the handler reads, and limits, it.
+			vr = r.WithContext(r.Context())
+			vr.Body = http.NoBody
 		} else if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, defaultMaxJSONBody)
 		}
-		in := &openapi3filter.RequestValidationInput{Request: r, PathParams: params, Route: route, Options: &opts}
+		in := &openapi3filter.RequestValidationInput{Request: vr, PathParams: params, Route: route, Options: &opts}
 		if err := openapi3filter.ValidateRequest(r.Context(), in); err != nil {
 			writeError(w, r, v.log, requestError(r, err))
 			return

@@ -1,0 +1,425 @@
+package solo
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/m4sh/backend/gen/db"
+	"github.com/m4sh/backend/internal/apperr"
+	"github.com/m4sh/backend/internal/postgres"
+)
+
+// DefaultContentType is stored for uploads sent without a Content-Type.
+const DefaultContentType = "application/octet-stream"
+
+// Upload is one snapshot upload.
+type Upload struct {
+	UserID         string
+	SessionID      uuid.UUID
+	ContentType    string
+	ContentLength  int64 // -1 when unknown (chunked)
+	Body           io.Reader
+	IdempotencyKey string // "" when none
+}
+
+// CreateResult is the answer to an upload.
+type CreateResult struct {
+	Snapshot Snapshot
+	Storage  Storage
+	// Created is false when nothing was stored: an Idempotency-Key replay, or a body
+	// identical to the newest revision.
+	Created bool
+}
+
+// finishTimeout bounds the steps after an upload's body is read. They run detached from the
+// request: once bytes are reserved, the upload completes (or is undone) even if the client
+// goes away.
+const finishTimeout = 30 * time.Second
+
+// SnapshotCreate stores a new revision of a session from an upload. In order:
+//
+//  1. the session must be the caller's (NotFound otherwise); Content-Length, when sent, is
+//     checked against the size limit (TooLarge) and the remaining quota (QuotaExceeded)
+//     before anything is read;
+//  2. the body is read up to the size limit, never further (empty: Invalid; over: TooLarge)
+//     and hashed;
+//  3. an Idempotency-Key seen before answers with its revision (Conflict while its upload is
+//     in flight or when the body differs); a body identical to the newest revision answers
+//     with that revision — neither creates nor charges anything;
+//  4. reserve: one transaction takes the bytes from the quota with a conditional UPDATE
+//     (QuotaExceeded when they do not fit) and records a pending row;
+//  5. the blob is written under a fresh key;
+//  6. commit: the row gets the session's next revision number.
+//
+// A crash between steps leaves a pending row that ReapPending finishes or rolls back.
+func (s *Service) SnapshotCreate(ctx context.Context, up Upload) (CreateResult, error) {
+	ct, err := contentType(up.ContentType)
+	if err != nil {
+		return CreateResult{}, err
+	}
+	state, err := s.q.SoloSessionUploadState(ctx, db.SoloSessionUploadStateParams{
+		ID: up.SessionID, UserID: up.UserID, DefaultQuota: s.opts.DefaultQuota,
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return CreateResult{}, errSessionNotFound(err)
+	}
+	if err != nil {
+		return CreateResult{}, fmt.Errorf("checking upload: %w", err)
+	}
+	storage := Storage{Used: state.UsedBytes, Quota: state.QuotaBytes}
+	switch {
+	case up.ContentLength == 0:
+		return CreateResult{}, errEmpty()
+	case up.ContentLength > s.opts.MaxSnapshotBytes:
+		return CreateResult{}, s.errTooLarge()
+	case up.ContentLength > storage.Remaining():
+		return CreateResult{}, errQuota(storage, up.ContentLength)
+	}
+	body, err := s.readBody(up)
+	if err != nil {
+		return CreateResult{}, err
+	}
+	sum := sha256.Sum256(body)
+	digest := hex.EncodeToString(sum[:])
+
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
+	defer cancel()
+	if up.IdempotencyKey != "" {
+		if res, ok, err := s.replay(ctx, up, digest); ok || err != nil {
+			return res, err
+		}
+	}
+	if digest == state.NewestSha256 {
+		if res, ok, err := s.dedupe(ctx, up, digest); ok || err != nil {
+			return res, err
+		}
+	}
+
+	pending, storage, err := s.reserve(ctx, up, body, digest, ct)
+	if errors.Is(err, errKeyTaken) {
+		// A concurrent upload with the same key got there first.
+		res, ok, err := s.replay(ctx, up, digest)
+		if !ok && err == nil {
+			err = errors.New("idempotency key taken but not found")
+		}
+		return res, err
+	}
+	if err != nil {
+		return CreateResult{}, err
+	}
+	if err := s.step(ctx, StepReserve); err != nil {
+		return CreateResult{}, err
+	}
+
+	if err := s.blobs.Put(ctx, pending.BlobKey, bytes.NewReader(body), int64(len(body))); err != nil {
+		if rerr := s.rollback(ctx, pending, nil); rerr != nil {
+			s.log.ErrorContext(ctx, "rolling back a failed upload; the reaper will", "snapshot_id", pending.ID, "err", rerr)
+		}
+		return CreateResult{}, apperr.Wrap(apperr.Unavailable, err, "snapshot storage is unavailable")
+	}
+	if err := s.step(ctx, StepBlobWrite); err != nil {
+		return CreateResult{}, err
+	}
+
+	snap, dup, err := s.commit(ctx, pending)
+	if err != nil {
+		return CreateResult{}, err
+	}
+	if err := s.step(ctx, StepCommit); err != nil {
+		return CreateResult{}, err
+	}
+	if dup != nil {
+		// An identical upload committed first while this one was in flight.
+		st, err := s.StorageGet(ctx, up.UserID)
+		return CreateResult{Snapshot: *dup, Storage: st}, err
+	}
+	return CreateResult{Snapshot: snap, Storage: storage, Created: true}, nil
+}
+
+func (s *Service) step(ctx context.Context, st Step) error {
+	if s.opts.AfterStep == nil {
+		return nil
+	}
+	return s.opts.AfterStep(ctx, st)
+}
+
+// contentType validates the upload's media type; the string is stored as sent.
+func contentType(ct string) (string, error) {
+	if ct == "" {
+		return DefaultContentType, nil
+	}
+	if _, _, err := mime.ParseMediaType(ct); err != nil || len(ct) > 255 {
+		return "", apperr.Validation("invalid Content-Type",
+			apperr.FieldError{Field: "header.Content-Type", Message: "must be a media type of at most 255 characters"})
+	}
+	return ct, nil
+}
+
+func errEmpty() error {
+	return apperr.Validation("the snapshot body is empty", apperr.FieldError{Field: "body", Message: "must not be empty"})
+}
+
+func (s *Service) errTooLarge() error {
+	return apperr.New(apperr.TooLarge, "the snapshot exceeds %d bytes", s.opts.MaxSnapshotBytes)
+}
+
+// errQuota is the quota_exceeded problem, with the numbers a client needs at the top level.
+func errQuota(st Storage, need int64) error {
+	return &apperr.Error{
+		Kind:    apperr.QuotaExceeded,
+		Message: fmt.Sprintf("the snapshot needs %d bytes but %d of the %d byte quota remain", need, st.Remaining(), st.Quota),
+		Extra:   map[string]any{"used": st.Used, "quota": st.Quota, "remaining": st.Remaining()},
+	}
+}
+
+// readBody reads the whole body but never more than one byte past the limit.
+func (s *Service) readBody(up Upload) ([]byte, error) {
+	var buf bytes.Buffer
+	if up.ContentLength > 0 {
+		buf.Grow(int(up.ContentLength))
+	}
+	limit := s.opts.MaxSnapshotBytes
+	n, err := buf.ReadFrom(io.LimitReader(up.Body, limit+1))
+	if err != nil {
+		return nil, apperr.Wrap(apperr.Invalid, err, "the request body could not be read")
+	}
+	if n == 0 {
+		return nil, errEmpty()
+	}
+	if n > limit {
+		return nil, s.errTooLarge()
+	}
+	return buf.Bytes(), nil
+}
+
+// replay answers an upload whose Idempotency-Key was seen before; ok is false when it was not.
+func (s *Service) replay(ctx context.Context, up Upload, digest string) (CreateResult, bool, error) {
+	r, err := s.q.SnapshotIdempotencyKeyGet(ctx, db.SnapshotIdempotencyKeyGetParams{SessionID: up.SessionID, IdempotencyKey: up.IdempotencyKey})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return CreateResult{}, false, nil
+	}
+	if err != nil {
+		return CreateResult{}, false, fmt.Errorf("looking up idempotency key: %w", err)
+	}
+	if r.Status != "committed" {
+		return CreateResult{}, false, &apperr.Error{
+			Kind:       apperr.Conflict,
+			Message:    "an upload with this Idempotency-Key is still in progress",
+			RetryAfter: time.Second,
+		}
+	}
+	if r.Sha256 != digest {
+		return CreateResult{}, false, apperr.New(apperr.Conflict, "this Idempotency-Key was used for a different body")
+	}
+	st, err := s.StorageGet(ctx, up.UserID)
+	return CreateResult{Snapshot: snapshotFrom(r), Storage: st}, true, err
+}
+
+// dedupe answers an upload identical to the session's newest revision with that revision,
+// recording its Idempotency-Key; ok is false when the newest revision changed meanwhile.
+func (s *Service) dedupe(ctx context.Context, up Upload, digest string) (CreateResult, bool, error) {
+	newest, err := s.q.SnapshotLatest(ctx, up.SessionID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return CreateResult{}, false, nil
+	}
+	if err != nil {
+		return CreateResult{}, false, fmt.Errorf("getting latest snapshot: %w", err)
+	}
+	if newest.Sha256 != digest {
+		return CreateResult{}, false, nil
+	}
+	if up.IdempotencyKey != "" {
+		n, err := s.q.SnapshotIdempotencyKeyInsert(ctx, db.SnapshotIdempotencyKeyInsertParams{
+			SessionID: up.SessionID, IdempotencyKey: up.IdempotencyKey, SnapshotID: newest.ID,
+		})
+		if err != nil {
+			return CreateResult{}, false, fmt.Errorf("recording idempotency key: %w", err)
+		}
+		if n == 0 {
+			return s.replay(ctx, up, digest)
+		}
+	}
+	st, err := s.StorageGet(ctx, up.UserID)
+	return CreateResult{Snapshot: snapshotFrom(newest), Storage: st}, true, err
+}
+
+var errKeyTaken = errors.New("idempotency key taken")
+
+// reserve takes the upload's bytes from the quota and records a pending row (with the
+// Idempotency-Key) in one transaction. It returns the storage usage after the reservation.
+func (s *Service) reserve(ctx context.Context, up Upload, body []byte, digest, ct string) (db.SoloSnapshot, Storage, error) {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return db.SoloSnapshot{}, Storage{}, err
+	}
+	size := int64(len(body))
+	var pending db.SoloSnapshot
+	var storage Storage
+	err = postgres.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		q := s.q.WithTx(tx)
+		st, err := s.reserveBytes(ctx, q, up.UserID, size)
+		if err != nil {
+			return err
+		}
+		storage = st
+		pending, err = q.SnapshotInsertPending(ctx, db.SnapshotInsertPendingParams{
+			ID: id, SessionID: up.SessionID, UserID: up.UserID, SizeBytes: size, Sha256: digest,
+			ContentType: ct, BlobKey: BlobKey(up.SessionID, id),
+		})
+		if err != nil {
+			// A foreign-key violation here means the session went away meanwhile.
+			return postgres.Interpret(err, "solo session")
+		}
+		if up.IdempotencyKey == "" {
+			return nil
+		}
+		n, err := q.SnapshotIdempotencyKeyInsert(ctx, db.SnapshotIdempotencyKeyInsertParams{
+			SessionID: up.SessionID, IdempotencyKey: up.IdempotencyKey, SnapshotID: id,
+		})
+		if err != nil {
+			return fmt.Errorf("recording idempotency key: %w", err)
+		}
+		if n == 0 {
+			return errKeyTaken
+		}
+		return nil
+	})
+	return pending, storage, err
+}
+
+// reserveBytes is the conditional UPDATE that makes the quota unbeatable, creating the
+// user's storage row with the default quota on first use.
+func (s *Service) reserveBytes(ctx context.Context, q *db.Queries, userID string, size int64) (Storage, error) {
+	for attempt := 0; ; attempt++ {
+		r, err := q.QuotaReserve(ctx, db.QuotaReserveParams{UserID: userID, SizeBytes: size})
+		if err == nil {
+			return storageFrom(r), nil
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return Storage{}, fmt.Errorf("reserving quota: %w", err)
+		}
+		// Nothing reserved: the bytes do not fit, or the row did not exist yet (and may have
+		// been created by a concurrent upload since). Only the first is a refusal.
+		cur, err := q.QuotaGet(ctx, userID)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			if err := q.QuotaEnsure(ctx, db.QuotaEnsureParams{UserID: userID, QuotaBytes: s.opts.DefaultQuota}); err != nil {
+				return Storage{}, fmt.Errorf("creating storage row: %w", err)
+			}
+		case err != nil:
+			return Storage{}, fmt.Errorf("reading quota: %w", err)
+		case size > storageFrom(cur).Remaining() || attempt >= 3:
+			return Storage{}, errQuota(storageFrom(cur), size)
+		}
+	}
+}
+
+// BlobKey is where a snapshot's bytes live: fresh per upload, so a key is never reused.
+func BlobKey(sessionID, snapshotID uuid.UUID) string {
+	return "solo/" + sessionID.String() + "/" + snapshotID.String()
+}
+
+var (
+	errDuplicate  = errors.New("identical to the newest revision")
+	errNotPending = errors.New("no longer pending")
+)
+
+// commit gives a pending row the session's next revision. When the newest revision turns
+// out to have the same bytes (an identical upload committed first), the pending row is
+// rolled back instead and dup is that revision.
+func (s *Service) commit(ctx context.Context, pending db.SoloSnapshot) (snap Snapshot, dup *Snapshot, err error) {
+	var committed, newest db.SoloSnapshot
+	err = postgres.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		q := s.q.WithTx(tx)
+		// Locks the session row until the end of the transaction: commits of one session are
+		// serialised, and the statements below see every revision committed before.
+		rev, err := q.SoloSessionRevisionNext(ctx, pending.SessionID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return errNotPending // the session, and with it the pending row, is gone
+		}
+		if err != nil {
+			return fmt.Errorf("numbering revision: %w", err)
+		}
+		newest, err = q.SnapshotLatest(ctx, pending.SessionID)
+		if err == nil && newest.Sha256 == pending.Sha256 {
+			return errDuplicate
+		}
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("getting latest snapshot: %w", err)
+		}
+		committed, err = q.SnapshotCommit(ctx, db.SnapshotCommitParams{ID: pending.ID, Revision: rev})
+		if errors.Is(err, pgx.ErrNoRows) {
+			return errNotPending
+		}
+		if err != nil {
+			return fmt.Errorf("committing revision: %w", err)
+		}
+		return nil
+	})
+	switch {
+	case err == nil:
+		return snapshotFrom(committed), nil, nil
+	case errors.Is(err, errDuplicate):
+		if err := s.rollback(ctx, pending, &newest.ID); err != nil {
+			return Snapshot{}, nil, err
+		}
+		d := snapshotFrom(newest)
+		return Snapshot{}, &d, nil
+	case errors.Is(err, errNotPending):
+		// The reaper got to this upload first: it committed it, or rolled it back.
+		r, gerr := s.q.SnapshotGetByID(ctx, pending.ID)
+		if gerr == nil && r.Status == "committed" {
+			return snapshotFrom(r), nil, nil
+		}
+		return Snapshot{}, nil, apperr.Wrap(apperr.Unavailable, err, "the upload was abandoned; retry it")
+	default:
+		return Snapshot{}, nil, err
+	}
+}
+
+// rollback undoes a pending upload: deletes its row and releases its bytes in one
+// transaction, then deletes its blob. The row goes first so that a committed revision never
+// loses its blob; a crash before the blob is deleted leaves a blob without a row, which the
+// reaper's sweep removes. keysTo, when set, receives the upload's idempotency keys.
+func (s *Service) rollback(ctx context.Context, pending db.SoloSnapshot, keysTo *uuid.UUID) error {
+	deleted := false
+	err := postgres.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		q := s.q.WithTx(tx)
+		if keysTo != nil {
+			if err := q.SnapshotIdempotencyKeyRepoint(ctx, db.SnapshotIdempotencyKeyRepointParams{
+				FromSnapshotID: pending.ID, ToSnapshotID: *keysTo,
+			}); err != nil {
+				return fmt.Errorf("moving idempotency keys: %w", err)
+			}
+		}
+		r, err := q.SnapshotDeletePending(ctx, pending.ID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil // committed or rolled back by someone else
+		}
+		if err != nil {
+			return fmt.Errorf("deleting pending snapshot: %w", err)
+		}
+		if _, err := q.QuotaRelease(ctx, db.QuotaReleaseParams{UserID: r.UserID, SizeBytes: r.SizeBytes}); err != nil {
+			return fmt.Errorf("releasing quota: %w", err)
+		}
+		deleted = true
+		return nil
+	})
+	if err != nil || !deleted {
+		return err
+	}
+	if err := s.blobs.Delete(ctx, pending.BlobKey); err != nil {
+		return fmt.Errorf("deleting blob of a rolled-back upload: %w", err)
+	}
+	return nil
+}
