@@ -42,15 +42,6 @@ SELECT * FROM solo_user_storage WHERE user_id = @user_id;
 INSERT INTO solo_user_storage (user_id, quota_bytes) VALUES (@user_id, @quota_bytes)
 ON CONFLICT (user_id) DO NOTHING;
 
--- name: QuotaReserve :one
--- Takes size bytes from the user's quota, or nothing (no row) when they do not fit. The one
--- conditional UPDATE is what makes the quota unbeatable under concurrency: the row lock
--- serialises reservations and each re-checks the condition against the committed usage.
-UPDATE solo_user_storage
-SET used_bytes = used_bytes + @size_bytes::bigint, updated_at = now()
-WHERE user_id = @user_id AND used_bytes + @size_bytes::bigint <= quota_bytes
-RETURNING *;
-
 -- name: QuotaRelease :one
 UPDATE solo_user_storage
 SET used_bytes = used_bytes - @size_bytes::bigint, updated_at = now()
@@ -62,17 +53,44 @@ INSERT INTO solo_user_storage (user_id, quota_bytes) VALUES (@user_id, @quota_by
 ON CONFLICT (user_id) DO UPDATE SET quota_bytes = EXCLUDED.quota_bytes, updated_at = now()
 RETURNING *;
 
--- name: SnapshotInsertPending :one
-INSERT INTO solo_snapshots (id, session_id, user_id, status, size_bytes, sha256, content_type, blob_key)
-VALUES (@id, @session_id, @user_id, 'pending', @size_bytes, @sha256, @content_type, @blob_key)
-RETURNING *;
+-- name: SnapshotReserve :one
+-- Reserves an upload's bytes and records it as pending, in one statement (so one
+-- transaction): the conditional UPDATE takes size_bytes from the quota only if they fit — its
+-- row lock serialises a user's reservations and each re-checks the condition against the
+-- committed usage, so no interleaving can exceed the quota — and the pending row (with its
+-- Idempotency-Key, when one is given) is inserted only if it did. No row: nothing reserved
+-- (over quota, or no storage row yet). A unique violation: the key is taken.
+WITH reserved AS (
+    UPDATE solo_user_storage
+    SET used_bytes = used_bytes + @size_bytes::bigint, updated_at = now()
+    WHERE user_id = @user_id::text AND used_bytes + @size_bytes::bigint <= quota_bytes
+    RETURNING used_bytes, quota_bytes
+), pending AS (
+    INSERT INTO solo_snapshots (id, session_id, user_id, status, size_bytes, sha256, content_type, blob_key)
+    SELECT @id::uuid, @session_id::uuid, @user_id::text, 'pending', @size_bytes::bigint,
+           @sha256::text, @content_type::text, @blob_key::text
+    FROM reserved
+    RETURNING id
+), keyed AS (
+    INSERT INTO solo_snapshot_idempotency_keys (session_id, idempotency_key, snapshot_id)
+    SELECT @session_id::uuid, @idempotency_key::text, pending.id FROM pending
+    WHERE @idempotency_key::text <> ''
+)
+SELECT used_bytes, quota_bytes FROM reserved;
 
 -- name: SnapshotCommit :one
--- Commits a pending revision. No row: it is no longer pending (the reaper finished or rolled
--- it back), and the caller's transaction must roll back to keep the revision number.
-UPDATE solo_snapshots
+-- Commits a pending revision with the number the transaction took from
+-- SoloSessionRevisionNext — unless the session's newest revision has the same bytes (an
+-- identical upload committed first). Running after that statement's lock, it sees every
+-- revision committed before. No row: identical to the newest, or no longer pending (the
+-- reaper finished or rolled it back); either way the caller rolls back, returning the number.
+UPDATE solo_snapshots sn
 SET status = 'committed', revision = @revision::integer, committed_at = now()
-WHERE id = @id AND status = 'pending'
+WHERE sn.id = @id AND sn.status = 'pending'
+  AND sn.sha256 IS DISTINCT FROM (
+      SELECT n.sha256 FROM solo_snapshots n
+      WHERE n.session_id = sn.session_id AND n.revision IS NOT NULL
+      ORDER BY n.revision DESC LIMIT 1)
 RETURNING *;
 
 -- name: SnapshotDeletePending :one

@@ -67,33 +67,6 @@ func (q *Queries) QuotaRelease(ctx context.Context, arg QuotaReleaseParams) (Sol
 	return i, err
 }
 
-const quotaReserve = `-- name: QuotaReserve :one
-UPDATE solo_user_storage
-SET used_bytes = used_bytes + $1::bigint, updated_at = now()
-WHERE user_id = $2 AND used_bytes + $1::bigint <= quota_bytes
-RETURNING user_id, used_bytes, quota_bytes, updated_at
-`
-
-type QuotaReserveParams struct {
-	SizeBytes int64
-	UserID    string
-}
-
-// Takes size bytes from the user's quota, or nothing (no row) when they do not fit. The one
-// conditional UPDATE is what makes the quota unbeatable under concurrency: the row lock
-// serialises reservations and each re-checks the condition against the committed usage.
-func (q *Queries) QuotaReserve(ctx context.Context, arg QuotaReserveParams) (SoloUserStorage, error) {
-	row := q.db.QueryRow(ctx, quotaReserve, arg.SizeBytes, arg.UserID)
-	var i SoloUserStorage
-	err := row.Scan(
-		&i.UserID,
-		&i.UsedBytes,
-		&i.QuotaBytes,
-		&i.UpdatedAt,
-	)
-	return i, err
-}
-
 const quotaSet = `-- name: QuotaSet :one
 INSERT INTO solo_user_storage (user_id, quota_bytes) VALUES ($1, $2)
 ON CONFLICT (user_id) DO UPDATE SET quota_bytes = EXCLUDED.quota_bytes, updated_at = now()
@@ -143,9 +116,13 @@ func (q *Queries) SnapshotBlobKeysKnown(ctx context.Context, blobKeys []string) 
 }
 
 const snapshotCommit = `-- name: SnapshotCommit :one
-UPDATE solo_snapshots
+UPDATE solo_snapshots sn
 SET status = 'committed', revision = $1::integer, committed_at = now()
-WHERE id = $2 AND status = 'pending'
+WHERE sn.id = $2 AND sn.status = 'pending'
+  AND sn.sha256 IS DISTINCT FROM (
+      SELECT n.sha256 FROM solo_snapshots n
+      WHERE n.session_id = sn.session_id AND n.revision IS NOT NULL
+      ORDER BY n.revision DESC LIMIT 1)
 RETURNING id, session_id, user_id, status, revision, size_bytes, sha256, content_type, blob_key, created_at, committed_at
 `
 
@@ -154,8 +131,11 @@ type SnapshotCommitParams struct {
 	ID       uuid.UUID
 }
 
-// Commits a pending revision. No row: it is no longer pending (the reaper finished or rolled
-// it back), and the caller's transaction must roll back to keep the revision number.
+// Commits a pending revision with the number the transaction took from
+// SoloSessionRevisionNext — unless the session's newest revision has the same bytes (an
+// identical upload committed first). Running after that statement's lock, it sees every
+// revision committed before. No row: identical to the newest, or no longer pending (the
+// reaper finished or rolled it back); either way the caller rolls back, returning the number.
 func (q *Queries) SnapshotCommit(ctx context.Context, arg SnapshotCommitParams) (SoloSnapshot, error) {
 	row := q.db.QueryRow(ctx, snapshotCommit, arg.Revision, arg.ID)
 	var i SoloSnapshot
@@ -318,49 +298,6 @@ func (q *Queries) SnapshotIdempotencyKeyRepoint(ctx context.Context, arg Snapsho
 	return err
 }
 
-const snapshotInsertPending = `-- name: SnapshotInsertPending :one
-INSERT INTO solo_snapshots (id, session_id, user_id, status, size_bytes, sha256, content_type, blob_key)
-VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7)
-RETURNING id, session_id, user_id, status, revision, size_bytes, sha256, content_type, blob_key, created_at, committed_at
-`
-
-type SnapshotInsertPendingParams struct {
-	ID          uuid.UUID
-	SessionID   uuid.UUID
-	UserID      string
-	SizeBytes   int64
-	Sha256      string
-	ContentType string
-	BlobKey     string
-}
-
-func (q *Queries) SnapshotInsertPending(ctx context.Context, arg SnapshotInsertPendingParams) (SoloSnapshot, error) {
-	row := q.db.QueryRow(ctx, snapshotInsertPending,
-		arg.ID,
-		arg.SessionID,
-		arg.UserID,
-		arg.SizeBytes,
-		arg.Sha256,
-		arg.ContentType,
-		arg.BlobKey,
-	)
-	var i SoloSnapshot
-	err := row.Scan(
-		&i.ID,
-		&i.SessionID,
-		&i.UserID,
-		&i.Status,
-		&i.Revision,
-		&i.SizeBytes,
-		&i.Sha256,
-		&i.ContentType,
-		&i.BlobKey,
-		&i.CreatedAt,
-		&i.CommittedAt,
-	)
-	return i, err
-}
-
 const snapshotLatest = `-- name: SnapshotLatest :one
 SELECT id, session_id, user_id, status, revision, size_bytes, sha256, content_type, blob_key, created_at, committed_at FROM solo_snapshots
 WHERE session_id = $1 AND revision IS NOT NULL
@@ -475,6 +412,64 @@ func (q *Queries) SnapshotListPendingBefore(ctx context.Context, arg SnapshotLis
 		return nil, err
 	}
 	return items, nil
+}
+
+const snapshotReserve = `-- name: SnapshotReserve :one
+WITH reserved AS (
+    UPDATE solo_user_storage
+    SET used_bytes = used_bytes + $1::bigint, updated_at = now()
+    WHERE user_id = $2::text AND used_bytes + $1::bigint <= quota_bytes
+    RETURNING used_bytes, quota_bytes
+), pending AS (
+    INSERT INTO solo_snapshots (id, session_id, user_id, status, size_bytes, sha256, content_type, blob_key)
+    SELECT $3::uuid, $4::uuid, $2::text, 'pending', $1::bigint,
+           $5::text, $6::text, $7::text
+    FROM reserved
+    RETURNING id
+), keyed AS (
+    INSERT INTO solo_snapshot_idempotency_keys (session_id, idempotency_key, snapshot_id)
+    SELECT $4::uuid, $8::text, pending.id FROM pending
+    WHERE $8::text <> ''
+)
+SELECT used_bytes, quota_bytes FROM reserved
+`
+
+type SnapshotReserveParams struct {
+	SizeBytes      int64
+	UserID         string
+	ID             uuid.UUID
+	SessionID      uuid.UUID
+	Sha256         string
+	ContentType    string
+	BlobKey        string
+	IdempotencyKey string
+}
+
+type SnapshotReserveRow struct {
+	UsedBytes  int64
+	QuotaBytes int64
+}
+
+// Reserves an upload's bytes and records it as pending, in one statement (so one
+// transaction): the conditional UPDATE takes size_bytes from the quota only if they fit — its
+// row lock serialises a user's reservations and each re-checks the condition against the
+// committed usage, so no interleaving can exceed the quota — and the pending row (with its
+// Idempotency-Key, when one is given) is inserted only if it did. No row: nothing reserved
+// (over quota, or no storage row yet). A unique violation: the key is taken.
+func (q *Queries) SnapshotReserve(ctx context.Context, arg SnapshotReserveParams) (SnapshotReserveRow, error) {
+	row := q.db.QueryRow(ctx, snapshotReserve,
+		arg.SizeBytes,
+		arg.UserID,
+		arg.ID,
+		arg.SessionID,
+		arg.Sha256,
+		arg.ContentType,
+		arg.BlobKey,
+		arg.IdempotencyKey,
+	)
+	var i SnapshotReserveRow
+	err := row.Scan(&i.UsedBytes, &i.QuotaBytes)
+	return i, err
 }
 
 const snapshotUsageByUser = `-- name: SnapshotUsageByUser :one

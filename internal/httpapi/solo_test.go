@@ -29,7 +29,7 @@ func setupSolo(t *testing.T, vars map[string]string) soloEnv {
 }
 
 // session creates a solo session for the token's user and returns its id.
-func (e soloEnv) session(t *testing.T, tok string) string {
+func (e soloEnv) session(t testing.TB, tok string) string {
 	t.Helper()
 	r := e.Do(apptest.Request{Method: http.MethodPost, Path: "/api/v1/solo/sessions/", Token: tok, Body: map[string]any{"title": "scene"}})
 	if r.Status != http.StatusCreated {

@@ -256,70 +256,46 @@ func (s *Service) dedupe(ctx context.Context, up Upload, digest string) (CreateR
 var errKeyTaken = errors.New("idempotency key taken")
 
 // reserve takes the upload's bytes from the quota and records a pending row (with the
-// Idempotency-Key) in one transaction. It returns the storage usage after the reservation.
+// Idempotency-Key) in one statement, creating the user's storage row with the default quota
+// on first use. It returns the pending row and the storage usage after the reservation.
 func (s *Service) reserve(ctx context.Context, up Upload, body []byte, digest, ct string) (db.SoloSnapshot, Storage, error) {
 	id, err := uuid.NewV7()
 	if err != nil {
 		return db.SoloSnapshot{}, Storage{}, err
 	}
-	size := int64(len(body))
-	var pending db.SoloSnapshot
-	var storage Storage
-	err = postgres.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		q := s.q.WithTx(tx)
-		st, err := s.reserveBytes(ctx, q, up.UserID, size)
-		if err != nil {
-			return err
-		}
-		storage = st
-		pending, err = q.SnapshotInsertPending(ctx, db.SnapshotInsertPendingParams{
-			ID: id, SessionID: up.SessionID, UserID: up.UserID, SizeBytes: size, Sha256: digest,
-			ContentType: ct, BlobKey: BlobKey(up.SessionID, id),
-		})
-		if err != nil {
-			// A foreign-key violation here means the session went away meanwhile.
-			return postgres.Interpret(err, "solo session")
-		}
-		if up.IdempotencyKey == "" {
-			return nil
-		}
-		n, err := q.SnapshotIdempotencyKeyInsert(ctx, db.SnapshotIdempotencyKeyInsertParams{
-			SessionID: up.SessionID, IdempotencyKey: up.IdempotencyKey, SnapshotID: id,
-		})
-		if err != nil {
-			return fmt.Errorf("recording idempotency key: %w", err)
-		}
-		if n == 0 {
-			return errKeyTaken
-		}
-		return nil
-	})
-	return pending, storage, err
-}
-
-// reserveBytes is the conditional UPDATE that makes the quota unbeatable, creating the
-// user's storage row with the default quota on first use.
-func (s *Service) reserveBytes(ctx context.Context, q *db.Queries, userID string, size int64) (Storage, error) {
+	p := db.SnapshotReserveParams{
+		ID: id, SessionID: up.SessionID, UserID: up.UserID, SizeBytes: int64(len(body)), Sha256: digest,
+		ContentType: ct, BlobKey: BlobKey(up.SessionID, id), IdempotencyKey: up.IdempotencyKey,
+	}
+	pending := db.SoloSnapshot{
+		ID: p.ID, SessionID: p.SessionID, UserID: p.UserID, Status: "pending", SizeBytes: p.SizeBytes,
+		Sha256: p.Sha256, ContentType: p.ContentType, BlobKey: p.BlobKey,
+	}
 	for attempt := 0; ; attempt++ {
-		r, err := q.QuotaReserve(ctx, db.QuotaReserveParams{UserID: userID, SizeBytes: size})
+		r, err := s.q.SnapshotReserve(ctx, p)
 		if err == nil {
-			return storageFrom(r), nil
+			return pending, Storage{Used: r.UsedBytes, Quota: r.QuotaBytes}, nil
 		}
 		if !errors.Is(err, pgx.ErrNoRows) {
-			return Storage{}, fmt.Errorf("reserving quota: %w", err)
+			err = postgres.Interpret(err, "snapshot")
+			if apperr.Is(err, apperr.Conflict) {
+				// The only unique key a fresh upload can collide on is its Idempotency-Key.
+				return db.SoloSnapshot{}, Storage{}, errKeyTaken
+			}
+			return db.SoloSnapshot{}, Storage{}, fmt.Errorf("reserving quota: %w", err)
 		}
-		// Nothing reserved: the bytes do not fit, or the row did not exist yet (and may have
-		// been created by a concurrent upload since). Only the first is a refusal.
-		cur, err := q.QuotaGet(ctx, userID)
+		// Nothing reserved: the bytes do not fit, or the user has no storage row yet (and a
+		// concurrent upload may have created it since). Only the first is a refusal.
+		cur, err := s.q.QuotaGet(ctx, up.UserID)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
-			if err := q.QuotaEnsure(ctx, db.QuotaEnsureParams{UserID: userID, QuotaBytes: s.opts.DefaultQuota}); err != nil {
-				return Storage{}, fmt.Errorf("creating storage row: %w", err)
+			if err := s.q.QuotaEnsure(ctx, db.QuotaEnsureParams{UserID: up.UserID, QuotaBytes: s.opts.DefaultQuota}); err != nil {
+				return db.SoloSnapshot{}, Storage{}, fmt.Errorf("creating storage row: %w", err)
 			}
 		case err != nil:
-			return Storage{}, fmt.Errorf("reading quota: %w", err)
-		case size > storageFrom(cur).Remaining() || attempt >= 3:
-			return Storage{}, errQuota(storageFrom(cur), size)
+			return db.SoloSnapshot{}, Storage{}, fmt.Errorf("reading quota: %w", err)
+		case p.SizeBytes > storageFrom(cur).Remaining() || attempt >= 3:
+			return db.SoloSnapshot{}, Storage{}, errQuota(storageFrom(cur), p.SizeBytes)
 		}
 	}
 }
@@ -329,61 +305,75 @@ func BlobKey(sessionID, snapshotID uuid.UUID) string {
 	return "solo/" + sessionID.String() + "/" + snapshotID.String()
 }
 
-var (
-	errDuplicate  = errors.New("identical to the newest revision")
-	errNotPending = errors.New("no longer pending")
-)
+var errNotCommitted = errors.New("not committed")
 
 // commit gives a pending row the session's next revision. When the newest revision turns
 // out to have the same bytes (an identical upload committed first), the pending row is
 // rolled back instead and dup is that revision.
 func (s *Service) commit(ctx context.Context, pending db.SoloSnapshot) (snap Snapshot, dup *Snapshot, err error) {
-	var committed, newest db.SoloSnapshot
+	for attempt := 0; ; attempt++ {
+		snap, dup, retry, err := s.commitOnce(ctx, pending)
+		if !retry {
+			return snap, dup, err
+		}
+		if attempt >= 3 {
+			if err := s.rollback(ctx, pending, nil); err != nil {
+				return Snapshot{}, nil, err
+			}
+			return Snapshot{}, nil, apperr.New(apperr.Unavailable, "the session changed too fast to save this snapshot; retry it")
+		}
+	}
+}
+
+// commitOnce is one attempt of commit; retry reports that the row is still pending after
+// losing to an identical newest revision that was superseded before it could be read.
+func (s *Service) commitOnce(ctx context.Context, pending db.SoloSnapshot) (snap Snapshot, dup *Snapshot, retry bool, err error) {
+	var committed db.SoloSnapshot
 	err = postgres.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		q := s.q.WithTx(tx)
 		// Locks the session row until the end of the transaction: commits of one session are
-		// serialised, and the statements below see every revision committed before.
+		// serialised, and SnapshotCommit sees every revision committed before.
 		rev, err := q.SoloSessionRevisionNext(ctx, pending.SessionID)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return errNotPending // the session, and with it the pending row, is gone
+			return errNotCommitted // the session, and with it the pending row, is gone
 		}
 		if err != nil {
 			return fmt.Errorf("numbering revision: %w", err)
 		}
-		newest, err = q.SnapshotLatest(ctx, pending.SessionID)
-		if err == nil && newest.Sha256 == pending.Sha256 {
-			return errDuplicate
-		}
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("getting latest snapshot: %w", err)
-		}
 		committed, err = q.SnapshotCommit(ctx, db.SnapshotCommitParams{ID: pending.ID, Revision: rev})
 		if errors.Is(err, pgx.ErrNoRows) {
-			return errNotPending
+			return errNotCommitted
 		}
 		if err != nil {
 			return fmt.Errorf("committing revision: %w", err)
 		}
 		return nil
 	})
-	switch {
-	case err == nil:
-		return snapshotFrom(committed), nil, nil
-	case errors.Is(err, errDuplicate):
+	if err == nil {
+		return snapshotFrom(committed), nil, false, nil
+	}
+	if !errors.Is(err, errNotCommitted) {
+		return Snapshot{}, nil, false, err
+	}
+	// Not committed: identical to the newest revision, or no longer pending.
+	if newest, lerr := s.q.SnapshotLatest(ctx, pending.SessionID); lerr == nil && newest.Sha256 == pending.Sha256 && newest.ID != pending.ID {
 		if err := s.rollback(ctx, pending, &newest.ID); err != nil {
-			return Snapshot{}, nil, err
+			return Snapshot{}, nil, false, err
 		}
 		d := snapshotFrom(newest)
-		return Snapshot{}, &d, nil
-	case errors.Is(err, errNotPending):
-		// The reaper got to this upload first: it committed it, or rolled it back.
-		r, gerr := s.q.SnapshotGetByID(ctx, pending.ID)
-		if gerr == nil && r.Status == "committed" {
-			return snapshotFrom(r), nil, nil
-		}
-		return Snapshot{}, nil, apperr.Wrap(apperr.Unavailable, err, "the upload was abandoned; retry it")
+		return Snapshot{}, &d, false, nil
+	}
+	// The reaper got to this upload first: it committed it, or rolled it back.
+	r, gerr := s.q.SnapshotGetByID(ctx, pending.ID)
+	switch {
+	case gerr == nil && r.Status == "committed":
+		return snapshotFrom(r), nil, false, nil
+	case gerr == nil:
+		return Snapshot{}, nil, true, nil
+	case errors.Is(gerr, pgx.ErrNoRows):
+		return Snapshot{}, nil, false, apperr.Wrap(apperr.Unavailable, err, "the upload was abandoned; retry it")
 	default:
-		return Snapshot{}, nil, err
+		return Snapshot{}, nil, false, fmt.Errorf("checking an uncommitted upload: %w", gerr)
 	}
 }
 
