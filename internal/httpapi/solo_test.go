@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/m4sh/backend/internal/apptest"
+	"github.com/m4sh/backend/internal/jobs"
 )
 
 // soloEnv is a running service with a helper for the solo routes.
@@ -600,4 +601,39 @@ func TestSoloStorageDefault(t *testing.T) {
 	if num(st["used"]) != 0 || num(st["quota"]) != 12345 || num(st["remaining"]) != 12345 {
 		t.Errorf("storage of a new user = %v", st)
 	}
+}
+
+// TestSoloReaperJob runs the reaper through River as the service schedules it: an upload left
+// pending by a crash (seeded: bytes reserved, row pending, no blob) is rolled back.
+func TestSoloReaperJob(t *testing.T) {
+	t.Parallel()
+	env := setupSolo(t, nil)
+	tok := env.Token("alice")
+	sid := env.session(t, tok)
+	ctx := context.Background()
+	if _, err := env.Pool.Exec(ctx, `
+		INSERT INTO solo_user_storage (user_id, used_bytes, quota_bytes) VALUES ('alice', 42, 1000);
+		INSERT INTO solo_snapshots (id, session_id, user_id, status, size_bytes, sha256, content_type, blob_key, created_at)
+		VALUES (gen_random_uuid(), '`+sid+`', 'alice', 'pending', 42, repeat('a', 64), 'text/plain', 'solo/`+sid+`/lost', now() - interval '1 hour')`); err != nil {
+		t.Fatal(err)
+	}
+	grace := 60
+	if _, err := env.App.River.Insert(ctx, jobs.SoloReapArgs{GraceSeconds: &grace}, nil); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var pending int
+		if err := env.Pool.QueryRow(ctx, "SELECT count(*) FROM solo_snapshots WHERE status = 'pending'").Scan(&pending); err != nil {
+			t.Fatal(err)
+		}
+		if pending == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the reaper job did not roll back the pending upload within 15s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	env.assertInvariant(t, "alice", 0)
 }

@@ -14,8 +14,8 @@ import (
 // SoloReapArgs is the job that finishes or rolls back abandoned snapshot uploads and deletes
 // snapshot blobs that belong to no revision (see solo.Service.ReapPending).
 type SoloReapArgs struct {
-	// GraceSeconds overrides how long an upload may stay pending; 0 means the default.
-	GraceSeconds int `json:"grace_seconds,omitempty"`
+	// GraceSeconds overrides how long an upload may stay pending (nil: the service's default).
+	GraceSeconds *int `json:"grace_seconds,omitempty"`
 }
 
 // Kind names the job in River.
@@ -40,8 +40,8 @@ func (w *SoloReapWorker) Timeout(*river.Job[SoloReapArgs]) time.Duration { retur
 // Work runs one reaping pass.
 func (w *SoloReapWorker) Work(ctx context.Context, job *river.Job[SoloReapArgs]) error {
 	grace := time.Duration(-1)
-	if job.Args.GraceSeconds > 0 {
-		grace = time.Duration(job.Args.GraceSeconds) * time.Second
+	if g := job.Args.GraceSeconds; g != nil && *g >= 0 {
+		grace = time.Duration(*g) * time.Second
 	}
 	sum, err := w.Reaper.ReapPending(ctx, grace)
 	if err != nil {

@@ -265,3 +265,29 @@ func TestQuotaSetBelowUsage(t *testing.T) {
 	}
 	b.checkInvariant(t, 10)
 }
+
+// failingStore refuses every Put, as a full disk would.
+type failingStore struct{ blob.Store }
+
+func (failingStore) Put(context.Context, string, io.Reader, int64) error {
+	return errors.New("disk full")
+}
+
+func TestBlobWriteFailureChargesNothing(t *testing.T) {
+	t.Parallel()
+	b := setup(t, "")
+	svc := solo.New(b.pool, failingStore{b.blobs}, slog.New(slog.NewTextHandler(io.Discard, nil)), solo.Options{DefaultQuota: 1 << 20, MaxSnapshotBytes: 1 << 16})
+	_, err := svc.SnapshotCreate(context.Background(), solo.Upload{
+		UserID: "u1", SessionID: b.sess.ID, ContentLength: 4, Body: strings.NewReader("data"), IdempotencyKey: "k",
+	})
+	if !apperr.Is(err, apperr.Unavailable) {
+		t.Fatalf("upload with a failing store = %v, want unavailable", err)
+	}
+	b.checkInvariant(t, 0)
+	// The key was released with the rolled-back upload: a retry stores it.
+	res, err := b.upload("data", "k")
+	if err != nil || !res.Created || res.Snapshot.Revision != 1 {
+		t.Errorf("retry = %+v, %v; want revision 1 created", res, err)
+	}
+	b.checkInvariant(t, 4)
+}
