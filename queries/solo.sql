@@ -23,17 +23,9 @@ LIMIT @fetch_limit;
 SELECT s.id,
        COALESCE((SELECT st.used_bytes FROM solo_user_storage st WHERE st.user_id = s.user_id), 0)::bigint AS used_bytes,
        COALESCE((SELECT st.quota_bytes FROM solo_user_storage st WHERE st.user_id = s.user_id), @default_quota::bigint)::bigint AS quota_bytes,
-       COALESCE((SELECT n.sha256 FROM solo_snapshots n
-                 WHERE n.session_id = s.id AND n.revision IS NOT NULL
-                 ORDER BY n.revision DESC LIMIT 1), '')::text AS newest_sha256
+       COALESCE(s.newest_sha256, '')::text AS newest_sha256
 FROM solo_sessions s
 WHERE s.id = @id AND s.user_id = @user_id;
-
--- name: SoloSessionRevisionNext :one
--- Hands out the next revision number. The row lock it takes serialises commits per session
--- until the transaction ends; rolling back returns the number, so revisions have no gaps.
-UPDATE solo_sessions SET last_revision = last_revision + 1 WHERE id = @id
-RETURNING last_revision;
 
 -- name: QuotaGet :one
 SELECT * FROM solo_user_storage WHERE user_id = @user_id;
@@ -79,19 +71,31 @@ WITH reserved AS (
 SELECT used_bytes, quota_bytes FROM reserved;
 
 -- name: SnapshotCommit :one
--- Commits a pending revision with the number the transaction took from
--- SoloSessionRevisionNext — unless the session's newest revision has the same bytes (an
--- identical upload committed first). Running after that statement's lock, it sees every
--- revision committed before. No row: identical to the newest, or no longer pending (the
--- reaper finished or rolled it back); either way the caller rolls back, returning the number.
+-- Commits a pending revision as its session's next one, in one statement. Its row locks do
+-- the work, and READ COMMITTED re-checks each locked row's conditions against the newest
+-- version once a lock is granted:
+--   pending  locks the upload's row, and only if it is still pending (the reaper may have
+--            finished or rolled it back);
+--   numbered bumps the session's revision counter (its row lock serialises a session's
+--            commits) — only for a pending row, and only if the bytes differ from the newest
+--            revision's, so a counter value is never taken without being used: no gaps.
+-- No row: the upload is no longer pending, or is identical to the newest revision.
+WITH pending AS (
+    SELECT id FROM solo_snapshots WHERE id = @id AND status = 'pending'
+    FOR UPDATE
+), numbered AS (
+    UPDATE solo_sessions s
+    SET last_revision = s.last_revision + 1, newest_sha256 = @sha256::text
+    WHERE s.id = @session_id
+      AND s.newest_sha256 IS DISTINCT FROM @sha256::text
+      AND EXISTS (SELECT 1 FROM pending)
+    RETURNING s.last_revision
+)
 UPDATE solo_snapshots sn
-SET status = 'committed', revision = @revision::integer, committed_at = now()
-WHERE sn.id = @id AND sn.status = 'pending'
-  AND sn.sha256 IS DISTINCT FROM (
-      SELECT n.sha256 FROM solo_snapshots n
-      WHERE n.session_id = sn.session_id AND n.revision IS NOT NULL
-      ORDER BY n.revision DESC LIMIT 1)
-RETURNING *;
+SET status = 'committed', revision = numbered.last_revision, committed_at = now()
+FROM numbered
+WHERE sn.id = @id
+RETURNING sn.*;
 
 -- name: SnapshotDeletePending :one
 -- Removes a pending revision (its upload failed or was abandoned); the caller releases its

@@ -43,6 +43,7 @@ type SoloSession struct {
 	UserID       string
 	Title        string
 	LastRevision int32
+	NewestSha256 pgtype.Text
 	CreatedAt    time.Time
 }
 

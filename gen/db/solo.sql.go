@@ -116,28 +116,43 @@ func (q *Queries) SnapshotBlobKeysKnown(ctx context.Context, blobKeys []string) 
 }
 
 const snapshotCommit = `-- name: SnapshotCommit :one
+WITH pending AS (
+    SELECT id FROM solo_snapshots WHERE id = $1 AND status = 'pending'
+    FOR UPDATE
+), numbered AS (
+    UPDATE solo_sessions s
+    SET last_revision = s.last_revision + 1, newest_sha256 = $2::text
+    WHERE s.id = $3
+      AND s.newest_sha256 IS DISTINCT FROM $2::text
+      AND EXISTS (SELECT 1 FROM pending)
+    RETURNING s.last_revision
+)
 UPDATE solo_snapshots sn
-SET status = 'committed', revision = $1::integer, committed_at = now()
-WHERE sn.id = $2 AND sn.status = 'pending'
-  AND sn.sha256 IS DISTINCT FROM (
-      SELECT n.sha256 FROM solo_snapshots n
-      WHERE n.session_id = sn.session_id AND n.revision IS NOT NULL
-      ORDER BY n.revision DESC LIMIT 1)
-RETURNING id, session_id, user_id, status, revision, size_bytes, sha256, content_type, blob_key, created_at, committed_at
+SET status = 'committed', revision = numbered.last_revision, committed_at = now()
+FROM numbered
+WHERE sn.id = $1
+RETURNING sn.id, sn.session_id, sn.user_id, sn.status, sn.revision, sn.size_bytes, sn.sha256, sn.content_type, sn.blob_key, sn.created_at, sn.committed_at
 `
 
 type SnapshotCommitParams struct {
-	Revision int32
-	ID       uuid.UUID
+	ID        uuid.UUID
+	Sha256    string
+	SessionID uuid.UUID
 }
 
-// Commits a pending revision with the number the transaction took from
-// SoloSessionRevisionNext — unless the session's newest revision has the same bytes (an
-// identical upload committed first). Running after that statement's lock, it sees every
-// revision committed before. No row: identical to the newest, or no longer pending (the
-// reaper finished or rolled it back); either way the caller rolls back, returning the number.
+// Commits a pending revision as its session's next one, in one statement. Its row locks do
+// the work, and READ COMMITTED re-checks each locked row's conditions against the newest
+// version once a lock is granted:
+//
+//	pending  locks the upload's row, and only if it is still pending (the reaper may have
+//	         finished or rolled it back);
+//	numbered bumps the session's revision counter (its row lock serialises a session's
+//	         commits) — only for a pending row, and only if the bytes differ from the newest
+//	         revision's, so a counter value is never taken without being used: no gaps.
+//
+// No row: the upload is no longer pending, or is identical to the newest revision.
 func (q *Queries) SnapshotCommit(ctx context.Context, arg SnapshotCommitParams) (SoloSnapshot, error) {
-	row := q.db.QueryRow(ctx, snapshotCommit, arg.Revision, arg.ID)
+	row := q.db.QueryRow(ctx, snapshotCommit, arg.ID, arg.Sha256, arg.SessionID)
 	var i SoloSnapshot
 	err := row.Scan(
 		&i.ID,
@@ -487,7 +502,7 @@ func (q *Queries) SnapshotUsageByUser(ctx context.Context, userID string) (int64
 const soloSessionCreate = `-- name: SoloSessionCreate :one
 
 INSERT INTO solo_sessions (user_id, title) VALUES ($1, $2)
-RETURNING id, user_id, title, last_revision, created_at
+RETURNING id, user_id, title, last_revision, newest_sha256, created_at
 `
 
 type SoloSessionCreateParams struct {
@@ -506,13 +521,14 @@ func (q *Queries) SoloSessionCreate(ctx context.Context, arg SoloSessionCreatePa
 		&i.UserID,
 		&i.Title,
 		&i.LastRevision,
+		&i.NewestSha256,
 		&i.CreatedAt,
 	)
 	return i, err
 }
 
 const soloSessionGetOwned = `-- name: SoloSessionGetOwned :one
-SELECT id, user_id, title, last_revision, created_at FROM solo_sessions WHERE id = $1 AND user_id = $2
+SELECT id, user_id, title, last_revision, newest_sha256, created_at FROM solo_sessions WHERE id = $1 AND user_id = $2
 `
 
 type SoloSessionGetOwnedParams struct {
@@ -529,13 +545,14 @@ func (q *Queries) SoloSessionGetOwned(ctx context.Context, arg SoloSessionGetOwn
 		&i.UserID,
 		&i.Title,
 		&i.LastRevision,
+		&i.NewestSha256,
 		&i.CreatedAt,
 	)
 	return i, err
 }
 
 const soloSessionListOwned = `-- name: SoloSessionListOwned :many
-SELECT id, user_id, title, last_revision, created_at FROM solo_sessions
+SELECT id, user_id, title, last_revision, newest_sha256, created_at FROM solo_sessions
 WHERE user_id = $1
   AND (created_at, id) < ($2::timestamptz, $3::uuid)
 ORDER BY created_at DESC, id DESC
@@ -568,6 +585,7 @@ func (q *Queries) SoloSessionListOwned(ctx context.Context, arg SoloSessionListO
 			&i.UserID,
 			&i.Title,
 			&i.LastRevision,
+			&i.NewestSha256,
 			&i.CreatedAt,
 		); err != nil {
 			return nil, err
@@ -580,27 +598,11 @@ func (q *Queries) SoloSessionListOwned(ctx context.Context, arg SoloSessionListO
 	return items, nil
 }
 
-const soloSessionRevisionNext = `-- name: SoloSessionRevisionNext :one
-UPDATE solo_sessions SET last_revision = last_revision + 1 WHERE id = $1
-RETURNING last_revision
-`
-
-// Hands out the next revision number. The row lock it takes serialises commits per session
-// until the transaction ends; rolling back returns the number, so revisions have no gaps.
-func (q *Queries) SoloSessionRevisionNext(ctx context.Context, id uuid.UUID) (int32, error) {
-	row := q.db.QueryRow(ctx, soloSessionRevisionNext, id)
-	var last_revision int32
-	err := row.Scan(&last_revision)
-	return last_revision, err
-}
-
 const soloSessionUploadState = `-- name: SoloSessionUploadState :one
 SELECT s.id,
        COALESCE((SELECT st.used_bytes FROM solo_user_storage st WHERE st.user_id = s.user_id), 0)::bigint AS used_bytes,
        COALESCE((SELECT st.quota_bytes FROM solo_user_storage st WHERE st.user_id = s.user_id), $1::bigint)::bigint AS quota_bytes,
-       COALESCE((SELECT n.sha256 FROM solo_snapshots n
-                 WHERE n.session_id = s.id AND n.revision IS NOT NULL
-                 ORDER BY n.revision DESC LIMIT 1), '')::text AS newest_sha256
+       COALESCE(s.newest_sha256, '')::text AS newest_sha256
 FROM solo_sessions s
 WHERE s.id = $2 AND s.user_id = $3
 `

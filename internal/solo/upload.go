@@ -305,11 +305,9 @@ func BlobKey(sessionID, snapshotID uuid.UUID) string {
 	return "solo/" + sessionID.String() + "/" + snapshotID.String()
 }
 
-var errNotCommitted = errors.New("not committed")
-
-// commit gives a pending row the session's next revision. When the newest revision turns
-// out to have the same bytes (an identical upload committed first), the pending row is
-// rolled back instead and dup is that revision.
+// commit gives a pending row the session's next revision (see SnapshotCommit). When the
+// newest revision turns out to have the same bytes (an identical upload committed first), the
+// pending row is rolled back instead and dup is that revision.
 func (s *Service) commit(ctx context.Context, pending db.SoloSnapshot) (snap Snapshot, dup *Snapshot, err error) {
 	for attempt := 0; ; attempt++ {
 		snap, dup, retry, err := s.commitOnce(ctx, pending)
@@ -328,32 +326,12 @@ func (s *Service) commit(ctx context.Context, pending db.SoloSnapshot) (snap Sna
 // commitOnce is one attempt of commit; retry reports that the row is still pending after
 // losing to an identical newest revision that was superseded before it could be read.
 func (s *Service) commitOnce(ctx context.Context, pending db.SoloSnapshot) (snap Snapshot, dup *Snapshot, retry bool, err error) {
-	var committed db.SoloSnapshot
-	err = postgres.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		q := s.q.WithTx(tx)
-		// Locks the session row until the end of the transaction: commits of one session are
-		// serialised, and SnapshotCommit sees every revision committed before.
-		rev, err := q.SoloSessionRevisionNext(ctx, pending.SessionID)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return errNotCommitted // the session, and with it the pending row, is gone
-		}
-		if err != nil {
-			return fmt.Errorf("numbering revision: %w", err)
-		}
-		committed, err = q.SnapshotCommit(ctx, db.SnapshotCommitParams{ID: pending.ID, Revision: rev})
-		if errors.Is(err, pgx.ErrNoRows) {
-			return errNotCommitted
-		}
-		if err != nil {
-			return fmt.Errorf("committing revision: %w", err)
-		}
-		return nil
-	})
+	committed, err := s.q.SnapshotCommit(ctx, db.SnapshotCommitParams{ID: pending.ID, SessionID: pending.SessionID, Sha256: pending.Sha256})
 	if err == nil {
 		return snapshotFrom(committed), nil, false, nil
 	}
-	if !errors.Is(err, errNotCommitted) {
-		return Snapshot{}, nil, false, err
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return Snapshot{}, nil, false, fmt.Errorf("committing revision: %w", err)
 	}
 	// Not committed: identical to the newest revision, or no longer pending.
 	if newest, lerr := s.q.SnapshotLatest(ctx, pending.SessionID); lerr == nil && newest.Sha256 == pending.Sha256 && newest.ID != pending.ID {

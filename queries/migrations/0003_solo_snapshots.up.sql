@@ -21,6 +21,10 @@ CREATE TABLE solo_sessions (
     -- The newest revision number handed out; incremented in the committing transaction, so
     -- revisions count up from 1 without gaps.
     last_revision integer NOT NULL DEFAULT 0 CHECK (last_revision >= 0),
+    -- SHA-256 of the newest revision (NULL before the first): the commit compares an upload
+    -- with it under the row lock, so identical concurrent uploads store one revision.
+    -- Retention never deletes the newest revision, so it stays true.
+    newest_sha256 text,
     created_at    timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX solo_sessions_user_id_idx ON solo_sessions (user_id, created_at DESC, id DESC);
