@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -85,10 +86,12 @@ func (s *Service) SnapshotCreate(ctx context.Context, up Upload) (CreateResult, 
 	case up.ContentLength > storage.Remaining():
 		return CreateResult{}, errQuota(storage, up.ContentLength)
 	}
-	body, err := s.readBody(up)
+	buf, err := s.readBody(up)
 	if err != nil {
 		return CreateResult{}, err
 	}
+	defer releaseBody(buf)
+	body := buf.Bytes()
 	sum := sha256.Sum256(body)
 	digest := hex.EncodeToString(sum[:])
 
@@ -182,25 +185,36 @@ func errQuota(st Storage, need int64) error {
 	}
 }
 
-// readBody reads the whole body but never more than one byte past the limit.
-func (s *Service) readBody(up Upload) ([]byte, error) {
-	var buf bytes.Buffer
+// bodyBuffers recycles upload buffers: a busy server would otherwise allocate (and collect)
+// a body-sized buffer per upload.
+var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// readBody reads the whole body but never more than one byte past the limit, into a pooled
+// buffer that the caller returns with releaseBody.
+func (s *Service) readBody(up Upload) (*bytes.Buffer, error) {
+	buf := bodyBuffers.Get().(*bytes.Buffer)
+	buf.Reset()
 	if up.ContentLength > 0 {
 		buf.Grow(int(up.ContentLength))
 	}
 	limit := s.opts.MaxSnapshotBytes
 	n, err := buf.ReadFrom(io.LimitReader(up.Body, limit+1))
+	switch {
+	case err != nil:
+		err = apperr.Wrap(apperr.Invalid, err, "the request body could not be read")
+	case n == 0:
+		err = errEmpty()
+	case n > limit:
+		err = s.errTooLarge()
+	}
 	if err != nil {
-		return nil, apperr.Wrap(apperr.Invalid, err, "the request body could not be read")
+		releaseBody(buf)
+		return nil, err
 	}
-	if n == 0 {
-		return nil, errEmpty()
-	}
-	if n > limit {
-		return nil, s.errTooLarge()
-	}
-	return buf.Bytes(), nil
+	return buf, nil
 }
+
+func releaseBody(buf *bytes.Buffer) { bodyBuffers.Put(buf) }
 
 // replay answers an upload whose Idempotency-Key was seen before; ok is false when it was not.
 func (s *Service) replay(ctx context.Context, up Upload, digest string) (CreateResult, bool, error) {
