@@ -34,6 +34,7 @@ commands:
   serve                              run the service (HTTP, WebSocket, River workers)
   migrate up|down [-steps N]|status  apply, revert or show schema migrations
   token -user U [-name N] [-ttl 1h]  mint a dev access token (HS256, AUTH_JWT_SECRET)
+  quota set -user U -bytes N         set a user's snapshot storage quota (may be below usage)
 
 Configuration comes from environment variables; see README.md.
 `
@@ -57,6 +58,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return migrate(ctx, cfg, log, args[1:], stdout)
 	case "token":
 		return token(cfg, args[1:], stdout, stderr)
+	case "quota":
+		return quota(ctx, cfg, log, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -106,6 +106,54 @@ func (e ProblemCode) Valid() bool {
 	}
 }
 
+// Defines values for QuotaExceededProblemCode.
+const (
+	QuotaExceededProblemCodeConflict             QuotaExceededProblemCode = "conflict"
+	QuotaExceededProblemCodeForbidden            QuotaExceededProblemCode = "forbidden"
+	QuotaExceededProblemCodeInternal             QuotaExceededProblemCode = "internal"
+	QuotaExceededProblemCodeMethodNotAllowed     QuotaExceededProblemCode = "method_not_allowed"
+	QuotaExceededProblemCodeNotFound             QuotaExceededProblemCode = "not_found"
+	QuotaExceededProblemCodePayloadTooLarge      QuotaExceededProblemCode = "payload_too_large"
+	QuotaExceededProblemCodeQuotaExceeded        QuotaExceededProblemCode = "quota_exceeded"
+	QuotaExceededProblemCodeRateLimited          QuotaExceededProblemCode = "rate_limited"
+	QuotaExceededProblemCodeUnauthorized         QuotaExceededProblemCode = "unauthorized"
+	QuotaExceededProblemCodeUnavailable          QuotaExceededProblemCode = "unavailable"
+	QuotaExceededProblemCodeUnsupportedMediaType QuotaExceededProblemCode = "unsupported_media_type"
+	QuotaExceededProblemCodeValidationError      QuotaExceededProblemCode = "validation_error"
+)
+
+// Valid indicates whether the value is a known member of the QuotaExceededProblemCode enum.
+func (e QuotaExceededProblemCode) Valid() bool {
+	switch e {
+	case QuotaExceededProblemCodeConflict:
+		return true
+	case QuotaExceededProblemCodeForbidden:
+		return true
+	case QuotaExceededProblemCodeInternal:
+		return true
+	case QuotaExceededProblemCodeMethodNotAllowed:
+		return true
+	case QuotaExceededProblemCodeNotFound:
+		return true
+	case QuotaExceededProblemCodePayloadTooLarge:
+		return true
+	case QuotaExceededProblemCodeQuotaExceeded:
+		return true
+	case QuotaExceededProblemCodeRateLimited:
+		return true
+	case QuotaExceededProblemCodeUnauthorized:
+		return true
+	case QuotaExceededProblemCodeUnavailable:
+		return true
+	case QuotaExceededProblemCodeUnsupportedMediaType:
+		return true
+	case QuotaExceededProblemCodeValidationError:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for Role.
 const (
 	Student Role = "student"
@@ -296,11 +344,102 @@ type Problem struct {
 // ProblemCode Stable machine code.
 type ProblemCode string
 
+// QuotaExceededProblem defines model for QuotaExceededProblem.
+type QuotaExceededProblem struct {
+	// Code Stable machine code.
+	Code   QuotaExceededProblemCode `json:"code"`
+	Detail *string                  `json:"detail,omitempty"`
+
+	// Errors For `validation_error`, the offending fields.
+	Errors *[]FieldError `json:"errors,omitempty"`
+
+	// Instance The request path.
+	Instance  *string `json:"instance,omitempty"`
+	Quota     int64   `json:"quota"`
+	Remaining int64   `json:"remaining"`
+	RequestId *string `json:"request_id,omitempty"`
+
+	// Status Example: 400
+	Status int `json:"status"`
+
+	// Title Example: Request validation failed
+	Title string `json:"title"`
+
+	// Type A URI reference naming the problem type.
+	//
+	// Example: https://m4sh.dev/problems/validation_error
+	Type                 string                 `json:"type"`
+	Used                 int64                  `json:"used"`
+	AdditionalProperties map[string]interface{} `json:"-"`
+}
+
+// QuotaExceededProblemCode Stable machine code.
+type QuotaExceededProblemCode string
+
 // Role defines model for Role.
 type Role string
 
 // SessionStatus defines model for SessionStatus.
 type SessionStatus string
+
+// Snapshot defines model for Snapshot.
+type Snapshot struct {
+	ContentType string             `json:"content_type"`
+	CreatedAt   time.Time          `json:"created_at"`
+	Id          openapi_types.UUID `json:"id"`
+	Revision    int32              `json:"revision"`
+
+	// Sha256 Lowercase hex SHA-256 of the bytes.
+	Sha256    string `json:"sha256"`
+	SizeBytes int64  `json:"size_bytes"`
+}
+
+// SnapshotCreated defines model for SnapshotCreated.
+type SnapshotCreated struct {
+	ContentType string             `json:"content_type"`
+	CreatedAt   time.Time          `json:"created_at"`
+	Id          openapi_types.UUID `json:"id"`
+	Revision    int32              `json:"revision"`
+	SessionId   openapi_types.UUID `json:"session_id"`
+	Sha256      string             `json:"sha256"`
+	SizeBytes   int64              `json:"size_bytes"`
+	Storage     SoloStorage        `json:"storage"`
+}
+
+// SnapshotPage defines model for SnapshotPage.
+type SnapshotPage struct {
+	Items      []Snapshot `json:"items"`
+	NextCursor *string    `json:"next_cursor,omitempty"`
+}
+
+// SoloSession defines model for SoloSession.
+type SoloSession struct {
+	CreatedAt time.Time          `json:"created_at"`
+	Id        openapi_types.UUID `json:"id"`
+	Title     string             `json:"title"`
+}
+
+// SoloSessionCreate defines model for SoloSessionCreate.
+type SoloSessionCreate struct {
+	Title *string `json:"title,omitempty"`
+}
+
+// SoloSessionPage defines model for SoloSessionPage.
+type SoloSessionPage struct {
+	Items      []SoloSession `json:"items"`
+	NextCursor *string       `json:"next_cursor,omitempty"`
+}
+
+// SoloStorage defines model for SoloStorage.
+type SoloStorage struct {
+	Quota int64 `json:"quota"`
+
+	// Remaining `quota - used`, never below 0 (a quota may be lowered below usage).
+	Remaining int64 `json:"remaining"`
+
+	// Used Bytes of stored revisions.
+	Used int64 `json:"used"`
+}
 
 // TelemetryBatch defines model for TelemetryBatch.
 type TelemetryBatch struct {
@@ -344,11 +483,17 @@ type ClassID = openapi_types.UUID
 // Cursor defines model for Cursor.
 type Cursor = string
 
+// IfNoneMatch defines model for IfNoneMatch.
+type IfNoneMatch = string
+
 // Limit defines model for Limit.
 type Limit = int
 
 // SessionID defines model for SessionID.
 type SessionID = openapi_types.UUID
+
+// SoloSessionID defines model for SoloSessionID.
+type SoloSessionID = openapi_types.UUID
 
 // Conflict RFC 9457 problem details with a stable machine-readable `code`.
 type Conflict = Problem
@@ -359,8 +504,17 @@ type Error = Problem
 // Forbidden RFC 9457 problem details with a stable machine-readable `code`.
 type Forbidden = Problem
 
+// IdempotencyConflict RFC 9457 problem details with a stable machine-readable `code`.
+type IdempotencyConflict = Problem
+
 // NotFound RFC 9457 problem details with a stable machine-readable `code`.
 type NotFound = Problem
+
+// QuotaExceeded defines model for QuotaExceeded.
+type QuotaExceeded = QuotaExceededProblem
+
+// SnapshotTooLarge RFC 9457 problem details with a stable machine-readable `code`.
+type SnapshotTooLarge = Problem
 
 // Unauthorized RFC 9457 problem details with a stable machine-readable `code`.
 type Unauthorized = Problem
@@ -389,6 +543,42 @@ type ClassroomSessionListParams struct {
 // TelemetryIngestTextBody defines parameters for TelemetryIngest.
 type TelemetryIngestTextBody = string
 
+// SoloSessionListParams defines parameters for SoloSessionList.
+type SoloSessionListParams struct {
+	// Limit Page size.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor Opaque cursor from the previous page's `next_cursor`.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// SoloSnapshotCreateParams defines parameters for SoloSnapshotCreate.
+type SoloSnapshotCreateParams struct {
+	// IdempotencyKey Client-chosen key that makes retries of this upload safe.
+	IdempotencyKey *string `json:"Idempotency-Key,omitempty"`
+}
+
+// SoloSnapshotLatestParams defines parameters for SoloSnapshotLatest.
+type SoloSnapshotLatestParams struct {
+	// IfNoneMatch ETags the client holds; a match answers 304.
+	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
+}
+
+// SoloSnapshotListParams defines parameters for SoloSnapshotList.
+type SoloSnapshotListParams struct {
+	// Limit Page size.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor Opaque cursor from the previous page's `next_cursor`.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// SoloSnapshotGetParams defines parameters for SoloSnapshotGet.
+type SoloSnapshotGetParams struct {
+	// IfNoneMatch ETags the client holds; a match answers 304.
+	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
+}
+
 // ClassroomCreateJSONRequestBody defines body for ClassroomCreate for application/json ContentType.
 type ClassroomCreateJSONRequestBody = ClassroomCreate
 
@@ -406,6 +596,9 @@ type TelemetryIngestJSONRequestBody = TelemetryPayload
 
 // TelemetryIngestTextRequestBody defines body for TelemetryIngest for text/plain ContentType.
 type TelemetryIngestTextRequestBody = TelemetryIngestTextBody
+
+// SoloSessionCreateJSONRequestBody defines body for SoloSessionCreate for application/json ContentType.
+type SoloSessionCreateJSONRequestBody = SoloSessionCreate
 
 // Getter for additional properties for Problem. Returns the specified
 // element and whether it was found
@@ -572,6 +765,210 @@ func (a Problem) MarshalJSON() ([]byte, error) {
 	return json.Marshal(object)
 }
 
+// Getter for additional properties for QuotaExceededProblem. Returns the specified
+// element and whether it was found
+func (a QuotaExceededProblem) Get(fieldName string) (value interface{}, found bool) {
+	if a.AdditionalProperties != nil {
+		value, found = a.AdditionalProperties[fieldName]
+	}
+	return
+}
+
+// Setter for additional properties for QuotaExceededProblem
+func (a *QuotaExceededProblem) Set(fieldName string, value interface{}) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]interface{})
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// Override default JSON handling for QuotaExceededProblem to handle AdditionalProperties
+func (a *QuotaExceededProblem) UnmarshalJSON(b []byte) error {
+	object := make(map[string]json.RawMessage)
+	err := json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["code"]; found {
+		err = json.Unmarshal(raw, &a.Code)
+		if err != nil {
+			return fmt.Errorf("error reading 'code': %w", err)
+		}
+		delete(object, "code")
+	}
+
+	if raw, found := object["detail"]; found {
+		err = json.Unmarshal(raw, &a.Detail)
+		if err != nil {
+			return fmt.Errorf("error reading 'detail': %w", err)
+		}
+		delete(object, "detail")
+	}
+
+	if raw, found := object["errors"]; found {
+		err = json.Unmarshal(raw, &a.Errors)
+		if err != nil {
+			return fmt.Errorf("error reading 'errors': %w", err)
+		}
+		delete(object, "errors")
+	}
+
+	if raw, found := object["instance"]; found {
+		err = json.Unmarshal(raw, &a.Instance)
+		if err != nil {
+			return fmt.Errorf("error reading 'instance': %w", err)
+		}
+		delete(object, "instance")
+	}
+
+	if raw, found := object["quota"]; found {
+		err = json.Unmarshal(raw, &a.Quota)
+		if err != nil {
+			return fmt.Errorf("error reading 'quota': %w", err)
+		}
+		delete(object, "quota")
+	}
+
+	if raw, found := object["remaining"]; found {
+		err = json.Unmarshal(raw, &a.Remaining)
+		if err != nil {
+			return fmt.Errorf("error reading 'remaining': %w", err)
+		}
+		delete(object, "remaining")
+	}
+
+	if raw, found := object["request_id"]; found {
+		err = json.Unmarshal(raw, &a.RequestId)
+		if err != nil {
+			return fmt.Errorf("error reading 'request_id': %w", err)
+		}
+		delete(object, "request_id")
+	}
+
+	if raw, found := object["status"]; found {
+		err = json.Unmarshal(raw, &a.Status)
+		if err != nil {
+			return fmt.Errorf("error reading 'status': %w", err)
+		}
+		delete(object, "status")
+	}
+
+	if raw, found := object["title"]; found {
+		err = json.Unmarshal(raw, &a.Title)
+		if err != nil {
+			return fmt.Errorf("error reading 'title': %w", err)
+		}
+		delete(object, "title")
+	}
+
+	if raw, found := object["type"]; found {
+		err = json.Unmarshal(raw, &a.Type)
+		if err != nil {
+			return fmt.Errorf("error reading 'type': %w", err)
+		}
+		delete(object, "type")
+	}
+
+	if raw, found := object["used"]; found {
+		err = json.Unmarshal(raw, &a.Used)
+		if err != nil {
+			return fmt.Errorf("error reading 'used': %w", err)
+		}
+		delete(object, "used")
+	}
+
+	if len(object) != 0 {
+		a.AdditionalProperties = make(map[string]interface{})
+		for fieldName, fieldBuf := range object {
+			var fieldVal interface{}
+			err := json.Unmarshal(fieldBuf, &fieldVal)
+			if err != nil {
+				return fmt.Errorf("error unmarshaling field %s: %w", fieldName, err)
+			}
+			a.AdditionalProperties[fieldName] = fieldVal
+		}
+	}
+	return nil
+}
+
+// Override default JSON handling for QuotaExceededProblem to handle AdditionalProperties
+func (a QuotaExceededProblem) MarshalJSON() ([]byte, error) {
+	var err error
+	object := make(map[string]json.RawMessage)
+
+	object["code"], err = json.Marshal(a.Code)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'code': %w", err)
+	}
+
+	if a.Detail != nil {
+		object["detail"], err = json.Marshal(a.Detail)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'detail': %w", err)
+		}
+	}
+
+	if a.Errors != nil {
+		object["errors"], err = json.Marshal(a.Errors)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'errors': %w", err)
+		}
+	}
+
+	if a.Instance != nil {
+		object["instance"], err = json.Marshal(a.Instance)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'instance': %w", err)
+		}
+	}
+
+	object["quota"], err = json.Marshal(a.Quota)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'quota': %w", err)
+	}
+
+	object["remaining"], err = json.Marshal(a.Remaining)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'remaining': %w", err)
+	}
+
+	if a.RequestId != nil {
+		object["request_id"], err = json.Marshal(a.RequestId)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'request_id': %w", err)
+		}
+	}
+
+	object["status"], err = json.Marshal(a.Status)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'status': %w", err)
+	}
+
+	object["title"], err = json.Marshal(a.Title)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'title': %w", err)
+	}
+
+	object["type"], err = json.Marshal(a.Type)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'type': %w", err)
+	}
+
+	object["used"], err = json.Marshal(a.Used)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'used': %w", err)
+	}
+
+	for fieldName, field := range a.AdditionalProperties {
+		object[fieldName], err = json.Marshal(field)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling '%s': %w", fieldName, err)
+		}
+	}
+	return json.Marshal(object)
+}
+
 // AsTelemetryEvent returns the union data inside the TelemetryPayload as a TelemetryEvent
 func (t TelemetryPayload) AsTelemetryEvent() (TelemetryEvent, error) {
 	var body TelemetryEvent
@@ -672,6 +1069,30 @@ type ServerInterface interface {
 	// MeGet The authenticated caller.
 	// (GET /api/v1/me/)
 	MeGet(w http.ResponseWriter, r *http.Request)
+	// SoloSessionList The caller's solo sessions, newest first.
+	// (GET /api/v1/solo/sessions/)
+	SoloSessionList(w http.ResponseWriter, r *http.Request, params SoloSessionListParams)
+	// SoloSessionCreate Create a solo session owned by the caller.
+	// (POST /api/v1/solo/sessions/)
+	SoloSessionCreate(w http.ResponseWriter, r *http.Request)
+	// SoloSessionGet One of the caller's solo sessions.
+	// (GET /api/v1/solo/sessions/{session_id}/)
+	SoloSessionGet(w http.ResponseWriter, r *http.Request, sessionId SoloSessionID)
+	// SoloSnapshotCreate Save a snapshot revision of the session.
+	// (POST /api/v1/solo/sessions/{session_id}/snapshot/)
+	SoloSnapshotCreate(w http.ResponseWriter, r *http.Request, sessionId SoloSessionID, params SoloSnapshotCreateParams)
+	// SoloSnapshotLatest The newest revision's bytes.
+	// (GET /api/v1/solo/sessions/{session_id}/snapshot/latest/)
+	SoloSnapshotLatest(w http.ResponseWriter, r *http.Request, sessionId SoloSessionID, params SoloSnapshotLatestParams)
+	// SoloSnapshotList The session's revisions, newest first.
+	// (GET /api/v1/solo/sessions/{session_id}/snapshots/)
+	SoloSnapshotList(w http.ResponseWriter, r *http.Request, sessionId SoloSessionID, params SoloSnapshotListParams)
+	// SoloSnapshotGet One revision's bytes (404 once retention removed it).
+	// (GET /api/v1/solo/sessions/{session_id}/snapshots/{revision}/)
+	SoloSnapshotGet(w http.ResponseWriter, r *http.Request, sessionId SoloSessionID, revision int32, params SoloSnapshotGetParams)
+	// SoloStorageGet The caller's snapshot storage usage and quota, in bytes.
+	// (GET /api/v1/solo/storage/)
+	SoloStorageGet(w http.ResponseWriter, r *http.Request)
 	// HealthCheck Liveness — the process is up.
 	// (GET /healthz)
 	HealthCheck(w http.ResponseWriter, r *http.Request)
@@ -1041,6 +1462,320 @@ func (siw *ServerInterfaceWrapper) MeGet(w http.ResponseWriter, r *http.Request)
 	handler.ServeHTTP(w, r)
 }
 
+// SoloSessionList operation middleware
+func (siw *ServerInterfaceWrapper) SoloSessionList(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params SoloSessionListParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", r.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "cursor"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "cursor", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.SoloSessionList(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// SoloSessionCreate operation middleware
+func (siw *ServerInterfaceWrapper) SoloSessionCreate(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.SoloSessionCreate(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// SoloSessionGet operation middleware
+func (siw *ServerInterfaceWrapper) SoloSessionGet(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "session_id" -------------
+	var sessionId SoloSessionID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "session_id", r.PathValue("session_id"), &sessionId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "session_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.SoloSessionGet(w, r, sessionId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// SoloSnapshotCreate operation middleware
+func (siw *ServerInterfaceWrapper) SoloSnapshotCreate(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "session_id" -------------
+	var sessionId SoloSessionID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "session_id", r.PathValue("session_id"), &sessionId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "session_id", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params SoloSnapshotCreateParams
+
+	headers := r.Header
+
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey string
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "Idempotency-Key", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "Idempotency-Key", Err: err})
+			return
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.SoloSnapshotCreate(w, r, sessionId, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// SoloSnapshotLatest operation middleware
+func (siw *ServerInterfaceWrapper) SoloSnapshotLatest(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "session_id" -------------
+	var sessionId SoloSessionID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "session_id", r.PathValue("session_id"), &sessionId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "session_id", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params SoloSnapshotLatestParams
+
+	headers := r.Header
+
+	// ------------- Optional header parameter "If-None-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-None-Match")]; found {
+		var IfNoneMatch IfNoneMatch
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "If-None-Match", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-None-Match", valueList[0], &IfNoneMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "If-None-Match", Err: err})
+			return
+		}
+
+		params.IfNoneMatch = &IfNoneMatch
+
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.SoloSnapshotLatest(w, r, sessionId, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// SoloSnapshotList operation middleware
+func (siw *ServerInterfaceWrapper) SoloSnapshotList(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "session_id" -------------
+	var sessionId SoloSessionID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "session_id", r.PathValue("session_id"), &sessionId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "session_id", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params SoloSnapshotListParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", r.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "cursor"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "cursor", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.SoloSnapshotList(w, r, sessionId, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// SoloSnapshotGet operation middleware
+func (siw *ServerInterfaceWrapper) SoloSnapshotGet(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "session_id" -------------
+	var sessionId SoloSessionID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "session_id", r.PathValue("session_id"), &sessionId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "session_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "revision" -------------
+	var revision int32
+
+	err = runtime.BindStyledParameterWithOptions("simple", "revision", r.PathValue("revision"), &revision, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int32", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "revision", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params SoloSnapshotGetParams
+
+	headers := r.Header
+
+	// ------------- Optional header parameter "If-None-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-None-Match")]; found {
+		var IfNoneMatch IfNoneMatch
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "If-None-Match", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-None-Match", valueList[0], &IfNoneMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "If-None-Match", Err: err})
+			return
+		}
+
+		params.IfNoneMatch = &IfNoneMatch
+
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.SoloSnapshotGet(w, r, sessionId, revision, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// SoloStorageGet operation middleware
+func (siw *ServerInterfaceWrapper) SoloStorageGet(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.SoloStorageGet(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // HealthCheck operation middleware
 func (siw *ServerInterfaceWrapper) HealthCheck(w http.ResponseWriter, r *http.Request) {
 
@@ -1203,6 +1938,14 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/classrooms/{class_id}/sessions/{session_id}/{$}", wrapper.ClassroomSessionGet)
 	m.HandleFunc(http.MethodPatch+" "+options.BaseURL+"/api/v1/classrooms/{class_id}/sessions/{session_id}/{$}", wrapper.ClassroomSessionUpdate)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/logs/telemetry/{$}", wrapper.TelemetryIngest)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/solo/sessions/{$}", wrapper.SoloSessionList)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/solo/sessions/{$}", wrapper.SoloSessionCreate)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/solo/sessions/{session_id}/{$}", wrapper.SoloSessionGet)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/solo/sessions/{session_id}/snapshot/{$}", wrapper.SoloSnapshotCreate)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/solo/sessions/{session_id}/snapshot/latest/{$}", wrapper.SoloSnapshotLatest)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/solo/sessions/{session_id}/snapshots/{$}", wrapper.SoloSnapshotList)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/solo/sessions/{session_id}/snapshots/{revision}/{$}", wrapper.SoloSnapshotGet)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/solo/storage/{$}", wrapper.SoloStorageGet)
 
 	return m
 }
@@ -1213,7 +1956,33 @@ type ErrorApplicationProblemPlusJSONResponse Problem
 
 type ForbiddenApplicationProblemPlusJSONResponse Problem
 
+type IdempotencyConflictApplicationProblemPlusJSONResponse Problem
+
 type NotFoundApplicationProblemPlusJSONResponse Problem
+
+type QuotaExceededApplicationProblemPlusJSONResponse QuotaExceededProblem
+
+type SnapshotBytesResponseHeaders struct {
+	ETag              *string
+	XSnapshotRevision *int32
+}
+type SnapshotBytesAsteriskResponse struct {
+	Body io.Reader
+
+	Headers       SnapshotBytesResponseHeaders
+	ContentType   string
+	ContentLength int64
+}
+
+type SnapshotNotModifiedResponseHeaders struct {
+	ETag              *string
+	XSnapshotRevision *int32
+}
+type SnapshotNotModifiedResponse struct {
+	Headers SnapshotNotModifiedResponseHeaders
+}
+
+type SnapshotTooLargeApplicationProblemPlusJSONResponse Problem
 
 type UnauthorizedApplicationProblemPlusJSONResponse Problem
 
@@ -2314,6 +3083,750 @@ func (response MeGetdefaultApplicationProblemPlusJSONResponse) VisitMeGetRespons
 	return err
 }
 
+type SoloSessionListRequestObject struct {
+	Params SoloSessionListParams
+}
+
+type SoloSessionListResponseObject interface {
+	VisitSoloSessionListResponse(w http.ResponseWriter) error
+}
+
+type SoloSessionList200JSONResponse SoloSessionPage
+
+func (response SoloSessionList200JSONResponse) VisitSoloSessionListResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSessionList400ApplicationProblemPlusJSONResponse struct {
+	ValidationErrorApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSessionList400ApplicationProblemPlusJSONResponse) VisitSoloSessionListResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSessionList401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSessionList401ApplicationProblemPlusJSONResponse) VisitSoloSessionListResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSessionListdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response SoloSessionListdefaultApplicationProblemPlusJSONResponse) VisitSoloSessionListResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSessionCreateRequestObject struct {
+	Body *SoloSessionCreateJSONRequestBody
+}
+
+type SoloSessionCreateResponseObject interface {
+	VisitSoloSessionCreateResponse(w http.ResponseWriter) error
+}
+
+type SoloSessionCreate201JSONResponse SoloSession
+
+func (response SoloSessionCreate201JSONResponse) VisitSoloSessionCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSessionCreate400ApplicationProblemPlusJSONResponse struct {
+	ValidationErrorApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSessionCreate400ApplicationProblemPlusJSONResponse) VisitSoloSessionCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSessionCreate401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSessionCreate401ApplicationProblemPlusJSONResponse) VisitSoloSessionCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSessionCreatedefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response SoloSessionCreatedefaultApplicationProblemPlusJSONResponse) VisitSoloSessionCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSessionGetRequestObject struct {
+	SessionId SoloSessionID `json:"session_id"`
+}
+
+type SoloSessionGetResponseObject interface {
+	VisitSoloSessionGetResponse(w http.ResponseWriter) error
+}
+
+type SoloSessionGet200JSONResponse SoloSession
+
+func (response SoloSessionGet200JSONResponse) VisitSoloSessionGetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSessionGet400ApplicationProblemPlusJSONResponse struct {
+	ValidationErrorApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSessionGet400ApplicationProblemPlusJSONResponse) VisitSoloSessionGetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSessionGet401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSessionGet401ApplicationProblemPlusJSONResponse) VisitSoloSessionGetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSessionGet404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSessionGet404ApplicationProblemPlusJSONResponse) VisitSoloSessionGetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSessionGetdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response SoloSessionGetdefaultApplicationProblemPlusJSONResponse) VisitSoloSessionGetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotCreateRequestObject struct {
+	SessionId   SoloSessionID `json:"session_id"`
+	Params      SoloSnapshotCreateParams
+	ContentType string
+	Body        io.Reader
+}
+
+type SoloSnapshotCreateResponseObject interface {
+	VisitSoloSnapshotCreateResponse(w http.ResponseWriter) error
+}
+
+type SoloSnapshotCreate200JSONResponse SnapshotCreated
+
+func (response SoloSnapshotCreate200JSONResponse) VisitSoloSnapshotCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotCreate201JSONResponse SnapshotCreated
+
+func (response SoloSnapshotCreate201JSONResponse) VisitSoloSnapshotCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotCreate400ApplicationProblemPlusJSONResponse struct {
+	ValidationErrorApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotCreate400ApplicationProblemPlusJSONResponse) VisitSoloSnapshotCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotCreate401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotCreate401ApplicationProblemPlusJSONResponse) VisitSoloSnapshotCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotCreate403ApplicationProblemPlusJSONResponse struct {
+	QuotaExceededApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotCreate403ApplicationProblemPlusJSONResponse) VisitSoloSnapshotCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotCreate404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotCreate404ApplicationProblemPlusJSONResponse) VisitSoloSnapshotCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotCreate409ApplicationProblemPlusJSONResponse struct {
+	IdempotencyConflictApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotCreate409ApplicationProblemPlusJSONResponse) VisitSoloSnapshotCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotCreate413ApplicationProblemPlusJSONResponse struct {
+	SnapshotTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotCreate413ApplicationProblemPlusJSONResponse) VisitSoloSnapshotCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotCreatedefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response SoloSnapshotCreatedefaultApplicationProblemPlusJSONResponse) VisitSoloSnapshotCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotLatestRequestObject struct {
+	SessionId SoloSessionID `json:"session_id"`
+	Params    SoloSnapshotLatestParams
+}
+
+type SoloSnapshotLatestResponseObject interface {
+	VisitSoloSnapshotLatestResponse(w http.ResponseWriter) error
+}
+
+type SoloSnapshotLatest200AsteriskResponse struct{ SnapshotBytesAsteriskResponse }
+
+func (response SoloSnapshotLatest200AsteriskResponse) VisitSoloSnapshotLatestResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", response.ContentType)
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	if response.Headers.ETag != nil {
+		w.Header().Set("ETag", fmt.Sprint(*response.Headers.ETag))
+	}
+	if response.Headers.XSnapshotRevision != nil {
+		w.Header().Set("X-Snapshot-Revision", fmt.Sprint(*response.Headers.XSnapshotRevision))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type SoloSnapshotLatest304Response = SnapshotNotModifiedResponse
+
+func (response SoloSnapshotLatest304Response) VisitSoloSnapshotLatestResponse(w http.ResponseWriter) error {
+	if response.Headers.ETag != nil {
+		w.Header().Set("ETag", fmt.Sprint(*response.Headers.ETag))
+	}
+	if response.Headers.XSnapshotRevision != nil {
+		w.Header().Set("X-Snapshot-Revision", fmt.Sprint(*response.Headers.XSnapshotRevision))
+	}
+	w.WriteHeader(304)
+	return nil
+}
+
+type SoloSnapshotLatest400ApplicationProblemPlusJSONResponse struct {
+	ValidationErrorApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotLatest400ApplicationProblemPlusJSONResponse) VisitSoloSnapshotLatestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotLatest401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotLatest401ApplicationProblemPlusJSONResponse) VisitSoloSnapshotLatestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotLatest404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotLatest404ApplicationProblemPlusJSONResponse) VisitSoloSnapshotLatestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotLatestdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response SoloSnapshotLatestdefaultApplicationProblemPlusJSONResponse) VisitSoloSnapshotLatestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotListRequestObject struct {
+	SessionId SoloSessionID `json:"session_id"`
+	Params    SoloSnapshotListParams
+}
+
+type SoloSnapshotListResponseObject interface {
+	VisitSoloSnapshotListResponse(w http.ResponseWriter) error
+}
+
+type SoloSnapshotList200JSONResponse SnapshotPage
+
+func (response SoloSnapshotList200JSONResponse) VisitSoloSnapshotListResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotList400ApplicationProblemPlusJSONResponse struct {
+	ValidationErrorApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotList400ApplicationProblemPlusJSONResponse) VisitSoloSnapshotListResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotList401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotList401ApplicationProblemPlusJSONResponse) VisitSoloSnapshotListResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotList404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotList404ApplicationProblemPlusJSONResponse) VisitSoloSnapshotListResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotListdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response SoloSnapshotListdefaultApplicationProblemPlusJSONResponse) VisitSoloSnapshotListResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotGetRequestObject struct {
+	SessionId SoloSessionID `json:"session_id"`
+	Revision  int32         `json:"revision"`
+	Params    SoloSnapshotGetParams
+}
+
+type SoloSnapshotGetResponseObject interface {
+	VisitSoloSnapshotGetResponse(w http.ResponseWriter) error
+}
+
+type SoloSnapshotGet200AsteriskResponse struct{ SnapshotBytesAsteriskResponse }
+
+func (response SoloSnapshotGet200AsteriskResponse) VisitSoloSnapshotGetResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", response.ContentType)
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	if response.Headers.ETag != nil {
+		w.Header().Set("ETag", fmt.Sprint(*response.Headers.ETag))
+	}
+	if response.Headers.XSnapshotRevision != nil {
+		w.Header().Set("X-Snapshot-Revision", fmt.Sprint(*response.Headers.XSnapshotRevision))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type SoloSnapshotGet304Response = SnapshotNotModifiedResponse
+
+func (response SoloSnapshotGet304Response) VisitSoloSnapshotGetResponse(w http.ResponseWriter) error {
+	if response.Headers.ETag != nil {
+		w.Header().Set("ETag", fmt.Sprint(*response.Headers.ETag))
+	}
+	if response.Headers.XSnapshotRevision != nil {
+		w.Header().Set("X-Snapshot-Revision", fmt.Sprint(*response.Headers.XSnapshotRevision))
+	}
+	w.WriteHeader(304)
+	return nil
+}
+
+type SoloSnapshotGet400ApplicationProblemPlusJSONResponse struct {
+	ValidationErrorApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotGet400ApplicationProblemPlusJSONResponse) VisitSoloSnapshotGetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotGet401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotGet401ApplicationProblemPlusJSONResponse) VisitSoloSnapshotGetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotGet404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotGet404ApplicationProblemPlusJSONResponse) VisitSoloSnapshotGetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotGetdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response SoloSnapshotGetdefaultApplicationProblemPlusJSONResponse) VisitSoloSnapshotGetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloStorageGetRequestObject struct {
+}
+
+type SoloStorageGetResponseObject interface {
+	VisitSoloStorageGetResponse(w http.ResponseWriter) error
+}
+
+type SoloStorageGet200JSONResponse SoloStorage
+
+func (response SoloStorageGet200JSONResponse) VisitSoloStorageGetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloStorageGet401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response SoloStorageGet401ApplicationProblemPlusJSONResponse) VisitSoloStorageGetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloStorageGetdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response SoloStorageGetdefaultApplicationProblemPlusJSONResponse) VisitSoloStorageGetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type HealthCheckRequestObject struct {
 }
 
@@ -2408,6 +3921,30 @@ type StrictServerInterface interface {
 	// MeGet The authenticated caller.
 	// (GET /api/v1/me/)
 	MeGet(ctx context.Context, request MeGetRequestObject) (MeGetResponseObject, error)
+	// SoloSessionList The caller's solo sessions, newest first.
+	// (GET /api/v1/solo/sessions/)
+	SoloSessionList(ctx context.Context, request SoloSessionListRequestObject) (SoloSessionListResponseObject, error)
+	// SoloSessionCreate Create a solo session owned by the caller.
+	// (POST /api/v1/solo/sessions/)
+	SoloSessionCreate(ctx context.Context, request SoloSessionCreateRequestObject) (SoloSessionCreateResponseObject, error)
+	// SoloSessionGet One of the caller's solo sessions.
+	// (GET /api/v1/solo/sessions/{session_id}/)
+	SoloSessionGet(ctx context.Context, request SoloSessionGetRequestObject) (SoloSessionGetResponseObject, error)
+	// SoloSnapshotCreate Save a snapshot revision of the session.
+	// (POST /api/v1/solo/sessions/{session_id}/snapshot/)
+	SoloSnapshotCreate(ctx context.Context, request SoloSnapshotCreateRequestObject) (SoloSnapshotCreateResponseObject, error)
+	// SoloSnapshotLatest The newest revision's bytes.
+	// (GET /api/v1/solo/sessions/{session_id}/snapshot/latest/)
+	SoloSnapshotLatest(ctx context.Context, request SoloSnapshotLatestRequestObject) (SoloSnapshotLatestResponseObject, error)
+	// SoloSnapshotList The session's revisions, newest first.
+	// (GET /api/v1/solo/sessions/{session_id}/snapshots/)
+	SoloSnapshotList(ctx context.Context, request SoloSnapshotListRequestObject) (SoloSnapshotListResponseObject, error)
+	// SoloSnapshotGet One revision's bytes (404 once retention removed it).
+	// (GET /api/v1/solo/sessions/{session_id}/snapshots/{revision}/)
+	SoloSnapshotGet(ctx context.Context, request SoloSnapshotGetRequestObject) (SoloSnapshotGetResponseObject, error)
+	// SoloStorageGet The caller's snapshot storage usage and quota, in bytes.
+	// (GET /api/v1/solo/storage/)
+	SoloStorageGet(ctx context.Context, request SoloStorageGetRequestObject) (SoloStorageGetResponseObject, error)
 	// HealthCheck Liveness — the process is up.
 	// (GET /healthz)
 	HealthCheck(ctx context.Context, request HealthCheckRequestObject) (HealthCheckResponseObject, error)
@@ -2816,6 +4353,225 @@ func (sh *strictHandler) MeGet(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// SoloSessionList operation middleware
+func (sh *strictHandler) SoloSessionList(w http.ResponseWriter, r *http.Request, params SoloSessionListParams) {
+	var request SoloSessionListRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.SoloSessionList(ctx, request.(SoloSessionListRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SoloSessionList")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SoloSessionListResponseObject); ok {
+		if err := validResponse.VisitSoloSessionListResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// SoloSessionCreate operation middleware
+func (sh *strictHandler) SoloSessionCreate(w http.ResponseWriter, r *http.Request) {
+	var request SoloSessionCreateRequestObject
+
+	var body SoloSessionCreateJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.SoloSessionCreate(ctx, request.(SoloSessionCreateRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SoloSessionCreate")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SoloSessionCreateResponseObject); ok {
+		if err := validResponse.VisitSoloSessionCreateResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// SoloSessionGet operation middleware
+func (sh *strictHandler) SoloSessionGet(w http.ResponseWriter, r *http.Request, sessionId SoloSessionID) {
+	var request SoloSessionGetRequestObject
+
+	request.SessionId = sessionId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.SoloSessionGet(ctx, request.(SoloSessionGetRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SoloSessionGet")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SoloSessionGetResponseObject); ok {
+		if err := validResponse.VisitSoloSessionGetResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// SoloSnapshotCreate operation middleware
+func (sh *strictHandler) SoloSnapshotCreate(w http.ResponseWriter, r *http.Request, sessionId SoloSessionID, params SoloSnapshotCreateParams) {
+	var request SoloSnapshotCreateRequestObject
+
+	request.SessionId = sessionId
+	request.Params = params
+	request.ContentType = r.Header.Get("Content-Type")
+
+	request.Body = r.Body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.SoloSnapshotCreate(ctx, request.(SoloSnapshotCreateRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SoloSnapshotCreate")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SoloSnapshotCreateResponseObject); ok {
+		if err := validResponse.VisitSoloSnapshotCreateResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// SoloSnapshotLatest operation middleware
+func (sh *strictHandler) SoloSnapshotLatest(w http.ResponseWriter, r *http.Request, sessionId SoloSessionID, params SoloSnapshotLatestParams) {
+	var request SoloSnapshotLatestRequestObject
+
+	request.SessionId = sessionId
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.SoloSnapshotLatest(ctx, request.(SoloSnapshotLatestRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SoloSnapshotLatest")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SoloSnapshotLatestResponseObject); ok {
+		if err := validResponse.VisitSoloSnapshotLatestResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// SoloSnapshotList operation middleware
+func (sh *strictHandler) SoloSnapshotList(w http.ResponseWriter, r *http.Request, sessionId SoloSessionID, params SoloSnapshotListParams) {
+	var request SoloSnapshotListRequestObject
+
+	request.SessionId = sessionId
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.SoloSnapshotList(ctx, request.(SoloSnapshotListRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SoloSnapshotList")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SoloSnapshotListResponseObject); ok {
+		if err := validResponse.VisitSoloSnapshotListResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// SoloSnapshotGet operation middleware
+func (sh *strictHandler) SoloSnapshotGet(w http.ResponseWriter, r *http.Request, sessionId SoloSessionID, revision int32, params SoloSnapshotGetParams) {
+	var request SoloSnapshotGetRequestObject
+
+	request.SessionId = sessionId
+	request.Revision = revision
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.SoloSnapshotGet(ctx, request.(SoloSnapshotGetRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SoloSnapshotGet")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SoloSnapshotGetResponseObject); ok {
+		if err := validResponse.VisitSoloSnapshotGetResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// SoloStorageGet operation middleware
+func (sh *strictHandler) SoloStorageGet(w http.ResponseWriter, r *http.Request) {
+	var request SoloStorageGetRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.SoloStorageGet(ctx, request.(SoloStorageGetRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SoloStorageGet")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SoloStorageGetResponseObject); ok {
+		if err := validResponse.VisitSoloStorageGetResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // HealthCheck operation middleware
 func (sh *strictHandler) HealthCheck(w http.ResponseWriter, r *http.Request) {
 	var request HealthCheckRequestObject
@@ -2869,88 +4625,115 @@ func (sh *strictHandler) ReadyCheck(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7FzvUhtJkn+VjN6NGGAbIUCeHYtPGhvfsDGMCcC3s2f56FJ3Sqpxq6qnqhrQOIi4T/cAF/eE+yQXmVXd",
-	"akktwP/Yu7n9Ygt1/cnKv7/MytaHKNWzQitUzkb9D1EhjJihQ8N/vciFtScv6aNUUT8qhJtGcaTEDKN+",
-	"lNLTK5lFcWTw11IazKK+MyXGkU2nOBM0b6zNTLioH5Ulj3TzguZaZ6SaRHd3cfSiNFYbGpuhTY0snNS0",
-	"2etC/FoipPwYxkbPwE0RCoPXUpcWCjHBbywkCm/dlR+VdKLYU/priWbeINXv0SRsJm5/RDVx06h/0O3G",
-	"dDaHhub++9vB7r+J3d+6u8+vdt/96Y+tVP8oZ9KtE30mJghW/oabKMl5XpOQDMeizF3Uf9aNiSo5K2dR",
-	"f59omkkV/qpJkMrhBA3TcIHWSq02Csj6558rojuabAutLHqt0Gqcy5RPn2rlUPFHURS5TAUxYq8wepTj",
-	"7E+/WOLKh8ZmfzQ4jvrRH/YWerfnn9q9Mz/Lb7nM18spAp0ArYM07G/hRropK4VBq0uTkj5YJxzCVlKN",
-	"SrY70V0cHRvjleypKB6oOWg3RQNIW8cgLDQ3YapeaTOSWYbqqXmZijxHAzMxB4u4xEMYlQ6UdpBOhZog",
-	"SAdbybgiNLDzJ+1e6VJlT0n3TxpsmU5rQmPQBrTy1DcORLTTobYSpd3VmMgMVL9RonRTbeRv+MSUxyDV",
-	"tchlRjTjbUGWCCMUBg04/R4VbCVlg7pA8L/SFCbqyfW3aXGZRstsnQmXksVJC5lOyxkqUo7rmsor1nUm",
-	"/q5yMYtIYrSecZAxukDjpHcnqUHhMLsSbskZZcLhrpMzXPdIcSSzRziuOHLS5Ugj15+UTpsrv8x9DHpj",
-	"0Zy8jLwPrBzo28hvx6s31oqbZ3lX06NHv2DqaNeaCy94HMswyyRxTuRnDa6MRW4xXmFUfZr7CL7kQav0",
-	"+qn3kkSRa1040uFs+cN9my+kfFdvJYwRc/q7EafX4+ZgZEmXtGJjzoV1HN87rbF3SRJM170nC2GyRfOq",
-	"EVeP1CdU2f2Kqso8FyOSkg+yn6q41gnzsTZBga98UESBGRd+8D020qbxSwxbGEDYeYnsBrMeI5zPM4hV",
-	"LLd+lAcJ+KLqX2nc/0IreFNkH8/ohWqtxwit8jk4I5Tl1UBaEKmT1wh//8//AlaCDmsD4di3XisalG44",
-	"UNix7USvJOZZHQ6XCR3Ts3U6/zpFg31IRjqbd1hrkhgSRuYdBuT0J2HnTpXT0BdTFBmazgsfcHcv5wUm",
-	"nTbLm6G1QX3uP5UnbzGh7Xg/oMhJkdec1RTT93az4NqC3OraCzlW4tDvozgqlbgW0juuz5HMaYsF+VSk",
-	"hbjS4mcE4Gp2yHXaqZmNsEVHftFSfaRr3XgIox+OyOc05ksfOGwdN06zmQeDLPtIg/8ytG6m6Edp3ed6",
-	"2yDfNR/7aNdYgd+NrPExfNmVnL96Ac97z/5c5XKQoRMyD7mooPRzlCPMRDqVCncNioy/SFKdefexYtY6",
-	"w3WHdbG0CtCgphNdBdzehhepTRzV+RopTJUFsedxU51d0Vciz/UND65SZSJOzHMtsiun9VUuzAR5aVsW",
-	"hebIPsNMiitmZRz9WmonrvA2Rcx4ISMcXrFD5T+lcmiUyB90McRk4mKrjfEJW4LPK21gPfWIOXTq8RhV",
-	"JtUE2OVarsY8RqkawaUleEtlnVAptkfCKlviQNLmRsKAYFj3ADi8FbOCPEuvgWbqyk8Ds9UDo/Ow+YIh",
-	"MBYyx/a8iL9YQx/w5vwEDI7RoEoRlJgRB33RzSs7TWRFrPedOlfY/t7erGennQyvq0TU7rUo6f2RJWjV",
-	"GqpkE2kz4PPgfSuz4ESMZ5YZpchtiraMfxuTPWipcGvr3EvMcYbOzL+nNPgjXSpeVzXWRylivdcxzWOU",
-	"IW5P/MyqNlj9+YAHDDu3cXBll4dOtFKgJc+US0KsvMW6c8vxGvMmkzMclRP2DGMdxdGNMOSgvHq8uyfw",
-	"LvQNM+m06egCFet2A/pXbKn/blmQ6LMf5/FfGcRdwgmwOFwM1mmDGQgLv1itRrCl0DoyF+Fgpq2DwwPg",
-	"49vthi9oQLFFbbbVmXjGfmNB3ygIg0GSWsuxRANbY4MIRBavv5oBPcAGZ1tBss87WJgwFQXzGLYo5B0e",
-	"Hj7fjmE098W2irg01+n7I/7OorlG840FgykS/CcwBTe0qOC0puPD0oNwa0V7N+K7WnfPfMxquUFQ4TBc",
-	"KRQw4uqVHtcy2u92YUso8Iv6EJ54c0mYrVrh63HUf/uRtvrI4d6N3L2jw1QeffkE+53OQbcL6VQYkTo0",
-	"NuYyHOdcN1PpEGwhUnxYAxa3G8PhRVtICFBujYIXQmklU5GDH8sqRzwkmXPl8hsLBPggzYWcrVCyf/Dd",
-	"A7rIppCWRrr5BfHHOw5fGR2UPhHyf72qdOcvf72MVo30h4uDZ98u7gNIGWVK/6cGvfjPacTesf83e3kx",
-	"qBAboR85Kcmai3KUyxTe47wzVAneFgmls5U2HoEcQ8JnZgTEDwuDnLNLB7PSOhghJCJN0dqkM1TVRQ+d",
-	"2J9iwXuKnL7wyt5wjfPnxxeXMDg7qZh92rv4ATjEkRiKXDgSRR/qooyNF58rl2E9HrI610N1o8171hcQ",
-	"KgNXqSFINUHrOuBBjMjZMMPJUtwLN3CF0U6nOqdTe0pHmMFoPlS0w8DOVUrU1nVhdggZ2VqyJ+ipKGRn",
-	"LmY5MWao/vAHeKEVGQyROVS7sLNDAt/Z6UMyCFiW4UMfvveF8mHZ7R6mf/nrJX/ABLQi+zZz2qGQewkY",
-	"XTqEUuVorQeCBRqPhqyY26ECSCp168Pbd0kHBqH+LhUI4JJApenSgqLlgeRZOMw6nkqGh5bo9Jv3bm/3",
-	"nt3e0vhkU0k+8W6UMoft9lSBafNJArSAOTERhD5Xau+mVBZGONaGZDqHqVBZjuYIBFxLnfNUWphI63W7",
-	"SXBxtE0f1rCzV4sW+EzMSTwOJ+EBDBa3RRsuX/yOvQS2lAa8ldYxpsxRvLfbR3xtQyYT7p/ClRMtXd06",
-	"8fxDWFw8Be6fiYlUTDVJIJfWAaqs0FI5C068R0h8SQe29jsdwgQQbljhWXebj0ge318uJ+HemDamueqx",
-	"98xwJiZoQRgEbTIk56HwhmQ2lsY6v41hoQYxlyojJ6lVWhrDHkNZNM7C1nucW+RKXzjYdmd5N66pNUuD",
-	"tOyiOuj5cvLS7uwwQW/enLy0lRFYITN/D3kjLR55Vy0zT7qX3WYHz2xZ9/Hs10IOErFbGon0PaqM3FUU",
-	"R9dofME96nYO9ztdii8E2EQho3502Ol2DjnVdFN29my71/t7C0e2R19PkAFpbcEnGYWjagxXEOKlfoUN",
-	"UXoxZM9f2m+Kz42BoSfh7t3K1fdBt3vPHdzH3b0t37y03MARfCEBkzAWvOF7wZ6no235mt691ctDnrf/",
-	"8LylW1KmKjQoPDQxbEMhvZzNhJk3BWYJC5olfyGtj2cUnmdczYmXrIiBs5iQaBdXDzYivFRoe592hOuE",
-	"OuX+XmfzLy+4sMvdMmSlHOJuTW/2v/z2bTrjScr+rykJU01YrDrbUVNPRpjqGVqQLijMRsW4i9u8yYeq",
-	"qn/3CMfyL+iip7D6jZ0Z1YCnl2Gv23t4Ut358blC9+WDCq9urXiC7fuM/6OcftXExnnW/drht14KP6uN",
-	"HHWcxqzfVFiYagJKVWaZvPhxcHFx/vr16dXp4Oer0+PT74/PL5JwOAtbC0zS3Y6Hymrfg6Ot845xRDzG",
-	"rAOnYUYTaozmkNSFf1/yVJCEsnvIOzaod6P+/hW1vLHLptYSPunvXccXJ21RcM63/Lfev3noyBDd6Bwh",
-	"4YfJV7CERQBdlkxy0N1PfNGG1JExX+V9RR2jkwNOJbi0kxsU2ZzwPKVSAV2GvMkiqqEK6Qkn0ilpcAZb",
-	"NM6rdOiYIWDrj2/lZOq2OzDIsqr67HnkM4LnydFQCf+sEPdYWjX8EdYwyLKvBBUW6z8KJHxpA2ztSwwS",
-	"q8TJJvgl8ck9W2fZPwKa9LqHD09adGJ+ipPodZ8/PKHum/1crzLIslp8tV9R+Xy7AycZzgrtQrn10zBS",
-	"FQU/hIDiUVOGOfrGkXtt6Rxn+hrXY0uvpcDFQ3+fCvFZ8vWMaRcxA2NpIJfXCKlWClMuoIHToTRfAZI0",
-	"1xZ9NOn1uodfPorErU3ni0aFzR3nj+opeBiuVTXOR6D6cO33O6oaNPvWHigeVHz6vaOtwBLLVzwLS1gu",
-	"KjxJpvFggWK57fEr1ymWN7tbf6Pjq5Qn6ibIdeW88H2i//T8axpMjAFRX/guBfdPDui1n/ywuHW+e7zT",
-	"fKqKyD0Kc8l3evz4/0NZZFX8X9FVPRzVFm+ZsV+rWl/u15nQZvw0ji1s9sQp1kfqLYixQ+MxGl9x/dP7",
-	"rar+sco2+T449veRQvmW8nqU5yW/nTSVavIYJ5nrid2rb7/ZD7ZXQ864HaAPSoc7YsWNjh0Y+LvT5Re4",
-	"hHMinYYydVUICajc95QcgVBD1fIiGN+GWpATxU1FW+HaGXrd/W2+LCc9GulsTqNocLLccpL4/pZkubMk",
-	"WW118VTEwDeJwg5Vsqr9fiELicNbt1fkQqoEtm6mwkGixLWcCKdNx6LKvkeR0nj6bGHM+/sLRE/xC25X",
-	"B1OSiFAUNf6K61tmD8fGQuYlX1/bGzS2P1T7HdjZuZwa7VyOOzv9RVH18vjH49Pjy/O/XZ0PLo+vzo7P",
-	"r05Pfkpg67Db3a76Ly0UaGAmVemQP/pupaECgC0BNpesSVrhbhh0I1Wmb7b5hYWkd/Acmn2s1Z35OfF1",
-	"d0BGnMSNO3deN7RoVCIyKDJf3gv9cdJ3IxRIYs0yg9ZyU8rf/+O/F9U2fhoErMe8bnJ5/ubi8vjl1dn5",
-	"659Pji8SnrFgXqmcKa3DrFoVbkT+no6X/Lz7SpsbYTLM6FNS32zzwkZOpq4DJ2fX3wYaQzlOl4qWI77t",
-	"fdvrDNUBSeNYpZq4xs0Z1QsR1ZdJuJyOIfENam7OepRMfpNF4uWdLL1F4c/WqnxLmsdvkOQWIentP4P2",
-	"PuSkM1SHROOF/G2TtpwOfr76/m+XxL+tw4M/f/vdNozmDi2pOhvDzo5Q2c5O8NFEN5Mo1dj3UMSAaqxN",
-	"ihncTGWOpOro22O90uwfwlrrdMLLa3L9FlDyu8CSe1AgNdpasnTBm8FIz0aLfhO/LUlBcMcHAuviNjme",
-	"VBtTFs5P81Rwe4Bnaa/bXW/r6AxVjxj0l4vXP7EwfAQjXr25fLX7HfADfrWTNWe1sS45goT7JhPf4UGm",
-	"LLw9LXc68uJKV40ENJgirZAK3vyp2+12A7PaiAzdxryq12/u2x6qZx1IDrq9pN9wpKyqv5ZYYsauxzpt",
-	"xAQ7cOE/8AUKkYnjsTahG8POVTo1WunSHvE2teHVrYujcjz2Njgu83x1w8zoosAsro1EKiA+ydSfXKqa",
-	"+uTn3ZqLuy/9vASq6AfhzSL2k6/PL/rcu6ONnNCKxDXBu5Mn0aXDDiSvzy5PXv90kUBhcJyT8S7cnai9",
-	"J2ZDxcwKPmvAjWi7ZHtG57uDPNc3u695nz7sJPGGEaf8koDtw9nri8t4qKrNN43/gY9j+9A08hhW/UQ8",
-	"VEt9Xb7faHXJU3G7O5hgH777ljuWQsspv2FGxh8T28dGK8dOcqkf6hvbUKyj0J5Vc52ddMVTSIUxEikI",
-	"PsCltguEWrgn3Dr3lXDuWocrv8lY+8flhVZ7+dmo60axEKDWbRvsVJCwAiYAWr6z6Ucg7ofWLSXeQeic",
-	"YyvdIpPc9Sa5XdtsFEfeHHiVFrtZX/UHfQMzNplKop7539jKXMkWKnuFEaaitL7zJFj4jQgmvlXaUuT5",
-	"HLqcW20uWdY/xdHyQgZz55OR/P7hU7/WzzDFv7ZjN4TJKjDqRjTaStZDnP+Zgt7+s6c8w5sFEGhDI4Qi",
-	"luAG/7ZCK3YI5B88f1IRaO3Vt/bgAZpJW+HFrWQJgm6vWEkDi7a8O4apJkxeKifzRrt+aLakUDgRUnWi",
-	"VvXe36Den5LYhUbbqP/2XTPN8z6zomrRhrzl269jcAH7ZzE0XEblMZaKIPXs6F0c3e7Oena6W2Oz3RF7",
-	"Y/ZWjfxvhptrX6f4latdp3j/T7J0/jEdWEQALUfwPWVrr8hZ8LoC9yGbnvKLyr9tZKV/kZnzwK/J0PC+",
-	"dJubKDr36uGP8hoV5UxVTlUYTUiA8F9ZNE+ui6qEwHfnm898To//gUfm/VmFnnUPn2C/n7TjZHd+BIl/",
-	"QT3hRnvKktIpZFigylCl8/Ay4v0CIerlkkQy4cRI2NA9ItIpt1ITbJzJied7yFt9U3WL0Jb3W3615O27",
-	"OyKA4b8vm5Ymj/rRHpc6w0Jr6IO5wUSYiuDO4v6Ttr2LP2z+zSVhV15R4ZJRY4XaztaXedF416NqJSNC",
-	"1t/7COUHg4KLaEsXYlxrqnsph+qSC23M1bAmhQo63FH4eYe6CYezE1++hIGaa4U+QZ+gs9Dr9jxYbv5A",
-	"nC/A3b27+58AAAD//w==",
+	"7D1rcxs3kn+la3arTGlJipJob0x9Uhz5oj3L9knybfZCnwacaZKIh8AEwEhiXKraT/cDrvYX7i+5QgPz",
+	"IocP25KS9eWLLYl4NPqFfqH5MYjkLJUChdHB4GOQMsVmaFDRby8SpvXpd/ZHLoJBkDIzDdqBYDMMBkFk",
+	"P73icdAOFP6ccYVxMDAqw3agoynOmJ03lmrGTDAIsoxGmnlq52qjuJgEd3ft4EWmtFR2bIw6Ujw1XNrN",
+	"3qTs5wwhoo9hrOQMzBQhVXjNZaYhZRN8oiEUeGuu3KiwG7QdpD9nqOYVUN0eVcBm7PYViomZBoODXq9t",
+	"z2ZQ2bn//eNx579Y55de5/lV5/2f/tgI9en4tRR4xkw0XQb95JJNNEEbJRyFgalMYn0EDGZ2AjChb1Bp",
+	"OOz1C4inyGJUJcin447doeO2WAH5fu+g3wTdKz7jZhmut2yCoPkvuApPCc2rbhbjmGWJCQZPe227M59l",
+	"M7uv/Y0L/1sBAhcGJ6gIhgvUmkuxkn20+/zLGehCJrK2Wf3Qx6BlIsFvBzwuDv8g8NzZyTqVQqOTISnG",
+	"CY+IGpEUBgX9yNI04RGzMO6lSo4SnP3pJ20B/ljZ7I8Kx8Eg+MNeKaV77lO999bNclvWj3w5RbAnQG0g",
+	"8vtruOFmSkypUMtMRVZ6tGEGoRXmo8KdbnDXDk6UciL5WBAfizlIM0UFaLduA9NQ3YSgeinViMcxisfG",
+	"ZcSSBBXM2Bw0Yg2HMMoMCGkgmjIxQeAGWuE4B9Sj8zTGWSoNimj+a7DDsYAsTSSLSxbQbIYQVuDq/DvO",
+	"Q+CWI3iSABcwTvhkatogFc34gHO4YRoyjfFQ0EIMYj4eo7IabiTjeZ2PhsIe/bU0L2Um4sc872sJOoum",
+	"BY3oDFI4wlVoaclm6dkKhTRXYwumJ9h/ZNKwk9sIMcb7B722+gbW84SLJWqCd8xN5RgkwVJZtf6zXRRa",
+	"If1/hX71cOfITptyMbHUGwo7HOMuhJaOYRvc+BCYiCFUOGNccDEJoTWaG9Q7wBSCkWknwWtMYIazESrt",
+	"aXshWKqn0nxrhy5gaXdvt46QQm+OuGB05zRoziY1ds2tWn6igSBqlzz8wu3WuZynRNo53KCyrH2NjtOt",
+	"onfXKkFnb+Xl68FuYnGAMVx8f9w5ePoMWlO83QE5pl1o127tTly+gn7o5LjonHuAm3fKjwMis5isr1ug",
+	"iAtzeBA03Kp3Fay/luZMxnzMHYc2aC2yPZ5osAd3lgdqyw4krCuQ8xmn/NwDXEr5iqkJPrY2J1XlBERD",
+	"ePHm1Zuri9fHby++f3N5dXb8w9W3f7s8uQihFaZsboXvykh5lVhIvXZ4J1hmplLxX/CR9VobuLhmCY+t",
+	"RsPb1JooMEKmUIGRH1BAK8wq0HmA/9NOIaAe/WKvmiKFEnNWsJlyDbGMspm9QFrhdQHlFRkBBPxdLiCl",
+	"Q6KknJGvomSKynCvexQyg/EVMzVOjJnBjuEzXFY47YDHW1h07cBwk2CDSLQDkxmprtwy6xD0TqM6/S5w",
+	"xmFuWf4YuO1o9cpa7epZ3hfwyNFPGBm7a4GFFzSOaBjH3GKOJW8rWBmzRGN7AVHFadYBfEmDFuF1U9eC",
+	"ZF2MZeJwg7P6D+s2L6l8V2zFlGJz+3vF3Wuw9Ufa8pIUpLoTpg25id1Gv6FGCYJr7cm8i9HAefmIqy35",
+	"CUW8nlFFliRsZKnkvI/PZVxtmPpUmbAeQbaRRB4ZF27wGhlp4vgawkoB8DvXwK4gaxvifJlALIYElo+y",
+	"EYB7Zf+c436DUvAujT8d0SVrLd8RUiRzMIoJTatZT4RFhl8j/PN//heICbrEDdnMQkp/qEC64kB+x6YT",
+	"veSYxMV1WAd0bD9bhvOvU1Q4gJDMJ+IaZ0CjmncpcmJ/TZmZdvPQmP2DM7K6VWs17DZJ3gy19uyz/lQO",
+	"vHJC0/G+R5aYaYOymmL0Qa8mXNMlt7h2ScecHPJD0A4ywa4Zd4rrSyhz1iBBLkbTAFym8Qsu4Hy2DwI1",
+	"Q2MN9WWIfpJcfKJqXXkIJTffyOd2zH0f2G/drpxmNQ6O4/gTBf5+YF0N0SuuzZdqW0/fJR27tWrMjd+V",
+	"qHF3eF2VnL98Ac/7T/+cB7kgRsN44oN0DLSxYgQzFk25wI5CFtMfwkjGTn0siLWMcVlhXdRWATuoqkQX",
+	"DW4nw6Vr0w6KQJZlmDxGQprHTGV8Zf/EkkTe0OA89mOBW/ScaGmdpamkm32GMWdXhMp2UI9YWJ5kBq9I",
+	"odKv1ntUgiUbVYxFssVio4zRCRsun5dSwbLr0aarU47HKGIuJkAql8IAWzFV5XJpuLy50IaJCFeFCJy3",
+	"RBdJkxrxA7xgrTHg8JbNUqtZ+hVrpvDFKzZbMTA495uXCIEx4wk2+0X0h+V4+7vzU1BIgcEIQbCZxaDL",
+	"3ThmtxOJEYt9p8akerC3N+vraTfG69wR1XsNTLr+ZvFctWRVkog0CXBjOM5Kc5K8GQeDH7f0fduLeoj4",
+	"ejEs8qwfNJGiiLxtOT7TGG81dFmnxrnIBdVtlxHz/q4dnPuLKdcY5KMSUrMYhWmUwbprUJns7LncpG+e",
+	"60NDDXaLM5+ucp5bmvqA/r+qBLuWQlzrsmDtQE/ZwdNny0LySt6giphGmOJtEXhcDDlWc5K9znPWGb//",
+	"+Kx/98dGv43/glejPBL7qXxRHLHtXLTKasUh2nUibAxT5MR0Tln89dC0TBRu5YQXLPCA5LQiSXmAjY67",
+	"TOSFH9ronC+kQQu2+FSOKCFaxxv34S8XSmOzn/y57m8lxfybiDyuiyNuksryKI8eLansfS+Er1DlgWlf",
+	"Ctc93fH168Bl4aADPisn8BoVjDCRN9CDFvPZvRmbwwjBGtwu8G8/zzSb4E7XWevb2g317SmBZ28flx0s",
+	"slR6q1U/38RoB5eY4AyNmn+bV9J8AividV62tBW7FHud2HkUcWG3p25mXtCS/7rBG/Q7rz2R22XTiRZq",
+	"nkRRMkRbLDt6lIetWlUxjrIJeUljGbSDG6astnam8vs1QYjS9saYG6m6MkVBlKvVFzm0FL83LGjh05/m",
+	"/b5UiB3LV1Aerp0zH9Pwk5ZiBC2B2ljXgRmYSW3g8ADo+Hqn4hdVwlK1e3lNPlTeiEo5EArDxxwVtMYK",
+	"ESxYtP6iftuABqMbA4YuBkvEhClLCcfQsu7/4eHh8502jOaVQrEnGqJERh+OXJEGqmvK8SuMkF8j2NsE",
+	"buyijEK8NfFcc98scO/KWFfBu2+d/95QlCf8YaimgsGIMnlyXNBov2f1lQC3qAtnhE5cQkKrFLiFV7Uk",
+	"q1sOd2qEfJfL/KKqn2C/2z3o9SCaMsUig0q3KSVJ8eebKTcIOmURbuaA0pobDi+aLm8f1lqC4AUTUvCI",
+	"JeDGEsvltj9lcZ9QmY2CKGF8tgDJ/sE3G3iRRCHKFDfzC4sfpzhclvg4c0Fh99vLnHf+8tfLYFFIv7+w",
+	"LklZMYTqmkf2/0ihI/+5HbF34v6Nv7s4zqNXkRRjPsmsNKfZKOERfMB5dyhCvE2pyCjnxiPgYwjpzGRC",
+	"0oepQspfcAOzTBt744UsilDrsDsUecWEPbE7RYn7qTGpS0KTNlzC/PnJxSUcvz3NkX3Wv/geyKe1ZEgT",
+	"ZiwpBlAkqHS7/DlXGdrFhrRM5FDcSPWB+IUKaEzOhsDFBLXpggvosIQE058swj1f1JoqaWQkE3tqB+nI",
+	"XuvzobA7HOu5iCy0RY6cFEJsZS3cY/ZTlvLunM0Si5ih+MMf4IUUVmAsmEPRgd1dS/Dd3QGExz6uR6GU",
+	"AXzrigaGWa93GP3lr5f0A4YghZVvNbc7pHwvBCUzg5CJBLUrabUK20WGNJvroQAIc3YbwI/vwy4c+1oE",
+	"LsBaLnY1z+lce9PG0jM1GHcdlBQq0xZOt3n/9nbv6e2tHR+uKk8InRp93n/6553msCnB5gKm0BDYYhPG",
+	"hTYLdQgqExpGOJbK0nQOUybiBNURMLjmMqGpdmELWr/XC72Ks9sMYCmO6NiiIZRokRO6mKQlHsBxWVK4",
+	"okzN7dgPoSUk4C3XhuJrCbIPeueICtysyPgiRV+XaJfOSxNp/iGU1Yke+2/ZhAuC2lIg4doAijiVXBgN",
+	"hn1ACF16C1r73a61CcCXBcPT3g4d0Wp8V68d+lJsu7GdK7Yt3QbrEmgqOJMqJgNX4I2l2Zgrbdw2iojq",
+	"yZyJ2CpJKaJMUREiFxqV0dD6gHONlPX0B9vp1nej/GI1TWqXLTOlDi+n3+ndXQLo3bvT73QuBJrx2BWr",
+	"3nCNR05V89iB7mi3WsETWpZ1POk171oFpJZGLPqAIrbqKmgH16ic8xn0uof73Z69X6zBxlIeDILDbq97",
+	"6OJFU1L2JLvX+3ulItuzf54gGaSFBJ/G9jrKx1A2pV17ArDili6H7LlK81X3c2WgL/O/e79QH33Q662p",
+	"R/q0OqR6FUpDNZI1XyyBLTFK3FCNVN/B0bR8Ae/eYiEVzdvfPK9WMUZQ+ar6TRP9NvZKz2YzpuZVgmlr",
+	"C6qavuDa3Wf2enbFmu2aFJHhzCaWtGUZhg6svZRKvY47fLCgSD98K+P5/RPO73JXN1mtD3G3xDf79799",
+	"E8/48OW/GpMQ1NYWy892VOWTEUZyhhq48QyzkjHu2k3a5GNe4XC3hWL5NzTBY0j9yvL9fMDj07Df62+e",
+	"VNTIfynRXfggt1dbC5pgZ53wf5LSz9+FkZ+1njt8xXiVSxaLWot7GuNBlWHdq6nCswxfvDq+uDh/8+aM",
+	"qnTPTs6+PTm/CPOadGiVNklvpz0UWrqHGlIbpxhHFscYd+HMz6iaGqM5hEURhEv/CiqSV1c89n7HCvau",
+	"1CI8IJdXdllVZksn/dp5vDxpA4OTv+X+6vSbMx3JRFcyQQjpw/ABJKG8QBdCuwe9/dAFbSw7ks2Xa19W",
+	"3NHhAbkSFNpJFLJ4bu1560p569L7TRpRDIV3T8iRjiwHx9Cy4xxL+wSANWzd8TWfTM1OF47jOM/EOxw5",
+	"j+B5eDQUzH2WsjWSlg/fQhqO4/iBTIVy/a2MhPsWwMb3VZ5iOTlJBO/TPlmzdRz/GqZJv3e4eVL5XO9z",
+	"lES/93zzhOI13ZdqleM4LshX6BWRzHe6UDySM59vI+W34Ed/oTirKcYEXf5trSyd40xe4/Ld0m8IcNHQ",
+	"r5Mhvoi+DjHNJCbDmCtI+DVCJIXAiAJoYKQPzecGSZRIje426fd7h/d/i7QbX0qXRZurnyVvVV+52VzL",
+	"Y5xbWPU+8/oVRQ2qqekNwYMcT1+7teVRQsnhimleDyo8iqexMUBRL2p44DhFfbO75Wf/DxKeKIodlpnz",
+	"wr2Z+V3zL3GwRQywIuFbu9w/+0Iv9OTHMut8t73SfKyIyBqGuaScHn38/yEsskj+B1RVm2+1slsJ6bW8",
+	"9GU9z/gnV4+j2Pxmj+xifSLfAhsbdN0pXIrrd+23yPonIl6l++DE5SOZcM/rilEOlzrvG7GNkkzkRO8V",
+	"2W/Sg83RkLdUDjAAIX2OWFDVfReOXe60/pidGcOiqQ9T54EQb5W7mpIjYGIoGh7FUzZUA58IKipq+bQz",
+	"9Hv7O5QsLzoBcE2Dw3rJSejqW8J6ZUm4WOrioGgDZRKZHopwkfvdQhpCg7dmL00YFyG0bqbMQCjYNZ8w",
+	"I1VXo4i/RRbZ8fZnDWPa3yUQHcQv6OkeqMySCFla2F/tIsvszLEx40lG6WtqMzUYiv0u7O5eTpU0JsHd",
+	"3UEZVL08eXVydnJ5/rer8+PLk6u3J+dXZ6evQ2gd9no7+VsUDSkqmHGRGaQfXbXSUABAi4FOOHGSFNjx",
+	"g264iOXNDj3eDPsHz6H6pifPmZ9bvHaOrRCH7UrOndbNa+E9iRSy2IX3fH0cd9UIKVqyxrFCrako5Z9/",
+	"/0cZbaNPPYHlmNYNL8/fXVyefHf19vzND6cnFyHNKJGXCaMybTDOV4Ublnywxwt/6LyU6oapGGP7U1hk",
+	"tmlhxSdT04XTt9fPPIw+HCczYZezeNt71u8OxYGlxomIpMUaFWfkj0PzP4Y+Od2G0BWomTnxUTj5haeh",
+	"o3dYe1HqztbIfDXOo9e0iUYI+/tPoflNVtgdikML4wX/ZRW3VBtlHB78+dk3O+7ZgmV1EobdXSbi3V2v",
+	"oy3cBCIXY1dD0QYUY6kijOFmyhO0rI7uqZBjmv1DWG7AQctLq/o1IKeGUZxqUCBSUmsr6Yw2g5Gcjcp6",
+	"E7etpQLTroEO8eKOVTyRVCpLjZvmoKDyAIfSfq+3XNbRHYq+RdBfLt68JmK4G8zi6t3ly843QB9Qmwvi",
+	"nMXCuvAIQqqbDF2FhxVl5uSpXulIiwuZFxLYwfamZVzAuz/1er2eR1YTkP7lFa3q+JvesA3F0y6EB71+",
+	"OKgoUmLVnzPMMCbV44v3u+BLnymBYsHE8VgqX42h5yKaKilkpo9om0LwitLFUTYeOxkcZ0myuGGsZJpi",
+	"3C6EhAuweOKROzkXBfThD50Ci53v3LwQ8tsP/Ctr0pNvzi8GVLsjFZ/YFS3WGO1uNYnMDHYhfPP28vTN",
+	"64sQUoWu11Wp7lihPTEeCkKW11nHVIjWsbKnZNI5ThJ503lD+wxgN2yvGHFGDyb1AN6+ubhsD0W++arx",
+	"37vOPINak6M2LOqJ9lDU6rp8H6eFJc/Ybed4ggP45hlVLPmSU3ptb4W/Te2+lBSGlGStHuqJrjDWkS/P",
+	"KrBOSjrHKURMKY72EtyApaYEQkHcUyqdeyA7d6nCld4pFPqxvtDiu0YS6qJQzF9Qy7INesossbxNAHb5",
+	"7qpOgetN64YQ77GvnCMpbVmR7DiR3Clktt7ZqUFullf9Xt7AjEQmp6hD/hOdiyv11vLyCiOMWKZd5YmX",
+	"8BvmRbyV6YwlyRx65FutDlkWr6x6KxpFfbYlv3/46/aUarwm84tRVm6j1T2m+vtPH/MM70pDoMkasVZE",
+	"zdygPlONtoMH/+D5o5JASse+hQb3phnXub3YCmsm6M6ClFRs0YZ39BhJa5NnwvCk2tfVFVvaq3DCuKh3",
+	"c1vbHvXuMx07X2gbDH58X3XznM7MoSrLkFuu/LoNxtv+cRsqKiPXGLUgSDE7eN8Objuzvp52CtusMyJt",
+	"TNqq4v/NcHXs6wwfONp1huv7dnZ/nQosC4BdzprvEUl7Dk6J69y4r3vTWiZyi0xM5fnbv34SZvFp4G82",
+	"//LFPFF27qy0JdaryzTtsDUFmsvvOR/Gclre55GLNGuvPb+6Ms1aj2p5I1xJmqkosSWOWKkxtstJVPDp",
+	"FPSnaY961+3H0g2/ZzJyv6NZjXw2m2j/iH5N7LYaMSUf308pXKLiCedobughpfvByAlSpIY8aG6sg7hg",
+	"TFrTzdpIR/UQlowMGm98hNWHjztdyDvQahc7gCwdCjL69inS5s/m2gXLzMCEpZrCA3Tt6TZQJzQXciA7",
+	"kSpBBxQOn6VmXhyVXvkcAXN/kNeohmJ111iasH8YQouAKQ7qnuv5Q7jQXvGEJA9qDQXTZWzKLpUHtVyE",
+	"TCGz5vhOAYyZMrOmNbR7NM4tvvu9Q1joDO0DGhv6QP/z7/8oMGVPVKFdfiQfuF2M1roQkbWL806EClni",
+	"vn6AXjuN7da+wbVvTF0kHWhyNLUOUZmIsNR7LSGW2SjxcVUuJgNgoMja3dTdvKUjab1Xn0HwLLIzFPn3",
+	"MfgqzLJPvm/WnPc/dxHiVMk4izB2T67Ip3P0KYPInDpt1xqpl8WWoDDTdEbXVL2xlXo+GoyUFl32j0Ph",
+	"7MWIJdDyPWN2Fk7zROeGRAG9qweto9afmGJb5ZFZOaspREN6uNbU5UtvjfbS21jyYDrRVGoUhB6CasY+",
+	"oCYqc9eogCTW90bXbIyrv0ajzgQrvwLk6dNNr2rfr7OrPq/d+eNlVhd78TR2l3bs4cuHSRMuy5DCNGHz",
+	"/PU3cWrBk54THf8NRcFKlLahB4t2/YIv86RV/nov72RPDS18i/l7NSA34+DSgb8MYw02n9Pg5jeab65/",
+	"e8GDFd82fatFGX1bP3epB/wXl/kwKu8sbJKCgt5cKgzERfto6xjHNsZTYhWtWf3Y5dKzkreRyu9k4YsB",
+	"tjaEJ5dsMoBh4N5ou5ZL7pn2MKCLeijChpb8YRfC2pcHVW60XNToGwGKW++w1w+7Q3Fc+B+5zVT0gSne",
+	"Hm+6Fl4RAu7hWtgwofr1S6t8j+040H15xV07ONxGSJq+fOHrf2+zYFHk38Xxxc7GpuBWzlT8MVjqtxUO",
+	"q/ZH2xALq3Rr+vpZsTRzi2NvDJ19KlN+zJe+244/7yF80lz4X2m/t8UXkm3TvfB31fobi+Ys6lRo9Xt9",
+	"kCKyHxnXygWUe9YD3Oxsw97OVt3Au27QA6dm6t0ml7OOZOn/FkLxudm4YOeL2EVNqEJi3Z03pXb7v6xE",
+	"uWvHTxV8D4lv3/W/CdVpd20G8RW/RoFaF9VwqZKR/Z387OqpZZoXf9Krx9VnPrcf/4pHpv2Ju572Dh9h",
+	"v9fkdrB4fgSh+5qFkFokwc2UR1OIMUURW2/Jt9ReT5BzCvZVKRIzw0ZM+3e/LJpSExzLozM+cXj3FYfO",
+	"ym8gWn2/elOwH99bbe8Kt9wVlqkkGAR7dAv4hZbqRggbBITKAe6WF5jddjnIU/lKRR/wLJuLUbFvZYUi",
+	"Q9oUKyq7dOVNAChsuNSxyxeOWr9fqoWnTFQlXHTBGIpLKpEmrPo1Z2xOhzvyX1JSPJ+mujJXeA7HYi4F",
+	"utLKCRoN/V7fOUvVb8t1pdN37+/+LwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -99,6 +99,54 @@ func (e ProblemCode) Valid() bool {
 	}
 }
 
+// Defines values for QuotaExceededProblemCode.
+const (
+	QuotaExceededProblemCodeConflict             QuotaExceededProblemCode = "conflict"
+	QuotaExceededProblemCodeForbidden            QuotaExceededProblemCode = "forbidden"
+	QuotaExceededProblemCodeInternal             QuotaExceededProblemCode = "internal"
+	QuotaExceededProblemCodeMethodNotAllowed     QuotaExceededProblemCode = "method_not_allowed"
+	QuotaExceededProblemCodeNotFound             QuotaExceededProblemCode = "not_found"
+	QuotaExceededProblemCodePayloadTooLarge      QuotaExceededProblemCode = "payload_too_large"
+	QuotaExceededProblemCodeQuotaExceeded        QuotaExceededProblemCode = "quota_exceeded"
+	QuotaExceededProblemCodeRateLimited          QuotaExceededProblemCode = "rate_limited"
+	QuotaExceededProblemCodeUnauthorized         QuotaExceededProblemCode = "unauthorized"
+	QuotaExceededProblemCodeUnavailable          QuotaExceededProblemCode = "unavailable"
+	QuotaExceededProblemCodeUnsupportedMediaType QuotaExceededProblemCode = "unsupported_media_type"
+	QuotaExceededProblemCodeValidationError      QuotaExceededProblemCode = "validation_error"
+)
+
+// Valid indicates whether the value is a known member of the QuotaExceededProblemCode enum.
+func (e QuotaExceededProblemCode) Valid() bool {
+	switch e {
+	case QuotaExceededProblemCodeConflict:
+		return true
+	case QuotaExceededProblemCodeForbidden:
+		return true
+	case QuotaExceededProblemCodeInternal:
+		return true
+	case QuotaExceededProblemCodeMethodNotAllowed:
+		return true
+	case QuotaExceededProblemCodeNotFound:
+		return true
+	case QuotaExceededProblemCodePayloadTooLarge:
+		return true
+	case QuotaExceededProblemCodeQuotaExceeded:
+		return true
+	case QuotaExceededProblemCodeRateLimited:
+		return true
+	case QuotaExceededProblemCodeUnauthorized:
+		return true
+	case QuotaExceededProblemCodeUnavailable:
+		return true
+	case QuotaExceededProblemCodeUnsupportedMediaType:
+		return true
+	case QuotaExceededProblemCodeValidationError:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for Role.
 const (
 	Student Role = "student"
@@ -289,11 +337,102 @@ type Problem struct {
 // ProblemCode Stable machine code.
 type ProblemCode string
 
+// QuotaExceededProblem defines model for QuotaExceededProblem.
+type QuotaExceededProblem struct {
+	// Code Stable machine code.
+	Code   QuotaExceededProblemCode `json:"code"`
+	Detail *string                  `json:"detail,omitempty"`
+
+	// Errors For `validation_error`, the offending fields.
+	Errors *[]FieldError `json:"errors,omitempty"`
+
+	// Instance The request path.
+	Instance  *string `json:"instance,omitempty"`
+	Quota     int64   `json:"quota"`
+	Remaining int64   `json:"remaining"`
+	RequestId *string `json:"request_id,omitempty"`
+
+	// Status Example: 400
+	Status int `json:"status"`
+
+	// Title Example: Request validation failed
+	Title string `json:"title"`
+
+	// Type A URI reference naming the problem type.
+	//
+	// Example: https://m4sh.dev/problems/validation_error
+	Type                 string                 `json:"type"`
+	Used                 int64                  `json:"used"`
+	AdditionalProperties map[string]interface{} `json:"-"`
+}
+
+// QuotaExceededProblemCode Stable machine code.
+type QuotaExceededProblemCode string
+
 // Role defines model for Role.
 type Role string
 
 // SessionStatus defines model for SessionStatus.
 type SessionStatus string
+
+// Snapshot defines model for Snapshot.
+type Snapshot struct {
+	ContentType string             `json:"content_type"`
+	CreatedAt   time.Time          `json:"created_at"`
+	Id          openapi_types.UUID `json:"id"`
+	Revision    int32              `json:"revision"`
+
+	// Sha256 Lowercase hex SHA-256 of the bytes.
+	Sha256    string `json:"sha256"`
+	SizeBytes int64  `json:"size_bytes"`
+}
+
+// SnapshotCreated defines model for SnapshotCreated.
+type SnapshotCreated struct {
+	ContentType string             `json:"content_type"`
+	CreatedAt   time.Time          `json:"created_at"`
+	Id          openapi_types.UUID `json:"id"`
+	Revision    int32              `json:"revision"`
+	SessionId   openapi_types.UUID `json:"session_id"`
+	Sha256      string             `json:"sha256"`
+	SizeBytes   int64              `json:"size_bytes"`
+	Storage     SoloStorage        `json:"storage"`
+}
+
+// SnapshotPage defines model for SnapshotPage.
+type SnapshotPage struct {
+	Items      []Snapshot `json:"items"`
+	NextCursor *string    `json:"next_cursor,omitempty"`
+}
+
+// SoloSession defines model for SoloSession.
+type SoloSession struct {
+	CreatedAt time.Time          `json:"created_at"`
+	Id        openapi_types.UUID `json:"id"`
+	Title     string             `json:"title"`
+}
+
+// SoloSessionCreate defines model for SoloSessionCreate.
+type SoloSessionCreate struct {
+	Title *string `json:"title,omitempty"`
+}
+
+// SoloSessionPage defines model for SoloSessionPage.
+type SoloSessionPage struct {
+	Items      []SoloSession `json:"items"`
+	NextCursor *string       `json:"next_cursor,omitempty"`
+}
+
+// SoloStorage defines model for SoloStorage.
+type SoloStorage struct {
+	Quota int64 `json:"quota"`
+
+	// Remaining `quota - used`, never below 0 (a quota may be lowered below usage).
+	Remaining int64 `json:"remaining"`
+
+	// Used Bytes of stored revisions.
+	Used int64 `json:"used"`
+}
 
 // TelemetryBatch defines model for TelemetryBatch.
 type TelemetryBatch struct {
@@ -337,11 +476,17 @@ type ClassID = openapi_types.UUID
 // Cursor defines model for Cursor.
 type Cursor = string
 
+// IfNoneMatch defines model for IfNoneMatch.
+type IfNoneMatch = string
+
 // Limit defines model for Limit.
 type Limit = int
 
 // SessionID defines model for SessionID.
 type SessionID = openapi_types.UUID
+
+// SoloSessionID defines model for SoloSessionID.
+type SoloSessionID = openapi_types.UUID
 
 // Conflict RFC 9457 problem details with a stable machine-readable `code`.
 type Conflict = Problem
@@ -352,8 +497,17 @@ type Error = Problem
 // Forbidden RFC 9457 problem details with a stable machine-readable `code`.
 type Forbidden = Problem
 
+// IdempotencyConflict RFC 9457 problem details with a stable machine-readable `code`.
+type IdempotencyConflict = Problem
+
 // NotFound RFC 9457 problem details with a stable machine-readable `code`.
 type NotFound = Problem
+
+// QuotaExceeded defines model for QuotaExceeded.
+type QuotaExceeded = QuotaExceededProblem
+
+// SnapshotTooLarge RFC 9457 problem details with a stable machine-readable `code`.
+type SnapshotTooLarge = Problem
 
 // Unauthorized RFC 9457 problem details with a stable machine-readable `code`.
 type Unauthorized = Problem
@@ -382,6 +536,42 @@ type ClassroomSessionListParams struct {
 // TelemetryIngestTextBody defines parameters for TelemetryIngest.
 type TelemetryIngestTextBody = string
 
+// SoloSessionListParams defines parameters for SoloSessionList.
+type SoloSessionListParams struct {
+	// Limit Page size.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor Opaque cursor from the previous page's `next_cursor`.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// SoloSnapshotCreateParams defines parameters for SoloSnapshotCreate.
+type SoloSnapshotCreateParams struct {
+	// IdempotencyKey Client-chosen key that makes retries of this upload safe.
+	IdempotencyKey *string `json:"Idempotency-Key,omitempty"`
+}
+
+// SoloSnapshotLatestParams defines parameters for SoloSnapshotLatest.
+type SoloSnapshotLatestParams struct {
+	// IfNoneMatch ETags the client holds; a match answers 304.
+	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
+}
+
+// SoloSnapshotListParams defines parameters for SoloSnapshotList.
+type SoloSnapshotListParams struct {
+	// Limit Page size.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor Opaque cursor from the previous page's `next_cursor`.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// SoloSnapshotGetParams defines parameters for SoloSnapshotGet.
+type SoloSnapshotGetParams struct {
+	// IfNoneMatch ETags the client holds; a match answers 304.
+	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
+}
+
 // ClassroomCreateJSONRequestBody defines body for ClassroomCreate for application/json ContentType.
 type ClassroomCreateJSONRequestBody = ClassroomCreate
 
@@ -399,6 +589,9 @@ type TelemetryIngestJSONRequestBody = TelemetryPayload
 
 // TelemetryIngestTextRequestBody defines body for TelemetryIngest for text/plain ContentType.
 type TelemetryIngestTextRequestBody = TelemetryIngestTextBody
+
+// SoloSessionCreateJSONRequestBody defines body for SoloSessionCreate for application/json ContentType.
+type SoloSessionCreateJSONRequestBody = SoloSessionCreate
 
 // Getter for additional properties for Problem. Returns the specified
 // element and whether it was found
@@ -554,6 +747,210 @@ func (a Problem) MarshalJSON() ([]byte, error) {
 	object["type"], err = json.Marshal(a.Type)
 	if err != nil {
 		return nil, fmt.Errorf("error marshaling 'type': %w", err)
+	}
+
+	for fieldName, field := range a.AdditionalProperties {
+		object[fieldName], err = json.Marshal(field)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling '%s': %w", fieldName, err)
+		}
+	}
+	return json.Marshal(object)
+}
+
+// Getter for additional properties for QuotaExceededProblem. Returns the specified
+// element and whether it was found
+func (a QuotaExceededProblem) Get(fieldName string) (value interface{}, found bool) {
+	if a.AdditionalProperties != nil {
+		value, found = a.AdditionalProperties[fieldName]
+	}
+	return
+}
+
+// Setter for additional properties for QuotaExceededProblem
+func (a *QuotaExceededProblem) Set(fieldName string, value interface{}) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]interface{})
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// Override default JSON handling for QuotaExceededProblem to handle AdditionalProperties
+func (a *QuotaExceededProblem) UnmarshalJSON(b []byte) error {
+	object := make(map[string]json.RawMessage)
+	err := json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["code"]; found {
+		err = json.Unmarshal(raw, &a.Code)
+		if err != nil {
+			return fmt.Errorf("error reading 'code': %w", err)
+		}
+		delete(object, "code")
+	}
+
+	if raw, found := object["detail"]; found {
+		err = json.Unmarshal(raw, &a.Detail)
+		if err != nil {
+			return fmt.Errorf("error reading 'detail': %w", err)
+		}
+		delete(object, "detail")
+	}
+
+	if raw, found := object["errors"]; found {
+		err = json.Unmarshal(raw, &a.Errors)
+		if err != nil {
+			return fmt.Errorf("error reading 'errors': %w", err)
+		}
+		delete(object, "errors")
+	}
+
+	if raw, found := object["instance"]; found {
+		err = json.Unmarshal(raw, &a.Instance)
+		if err != nil {
+			return fmt.Errorf("error reading 'instance': %w", err)
+		}
+		delete(object, "instance")
+	}
+
+	if raw, found := object["quota"]; found {
+		err = json.Unmarshal(raw, &a.Quota)
+		if err != nil {
+			return fmt.Errorf("error reading 'quota': %w", err)
+		}
+		delete(object, "quota")
+	}
+
+	if raw, found := object["remaining"]; found {
+		err = json.Unmarshal(raw, &a.Remaining)
+		if err != nil {
+			return fmt.Errorf("error reading 'remaining': %w", err)
+		}
+		delete(object, "remaining")
+	}
+
+	if raw, found := object["request_id"]; found {
+		err = json.Unmarshal(raw, &a.RequestId)
+		if err != nil {
+			return fmt.Errorf("error reading 'request_id': %w", err)
+		}
+		delete(object, "request_id")
+	}
+
+	if raw, found := object["status"]; found {
+		err = json.Unmarshal(raw, &a.Status)
+		if err != nil {
+			return fmt.Errorf("error reading 'status': %w", err)
+		}
+		delete(object, "status")
+	}
+
+	if raw, found := object["title"]; found {
+		err = json.Unmarshal(raw, &a.Title)
+		if err != nil {
+			return fmt.Errorf("error reading 'title': %w", err)
+		}
+		delete(object, "title")
+	}
+
+	if raw, found := object["type"]; found {
+		err = json.Unmarshal(raw, &a.Type)
+		if err != nil {
+			return fmt.Errorf("error reading 'type': %w", err)
+		}
+		delete(object, "type")
+	}
+
+	if raw, found := object["used"]; found {
+		err = json.Unmarshal(raw, &a.Used)
+		if err != nil {
+			return fmt.Errorf("error reading 'used': %w", err)
+		}
+		delete(object, "used")
+	}
+
+	if len(object) != 0 {
+		a.AdditionalProperties = make(map[string]interface{})
+		for fieldName, fieldBuf := range object {
+			var fieldVal interface{}
+			err := json.Unmarshal(fieldBuf, &fieldVal)
+			if err != nil {
+				return fmt.Errorf("error unmarshaling field %s: %w", fieldName, err)
+			}
+			a.AdditionalProperties[fieldName] = fieldVal
+		}
+	}
+	return nil
+}
+
+// Override default JSON handling for QuotaExceededProblem to handle AdditionalProperties
+func (a QuotaExceededProblem) MarshalJSON() ([]byte, error) {
+	var err error
+	object := make(map[string]json.RawMessage)
+
+	object["code"], err = json.Marshal(a.Code)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'code': %w", err)
+	}
+
+	if a.Detail != nil {
+		object["detail"], err = json.Marshal(a.Detail)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'detail': %w", err)
+		}
+	}
+
+	if a.Errors != nil {
+		object["errors"], err = json.Marshal(a.Errors)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'errors': %w", err)
+		}
+	}
+
+	if a.Instance != nil {
+		object["instance"], err = json.Marshal(a.Instance)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'instance': %w", err)
+		}
+	}
+
+	object["quota"], err = json.Marshal(a.Quota)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'quota': %w", err)
+	}
+
+	object["remaining"], err = json.Marshal(a.Remaining)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'remaining': %w", err)
+	}
+
+	if a.RequestId != nil {
+		object["request_id"], err = json.Marshal(a.RequestId)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'request_id': %w", err)
+		}
+	}
+
+	object["status"], err = json.Marshal(a.Status)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'status': %w", err)
+	}
+
+	object["title"], err = json.Marshal(a.Title)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'title': %w", err)
+	}
+
+	object["type"], err = json.Marshal(a.Type)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'type': %w", err)
+	}
+
+	object["used"], err = json.Marshal(a.Used)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'used': %w", err)
 	}
 
 	for fieldName, field := range a.AdditionalProperties {
@@ -919,6 +1316,78 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /api/v1/me/ (the `MeGet` operationId).
 	MeGet(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SoloSessionList The caller's solo sessions, newest first.
+	//
+	// Corresponds with GET /api/v1/solo/sessions/ (the `SoloSessionList` operationId).
+	SoloSessionList(ctx context.Context, params *SoloSessionListParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SoloSessionCreateWithBody Create a solo session owned by the caller.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/solo/sessions/ (the `SoloSessionCreate` operationId).
+	SoloSessionCreateWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SoloSessionCreate Create a solo session owned by the caller.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/solo/sessions/ (the `SoloSessionCreate` operationId).
+	SoloSessionCreate(ctx context.Context, body SoloSessionCreateJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SoloSessionGet One of the caller's solo sessions.
+	//
+	// Corresponds with GET /api/v1/solo/sessions/{session_id}/ (the `SoloSessionGet` operationId).
+	SoloSessionGet(ctx context.Context, sessionId SoloSessionID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SoloSnapshotCreateWithBody Save a snapshot revision of the session.
+	//
+	// The body is the snapshot document, stored byte for byte together with its
+	// `Content-Type` (any type; `application/octet-stream` when absent). Revisions count up
+	// from 1 per session, without gaps.
+	//
+	// Limits, checked in this order: an empty body is `400`; a body over
+	// `SOLO_SNAPSHOT_MAX_BYTES` is `413` (from `Content-Length` when sent, otherwise as soon
+	// as the limit is crossed while reading); a body that does not fit the caller's quota is
+	// `403 quota_exceeded` with `used`, `quota` and `remaining` — checked from
+	// `Content-Length` before the body is read and again on the real size. A refused upload
+	// stores nothing and charges nothing.
+	//
+	// No double counting: a retry with the same `Idempotency-Key` (scoped to the session)
+	// answers `200` with the revision the key first produced; one sent while the first is
+	// still in flight is `409`; reusing a key with a different body is `409` too. A body
+	// identical (SHA-256) to the session's newest revision creates nothing and answers
+	// `200` with that revision.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/solo/sessions/{session_id}/snapshot/ (the `SoloSnapshotCreate` operationId).
+	SoloSnapshotCreateWithBody(ctx context.Context, sessionId SoloSessionID, params *SoloSnapshotCreateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SoloSnapshotLatest The newest revision's bytes.
+	//
+	// The stored bytes with their `Content-Type`, `ETag: "<sha256>"` and
+	// `X-Snapshot-Revision`. `If-None-Match` with the current ETag answers `304`.
+	// A session without revisions is `404`.
+	//
+	// Corresponds with GET /api/v1/solo/sessions/{session_id}/snapshot/latest/ (the `SoloSnapshotLatest` operationId).
+	SoloSnapshotLatest(ctx context.Context, sessionId SoloSessionID, params *SoloSnapshotLatestParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SoloSnapshotList The session's revisions, newest first.
+	//
+	// Corresponds with GET /api/v1/solo/sessions/{session_id}/snapshots/ (the `SoloSnapshotList` operationId).
+	SoloSnapshotList(ctx context.Context, sessionId SoloSessionID, params *SoloSnapshotListParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SoloSnapshotGet One revision's bytes (404 once retention removed it).
+	//
+	// Corresponds with GET /api/v1/solo/sessions/{session_id}/snapshots/{revision}/ (the `SoloSnapshotGet` operationId).
+	SoloSnapshotGet(ctx context.Context, sessionId SoloSessionID, revision int32, params *SoloSnapshotGetParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SoloStorageGet The caller's snapshot storage usage and quota, in bytes.
+	//
+	// Corresponds with GET /api/v1/solo/storage/ (the `SoloStorageGet` operationId).
+	SoloStorageGet(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// HealthCheck Liveness — the process is up.
 	//
@@ -1320,6 +1789,168 @@ func (c *Client) TelemetryIngestWithTextBody(ctx context.Context, body Telemetry
 // Corresponds with GET /api/v1/me/ (the `MeGet` operationId).
 func (c *Client) MeGet(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewMeGetRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SoloSessionList The caller's solo sessions, newest first.
+//
+// Corresponds with GET /api/v1/solo/sessions/ (the `SoloSessionList` operationId).
+func (c *Client) SoloSessionList(ctx context.Context, params *SoloSessionListParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSoloSessionListRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SoloSessionCreateWithBody Create a solo session owned by the caller.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/solo/sessions/ (the `SoloSessionCreate` operationId).
+func (c *Client) SoloSessionCreateWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSoloSessionCreateRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SoloSessionCreate Create a solo session owned by the caller.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/solo/sessions/ (the `SoloSessionCreate` operationId).
+func (c *Client) SoloSessionCreate(ctx context.Context, body SoloSessionCreateJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSoloSessionCreateRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SoloSessionGet One of the caller's solo sessions.
+//
+// Corresponds with GET /api/v1/solo/sessions/{session_id}/ (the `SoloSessionGet` operationId).
+func (c *Client) SoloSessionGet(ctx context.Context, sessionId SoloSessionID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSoloSessionGetRequest(c.Server, sessionId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SoloSnapshotCreateWithBody Save a snapshot revision of the session.
+//
+// The body is the snapshot document, stored byte for byte together with its
+// `Content-Type` (any type; `application/octet-stream` when absent). Revisions count up
+// from 1 per session, without gaps.
+//
+// Limits, checked in this order: an empty body is `400`; a body over
+// `SOLO_SNAPSHOT_MAX_BYTES` is `413` (from `Content-Length` when sent, otherwise as soon
+// as the limit is crossed while reading); a body that does not fit the caller's quota is
+// `403 quota_exceeded` with `used`, `quota` and `remaining` — checked from
+// `Content-Length` before the body is read and again on the real size. A refused upload
+// stores nothing and charges nothing.
+//
+// No double counting: a retry with the same `Idempotency-Key` (scoped to the session)
+// answers `200` with the revision the key first produced; one sent while the first is
+// still in flight is `409`; reusing a key with a different body is `409` too. A body
+// identical (SHA-256) to the session's newest revision creates nothing and answers
+// `200` with that revision.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/solo/sessions/{session_id}/snapshot/ (the `SoloSnapshotCreate` operationId).
+func (c *Client) SoloSnapshotCreateWithBody(ctx context.Context, sessionId SoloSessionID, params *SoloSnapshotCreateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSoloSnapshotCreateRequestWithBody(c.Server, sessionId, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SoloSnapshotLatest The newest revision's bytes.
+//
+// The stored bytes with their `Content-Type`, `ETag: "<sha256>"` and
+// `X-Snapshot-Revision`. `If-None-Match` with the current ETag answers `304`.
+// A session without revisions is `404`.
+//
+// Corresponds with GET /api/v1/solo/sessions/{session_id}/snapshot/latest/ (the `SoloSnapshotLatest` operationId).
+func (c *Client) SoloSnapshotLatest(ctx context.Context, sessionId SoloSessionID, params *SoloSnapshotLatestParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSoloSnapshotLatestRequest(c.Server, sessionId, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SoloSnapshotList The session's revisions, newest first.
+//
+// Corresponds with GET /api/v1/solo/sessions/{session_id}/snapshots/ (the `SoloSnapshotList` operationId).
+func (c *Client) SoloSnapshotList(ctx context.Context, sessionId SoloSessionID, params *SoloSnapshotListParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSoloSnapshotListRequest(c.Server, sessionId, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SoloSnapshotGet One revision's bytes (404 once retention removed it).
+//
+// Corresponds with GET /api/v1/solo/sessions/{session_id}/snapshots/{revision}/ (the `SoloSnapshotGet` operationId).
+func (c *Client) SoloSnapshotGet(ctx context.Context, sessionId SoloSessionID, revision int32, params *SoloSnapshotGetParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSoloSnapshotGetRequest(c.Server, sessionId, revision, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SoloStorageGet The caller's snapshot storage usage and quota, in bytes.
+//
+// Corresponds with GET /api/v1/solo/storage/ (the `SoloStorageGet` operationId).
+func (c *Client) SoloStorageGet(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSoloStorageGetRequest(c.Server)
 	if err != nil {
 		return nil, err
 	}
@@ -1915,6 +2546,402 @@ func NewMeGetRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewSoloSessionListRequest constructs an http.Request for the SoloSessionList method
+func NewSoloSessionListRequest(server string, params *SoloSessionListParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/solo/sessions/")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewSoloSessionCreateRequest calls the generic SoloSessionCreate builder with application/json body
+func NewSoloSessionCreateRequest(server string, body SoloSessionCreateJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSoloSessionCreateRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewSoloSessionCreateRequestWithBody constructs an http.Request for the SoloSessionCreate method, with any body, and a specified content type
+func NewSoloSessionCreateRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/solo/sessions/")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewSoloSessionGetRequest constructs an http.Request for the SoloSessionGet method
+func NewSoloSessionGetRequest(server string, sessionId SoloSessionID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "session_id", sessionId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/solo/sessions/%s/", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewSoloSnapshotCreateRequestWithBody constructs an http.Request for the SoloSnapshotCreate method, with any body, and a specified content type
+func NewSoloSnapshotCreateRequestWithBody(server string, sessionId SoloSessionID, params *SoloSnapshotCreateParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "session_id", sessionId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/solo/sessions/%s/snapshot/", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewSoloSnapshotLatestRequest constructs an http.Request for the SoloSnapshotLatest method
+func NewSoloSnapshotLatestRequest(server string, sessionId SoloSessionID, params *SoloSnapshotLatestParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "session_id", sessionId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/solo/sessions/%s/snapshot/latest/", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.IfNoneMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-None-Match", *params.IfNoneMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-None-Match", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewSoloSnapshotListRequest constructs an http.Request for the SoloSnapshotList method
+func NewSoloSnapshotListRequest(server string, sessionId SoloSessionID, params *SoloSnapshotListParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "session_id", sessionId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/solo/sessions/%s/snapshots/", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewSoloSnapshotGetRequest constructs an http.Request for the SoloSnapshotGet method
+func NewSoloSnapshotGetRequest(server string, sessionId SoloSessionID, revision int32, params *SoloSnapshotGetParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "session_id", sessionId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "revision", revision, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int32"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/solo/sessions/%s/snapshots/%s/", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.IfNoneMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-None-Match", *params.IfNoneMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-None-Match", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewSoloStorageGetRequest constructs an http.Request for the SoloStorageGet method
+func NewSoloStorageGetRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/solo/storage/")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewHealthCheckRequest constructs an http.Request for the HealthCheck method
 func NewHealthCheckRequest(server string) (*http.Request, error) {
 	var err error
@@ -2245,6 +3272,90 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /api/v1/me/ (the `MeGet` operationId).
 	MeGetWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*MeGetResponse, error)
+
+	// SoloSessionListWithResponse The caller's solo sessions, newest first.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/solo/sessions/ (the `SoloSessionList` operationId).
+	SoloSessionListWithResponse(ctx context.Context, params *SoloSessionListParams, reqEditors ...RequestEditorFn) (*SoloSessionListResponse, error)
+
+	// SoloSessionCreateWithBodyWithResponse Create a solo session owned by the caller.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/solo/sessions/ (the `SoloSessionCreate` operationId).
+	SoloSessionCreateWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SoloSessionCreateResponse, error)
+
+	// SoloSessionCreateWithResponse Create a solo session owned by the caller.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/solo/sessions/ (the `SoloSessionCreate` operationId).
+	SoloSessionCreateWithResponse(ctx context.Context, body SoloSessionCreateJSONRequestBody, reqEditors ...RequestEditorFn) (*SoloSessionCreateResponse, error)
+
+	// SoloSessionGetWithResponse One of the caller's solo sessions.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/solo/sessions/{session_id}/ (the `SoloSessionGet` operationId).
+	SoloSessionGetWithResponse(ctx context.Context, sessionId SoloSessionID, reqEditors ...RequestEditorFn) (*SoloSessionGetResponse, error)
+
+	// SoloSnapshotCreateWithBodyWithResponse Save a snapshot revision of the session.
+	//
+	// The body is the snapshot document, stored byte for byte together with its
+	// `Content-Type` (any type; `application/octet-stream` when absent). Revisions count up
+	// from 1 per session, without gaps.
+	//
+	// Limits, checked in this order: an empty body is `400`; a body over
+	// `SOLO_SNAPSHOT_MAX_BYTES` is `413` (from `Content-Length` when sent, otherwise as soon
+	// as the limit is crossed while reading); a body that does not fit the caller's quota is
+	// `403 quota_exceeded` with `used`, `quota` and `remaining` — checked from
+	// `Content-Length` before the body is read and again on the real size. A refused upload
+	// stores nothing and charges nothing.
+	//
+	// No double counting: a retry with the same `Idempotency-Key` (scoped to the session)
+	// answers `200` with the revision the key first produced; one sent while the first is
+	// still in flight is `409`; reusing a key with a different body is `409` too. A body
+	// identical (SHA-256) to the session's newest revision creates nothing and answers
+	// `200` with that revision.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/solo/sessions/{session_id}/snapshot/ (the `SoloSnapshotCreate` operationId).
+	SoloSnapshotCreateWithBodyWithResponse(ctx context.Context, sessionId SoloSessionID, params *SoloSnapshotCreateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SoloSnapshotCreateResponse, error)
+
+	// SoloSnapshotLatestWithResponse The newest revision's bytes.
+	//
+	// The stored bytes with their `Content-Type`, `ETag: "<sha256>"` and
+	// `X-Snapshot-Revision`. `If-None-Match` with the current ETag answers `304`.
+	// A session without revisions is `404`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/solo/sessions/{session_id}/snapshot/latest/ (the `SoloSnapshotLatest` operationId).
+	SoloSnapshotLatestWithResponse(ctx context.Context, sessionId SoloSessionID, params *SoloSnapshotLatestParams, reqEditors ...RequestEditorFn) (*SoloSnapshotLatestResponse, error)
+
+	// SoloSnapshotListWithResponse The session's revisions, newest first.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/solo/sessions/{session_id}/snapshots/ (the `SoloSnapshotList` operationId).
+	SoloSnapshotListWithResponse(ctx context.Context, sessionId SoloSessionID, params *SoloSnapshotListParams, reqEditors ...RequestEditorFn) (*SoloSnapshotListResponse, error)
+
+	// SoloSnapshotGetWithResponse One revision's bytes (404 once retention removed it).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/solo/sessions/{session_id}/snapshots/{revision}/ (the `SoloSnapshotGet` operationId).
+	SoloSnapshotGetWithResponse(ctx context.Context, sessionId SoloSessionID, revision int32, params *SoloSnapshotGetParams, reqEditors ...RequestEditorFn) (*SoloSnapshotGetResponse, error)
+
+	// SoloStorageGetWithResponse The caller's snapshot storage usage and quota, in bytes.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/solo/storage/ (the `SoloStorageGet` operationId).
+	SoloStorageGetWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*SoloStorageGetResponse, error)
 
 	// HealthCheckWithResponse Liveness — the process is up.
 	//
@@ -3110,6 +4221,576 @@ func (r MeGetResponse) ContentType() string {
 	return ""
 }
 
+type SoloSessionListResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *SoloSessionPage
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *ValidationError
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SoloSessionListResponse) GetJSON200() *SoloSessionPage {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r SoloSessionListResponse) GetApplicationproblemJSON400() *ValidationError {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r SoloSessionListResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r SoloSessionListResponse) GetApplicationproblemJSONDefault() *Error {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r SoloSessionListResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SoloSessionListResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SoloSessionListResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SoloSessionListResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type SoloSessionCreateResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *SoloSession
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *ValidationError
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Error
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r SoloSessionCreateResponse) GetJSON201() *SoloSession {
+	return r.JSON201
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r SoloSessionCreateResponse) GetApplicationproblemJSON400() *ValidationError {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r SoloSessionCreateResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r SoloSessionCreateResponse) GetApplicationproblemJSONDefault() *Error {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r SoloSessionCreateResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SoloSessionCreateResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SoloSessionCreateResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SoloSessionCreateResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type SoloSessionGetResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *SoloSession
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *ValidationError
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SoloSessionGetResponse) GetJSON200() *SoloSession {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r SoloSessionGetResponse) GetApplicationproblemJSON400() *ValidationError {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r SoloSessionGetResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r SoloSessionGetResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r SoloSessionGetResponse) GetApplicationproblemJSONDefault() *Error {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r SoloSessionGetResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SoloSessionGetResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SoloSessionGetResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SoloSessionGetResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type SoloSnapshotCreateResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *SnapshotCreated
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *SnapshotCreated
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *ValidationError
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *QuotaExceeded
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *IdempotencyConflict
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *SnapshotTooLarge
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SoloSnapshotCreateResponse) GetJSON200() *SnapshotCreated {
+	return r.JSON200
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r SoloSnapshotCreateResponse) GetJSON201() *SnapshotCreated {
+	return r.JSON201
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r SoloSnapshotCreateResponse) GetApplicationproblemJSON400() *ValidationError {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r SoloSnapshotCreateResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r SoloSnapshotCreateResponse) GetApplicationproblemJSON403() *QuotaExceeded {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r SoloSnapshotCreateResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r SoloSnapshotCreateResponse) GetApplicationproblemJSON409() *IdempotencyConflict {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r SoloSnapshotCreateResponse) GetApplicationproblemJSON413() *SnapshotTooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r SoloSnapshotCreateResponse) GetApplicationproblemJSONDefault() *Error {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r SoloSnapshotCreateResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SoloSnapshotCreateResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SoloSnapshotCreateResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SoloSnapshotCreateResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SoloSnapshotLatestResponse200Headers the declared response headers of an HTTP 200 response for SoloSnapshotLatest
+type SoloSnapshotLatestResponse200Headers struct {
+	ETag              *string
+	XSnapshotRevision *int32
+}
+
+// SoloSnapshotLatestResponse304Headers the declared response headers of an HTTP 304 response for SoloSnapshotLatest
+type SoloSnapshotLatestResponse304Headers struct {
+	ETag              *string
+	XSnapshotRevision *int32
+}
+
+type SoloSnapshotLatestResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *ValidationError
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Error
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *SoloSnapshotLatestResponse200Headers
+	// Headers304 the parsed response headers for an HTTP 304 response
+	Headers304 *SoloSnapshotLatestResponse304Headers
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r SoloSnapshotLatestResponse) GetApplicationproblemJSON400() *ValidationError {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r SoloSnapshotLatestResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r SoloSnapshotLatestResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r SoloSnapshotLatestResponse) GetApplicationproblemJSONDefault() *Error {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r SoloSnapshotLatestResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SoloSnapshotLatestResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SoloSnapshotLatestResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SoloSnapshotLatestResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type SoloSnapshotListResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *SnapshotPage
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *ValidationError
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SoloSnapshotListResponse) GetJSON200() *SnapshotPage {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r SoloSnapshotListResponse) GetApplicationproblemJSON400() *ValidationError {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r SoloSnapshotListResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r SoloSnapshotListResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r SoloSnapshotListResponse) GetApplicationproblemJSONDefault() *Error {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r SoloSnapshotListResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SoloSnapshotListResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SoloSnapshotListResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SoloSnapshotListResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SoloSnapshotGetResponse200Headers the declared response headers of an HTTP 200 response for SoloSnapshotGet
+type SoloSnapshotGetResponse200Headers struct {
+	ETag              *string
+	XSnapshotRevision *int32
+}
+
+// SoloSnapshotGetResponse304Headers the declared response headers of an HTTP 304 response for SoloSnapshotGet
+type SoloSnapshotGetResponse304Headers struct {
+	ETag              *string
+	XSnapshotRevision *int32
+}
+
+type SoloSnapshotGetResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *ValidationError
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Error
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *SoloSnapshotGetResponse200Headers
+	// Headers304 the parsed response headers for an HTTP 304 response
+	Headers304 *SoloSnapshotGetResponse304Headers
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r SoloSnapshotGetResponse) GetApplicationproblemJSON400() *ValidationError {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r SoloSnapshotGetResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r SoloSnapshotGetResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r SoloSnapshotGetResponse) GetApplicationproblemJSONDefault() *Error {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r SoloSnapshotGetResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SoloSnapshotGetResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SoloSnapshotGetResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SoloSnapshotGetResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type SoloStorageGetResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *SoloStorage
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SoloStorageGetResponse) GetJSON200() *SoloStorage {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r SoloStorageGetResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r SoloStorageGetResponse) GetApplicationproblemJSONDefault() *Error {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r SoloStorageGetResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SoloStorageGetResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SoloStorageGetResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SoloStorageGetResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type HealthCheckResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3538,6 +5219,144 @@ func (c *ClientWithResponses) MeGetWithResponse(ctx context.Context, reqEditors 
 		return nil, err
 	}
 	return ParseMeGetResponse(rsp)
+}
+
+// SoloSessionListWithResponse The caller's solo sessions, newest first.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/solo/sessions/ (the `SoloSessionList` operationId).
+func (c *ClientWithResponses) SoloSessionListWithResponse(ctx context.Context, params *SoloSessionListParams, reqEditors ...RequestEditorFn) (*SoloSessionListResponse, error) {
+	rsp, err := c.SoloSessionList(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSoloSessionListResponse(rsp)
+}
+
+// SoloSessionCreateWithBodyWithResponse Create a solo session owned by the caller.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/solo/sessions/ (the `SoloSessionCreate` operationId).
+func (c *ClientWithResponses) SoloSessionCreateWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SoloSessionCreateResponse, error) {
+	rsp, err := c.SoloSessionCreateWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSoloSessionCreateResponse(rsp)
+}
+
+// SoloSessionCreateWithResponse Create a solo session owned by the caller.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/solo/sessions/ (the `SoloSessionCreate` operationId).
+func (c *ClientWithResponses) SoloSessionCreateWithResponse(ctx context.Context, body SoloSessionCreateJSONRequestBody, reqEditors ...RequestEditorFn) (*SoloSessionCreateResponse, error) {
+	rsp, err := c.SoloSessionCreate(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSoloSessionCreateResponse(rsp)
+}
+
+// SoloSessionGetWithResponse One of the caller's solo sessions.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/solo/sessions/{session_id}/ (the `SoloSessionGet` operationId).
+func (c *ClientWithResponses) SoloSessionGetWithResponse(ctx context.Context, sessionId SoloSessionID, reqEditors ...RequestEditorFn) (*SoloSessionGetResponse, error) {
+	rsp, err := c.SoloSessionGet(ctx, sessionId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSoloSessionGetResponse(rsp)
+}
+
+// SoloSnapshotCreateWithBodyWithResponse Save a snapshot revision of the session.
+//
+// The body is the snapshot document, stored byte for byte together with its
+// `Content-Type` (any type; `application/octet-stream` when absent). Revisions count up
+// from 1 per session, without gaps.
+//
+// Limits, checked in this order: an empty body is `400`; a body over
+// `SOLO_SNAPSHOT_MAX_BYTES` is `413` (from `Content-Length` when sent, otherwise as soon
+// as the limit is crossed while reading); a body that does not fit the caller's quota is
+// `403 quota_exceeded` with `used`, `quota` and `remaining` — checked from
+// `Content-Length` before the body is read and again on the real size. A refused upload
+// stores nothing and charges nothing.
+//
+// No double counting: a retry with the same `Idempotency-Key` (scoped to the session)
+// answers `200` with the revision the key first produced; one sent while the first is
+// still in flight is `409`; reusing a key with a different body is `409` too. A body
+// identical (SHA-256) to the session's newest revision creates nothing and answers
+// `200` with that revision.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/solo/sessions/{session_id}/snapshot/ (the `SoloSnapshotCreate` operationId).
+func (c *ClientWithResponses) SoloSnapshotCreateWithBodyWithResponse(ctx context.Context, sessionId SoloSessionID, params *SoloSnapshotCreateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SoloSnapshotCreateResponse, error) {
+	rsp, err := c.SoloSnapshotCreateWithBody(ctx, sessionId, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSoloSnapshotCreateResponse(rsp)
+}
+
+// SoloSnapshotLatestWithResponse The newest revision's bytes.
+//
+// The stored bytes with their `Content-Type`, `ETag: "<sha256>"` and
+// `X-Snapshot-Revision`. `If-None-Match` with the current ETag answers `304`.
+// A session without revisions is `404`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/solo/sessions/{session_id}/snapshot/latest/ (the `SoloSnapshotLatest` operationId).
+func (c *ClientWithResponses) SoloSnapshotLatestWithResponse(ctx context.Context, sessionId SoloSessionID, params *SoloSnapshotLatestParams, reqEditors ...RequestEditorFn) (*SoloSnapshotLatestResponse, error) {
+	rsp, err := c.SoloSnapshotLatest(ctx, sessionId, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSoloSnapshotLatestResponse(rsp)
+}
+
+// SoloSnapshotListWithResponse The session's revisions, newest first.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/solo/sessions/{session_id}/snapshots/ (the `SoloSnapshotList` operationId).
+func (c *ClientWithResponses) SoloSnapshotListWithResponse(ctx context.Context, sessionId SoloSessionID, params *SoloSnapshotListParams, reqEditors ...RequestEditorFn) (*SoloSnapshotListResponse, error) {
+	rsp, err := c.SoloSnapshotList(ctx, sessionId, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSoloSnapshotListResponse(rsp)
+}
+
+// SoloSnapshotGetWithResponse One revision's bytes (404 once retention removed it).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/solo/sessions/{session_id}/snapshots/{revision}/ (the `SoloSnapshotGet` operationId).
+func (c *ClientWithResponses) SoloSnapshotGetWithResponse(ctx context.Context, sessionId SoloSessionID, revision int32, params *SoloSnapshotGetParams, reqEditors ...RequestEditorFn) (*SoloSnapshotGetResponse, error) {
+	rsp, err := c.SoloSnapshotGet(ctx, sessionId, revision, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSoloSnapshotGetResponse(rsp)
+}
+
+// SoloStorageGetWithResponse The caller's snapshot storage usage and quota, in bytes.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/solo/storage/ (the `SoloStorageGet` operationId).
+func (c *ClientWithResponses) SoloStorageGetWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*SoloStorageGetResponse, error) {
+	rsp, err := c.SoloStorageGet(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSoloStorageGetResponse(rsp)
 }
 
 // HealthCheckWithResponse Liveness — the process is up.
@@ -4226,6 +6045,504 @@ func ParseMeGetResponse(rsp *http.Response) (*MeGetResponse, error) {
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
 		var dest Me
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseSoloSessionListResponse parses an HTTP response from a SoloSessionListWithResponse call
+func ParseSoloSessionListResponse(rsp *http.Response) (*SoloSessionListResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SoloSessionListResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest SoloSessionPage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ValidationError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseSoloSessionCreateResponse parses an HTTP response from a SoloSessionCreateWithResponse call
+func ParseSoloSessionCreateResponse(rsp *http.Response) (*SoloSessionCreateResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SoloSessionCreateResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest SoloSession
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ValidationError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseSoloSessionGetResponse parses an HTTP response from a SoloSessionGetWithResponse call
+func ParseSoloSessionGetResponse(rsp *http.Response) (*SoloSessionGetResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SoloSessionGetResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest SoloSession
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ValidationError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseSoloSnapshotCreateResponse parses an HTTP response from a SoloSnapshotCreateWithResponse call
+func ParseSoloSnapshotCreateResponse(rsp *http.Response) (*SoloSnapshotCreateResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SoloSnapshotCreateResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest SnapshotCreated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest SnapshotCreated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ValidationError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest QuotaExceeded
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest IdempotencyConflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest SnapshotTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseSoloSnapshotLatestResponse parses an HTTP response from a SoloSnapshotLatestWithResponse call
+func ParseSoloSnapshotLatestResponse(rsp *http.Response) (*SoloSnapshotLatestResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SoloSnapshotLatestResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 304:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ValidationError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers SoloSnapshotLatestResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
+		if values := rsp.Header.Values("X-Snapshot-Revision"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Snapshot-Revision", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.XSnapshotRevision = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 304:
+		var headers SoloSnapshotLatestResponse304Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
+		if values := rsp.Header.Values("X-Snapshot-Revision"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Snapshot-Revision", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.XSnapshotRevision = &value
+		}
+		response.Headers304 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSoloSnapshotListResponse parses an HTTP response from a SoloSnapshotListWithResponse call
+func ParseSoloSnapshotListResponse(rsp *http.Response) (*SoloSnapshotListResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SoloSnapshotListResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest SnapshotPage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ValidationError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseSoloSnapshotGetResponse parses an HTTP response from a SoloSnapshotGetWithResponse call
+func ParseSoloSnapshotGetResponse(rsp *http.Response) (*SoloSnapshotGetResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SoloSnapshotGetResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 304:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ValidationError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers SoloSnapshotGetResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
+		if values := rsp.Header.Values("X-Snapshot-Revision"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Snapshot-Revision", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.XSnapshotRevision = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 304:
+		var headers SoloSnapshotGetResponse304Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
+		if values := rsp.Header.Values("X-Snapshot-Revision"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Snapshot-Revision", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.XSnapshotRevision = &value
+		}
+		response.Headers304 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSoloStorageGetResponse parses an HTTP response from a SoloStorageGetWithResponse call
+func ParseSoloStorageGetResponse(rsp *http.Response) (*SoloStorageGetResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SoloStorageGetResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest SoloStorage
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}

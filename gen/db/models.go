@@ -40,6 +40,43 @@ type ClassroomSessionParticipant struct {
 	UserID    string
 }
 
+type SoloSession struct {
+	ID           uuid.UUID
+	UserID       string
+	Title        string
+	LastRevision int32
+	NewestSha256 pgtype.Text
+	CreatedAt    time.Time
+}
+
+type SoloSnapshot struct {
+	ID          uuid.UUID
+	SessionID   uuid.UUID
+	UserID      string
+	Status      string
+	Revision    pgtype.Int4
+	SizeBytes   int64
+	Sha256      string
+	ContentType string
+	BlobKey     string
+	CreatedAt   time.Time
+	CommittedAt *time.Time
+}
+
+type SoloSnapshotIdempotencyKey struct {
+	SessionID      uuid.UUID
+	IdempotencyKey string
+	SnapshotID     uuid.UUID
+	CreatedAt      time.Time
+}
+
+type SoloUserStorage struct {
+	UserID     string
+	UsedBytes  int64
+	QuotaBytes int64
+	UpdatedAt  time.Time
+}
+
 type TelemetryEvent struct {
 	ReceivedAt time.Time
 	Name       string

@@ -17,6 +17,7 @@ import (
 	"github.com/m4sh/backend/gen/db"
 	"github.com/m4sh/backend/internal/auth"
 	"github.com/m4sh/backend/internal/classroom"
+	"github.com/m4sh/backend/internal/blob"
 	"github.com/m4sh/backend/internal/config"
 	"github.com/m4sh/backend/internal/docs"
 	"github.com/m4sh/backend/internal/httpapi"
@@ -24,6 +25,7 @@ import (
 	"github.com/m4sh/backend/internal/metrics"
 	"github.com/m4sh/backend/internal/postgres"
 	"github.com/m4sh/backend/internal/telemetry"
+	"github.com/m4sh/backend/internal/solo"
 	"github.com/m4sh/backend/internal/users"
 	"github.com/m4sh/backend/openapi"
 	"github.com/m4sh/backend/queries"
@@ -37,6 +39,7 @@ type App struct {
 	River   *jobs.Client
 	// Telemetry buffers ingested events; Drain flushes it.
 	Telemetry *telemetry.Writer
+	Solo    *solo.Service
 }
 
 // New wires the service from configuration. It owns the pool it opens; Close releases it.
@@ -97,6 +100,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	limiter := telemetry.NewLimiter(telemetry.LimiterOptions{Limit: tc.RatePerMin, Window: time.Minute, MaxClients: tc.MaxClients})
 	reg.MustRegister(limiter.Collector())
 
+	a.Solo, err = NewSolo(pool, cfg.Solo, log)
+	if err != nil {
+		return nil, err
+	}
+
 	workers := river.NewWorkers()
 	periodic := []*river.PeriodicJob{
 		jobs.AddTelemetryPartitions(workers, &jobs.TelemetryPartitionsWorker{
@@ -104,7 +112,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 			Log:         log,
 		}),
 	}
-	a.River, err = jobs.New(pool, jobs.Config{Log: log, Workers: workers, WorkerCount: len(periodic), PeriodicJobs: periodic})
+	jobsCfg := jobs.Config{Log: log, Workers: workers, WorkerCount: len(periodic), PeriodicJobs: periodic}
+	jobsCfg = jobs.AddSoloReaper(jobsCfg, a.Solo)
+	a.River, err = jobs.New(pool, jobsCfg)
 	if err != nil {
 		return nil, err
 	}
@@ -122,6 +132,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Verifier:   verifier,
 		Users:      users.New(q, 100_000),
 		Classrooms: classroom.New(pool, classroom.Options{MaxMembers: cfg.Classroom.MaxMembers}),
+		Solo:       a.Solo,
 		Telemetry: httpapi.Telemetry{
 			Sink:     a.Telemetry,
 			Limiter:  limiter,
@@ -180,6 +191,32 @@ func staticFile(contentType string, body []byte) http.Handler {
 		w.Header().Set("Content-Type", contentType)
 		_, _ = w.Write(body)
 	})
+}
+
+// NewSolo returns the solo workspace service over pool with the configured blob store.
+func NewSolo(pool *pgxpool.Pool, cfg config.Solo, log *slog.Logger) (*solo.Service, error) {
+	blobs, err := NewBlobStore(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return solo.New(pool, blobs, log, solo.Options{
+		DefaultQuota:     cfg.QuotaBytes,
+		MaxSnapshotBytes: cfg.SnapshotMaxBytes,
+	}), nil
+}
+
+// NewBlobStore returns the configured blob store (STORAGE_BACKEND).
+func NewBlobStore(cfg config.Solo) (blob.Store, error) {
+	switch cfg.StorageBackend {
+	case "local":
+		s, err := blob.NewLocal(cfg.StorageDir)
+		if err != nil {
+			return nil, fmt.Errorf("config: STORAGE_DIR: %w", err)
+		}
+		return s, nil
+	default:
+		return nil, fmt.Errorf("config: STORAGE_BACKEND: %q is not supported", cfg.StorageBackend)
+	}
 }
 
 // NewMigrator returns the migrator for the project's migrations over pool.

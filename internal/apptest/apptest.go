@@ -49,6 +49,8 @@ func New(t testing.TB, env map[string]string) *Env {
 		"DATABASE_URL":    url,
 		"AUTH_JWT_SECRET": Secret,
 		"LOG_LEVEL":       "warn",
+		// Each service gets its own blob store: tests must not see (or sweep) each other's.
+		"STORAGE_DIR": t.TempDir(),
 	}
 	for k, v := range env {
 		vars[k] = v

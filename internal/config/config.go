@@ -29,6 +29,7 @@ type Config struct {
 	Auth      Auth
 	Classroom Classroom
 	Telemetry Telemetry
+	Solo      Solo
 }
 
 // Classroom configures the classrooms feature.
@@ -65,6 +66,17 @@ type Telemetry struct {
 
 // MinHashSaltBytes is the shortest TELEMETRY_HASH_SALT accepted.
 const MinHashSaltBytes = 16
+// Solo configures the solo workspace's snapshots and their storage (CONTRACT §3, §4).
+type Solo struct {
+	QuotaBytes       int64  // SOLO_QUOTA_BYTES: default per-user quota
+	SnapshotMaxBytes int64  // SOLO_SNAPSHOT_MAX_BYTES: largest snapshot body
+	StorageBackend   string // STORAGE_BACKEND: local
+	StorageDir       string // STORAGE_DIR: root of the local backend
+}
+
+// MaxSnapshotBytesLimit bounds SOLO_SNAPSHOT_MAX_BYTES: an upload is held in memory while it
+// is hashed and checked against the quota.
+const MaxSnapshotBytesLimit = 256 << 20
 
 // MinSecretBytes is the shortest HS256 secret accepted: shorter ones are guessable offline.
 const MinSecretBytes = 32
@@ -90,6 +102,12 @@ func Load(getenv func(string) string) (Config, error) {
 		},
 		Classroom: Classroom{
 			MaxMembers: p.intRange("CLASSROOM_MAX_MEMBERS", 500, 1, 100_000),
+		},
+		Solo: Solo{
+			QuotaBytes:       p.int64Range("SOLO_QUOTA_BYTES", 100<<20, 0, 1<<50),
+			SnapshotMaxBytes: p.int64Range("SOLO_SNAPSHOT_MAX_BYTES", 5<<20, 1, MaxSnapshotBytesLimit),
+			StorageBackend:   p.oneOf("STORAGE_BACKEND", "local", "local"),
+			StorageDir:       p.str("STORAGE_DIR", "./.data/blobs"),
 		},
 	}
 	c.Telemetry = Telemetry{

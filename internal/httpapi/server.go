@@ -52,6 +52,7 @@ type Deps struct {
 	Ready    Readiness
 	// Features.
 	Classrooms *classroom.Service
+	Solo       SoloService
 	// Telemetry is the public ingest's storage, throttle and limits (telemetry.go).
 	Telemetry Telemetry
 	// Extra routes mounted beside the API (ops endpoints, docs, WebSocket), by ServeMux
@@ -68,6 +69,7 @@ type Server struct {
 	ready    Readiness
 
 	classrooms *classroom.Service
+	solo       SoloService
 	telemetry  *telemetryIngest
 }
 
@@ -77,7 +79,7 @@ var _ api.StrictServerInterface = (*Server)(nil)
 // → validate → generated routes → strict handlers).
 func NewHandler(d Deps) (http.Handler, error) {
 	s := &Server{log: d.Log, metrics: d.Metrics, verifier: d.Verifier, users: d.Users, ready: d.Ready,
-		classrooms: d.Classrooms}
+		classrooms: d.Classrooms, solo: d.Solo}
 	doc, err := api.GetSwagger()
 	if err != nil {
 		return nil, err
@@ -89,7 +91,7 @@ func NewHandler(d Deps) (http.Handler, error) {
 	if s.telemetry, err = newTelemetryIngest(d.Telemetry, doc, d.Metrics); err != nil {
 		return nil, err
 	}
-	strict := api.NewStrictHandlerWithOptions(s, nil, api.StrictHTTPServerOptions{
+	strict := api.NewStrictHandlerWithOptions(s, []api.StrictMiddlewareFunc{withContentLength}, api.StrictHTTPServerOptions{
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
 			writeError(w, r, s.log, decodeError(err))
 		},

@@ -23,6 +23,10 @@ import (
 // snapshots, telemetry with gzip): the validator leaves such bodies unread.
 const streamingBodyExt = "x-m4sh-streaming-body"
 
+// uuidPattern accepts any hyphenated 128-bit id, whatever its version bits: PostgreSQL
+// stores them all, and a well-formed id that names nothing is a 404, not a 400.
+const uuidPattern = `^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`
+
 // defaultMaxJSONBody bounds every JSON request body the validator reads.
 const defaultMaxJSONBody = 64 << 10
 
@@ -49,7 +53,7 @@ func newValidator(doc *openapi3.T, log *slog.Logger) (*validator, error) {
 			AuthenticationFunc: requirePrincipal,
 			// kin-openapi checks no uuid format unless told; ids in paths and bodies are UUIDs.
 			SchemaValidationOptions: []openapi3.SchemaValidationOption{
-				openapi3.WithStringFormatValidator("uuid", openapi3.NewRegexpFormatValidator(openapi3.FormatOfStringForUUIDOfRFC9562)),
+				openapi3.WithStringFormatValidator("uuid", openapi3.NewRegexpFormatValidator(uuidPattern)),
 			},
 		},
 	}, nil
@@ -78,12 +82,18 @@ func (v *validator) middleware(next http.Handler) http.Handler {
 		}
 		infoFrom(r.Context()).route = route.Path
 		opts := *v.opts
+		vr := r
 		if _, ok := route.Operation.Extensions[streamingBodyExt]; ok {
 			opts.ExcludeRequestBody = true
+			// kin-openapi's security check reads the whole body into memory (in case an
+			// AuthenticationFunc wants it), ExcludeRequestBody or not: validate a copy of the
+			// request without a body, so that only the handler reads, and limits, it.
+			vr = r.WithContext(r.Context())
+			vr.Body = http.NoBody
 		} else if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, defaultMaxJSONBody)
 		}
-		in := &openapi3filter.RequestValidationInput{Request: r, PathParams: params, Route: route, Options: &opts}
+		in := &openapi3filter.RequestValidationInput{Request: vr, PathParams: params, Route: route, Options: &opts}
 		if err := openapi3filter.ValidateRequest(r.Context(), in); err != nil {
 			writeError(w, r, v.log, requestError(r, err))
 			return

@@ -1,2 +1,4 @@
--- Reserved: filled in by its feature branch.
-SELECT 1;
+DROP TABLE solo_snapshot_idempotency_keys;
+DROP TABLE solo_snapshots;
+DROP TABLE solo_sessions;
+DROP TABLE solo_user_storage;

@@ -1,0 +1,201 @@
+package blob
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"iter"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Local is a Store in a directory of the local filesystem: the object under key "a/b" is the
+// file dir/a/b.
+type Local struct {
+	dir string
+}
+
+var _ Store = (*Local)(nil)
+
+// tempPrefix starts the names of files being written; ValidKey refuses such names, so they
+// are never mistaken for objects.
+const tempPrefix = ".tmp-"
+
+// NewLocal returns a Local store rooted at dir. Directories are created by the first Put
+// that needs them.
+func NewLocal(dir string) (*Local, error) {
+	if dir == "" {
+		return nil, errors.New("blob: local store needs a directory")
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("blob: %w", err)
+	}
+	return &Local{dir: abs}, nil
+}
+
+func (l *Local) path(key string) (string, error) {
+	if err := ValidKey(key); err != nil {
+		return "", err
+	}
+	return filepath.Join(l.dir, filepath.FromSlash(key)), nil
+}
+
+// Put writes to a temporary file in the target directory, fsyncs it, then links it into
+// place — link, unlike rename, fails when the target exists, so an object is never
+// overwritten — and fsyncs the directory so the new name survives a crash.
+func (l *Local) Put(ctx context.Context, key string, r io.Reader, size int64) (err error) {
+	p, err := l.path(key)
+	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	dir := filepath.Dir(p)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("blob: %w", err)
+	}
+	if _, err := os.Lstat(p); err == nil {
+		return ErrExists
+	}
+	f, err := os.CreateTemp(dir, tempPrefix+"*")
+	if err != nil {
+		return fmt.Errorf("blob: %w", err)
+	}
+	tmp := f.Name()
+	defer func() {
+		if f != nil {
+			_ = f.Close()
+		}
+		_ = os.Remove(tmp)
+	}()
+	n, err := io.Copy(f, r)
+	if err != nil {
+		return fmt.Errorf("blob: writing %s: %w", key, err)
+	}
+	if n != size {
+		return fmt.Errorf("blob: writing %s: got %d bytes, want %d", key, n, size)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("blob: syncing %s: %w", key, err)
+	}
+	cerr := f.Close()
+	f = nil
+	if cerr != nil {
+		return fmt.Errorf("blob: closing %s: %w", key, cerr)
+	}
+	if err := os.Link(tmp, p); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return ErrExists
+		}
+		return fmt.Errorf("blob: %w", err)
+	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("blob: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("blob: syncing %s: %w", dir, err)
+	}
+	return nil
+}
+
+// Get opens the file under key.
+func (l *Local) Get(ctx context.Context, key string) (io.ReadCloser, Object, error) {
+	p, err := l.path(key)
+	if err != nil {
+		return nil, Object{}, err
+	}
+	f, err := os.Open(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, Object{}, ErrNotFound
+	}
+	if err != nil {
+		return nil, Object{}, fmt.Errorf("blob: %w", err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, Object{}, fmt.Errorf("blob: %w", err)
+	}
+	return f, Object{Key: key, Size: st.Size(), Modified: st.ModTime()}, nil
+}
+
+// Delete removes the file under key. Emptied directories are left in place: removing them
+// would race with a concurrent Put into the same directory.
+func (l *Local) Delete(ctx context.Context, key string) error {
+	p, err := l.path(key)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("blob: %w", err)
+	}
+	return nil
+}
+
+// List walks the directory tree under prefix, skipping temporary files.
+func (l *Local) List(ctx context.Context, prefix string, olderThan time.Time) iter.Seq2[Object, error] {
+	return func(yield func(Object, error) bool) {
+		if prefix != "" {
+			if err := ValidKey(strings.TrimSuffix(prefix, "/")); err != nil {
+				yield(Object{}, err)
+				return
+			}
+		}
+		// Walk from the deepest directory the prefix names, then filter by the full prefix.
+		root := l.dir
+		if i := strings.LastIndex(prefix, "/"); i >= 0 {
+			root = filepath.Join(l.dir, filepath.FromSlash(prefix[:i]))
+		}
+		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				if errors.Is(err, fs.ErrNotExist) {
+					return nil
+				}
+				return err
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if d.IsDir() || strings.HasPrefix(d.Name(), tempPrefix) {
+				return nil
+			}
+			rel, err := filepath.Rel(l.dir, p)
+			if err != nil {
+				return err
+			}
+			key := filepath.ToSlash(rel)
+			if !strings.HasPrefix(key, prefix) {
+				return nil
+			}
+			info, err := d.Info()
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil // deleted while walking
+			}
+			if err != nil {
+				return err
+			}
+			if !olderThan.IsZero() && !info.ModTime().Before(olderThan) {
+				return nil
+			}
+			if !yield(Object{Key: key, Size: info.Size(), Modified: info.ModTime()}, nil) {
+				return fs.SkipAll
+			}
+			return nil
+		})
+		if err != nil {
+			yield(Object{}, fmt.Errorf("blob: listing %q: %w", prefix, err))
+		}
+	}
+}

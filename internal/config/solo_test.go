@@ -1,0 +1,45 @@
+package config_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/m4sh/backend/internal/config"
+)
+
+func TestLoadSolo(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(env(map[string]string{"AUTH_JWT_SECRET": secret}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := config.Solo{QuotaBytes: 104857600, SnapshotMaxBytes: 5242880, StorageBackend: "local", StorageDir: "./.data/blobs"}
+	if c.Solo != want {
+		t.Errorf("Solo defaults = %+v, want %+v", c.Solo, want)
+	}
+	c, err = config.Load(env(map[string]string{"AUTH_JWT_SECRET": secret, "SOLO_QUOTA_BYTES": "0", "SOLO_SNAPSHOT_MAX_BYTES": "1", "STORAGE_DIR": "/srv/blobs"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (config.Solo{QuotaBytes: 0, SnapshotMaxBytes: 1, StorageBackend: "local", StorageDir: "/srv/blobs"}); c.Solo != want {
+		t.Errorf("Solo = %+v, want %+v", c.Solo, want)
+	}
+	tests := []struct {
+		name, key, value string
+	}{
+		{"negative quota", "SOLO_QUOTA_BYTES", "-1"},
+		{"quota not a number", "SOLO_QUOTA_BYTES", "100MB"},
+		{"zero max", "SOLO_SNAPSHOT_MAX_BYTES", "0"},
+		{"max over the in-memory limit", "SOLO_SNAPSHOT_MAX_BYTES", "268435457"},
+		{"s3 not yet", "STORAGE_BACKEND", "s3"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := config.Load(env(map[string]string{"AUTH_JWT_SECRET": secret, tt.key: tt.value}))
+			if err == nil || !strings.Contains(err.Error(), tt.key) {
+				t.Errorf("Load(%s=%q) = %v, want an error naming %s", tt.key, tt.value, err, tt.key)
+			}
+		})
+	}
+}

@@ -1,0 +1,142 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/m4sh/backend/internal/apptest"
+)
+
+// BenchmarkSnapshotCreate64KiB and BenchmarkSnapshotCreate1MiB measure snapshot uploads
+// through the whole stack (HTTP, auth, validation, quota reservation, blob write with
+// fsync, commit), several users at once, beside a baseline in the same run: the same bytes
+// written to a temporary file, fsynced and renamed, plus one INSERT — no HTTP.
+func BenchmarkSnapshotCreate64KiB(b *testing.B) { benchmarkSnapshotCreate(b, 64<<10) }
+
+func BenchmarkSnapshotCreate1MiB(b *testing.B) { benchmarkSnapshotCreate(b, 1<<20) }
+
+const benchParallelism = 4 // goroutines per GOMAXPROCS
+
+func benchmarkSnapshotCreate(b *testing.B, size int) {
+	env := apptest.New(b, map[string]string{
+		"SOLO_QUOTA_BYTES":        "1125899906842624",
+		"SOLO_SNAPSHOT_MAX_BYTES": "2097152",
+	})
+	ctx := context.Background()
+	if _, err := env.Pool.Exec(ctx, `CREATE TABLE bench_blobs (
+		id uuid PRIMARY KEY, blob_key text NOT NULL, size_bytes bigint NOT NULL, created_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+		b.Fatal(err)
+	}
+	var seq atomic.Int64
+	// body returns size bytes that differ from every other call's (no dedupe).
+	body := func(buf []byte) []byte {
+		binary.BigEndian.PutUint64(buf, uint64(seq.Add(1)))
+		return buf
+	}
+	newBuf := func() []byte { return bytes.Repeat([]byte{0xa5}, size) }
+
+	b.Run("baseline", func(b *testing.B) {
+		dir := b.TempDir()
+		lat := newLatencies()
+		b.SetBytes(int64(size))
+		b.SetParallelism(benchParallelism)
+		b.RunParallel(func(pb *testing.PB) {
+			buf := newBuf()
+			for pb.Next() {
+				start := time.Now()
+				id := uuid.New()
+				final := filepath.Join(dir, id.String())
+				f, err := os.CreateTemp(dir, ".tmp-*")
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := f.Write(body(buf)); err != nil {
+					b.Fatal(err)
+				}
+				if err := f.Sync(); err != nil {
+					b.Fatal(err)
+				}
+				if err := f.Close(); err != nil {
+					b.Fatal(err)
+				}
+				if err := os.Rename(f.Name(), final); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := env.Pool.Exec(ctx, "INSERT INTO bench_blobs (id, blob_key, size_bytes) VALUES ($1, $2, $3)", id, final, size); err != nil {
+					b.Fatal(err)
+				}
+				lat.add(time.Since(start))
+			}
+		})
+		lat.report(b)
+	})
+
+	b.Run("local", func(b *testing.B) {
+		lat := newLatencies()
+		var next atomic.Int64
+		b.SetBytes(int64(size))
+		b.SetParallelism(benchParallelism)
+		b.RunParallel(func(pb *testing.PB) {
+			// One user and session per goroutine, as with many users saving at once.
+			user := fmt.Sprintf("bench%d", next.Add(1))
+			tok := env.Token(user)
+			sid := soloEnv{env}.session(b, tok)
+			url := env.Server.URL + "/api/v1/solo/sessions/" + sid + "/snapshot/"
+			client := env.Server.Client()
+			buf := newBuf()
+			for pb.Next() {
+				start := time.Now()
+				req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body(buf)))
+				req.Header.Set("Authorization", "Bearer "+tok)
+				req.Header.Set("Content-Type", "application/octet-stream")
+				resp, err := client.Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusCreated {
+					b.Fatalf("status %d", resp.StatusCode)
+				}
+				lat.add(time.Since(start))
+			}
+		})
+		lat.report(b)
+	})
+}
+
+// latencies collects per-operation durations to report the 99th percentile.
+type latencies struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+func newLatencies() *latencies { return &latencies{} }
+
+func (l *latencies) add(d time.Duration) {
+	l.mu.Lock()
+	l.d = append(l.d, d)
+	l.mu.Unlock()
+}
+
+func (l *latencies) report(b *testing.B) {
+	if len(l.d) == 0 {
+		return
+	}
+	slices.Sort(l.d)
+	p99 := l.d[min(len(l.d)-1, len(l.d)*99/100)]
+	b.ReportMetric(float64(p99.Microseconds())/1000, "p99-ms")
+}

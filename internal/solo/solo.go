@@ -1,0 +1,269 @@
+// Package solo is the solo workspace: sessions owned by one user and their snapshot
+// revisions, stored as immutable blobs and charged to a per-user storage quota that no
+// sequence of concurrent uploads, retries or crashes can exceed or leak (CONTRACT §3).
+//
+// Accounting invariant: solo_user_storage.used_bytes of a user equals the sum of size_bytes
+// of the user's snapshot rows, pending or committed. Every change to used_bytes happens in
+// the transaction that inserts or deletes such a row.
+package solo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/m4sh/backend/gen/db"
+	"github.com/m4sh/backend/internal/apperr"
+	"github.com/m4sh/backend/internal/blob"
+	"github.com/m4sh/backend/internal/page"
+	"github.com/m4sh/backend/internal/postgres"
+)
+
+// DefaultPendingGrace is how long an upload may stay pending before the reaper treats it as
+// abandoned. An upload is pending only while its (already buffered) body is written to the
+// blob store and committed, which takes milliseconds.
+const DefaultPendingGrace = 5 * time.Minute
+
+// Options configure a Service.
+type Options struct {
+	DefaultQuota     int64         // quota of a user without a storage row
+	MaxSnapshotBytes int64         // largest snapshot body
+	PendingGrace     time.Duration // see DefaultPendingGrace
+	// AfterStep, when set, runs after each step of an upload. An error it returns abandons the
+	// upload right there with no clean-up, as a crash of the process would. Tests use it to
+	// inject crashes.
+	AfterStep func(ctx context.Context, step Step) error
+}
+
+// Step names the steps of an upload, in order.
+type Step string
+
+// The steps of an upload.
+const (
+	StepReserve   Step = "reserve"    // bytes reserved and a pending row recorded
+	StepBlobWrite Step = "blob_write" // blob written
+	StepCommit    Step = "commit"     // revision committed
+)
+
+// Service implements the solo workspace over PostgreSQL and a blob store.
+type Service struct {
+	pool  *pgxpool.Pool
+	q     *db.Queries
+	blobs blob.Store
+	log   *slog.Logger
+	opts  Options
+}
+
+// New returns a Service.
+func New(pool *pgxpool.Pool, blobs blob.Store, log *slog.Logger, opts Options) *Service {
+	if opts.PendingGrace <= 0 {
+		opts.PendingGrace = DefaultPendingGrace
+	}
+	return &Service{pool: pool, q: db.New(pool), blobs: blobs, log: log, opts: opts}
+}
+
+// Session is a solo session.
+type Session struct {
+	ID        uuid.UUID
+	UserID    string
+	Title     string
+	CreatedAt time.Time
+}
+
+// Snapshot is a committed snapshot revision.
+type Snapshot struct {
+	ID          uuid.UUID
+	SessionID   uuid.UUID
+	Revision    int32
+	SizeBytes   int64
+	SHA256      string // lowercase hex
+	ContentType string
+	CreatedAt   time.Time
+	blobKey     string
+}
+
+// ETag is the snapshot's strong entity tag: its quoted SHA-256.
+func (s Snapshot) ETag() string { return `"` + s.SHA256 + `"` }
+
+// Storage is a user's snapshot storage usage in bytes.
+type Storage struct {
+	Used  int64
+	Quota int64
+}
+
+// Remaining is what still fits; never negative, though an operator may set a quota below usage.
+func (s Storage) Remaining() int64 { return max(0, s.Quota-s.Used) }
+
+func sessionFrom(r db.SoloSession) Session {
+	return Session{ID: r.ID, UserID: r.UserID, Title: r.Title, CreatedAt: r.CreatedAt}
+}
+
+func snapshotFrom(r db.SoloSnapshot) Snapshot {
+	return Snapshot{
+		ID: r.ID, SessionID: r.SessionID, Revision: r.Revision.Int32, SizeBytes: r.SizeBytes,
+		SHA256: r.Sha256, ContentType: r.ContentType, CreatedAt: r.CreatedAt, blobKey: r.BlobKey,
+	}
+}
+
+func storageFrom(r db.SoloUserStorage) Storage {
+	return Storage{Used: r.UsedBytes, Quota: r.QuotaBytes}
+}
+
+// errSessionNotFound is the answer for a missing session and for another user's session alike.
+func errSessionNotFound(cause error) error {
+	return apperr.Wrap(apperr.NotFound, cause, "solo session not found")
+}
+
+// SessionCreate creates a session owned by userID.
+func (s *Service) SessionCreate(ctx context.Context, userID, title string) (Session, error) {
+	r, err := s.q.SoloSessionCreate(ctx, db.SoloSessionCreateParams{UserID: userID, Title: title})
+	if err != nil {
+		return Session{}, postgres.Interpret(err, "solo session")
+	}
+	return sessionFrom(r), nil
+}
+
+// SessionGet returns userID's session id; NotFound for a missing or foreign one.
+func (s *Service) SessionGet(ctx context.Context, userID string, id uuid.UUID) (Session, error) {
+	r, err := s.q.SoloSessionGetOwned(ctx, db.SoloSessionGetOwnedParams{ID: id, UserID: userID})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Session{}, errSessionNotFound(err)
+	}
+	if err != nil {
+		return Session{}, fmt.Errorf("getting solo session: %w", err)
+	}
+	return sessionFrom(r), nil
+}
+
+// SessionList returns a page of userID's sessions, newest first, and the next page's cursor.
+func (s *Service) SessionList(ctx context.Context, userID string, p page.Request) ([]Session, *string, error) {
+	t, id := p.Bounds()
+	rows, err := s.q.SoloSessionListOwned(ctx, db.SoloSessionListOwnedParams{
+		UserID: userID, BeforeTime: t, BeforeID: id, FetchLimit: p.FetchLimit(),
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("listing solo sessions: %w", err)
+	}
+	rows, next := page.Next(p, rows, func(r db.SoloSession) page.Cursor { return page.Cursor{Time: r.CreatedAt, ID: r.ID} })
+	out := make([]Session, len(rows))
+	for i, r := range rows {
+		out[i] = sessionFrom(r)
+	}
+	return out, next, nil
+}
+
+// SnapshotLatest returns the newest revision of userID's session; NotFound when the session
+// is not the caller's or has no revision yet.
+func (s *Service) SnapshotLatest(ctx context.Context, userID string, sessionID uuid.UUID) (Snapshot, error) {
+	if _, err := s.SessionGet(ctx, userID, sessionID); err != nil {
+		return Snapshot{}, err
+	}
+	r, err := s.q.SnapshotLatest(ctx, sessionID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Snapshot{}, apperr.Wrap(apperr.NotFound, err, "the session has no snapshot yet")
+	}
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("getting latest snapshot: %w", err)
+	}
+	return snapshotFrom(r), nil
+}
+
+// SnapshotGet returns one revision of userID's session; NotFound when the session is not the
+// caller's or the revision does not exist (or no longer does).
+func (s *Service) SnapshotGet(ctx context.Context, userID string, sessionID uuid.UUID, revision int32) (Snapshot, error) {
+	if _, err := s.SessionGet(ctx, userID, sessionID); err != nil {
+		return Snapshot{}, err
+	}
+	r, err := s.q.SnapshotGetByRevision(ctx, db.SnapshotGetByRevisionParams{SessionID: sessionID, Revision: revision})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Snapshot{}, apperr.Wrap(apperr.NotFound, err, "no such snapshot revision")
+	}
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("getting snapshot: %w", err)
+	}
+	return snapshotFrom(r), nil
+}
+
+// SnapshotOpen opens a snapshot's bytes; NotFound when retention removed them meanwhile.
+func (s *Service) SnapshotOpen(ctx context.Context, snap Snapshot) (io.ReadCloser, error) {
+	rc, _, err := s.blobs.Get(ctx, snap.blobKey)
+	if errors.Is(err, blob.ErrNotFound) {
+		return nil, apperr.Wrap(apperr.NotFound, err, "no such snapshot revision")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("opening snapshot blob: %w", err)
+	}
+	return rc, nil
+}
+
+// SnapshotList returns a page of the revisions of userID's session, newest first.
+func (s *Service) SnapshotList(ctx context.Context, userID string, sessionID uuid.UUID, p page.Request) ([]Snapshot, *string, error) {
+	if _, err := s.SessionGet(ctx, userID, sessionID); err != nil {
+		return nil, nil, err
+	}
+	rows, err := s.q.SnapshotListBySession(ctx, db.SnapshotListBySessionParams{
+		SessionID: sessionID, BeforeRevision: revisionBound(p), FetchLimit: p.FetchLimit(),
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("listing snapshots: %w", err)
+	}
+	rows, next := page.Next(p, rows, revisionCursor)
+	out := make([]Snapshot, len(rows))
+	for i, r := range rows {
+		out[i] = snapshotFrom(r)
+	}
+	return out, next, nil
+}
+
+// Revisions are paged by revision number rather than by time: the cursor's time field
+// carries the last revision seen (as microseconds since the epoch), keeping the API's one
+// opaque cursor format. The first page's bound is far above any revision.
+func revisionBound(p page.Request) int64 {
+	t, _ := p.Bounds()
+	return t.UnixMicro()
+}
+
+func revisionCursor(r db.SoloSnapshot) page.Cursor {
+	return page.Cursor{Time: time.UnixMicro(int64(r.Revision.Int32)).UTC(), ID: r.ID}
+}
+
+// StorageGet returns userID's storage usage (the default quota when none was recorded yet).
+func (s *Service) StorageGet(ctx context.Context, userID string) (Storage, error) {
+	r, err := s.q.QuotaGet(ctx, userID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Storage{Quota: s.opts.DefaultQuota}, nil
+	}
+	if err != nil {
+		return Storage{}, fmt.Errorf("getting storage usage: %w", err)
+	}
+	return storageFrom(r), nil
+}
+
+// QuotaSet sets userID's quota, creating the user if the service has not seen them yet.
+// Lowering a quota below current usage is allowed: uploads then fail until usage drops.
+func (s *Service) QuotaSet(ctx context.Context, userID string, quota int64) (Storage, error) {
+	if quota < 0 {
+		return Storage{}, apperr.New(apperr.Invalid, "a quota cannot be negative")
+	}
+	var out Storage
+	err := postgres.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		q := s.q.WithTx(tx)
+		if err := q.UserUpsert(ctx, db.UserUpsertParams{ID: userID}); err != nil {
+			return postgres.Interpret(err, "user")
+		}
+		r, err := q.QuotaSet(ctx, db.QuotaSetParams{UserID: userID, QuotaBytes: quota})
+		if err != nil {
+			return postgres.Interpret(err, "quota")
+		}
+		out = storageFrom(r)
+		return nil
+	})
+	return out, err
+}

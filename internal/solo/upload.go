@@ -1,0 +1,407 @@
+package solo
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/m4sh/backend/gen/db"
+	"github.com/m4sh/backend/internal/apperr"
+	"github.com/m4sh/backend/internal/postgres"
+)
+
+// DefaultContentType is stored for uploads sent without a Content-Type.
+const DefaultContentType = "application/octet-stream"
+
+// Upload is one snapshot upload.
+type Upload struct {
+	UserID         string
+	SessionID      uuid.UUID
+	ContentType    string
+	ContentLength  int64 // -1 when unknown (chunked)
+	Body           io.Reader
+	IdempotencyKey string // "" when none
+}
+
+// CreateResult is the answer to an upload.
+type CreateResult struct {
+	Snapshot Snapshot
+	Storage  Storage
+	// Created is false when nothing was stored: an Idempotency-Key replay, or a body
+	// identical to the newest revision.
+	Created bool
+}
+
+// finishTimeout bounds the steps after an upload's body is read. They run detached from the
+// request: once bytes are reserved, the upload completes (or is undone) even if the client
+// goes away.
+const finishTimeout = 30 * time.Second
+
+// SnapshotCreate stores a new revision of a session from an upload. In order:
+//
+//  1. the session must be the caller's (NotFound otherwise); Content-Length, when sent, is
+//     checked against the size limit (TooLarge) and the remaining quota (QuotaExceeded)
+//     before anything is read;
+//  2. the body is read up to the size limit, never further (empty: Invalid; over: TooLarge)
+//     and hashed;
+//  3. an Idempotency-Key seen before answers with its revision (Conflict while its upload is
+//     in flight or when the body differs); a body identical to the newest revision answers
+//     with that revision — neither creates nor charges anything;
+//  4. reserve: one transaction takes the bytes from the quota with a conditional UPDATE
+//     (QuotaExceeded when they do not fit) and records a pending row;
+//  5. the blob is written under a fresh key;
+//  6. commit: the row gets the session's next revision number.
+//
+// A crash between steps leaves a pending row that ReapPending finishes or rolls back.
+func (s *Service) SnapshotCreate(ctx context.Context, up Upload) (CreateResult, error) {
+	ct, err := contentType(up.ContentType)
+	if err != nil {
+		return CreateResult{}, err
+	}
+	state, err := s.q.SoloSessionUploadState(ctx, db.SoloSessionUploadStateParams{
+		ID: up.SessionID, UserID: up.UserID, DefaultQuota: s.opts.DefaultQuota,
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return CreateResult{}, errSessionNotFound(err)
+	}
+	if err != nil {
+		return CreateResult{}, fmt.Errorf("checking upload: %w", err)
+	}
+	storage := Storage{Used: state.UsedBytes, Quota: state.QuotaBytes}
+	switch {
+	case up.ContentLength == 0:
+		return CreateResult{}, errEmpty()
+	case up.ContentLength > s.opts.MaxSnapshotBytes:
+		return CreateResult{}, s.errTooLarge()
+	case up.ContentLength > storage.Remaining():
+		return CreateResult{}, errQuota(storage, up.ContentLength)
+	}
+	buf, err := s.readBody(up)
+	if err != nil {
+		return CreateResult{}, err
+	}
+	defer releaseBody(buf)
+	body := buf.Bytes()
+	sum := sha256.Sum256(body)
+	digest := hex.EncodeToString(sum[:])
+
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
+	defer cancel()
+	if up.IdempotencyKey != "" {
+		if res, ok, err := s.replay(ctx, up, digest); ok || err != nil {
+			return res, err
+		}
+	}
+	if digest == state.NewestSha256 {
+		if res, ok, err := s.dedupe(ctx, up, digest); ok || err != nil {
+			return res, err
+		}
+	}
+
+	pending, storage, err := s.reserve(ctx, up, body, digest, ct)
+	if errors.Is(err, errKeyTaken) {
+		// A concurrent upload with the same key got there first.
+		res, ok, err := s.replay(ctx, up, digest)
+		if !ok && err == nil {
+			err = errors.New("idempotency key taken but not found")
+		}
+		return res, err
+	}
+	if err != nil {
+		return CreateResult{}, err
+	}
+	if err := s.step(ctx, StepReserve); err != nil {
+		return CreateResult{}, err
+	}
+
+	if err := s.blobs.Put(ctx, pending.BlobKey, bytes.NewReader(body), int64(len(body))); err != nil {
+		if rerr := s.rollback(ctx, pending, nil); rerr != nil {
+			s.log.ErrorContext(ctx, "rolling back a failed upload; the reaper will", "snapshot_id", pending.ID, "err", rerr)
+		}
+		return CreateResult{}, apperr.Wrap(apperr.Unavailable, err, "snapshot storage is unavailable")
+	}
+	if err := s.step(ctx, StepBlobWrite); err != nil {
+		return CreateResult{}, err
+	}
+
+	snap, dup, err := s.commit(ctx, pending)
+	if err != nil {
+		return CreateResult{}, err
+	}
+	if err := s.step(ctx, StepCommit); err != nil {
+		return CreateResult{}, err
+	}
+	if dup != nil {
+		// An identical upload committed first while this one was in flight.
+		st, err := s.StorageGet(ctx, up.UserID)
+		return CreateResult{Snapshot: *dup, Storage: st}, err
+	}
+	return CreateResult{Snapshot: snap, Storage: storage, Created: true}, nil
+}
+
+func (s *Service) step(ctx context.Context, st Step) error {
+	if s.opts.AfterStep == nil {
+		return nil
+	}
+	return s.opts.AfterStep(ctx, st)
+}
+
+// contentType validates the upload's media type; the string is stored as sent.
+func contentType(ct string) (string, error) {
+	if ct == "" {
+		return DefaultContentType, nil
+	}
+	if _, _, err := mime.ParseMediaType(ct); err != nil || len(ct) > 255 {
+		return "", apperr.Validation("invalid Content-Type",
+			apperr.FieldError{Field: "header.Content-Type", Message: "must be a media type of at most 255 characters"})
+	}
+	return ct, nil
+}
+
+func errEmpty() error {
+	return apperr.Validation("the snapshot body is empty", apperr.FieldError{Field: "body", Message: "must not be empty"})
+}
+
+func (s *Service) errTooLarge() error {
+	return apperr.New(apperr.TooLarge, "the snapshot exceeds %d bytes", s.opts.MaxSnapshotBytes)
+}
+
+// errQuota is the quota_exceeded problem, with the numbers a client needs at the top level.
+func errQuota(st Storage, need int64) error {
+	return &apperr.Error{
+		Kind:    apperr.QuotaExceeded,
+		Message: fmt.Sprintf("the snapshot needs %d bytes but %d of the %d byte quota remain", need, st.Remaining(), st.Quota),
+		Extra:   map[string]any{"used": st.Used, "quota": st.Quota, "remaining": st.Remaining()},
+	}
+}
+
+// bodyBuffers recycles upload buffers: a busy server would otherwise allocate (and collect)
+// a body-sized buffer per upload.
+var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// readBody reads the whole body but never more than one byte past the limit, into a pooled
+// buffer that the caller returns with releaseBody.
+func (s *Service) readBody(up Upload) (*bytes.Buffer, error) {
+	buf := bodyBuffers.Get().(*bytes.Buffer)
+	buf.Reset()
+	if up.ContentLength > 0 {
+		buf.Grow(int(up.ContentLength))
+	}
+	limit := s.opts.MaxSnapshotBytes
+	n, err := buf.ReadFrom(io.LimitReader(up.Body, limit+1))
+	switch {
+	case err != nil:
+		err = apperr.Wrap(apperr.Invalid, err, "the request body could not be read")
+	case n == 0:
+		err = errEmpty()
+	case n > limit:
+		err = s.errTooLarge()
+	}
+	if err != nil {
+		releaseBody(buf)
+		return nil, err
+	}
+	return buf, nil
+}
+
+func releaseBody(buf *bytes.Buffer) { bodyBuffers.Put(buf) }
+
+// replay answers an upload whose Idempotency-Key was seen before; ok is false when it was not.
+func (s *Service) replay(ctx context.Context, up Upload, digest string) (CreateResult, bool, error) {
+	r, err := s.q.SnapshotIdempotencyKeyGet(ctx, db.SnapshotIdempotencyKeyGetParams{SessionID: up.SessionID, IdempotencyKey: up.IdempotencyKey})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return CreateResult{}, false, nil
+	}
+	if err != nil {
+		return CreateResult{}, false, fmt.Errorf("looking up idempotency key: %w", err)
+	}
+	if r.Status != "committed" {
+		return CreateResult{}, false, &apperr.Error{
+			Kind:       apperr.Conflict,
+			Message:    "an upload with this Idempotency-Key is still in progress",
+			RetryAfter: time.Second,
+		}
+	}
+	if r.Sha256 != digest {
+		return CreateResult{}, false, apperr.New(apperr.Conflict, "this Idempotency-Key was used for a different body")
+	}
+	st, err := s.StorageGet(ctx, up.UserID)
+	return CreateResult{Snapshot: snapshotFrom(r), Storage: st}, true, err
+}
+
+// dedupe answers an upload identical to the session's newest revision with that revision,
+// recording its Idempotency-Key; ok is false when the newest revision changed meanwhile.
+func (s *Service) dedupe(ctx context.Context, up Upload, digest string) (CreateResult, bool, error) {
+	newest, err := s.q.SnapshotLatest(ctx, up.SessionID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return CreateResult{}, false, nil
+	}
+	if err != nil {
+		return CreateResult{}, false, fmt.Errorf("getting latest snapshot: %w", err)
+	}
+	if newest.Sha256 != digest {
+		return CreateResult{}, false, nil
+	}
+	if up.IdempotencyKey != "" {
+		n, err := s.q.SnapshotIdempotencyKeyInsert(ctx, db.SnapshotIdempotencyKeyInsertParams{
+			SessionID: up.SessionID, IdempotencyKey: up.IdempotencyKey, SnapshotID: newest.ID,
+		})
+		if err != nil {
+			return CreateResult{}, false, fmt.Errorf("recording idempotency key: %w", err)
+		}
+		if n == 0 {
+			return s.replay(ctx, up, digest)
+		}
+	}
+	st, err := s.StorageGet(ctx, up.UserID)
+	return CreateResult{Snapshot: snapshotFrom(newest), Storage: st}, true, err
+}
+
+var errKeyTaken = errors.New("idempotency key taken")
+
+// reserve takes the upload's bytes from the quota and records a pending row (with the
+// Idempotency-Key) in one statement, creating the user's storage row with the default quota
+// on first use. It returns the pending row and the storage usage after the reservation.
+func (s *Service) reserve(ctx context.Context, up Upload, body []byte, digest, ct string) (db.SoloSnapshot, Storage, error) {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return db.SoloSnapshot{}, Storage{}, err
+	}
+	p := db.SnapshotReserveParams{
+		ID: id, SessionID: up.SessionID, UserID: up.UserID, SizeBytes: int64(len(body)), Sha256: digest,
+		ContentType: ct, BlobKey: BlobKey(up.SessionID, id), IdempotencyKey: up.IdempotencyKey,
+	}
+	pending := db.SoloSnapshot{
+		ID: p.ID, SessionID: p.SessionID, UserID: p.UserID, Status: "pending", SizeBytes: p.SizeBytes,
+		Sha256: p.Sha256, ContentType: p.ContentType, BlobKey: p.BlobKey,
+	}
+	for attempt := 0; ; attempt++ {
+		r, err := s.q.SnapshotReserve(ctx, p)
+		if err == nil {
+			return pending, Storage{Used: r.UsedBytes, Quota: r.QuotaBytes}, nil
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			err = postgres.Interpret(err, "snapshot")
+			if apperr.Is(err, apperr.Conflict) {
+				// The only unique key a fresh upload can collide on is its Idempotency-Key.
+				return db.SoloSnapshot{}, Storage{}, errKeyTaken
+			}
+			return db.SoloSnapshot{}, Storage{}, fmt.Errorf("reserving quota: %w", err)
+		}
+		// Nothing reserved: the bytes do not fit, or the user has no storage row yet (and a
+		// concurrent upload may have created it since). Only the first is a refusal.
+		cur, err := s.q.QuotaGet(ctx, up.UserID)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			if err := s.q.QuotaEnsure(ctx, db.QuotaEnsureParams{UserID: up.UserID, QuotaBytes: s.opts.DefaultQuota}); err != nil {
+				return db.SoloSnapshot{}, Storage{}, fmt.Errorf("creating storage row: %w", err)
+			}
+		case err != nil:
+			return db.SoloSnapshot{}, Storage{}, fmt.Errorf("reading quota: %w", err)
+		case p.SizeBytes > storageFrom(cur).Remaining() || attempt >= 3:
+			return db.SoloSnapshot{}, Storage{}, errQuota(storageFrom(cur), p.SizeBytes)
+		}
+	}
+}
+
+// BlobKey is where a snapshot's bytes live: fresh per upload, so a key is never reused.
+func BlobKey(sessionID, snapshotID uuid.UUID) string {
+	return "solo/" + sessionID.String() + "/" + snapshotID.String()
+}
+
+// commit gives a pending row the session's next revision (see SnapshotCommit). When the
+// newest revision turns out to have the same bytes (an identical upload committed first), the
+// pending row is rolled back instead and dup is that revision.
+func (s *Service) commit(ctx context.Context, pending db.SoloSnapshot) (snap Snapshot, dup *Snapshot, err error) {
+	for attempt := 0; ; attempt++ {
+		snap, dup, retry, err := s.commitOnce(ctx, pending)
+		if !retry {
+			return snap, dup, err
+		}
+		if attempt >= 3 {
+			if err := s.rollback(ctx, pending, nil); err != nil {
+				return Snapshot{}, nil, err
+			}
+			return Snapshot{}, nil, apperr.New(apperr.Unavailable, "the session changed too fast to save this snapshot; retry it")
+		}
+	}
+}
+
+// commitOnce is one attempt of commit; retry reports that the row is still pending after
+// losing to an identical newest revision that was superseded before it could be read.
+func (s *Service) commitOnce(ctx context.Context, pending db.SoloSnapshot) (snap Snapshot, dup *Snapshot, retry bool, err error) {
+	committed, err := s.q.SnapshotCommit(ctx, db.SnapshotCommitParams{ID: pending.ID, SessionID: pending.SessionID, Sha256: pending.Sha256})
+	if err == nil {
+		return snapshotFrom(committed), nil, false, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return Snapshot{}, nil, false, fmt.Errorf("committing revision: %w", err)
+	}
+	// Not committed: identical to the newest revision, or no longer pending.
+	if newest, lerr := s.q.SnapshotLatest(ctx, pending.SessionID); lerr == nil && newest.Sha256 == pending.Sha256 && newest.ID != pending.ID {
+		if err := s.rollback(ctx, pending, &newest.ID); err != nil {
+			return Snapshot{}, nil, false, err
+		}
+		d := snapshotFrom(newest)
+		return Snapshot{}, &d, false, nil
+	}
+	// The reaper got to this upload first: it committed it, or rolled it back.
+	r, gerr := s.q.SnapshotGetByID(ctx, pending.ID)
+	switch {
+	case gerr == nil && r.Status == "committed":
+		return snapshotFrom(r), nil, false, nil
+	case gerr == nil:
+		return Snapshot{}, nil, true, nil
+	case errors.Is(gerr, pgx.ErrNoRows):
+		return Snapshot{}, nil, false, apperr.Wrap(apperr.Unavailable, err, "the upload was abandoned; retry it")
+	default:
+		return Snapshot{}, nil, false, fmt.Errorf("checking an uncommitted upload: %w", gerr)
+	}
+}
+
+// rollback undoes a pending upload: deletes its row and releases its bytes in one
+// transaction, then deletes its blob. The row goes first so that a committed revision never
+// loses its blob; a crash before the blob is deleted leaves a blob without a row, which the
+// reaper's sweep removes. keysTo, when set, receives the upload's idempotency keys.
+func (s *Service) rollback(ctx context.Context, pending db.SoloSnapshot, keysTo *uuid.UUID) error {
+	deleted := false
+	err := postgres.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		q := s.q.WithTx(tx)
+		if keysTo != nil {
+			if err := q.SnapshotIdempotencyKeyRepoint(ctx, db.SnapshotIdempotencyKeyRepointParams{
+				FromSnapshotID: pending.ID, ToSnapshotID: *keysTo,
+			}); err != nil {
+				return fmt.Errorf("moving idempotency keys: %w", err)
+			}
+		}
+		r, err := q.SnapshotDeletePending(ctx, pending.ID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil // committed or rolled back by someone else
+		}
+		if err != nil {
+			return fmt.Errorf("deleting pending snapshot: %w", err)
+		}
+		if _, err := q.QuotaRelease(ctx, db.QuotaReleaseParams{UserID: r.UserID, SizeBytes: r.SizeBytes}); err != nil {
+			return fmt.Errorf("releasing quota: %w", err)
+		}
+		deleted = true
+		return nil
+	})
+	if err != nil || !deleted {
+		return err
+	}
+	if err := s.blobs.Delete(ctx, pending.BlobKey); err != nil {
+		return fmt.Errorf("deleting blob of a rolled-back upload: %w", err)
+	}
+	return nil
+}
