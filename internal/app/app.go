@@ -16,16 +16,16 @@ import (
 	"github.com/m4sh/backend/gen/api"
 	"github.com/m4sh/backend/gen/db"
 	"github.com/m4sh/backend/internal/auth"
-	"github.com/m4sh/backend/internal/classroom"
 	"github.com/m4sh/backend/internal/blob"
+	"github.com/m4sh/backend/internal/classroom"
 	"github.com/m4sh/backend/internal/config"
 	"github.com/m4sh/backend/internal/docs"
 	"github.com/m4sh/backend/internal/httpapi"
 	"github.com/m4sh/backend/internal/jobs"
 	"github.com/m4sh/backend/internal/metrics"
 	"github.com/m4sh/backend/internal/postgres"
-	"github.com/m4sh/backend/internal/telemetry"
 	"github.com/m4sh/backend/internal/solo"
+	"github.com/m4sh/backend/internal/telemetry"
 	"github.com/m4sh/backend/internal/users"
 	"github.com/m4sh/backend/openapi"
 	"github.com/m4sh/backend/queries"
@@ -39,7 +39,7 @@ type App struct {
 	River   *jobs.Client
 	// Telemetry buffers ingested events; Drain flushes it.
 	Telemetry *telemetry.Writer
-	Solo    *solo.Service
+	Solo      *solo.Service
 }
 
 // New wires the service from configuration. It owns the pool it opens; Close releases it.

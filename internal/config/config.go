@@ -66,6 +66,7 @@ type Telemetry struct {
 
 // MinHashSaltBytes is the shortest TELEMETRY_HASH_SALT accepted.
 const MinHashSaltBytes = 16
+
 // Solo configures the solo workspace's snapshots and their storage (CONTRACT §3, §4).
 type Solo struct {
 	QuotaBytes       int64  // SOLO_QUOTA_BYTES: default per-user quota
