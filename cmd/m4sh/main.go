@@ -33,6 +33,8 @@ const usage = `usage: m4sh <command> [arguments]
 commands:
   serve                              run the service (HTTP, WebSocket, River workers)
   migrate up|down [-steps N]|status  apply, revert or show schema migrations
+  gc snapshots [-keep-last N] [-session ID]  run snapshot retention now, print its JSON summary
+  gc reconcile                       recompute every user's used_bytes from the rows
   token -user U [-name N] [-ttl 1h]  mint a dev access token (HS256, AUTH_JWT_SECRET)
   quota set -user U -bytes N         set a user's snapshot storage quota (may be below usage)
 
@@ -56,6 +58,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return serve(ctx, cfg, log, stdout)
 	case "migrate":
 		return migrate(ctx, cfg, log, args[1:], stdout)
+	case "gc":
+		return gc(ctx, cfg, log, args[1:], stdout)
 	case "token":
 		return token(cfg, args[1:], stdout, stderr)
 	case "quota":

@@ -41,10 +41,11 @@ func quota(ctx context.Context, cfg config.Config, log *slog.Logger, args []stri
 		return err
 	}
 	defer pool.Close()
-	svc, err := app.NewSolo(pool, cfg.Solo, log)
+	blobs, err := app.NewBlobStore(ctx, cfg.Solo)
 	if err != nil {
 		return err
 	}
+	svc := app.NewSolo(pool, blobs, cfg.Solo, log)
 	st, err := svc.QuotaSet(ctx, *user, *bytes)
 	if err != nil {
 		return fmt.Errorf("quota set: %w", err)

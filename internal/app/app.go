@@ -24,6 +24,7 @@ import (
 	"github.com/m4sh/backend/internal/jobs"
 	"github.com/m4sh/backend/internal/metrics"
 	"github.com/m4sh/backend/internal/postgres"
+	"github.com/m4sh/backend/internal/retention"
 	"github.com/m4sh/backend/internal/solo"
 	"github.com/m4sh/backend/internal/telemetry"
 	"github.com/m4sh/backend/internal/users"
@@ -35,18 +36,22 @@ import (
 type App struct {
 	Log     *slog.Logger
 	Pool    *pgxpool.Pool
-	Handler http.Handler
+	Metrics *metrics.Registry
+	Handler http.Handler // nil for a core built by NewCore
 	River   *jobs.Client
 	// Telemetry buffers ingested events; Drain flushes it.
 	Telemetry *telemetry.Writer
+	Blobs     blob.Store
 	Solo      *solo.Service
+	Retention *retention.Service
+
+	migrator       *postgres.Migrator
+	telemetryStore *telemetry.PGStore
 }
 
-// New wires the service from configuration. It owns the pool it opens; Close releases it.
+// New wires the whole service from configuration: the core (NewCore) plus the HTTP handler.
+// It owns the pool it opens; Close releases it.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
-	if err := cfg.RequireDatabase(); err != nil {
-		return nil, err
-	}
 	if err := cfg.RequireAuth(); err != nil {
 		return nil, err
 	}
@@ -64,60 +69,19 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	if err != nil {
 		return nil, fmt.Errorf("config: AUTH_JWT_PUBLIC_KEY_FILE: %w", err)
 	}
-	pool, err := postgres.Connect(ctx, cfg.DatabaseURL, cfg.DBMaxConns)
+	a, err := NewCore(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	a := &App{Log: log, Pool: pool}
 	ok := false
 	defer func() {
 		if !ok {
-			pool.Close()
+			a.Close()
 		}
 	}()
-	migrator, err := NewMigrator(pool, log)
-	if err != nil {
-		return nil, err
-	}
-	if st, err := migrator.Status(ctx); err != nil || !st.Current() {
-		log.WarnContext(ctx, "schema is not current: run `m4sh migrate up`; /readyz answers 503 until then", "pending", st.Pending, "err", err)
-	}
-	q := db.New(pool)
-	reg := metrics.New()
-
-	// Telemetry: a best-effort buffered writer, a per-client throttle, daily partitions.
 	tc := cfg.Telemetry
-	telemetryStore := telemetry.NewPGStore(q)
-	a.Telemetry = telemetry.NewWriter(telemetryStore, telemetry.WriterOptions{
-		BufferEvents: tc.BufferEvents, BufferBytes: tc.BufferBytes,
-		FlushEvents: tc.FlushEvents, FlushInterval: tc.FlushInterval,
-	}, reg, log)
-	defer func() {
-		if !ok {
-			_ = a.Telemetry.Close(context.WithoutCancel(ctx))
-		}
-	}()
 	limiter := telemetry.NewLimiter(telemetry.LimiterOptions{Limit: tc.RatePerMin, Window: time.Minute, MaxClients: tc.MaxClients})
-	reg.MustRegister(limiter.Collector())
-
-	a.Solo, err = NewSolo(pool, cfg.Solo, log)
-	if err != nil {
-		return nil, err
-	}
-
-	workers := river.NewWorkers()
-	periodic := []*river.PeriodicJob{
-		jobs.AddTelemetryPartitions(workers, &jobs.TelemetryPartitionsWorker{
-			Maintenance: telemetry.Maintenance{Store: telemetryStore, Retention: time.Duration(tc.RetentionDays) * 24 * time.Hour},
-			Log:         log,
-		}),
-	}
-	jobsCfg := jobs.Config{Log: log, Workers: workers, WorkerCount: len(periodic), PeriodicJobs: periodic}
-	jobsCfg = jobs.AddSoloReaper(jobsCfg, a.Solo)
-	a.River, err = jobs.New(pool, jobsCfg)
-	if err != nil {
-		return nil, err
-	}
+	a.Metrics.MustRegister(limiter.Collector())
 	doc, err := api.GetSwagger()
 	if err != nil {
 		return nil, err
@@ -126,12 +90,28 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	if err != nil {
 		return nil, err
 	}
+	checks := httpapi.Checks{
+		"database": func(ctx context.Context) error { return a.Pool.Ping(ctx) },
+		"migrations": func(ctx context.Context) error {
+			st, err := a.migrator.Status(ctx)
+			if err != nil {
+				return err
+			}
+			if !st.Current() {
+				return fmt.Errorf("pending migrations %v (river current: %t)", st.Pending, st.RiverCurrent)
+			}
+			return nil
+		},
+	}
+	if s3, isS3 := a.Blobs.(*blob.S3); isS3 {
+		checks["blob_store"] = s3.Check
+	}
 	a.Handler, err = httpapi.NewHandler(httpapi.Deps{
 		Log:        log,
-		Metrics:    reg,
+		Metrics:    a.Metrics,
 		Verifier:   verifier,
-		Users:      users.New(q, 100_000),
-		Classrooms: classroom.New(pool, classroom.Options{MaxMembers: cfg.Classroom.MaxMembers}),
+		Users:      users.New(db.New(a.Pool), 100_000),
+		Classrooms: classroom.New(a.Pool, classroom.Options{MaxMembers: cfg.Classroom.MaxMembers}),
 		Solo:       a.Solo,
 		Telemetry: httpapi.Telemetry{
 			Sink:     a.Telemetry,
@@ -140,21 +120,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 			Hasher:   telemetry.NewHasher(tc.HashSalt),
 			MaxBytes: tc.MaxBytes,
 		},
-		Ready: httpapi.Checks{
-			"database": func(ctx context.Context) error { return pool.Ping(ctx) },
-			"migrations": func(ctx context.Context) error {
-				st, err := migrator.Status(ctx)
-				if err != nil {
-					return err
-				}
-				if !st.Current() {
-					return fmt.Errorf("pending migrations %v (river current: %t)", st.Pending, st.RiverCurrent)
-				}
-				return nil
-			},
-		},
+		Ready: checks,
 		Extra: map[string]http.Handler{
-			"GET /metrics":       reg.Handler(),
+			"GET /metrics":       a.Metrics.Handler(),
 			"GET /openapi.yaml":  staticFile("application/yaml", openapi.YAML),
 			"GET /asyncapi.yaml": staticFile("application/yaml", asyncapi.YAML),
 			"GET /docs":          docsHandler,
@@ -162,6 +130,65 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		},
 	})
 	if err != nil {
+		return nil, err
+	}
+	ok = true
+	return a, nil
+}
+
+// NewCore wires what every process needs, HTTP or not: the pool, metrics, the blob store, the
+// feature services and the River client with every worker and periodic job. Operator
+// commands (`m4sh gc`) run jobs through it without serving HTTP or needing JWT keys.
+func NewCore(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
+	if err := cfg.RequireDatabase(); err != nil {
+		return nil, err
+	}
+	pool, err := postgres.Connect(ctx, cfg.DatabaseURL, cfg.DBMaxConns)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{Log: log, Pool: pool, Metrics: metrics.New()}
+	ok := false
+	defer func() {
+		if !ok {
+			a.Close()
+		}
+	}()
+	if a.migrator, err = NewMigrator(pool, log); err != nil {
+		return nil, err
+	}
+	if st, err := a.migrator.Status(ctx); err != nil || !st.Current() {
+		log.WarnContext(ctx, "schema is not current: run `m4sh migrate up`; /readyz answers 503 until then", "pending", st.Pending, "err", err)
+	}
+
+	// Telemetry: a best-effort buffered writer and daily partitions.
+	tc := cfg.Telemetry
+	a.telemetryStore = telemetry.NewPGStore(db.New(pool))
+	a.Telemetry = telemetry.NewWriter(a.telemetryStore, telemetry.WriterOptions{
+		BufferEvents: tc.BufferEvents, BufferBytes: tc.BufferBytes,
+		FlushEvents: tc.FlushEvents, FlushInterval: tc.FlushInterval,
+	}, a.Metrics, log)
+
+	// Solo snapshots, their blob store and retention.
+	if a.Blobs, err = NewBlobStore(ctx, cfg.Solo); err != nil {
+		return nil, err
+	}
+	a.Solo = NewSolo(pool, a.Blobs, cfg.Solo, log)
+	a.Retention = retention.New(pool, a.Blobs, log, a.Metrics, retention.Config{
+		KeepLast: cfg.Solo.KeepLast, Interval: cfg.Solo.GCInterval,
+	})
+
+	workers := river.NewWorkers()
+	periodic := []*river.PeriodicJob{
+		jobs.AddTelemetryPartitions(workers, &jobs.TelemetryPartitionsWorker{
+			Maintenance: telemetry.Maintenance{Store: a.telemetryStore, Retention: time.Duration(tc.RetentionDays) * 24 * time.Hour},
+			Log:         log,
+		}),
+	}
+	periodic = append(periodic, a.Retention.Register(workers)...)
+	jobsCfg := jobs.Config{Log: log, Workers: workers, WorkerCount: 1 + retention.WorkerCount, PeriodicJobs: periodic}
+	jobsCfg = jobs.AddSoloReaper(jobsCfg, a.Solo)
+	if a.River, err = jobs.New(pool, jobsCfg); err != nil {
 		return nil, err
 	}
 	ok = true
@@ -182,7 +209,9 @@ func (a *App) Drain(ctx context.Context) error {
 func (a *App) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	_ = a.Telemetry.Close(ctx)
+	if a.Telemetry != nil {
+		_ = a.Telemetry.Close(ctx)
+	}
 	a.Pool.Close()
 }
 
@@ -193,20 +222,17 @@ func staticFile(contentType string, body []byte) http.Handler {
 	})
 }
 
-// NewSolo returns the solo workspace service over pool with the configured blob store.
-func NewSolo(pool *pgxpool.Pool, cfg config.Solo, log *slog.Logger) (*solo.Service, error) {
-	blobs, err := NewBlobStore(cfg)
-	if err != nil {
-		return nil, err
-	}
+// NewSolo returns the solo workspace service over pool and blobs.
+func NewSolo(pool *pgxpool.Pool, blobs blob.Store, cfg config.Solo, log *slog.Logger) *solo.Service {
 	return solo.New(pool, blobs, log, solo.Options{
 		DefaultQuota:     cfg.QuotaBytes,
 		MaxSnapshotBytes: cfg.SnapshotMaxBytes,
-	}), nil
+	})
 }
 
-// NewBlobStore returns the configured blob store (STORAGE_BACKEND).
-func NewBlobStore(cfg config.Solo) (blob.Store, error) {
+// NewBlobStore returns the configured blob store (STORAGE_BACKEND): local directory or S3.
+// An unreachable S3 bucket is a start-up error naming the variable.
+func NewBlobStore(ctx context.Context, cfg config.Solo) (blob.Store, error) {
 	switch cfg.StorageBackend {
 	case "local":
 		s, err := blob.NewLocal(cfg.StorageDir)
@@ -214,6 +240,11 @@ func NewBlobStore(cfg config.Solo) (blob.Store, error) {
 			return nil, fmt.Errorf("config: STORAGE_DIR: %w", err)
 		}
 		return s, nil
+	case "s3":
+		return blob.NewS3(ctx, blob.S3Options{
+			Endpoint: cfg.S3.Endpoint, Region: cfg.S3.Region, Bucket: cfg.S3.Bucket,
+			Prefix: cfg.S3.Prefix, ForcePathStyle: cfg.S3.ForcePathStyle,
+		})
 	default:
 		return nil, fmt.Errorf("config: STORAGE_BACKEND: %q is not supported", cfg.StorageBackend)
 	}

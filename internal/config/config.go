@@ -71,8 +71,21 @@ const MinHashSaltBytes = 16
 type Solo struct {
 	QuotaBytes       int64  // SOLO_QUOTA_BYTES: default per-user quota
 	SnapshotMaxBytes int64  // SOLO_SNAPSHOT_MAX_BYTES: largest snapshot body
-	StorageBackend   string // STORAGE_BACKEND: local
+	StorageBackend   string // STORAGE_BACKEND: local | s3
 	StorageDir       string // STORAGE_DIR: root of the local backend
+	S3               S3
+	KeepLast         int           // SOLO_SNAPSHOT_RETENTION_KEEP_LAST: revisions kept per session
+	GCInterval       time.Duration // SOLO_SNAPSHOT_GC_INTERVAL: how often retention runs
+}
+
+// S3 configures the s3 blob backend. Credentials come from the AWS SDK's default chain
+// (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, shared config, IAM role) and are never logged.
+type S3 struct {
+	Endpoint       string // S3_ENDPOINT: empty for AWS, a URL for S3-compatible stores
+	Region         string // S3_REGION
+	Bucket         string // S3_BUCKET
+	Prefix         string // S3_PREFIX
+	ForcePathStyle bool   // S3_FORCE_PATH_STYLE
 }
 
 // MaxSnapshotBytesLimit bounds SOLO_SNAPSHOT_MAX_BYTES: an upload is held in memory while it
@@ -107,8 +120,17 @@ func Load(getenv func(string) string) (Config, error) {
 		Solo: Solo{
 			QuotaBytes:       p.int64Range("SOLO_QUOTA_BYTES", 100<<20, 0, 1<<50),
 			SnapshotMaxBytes: p.int64Range("SOLO_SNAPSHOT_MAX_BYTES", 5<<20, 1, MaxSnapshotBytesLimit),
-			StorageBackend:   p.oneOf("STORAGE_BACKEND", "local", "local"),
+			StorageBackend:   p.oneOf("STORAGE_BACKEND", "local", "local", "s3"),
 			StorageDir:       p.str("STORAGE_DIR", "./.data/blobs"),
+			S3: S3{
+				Endpoint:       p.str("S3_ENDPOINT", ""),
+				Region:         p.str("S3_REGION", "us-east-1"),
+				Bucket:         p.str("S3_BUCKET", ""),
+				Prefix:         p.str("S3_PREFIX", ""),
+				ForcePathStyle: p.boolean("S3_FORCE_PATH_STYLE", false),
+			},
+			KeepLast:   p.intRange("SOLO_SNAPSHOT_RETENTION_KEEP_LAST", 20, 1, 1_000_000),
+			GCInterval: p.duration("SOLO_SNAPSHOT_GC_INTERVAL", time.Hour),
 		},
 	}
 	c.Telemetry = Telemetry{
@@ -128,6 +150,17 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if len(c.Telemetry.HashSalt) == 0 && len(c.Auth.Secret) > 0 {
 		c.Telemetry.HashSalt = deriveKey(c.Auth.Secret, "m4sh telemetry client hash")
+	}
+	if c.Solo.StorageBackend == "s3" && c.Solo.S3.Bucket == "" {
+		p.fail("S3_BUCKET", "must be set when STORAGE_BACKEND=s3")
+	}
+	if c.Solo.S3.Endpoint != "" {
+		if u, err := url.Parse(c.Solo.S3.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			p.fail("S3_ENDPOINT", "must be an http:// or https:// URL")
+		}
+	}
+	if c.Solo.GCInterval < time.Minute {
+		p.fail("SOLO_SNAPSHOT_GC_INTERVAL", "must be at least 1m")
 	}
 	if c.Telemetry.FlushInterval < 10*time.Millisecond {
 		p.fail("TELEMETRY_FLUSH_INTERVAL", "must be at least 10ms")
@@ -256,6 +289,19 @@ func (p *parser) prefixes(name string) []netip.Prefix {
 		out = append(out, netip.PrefixFrom(a, a.BitLen()))
 	}
 	return out
+}
+
+func (p *parser) boolean(name string, def bool) bool {
+	v := p.getenv(name)
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		p.fail(name, fmt.Sprintf("%q is not true or false", v))
+		return def
+	}
+	return b
 }
 
 func (p *parser) duration(name string, def time.Duration) time.Duration {

@@ -3,6 +3,7 @@ package config_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/m4sh/backend/internal/config"
 )
@@ -13,7 +14,8 @@ func TestLoadSolo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := config.Solo{QuotaBytes: 104857600, SnapshotMaxBytes: 5242880, StorageBackend: "local", StorageDir: "./.data/blobs"}
+	want := config.Solo{QuotaBytes: 104857600, SnapshotMaxBytes: 5242880, StorageBackend: "local", StorageDir: "./.data/blobs",
+		S3: config.S3{Region: "us-east-1"}, KeepLast: 20, GCInterval: time.Hour}
 	if c.Solo != want {
 		t.Errorf("Solo defaults = %+v, want %+v", c.Solo, want)
 	}
@@ -21,7 +23,8 @@ func TestLoadSolo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (config.Solo{QuotaBytes: 0, SnapshotMaxBytes: 1, StorageBackend: "local", StorageDir: "/srv/blobs"}); c.Solo != want {
+	if want := (config.Solo{QuotaBytes: 0, SnapshotMaxBytes: 1, StorageBackend: "local", StorageDir: "/srv/blobs",
+		S3: config.S3{Region: "us-east-1"}, KeepLast: 20, GCInterval: time.Hour}); c.Solo != want {
 		t.Errorf("Solo = %+v, want %+v", c.Solo, want)
 	}
 	tests := []struct {
@@ -31,7 +34,12 @@ func TestLoadSolo(t *testing.T) {
 		{"quota not a number", "SOLO_QUOTA_BYTES", "100MB"},
 		{"zero max", "SOLO_SNAPSHOT_MAX_BYTES", "0"},
 		{"max over the in-memory limit", "SOLO_SNAPSHOT_MAX_BYTES", "268435457"},
-		{"s3 not yet", "STORAGE_BACKEND", "s3"},
+		{"unknown backend", "STORAGE_BACKEND", "gcs"},
+		{"s3 without bucket", "STORAGE_BACKEND", "s3"}, // "S3_BUCKET: must be set when STORAGE_BACKEND=s3"
+		{"bad s3 endpoint", "S3_ENDPOINT", "localhost:9000"},
+		{"bad path style", "S3_FORCE_PATH_STYLE", "maybe"},
+		{"keep zero", "SOLO_SNAPSHOT_RETENTION_KEEP_LAST", "0"},
+		{"gc too often", "SOLO_SNAPSHOT_GC_INTERVAL", "1s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
