@@ -243,6 +243,20 @@ type MemberList struct {
 	Items []Member `json:"items"`
 }
 
+// Presence defines model for Presence.
+type Presence struct {
+	Users []PresenceUser `json:"users"`
+}
+
+// PresenceUser defines model for PresenceUser.
+type PresenceUser struct {
+	Name string `json:"name"`
+	Role Role   `json:"role"`
+
+	// UserId Canonical string form of the token's user claim.
+	UserId UserID `json:"user_id"`
+}
+
 // Problem RFC 9457 problem details with a stable machine-readable `code`.
 type Problem struct {
 	// Code Stable machine code.
@@ -541,6 +555,9 @@ type ServerInterface interface {
 	// ClassroomSessionUpdate End a session (tutor only). Ending an ended session changes nothing.
 	// (PATCH /api/v1/classrooms/{class_id}/sessions/{session_id}/)
 	ClassroomSessionUpdate(w http.ResponseWriter, r *http.Request, classId ClassID, sessionId SessionID)
+	// ClassroomSessionPresence Who is connected to the session's WebSocket now (tutor or member).
+	// (GET /api/v1/classrooms/{class_id}/sessions/{session_id}/presence/)
+	ClassroomSessionPresence(w http.ResponseWriter, r *http.Request, classId ClassID, sessionId SessionID)
 	// MeGet The authenticated caller.
 	// (GET /api/v1/me/)
 	MeGet(w http.ResponseWriter, r *http.Request)
@@ -885,6 +902,41 @@ func (siw *ServerInterfaceWrapper) ClassroomSessionUpdate(w http.ResponseWriter,
 	handler.ServeHTTP(w, r)
 }
 
+// ClassroomSessionPresence operation middleware
+func (siw *ServerInterfaceWrapper) ClassroomSessionPresence(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "class_id" -------------
+	var classId ClassID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "class_id", r.PathValue("class_id"), &classId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "class_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "session_id" -------------
+	var sessionId SessionID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "session_id", r.PathValue("session_id"), &sessionId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "session_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ClassroomSessionPresence(w, r, classId, sessionId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // MeGet operation middleware
 func (siw *ServerInterfaceWrapper) MeGet(w http.ResponseWriter, r *http.Request) {
 
@@ -1060,6 +1112,7 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/classrooms/{class_id}/sessions/{$}", wrapper.ClassroomSessionCreate)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/classrooms/{class_id}/sessions/{session_id}/{$}", wrapper.ClassroomSessionGet)
 	m.HandleFunc(http.MethodPatch+" "+options.BaseURL+"/api/v1/classrooms/{class_id}/sessions/{session_id}/{$}", wrapper.ClassroomSessionUpdate)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/classrooms/{class_id}/sessions/{session_id}/presence/{$}", wrapper.ClassroomSessionPresence)
 
 	return m
 }
@@ -2009,6 +2062,94 @@ func (response ClassroomSessionUpdatedefaultApplicationProblemPlusJSONResponse) 
 	return err
 }
 
+type ClassroomSessionPresenceRequestObject struct {
+	ClassId   ClassID   `json:"class_id"`
+	SessionId SessionID `json:"session_id"`
+}
+
+type ClassroomSessionPresenceResponseObject interface {
+	VisitClassroomSessionPresenceResponse(w http.ResponseWriter) error
+}
+
+type ClassroomSessionPresence200JSONResponse Presence
+
+func (response ClassroomSessionPresence200JSONResponse) VisitClassroomSessionPresenceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomSessionPresence400ApplicationProblemPlusJSONResponse struct {
+	ValidationErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomSessionPresence400ApplicationProblemPlusJSONResponse) VisitClassroomSessionPresenceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomSessionPresence401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomSessionPresence401ApplicationProblemPlusJSONResponse) VisitClassroomSessionPresenceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomSessionPresence404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomSessionPresence404ApplicationProblemPlusJSONResponse) VisitClassroomSessionPresenceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomSessionPresencedefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ClassroomSessionPresencedefaultApplicationProblemPlusJSONResponse) VisitClassroomSessionPresenceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type MeGetRequestObject struct {
 }
 
@@ -2151,6 +2292,9 @@ type StrictServerInterface interface {
 	// ClassroomSessionUpdate End a session (tutor only). Ending an ended session changes nothing.
 	// (PATCH /api/v1/classrooms/{class_id}/sessions/{session_id}/)
 	ClassroomSessionUpdate(ctx context.Context, request ClassroomSessionUpdateRequestObject) (ClassroomSessionUpdateResponseObject, error)
+	// ClassroomSessionPresence Who is connected to the session's WebSocket now (tutor or member).
+	// (GET /api/v1/classrooms/{class_id}/sessions/{session_id}/presence/)
+	ClassroomSessionPresence(ctx context.Context, request ClassroomSessionPresenceRequestObject) (ClassroomSessionPresenceResponseObject, error)
 	// MeGet The authenticated caller.
 	// (GET /api/v1/me/)
 	MeGet(ctx context.Context, request MeGetRequestObject) (MeGetResponseObject, error)
@@ -2494,6 +2638,33 @@ func (sh *strictHandler) ClassroomSessionUpdate(w http.ResponseWriter, r *http.R
 	}
 }
 
+// ClassroomSessionPresence operation middleware
+func (sh *strictHandler) ClassroomSessionPresence(w http.ResponseWriter, r *http.Request, classId ClassID, sessionId SessionID) {
+	var request ClassroomSessionPresenceRequestObject
+
+	request.ClassId = classId
+	request.SessionId = sessionId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ClassroomSessionPresence(ctx, request.(ClassroomSessionPresenceRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ClassroomSessionPresence")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ClassroomSessionPresenceResponseObject); ok {
+		if err := validResponse.VisitClassroomSessionPresenceResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // MeGet operation middleware
 func (sh *strictHandler) MeGet(w http.ResponseWriter, r *http.Request) {
 	var request MeGetRequestObject
@@ -2571,62 +2742,65 @@ func (sh *strictHandler) ReadyCheck(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Fvvctu2ln+VM2xnaqe0JCfK7kb+pDrJ1p24ydjOdmdjrwgRRxJqEmAA0LaS0cx+2gfY2Sfsk9w5AClS",
-	"EiU58Z/em9sviSUCPP9/5w+gz0Gs0kxJlNYEvc9BxjRL0aJ2nw4TZszRS/pTyKAXZMxOgjCQLMWgF8T0",
-	"dCB4EAYaP+ZCIw96VucYBiaeYMpo30jplNmgF+S5W2mnGe01Vgs5DmazMDjMtVGa1nI0sRaZFYqIvc3Y",
-	"xxwhdo9hpFUKdoKQabwSKjeQsTH+YCCSeGMHflXUCkLP6ccc9bTGqqdRZyxlN29Qju0k6D3tdEKSzaKm",
-	"vf/9ob/3X2zvU2fvxWDv4sfvG7l+I1JhV5l+x8YIRnzCdZwkbl+dEY4jlic26D3vhMSVSPM06O0TT6mQ",
-	"xac5C0JaHKN2PJyiMULJtQYy/vldTTSjzSZT0qD3CiVHiYid9LGSFqX7k2VZImJGimhnWg0TTH/83ZBW",
-	"PteIfa9xFPSC79qV37X9U9N+53d5kot6PZsgkARoLMQFfQPXwk6cU2g0Ktcx+YOxzCLsROWqaLcVzMLg",
-	"ldbeyR6L476cgrIT1IBEOgRmoE7EcfVa6aHgHOVj6zJmSYIaUjYFg7igQxjmFqSyEE+YHCMICzvRqGS0",
-	"UOevyr5WueSPyfevCkweT+aMhqA0KOm5rwlEvJNQO5FUdjAiNguu30uW24nS4hM+MuchCHnFEsGJZ7zJ",
-	"KBJhiEyjBqsuUcJOlNe4Kxj+D9rimHp0/61HHFdonFpTZmOKOGGAqzhPUZJzXM25HDhfd8zPSoipMolW",
-	"KnVJRqsMtRUeTmKNzCIfMLsARpxZ3LMixVVECgPBbwFcYWCFTZBWrj7JrdID/5pNCnpvUB+9DDwGlgD6",
-	"IfDk3Ntr7wrrslzM+VHD3zG2RHWuhUO3ztmQc0GaY8m7mlZGLDEYLilqLs0mhs/comV+/daNLFHmWjWO",
-	"sJgu/rGJeGXl2ZwU05pN6XMtT6/mzf7QkC8p6YI5Yca6/N5qzL0LlnB8bZSsSJMNnleuGNzSn1DyzY4q",
-	"8yRhQ7KST7Jf67jGMv2lMUGJL99qokIZp37xhhhp8vgFhVUBUFBeYLumrNsY524BsVzLrYqylYF7df/S",
-	"4/4Oo+B9xr9c0ZVrreYIJZMpWM2kcW8DYYDFVlwh/PG//wfOCVrOG6iO/eC9osbpGoEKik0SvRaY8Hk6",
-	"XGR0RM9W+fxtghp7EA0Vn7ac10QhRK4yb7mCnD5S7dwqexr6YoKMo24d+oS7dzbNMGo1RV6KxhTus1kq",
-	"z161oUm8n5El5MgrYDXB+NKsN1xTklt+d2XH0hzqMgiDXLIrJjxw3cUyxw0R5FuRBuZyg3dIwOXuotdp",
-	"5iYdYoOP/K6E/EJoXSuEVtsz8gmtuW+BC9JhTZr1Ouhz/oUBfz+8rufojTD2rmhb2HcFY28NjWXxu1Y1",
-	"PocvQsnJ60N40X3+r2UvBxwtE0nRizJqP4cJQsriiZC4p5Fx90UUK+7hYymsFcdVwDpdeAvQojqILhfc",
-	"Poar1iYM5v0aOUzZBTnksRPFB/QVSxJ17RaXrTIxx6aJYnxglRokTI/RvdrkWaZcZk+RCzZwqgyDj7my",
-	"bIA3MSJ3L9LM4sABqvsopEUtWbIVYkjJpMXGGHMSNiSf10rDausRutSpRiOUXMgxOMg1bhpzG6eqJZeG",
-	"5C2ksUzG2JwJy27JJZImGCkWFIG1oYDDG5ZmhCzdWjUzn/zUarb5wuCkIF4pBEZMJNjcF7kvVqoPeH9y",
-	"BBpHqFHGCJKlpEE/dPPOThudI87pTqzNTK/dTrtm0uJ4VTaipt3gpJszS+FVK1WlC5GmAD4p0LcMC9eI",
-	"uZ05pxa5ydEW69/aZl+0lHVr496zUu2LettvtZ52OhBPmGaxRW1C1yu7wuh6IiyCyVjs9LZcqKZClp/3",
-	"6yPI8/PTJrsVeLvCwSGTSoqYJeDXAqU1UCNnOzde+MEAoTLECRPpEif7T/9tmZNVQxmMcy3s9JQCxUOX",
-	"H1/0c1+t+E+vy3z6y29nwTJ2/nz69Pm/VEM7g/pKxPR/rNG6ac4JrWi/8v/yl6f9ElYJosQ418ghy4eJ",
-	"iOESp61zGeFNFlHNWTrSAYgRRE5mB1PuYabRFdbCQpobC0OEiMUxGhO1zmU5jSWJvRSV7sm9/XREyJFa",
-	"1fzJq9Mz6L87KpV93D39GZwfkhmyhFkyRQ/mnZMJq7+hGNAaD1pGJepcXit96fwFmORgMcEUrZ6CkGM0",
-	"tgUeaVjiipVCshjbxZg808qqWCUkted0iByG03NJFPpmKmPidj68IRsgB2YhajN6yjLRmrI0IcWcy+++",
-	"g0Mlr1CSuOZc7sGTJ2TwJ096EPWLhONivAc/+WnWed7pPIt/+e3M/YERdTN4hXpKFDLRjkCr3CLkMkFj",
-	"PFpnqD1kGTY15xIgKt2tBx8uohb0iyGZkMDA1e2lpwsDkl4PZM/MIm95Lh2GG+LTE+/e3LSf39zQ+mjd",
-	"3CyCnTK97zbnc8ebz+TQgLhszChFLA3IdC4NDHGkNNl0ChMmeYL6ABhcCZW4rfRiYq3b6USetCPTg5UE",
-	"592iIceRciKfLMl4AP1qpLtmQuopdiPYkQrwRhjrgD9Bdml2D9xslUKmGBIXc2F6dTkadvufQTUdLrT/",
-	"jo2FdFyTBRJhLHWCmRLSGrDsEiHyfRfs7Lda+51OCMUxCDzv7DoRmQTlT4Ci4nCHCNNeedvDIKCm3gDT",
-	"CEpzJPCQeE02GwltrCejnVELM+eSE0gqGedaO8SQBrU1sHOJU4OuHS8E220tUnONb71/p9dWLbzXy9FL",
-	"8+SJY+j9+6OXpgwCwwT3hwXXwuCBh2rBPevedusB3qllFeMdrhWFQuBgacjiS5Sc4CoIgyvUfioWdFrP",
-	"9lsdyi8qQ8kyEfSCZ61O65mrB+3Egb2L3av9dgVkbfp6jK6On0fwEad0VK5xZX64cKj4obn+qpa0/cna",
-	"LNy6sDg4nF0snU897XQ2DMq/bEC+OB5tGJO/legMTMaodOOG913PR9Pr5/y2lyf8bt/+9n0LRxmOq+IU",
-	"cdvGggyl9DxNmZ7WDWbgeoJ6AS+E8fmM0nPqWq5wIYpcpcvGZNpqPmiCi1kYZMps8o5i5jevi39SfHr/",
-	"hiuozBarTWrtZit+s3//5Jt8xrPE/9GcxHFNtVgp20HdT4YYqxQNCFs4zFrHmIVNaPK5HL3NbgEs/442",
-	"eIyoX3t8Wi54fBt2O93tm+bHs3c1OsFbVa/uLCHB7qbg/yLQL2+azC62eocnvZB+lk9b53kaea/usDBR",
-	"VCgxC6kyFqLDN/3T05O3b48Hx/3/HBy/Ov7p1clpVAhnYKeqSTq74bk0yh+UK2M9MA5Jx8hbcFzsqJca",
-	"wylE8+mcn0tIiIrZWNF3rHHv2pDsAb28RmXd+a+T9Fv38UrSBgd3/Zb/1uObLx1dia5VghC5h9EDREKV",
-	"QBctEz3t7EeUqP0xkav5SvRl8xwdPXWtBK1iiUbGp1TPUytVVJdF32QQ5bks2hPXSMfkwRx2aJ136eJY",
-	"mwpbL74R44ndbUGf83JE5HXkO4IX0cG5ZP5ZxjZEWrn8FtHQ5/yBSoXq/bcqEu47ABsvDxUWK83pQvA+",
-	"65MNpDn/M0qTbufZ9k3VdamvAYlu58X2DfPLbXdFlT7nc/PNcUUm090WHHFMM0VG/PoaqcyCn4uE4qsm",
-	"jgn6092NsXSCqbrC1dzSbRhwuaXfpkPcyb5eMc0mdoWx0JCIK4RYSYmxG6CB9RVEVZDEiTLos0m323l2",
-	"/1kkbLwZWp0mrr8WequDv+3lWjnjvEVVX8zmv6GpQf1yyZbhQamnb73aKlRiSOZaab44VHiUTmPrgGLx",
-	"btIDzykWic1Wr10/yHhiflNp1TlP/WWuv5B/xYNJMcDKiF1M7l+d0Oc4+bm6tj+7PWg+1kRkg8OcuTM9",
-	"9/ifYSyybP4HhKrtWa36KYjDNWbjyXafKe4CPg6wFcQeucX6Qr8FNrKofY3mjrj+Qr9l138l+Trsg1f+",
-	"PJJJf+9zvsrr0v2EYCLk+DYgmeJ67DvGB0a7Y9z8u5nWnzOBJwbodSgtyYV8zk6lT8HpqZ0W2py426Sf",
-	"1qrS3zY9nGB8+ZAKLS61Nij1fdZauF8S9D5c1GV+I65QojHwx//8f3kVKabPwkCe1SVXWelCbnayXuYT",
-	"evwniuzoOxd67mP9gen9qiw4lRxA5G8RR+6iBVxPRDwBjhlFq4ynxY2xzQYh7sWCRTizbMhMMT1k8cQd",
-	"pTPJIRVjr/dijOgP1RuMtkhv8WrRhwtKae6iSpE2c50EvaDtUl3xouWxhdeGY0KXDLeq/pfIUlZd+8M4",
-	"ZpauKLmTrdob5nG2+prD2l2f8iiBGFm99+Ony266SiC60BCRNquztHN55oDWabV4Z8qmTriD4g7+fAhL",
-	"D4r0BX05VRIBE4MwRmug2+n6aWv9V7wegGcXs78FAAD//w==",
+	"7Dztctu4dq9yhntn1s5lJDlR2q7yS+sk3dyJdzO203QauyZEHIlYkwAXAG1rM5rprz5Ap094n6RzAFCi",
+	"JEpy1h+5zb1/ElEEcL6/IX+OUlWUSqK0Jhp8jkqmWYEWtXs6zJkxb1/RRyGjQVQym0VxJFmB0SBK6e2F",
+	"4FEcafytEhp5NLC6wjgyaYYFo31jpQtmo0FUVW6lnZa011gt5CSazeLosNJGaVrL0aRalFYoAvZLyX6r",
+	"EFL3GsZaFWAzhFLjlVCVgZJN8HsDicQbe+FXJZ0o9pj+VqGeNlD1MJqIFezmHcqJzaLBs14vJtosatr7",
+	"n5+GT/+DPf299/SHi6fnf/5TK9bvRCHsOtLv2QTBiN9xEya529dEhOOYVbmNBi96MWEliqqIBgeEUyFk",
+	"eJqjIKTFCWqHwwkaI5TcKCDj399VRDPabEolDXqtUHKci9RRnyppUbqPrCxzkTJiRLfUapRj8edfDXHl",
+	"cwPYnzSOo0H0XXehd13/1nTf+10e5DJfTzMEogCNhTTAN3AtbOaUQqNRlU5JH4xlFmEvqVcl+51oFkev",
+	"tfZK9lgYD+UUlM1QAxLoGJiBJhCH1RulR4JzlI/Ny5TlOWoo2BQM4hIPYVRZkMpCmjE5QRAW9pJxjWhg",
+	"58/KvlGV5I+J988KTJVmc0RjUBqU9Ng3CCLciai9RCp7MSY0A9YfJKtsprT4HR8Z8xiEvGK54IQz3pRk",
+	"iTBCplGDVZcoYS+pGtgFhP+NtjikHl1/mxbHFRrH1oLZlCxOGOAqrQqUpBxXcywvnK475Ge1i1lEEq1U",
+	"4YKMViVqK7w7STUyi/yC2SVnxJnFp1YUuO6R4kjwWziuOLLC5kgr199UVukLf8w2Bn0wqN++irwPrB3o",
+	"p8iDc6c3zoqbtJzP8VGjXzG1BHXOhUO3zsmQc0GcY/n7BlfGLDcYrzBqTs02hE/dolV8/datKFHkWheO",
+	"sFgsf9gGfCHl2RwU05pN6bkRp9fj5nBkSJeUdMacM2NdfO+0xt4lSTi8tlIWwmSL5tUrLm6pTyj5dkWV",
+	"VZ6zEUnJB9k/qrjGMv2lNkGBr9oposCME794i420afwSwxYGECAvod1g1m2EczeDWM3l1knZicC9qn+t",
+	"cX+DVvCh5F/O6IVqrccIJfMpWM2kcaeBMMBSK64Q/vrf/wNOCTpOGyiP/eS1ooHpBoICxDaK3gjM+Twc",
+	"LiM6pnfreH7MUOMAkpHi047TmiSGxGXmHZeQ0yPlzp26pqEvMmQcdefQB9ynp9MSk06b5RVoTFCf7VR5",
+	"9BYb2sj7CVlOirzmrDJML81mwbUFudWzF3KsxaEuoziqJLtiwjuuu0jmqMWCfCnSglxl8A4BuN4dap12",
+	"bIoRtujIr0rIL3StG4nQandEPqY1901wAB03qNnMgyHnX2jw94PrZozeCWPv6m2DfNd87K1d43uNBmXa",
+	"orREwO0Rqc8hbuxExx+9DR13zO3t6GurYDspvqzYqHQ+O1p20sdvDuGH/ot/rqtk4GiZyEOVz6iwH+UI",
+	"BUszIfGpRsbdF0mquHfMKw5TcVwPBSdLpwAtaoan1VLGe8dF0RhH80qY+FDXl86n20zxC/qK5bm6dovr",
+	"JgQhx6a5YvzCKnWRMz1Bd7SpylK5nKlALtiFY2Uc/VYpyy7wJkXk7iDNLF64UOUehbSoJct3Om9iMnGx",
+	"VXUchS1h/Y3SsF7UxS4pUeMxSi7kBFwwM67PdRsraYTtlrRISGNZsMXNdagL0W0OOiwIur0lNcYbVpRk",
+	"MP1GnjjvqTWy4fnC6DgAXzAExkzk2F5xui/W8jr4cPwWNI5Rk4WDZAVx0LczvbLTRqeIc7iZtaUZdLtF",
+	"32Qdjld1iW+6LUq6PWYHrVrL152JtBnwcXAqtVm4EtftrDhK26poy5VFY7NPB+uKoHXvac32Zb4ddDrP",
+	"ej1IM6ZZalGb2HUhXMp5nQmLYEqWOr6tlgCFkPXzQbO5e3Z20ia34PLWMDhkUkmRshz8WqCEAdTYyc41",
+	"br43QI4R0pyJYgWTg2f/sorJuqAMppUWdnpChuJdl28MDSufB/qnN3Wm8pePp9Gq7/zp5NmLf1q0Qw3q",
+	"K5HS/6lG6/pkx7Si+9r/y1+dDGu3Si5KTCqNHMpqlIsULnHaOZMJ3pQJZfO1Ir0EMYbE0ezclHtZuqBl",
+	"QVgoKmNhhJCwNEVjks6ZrPvcRLGnYsF7Um/fdxJyrNY5f/z65BSG79/WzD7qn/wETg9JDGXOLIliAPOa",
+	"1MSLzxBa38Y7LaNydSavlb50+gJMcrCYY4FWT0HICRrbAe9pWO7SwEBZit0wgCi1sipVOVHtMR0hh9H0",
+	"TBKEoZnKlLCdt8VIBsiBWUi6jN6yUnSmrMiJMWfyu+/gUMkrlESuOZNP4ckTEviTJwNIhiHgOBsfwI++",
+	"T3hW9XrP0798PHUfMKE6Ea9QTwlCKboJaFVZhErmaIz31iVq77IMm5ozCZDU6jaAT+dJB4ah/SgkMHAV",
+	"Ua3pwoCk44HkWVrkHY+l8+GG8PTA+zc33Rc3N7Q+2dSRTGCvDu/77fHc4eYjObR4XDZhFCJWWo+6kgZG",
+	"OFaaZDqFjEmeo34JDK6Eyt1WOphQ6/d6iQftwAxgLcB5tWiJccScxAdLEh7AcNEs39B79hD7CexJBXgj",
+	"jHWOP0d2afZfuq41mUxov4eOOx1dN93d/uew6LsH7r9nEyEd1iSBXBhLNXaphLQGLLtESHxFC3sHnc5B",
+	"rxdDGDDBi96+I5FJUH62loSxGQGmvfK2YzZ4zyZogGkEpTmS85B4TTIbC22sB6OdUIOYK8nJSSqZVlo7",
+	"jyENamtg7xKnBl2jIxC231mG5loKzc4IHbtojni+vH1lnjxxCH348PaVqY3AMMH9GOZaGHzpXbXgHnUv",
+	"u80O3rFl3cc7vxYShci5pRFLL1FycldRHF2h9v3GqNd5ftDpUXxRJUpWimgQPe/0Os9dPmgz5+yd7V4d",
+	"dBeOrEtfT9BVSHMLfsspHNVrXAEVL41rP7XnX4slXT+znMU7F4aR7Ox8ZfL3rNfbMoL4stHDcuO5ZQDx",
+	"i0QnYBLGgjduLNL3eLQdP8e3uzo7cfsOdu9bGhI5rMJ8dtfGAIZCelUUTE+bAjNwnaFe8hfC+HhG4blw",
+	"xWy8ZEUu02UTEu2i82qi81kclcps047QTZ3nxT8qPr1/wQUos+Vsk0q72ZreHNw/+Dad8Sjx/29K4rCm",
+	"XKym7WVTT0aYqgINCBsUZqNizOI2b/K5bmrObuFY/hVt9BhWv3EwXS94fBn2e/3dm+aD77sKndzbIl/d",
+	"W/EE+9uM/4ucfn2HZ3a+Uzs86KXwszrHnsdp5IOmwkKmKFFiFgplLCSH74YnJ8e//HJ0cTT894uj10c/",
+	"vj4+SQJxBvYWOUlvPz6TRvkrCMpY7xhHxGPkHTgKO5qpxmgKybzv6fsSEpLQngp1xwb1brQfH1DLG1A2",
+	"TdYdpd+6ji8obVFwV2/5b71/86mjS9G1yhES9zJ5AEtYBNBlySTPegcJBWo/gHM5X+192TxGJ89cKUGr",
+	"WK6R8Snl81RKhewy1E0GUZ7JUJ64QjolDeaw55rATqXDhQFKbD35Rkwyu9+BIed1i8jzyFcEPyQvzyTz",
+	"70q2xdLq5bewhiHnD5QqLM6/VZJw3wbYei0rSKwWpzPB+8xPtoDm/GukJv3e892bFhfR/oiT6Pd+2L1h",
+	"fm3wrl5lyPlcfHO/IvPpfgfecixKRUL84zlSHQU/h4DisyaOOfq5+VZbOsZCXeF6bOm3NLjc0m9TIe4k",
+	"X8+YdhG7xFhoyMUVQqqkxNQ10MD6DGKRkKS5MuijSb/fe37/USRuvXO7GJJtvnB7q9nb7nSt7nHeIqsP",
+	"vflvqGvQvLazo3lQ8+lbz7YCSwzR3EjNl5sKj1Jp7GxQLN/6euA+xTKw2fqF9gdpT8zvgK0r54m/JvcP",
+	"z7+mwcQYYLXFLgf3PxzQ537y8+IHEbPbO83H6ohsUZhTN9Nzr/8e2iKr4n9AV7U7qi1+ZOP8GrNptltn",
+	"wi3Lx3FsAdgjl1hfqLfAxha1z9HciOsf3m9V9V9Lvsn3wWs/j2TS36idr/K8dD/OyISc3LeTnA/BN7YE",
+	"yV5RWj2FErVrgMSQqWvXACmYnC4l6XuWjcw+KcEUMnbl5tMybvT1zmRoofjukMvyx4i8vgRgWIEgpL+1",
+	"GW4b0/cfcXSi0ku0jdG8kGeyZfS+uRtSp5T1tcAHNJ45jA1G4xtEgXXIQarrb93xf8wUSXNBc6jogjp+",
+	"bxpClur6by84NEyswM3pxRE+cEJxhNt/9Nf5OkMuQoCOQ2mJLuRzdBZiE5ze2mlwWJm7Cv/7Rlb6q/KH",
+	"GaaXD8nQcCO/hakfys7SFa5o8Om8SfM7cYUSjYG//tf/1rf9UnoWBqqySbkqay/t2pObaT6m11+RZAff",
+	"qdALH04fGN7PyoJjyUtI/E8gEneXCa4zkWbAsaSAKNNpuJS5XSCEvViSCGeWjZgJDXqWZu62CpMcCjHx",
+	"fA+den9vpUVoy/CWb+99Oqes0d0FC86n0nk0iLoumwwHrcZUzw2HhK4R7ixaTASWfNPGX/Uys3IL0A2P",
+	"GyfM7Wz9mMPGdbp6WkeIrF+t8yHaDTDIDy/1HIibi3H1mTx1vtpxNZxZsKkj7mX4AdF8zkEvQoYIQzlV",
+	"lF/kBmGC1kC/1/chvPknCLyfn53P/i8AAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

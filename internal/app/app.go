@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/m4sh/backend/asyncapi"
@@ -21,7 +22,9 @@ import (
 	"github.com/m4sh/backend/internal/jobs"
 	"github.com/m4sh/backend/internal/metrics"
 	"github.com/m4sh/backend/internal/postgres"
+	"github.com/m4sh/backend/internal/presence"
 	"github.com/m4sh/backend/internal/users"
+	"github.com/m4sh/backend/internal/ws"
 	"github.com/m4sh/backend/openapi"
 	"github.com/m4sh/backend/queries"
 )
@@ -32,6 +35,9 @@ type App struct {
 	Pool    *pgxpool.Pool
 	Handler http.Handler
 	River   *jobs.Client
+	// WS is the presence WebSocket endpoint; serve shuts it down beside the HTTP server,
+	// which does not track hijacked connections.
+	WS *ws.Server
 }
 
 // New wires the service from configuration. It owns the pool it opens; Close releases it.
@@ -82,12 +88,48 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	if err != nil {
 		return nil, err
 	}
+	schemas, err := ws.CompileSchemas(asyncapi.YAML)
+	if err != nil {
+		return nil, err
+	}
+	userSvc := users.New(q, 100_000)
+	hub := presence.NewHub(presence.Options{
+		Bus:         presence.NewLocalBus(),
+		CursorRate:  float64(cfg.WS.CursorRatePerSec),
+		CursorBurst: cfg.WS.CursorBurst,
+		DropLimit:   cfg.WS.CursorRatePerSec,
+	})
+	classrooms := classroom.New(pool, classroom.Options{
+		MaxMembers: cfg.Classroom.MaxMembers,
+		// The WS server is created below; the closure reads it when a removal commits.
+		OnMemberRemoved: func(_ context.Context, classroomID uuid.UUID, userID string) {
+			a.WS.CloseMember(classroomID, userID)
+		},
+	})
+	a.WS = ws.New(ws.Deps{
+		Log:        log,
+		Registerer: reg,
+		Verifier:   verifier,
+		Users:      userSvc,
+		Roles:      classrooms,
+		Hub:        hub,
+		Schemas:    schemas,
+		Options: ws.Options{
+			MaxPayloadBytes: cfg.WS.MaxPayloadBytes,
+			AllowedOrigins:  cfg.WS.AllowedOrigins,
+			PingInterval:    cfg.WS.PingInterval,
+			PongTimeout:     cfg.WS.PongTimeout,
+			WriteTimeout:    cfg.WS.WriteTimeout,
+			SendQueue:       cfg.WS.SendQueue,
+		},
+	})
 	a.Handler, err = httpapi.NewHandler(httpapi.Deps{
 		Log:        log,
 		Metrics:    reg,
 		Verifier:   verifier,
-		Users:      users.New(q, 100_000),
-		Classrooms: classroom.New(pool, classroom.Options{MaxMembers: cfg.Classroom.MaxMembers}),
+		Users:      userSvc,
+		Classrooms: classrooms,
+		Presence:   hub,
 		Ready: httpapi.Checks{
 			"database": func(ctx context.Context) error { return pool.Ping(ctx) },
 			"migrations": func(ctx context.Context) error {
@@ -107,6 +149,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 			"GET /asyncapi.yaml": staticFile("application/yaml", asyncapi.YAML),
 			"GET /docs":          docsHandler,
 			"GET /docs/{$}":      docsHandler,
+			"GET /ws/classroom/{class_id}/session/{session_id}/{$}": a.WS,
 		},
 	})
 	if err != nil {

@@ -52,6 +52,7 @@ type Deps struct {
 	Ready    Readiness
 	// Features.
 	Classrooms *classroom.Service
+	Presence   PresenceLister
 	// Extra routes mounted beside the API (ops endpoints, docs, WebSocket), by ServeMux
 	// pattern. They skip OpenAPI validation: they are not part of that document.
 	Extra map[string]http.Handler
@@ -66,6 +67,7 @@ type Server struct {
 	ready    Readiness
 
 	classrooms *classroom.Service
+	presence   PresenceLister
 }
 
 var _ api.StrictServerInterface = (*Server)(nil)
@@ -74,7 +76,7 @@ var _ api.StrictServerInterface = (*Server)(nil)
 // → validate → generated routes → strict handlers).
 func NewHandler(d Deps) (http.Handler, error) {
 	s := &Server{log: d.Log, metrics: d.Metrics, verifier: d.Verifier, users: d.Users, ready: d.Ready,
-		classrooms: d.Classrooms}
+		classrooms: d.Classrooms, presence: d.Presence}
 	doc, err := api.GetSwagger()
 	if err != nil {
 		return nil, err
