@@ -31,14 +31,14 @@ type Config struct {
 
 // WS configures the classroom presence WebSocket (CONTRACT §6).
 type WS struct {
-	MaxPayloadBytes   int           // WS_MAX_PAYLOAD_BYTES: larger inbound frames close with 4400
-	CursorRatePerSec  int           // WS_CURSOR_RATE_PER_SEC: token bucket rate per user and session
-	CursorBurst       int           // WS_CURSOR_BURST: token bucket size
-	AllowedOrigins    []string      // WS_ALLOWED_ORIGINS: Origin host patterns besides the request's own host
-	PingInterval      time.Duration // WS_PING_INTERVAL
-	PongTimeout       time.Duration // WS_PONG_TIMEOUT
-	WriteTimeout      time.Duration // WS_WRITE_TIMEOUT
-	SendQueue         int           // WS_SEND_QUEUE: presence frames queued per connection before 1013
+	MaxPayloadBytes  int           // WS_MAX_PAYLOAD_BYTES: larger inbound frames close with 4400
+	CursorRatePerSec int           // WS_CURSOR_RATE_PER_SEC: token bucket rate per user and session
+	CursorBurst      int           // WS_CURSOR_BURST: token bucket size
+	AllowedOrigins   []string      // WS_ALLOWED_ORIGINS: Origin host patterns besides the request's own host
+	PingInterval     time.Duration // WS_PING_INTERVAL
+	PongTimeout      time.Duration // WS_PONG_TIMEOUT
+	WriteTimeout     time.Duration // WS_WRITE_TIMEOUT
+	SendQueue        int           // WS_SEND_QUEUE: presence frames queued per connection before 1013
 }
 
 // Classroom configures the classrooms feature.

@@ -226,10 +226,10 @@ type CursorResult uint8
 
 // Cursor results.
 const (
-	CursorSent        CursorResult = iota + 1
-	CursorDropped                  // over the rate; not broadcast
-	CursorRateClosed               // dropped, and the user went over the drop limit: their connections are closing with 4429
-	CursorConnectionGone           // the connection has left
+	CursorSent           CursorResult = iota + 1
+	CursorDropped                     // over the rate; not broadcast
+	CursorRateClosed                  // dropped, and the user went over the drop limit: their connections are closing with 4429
+	CursorConnectionGone              // the connection has left
 )
 
 // Cursor rate-limits and publishes a cursor update; wire is the transport's encoding of it.
