@@ -31,9 +31,13 @@ type conn struct {
 	code   int       // close code once closing
 	reason string
 
-	closing atomic.Bool
-	wake    chan struct{} // capacity 1
-	done    chan struct{} // closed when closing starts
+	// writing is true while a writer goroutine runs (under mu). The writer is started when
+	// something is queued and exits when the queue is empty, so an idle connection costs
+	// no writer stack; there is never more than one.
+	writing  bool
+	closing  atomic.Bool
+	finished chan struct{} // closed when the writer has left the session and closed the socket
+	joined   chan struct{} // closed once pc is set
 
 	pingTimer *time.Timer
 	expTimer  *time.Timer
@@ -52,8 +56,7 @@ type cursorRef struct {
 }
 
 func newConn(s *Server, c *websocket.Conn, u presence.User, session uuid.UUID) *conn {
-	return &conn{s: s, ws: c, user: u, session: session, batch: -1,
-		wake: make(chan struct{}, 1), done: make(chan struct{})}
+	return &conn{s: s, ws: c, user: u, session: session, batch: -1, finished: make(chan struct{}), joined: make(chan struct{})}
 }
 
 // run joins the session, starts the writer and timers, and reads until the connection ends.
@@ -61,11 +64,7 @@ func (c *conn) run(classID uuid.UUID, expires time.Time) {
 	c.pc = c.s.hub.Join(classID, c.session, c.user, c, func(users []presence.User) {
 		c.enqueueFrame(appendSnapshot(nil, c.session, users))
 	})
-	writerDone := make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		c.writeLoop()
-	}()
+	close(c.joined)
 	c.mu.Lock()
 	c.pingTimer = time.AfterFunc(c.s.opts.PingInterval, c.heartbeat)
 	if !expires.IsZero() {
@@ -74,7 +73,7 @@ func (c *conn) run(classID uuid.UUID, expires time.Time) {
 	c.mu.Unlock()
 	code := c.readLoop()
 	c.CloseWith(code, "")
-	<-writerDone
+	<-c.finished
 }
 
 // Deliver queues a session event; it never blocks (presence.Sink).
@@ -89,10 +88,11 @@ func (c *conn) Deliver(e *presence.Event) {
 	}
 }
 
-func (c *conn) signal() {
-	select {
-	case c.wake <- struct{}{}:
-	default:
+// startWriterLocked starts the writer unless one runs; c.mu is held.
+func (c *conn) startWriterLocked() {
+	if !c.writing {
+		c.writing = true
+		go c.writeLoop()
 	}
 }
 
@@ -119,13 +119,12 @@ func (c *conn) enqueueCursor(userID string, wire []byte) {
 	} else {
 		c.queue = append(c.queue, outItem{cursors: []cursorRef{{userID, wire}}})
 		c.batch = len(c.queue) - 1
+		c.startWriterLocked()
 	}
 	c.mu.Unlock()
 	if coalesced {
 		c.s.m.droppedCoalesced.Inc()
-		return // the writer has already been woken for this batch
 	}
-	c.signal()
 }
 
 // enqueueFrame queues a frame that must not be dropped; a connection with SendQueue of them
@@ -145,8 +144,8 @@ func (c *conn) enqueueFrame(f []byte) {
 	c.queue = append(c.queue, outItem{frame: f})
 	c.frames++
 	c.batch = -1
+	c.startWriterLocked()
 	c.mu.Unlock()
-	c.signal()
 }
 
 // CloseWith starts closing the connection with code (presence.Sink). The first call wins.
@@ -158,32 +157,38 @@ func (c *conn) CloseWith(code int, reason string) {
 	}
 	c.closing.Store(true)
 	c.code, c.reason = code, reason
+	// A running writer notices closing and finishes; otherwise start one just for that.
+	c.startWriterLocked()
 	c.mu.Unlock()
-	close(c.done)
 }
 
-// writeLoop sends what is queued until the connection closes, then leaves the session and
-// closes the WebSocket with the recorded code.
+// writeLoop sends what is queued until the queue is empty (then it exits) or the
+// connection closes (then it leaves the session and closes the WebSocket with the recorded
+// code).
 func (c *conn) writeLoop() {
 	var items []outItem
 	var buf []byte
 	var entries [][]byte
 	opts := c.s.opts
 	m := c.s.m
-	defer c.finish()
 	for {
-		select {
-		case <-c.wake:
-		case <-c.done:
+		c.mu.Lock()
+		if c.closing.Load() {
+			c.mu.Unlock()
+			c.finish()
 			return
 		}
-		c.mu.Lock()
+		if len(c.queue) == 0 {
+			c.writing = false
+			c.mu.Unlock()
+			return
+		}
 		items, c.queue = c.queue, items[:0]
 		c.frames, c.batch = 0, -1
 		c.mu.Unlock()
 		for i := range items {
 			if c.closing.Load() {
-				return
+				break
 			}
 			it := &items[i]
 			frame := it.frame
@@ -201,7 +206,7 @@ func (c *conn) writeLoop() {
 			cancel()
 			if err != nil {
 				c.CloseWith(codeAbnormal, "")
-				return
+				break
 			}
 			m.framesOut.Inc()
 		}
@@ -212,6 +217,7 @@ func (c *conn) writeLoop() {
 // finish runs once on the writer: leave the session first (presence leave must not wait
 // for a close handshake), then close the WebSocket.
 func (c *conn) finish() {
+	defer close(c.finished)
 	c.mu.Lock()
 	code, reason := c.code, c.reason
 	if c.pingTimer != nil {
@@ -221,6 +227,7 @@ func (c *conn) finish() {
 		c.expTimer.Stop()
 	}
 	c.mu.Unlock()
+	<-c.joined // a close may be asked for (shutdown) while the connection is joining
 	c.pc.Leave()
 	c.s.m.closed(code)
 	if code == codeAbnormal || code < 1000 {
