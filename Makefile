@@ -4,6 +4,8 @@ SHELL := bash
 .DEFAULT_GOAL := help
 
 GO        ?= go
+# cmd/wsbench: 50 rooms x 20 users at 20 Hz, then 10,000 idle connections (issue 4).
+WSBENCH_FLAGS ?= -rooms 50 -users 20 -hz 20 -duration 10s -idle 10000
 BIN       := bin/m4sh
 DEV_DATA  := .data/pg
 TEST_DATA := .data/pgtest
@@ -45,6 +47,8 @@ test: ## run every test against a private throwaway PostgreSQL (TEST_DATABASE_UR
 bench: ## run benchmarks and load drivers against same-run baselines; prints ratios
 	@url="$${TEST_DATABASE_URL:-$$(scripts/pgcluster.sh start $(TEST_DATA) m4sh --fast)}"; \
 	TEST_DATABASE_URL="$$url" $(GO) test -run '^$$' -bench . -benchmem -count=1 ./... | tee .data/bench.txt; \
+	$(GO) build -o bin/wsbench ./cmd/wsbench; \
+	TEST_DATABASE_URL="$$url" bin/wsbench $(WSBENCH_FLAGS) | tee -a .data/bench.txt; \
 	$(GO) run ./cmd/benchreport < .data/bench.txt
 
 .PHONY: check-generated

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"regexp"
@@ -10,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/m4sh/backend/internal/dbtest"
 )
@@ -98,7 +102,49 @@ func TestMigrateServeToken(t *testing.T) {
 		t.Fatalf("GET /api/v1/me/ = %d %s", resp.StatusCode, body)
 	}
 
+	// A live WebSocket is closed with 1001 going_away on shutdown.
+	post := func(path string, body string) map[string]any {
+		req, _ := http.NewRequest(http.MethodPost, addr+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&m); err != nil || resp.StatusCode != 201 {
+			t.Fatalf("POST %s = %d %v", path, resp.StatusCode, err)
+		}
+		return m
+	}
+	class := post("/api/v1/classrooms/", `{"title":"Shutdown"}`)["id"].(string)
+	session := post("/api/v1/classrooms/"+class+"/sessions/", `{}`)["id"].(string)
+	wsc, _, err := websocket.Dial(context.Background(), "ws"+strings.TrimPrefix(addr, "http")+"/ws/classroom/"+class+"/session/"+session+"/",
+		&websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + tok}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wsc.CloseNow()
+	if _, b, err := wsc.Read(context.Background()); err != nil || !strings.Contains(string(b), "presence.snapshot") {
+		t.Fatalf("first frame %s, %v", b, err)
+	}
+	closed := make(chan error, 1)
+	go func() {
+		_, _, err := wsc.Read(context.Background())
+		closed <- err
+	}()
+
 	cancel()
+	select {
+	case err := <-closed:
+		var ce websocket.CloseError
+		if !errors.As(err, &ce) || ce.Code != websocket.StatusGoingAway || ce.Reason != "going_away" {
+			t.Errorf("WebSocket ended with %v, want close 1001 going_away", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("WebSocket not closed within 15s of shutdown")
+	}
 	select {
 	case err := <-done:
 		if err != nil {

@@ -15,8 +15,9 @@ import (
 )
 
 // serve runs until ctx is cancelled (SIGTERM/SIGINT), then shuts down gracefully: stop
-// accepting, finish in-flight requests, flush buffered telemetry, stop River (letting running jobs finish), close the
-// pool — all within SHUTDOWN_TIMEOUT.
+// accepting, close every WebSocket with 1001 going_away, finish in-flight requests, flush
+// buffered telemetry, stop River (letting running jobs finish), close the pool — all within
+// SHUTDOWN_TIMEOUT.
 func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.Writer) error {
 	a, err := app.New(ctx, cfg, log)
 	if err != nil {
@@ -53,8 +54,15 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	var errs []error
+	// Shutdown closes the listeners and waits for in-flight requests; hijacked WebSocket
+	// connections are invisible to it, so they are closed beside it.
+	wsDone := make(chan error, 1)
+	go func() { wsDone <- a.WS.Shutdown(sctx) }()
 	if err := srv.Shutdown(sctx); err != nil {
 		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+	}
+	if err := <-wsDone; err != nil {
+		errs = append(errs, fmt.Errorf("websocket shutdown: %w", err))
 	}
 	if err := a.Drain(sctx); err != nil {
 		errs = append(errs, err)

@@ -315,6 +315,20 @@ type MemberList struct {
 	Items []Member `json:"items"`
 }
 
+// Presence defines model for Presence.
+type Presence struct {
+	Users []PresenceUser `json:"users"`
+}
+
+// PresenceUser defines model for PresenceUser.
+type PresenceUser struct {
+	Name string `json:"name"`
+	Role Role   `json:"role"`
+
+	// UserId Canonical string form of the token's user claim.
+	UserId UserID `json:"user_id"`
+}
+
 // Problem RFC 9457 problem details with a stable machine-readable `code`.
 type Problem struct {
 	// Code Stable machine code.
@@ -1063,6 +1077,9 @@ type ServerInterface interface {
 	// ClassroomSessionUpdate End a session (tutor only). Ending an ended session changes nothing.
 	// (PATCH /api/v1/classrooms/{class_id}/sessions/{session_id}/)
 	ClassroomSessionUpdate(w http.ResponseWriter, r *http.Request, classId ClassID, sessionId SessionID)
+	// ClassroomSessionPresence Who is connected to the session's WebSocket now (tutor or member).
+	// (GET /api/v1/classrooms/{class_id}/sessions/{session_id}/presence/)
+	ClassroomSessionPresence(w http.ResponseWriter, r *http.Request, classId ClassID, sessionId SessionID)
 	// TelemetryIngest Ingest client telemetry (public, throttled, best-effort storage).
 	// (POST /api/v1/logs/telemetry/)
 	TelemetryIngest(w http.ResponseWriter, r *http.Request)
@@ -1425,6 +1442,41 @@ func (siw *ServerInterfaceWrapper) ClassroomSessionUpdate(w http.ResponseWriter,
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.ClassroomSessionUpdate(w, r, classId, sessionId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ClassroomSessionPresence operation middleware
+func (siw *ServerInterfaceWrapper) ClassroomSessionPresence(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "class_id" -------------
+	var classId ClassID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "class_id", r.PathValue("class_id"), &classId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "class_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "session_id" -------------
+	var sessionId SessionID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "session_id", r.PathValue("session_id"), &sessionId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "session_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ClassroomSessionPresence(w, r, classId, sessionId)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -1937,6 +1989,7 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/classrooms/{class_id}/sessions/{$}", wrapper.ClassroomSessionCreate)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/classrooms/{class_id}/sessions/{session_id}/{$}", wrapper.ClassroomSessionGet)
 	m.HandleFunc(http.MethodPatch+" "+options.BaseURL+"/api/v1/classrooms/{class_id}/sessions/{session_id}/{$}", wrapper.ClassroomSessionUpdate)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/classrooms/{class_id}/sessions/{session_id}/presence/{$}", wrapper.ClassroomSessionPresence)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/logs/telemetry/{$}", wrapper.TelemetryIngest)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/solo/sessions/{$}", wrapper.SoloSessionList)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/solo/sessions/{$}", wrapper.SoloSessionCreate)
@@ -2910,6 +2963,94 @@ type ClassroomSessionUpdatedefaultApplicationProblemPlusJSONResponse struct {
 }
 
 func (response ClassroomSessionUpdatedefaultApplicationProblemPlusJSONResponse) VisitClassroomSessionUpdateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomSessionPresenceRequestObject struct {
+	ClassId   ClassID   `json:"class_id"`
+	SessionId SessionID `json:"session_id"`
+}
+
+type ClassroomSessionPresenceResponseObject interface {
+	VisitClassroomSessionPresenceResponse(w http.ResponseWriter) error
+}
+
+type ClassroomSessionPresence200JSONResponse Presence
+
+func (response ClassroomSessionPresence200JSONResponse) VisitClassroomSessionPresenceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomSessionPresence400ApplicationProblemPlusJSONResponse struct {
+	ValidationErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomSessionPresence400ApplicationProblemPlusJSONResponse) VisitClassroomSessionPresenceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomSessionPresence401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomSessionPresence401ApplicationProblemPlusJSONResponse) VisitClassroomSessionPresenceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomSessionPresence404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomSessionPresence404ApplicationProblemPlusJSONResponse) VisitClassroomSessionPresenceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomSessionPresencedefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ClassroomSessionPresencedefaultApplicationProblemPlusJSONResponse) VisitClassroomSessionPresenceResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -3915,6 +4056,9 @@ type StrictServerInterface interface {
 	// ClassroomSessionUpdate End a session (tutor only). Ending an ended session changes nothing.
 	// (PATCH /api/v1/classrooms/{class_id}/sessions/{session_id}/)
 	ClassroomSessionUpdate(ctx context.Context, request ClassroomSessionUpdateRequestObject) (ClassroomSessionUpdateResponseObject, error)
+	// ClassroomSessionPresence Who is connected to the session's WebSocket now (tutor or member).
+	// (GET /api/v1/classrooms/{class_id}/sessions/{session_id}/presence/)
+	ClassroomSessionPresence(ctx context.Context, request ClassroomSessionPresenceRequestObject) (ClassroomSessionPresenceResponseObject, error)
 	// TelemetryIngest Ingest client telemetry (public, throttled, best-effort storage).
 	// (POST /api/v1/logs/telemetry/)
 	TelemetryIngest(ctx context.Context, request TelemetryIngestRequestObject) (TelemetryIngestResponseObject, error)
@@ -4285,6 +4429,33 @@ func (sh *strictHandler) ClassroomSessionUpdate(w http.ResponseWriter, r *http.R
 	}
 }
 
+// ClassroomSessionPresence operation middleware
+func (sh *strictHandler) ClassroomSessionPresence(w http.ResponseWriter, r *http.Request, classId ClassID, sessionId SessionID) {
+	var request ClassroomSessionPresenceRequestObject
+
+	request.ClassId = classId
+	request.SessionId = sessionId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ClassroomSessionPresence(ctx, request.(ClassroomSessionPresenceRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ClassroomSessionPresence")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ClassroomSessionPresenceResponseObject); ok {
+		if err := validResponse.VisitClassroomSessionPresenceResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // TelemetryIngest operation middleware
 func (sh *strictHandler) TelemetryIngest(w http.ResponseWriter, r *http.Request) {
 	var request TelemetryIngestRequestObject
@@ -4625,115 +4796,118 @@ func (sh *strictHandler) ReadyCheck(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7D1rcxs3kn+la3arTGlJipJob0x9Uhz5oj3L9knybfZCnwacaZKIh8AEwEhiXKraT/cDrvYX7i+5QgPz",
-	"IocP25KS9eWLLYl4NPqFfqH5MYjkLJUChdHB4GOQMsVmaFDRby8SpvXpd/ZHLoJBkDIzDdqBYDMMBkFk",
-	"P73icdAOFP6ccYVxMDAqw3agoynOmJ03lmrGTDAIsoxGmnlq52qjuJgEd3ft4EWmtFR2bIw6Ujw1XNrN",
-	"3qTs5wwhoo9hrOQMzBQhVXjNZaYhZRN8oiEUeGuu3KiwG7QdpD9nqOYVUN0eVcBm7PYViomZBoODXq9t",
-	"z2ZQ2bn//eNx579Y55de5/lV5/2f/tgI9en4tRR4xkw0XQb95JJNNEEbJRyFgalMYn0EDGZ2AjChb1Bp",
-	"OOz1C4inyGJUJcin447doeO2WAH5fu+g3wTdKz7jZhmut2yCoPkvuApPCc2rbhbjmGWJCQZPe227M59l",
-	"M7uv/Y0L/1sBAhcGJ6gIhgvUmkuxkn20+/zLGehCJrK2Wf3Qx6BlIsFvBzwuDv8g8NzZyTqVQqOTISnG",
-	"CY+IGpEUBgX9yNI04RGzMO6lSo4SnP3pJ20B/ljZ7I8Kx8Eg+MNeKaV77lO999bNclvWj3w5RbAnQG0g",
-	"8vtruOFmSkypUMtMRVZ6tGEGoRXmo8KdbnDXDk6UciL5WBAfizlIM0UFaLduA9NQ3YSgeinViMcxisfG",
-	"ZcSSBBXM2Bw0Yg2HMMoMCGkgmjIxQeAGWuE4B9Sj8zTGWSoNimj+a7DDsYAsTSSLSxbQbIYQVuDq/DvO",
-	"Q+CWI3iSABcwTvhkatogFc34gHO4YRoyjfFQ0EIMYj4eo7IabiTjeZ2PhsIe/bU0L2Um4sc872sJOoum",
-	"BY3oDFI4wlVoaclm6dkKhTRXYwumJ9h/ZNKwk9sIMcb7B722+gbW84SLJWqCd8xN5RgkwVJZtf6zXRRa",
-	"If1/hX71cOfITptyMbHUGwo7HOMuhJaOYRvc+BCYiCFUOGNccDEJoTWaG9Q7wBSCkWknwWtMYIazESrt",
-	"aXshWKqn0nxrhy5gaXdvt46QQm+OuGB05zRoziY1ds2tWn6igSBqlzz8wu3WuZynRNo53KCyrH2NjtOt",
-	"onfXKkFnb+Xl68FuYnGAMVx8f9w5ePoMWlO83QE5pl1o127tTly+gn7o5LjonHuAm3fKjwMis5isr1ug",
-	"iAtzeBA03Kp3Fay/luZMxnzMHYc2aC2yPZ5osAd3lgdqyw4krCuQ8xmn/NwDXEr5iqkJPrY2J1XlBERD",
-	"ePHm1Zuri9fHby++f3N5dXb8w9W3f7s8uQihFaZsboXvykh5lVhIvXZ4J1hmplLxX/CR9VobuLhmCY+t",
-	"RsPb1JooMEKmUIGRH1BAK8wq0HmA/9NOIaAe/WKvmiKFEnNWsJlyDbGMspm9QFrhdQHlFRkBBPxdLiCl",
-	"Q6KknJGvomSKynCvexQyg/EVMzVOjJnBjuEzXFY47YDHW1h07cBwk2CDSLQDkxmprtwy6xD0TqM6/S5w",
-	"xmFuWf4YuO1o9cpa7epZ3hfwyNFPGBm7a4GFFzSOaBjH3GKOJW8rWBmzRGN7AVHFadYBfEmDFuF1U9eC",
-	"ZF2MZeJwg7P6D+s2L6l8V2zFlGJz+3vF3Wuw9Ufa8pIUpLoTpg25id1Gv6FGCYJr7cm8i9HAefmIqy35",
-	"CUW8nlFFliRsZKnkvI/PZVxtmPpUmbAeQbaRRB4ZF27wGhlp4vgawkoB8DvXwK4gaxvifJlALIYElo+y",
-	"EYB7Zf+c436DUvAujT8d0SVrLd8RUiRzMIoJTatZT4RFhl8j/PN//heICbrEDdnMQkp/qEC64kB+x6YT",
-	"veSYxMV1WAd0bD9bhvOvU1Q4gJDMJ+IaZ0CjmncpcmJ/TZmZdvPQmP2DM7K6VWs17DZJ3gy19uyz/lQO",
-	"vHJC0/G+R5aYaYOymmL0Qa8mXNMlt7h2ScecHPJD0A4ywa4Zd4rrSyhz1iBBLkbTAFym8Qsu4Hy2DwI1",
-	"Q2MN9WWIfpJcfKJqXXkIJTffyOd2zH0f2G/drpxmNQ6O4/gTBf5+YF0N0SuuzZdqW0/fJR27tWrMjd+V",
-	"qHF3eF2VnL98Ac/7T/+cB7kgRsN44oN0DLSxYgQzFk25wI5CFtMfwkjGTn0siLWMcVlhXdRWATuoqkQX",
-	"DW4nw6Vr0w6KQJZlmDxGQprHTGV8Zf/EkkTe0OA89mOBW/ScaGmdpamkm32GMWdXhMp2UI9YWJ5kBq9I",
-	"odKv1ntUgiUbVYxFssVio4zRCRsun5dSwbLr0aarU47HKGIuJkAql8IAWzFV5XJpuLy50IaJCFeFCJy3",
-	"RBdJkxrxA7xgrTHg8JbNUqtZ+hVrpvDFKzZbMTA495uXCIEx4wk2+0X0h+V4+7vzU1BIgcEIQbCZxaDL",
-	"3ThmtxOJEYt9p8akerC3N+vraTfG69wR1XsNTLr+ZvFctWRVkog0CXBjOM5Kc5K8GQeDH7f0fduLeoj4",
-	"ejEs8qwfNJGiiLxtOT7TGG81dFmnxrnIBdVtlxHz/q4dnPuLKdcY5KMSUrMYhWmUwbprUJns7LncpG+e",
-	"60NDDXaLM5+ucp5bmvqA/r+qBLuWQlzrsmDtQE/ZwdNny0LySt6giphGmOJtEXhcDDlWc5K9znPWGb//",
-	"+Kx/98dGv43/glejPBL7qXxRHLHtXLTKasUh2nUibAxT5MR0Tln89dC0TBRu5YQXLPCA5LQiSXmAjY67",
-	"TOSFH9ronC+kQQu2+FSOKCFaxxv34S8XSmOzn/y57m8lxfybiDyuiyNuksryKI8eLansfS+Er1DlgWlf",
-	"Ctc93fH168Bl4aADPisn8BoVjDCRN9CDFvPZvRmbwwjBGtwu8G8/zzSb4E7XWevb2g317SmBZ28flx0s",
-	"slR6q1U/38RoB5eY4AyNmn+bV9J8AividV62tBW7FHud2HkUcWG3p25mXtCS/7rBG/Q7rz2R22XTiRZq",
-	"nkRRMkRbLDt6lIetWlUxjrIJeUljGbSDG6astnam8vs1QYjS9saYG6m6MkVBlKvVFzm0FL83LGjh05/m",
-	"/b5UiB3LV1Aerp0zH9Pwk5ZiBC2B2ljXgRmYSW3g8ADo+Hqn4hdVwlK1e3lNPlTeiEo5EArDxxwVtMYK",
-	"ESxYtP6iftuABqMbA4YuBkvEhClLCcfQsu7/4eHh8502jOaVQrEnGqJERh+OXJEGqmvK8SuMkF8j2NsE",
-	"buyijEK8NfFcc98scO/KWFfBu2+d/95QlCf8YaimgsGIMnlyXNBov2f1lQC3qAtnhE5cQkKrFLiFV7Uk",
-	"q1sOd2qEfJfL/KKqn2C/2z3o9SCaMsUig0q3KSVJ8eebKTcIOmURbuaA0pobDi+aLm8f1lqC4AUTUvCI",
-	"JeDGEsvltj9lcZ9QmY2CKGF8tgDJ/sE3G3iRRCHKFDfzC4sfpzhclvg4c0Fh99vLnHf+8tfLYFFIv7+w",
-	"LklZMYTqmkf2/0ihI/+5HbF34v6Nv7s4zqNXkRRjPsmsNKfZKOERfMB5dyhCvE2pyCjnxiPgYwjpzGRC",
-	"0oepQspfcAOzTBt744UsilDrsDsUecWEPbE7RYn7qTGpS0KTNlzC/PnJxSUcvz3NkX3Wv/geyKe1ZEgT",
-	"ZiwpBlAkqHS7/DlXGdrFhrRM5FDcSPWB+IUKaEzOhsDFBLXpggvosIQE058swj1f1JoqaWQkE3tqB+nI",
-	"XuvzobA7HOu5iCy0RY6cFEJsZS3cY/ZTlvLunM0Si5ih+MMf4IUUVmAsmEPRgd1dS/Dd3QGExz6uR6GU",
-	"AXzrigaGWa93GP3lr5f0A4YghZVvNbc7pHwvBCUzg5CJBLUrabUK20WGNJvroQAIc3YbwI/vwy4c+1oE",
-	"LsBaLnY1z+lce9PG0jM1GHcdlBQq0xZOt3n/9nbv6e2tHR+uKk8InRp93n/6553msCnB5gKm0BDYYhPG",
-	"hTYLdQgqExpGOJbK0nQOUybiBNURMLjmMqGpdmELWr/XC72Ks9sMYCmO6NiiIZRokRO6mKQlHsBxWVK4",
-	"okzN7dgPoSUk4C3XhuJrCbIPeueICtysyPgiRV+XaJfOSxNp/iGU1Yke+2/ZhAuC2lIg4doAijiVXBgN",
-	"hn1ACF16C1r73a61CcCXBcPT3g4d0Wp8V68d+lJsu7GdK7Yt3QbrEmgqOJMqJgNX4I2l2Zgrbdw2iojq",
-	"yZyJ2CpJKaJMUREiFxqV0dD6gHONlPX0B9vp1nej/GI1TWqXLTOlDi+n3+ndXQLo3bvT73QuBJrx2BWr",
-	"3nCNR05V89iB7mi3WsETWpZ1POk171oFpJZGLPqAIrbqKmgH16ic8xn0uof73Z69X6zBxlIeDILDbq97",
-	"6OJFU1L2JLvX+3ulItuzf54gGaSFBJ/G9jrKx1A2pV17ArDili6H7LlK81X3c2WgL/O/e79QH33Q662p",
-	"R/q0OqR6FUpDNZI1XyyBLTFK3FCNVN/B0bR8Ae/eYiEVzdvfPK9WMUZQ+ar6TRP9NvZKz2YzpuZVgmlr",
-	"C6qavuDa3Wf2enbFmu2aFJHhzCaWtGUZhg6svZRKvY47fLCgSD98K+P5/RPO73JXN1mtD3G3xDf79799",
-	"E8/48OW/GpMQ1NYWy892VOWTEUZyhhq48QyzkjHu2k3a5GNe4XC3hWL5NzTBY0j9yvL9fMDj07Df62+e",
-	"VNTIfynRXfggt1dbC5pgZ53wf5LSz9+FkZ+1njt8xXiVSxaLWot7GuNBlWHdq6nCswxfvDq+uDh/8+aM",
-	"qnTPTs6+PTm/CPOadGiVNklvpz0UWrqHGlIbpxhHFscYd+HMz6iaGqM5hEURhEv/CiqSV1c89n7HCvau",
-	"1CI8IJdXdllVZksn/dp5vDxpA4OTv+X+6vSbMx3JRFcyQQjpw/ABJKG8QBdCuwe9/dAFbSw7ks2Xa19W",
-	"3NHhAbkSFNpJFLJ4bu1560p569L7TRpRDIV3T8iRjiwHx9Cy4xxL+wSANWzd8TWfTM1OF47jOM/EOxw5",
-	"j+B5eDQUzH2WsjWSlg/fQhqO4/iBTIVy/a2MhPsWwMb3VZ5iOTlJBO/TPlmzdRz/GqZJv3e4eVL5XO9z",
-	"lES/93zzhOI13ZdqleM4LshX6BWRzHe6UDySM59vI+W34Ed/oTirKcYEXf5trSyd40xe4/Ld0m8IcNHQ",
-	"r5Mhvoi+DjHNJCbDmCtI+DVCJIXAiAJoYKQPzecGSZRIje426fd7h/d/i7QbX0qXRZurnyVvVV+52VzL",
-	"Y5xbWPU+8/oVRQ2qqekNwYMcT1+7teVRQsnhimleDyo8iqexMUBRL2p44DhFfbO75Wf/DxKeKIodlpnz",
-	"wr2Z+V3zL3GwRQywIuFbu9w/+0Iv9OTHMut8t73SfKyIyBqGuaScHn38/yEsskj+B1RVm2+1slsJ6bW8",
-	"9GU9z/gnV4+j2Pxmj+xifSLfAhsbdN0pXIrrd+23yPonIl6l++DE5SOZcM/rilEOlzrvG7GNkkzkRO8V",
-	"2W/Sg83RkLdUDjAAIX2OWFDVfReOXe60/pidGcOiqQ9T54EQb5W7mpIjYGIoGh7FUzZUA58IKipq+bQz",
-	"9Hv7O5QsLzoBcE2Dw3rJSejqW8J6ZUm4WOrioGgDZRKZHopwkfvdQhpCg7dmL00YFyG0bqbMQCjYNZ8w",
-	"I1VXo4i/RRbZ8fZnDWPa3yUQHcQv6OkeqMySCFla2F/tIsvszLEx40lG6WtqMzUYiv0u7O5eTpU0JsHd",
-	"3UEZVL08eXVydnJ5/rer8+PLk6u3J+dXZ6evQ2gd9no7+VsUDSkqmHGRGaQfXbXSUABAi4FOOHGSFNjx",
-	"g264iOXNDj3eDPsHz6H6pifPmZ9bvHaOrRCH7UrOndbNa+E9iRSy2IX3fH0cd9UIKVqyxrFCrako5Z9/",
-	"/0cZbaNPPYHlmNYNL8/fXVyefHf19vzND6cnFyHNKJGXCaMybTDOV4Ublnywxwt/6LyU6oapGGP7U1hk",
-	"tmlhxSdT04XTt9fPPIw+HCczYZezeNt71u8OxYGlxomIpMUaFWfkj0PzP4Y+Od2G0BWomTnxUTj5haeh",
-	"o3dYe1HqztbIfDXOo9e0iUYI+/tPoflNVtgdikML4wX/ZRW3VBtlHB78+dk3O+7ZgmV1EobdXSbi3V2v",
-	"oy3cBCIXY1dD0QYUY6kijOFmyhO0rI7uqZBjmv1DWG7AQctLq/o1IKeGUZxqUCBSUmsr6Yw2g5Gcjcp6",
-	"E7etpQLTroEO8eKOVTyRVCpLjZvmoKDyAIfSfq+3XNbRHYq+RdBfLt68JmK4G8zi6t3ly843QB9Qmwvi",
-	"nMXCuvAIQqqbDF2FhxVl5uSpXulIiwuZFxLYwfamZVzAuz/1er2eR1YTkP7lFa3q+JvesA3F0y6EB71+",
-	"OKgoUmLVnzPMMCbV44v3u+BLnymBYsHE8VgqX42h5yKaKilkpo9om0LwitLFUTYeOxkcZ0myuGGsZJpi",
-	"3C6EhAuweOKROzkXBfThD50Ci53v3LwQ8tsP/Ctr0pNvzi8GVLsjFZ/YFS3WGO1uNYnMDHYhfPP28vTN",
-	"64sQUoWu11Wp7lihPTEeCkKW11nHVIjWsbKnZNI5ThJ503lD+wxgN2yvGHFGDyb1AN6+ubhsD0W++arx",
-	"37vOPINak6M2LOqJ9lDU6rp8H6eFJc/Ybed4ggP45hlVLPmSU3ptb4W/Te2+lBSGlGStHuqJrjDWkS/P",
-	"KrBOSjrHKURMKY72EtyApaYEQkHcUyqdeyA7d6nCld4pFPqxvtDiu0YS6qJQzF9Qy7INesossbxNAHb5",
-	"7qpOgetN64YQ77GvnCMpbVmR7DiR3Clktt7ZqUFullf9Xt7AjEQmp6hD/hOdiyv11vLyCiOMWKZd5YmX",
-	"8BvmRbyV6YwlyRx65FutDlkWr6x6KxpFfbYlv3/46/aUarwm84tRVm6j1T2m+vtPH/MM70pDoMkasVZE",
-	"zdygPlONtoMH/+D5o5JASse+hQb3phnXub3YCmsm6M6ClFRs0YZ39BhJa5NnwvCk2tfVFVvaq3DCuKh3",
-	"c1vbHvXuMx07X2gbDH58X3XznM7MoSrLkFuu/LoNxtv+cRsqKiPXGLUgSDE7eN8Objuzvp52CtusMyJt",
-	"TNqq4v/NcHXs6wwfONp1huv7dnZ/nQosC4BdzprvEUl7Dk6J69y4r3vTWiZyi0xM5fnbv34SZvFp4G82",
-	"//LFPFF27qy0JdaryzTtsDUFmsvvOR/Gclre55GLNGuvPb+6Ms1aj2p5I1xJmqkosSWOWKkxtstJVPDp",
-	"FPSnaY961+3H0g2/ZzJyv6NZjXw2m2j/iH5N7LYaMSUf308pXKLiCedobughpfvByAlSpIY8aG6sg7hg",
-	"TFrTzdpIR/UQlowMGm98hNWHjztdyDvQahc7gCwdCjL69inS5s/m2gXLzMCEpZrCA3Tt6TZQJzQXciA7",
-	"kSpBBxQOn6VmXhyVXvkcAXN/kNeohmJ111iasH8YQouAKQ7qnuv5Q7jQXvGEJA9qDQXTZWzKLpUHtVyE",
-	"TCGz5vhOAYyZMrOmNbR7NM4tvvu9Q1joDO0DGhv6QP/z7/8oMGVPVKFdfiQfuF2M1roQkbWL806EClni",
-	"vn6AXjuN7da+wbVvTF0kHWhyNLUOUZmIsNR7LSGW2SjxcVUuJgNgoMja3dTdvKUjab1Xn0HwLLIzFPn3",
-	"MfgqzLJPvm/WnPc/dxHiVMk4izB2T67Ip3P0KYPInDpt1xqpl8WWoDDTdEbXVL2xlXo+GoyUFl32j0Ph",
-	"7MWIJdDyPWN2Fk7zROeGRAG9qweto9afmGJb5ZFZOaspREN6uNbU5UtvjfbS21jyYDrRVGoUhB6CasY+",
-	"oCYqc9eogCTW90bXbIyrv0ajzgQrvwLk6dNNr2rfr7OrPq/d+eNlVhd78TR2l3bs4cuHSRMuy5DCNGHz",
-	"/PU3cWrBk54THf8NRcFKlLahB4t2/YIv86RV/nov72RPDS18i/l7NSA34+DSgb8MYw02n9Pg5jeab65/",
-	"e8GDFd82fatFGX1bP3epB/wXl/kwKu8sbJKCgt5cKgzERfto6xjHNsZTYhWtWf3Y5dKzkreRyu9k4YsB",
-	"tjaEJ5dsMoBh4N5ou5ZL7pn2MKCLeijChpb8YRfC2pcHVW60XNToGwGKW++w1w+7Q3Fc+B+5zVT0gSne",
-	"Hm+6Fl4RAu7hWtgwofr1S6t8j+040H15xV07ONxGSJq+fOHrf2+zYFHk38Xxxc7GpuBWzlT8MVjqtxUO",
-	"q/ZH2xALq3Rr+vpZsTRzi2NvDJ19KlN+zJe+244/7yF80lz4X2m/t8UXkm3TvfB31fobi+Ys6lRo9Xt9",
-	"kCKyHxnXygWUe9YD3Oxsw97OVt3Au27QA6dm6t0ml7OOZOn/FkLxudm4YOeL2EVNqEJi3Z03pXb7v6xE",
-	"uWvHTxV8D4lv3/W/CdVpd20G8RW/RoFaF9VwqZKR/Z387OqpZZoXf9Krx9VnPrcf/4pHpv2Ju572Dh9h",
-	"v9fkdrB4fgSh+5qFkFokwc2UR1OIMUURW2/Jt9ReT5BzCvZVKRIzw0ZM+3e/LJpSExzLozM+cXj3FYfO",
-	"ym8gWn2/elOwH99bbe8Kt9wVlqkkGAR7dAv4hZbqRggbBITKAe6WF5jddjnIU/lKRR/wLJuLUbFvZYUi",
-	"Q9oUKyq7dOVNAChsuNSxyxeOWr9fqoWnTFQlXHTBGIpLKpEmrPo1Z2xOhzvyX1JSPJ+mujJXeA7HYi4F",
-	"utLKCRoN/V7fOUvVb8t1pdN37+/+LwAA//8=",
+	"7H3vchs38uCrdHG3ypR2SFES7Y2pT4ojX7Rn2T5JvuR3oU8DzjRJxENgAmAkMS5V7ad7gKt9wn2SKzQw",
+	"/8jhH9uS4vXliy2SA6DR/7vR6PnYiuQslQKF0a3Bx1bKFJuhQUWfXiRM69Mf7J9ctAatlJlpK2gJNsPW",
+	"oBXZX6943ApaCn/LuMK4NTAqw6CloynOmB03lmrGTGvQyjJ60sxTO1YbxcWkdXcXtF5kSktln41RR4qn",
+	"hku72JuU/ZYhRPQzjJWcgZkipAqvucw0pGyCTzSEAm/NlXsq7LYCB+lvGap5BVS3RhWwGbt9hWJipq3B",
+	"Qa8X2L0ZVHbs//7luPO/WOf3Xuf5Vef93/7aCPXp+LUUeMZMNF0G/eSSTTRBGyUchYGpTGJ9BAxmdgAw",
+	"oW9QaTjs9QuIp8hiVCXIp+OOXaHjllgB+X7voN8E3Ss+42YZrrdsgqD577gKTwmNqy4W45hliWkNnvYC",
+	"uzKfZTO7rv3Ehf9UgMCFwQkqguECteZSrGQf7X7/cga6kImsLVbf9DFomUjwywGPi80/CDx3drBOpdDo",
+	"ZEiKccIjokYkhUFBf7I0TXjELIx7qZKjBGd/+1VbgD9WFvurwnFr0PrLXimle+5XvffWjXJL1rd8OUWw",
+	"O0BtIPLra7jhZkpMqVDLTEVWerRhBqEd5k+FO93WXdA6UcqJ5GNBfCzmIM0UFaBdOgCmoboIQfVSqhGP",
+	"YxSPjcuIJQkqmLE5aMQaDmGUGRDSQDRlYoLADbTDcQ6oR+dpjLNUGhTR/I9gh2MBWZpIFpcsoNkMIazA",
+	"1fnvOA+BW47gSQJcwDjhk6kJQCoa8QHncMM0ZBrjoaCJGMR8PEZlNdxIxvM6Hw2F3fpraV7KTMSPud/X",
+	"EnQWTQsa0R6kcISr0NKSzdKzHQpprsYWTE+w/5FJw05uI8QY7x/02uwbWM8TLpaoCd4xN5VtkARLZdX6",
+	"b3ZSaIf0/xX62cOdIztsysXEUm8o7OMYdyG0dAwDcM+HwEQMocIZ44KLSQjt0dyg3gGmEIxMOwleYwIz",
+	"nI1QaU/bC8FSPZXme/voApZ293brCCn05ogLRjanQXM2qbFrbtXyEw0EUVDy8Au3WudynhJp53CDyrL2",
+	"NTpOt4remVWCzlrlZfNgF7E4wBgufjzuHDx9Bu0p3u6AHNMqtGq3ZhOXTdDPnRwXnXMPcPNK+XZAZBaT",
+	"9XkLFHFhDg9aDVb1roL119KcyZiPuePQBq1FvscTDXbjzvNAbdmBhHUFcj5jl5+7gUspXzE1wcfW5qSq",
+	"nIBoCC/evHpzdfH6+O3Fj28ur86Of776/r8uTy5CaIcpm1vhuzJSXiUWUq8d3gmWmalU/Hd8ZL0WABfX",
+	"LOGx1Wh4m1oXBUbIFCow8gMKaIdZBToP8P+0QwioRzfsVVekUGLOCzZTriGWUTazBqQdXhdQXpETQMDf",
+	"5QJSBiRKyhnFKkqmqAz3ukchMxhfMVPjxJgZ7Bg+w2WFE7R4vIVHF7QMNwk2iETQMpmR6spNsw5B7zSq",
+	"0x9azjnMPctfWm45mr0yV1Ddy/sCHjn6FSNjVy2w8IKeIxrGMbeYY8nbClbGLNEYLCCq2M06gC/poUV4",
+	"3dC1INkQY5k43OCs/se6xUsq3xVLMaXY3H6uhHsNvv5IW16SglR3wrShMLHbGDfUKEFwrd2ZDzEaOC9/",
+	"4mpLfkIRr2dUkSUJG1kquejjcxlXG6Y+VSZsRJBtJJFHxoV7eI2MNHF8DWGlAPiVa2BXkLUNcb5MIBZT",
+	"Astb2QjAvbJ/znFfoRS8S+NPR3TJWss2QopkDkYxoWk2G4mwyPBrhH//n/8LxARd4oZsZiGlLyqQrtiQ",
+	"X7FpRy85JnFhDuuAju1vy3D+NEWFAwjJfSKucQ40qnmXMif2Y8rMtJunxuwXzsnqVr3VsNskeTPU2rPP",
+	"+l058MoBTdv7EVlipg3KaorRB72acE1GbnHuko45OeSHVtDKBLtm3CmuL6HMWYMEuRxNA3CZxi8wwPlo",
+	"nwRqhsY66ssQ/Sq5+ETVunITSm62yOf2mfvesF86qOxmNQ6O4/gTBf5+YF0N0SuuzZdqW0/fJR27tWp8",
+	"q1CjiBqY1m5ge0DyeSw2NoLjpl4HDk2zvRz90SzYvBUXVqxkOucd1ZX0+csX8Lz/9O95+hBiNIwnPv3J",
+	"QBuroGDGoikX2FHIYvoijGTsFPOCwpQxLpuCi9osYB+qmqfFUMZpxzJoDFpFitDiIc8+kU43Uxlf2a9Y",
+	"ksgbejjPqlngFmNSmlpnaSrJZ5phzNkVoTJo1XNBFtXM4BWZKvpo43IlWLJReVskWyw2sg7tsMGsv5QK",
+	"loO6gJwSOR6jiLmYABkzSrBsJSUVs93gFnGhDfOyuDoOJRPdpKD9A56317jGeMtmqRWYfsVPLLIcFW+4",
+	"eLB17hcvEQJjxhNsjjjpi+WTjHfnp6CQUq4RgmAzi0F3KuaY3Q4kRizWnRqT6sHe3qyvp90Yr/MQX+81",
+	"MOl6m+25aslfJxFpEuDGRKeV5iR5M24NftkyqxAsajHi68WE07N+q4kURU5zy+czjfFWjy6rtTgXuVZ1",
+	"2WXEvL8LWude3+Yag6J/QmoWozCNMlgPuiqDnaecB0vNY33SrcEjdI7pVc5zS0MfMLOiKmnEpeThuvPF",
+	"oKWn7ODps2UheSVvUEVMI0zxtkjpLiZzq6e9vc5z1hm///isf/fXxoiY/45XozzH/al8UWwxcMFvZbZi",
+	"E0GdCBsTQDkxXbgbfzs0LY9gt0pvFCzwgOS0IkknLBtTIjKRF/7RxrTHwgFzwRafyhElROt44z4yEYXS",
+	"2JyB+NzEQuXw/qvI6a7L0G6SynIrj56Hqqx9L4SvUOWBaV8K1z3Z+Lo5cOeb0AF/3inwGhWMMJE30IM2",
+	"8+emMzaHEYJ1uN2Riv0902yCO13nrW/rN9SXp6NRa33cuWtx/qe3mvXzXYygdYkJztCo+fd5jdInsCJe",
+	"5wVhW7FLsdaJHUe5LHZ76kbmpUL5xw2BrV957Y7cKpt2tFBNJopiLFpiOdCjE+6qVxXjKJtQlDSWraB1",
+	"w5TV1s5Vfr8mvVP63hhzI1VXpiiIcrXKLYeW4nPDhBY+/WnR70uF2LF8BeXmgpz5mIZftRQjaAvUxoYO",
+	"zMBMagOHB0Db1zuVuKiS8KvZ5TUnzfJGVAqtUBg+5qigPVaIYMGi+Rf12wY0GN2YinXZbSImTFlKOIa2",
+	"Df8PDw+f7wQwmldK8J5oiBIZfThy5S+orql6QmGE/BrBWhO4sZMySp7XxHONvVng3pVZxIJ337r4vaHc",
+	"UfjNULUKgxGdkcpxQaP9ntVXAtykLp0ROnEJCa1S4BZR1ZKsbvm4UyMUu1zmhqq+g/1u96DXg2jKFIsM",
+	"Kh3QYS9l9m+m3CDolEW4mQNKb244vGgy3j6ztATBCyak4BFLwD1LLJf7/nQ+/oQKmBRECeOzBUj2D77b",
+	"wIskClGmuJlfWPw4xeHO348zl253n17mvPOPny5bi0L644UNScpaLFTXPLL/Rwod+c/tE3sn7t/4h4vj",
+	"PHsVSTHmk8xKc5qNEh7BB5x3hyLE25TKt3JuPAI+hpD2TC4k/ZhSbtAANzDLtLEWL2RRhFqH3aHIa1Hs",
+	"jt0uStxPjUnd8T5pwyXMn59cXMLx29Mc2Wf9ix+BYlpLhjRhxpJiAMXRnw7Kv3OVoV1uSMtEDsWNVB+I",
+	"X6g0yeRsCFxMUJsuuIQOS0gw/c4i3PPlwqmSRkYysbt2kI6sWZ8PhV3hWM9FZKEtqg9IIcRW1sI9Zn9l",
+	"Ke/O2SyxiBmKv/wFXkhhBcaCORQd2N21BN/dHUB47PN6lEoZwPeuHGOY9XqH0T9+uqQ/MAQprHyruV0h",
+	"5XshKJkZhEwkqF2xsFXYLjOk2VwPBUCYs9sAfnkfduHYV3lwAdZzsbN5TufauzaWnqnBuOugpFSZtnC6",
+	"xfu3t3tPb2/t8+Gqwo/QqdHn/ad/32lOmxJsLmEKDYktNmFcaLNQ4aEyoWGEY6ksTecwZSJOUB0Bg2su",
+	"ExpqJ7ag9Xu90Ks4u8wAlvKIji0aUokWOaHLSVriARyXxZorCgDdiv0Q2kIC3nJtKL+WIPugd46odNCK",
+	"jC//9BWfduq86JPGH0JZ9+mx/5ZNuCCoLQUSrg2giFPJhdFg2AeE0B0cQnu/27U+AfiCa3ja26EtWo3v",
+	"KuFDX+RuF7ZjxbZF8WBDAk2lfFLF5OAKvLE0G3OljVtGEVE9mTMRWyUpRZQpKu/kQqMyGtofcK6RzpP9",
+	"xna69dXo5LZ6AG2nLc+gHV5Of9C7uwTQu3enP+hcCDTjsSsDvuEaj5yq5rED3dFutYIntCzreNJrPrRq",
+	"kVoasegDitiqq1bQukblgs9Wr3u43+1Z+2IdNpby1qB12O11D12+aErKnmT3en+vVGR79usJkkNaSPBp",
+	"bM1R/gydUwW1yxUrrHT5yJ6r4V9lnysP+gsUd+8XKs8Per01lV6fVuFVr+9pqPOy7oslsCVGiRuqPus7",
+	"OJqmL+DdWyxRo3H7m8fVavEIKn9fYdNAv4w16dlsxtS8SjBtfUFV0xdcO3tmzbMrgw1qUkSOM5tY0pYF",
+	"Lrpl/aVU6nXc4ZMFxfHD9zKe3z/h/Cp3dZfVxhB3S3yzf//LN/GMT1/+pzEJQW19sXxvR1U+GWEkZ6iB",
+	"G88wKxnjLmjSJh/z2pG7LRTLf0PTegypX3kxIn/g8WnY7/U3DypuH3wp0V36IPdX2wuaYGed8H+S0s9v",
+	"3FGctZ47fC1+lUsWy4ULO43xoMqw7j5aEVmGL14dX1ycv3lzRvXPZydn35+cX4R5tT+0S5+ktxMMhZbu",
+	"CozUxinGkcUxxl048yOqrsZoDmFRXuKOfwVdP1BXPPZxxwr2rlR5PCCXV1ZZVcBMO/3WebzcaQODU7zl",
+	"vnX6zbmO5KIrmSCE9GP4AJJQGtCF1O5Bbz90SRvLjuTz5dqXFTY6PKBQglI7iUIWz60/b0Mp7136uEkj",
+	"iqHw4QkF0pHl4BjaVGtDLO0PAKxj67av+WRqdrpwHMf5SbzDkYsInodHQ8HcbylbI2n541tIw3EcP5Cr",
+	"UM6/lZNw3wLYeHPNUywnJ4ngffona5aO4z/CNen3DjcPKi9Cfo6S6Peebx5Q3FP8Uq1yHMcF+Qq9IpL5",
+	"TheK64fm832k3Ap+9AbFeU0xJujO39bK0jnO5DUu25Z+Q4KLHv02GeKL6OsQ00xicoy5goRfI0RSCIwo",
+	"gQZG+tR87pBEidTorEm/3zu8fysSNN5BL2sRV1/43qrEcbO7luc4t/Dq/cnrN5Q1qB5Nb0ge5Hj61r0t",
+	"jxI6HK645vWkwqNEGhsTFPWihgfOU9QXu1tuqPAg6Ymi2GGZOS/cbaQ/Nf8SB1vEACsOfGvG/bMNeqEn",
+	"P5anznfbK83HyoisYZhLOtOjn/9/SIsskv8BVdVmq1b2gSG9lpe+rOcZf5ntcRSbX+yRQ6xP5FtgY4Ou",
+	"74c74vpT+y2y/omIV+k+OHHnkUy4i4vFUw6XOu/Icd9KsjgEX5kSpCITYdQcUlSUAAlgKm8oATJjYl5z",
+	"0tuGjfSO66wxZdd0Pi2CSl5vKHwKxWWHyMsfI8Z5EQA1meHC1dH4S532+59wdCGjD2gqR/NcDEXD0fvq",
+	"bEjuUua3rx5QeIo1VvVooQSRRx3GIOTNt674f5pKS81yzz6i8+z4RFeILOTN12ccKiKWyIneKwpMSHia",
+	"E45vqeJmAEL6MgxBF1u6cOzKE+qdOJgxLJr6k6A81+jR5Mq2joCJoWjo6EEFBxr4RFDdXttXdkC/t79D",
+	"9ShFGxOu6eGwXtUVuhKysF68FS5WkzkoAqDDeqaHIlyUETeRhtDgrdlLE8ZFCO2bKTMQCnbNJ8xI1dUo",
+	"4u+RRfZ5+7eGMa3vzugdxC/o3jGozGpBZGkR4gRFIYeLeMaMJxlViFCPvMFQ7Hdhd/dyqqQxCe7uDspz",
+	"i8uTVydnJ5fn/3V1fnx5cvX25Pzq7PR1CO3DXm8nv+6lSdfNuMgM0p+uIHAoAKDNQCeclLUU2PEP3XAR",
+	"y5sdunke9g+eQ/XaXF6Wcm7x2jm2djIMKmUtNG9+3cSTSCHzOtKXoHpFmKIlaxwr1Jrqvv79z3+VCW36",
+	"1RNYjmne8PL83cXlyQ9Xb8/f/Hx6chHSiBJ5mTAq01Ye/axww5IPdnvhz52XUt0wFWNs/wqL4hGaWPHJ",
+	"1HTh9O31Mw+jz3jLTNjpLN72nvW7Q3FgqXEiImmxRvVP+c32/MvQ138EELoaUDMnPgonv/M0dPQOa9fh",
+	"3d4ama/GedQKINEIYX//KTRfe7RW49DCeMF/X8Ut1S4/hwd/f/bdjrsZZFmdhGF3l4l4d9e7QRZuApGL",
+	"sStTCgCtWYswhpspT9CyOrrbeI5p9g9huXsQTS+td6UBOXW741TmBZGSWltJZ7QYjORsVJZ0uWUtFZh2",
+	"3b+IF3es4omkUllq3DAHBVXgOJT2e73lyqnuUPQtgv5x8eY1EcPZOYurd5cvO98B/UA9eohzFmtXwyMI",
+	"qTQ5dEVUVpSZk6d6MTFNLmReq2MftvaYcQHv/tbr9XoeWU1A+suNNKvjb7omOhRPuxAe9PrhoKJIiVV/",
+	"yzDDmFSPvx/TBX+7gM4oLZg4HkvlC56sqzFVUshMH9EyheAV1cGjbDx2MjjOkmRxwVjJNMU4KISEC7B4",
+	"4pHbORcF9OHPnQKLnR/cuBByEwu+RQTpyTfnFwMqj5OKT+yMFmuMVreaRGYGuxC+eXt5+ub1RQipQteo",
+	"r1R3rNCeGA8FIcvrrGOq9exY2VMy6RwnibzpvKF1BrAbBiueOKM7yXoAb99cXAZDkS++6vkfXVuxQa1D",
+	"WwCLeiIYilrppG9CtzDlGbvtHE9wAN89o6JAX9VNrUKs8AfUq1BJYUhJ1koOn+gKYx35CsgC66Skc5xC",
+	"xJTiaI3gBiw1eaUFcU+pOvWBQsmlInK6ClTox/pEi1eHSaiLWkxvoJZlG/SUWWJ5nwDs9N1VbU7XR68N",
+	"pyjHvjiVpLRtRbLjRHKnkNl6W7oGuVme9Ud546KXgqIO+U90Lq7UGNDLK4wwYpl2xV1ewm+YF/F2pjOW",
+	"JHPokYe6+lSguMjYW9Hl7rOd//3DP7YhXqOZzA2jrFij1Q3y+vtPH3MP70pHoMkbsV5Ezd2gJnmNvoMH",
+	"/+D5o5JASse+hQb3rpkNsJy/2A5rLujOgpRUfNGGVhUYSeuTZ8LwpNqU2tUzW1M4YVzUW1Gu7e1895nR",
+	"o69lbw1+eV+NJZ3OzKEqK/3b7oZDAMb7/nEAFZWRa4xaKFmMbr0PWredWV9PO4Vv1hmRNiZtVYn/Zrg6",
+	"vXyGD5xQPsP1TYe7f0yRowXATmfd94ikPQenxHXu3NcTVlomcovDzsoN0//8c87F27df7RHnF/NE2Xa4",
+	"0lNdr66Eto+tqYFevjL9MJ7T8jqPXAddu1D9zVVC1xrsyxvhqj5NRYktccRKjbHdsV8Fn05Bf5r2qL8y",
+	"4LF0w5+HhXnc0axGPptNtO9TsSZ3W82YUozvhxQhUXFLejQ3dFfZ/WHkBClTQxE0NzZAXHAmretmfaSj",
+	"egpLRgaNdz7C6t3inS7k7bO1yx1Alg4FOX37lGnze3O9zmVmYMJSTekBMns6AGrj6FIO5CfSocyATpxm",
+	"qZkXW6WLdEfA3BfyGtVQrG55TQP2D0NoEzDFRt2NWL8Jl9orbmnlSa2hYLrMTdHhgE9quQyZQmbd8Z0C",
+	"GDNlZk1fe9eXgVt893uHsNDW3ic0NjSx//c//1Vgyu6oQrt8Sz5xu5itdSki6xfnbVQVssS9O4UuFI7t",
+	"0r47v++qX5zr0eBoagOi8qzPUu+1hFhmo8TnVbmYDICBIm9306sZ2jqS6dJBy85Q5C+T8YXO5Us+fKf5",
+	"/OUNLkOcKhlnEcbuViPFdI4+ZRKZ02sCam+BKOuZQWGmaY/ujRCN74HInwYjpUWX/XIonL8YsQTavi3T",
+	"zvKxkXckCuhdyXUdtX7HlNsqt8zKUU0pGtLDtb5JX2o1gqXr5xTBdKKp1CgIPQTVjH1ATVTmrhcISax/",
+	"sYNmY1z9DqA6E6x8f9HTp5surr9f51d93rsaHq94YbHdVWNrfMcevkKfNOGyDClMEzbPGywQpxY86TnR",
+	"8d9QFKxExzZ0J9jOX/BlfmiVX5DNX8NBPWP8+zHu1YHcjINLB/4yjDXY/JkGN19pSUf91SsPVt/e9Eqe",
+	"Mvu2fuzSCyy+uJKOUQV14ZMUFMwLKXIHcdE/2jrHsY3zlFhFa1YXj1x6VvI+UvlCKb6YYAsgPLlkkwEM",
+	"W64Ngutq5johDFtkqIcibHifSNiFsPbms4pFy0WNXmdSWL3DXj/sDsVxEX/kPlPRaqm43r/JLLwiBNyD",
+	"WdgwoPruuFWxx3Yc6N68cxe0DrcRkqY3x3z7V9oWPIr8RUJfHGxsSm7lTMUfg6W+rnRYtQXhhlxYpSHa",
+	"t8+KpZtbbHtj6uxTmfJjPvXddvx5D+mT5rs1lQ6XW7xNcZsGoX+q1q8sm7OoU6Hd7/VBisj+ZFy3JFDu",
+	"5hxws7MNeztfdQPvuoce+Gim3tB1+dSRPP2vIRWfu40Lfr6IXdaEKiTW2bwpvSvk95Uod+8SoQq+h8S3",
+	"f2VJE6rT7toTxFf8GgVqXVTDpUpG9jPF2dVdyzSvr6aLxav3fG5//gO3TOsTdz3tHT7Ceq8p7GDx/AhC",
+	"946YkLqQwc2UR1OIMUUR22jJd61fT5BzSvZVKRIzw0ZM+6v1LJpSnynLozM+cXj3FYfOy28gWn29et+9",
+	"X95bbe8Kt5wJy1TSGrT2yAr4iZbqRggbBITKAe6WBswuu5zkqbwP1ic8y/59VOxbmaE4IW3KFZWN8PI+",
+	"G5Q2XGqK5wtHbdwv1cJtQaoSLhrNDMUlVVkTVv2cMzanzR35NywVHQqorszd7YBjMZcCXWnlBI2Gfq/v",
+	"gqXqq75dhfbd+7v/FwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

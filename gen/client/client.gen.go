@@ -308,6 +308,20 @@ type MemberList struct {
 	Items []Member `json:"items"`
 }
 
+// Presence defines model for Presence.
+type Presence struct {
+	Users []PresenceUser `json:"users"`
+}
+
+// PresenceUser defines model for PresenceUser.
+type PresenceUser struct {
+	Name string `json:"name"`
+	Role Role   `json:"role"`
+
+	// UserId Canonical string form of the token's user claim.
+	UserId UserID `json:"user_id"`
+}
+
 // Problem RFC 9457 problem details with a stable machine-readable `code`.
 type Problem struct {
 	// Code Stable machine code.
@@ -1195,6 +1209,15 @@ type ClientInterface interface {
 	// Corresponds with PATCH /api/v1/classrooms/{class_id}/sessions/{session_id}/ (the `ClassroomSessionUpdate` operationId).
 	ClassroomSessionUpdate(ctx context.Context, classId ClassID, sessionId SessionID, body ClassroomSessionUpdateJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ClassroomSessionPresence Who is connected to the session's WebSocket now (tutor or member).
+	//
+	// One entry per user, however many connections (tabs) they have open, ordered by
+	// user id. The live feed of the same information is the WebSocket described in
+	// `/asyncapi.yaml`.
+	//
+	// Corresponds with GET /api/v1/classrooms/{class_id}/sessions/{session_id}/presence/ (the `ClassroomSessionPresence` operationId).
+	ClassroomSessionPresence(ctx context.Context, classId ClassID, sessionId SessionID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// TelemetryIngestWithBody Ingest client telemetry (public, throttled, best-effort storage).
 	//
 	// Public: no token needed. A valid bearer token attaches its user id to the events; an
@@ -1627,6 +1650,25 @@ func (c *Client) ClassroomSessionUpdateWithBody(ctx context.Context, classId Cla
 // Corresponds with PATCH /api/v1/classrooms/{class_id}/sessions/{session_id}/ (the `ClassroomSessionUpdate` operationId).
 func (c *Client) ClassroomSessionUpdate(ctx context.Context, classId ClassID, sessionId SessionID, body ClassroomSessionUpdateJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewClassroomSessionUpdateRequest(c.Server, classId, sessionId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ClassroomSessionPresence Who is connected to the session's WebSocket now (tutor or member).
+//
+// One entry per user, however many connections (tabs) they have open, ordered by
+// user id. The live feed of the same information is the WebSocket described in
+// `/asyncapi.yaml`.
+//
+// Corresponds with GET /api/v1/classrooms/{class_id}/sessions/{session_id}/presence/ (the `ClassroomSessionPresence` operationId).
+func (c *Client) ClassroomSessionPresence(ctx context.Context, classId ClassID, sessionId SessionID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewClassroomSessionPresenceRequest(c.Server, classId, sessionId)
 	if err != nil {
 		return nil, err
 	}
@@ -2468,6 +2510,47 @@ func NewClassroomSessionUpdateRequestWithBody(server string, classId ClassID, se
 	return req, nil
 }
 
+// NewClassroomSessionPresenceRequest constructs an http.Request for the ClassroomSessionPresence method
+func NewClassroomSessionPresenceRequest(server string, classId ClassID, sessionId SessionID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "class_id", classId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "session_id", sessionId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/classrooms/%s/sessions/%s/presence/", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewTelemetryIngestRequest calls the generic TelemetryIngest builder with application/json body
 func NewTelemetryIngestRequest(server string, body TelemetryIngestJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -3148,6 +3231,17 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with PATCH /api/v1/classrooms/{class_id}/sessions/{session_id}/ (the `ClassroomSessionUpdate` operationId).
 	ClassroomSessionUpdateWithResponse(ctx context.Context, classId ClassID, sessionId SessionID, body ClassroomSessionUpdateJSONRequestBody, reqEditors ...RequestEditorFn) (*ClassroomSessionUpdateResponse, error)
+
+	// ClassroomSessionPresenceWithResponse Who is connected to the session's WebSocket now (tutor or member).
+	//
+	// One entry per user, however many connections (tabs) they have open, ordered by
+	// user id. The live feed of the same information is the WebSocket described in
+	// `/asyncapi.yaml`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/classrooms/{class_id}/sessions/{session_id}/presence/ (the `ClassroomSessionPresence` operationId).
+	ClassroomSessionPresenceWithResponse(ctx context.Context, classId ClassID, sessionId SessionID, reqEditors ...RequestEditorFn) (*ClassroomSessionPresenceResponse, error)
 
 	// TelemetryIngestWithBodyWithResponse Ingest client telemetry (public, throttled, best-effort storage).
 	//
@@ -4077,6 +4171,75 @@ func (r ClassroomSessionUpdateResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ClassroomSessionUpdateResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type ClassroomSessionPresenceResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Presence
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *ValidationError
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ClassroomSessionPresenceResponse) GetJSON200() *Presence {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ClassroomSessionPresenceResponse) GetApplicationproblemJSON400() *ValidationError {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ClassroomSessionPresenceResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r ClassroomSessionPresenceResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r ClassroomSessionPresenceResponse) GetApplicationproblemJSONDefault() *Error {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ClassroomSessionPresenceResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ClassroomSessionPresenceResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ClassroomSessionPresenceResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ClassroomSessionPresenceResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -5073,6 +5236,23 @@ func (c *ClientWithResponses) ClassroomSessionUpdateWithResponse(ctx context.Con
 	return ParseClassroomSessionUpdateResponse(rsp)
 }
 
+// ClassroomSessionPresenceWithResponse Who is connected to the session's WebSocket now (tutor or member).
+//
+// One entry per user, however many connections (tabs) they have open, ordered by
+// user id. The live feed of the same information is the WebSocket described in
+// `/asyncapi.yaml`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/classrooms/{class_id}/sessions/{session_id}/presence/ (the `ClassroomSessionPresence` operationId).
+func (c *ClientWithResponses) ClassroomSessionPresenceWithResponse(ctx context.Context, classId ClassID, sessionId SessionID, reqEditors ...RequestEditorFn) (*ClassroomSessionPresenceResponse, error) {
+	rsp, err := c.ClassroomSessionPresence(ctx, classId, sessionId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseClassroomSessionPresenceResponse(rsp)
+}
+
 // TelemetryIngestWithBodyWithResponse Ingest client telemetry (public, throttled, best-effort storage).
 //
 // Public: no token needed. A valid bearer token attaches its user id to the events; an
@@ -5929,6 +6109,60 @@ func ParseClassroomSessionUpdateResponse(rsp *http.Response) (*ClassroomSessionU
 			return nil, err
 		}
 		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseClassroomSessionPresenceResponse parses an HTTP response from a ClassroomSessionPresenceWithResponse call
+func ParseClassroomSessionPresenceResponse(rsp *http.Response) (*ClassroomSessionPresenceResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ClassroomSessionPresenceResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Presence
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ValidationError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
 		var dest NotFound

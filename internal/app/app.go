@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
@@ -24,10 +25,12 @@ import (
 	"github.com/m4sh/backend/internal/jobs"
 	"github.com/m4sh/backend/internal/metrics"
 	"github.com/m4sh/backend/internal/postgres"
+	"github.com/m4sh/backend/internal/presence"
 	"github.com/m4sh/backend/internal/retention"
 	"github.com/m4sh/backend/internal/solo"
 	"github.com/m4sh/backend/internal/telemetry"
 	"github.com/m4sh/backend/internal/users"
+	"github.com/m4sh/backend/internal/ws"
 	"github.com/m4sh/backend/openapi"
 	"github.com/m4sh/backend/queries"
 )
@@ -44,6 +47,10 @@ type App struct {
 	Blobs     blob.Store
 	Solo      *solo.Service
 	Retention *retention.Service
+
+	// WS is the presence WebSocket endpoint; serve shuts it down beside the HTTP server,
+	// which does not track hijacked connections.
+	WS *ws.Server
 
 	migrator       *postgres.Migrator
 	telemetryStore *telemetry.PGStore
@@ -106,12 +113,48 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	if s3, isS3 := a.Blobs.(*blob.S3); isS3 {
 		checks["blob_store"] = s3.Check
 	}
+	schemas, err := ws.CompileSchemas(asyncapi.YAML)
+	if err != nil {
+		return nil, err
+	}
+	userSvc := users.New(db.New(a.Pool), 100_000)
+	hub := presence.NewHub(presence.Options{
+		Bus:         presence.NewLocalBus(),
+		CursorRate:  float64(cfg.WS.CursorRatePerSec),
+		CursorBurst: cfg.WS.CursorBurst,
+		DropLimit:   cfg.WS.CursorRatePerSec,
+	})
+	classrooms := classroom.New(a.Pool, classroom.Options{
+		MaxMembers: cfg.Classroom.MaxMembers,
+		// The WS server is created below; the closure reads it when a removal commits.
+		OnMemberRemoved: func(_ context.Context, classroomID uuid.UUID, userID string) {
+			a.WS.CloseMember(classroomID, userID)
+		},
+	})
+	a.WS = ws.New(ws.Deps{
+		Log:        log,
+		Registerer: a.Metrics,
+		Verifier:   verifier,
+		Users:      userSvc,
+		Roles:      classrooms,
+		Hub:        hub,
+		Schemas:    schemas,
+		Options: ws.Options{
+			MaxPayloadBytes: cfg.WS.MaxPayloadBytes,
+			AllowedOrigins:  cfg.WS.AllowedOrigins,
+			PingInterval:    cfg.WS.PingInterval,
+			PongTimeout:     cfg.WS.PongTimeout,
+			WriteTimeout:    cfg.WS.WriteTimeout,
+			SendQueue:       cfg.WS.SendQueue,
+		},
+	})
 	a.Handler, err = httpapi.NewHandler(httpapi.Deps{
 		Log:        log,
 		Metrics:    a.Metrics,
 		Verifier:   verifier,
-		Users:      users.New(db.New(a.Pool), 100_000),
-		Classrooms: classroom.New(a.Pool, classroom.Options{MaxMembers: cfg.Classroom.MaxMembers}),
+		Users:      userSvc,
+		Classrooms: classrooms,
+		Presence:   hub,
 		Solo:       a.Solo,
 		Telemetry: httpapi.Telemetry{
 			Sink:     a.Telemetry,
@@ -127,6 +170,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 			"GET /asyncapi.yaml": staticFile("application/yaml", asyncapi.YAML),
 			"GET /docs":          docsHandler,
 			"GET /docs/{$}":      docsHandler,
+			"GET /ws/classroom/{class_id}/session/{session_id}/{$}": a.WS,
 		},
 	})
 	if err != nil {

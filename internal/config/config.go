@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"net/url"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -30,6 +31,19 @@ type Config struct {
 	Classroom Classroom
 	Telemetry Telemetry
 	Solo      Solo
+	WS        WS
+}
+
+// WS configures the classroom presence WebSocket (CONTRACT §6).
+type WS struct {
+	MaxPayloadBytes  int           // WS_MAX_PAYLOAD_BYTES: larger inbound frames close with 4400
+	CursorRatePerSec int           // WS_CURSOR_RATE_PER_SEC: token bucket rate per user and session
+	CursorBurst      int           // WS_CURSOR_BURST: token bucket size
+	AllowedOrigins   []string      // WS_ALLOWED_ORIGINS: Origin host patterns besides the request's own host
+	PingInterval     time.Duration // WS_PING_INTERVAL
+	PongTimeout      time.Duration // WS_PONG_TIMEOUT
+	WriteTimeout     time.Duration // WS_WRITE_TIMEOUT
+	SendQueue        int           // WS_SEND_QUEUE: presence frames queued per connection before 1013
 }
 
 // Classroom configures the classrooms feature.
@@ -132,6 +146,16 @@ func Load(getenv func(string) string) (Config, error) {
 			KeepLast:   p.intRange("SOLO_SNAPSHOT_RETENTION_KEEP_LAST", 20, 1, 1_000_000),
 			GCInterval: p.duration("SOLO_SNAPSHOT_GC_INTERVAL", time.Hour),
 		},
+		WS: WS{
+			MaxPayloadBytes:  p.intRange("WS_MAX_PAYLOAD_BYTES", 2048, 64, 1<<20),
+			CursorRatePerSec: p.intRange("WS_CURSOR_RATE_PER_SEC", 20, 1, 1000),
+			CursorBurst:      p.intRange("WS_CURSOR_BURST", 20, 1, 1000),
+			AllowedOrigins:   p.list("WS_ALLOWED_ORIGINS"),
+			PingInterval:     p.durationRange("WS_PING_INTERVAL", 25*time.Second, 10*time.Millisecond, time.Hour),
+			PongTimeout:      p.durationRange("WS_PONG_TIMEOUT", 10*time.Second, 10*time.Millisecond, 10*time.Minute),
+			WriteTimeout:     p.durationRange("WS_WRITE_TIMEOUT", 10*time.Second, 10*time.Millisecond, 10*time.Minute),
+			SendQueue:        p.intRange("WS_SEND_QUEUE", 256, 4, 1<<16),
+		},
 	}
 	c.Telemetry = Telemetry{
 		MaxBytes:       p.int64Range("TELEMETRY_MAX_BYTES", 32768, 1024, 16<<20),
@@ -164,6 +188,11 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if c.Telemetry.FlushInterval < 10*time.Millisecond {
 		p.fail("TELEMETRY_FLUSH_INTERVAL", "must be at least 10ms")
+	}
+	for _, o := range c.WS.AllowedOrigins {
+		if _, err := path.Match(o, ""); err != nil {
+			p.fail("WS_ALLOWED_ORIGINS", fmt.Sprintf("%q is not a valid pattern", o))
+		}
 	}
 	if c.DatabaseURL != "" {
 		if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
@@ -315,6 +344,26 @@ func (p *parser) duration(name string, def time.Duration) time.Duration {
 		return def
 	}
 	return d
+}
+
+func (p *parser) durationRange(name string, def, lo, hi time.Duration) time.Duration {
+	d := p.duration(name, def)
+	if d < lo || d > hi {
+		p.fail(name, fmt.Sprintf("%s is not between %s and %s", d, lo, hi))
+		return def
+	}
+	return d
+}
+
+// list reads a comma-separated list, dropping empty items.
+func (p *parser) list(name string) []string {
+	var out []string
+	for _, v := range strings.Split(p.getenv(name), ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 func (p *parser) level(name string, def slog.Level) slog.Level {

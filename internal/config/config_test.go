@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"log/slog"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -31,6 +32,11 @@ func TestLoadDefaults(t *testing.T) {
 	if c, _ := config.Load(env(nil)); c.RequireAuth() == nil {
 		t.Error("RequireAuth() without keys = nil, want an error naming AUTH_JWT_SECRET")
 	}
+	want := config.WS{MaxPayloadBytes: 2048, CursorRatePerSec: 20, CursorBurst: 20, PingInterval: 25 * time.Second,
+		PongTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, SendQueue: 256}
+	if !reflect.DeepEqual(c.WS, want) {
+		t.Errorf("WS defaults = %+v, want %+v", c.WS, want)
+	}
 	if err := c.RequireDatabase(); err == nil || !strings.Contains(err.Error(), "DATABASE_URL") {
 		t.Errorf("RequireDatabase() = %v, want an error naming DATABASE_URL", err)
 	}
@@ -53,6 +59,14 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		{"mysql url", map[string]string{"DATABASE_URL": "mysql://x"}, "DATABASE_URL"},
 		{"empty claim", map[string]string{"AUTH_JWT_USER_CLAIM": " "}, "AUTH_JWT_USER_CLAIM"},
 		{"huge leeway", map[string]string{"AUTH_JWT_LEEWAY": "1h"}, "AUTH_JWT_LEEWAY"},
+		{"ws payload too small", map[string]string{"WS_MAX_PAYLOAD_BYTES": "10"}, "WS_MAX_PAYLOAD_BYTES"},
+		{"ws rate zero", map[string]string{"WS_CURSOR_RATE_PER_SEC": "0"}, "WS_CURSOR_RATE_PER_SEC"},
+		{"ws burst huge", map[string]string{"WS_CURSOR_BURST": "5000"}, "WS_CURSOR_BURST"},
+		{"ws bad origin pattern", map[string]string{"WS_ALLOWED_ORIGINS": "ok.example, [bad"}, "WS_ALLOWED_ORIGINS"},
+		{"ws ping too fast", map[string]string{"WS_PING_INTERVAL": "1ms"}, "WS_PING_INTERVAL"},
+		{"ws pong not a duration", map[string]string{"WS_PONG_TIMEOUT": "soon"}, "WS_PONG_TIMEOUT"},
+		{"ws write timeout zero", map[string]string{"WS_WRITE_TIMEOUT": "0s"}, "WS_WRITE_TIMEOUT"},
+		{"ws queue tiny", map[string]string{"WS_SEND_QUEUE": "1"}, "WS_SEND_QUEUE"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -53,6 +53,7 @@ type Deps struct {
 	// Features.
 	Classrooms *classroom.Service
 	Solo       SoloService
+	Presence   PresenceLister
 	// Telemetry is the public ingest's storage, throttle and limits (telemetry.go).
 	Telemetry Telemetry
 	// Extra routes mounted beside the API (ops endpoints, docs, WebSocket), by ServeMux
@@ -70,6 +71,7 @@ type Server struct {
 
 	classrooms *classroom.Service
 	solo       SoloService
+	presence   PresenceLister
 	telemetry  *telemetryIngest
 }
 
@@ -79,7 +81,7 @@ var _ api.StrictServerInterface = (*Server)(nil)
 // → validate → generated routes → strict handlers).
 func NewHandler(d Deps) (http.Handler, error) {
 	s := &Server{log: d.Log, metrics: d.Metrics, verifier: d.Verifier, users: d.Users, ready: d.Ready,
-		classrooms: d.Classrooms, solo: d.Solo}
+		classrooms: d.Classrooms, solo: d.Solo, presence: d.Presence}
 	doc, err := api.GetSwagger()
 	if err != nil {
 		return nil, err

@@ -1,0 +1,226 @@
+// Command wsbench measures the presence WebSocket's cursor fan-out against a baseline in one
+// invocation: it starts a bare coder/websocket room broadcast (no auth, no validation) and
+// then the real service (internal/app, on a fresh database), each as a child process so
+// that /proc gives the server's own CPU and RSS, and drives both with the logic of the
+// shared yardstick (shared/bench/wsload): R rooms × U users sending cursors at -hz, then
+// -idle idle connections. It prints `go test -bench`-style lines that cmd/benchreport turns
+// into ratios, and the raw JSON results.
+//
+//	wsbench [-rooms 50 -users 20 -hz 20 -duration 10s -idle 10000] [-database-url URL]
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/m4sh/backend/internal/app"
+	"github.com/m4sh/backend/internal/config"
+)
+
+const benchSecret = "wsbench-secret-0123456789abcdef0123456789"
+
+var (
+	serveMode = flag.String("serve", "", "child mode: serve bare | m4sh on -listen")
+	listen    = flag.String("listen", "127.0.0.1:0", "child mode: listen address")
+	dbURL     = flag.String("database-url", os.Getenv("TEST_DATABASE_URL"), "admin URL of a PostgreSQL server (a fresh database is created and dropped)")
+	idleN     = flag.Int("idle", 10000, "idle connections for the memory figure (0: skip)")
+	targets   = flag.String("targets", "baseline,m4sh", "which servers to measure")
+)
+
+func main() {
+	flag.Parse()
+	raiseFileLimit()
+	var err error
+	switch *serveMode {
+	case "bare":
+		serveBare(*listen)
+	case "m4sh":
+		err = serveM4sh(*listen)
+	case "":
+		err = orchestrate()
+	default:
+		err = fmt.Errorf("unknown -serve %q", *serveMode)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "wsbench:", err)
+		os.Exit(1)
+	}
+}
+
+func raiseFileLimit() {
+	var l syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l) == nil && l.Cur < l.Max {
+		l.Cur = l.Max
+		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
+	}
+}
+
+// serveM4sh runs the wired service the way `m4sh serve` does, minus River (no jobs here).
+func serveM4sh(addr string) error {
+	cfg, err := config.Load(os.Getenv)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	ctx := context.Background()
+	a, err := app.New(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	m, err := app.NewMigrator(a.Pool, log)
+	if err != nil {
+		return err
+	}
+	if _, err := m.Up(ctx); err != nil {
+		return err
+	}
+	return http.ListenAndServe(addr, a.Handler)
+}
+
+type child struct {
+	cmd  *exec.Cmd
+	addr string
+}
+
+func startChild(mode string, env []string) (*child, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := exec.Command(os.Args[0], "-serve", mode, "-listen", addr)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return &child{cmd: cmd, addr: addr}, nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	_ = cmd.Process.Kill()
+	return nil, fmt.Errorf("%s server did not listen on %s", mode, addr)
+}
+
+func (c *child) stop() {
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = c.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// freshDatabase creates an empty database on the admin URL's server and returns its URL and
+// a function that drops it.
+func freshDatabase(admin string) (string, func(), error) {
+	if admin == "" {
+		return "", nil, errors.New("no database: set -database-url or TEST_DATABASE_URL (make bench does)")
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		return "", nil, err
+	}
+	name := "wsbench_" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		conn.Close(ctx)
+		return "", nil, err
+	}
+	drop := func() {
+		_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+		conn.Close(ctx)
+	}
+	i := strings.LastIndex(admin, "/")
+	j := strings.Index(admin[i:], "?")
+	u := admin[:i+1] + name
+	if j >= 0 {
+		u += admin[i+j:]
+	}
+	return u, drop, nil
+}
+
+func orchestrate() error {
+	want := map[string]bool{}
+	for _, t := range strings.Split(*targets, ",") {
+		want[strings.TrimSpace(t)] = true
+	}
+	type run struct {
+		variant, mode, target string
+		env                   []string
+	}
+	var runs []run
+	if want["baseline"] {
+		runs = append(runs, run{"baseline", "bare", "bare", nil})
+	}
+	if want["m4sh"] {
+		u, drop, err := freshDatabase(*dbURL)
+		if err != nil {
+			return err
+		}
+		defer drop()
+		runs = append(runs, run{"m4sh", "m4sh", "m4sh", []string{
+			"DATABASE_URL=" + u, "AUTH_JWT_SECRET=" + *secret, "LOG_LEVEL=warn", "DB_MAX_CONNS=8",
+			"CLASSROOM_MAX_MEMBERS=1000",
+		}})
+	}
+	var results []map[string]any
+	for _, r := range runs {
+		for _, mode := range []string{"load", "idle"} {
+			if mode == "idle" && *idleN == 0 {
+				continue
+			}
+			c, err := startChild(r.mode, r.env)
+			if err != nil {
+				return err
+			}
+			*target, *addr, *pid = r.target, c.addr, c.cmd.Process.Pid
+			*idle = 0
+			*label = r.variant
+			if mode == "idle" {
+				*idle = *idleN
+			}
+			res, err := runLoad()
+			c.stop()
+			if err != nil {
+				return fmt.Errorf("%s %s: %w", r.variant, mode, err)
+			}
+			res["mode"] = mode
+			results = append(results, res)
+			j, _ := json.Marshal(res)
+			fmt.Fprintln(os.Stderr, string(j))
+			if mode == "load" {
+				usPer, _ := res["server_us_per_delivery"].(float64)
+				fmt.Printf("BenchmarkWSCursorFanout%dx%d/%s\t1\t%.0f ns/op\t%v deliveries/s\t%v expected/s\t%v p50-ms\t%v p99-ms\t%v server-cores\t%v rss-MiB\t%v closed\n",
+					*rooms, *users, r.variant, usPer*1000, res["delivered_per_s"], res["expected_per_s"], res["p50_ms"], res["p99_ms"],
+					res["server_cores"], res["server_rss_mib"], res["closed_conns"])
+			} else {
+				fmt.Printf("BenchmarkWSIdle%d/%s\t1\t%v KiB/conn\n", *idleN, r.variant, res["kib_per_conn"])
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,382 @@
+// Package presence tracks who is connected to each classroom session and fans session
+// events (join, leave, cursor, close) out to the session's connections. It knows nothing of
+// WebSockets or JSON: a connection is a Sink, and events travel over a Bus so that the
+// in-process fan-out used today can be replaced by a broker (NATS) when the service scales
+// out.
+package presence
+
+import (
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// User is one present user as clients see it.
+type User struct {
+	UserID string
+	Name   string
+	Role   string // "tutor" or "student"
+}
+
+// Kind is the kind of a session event.
+type Kind uint8
+
+// Event kinds.
+const (
+	KindJoin   Kind = iota + 1 // a user's first connection arrived
+	KindLeave                  // a user's last connection went
+	KindCursor                 // a user moved their cursor
+	KindClose                  // close every connection of a user (membership removed)
+)
+
+// Event is one session event. Events are shared by every receiver and must not be changed
+// after Publish.
+type Event struct {
+	Kind Kind
+	// User is the user the event is about; only UserID is set except on KindJoin.
+	User User
+	// X and Y are a cursor position (KindCursor).
+	X, Y float64
+	// Wire is the transport's encoding of a cursor event, made once by the sender and
+	// shared by every receiver. Presence treats it as opaque.
+	Wire []byte
+	// Code and Reason say how to close (KindClose).
+	Code   int
+	Reason string
+}
+
+// Bus carries a session's events to every subscriber of that session: in-process today,
+// across instances when scaled out. Deliver functions must not block.
+type Bus interface {
+	Subscribe(session uuid.UUID, deliver func(*Event)) (unsubscribe func())
+	Publish(session uuid.UUID, e *Event)
+}
+
+// Sink is one connection as presence sees it. Deliver queues an event and must not block;
+// CloseWith asks the connection to close itself with a close code, asynchronously.
+type Sink interface {
+	Deliver(e *Event)
+	CloseWith(code int, reason string)
+}
+
+// Close codes presence decides on itself.
+const (
+	CloseRateLimited = 4429
+)
+
+// Options configure a Hub.
+type Options struct {
+	Bus Bus
+	// CursorRate is the cursor updates per second a user may send to one session, across
+	// that user's connections; CursorBurst the bucket size.
+	CursorRate  float64
+	CursorBurst int
+	// DropLimit is how many dropped updates within one second a user may have before their
+	// connections are closed with 4429; default CursorRate.
+	DropLimit int
+	Now       func() time.Time
+}
+
+// Hub holds the sessions that have local connections.
+type Hub struct {
+	opts Options
+
+	mu    sync.Mutex // orders joins and leaves: each one's state change and event are atomic
+	rooms map[uuid.UUID]*room
+}
+
+// NewHub returns a Hub. A nil Bus means a LocalBus.
+func NewHub(o Options) *Hub {
+	if o.Bus == nil {
+		o.Bus = NewLocalBus()
+	}
+	if o.CursorRate <= 0 {
+		o.CursorRate = 20
+	}
+	if o.CursorBurst <= 0 {
+		o.CursorBurst = 20
+	}
+	if o.DropLimit <= 0 {
+		o.DropLimit = int(o.CursorRate)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Hub{opts: o, rooms: map[uuid.UUID]*room{}}
+}
+
+type room struct {
+	hub       *Hub
+	session   uuid.UUID
+	classroom uuid.UUID
+	// mu excludes cursor publishing (read side) from connections leaving (write side), so
+	// that no cursor of a user is delivered after that user's leave.
+	mu          sync.RWMutex
+	users       map[string]*member
+	conns       atomic.Pointer[[]*Conn] // copy on write; read without locks by the fan-out
+	unsubscribe func()
+}
+
+type member struct {
+	user  User
+	conns int
+
+	rl     sync.Mutex
+	tokens float64
+	last   time.Time
+	drops  []time.Time // ring of the newest DropLimit+1 drop times
+	next   int
+	filled int
+}
+
+// Conn is one connection's membership in a session.
+type Conn struct {
+	r    *room
+	m    *member
+	sink Sink
+	gone bool // under r.mu
+}
+
+// Join registers a connection. snapshot is called with the users present (the joining user
+// included) before any other event can reach sink, so the transport can send it first. A
+// user's first connection publishes KindJoin to the others.
+func (h *Hub) Join(classroomID, session uuid.UUID, u User, sink Sink, snapshot func([]User)) *Conn {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r := h.rooms[session]
+	if r == nil {
+		r = &room{hub: h, session: session, classroom: classroomID, users: map[string]*member{}}
+		r.conns.Store(&[]*Conn{})
+		r.unsubscribe = h.opts.Bus.Subscribe(session, r.deliver)
+		h.rooms[session] = r
+	}
+	r.mu.Lock()
+	m := r.users[u.UserID]
+	first := m == nil
+	if first {
+		m = &member{user: u, tokens: float64(h.opts.CursorBurst), last: h.opts.Now(), drops: make([]time.Time, h.opts.DropLimit+1)}
+		r.users[u.UserID] = m
+	}
+	m.conns++
+	c := &Conn{r: r, m: m, sink: sink}
+	snapshot(r.usersLocked())
+	old := *r.conns.Load()
+	r.conns.Store(ptr(append(slices.Clip(old), c)))
+	r.mu.Unlock()
+	if first {
+		h.opts.Bus.Publish(session, &Event{Kind: KindJoin, User: u})
+	}
+	return c
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func (r *room) usersLocked() []User {
+	out := make([]User, 0, len(r.users))
+	for _, m := range r.users {
+		out = append(out, m.user)
+	}
+	slices.SortFunc(out, func(a, b User) int { return strings.Compare(a.UserID, b.UserID) })
+	return out
+}
+
+// Leave unregisters the connection; the user's last connection publishes KindLeave.
+// Calling it twice is harmless.
+func (c *Conn) Leave() {
+	r := c.r
+	h := r.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r.mu.Lock()
+	if c.gone {
+		r.mu.Unlock()
+		return
+	}
+	c.gone = true
+	old := *r.conns.Load()
+	next := make([]*Conn, 0, len(old))
+	for _, o := range old {
+		if o != c {
+			next = append(next, o)
+		}
+	}
+	r.conns.Store(&next)
+	c.m.conns--
+	last := c.m.conns == 0
+	if last {
+		delete(r.users, c.m.user.UserID)
+	}
+	empty := len(next) == 0
+	r.mu.Unlock()
+	if last {
+		h.opts.Bus.Publish(r.session, &Event{Kind: KindLeave, User: User{UserID: c.m.user.UserID}})
+	}
+	if empty {
+		r.unsubscribe()
+		delete(h.rooms, r.session)
+	}
+}
+
+// CursorResult says what became of a cursor update.
+type CursorResult uint8
+
+// Cursor results.
+const (
+	CursorSent           CursorResult = iota + 1
+	CursorDropped                     // over the rate; not broadcast
+	CursorRateClosed                  // dropped, and the user went over the drop limit: their connections are closing with 4429
+	CursorConnectionGone              // the connection has left
+)
+
+// Cursor rate-limits and publishes a cursor update; wire is the transport's encoding of it.
+func (c *Conn) Cursor(x, y float64, wire []byte) CursorResult {
+	switch c.m.take(c.r.hub.opts) {
+	case CursorDropped:
+		return CursorDropped
+	case CursorRateClosed:
+		c.r.closeUser(c.m.user.UserID, CloseRateLimited, "rate_limited")
+		return CursorRateClosed
+	}
+	r := c.r
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if c.gone {
+		return CursorConnectionGone
+	}
+	r.hub.opts.Bus.Publish(r.session, &Event{Kind: KindCursor, User: User{UserID: c.m.user.UserID}, X: x, Y: y, Wire: wire})
+	return CursorSent
+}
+
+// take is the user's token bucket and drop window.
+func (m *member) take(o Options) CursorResult {
+	now := o.Now()
+	m.rl.Lock()
+	defer m.rl.Unlock()
+	m.tokens += now.Sub(m.last).Seconds() * o.CursorRate
+	if b := float64(o.CursorBurst); m.tokens > b {
+		m.tokens = b
+	}
+	m.last = now
+	if m.tokens >= 1 {
+		m.tokens--
+		return CursorSent
+	}
+	// Remember the newest DropLimit+1 drops; when the oldest of them is less than a
+	// second old, more than DropLimit were dropped within one second.
+	k := len(m.drops)
+	m.drops[m.next] = now
+	m.next = (m.next + 1) % k
+	if m.filled < k {
+		m.filled++
+	}
+	if m.filled == k && now.Sub(m.drops[m.next]) < time.Second {
+		m.filled = 0
+		return CursorRateClosed
+	}
+	return CursorDropped
+}
+
+// closeUser asks every connection of userID in the session to close.
+func (r *room) closeUser(userID string, code int, reason string) {
+	r.hub.opts.Bus.Publish(r.session, &Event{Kind: KindClose, User: User{UserID: userID}, Code: code, Reason: reason})
+}
+
+// deliver is the room's bus subscription: it hands each event to every local connection
+// except those of the user the event is about (no echo, and no join/leave about oneself);
+// close events go to that user's connections only.
+func (r *room) deliver(e *Event) {
+	conns := *r.conns.Load()
+	if e.Kind == KindClose {
+		for _, c := range conns {
+			if c.m.user.UserID == e.User.UserID {
+				c.sink.CloseWith(e.Code, e.Reason)
+			}
+		}
+		return
+	}
+	for _, c := range conns {
+		if c.m.user.UserID != e.User.UserID {
+			c.sink.Deliver(e)
+		}
+	}
+}
+
+// Present returns the users connected to a session now, by user id.
+func (h *Hub) Present(session uuid.UUID) []User {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r := h.rooms[session]
+	if r == nil {
+		return []User{}
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.usersLocked()
+}
+
+// CloseUser closes userID's connections to every session of a classroom (a removed member).
+func (h *Hub) CloseUser(classroomID uuid.UUID, userID string, code int, reason string) {
+	h.mu.Lock()
+	var rooms []*room
+	for _, r := range h.rooms {
+		if r.classroom == classroomID {
+			rooms = append(rooms, r)
+		}
+	}
+	h.mu.Unlock()
+	for _, r := range rooms {
+		r.closeUser(userID, code, reason)
+	}
+}
+
+// LocalBus is the in-process Bus: Publish calls every subscriber of the session
+// synchronously.
+type LocalBus struct {
+	mu   sync.RWMutex
+	subs map[uuid.UUID][]*localSub
+}
+
+type localSub struct{ deliver func(*Event) }
+
+// NewLocalBus returns an empty LocalBus.
+func NewLocalBus() *LocalBus { return &LocalBus{subs: map[uuid.UUID][]*localSub{}} }
+
+// Subscribe adds deliver to the session's subscribers.
+func (b *LocalBus) Subscribe(session uuid.UUID, deliver func(*Event)) func() {
+	s := &localSub{deliver: deliver}
+	b.mu.Lock()
+	b.subs[session] = append(b.subs[session], s)
+	b.mu.Unlock()
+	return func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		subs := b.subs[session]
+		for i, o := range subs {
+			if o == s {
+				subs = slices.Delete(slices.Clone(subs), i, i+1)
+				break
+			}
+		}
+		if len(subs) == 0 {
+			delete(b.subs, session)
+		} else {
+			b.subs[session] = subs
+		}
+	}
+}
+
+// Publish delivers e to the session's subscribers.
+func (b *LocalBus) Publish(session uuid.UUID, e *Event) {
+	b.mu.RLock()
+	subs := b.subs[session]
+	b.mu.RUnlock()
+	for _, s := range subs {
+		s.deliver(e)
+	}
+}
+
+var _ Bus = (*LocalBus)(nil)

@@ -1,0 +1,334 @@
+package ws
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/google/uuid"
+
+	"github.com/m4sh/backend/internal/presence"
+)
+
+// conn is one admitted connection: the handler goroutine reads, a writer goroutine drains
+// the outbox. Everything else (fan-out, timers) only queues into the outbox or asks the
+// connection to close, so no one but the writer ever blocks on this peer.
+type conn struct {
+	s       *Server
+	ws      *websocket.Conn
+	user    presence.User
+	session uuid.UUID
+	pc      *presence.Conn
+
+	mu     sync.Mutex
+	queue  []outItem // in send order
+	frames int       // presence/pong frames in queue (bounded by SendQueue)
+	batch  int       // index in queue of the open cursor batch, or -1
+	code   int       // close code once closing
+	reason string
+
+	// writing is true while a writer goroutine runs (under mu). The writer is started when
+	// something is queued and exits when the queue is empty, so an idle connection costs
+	// no writer stack; there is never more than one.
+	writing  bool
+	closing  atomic.Bool
+	finished chan struct{} // closed when the writer has left the session and closed the socket
+	joined   chan struct{} // closed once pc is set
+
+	pingTimer *time.Timer
+	expTimer  *time.Timer
+}
+
+// outItem is one frame to send: a ready frame, or a batch of cursor positions (at most one
+// per sender: the latest) encoded when it is sent.
+type outItem struct {
+	frame   []byte
+	cursors []cursorRef
+}
+
+type cursorRef struct {
+	userID string
+	wire   []byte
+}
+
+func newConn(s *Server, c *websocket.Conn, u presence.User, session uuid.UUID) *conn {
+	return &conn{s: s, ws: c, user: u, session: session, batch: -1, finished: make(chan struct{}), joined: make(chan struct{})}
+}
+
+// run joins the session, starts the writer and timers, and reads until the connection ends.
+func (c *conn) run(classID uuid.UUID, expires time.Time) {
+	c.pc = c.s.hub.Join(classID, c.session, c.user, c, func(users []presence.User) {
+		c.enqueueFrame(appendSnapshot(nil, c.session, users))
+	})
+	close(c.joined)
+	c.mu.Lock()
+	c.pingTimer = time.AfterFunc(c.s.opts.PingInterval, c.heartbeat)
+	if !expires.IsZero() {
+		c.expTimer = time.AfterFunc(time.Until(expires), func() { c.CloseWith(CodeUnauthorized, ReasonTokenExpired) })
+	}
+	c.mu.Unlock()
+	code := c.readLoop()
+	c.CloseWith(code, "")
+	<-c.finished
+}
+
+// Deliver queues a session event; it never blocks (presence.Sink).
+func (c *conn) Deliver(e *presence.Event) {
+	switch e.Kind {
+	case presence.KindCursor:
+		c.enqueueCursor(e.User.UserID, e.Wire)
+	case presence.KindJoin:
+		c.enqueueFrame(appendJoin(nil, e.User))
+	case presence.KindLeave:
+		c.enqueueFrame(appendLeave(nil, e.User.UserID))
+	}
+}
+
+// startWriterLocked starts the writer unless one runs; c.mu is held.
+func (c *conn) startWriterLocked() {
+	if !c.writing {
+		c.writing = true
+		go c.writeLoop()
+	}
+}
+
+// enqueueCursor adds a position to the open batch, replacing the sender's previous one.
+func (c *conn) enqueueCursor(userID string, wire []byte) {
+	coalesced := false
+	c.mu.Lock()
+	if c.closing.Load() {
+		c.mu.Unlock()
+		return
+	}
+	if c.batch >= 0 {
+		b := &c.queue[c.batch]
+		for i := range b.cursors {
+			if b.cursors[i].userID == userID {
+				b.cursors[i].wire = wire
+				coalesced = true
+				break
+			}
+		}
+		if !coalesced {
+			b.cursors = append(b.cursors, cursorRef{userID, wire})
+		}
+	} else {
+		c.queue = append(c.queue, outItem{cursors: []cursorRef{{userID, wire}}})
+		c.batch = len(c.queue) - 1
+		c.startWriterLocked()
+	}
+	c.mu.Unlock()
+	if coalesced {
+		c.s.m.droppedCoalesced.Inc()
+	}
+}
+
+// enqueueFrame queues a frame that must not be dropped; a connection with SendQueue of them
+// waiting cannot keep up and is closed with 1013.
+func (c *conn) enqueueFrame(f []byte) {
+	c.mu.Lock()
+	if c.closing.Load() {
+		c.mu.Unlock()
+		return
+	}
+	if c.frames >= c.s.opts.SendQueue {
+		c.mu.Unlock()
+		c.s.m.slowClosed.Inc()
+		c.CloseWith(CodeSlowConsumer, ReasonSlowConsumer)
+		return
+	}
+	c.queue = append(c.queue, outItem{frame: f})
+	c.frames++
+	c.batch = -1
+	c.startWriterLocked()
+	c.mu.Unlock()
+}
+
+// CloseWith starts closing the connection with code (presence.Sink). The first call wins.
+func (c *conn) CloseWith(code int, reason string) {
+	c.mu.Lock()
+	if c.closing.Load() {
+		c.mu.Unlock()
+		return
+	}
+	c.closing.Store(true)
+	c.code, c.reason = code, reason
+	// A running writer notices closing and finishes; otherwise start one just for that.
+	c.startWriterLocked()
+	c.mu.Unlock()
+}
+
+// writeLoop sends what is queued until the queue is empty (then it exits) or the
+// connection closes (then it leaves the session and closes the WebSocket with the recorded
+// code).
+func (c *conn) writeLoop() {
+	var items []outItem
+	var buf []byte
+	var entries [][]byte
+	opts := c.s.opts
+	m := c.s.m
+	for {
+		c.mu.Lock()
+		if c.closing.Load() {
+			c.mu.Unlock()
+			c.finish()
+			return
+		}
+		if len(c.queue) == 0 {
+			c.writing = false
+			c.mu.Unlock()
+			return
+		}
+		items, c.queue = c.queue, items[:0]
+		c.frames, c.batch = 0, -1
+		c.mu.Unlock()
+		for i := range items {
+			if c.closing.Load() {
+				break
+			}
+			it := &items[i]
+			frame := it.frame
+			if frame == nil {
+				entries = entries[:0]
+				for _, cr := range it.cursors {
+					entries = append(entries, cr.wire)
+				}
+				buf = appendCursors(buf[:0], entries)
+				frame = buf
+				m.cursorsOut.Add(float64(len(entries)))
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), opts.WriteTimeout)
+			err := c.ws.Write(ctx, websocket.MessageText, frame)
+			cancel()
+			if err != nil {
+				c.CloseWith(codeAbnormal, "")
+				break
+			}
+			m.framesOut.Inc()
+		}
+		clear(items)
+	}
+}
+
+// finish runs once on the writer: leave the session first (presence leave must not wait
+// for a close handshake), then close the WebSocket.
+func (c *conn) finish() {
+	defer close(c.finished)
+	c.mu.Lock()
+	code, reason := c.code, c.reason
+	if c.pingTimer != nil {
+		c.pingTimer.Stop()
+	}
+	if c.expTimer != nil {
+		c.expTimer.Stop()
+	}
+	c.mu.Unlock()
+	<-c.joined // a close may be asked for (shutdown) while the connection is joining
+	c.pc.Leave()
+	c.s.m.closed(code)
+	if code == codeAbnormal || code < 1000 {
+		_ = c.ws.CloseNow()
+		return
+	}
+	_ = c.ws.Close(websocket.StatusCode(code), reason)
+}
+
+// heartbeat pings the peer; one that does not answer within PongTimeout is dropped.
+func (c *conn) heartbeat() {
+	ctx, cancel := context.WithTimeout(context.Background(), c.s.opts.PongTimeout)
+	err := c.ws.Ping(ctx)
+	cancel()
+	if err != nil {
+		c.CloseWith(codeAbnormal, "")
+		return
+	}
+	c.mu.Lock()
+	if !c.closing.Load() {
+		c.pingTimer.Reset(c.s.opts.PingInterval)
+	}
+	c.mu.Unlock()
+}
+
+var readBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// readLoop handles inbound frames until the connection fails or closes, and returns the
+// close code to record when it ended first.
+func (c *conn) readLoop() int {
+	max := c.s.opts.MaxPayloadBytes
+	m := c.s.m
+	for {
+		typ, rd, err := c.ws.Reader(context.Background())
+		if err != nil {
+			if code := websocket.CloseStatus(err); code != -1 {
+				return int(code)
+			}
+			return codeAbnormal
+		}
+		m.framesIn.Inc()
+		if c.closing.Load() {
+			// Closing: drain politely so the close handshake can be read.
+			if _, err := io.Copy(io.Discard, io.LimitReader(rd, int64(max)+1)); err != nil {
+				return codeAbnormal
+			}
+			continue
+		}
+		if typ != websocket.MessageText {
+			c.CloseWith(CodeBadRequest, ReasonBadRequest)
+			return CodeBadRequest
+		}
+		bp := readBufs.Get().(*[]byte)
+		if cap(*bp) < max+1 {
+			*bp = make([]byte, max+1)
+		}
+		b := (*bp)[:max+1]
+		n, err := readMessage(rd, b)
+		if err != nil {
+			readBufs.Put(bp)
+			if errors.Is(err, errTooBig) {
+				c.CloseWith(CodeBadRequest, ReasonBadRequest)
+				return CodeBadRequest
+			}
+			return codeAbnormal
+		}
+		msg, err := c.s.schemas.decode(b[:n])
+		readBufs.Put(bp)
+		if err != nil {
+			c.CloseWith(CodeBadRequest, ReasonBadRequest)
+			return CodeBadRequest
+		}
+		switch msg.kind {
+		case msgCursor:
+			switch c.pc.Cursor(msg.x, msg.y, cursorEntry(c.user.UserID, msg.x, msg.y)) {
+			case presence.CursorDropped:
+				m.droppedRate.Inc()
+			case presence.CursorRateClosed:
+				m.droppedRate.Inc()
+			}
+		case msgPing:
+			c.enqueueFrame(framePong)
+		}
+	}
+}
+
+var errTooBig = errors.New("frame over the payload limit")
+
+// readMessage reads a whole message into b; a message that does not fit is errTooBig (b is
+// one byte longer than the limit).
+func readMessage(r io.Reader, b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		k, err := r.Read(b[n:])
+		n += k
+		if errors.Is(err, io.EOF) {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, errTooBig
+}
