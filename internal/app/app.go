@@ -94,7 +94,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	if err != nil {
 		return nil, err
 	}
-	docsHandler, err := docs.Handler(doc)
+	docsHandler, err := docs.Handler(doc, asyncapi.YAML)
 	if err != nil {
 		return nil, err
 	}
