@@ -14,8 +14,8 @@ import (
 // direction and the payload schemas.
 type asyncPage struct {
 	Title, Version, Description, Address string
-	Operations                         []asyncOperation
-	Schemas                            []schema
+	Operations                           []asyncOperation
+	Schemas                              []schema
 }
 
 type asyncOperation struct {
