@@ -52,6 +52,7 @@ run: build ## run the service on :8080 with a private PostgreSQL under .data (DA
 	export DATABASE_URL="$$url" AUTH_JWT_SECRET="$${AUTH_JWT_SECRET:-$(DEV_SECRET)}" LOG_FORMAT="$${LOG_FORMAT:-text}"; \
 	$(BIN) migrate up; \
 	echo "mint a token:  AUTH_JWT_SECRET=$$AUTH_JWT_SECRET $(BIN) token -user alice -name Alice"; \
+	echo "live demo:     http://localhost$${HTTP_ADDR:-:8080}/demo/  (paste tokens from: make -s token USER_ID=alice NAME=Alice)"; \
 	exec $(BIN) serve
 
 .PHONY: token
