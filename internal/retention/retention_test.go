@@ -396,3 +396,49 @@ func TestReconcileRepairsDrift(t *testing.T) {
 	}
 	b.checkUsage(t, "erin", a.sizes[1]+a.sizes[2]+a.sizes[3])
 }
+
+// dyingInserter lets the first batch of a cleanup commit, then dies in the middle of the
+// second — as a process killed half-way through a run.
+type dyingInserter struct {
+	inner retention.TxInserter
+	calls int
+}
+
+func (d *dyingInserter) InsertManyTx(ctx context.Context, tx pgx.Tx, params []river.InsertManyParams) ([]*rivertype.JobInsertResult, error) {
+	d.calls++
+	if d.calls == 2 {
+		return nil, errors.New("killed")
+	}
+	return d.inner.InsertManyTx(ctx, tx, params)
+}
+
+// TestCleanupKilledHalfWay: a run dies after one committed batch; the invariant holds at
+// that point, and the next run finishes the job exactly.
+func TestCleanupKilledHalfWay(t *testing.T) {
+	t.Parallel()
+	b := setup(t, 2) // batches of 4
+	s := b.seedSession(t, "hank", 12)
+	_, err := b.svc.Cleanup(context.Background(), &dyingInserter{inner: b.client}, 2, nil)
+	if err == nil {
+		t.Fatal("the dying run reported success")
+	}
+	b.drainBlobDeletes(t)
+	if got := b.revisions(t, s.session); !slices.Equal(got, []int{5, 6, 7, 8, 9, 10, 11, 12}) {
+		t.Errorf("after a run killed in its second batch: revisions %v, want 5..12 (first batch of 4 committed)", got)
+	}
+	var mid int64
+	for r := 5; r <= 12; r++ {
+		mid += s.sizes[r]
+	}
+	b.checkUsage(t, "hank", mid)
+	sum := summaryOf(t, b.run(t, retention.CleanupArgs{}))
+	if sum.RevisionsDeleted != 6 {
+		t.Errorf("re-run deleted %d, want the remaining 6", sum.RevisionsDeleted)
+	}
+	b.checkUsage(t, "hank", s.sizes[11]+s.sizes[12])
+	for r := 1; r <= 12; r++ {
+		if got := b.blobExists(t, s.keys[r]); got != (r > 10) {
+			t.Errorf("blob of revision %d exists = %v", r, got)
+		}
+	}
+}
