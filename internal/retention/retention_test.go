@@ -90,7 +90,7 @@ func (b bundle) seedSession(t *testing.T, user string, revs int) seeded {
 		id := uuid.New()
 		size := int64(r*10 + 1)
 		key := fmt.Sprintf("solo/%s/%s", s.session, id)
-		if err := b.store.Put(ctx, key, bytes.NewReader(make([]byte, size)), size); err != nil {
+		if err := b.store.Put(ctx, key, bytes.NewReader(make([]byte, size)), size, "application/octet-stream"); err != nil {
 			t.Fatal(err)
 		}
 		exec(`INSERT INTO solo_snapshots (id, session_id, user_id, status, revision, size_bytes, sha256, content_type, blob_key, committed_at)
@@ -316,7 +316,7 @@ func TestCleanupDuringUploads(t *testing.T) {
 				}
 				id := uuid.New()
 				key := fmt.Sprintf("solo/%s/%s", s.session, id)
-				if err := b.store.Put(ctx, key, bytes.NewReader(make([]byte, 5)), 5); err != nil {
+				if err := b.store.Put(ctx, key, bytes.NewReader(make([]byte, 5)), 5, "application/octet-stream"); err != nil {
 					return err
 				}
 				if _, err := tx.Exec(ctx, `INSERT INTO solo_snapshots (id, session_id, user_id, status, revision, size_bytes, sha256, content_type, blob_key, committed_at)
