@@ -288,17 +288,42 @@ func (t *telemetryIngest) bodyError(raw *limitedReader, err error) error {
 		Fields: []apperr.FieldError{{Field: "body", Message: "not a valid gzip stream"}}}
 }
 
-// TelemetryIngest validates the events the gate read and queues them for storage.
+// TelemetryIngest validates the events the gate read and queues them for storage. It is the
+// reference path: requests whose body the fast path (telemetryFast) accepted never get here.
 func (s *Server) TelemetryIngest(ctx context.Context, _ api.TelemetryIngestRequestObject) (api.TelemetryIngestResponseObject, error) {
 	tr, ok := ctx.Value(telemetryReqKey{}).(*telemetryReq)
 	if !ok {
 		return nil, errors.New("telemetry request did not pass the ingest gate")
 	}
-	t := s.telemetry
-	events, err := t.decode(tr.body)
+	events, err := s.telemetry.decode(tr.body)
 	if err != nil {
 		return nil, err
 	}
+	return s.telemetry.submit(ctx, tr, events), nil
+}
+
+// telemetryFast sits where the generated strict handler would run for the ingest route,
+// after authentication and request validation. When fastDecode accepts the body (exactly
+// what decode would accept, with the same events; see telemetry_fast.go) it queues the
+// events and answers as TelemetryIngest would, sparing the generated handler's decode of the
+// body (which the handler does not use) and the reference decode. Otherwise the request goes
+// on to the generated handler and TelemetryIngest, which decide and word any refusal.
+func (s *Server) telemetryFast(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if tr, ok := r.Context().Value(telemetryReqKey{}).(*telemetryReq); ok {
+			if events, err := fastDecode(tr.body); err == nil {
+				if err := s.telemetry.submit(r.Context(), tr, events).VisitTelemetryIngestResponse(w); err != nil {
+					writeError(w, r, s.log, err)
+				}
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// submit completes validated events with what the server knows and queues them for storage.
+func (t *telemetryIngest) submit(ctx context.Context, tr *telemetryReq, events []telemetry.Event) api.TelemetryIngest204Response {
 	now := t.Now().UTC()
 	var userID string
 	if p, ok := auth.FromContext(ctx); ok {
@@ -315,7 +340,7 @@ func (s *Server) TelemetryIngest(ctx context.Context, _ api.TelemetryIngestReque
 		e.UserID, e.UserAgent, e.ClientHash = userID, ua, hash
 	}
 	dropped := t.Sink.Submit(events)
-	return api.TelemetryIngest204Response{Headers: api.TelemetryIngest204ResponseHeaders{XTelemetryDropped: dropped}}, nil
+	return api.TelemetryIngest204Response{Headers: api.TelemetryIngest204ResponseHeaders{XTelemetryDropped: dropped}}
 }
 
 // decode parses body strictly (UTF-8, one JSON value and nothing after it), validates it
