@@ -66,6 +66,8 @@ type telemetryIngest struct {
 	Telemetry
 	event, batch *openapi3.Schema
 	bodyBytes    *prometheus.HistogramVec
+	sentBytes    prometheus.Observer // bodyBytes{form="sent"}
+	inflated     prometheus.Observer // bodyBytes{form="inflated"}
 	bufs         sync.Pool // *[]byte of MaxBytes+1
 	gzips        sync.Pool // *gzip.Reader
 }
@@ -93,6 +95,7 @@ func newTelemetryIngest(t Telemetry, doc *openapi3.T, reg prometheus.Registerer)
 	if reg != nil {
 		reg.MustRegister(ti.bodyBytes)
 	}
+	ti.sentBytes, ti.inflated = ti.bodyBytes.WithLabelValues("sent"), ti.bodyBytes.WithLabelValues("inflated")
 	n := int(t.MaxBytes) + 1
 	ti.bufs.New = func() any { b := make([]byte, n); return &b }
 	return ti, nil
@@ -152,9 +155,9 @@ func (s *Server) telemetryGate(next http.Handler) http.Handler {
 		bufp := t.bufs.Get().(*[]byte)
 		defer t.bufs.Put(bufp)
 		n, sent, err := t.readBody(*bufp, r.Body, gz)
-		t.bodyBytes.WithLabelValues("sent").Observe(float64(sent))
+		t.sentBytes.Observe(float64(sent))
 		if gz {
-			t.bodyBytes.WithLabelValues("inflated").Observe(float64(n))
+			t.inflated.Observe(float64(n))
 		}
 		if err != nil {
 			writeError(w, r, s.log, err)

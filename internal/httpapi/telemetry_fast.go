@@ -512,10 +512,13 @@ func (d *fastDecoder) number() error {
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
-// str0 reads the string at the input position ('"' already peeked) and returns its decoded
-// bytes as encoding/json decodes them — valid only until the next call. Invalid UTF-8 and
-// control characters decline (decode refuses them).
+// str0 reads the string at the input position and returns its decoded bytes as
+// encoding/json decodes them — valid only until the next call. Anything but a string, invalid
+// UTF-8 and control characters decline (decode refuses them).
 func (d *fastDecoder) str0() ([]byte, error) {
+	if d.peek() != '"' {
+		return nil, errDecline
+	}
 	in := d.in
 	start := d.pos + 1
 	for i := start; i < len(in); {
