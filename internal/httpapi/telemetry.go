@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"context"
@@ -68,8 +69,8 @@ type telemetryIngest struct {
 	bodyBytes    *prometheus.HistogramVec
 	sentBytes    prometheus.Observer // bodyBytes{form="sent"}
 	inflated     prometheus.Observer // bodyBytes{form="inflated"}
-	bufs         sync.Pool // *[]byte of MaxBytes+1
-	gzips        sync.Pool // *gzip.Reader
+	bufs         sync.Pool           // *[]byte of MaxBytes+1
+	gzips        sync.Pool           // *inflater
 }
 
 func newTelemetryIngest(t Telemetry, doc *openapi3.T, reg prometheus.Registerer) (*telemetryIngest, error) {
@@ -248,8 +249,8 @@ func (t *telemetryIngest) readBody(buf []byte, body io.Reader, gz bool) (n int, 
 		if err != nil {
 			return 0, 0, t.bodyError(raw, err)
 		}
-		defer t.gzips.Put(zr)
-		src = zr
+		defer func() { zr.br.Reset(nil); t.gzips.Put(zr) }()
+		src = &zr.zr
 	}
 	for n < len(buf) && err == nil {
 		var m int
@@ -267,16 +268,27 @@ func (t *telemetryIngest) readBody(buf []byte, body io.Reader, gz bool) (n int, 
 	return n, 0, nil
 }
 
-// gzipReader returns a pooled gzip reader reading r (the gzip header is read here).
-func (t *telemetryIngest) gzipReader(r io.Reader) (*gzip.Reader, error) {
-	if zr, ok := t.gzips.Get().(*gzip.Reader); ok {
-		if err := zr.Reset(r); err != nil {
-			t.gzips.Put(zr)
-			return nil, err
-		}
-		return zr, nil
+// inflater is a gzip reader with the buffered reader under it (gzip.Reader.Reset would
+// allocate a new bufio.Reader for a source that is not an io.ByteReader, every request).
+type inflater struct {
+	br bufio.Reader
+	zr gzip.Reader
+}
+
+// gzipReader returns a pooled gzip reader reading r (the gzip header is read here). When it
+// fails, the reader is back in the pool.
+func (t *telemetryIngest) gzipReader(r io.Reader) (*inflater, error) {
+	z, _ := t.gzips.Get().(*inflater)
+	if z == nil {
+		z = &inflater{}
 	}
-	return gzip.NewReader(r)
+	z.br.Reset(r) // allocates the buffer the first time
+	if err := z.zr.Reset(&z.br); err != nil {
+		z.br.Reset(nil)
+		t.gzips.Put(z)
+		return nil, err
+	}
+	return z, nil
 }
 
 // bodyError classifies a failure to read or inflate the body.
