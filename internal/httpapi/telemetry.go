@@ -33,7 +33,10 @@ import (
 // strict handler chain. The gate leaves the inflated body in the request (for the generated
 // decoder) and in the context (for TelemetryIngest), which decodes it once more strictly and
 // validates it against the document's TelemetryEvent / TelemetryBatch schemas, so that the
-// contract stays the source of truth for the event shape.
+// contract stays the source of truth for the event shape. In front of the strict handler,
+// telemetryFast first tries fastDecode (telemetry_fast.go), a single-pass decoder of the same
+// language that the fuzz target checks against that reference path; what it declines takes
+// the reference path, which words every refusal.
 //
 // CORS preflight is answered by telemetryPreflight, also in front of validation: a preflight
 // is a transport concern, and documenting OPTIONS as an operation would only add a dead
