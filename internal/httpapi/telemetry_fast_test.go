@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"fmt"
+	"math/rand/v2"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -168,6 +170,36 @@ func TestTelemetryFastLimits(t *testing.T) {
 	for _, s := range []*openapi3.Schema{event, batch, p["name"].Value, p["ts"].Value, p["level"].Value, p["session_id"].Value, prop} {
 		if s.Nullable || s.ReadOnly || s.WriteOnly || len(s.AllOf)+len(s.AnyOf)+len(s.OneOf) > 0 || s.Not != nil {
 			t.Errorf("a telemetry schema uses nullable, readOnly, writeOnly or a composition: update telemetry_fast.go")
+		}
+	}
+}
+
+// TestIsDateTimeMatchesFormat compares isDateTime with kin-openapi's date-time regexp on
+// mutations of valid date-times (deterministic, so that it runs in every test run).
+func TestIsDateTimeMatchesFormat(t *testing.T) {
+	re := regexp.MustCompile(openapi3.FormatOfStringDateTime)
+	rng := rand.New(rand.NewPCG(7, 7))
+	const alphabet = "0123456789012345-:T.Z+zt 6"
+	seeds := []string{"2026-01-02T03:04:05Z", "2026-12-31T23:59:60.5+23:59", "1999-10-19T19:39:29.000001-00:00", "0000-09-30T20:00:00Z"}
+	for i := range 200_000 {
+		b := []byte(seeds[i%len(seeds)])
+		for range 1 + rng.IntN(3) {
+			c := alphabet[rng.IntN(len(alphabet))]
+			switch p := rng.IntN(len(b) + 1); rng.IntN(3) {
+			case 0:
+				if p < len(b) {
+					b[p] = c
+				}
+			case 1:
+				b = append(b[:p], append([]byte{c}, b[p:]...)...)
+			default:
+				if p < len(b) {
+					b = append(b[:p], b[p+1:]...)
+				}
+			}
+		}
+		if got, want := isDateTime(b), re.Match(b); got != want {
+			t.Fatalf("isDateTime(%q) = %v, the format's regexp says %v", b, got, want)
 		}
 	}
 }
