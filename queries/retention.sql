@@ -16,14 +16,20 @@ LIMIT @lim;
 SELECT id, user_id FROM solo_sessions WHERE id = @id FOR UPDATE;
 
 -- name: RetentionDeleteOldest :many
--- Deletes up to @lim committed revisions older than the newest @keep_last, returning what
--- the caller must free and delete. Pending rows are the reaper's business and never touched.
+-- Deletes, oldest first, up to @lim committed revisions older than the newest @keep_last,
+-- returning what the caller must free and delete. Pending rows are the reaper's business and
+-- never touched; with fewer than keep_last revisions the cutoff is NULL and nothing matches.
 DELETE FROM solo_snapshots d
 USING (
     SELECT k.id FROM solo_snapshots k
     WHERE k.session_id = @session_id::uuid AND k.status = 'committed'
-    ORDER BY k.revision DESC
-    OFFSET @keep_last::int
+      AND k.revision < (
+          SELECT c.revision FROM solo_snapshots c
+          WHERE c.session_id = @session_id::uuid AND c.status = 'committed'
+          ORDER BY c.revision DESC
+          OFFSET sqlc.arg(keep_last)::int - 1
+          LIMIT 1)
+    ORDER BY k.revision
     LIMIT @lim
 ) doomed
 WHERE d.id = doomed.id

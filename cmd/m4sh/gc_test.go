@@ -43,7 +43,7 @@ func TestGCSnapshots(t *testing.T) {
 		id := uuid.New()
 		key := fmt.Sprintf("solo/%s/%s", session, id)
 		keys = append(keys, key)
-		if err := store.Put(ctx, key, bytes.NewReader(make([]byte, 100*r)), int64(100*r)); err != nil {
+		if err := store.Put(ctx, key, bytes.NewReader(make([]byte, 100*r)), int64(100*r), "application/octet-stream"); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := pool.Exec(ctx, `INSERT INTO solo_snapshots (id, session_id, user_id, status, revision, size_bytes, sha256, content_type, blob_key, committed_at)

@@ -17,8 +17,13 @@ DELETE FROM solo_snapshots d
 USING (
     SELECT k.id FROM solo_snapshots k
     WHERE k.session_id = $1::uuid AND k.status = 'committed'
-    ORDER BY k.revision DESC
-    OFFSET $2::int
+      AND k.revision < (
+          SELECT c.revision FROM solo_snapshots c
+          WHERE c.session_id = $1::uuid AND c.status = 'committed'
+          ORDER BY c.revision DESC
+          OFFSET $2::int - 1
+          LIMIT 1)
+    ORDER BY k.revision
     LIMIT $3
 ) doomed
 WHERE d.id = doomed.id
@@ -39,8 +44,9 @@ type RetentionDeleteOldestRow struct {
 	BlobKey   string
 }
 
-// Deletes up to @lim committed revisions older than the newest @keep_last, returning what
-// the caller must free and delete. Pending rows are the reaper's business and never touched.
+// Deletes, oldest first, up to @lim committed revisions older than the newest @keep_last,
+// returning what the caller must free and delete. Pending rows are the reaper's business and
+// never touched; with fewer than keep_last revisions the cutoff is NULL and nothing matches.
 func (q *Queries) RetentionDeleteOldest(ctx context.Context, arg RetentionDeleteOldestParams) ([]RetentionDeleteOldestRow, error) {
 	rows, err := q.db.Query(ctx, retentionDeleteOldest, arg.SessionID, arg.KeepLast, arg.Lim)
 	if err != nil {

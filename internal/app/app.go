@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
@@ -288,10 +289,14 @@ func NewBlobStore(ctx context.Context, cfg config.Solo) (blob.Store, error) {
 		}
 		return s, nil
 	case "s3":
-		return blob.NewS3(ctx, blob.S3Options{
+		o := blob.S3Options{
 			Endpoint: cfg.S3.Endpoint, Region: cfg.S3.Region, Bucket: cfg.S3.Bucket,
 			Prefix: cfg.S3.Prefix, ForcePathStyle: cfg.S3.ForcePathStyle,
-		})
+		}
+		if cfg.S3.AccessKeyID != "" && cfg.S3.SecretAccessKey != "" {
+			o.Credentials = credentials.NewStaticCredentialsProvider(cfg.S3.AccessKeyID, cfg.S3.SecretAccessKey, cfg.S3.SessionToken)
+		}
+		return blob.NewS3(ctx, o)
 	default:
 		return nil, fmt.Errorf("config: STORAGE_BACKEND: %q is not supported", cfg.StorageBackend)
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/m4sh/backend/internal/auth"
 	"github.com/m4sh/backend/internal/config"
 	"github.com/m4sh/backend/internal/dbtest"
+	"github.com/m4sh/backend/internal/s3test"
 )
 
 // Secret is the HS256 secret of test servers.
@@ -88,6 +89,21 @@ func New(t testing.TB, env map[string]string) *Env {
 		t.Fatal(err)
 	}
 	return &Env{T: t, App: a, Pool: a.Pool, Server: srv, Config: cfg, router: router}
+}
+
+// S3Env returns configuration overrides that put the service's blobs in a fresh bucket of
+// the real S3-compatible test server (internal/s3test).
+func S3Env(t testing.TB) map[string]string {
+	t.Helper()
+	o := s3test.Bucket(t)
+	creds, err := o.Credentials.Retrieve(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string]string{
+		"STORAGE_BACKEND": "s3", "S3_ENDPOINT": o.Endpoint, "S3_REGION": o.Region, "S3_BUCKET": o.Bucket,
+		"S3_FORCE_PATH_STYLE": "true", "AWS_ACCESS_KEY_ID": creds.AccessKeyID, "AWS_SECRET_ACCESS_KEY": creds.SecretAccessKey,
+	}
 }
 
 // checkResponse fails the test when a response of a documented operation does not match the

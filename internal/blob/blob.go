@@ -33,8 +33,10 @@ type Object struct {
 // Store is a blob store.
 type Store interface {
 	// Put stores the size bytes read from r under key, atomically: readers see the whole
-	// object or none. It returns ErrExists when key is taken and ErrInvalidKey for a bad key.
-	Put(ctx context.Context, key string, r io.Reader, size int64) error
+	// object or none. contentType describes the bytes to stores that keep it (S3); the
+	// database row stays the record of it. It returns ErrExists when key is taken and
+	// ErrInvalidKey for a bad key.
+	Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) error
 	// Get opens the object under key; ErrNotFound when there is none. The caller closes it.
 	Get(ctx context.Context, key string) (io.ReadCloser, Object, error)
 	// Delete removes the object under key. Deleting a missing key is not an error.

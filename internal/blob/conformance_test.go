@@ -80,7 +80,7 @@ func TestConformance(t *testing.T) {
 		}},
 		{"a key is never overwritten", func(t *testing.T, s blob.Store) {
 			put(t, s, "k", "first")
-			err := s.Put(context.Background(), "k", bytes.NewReader([]byte("second")), 6)
+			err := s.Put(context.Background(), "k", bytes.NewReader([]byte("second")), 6, "application/octet-stream")
 			if !errors.Is(err, blob.ErrExists) {
 				t.Errorf("second Put = %v, want ErrExists", err)
 			}
@@ -100,7 +100,7 @@ func TestConformance(t *testing.T) {
 		}},
 		{"invalid keys are refused", func(t *testing.T, s blob.Store) {
 			for _, k := range []string{"", "../x", "a//b", ".hidden", "a b"} {
-				if err := s.Put(context.Background(), k, bytes.NewReader(nil), 0); !errors.Is(err, blob.ErrInvalidKey) {
+				if err := s.Put(context.Background(), k, bytes.NewReader(nil), 0, "application/octet-stream"); !errors.Is(err, blob.ErrInvalidKey) {
 					t.Errorf("Put(%q) = %v, want ErrInvalidKey", k, err)
 				}
 			}
@@ -114,7 +114,7 @@ func TestConformance(t *testing.T) {
 		{"large object through a plain stream", func(t *testing.T, s blob.Store) {
 			data := make([]byte, 6<<20+123)
 			_, _ = rand.Read(data)
-			if err := s.Put(context.Background(), "big/1", onlyReader{bytes.NewReader(data)}, int64(len(data))); err != nil {
+			if err := s.Put(context.Background(), "big/1", onlyReader{bytes.NewReader(data)}, int64(len(data)), "application/octet-stream"); err != nil {
 				t.Fatal(err)
 			}
 			if b, obj, err := get(t, s, "big/1"); err != nil || !bytes.Equal(b, data) || obj.Size != int64(len(data)) {
@@ -156,7 +156,7 @@ func TestConformance(t *testing.T) {
 			for i := range 20 {
 				wg.Go(func() {
 					body := fmt.Sprintf("body-%d", i)
-					errs <- s.Put(context.Background(), fmt.Sprintf("conc/%02d", i), bytes.NewReader([]byte(body)), int64(len(body)))
+					errs <- s.Put(context.Background(), fmt.Sprintf("conc/%02d", i), bytes.NewReader([]byte(body)), int64(len(body)), "application/octet-stream")
 				})
 			}
 			wg.Wait()

@@ -48,7 +48,7 @@ func (l *Local) path(key string) (string, error) {
 // Put writes to a temporary file in the target directory, fsyncs it, then links it into
 // place — link, unlike rename, fails when the target exists, so an object is never
 // overwritten — and fsyncs the directory so the new name survives a crash.
-func (l *Local) Put(ctx context.Context, key string, r io.Reader, size int64) (err error) {
+func (l *Local) Put(ctx context.Context, key string, r io.Reader, size int64, _ string) (err error) {
 	p, err := l.path(key)
 	if err != nil {
 		return err

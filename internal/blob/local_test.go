@@ -27,7 +27,7 @@ func setup(t *testing.T) (*blob.Local, string) {
 
 func put(t *testing.T, s blob.Store, key, body string) {
 	t.Helper()
-	if err := s.Put(context.Background(), key, bytes.NewReader([]byte(body)), int64(len(body))); err != nil {
+	if err := s.Put(context.Background(), key, bytes.NewReader([]byte(body)), int64(len(body)), "application/octet-stream"); err != nil {
 		t.Fatalf("Put(%q) = %v", key, err)
 	}
 }
@@ -46,7 +46,7 @@ func TestLocalPutGetDelete(t *testing.T) {
 	if string(b) != "hello" || obj.Size != 5 || obj.Key != "solo/a/1" {
 		t.Errorf("Get = %q, %+v; want hello, size 5", b, obj)
 	}
-	if err := s.Put(ctx, "solo/a/1", bytes.NewReader([]byte("other")), 5); !errors.Is(err, blob.ErrExists) {
+	if err := s.Put(ctx, "solo/a/1", bytes.NewReader([]byte("other")), 5, "application/octet-stream"); !errors.Is(err, blob.ErrExists) {
 		t.Errorf("Put on an existing key = %v, want ErrExists", err)
 	}
 	rc, _, _ = s.Get(ctx, "solo/a/1")
@@ -69,7 +69,7 @@ func TestLocalPutGetDelete(t *testing.T) {
 func TestLocalPutShortReadLeavesNothing(t *testing.T) {
 	t.Parallel()
 	s, dir := setup(t)
-	err := s.Put(context.Background(), "k/x", bytes.NewReader([]byte("abc")), 4)
+	err := s.Put(context.Background(), "k/x", bytes.NewReader([]byte("abc")), 4, "application/octet-stream")
 	if err == nil {
 		t.Fatal("Put with a short reader succeeded")
 	}
@@ -113,7 +113,7 @@ func TestLocalConcurrentPutsOneWins(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			body := bytes.Repeat([]byte{byte('a' + i)}, 4096)
-			errs[i] = s.Put(context.Background(), "race/key", bytes.NewReader(body), int64(len(body)))
+			errs[i] = s.Put(context.Background(), "race/key", bytes.NewReader(body), int64(len(body)), "application/octet-stream")
 		}()
 	}
 	wg.Wait()

@@ -93,20 +93,23 @@ func (s *S3) key(key string) (string, error) {
 	return s.prefix + key, nil
 }
 
-// Put streams size bytes with a known Content-Length and never overwrites (If-None-Match:
+// Put streams size bytes with a known Content-Length and its Content-Type, and never overwrites (If-None-Match:
 // *). A seekable body (a spooled upload) is sent with a SHA-256 checksum that the store
 // verifies; a plain stream is sent unsigned so it need not be buffered.
-func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) error {
 	k, err := s.key(key)
 	if err != nil {
 		return err
+	}
+	if contentType == "" {
+		contentType = "application/octet-stream"
 	}
 	in := &s3.PutObjectInput{
 		Bucket:        aws.String(s.bucket),
 		Key:           aws.String(k),
 		Body:          r,
 		ContentLength: aws.Int64(size),
-		ContentType:   aws.String("application/octet-stream"),
+		ContentType:   aws.String(contentType),
 		IfNoneMatch:   aws.String("*"),
 	}
 	var opts []func(*s3.Options)

@@ -100,6 +100,17 @@ type S3 struct {
 	Bucket         string // S3_BUCKET
 	Prefix         string // S3_PREFIX
 	ForcePathStyle bool   // S3_FORCE_PATH_STYLE
+	// Static credentials, when AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are both set
+	// (read through the same getenv as everything else); otherwise the SDK's default chain.
+	AccessKeyID     string
+	SecretAccessKey string
+	SessionToken    string // AWS_SESSION_TOKEN
+}
+
+// String keeps credentials out of logs and test output.
+func (s S3) String() string {
+	return fmt.Sprintf("{Endpoint:%s Region:%s Bucket:%s Prefix:%s ForcePathStyle:%t static credentials:%t}",
+		s.Endpoint, s.Region, s.Bucket, s.Prefix, s.ForcePathStyle, s.AccessKeyID != "")
 }
 
 // MaxSnapshotBytesLimit bounds SOLO_SNAPSHOT_MAX_BYTES: an upload is held in memory while it
@@ -137,11 +148,14 @@ func Load(getenv func(string) string) (Config, error) {
 			StorageBackend:   p.oneOf("STORAGE_BACKEND", "local", "local", "s3"),
 			StorageDir:       p.str("STORAGE_DIR", "./.data/blobs"),
 			S3: S3{
-				Endpoint:       p.str("S3_ENDPOINT", ""),
-				Region:         p.str("S3_REGION", "us-east-1"),
-				Bucket:         p.str("S3_BUCKET", ""),
-				Prefix:         p.str("S3_PREFIX", ""),
-				ForcePathStyle: p.boolean("S3_FORCE_PATH_STYLE", false),
+				Endpoint:        p.str("S3_ENDPOINT", ""),
+				Region:          p.str("S3_REGION", "us-east-1"),
+				Bucket:          p.str("S3_BUCKET", ""),
+				Prefix:          p.str("S3_PREFIX", ""),
+				ForcePathStyle:  p.boolean("S3_FORCE_PATH_STYLE", false),
+				AccessKeyID:     p.str("AWS_ACCESS_KEY_ID", ""),
+				SecretAccessKey: p.str("AWS_SECRET_ACCESS_KEY", ""),
+				SessionToken:    p.str("AWS_SESSION_TOKEN", ""),
 			},
 			KeepLast:   p.intRange("SOLO_SNAPSHOT_RETENTION_KEEP_LAST", 20, 1, 1_000_000),
 			GCInterval: p.duration("SOLO_SNAPSHOT_GC_INTERVAL", time.Hour),

@@ -115,7 +115,7 @@ func NewHandler(d Deps) (http.Handler, error) {
 	root.Handle("/", s.authenticate(v.middleware(apiMux)))
 	// The telemetry ingest throttles and limits its body before anything else (telemetry.go);
 	// a user-store outage must not fail it, so authentication there is best effort.
-	root.Handle("POST "+telemetryPath+"{$}", s.telemetryGate(s.authenticateWith(v.middleware(apiMux), false)))
+	root.Handle("POST "+telemetryPath+"{$}", s.telemetryGate(s.authenticateWith(v.middleware(s.telemetryFast(apiMux)), false)))
 	root.Handle("OPTIONS "+telemetryPath+"{$}", http.HandlerFunc(s.telemetryPreflight))
 	return s.observe(root), nil
 }

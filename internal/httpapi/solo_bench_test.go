@@ -23,7 +23,8 @@ import (
 // BenchmarkSnapshotCreate64KiB and BenchmarkSnapshotCreate1MiB measure snapshot uploads
 // through the whole stack (HTTP, auth, validation, quota reservation, blob write with
 // fsync, commit), several users at once, beside a baseline in the same run: the same bytes
-// written to a temporary file, fsynced and renamed, plus one INSERT — no HTTP.
+// written to a temporary file, fsynced and renamed, plus one INSERT — no HTTP. The same
+// uploads run against the local backend and against a real S3-compatible server.
 func BenchmarkSnapshotCreate64KiB(b *testing.B) { benchmarkSnapshotCreate(b, 64<<10) }
 
 func BenchmarkSnapshotCreate1MiB(b *testing.B) { benchmarkSnapshotCreate(b, 1<<20) }
@@ -84,38 +85,46 @@ func benchmarkSnapshotCreate(b *testing.B, size int) {
 		lat.report(b)
 	})
 
-	b.Run("local", func(b *testing.B) {
-		lat := newLatencies()
-		var next atomic.Int64
-		b.SetBytes(int64(size))
-		b.SetParallelism(benchParallelism)
-		b.RunParallel(func(pb *testing.PB) {
-			// One user and session per goroutine, as with many users saving at once.
-			user := fmt.Sprintf("bench%d", next.Add(1))
-			tok := env.Token(user)
-			sid := soloEnv{env}.session(b, tok)
-			url := env.Server.URL + "/api/v1/solo/sessions/" + sid + "/snapshot/"
-			client := env.Server.Client()
-			buf := newBuf()
-			for pb.Next() {
-				start := time.Now()
-				req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body(buf)))
-				req.Header.Set("Authorization", "Bearer "+tok)
-				req.Header.Set("Content-Type", "application/octet-stream")
-				resp, err := client.Do(req)
-				if err != nil {
-					b.Fatal(err)
+	upload := func(env *apptest.Env) func(b *testing.B) {
+		return func(b *testing.B) {
+			lat := newLatencies()
+			var next atomic.Int64
+			b.SetBytes(int64(size))
+			b.SetParallelism(benchParallelism)
+			b.RunParallel(func(pb *testing.PB) {
+				// One user and session per goroutine, as with many users saving at once.
+				user := fmt.Sprintf("bench%d", next.Add(1))
+				tok := env.Token(user)
+				sid := soloEnv{env}.session(b, tok)
+				url := env.Server.URL + "/api/v1/solo/sessions/" + sid + "/snapshot/"
+				client := env.Server.Client()
+				buf := newBuf()
+				for pb.Next() {
+					start := time.Now()
+					req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body(buf)))
+					req.Header.Set("Authorization", "Bearer "+tok)
+					req.Header.Set("Content-Type", "application/octet-stream")
+					resp, err := client.Do(req)
+					if err != nil {
+						b.Fatal(err)
+					}
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != http.StatusCreated {
+						b.Fatalf("status %d", resp.StatusCode)
+					}
+					lat.add(time.Since(start))
 				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusCreated {
-					b.Fatalf("status %d", resp.StatusCode)
-				}
-				lat.add(time.Since(start))
-			}
-		})
-		lat.report(b)
-	})
+			})
+			lat.report(b)
+		}
+	}
+	b.Run("local", upload(env))
+	// The same uploads with the blobs in a real S3-compatible server on loopback (issue 10).
+	s3vars := apptest.S3Env(b)
+	s3vars["SOLO_QUOTA_BYTES"] = "1125899906842624"
+	s3vars["SOLO_SNAPSHOT_MAX_BYTES"] = "2097152"
+	b.Run("s3", upload(apptest.New(b, s3vars)))
 }
 
 // latencies collects per-operation durations to report the 99th percentile.

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"context"
@@ -32,7 +33,10 @@ import (
 // strict handler chain. The gate leaves the inflated body in the request (for the generated
 // decoder) and in the context (for TelemetryIngest), which decodes it once more strictly and
 // validates it against the document's TelemetryEvent / TelemetryBatch schemas, so that the
-// contract stays the source of truth for the event shape.
+// contract stays the source of truth for the event shape. In front of the strict handler,
+// telemetryFast first tries fastDecode (telemetry_fast.go), a single-pass decoder of the same
+// language that the fuzz target checks against that reference path; what it declines takes
+// the reference path, which words every refusal.
 //
 // CORS preflight is answered by telemetryPreflight, also in front of validation: a preflight
 // is a transport concern, and documenting OPTIONS as an operation would only add a dead
@@ -66,8 +70,10 @@ type telemetryIngest struct {
 	Telemetry
 	event, batch *openapi3.Schema
 	bodyBytes    *prometheus.HistogramVec
-	bufs         sync.Pool // *[]byte of MaxBytes+1
-	gzips        sync.Pool // *gzip.Reader
+	sentBytes    prometheus.Observer // bodyBytes{form="sent"}
+	inflated     prometheus.Observer // bodyBytes{form="inflated"}
+	bufs         sync.Pool           // *[]byte of MaxBytes+1
+	gzips        sync.Pool           // *inflater
 }
 
 func newTelemetryIngest(t Telemetry, doc *openapi3.T, reg prometheus.Registerer) (*telemetryIngest, error) {
@@ -93,6 +99,7 @@ func newTelemetryIngest(t Telemetry, doc *openapi3.T, reg prometheus.Registerer)
 	if reg != nil {
 		reg.MustRegister(ti.bodyBytes)
 	}
+	ti.sentBytes, ti.inflated = ti.bodyBytes.WithLabelValues("sent"), ti.bodyBytes.WithLabelValues("inflated")
 	n := int(t.MaxBytes) + 1
 	ti.bufs.New = func() any { b := make([]byte, n); return &b }
 	return ti, nil
@@ -152,9 +159,9 @@ func (s *Server) telemetryGate(next http.Handler) http.Handler {
 		bufp := t.bufs.Get().(*[]byte)
 		defer t.bufs.Put(bufp)
 		n, sent, err := t.readBody(*bufp, r.Body, gz)
-		t.bodyBytes.WithLabelValues("sent").Observe(float64(sent))
+		t.sentBytes.Observe(float64(sent))
 		if gz {
-			t.bodyBytes.WithLabelValues("inflated").Observe(float64(n))
+			t.inflated.Observe(float64(n))
 		}
 		if err != nil {
 			writeError(w, r, s.log, err)
@@ -245,8 +252,8 @@ func (t *telemetryIngest) readBody(buf []byte, body io.Reader, gz bool) (n int, 
 		if err != nil {
 			return 0, 0, t.bodyError(raw, err)
 		}
-		defer t.gzips.Put(zr)
-		src = zr
+		defer func() { zr.br.Reset(nil); t.gzips.Put(zr) }()
+		src = &zr.zr
 	}
 	for n < len(buf) && err == nil {
 		var m int
@@ -264,16 +271,27 @@ func (t *telemetryIngest) readBody(buf []byte, body io.Reader, gz bool) (n int, 
 	return n, 0, nil
 }
 
-// gzipReader returns a pooled gzip reader reading r (the gzip header is read here).
-func (t *telemetryIngest) gzipReader(r io.Reader) (*gzip.Reader, error) {
-	if zr, ok := t.gzips.Get().(*gzip.Reader); ok {
-		if err := zr.Reset(r); err != nil {
-			t.gzips.Put(zr)
-			return nil, err
-		}
-		return zr, nil
+// inflater is a gzip reader with the buffered reader under it (gzip.Reader.Reset would
+// allocate a new bufio.Reader for a source that is not an io.ByteReader, every request).
+type inflater struct {
+	br bufio.Reader
+	zr gzip.Reader
+}
+
+// gzipReader returns a pooled gzip reader reading r (the gzip header is read here). When it
+// fails, the reader is back in the pool.
+func (t *telemetryIngest) gzipReader(r io.Reader) (*inflater, error) {
+	z, _ := t.gzips.Get().(*inflater)
+	if z == nil {
+		z = &inflater{}
 	}
-	return gzip.NewReader(r)
+	z.br.Reset(r) // allocates the buffer the first time
+	if err := z.zr.Reset(&z.br); err != nil {
+		z.br.Reset(nil)
+		t.gzips.Put(z)
+		return nil, err
+	}
+	return z, nil
 }
 
 // bodyError classifies a failure to read or inflate the body.
@@ -288,17 +306,42 @@ func (t *telemetryIngest) bodyError(raw *limitedReader, err error) error {
 		Fields: []apperr.FieldError{{Field: "body", Message: "not a valid gzip stream"}}}
 }
 
-// TelemetryIngest validates the events the gate read and queues them for storage.
+// TelemetryIngest validates the events the gate read and queues them for storage. It is the
+// reference path: requests whose body the fast path (telemetryFast) accepted never get here.
 func (s *Server) TelemetryIngest(ctx context.Context, _ api.TelemetryIngestRequestObject) (api.TelemetryIngestResponseObject, error) {
 	tr, ok := ctx.Value(telemetryReqKey{}).(*telemetryReq)
 	if !ok {
 		return nil, errors.New("telemetry request did not pass the ingest gate")
 	}
-	t := s.telemetry
-	events, err := t.decode(tr.body)
+	events, err := s.telemetry.decode(tr.body)
 	if err != nil {
 		return nil, err
 	}
+	return s.telemetry.submit(ctx, tr, events), nil
+}
+
+// telemetryFast sits where the generated strict handler would run for the ingest route,
+// after authentication and request validation. When fastDecode accepts the body (exactly
+// what decode would accept, with the same events; see telemetry_fast.go) it queues the
+// events and answers as TelemetryIngest would, sparing the generated handler's decode of the
+// body (which the handler does not use) and the reference decode. Otherwise the request goes
+// on to the generated handler and TelemetryIngest, which decide and word any refusal.
+func (s *Server) telemetryFast(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if tr, ok := r.Context().Value(telemetryReqKey{}).(*telemetryReq); ok {
+			if events, err := fastDecode(tr.body); err == nil {
+				if err := s.telemetry.submit(r.Context(), tr, events).VisitTelemetryIngestResponse(w); err != nil {
+					writeError(w, r, s.log, err)
+				}
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// submit completes validated events with what the server knows and queues them for storage.
+func (t *telemetryIngest) submit(ctx context.Context, tr *telemetryReq, events []telemetry.Event) api.TelemetryIngest204Response {
 	now := t.Now().UTC()
 	var userID string
 	if p, ok := auth.FromContext(ctx); ok {
@@ -315,7 +358,7 @@ func (s *Server) TelemetryIngest(ctx context.Context, _ api.TelemetryIngestReque
 		e.UserID, e.UserAgent, e.ClientHash = userID, ua, hash
 	}
 	dropped := t.Sink.Submit(events)
-	return api.TelemetryIngest204Response{Headers: api.TelemetryIngest204ResponseHeaders{XTelemetryDropped: dropped}}, nil
+	return api.TelemetryIngest204Response{Headers: api.TelemetryIngest204ResponseHeaders{XTelemetryDropped: dropped}}
 }
 
 // decode parses body strictly (UTF-8, one JSON value and nothing after it), validates it

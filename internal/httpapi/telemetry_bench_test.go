@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -18,19 +19,22 @@ import (
 const loadConns = 64
 
 // load posts body to url from loadConns concurrent keep-alive connections b.N times in all,
-// and reports requests/s and the p99 latency beside ns/op.
+// and reports requests/s and the p99 latency beside ns/op, and the events the server said it
+// dropped (X-Telemetry-Dropped: its buffer was full), per request, when there were any.
 func load(b *testing.B, url string, body []byte, header http.Header) {
 	tr := &http.Transport{MaxIdleConnsPerHost: loadConns, MaxConnsPerHost: loadConns, DisableCompression: true}
 	b.Cleanup(tr.CloseIdleConnections)
 	client := &http.Client{Transport: tr}
 	var mu sync.Mutex
 	var lat []time.Duration
+	var dropped int
 	b.SetParallelism((loadConns + 1) / 2) // × GOMAXPROCS (2 here) goroutines
 	b.ReportAllocs()
 	b.ResetTimer()
 	start := time.Now()
 	b.RunParallel(func(pb *testing.PB) {
 		var mine []time.Duration
+		var myDropped int
 		for pb.Next() {
 			req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
 			req.Header = header.Clone()
@@ -43,6 +47,10 @@ func load(b *testing.B, url string, body []byte, header http.Header) {
 			_, _ = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 			mine = append(mine, time.Since(t0))
+			if d := resp.Header.Get("X-Telemetry-Dropped"); d != "" && d != "0" {
+				n, _ := strconv.Atoi(d)
+				myDropped += n
+			}
 			if resp.StatusCode != http.StatusNoContent {
 				b.Errorf("status %d", resp.StatusCode)
 				return
@@ -50,6 +58,7 @@ func load(b *testing.B, url string, body []byte, header http.Header) {
 		}
 		mu.Lock()
 		lat = append(lat, mine...)
+		dropped += myDropped
 		mu.Unlock()
 	})
 	elapsed := time.Since(start)
@@ -59,6 +68,9 @@ func load(b *testing.B, url string, body []byte, header http.Header) {
 		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 	}
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "req/s")
+	if dropped > 0 {
+		b.ReportMetric(float64(dropped)/float64(b.N), "dropped-events/op")
+	}
 }
 
 // benchIngest measures POST /api/v1/logs/telemetry/ through the whole service (throttle,

@@ -90,7 +90,7 @@ func (b bundle) seedSession(t *testing.T, user string, revs int) seeded {
 		id := uuid.New()
 		size := int64(r*10 + 1)
 		key := fmt.Sprintf("solo/%s/%s", s.session, id)
-		if err := b.store.Put(ctx, key, bytes.NewReader(make([]byte, size)), size); err != nil {
+		if err := b.store.Put(ctx, key, bytes.NewReader(make([]byte, size)), size, "application/octet-stream"); err != nil {
 			t.Fatal(err)
 		}
 		exec(`INSERT INTO solo_snapshots (id, session_id, user_id, status, revision, size_bytes, sha256, content_type, blob_key, committed_at)
@@ -316,7 +316,7 @@ func TestCleanupDuringUploads(t *testing.T) {
 				}
 				id := uuid.New()
 				key := fmt.Sprintf("solo/%s/%s", s.session, id)
-				if err := b.store.Put(ctx, key, bytes.NewReader(make([]byte, 5)), 5); err != nil {
+				if err := b.store.Put(ctx, key, bytes.NewReader(make([]byte, 5)), 5, "application/octet-stream"); err != nil {
 					return err
 				}
 				if _, err := tx.Exec(ctx, `INSERT INTO solo_snapshots (id, session_id, user_id, status, revision, size_bytes, sha256, content_type, blob_key, committed_at)
@@ -395,4 +395,50 @@ func TestReconcileRepairsDrift(t *testing.T) {
 		t.Errorf("reconcile = %+v, want 2 users, 1 repaired, 1000 bytes", sum)
 	}
 	b.checkUsage(t, "erin", a.sizes[1]+a.sizes[2]+a.sizes[3])
+}
+
+// dyingInserter lets the first batch of a cleanup commit, then dies in the middle of the
+// second — as a process killed half-way through a run.
+type dyingInserter struct {
+	inner retention.TxInserter
+	calls int
+}
+
+func (d *dyingInserter) InsertManyTx(ctx context.Context, tx pgx.Tx, params []river.InsertManyParams) ([]*rivertype.JobInsertResult, error) {
+	d.calls++
+	if d.calls == 2 {
+		return nil, errors.New("killed")
+	}
+	return d.inner.InsertManyTx(ctx, tx, params)
+}
+
+// TestCleanupKilledHalfWay: a run dies after one committed batch; the invariant holds at
+// that point, and the next run finishes the job exactly.
+func TestCleanupKilledHalfWay(t *testing.T) {
+	t.Parallel()
+	b := setup(t, 2) // batches of 4
+	s := b.seedSession(t, "hank", 12)
+	_, err := b.svc.Cleanup(context.Background(), &dyingInserter{inner: b.client}, 2, nil)
+	if err == nil {
+		t.Fatal("the dying run reported success")
+	}
+	b.drainBlobDeletes(t)
+	if got := b.revisions(t, s.session); !slices.Equal(got, []int{5, 6, 7, 8, 9, 10, 11, 12}) {
+		t.Errorf("after a run killed in its second batch: revisions %v, want 5..12 (first batch of 4 committed)", got)
+	}
+	var mid int64
+	for r := 5; r <= 12; r++ {
+		mid += s.sizes[r]
+	}
+	b.checkUsage(t, "hank", mid)
+	sum := summaryOf(t, b.run(t, retention.CleanupArgs{}))
+	if sum.RevisionsDeleted != 6 {
+		t.Errorf("re-run deleted %d, want the remaining 6", sum.RevisionsDeleted)
+	}
+	b.checkUsage(t, "hank", s.sizes[11]+s.sizes[12])
+	for r := 1; r <= 12; r++ {
+		if got := b.blobExists(t, s.keys[r]); got != (r > 10) {
+			t.Errorf("blob of revision %d exists = %v", r, got)
+		}
+	}
 }

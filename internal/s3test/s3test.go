@@ -91,8 +91,17 @@ func start() (string, error) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	cmd := exec.Command(bin, "--access", accessKey, "--secret", secretKey, "--region", region, "--port", addr, "posix", root)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	data := filepath.Join(root, "data")
+	if err := os.Mkdir(data, 0o755); err != nil {
+		return "", err
+	}
+	// Its request log would interleave with test and benchmark output: keep it in a file.
+	logf, err := os.Create(filepath.Join(root, "versitygw.log"))
+	if err != nil {
+		return "", err
+	}
+	cmd := exec.Command(bin, "--access", accessKey, "--secret", secretKey, "--region", region, "--port", addr, "posix", data)
+	cmd.Stdout, cmd.Stderr = logf, logf
 	// The server dies with the test binary, whatever way it ends.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {

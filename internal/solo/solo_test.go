@@ -206,7 +206,7 @@ func TestReapSweepsOrphanBlobs(t *testing.T) {
 		t.Fatal(err)
 	}
 	orphan := solo.BlobKey(b.sess.ID, uuid.New())
-	if err := b.blobs.Put(ctx, orphan, bytes.NewReader([]byte("orphan")), 6); err != nil {
+	if err := b.blobs.Put(ctx, orphan, bytes.NewReader([]byte("orphan")), 6, "application/octet-stream"); err != nil {
 		t.Fatal(err)
 	}
 	if sum, err := b.svc.ReapPending(ctx, time.Hour); err != nil || sum.OrphanBlobs != 0 {
@@ -231,7 +231,7 @@ func TestReapRollsBackCorruptBlob(t *testing.T) {
 	if err := b.pool.QueryRow(ctx, "SELECT blob_key FROM solo_snapshots").Scan(&key); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.blobs.Put(ctx, key, bytes.NewReader([]byte("wrong")), 5); err != nil {
+	if err := b.blobs.Put(ctx, key, bytes.NewReader([]byte("wrong")), 5, "application/octet-stream"); err != nil {
 		t.Fatal(err)
 	}
 	if sum, err := b.svc.ReapPending(ctx, 0); err != nil || sum != (solo.ReapSummary{RolledBack: 1}) {
@@ -269,7 +269,7 @@ func TestQuotaSetBelowUsage(t *testing.T) {
 // failingStore refuses every Put, as a full disk would.
 type failingStore struct{ blob.Store }
 
-func (failingStore) Put(context.Context, string, io.Reader, int64) error {
+func (failingStore) Put(context.Context, string, io.Reader, int64, string) error {
 	return errors.New("disk full")
 }
 

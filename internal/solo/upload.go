@@ -124,7 +124,7 @@ func (s *Service) SnapshotCreate(ctx context.Context, up Upload) (CreateResult, 
 		return CreateResult{}, err
 	}
 
-	if err := s.blobs.Put(ctx, pending.BlobKey, bytes.NewReader(body), int64(len(body))); err != nil {
+	if err := s.blobs.Put(ctx, pending.BlobKey, bytes.NewReader(body), int64(len(body)), pending.ContentType); err != nil {
 		if rerr := s.rollback(ctx, pending, nil); rerr != nil {
 			s.log.ErrorContext(ctx, "rolling back a failed upload; the reaper will", "snapshot_id", pending.ID, "err", rerr)
 		}
