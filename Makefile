@@ -16,11 +16,31 @@ DEV_SECRET := m4sh-dev-secret-not-for-production-0123456789
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
 
+NODE_TOOLS := scripts/node/node_modules/.bin
+NODE_STAMP := scripts/node/node_modules/.installed
+TS_STAMP   := gen/ts/node_modules/.installed
+# Generated copies of the built TypeScript package that the binary embeds for /demo/.
+DEMO_LIB   := internal/demo/assets/lib
+
 .PHONY: generate
-generate: ## regenerate gen/ from openapi/, asyncapi/ and queries/ (pinned tools in go.mod)
+generate: $(NODE_STAMP) $(TS_STAMP) ## regenerate gen/ (Go server, Go client, sqlc, TypeScript package) and the demo's copy of it
 	$(GO) tool oapi-codegen -config oapi-codegen.yaml openapi/openapi.yaml
 	$(GO) tool oapi-codegen -config oapi-codegen-client.yaml openapi/openapi.yaml
 	$(GO) tool sqlc generate
+	node scripts/node/gen-ts.mjs
+	rm -rf gen/ts/dist && (cd gen/ts && node_modules/.bin/tsc -p .)
+	rm -rf $(DEMO_LIB) && mkdir -p $(DEMO_LIB)/m4sh && cp -R gen/ts/dist/. $(DEMO_LIB)/m4sh/ && find $(DEMO_LIB) -name '*.d.ts' -delete
+	cp gen/ts/node_modules/openapi-fetch/dist/index.mjs $(DEMO_LIB)/openapi-fetch.js
+	sed -i 's#from "openapi-fetch"#from "../openapi-fetch.js"#' $(DEMO_LIB)/m4sh/rest.js
+	sed -i '/^\/\/# sourceMappingURL=/d' $(DEMO_LIB)/openapi-fetch.js
+
+$(NODE_STAMP): scripts/node/package.json scripts/node/package-lock.json
+	cd scripts/node && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(TS_STAMP): gen/ts/package.json
+	cd gen/ts && npm install --no-audit --no-fund --loglevel=error
+	@touch $@
 
 .PHONY: build
 build: ## build bin/m4sh
@@ -32,6 +52,7 @@ run: build ## run the service on :8080 with a private PostgreSQL under .data (DA
 	export DATABASE_URL="$$url" AUTH_JWT_SECRET="$${AUTH_JWT_SECRET:-$(DEV_SECRET)}" LOG_FORMAT="$${LOG_FORMAT:-text}"; \
 	$(BIN) migrate up; \
 	echo "mint a token:  AUTH_JWT_SECRET=$$AUTH_JWT_SECRET $(BIN) token -user alice -name Alice"; \
+	echo "live demo:     http://localhost$${HTTP_ADDR:-:8080}/demo/  (paste tokens from: make -s token USER_ID=alice NAME=Alice)"; \
 	exec $(BIN) serve
 
 .PHONY: token
@@ -53,23 +74,19 @@ bench: ## run benchmarks and load drivers against same-run baselines; prints rat
 
 .PHONY: check-generated
 check-generated: generate ## fail when gen/ is not what the specs and queries generate
-	@git diff --exit-code --stat -- gen/ || { echo "gen/ is stale: run 'make generate' and commit"; exit 1; }
-	@test -z "$$(git status --porcelain -- gen/)" || { git status --porcelain -- gen/; echo "gen/ has untracked generated files"; exit 1; }
+	@git diff --exit-code --stat -- gen/ $(DEMO_LIB) || { echo "gen/ is stale: run 'make generate' and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- gen/ $(DEMO_LIB))" || { git status --porcelain -- gen/ $(DEMO_LIB); echo "gen/ has untracked generated files"; exit 1; }
 
 .PHONY: lint
 lint: ## gofmt and go vet
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
 
-NODE_TOOLS := scripts/node/node_modules/.bin
-
-$(NODE_TOOLS)/redocly: scripts/node/package.json scripts/node/package-lock.json
-	cd scripts/node && npm ci --no-audit --no-fund --loglevel=error
-	@touch $@
-
 .PHONY: lint-spec
-lint-spec: $(NODE_TOOLS)/redocly ## lint openapi/openapi.yaml with the committed Redocly ruleset (zero errors)
+lint-spec: $(NODE_STAMP) $(TS_STAMP) ## lint openapi/ (Redocly, zero errors), validate asyncapi/, type-check gen/ts
 	REDOCLY_SUPPRESS_UPDATE_NOTICE=true REDOCLY_TELEMETRY=off $(NODE_TOOLS)/redocly lint openapi/openapi.yaml 2>&1 | grep -v '[║╔╚]'
+	node scripts/node/asyncapi-validate.mjs asyncapi/asyncapi.yaml
+	cd gen/ts && node_modules/.bin/tsc -p . --noEmit
 
 .PHONY: ci
 ci: check-generated lint lint-spec test ## what .ci/run runs

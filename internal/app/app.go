@@ -21,6 +21,7 @@ import (
 	"github.com/m4sh/backend/internal/blob"
 	"github.com/m4sh/backend/internal/classroom"
 	"github.com/m4sh/backend/internal/config"
+	"github.com/m4sh/backend/internal/demo"
 	"github.com/m4sh/backend/internal/docs"
 	"github.com/m4sh/backend/internal/httpapi"
 	"github.com/m4sh/backend/internal/jobs"
@@ -94,7 +95,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	if err != nil {
 		return nil, err
 	}
-	docsHandler, err := docs.Handler(doc)
+	docsHandler, err := docs.Handler(doc, asyncapi.YAML)
 	if err != nil {
 		return nil, err
 	}
@@ -171,6 +172,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 			"GET /asyncapi.yaml": staticFile("application/yaml", asyncapi.YAML),
 			"GET /docs":          docsHandler,
 			"GET /docs/{$}":      docsHandler,
+			"GET /demo":          demo.Handler(),
+			"GET /demo/":         demo.Handler(),
 			"GET /ws/classroom/{class_id}/session/{session_id}/{$}": a.WS,
 		},
 	})

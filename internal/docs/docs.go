@@ -1,5 +1,5 @@
-// Package docs renders a self-contained HTML reference of the OpenAPI document (no CDN, no
-// JavaScript), served at /docs, with a link to the AsyncAPI document.
+// Package docs renders a self-contained HTML reference of the OpenAPI document and of the
+// AsyncAPI document's channel, messages and schemas (no CDN, no JavaScript), served at /docs.
 package docs
 
 import (
@@ -33,15 +33,21 @@ type page struct {
 	Title, Version, Description string
 	Ops                         []operation
 	Schemas                     []schema
+	Async                       *asyncPage
 }
 
 type schema struct {
 	Name, JSON string
 }
 
-// Handler renders doc once and serves the page.
-func Handler(doc *openapi3.T) (http.Handler, error) {
+// Handler renders doc and the AsyncAPI document asyncYAML once and serves the page.
+func Handler(doc *openapi3.T, asyncYAML []byte) (http.Handler, error) {
 	p := page{Title: doc.Info.Title, Version: doc.Info.Version, Description: doc.Info.Description}
+	async, err := renderAsyncAPI(asyncYAML)
+	if err != nil {
+		return nil, err
+	}
+	p.Async = async
 	paths := doc.Paths.InMatchingOrder()
 	sort.Strings(paths)
 	for _, path := range paths {
@@ -149,7 +155,8 @@ table{border-collapse:collapse}td,th{border-bottom:1px solid #eee;padding:.2rem 
 </style></head><body>
 <h1>{{.Title}} <small>v{{.Version}}</small></h1>
 <p>Machine-readable contracts: <a href="/openapi.yaml">openapi.yaml</a> (HTTP) and
-<a href="/asyncapi.yaml">asyncapi.yaml</a> (WebSocket presence and cursors).</p>
+<a href="/asyncapi.yaml">asyncapi.yaml</a> (WebSocket presence and cursors, <a href="#websocket">rendered below</a>).
+Try it all in the <a href="/demo/">live demo</a>.</p>
 <pre>{{.Description}}</pre>
 <h2>Operations</h2>
 {{range .Ops}}<div class="op" id="{{.ID}}">
@@ -163,5 +170,13 @@ table{border-collapse:collapse}td,th{border-bottom:1px solid #eee;padding:.2rem 
 </div>{{end}}
 <h2>Schemas</h2>
 {{range .Schemas}}<h3 id="schema-{{.Name}}">{{.Name}}</h3><pre>{{.JSON}}</pre>{{end}}
+{{with .Async}}<h1 id="websocket">{{.Title}} <small>v{{.Version}} (AsyncAPI)</small></h1>
+<p>Channel: <code>GET {{.Address}}</code> (WebSocket). Document: <a href="/asyncapi.yaml">asyncapi.yaml</a>.</p>
+<pre>{{.Description}}</pre>
+{{range .Operations}}<div class="op"><p><b>{{.Title}}</b> ({{.Action}})</p>{{if .Description}}<p>{{.Description}}</p>{{end}}
+<table><tr><th>message</th><th>meaning</th><th>payload</th></tr>
+{{range .Messages}}<tr><td><code>{{.Name}}</code></td><td>{{.Title}}</td><td><a href="#ws-schema-{{.Payload}}"><code>{{.Payload}}</code></a></td></tr>{{end}}</table></div>{{end}}
+<h2>WebSocket schemas</h2>
+{{range .Schemas}}<h3 id="ws-schema-{{.Name}}">{{.Name}}</h3><pre>{{.JSON}}</pre>{{end}}{{end}}
 </body></html>
 `))

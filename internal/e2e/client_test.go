@@ -9,10 +9,12 @@ import (
 	"github.com/m4sh/backend/internal/apptest"
 )
 
+// newClient returns the generated client acting as user; every response it receives is
+// validated against the OpenAPI document and its operation recorded for the coverage gate.
 func newClient(t *testing.T, env *apptest.Env, user string) *client.ClientWithResponses {
 	t.Helper()
 	tok := env.Token(user)
-	c, err := client.NewClientWithResponses(env.Server.URL, client.WithRequestEditorFn(func(_ context.Context, r *http.Request) error {
+	c, err := client.NewClientWithResponses(env.Server.URL, client.WithHTTPClient(env.HTTPClient()), client.WithRequestEditorFn(func(_ context.Context, r *http.Request) error {
 		r.Header.Set("Authorization", "Bearer "+tok)
 		return nil
 	}))

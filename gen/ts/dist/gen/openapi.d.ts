@@ -1,0 +1,1417 @@
+export interface paths {
+    "/api/v1/classrooms/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Classrooms where the caller is tutor or member, newest first. */
+        get: operations["ClassroomList"];
+        put?: never;
+        /** Create a classroom; the caller becomes its tutor. */
+        post: operations["ClassroomCreate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/classrooms/{class_id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                class_id: components["parameters"]["ClassID"];
+            };
+            cookie?: never;
+        };
+        /** One classroom (tutor or member). */
+        get: operations["ClassroomGet"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/classrooms/{class_id}/members/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                class_id: components["parameters"]["ClassID"];
+            };
+            cookie?: never;
+        };
+        /**
+         * The roster (tutor or member). The tutor comes first with role `tutor`.
+         * @description Not paginated: a classroom holds at most `CLASSROOM_MAX_MEMBERS` members (default 500),
+         *     so the roster is bounded. Members are ordered by `joined_at`, then `user_id`.
+         */
+        get: operations["ClassroomMemberList"];
+        put?: never;
+        /**
+         * Add a member (tutor only). Idempotent.
+         * @description `201` when the user becomes a member, `200` when already one. A user id never seen
+         *     before is recorded (users are created on first sight). Adding the tutor is `409`;
+         *     adding past `CLASSROOM_MAX_MEMBERS` is `409`.
+         */
+        post: operations["ClassroomMemberAdd"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/classrooms/{class_id}/members/{user_id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                class_id: components["parameters"]["ClassID"];
+                user_id: components["schemas"]["UserID"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Remove a member (tutor only); their live connections to the classroom close with 4403. */
+        delete: operations["ClassroomMemberRemove"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/classrooms/{class_id}/sessions/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                class_id: components["parameters"]["ClassID"];
+            };
+            cookie?: never;
+        };
+        /** Sessions of a classroom, newest first (tutor or member). */
+        get: operations["ClassroomSessionList"];
+        put?: never;
+        /** Start a session (tutor only). */
+        post: operations["ClassroomSessionCreate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/classrooms/{class_id}/sessions/{session_id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                class_id: components["parameters"]["ClassID"];
+                session_id: components["parameters"]["SessionID"];
+            };
+            cookie?: never;
+        };
+        /** One session (tutor or member). */
+        get: operations["ClassroomSessionGet"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** End a session (tutor only). Ending an ended session changes nothing. */
+        patch: operations["ClassroomSessionUpdate"];
+        trace?: never;
+    };
+    "/api/v1/classrooms/{class_id}/sessions/{session_id}/presence/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                class_id: components["parameters"]["ClassID"];
+                session_id: components["parameters"]["SessionID"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Who is connected to the session's WebSocket now (tutor or member).
+         * @description One entry per user, however many connections (tabs) they have open, ordered by
+         *     user id. The live feed of the same information is the WebSocket described in
+         *     `/asyncapi.yaml`.
+         */
+        get: operations["ClassroomSessionPresence"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/logs/telemetry/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Ingest client telemetry (public, throttled, best-effort storage).
+         * @description Public: no token needed. A valid bearer token attaches its user id to the events; an
+         *     invalid or expired one is ignored (never a 401).
+         *
+         *     The body is one `TelemetryEvent` or a `TelemetryBatch` of at most 100 events, sent as
+         *     `application/json` or as `text/plain` (what `navigator.sendBeacon` sends for a string).
+         *
+         *     Checks run cheapest first, and the first failure answers:
+         *     1. **Throttle**: at most `TELEMETRY_RATE_PER_MIN` (300) requests per minute per client
+         *        (a sliding one-minute window) → `429 rate_limited` with `Retry-After`, before any
+         *        of the body is read. The client is the peer address, or — when the peer is one of
+         *        `TRUSTED_PROXIES` — the first untrusted address walking `X-Forwarded-For` from the
+         *        right. IPv6 clients are counted per /64.
+         *     2. **Encoding**: `Content-Encoding` absent, `identity` or `gzip`, and `Content-Type`
+         *        `application/json` or `text/plain` → else `415 unsupported_media_type`.
+         *     3. **Size**: at most `TELEMETRY_MAX_BYTES` (32768) bytes as sent **and** after gzip
+         *        inflation, enforced while streaming → `413 payload_too_large` as soon as either is
+         *        crossed (a gzip bomb is never inflated past the limit). A corrupt gzip stream is a
+         *        `400 validation_error`.
+         *     4. **JSON and schema**: UTF-8 JSON matching `TelemetryPayload`; `props` may nest at
+         *        most 32 levels and no string may contain U+0000 → `400 validation_error` naming
+         *        the fields.
+         *     5. `204`: the events are queued for storage. Storage is best effort and asynchronous;
+         *        when the server's buffer is full the events are dropped, counted in metrics and in
+         *        the `X-Telemetry-Dropped` response header.
+         *
+         *     CORS: any origin may call this route. `OPTIONS` preflight requests are answered
+         *     `204` with `Access-Control-Allow-Origin: *`, `Access-Control-Allow-Methods: POST,
+         *     OPTIONS`, `Access-Control-Allow-Headers: Content-Type, Content-Encoding,
+         *     Authorization` and `Access-Control-Max-Age: 86400` by the transport, in front of
+         *     this document's validation; every response of this route carries
+         *     `Access-Control-Allow-Origin: *`.
+         */
+        post: operations["TelemetryIngest"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The authenticated caller. */
+        get: operations["MeGet"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/solo/sessions/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's solo sessions, newest first. */
+        get: operations["SoloSessionList"];
+        put?: never;
+        /** Create a solo session owned by the caller. */
+        post: operations["SoloSessionCreate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/solo/sessions/{session_id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One of the caller's solo sessions. */
+        get: operations["SoloSessionGet"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/solo/sessions/{session_id}/snapshot/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Save a snapshot revision of the session.
+         * @description The body is the snapshot document, stored byte for byte together with its
+         *     `Content-Type` (any type; `application/octet-stream` when absent). Revisions count up
+         *     from 1 per session, without gaps.
+         *
+         *     Limits, checked in this order: an empty body is `400`; a body over
+         *     `SOLO_SNAPSHOT_MAX_BYTES` is `413` (from `Content-Length` when sent, otherwise as soon
+         *     as the limit is crossed while reading); a body that does not fit the caller's quota is
+         *     `403 quota_exceeded` with `used`, `quota` and `remaining` — checked from
+         *     `Content-Length` before the body is read and again on the real size. A refused upload
+         *     stores nothing and charges nothing.
+         *
+         *     No double counting: a retry with the same `Idempotency-Key` (scoped to the session)
+         *     answers `200` with the revision the key first produced; one sent while the first is
+         *     still in flight is `409`; reusing a key with a different body is `409` too. A body
+         *     identical (SHA-256) to the session's newest revision creates nothing and answers
+         *     `200` with that revision.
+         */
+        post: operations["SoloSnapshotCreate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/solo/sessions/{session_id}/snapshot/latest/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The newest revision's bytes.
+         * @description The stored bytes with their `Content-Type`, `ETag: "<sha256>"` and
+         *     `X-Snapshot-Revision`. `If-None-Match` with the current ETag answers `304`.
+         *     A session without revisions is `404`.
+         */
+        get: operations["SoloSnapshotLatest"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/solo/sessions/{session_id}/snapshots/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The session's revisions, newest first. */
+        get: operations["SoloSnapshotList"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/solo/sessions/{session_id}/snapshots/{revision}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One revision's bytes (404 once retention removed it). */
+        get: operations["SoloSnapshotGet"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/solo/storage/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's snapshot storage usage and quota, in bytes. */
+        get: operations["SoloStorageGet"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/healthz": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Liveness — the process is up. */
+        get: operations["HealthCheck"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/readyz": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Readiness — the database is reachable and migrations are current. */
+        get: operations["ReadyCheck"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+}
+export type webhooks = Record<string, never>;
+export interface components {
+    schemas: {
+        Classroom: {
+            /** Format: date-time */
+            created_at: string;
+            /** Format: uuid */
+            id: string;
+            title: string;
+            tutor_id: components["schemas"]["UserID"];
+        };
+        ClassroomCreate: {
+            title: components["schemas"]["Title"];
+        };
+        ClassroomPage: {
+            items: components["schemas"]["Classroom"][];
+            /** @description Absent on the last page. */
+            next_cursor?: string;
+        };
+        ClassroomSession: {
+            /** Format: uuid */
+            classroom_id: string;
+            /** Format: date-time */
+            ended_at: string | null;
+            /** Format: uuid */
+            id: string;
+            /** Format: date-time */
+            started_at: string;
+            status: components["schemas"]["SessionStatus"];
+            title: string;
+        };
+        ClassroomSessionCreate: {
+            title?: string;
+        };
+        ClassroomSessionPage: {
+            items: components["schemas"]["ClassroomSession"][];
+            /** @description Absent on the last page. */
+            next_cursor?: string;
+        };
+        ClassroomSessionUpdate: {
+            /**
+             * @description The only transition is active → ended.
+             * @enum {string}
+             */
+            status: "ended";
+        };
+        FieldError: {
+            /** @description Where: `body.title`, `query.limit`, `path.class_id`, `header.Content-Type`. */
+            field: string;
+            message: string;
+        };
+        Health: {
+            checks?: {
+                [key: string]: string;
+            };
+            /** @enum {string} */
+            status: "ok" | "unavailable";
+        };
+        Me: {
+            name: string;
+            user_id: components["schemas"]["UserID"];
+        };
+        Member: {
+            /** Format: date-time */
+            joined_at: string;
+            name: string;
+            role: components["schemas"]["Role"];
+            user_id: components["schemas"]["UserID"];
+        };
+        MemberAdd: {
+            user_id: components["schemas"]["UserID"];
+        };
+        MemberList: {
+            items: components["schemas"]["Member"][];
+        };
+        Presence: {
+            users: components["schemas"]["PresenceUser"][];
+        };
+        PresenceUser: {
+            name: string;
+            role: components["schemas"]["Role"];
+            user_id: components["schemas"]["UserID"];
+        };
+        /** @description RFC 9457 problem details with a stable machine-readable `code`. */
+        Problem: {
+            /**
+             * @description Stable machine code.
+             * @enum {string}
+             */
+            code: "validation_error" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "conflict" | "payload_too_large" | "unsupported_media_type" | "quota_exceeded" | "rate_limited" | "internal" | "unavailable";
+            detail?: string;
+            /** @description For `validation_error`, the offending fields. */
+            errors?: components["schemas"]["FieldError"][];
+            /** @description The request path. */
+            instance?: string;
+            request_id?: string;
+            /** @example 400 */
+            status: number;
+            /** @example Request validation failed */
+            title: string;
+            /**
+             * @description A URI reference naming the problem type.
+             * @example https://m4sh.dev/problems/validation_error
+             */
+            type: string;
+        } & {
+            [key: string]: unknown;
+        };
+        QuotaExceededProblem: components["schemas"]["Problem"] & {
+            /** Format: int64 */
+            quota: number;
+            /** Format: int64 */
+            remaining: number;
+            /** Format: int64 */
+            used: number;
+        };
+        /** @enum {string} */
+        Role: "tutor" | "student";
+        /** @enum {string} */
+        SessionStatus: "active" | "ended";
+        Snapshot: {
+            content_type: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: uuid */
+            id: string;
+            /** Format: int32 */
+            revision: number;
+            /** @description Lowercase hex SHA-256 of the bytes. */
+            sha256: string;
+            /** Format: int64 */
+            size_bytes: number;
+        };
+        SnapshotCreated: {
+            content_type: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: uuid */
+            id: string;
+            /** Format: int32 */
+            revision: number;
+            /** Format: uuid */
+            session_id: string;
+            sha256: string;
+            /** Format: int64 */
+            size_bytes: number;
+            storage: components["schemas"]["SoloStorage"];
+        };
+        SnapshotPage: {
+            items: components["schemas"]["Snapshot"][];
+            next_cursor?: string;
+        };
+        SoloSession: {
+            /** Format: date-time */
+            created_at: string;
+            /** Format: uuid */
+            id: string;
+            title: string;
+        };
+        SoloSessionCreate: {
+            title?: string;
+        };
+        SoloSessionPage: {
+            items: components["schemas"]["SoloSession"][];
+            next_cursor?: string;
+        };
+        SoloStorage: {
+            /** Format: int64 */
+            quota: number;
+            /**
+             * Format: int64
+             * @description `quota - used`, never below 0 (a quota may be lowered below usage).
+             */
+            remaining: number;
+            /**
+             * Format: int64
+             * @description Bytes of stored revisions.
+             */
+            used: number;
+        };
+        TelemetryBatch: {
+            events: components["schemas"]["TelemetryEvent"][];
+        };
+        /** @description One client event. */
+        TelemetryEvent: {
+            /** @enum {string} */
+            level?: "debug" | "info" | "warn" | "error";
+            /** @example editor.opened */
+            name: string;
+            /** @description Free-form properties, stored as jsonb (nesting at most 32 levels). */
+            props?: {
+                [key: string]: unknown;
+            };
+            /** @description The client's own session identifier (free form). */
+            session_id?: string;
+            /**
+             * Format: date-time
+             * @description When the event happened (RFC 3339), by the client's clock; the server's receive time when absent.
+             */
+            ts?: string;
+        };
+        /** @description One event, or a batch of at most 100 (an object with `events`). */
+        TelemetryPayload: components["schemas"]["TelemetryEvent"] | components["schemas"]["TelemetryBatch"];
+        /** @description 1..200 characters, not only white space. */
+        Title: string;
+        /** @description Canonical string form of the token's user claim. */
+        UserID: string;
+    };
+    responses: {
+        /** @description The request conflicts with the resource's state (`conflict`). */
+        Conflict: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description Any other error, as problem+json. */
+        Error: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The caller may see the resource but not change it (`forbidden`). */
+        Forbidden: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /**
+         * @description An upload with the same `Idempotency-Key` is still in flight, or the key was used
+         *     with a different body (`conflict`).
+         */
+        IdempotencyConflict: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description No such resource, or one the caller may not see (`not_found`). */
+        NotFound: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /**
+         * @description The upload does not fit the caller's storage quota (`quota_exceeded`); nothing was
+         *     stored. `used`, `quota` and `remaining` (bytes) are top-level members.
+         */
+        QuotaExceeded: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["QuotaExceededProblem"];
+            };
+        };
+        /** @description The revision's bytes, with the Content-Type they were saved with. */
+        SnapshotBytes: {
+            headers: {
+                /** @description The quoted SHA-256 (hex) of the bytes. */
+                ETag?: string;
+                /** @description The revision number. */
+                "X-Snapshot-Revision"?: number;
+                [name: string]: unknown;
+            };
+            content: {
+                "*/*": string;
+            };
+        };
+        /** @description The client's ETag matches; no body. */
+        SnapshotNotModified: {
+            headers: {
+                ETag?: string;
+                "X-Snapshot-Revision"?: number;
+                [name: string]: unknown;
+            };
+            content?: never;
+        };
+        /** @description The body exceeds `SOLO_SNAPSHOT_MAX_BYTES` (`payload_too_large`). */
+        SnapshotTooLarge: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description No, invalid or expired bearer token (`unauthorized`). */
+        Unauthorized: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The request does not match this document (`validation_error`). */
+        ValidationError: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+    };
+    parameters: {
+        ClassID: string;
+        /** @description Opaque cursor from the previous page's `next_cursor`. */
+        Cursor: string;
+        /** @description ETags the client holds; a match answers 304. */
+        IfNoneMatch: string;
+        /** @description Page size. */
+        Limit: number;
+        SessionID: string;
+        /** @description A solo session id. */
+        SoloSessionID: string;
+    };
+    requestBodies: never;
+    headers: never;
+    pathItems: never;
+}
+export type $defs = Record<string, never>;
+export interface operations {
+    ClassroomList: {
+        parameters: {
+            query?: {
+                /** @description Opaque cursor from the previous page's `next_cursor`. */
+                cursor?: components["parameters"]["Cursor"];
+                /** @description Page size. */
+                limit?: components["parameters"]["Limit"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of classrooms. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClassroomPage"];
+                };
+            };
+            400: components["responses"]["ValidationError"];
+            401: components["responses"]["Unauthorized"];
+            default: components["responses"]["Error"];
+        };
+    };
+    ClassroomCreate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ClassroomCreate"];
+            };
+        };
+        responses: {
+            /** @description Created. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Classroom"];
+                };
+            };
+            400: components["responses"]["ValidationError"];
+            401: components["responses"]["Unauthorized"];
+            default: components["responses"]["Error"];
+        };
+    };
+    ClassroomGet: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                class_id: components["parameters"]["ClassID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The classroom. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Classroom"];
+                };
+            };
+            400: components["responses"]["ValidationError"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            default: components["responses"]["Error"];
+        };
+    };
+    ClassroomMemberList: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                class_id: components["parameters"]["ClassID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The roster. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MemberList"];
+                };
+            };
+            400: components["responses"]["ValidationError"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            default: components["responses"]["Error"];
+        };
+    };
+    ClassroomMemberAdd: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                class_id: components["parameters"]["ClassID"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MemberAdd"];
+            };
+        };
+        responses: {
+            /** @description Already a member. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Member"];
+                };
+            };
+            /** @description Added. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Member"];
+                };
+            };
+            400: components["responses"]["ValidationError"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            default: components["responses"]["Error"];
+        };
+    };
+    ClassroomMemberRemove: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                class_id: components["parameters"]["ClassID"];
+                user_id: components["schemas"]["UserID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["ValidationError"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            default: components["responses"]["Error"];
+        };
+    };
+    ClassroomSessionList: {
+        parameters: {
+            query?: {
+                /** @description Opaque cursor from the previous page's `next_cursor`. */
+                cursor?: components["parameters"]["Cursor"];
+                /** @description Page size. */
+                limit?: components["parameters"]["Limit"];
+            };
+            header?: never;
+            path: {
+                class_id: components["parameters"]["ClassID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of sessions. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClassroomSessionPage"];
+                };
+            };
+            400: components["responses"]["ValidationError"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            default: components["responses"]["Error"];
+        };
+    };
+    ClassroomSessionCreate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                class_id: components["parameters"]["ClassID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["ClassroomSessionCreate"];
+            };
+        };
+        responses: {
+            /** @description Started. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClassroomSession"];
+                };
+            };
+            400: components["responses"]["ValidationError"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            default: components["responses"]["Error"];
+        };
+    };
+    ClassroomSessionGet: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                class_id: components["parameters"]["ClassID"];
+                session_id: components["parameters"]["SessionID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The session. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClassroomSession"];
+                };
+            };
+            400: components["responses"]["ValidationError"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            default: components["responses"]["Error"];
+        };
+    };
+    ClassroomSessionUpdate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                class_id: components["parameters"]["ClassID"];
+                session_id: components["parameters"]["SessionID"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ClassroomSessionUpdate"];
+            };
+        };
+        responses: {
+            /** @description The session after the change. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClassroomSession"];
+                };
+            };
+            400: components["responses"]["ValidationError"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            default: components["responses"]["Error"];
+        };
+    };
+    ClassroomSessionPresence: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                class_id: components["parameters"]["ClassID"];
+                session_id: components["parameters"]["SessionID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The users connected now. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Presence"];
+                };
+            };
+            400: components["responses"]["ValidationError"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            default: components["responses"]["Error"];
+        };
+    };
+    TelemetryIngest: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TelemetryPayload"];
+                "text/plain": string;
+            };
+        };
+        responses: {
+            /** @description Accepted for (best-effort) storage. */
+            204: {
+                headers: {
+                    /** @description How many of this request's events were dropped because the buffer was full (usually 0). */
+                    "X-Telemetry-Dropped": number;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["ValidationError"];
+            /** @description The body exceeds `TELEMETRY_MAX_BYTES` as sent or inflated (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported `Content-Encoding` or `Content-Type` (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests from this client (`rate_limited`). */
+            429: {
+                headers: {
+                    /** @description Seconds until the client may send again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    MeGet: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The caller. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Me"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            default: components["responses"]["Error"];
+        };
+    };
+    SoloSessionList: {
+        parameters: {
+            query?: {
+                /** @description Opaque cursor from the previous page's `next_cursor`. */
+                cursor?: components["parameters"]["Cursor"];
+                /** @description Page size. */
+                limit?: components["parameters"]["Limit"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of sessions. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SoloSessionPage"];
+                };
+            };
+            400: components["responses"]["ValidationError"];
+            401: components["responses"]["Unauthorized"];
+            default: components["responses"]["Error"];
+        };
+    };
+    SoloSessionCreate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SoloSessionCreate"];
+            };
+        };
+        responses: {
+            /** @description Created. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SoloSession"];
+                };
+            };
+            400: components["responses"]["ValidationError"];
+            401: components["responses"]["Unauthorized"];
+            default: components["responses"]["Error"];
+        };
+    };
+    SoloSessionGet: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A solo session id. */
+                session_id: components["parameters"]["SoloSessionID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The session. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SoloSession"];
+                };
+            };
+            400: components["responses"]["ValidationError"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            default: components["responses"]["Error"];
+        };
+    };
+    SoloSnapshotCreate: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Client-chosen key that makes retries of this upload safe. */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                /** @description A solo session id. */
+                session_id: components["parameters"]["SoloSessionID"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "*/*": string;
+            };
+        };
+        responses: {
+            /**
+             * @description Nothing created: an `Idempotency-Key` replay, or a body identical to the newest
+             *     revision. The existing revision and the current storage usage.
+             */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SnapshotCreated"];
+                };
+            };
+            /** @description The new revision and the storage usage after it. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SnapshotCreated"];
+                };
+            };
+            400: components["responses"]["ValidationError"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["QuotaExceeded"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["IdempotencyConflict"];
+            413: components["responses"]["SnapshotTooLarge"];
+            default: components["responses"]["Error"];
+        };
+    };
+    SoloSnapshotLatest: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description ETags the client holds; a match answers 304. */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
+            path: {
+                /** @description A solo session id. */
+                session_id: components["parameters"]["SoloSessionID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["SnapshotBytes"];
+            304: components["responses"]["SnapshotNotModified"];
+            400: components["responses"]["ValidationError"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            default: components["responses"]["Error"];
+        };
+    };
+    SoloSnapshotList: {
+        parameters: {
+            query?: {
+                /** @description Opaque cursor from the previous page's `next_cursor`. */
+                cursor?: components["parameters"]["Cursor"];
+                /** @description Page size. */
+                limit?: components["parameters"]["Limit"];
+            };
+            header?: never;
+            path: {
+                /** @description A solo session id. */
+                session_id: components["parameters"]["SoloSessionID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of revisions. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SnapshotPage"];
+                };
+            };
+            400: components["responses"]["ValidationError"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            default: components["responses"]["Error"];
+        };
+    };
+    SoloSnapshotGet: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description ETags the client holds; a match answers 304. */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
+            path: {
+                revision: number;
+                /** @description A solo session id. */
+                session_id: components["parameters"]["SoloSessionID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["SnapshotBytes"];
+            304: components["responses"]["SnapshotNotModified"];
+            400: components["responses"]["ValidationError"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            default: components["responses"]["Error"];
+        };
+    };
+    SoloStorageGet: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Usage. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SoloStorage"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            default: components["responses"]["Error"];
+        };
+    };
+    HealthCheck: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Up. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Health"];
+                };
+            };
+        };
+    };
+    ReadyCheck: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Ready. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Health"];
+                };
+            };
+            /** @description Not ready; `checks` says which dependency failed. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Health"];
+                };
+            };
+        };
+    };
+}

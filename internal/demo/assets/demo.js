@@ -1,0 +1,214 @@
+// The live demo: plain ES module over the built TypeScript client (lib/m4sh = gen/ts/dist).
+import { createM4shClient, PresenceSocket, snapshotBody } from "./lib/m4sh/index.js";
+
+const $ = (id) => document.getElementById(id);
+const store = window.sessionStorage; // per window, so two windows can be two users
+let token = store.getItem("m4sh.token") || "";
+const api = createM4shClient({ token: () => token });
+const publicApi = createM4shClient();
+let me = null;
+let socket = null;
+
+function status(el, text, error = false) {
+  el.textContent = text;
+  el.classList.toggle("error", error);
+}
+
+function problem(res) {
+  const e = res.error;
+  return `${res.response.status} ${e?.code ?? ""} ${e?.detail ?? ""}`.trim();
+}
+
+// 1. Token
+async function useToken() {
+  token = $("token").value.trim();
+  store.setItem("m4sh.token", token);
+  const res = await api.GET("/api/v1/me/");
+  if (!res.data) {
+    me = null;
+    status($("me"), `token refused: ${problem(res)}`, true);
+    return;
+  }
+  me = res.data;
+  status($("me"), `signed in as ${me.user_id}${me.name ? ` (${me.name})` : ""}`);
+  await loadClassrooms();
+}
+
+// 2. Classroom and session
+async function loadClassrooms(select) {
+  const res = await api.GET("/api/v1/classrooms/", { params: { query: { limit: 100 } } });
+  if (!res.data) return status($("classroom-status"), problem(res), true);
+  const sel = $("classroom");
+  sel.replaceChildren(...res.data.items.map((c) => new Option(`${c.title}${c.tutor_id === me?.user_id ? " (tutor)" : ""}`, c.id)));
+  if (select) sel.value = select;
+  status($("classroom-status"), `${res.data.items.length} classroom(s)`);
+  await loadSessions();
+}
+
+async function loadSessions(select) {
+  const class_id = $("classroom").value;
+  const sel = $("session");
+  if (!class_id) return sel.replaceChildren();
+  const [sessions, roster] = await Promise.all([
+    api.GET("/api/v1/classrooms/{class_id}/sessions/", { params: { path: { class_id }, query: { limit: 100 } } }),
+    api.GET("/api/v1/classrooms/{class_id}/members/", { params: { path: { class_id } } }),
+  ]);
+  if (!sessions.data) return status($("classroom-status"), problem(sessions), true);
+  const active = sessions.data.items.filter((s) => s.status === "active");
+  sel.replaceChildren(...active.map((s) => new Option(s.title || `session ${s.id.slice(0, 8)}`, s.id)));
+  if (select) sel.value = select;
+  if (roster.data) $("roster").textContent = "roster: " + roster.data.items.map((m) => `${m.user_id} (${m.role})`).join(", ");
+}
+
+async function createClassroom() {
+  const title = $("new-classroom").value.trim() || "Demo classroom";
+  const res = await api.POST("/api/v1/classrooms/", { body: { title } });
+  if (!res.data) return status($("classroom-status"), problem(res), true);
+  status($("classroom-status"), `created classroom ${res.data.title}`);
+  await loadClassrooms(res.data.id);
+}
+
+async function addMember() {
+  const class_id = $("classroom").value;
+  const user_id = $("member").value.trim();
+  if (!class_id || !user_id) return;
+  const res = await api.POST("/api/v1/classrooms/{class_id}/members/", { params: { path: { class_id } }, body: { user_id } });
+  if (!res.data) return status($("classroom-status"), problem(res), true);
+  status($("classroom-status"), `${user_id} is a member (${res.response.status === 201 ? "added" : "already"})`);
+  await loadSessions($("session").value);
+}
+
+async function startSession() {
+  const class_id = $("classroom").value;
+  if (!class_id) return;
+  const res = await api.POST("/api/v1/classrooms/{class_id}/sessions/", {
+    params: { path: { class_id } }, body: { title: `Demo ${new Date().toLocaleTimeString()}` },
+  });
+  if (!res.data) return status($("classroom-status"), problem(res), true);
+  status($("classroom-status"), `started ${res.data.title}`);
+  await loadSessions(res.data.id);
+}
+
+// 3. Presence and cursors
+const board = $("board");
+const dots = new Map();
+
+function renderUsers(users) {
+  $("presence").replaceChildren(...users.map((u) => {
+    const li = document.createElement("li");
+    li.dataset.user = u.user_id;
+    li.textContent = u.name || u.user_id;
+    const role = document.createElement("span");
+    role.className = "role";
+    role.textContent = u.role;
+    li.append(role);
+    return li;
+  }));
+  for (const [id, dot] of dots) {
+    if (!users.some((u) => u.user_id === id)) { dot.remove(); dots.delete(id); }
+  }
+}
+
+function moveDot({ user_id, x, y }) {
+  let dot = dots.get(user_id);
+  if (!dot) {
+    dot = document.createElement("div");
+    dot.className = "cursor";
+    dot.dataset.user = user_id;
+    const label = document.createElement("span");
+    label.textContent = user_id;
+    dot.append(label);
+    board.append(dot);
+    dots.set(user_id, dot);
+  }
+  // Positions travel as fractions of the board (0..1000), so windows of any size agree.
+  dot.style.left = `${(x / 1000) * board.clientWidth}px`;
+  dot.style.top = `${(y / 1000) * board.clientHeight}px`;
+}
+
+function connect() {
+  const classId = $("classroom").value, sessionId = $("session").value;
+  if (!classId || !sessionId) return status($("ws-status"), "pick a classroom and a session first", true);
+  socket?.close();
+  const s = new PresenceSocket({ classId, sessionId, getToken: () => token || undefined });
+  socket = s;
+  s.on("users", renderUsers);
+  s.on("cursor", moveDot);
+  s.on("snapshot", () => status($("ws-status"), `connected to ${sessionId.slice(0, 8)}`));
+  s.on("close", (c) => status($("ws-status"), `closed ${c.code} ${c.reason}` +
+    (c.reconnectInMs !== undefined ? `, reconnecting in ${c.reconnectInMs} ms` : ""), c.action === "stop"));
+  s.on("stopped", (c) => { if (socket === s) status($("ws-status"), `stopped (${c.code} ${c.reason})`, c.code !== 1000); });
+  s.connect();
+}
+
+board.addEventListener("pointermove", (e) => {
+  if (!socket) return;
+  const r = board.getBoundingClientRect();
+  socket.sendCursor(Math.round(((e.clientX - r.left) / r.width) * 1000), Math.round(((e.clientY - r.top) / r.height) * 1000));
+});
+
+// 4. Solo snapshot (one solo session per user, remembered in this window)
+async function soloSession() {
+  const key = `m4sh.solo.${me?.user_id}`;
+  let id = store.getItem(key);
+  if (id) return id;
+  const res = await api.POST("/api/v1/solo/sessions/", { body: { title: "Demo workspace" } });
+  if (!res.data) throw new Error(problem(res));
+  store.setItem(key, res.data.id);
+  return res.data.id;
+}
+
+async function saveSnapshot() {
+  try {
+    const session_id = await soloSession();
+    const res = await api.POST("/api/v1/solo/sessions/{session_id}/snapshot/", {
+      params: { path: { session_id } }, ...snapshotBody($("snapshot-doc").value, "application/json"),
+    });
+    if (!res.data) return status($("solo-status"), problem(res), true);
+    const st = res.data.storage;
+    status($("solo-status"), `${res.response.status === 201 ? "saved" : "unchanged,"} revision ${res.data.revision} ` +
+      `(${res.data.size_bytes} bytes; used ${st.used} of ${st.quota})`);
+  } catch (e) {
+    status($("solo-status"), String(e), true);
+  }
+}
+
+async function restoreSnapshot() {
+  try {
+    const session_id = await soloSession();
+    const res = await api.GET("/api/v1/solo/sessions/{session_id}/snapshot/latest/", {
+      params: { path: { session_id } }, parseAs: "text",
+    });
+    if (res.error !== undefined || res.data === undefined) return status($("solo-status"), problem(res), true);
+    $("snapshot-doc").value = res.data;
+    status($("solo-status"), `restored revision ${res.response.headers.get("X-Snapshot-Revision")}`);
+  } catch (e) {
+    status($("solo-status"), String(e), true);
+  }
+}
+
+// 5. Telemetry (public route; sent without the token)
+async function sendEvent() {
+  const name = $("event-name").value.trim() || "demo.clicked";
+  const res = await publicApi.POST("/api/v1/logs/telemetry/", {
+    body: { name, level: "info", ts: new Date().toISOString(), props: { page: "demo" } },
+  });
+  status($("telemetry-status"), res.response.status === 204 ? `accepted (204) ${name}` : problem(res), res.response.status !== 204);
+}
+
+$("use-token").addEventListener("click", useToken);
+$("refresh-classrooms").addEventListener("click", () => loadClassrooms($("classroom").value));
+$("create-classroom").addEventListener("click", createClassroom);
+$("classroom").addEventListener("change", () => loadSessions());
+$("add-member").addEventListener("click", addMember);
+$("start-session").addEventListener("click", startSession);
+$("connect").addEventListener("click", connect);
+$("disconnect").addEventListener("click", () => { socket?.close(); socket = null; renderUsers([]); });
+$("save-snapshot").addEventListener("click", saveSnapshot);
+$("restore-snapshot").addEventListener("click", restoreSnapshot);
+$("send-event").addEventListener("click", sendEvent);
+if (token) {
+  $("token").value = token;
+  useToken();
+}
+document.body.dataset.ready = "true";

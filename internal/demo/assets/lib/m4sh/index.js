@@ -1,0 +1,4 @@
+// Hand-written entry point of @m4sh/client. Generated sources live in src/gen/ only.
+export * from "./rest.js";
+export * from "./presence.js";
+export { closeCodes, subprotocol } from "./gen/ws.js";

@@ -1,0 +1,95 @@
+package e2e_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/m4sh/backend/internal/apptest"
+)
+
+// TestDemoInBrowser walks the /demo/ page in headless Chromium (Debian's package, driven by
+// playwright-core, both installed by scripts/browser-deps.sh) as a tutor and a student in two
+// windows: presence lists and cursors cross between them, a solo snapshot is saved and
+// restored, a telemetry event is accepted. Screenshots of both windows go to
+// .data/artifacts/TestDemoInBrowser/. It runs in CI; elsewhere it skips only when Chromium
+// cannot be installed.
+func TestDemoInBrowser(t *testing.T) {
+	t.Parallel()
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(filepath.Join(root, "scripts", "browser-deps.sh")).Output()
+	if err != nil {
+		msg := "the demo browser test needs chromium and playwright-core (scripts/browser-deps.sh failed: " + err.Error() + ")"
+		if ee, ok := err.(*exec.ExitError); ok {
+			msg += ": " + strings.TrimSpace(string(ee.Stderr))
+		}
+		if os.Getenv("CI") != "" {
+			t.Fatal(msg)
+		}
+		t.Skip("skipping outside CI: " + msg)
+	}
+	chromium := strings.TrimSpace(string(out))
+	shots := filepath.Join(root, ".data", "artifacts", t.Name())
+	if err := os.MkdirAll(shots, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	env := apptest.New(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", filepath.Join(root, "e2e", "browser", "demo.mjs"),
+		chromium, env.Server.URL+"/demo/", env.Token("tina"), "sam", env.Token("sam"), shots)
+	cmd.Dir = filepath.Join(root, "e2e", "browser")
+	res, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("demo driver: %v\n%s", err, res)
+	}
+	lines := strings.Split(strings.TrimSpace(string(res)), "\n")
+	type sees struct {
+		Presence []string          `json:"presence"`
+		Cursor   map[string]string `json:"cursor"`
+	}
+	var got struct {
+		TutorID     string   `json:"tutorID"`
+		TutorSees   sees     `json:"tutorSees"`
+		StudentSees sees     `json:"studentSees"`
+		Saved       string   `json:"saved"`
+		Restored    string   `json:"restored"`
+		Doc         string   `json:"doc"`
+		Telemetry   string   `json:"telemetry"`
+		Errors      []string `json:"errors"`
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &got); err != nil {
+		t.Fatalf("driver output: %v\n%s", err, res)
+	}
+	if got.TutorID != "tina" {
+		t.Errorf("tutor window signed in as %q, want tina", got.TutorID)
+	}
+	for name, s := range map[string]sees{"tutor": got.TutorSees, "student": got.StudentSees} {
+		p := slices.Sorted(slices.Values(s.Presence))
+		if !slices.Equal(p, []string{"sam", "tina"}) {
+			t.Errorf("%s window lists %v, want sam and tina", name, s.Presence)
+		}
+		if s.Cursor["left"] == "" || s.Cursor["top"] == "" {
+			t.Errorf("%s window shows no cursor of the other user: %v", name, s.Cursor)
+		}
+	}
+	if got.Restored != got.Doc || !strings.HasPrefix(got.Saved, "saved revision 1") {
+		t.Errorf("snapshot: saved %q, restored %q, want %q", got.Saved, got.Restored, got.Doc)
+	}
+	if !strings.HasPrefix(got.Telemetry, "accepted (204)") {
+		t.Errorf("telemetry status %q", got.Telemetry)
+	}
+	if len(got.Errors) > 0 {
+		t.Errorf("page errors: %v", got.Errors)
+	}
+	t.Logf("screenshots: %s", shots)
+}
