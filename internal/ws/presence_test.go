@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -162,41 +163,63 @@ func TestSlowReaderDoesNotDelayFastOne(t *testing.T) {
 	read(t, sender)
 	var mu sync.Mutex
 	var lat []time.Duration
-	done := make(chan struct{})
+	var lastX atomic.Int64 // x of the newest update sent; -1 until the last one is out
+	lastX.Store(-1)
+	sawLast := false
+	gotLast := make(chan struct{})
 	start := time.Now()
 	go func() {
-		defer close(done)
+		defer close(gotLast)
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		for n := 0; n < 40; {
+		for {
 			_, b, err := fast.Read(ctx)
 			if err != nil {
 				return
 			}
 			var m frame
 			_ = json.Unmarshal(b, &m)
-			if m.Type == "cursor" && m.UserID == "tina" {
+			if m.Type != "cursor" || m.UserID != "tina" {
+				continue
+			}
+			mu.Lock()
+			lat = append(lat, time.Since(start)-time.Duration(m.X)*time.Microsecond)
+			mu.Unlock()
+			if int64(m.X) == lastX.Load() {
 				mu.Lock()
-				lat = append(lat, time.Since(start)-time.Duration(m.X)*time.Microsecond)
+				sawLast = true
 				mu.Unlock()
-				n++
+				return
 			}
 		}
 	}()
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
-	for range 40 {
+	for i := range 40 {
 		<-tick.C
-		write(t, sender, fmt.Sprintf(`{"type":"cursor","x":%d,"y":0}`, time.Since(start).Microseconds()))
+		x := time.Since(start).Microseconds()
+		if i == 39 {
+			lastX.Store(x)
+		}
+		write(t, sender, fmt.Sprintf(`{"type":"cursor","x":%d,"y":0}`, x))
 	}
-	<-done
+	select {
+	case <-gotLast:
+	case <-time.After(30 * time.Second):
+	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(lat) != 40 {
-		t.Fatalf("fast reader got %d of 40 updates", len(lat))
+	// Under load the writer may merge queued updates (latest position wins, by contract), so
+	// the count may be below 40; what must hold is that the newest position arrives and
+	// nothing the fast reader gets is held up by the stalled peer.
+	if !sawLast {
+		t.Fatalf("fast reader got %d updates and never the newest position", len(lat))
 	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	t.Logf("fast reader latency with a stalled peer: p50 %v, max %v", lat[len(lat)/2], lat[len(lat)-1])
+	t.Logf("fast reader: %d of 40 updates (rest merged), latency with a stalled peer: p50 %v, max %v", len(lat), lat[len(lat)/2], lat[len(lat)-1])
+	if len(lat) < 20 {
+		t.Errorf("fast reader got only %d of 40 updates", len(lat))
+	}
 	if lat[len(lat)-1] > time.Second {
 		t.Errorf("max latency %v with a stalled peer, want well under 1s", lat[len(lat)-1])
 	}
