@@ -139,7 +139,7 @@ type refusal struct {
 // ServeHTTP upgrades, then admits or refuses the connection with a close code.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	tok := tokenFrom(r)
-	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	c, err := websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{
 		Subprotocols:    []string{Subprotocol},
 		OriginPatterns:  s.opts.AllowedOrigins,
 		CompressionMode: websocket.CompressionDisabled,
@@ -169,16 +169,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.conns[cn] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.conns, cn)
-		s.mu.Unlock()
-		s.wg.Done()
-	}()
 	s.m.connects.WithLabelValues("accepted").Inc()
 	s.m.open.Inc()
-	defer s.m.open.Dec()
-	cn.run(classID, p.Expires)
+	// The connection lives on a fresh goroutine and the handler returns: the handler's stack
+	// has grown through net/http and the middleware chain, and an idle connection would keep
+	// that stack for its whole life. A fresh goroutine starts small (memory per idle
+	// connection, issue 4). net/http does nothing more with a hijacked connection.
+	go func() {
+		defer func() {
+			s.m.open.Dec()
+			s.mu.Lock()
+			delete(s.conns, cn)
+			s.mu.Unlock()
+			s.wg.Done()
+		}()
+		cn.run(classID, p.Expires)
+	}()
 }
 
 // admit authenticates and authorises an upgraded request.
