@@ -6,6 +6,7 @@
 package presence
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"sync"
@@ -68,9 +69,34 @@ const (
 	CloseRateLimited = 4429
 )
 
+// Directory is presence shared by the nodes of a cluster. Nodes record, per session, the
+// users they have connections for; Arrive and Depart say whether this node saw the user's
+// first arrival or last departure across the cluster, so that join and leave are published
+// once per user, not once per node. Implementations log their own errors and, when the
+// shared state cannot be reached, answer as if this node were alone.
+type Directory interface {
+	// Arrive records that this node has conns connections of u in the session; first is
+	// true when no other node has the user.
+	Arrive(ctx context.Context, session uuid.UUID, u User, conns int) (first bool)
+	// Depart records that this node has conns (possibly 0) connections of the user left;
+	// last is true when conns is 0 and no other node has the user.
+	Depart(ctx context.Context, session uuid.UUID, userID string, conns int) (last bool)
+	// Present lists the users present in the session on any live node, by user id.
+	Present(ctx context.Context, session uuid.UUID) ([]User, error)
+}
+
+// Controller carries control events to every node of a cluster; a Bus that implements it
+// is used to reach a removed member's connections on other nodes.
+type Controller interface {
+	PublishClose(classroomID uuid.UUID, userID string, code int, reason string) error
+}
+
 // Options configure a Hub.
 type Options struct {
 	Bus Bus
+	// Directory is the presence shared across nodes; nil means this node is alone and
+	// presence is what its own connections say.
+	Directory Directory
 	// CursorRate is the cursor updates per second a user may send to one session, across
 	// that user's connections; CursorBurst the bucket size.
 	CursorRate  float64
@@ -139,11 +165,50 @@ type Conn struct {
 	m    *member
 	sink Sink
 	gone bool // under r.mu
+
+	// Until the snapshot is queued, events for the connection are held in pending (the
+	// snapshot is read from shared state while events already flow).
+	live    atomic.Bool
+	pmu     sync.Mutex
+	pending []*Event
+}
+
+func (c *Conn) deliver(e *Event) {
+	if !c.live.Load() {
+		c.pmu.Lock()
+		if !c.live.Load() {
+			c.pending = append(c.pending, e)
+			c.pmu.Unlock()
+			return
+		}
+		c.pmu.Unlock()
+	}
+	if e.Kind == KindClose {
+		c.sink.CloseWith(e.Code, e.Reason)
+		return
+	}
+	c.sink.Deliver(e)
+}
+
+// goLive hands the held events over and lets later ones through directly.
+func (c *Conn) goLive() {
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
+	for _, e := range c.pending {
+		if e.Kind == KindClose {
+			c.sink.CloseWith(e.Code, e.Reason)
+		} else {
+			c.sink.Deliver(e)
+		}
+	}
+	c.pending = nil
+	c.live.Store(true)
 }
 
 // Join registers a connection. snapshot is called with the users present (the joining user
 // included) before any other event can reach sink, so the transport can send it first. A
-// user's first connection publishes KindJoin to the others.
+// user's first connection (across the cluster, with a Directory) publishes KindJoin to the
+// others.
 func (h *Hub) Join(classroomID, session uuid.UUID, u User, sink Sink, snapshot func([]User)) *Conn {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -163,14 +228,37 @@ func (h *Hub) Join(classroomID, session uuid.UUID, u User, sink Sink, snapshot f
 	}
 	m.conns++
 	c := &Conn{r: r, m: m, sink: sink}
-	snapshot(r.usersLocked())
 	old := *r.conns.Load()
 	r.conns.Store(ptr(append(slices.Clip(old), c)))
+	users := r.usersLocked()
+	if d := h.opts.Directory; d != nil {
+		ctx := context.Background()
+		// Arrive records the count on every connection; only the user's first one here
+		// can be their first in the cluster.
+		first = d.Arrive(ctx, session, u, m.conns) && first
+		if shared, err := d.Present(ctx, session); err == nil {
+			users = mergeUsers(shared, users)
+		}
+	}
+	snapshot(users)
+	c.goLive()
 	r.mu.Unlock()
 	if first {
 		h.opts.Bus.Publish(session, &Event{Kind: KindJoin, User: u})
 	}
 	return c
+}
+
+// mergeUsers returns the union of two lists sorted by user id, a's entry winning.
+func mergeUsers(a, b []User) []User {
+	out := slices.Clone(a)
+	for _, u := range b {
+		if !slices.ContainsFunc(out, func(o User) bool { return o.UserID == u.UserID }) {
+			out = append(out, u)
+		}
+	}
+	slices.SortFunc(out, func(x, y User) int { return strings.Compare(x.UserID, y.UserID) })
+	return out
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -211,6 +299,11 @@ func (c *Conn) Leave() {
 		delete(r.users, c.m.user.UserID)
 	}
 	empty := len(next) == 0
+	if d := h.opts.Directory; d != nil {
+		if !d.Depart(context.Background(), r.session, c.m.user.UserID, c.m.conns) {
+			last = false // still present on another node
+		}
+	}
 	r.mu.Unlock()
 	if last {
 		h.opts.Bus.Publish(r.session, &Event{Kind: KindLeave, User: User{UserID: c.m.user.UserID}})
@@ -293,33 +386,48 @@ func (r *room) deliver(e *Event) {
 	if e.Kind == KindClose {
 		for _, c := range conns {
 			if c.m.user.UserID == e.User.UserID {
-				c.sink.CloseWith(e.Code, e.Reason)
+				c.deliver(e)
 			}
 		}
 		return
 	}
 	for _, c := range conns {
 		if c.m.user.UserID != e.User.UserID {
-			c.sink.Deliver(e)
+			c.deliver(e)
 		}
 	}
 }
 
-// Present returns the users connected to a session now, by user id.
-func (h *Hub) Present(session uuid.UUID) []User {
+// Present returns the users connected to a session now, by user id: across the cluster
+// with a Directory, else on this node.
+func (h *Hub) Present(ctx context.Context, session uuid.UUID) ([]User, error) {
+	if d := h.opts.Directory; d != nil {
+		return d.Present(ctx, session)
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	r := h.rooms[session]
 	if r == nil {
-		return []User{}
+		return []User{}, nil
 	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	return r.usersLocked()
+	return r.usersLocked(), nil
 }
 
-// CloseUser closes userID's connections to every session of a classroom (a removed member).
+// CloseUser closes userID's connections to every session of a classroom (a removed
+// member): on every node when the Bus is a Controller, else on this one.
 func (h *Hub) CloseUser(classroomID uuid.UUID, userID string, code int, reason string) {
+	if ctl, ok := h.opts.Bus.(Controller); ok {
+		if err := ctl.PublishClose(classroomID, userID, code, reason); err == nil {
+			return // it comes back to this node too, through CloseLocalUser
+		}
+	}
+	h.CloseLocalUser(classroomID, userID, code, reason)
+}
+
+// CloseLocalUser closes userID's connections on this node to every session of a classroom.
+func (h *Hub) CloseLocalUser(classroomID uuid.UUID, userID string, code int, reason string) {
 	h.mu.Lock()
 	var rooms []*room
 	for _, r := range h.rooms {
@@ -328,9 +436,16 @@ func (h *Hub) CloseUser(classroomID uuid.UUID, userID string, code int, reason s
 		}
 	}
 	h.mu.Unlock()
+	e := &Event{Kind: KindClose, User: User{UserID: userID}, Code: code, Reason: reason}
 	for _, r := range rooms {
-		r.closeUser(userID, code, reason)
+		r.deliver(e)
 	}
+}
+
+// PublishLeave publishes a leave for a user whose presence ended elsewhere: the rows of a
+// dead node, purged by this one.
+func (h *Hub) PublishLeave(session uuid.UUID, userID string) {
+	h.opts.Bus.Publish(session, &Event{Kind: KindLeave, User: User{UserID: userID}})
 }
 
 // LocalBus is the in-process Bus: Publish calls every subscriber of the session
