@@ -129,6 +129,16 @@ func (n *Node) Stop(ctx context.Context) {
 	})
 }
 
+// Crash stops the heartbeat and leaves the rows behind, as a killed process does (tests).
+func (n *Node) Crash() {
+	n.once.Do(func() {
+		close(n.stop)
+		if n.started.Load() {
+			<-n.done
+		}
+	})
+}
+
 func interval(d time.Duration) pgtype.Interval {
 	return pgtype.Interval{Microseconds: d.Microseconds(), Valid: true}
 }
