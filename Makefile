@@ -34,6 +34,24 @@ run: build ## run the service on :8080 with a private PostgreSQL under .data (DA
 	echo "mint a token:  AUTH_JWT_SECRET=$$AUTH_JWT_SECRET $(BIN) token -user alice -name Alice"; \
 	exec $(BIN) serve
 
+# make run-cluster: an embedded NATS server (cmd/devnats) and two nodes sharing the dev
+# database, on CLUSTER_PORTS; Ctrl-C stops all three.
+NATS_PORT     ?= 14222
+CLUSTER_PORTS ?= 8081 8082
+
+.PHONY: run-cluster
+run-cluster: build ## run NATS + two nodes (:8081, :8082) on the dev database; watch cursors cross nodes
+	@$(GO) build -o bin/devnats ./cmd/devnats
+	@url="$${DATABASE_URL:-$$(scripts/pgcluster.sh start $(DEV_DATA) m4sh)}"; \
+	export DATABASE_URL="$$url" AUTH_JWT_SECRET="$${AUTH_JWT_SECRET:-$(DEV_SECRET)}" LOG_FORMAT="$${LOG_FORMAT:-text}" \
+	  PUBSUB=nats NATS_URL="nats://127.0.0.1:$(NATS_PORT)"; \
+	$(BIN) migrate up; \
+	pids=(); trap 'kill $${pids[@]} 2>/dev/null; wait' EXIT INT TERM; \
+	bin/devnats -port $(NATS_PORT) & pids+=($$!); \
+	for p in $(CLUSTER_PORTS); do HTTP_ADDR="127.0.0.1:$$p" $(BIN) serve & pids+=($$!); done; \
+	echo "nodes: $(CLUSTER_PORTS); mint a token:  make -s token USER_ID=alice"; \
+	wait -n
+
 .PHONY: token
 token: build ## mint a dev token for USER (default alice) with the dev secret
 	@AUTH_JWT_SECRET="$${AUTH_JWT_SECRET:-$(DEV_SECRET)}" $(BIN) token -user "$${USER_ID:-alice}" -name "$${NAME:-Alice}"

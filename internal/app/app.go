@@ -147,9 +147,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	}
 	hub = presence.NewHub(hubOpts)
 	if a.Node != nil {
-		if err := a.Node.Start(ctx); err != nil {
-			return nil, err
-		}
+		a.Node.Start(ctx)
 	}
 	classrooms := classroom.New(a.Pool, classroom.Options{
 		MaxMembers: cfg.Classroom.MaxMembers,

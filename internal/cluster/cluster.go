@@ -73,21 +73,23 @@ func (n *Node) ID() uuid.UUID { return n.id }
 
 // Start records the first heartbeat, then keeps beating and sweeping until Stop. A
 // sweep runs twice per heartbeat interval so that a dead node's users leave at most
-// PurgeAfter + HeartbeatInterval/2 after its last heartbeat.
-func (n *Node) Start(ctx context.Context) error {
+// PurgeAfter + HeartbeatInterval/2 after its last heartbeat. A failed first heartbeat (the
+// schema not migrated yet: /readyz says so) is logged and retried by the loop.
+func (n *Node) Start(ctx context.Context) {
+	var lastBeat time.Time
 	if err := n.q.PresenceNodeHeartbeat(ctx, n.id); err != nil {
-		return fmt.Errorf("cluster: first heartbeat: %w", err)
+		n.o.Log.WarnContext(ctx, "cluster: first heartbeat", "err", err)
+	} else {
+		lastBeat = time.Now()
 	}
 	n.started.Store(true)
-	go n.loop()
-	return nil
+	go n.loop(lastBeat)
 }
 
-func (n *Node) loop() {
+func (n *Node) loop(lastBeat time.Time) {
 	defer close(n.done)
 	sweep := time.NewTicker(n.o.HeartbeatInterval / 2)
 	defer sweep.Stop()
-	lastBeat := time.Now()
 	for {
 		select {
 		case <-n.stop:
