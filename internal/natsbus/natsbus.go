@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -84,13 +85,15 @@ func Connect(o Options) (*Bus, error) {
 	b := &Bus{node: o.Node, log: o.Log, local: presence.NewLocalBus(), subs: map[uuid.UUID]*sessionSub{}}
 	nc, err := nats.Connect(o.URL,
 		nats.Name(o.Name),
+		// The server does not send a node its own messages back: it delivered them
+		// locally already (the origin check below stays as a guard).
+		nats.NoEcho(),
 		nats.RetryOnFailedConnect(true),
 		nats.MaxReconnects(-1),
-		nats.ReconnectWait(o.ReconnectWait),
-		nats.ReconnectJitter(o.ReconnectWait, o.ReconnectWait),
+		// Back-off grows by ReconnectWait per attempt up to 8×, plus up to one
+		// ReconnectWait of jitter so that nodes do not reconnect in lockstep.
 		nats.CustomReconnectDelay(func(attempts int) time.Duration {
-			d := o.ReconnectWait * time.Duration(min(attempts, 8))
-			return d
+			return o.ReconnectWait*time.Duration(min(max(attempts, 1), 8)) + rand.N(o.ReconnectWait)
 		}),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			o.Log.Warn("nats disconnected", "err", err)
@@ -201,12 +204,13 @@ func (b *Bus) OnControl(fn func(Control)) {
 	b.ctlMu.Unlock()
 }
 
-// PublishClose asks every node (this one included, through NATS) to close a user's
-// connections to a classroom's sessions (presence.Controller).
+// PublishClose asks every node, this one included, to close a user's connections to a
+// classroom's sessions (presence.Controller).
 func (b *Bus) PublishClose(classroomID uuid.UUID, userID string, code int, reason string) error {
 	e := &presence.Event{Kind: presence.KindClose, User: presence.User{UserID: userID}, Code: code, Reason: reason}
 	data := encode(b.node, e)
 	data = append(data, classroomID[:]...)
+	b.control(Control{ClassroomID: classroomID, UserID: userID, Code: code, Reason: reason})
 	if err := b.nc.Publish(controlSubject, data); err != nil {
 		return fmt.Errorf("nats: publishing a control event: %w", err)
 	}
@@ -217,12 +221,18 @@ func (b *Bus) receiveControl(m *nats.Msg) {
 	if len(m.Data) < 16 {
 		return
 	}
-	_, e, err := decode(m.Data[:len(m.Data)-16])
+	origin, e, err := decode(m.Data[:len(m.Data)-16])
 	if err != nil {
 		b.log.Warn("nats: undecodable control message", "err", err)
 		return
 	}
-	c := Control{ClassroomID: uuid.UUID(m.Data[len(m.Data)-16:]), UserID: e.User.UserID, Code: e.Code, Reason: e.Reason}
+	if origin == b.node {
+		return
+	}
+	b.control(Control{ClassroomID: uuid.UUID(m.Data[len(m.Data)-16:]), UserID: e.User.UserID, Code: e.Code, Reason: e.Reason})
+}
+
+func (b *Bus) control(c Control) {
 	b.ctlMu.RLock()
 	fns := b.onCtl
 	b.ctlMu.RUnlock()

@@ -420,7 +420,7 @@ func (h *Hub) Present(ctx context.Context, session uuid.UUID) ([]User, error) {
 func (h *Hub) CloseUser(classroomID uuid.UUID, userID string, code int, reason string) {
 	if ctl, ok := h.opts.Bus.(Controller); ok {
 		if err := ctl.PublishClose(classroomID, userID, code, reason); err == nil {
-			return // it comes back to this node too, through CloseLocalUser
+			return // the Controller closes this node's connections too
 		}
 	}
 	h.CloseLocalUser(classroomID, userID, code, reason)
