@@ -6,6 +6,9 @@ SHELL := bash
 GO        ?= go
 # cmd/wsbench: 50 rooms x 20 users at 20 Hz, then 10,000 idle connections (issue 4).
 WSBENCH_FLAGS ?= -rooms 50 -users 20 -hz 20 -duration 10s -idle 10000
+# Scale-out (issue 9): 25 rooms x 20 users at 20 Hz on one node (in-process fan-out), one
+# node over NATS, and two nodes over NATS with each room's users spread over both.
+WSBENCH_CLUSTER_FLAGS ?= -rooms 25 -users 20 -hz 20 -duration 10s -idle 0 -targets m4sh,m4sh-nats1,m4sh-nats2
 BIN       := bin/m4sh
 DEV_DATA  := .data/pg
 TEST_DATA := .data/pgtest
@@ -67,6 +70,7 @@ bench: ## run benchmarks and load drivers against same-run baselines; prints rat
 	TEST_DATABASE_URL="$$url" $(GO) test -run '^$$' -bench . -benchmem -count=1 ./... | tee .data/bench.txt; \
 	$(GO) build -o bin/wsbench ./cmd/wsbench; \
 	TEST_DATABASE_URL="$$url" bin/wsbench $(WSBENCH_FLAGS) | tee -a .data/bench.txt; \
+	TEST_DATABASE_URL="$$url" bin/wsbench $(WSBENCH_CLUSTER_FLAGS) | tee -a .data/bench.txt; \
 	$(GO) run ./cmd/benchreport < .data/bench.txt
 
 .PHONY: check-generated

@@ -477,6 +477,15 @@ func TestCluster(t *testing.T) {
 
 	// NATS restarted mid-session: fan-out resumes and no client was closed.
 	cl.nats.stop()
+	resp, err := http.Get(a.addr + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 503 || !strings.Contains(string(body), "nats") {
+		t.Fatalf("GET /readyz with NATS down = %d %s, want 503 naming nats", resp.StatusCode, body)
+	}
 	time.Sleep(500 * time.Millisecond)
 	cl.nats.start()
 	waitReady(t, a, 30*time.Second)

@@ -292,8 +292,17 @@ func orchestrate() error {
 			fmt.Fprintln(os.Stderr, string(j))
 			if mode == "load" {
 				usPer, _ := res["server_us_per_delivery"].(float64)
-				fmt.Printf("BenchmarkWSCursorFanout%dx%d/%s\t1\t%.0f ns/op\t%v deliveries/s\t%v expected/s\t%v p50-ms\t%v p99-ms\t%v server-cores\t%v rss-MiB\t%v closed\n",
-					*rooms, *users, r.variant, usPer*1000, res["delivered_per_s"], res["expected_per_s"], res["p50_ms"], res["p99_ms"],
+				// With NATS variants the run is the scale-out comparison: the one-node,
+				// in-process service is its baseline.
+				group, name := "WSCursorFanout", r.variant
+				if want["m4sh-nats1"] || want["m4sh-nats2"] {
+					group = "WSScaleOut"
+					if name == "m4sh" {
+						name = "baseline"
+					}
+				}
+				fmt.Printf("Benchmark%s%dx%d/%s\t1\t%.0f ns/op\t%v deliveries/s\t%v expected/s\t%v p50-ms\t%v p99-ms\t%v server-cores\t%v rss-MiB\t%v closed\n",
+					group, *rooms, *users, name, usPer*1000, res["delivered_per_s"], res["expected_per_s"], res["p50_ms"], res["p99_ms"],
 					res["server_cores"], res["server_rss_mib"], res["closed_conns"])
 			} else {
 				fmt.Printf("BenchmarkWSIdle%d/%s\t1\t%v KiB/conn\n", *idleN, r.variant, res["kib_per_conn"])
