@@ -111,7 +111,7 @@ type Options struct {
 type Hub struct {
 	opts Options
 
-	mu    sync.Mutex // orders joins and leaves: each one's state change and event are atomic
+	mu    sync.Mutex // guards rooms and each room's refs (its lifetime)
 	rooms map[uuid.UUID]*room
 }
 
@@ -139,12 +139,16 @@ type room struct {
 	hub       *Hub
 	session   uuid.UUID
 	classroom uuid.UUID
-	// mu excludes cursor publishing (read side) from connections leaving (write side), so
-	// that no cursor of a user is delivered after that user's leave.
+	// mu orders the room's joins and leaves (each one's state change, shared-presence
+	// write and event are atomic: a user's join and leave are published in the order they
+	// happened) and excludes cursor publishing (read side) from them (write side), so that
+	// no cursor of a user is delivered after that user's leave. Holding it, rather than the
+	// hub's lock, across a Directory round trip keeps other sessions' joins unblocked.
 	mu          sync.RWMutex
 	users       map[string]*member
 	conns       atomic.Pointer[[]*Conn] // copy on write; read without locks by the fan-out
 	unsubscribe func()
+	refs        int // connections joined or joining, under hub.mu; the room goes at 0
 }
 
 type member struct {
@@ -211,7 +215,6 @@ func (c *Conn) goLive() {
 // others.
 func (h *Hub) Join(classroomID, session uuid.UUID, u User, sink Sink, snapshot func([]User)) *Conn {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	r := h.rooms[session]
 	if r == nil {
 		r = &room{hub: h, session: session, classroom: classroomID, users: map[string]*member{}}
@@ -219,7 +222,10 @@ func (h *Hub) Join(classroomID, session uuid.UUID, u User, sink Sink, snapshot f
 		r.unsubscribe = h.opts.Bus.Subscribe(session, r.deliver)
 		h.rooms[session] = r
 	}
+	r.refs++
+	h.mu.Unlock()
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	m := r.users[u.UserID]
 	first := m == nil
 	if first {
@@ -242,8 +248,8 @@ func (h *Hub) Join(classroomID, session uuid.UUID, u User, sink Sink, snapshot f
 	}
 	snapshot(users)
 	c.goLive()
-	r.mu.Unlock()
 	if first {
+		// Delivery never takes r.mu, so publishing under it cannot deadlock.
 		h.opts.Bus.Publish(session, &Event{Kind: KindJoin, User: u})
 	}
 	return c
@@ -277,8 +283,6 @@ func (r *room) usersLocked() []User {
 func (c *Conn) Leave() {
 	r := c.r
 	h := r.hub
-	h.mu.Lock()
-	defer h.mu.Unlock()
 	r.mu.Lock()
 	if c.gone {
 		r.mu.Unlock()
@@ -298,20 +302,22 @@ func (c *Conn) Leave() {
 	if last {
 		delete(r.users, c.m.user.UserID)
 	}
-	empty := len(next) == 0
 	if d := h.opts.Directory; d != nil {
 		if !d.Depart(context.Background(), r.session, c.m.user.UserID, c.m.conns) {
 			last = false // still present on another node
 		}
 	}
-	r.mu.Unlock()
 	if last {
 		h.opts.Bus.Publish(r.session, &Event{Kind: KindLeave, User: User{UserID: c.m.user.UserID}})
 	}
-	if empty {
+	r.mu.Unlock()
+	h.mu.Lock()
+	r.refs--
+	if r.refs == 0 {
 		r.unsubscribe()
 		delete(h.rooms, r.session)
 	}
+	h.mu.Unlock()
 }
 
 // CursorResult says what became of a cursor update.
