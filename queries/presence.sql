@@ -6,15 +6,16 @@
 SELECT pg_advisory_xact_lock(hashtextextended(@lock_key::text, 0));
 
 -- name: PresenceConnectionUpsert :one
--- Records this node's connection count for a user and returns how many other nodes have a
--- row for them (the rows of nodes not yet purged included, so that a purge sees this row).
+-- Records this node's connection count for a user and returns how many rows the user had
+-- before, on any node, this one included (the statement's snapshot predates the insert;
+-- rows of dead nodes not yet purged count, so that the purge sees this row instead).
 WITH up AS (
     INSERT INTO presence_connections (node_id, session_id, user_id, name, role, conns)
     VALUES (@node_id, @session_id, @user_id, @name, @role, @conns)
     ON CONFLICT (session_id, user_id, node_id) DO UPDATE SET conns = EXCLUDED.conns, name = EXCLUDED.name, role = EXCLUDED.role
 )
 SELECT count(*)::int FROM presence_connections o
-WHERE o.session_id = @session_id AND o.user_id = @user_id AND o.node_id <> @node_id;
+WHERE o.session_id = @session_id AND o.user_id = @user_id;
 
 -- name: PresenceConnectionDelete :one
 -- Deletes this node's row for a user and returns how many other nodes still have one.
@@ -37,9 +38,12 @@ WHERE pc.session_id = @session_id AND n.seen_at >= now() - @max_age::interval
 GROUP BY pc.user_id
 ORDER BY pc.user_id;
 
--- name: PresenceNodeHeartbeat :exec
+-- name: PresenceNodeHeartbeat :one
+-- Returns true when the row was (re)inserted: on start, or after other nodes purged this
+-- one (it could not beat for the purge age) — then its presence rows are gone too.
 INSERT INTO presence_nodes (node_id) VALUES (@node_id)
-ON CONFLICT (node_id) DO UPDATE SET seen_at = now();
+ON CONFLICT (node_id) DO UPDATE SET seen_at = now()
+RETURNING (xmax = 0) AS inserted;
 
 -- name: PresenceNodeDelete :exec
 -- A node leaving cleanly; its connection rows are deleted as its connections close.

@@ -98,7 +98,7 @@ WITH up AS (
     ON CONFLICT (session_id, user_id, node_id) DO UPDATE SET conns = EXCLUDED.conns, name = EXCLUDED.name, role = EXCLUDED.role
 )
 SELECT count(*)::int FROM presence_connections o
-WHERE o.session_id = $1 AND o.user_id = $2 AND o.node_id <> $3
+WHERE o.session_id = $1 AND o.user_id = $2
 `
 
 type PresenceConnectionUpsertParams struct {
@@ -110,8 +110,9 @@ type PresenceConnectionUpsertParams struct {
 	Conns     int32
 }
 
-// Records this node's connection count for a user and returns how many other nodes have a
-// row for them (the rows of nodes not yet purged included, so that a purge sees this row).
+// Records this node's connection count for a user and returns how many rows the user had
+// before, on any node, this one included (the statement's snapshot predates the insert;
+// rows of dead nodes not yet purged count, so that the purge sees this row instead).
 func (q *Queries) PresenceConnectionUpsert(ctx context.Context, arg PresenceConnectionUpsertParams) (int32, error) {
 	row := q.db.QueryRow(ctx, presenceConnectionUpsert,
 		arg.SessionID,
@@ -146,14 +147,19 @@ func (q *Queries) PresenceNodeDelete(ctx context.Context, nodeID uuid.UUID) erro
 	return err
 }
 
-const presenceNodeHeartbeat = `-- name: PresenceNodeHeartbeat :exec
+const presenceNodeHeartbeat = `-- name: PresenceNodeHeartbeat :one
 INSERT INTO presence_nodes (node_id) VALUES ($1)
 ON CONFLICT (node_id) DO UPDATE SET seen_at = now()
+RETURNING (xmax = 0) AS inserted
 `
 
-func (q *Queries) PresenceNodeHeartbeat(ctx context.Context, nodeID uuid.UUID) error {
-	_, err := q.db.Exec(ctx, presenceNodeHeartbeat, nodeID)
-	return err
+// Returns true when the row was (re)inserted: on start, or after other nodes purged this
+// one (it could not beat for the purge age) — then its presence rows are gone too.
+func (q *Queries) PresenceNodeHeartbeat(ctx context.Context, nodeID uuid.UUID) (bool, error) {
+	row := q.db.QueryRow(ctx, presenceNodeHeartbeat, nodeID)
+	var inserted bool
+	err := row.Scan(&inserted)
+	return inserted, err
 }
 
 const presenceNodePurge = `-- name: PresenceNodePurge :exec

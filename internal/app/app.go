@@ -137,6 +137,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 			HeartbeatInterval: cfg.Cluster.HeartbeatInterval,
 			PurgeAfter:        cfg.Cluster.PurgeAfter,
 			OnDeparted:        func(session uuid.UUID, userID string) { hub.PublishLeave(session, userID) },
+			OnPurged:          func(ctx context.Context) { hub.Reassert(ctx) },
 		})
 		if a.bus, err = natsbus.Connect(natsbus.Options{URL: cfg.Cluster.NATSURL, Node: a.Node.ID(), Log: log, Name: "m4sh " + a.Node.ID().String()}); err != nil {
 			return nil, err

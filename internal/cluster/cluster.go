@@ -31,6 +31,10 @@ type Options struct {
 	// OnDeparted is called for each user whose last presence row was purged with a dead
 	// node; the caller publishes the leave.
 	OnDeparted func(session uuid.UUID, userID string)
+	// OnPurged is called when this node finds it was purged by the others (it could not
+	// beat for PurgeAfter, e.g. cut off from the database) while its connections stayed
+	// open: the caller records them again (presence.Hub.Reassert).
+	OnPurged func(ctx context.Context)
 	// OpTimeout bounds each presence write (default 5s).
 	OpTimeout time.Duration
 }
@@ -65,6 +69,9 @@ func New(pool *pgxpool.Pool, o Options) *Node {
 	if o.OnDeparted == nil {
 		o.OnDeparted = func(uuid.UUID, string) {}
 	}
+	if o.OnPurged == nil {
+		o.OnPurged = func(context.Context) {}
+	}
 	return &Node{id: uuid.New(), pool: pool, q: db.New(pool), o: o, stop: make(chan struct{}), done: make(chan struct{})}
 }
 
@@ -77,7 +84,7 @@ func (n *Node) ID() uuid.UUID { return n.id }
 // schema not migrated yet: /readyz says so) is logged and retried by the loop.
 func (n *Node) Start(ctx context.Context) {
 	var lastBeat time.Time
-	if err := n.q.PresenceNodeHeartbeat(ctx, n.id); err != nil {
+	if _, err := n.q.PresenceNodeHeartbeat(ctx, n.id); err != nil {
 		n.o.Log.WarnContext(ctx, "cluster: first heartbeat", "err", err)
 	} else {
 		lastBeat = time.Now()
@@ -98,9 +105,13 @@ func (n *Node) loop(lastBeat time.Time) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), n.o.OpTimeout)
 		if time.Since(lastBeat) >= n.o.HeartbeatInterval-n.o.HeartbeatInterval/4 {
-			if err := n.q.PresenceNodeHeartbeat(ctx, n.id); err != nil {
+			if inserted, err := n.q.PresenceNodeHeartbeat(ctx, n.id); err != nil {
 				n.o.Log.Warn("cluster: heartbeat", "err", err)
 			} else {
+				if inserted && !lastBeat.IsZero() {
+					n.o.Log.Warn("cluster: this node was purged by the others; recording its connections again")
+					n.o.OnPurged(ctx)
+				}
 				lastBeat = time.Now()
 			}
 		}
@@ -184,14 +195,14 @@ func lockKey(session uuid.UUID, userID string) string { return session.String() 
 func (n *Node) Arrive(ctx context.Context, session uuid.UUID, u presence.User, conns int) bool {
 	ctx, cancel := context.WithTimeout(ctx, n.o.OpTimeout)
 	defer cancel()
-	var others int32
+	var before int32
 	err := postgres.InTx(ctx, n.pool, func(tx pgx.Tx) error {
 		q := n.q.WithTx(tx)
 		if err := q.PresenceUserLock(ctx, lockKey(session, u.UserID)); err != nil {
 			return err
 		}
 		var err error
-		others, err = q.PresenceConnectionUpsert(ctx, db.PresenceConnectionUpsertParams{
+		before, err = q.PresenceConnectionUpsert(ctx, db.PresenceConnectionUpsertParams{
 			NodeID: n.id, SessionID: session, UserID: u.UserID, Name: u.Name, Role: u.Role, Conns: int32(conns),
 		})
 		return err
@@ -200,7 +211,7 @@ func (n *Node) Arrive(ctx context.Context, session uuid.UUID, u presence.User, c
 		n.o.Log.Error("cluster: recording presence", "session", session, "user", u.UserID, "err", err)
 		return true
 	}
-	return others == 0
+	return before == 0
 }
 
 // Depart records this node's remaining connection count for a user (presence.Directory).

@@ -110,3 +110,31 @@ func TestDeadNodePurgedOnce(t *testing.T) {
 		t.Fatalf("Present = %v, %v, want [tina]", users, err)
 	}
 }
+
+// A node cut off from the database long enough to be purged finds out at its next
+// heartbeat and is told to record its connections again.
+func TestPurgedNodeIsToldOnItsNextHeartbeat(t *testing.T) {
+	t.Parallel()
+	url := dbtest.NewURL(t)
+	purged := make(chan struct{}, 1)
+	n := cluster.New(dbtest.Pool(t, url), cluster.Options{
+		HeartbeatInterval: 300 * time.Millisecond, PurgeAfter: 900 * time.Millisecond,
+		OnPurged: func(context.Context) { purged <- struct{}{} },
+	})
+	n.Start(context.Background())
+	t.Cleanup(func() { n.Stop(context.Background()) })
+	select {
+	case <-purged:
+		t.Fatal("OnPurged called while the node was never purged")
+	case <-time.After(time.Second):
+	}
+	// What the other nodes' sweep does to a node silent for PurgeAfter.
+	if _, err := dbtest.Pool(t, url).Exec(context.Background(), "DELETE FROM presence_nodes WHERE node_id = $1", n.ID()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-purged:
+	case <-time.After(20 * time.Second):
+		t.Fatal("OnPurged not called within 20s of the node's row being purged")
+	}
+}

@@ -76,7 +76,7 @@ const (
 // shared state cannot be reached, answer as if this node were alone.
 type Directory interface {
 	// Arrive records that this node has conns connections of u in the session; first is
-	// true when no other node has the user.
+	// true when no node, this one included, had the user before.
 	Arrive(ctx context.Context, session uuid.UUID, u User, conns int) (first bool)
 	// Depart records that this node has conns (possibly 0) connections of the user left;
 	// last is true when conns is 0 and no other node has the user.
@@ -445,6 +445,31 @@ func (h *Hub) CloseLocalUser(classroomID uuid.UUID, userID string, code int, rea
 	e := &Event{Kind: KindClose, User: User{UserID: userID}, Code: code, Reason: reason}
 	for _, r := range rooms {
 		r.deliver(e)
+	}
+}
+
+// Reassert records every local connection in the Directory again and publishes a join for
+// each user who is thereby first in the cluster: after the other nodes purged this one
+// (and published its users' leave) while its connections stayed open.
+func (h *Hub) Reassert(ctx context.Context) {
+	d := h.opts.Directory
+	if d == nil {
+		return
+	}
+	h.mu.Lock()
+	rooms := make([]*room, 0, len(h.rooms))
+	for _, r := range h.rooms {
+		rooms = append(rooms, r)
+	}
+	h.mu.Unlock()
+	for _, r := range rooms {
+		r.mu.Lock()
+		for _, m := range r.users {
+			if d.Arrive(ctx, r.session, m.user, m.conns) {
+				h.opts.Bus.Publish(r.session, &Event{Kind: KindJoin, User: m.user})
+			}
+		}
+		r.mu.Unlock()
 	}
 }
 

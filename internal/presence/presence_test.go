@@ -72,14 +72,9 @@ func (n nodeDir) Arrive(_ context.Context, _ uuid.UUID, u presence.User, conns i
 	if n.d.rows[u.UserID] == nil {
 		n.d.rows[u.UserID] = map[string]int{}
 	}
-	others := 0
-	for node := range n.d.rows[u.UserID] {
-		if node != n.node {
-			others++
-		}
-	}
+	before := len(n.d.rows[u.UserID])
 	n.d.rows[u.UserID][n.node] = conns
-	return others == 0
+	return before == 0
 }
 
 func (n nodeDir) Depart(_ context.Context, _ uuid.UUID, userID string, conns int) bool {
@@ -173,5 +168,29 @@ func TestCloseUserReachesEveryRoomOfTheClassroom(t *testing.T) {
 	}
 	if got := other.events(); slices.Contains(got, "close 4403") {
 		t.Errorf("another classroom's connection was closed: %q", got)
+	}
+}
+
+// After the others purged this node (and published its users' leave), Reassert records its
+// connections again and publishes a join for each user no other node has.
+func TestReassertRejoinsPurgedUsers(t *testing.T) {
+	t.Parallel()
+	a, b, d := twoNodes()
+	class, s := uuid.New(), uuid.New()
+	var tina, sam sink
+	b.Join(class, s, presence.User{UserID: "tina"}, &tina, tina.snapshot)
+	a.Join(class, s, presence.User{UserID: "sam"}, &sam, sam.snapshot)
+	d.mu.Lock()
+	delete(d.rows["sam"], "a") // purged by b, which published the leave
+	d.mu.Unlock()
+	b.PublishLeave(s, "sam")
+	a.Reassert(context.Background())
+	want := []string{"snapshot tina", "join sam", "leave sam", "join sam"}
+	if got := tina.events(); !slices.Equal(got, want) {
+		t.Errorf("tina got %q, want %q", got, want)
+	}
+	a.Reassert(context.Background()) // nothing purged: nothing published
+	if got := tina.events(); len(got) != len(want) {
+		t.Errorf("a second Reassert published %q", got[len(want):])
 	}
 }
