@@ -6,6 +6,9 @@ SHELL := bash
 GO        ?= go
 # cmd/wsbench: 50 rooms x 20 users at 20 Hz, then 10,000 idle connections (issue 4).
 WSBENCH_FLAGS ?= -rooms 50 -users 20 -hz 20 -duration 10s -idle 10000
+# Scale-out (issue 9): 25 rooms x 20 users at 20 Hz on one node (in-process fan-out), one
+# node over NATS, and two nodes over NATS with each room's users spread over both.
+WSBENCH_CLUSTER_FLAGS ?= -rooms 25 -users 20 -hz 20 -duration 10s -idle 0 -targets m4sh,m4sh-nats1,m4sh-nats2
 BIN       := bin/m4sh
 DEV_DATA  := .data/pg
 TEST_DATA := .data/pgtest
@@ -55,6 +58,24 @@ run: build ## run the service on :8080 with a private PostgreSQL under .data (DA
 	echo "live demo:     http://localhost$${HTTP_ADDR:-:8080}/demo/  (paste tokens from: make -s token USER_ID=alice NAME=Alice)"; \
 	exec $(BIN) serve
 
+# make run-cluster: an embedded NATS server (cmd/devnats) and two nodes sharing the dev
+# database, on CLUSTER_PORTS; Ctrl-C stops all three.
+NATS_PORT     ?= 14222
+CLUSTER_PORTS ?= 8081 8082
+
+.PHONY: run-cluster
+run-cluster: build ## run NATS + two nodes (:8081, :8082) on the dev database; watch cursors cross nodes
+	@$(GO) build -o bin/devnats ./cmd/devnats
+	@url="$${DATABASE_URL:-$$(scripts/pgcluster.sh start $(DEV_DATA) m4sh)}"; \
+	export DATABASE_URL="$$url" AUTH_JWT_SECRET="$${AUTH_JWT_SECRET:-$(DEV_SECRET)}" LOG_FORMAT="$${LOG_FORMAT:-text}" \
+	  PUBSUB=nats NATS_URL="nats://127.0.0.1:$(NATS_PORT)"; \
+	$(BIN) migrate up; \
+	pids=(); trap 'kill $${pids[@]} 2>/dev/null; wait' EXIT INT TERM; \
+	bin/devnats -port $(NATS_PORT) & pids+=($$!); \
+	for p in $(CLUSTER_PORTS); do HTTP_ADDR="127.0.0.1:$$p" $(BIN) serve & pids+=($$!); done; \
+	echo "nodes: $(CLUSTER_PORTS); mint a token:  make -s token USER_ID=alice"; \
+	wait -n
+
 .PHONY: token
 token: build ## mint a dev token for USER (default alice) with the dev secret
 	@AUTH_JWT_SECRET="$${AUTH_JWT_SECRET:-$(DEV_SECRET)}" $(BIN) token -user "$${USER_ID:-alice}" -name "$${NAME:-Alice}"
@@ -70,6 +91,7 @@ bench: ## run benchmarks and load drivers against same-run baselines; prints rat
 	TEST_DATABASE_URL="$$url" $(GO) test -run '^$$' -bench . -benchmem -count=1 ./... | tee .data/bench.txt; \
 	$(GO) build -o bin/wsbench ./cmd/wsbench; \
 	TEST_DATABASE_URL="$$url" bin/wsbench $(WSBENCH_FLAGS) | tee -a .data/bench.txt; \
+	TEST_DATABASE_URL="$$url" bin/wsbench $(WSBENCH_CLUSTER_FLAGS) | tee -a .data/bench.txt; \
 	$(GO) run ./cmd/benchreport < .data/bench.txt
 
 .PHONY: check-generated

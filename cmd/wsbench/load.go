@@ -36,7 +36,29 @@ var (
 	secret   = flag.String("secret", benchSecret, "HS256 secret")
 	idle     = new(int)
 	label    = new(string)
+	// For a cluster: every process whose CPU counts (nodes and NATS) besides *pid, and the
+	// nodes that clients are spread over (by user index, so each room spans the nodes).
+	extraPids   = new([]int)
+	spreadAddrs = new([]string)
 )
+
+// cpuAll is the CPU ticks of *pid and *extraPids together.
+func cpuAll() int64 {
+	t := cpuTicks(*pid)
+	for _, p := range *extraPids {
+		t += cpuTicks(p)
+	}
+	return t
+}
+
+// rssAll is the RSS of *pid and *extraPids together, in KiB.
+func rssAll() int64 {
+	r := rss(*pid)
+	for _, p := range *extraPids {
+		r += rss(p)
+	}
+	return r
+}
 
 var start = time.Now()
 
@@ -72,11 +94,11 @@ func runLoad() (map[string]any, error) {
 	}
 	time.Sleep(*warmup)
 	measuring.Store(true)
-	cpu0, t0 := cpuTicks(*pid), time.Now()
+	cpu0, t0 := cpuAll(), time.Now()
 	sent0, recv0 := sent.Load(), recv.Load()
 	time.Sleep(*duration)
 	sent1, recv1 := sent.Load(), recv.Load()
-	cpu1, t1 := cpuTicks(*pid), time.Now()
+	cpu1, t1 := cpuAll(), time.Now()
 	measuring.Store(false)
 	close(stop)
 	secs := t1.Sub(t0).Seconds()
@@ -107,7 +129,7 @@ func runLoad() (map[string]any, error) {
 		if delivered > 0 {
 			res["server_us_per_delivery"] = round2(cores * 1e6 / delivered)
 		}
-		res["server_rss_mib"] = round1(float64(rss(*pid)) / 1024)
+		res["server_rss_mib"] = round1(float64(rssAll()) / 1024)
 	}
 	return res, nil
 }
@@ -230,7 +252,11 @@ func connectAll(ctx context.Context) ([]*conn, int64, error) {
 			return nil, 0, err
 		}
 		for i, s := range slots {
-			urls[i] = fmt.Sprintf("ws://%s/ws/classroom/%s/session/%s/", *addr, fx[s.room].class, fx[s.room].session)
+			host := *addr
+			if n := len(*spreadAddrs); n > 0 {
+				host = (*spreadAddrs)[s.user%n]
+			}
+			urls[i] = fmt.Sprintf("ws://%s/ws/classroom/%s/session/%s/", host, fx[s.room].class, fx[s.room].session)
 			hdrs[i] = http.Header{"Authorization": {"Bearer " + fx[s.room].tokens[s.user]}}
 		}
 	case "centrifugo":

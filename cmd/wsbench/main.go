@@ -6,7 +6,13 @@
 // -idle idle connections. It prints `go test -bench`-style lines that cmd/benchreport turns
 // into ratios, and the raw JSON results.
 //
+// Targets m4sh-nats1 and m4sh-nats2 run the service with PUBSUB=nats (an embedded NATS
+// server as a third child): one node, then two nodes on one database with each room's users
+// alternating between them, so that about half of the deliveries cross NATS. CPU and RSS
+// are summed over the nodes and the NATS server.
+//
 //	wsbench [-rooms 50 -users 20 -hz 20 -duration 10s -idle 10000] [-database-url URL]
+//	wsbench -rooms 25 -users 20 -idle 0 -targets m4sh,m4sh-nats1,m4sh-nats2
 package main
 
 import (
@@ -20,15 +26,18 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	natsserver "github.com/nats-io/nats-server/v2/server"
 
 	"github.com/m4sh/backend/internal/app"
 	"github.com/m4sh/backend/internal/config"
+	"github.com/m4sh/backend/internal/postgres"
 )
 
 const benchSecret = "wsbench-secret-0123456789abcdef0123456789"
@@ -50,6 +59,8 @@ func main() {
 		serveBare(*listen)
 	case "m4sh":
 		err = serveM4sh(*listen)
+	case "nats":
+		err = serveNATS(*listen)
 	case "":
 		err = orchestrate()
 	default:
@@ -77,19 +88,42 @@ func serveM4sh(addr string) error {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx := context.Background()
+	// Migrate first: a cluster node records its heartbeat as it starts.
+	pool, err := postgres.Connect(ctx, cfg.DatabaseURL, 2)
+	if err != nil {
+		return err
+	}
+	m, err := app.NewMigrator(pool, log)
+	if err != nil {
+		return err
+	}
+	_, err = m.Up(ctx)
+	pool.Close()
+	if err != nil {
+		return err
+	}
 	a, err := app.New(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	m, err := app.NewMigrator(a.Pool, log)
+	return http.ListenAndServe(addr, a.Handler)
+}
+
+// serveNATS runs an embedded NATS server on addr until killed.
+func serveNATS(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return err
 	}
-	if _, err := m.Up(ctx); err != nil {
+	p, _ := strconv.Atoi(port)
+	s, err := natsserver.NewServer(&natsserver.Options{Host: host, Port: p, NoLog: true, NoSigs: true})
+	if err != nil {
 		return err
 	}
-	return http.ListenAndServe(addr, a.Handler)
+	s.Start()
+	s.WaitForShutdown()
+	return nil
 }
 
 type child struct {
@@ -171,21 +205,30 @@ func orchestrate() error {
 	type run struct {
 		variant, mode, target string
 		env                   []string
+		nodes                 int  // m4sh processes (clients spread over them)
+		nats                  bool // start a NATS server and set PUBSUB=nats
 	}
 	var runs []run
 	if want["baseline"] {
-		runs = append(runs, run{"baseline", "bare", "bare", nil})
+		runs = append(runs, run{"baseline", "bare", "bare", nil, 1, false})
 	}
-	if want["m4sh"] {
+	for _, v := range []struct {
+		name  string
+		nodes int
+		nats  bool
+	}{{"m4sh", 1, false}, {"m4sh-nats1", 1, true}, {"m4sh-nats2", 2, true}} {
+		if !want[v.name] {
+			continue
+		}
 		u, drop, err := freshDatabase(*dbURL)
 		if err != nil {
 			return err
 		}
 		defer drop()
-		runs = append(runs, run{"m4sh", "m4sh", "m4sh", []string{
+		runs = append(runs, run{v.name, "m4sh", "m4sh", []string{
 			"DATABASE_URL=" + u, "AUTH_JWT_SECRET=" + *secret, "LOG_LEVEL=warn", "DB_MAX_CONNS=8",
 			"CLASSROOM_MAX_MEMBERS=1000",
-		}})
+		}, v.nodes, v.nats})
 	}
 	var results []map[string]any
 	for _, r := range runs {
@@ -193,18 +236,53 @@ func orchestrate() error {
 			if mode == "idle" && *idleN == 0 {
 				continue
 			}
-			c, err := startChild(r.mode, r.env)
-			if err != nil {
-				return err
+			if mode == "idle" && r.nodes > 1 {
+				continue
 			}
+			var procs []*child
+			stopAll := func() {
+				for i := len(procs) - 1; i >= 0; i-- {
+					procs[i].stop()
+				}
+			}
+			env := r.env
+			if r.nats {
+				n, err := startChild("nats", nil)
+				if err != nil {
+					return err
+				}
+				procs = append(procs, n)
+				env = append(slices.Clone(env), "PUBSUB=nats", "NATS_URL=nats://"+n.addr)
+			}
+			var nodes []string
+			for range r.nodes {
+				c, err := startChild(r.mode, env)
+				if err != nil {
+					stopAll()
+					return err
+				}
+				procs = append(procs, c)
+				nodes = append(nodes, c.addr)
+			}
+			c := procs[len(procs)-r.nodes]
 			*target, *addr, *pid = r.target, c.addr, c.cmd.Process.Pid
+			*extraPids = (*extraPids)[:0]
+			for _, p := range procs {
+				if p != c {
+					*extraPids = append(*extraPids, p.cmd.Process.Pid)
+				}
+			}
+			*spreadAddrs = nil
+			if r.nodes > 1 {
+				*spreadAddrs = nodes
+			}
 			*idle = 0
 			*label = r.variant
 			if mode == "idle" {
 				*idle = *idleN
 			}
 			res, err := runLoad()
-			c.stop()
+			stopAll()
 			if err != nil {
 				return fmt.Errorf("%s %s: %w", r.variant, mode, err)
 			}
@@ -214,8 +292,17 @@ func orchestrate() error {
 			fmt.Fprintln(os.Stderr, string(j))
 			if mode == "load" {
 				usPer, _ := res["server_us_per_delivery"].(float64)
-				fmt.Printf("BenchmarkWSCursorFanout%dx%d/%s\t1\t%.0f ns/op\t%v deliveries/s\t%v expected/s\t%v p50-ms\t%v p99-ms\t%v server-cores\t%v rss-MiB\t%v closed\n",
-					*rooms, *users, r.variant, usPer*1000, res["delivered_per_s"], res["expected_per_s"], res["p50_ms"], res["p99_ms"],
+				// With NATS variants the run is the scale-out comparison: the one-node,
+				// in-process service is its baseline.
+				group, name := "WSCursorFanout", r.variant
+				if want["m4sh-nats1"] || want["m4sh-nats2"] {
+					group = "WSScaleOut"
+					if name == "m4sh" {
+						name = "baseline"
+					}
+				}
+				fmt.Printf("Benchmark%s%dx%d/%s\t1\t%.0f ns/op\t%v deliveries/s\t%v expected/s\t%v p50-ms\t%v p99-ms\t%v server-cores\t%v rss-MiB\t%v closed\n",
+					group, *rooms, *users, name, usPer*1000, res["delivered_per_s"], res["expected_per_s"], res["p50_ms"], res["p99_ms"],
 					res["server_cores"], res["server_rss_mib"], res["closed_conns"])
 			} else {
 				fmt.Printf("BenchmarkWSIdle%d/%s\t1\t%v KiB/conn\n", *idleN, r.variant, res["kib_per_conn"])

@@ -40,6 +40,20 @@ type ClassroomSessionParticipant struct {
 	UserID    string
 }
 
+type PresenceConnection struct {
+	NodeID    uuid.UUID
+	SessionID uuid.UUID
+	UserID    string
+	Name      string
+	Role      string
+	Conns     int32
+}
+
+type PresenceNode struct {
+	NodeID uuid.UUID
+	SeenAt time.Time
+}
+
 type SoloSession struct {
 	ID           uuid.UUID
 	UserID       string

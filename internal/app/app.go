@@ -20,12 +20,14 @@ import (
 	"github.com/m4sh/backend/internal/auth"
 	"github.com/m4sh/backend/internal/blob"
 	"github.com/m4sh/backend/internal/classroom"
+	"github.com/m4sh/backend/internal/cluster"
 	"github.com/m4sh/backend/internal/config"
 	"github.com/m4sh/backend/internal/demo"
 	"github.com/m4sh/backend/internal/docs"
 	"github.com/m4sh/backend/internal/httpapi"
 	"github.com/m4sh/backend/internal/jobs"
 	"github.com/m4sh/backend/internal/metrics"
+	"github.com/m4sh/backend/internal/natsbus"
 	"github.com/m4sh/backend/internal/postgres"
 	"github.com/m4sh/backend/internal/presence"
 	"github.com/m4sh/backend/internal/retention"
@@ -53,6 +55,9 @@ type App struct {
 	// WS is the presence WebSocket endpoint; serve shuts it down beside the HTTP server,
 	// which does not track hijacked connections.
 	WS *ws.Server
+	// Node is this process's cluster membership (PUBSUB=nats), nil when alone.
+	Node *cluster.Node
+	bus  *natsbus.Bus
 
 	migrator       *postgres.Migrator
 	telemetryStore *telemetry.PGStore
@@ -120,12 +125,33 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		return nil, err
 	}
 	userSvc := users.New(db.New(a.Pool), 100_000)
-	hub := presence.NewHub(presence.Options{
+	hubOpts := presence.Options{
 		Bus:         presence.NewLocalBus(),
 		CursorRate:  float64(cfg.WS.CursorRatePerSec),
 		CursorBurst: cfg.WS.CursorBurst,
 		DropLimit:   cfg.WS.CursorRatePerSec,
-	})
+	}
+	var hub *presence.Hub
+	if cfg.Cluster.PubSub == "nats" {
+		// Several nodes: fan-out over NATS, presence shared in PostgreSQL.
+		a.Node = cluster.New(a.Pool, cluster.Options{
+			Log:               log,
+			HeartbeatInterval: cfg.Cluster.HeartbeatInterval,
+			PurgeAfter:        cfg.Cluster.PurgeAfter,
+			OnDeparted:        func(session uuid.UUID, userID string) { hub.PublishLeave(session, userID) },
+			OnPurged:          func(ctx context.Context) { hub.Reassert(ctx) },
+		})
+		if a.bus, err = natsbus.Connect(natsbus.Options{URL: cfg.Cluster.NATSURL, Node: a.Node.ID(), Log: log, Name: "m4sh " + a.Node.ID().String()}); err != nil {
+			return nil, err
+		}
+		a.bus.OnControl(func(c natsbus.Control) { hub.CloseLocalUser(c.ClassroomID, c.UserID, c.Code, c.Reason) })
+		checks["nats"] = func(context.Context) error { return a.bus.Check() }
+		hubOpts.Bus, hubOpts.Directory = a.bus, a.Node
+	}
+	hub = presence.NewHub(hubOpts)
+	if a.Node != nil {
+		a.Node.Start(ctx)
+	}
 	classrooms := classroom.New(a.Pool, classroom.Options{
 		MaxMembers: cfg.Classroom.MaxMembers,
 		// The WS server is created below; the closure reads it when a removal commits.
@@ -253,12 +279,19 @@ func (a *App) Drain(ctx context.Context) error {
 	return nil
 }
 
-// Close releases the pool, after a short last flush of telemetry when Drain was not called.
+// Close leaves the cluster and releases the pool, after a short last flush of telemetry
+// when Drain was not called.
 func (a *App) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if a.Telemetry != nil {
 		_ = a.Telemetry.Close(ctx)
+	}
+	if a.Node != nil {
+		a.Node.Stop(ctx)
+	}
+	if a.bus != nil {
+		a.bus.Close()
 	}
 	a.Pool.Close()
 }

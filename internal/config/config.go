@@ -32,6 +32,15 @@ type Config struct {
 	Telemetry Telemetry
 	Solo      Solo
 	WS        WS
+	Cluster   Cluster
+}
+
+// Cluster configures running several nodes behind a load balancer (issue 9).
+type Cluster struct {
+	PubSub            string        // PUBSUB: memory (one node) | nats
+	NATSURL           string        // NATS_URL
+	HeartbeatInterval time.Duration // CLUSTER_HEARTBEAT_INTERVAL
+	PurgeAfter        time.Duration // CLUSTER_PURGE_AFTER: a node silent this long is dead
 }
 
 // WS configures the classroom presence WebSocket (CONTRACT §6).
@@ -170,6 +179,18 @@ func Load(getenv func(string) string) (Config, error) {
 			WriteTimeout:     p.durationRange("WS_WRITE_TIMEOUT", 10*time.Second, 10*time.Millisecond, 10*time.Minute),
 			SendQueue:        p.intRange("WS_SEND_QUEUE", 256, 4, 1<<16),
 		},
+	}
+	c.Cluster = Cluster{
+		PubSub:            p.oneOf("PUBSUB", "memory", "memory", "nats"),
+		NATSURL:           p.str("NATS_URL", ""),
+		HeartbeatInterval: p.durationRange("CLUSTER_HEARTBEAT_INTERVAL", 10*time.Second, 100*time.Millisecond, time.Hour),
+		PurgeAfter:        p.durationRange("CLUSTER_PURGE_AFTER", 30*time.Second, 300*time.Millisecond, 24*time.Hour),
+	}
+	if c.Cluster.PubSub == "nats" && c.Cluster.NATSURL == "" {
+		p.fail("NATS_URL", "must be set when PUBSUB=nats")
+	}
+	if c.Cluster.PurgeAfter < 2*c.Cluster.HeartbeatInterval {
+		p.fail("CLUSTER_PURGE_AFTER", "must be at least twice CLUSTER_HEARTBEAT_INTERVAL")
 	}
 	c.Telemetry = Telemetry{
 		MaxBytes:       p.int64Range("TELEMETRY_MAX_BYTES", 32768, 1024, 16<<20),

@@ -37,6 +37,9 @@ func TestLoadDefaults(t *testing.T) {
 	if !reflect.DeepEqual(c.WS, want) {
 		t.Errorf("WS defaults = %+v, want %+v", c.WS, want)
 	}
+	if wantC := (config.Cluster{PubSub: "memory", HeartbeatInterval: 10 * time.Second, PurgeAfter: 30 * time.Second}); c.Cluster != wantC {
+		t.Errorf("Cluster defaults = %+v, want %+v", c.Cluster, wantC)
+	}
 	if err := c.RequireDatabase(); err == nil || !strings.Contains(err.Error(), "DATABASE_URL") {
 		t.Errorf("RequireDatabase() = %v, want an error naming DATABASE_URL", err)
 	}
@@ -51,6 +54,9 @@ func TestLoadRejectsBadValues(t *testing.T) {
 	}{
 		{"short secret", map[string]string{"AUTH_JWT_SECRET": "short"}, "AUTH_JWT_SECRET"},
 		{"bad level", map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL"},
+		{"unknown pubsub", map[string]string{"PUBSUB": "redis"}, "PUBSUB"},
+		{"nats without url", map[string]string{"PUBSUB": "nats"}, "NATS_URL"},
+		{"purge under two heartbeats", map[string]string{"CLUSTER_HEARTBEAT_INTERVAL": "10s", "CLUSTER_PURGE_AFTER": "15s"}, "CLUSTER_PURGE_AFTER"},
 		{"bad format", map[string]string{"LOG_FORMAT": "xml"}, "LOG_FORMAT"},
 		{"bad duration", map[string]string{"SHUTDOWN_TIMEOUT": "soon"}, "SHUTDOWN_TIMEOUT"},
 		{"negative duration", map[string]string{"SHUTDOWN_TIMEOUT": "-1s"}, "SHUTDOWN_TIMEOUT"},

@@ -11,7 +11,7 @@ import (
 
 // PresenceLister reports who is connected to a session's WebSocket.
 type PresenceLister interface {
-	Present(session uuid.UUID) []presence.User
+	Present(ctx context.Context, session uuid.UUID) ([]presence.User, error)
 }
 
 var _ PresenceLister = (*presence.Hub)(nil)
@@ -26,7 +26,10 @@ func (s *Server) ClassroomSessionPresence(ctx context.Context, req api.Classroom
 	if _, err := s.classrooms.GetSession(ctx, p.UserID, req.ClassId, req.SessionId); err != nil {
 		return nil, err
 	}
-	users := s.presence.Present(req.SessionId)
+	users, err := s.presence.Present(ctx, req.SessionId)
+	if err != nil {
+		return nil, err
+	}
 	out := api.ClassroomSessionPresence200JSONResponse{Users: make([]api.PresenceUser, len(users))}
 	for i, u := range users {
 		out.Users[i] = api.PresenceUser{UserId: u.UserID, Name: u.Name, Role: api.Role(u.Role)}

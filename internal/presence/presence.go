@@ -6,6 +6,7 @@
 package presence
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"sync"
@@ -68,9 +69,34 @@ const (
 	CloseRateLimited = 4429
 )
 
+// Directory is presence shared by the nodes of a cluster. Nodes record, per session, the
+// users they have connections for; Arrive and Depart say whether this node saw the user's
+// first arrival or last departure across the cluster, so that join and leave are published
+// once per user, not once per node. Implementations log their own errors and, when the
+// shared state cannot be reached, answer as if this node were alone.
+type Directory interface {
+	// Arrive records that this node has conns connections of u in the session; first is
+	// true when no node, this one included, had the user before.
+	Arrive(ctx context.Context, session uuid.UUID, u User, conns int) (first bool)
+	// Depart records that this node has conns (possibly 0) connections of the user left;
+	// last is true when conns is 0 and no other node has the user.
+	Depart(ctx context.Context, session uuid.UUID, userID string, conns int) (last bool)
+	// Present lists the users present in the session on any live node, by user id.
+	Present(ctx context.Context, session uuid.UUID) ([]User, error)
+}
+
+// Controller carries control events to every node of a cluster; a Bus that implements it
+// is used to reach a removed member's connections on other nodes.
+type Controller interface {
+	PublishClose(classroomID uuid.UUID, userID string, code int, reason string) error
+}
+
 // Options configure a Hub.
 type Options struct {
 	Bus Bus
+	// Directory is the presence shared across nodes; nil means this node is alone and
+	// presence is what its own connections say.
+	Directory Directory
 	// CursorRate is the cursor updates per second a user may send to one session, across
 	// that user's connections; CursorBurst the bucket size.
 	CursorRate  float64
@@ -85,7 +111,7 @@ type Options struct {
 type Hub struct {
 	opts Options
 
-	mu    sync.Mutex // orders joins and leaves: each one's state change and event are atomic
+	mu    sync.Mutex // guards rooms and each room's refs (its lifetime)
 	rooms map[uuid.UUID]*room
 }
 
@@ -113,12 +139,16 @@ type room struct {
 	hub       *Hub
 	session   uuid.UUID
 	classroom uuid.UUID
-	// mu excludes cursor publishing (read side) from connections leaving (write side), so
-	// that no cursor of a user is delivered after that user's leave.
+	// mu orders the room's joins and leaves (each one's state change, shared-presence
+	// write and event are atomic: a user's join and leave are published in the order they
+	// happened) and excludes cursor publishing (read side) from them (write side), so that
+	// no cursor of a user is delivered after that user's leave. Holding it, rather than the
+	// hub's lock, across a Directory round trip keeps other sessions' joins unblocked.
 	mu          sync.RWMutex
 	users       map[string]*member
 	conns       atomic.Pointer[[]*Conn] // copy on write; read without locks by the fan-out
 	unsubscribe func()
+	refs        int // connections joined or joining, under hub.mu; the room goes at 0
 }
 
 type member struct {
@@ -139,14 +169,52 @@ type Conn struct {
 	m    *member
 	sink Sink
 	gone bool // under r.mu
+
+	// Until the snapshot is queued, events for the connection are held in pending (the
+	// snapshot is read from shared state while events already flow).
+	live    atomic.Bool
+	pmu     sync.Mutex
+	pending []*Event
+}
+
+func (c *Conn) deliver(e *Event) {
+	if !c.live.Load() {
+		c.pmu.Lock()
+		if !c.live.Load() {
+			c.pending = append(c.pending, e)
+			c.pmu.Unlock()
+			return
+		}
+		c.pmu.Unlock()
+	}
+	if e.Kind == KindClose {
+		c.sink.CloseWith(e.Code, e.Reason)
+		return
+	}
+	c.sink.Deliver(e)
+}
+
+// goLive hands the held events over and lets later ones through directly.
+func (c *Conn) goLive() {
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
+	for _, e := range c.pending {
+		if e.Kind == KindClose {
+			c.sink.CloseWith(e.Code, e.Reason)
+		} else {
+			c.sink.Deliver(e)
+		}
+	}
+	c.pending = nil
+	c.live.Store(true)
 }
 
 // Join registers a connection. snapshot is called with the users present (the joining user
 // included) before any other event can reach sink, so the transport can send it first. A
-// user's first connection publishes KindJoin to the others.
+// user's first connection (across the cluster, with a Directory) publishes KindJoin to the
+// others.
 func (h *Hub) Join(classroomID, session uuid.UUID, u User, sink Sink, snapshot func([]User)) *Conn {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	r := h.rooms[session]
 	if r == nil {
 		r = &room{hub: h, session: session, classroom: classroomID, users: map[string]*member{}}
@@ -154,7 +222,10 @@ func (h *Hub) Join(classroomID, session uuid.UUID, u User, sink Sink, snapshot f
 		r.unsubscribe = h.opts.Bus.Subscribe(session, r.deliver)
 		h.rooms[session] = r
 	}
+	r.refs++
+	h.mu.Unlock()
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	m := r.users[u.UserID]
 	first := m == nil
 	if first {
@@ -163,14 +234,37 @@ func (h *Hub) Join(classroomID, session uuid.UUID, u User, sink Sink, snapshot f
 	}
 	m.conns++
 	c := &Conn{r: r, m: m, sink: sink}
-	snapshot(r.usersLocked())
 	old := *r.conns.Load()
 	r.conns.Store(ptr(append(slices.Clip(old), c)))
-	r.mu.Unlock()
+	users := r.usersLocked()
+	if d := h.opts.Directory; d != nil {
+		ctx := context.Background()
+		// Arrive records the count on every connection; only the user's first one here
+		// can be their first in the cluster.
+		first = d.Arrive(ctx, session, u, m.conns) && first
+		if shared, err := d.Present(ctx, session); err == nil {
+			users = mergeUsers(shared, users)
+		}
+	}
+	snapshot(users)
+	c.goLive()
 	if first {
+		// Delivery never takes r.mu, so publishing under it cannot deadlock.
 		h.opts.Bus.Publish(session, &Event{Kind: KindJoin, User: u})
 	}
 	return c
+}
+
+// mergeUsers returns the union of two lists sorted by user id, a's entry winning.
+func mergeUsers(a, b []User) []User {
+	out := slices.Clone(a)
+	for _, u := range b {
+		if !slices.ContainsFunc(out, func(o User) bool { return o.UserID == u.UserID }) {
+			out = append(out, u)
+		}
+	}
+	slices.SortFunc(out, func(x, y User) int { return strings.Compare(x.UserID, y.UserID) })
+	return out
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -189,8 +283,6 @@ func (r *room) usersLocked() []User {
 func (c *Conn) Leave() {
 	r := c.r
 	h := r.hub
-	h.mu.Lock()
-	defer h.mu.Unlock()
 	r.mu.Lock()
 	if c.gone {
 		r.mu.Unlock()
@@ -210,15 +302,22 @@ func (c *Conn) Leave() {
 	if last {
 		delete(r.users, c.m.user.UserID)
 	}
-	empty := len(next) == 0
-	r.mu.Unlock()
+	if d := h.opts.Directory; d != nil {
+		if !d.Depart(context.Background(), r.session, c.m.user.UserID, c.m.conns) {
+			last = false // still present on another node
+		}
+	}
 	if last {
 		h.opts.Bus.Publish(r.session, &Event{Kind: KindLeave, User: User{UserID: c.m.user.UserID}})
 	}
-	if empty {
+	r.mu.Unlock()
+	h.mu.Lock()
+	r.refs--
+	if r.refs == 0 {
 		r.unsubscribe()
 		delete(h.rooms, r.session)
 	}
+	h.mu.Unlock()
 }
 
 // CursorResult says what became of a cursor update.
@@ -293,33 +392,48 @@ func (r *room) deliver(e *Event) {
 	if e.Kind == KindClose {
 		for _, c := range conns {
 			if c.m.user.UserID == e.User.UserID {
-				c.sink.CloseWith(e.Code, e.Reason)
+				c.deliver(e)
 			}
 		}
 		return
 	}
 	for _, c := range conns {
 		if c.m.user.UserID != e.User.UserID {
-			c.sink.Deliver(e)
+			c.deliver(e)
 		}
 	}
 }
 
-// Present returns the users connected to a session now, by user id.
-func (h *Hub) Present(session uuid.UUID) []User {
+// Present returns the users connected to a session now, by user id: across the cluster
+// with a Directory, else on this node.
+func (h *Hub) Present(ctx context.Context, session uuid.UUID) ([]User, error) {
+	if d := h.opts.Directory; d != nil {
+		return d.Present(ctx, session)
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	r := h.rooms[session]
 	if r == nil {
-		return []User{}
+		return []User{}, nil
 	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	return r.usersLocked()
+	return r.usersLocked(), nil
 }
 
-// CloseUser closes userID's connections to every session of a classroom (a removed member).
+// CloseUser closes userID's connections to every session of a classroom (a removed
+// member): on every node when the Bus is a Controller, else on this one.
 func (h *Hub) CloseUser(classroomID uuid.UUID, userID string, code int, reason string) {
+	if ctl, ok := h.opts.Bus.(Controller); ok {
+		if err := ctl.PublishClose(classroomID, userID, code, reason); err == nil {
+			return // the Controller closes this node's connections too
+		}
+	}
+	h.CloseLocalUser(classroomID, userID, code, reason)
+}
+
+// CloseLocalUser closes userID's connections on this node to every session of a classroom.
+func (h *Hub) CloseLocalUser(classroomID uuid.UUID, userID string, code int, reason string) {
 	h.mu.Lock()
 	var rooms []*room
 	for _, r := range h.rooms {
@@ -328,9 +442,41 @@ func (h *Hub) CloseUser(classroomID uuid.UUID, userID string, code int, reason s
 		}
 	}
 	h.mu.Unlock()
+	e := &Event{Kind: KindClose, User: User{UserID: userID}, Code: code, Reason: reason}
 	for _, r := range rooms {
-		r.closeUser(userID, code, reason)
+		r.deliver(e)
 	}
+}
+
+// Reassert records every local connection in the Directory again and publishes a join for
+// each user who is thereby first in the cluster: after the other nodes purged this one
+// (and published its users' leave) while its connections stayed open.
+func (h *Hub) Reassert(ctx context.Context) {
+	d := h.opts.Directory
+	if d == nil {
+		return
+	}
+	h.mu.Lock()
+	rooms := make([]*room, 0, len(h.rooms))
+	for _, r := range h.rooms {
+		rooms = append(rooms, r)
+	}
+	h.mu.Unlock()
+	for _, r := range rooms {
+		r.mu.Lock()
+		for _, m := range r.users {
+			if d.Arrive(ctx, r.session, m.user, m.conns) {
+				h.opts.Bus.Publish(r.session, &Event{Kind: KindJoin, User: m.user})
+			}
+		}
+		r.mu.Unlock()
+	}
+}
+
+// PublishLeave publishes a leave for a user whose presence ended elsewhere: the rows of a
+// dead node, purged by this one.
+func (h *Hub) PublishLeave(session uuid.UUID, userID string) {
+	h.opts.Bus.Publish(session, &Event{Kind: KindLeave, User: User{UserID: userID}})
 }
 
 // LocalBus is the in-process Bus: Publish calls every subscriber of the session

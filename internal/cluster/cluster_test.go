@@ -1,0 +1,140 @@
+package cluster_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/m4sh/backend/internal/cluster"
+	"github.com/m4sh/backend/internal/dbtest"
+	"github.com/m4sh/backend/internal/presence"
+)
+
+type departures struct {
+	mu   sync.Mutex
+	left []string
+}
+
+func (d *departures) add(_ uuid.UUID, user string) {
+	d.mu.Lock()
+	d.left = append(d.left, user)
+	d.mu.Unlock()
+}
+
+func (d *departures) get() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]string(nil), d.left...)
+}
+
+// setup starts two nodes on one database.
+func setup(t *testing.T, purgeAfter time.Duration) (a, b *cluster.Node, left *departures) {
+	t.Helper()
+	url := dbtest.NewURL(t)
+	left = &departures{}
+	ctx := context.Background()
+	mk := func() *cluster.Node {
+		n := cluster.New(dbtest.Pool(t, url), cluster.Options{HeartbeatInterval: purgeAfter / 3, PurgeAfter: purgeAfter, OnDeparted: left.add})
+		n.Start(ctx)
+		return n
+	}
+	return mk(), mk(), left
+}
+
+func TestArriveDepartOncePerUserAcrossNodes(t *testing.T) {
+	t.Parallel()
+	a, b, _ := setup(t, 30*time.Second)
+	t.Cleanup(func() { a.Stop(context.Background()); b.Stop(context.Background()) })
+	ctx := context.Background()
+	s := uuid.New()
+	sam := presence.User{UserID: "sam", Name: "Sam", Role: "student"}
+
+	// Concurrent first arrivals on both nodes: exactly one is first.
+	var wg sync.WaitGroup
+	firsts := make([]bool, 2)
+	for i, n := range []*cluster.Node{a, b} {
+		wg.Add(1)
+		go func() { defer wg.Done(); firsts[i] = n.Arrive(ctx, s, sam, 1) }()
+	}
+	wg.Wait()
+	if firsts[0] == firsts[1] {
+		t.Fatalf("Arrive on a, b = %v, want exactly one first", firsts)
+	}
+	if first := a.Arrive(ctx, s, sam, 2); first {
+		t.Error("a second tab on a arrived first")
+	}
+	users, err := b.Present(ctx, s)
+	if err != nil || len(users) != 1 || users[0] != sam {
+		t.Fatalf("Present = %v, %v, want [sam] once", users, err)
+	}
+	if last := a.Depart(ctx, s, "sam", 1); last {
+		t.Error("a tab closing while another stays open departed last")
+	}
+	if last := a.Depart(ctx, s, "sam", 0); last {
+		t.Error("sam departed a while on b: reported last")
+	}
+	if last := b.Depart(ctx, s, "sam", 0); !last {
+		t.Error("sam's last connection (on b) not reported last")
+	}
+	if users, _ := a.Present(ctx, s); len(users) != 0 {
+		t.Errorf("Present after leaving = %v, want none", users)
+	}
+}
+
+func TestDeadNodePurgedOnce(t *testing.T) {
+	t.Parallel()
+	a, b, left := setup(t, 900*time.Millisecond)
+	t.Cleanup(func() { a.Stop(context.Background()) })
+	ctx := context.Background()
+	s := uuid.New()
+	b.Arrive(ctx, s, presence.User{UserID: "sam", Name: "Sam", Role: "student"}, 1)
+	b.Arrive(ctx, s, presence.User{UserID: "tina", Name: "Tina", Role: "tutor"}, 1)
+	a.Arrive(ctx, s, presence.User{UserID: "tina", Name: "Tina", Role: "tutor"}, 1)
+	b.Crash() // stops beating without cleaning up, like kill -9
+	deadline := time.Now().Add(30 * time.Second)
+	for len(left.get()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no departure within 30s of b's death")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(time.Second) // more sweeps: nothing more may be reported
+	if got := left.get(); len(got) != 1 || got[0] != "sam" {
+		t.Fatalf("departures = %v, want [sam] (tina is still on a)", got)
+	}
+	users, err := a.Present(ctx, s)
+	if err != nil || len(users) != 1 || users[0].UserID != "tina" {
+		t.Fatalf("Present = %v, %v, want [tina]", users, err)
+	}
+}
+
+// A node cut off from the database long enough to be purged finds out at its next
+// heartbeat and is told to record its connections again.
+func TestPurgedNodeIsToldOnItsNextHeartbeat(t *testing.T) {
+	t.Parallel()
+	url := dbtest.NewURL(t)
+	purged := make(chan struct{}, 1)
+	n := cluster.New(dbtest.Pool(t, url), cluster.Options{
+		HeartbeatInterval: 300 * time.Millisecond, PurgeAfter: 900 * time.Millisecond,
+		OnPurged: func(context.Context) { purged <- struct{}{} },
+	})
+	n.Start(context.Background())
+	t.Cleanup(func() { n.Stop(context.Background()) })
+	select {
+	case <-purged:
+		t.Fatal("OnPurged called while the node was never purged")
+	case <-time.After(time.Second):
+	}
+	// What the other nodes' sweep does to a node silent for PurgeAfter.
+	if _, err := dbtest.Pool(t, url).Exec(context.Background(), "DELETE FROM presence_nodes WHERE node_id = $1", n.ID()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-purged:
+	case <-time.After(20 * time.Second):
+		t.Fatal("OnPurged not called within 20s of the node's row being purged")
+	}
+}

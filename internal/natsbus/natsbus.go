@@ -1,0 +1,308 @@
+// Package natsbus carries presence events between the nodes of a cluster over core NATS
+// (presence.Bus). Each classroom session has one subject; a node subscribes to it only while
+// it has local connections in that session. Events published on a node are delivered to its
+// own subscribers in process, synchronously (the order presence relies on), and sent to NATS
+// stamped with the node's id, so that a node ignores its own messages coming back and local
+// peers are not served twice. Core NATS is at-most-once: a cursor update lost in an outage is
+// simply superseded by the next one (latest wins). Control events (closing a removed
+// member's connections) travel on one cluster-wide subject.
+package natsbus
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+
+	"github.com/m4sh/backend/internal/presence"
+)
+
+// SubjectPrefix prefixes every subject the service uses.
+const SubjectPrefix = "m4sh.presence."
+
+// controlSubject carries cluster-wide control events.
+const controlSubject = SubjectPrefix + "control"
+
+// Options configure a Bus.
+type Options struct {
+	URL  string
+	Node uuid.UUID // this node's id, stamped on every message
+	Log  *slog.Logger
+	// ReconnectWait is the base back-off between reconnect attempts (jittered).
+	ReconnectWait time.Duration
+	Name          string // connection name shown by the server's monitoring
+}
+
+// Bus is a presence.Bus over NATS.
+type Bus struct {
+	nc    *nats.Conn
+	node  uuid.UUID
+	log   *slog.Logger
+	local *presence.LocalBus
+
+	mu   sync.Mutex
+	subs map[uuid.UUID]*sessionSub
+
+	ctlMu sync.RWMutex
+	onCtl []func(Control)
+	ctl   *nats.Subscription
+}
+
+// sessionSub is the node's NATS subscription to one session, shared by its local
+// subscribers.
+type sessionSub struct {
+	refs int
+	sub  *nats.Subscription
+}
+
+// Control is a cluster-wide control event: close a user's connections to a classroom's
+// sessions.
+type Control struct {
+	ClassroomID uuid.UUID
+	UserID      string
+	Code        int
+	Reason      string
+}
+
+// Connect connects to NATS. It retries the first connection in the background when the
+// server is down (the node still serves its local connections) and reconnects forever with
+// jittered back-off; NATS restores subscriptions on reconnect, so fan-out resumes without
+// clients reconnecting.
+func Connect(o Options) (*Bus, error) {
+	if o.ReconnectWait <= 0 {
+		o.ReconnectWait = 250 * time.Millisecond
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	b := &Bus{node: o.Node, log: o.Log, local: presence.NewLocalBus(), subs: map[uuid.UUID]*sessionSub{}}
+	nc, err := nats.Connect(o.URL,
+		nats.Name(o.Name),
+		// The server does not send a node its own messages back: it delivered them
+		// locally already (the origin check below stays as a guard).
+		nats.NoEcho(),
+		nats.RetryOnFailedConnect(true),
+		nats.MaxReconnects(-1),
+		// Back-off grows by ReconnectWait per attempt up to 8×, plus up to one
+		// ReconnectWait of jitter so that nodes do not reconnect in lockstep.
+		nats.CustomReconnectDelay(func(attempts int) time.Duration {
+			return o.ReconnectWait*time.Duration(min(max(attempts, 1), 8)) + rand.N(o.ReconnectWait)
+		}),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			o.Log.Warn("nats disconnected", "err", err)
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) {
+			o.Log.Info("nats reconnected", "url", c.ConnectedUrlRedacted())
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, s *nats.Subscription, err error) {
+			// Slow consumer: the subscription's pending limit dropped messages. Cursor
+			// traffic tolerates it; log so an operator can see it.
+			subj := ""
+			if s != nil {
+				subj = s.Subject
+			}
+			o.Log.Warn("nats async error", "subject", subj, "err", err)
+		}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("config: NATS_URL: %w", err)
+	}
+	b.nc = nc
+	b.ctl, err = nc.Subscribe(controlSubject, b.receiveControl)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("nats: subscribing to control events: %w", err)
+	}
+	return b, nil
+}
+
+// Close drains nothing: presence events are ephemeral.
+func (b *Bus) Close() { b.nc.Close() }
+
+// Check reports whether the connection to NATS is up (for /readyz).
+func (b *Bus) Check() error {
+	if s := b.nc.Status(); s != nats.CONNECTED {
+		return fmt.Errorf("nats: %s", s)
+	}
+	return nil
+}
+
+// Subject is the session's subject.
+func Subject(session uuid.UUID) string { return SubjectPrefix + session.String() }
+
+// Subscribe adds deliver to the session's local subscribers and subscribes the node to the
+// session's subject while there is at least one.
+func (b *Bus) Subscribe(session uuid.UUID, deliver func(*presence.Event)) func() {
+	unsub := b.local.Subscribe(session, deliver)
+	b.mu.Lock()
+	s := b.subs[session]
+	if s == nil {
+		s = &sessionSub{}
+		sub, err := b.nc.Subscribe(Subject(session), func(m *nats.Msg) { b.receive(session, m) })
+		if err != nil {
+			b.log.Error("nats: subscribing to a session", "session", session, "err", err)
+		} else {
+			// A node that cannot keep up loses messages rather than memory; cursor
+			// updates are superseded by the next ones.
+			_ = sub.SetPendingLimits(65536, 64<<20)
+		}
+		s.sub = sub
+		b.subs[session] = s
+	}
+	s.refs++
+	b.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			unsub()
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			s.refs--
+			if s.refs == 0 {
+				if s.sub != nil {
+					_ = s.sub.Unsubscribe()
+				}
+				delete(b.subs, session)
+			}
+		})
+	}
+}
+
+// Publish delivers e to the node's own subscribers, then sends it to the other nodes.
+func (b *Bus) Publish(session uuid.UUID, e *presence.Event) {
+	b.local.Publish(session, e)
+	if err := b.nc.Publish(Subject(session), encode(b.node, e)); err != nil {
+		b.log.Debug("nats: publish failed", "session", session, "err", err)
+	}
+}
+
+// receive delivers another node's event to this node's subscribers. NATS calls it from one
+// goroutine per subscription, in the order the origin published.
+func (b *Bus) receive(session uuid.UUID, m *nats.Msg) {
+	origin, e, err := decode(m.Data)
+	if err != nil {
+		b.log.Warn("nats: undecodable presence message", "subject", m.Subject, "err", err)
+		return
+	}
+	if origin == b.node {
+		return
+	}
+	b.local.Publish(session, e)
+}
+
+// OnControl registers fn for control events from any node, this one included.
+func (b *Bus) OnControl(fn func(Control)) {
+	b.ctlMu.Lock()
+	b.onCtl = append(b.onCtl, fn)
+	b.ctlMu.Unlock()
+}
+
+// PublishClose asks every node, this one included, to close a user's connections to a
+// classroom's sessions (presence.Controller).
+func (b *Bus) PublishClose(classroomID uuid.UUID, userID string, code int, reason string) error {
+	e := &presence.Event{Kind: presence.KindClose, User: presence.User{UserID: userID}, Code: code, Reason: reason}
+	data := encode(b.node, e)
+	data = append(data, classroomID[:]...)
+	b.control(Control{ClassroomID: classroomID, UserID: userID, Code: code, Reason: reason})
+	if err := b.nc.Publish(controlSubject, data); err != nil {
+		return fmt.Errorf("nats: publishing a control event: %w", err)
+	}
+	return nil
+}
+
+func (b *Bus) receiveControl(m *nats.Msg) {
+	if len(m.Data) < 16 {
+		return
+	}
+	origin, e, err := decode(m.Data[:len(m.Data)-16])
+	if err != nil {
+		b.log.Warn("nats: undecodable control message", "err", err)
+		return
+	}
+	if origin == b.node {
+		return
+	}
+	b.control(Control{ClassroomID: uuid.UUID(m.Data[len(m.Data)-16:]), UserID: e.User.UserID, Code: e.Code, Reason: e.Reason})
+}
+
+func (b *Bus) control(c Control) {
+	b.ctlMu.RLock()
+	fns := b.onCtl
+	b.ctlMu.RUnlock()
+	for _, fn := range fns {
+		fn(c)
+	}
+}
+
+var (
+	_ presence.Bus        = (*Bus)(nil)
+	_ presence.Controller = (*Bus)(nil)
+)
+
+// Wire format, version 1: version byte, origin node (16 bytes), kind byte, close code
+// (uvarint), x and y (float64 bits, big endian), then five length-prefixed strings: user id,
+// name, role, close reason, transport wire bytes.
+const wireVersion = 1
+
+func encode(node uuid.UUID, e *presence.Event) []byte {
+	b := make([]byte, 0, 64+len(e.User.UserID)+len(e.User.Name)+len(e.Wire))
+	b = append(b, wireVersion)
+	b = append(b, node[:]...)
+	b = append(b, byte(e.Kind))
+	b = binary.AppendUvarint(b, uint64(max(e.Code, 0)))
+	b = binary.BigEndian.AppendUint64(b, math.Float64bits(e.X))
+	b = binary.BigEndian.AppendUint64(b, math.Float64bits(e.Y))
+	for _, s := range [...]string{e.User.UserID, e.User.Name, e.User.Role, e.Reason} {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	b = binary.AppendUvarint(b, uint64(len(e.Wire)))
+	b = append(b, e.Wire...)
+	return b
+}
+
+var errShort = errors.New("truncated presence message")
+
+func decode(b []byte) (uuid.UUID, *presence.Event, error) {
+	var node uuid.UUID
+	if len(b) < 18 || b[0] != wireVersion {
+		return node, nil, errors.New("unknown presence message version")
+	}
+	copy(node[:], b[1:17])
+	e := &presence.Event{Kind: presence.Kind(b[17])}
+	b = b[18:]
+	code, n := binary.Uvarint(b)
+	if n <= 0 || code > math.MaxInt32 {
+		return node, nil, errShort
+	}
+	e.Code = int(code)
+	b = b[n:]
+	if len(b) < 16 {
+		return node, nil, errShort
+	}
+	e.X = math.Float64frombits(binary.BigEndian.Uint64(b))
+	e.Y = math.Float64frombits(binary.BigEndian.Uint64(b[8:]))
+	b = b[16:]
+	var fields [5][]byte
+	for i := range fields {
+		l, n := binary.Uvarint(b)
+		if n <= 0 || uint64(len(b)-n) < l {
+			return node, nil, errShort
+		}
+		fields[i] = b[n : n+int(l)]
+		b = b[n+int(l):]
+	}
+	e.User = presence.User{UserID: string(fields[0]), Name: string(fields[1]), Role: string(fields[2])}
+	e.Reason = string(fields[3])
+	if len(fields[4]) > 0 {
+		e.Wire = fields[4]
+	}
+	return node, e, nil
+}

@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS presence_connections;
+DROP TABLE IF EXISTS presence_nodes;
