@@ -2,7 +2,6 @@ package httpapi_test
 
 import (
 	"fmt"
-	"net/http"
 	"strings"
 	"testing"
 
@@ -10,36 +9,12 @@ import (
 	"github.com/m4sh/backend/internal/apptest"
 )
 
-// classroomFixture: tina tutors a classroom with member mia and one session; sam is a
-// stranger; other is a classroom of someone else entirely.
-type classroomFixture struct {
-	env                   *apptest.Env
-	tina, mia, sam, oscar string // tokens
-	class, other          api.Classroom
-	session, otherSession api.ClassroomSession
-}
+// classroomFixture is the shared classroom fixture.
+type classroomFixture = apptest.Classrooms
 
 func setupClassrooms(t *testing.T, env map[string]string) classroomFixture {
 	t.Helper()
-	e := apptest.New(t, env)
-	f := classroomFixture{env: e, tina: e.Token("tina"), mia: e.Token("mia"), sam: e.Token("sam"), oscar: e.Token("oscar")}
-	f.class = mustCreate[api.Classroom](t, e, f.tina, "/api/v1/classrooms/", map[string]any{"title": "Algebra"})
-	f.other = mustCreate[api.Classroom](t, e, f.oscar, "/api/v1/classrooms/", map[string]any{"title": "Oscar's"})
-	mustCreate[api.Member](t, e, f.tina, "/api/v1/classrooms/"+f.class.Id.String()+"/members/", map[string]any{"user_id": "mia"})
-	f.session = mustCreate[api.ClassroomSession](t, e, f.tina, "/api/v1/classrooms/"+f.class.Id.String()+"/sessions/", map[string]any{"title": "Week 1"})
-	f.otherSession = mustCreate[api.ClassroomSession](t, e, f.oscar, "/api/v1/classrooms/"+f.other.Id.String()+"/sessions/", nil)
-	return f
-}
-
-func mustCreate[T any](t *testing.T, e *apptest.Env, tok, path string, body any) T {
-	t.Helper()
-	r := e.Do(apptest.Request{Method: http.MethodPost, Path: path, Token: tok, Body: body})
-	if r.Status != http.StatusCreated {
-		t.Fatalf("POST %s = %d, want 201: %s", path, r.Status, r.Body)
-	}
-	var v T
-	r.Decode(t, &v)
-	return v
+	return apptest.NewClassrooms(t, env)
 }
 
 type apiCase struct {
@@ -74,18 +49,18 @@ func TestClassroomCreate(t *testing.T) {
 	t.Parallel()
 	f := setupClassrooms(t, nil)
 	p := "/api/v1/classrooms/"
-	runCases(t, f.env, []apiCase{
-		{"valid", "POST", p, f.sam, map[string]any{"title": "Geometry"}, 201, "", ""},
-		{"missing title", "POST", p, f.sam, map[string]any{}, 400, "validation_error", "body.title"},
-		{"empty title", "POST", p, f.sam, map[string]any{"title": ""}, 400, "validation_error", "body.title"},
-		{"blank title", "POST", p, f.sam, map[string]any{"title": "   "}, 400, "validation_error", "body.title"},
-		{"title too long", "POST", p, f.sam, map[string]any{"title": strings.Repeat("x", 201)}, 400, "validation_error", "body.title"},
-		{"title wrong type", "POST", p, f.sam, map[string]any{"title": 42}, 400, "validation_error", "body.title"},
-		{"unknown property", "POST", p, f.sam, map[string]any{"title": "x", "tutor_id": "sam"}, 400, "validation_error", ""},
-		{"invalid JSON", "POST", p, f.sam, "{", 400, "validation_error", ""},
+	runCases(t, f.Env, []apiCase{
+		{"valid", "POST", p, f.Sam, map[string]any{"title": "Geometry"}, 201, "", ""},
+		{"missing title", "POST", p, f.Sam, map[string]any{}, 400, "validation_error", "body.title"},
+		{"empty title", "POST", p, f.Sam, map[string]any{"title": ""}, 400, "validation_error", "body.title"},
+		{"blank title", "POST", p, f.Sam, map[string]any{"title": "   "}, 400, "validation_error", "body.title"},
+		{"title too long", "POST", p, f.Sam, map[string]any{"title": strings.Repeat("x", 201)}, 400, "validation_error", "body.title"},
+		{"title wrong type", "POST", p, f.Sam, map[string]any{"title": 42}, 400, "validation_error", "body.title"},
+		{"unknown property", "POST", p, f.Sam, map[string]any{"title": "x", "tutor_id": "sam"}, 400, "validation_error", ""},
+		{"invalid JSON", "POST", p, f.Sam, "{", 400, "validation_error", ""},
 		{"no token", "POST", p, "", map[string]any{"title": "x"}, 401, "unauthorized", ""},
 	})
-	r := f.env.Do(apptest.Request{Method: "POST", Path: p, Token: f.sam, Body: map[string]any{"title": "  Trimmed  "}})
+	r := f.Env.Do(apptest.Request{Method: "POST", Path: p, Token: f.Sam, Body: map[string]any{"title": "  Trimmed  "}})
 	var c api.Classroom
 	r.Decode(t, &c)
 	if c.Title != "Trimmed" || c.TutorId != "sam" {
@@ -96,30 +71,30 @@ func TestClassroomCreate(t *testing.T) {
 func TestClassroomGetAndList(t *testing.T) {
 	t.Parallel()
 	f := setupClassrooms(t, nil)
-	c := "/api/v1/classrooms/" + f.class.Id.String() + "/"
-	runCases(t, f.env, []apiCase{
-		{"tutor", "GET", c, f.tina, nil, 200, "", ""},
-		{"member", "GET", c, f.mia, nil, 200, "", ""},
-		{"stranger", "GET", c, f.sam, nil, 404, "not_found", ""},
-		{"unknown id", "GET", "/api/v1/classrooms/00000000-0000-4000-8000-000000000000/", f.tina, nil, 404, "not_found", ""},
-		{"malformed id", "GET", "/api/v1/classrooms/nope/", f.tina, nil, 400, "validation_error", "path.class_id"},
+	c := "/api/v1/classrooms/" + f.Class.Id.String() + "/"
+	runCases(t, f.Env, []apiCase{
+		{"tutor", "GET", c, f.Tina, nil, 200, "", ""},
+		{"member", "GET", c, f.Mia, nil, 200, "", ""},
+		{"stranger", "GET", c, f.Sam, nil, 404, "not_found", ""},
+		{"unknown id", "GET", "/api/v1/classrooms/00000000-0000-4000-8000-000000000000/", f.Tina, nil, 404, "not_found", ""},
+		{"malformed id", "GET", "/api/v1/classrooms/nope/", f.Tina, nil, 400, "validation_error", "path.class_id"},
 		{"no token", "GET", c, "", nil, 401, "unauthorized", ""},
-		{"list limit 0", "GET", "/api/v1/classrooms/?limit=0", f.tina, nil, 400, "validation_error", "query.limit"},
-		{"list limit 101", "GET", "/api/v1/classrooms/?limit=101", f.tina, nil, 400, "validation_error", "query.limit"},
-		{"list bad cursor chars", "GET", "/api/v1/classrooms/?cursor=%21%21", f.tina, nil, 400, "validation_error", "query.cursor"},
-		{"list forged cursor", "GET", "/api/v1/classrooms/?cursor=abc", f.tina, nil, 400, "validation_error", "query.cursor"},
+		{"list limit 0", "GET", "/api/v1/classrooms/?limit=0", f.Tina, nil, 400, "validation_error", "query.limit"},
+		{"list limit 101", "GET", "/api/v1/classrooms/?limit=101", f.Tina, nil, 400, "validation_error", "query.limit"},
+		{"list bad cursor chars", "GET", "/api/v1/classrooms/?cursor=%21%21", f.Tina, nil, 400, "validation_error", "query.cursor"},
+		{"list forged cursor", "GET", "/api/v1/classrooms/?cursor=abc", f.Tina, nil, 400, "validation_error", "query.cursor"},
 	})
 	// Listing: each user sees exactly the classrooms where they are tutor or member.
-	for tok, want := range map[string]int{f.tina: 1, f.mia: 1, f.sam: 0, f.oscar: 1} {
+	for tok, want := range map[string]int{f.Tina: 1, f.Mia: 1, f.Sam: 0, f.Oscar: 1} {
 		var pg api.ClassroomPage
-		f.env.Do(apptest.Request{Method: "GET", Path: "/api/v1/classrooms/", Token: tok}).Decode(t, &pg)
+		f.Env.Do(apptest.Request{Method: "GET", Path: "/api/v1/classrooms/", Token: tok}).Decode(t, &pg)
 		if len(pg.Items) != want || pg.NextCursor != nil {
 			t.Errorf("list = %d items (next %v), want %d and no next page", len(pg.Items), pg.NextCursor, want)
 		}
 	}
 	// Pagination: 5 classrooms in pages of 2 → 2, 2, 1, newest first, no duplicates.
 	for i := range 4 {
-		mustCreate[api.Classroom](t, f.env, f.tina, "/api/v1/classrooms/", map[string]any{"title": fmt.Sprintf("C%d", i)})
+		apptest.MustCreate[api.Classroom](t, f.Env, f.Tina, "/api/v1/classrooms/", map[string]any{"title": fmt.Sprintf("C%d", i)})
 	}
 	var seen []string
 	cursor := ""
@@ -129,7 +104,7 @@ func TestClassroomGetAndList(t *testing.T) {
 			path += "&cursor=" + cursor
 		}
 		var pg api.ClassroomPage
-		f.env.Do(apptest.Request{Method: "GET", Path: path, Token: f.tina}).Decode(t, &pg)
+		f.Env.Do(apptest.Request{Method: "GET", Path: path, Token: f.Tina}).Decode(t, &pg)
 		for _, c := range pg.Items {
 			seen = append(seen, c.Title)
 		}
@@ -146,30 +121,30 @@ func TestClassroomGetAndList(t *testing.T) {
 func TestClassroomMembers(t *testing.T) {
 	t.Parallel()
 	f := setupClassrooms(t, map[string]string{"CLASSROOM_MAX_MEMBERS": "3"})
-	m := "/api/v1/classrooms/" + f.class.Id.String() + "/members/"
-	runCases(t, f.env, []apiCase{
-		{"list as tutor", "GET", m, f.tina, nil, 200, "", ""},
-		{"list as member", "GET", m, f.mia, nil, 200, "", ""},
-		{"list as stranger", "GET", m, f.sam, nil, 404, "not_found", ""},
-		{"add new", "POST", m, f.tina, map[string]any{"user_id": "neo"}, 201, "", ""},
-		{"add again is idempotent", "POST", m, f.tina, map[string]any{"user_id": "neo"}, 200, "", ""},
-		{"member adds", "POST", m, f.mia, map[string]any{"user_id": "zed"}, 403, "forbidden", ""},
-		{"stranger adds", "POST", m, f.sam, map[string]any{"user_id": "sam"}, 404, "not_found", ""},
-		{"stranger adds to other classroom", "POST", "/api/v1/classrooms/" + f.other.Id.String() + "/members/", f.tina, map[string]any{"user_id": "tina"}, 404, "not_found", ""},
-		{"tutor adds self", "POST", m, f.tina, map[string]any{"user_id": "tina"}, 409, "conflict", ""},
-		{"missing user_id", "POST", m, f.tina, map[string]any{}, 400, "validation_error", "body.user_id"},
-		{"empty user_id", "POST", m, f.tina, map[string]any{"user_id": ""}, 400, "validation_error", "body.user_id"},
-		{"user_id too long", "POST", m, f.tina, map[string]any{"user_id": strings.Repeat("u", 129)}, 400, "validation_error", "body.user_id"},
-		{"add third", "POST", m, f.tina, map[string]any{"user_id": "ann"}, 201, "", ""},
-		{"over the cap", "POST", m, f.tina, map[string]any{"user_id": "bob"}, 409, "conflict", ""},
-		{"member removes", "DELETE", m + "neo/", f.mia, nil, 403, "forbidden", ""},
-		{"stranger removes", "DELETE", m + "neo/", f.sam, nil, 404, "not_found", ""},
-		{"tutor removes", "DELETE", m + "neo/", f.tina, nil, 204, "", ""},
-		{"remove again", "DELETE", m + "neo/", f.tina, nil, 404, "not_found", ""},
-		{"removed member can no longer read", "GET", m, f.env.Token("neo"), nil, 404, "not_found", ""},
+	m := "/api/v1/classrooms/" + f.Class.Id.String() + "/members/"
+	runCases(t, f.Env, []apiCase{
+		{"list as tutor", "GET", m, f.Tina, nil, 200, "", ""},
+		{"list as member", "GET", m, f.Mia, nil, 200, "", ""},
+		{"list as stranger", "GET", m, f.Sam, nil, 404, "not_found", ""},
+		{"add new", "POST", m, f.Tina, map[string]any{"user_id": "neo"}, 201, "", ""},
+		{"add again is idempotent", "POST", m, f.Tina, map[string]any{"user_id": "neo"}, 200, "", ""},
+		{"member adds", "POST", m, f.Mia, map[string]any{"user_id": "zed"}, 403, "forbidden", ""},
+		{"stranger adds", "POST", m, f.Sam, map[string]any{"user_id": "sam"}, 404, "not_found", ""},
+		{"stranger adds to other classroom", "POST", "/api/v1/classrooms/" + f.Other.Id.String() + "/members/", f.Tina, map[string]any{"user_id": "tina"}, 404, "not_found", ""},
+		{"tutor adds self", "POST", m, f.Tina, map[string]any{"user_id": "tina"}, 409, "conflict", ""},
+		{"missing user_id", "POST", m, f.Tina, map[string]any{}, 400, "validation_error", "body.user_id"},
+		{"empty user_id", "POST", m, f.Tina, map[string]any{"user_id": ""}, 400, "validation_error", "body.user_id"},
+		{"user_id too long", "POST", m, f.Tina, map[string]any{"user_id": strings.Repeat("u", 129)}, 400, "validation_error", "body.user_id"},
+		{"add third", "POST", m, f.Tina, map[string]any{"user_id": "ann"}, 201, "", ""},
+		{"over the cap", "POST", m, f.Tina, map[string]any{"user_id": "bob"}, 409, "conflict", ""},
+		{"member removes", "DELETE", m + "neo/", f.Mia, nil, 403, "forbidden", ""},
+		{"stranger removes", "DELETE", m + "neo/", f.Sam, nil, 404, "not_found", ""},
+		{"tutor removes", "DELETE", m + "neo/", f.Tina, nil, 204, "", ""},
+		{"remove again", "DELETE", m + "neo/", f.Tina, nil, 404, "not_found", ""},
+		{"removed member can no longer read", "GET", m, f.Env.Token("neo"), nil, 404, "not_found", ""},
 	})
 	var roster api.MemberList
-	f.env.Do(apptest.Request{Method: "GET", Path: m, Token: f.mia}).Decode(t, &roster)
+	f.Env.Do(apptest.Request{Method: "GET", Path: m, Token: f.Mia}).Decode(t, &roster)
 	var got []string
 	for _, x := range roster.Items {
 		got = append(got, x.UserId+":"+string(x.Role))
@@ -185,32 +160,32 @@ func TestClassroomMembers(t *testing.T) {
 func TestClassroomSessions(t *testing.T) {
 	t.Parallel()
 	f := setupClassrooms(t, nil)
-	base := "/api/v1/classrooms/" + f.class.Id.String() + "/sessions/"
-	one := base + f.session.Id.String() + "/"
-	runCases(t, f.env, []apiCase{
-		{"create with title", "POST", base, f.tina, map[string]any{"title": "Week 2"}, 201, "", ""},
-		{"create without body", "POST", base, f.tina, nil, 201, "", ""},
-		{"member creates", "POST", base, f.mia, nil, 403, "forbidden", ""},
-		{"stranger creates", "POST", base, f.sam, nil, 404, "not_found", ""},
-		{"title too long", "POST", base, f.tina, map[string]any{"title": strings.Repeat("x", 201)}, 400, "validation_error", "body.title"},
-		{"list as member", "GET", base, f.mia, nil, 200, "", ""},
-		{"list as stranger", "GET", base, f.sam, nil, 404, "not_found", ""},
-		{"get as member", "GET", one, f.mia, nil, 200, "", ""},
-		{"get as stranger", "GET", one, f.sam, nil, 404, "not_found", ""},
-		{"get another classroom's session", "GET", base + f.otherSession.Id.String() + "/", f.tina, nil, 404, "not_found", ""},
-		{"malformed session id", "GET", base + "x/", f.tina, nil, 400, "validation_error", "path.session_id"},
-		{"member ends", "PATCH", one, f.mia, map[string]any{"status": "ended"}, 403, "forbidden", ""},
-		{"stranger ends", "PATCH", one, f.sam, map[string]any{"status": "ended"}, 404, "not_found", ""},
-		{"reopen is not a transition", "PATCH", one, f.tina, map[string]any{"status": "active"}, 400, "validation_error", "body.status"},
+	base := "/api/v1/classrooms/" + f.Class.Id.String() + "/sessions/"
+	one := base + f.Session.Id.String() + "/"
+	runCases(t, f.Env, []apiCase{
+		{"create with title", "POST", base, f.Tina, map[string]any{"title": "Week 2"}, 201, "", ""},
+		{"create without body", "POST", base, f.Tina, nil, 201, "", ""},
+		{"member creates", "POST", base, f.Mia, nil, 403, "forbidden", ""},
+		{"stranger creates", "POST", base, f.Sam, nil, 404, "not_found", ""},
+		{"title too long", "POST", base, f.Tina, map[string]any{"title": strings.Repeat("x", 201)}, 400, "validation_error", "body.title"},
+		{"list as member", "GET", base, f.Mia, nil, 200, "", ""},
+		{"list as stranger", "GET", base, f.Sam, nil, 404, "not_found", ""},
+		{"get as member", "GET", one, f.Mia, nil, 200, "", ""},
+		{"get as stranger", "GET", one, f.Sam, nil, 404, "not_found", ""},
+		{"get another classroom's session", "GET", base + f.OtherSession.Id.String() + "/", f.Tina, nil, 404, "not_found", ""},
+		{"malformed session id", "GET", base + "x/", f.Tina, nil, 400, "validation_error", "path.session_id"},
+		{"member ends", "PATCH", one, f.Mia, map[string]any{"status": "ended"}, 403, "forbidden", ""},
+		{"stranger ends", "PATCH", one, f.Sam, map[string]any{"status": "ended"}, 404, "not_found", ""},
+		{"reopen is not a transition", "PATCH", one, f.Tina, map[string]any{"status": "active"}, 400, "validation_error", "body.status"},
 	})
 	var s1, s2 api.ClassroomSession
-	f.env.Do(apptest.Request{Method: "PATCH", Path: one, Token: f.tina, Body: map[string]any{"status": "ended"}}).Decode(t, &s1)
-	f.env.Do(apptest.Request{Method: "PATCH", Path: one, Token: f.tina, Body: map[string]any{"status": "ended"}}).Decode(t, &s2)
+	f.Env.Do(apptest.Request{Method: "PATCH", Path: one, Token: f.Tina, Body: map[string]any{"status": "ended"}}).Decode(t, &s1)
+	f.Env.Do(apptest.Request{Method: "PATCH", Path: one, Token: f.Tina, Body: map[string]any{"status": "ended"}}).Decode(t, &s2)
 	if s1.Status != api.SessionStatusEnded || s1.EndedAt == nil || s2.EndedAt == nil || !s1.EndedAt.Equal(*s2.EndedAt) {
 		t.Errorf("ending twice: %+v then %+v, want ended once with the same ended_at", s1, s2)
 	}
 	var pg api.ClassroomSessionPage
-	f.env.Do(apptest.Request{Method: "GET", Path: base + "?limit=2", Token: f.mia}).Decode(t, &pg)
+	f.Env.Do(apptest.Request{Method: "GET", Path: base + "?limit=2", Token: f.Mia}).Decode(t, &pg)
 	if len(pg.Items) != 2 || pg.NextCursor == nil || pg.Items[0].Title != "" || pg.Items[1].Title != "Week 2" {
 		t.Errorf("first page = %+v, want the 2 newest sessions and a cursor", pg)
 	}

@@ -56,7 +56,7 @@ func TestBrowser(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "node", filepath.Join(root, "e2e", "browser", "presence.mjs"),
-		chromium, page.URL, f.sessionURL(), f.tina, f.mia, "not-a-token")
+		chromium, page.URL, f.sessionURL(), f.Tina, f.Mia, "not-a-token")
 	cmd.Dir = filepath.Join(root, "e2e", "browser")
 	res, err := cmd.CombinedOutput()
 	if err != nil {

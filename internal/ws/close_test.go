@@ -19,7 +19,7 @@ import (
 func TestCloseCodes(t *testing.T) {
 	t.Parallel()
 	f := setup(t, map[string]string{"AUTH_JWT_LEEWAY": "0s"})
-	class, session := f.class.Id.String(), f.session.Id.String()
+	class, session := f.Class.Id.String(), f.Session.Id.String()
 	expired, err := auth.Mint([]byte(apptest.Secret), auth.MintOptions{UserID: "mia", TTL: time.Minute, Now: time.Now().Add(-time.Hour)})
 	if err != nil {
 		t.Fatal(err)
@@ -47,30 +47,30 @@ func TestCloseCodes(t *testing.T) {
 		{name: "no token", url: f.sessionURL(), wantCode: 4401, wantReason: "unauthorized"},
 		{name: "bad token", url: f.sessionURL(), header: bearer("not-a-jwt"), wantCode: 4401, wantReason: "unauthorized"},
 		{name: "bad token in subprotocol", url: f.sessionURL(), protocols: []string{"m4sh.presence.v1", "bearer.not-a-jwt"}, wantCode: 4401, wantReason: "unauthorized"},
-		{name: "not a bearer header", url: f.sessionURL(), header: http.Header{"Authorization": {"Basic " + f.mia}}, wantCode: 4401, wantReason: "unauthorized"},
+		{name: "not a bearer header", url: f.sessionURL(), header: http.Header{"Authorization": {"Basic " + f.Mia}}, wantCode: 4401, wantReason: "unauthorized"},
 		{name: "expired token", url: f.sessionURL(), header: bearer(expired), wantCode: 4401, wantReason: "unauthorized"},
-		{name: "token only in the query", url: f.sessionURL() + "?token=" + f.mia + "&access_token=" + f.mia, wantCode: 4401, wantReason: "unauthorized"},
-		{name: "stranger", url: f.sessionURL(), header: bearer(f.sam), wantCode: 4403, wantReason: "forbidden"},
-		{name: "session of another classroom", url: f.wsURL(class, f.otherSession.Id.String()), header: bearer(f.tina), wantCode: 4403, wantReason: "forbidden"},
-		{name: "missing session", url: f.wsURL(class, uuid.NewString()), header: bearer(f.tina), wantCode: 4403, wantReason: "forbidden"},
-		{name: "missing classroom", url: f.wsURL(uuid.NewString(), session), header: bearer(f.tina), wantCode: 4403, wantReason: "forbidden"},
-		{name: "malformed session id", url: f.wsURL(class, "nope"), header: bearer(f.tina), wantCode: 4403, wantReason: "forbidden"},
-		{name: "removed member", url: f.sessionURL(), header: bearer(f.mia), removeMia: true, wantCode: 4403, wantReason: "forbidden"},
+		{name: "token only in the query", url: f.sessionURL() + "?token=" + f.Mia + "&access_token=" + f.Mia, wantCode: 4401, wantReason: "unauthorized"},
+		{name: "stranger", url: f.sessionURL(), header: bearer(f.Sam), wantCode: 4403, wantReason: "forbidden"},
+		{name: "session of another classroom", url: f.wsURL(class, f.OtherSession.Id.String()), header: bearer(f.Tina), wantCode: 4403, wantReason: "forbidden"},
+		{name: "missing session", url: f.wsURL(class, uuid.NewString()), header: bearer(f.Tina), wantCode: 4403, wantReason: "forbidden"},
+		{name: "missing classroom", url: f.wsURL(uuid.NewString(), session), header: bearer(f.Tina), wantCode: 4403, wantReason: "forbidden"},
+		{name: "malformed session id", url: f.wsURL(class, "nope"), header: bearer(f.Tina), wantCode: 4403, wantReason: "forbidden"},
+		{name: "removed member", url: f.sessionURL(), header: bearer(f.Mia), removeMia: true, wantCode: 4403, wantReason: "forbidden"},
 		{name: "token expires while connected", url: f.sessionURL(), header: bearer(shortLived), wantCode: 4401, wantReason: "token_expired"},
-		{name: "oversize frame", url: f.sessionURL(), header: bearer(f.tina), send: []string{oversize}, wantCode: 4400, wantReason: "bad_request"},
-		{name: "binary frame", url: f.sessionURL(), header: bearer(f.tina), send: []string{`{"type":"ping"}`}, binary: true, wantCode: 4400, wantReason: "bad_request"},
-		{name: "invalid JSON", url: f.sessionURL(), header: bearer(f.tina), send: []string{`{"type":"cursor","x":1,`}, wantCode: 4400, wantReason: "bad_request"},
-		{name: "two JSON values", url: f.sessionURL(), header: bearer(f.tina), send: []string{`{"type":"ping"}{"type":"ping"}`}, wantCode: 4400, wantReason: "bad_request"},
-		{name: "not an object", url: f.sessionURL(), header: bearer(f.tina), send: []string{`[1,2]`}, wantCode: 4400, wantReason: "bad_request"},
-		{name: "unknown type", url: f.sessionURL(), header: bearer(f.tina), send: []string{`{"type":"draw","x":1,"y":2}`}, wantCode: 4400, wantReason: "bad_request"},
-		{name: "extra field", url: f.sessionURL(), header: bearer(f.tina), send: []string{`{"type":"cursor","x":1,"y":2,"z":3}`}, wantCode: 4400, wantReason: "bad_request"},
-		{name: "missing field", url: f.sessionURL(), header: bearer(f.tina), send: []string{`{"type":"cursor","x":1}`}, wantCode: 4400, wantReason: "bad_request"},
-		{name: "string coordinate", url: f.sessionURL(), header: bearer(f.tina), send: []string{`{"type":"cursor","x":"1","y":2}`}, wantCode: 4400, wantReason: "bad_request"},
-		{name: "NaN", url: f.sessionURL(), header: bearer(f.tina), send: []string{`{"type":"cursor","x":NaN,"y":0}`}, wantCode: 4400, wantReason: "bad_request"},
-		{name: "Infinity", url: f.sessionURL(), header: bearer(f.tina), send: []string{`{"type":"cursor","x":Infinity,"y":0}`}, wantCode: 4400, wantReason: "bad_request"},
-		{name: "huge number", url: f.sessionURL(), header: bearer(f.tina), send: []string{`{"type":"cursor","x":1e400,"y":0}`}, wantCode: 4400, wantReason: "bad_request"},
-		{name: "just over the bound", url: f.sessionURL(), header: bearer(f.tina), send: []string{`{"type":"cursor","x":1000000000.0000001,"y":0}`}, wantCode: 4400, wantReason: "bad_request"},
-		{name: "flood of 100 cursors", url: f.sessionURL(), header: bearer(f.tina), send: flood, wantCode: 4429, wantReason: "rate_limited"},
+		{name: "oversize frame", url: f.sessionURL(), header: bearer(f.Tina), send: []string{oversize}, wantCode: 4400, wantReason: "bad_request"},
+		{name: "binary frame", url: f.sessionURL(), header: bearer(f.Tina), send: []string{`{"type":"ping"}`}, binary: true, wantCode: 4400, wantReason: "bad_request"},
+		{name: "invalid JSON", url: f.sessionURL(), header: bearer(f.Tina), send: []string{`{"type":"cursor","x":1,`}, wantCode: 4400, wantReason: "bad_request"},
+		{name: "two JSON values", url: f.sessionURL(), header: bearer(f.Tina), send: []string{`{"type":"ping"}{"type":"ping"}`}, wantCode: 4400, wantReason: "bad_request"},
+		{name: "not an object", url: f.sessionURL(), header: bearer(f.Tina), send: []string{`[1,2]`}, wantCode: 4400, wantReason: "bad_request"},
+		{name: "unknown type", url: f.sessionURL(), header: bearer(f.Tina), send: []string{`{"type":"draw","x":1,"y":2}`}, wantCode: 4400, wantReason: "bad_request"},
+		{name: "extra field", url: f.sessionURL(), header: bearer(f.Tina), send: []string{`{"type":"cursor","x":1,"y":2,"z":3}`}, wantCode: 4400, wantReason: "bad_request"},
+		{name: "missing field", url: f.sessionURL(), header: bearer(f.Tina), send: []string{`{"type":"cursor","x":1}`}, wantCode: 4400, wantReason: "bad_request"},
+		{name: "string coordinate", url: f.sessionURL(), header: bearer(f.Tina), send: []string{`{"type":"cursor","x":"1","y":2}`}, wantCode: 4400, wantReason: "bad_request"},
+		{name: "NaN", url: f.sessionURL(), header: bearer(f.Tina), send: []string{`{"type":"cursor","x":NaN,"y":0}`}, wantCode: 4400, wantReason: "bad_request"},
+		{name: "Infinity", url: f.sessionURL(), header: bearer(f.Tina), send: []string{`{"type":"cursor","x":Infinity,"y":0}`}, wantCode: 4400, wantReason: "bad_request"},
+		{name: "huge number", url: f.sessionURL(), header: bearer(f.Tina), send: []string{`{"type":"cursor","x":1e400,"y":0}`}, wantCode: 4400, wantReason: "bad_request"},
+		{name: "just over the bound", url: f.sessionURL(), header: bearer(f.Tina), send: []string{`{"type":"cursor","x":1000000000.0000001,"y":0}`}, wantCode: 4400, wantReason: "bad_request"},
+		{name: "flood of 100 cursors", url: f.sessionURL(), header: bearer(f.Tina), send: flood, wantCode: 4429, wantReason: "rate_limited"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -89,7 +89,7 @@ func TestCloseCodes(t *testing.T) {
 					t.Fatalf("first frame %+v, want the snapshot", f)
 				}
 				start := time.Now()
-				r := f.env.Do(apptest.Request{Method: "DELETE", Path: "/api/v1/classrooms/" + class + "/members/mia/", Token: f.tina})
+				r := f.Env.Do(apptest.Request{Method: "DELETE", Path: "/api/v1/classrooms/" + class + "/members/mia/", Token: f.Tina})
 				if r.Status != http.StatusNoContent {
 					t.Fatalf("DELETE member = %d: %s", r.Status, r.Body)
 				}
@@ -126,7 +126,7 @@ func TestAcceptedEdges(t *testing.T) {
 	t.Parallel()
 	f := setup(t, nil)
 	c, resp, err := websocket.Dial(context.Background(), f.sessionURL(), &websocket.DialOptions{
-		Subprotocols: []string{"m4sh.presence.v1", "bearer." + f.tina},
+		Subprotocols: []string{"m4sh.presence.v1", "bearer." + f.Tina},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -135,7 +135,7 @@ func TestAcceptedEdges(t *testing.T) {
 	if got := resp.Header.Get("Sec-WebSocket-Protocol"); got != "m4sh.presence.v1" {
 		t.Errorf("selected subprotocol %q, want m4sh.presence.v1 (and never the token)", got)
 	}
-	if fr := read(t, c); fr.Type != "presence.snapshot" || len(fr.Users) != 1 || fr.Users[0].UserId != "tina" || fr.SessionID != f.session.Id.String() {
+	if fr := read(t, c); fr.Type != "presence.snapshot" || len(fr.Users) != 1 || fr.Users[0].UserId != "tina" || fr.SessionID != f.Session.Id.String() {
 		t.Fatalf("snapshot = %+v", fr)
 	}
 	exactly := `{"type":"cursor","x":1,"y":2}` + strings.Repeat(" ", 2048-29)

@@ -15,44 +15,20 @@ import (
 	"github.com/m4sh/backend/internal/apptest"
 )
 
-// fixture: tina tutors a classroom with member mia and an active session; sam is a
-// stranger; oscar tutors another classroom with its own session.
-type fixture struct {
-	env                   *apptest.Env
-	tina, mia, sam, oscar string // tokens
-	class, other          api.Classroom
-	session, otherSession api.ClassroomSession
-}
+// fixture is the shared classroom fixture (apptest.Classrooms) with WebSocket helpers.
+type fixture struct{ apptest.Classrooms }
 
 func setup(t *testing.T, env map[string]string) fixture {
 	t.Helper()
-	e := apptest.New(t, env)
-	f := fixture{env: e, tina: e.Token("tina"), mia: e.Token("mia"), sam: e.Token("sam"), oscar: e.Token("oscar")}
-	f.class = mustCreate[api.Classroom](t, e, f.tina, "/api/v1/classrooms/", map[string]any{"title": "Algebra"})
-	f.other = mustCreate[api.Classroom](t, e, f.oscar, "/api/v1/classrooms/", map[string]any{"title": "Oscar's"})
-	mustCreate[api.Member](t, e, f.tina, "/api/v1/classrooms/"+f.class.Id.String()+"/members/", map[string]any{"user_id": "mia"})
-	f.session = mustCreate[api.ClassroomSession](t, e, f.tina, "/api/v1/classrooms/"+f.class.Id.String()+"/sessions/", map[string]any{"title": "Week 1"})
-	f.otherSession = mustCreate[api.ClassroomSession](t, e, f.oscar, "/api/v1/classrooms/"+f.other.Id.String()+"/sessions/", nil)
-	return f
-}
-
-func mustCreate[T any](t *testing.T, e *apptest.Env, tok, path string, body any) T {
-	t.Helper()
-	r := e.Do(apptest.Request{Method: http.MethodPost, Path: path, Token: tok, Body: body})
-	if r.Status != http.StatusCreated {
-		t.Fatalf("POST %s = %d, want 201: %s", path, r.Status, r.Body)
-	}
-	var v T
-	r.Decode(t, &v)
-	return v
+	return fixture{apptest.NewClassrooms(t, env)}
 }
 
 // wsURL is the WebSocket URL of a classroom session on the test server.
 func (f fixture) wsURL(class, session string) string {
-	return "ws" + strings.TrimPrefix(f.env.Server.URL, "http") + "/ws/classroom/" + class + "/session/" + session + "/"
+	return "ws" + strings.TrimPrefix(f.Env.Server.URL, "http") + "/ws/classroom/" + class + "/session/" + session + "/"
 }
 
-func (f fixture) sessionURL() string { return f.wsURL(f.class.Id.String(), f.session.Id.String()) }
+func (f fixture) sessionURL() string { return f.wsURL(f.Class.Id.String(), f.Session.Id.String()) }
 
 // dial connects with a bearer header (when tok is set) and fails the test on a refused
 // handshake.

@@ -28,7 +28,7 @@ func userIDs(us []api.PresenceUser) string {
 
 func (f fixture) presence(t *testing.T, tok string) (int, []api.PresenceUser) {
 	t.Helper()
-	r := f.env.Do(apptest.Request{Method: "GET", Path: "/api/v1/classrooms/" + f.class.Id.String() + "/sessions/" + f.session.Id.String() + "/presence/", Token: tok})
+	r := f.Env.Do(apptest.Request{Method: "GET", Path: "/api/v1/classrooms/" + f.Class.Id.String() + "/sessions/" + f.Session.Id.String() + "/presence/", Token: tok})
 	if r.Status != http.StatusOK {
 		return r.Status, nil
 	}
@@ -41,16 +41,16 @@ func (f fixture) presence(t *testing.T, tok string) (int, []api.PresenceUser) {
 func TestPresenceTwoUsersThreeConnections(t *testing.T) {
 	t.Parallel()
 	f := setup(t, nil)
-	tina1 := dial(t, f.sessionURL(), f.tina)
+	tina1 := dial(t, f.sessionURL(), f.Tina)
 	if s := read(t, tina1); s.Type != "presence.snapshot" || userIDs(s.Users) != "[tina/tutor]" {
 		t.Fatalf("tina1 snapshot = %+v", s)
 	}
-	tina2 := dial(t, f.sessionURL(), f.tina)
+	tina2 := dial(t, f.sessionURL(), f.Tina)
 	if s := read(t, tina2); s.Type != "presence.snapshot" || userIDs(s.Users) != "[tina/tutor]" {
 		t.Fatalf("tina2 snapshot = %+v", s)
 	}
 	expectOnlyPong(t, tina1, "tina1 after her second tab") // no join for a second tab
-	mia := dial(t, f.sessionURL(), f.mia)
+	mia := dial(t, f.sessionURL(), f.Mia)
 	if s := read(t, mia); s.Type != "presence.snapshot" || userIDs(s.Users) != "[mia/student tina/tutor]" || s.Users[0].Name != "Mia" {
 		t.Fatalf("mia snapshot = %+v", s)
 	}
@@ -61,12 +61,12 @@ func TestPresenceTwoUsersThreeConnections(t *testing.T) {
 		expectOnlyPong(t, c, name) // exactly once
 	}
 	// REST: who is connected, for tutor and member; strangers see nothing.
-	for _, tok := range []string{f.tina, f.mia} {
+	for _, tok := range []string{f.Tina, f.Mia} {
 		if st, us := f.presence(t, tok); st != 200 || userIDs(us) != "[mia/student tina/tutor]" {
 			t.Errorf("GET presence = %d %s", st, userIDs(us))
 		}
 	}
-	if st, _ := f.presence(t, f.sam); st != http.StatusNotFound {
+	if st, _ := f.presence(t, f.Sam); st != http.StatusNotFound {
 		t.Errorf("GET presence as a stranger = %d, want 404", st)
 	}
 
@@ -93,7 +93,7 @@ func TestPresenceTwoUsersThreeConnections(t *testing.T) {
 		t.Fatalf("mia: %+v, want tina's leave", l)
 	}
 	expectOnlyPong(t, mia, "mia after tina's leave")
-	if st, us := f.presence(t, f.mia); st != 200 || userIDs(us) != "[mia/student]" {
+	if st, us := f.presence(t, f.Mia); st != 200 || userIDs(us) != "[mia/student]" {
 		t.Errorf("GET presence after tina left = %d %s", st, userIDs(us))
 	}
 }
@@ -103,9 +103,9 @@ func TestPresenceTwoUsersThreeConnections(t *testing.T) {
 func TestThrottledClientNeverClosed(t *testing.T) {
 	t.Parallel()
 	f := setup(t, nil)
-	tina := dial(t, f.sessionURL(), f.tina)
+	tina := dial(t, f.sessionURL(), f.Tina)
 	read(t, tina)
-	mia := dial(t, f.sessionURL(), f.mia)
+	mia := dial(t, f.sessionURL(), f.Mia)
 	read(t, mia)
 	read(t, tina) // join
 	const n = 60
@@ -155,11 +155,11 @@ func TestThrottledClientNeverClosed(t *testing.T) {
 func TestSlowReaderDoesNotDelayFastOne(t *testing.T) {
 	t.Parallel()
 	f := setup(t, nil)
-	stalled := dial(t, f.sessionURL(), f.mia) // never read again after the snapshot
+	stalled := dial(t, f.sessionURL(), f.Mia) // never read again after the snapshot
 	read(t, stalled)
 	fast := dial(t, f.sessionURL(), f.oscarMember(t))
 	read(t, fast)
-	sender := dial(t, f.sessionURL(), f.tina)
+	sender := dial(t, f.sessionURL(), f.Tina)
 	read(t, sender)
 	var mu sync.Mutex
 	var lat []time.Duration
@@ -228,8 +228,8 @@ func TestSlowReaderDoesNotDelayFastOne(t *testing.T) {
 // oscarMember adds oscar to the fixture's classroom and returns his token.
 func (f fixture) oscarMember(t *testing.T) string {
 	t.Helper()
-	mustCreate[api.Member](t, f.env, f.tina, "/api/v1/classrooms/"+f.class.Id.String()+"/members/", map[string]any{"user_id": "oscar"})
-	return f.oscar
+	apptest.MustCreate[api.Member](t, f.Env, f.Tina, "/api/v1/classrooms/"+f.Class.Id.String()+"/members/", map[string]any{"user_id": "oscar"})
+	return f.Oscar
 }
 
 // TestHeartbeatDropsDeadPeer: a peer that stops answering pings is dropped and its leave
@@ -237,9 +237,9 @@ func (f fixture) oscarMember(t *testing.T) string {
 func TestHeartbeatDropsDeadPeer(t *testing.T) {
 	t.Parallel()
 	f := setup(t, map[string]string{"WS_PING_INTERVAL": "200ms", "WS_PONG_TIMEOUT": "300ms"})
-	tina := dial(t, f.sessionURL(), f.tina)
+	tina := dial(t, f.sessionURL(), f.Tina)
 	read(t, tina)
-	mia := dial(t, f.sessionURL(), f.mia)
+	mia := dial(t, f.sessionURL(), f.Mia)
 	read(t, mia) // then never read again: coder/websocket answers pings only while reading
 	if j := read(t, tina); j.Type != "presence.join" {
 		t.Fatalf("tina: %+v, want join", j)
