@@ -22,22 +22,7 @@ import (
 // cannot be installed.
 func TestDemoInBrowser(t *testing.T) {
 	t.Parallel()
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(filepath.Join(root, "scripts", "browser-deps.sh")).Output()
-	if err != nil {
-		msg := "the demo browser test needs chromium and playwright-core (scripts/browser-deps.sh failed: " + err.Error() + ")"
-		if ee, ok := err.(*exec.ExitError); ok {
-			msg += ": " + strings.TrimSpace(string(ee.Stderr))
-		}
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip("skipping outside CI: " + msg)
-	}
-	chromium := strings.TrimSpace(string(out))
+	chromium, root := apptest.Chromium(t)
 	shots := filepath.Join(root, ".data", "artifacts", t.Name())
 	if err := os.MkdirAll(shots, 0o755); err != nil {
 		t.Fatal(err)

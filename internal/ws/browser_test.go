@@ -5,12 +5,13 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/m4sh/backend/internal/apptest"
 )
 
 const browserPage = `<!doctype html><meta charset="utf-8"><title>presence</title><script>
@@ -31,22 +32,7 @@ window.send = (m) => window.ws.send(JSON.stringify(m));
 // Chromium cannot be installed.
 func TestBrowser(t *testing.T) {
 	t.Parallel()
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(filepath.Join(root, "scripts", "browser-deps.sh")).Output()
-	if err != nil {
-		msg := "browser test needs chromium and playwright-core (scripts/browser-deps.sh failed: " + err.Error() + ")"
-		if ee, ok := err.(*exec.ExitError); ok {
-			msg += ": " + strings.TrimSpace(string(ee.Stderr))
-		}
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip("skipping outside CI: " + msg)
-	}
-	chromium := strings.TrimSpace(string(out))
+	chromium, root := apptest.Chromium(t)
 	f := setup(t, map[string]string{"WS_ALLOWED_ORIGINS": "127.0.0.1:*"})
 	page := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")

@@ -1,0 +1,52 @@
+package apptest
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Chromium makes sure Debian's chromium and playwright-core are installed
+// (scripts/browser-deps.sh) and returns the browser's path and the repository root. In CI a
+// missing browser fails the test; elsewhere the test skips with the reason.
+func Chromium(t testing.TB) (chromium, root string) {
+	t.Helper()
+	root, err := repoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(filepath.Join(root, "scripts", "browser-deps.sh")).Output()
+	if err != nil {
+		msg := "this test needs chromium and playwright-core (scripts/browser-deps.sh failed: " + err.Error() + ")"
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			msg += ": " + strings.TrimSpace(string(ee.Stderr))
+		}
+		if os.Getenv("CI") != "" {
+			t.Fatal(msg)
+		}
+		t.Skip("skipping outside CI: " + msg)
+	}
+	return strings.TrimSpace(string(out)), root
+}
+
+// repoRoot is the directory holding go.mod above the working directory.
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
