@@ -10,30 +10,37 @@ WHERE s.id > @after::uuid AND s.last_revision > @keep_last::int
 ORDER BY s.id
 LIMIT @lim;
 
--- name: RetentionSessionLock :one
--- Serialises GC of one session with other GC runs and with uploads committing a revision
--- (they update the session row too), so "the newest N" cannot shift under a batch.
-SELECT id, user_id FROM solo_sessions WHERE id = @id FOR UPDATE;
-
 -- name: RetentionDeleteOldest :many
--- Deletes, oldest first, up to @lim committed revisions older than the newest @keep_last,
--- returning what the caller must free and delete. Pending rows are the reaper's business and
--- never touched; with fewer than keep_last revisions the cutoff is NULL and nothing matches.
-DELETE FROM solo_snapshots d
-USING (
+-- For a page of sessions, deletes oldest first up to @lim committed revisions older than each
+-- session's newest @keep_last, returning what the caller must free and delete. The sessions
+-- are locked first (in id order, so concurrent runs cannot deadlock): GC runs and uploads
+-- committing a revision take the same row locks, so "the newest N" cannot shift mid-batch.
+-- Pending rows are the reaper's business and never touched; a session with fewer than
+-- keep_last revisions has no cutoff and loses nothing.
+WITH sess AS (
+    SELECT s.id FROM solo_sessions s
+    WHERE s.id = ANY(@session_ids::uuid[])
+    ORDER BY s.id
+    FOR UPDATE
+), cut AS (
+    SELECT sess.id AS session_id,
+           (SELECT c.revision FROM solo_snapshots c
+            WHERE c.session_id = sess.id AND c.status = 'committed'
+            ORDER BY c.revision DESC
+            OFFSET sqlc.arg(keep_last)::int - 1
+            LIMIT 1) AS revision
+    FROM sess
+), doomed AS (
     SELECT k.id FROM solo_snapshots k
-    WHERE k.session_id = @session_id::uuid AND k.status = 'committed'
-      AND k.revision < (
-          SELECT c.revision FROM solo_snapshots c
-          WHERE c.session_id = @session_id::uuid AND c.status = 'committed'
-          ORDER BY c.revision DESC
-          OFFSET sqlc.arg(keep_last)::int - 1
-          LIMIT 1)
-    ORDER BY k.revision
+    JOIN cut ON cut.session_id = k.session_id AND k.revision < cut.revision
+    WHERE k.status = 'committed'
+    ORDER BY k.session_id, k.revision
     LIMIT @lim
-) doomed
+)
+DELETE FROM solo_snapshots d
+USING doomed
 WHERE d.id = doomed.id
-RETURNING d.id, d.user_id, d.revision, d.size_bytes, d.blob_key;
+RETURNING d.id, d.session_id, d.user_id, d.revision, d.size_bytes, d.blob_key;
 
 -- name: RetentionUsageRelease :exec
 -- Gives freed bytes back, exactly, in the transaction that deleted their rows.

@@ -13,42 +13,55 @@ import (
 )
 
 const retentionDeleteOldest = `-- name: RetentionDeleteOldest :many
-DELETE FROM solo_snapshots d
-USING (
+WITH sess AS (
+    SELECT s.id FROM solo_sessions s
+    WHERE s.id = ANY($1::uuid[])
+    ORDER BY s.id
+    FOR UPDATE
+), cut AS (
+    SELECT sess.id AS session_id,
+           (SELECT c.revision FROM solo_snapshots c
+            WHERE c.session_id = sess.id AND c.status = 'committed'
+            ORDER BY c.revision DESC
+            OFFSET $2::int - 1
+            LIMIT 1) AS revision
+    FROM sess
+), doomed AS (
     SELECT k.id FROM solo_snapshots k
-    WHERE k.session_id = $1::uuid AND k.status = 'committed'
-      AND k.revision < (
-          SELECT c.revision FROM solo_snapshots c
-          WHERE c.session_id = $1::uuid AND c.status = 'committed'
-          ORDER BY c.revision DESC
-          OFFSET $2::int - 1
-          LIMIT 1)
-    ORDER BY k.revision
+    JOIN cut ON cut.session_id = k.session_id AND k.revision < cut.revision
+    WHERE k.status = 'committed'
+    ORDER BY k.session_id, k.revision
     LIMIT $3
-) doomed
+)
+DELETE FROM solo_snapshots d
+USING doomed
 WHERE d.id = doomed.id
-RETURNING d.id, d.user_id, d.revision, d.size_bytes, d.blob_key
+RETURNING d.id, d.session_id, d.user_id, d.revision, d.size_bytes, d.blob_key
 `
 
 type RetentionDeleteOldestParams struct {
-	SessionID uuid.UUID
-	KeepLast  int32
-	Lim       int32
+	SessionIds []uuid.UUID
+	KeepLast   int32
+	Lim        int32
 }
 
 type RetentionDeleteOldestRow struct {
 	ID        uuid.UUID
+	SessionID uuid.UUID
 	UserID    string
 	Revision  pgtype.Int4
 	SizeBytes int64
 	BlobKey   string
 }
 
-// Deletes, oldest first, up to @lim committed revisions older than the newest @keep_last,
-// returning what the caller must free and delete. Pending rows are the reaper's business and
-// never touched; with fewer than keep_last revisions the cutoff is NULL and nothing matches.
+// For a page of sessions, deletes oldest first up to @lim committed revisions older than each
+// session's newest @keep_last, returning what the caller must free and delete. The sessions
+// are locked first (in id order, so concurrent runs cannot deadlock): GC runs and uploads
+// committing a revision take the same row locks, so "the newest N" cannot shift mid-batch.
+// Pending rows are the reaper's business and never touched; a session with fewer than
+// keep_last revisions has no cutoff and loses nothing.
 func (q *Queries) RetentionDeleteOldest(ctx context.Context, arg RetentionDeleteOldestParams) ([]RetentionDeleteOldestRow, error) {
-	rows, err := q.db.Query(ctx, retentionDeleteOldest, arg.SessionID, arg.KeepLast, arg.Lim)
+	rows, err := q.db.Query(ctx, retentionDeleteOldest, arg.SessionIds, arg.KeepLast, arg.Lim)
 	if err != nil {
 		return nil, err
 	}
@@ -58,6 +71,7 @@ func (q *Queries) RetentionDeleteOldest(ctx context.Context, arg RetentionDelete
 		var i RetentionDeleteOldestRow
 		if err := rows.Scan(
 			&i.ID,
+			&i.SessionID,
 			&i.UserID,
 			&i.Revision,
 			&i.SizeBytes,
@@ -71,24 +85,6 @@ func (q *Queries) RetentionDeleteOldest(ctx context.Context, arg RetentionDelete
 		return nil, err
 	}
 	return items, nil
-}
-
-const retentionSessionLock = `-- name: RetentionSessionLock :one
-SELECT id, user_id FROM solo_sessions WHERE id = $1 FOR UPDATE
-`
-
-type RetentionSessionLockRow struct {
-	ID     uuid.UUID
-	UserID string
-}
-
-// Serialises GC of one session with other GC runs and with uploads committing a revision
-// (they update the session row too), so "the newest N" cannot shift under a batch.
-func (q *Queries) RetentionSessionLock(ctx context.Context, id uuid.UUID) (RetentionSessionLockRow, error) {
-	row := q.db.QueryRow(ctx, retentionSessionLock, id)
-	var i RetentionSessionLockRow
-	err := row.Scan(&i.ID, &i.UserID)
-	return i, err
 }
 
 const retentionSessionsPage = `-- name: RetentionSessionsPage :many

@@ -10,7 +10,6 @@ package retention
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -67,16 +66,17 @@ func (a CleanupArgs) Validate() error {
 	return nil
 }
 
-// DeleteBlobArgs are the arguments of solo.delete_blob, enqueued in the transaction that
-// deleted the blob's row.
+// DeleteBlobArgs are the arguments of solo.delete_blob: the blobs of one batch of deleted
+// rows, enqueued in the transaction that deleted them (one job per batch, not per blob, so
+// that a large cleanup does not flood the queue).
 type DeleteBlobArgs struct {
-	Key string `json:"key"`
+	Keys []string `json:"keys"`
 }
 
 // Kind implements river.JobArgs.
 func (DeleteBlobArgs) Kind() string { return KindDeleteBlob }
 
-// InsertOpts: one deletion per key in flight.
+// InsertOpts: the same batch is never queued twice.
 func (DeleteBlobArgs) InsertOpts() river.InsertOpts { return uniqueWhileQueued }
 
 // ReconcileArgs are the arguments of solo.reconcile_usage.
@@ -107,7 +107,7 @@ type Config struct {
 	KeepLast          int           // SOLO_SNAPSHOT_RETENTION_KEEP_LAST (default 20)
 	Interval          time.Duration // SOLO_SNAPSHOT_GC_INTERVAL (default 1h)
 	ReconcileInterval time.Duration // daily
-	Batch             int           // revisions deleted per transaction (default 500)
+	Batch             int           // revisions deleted per transaction (default 1000)
 }
 
 // Service holds what the workers share.
@@ -140,7 +140,7 @@ func New(pool *pgxpool.Pool, blobs blob.Store, log *slog.Logger, reg prometheus.
 		cfg.ReconcileInterval = 24 * time.Hour
 	}
 	if cfg.Batch <= 0 {
-		cfg.Batch = 500
+		cfg.Batch = 1000
 	}
 	m := &gcMetrics{
 		revisionsDeleted: prometheus.NewCounter(prometheus.CounterOpts{Name: "m4sh_solo_gc_revisions_deleted_total", Help: "Snapshot revisions deleted by retention."}),
@@ -228,71 +228,71 @@ type TxInserter interface {
 
 // Cleanup runs the retention pass (all sessions, or one).
 func (s *Service) Cleanup(ctx context.Context, jobs TxInserter, keep int, only *uuid.UUID) (Summary, error) {
-	var sum Summary
 	if only != nil {
-		n, freed, err := s.cleanSession(ctx, jobs, *only, keep)
+		n, freed, err := s.cleanSessions(ctx, jobs, []uuid.UUID{*only}, keep)
 		if err != nil {
-			return sum, err
+			return Summary{}, err
 		}
 		return Summary{Sessions: 1, RevisionsDeleted: n, BytesFreed: freed}, nil
 	}
+	var sum Summary
 	q := db.New(s.pool)
 	after := uuid.Nil
 	for {
-		ids, err := q.RetentionSessionsPage(ctx, db.RetentionSessionsPageParams{After: after, KeepLast: int32(keep), Lim: 200})
+		ids, err := q.RetentionSessionsPage(ctx, db.RetentionSessionsPageParams{After: after, KeepLast: int32(keep), Lim: sessionsPerPage})
 		if err != nil {
 			return sum, fmt.Errorf("listing sessions: %w", err)
 		}
-		for _, id := range ids {
-			n, freed, err := s.cleanSession(ctx, jobs, id, keep)
-			if err != nil {
-				return sum, err
-			}
-			sum.Sessions++
-			sum.RevisionsDeleted += n
-			sum.BytesFreed += freed
+		n, freed, err := s.cleanSessions(ctx, jobs, ids, keep)
+		if err != nil {
+			return sum, err
 		}
-		if len(ids) < 200 {
+		sum.Sessions += len(ids)
+		sum.RevisionsDeleted += n
+		sum.BytesFreed += freed
+		if len(ids) < sessionsPerPage {
 			return sum, nil
 		}
 		after = ids[len(ids)-1]
 	}
 }
 
-// cleanSession deletes one session's old revisions, a batch per transaction: rows, the
-// owner's used_bytes and the blob deletions commit together.
-func (s *Service) cleanSession(ctx context.Context, jobs TxInserter, id uuid.UUID, keep int) (deleted int, freed int64, err error) {
+// sessionsPerPage bounds how many sessions one pass locks together; batches within a page
+// are bounded by Config.Batch revisions, so a huge session is worked through in many short
+// transactions and small ones share a transaction.
+const sessionsPerPage = 200
+
+// cleanSessions deletes a page of sessions' old revisions, a batch per transaction: rows,
+// the owners' used_bytes and the blob deletions commit together.
+func (s *Service) cleanSessions(ctx context.Context, jobs TxInserter, ids []uuid.UUID, keep int) (deleted int, freed int64, err error) {
+	if len(ids) == 0 {
+		return 0, 0, nil
+	}
 	for {
 		var rows []db.RetentionDeleteOldestRow
 		err := postgres.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 			q := db.New(tx)
-			if _, err := q.RetentionSessionLock(ctx, id); err != nil {
-				if errors.Is(err, pgx.ErrNoRows) {
-					return nil // session gone meanwhile: nothing to do
-				}
-				return err
-			}
 			var err error
-			rows, err = q.RetentionDeleteOldest(ctx, db.RetentionDeleteOldestParams{SessionID: id, KeepLast: int32(keep), Lim: int32(s.cfg.Batch)})
+			rows, err = q.RetentionDeleteOldest(ctx, db.RetentionDeleteOldestParams{SessionIds: ids, KeepLast: int32(keep), Lim: int32(s.cfg.Batch)})
 			if err != nil || len(rows) == 0 {
 				return err
 			}
 			byUser := map[string]int64{}
-			params := make([]river.InsertManyParams, len(rows))
+			keys := make([]string, len(rows))
 			for i, r := range rows {
 				byUser[r.UserID] += r.SizeBytes
-				params[i] = river.InsertManyParams{Args: DeleteBlobArgs{Key: r.BlobKey}}
+				keys[i] = r.BlobKey
 			}
 			for user, n := range byUser {
 				if err := q.RetentionUsageRelease(ctx, db.RetentionUsageReleaseParams{Freed: n, UserID: user}); err != nil {
 					return err
 				}
 			}
-			_, err = jobs.InsertManyTx(ctx, tx, params)
+			_, err = jobs.InsertManyTx(ctx, tx, []river.InsertManyParams{{Args: DeleteBlobArgs{Keys: keys}}})
 			return err
 		})
 		if err != nil {
-			return deleted, freed, fmt.Errorf("cleaning session %s: %w", id, err)
+			return deleted, freed, fmt.Errorf("cleaning sessions: %w", err)
 		}
 		var batchFreed int64
 		for _, r := range rows {
@@ -315,12 +315,15 @@ type DeleteBlobWorker struct {
 	svc *Service
 }
 
-// Work deletes one blob.
+// Work deletes a batch of blobs; keys already gone count as deleted, so a retry after a
+// partial run finishes the rest.
 func (w *DeleteBlobWorker) Work(ctx context.Context, job *river.Job[DeleteBlobArgs]) error {
-	if err := w.svc.blobs.Delete(ctx, job.Args.Key); err != nil {
-		return fmt.Errorf("deleting blob %s: %w", job.Args.Key, err)
+	for _, key := range job.Args.Keys {
+		if err := w.svc.blobs.Delete(ctx, key); err != nil {
+			return fmt.Errorf("deleting blob %s: %w", key, err)
+		}
+		w.svc.metrics.blobsDeleted.Inc()
 	}
-	w.svc.metrics.blobsDeleted.Inc()
 	return nil
 }
 

@@ -126,7 +126,7 @@ func (b bundle) checkUsage(t *testing.T, user string, want int64) {
 }
 
 // run inserts a job and waits for it and every blob deletion to finish.
-func (b bundle) run(t *testing.T, args river.JobArgs) *rivertype.JobRow {
+func (b bundle) run(t testing.TB, args river.JobArgs) *rivertype.JobRow {
 	t.Helper()
 	ctx := context.Background()
 	res, err := b.client.Insert(ctx, args, nil)
@@ -136,7 +136,7 @@ func (b bundle) run(t *testing.T, args river.JobArgs) *rivertype.JobRow {
 	return b.wait(t, res.Job.ID)
 }
 
-func (b bundle) wait(t *testing.T, id int64) *rivertype.JobRow {
+func (b bundle) wait(t testing.TB, id int64) *rivertype.JobRow {
 	t.Helper()
 	ctx := context.Background()
 	deadline := time.Now().Add(20 * time.Second)
@@ -158,7 +158,7 @@ func (b bundle) wait(t *testing.T, id int64) *rivertype.JobRow {
 	return nil
 }
 
-func (b bundle) drainBlobDeletes(t *testing.T) {
+func (b bundle) drainBlobDeletes(t testing.TB) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
@@ -175,7 +175,7 @@ func (b bundle) drainBlobDeletes(t *testing.T) {
 	t.Fatal("blob deletions did not drain")
 }
 
-func summaryOf(t *testing.T, job *rivertype.JobRow) retention.Summary {
+func summaryOf(t testing.TB, job *rivertype.JobRow) retention.Summary {
 	t.Helper()
 	var s retention.Summary
 	if err := json.Unmarshal(job.Output(), &s); err != nil {

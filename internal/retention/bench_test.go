@@ -1,0 +1,167 @@
+package retention_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/m4sh/backend/internal/blob"
+	"github.com/m4sh/backend/internal/dbtest"
+	"github.com/m4sh/backend/internal/retention"
+)
+
+// seedScale stores n sessions (one user each) of old+keep committed 100-byte revisions,
+// with their blob files, and accounts them.
+func seedScale(b *testing.B, pool *pgxpool.Pool, dir string, n, old, keep int) {
+	b.Helper()
+	ctx := context.Background()
+	total := old + keep
+	for _, sql := range []string{
+		`INSERT INTO users (id) SELECT 'u' || g FROM generate_series(1, $1::int) g WHERE $2::int > 0`,
+		`INSERT INTO solo_user_storage (user_id, used_bytes, quota_bytes) SELECT 'u' || g, $2::int * 100, 1000000000000 FROM generate_series(1, $1::int) g`,
+		`INSERT INTO solo_sessions (id, user_id, last_revision) SELECT md5('s' || g)::uuid, 'u' || g, $2::int FROM generate_series(1, $1::int) g`,
+		`INSERT INTO solo_snapshots (id, session_id, user_id, status, revision, size_bytes, sha256, content_type, blob_key, committed_at)
+		 SELECT gen_random_uuid(), md5('s' || g)::uuid, 'u' || g, 'committed', r, 100, repeat('a', 64), 'application/json',
+		        'solo/' || md5('s' || g)::uuid || '/' || r, now()
+		 FROM generate_series(1, $1::int) g, generate_series(1, $2::int) r`,
+	} {
+		if _, err := pool.Exec(ctx, sql, n, total); err != nil {
+			b.Fatal(err)
+		}
+	}
+	rows, err := pool.Query(ctx, `SELECT blob_key FROM solo_snapshots`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := make([]byte, 100)
+	for _, k := range keys {
+		p := filepath.Join(dir, filepath.FromSlash(k))
+		if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(p, body, 0o640); err != nil {
+			b.Fatal(err)
+		}
+	}
+	// Flush the seeded files and rows so that writeback of the setup does not land in the
+	// timed part.
+	syscall.Sync()
+	if _, err := pool.Exec(ctx, `CHECKPOINT`); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkRetention measures solo.cleanup_snapshots end to end (the job through River, its
+// batched blob deletions drained) on the local store, for 10k and 100k old revisions and for
+// 2 or 20 kept per session, beside a baseline in the same run: one DELETE … RETURNING over
+// every session, one UPDATE of the accounting, and an unlink per file — no batching, no
+// locks per session, no River.
+func BenchmarkRetention(b *testing.B) {
+	cases := []struct {
+		name                 string
+		sessions, old, keep int
+	}{
+		{"baseline", 5000, 20, 2},
+		{"10k-deleted-keep2", 500, 20, 2},
+		{"100k-deleted-keep2", 5000, 20, 2},
+		{"100k-deleted-keep20", 5000, 20, 20},
+	}
+	for _, tc := range cases {
+		b.Run(tc.name, func(b *testing.B) {
+			var deleted int
+			for b.Loop() {
+				b.StopTimer()
+				pool := dbtest.New(b)
+				dir := b.TempDir()
+				seedScale(b, pool, dir, tc.sessions, tc.old, tc.keep)
+				b.StartTimer()
+				if tc.name == "baseline" {
+					deleted = rawCleanup(b, pool, dir, tc.keep)
+				} else {
+					deleted = runtimeCleanup(b, pool, dir, tc.keep)
+				}
+				b.StopTimer()
+				if want := tc.sessions * tc.old; deleted != want {
+					b.Fatalf("deleted %d revisions, want %d", deleted, want)
+				}
+				pool.Close()
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(deleted)/b.Elapsed().Seconds()*float64(b.N), "revisions/s")
+		})
+	}
+}
+
+func rawCleanup(b *testing.B, pool *pgxpool.Pool, dir string, keep int) int {
+	ctx := context.Background()
+	var keys []string
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `DELETE FROM solo_snapshots s USING solo_sessions ss
+			WHERE s.session_id = ss.id AND s.revision <= ss.last_revision - $1 RETURNING s.blob_key`, keep)
+		if err != nil {
+			return err
+		}
+		if keys, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE solo_user_storage u SET used_bytes = t.sum FROM (
+			SELECT user_id, coalesce(sum(size_bytes), 0) AS sum FROM solo_snapshots GROUP BY user_id) t WHERE t.user_id = u.user_id`)
+		return err
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, k := range keys {
+		if err := os.Remove(filepath.Join(dir, filepath.FromSlash(k))); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return len(keys)
+}
+
+func runtimeCleanup(b *testing.B, pool *pgxpool.Pool, dir string, keep int) int {
+	ctx := context.Background()
+	store, err := blob.NewLocal(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	svc := retention.New(pool, store, log, nil, retention.Config{KeepLast: keep})
+	workers := river.NewWorkers()
+	svc.Register(workers)
+	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
+		Logger: log, Workers: workers, Queues: map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 4}},
+		FetchCooldown: 20 * time.Millisecond, FetchPollInterval: 50 * time.Millisecond,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if err := client.Start(cctx); err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		sctx, c := context.WithTimeout(ctx, 10*time.Second)
+		defer c()
+		_ = client.Stop(sctx)
+	}()
+	bd := bundle{pool: pool, store: store, svc: svc, client: client}
+	sum := summaryOf(b, bd.run(b, retention.CleanupArgs{KeepLast: &keep}))
+	return sum.RevisionsDeleted
+}
+
