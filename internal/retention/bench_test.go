@@ -72,7 +72,7 @@ func seedScale(b *testing.B, pool *pgxpool.Pool, dir string, n, old, keep int) {
 // locks per session, no River.
 func BenchmarkRetention(b *testing.B) {
 	cases := []struct {
-		name                 string
+		name                string
 		sessions, old, keep int
 	}{
 		{"baseline", 5000, 20, 2},
@@ -164,4 +164,3 @@ func runtimeCleanup(b *testing.B, pool *pgxpool.Pool, dir string, keep int) int 
 	sum := summaryOf(b, bd.run(b, retention.CleanupArgs{KeepLast: &keep}))
 	return sum.RevisionsDeleted
 }
-
