@@ -12,7 +12,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/rivertype"
 
 	"github.com/m4sh/backend/internal/app"
 	"github.com/m4sh/backend/internal/config"
@@ -69,12 +68,9 @@ func gc(ctx context.Context, cfg config.Config, log *slog.Logger, args []string,
 	if err != nil {
 		return fmt.Errorf("gc: enqueueing: %w", err)
 	}
-	job, err := waitJob(ctx, a.River.Client, res.Job.ID)
+	job, err := retention.Await(ctx, a.River.Client, res.Job.ID, 100*time.Millisecond)
 	if err != nil {
-		return err
-	}
-	if err := waitBlobDeletes(ctx, a.River.Client); err != nil {
-		return err
+		return fmt.Errorf("gc: %w", err)
 	}
 	var out json.RawMessage = job.Output()
 	if len(out) == 0 {
@@ -88,50 +84,4 @@ func isSet(fs *flag.FlagSet, name string) bool {
 	set := false
 	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
 	return set
-}
-
-type jobReader interface {
-	JobGet(ctx context.Context, id int64) (*rivertype.JobRow, error)
-	JobList(ctx context.Context, params *river.JobListParams) (*river.JobListResult, error)
-}
-
-func waitJob(ctx context.Context, c jobReader, id int64) (*rivertype.JobRow, error) {
-	for {
-		job, err := c.JobGet(ctx, id)
-		if err != nil {
-			return nil, fmt.Errorf("gc: reading job %d: %w", id, err)
-		}
-		switch job.State {
-		case rivertype.JobStateCompleted:
-			return job, nil
-		case rivertype.JobStateCancelled, rivertype.JobStateDiscarded:
-			return nil, fmt.Errorf("gc: job %d %s: %v", id, job.State, job.Errors)
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("gc: waiting for job %d (%s): %w", id, job.State, ctx.Err())
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
-
-// waitBlobDeletes waits until no blob deletion is queued or running.
-func waitBlobDeletes(ctx context.Context, c jobReader) error {
-	params := river.NewJobListParams().Kinds(retention.KindDeleteBlob).First(1).States(
-		rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable,
-		rivertype.JobStateRunning, rivertype.JobStateScheduled)
-	for {
-		res, err := c.JobList(ctx, params)
-		if err != nil {
-			return fmt.Errorf("gc: listing blob deletions: %w", err)
-		}
-		if len(res.Jobs) == 0 {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("gc: waiting for blob deletions: %w", ctx.Err())
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
 }

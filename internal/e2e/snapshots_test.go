@@ -9,9 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/rivertype"
-
 	"github.com/m4sh/backend/gen/client"
 	"github.com/m4sh/backend/internal/apptest"
 	"github.com/m4sh/backend/internal/retention"
@@ -123,23 +120,9 @@ func runCleanup(t *testing.T, env *apptest.Env) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		job, err := env.App.River.JobGet(ctx, res.Job.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if job.State == rivertype.JobStateCompleted {
-			pending, err := env.App.River.JobList(ctx, river.NewJobListParams().Kinds(retention.KindDeleteBlob).
-				States(rivertype.JobStateAvailable, rivertype.JobStateRunning, rivertype.JobStateRetryable, rivertype.JobStateScheduled, rivertype.JobStatePending))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(pending.Jobs) == 0 {
-				return
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if _, err := retention.Await(wctx, env.App.River.Client, res.Job.ID, 50*time.Millisecond); err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("cleanup did not finish within 30s")
 }

@@ -138,41 +138,22 @@ func (b bundle) run(t testing.TB, args river.JobArgs) *rivertype.JobRow {
 
 func (b bundle) wait(t testing.TB, id int64) *rivertype.JobRow {
 	t.Helper()
-	ctx := context.Background()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		job, err := b.client.JobGet(ctx, id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if job.FinalizedAt != nil {
-			if job.State != rivertype.JobStateCompleted {
-				t.Fatalf("job %s ended %s: %v", job.Kind, job.State, job.Errors)
-			}
-			b.drainBlobDeletes(t)
-			return job
-		}
-		time.Sleep(20 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	job, err := retention.Await(ctx, b.client, id, 20*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("job %d did not finish", id)
-	return nil
+	return job
 }
 
 func (b bundle) drainBlobDeletes(t testing.TB) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		res, err := b.client.JobList(context.Background(), river.NewJobListParams().Kinds(retention.KindDeleteBlob).
-			States(rivertype.JobStateAvailable, rivertype.JobStateRunning, rivertype.JobStateRetryable, rivertype.JobStateScheduled, rivertype.JobStatePending))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(res.Jobs) == 0 {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := retention.AwaitBlobDeletes(ctx, b.client, 20*time.Millisecond); err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("blob deletions did not drain")
 }
 
 func summaryOf(t testing.TB, job *rivertype.JobRow) retention.Summary {
