@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/m4sh/backend/internal/dbtest"
 )
 
 // Chromium makes sure Debian's chromium and playwright-core are installed
@@ -14,7 +16,7 @@ import (
 // missing browser fails the test; elsewhere the test skips with the reason.
 func Chromium(t testing.TB) (chromium, root string) {
 	t.Helper()
-	root, err := repoRoot()
+	root, err := dbtest.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,22 +33,4 @@ func Chromium(t testing.TB) (chromium, root string) {
 		t.Skip("skipping outside CI: " + msg)
 	}
 	return strings.TrimSpace(string(out)), root
-}
-
-// repoRoot is the directory holding go.mod above the working directory.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
 }

@@ -49,7 +49,7 @@ func ServerURL(t testing.TB) string {
 			serverURL = u
 			return
 		}
-		root, err := repoRoot()
+		root, err := RepoRoot()
 		if err != nil {
 			serverErr = err
 			return
@@ -70,7 +70,9 @@ func ServerURL(t testing.TB) string {
 	return serverURL
 }
 
-func repoRoot() (string, error) {
+// RepoRoot is the repository's top directory (the one holding scripts/pgcluster.sh) above
+// the working directory, so that tests can reach the project's scripts and .data.
+func RepoRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", err

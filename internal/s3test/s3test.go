@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/m4sh/backend/internal/blob"
+	"github.com/m4sh/backend/internal/dbtest"
 )
 
 // Version is the Versity S3 Gateway release the tests run against.
@@ -124,7 +125,7 @@ func install() (string, error) {
 	if p := os.Getenv("VERSITYGW_BIN"); p != "" {
 		return p, nil
 	}
-	root, err := repoRoot()
+	root, err := dbtest.RepoRoot()
 	if err != nil {
 		return "", err
 	}
@@ -157,21 +158,4 @@ func install() (string, error) {
 		return "", fmt.Errorf("go install versitygw@%s: %w", Version, err)
 	}
 	return bin, nil
-}
-
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("no go.mod above the working directory")
-		}
-		dir = parent
-	}
 }
