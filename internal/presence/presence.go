@@ -229,7 +229,7 @@ func (h *Hub) Join(classroomID, session uuid.UUID, u User, sink Sink, snapshot f
 	m := r.users[u.UserID]
 	first := m == nil
 	if first {
-		m = &member{user: u, tokens: float64(h.opts.CursorBurst), last: h.opts.Now(), drops: make([]time.Time, h.opts.DropLimit+1)}
+		m = &member{user: u, tokens: float64(h.opts.CursorBurst), last: h.opts.Now()}
 		r.users[u.UserID] = m
 	}
 	m.conns++
@@ -366,6 +366,11 @@ func (m *member) take(o Options) CursorResult {
 	}
 	// Remember the newest DropLimit+1 drops; when the oldest of them is less than a
 	// second old, more than DropLimit were dropped within one second.
+	if m.drops == nil {
+		// Allocated on the first drop: most users are never throttled, and the ring is
+		// most of what a member costs (memory per idle connection, issue 4).
+		m.drops = make([]time.Time, o.DropLimit+1)
+	}
 	k := len(m.drops)
 	m.drops[m.next] = now
 	m.next = (m.next + 1) % k

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,6 +21,7 @@ import (
 type conn struct {
 	s       *Server
 	ws      *websocket.Conn
+	raw     net.Conn // under ws, for write deadlines
 	user    presence.User
 	session uuid.UUID
 	pc      *presence.Conn
@@ -55,12 +57,15 @@ type cursorRef struct {
 	wire   []byte
 }
 
-func newConn(s *Server, c *websocket.Conn, u presence.User, session uuid.UUID) *conn {
-	return &conn{s: s, ws: c, user: u, session: session, batch: -1, finished: make(chan struct{}), joined: make(chan struct{})}
+func newConn(s *Server, c *websocket.Conn, raw net.Conn, u presence.User, session uuid.UUID) *conn {
+	return &conn{s: s, ws: c, raw: raw, user: u, session: session, batch: -1, finished: make(chan struct{}), joined: make(chan struct{})}
 }
 
-// run joins the session, starts the writer and timers, and reads until the connection ends.
-func (c *conn) run(classID uuid.UUID, expires time.Time) {
+// join enters the session (the snapshot is queued first) and arms the heartbeat and the
+// token-expiry timers. It runs on the upgrade handler's goroutine, so that the connection's
+// own goroutine, which lives as long as the connection, never grows its stack past what
+// reading needs (memory per idle connection, issue 4).
+func (c *conn) join(classID uuid.UUID, expires time.Time) {
 	c.pc = c.s.hub.Join(classID, c.session, c.user, c, func(users []presence.User) {
 		c.enqueueFrame(appendSnapshot(nil, c.session, users))
 	})
@@ -71,6 +76,11 @@ func (c *conn) run(classID uuid.UUID, expires time.Time) {
 		c.expTimer = time.AfterFunc(time.Until(expires), func() { c.CloseWith(CodeUnauthorized, ReasonTokenExpired) })
 	}
 	c.mu.Unlock()
+}
+
+// serve reads until the connection ends, then waits for the writer to leave the session
+// and close the socket.
+func (c *conn) serve() {
 	code := c.readLoop()
 	c.CloseWith(code, "")
 	<-c.finished
@@ -201,15 +211,22 @@ func (c *conn) writeLoop() {
 				frame = buf
 				m.cursorsOut.Add(float64(len(entries)))
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), opts.WriteTimeout)
-			err := c.ws.Write(ctx, websocket.MessageText, frame)
-			cancel()
+			// The write timeout is a deadline on the socket rather than a context: coder/websocket
+			// registers a context.AfterFunc per write and keeps the last context, which costs an
+			// allocation per frame and a timer per idle connection.
+			err := c.raw.SetWriteDeadline(time.Now().Add(opts.WriteTimeout))
+			if err == nil {
+				err = c.ws.Write(context.Background(), websocket.MessageText, frame)
+			}
 			if err != nil {
 				c.CloseWith(codeAbnormal, "")
 				break
 			}
 			m.framesOut.Inc()
 		}
+		// Control frames (pongs, close) are written by coder/websocket with timeouts of its
+		// own; a deadline left behind here would fail them once it passed.
+		_ = c.raw.SetWriteDeadline(time.Time{})
 		clear(items)
 	}
 }

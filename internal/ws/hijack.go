@@ -3,30 +3,40 @@ package ws
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"io"
 	"net"
 	"net/http"
+	"sync"
 )
 
-// Buffer sizes of a connection after the upgrade. net/http hands a hijacked connection over
-// with 4 KiB read and write buffers; coder/websocket keeps them for the connection's life,
-// which is most of what an idle connection costs. Inbound frames are at most
-// WS_MAX_PAYLOAD_BYTES (2 KiB) and outbound ones are coalesced batches of small cursor
-// messages, so smaller buffers cost no extra reads for inbound frames and only split the
-// occasional large batch into two writes.
+// Buffers of a connection after the upgrade. net/http hands a hijacked connection over with
+// 4 KiB read and write buffers, and coder/websocket keeps both for the connection's life:
+// most of what an idle connection would cost (memory per idle connection, issue 4).
+//
+// Reading: inbound frames are at most WS_MAX_PAYLOAD_BYTES (2 KiB) and are mostly cursor
+// frames of ~50 bytes, so a small buffer still reads a frame in one system call; larger
+// payloads are read straight into the caller's buffer by bufio.
+//
+// Writing: coder/websocket writes a frame as header, payload, flush into its bufio.Writer.
+// A small bufio.Writer alone would split most frames into two writes to the socket, so it
+// writes into a frameWriter, which hands the socket whole frames and keeps nothing between
+// frames (see frameWriter).
 const (
-	hijackReadBuf  = 1 << 10
-	hijackWriteBuf = 2 << 10
+	hijackReadBuf  = 128
+	hijackWriteBuf = 64
 )
 
-// smallBuffers hands websocket.Accept the hijacked connection with smaller buffers.
+// smallBuffers hands websocket.Accept the hijacked connection with small buffers, and keeps
+// the raw connection for write deadlines.
 type smallBuffers struct {
 	http.ResponseWriter
+	conn net.Conn // set by Hijack
 }
 
 // Hijack takes over the connection and rebuilds its buffers, keeping any bytes net/http had
 // already read past the request (the peer may pipeline its first frame).
-func (s smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+func (s *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	c, brw, err := http.NewResponseController(s.ResponseWriter).Hijack()
 	if err != nil {
 		return nil, nil, err
@@ -44,5 +54,96 @@ func (s smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 			return nil, nil, err
 		}
 	}
-	return c, bufio.NewReadWriter(br, bufio.NewWriterSize(c, hijackWriteBuf)), nil
+	s.conn = c
+	return c, bufio.NewReadWriter(br, bufio.NewWriterSize(&frameWriter{w: c}, hijackWriteBuf)), nil
+}
+
+// frameWriter passes the bytes of server WebSocket frames to w one or more whole frames per
+// write, so that every frame still leaves in a single system call while the connection
+// holds no write buffer between frames. Bytes that end inside a frame (the small bufio.Writer
+// in front flushes when full) are assembled in a pooled buffer, which goes back to the pool
+// as soon as the frame is complete. coder/websocket writes under its frame lock, so Write is
+// never called concurrently.
+type frameWriter struct {
+	w    io.Writer
+	pend *[]byte // an incomplete frame; nil when none
+}
+
+// frameBufs holds buffers for frames being assembled. Buffers that grew past
+// maxPooledFrame (a large presence snapshot) are left to the garbage collector.
+var frameBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+
+const maxPooledFrame = 64 << 10
+
+func (f *frameWriter) Write(p []byte) (int, error) {
+	if f.pend == nil {
+		if completeFrames(p) == len(p) {
+			return f.w.Write(p)
+		}
+		f.pend = frameBufs.Get().(*[]byte)
+	}
+	b := append(*f.pend, p...)
+	*f.pend = b
+	n := completeFrames(b)
+	if n == 0 {
+		return len(p), nil
+	}
+	_, err := f.w.Write(b[:n])
+	*f.pend = b[:copy(b, b[n:])]
+	if len(*f.pend) == 0 || err != nil {
+		f.release()
+	}
+	if err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+func (f *frameWriter) release() {
+	if cap(*f.pend) <= maxPooledFrame {
+		*f.pend = (*f.pend)[:0]
+		frameBufs.Put(f.pend)
+	}
+	f.pend = nil
+}
+
+// completeFrames returns the length of the longest prefix of b made of whole frames.
+func completeFrames(b []byte) int {
+	n := 0
+	for n < len(b) {
+		l, ok := frameLen(b[n:])
+		if !ok || l > len(b)-n {
+			break
+		}
+		n += l
+	}
+	return n
+}
+
+// frameLen returns the length of the frame b starts with (RFC 6455 §5.2), or false when b
+// is too short to tell.
+func frameLen(b []byte) (int, bool) {
+	if len(b) < 2 {
+		return 0, false
+	}
+	h, l := 2, uint64(b[1]&0x7f)
+	switch l {
+	case 126:
+		h = 4
+		if len(b) < h {
+			return 0, false
+		}
+		l = uint64(binary.BigEndian.Uint16(b[2:]))
+	case 127:
+		h = 10
+		if len(b) < h {
+			return 0, false
+		}
+		l = binary.BigEndian.Uint64(b[2:])
+	}
+	if b[1]&0x80 != 0 {
+		h += 4 // masking key (client frames only)
+	}
+	// A length no buffer could hold never completes; it cannot overflow the sum either.
+	return h + int(min(l, 1<<62)), true
 }

@@ -139,7 +139,8 @@ type refusal struct {
 // ServeHTTP upgrades, then admits or refuses the connection with a close code.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	tok := tokenFrom(r)
-	c, err := websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{
+	sb := &smallBuffers{ResponseWriter: w}
+	c, err := websocket.Accept(sb, r, &websocket.AcceptOptions{
 		Subprotocols:    []string{Subprotocol},
 		OriginPatterns:  s.opts.AllowedOrigins,
 		CompressionMode: websocket.CompressionDisabled,
@@ -157,7 +158,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = c.Close(websocket.StatusCode(ref.code), ref.reason)
 		return
 	}
-	cn := newConn(s, c, presence.User{UserID: p.UserID, Name: p.Name, Role: string(role)}, sessionID)
+	cn := newConn(s, c, sb.conn, presence.User{UserID: p.UserID, Name: p.Name, Role: string(role)}, sessionID)
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -171,10 +172,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	s.m.connects.WithLabelValues("accepted").Inc()
 	s.m.open.Inc()
-	// The connection lives on a fresh goroutine and the handler returns: the handler's stack
-	// has grown through net/http and the middleware chain, and an idle connection would keep
-	// that stack for its whole life. A fresh goroutine starts small (memory per idle
-	// connection, issue 4). net/http does nothing more with a hijacked connection.
+	cn.join(classID, p.Expires)
+	// The connection then lives on a fresh goroutine and the handler returns: the handler's
+	// stack has grown through net/http, the middleware chain and the join, and an idle
+	// connection would keep that stack for its whole life. A fresh goroutine that only reads
+	// stays small (memory per idle connection, issue 4). net/http does nothing more with a
+	// hijacked connection.
 	go func() {
 		defer func() {
 			s.m.open.Dec()
@@ -183,7 +186,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.mu.Unlock()
 			s.wg.Done()
 		}()
-		cn.run(classID, p.Expires)
+		cn.serve()
 	}()
 }
 

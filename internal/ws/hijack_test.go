@@ -1,0 +1,145 @@
+package ws
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"testing"
+)
+
+// frame builds a WebSocket frame with an n-byte payload, masked or not.
+func frame(n int, masked bool, fill byte) []byte {
+	var b []byte
+	b = append(b, 0x81) // FIN, text
+	var m byte
+	if masked {
+		m = 0x80
+	}
+	switch {
+	case n < 126:
+		b = append(b, m|byte(n))
+	case n <= 0xffff:
+		b = append(b, m|126)
+		b = binary.BigEndian.AppendUint16(b, uint16(n))
+	default:
+		b = append(b, m|127)
+		b = binary.BigEndian.AppendUint64(b, uint64(n))
+	}
+	if masked {
+		b = append(b, 1, 2, 3, 4)
+	}
+	return append(b, bytes.Repeat([]byte{fill}, n)...)
+}
+
+// recorder is the socket: it keeps every write separately.
+type recorder struct {
+	writes [][]byte
+	err    error
+}
+
+func (r *recorder) Write(p []byte) (int, error) {
+	if r.err != nil {
+		return 0, r.err
+	}
+	r.writes = append(r.writes, bytes.Clone(p))
+	return len(p), nil
+}
+
+// TestFrameWriterWholeFrames writes streams of frames through the same small bufio.Writer
+// coder/websocket writes into, cut at every chunk size, and asserts the socket received the
+// same bytes with every write made of whole frames and each frame in one write.
+func TestFrameWriterWholeFrames(t *testing.T) {
+	streams := map[string][][]byte{
+		"empty frame":         {frame(0, false, 'a')},
+		"tiny frames":         {frame(1, false, 'a'), frame(3, false, 'b'), frame(0, false, 'c')},
+		"frame fills buffer":  {frame(hijackWriteBuf-2, false, 'a'), frame(hijackWriteBuf-1, false, 'b')},
+		"7-bit max":           {frame(125, false, 'a')},
+		"16-bit lengths":      {frame(126, false, 'a'), frame(3000, false, 'b'), frame(0xffff, false, 'c')},
+		"64-bit length":       {frame(0x10000, false, 'a'), frame(5, false, 'b')},
+		"masked (client) too": {frame(10, true, 'a'), frame(200, true, 'b')},
+		"mixed":               {frame(2, false, 'p'), frame(700, false, 'x'), frame(40, false, 'y'), frame(70000, false, 'z')},
+	}
+	for name, frames := range streams {
+		for _, chunk := range []int{1, 2, 3, 7, 64, 100, 4096, 1 << 20} {
+			rec := &recorder{}
+			fw := &frameWriter{w: rec}
+			bw := bufio.NewWriterSize(fw, hijackWriteBuf)
+			var want []byte
+			for _, f := range frames {
+				want = append(want, f...)
+				// As coder/websocket does: the frame's bytes in pieces, then a flush.
+				for p := f; len(p) > 0; {
+					k := min(chunk, len(p))
+					if _, err := bw.Write(p[:k]); err != nil {
+						t.Fatal(err)
+					}
+					p = p[k:]
+				}
+				if err := bw.Flush(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got := bytes.Join(rec.writes, nil)
+			if !bytes.Equal(got, want) {
+				t.Fatalf("%s/chunk %d: socket got %d bytes, want %d", name, chunk, len(got), len(want))
+			}
+			// One frame per write here, since each frame was flushed before the next began.
+			if len(rec.writes) != len(frames) {
+				t.Fatalf("%s/chunk %d: %d writes for %d frames", name, chunk, len(rec.writes), len(frames))
+			}
+			for i, w := range rec.writes {
+				if !bytes.Equal(w, frames[i]) {
+					t.Fatalf("%s/chunk %d: write %d is not frame %d", name, chunk, i, i)
+				}
+			}
+			if fw.pend != nil {
+				t.Fatalf("%s/chunk %d: a buffer is still held after the last frame", name, chunk)
+			}
+		}
+	}
+}
+
+// TestFrameWriterSeveralFramesInOneWrite: bytes holding whole frames and the start of
+// another go out as the whole frames; the rest waits for its frame to complete.
+func TestFrameWriterSeveralFramesInOneWrite(t *testing.T) {
+	a, b, c := frame(5, false, 'a'), frame(6, false, 'b'), frame(300, false, 'c')
+	rec := &recorder{}
+	fw := &frameWriter{w: rec}
+	in := append(append(append([]byte{}, a...), b...), c[:10]...)
+	if n, err := fw.Write(in); err != nil || n != len(in) {
+		t.Fatalf("Write = %d, %v", n, err)
+	}
+	if len(rec.writes) != 1 || !bytes.Equal(rec.writes[0], append(append([]byte{}, a...), b...)) {
+		t.Fatalf("first write %q, want the two whole frames", rec.writes)
+	}
+	if _, err := fw.Write(c[10:]); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.writes) != 2 || !bytes.Equal(rec.writes[1], c) {
+		t.Fatalf("second write is not the third frame")
+	}
+	if fw.pend != nil {
+		t.Fatal("a buffer is still held")
+	}
+}
+
+// TestFrameWriterError: a failed socket write is reported and the pending bytes are dropped.
+func TestFrameWriterError(t *testing.T) {
+	boom := errors.New("boom")
+	rec := &recorder{err: boom}
+	fw := &frameWriter{w: rec}
+	f := frame(100, false, 'a')
+	if n, err := fw.Write(f[:50]); err != nil || n != 50 {
+		t.Fatalf("partial frame: Write = %d, %v; want it held", n, err)
+	}
+	if _, err := fw.Write(f[50:]); !errors.Is(err, boom) {
+		t.Fatalf("completing write: err = %v, want boom", err)
+	}
+	if fw.pend != nil {
+		t.Fatal("pending bytes kept after a failed write")
+	}
+	if _, err := fw.Write(f); !errors.Is(err, boom) {
+		t.Fatalf("whole frame: err = %v, want boom", err)
+	}
+}
