@@ -12,6 +12,7 @@ import (
 
 	"github.com/m4sh/backend/internal/app"
 	"github.com/m4sh/backend/internal/config"
+	"github.com/m4sh/backend/internal/debugserver"
 )
 
 // serve runs until ctx is cancelled (SIGTERM/SIGINT), then shuts down gracefully: stop
@@ -36,6 +37,16 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	if cfg.DebugAddr != "" {
+		dln, err := net.Listen("tcp", cfg.DebugAddr)
+		if err != nil {
+			return fmt.Errorf("config: DEBUG_ADDR: listening on %s: %w", cfg.DebugAddr, err)
+		}
+		dsrv := &http.Server{Handler: debugserver.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = dsrv.Serve(dln) }()
+		defer dsrv.Close()
+		log.InfoContext(ctx, "debug listener (runtime profiles)", "addr", dln.Addr().String())
 	}
 	if err := a.River.Start(ctx); err != nil {
 		return fmt.Errorf("starting river: %w", err)

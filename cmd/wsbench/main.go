@@ -37,6 +37,7 @@ import (
 
 	"github.com/m4sh/backend/internal/app"
 	"github.com/m4sh/backend/internal/config"
+	"github.com/m4sh/backend/internal/debugserver"
 	"github.com/m4sh/backend/internal/postgres"
 )
 
@@ -107,6 +108,9 @@ func serveM4sh(addr string) error {
 		return err
 	}
 	defer a.Close()
+	if cfg.DebugAddr != "" { // profile a benchmark server: DEBUG_ADDR=127.0.0.1:6060 wsbench …
+		go func() { _ = http.ListenAndServe(cfg.DebugAddr, debugserver.Handler()) }()
+	}
 	return http.ListenAndServe(addr, a.Handler)
 }
 

@@ -21,6 +21,7 @@ import (
 // every variable with its default; keep them in sync.
 type Config struct {
 	HTTPAddr        string        // HTTP_ADDR
+	DebugAddr       string        // DEBUG_ADDR: runtime profiles (/debug/pprof/); empty = off
 	DatabaseURL     string        // DATABASE_URL
 	DBMaxConns      int32         // DB_MAX_CONNS
 	LogLevel        slog.Level    // LOG_LEVEL
@@ -135,6 +136,7 @@ func Load(getenv func(string) string) (Config, error) {
 	p := parser{getenv: getenv}
 	c := Config{
 		HTTPAddr:        p.str("HTTP_ADDR", ":8080"),
+		DebugAddr:       p.str("DEBUG_ADDR", ""),
 		DatabaseURL:     p.str("DATABASE_URL", ""),
 		DBMaxConns:      int32(p.intRange("DB_MAX_CONNS", 20, 1, 1000)),
 		LogLevel:        p.level("LOG_LEVEL", slog.LevelInfo),
