@@ -174,6 +174,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 			PongTimeout:     cfg.WS.PongTimeout,
 			WriteTimeout:    cfg.WS.WriteTimeout,
 			SendQueue:       cfg.WS.SendQueue,
+			MaxWritePause:   cfg.WS.MaxWritePause,
 		},
 	})
 	a.Handler, err = httpapi.NewHandler(httpapi.Deps{

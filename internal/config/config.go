@@ -54,6 +54,7 @@ type WS struct {
 	PongTimeout      time.Duration // WS_PONG_TIMEOUT
 	WriteTimeout     time.Duration // WS_WRITE_TIMEOUT
 	SendQueue        int           // WS_SEND_QUEUE: presence frames queued per connection before 1013
+	MaxWritePause    time.Duration // WS_MAX_WRITE_PAUSE: longest pause between a connection's writes while the process is behind; 0 = off
 }
 
 // Classroom configures the classrooms feature.
@@ -180,6 +181,7 @@ func Load(getenv func(string) string) (Config, error) {
 			PongTimeout:      p.durationRange("WS_PONG_TIMEOUT", 10*time.Second, 10*time.Millisecond, 10*time.Minute),
 			WriteTimeout:     p.durationRange("WS_WRITE_TIMEOUT", 10*time.Second, 10*time.Millisecond, 10*time.Minute),
 			SendQueue:        p.intRange("WS_SEND_QUEUE", 256, 4, 1<<16),
+			MaxWritePause:    p.durationRange("WS_MAX_WRITE_PAUSE", 25*time.Millisecond, 0, time.Second),
 		},
 	}
 	c.Cluster = Cluster{

@@ -33,7 +33,7 @@ func TestLoadDefaults(t *testing.T) {
 		t.Error("RequireAuth() without keys = nil, want an error naming AUTH_JWT_SECRET")
 	}
 	want := config.WS{MaxPayloadBytes: 2048, CursorRatePerSec: 20, CursorBurst: 20, PingInterval: 25 * time.Second,
-		PongTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, SendQueue: 256}
+		PongTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, SendQueue: 256, MaxWritePause: 25 * time.Millisecond}
 	if !reflect.DeepEqual(c.WS, want) {
 		t.Errorf("WS defaults = %+v, want %+v", c.WS, want)
 	}

@@ -49,13 +49,37 @@ type conn struct {
 // per sender: the latest) encoded when it is sent.
 type outItem struct {
 	frame   []byte
-	cursors []cursorRef
+	cursors *cursorBatch
 }
 
 type cursorRef struct {
 	userID string
 	wire   []byte
 }
+
+// cursorBatch is the open batch of a connection's outbox. Batches and the writer's scratch
+// space are pooled: under load every connection opens tens of batches a second, and
+// allocating them was most of the process's garbage; an idle connection holds neither.
+type cursorBatch struct {
+	refs []cursorRef
+}
+
+var cursorBatches = sync.Pool{New: func() any { return &cursorBatch{refs: make([]cursorRef, 0, 32)} }}
+
+func (b *cursorBatch) release() {
+	clear(b.refs) // drop the references to the senders' encodings
+	b.refs = b.refs[:0]
+	cursorBatches.Put(b)
+}
+
+// writeScratch is a writer's working space while it runs.
+type writeScratch struct {
+	items   []outItem
+	buf     []byte
+	entries [][]byte
+}
+
+var writeScratches = sync.Pool{New: func() any { return &writeScratch{buf: make([]byte, 0, 2<<10)} }}
 
 func newConn(s *Server, c *websocket.Conn, raw net.Conn, u presence.User, session uuid.UUID) *conn {
 	return &conn{s: s, ws: c, raw: raw, user: u, session: session, batch: -1, finished: make(chan struct{}), joined: make(chan struct{})}
@@ -115,19 +139,21 @@ func (c *conn) enqueueCursor(userID string, wire []byte) {
 		return
 	}
 	if c.batch >= 0 {
-		b := &c.queue[c.batch]
-		for i := range b.cursors {
-			if b.cursors[i].userID == userID {
-				b.cursors[i].wire = wire
+		b := c.queue[c.batch].cursors
+		for i := range b.refs {
+			if b.refs[i].userID == userID {
+				b.refs[i].wire = wire
 				coalesced = true
 				break
 			}
 		}
 		if !coalesced {
-			b.cursors = append(b.cursors, cursorRef{userID, wire})
+			b.refs = append(b.refs, cursorRef{userID, wire})
 		}
 	} else {
-		c.queue = append(c.queue, outItem{cursors: []cursorRef{{userID, wire}}})
+		b := cursorBatches.Get().(*cursorBatch)
+		b.refs = append(b.refs, cursorRef{userID, wire})
+		c.queue = append(c.queue, outItem{cursors: b})
 		c.batch = len(c.queue) - 1
 		c.startWriterLocked()
 	}
@@ -176,24 +202,32 @@ func (c *conn) CloseWith(code int, reason string) {
 // connection closes (then it leaves the session and closes the WebSocket with the recorded
 // code).
 func (c *conn) writeLoop() {
-	var items []outItem
-	var buf []byte
-	var entries [][]byte
+	sc := writeScratches.Get().(*writeScratch)
+	defer writeScratches.Put(sc)
 	opts := c.s.opts
 	m := c.s.m
 	for {
 		c.mu.Lock()
 		if c.closing.Load() {
+			items := c.queue
+			c.queue = nil
 			c.mu.Unlock()
+			releaseItems(items)
 			c.finish()
 			return
 		}
 		if len(c.queue) == 0 {
 			c.writing = false
+			// The queue's array goes with the scratch space: an idle connection keeps none.
+			if cap(c.queue) > cap(sc.items) {
+				sc.items = c.queue
+			}
+			c.queue = nil
 			c.mu.Unlock()
 			return
 		}
-		items, c.queue = c.queue, items[:0]
+		items := c.queue
+		c.queue = sc.items[:0]
 		c.frames, c.batch = 0, -1
 		c.mu.Unlock()
 		for i := range items {
@@ -202,14 +236,14 @@ func (c *conn) writeLoop() {
 			}
 			it := &items[i]
 			frame := it.frame
-			if frame == nil {
-				entries = entries[:0]
-				for _, cr := range it.cursors {
-					entries = append(entries, cr.wire)
+			if it.cursors != nil {
+				sc.entries = sc.entries[:0]
+				for _, cr := range it.cursors.refs {
+					sc.entries = append(sc.entries, cr.wire)
 				}
-				buf = appendCursors(buf[:0], entries)
-				frame = buf
-				m.cursorsOut.Add(float64(len(entries)))
+				sc.buf = appendCursors(sc.buf[:0], sc.entries)
+				frame = sc.buf
+				m.cursorsOut.Add(float64(len(sc.entries)))
 			}
 			// The write timeout is a deadline on the socket rather than a context: coder/websocket
 			// registers a context.AfterFunc per write and keeps the last context, which costs an
@@ -227,8 +261,28 @@ func (c *conn) writeLoop() {
 		// Control frames (pongs, close) are written by coder/websocket with timeouts of its
 		// own; a deadline left behind here would fail them once it passed.
 		_ = c.raw.SetWriteDeadline(time.Time{})
-		clear(items)
+		paced := false
+		for i := range items {
+			paced = paced || items[i].cursors != nil
+		}
+		releaseItems(items)
+		clear(sc.entries)
+		sc.items = items[:0]
+		if d := c.s.pacer.current(); paced && d > 0 {
+			// The process is behind: let this peer's next updates coalesce (see pacer).
+			time.Sleep(d)
+		}
 	}
+}
+
+// releaseItems returns the items' cursor batches to their pool and drops every reference.
+func releaseItems(items []outItem) {
+	for i := range items {
+		if b := items[i].cursors; b != nil {
+			b.release()
+		}
+	}
+	clear(items)
 }
 
 // finish runs once on the writer: leave the session first (presence leave must not wait

@@ -16,6 +16,7 @@ type wsMetrics struct {
 	cursorsOut    prometheus.Counter
 	cursorDropped *prometheus.CounterVec // by reason
 	slowClosed    prometheus.Counter
+	writePause    prometheus.Gauge
 
 	droppedRate      prometheus.Counter
 	droppedCoalesced prometheus.Counter
@@ -47,10 +48,13 @@ func newMetrics(reg prometheus.Registerer) *wsMetrics {
 		slowClosed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "m4sh_ws_slow_consumer_closes_total", Help: "Connections closed with 1013 because they could not keep up.",
 		}),
+		writePause: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "m4sh_ws_write_pause_seconds", Help: "Pause between a connection's writes while the process is behind (0: writes go at once; WS_MAX_WRITE_PAUSE bounds it).",
+		}),
 	}
 	m.droppedRate = m.cursorDropped.WithLabelValues("rate_limited")
 	m.droppedCoalesced = m.cursorDropped.WithLabelValues("coalesced")
-	reg.MustRegister(m.open, m.connects, m.closes, m.framesIn, m.framesOut, m.cursorsOut, m.cursorDropped, m.slowClosed)
+	reg.MustRegister(m.open, m.connects, m.closes, m.framesIn, m.framesOut, m.cursorsOut, m.cursorDropped, m.slowClosed, m.writePause)
 	return m
 }
 

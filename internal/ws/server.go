@@ -74,6 +74,9 @@ type Options struct {
 	PongTimeout     time.Duration
 	WriteTimeout    time.Duration
 	SendQueue       int // presence frames queued per connection before 1013
+	// MaxWritePause bounds the pause a writer makes between writes while the process is
+	// behind (see pacer); 0 turns pacing off.
+	MaxWritePause time.Duration
 }
 
 // Deps are the endpoint's collaborators.
@@ -100,16 +103,23 @@ type Server struct {
 	schemas *Schemas
 	opts    Options
 
+	pacer     *pacer
+	stopPacer context.CancelFunc
+
 	mu      sync.Mutex
 	conns   map[*conn]struct{}
 	closing bool
 	wg      sync.WaitGroup
 }
 
-// New returns a Server.
+// New returns a Server. Its write pacer runs until Shutdown.
 func New(d Deps) *Server {
-	return &Server{log: d.Log, m: newMetrics(d.Registerer), verify: d.Verifier, users: d.Users, roles: d.Roles,
-		hub: d.Hub, schemas: d.Schemas, opts: d.Options, conns: map[*conn]struct{}{}}
+	s := &Server{log: d.Log, m: newMetrics(d.Registerer), verify: d.Verifier, users: d.Users, roles: d.Roles,
+		hub: d.Hub, schemas: d.Schemas, opts: d.Options, conns: map[*conn]struct{}{}, pacer: newPacer(d.Options.MaxWritePause)}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopPacer = cancel
+	go s.pacer.run(ctx, func(d time.Duration) { s.m.writePause.Set(d.Seconds()) })
+	return s
 }
 
 // tokenFrom returns the bearer token from the Authorization header or, for browsers, the
@@ -225,6 +235,7 @@ func (s *Server) admit(ctx context.Context, r *http.Request, tok string) (auth.P
 // ctx ends. New upgrades are refused with the same code from then on. http.Server.Shutdown
 // does not see hijacked connections, so serve calls this beside it.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.stopPacer()
 	s.mu.Lock()
 	s.closing = true
 	conns := make([]*conn, 0, len(s.conns))

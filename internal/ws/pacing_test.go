@@ -1,0 +1,61 @@
+package ws_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/m4sh/backend/internal/ws"
+)
+
+// TestPausedWriterCoalesces: while the process is behind, a writer pauses after a write;
+// what arrives meanwhile leaves as one batch with each sender's latest position, and a close
+// asked for during the pause is not held up.
+func TestPausedWriterCoalesces(t *testing.T) {
+	t.Parallel()
+	f := setup(t, map[string]string{"WS_MAX_WRITE_PAUSE": "0"}) // the test holds the pause
+	tina := dial(t, f.sessionURL(), f.Tina)
+	read(t, tina)
+	mia := dial(t, f.sessionURL(), f.Mia)
+	read(t, mia)
+	read(t, tina) // mia's join
+	oscar := dial(t, f.sessionURL(), f.oscarMember(t))
+	read(t, oscar)
+	read(t, tina) // oscar's join
+	read(t, mia)
+
+	const pause = 500 * time.Millisecond
+	ws.HoldWritePause(f.Env.App.WS, pause)
+	write(t, mia, `{"type":"cursor","x":1,"y":0}`)
+	if m := read(t, tina); m.Type != "cursor" || m.UserID != "mia" || m.X != 1 {
+		t.Fatalf("first update = %+v, want mia's cursor at once", m)
+	}
+	sent := time.Now()
+	// tina's writer now pauses; these three arrive within it.
+	write(t, mia, `{"type":"cursor","x":2,"y":0}`)
+	write(t, oscar, `{"type":"cursor","x":10,"y":0}`)
+	write(t, mia, `{"type":"cursor","x":3,"y":0}`)
+	m := read(t, tina)
+	if m.Type != "cursors" || len(m.Cursors) != 2 {
+		t.Fatalf("after the pause: %+v, want one cursors batch of two senders", m)
+	}
+	got := map[string]float64{}
+	for _, c := range m.Cursors {
+		got[c.UserID] = c.X
+	}
+	if got["mia"] != 3 || got["oscar"] != 10 {
+		t.Fatalf("batch = %v, want mia's latest (3) and oscar's (10)", got)
+	}
+	if waited := time.Since(sent); waited > 5*pause {
+		t.Fatalf("batch took %v, want about the pause (%v)", waited, pause)
+	}
+
+	// tina's writer is pausing again; a bad frame from her closes at once all the same.
+	asked := time.Now()
+	write(t, tina, `{"type":"nope"}`)
+	if code, reason := closeOf(tina, 5*time.Second); code != ws.CodeBadRequest || reason != ws.ReasonBadRequest {
+		t.Fatalf("close = %d %q, want 4400 bad_request", code, reason)
+	}
+	if took := time.Since(asked); took > pause+2*time.Second {
+		t.Fatalf("close took %v", took)
+	}
+}
