@@ -30,6 +30,9 @@ type conn struct {
 	queue  []outItem // in send order
 	frames int       // presence/pong frames in queue (bounded by SendQueue)
 	batch  int       // index in queue of the open cursor batch, or -1
+	// batches counts the cursor batches in queue: a sender's second update opens a new batch
+	// while fewer than maxCursorBatches wait, and replaces the first only beyond that.
+	batches int
 	code   int       // close code once closing
 	reason string
 
@@ -130,7 +133,14 @@ func (c *conn) startWriterLocked() {
 	}
 }
 
-// enqueueCursor adds a position to the open batch, replacing the sender's previous one.
+// maxCursorBatches is how many cursor batches may wait for one connection before a sender's
+// new position replaces its previous one. A writer pausing under load (see pacer) then still
+// delivers every update of a sender whose two updates fall in one pause; only a receiver
+// that is really behind loses intermediate positions.
+const maxCursorBatches = 2
+
+// enqueueCursor adds a position to the open batch. When the sender is already in it, the
+// position goes into a new batch, or replaces the previous one once maxCursorBatches wait.
 func (c *conn) enqueueCursor(userID string, wire []byte) {
 	coalesced := false
 	c.mu.Lock()
@@ -138,23 +148,30 @@ func (c *conn) enqueueCursor(userID string, wire []byte) {
 		c.mu.Unlock()
 		return
 	}
-	if c.batch >= 0 {
+	open := c.batch >= 0
+	if open {
 		b := c.queue[c.batch].cursors
 		for i := range b.refs {
 			if b.refs[i].userID == userID {
-				b.refs[i].wire = wire
-				coalesced = true
+				if c.batches >= maxCursorBatches {
+					b.refs[i].wire = wire
+					coalesced = true
+				} else {
+					open = false // keep this one: it goes in the next batch
+				}
 				break
 			}
 		}
-		if !coalesced {
+		if open && !coalesced {
 			b.refs = append(b.refs, cursorRef{userID, wire})
 		}
-	} else {
+	}
+	if !open {
 		b := cursorBatches.Get().(*cursorBatch)
 		b.refs = append(b.refs, cursorRef{userID, wire})
 		c.queue = append(c.queue, outItem{cursors: b})
 		c.batch = len(c.queue) - 1
+		c.batches++
 		c.startWriterLocked()
 	}
 	c.mu.Unlock()
@@ -228,7 +245,7 @@ func (c *conn) writeLoop() {
 		}
 		items := c.queue
 		c.queue = sc.items[:0]
-		c.frames, c.batch = 0, -1
+		c.frames, c.batch, c.batches = 0, -1, 0
 		c.mu.Unlock()
 		for i := range items {
 			if c.closing.Load() {

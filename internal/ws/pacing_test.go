@@ -8,8 +8,9 @@ import (
 )
 
 // TestPausedWriterCoalesces: while the process is behind, a writer pauses after a write;
-// what arrives meanwhile leaves as one batch with each sender's latest position, and a close
-// asked for during the pause is not held up.
+// what arrives meanwhile leaves in batches (a sender's repeated update opens a second batch,
+// and replaces its position only once two batches wait), and a close asked for during the
+// pause is not held up.
 func TestPausedWriterCoalesces(t *testing.T) {
 	t.Parallel()
 	f := setup(t, map[string]string{"WS_MAX_WRITE_PAUSE": "0"}) // the test holds the pause
@@ -30,10 +31,12 @@ func TestPausedWriterCoalesces(t *testing.T) {
 		t.Fatalf("first update = %+v, want mia's cursor at once", m)
 	}
 	sent := time.Now()
-	// tina's writer now pauses; these three arrive within it.
+	// tina's writer now pauses; these arrive within the pause. mia's second update opens a
+	// second batch; her third, with two batches waiting, replaces the second.
 	write(t, mia, `{"type":"cursor","x":2,"y":0}`)
 	write(t, oscar, `{"type":"cursor","x":10,"y":0}`)
 	write(t, mia, `{"type":"cursor","x":3,"y":0}`)
+	write(t, mia, `{"type":"cursor","x":4,"y":0}`)
 	m := read(t, tina)
 	if m.Type != "cursors" || len(m.Cursors) != 2 {
 		t.Fatalf("after the pause: %+v, want one cursors batch of two senders", m)
@@ -42,11 +45,14 @@ func TestPausedWriterCoalesces(t *testing.T) {
 	for _, c := range m.Cursors {
 		got[c.UserID] = c.X
 	}
-	if got["mia"] != 3 || got["oscar"] != 10 {
-		t.Fatalf("batch = %v, want mia's latest (3) and oscar's (10)", got)
+	if got["mia"] != 2 || got["oscar"] != 10 {
+		t.Fatalf("first batch = %v, want mia 2 and oscar 10", got)
+	}
+	if m := read(t, tina); m.Type != "cursor" || m.UserID != "mia" || m.X != 4 {
+		t.Fatalf("second batch = %+v, want mia's latest (4) alone", m)
 	}
 	if waited := time.Since(sent); waited > 5*pause {
-		t.Fatalf("batch took %v, want about the pause (%v)", waited, pause)
+		t.Fatalf("batches took %v, want about the pause (%v)", waited, pause)
 	}
 
 	// tina's writer is pausing again; a bad frame from her closes at once all the same.
