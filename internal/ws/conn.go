@@ -21,7 +21,8 @@ import (
 type conn struct {
 	s       *Server
 	ws      *websocket.Conn
-	raw     net.Conn // under ws, for write deadlines
+	raw     net.Conn     // under ws, for write deadlines
+	fw      *frameWriter // under ws: data frames are written here directly
 	user    presence.User
 	session uuid.UUID
 	pc      *presence.Conn
@@ -33,8 +34,8 @@ type conn struct {
 	// batches counts the cursor batches in queue: a sender's second update opens a new batch
 	// while fewer than maxCursorBatches wait, and replaces the first only beyond that.
 	batches int
-	code   int       // close code once closing
-	reason string
+	code    int // close code once closing
+	reason  string
 
 	// writing is true while a writer goroutine runs (under mu). The writer is started when
 	// something is queued and exits when the queue is empty, so an idle connection costs
@@ -84,8 +85,8 @@ type writeScratch struct {
 
 var writeScratches = sync.Pool{New: func() any { return &writeScratch{buf: make([]byte, 0, 2<<10)} }}
 
-func newConn(s *Server, c *websocket.Conn, raw net.Conn, u presence.User, session uuid.UUID) *conn {
-	return &conn{s: s, ws: c, raw: raw, user: u, session: session, batch: -1, finished: make(chan struct{}), joined: make(chan struct{})}
+func newConn(s *Server, c *websocket.Conn, sb *smallBuffers, u presence.User, session uuid.UUID) *conn {
+	return &conn{s: s, ws: c, raw: sb.conn, fw: sb.fw, user: u, session: session, batch: -1, finished: make(chan struct{}), joined: make(chan struct{})}
 }
 
 // join enters the session (the snapshot is queued first) and arms the heartbeat and the
@@ -252,22 +253,22 @@ func (c *conn) writeLoop() {
 				break
 			}
 			it := &items[i]
-			frame := it.frame
+			sc.buf = append(sc.buf[:0], make([]byte, frameHeaderRoom)...)
 			if it.cursors != nil {
 				sc.entries = sc.entries[:0]
 				for _, cr := range it.cursors.refs {
 					sc.entries = append(sc.entries, cr.wire)
 				}
-				sc.buf = appendCursors(sc.buf[:0], sc.entries)
-				frame = sc.buf
+				sc.buf = appendCursors(sc.buf, sc.entries)
 				m.cursorsOut.Add(float64(len(sc.entries)))
+			} else {
+				sc.buf = append(sc.buf, it.frame...)
 			}
-			// The write timeout is a deadline on the socket rather than a context: coder/websocket
-			// registers a context.AfterFunc per write and keeps the last context, which costs an
-			// allocation per frame and a timer per idle connection.
+			// The write timeout is a deadline on the socket rather than a context (no
+			// allocation or timer per frame).
 			err := c.raw.SetWriteDeadline(time.Now().Add(opts.WriteTimeout))
 			if err == nil {
-				err = c.ws.Write(context.Background(), websocket.MessageText, frame)
+				err = c.fw.writeText(sc.buf)
 			}
 			if err != nil {
 				c.CloseWith(codeAbnormal, "")

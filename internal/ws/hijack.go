@@ -31,7 +31,8 @@ const (
 // the raw connection for write deadlines.
 type smallBuffers struct {
 	http.ResponseWriter
-	conn net.Conn // set by Hijack
+	conn net.Conn     // set by Hijack
+	fw   *frameWriter // set by Hijack
 }
 
 // Hijack takes over the connection and rebuilds its buffers, keeping any bytes net/http had
@@ -54,19 +55,25 @@ func (s *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 			return nil, nil, err
 		}
 	}
-	s.conn = c
-	return c, bufio.NewReadWriter(br, bufio.NewWriterSize(&frameWriter{w: c}, hijackWriteBuf)), nil
+	s.conn, s.fw = c, &frameWriter{w: c}
+	return c, bufio.NewReadWriter(br, bufio.NewWriterSize(s.fw, hijackWriteBuf)), nil
 }
 
 // frameWriter passes the bytes of server WebSocket frames to w one or more whole frames per
 // write, so that every frame still leaves in a single system call while the connection
 // holds no write buffer between frames. Bytes that end inside a frame (the small bufio.Writer
 // in front flushes when full) are assembled in a pooled buffer, which goes back to the pool
-// as soon as the frame is complete. coder/websocket writes under its frame lock, so Write is
-// never called concurrently.
+// as soon as the frame is complete.
+//
+// Two writers share it: coder/websocket (control frames: pongs, pings, close) through the
+// bufio.Writer, and the connection's writer, which sends its data frames whole with
+// writeText and so skips coder/websocket's per-message locking and the copy into the
+// buffer. Only whole frames reach the socket, so the two never interleave inside a frame.
 type frameWriter struct {
-	w    io.Writer
-	pend *[]byte // an incomplete frame; nil when none
+	mu     sync.Mutex
+	w      io.Writer
+	pend   *[]byte // an incomplete frame; nil when none
+	closed bool    // a close frame went out: no data frame may follow (RFC 6455 §5.5.1)
 }
 
 // frameBufs holds buffers for frames being assembled. Buffers that grew past
@@ -76,8 +83,11 @@ var frameBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return 
 const maxPooledFrame = 64 << 10
 
 func (f *frameWriter) Write(p []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if f.pend == nil {
 		if completeFrames(p) == len(p) {
+			f.sawClose(p)
 			return f.w.Write(p)
 		}
 		f.pend = frameBufs.Get().(*[]byte)
@@ -88,6 +98,7 @@ func (f *frameWriter) Write(p []byte) (int, error) {
 	if n == 0 {
 		return len(p), nil
 	}
+	f.sawClose(b[:n])
 	_, err := f.w.Write(b[:n])
 	*f.pend = b[:copy(b, b[n:])]
 	if len(*f.pend) == 0 || err != nil {
@@ -97,6 +108,49 @@ func (f *frameWriter) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+// frameHeaderRoom is the room writeText needs in front of a payload: the longest header of
+// an unmasked frame.
+const frameHeaderRoom = 10
+
+// writeText sends one text frame in a single write. buf holds frameHeaderRoom bytes of
+// room followed by the payload; the header is written into the room.
+func (f *frameWriter) writeText(buf []byte) error {
+	n := len(buf) - frameHeaderRoom
+	var hdr [frameHeaderRoom]byte
+	hdr[0] = 0x81 // FIN, text
+	h := 2
+	switch {
+	case n < 126:
+		hdr[1] = byte(n)
+	case n <= 0xffff:
+		hdr[1] = 126
+		binary.BigEndian.PutUint16(hdr[2:], uint16(n))
+		h = 4
+	default:
+		hdr[1] = 127
+		binary.BigEndian.PutUint64(hdr[2:], uint64(n))
+		h = 10
+	}
+	frame := buf[frameHeaderRoom-h:]
+	copy(frame, hdr[:h])
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return net.ErrClosed
+	}
+	_, err := f.w.Write(frame)
+	return err
+}
+
+// sawClose notes a close frame among whole frames b.
+func (f *frameWriter) sawClose(b []byte) {
+	for len(b) >= 2 && !f.closed {
+		f.closed = b[0]&0x0f == 0x8
+		l, _ := frameLen(b)
+		b = b[l:]
+	}
 }
 
 func (f *frameWriter) release() {

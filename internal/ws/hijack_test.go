@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"net"
 	"testing"
 )
 
@@ -141,5 +142,76 @@ func TestFrameWriterError(t *testing.T) {
 	}
 	if _, err := fw.Write(f); !errors.Is(err, boom) {
 		t.Fatalf("whole frame: err = %v, want boom", err)
+	}
+}
+
+// TestFrameWriterWriteText: data frames written whole with the right header for each length
+// class, and none after a close frame went out.
+func TestFrameWriterWriteText(t *testing.T) {
+	for _, n := range []int{0, 1, 125, 126, 127, 0xffff, 0x10000, 70000} {
+		rec := &recorder{}
+		fw := &frameWriter{w: rec}
+		buf := append(make([]byte, frameHeaderRoom), bytes.Repeat([]byte{'x'}, n)...)
+		if err := fw.writeText(buf); err != nil {
+			t.Fatal(err)
+		}
+		if len(rec.writes) != 1 || !bytes.Equal(rec.writes[0], frame(n, false, 'x')) {
+			t.Fatalf("payload %d: wrote %d writes, first not the expected frame", n, len(rec.writes))
+		}
+	}
+	rec := &recorder{}
+	fw := &frameWriter{w: rec}
+	closeFrame := []byte{0x88, 2, 0x03, 0xe8} // close, 1000
+	if _, err := fw.Write(append(frame(3, false, 'a'), closeFrame...)); err != nil {
+		t.Fatal(err)
+	}
+	if err := fw.writeText(make([]byte, frameHeaderRoom+1)); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("data frame after a close frame: err = %v, want net.ErrClosed", err)
+	}
+}
+
+// TestFrameWriterConcurrentWriters: coder/websocket's control frames (through the bufio
+// writer) and the writer's data frames, at once, reach the socket as whole frames only.
+func TestFrameWriterConcurrentWriters(t *testing.T) {
+	rec := &recorder{}
+	fw := &frameWriter{w: rec}
+	bw := bufio.NewWriterSize(fw, hijackWriteBuf)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 500 {
+			f := frame(100, false, 'c') // split by the 64-byte buffer
+			f[0] = 0x8a                 // pong
+			_, _ = bw.Write(f)
+			_ = bw.Flush()
+		}
+	}()
+	for range 500 {
+		if err := fw.writeText(append(make([]byte, frameHeaderRoom), bytes.Repeat([]byte{'d'}, 300)...)); err != nil {
+			t.Error(err)
+		}
+	}
+	<-done
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	stream := bytes.Join(rec.writes, nil)
+	pongs, data := 0, 0
+	for len(stream) > 0 {
+		l, ok := frameLen(stream)
+		if !ok || l > len(stream) {
+			t.Fatalf("stream ends inside a frame")
+		}
+		switch {
+		case stream[0] == 0x8a && bytes.Count(stream[2:l], []byte{'c'}) == 100:
+			pongs++
+		case stream[0] == 0x81 && bytes.Count(stream[4:l], []byte{'d'}) == 300:
+			data++
+		default:
+			t.Fatalf("a frame was interleaved: % x…", stream[:min(l, 16)])
+		}
+		stream = stream[l:]
+	}
+	if pongs != 500 || data != 500 {
+		t.Fatalf("%d pongs and %d data frames, want 500 each", pongs, data)
 	}
 }

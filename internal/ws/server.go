@@ -168,7 +168,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = c.Close(websocket.StatusCode(ref.code), ref.reason)
 		return
 	}
-	cn := newConn(s, c, sb.conn, presence.User{UserID: p.UserID, Name: p.Name, Role: string(role)}, sessionID)
+	cn := newConn(s, c, sb, presence.User{UserID: p.UserID, Name: p.Name, Role: string(role)}, sessionID)
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
