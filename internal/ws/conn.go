@@ -15,7 +15,7 @@ import (
 	"github.com/m4sh/backend/internal/presence"
 )
 
-// conn is one admitted connection: the handler goroutine reads, a writer goroutine drains
+// conn is one admitted connection: its own goroutine reads, a writer goroutine drains
 // the outbox. Everything else (fan-out, timers) only queues into the outbox or asks the
 // connection to close, so no one but the writer ever blocks on this peer.
 type conn struct {
