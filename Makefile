@@ -29,6 +29,7 @@ DEMO_LIB   := internal/demo/assets/lib
 generate: $(NODE_STAMP) $(TS_STAMP) ## regenerate gen/ (Go server, Go client, sqlc, TypeScript package) and the demo's copy of it
 	$(GO) tool oapi-codegen -config oapi-codegen.yaml openapi/openapi.yaml
 	$(GO) tool oapi-codegen -config oapi-codegen-client.yaml openapi/openapi.yaml
+	rm -f gen/db/*.go # sqlc writes every file anew but leaves those of removed queries behind
 	$(GO) tool sqlc generate
 	node scripts/node/gen-ts.mjs
 	rm -rf gen/ts/dist && (cd gen/ts && node_modules/.bin/tsc -p .)

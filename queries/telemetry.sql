@@ -1,8 +1,5 @@
--- name: TelemetryEventsCopy :copyfrom
--- Batched inserts from the telemetry writer (COPY FROM STDIN, binary); rows are routed to
--- their day's partition by received_at.
-INSERT INTO telemetry_events (received_at, name, ts, level, user_id, session_id, props, user_agent, client_hash)
-VALUES (@received_at, @name, @ts, @level, @user_id, @session_id, @props, @user_agent, @client_hash);
+-- Rows are written by internal/telemetry with a hand-encoded binary COPY (copy.go): pgx's
+-- generated CopyFrom encoded each value through its type map, most of the writer's cost.
 
 -- name: TelemetryPartitionsEnsure :one
 -- Creates the missing daily partitions of days first_day .. first_day+days-1; returns how many.

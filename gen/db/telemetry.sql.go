@@ -7,22 +7,9 @@ package db
 
 import (
 	"context"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
 )
-
-type TelemetryEventsCopyParams struct {
-	ReceivedAt time.Time
-	Name       string
-	Ts         time.Time
-	Level      pgtype.Text
-	UserID     pgtype.Text
-	SessionID  pgtype.Text
-	Props      []byte
-	UserAgent  string
-	ClientHash []byte
-}
 
 const telemetryPartitionList = `-- name: TelemetryPartitionList :many
 SELECT c.relname::text AS name
@@ -66,6 +53,7 @@ func (q *Queries) TelemetryPartitionsDropBefore(ctx context.Context, beforeDay p
 }
 
 const telemetryPartitionsEnsure = `-- name: TelemetryPartitionsEnsure :one
+
 SELECT telemetry_events_ensure_partitions($1::date, $2::integer)::integer AS created
 `
 
@@ -74,6 +62,8 @@ type TelemetryPartitionsEnsureParams struct {
 	Days     int32
 }
 
+// Rows are written by internal/telemetry with a hand-encoded binary COPY (copy.go): pgx's
+// generated CopyFrom encoded each value through its type map, most of the writer's cost.
 // Creates the missing daily partitions of days first_day .. first_day+days-1; returns how many.
 func (q *Queries) TelemetryPartitionsEnsure(ctx context.Context, arg TelemetryPartitionsEnsureParams) (int32, error) {
 	row := q.db.QueryRow(ctx, telemetryPartitionsEnsure, arg.FirstDay, arg.Days)

@@ -238,7 +238,7 @@ func NewCore(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, er
 
 	// Telemetry: a best-effort buffered writer and daily partitions.
 	tc := cfg.Telemetry
-	a.telemetryStore = telemetry.NewPGStore(db.New(pool))
+	a.telemetryStore = telemetry.NewPGStore(pool)
 	a.Telemetry = telemetry.NewWriter(a.telemetryStore, telemetry.WriterOptions{
 		BufferEvents: tc.BufferEvents, BufferBytes: tc.BufferBytes,
 		FlushEvents: tc.FlushEvents, FlushInterval: tc.FlushInterval,

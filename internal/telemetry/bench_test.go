@@ -9,7 +9,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/m4sh/backend/gen/db"
 	"github.com/m4sh/backend/internal/dbtest"
 	"github.com/m4sh/backend/internal/telemetry"
 )
@@ -29,7 +28,7 @@ func BenchmarkTelemetryStore(b *testing.B) {
 	pool := dbtest.New(b)
 	ctx := context.Background()
 	now := time.Now()
-	if _, err := telemetry.NewPGStore(db.New(pool)).EnsurePartitions(ctx, now, 1); err != nil {
+	if _, err := telemetry.NewPGStore(pool).EnsurePartitions(ctx, now, 1); err != nil {
 		b.Fatal(err)
 	}
 	ev := benchEvent(now)
@@ -51,7 +50,7 @@ func BenchmarkTelemetryStore(b *testing.B) {
 		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
 	})
 	b.Run("writer", func(b *testing.B) {
-		w := telemetry.NewWriter(telemetry.NewPGStore(db.New(pool)), telemetry.WriterOptions{
+		w := telemetry.NewWriter(telemetry.NewPGStore(pool), telemetry.WriterOptions{
 			BufferEvents: 50_000, FlushEvents: 1000, FlushInterval: 100 * time.Millisecond,
 		}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 		req := make([]telemetry.Event, 20)

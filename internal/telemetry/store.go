@@ -1,47 +1,57 @@
 package telemetry
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/m4sh/backend/gen/db"
 )
 
-// PGStore stores events in PostgreSQL's telemetry_events through the generated queries.
+// PGStore stores events in PostgreSQL's telemetry_events: COPY in binary format encoded by
+// hand (copy.go), and partition maintenance through the generated queries.
 type PGStore struct {
-	q *db.Queries
+	q    *db.Queries
+	pool *pgxpool.Pool
+	bufs sync.Pool // *[]byte COPY streams
 }
 
-// NewPGStore returns a PGStore over q.
-func NewPGStore(q *db.Queries) *PGStore { return &PGStore{q: q} }
+// NewPGStore returns a PGStore over pool.
+func NewPGStore(pool *pgxpool.Pool) *PGStore { return &PGStore{q: db.New(pool), pool: pool} }
 
 var _ Store = (*PGStore)(nil)
 
-// CopyEvents writes events with one COPY.
+// copySQL rows are routed to their day's partition by received_at.
+const copySQL = "COPY telemetry_events (" + copyColumns + ") FROM STDIN (FORMAT binary)"
+
+// CopyEvents writes events with one COPY (all or nothing).
 func (s *PGStore) CopyEvents(ctx context.Context, events []Event) (int64, error) {
-	rows := make([]db.TelemetryEventsCopyParams, len(events))
+	bp, _ := s.bufs.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
+	defer s.bufs.Put(bp)
+	b := append((*bp)[:0], copyHeader...)
 	for i := range events {
-		e := &events[i]
-		rows[i] = db.TelemetryEventsCopyParams{
-			ReceivedAt: e.ReceivedAt,
-			Name:       e.Name,
-			Ts:         e.TS,
-			Level:      optText(e.Level),
-			UserID:     optText(e.UserID),
-			SessionID:  optText(e.SessionID),
-			Props:      e.Props,
-			UserAgent:  e.UserAgent,
-			ClientHash: e.ClientHash,
-		}
+		b = appendCopyRow(b, &events[i])
 	}
-	n, err := s.q.TelemetryEventsCopy(ctx, rows)
+	b = append(b, copyTrailer...)
+	*bp = b
+	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return n, fmt.Errorf("copying telemetry events: %w", err)
+		return 0, fmt.Errorf("copying telemetry events: %w", err)
 	}
-	return n, nil
+	defer conn.Release()
+	tag, err := conn.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(b), copySQL)
+	if err != nil {
+		return 0, fmt.Errorf("copying telemetry events: %w", err)
+	}
+	return tag.RowsAffected(), nil
 }
 
 // EnsurePartitions creates the missing daily partitions of days first .. first+days-1 (UTC).
@@ -70,8 +80,6 @@ func (s *PGStore) Partitions(ctx context.Context) ([]string, error) {
 	}
 	return names, nil
 }
-
-func optText(s string) pgtype.Text { return pgtype.Text{String: s, Valid: s != ""} }
 
 func date(t time.Time) pgtype.Date { return pgtype.Date{Time: Day(t), Valid: true} }
 

@@ -13,7 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/m4sh/backend/gen/db"
 	"github.com/m4sh/backend/internal/dbtest"
 	"github.com/m4sh/backend/internal/telemetry"
 )
@@ -27,7 +26,7 @@ type bundle struct {
 func setup(t *testing.T) bundle {
 	t.Helper()
 	pool := dbtest.New(t)
-	return bundle{pool: pool, store: telemetry.NewPGStore(db.New(pool)), reg: prometheus.NewRegistry()}
+	return bundle{pool: pool, store: telemetry.NewPGStore(pool), reg: prometheus.NewRegistry()}
 }
 
 func (b bundle) writer(t *testing.T, o telemetry.WriterOptions) *telemetry.Writer {
