@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,7 +20,6 @@ import (
 type conn struct {
 	s       *Server
 	ws      *websocket.Conn
-	raw     net.Conn     // under ws, for write deadlines
 	fw      *frameWriter // under ws: data frames are written here directly
 	user    presence.User
 	session uuid.UUID
@@ -86,7 +84,7 @@ type writeScratch struct {
 var writeScratches = sync.Pool{New: func() any { return &writeScratch{buf: make([]byte, 0, 2<<10)} }}
 
 func newConn(s *Server, c *websocket.Conn, sb *smallBuffers, u presence.User, session uuid.UUID) *conn {
-	return &conn{s: s, ws: c, raw: sb.conn, fw: sb.fw, user: u, session: session, batch: -1, finished: make(chan struct{}), joined: make(chan struct{})}
+	return &conn{s: s, ws: c, fw: sb.fw, user: u, session: session, batch: -1, finished: make(chan struct{}), joined: make(chan struct{})}
 }
 
 // join enters the session (the snapshot is queued first) and arms the heartbeat and the
@@ -222,7 +220,6 @@ func (c *conn) CloseWith(code int, reason string) {
 func (c *conn) writeLoop() {
 	sc := writeScratches.Get().(*writeScratch)
 	defer writeScratches.Put(sc)
-	opts := c.s.opts
 	m := c.s.m
 	for {
 		c.mu.Lock()
@@ -264,21 +261,14 @@ func (c *conn) writeLoop() {
 			} else {
 				sc.buf = append(sc.buf, it.frame...)
 			}
-			// The write timeout is a deadline on the socket rather than a context (no
+			// The write timeout is the socket's deadline, kept by frameWriter (no context,
 			// allocation or timer per frame).
-			err := c.raw.SetWriteDeadline(time.Now().Add(opts.WriteTimeout))
-			if err == nil {
-				err = c.fw.writeText(sc.buf)
-			}
-			if err != nil {
+			if err := c.fw.writeText(sc.buf); err != nil {
 				c.CloseWith(codeAbnormal, "")
 				break
 			}
 			m.framesOut.Inc()
 		}
-		// Control frames (pongs, close) are written by coder/websocket with timeouts of its
-		// own; a deadline left behind here would fail them once it passed.
-		_ = c.raw.SetWriteDeadline(time.Time{})
 		paced := false
 		for i := range items {
 			paced = paced || items[i].cursors != nil

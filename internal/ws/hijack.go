@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"time"
 )
 
 // Buffers of a connection after the upgrade. net/http hands a hijacked connection over with
@@ -28,11 +29,11 @@ const (
 )
 
 // smallBuffers hands websocket.Accept the hijacked connection with small buffers, and keeps
-// the raw connection for write deadlines.
+// the frameWriter under them for the connection's writer.
 type smallBuffers struct {
 	http.ResponseWriter
-	conn net.Conn     // set by Hijack
-	fw   *frameWriter // set by Hijack
+	writeTimeout time.Duration // WS_WRITE_TIMEOUT, for frameWriter
+	fw           *frameWriter  // set by Hijack
 }
 
 // Hijack takes over the connection and rebuilds its buffers, keeping any bytes net/http had
@@ -55,7 +56,7 @@ func (s *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 			return nil, nil, err
 		}
 	}
-	s.conn, s.fw = c, &frameWriter{w: c}
+	s.fw = &frameWriter{w: c, deadline: c, timeout: s.writeTimeout}
 	return c, bufio.NewReadWriter(br, bufio.NewWriterSize(s.fw, hijackWriteBuf)), nil
 }
 
@@ -69,11 +70,31 @@ func (s *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // bufio.Writer, and the connection's writer, which sends its data frames whole with
 // writeText and so skips coder/websocket's per-message locking and the copy into the
 // buffer. Only whole frames reach the socket, so the two never interleave inside a frame.
+//
+// Every write to the socket passes here, so the write timeout lives here too: a deadline on
+// the socket, renewed when less than half of the timeout is left (a write then has between
+// timeout/2 and timeout to finish). Renewing per frame cost two deadline updates per write.
 type frameWriter struct {
-	mu     sync.Mutex
-	w      io.Writer
-	pend   *[]byte // an incomplete frame; nil when none
-	closed bool    // a close frame went out: no data frame may follow (RFC 6455 §5.5.1)
+	mu       sync.Mutex
+	w        io.Writer
+	pend     *[]byte                                        // an incomplete frame; nil when none
+	closed   bool                                           // a close frame went out: no data frame may follow (RFC 6455 §5.5.1)
+	deadline interface{ SetWriteDeadline(time.Time) error } // nil: no write timeout
+	timeout  time.Duration
+	renewAt  time.Time // when the deadline is next renewed
+}
+
+// send writes whole frames to the socket, renewing the write deadline first when due.
+func (f *frameWriter) send(b []byte) (int, error) {
+	if f.deadline != nil && f.timeout > 0 {
+		if now := time.Now(); !now.Before(f.renewAt) {
+			if err := f.deadline.SetWriteDeadline(now.Add(f.timeout)); err != nil {
+				return 0, err
+			}
+			f.renewAt = now.Add(f.timeout / 2)
+		}
+	}
+	return f.w.Write(b)
 }
 
 // frameBufs holds buffers for frames being assembled. Buffers that grew past
@@ -88,7 +109,7 @@ func (f *frameWriter) Write(p []byte) (int, error) {
 	if f.pend == nil {
 		if completeFrames(p) == len(p) {
 			f.sawClose(p)
-			return f.w.Write(p)
+			return f.send(p)
 		}
 		f.pend = frameBufs.Get().(*[]byte)
 	}
@@ -99,7 +120,7 @@ func (f *frameWriter) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	f.sawClose(b[:n])
-	_, err := f.w.Write(b[:n])
+	_, err := f.send(b[:n])
 	*f.pend = b[:copy(b, b[n:])]
 	if len(*f.pend) == 0 || err != nil {
 		f.release()
@@ -140,7 +161,7 @@ func (f *frameWriter) writeText(buf []byte) error {
 	if f.closed {
 		return net.ErrClosed
 	}
-	_, err := f.w.Write(frame)
+	_, err := f.send(frame)
 	return err
 }
 

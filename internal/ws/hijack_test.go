@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net"
 	"testing"
+	"time"
 )
 
 // frame builds a WebSocket frame with an n-byte payload, masked or not.
@@ -213,5 +214,55 @@ func TestFrameWriterConcurrentWriters(t *testing.T) {
 	}
 	if pongs != 500 || data != 500 {
 		t.Fatalf("%d pongs and %d data frames, want 500 each", pongs, data)
+	}
+}
+
+// TestFrameWriterWriteTimeout over real loopback sockets: after idling past the timeout a
+// write still goes through (the deadline is renewed before it), and a write the peer never
+// reads fails within the timeout rather than blocking.
+func TestFrameWriterWriteTimeout(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	peer, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const timeout = 200 * time.Millisecond
+	fw := &frameWriter{w: c, deadline: c, timeout: timeout}
+	small := append(make([]byte, frameHeaderRoom), 'x')
+	if err := fw.writeText(small); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * timeout) // the first deadline has passed
+	if err := fw.writeText(small); err != nil {
+		t.Fatalf("write after idling past the timeout: %v", err)
+	}
+	big := append(make([]byte, frameHeaderRoom), bytes.Repeat([]byte{'y'}, 1<<20)...)
+	start := time.Now()
+	for {
+		err := fw.writeText(big) // the peer never reads: the socket buffers fill up
+		if err == nil {
+			if time.Since(start) > 10*time.Second {
+				t.Fatal("writes to a peer that never reads kept succeeding")
+			}
+			continue
+		}
+		var ne net.Error
+		if !errors.As(err, &ne) || !ne.Timeout() {
+			t.Fatalf("blocked write: err = %v, want a timeout", err)
+		}
+		break
+	}
+	if took := time.Since(start); took > 5*timeout {
+		t.Fatalf("blocked write failed after %v, want within about %v", took, timeout)
 	}
 }

@@ -149,7 +149,7 @@ type refusal struct {
 // ServeHTTP upgrades, then admits or refuses the connection with a close code.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	tok := tokenFrom(r)
-	sb := &smallBuffers{ResponseWriter: w}
+	sb := &smallBuffers{ResponseWriter: w, writeTimeout: s.opts.WriteTimeout}
 	c, err := websocket.Accept(sb, r, &websocket.AcceptOptions{
 		Subprotocols:    []string{Subprotocol},
 		OriginPatterns:  s.opts.AllowedOrigins,
