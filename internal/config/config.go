@@ -202,9 +202,9 @@ func Load(getenv func(string) string) (Config, error) {
 		TrustedProxies: p.prefixes("TRUSTED_PROXIES"),
 		RetentionDays:  p.intRange("TELEMETRY_RETENTION_DAYS", 30, 1, 3650),
 		HashSalt:       []byte(p.str("TELEMETRY_HASH_SALT", "")),
-		BufferEvents:   p.intRange("TELEMETRY_BUFFER_EVENTS", 10_000, 1, 10_000_000),
+		BufferEvents:   p.intRange("TELEMETRY_BUFFER_EVENTS", 20_000, 1, 10_000_000),
 		BufferBytes:    p.intRange("TELEMETRY_BUFFER_BYTES", 16<<20, 1<<10, 1<<34),
-		FlushEvents:    p.intRange("TELEMETRY_FLUSH_EVENTS", 1_000, 1, 1_000_000),
+		FlushEvents:    p.intRange("TELEMETRY_FLUSH_EVENTS", 5_000, 1, 1_000_000),
 		FlushInterval:  p.duration("TELEMETRY_FLUSH_INTERVAL", time.Second),
 		MaxClients:     p.intRange("TELEMETRY_THROTTLE_MAX_CLIENTS", 100_000, 64, 100_000_000),
 	}

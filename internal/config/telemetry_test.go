@@ -19,7 +19,7 @@ func TestLoadTelemetry(t *testing.T) {
 	}
 	tc := c.Telemetry
 	if tc.MaxBytes != 32768 || tc.RatePerMin != 300 || tc.RetentionDays != 30 || len(tc.TrustedProxies) != 0 ||
-		tc.BufferEvents != 10_000 || tc.FlushEvents != 1_000 || tc.FlushInterval != time.Second {
+		tc.BufferEvents != 20_000 || tc.FlushEvents != 5_000 || tc.FlushInterval != time.Second {
 		t.Errorf("telemetry defaults = %+v", tc)
 	}
 	// Without TELEMETRY_HASH_SALT the salt is derived from the JWT secret: stable, not the secret.
