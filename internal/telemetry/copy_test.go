@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/m4sh/backend/internal/dbtest"
 	"github.com/m4sh/backend/internal/telemetry"
 )
 
@@ -73,5 +74,40 @@ func TestCopyEventsRoundTrip(t *testing.T) {
 	}
 	if got := b.count(t); got != len(events) {
 		t.Fatalf("%d rows after the refused batch, want %d", got, len(events))
+	}
+}
+
+// TestCopyEventsAsyncCommit: the COPY commits with synchronous_commit off, and the setting
+// does not outlive it on the pooled connection (the session keeps its own).
+func TestCopyEventsAsyncCommit(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := dbtest.Pool(t, dbtest.NewURL(t)+"&pool_max_conns=1") // every statement on one session
+	store := telemetry.NewPGStore(pool)
+	now := time.Now().UTC()
+	if _, err := store.EnsurePartitions(ctx, now, 1); err != nil {
+		t.Fatal(err)
+	}
+	// The trigger notes, in a session variable, the synchronous_commit the COPY ran with.
+	for _, sql := range []string{
+		`SET synchronous_commit = on`,
+		`CREATE FUNCTION note_sync() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+			PERFORM set_config('m4sh.copy_sync', current_setting('synchronous_commit'), false); RETURN NEW; END $$`,
+		`CREATE TRIGGER note_sync BEFORE INSERT ON telemetry_events FOR EACH ROW EXECUTE FUNCTION note_sync()`,
+	} {
+		if _, err := pool.Exec(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	events := []telemetry.Event{{ReceivedAt: now, TS: now, Name: "n", ClientHash: make([]byte, telemetry.ClientHashBytes)}}
+	if n, err := store.CopyEvents(ctx, events); err != nil || n != 1 {
+		t.Fatalf("CopyEvents = %d, %v", n, err)
+	}
+	var during, after string
+	if err := pool.QueryRow(ctx, `SELECT current_setting('m4sh.copy_sync'), current_setting('synchronous_commit')`).Scan(&during, &after); err != nil {
+		t.Fatal(err)
+	}
+	if during != "off" || after != "on" {
+		t.Errorf("synchronous_commit during the COPY = %q, after = %q; want off, on", during, after)
 	}
 }

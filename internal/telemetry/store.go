@@ -27,7 +27,17 @@ func NewPGStore(pool *pgxpool.Pool) *PGStore { return &PGStore{q: db.New(pool), 
 var _ Store = (*PGStore)(nil)
 
 // copySQL rows are routed to their day's partition by received_at.
-const copySQL = "COPY telemetry_events (" + copyColumns + ") FROM STDIN (FORMAT binary)"
+//
+// The COPY runs with synchronous_commit off: its commit does not wait for the WAL to reach
+// the disk, so the writer's pace does not depend on fsync latency. This is best-effort data:
+// a crash of PostgreSQL itself can lose the last moments of committed batches (at most three
+// wal_writer_delay, 600 ms by default) but never corrupts the table, which stays an ordinary
+// logged table — and the writer's own buffer (up to TELEMETRY_FLUSH_INTERVAL of events) is
+// lost on a crash of this process anyway. Both statements travel in one simple-protocol
+// message, which PostgreSQL runs as one implicit transaction, so SET LOCAL applies to this
+// COPY only and never leaks into the pooled connection's session; the command tag returned
+// is the COPY's, the last statement's.
+const copySQL = "SET LOCAL synchronous_commit = off; COPY telemetry_events (" + copyColumns + ") FROM STDIN (FORMAT binary)"
 
 // CopyEvents writes events with one COPY (all or nothing).
 func (s *PGStore) CopyEvents(ctx context.Context, events []Event) (int64, error) {
