@@ -54,13 +54,19 @@ func TestPacerWindowSeesBacklog(t *testing.T) {
 	if calm := p.window(); calm >= paceCaughtUp {
 		t.Fatalf("calm window: p90 %v, want < %v", calm, paceCaughtUp)
 	}
-	stop := time.Now().Add(300 * time.Millisecond)
+	stop := time.Now().Add(500 * time.Millisecond)
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for time.Now().Before(stop) { // preempted every 10 ms; the others wait
+			// Slices of 2 ms of work, then back to the run queue behind the seven others:
+			// each wait for a CPU is ≈ 14 ms. (Relying on the runtime's 10 ms preemption
+			// instead was flaky on a loaded machine, where its monitor thread runs late.)
+			for time.Now().Before(stop) {
+				for slice := time.Now().Add(2 * time.Millisecond); time.Now().Before(slice); {
+				}
+				runtime.Gosched()
 			}
 		}()
 	}
