@@ -1,12 +1,15 @@
 package apptest
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/m4sh/backend/internal/dbtest"
 )
@@ -33,4 +36,24 @@ func Chromium(t testing.TB) (chromium, root string) {
 		t.Skip("skipping outside CI: " + msg)
 	}
 	return strings.TrimSpace(string(out)), root
+}
+
+// RunBrowserDriver runs a playwright-core driver script of e2e/browser with Node (within
+// timeout) and decodes the JSON object it prints last into out; a failing driver or output
+// that is not that JSON fails the test with everything the driver printed.
+func RunBrowserDriver(t testing.TB, root string, timeout time.Duration, script string, out any, args ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	dir := filepath.Join(root, "e2e", "browser")
+	cmd := exec.CommandContext(ctx, "node", append([]string{filepath.Join(dir, script)}, args...)...)
+	cmd.Dir = dir
+	res, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("browser driver %s: %v\n%s", script, err, res)
+	}
+	lines := strings.Split(strings.TrimSpace(string(res)), "\n")
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), out); err != nil {
+		t.Fatalf("browser driver %s output: %v\n%s", script, err, res)
+	}
 }

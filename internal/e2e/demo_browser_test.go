@@ -1,10 +1,7 @@
 package e2e_test
 
 import (
-	"context"
-	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -28,16 +25,6 @@ func TestDemoInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := apptest.New(t, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", filepath.Join(root, "e2e", "browser", "demo.mjs"),
-		chromium, env.Server.URL+"/demo/", env.Token("tina"), "sam", env.Token("sam"), shots)
-	cmd.Dir = filepath.Join(root, "e2e", "browser")
-	res, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("demo driver: %v\n%s", err, res)
-	}
-	lines := strings.Split(strings.TrimSpace(string(res)), "\n")
 	type sees struct {
 		Presence []string          `json:"presence"`
 		Cursor   map[string]string `json:"cursor"`
@@ -52,9 +39,8 @@ func TestDemoInBrowser(t *testing.T) {
 		Telemetry   string   `json:"telemetry"`
 		Errors      []string `json:"errors"`
 	}
-	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &got); err != nil {
-		t.Fatalf("driver output: %v\n%s", err, res)
-	}
+	apptest.RunBrowserDriver(t, root, 2*time.Minute, "demo.mjs", &got,
+		chromium, env.Server.URL+"/demo/", env.Token("tina"), "sam", env.Token("sam"), shots)
 	if got.TutorID != "tina" {
 		t.Errorf("tutor window signed in as %q, want tina", got.TutorID)
 	}

@@ -1,13 +1,8 @@
 package ws_test
 
 import (
-	"context"
-	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -39,24 +34,13 @@ func TestBrowser(t *testing.T) {
 		_, _ = w.Write([]byte(browserPage))
 	}))
 	defer page.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", filepath.Join(root, "e2e", "browser", "presence.mjs"),
-		chromium, page.URL, f.sessionURL(), f.Tina, f.Mia, "not-a-token")
-	cmd.Dir = filepath.Join(root, "e2e", "browser")
-	res, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("browser driver: %v\n%s", err, res)
-	}
-	lines := strings.Split(strings.TrimSpace(string(res)), "\n")
 	var got struct {
 		Cursor   map[string]any `json:"cursor"`
 		Closed   map[string]any `json:"closed"`
 		Protocol string         `json:"protocol"`
 	}
-	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &got); err != nil {
-		t.Fatalf("driver output: %v\n%s", err, res)
-	}
+	apptest.RunBrowserDriver(t, root, 60*time.Second, "presence.mjs", &got,
+		chromium, page.URL, f.sessionURL(), f.Tina, f.Mia, "not-a-token")
 	if got.Cursor["user_id"] != "mia" || got.Cursor["x"] != 42.0 || got.Cursor["y"] != 7.0 {
 		t.Errorf("page A saw cursor %v, want mia at 42,7", got.Cursor)
 	}
