@@ -245,6 +245,7 @@ func (c *conn) writeLoop() {
 		c.queue = sc.items[:0]
 		c.frames, c.batch, c.batches = 0, -1, 0
 		c.mu.Unlock()
+		paced := false // a cursor batch went out: pause after this drain when behind
 		for i := range items {
 			if c.closing.Load() {
 				break
@@ -252,6 +253,7 @@ func (c *conn) writeLoop() {
 			it := &items[i]
 			sc.buf = append(sc.buf[:0], make([]byte, frameHeaderRoom)...)
 			if it.cursors != nil {
+				paced = true
 				sc.entries = sc.entries[:0]
 				for _, cr := range it.cursors.refs {
 					sc.entries = append(sc.entries, cr.wire)
@@ -268,10 +270,6 @@ func (c *conn) writeLoop() {
 				break
 			}
 			m.framesOut.Inc()
-		}
-		paced := false
-		for i := range items {
-			paced = paced || items[i].cursors != nil
 		}
 		releaseItems(items)
 		clear(sc.entries)
