@@ -56,7 +56,7 @@ func (s *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 			return nil, nil, err
 		}
 	}
-	s.fw = &frameWriter{w: c, deadline: c, timeout: s.writeTimeout}
+	s.fw = &frameWriter{w: c, timeout: s.writeTimeout}
 	return c, bufio.NewReadWriter(br, bufio.NewWriterSize(s.fw, hijackWriteBuf)), nil
 }
 
@@ -75,20 +75,21 @@ func (s *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // the socket, renewed when less than half of the timeout is left (a write then has between
 // timeout/2 and timeout to finish). Renewing per frame cost two deadline updates per write.
 type frameWriter struct {
-	mu       sync.Mutex
-	w        io.Writer
-	pend     *[]byte                                        // an incomplete frame; nil when none
-	closed   bool                                           // a close frame went out: no data frame may follow (RFC 6455 §5.5.1)
-	deadline interface{ SetWriteDeadline(time.Time) error } // nil: no write timeout
-	timeout  time.Duration
-	renewAt  time.Time // when the deadline is next renewed
+	mu   sync.Mutex
+	w    io.Writer // the socket
+	pend *[]byte   // an incomplete frame; nil when none
+	// closed: a close frame went out, no data frame may follow (RFC 6455 §5.5.1).
+	closed bool
+	// timeout is the write timeout (0: none; also none when w has no write deadline).
+	timeout time.Duration
+	renewAt time.Time // when the deadline is next renewed
 }
 
 // send writes whole frames to the socket, renewing the write deadline first when due.
 func (f *frameWriter) send(b []byte) (int, error) {
-	if f.deadline != nil && f.timeout > 0 {
+	if d, ok := f.w.(interface{ SetWriteDeadline(time.Time) error }); ok && f.timeout > 0 {
 		if now := time.Now(); !now.Before(f.renewAt) {
-			if err := f.deadline.SetWriteDeadline(now.Add(f.timeout)); err != nil {
+			if err := d.SetWriteDeadline(now.Add(f.timeout)); err != nil {
 				return 0, err
 			}
 			f.renewAt = now.Add(f.timeout / 2)

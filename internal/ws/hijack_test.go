@@ -237,7 +237,7 @@ func TestFrameWriterWriteTimeout(t *testing.T) {
 	}
 	defer c.Close()
 	const timeout = 200 * time.Millisecond
-	fw := &frameWriter{w: c, deadline: c, timeout: timeout}
+	fw := &frameWriter{w: c, timeout: timeout}
 	small := append(make([]byte, frameHeaderRoom), 'x')
 	if err := fw.writeText(small); err != nil {
 		t.Fatal(err)
