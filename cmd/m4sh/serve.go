@@ -39,14 +39,12 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	if cfg.DebugAddr != "" {
-		dln, err := net.Listen("tcp", cfg.DebugAddr)
+		dsrv, daddr, err := debugserver.Start(cfg.DebugAddr)
 		if err != nil {
-			return fmt.Errorf("config: DEBUG_ADDR: listening on %s: %w", cfg.DebugAddr, err)
+			return fmt.Errorf("config: DEBUG_ADDR: %w", err)
 		}
-		dsrv := &http.Server{Handler: debugserver.Handler(), ReadHeaderTimeout: 10 * time.Second}
-		go func() { _ = dsrv.Serve(dln) }()
 		defer dsrv.Close()
-		log.InfoContext(ctx, "debug listener (runtime profiles)", "addr", dln.Addr().String())
+		log.InfoContext(ctx, "debug listener (runtime profiles)", "addr", daddr.String())
 	}
 	if err := a.River.Start(ctx); err != nil {
 		return fmt.Errorf("starting river: %w", err)

@@ -109,7 +109,11 @@ func serveM4sh(addr string) error {
 	}
 	defer a.Close()
 	if cfg.DebugAddr != "" { // profile a benchmark server: DEBUG_ADDR=127.0.0.1:6060 wsbench …
-		go func() { _ = http.ListenAndServe(cfg.DebugAddr, debugserver.Handler()) }()
+		dsrv, _, err := debugserver.Start(cfg.DebugAddr)
+		if err != nil {
+			return fmt.Errorf("DEBUG_ADDR: %w", err)
+		}
+		defer dsrv.Close()
 	}
 	return http.ListenAndServe(addr, a.Handler)
 }

@@ -36,3 +36,24 @@ func TestHandlerServesProfiles(t *testing.T) {
 		t.Errorf("GET /metrics: %d, want 404 (profiles only)", res.StatusCode)
 	}
 }
+
+func TestStart(t *testing.T) {
+	srv, addr, err := Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	res, err := http.Get("http://" + addr.String() + "/debug/pprof/cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || !strings.Contains(string(body), "debugserver.test") {
+		t.Errorf("GET cmdline on the started listener: %d %q", res.StatusCode, body)
+	}
+	// An address in use is an error at start-up, naming the address.
+	if _, _, err := Start(addr.String()); err == nil || !strings.Contains(err.Error(), "listening on "+addr.String()) {
+		t.Errorf("Start on a taken address: %v, want a listening error naming it", err)
+	}
+}
