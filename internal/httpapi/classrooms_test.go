@@ -9,14 +9,6 @@ import (
 	"github.com/m4sh/backend/internal/apptest"
 )
 
-// classroomFixture is the shared classroom fixture.
-type classroomFixture = apptest.Classrooms
-
-func setupClassrooms(t *testing.T, env map[string]string) classroomFixture {
-	t.Helper()
-	return apptest.NewClassrooms(t, env)
-}
-
 type apiCase struct {
 	name       string
 	method     string
@@ -47,7 +39,7 @@ func runCases(t *testing.T, e *apptest.Env, cases []apiCase) {
 
 func TestClassroomCreate(t *testing.T) {
 	t.Parallel()
-	f := setupClassrooms(t, nil)
+	f := apptest.NewClassrooms(t, nil)
 	p := "/api/v1/classrooms/"
 	runCases(t, f.Env, []apiCase{
 		{"valid", "POST", p, f.Sam, map[string]any{"title": "Geometry"}, 201, "", ""},
@@ -70,7 +62,7 @@ func TestClassroomCreate(t *testing.T) {
 
 func TestClassroomGetAndList(t *testing.T) {
 	t.Parallel()
-	f := setupClassrooms(t, nil)
+	f := apptest.NewClassrooms(t, nil)
 	c := "/api/v1/classrooms/" + f.Class.Id.String() + "/"
 	runCases(t, f.Env, []apiCase{
 		{"tutor", "GET", c, f.Tina, nil, 200, "", ""},
@@ -120,7 +112,7 @@ func TestClassroomGetAndList(t *testing.T) {
 
 func TestClassroomMembers(t *testing.T) {
 	t.Parallel()
-	f := setupClassrooms(t, map[string]string{"CLASSROOM_MAX_MEMBERS": "3"})
+	f := apptest.NewClassrooms(t, map[string]string{"CLASSROOM_MAX_MEMBERS": "3"})
 	m := "/api/v1/classrooms/" + f.Class.Id.String() + "/members/"
 	runCases(t, f.Env, []apiCase{
 		{"list as tutor", "GET", m, f.Tina, nil, 200, "", ""},
@@ -159,7 +151,7 @@ func TestClassroomMembers(t *testing.T) {
 
 func TestClassroomSessions(t *testing.T) {
 	t.Parallel()
-	f := setupClassrooms(t, nil)
+	f := apptest.NewClassrooms(t, nil)
 	base := "/api/v1/classrooms/" + f.Class.Id.String() + "/sessions/"
 	one := base + f.Session.Id.String() + "/"
 	runCases(t, f.Env, []apiCase{
