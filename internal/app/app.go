@@ -25,6 +25,7 @@ import (
 	"github.com/m4sh/backend/internal/demo"
 	"github.com/m4sh/backend/internal/docs"
 	"github.com/m4sh/backend/internal/httpapi"
+	"github.com/m4sh/backend/internal/httpx"
 	"github.com/m4sh/backend/internal/jobs"
 	"github.com/m4sh/backend/internal/metrics"
 	"github.com/m4sh/backend/internal/natsbus"
@@ -33,6 +34,7 @@ import (
 	"github.com/m4sh/backend/internal/retention"
 	"github.com/m4sh/backend/internal/solo"
 	"github.com/m4sh/backend/internal/telemetry"
+	"github.com/m4sh/backend/internal/telemetry/ingest"
 	"github.com/m4sh/backend/internal/users"
 	"github.com/m4sh/backend/internal/ws"
 	"github.com/m4sh/backend/openapi"
@@ -185,10 +187,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Classrooms: classrooms,
 		Presence:   hub,
 		Solo:       a.Solo,
-		Telemetry: httpapi.Telemetry{
+		Telemetry: ingest.Options{
 			Sink:     a.Telemetry,
 			Limiter:  limiter,
-			Proxies:  telemetry.Proxies(tc.TrustedProxies),
+			Proxies:  httpx.Proxies(tc.TrustedProxies),
 			Hasher:   telemetry.NewHasher(tc.HashSalt),
 			MaxBytes: tc.MaxBytes,
 		},

@@ -13,28 +13,8 @@ import (
 
 	"github.com/m4sh/backend/internal/apperr"
 	"github.com/m4sh/backend/internal/auth"
+	"github.com/m4sh/backend/internal/httpx"
 )
-
-// reqInfo is per-request state that inner layers fill in and outer layers read after the
-// handler returns (the route template for metrics, the user for the access log). A pointer
-// in the context survives the r.WithContext copies each layer makes.
-type reqInfo struct {
-	id      string
-	route   string
-	userID  string
-	authErr error // a bearer token was sent but refused
-}
-
-type reqInfoKey struct{}
-
-func infoFrom(ctx context.Context) *reqInfo {
-	if ri, ok := ctx.Value(reqInfoKey{}).(*reqInfo); ok {
-		return ri
-	}
-	return &reqInfo{}
-}
-
-func requestIDFrom(ctx context.Context) string { return infoFrom(ctx).id }
 
 var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
@@ -68,14 +48,14 @@ func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter 
 func (s *Server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		ri := &reqInfo{id: r.Header.Get("X-Request-Id"), route: "unmatched"}
-		if !validRequestID.MatchString(ri.id) {
+		ri := &httpx.Info{ID: r.Header.Get("X-Request-Id"), Route: "unmatched"}
+		if !validRequestID.MatchString(ri.ID) {
 			var b [8]byte
 			_, _ = rand.Read(b[:])
-			ri.id = hex.EncodeToString(b[:])
+			ri.ID = hex.EncodeToString(b[:])
 		}
-		w.Header().Set("X-Request-Id", ri.id)
-		r = r.WithContext(context.WithValue(r.Context(), reqInfoKey{}, ri))
+		w.Header().Set("X-Request-Id", ri.ID)
+		r = r.WithContext(httpx.WithInfo(r.Context(), ri))
 		rec := &statusRecorder{ResponseWriter: w}
 		defer func() {
 			if p := recover(); p != nil {
@@ -92,16 +72,16 @@ func (s *Server) observe(next http.Handler) http.Handler {
 				rec.status = http.StatusOK
 			}
 			d := time.Since(start)
-			s.metrics.ObserveHTTP(ri.route, r.Method, rec.status, d)
+			s.metrics.ObserveHTTP(ri.Route, r.Method, rec.status, d)
 			s.log.LogAttrs(r.Context(), slog.LevelInfo, "http request",
-				slog.String("request_id", ri.id),
+				slog.String("request_id", ri.ID),
 				slog.String("method", r.Method),
-				slog.String("route", ri.route),
+				slog.String("route", ri.Route),
 				slog.String("path", r.URL.Path),
 				slog.Int("status", rec.status),
 				slog.Int64("bytes", rec.bytes),
 				slog.Duration("duration", d),
-				slog.String("user_id", ri.userID),
+				slog.String("user_id", ri.UserID),
 			)
 		}()
 		next.ServeHTTP(rec, r)
@@ -129,16 +109,16 @@ func (s *Server) authenticateWith(next http.Handler, userStoreRequired bool) htt
 			next.ServeHTTP(w, r)
 			return
 		}
-		ri := infoFrom(r.Context())
+		ri := httpx.InfoFrom(r.Context())
 		tok, ok := auth.BearerToken(h)
 		if !ok {
-			ri.authErr = errors.New("authorization header is not a bearer token")
+			ri.AuthErr = errors.New("authorization header is not a bearer token")
 			next.ServeHTTP(w, r)
 			return
 		}
 		p, err := s.verifier.Verify(tok)
 		if err != nil {
-			ri.authErr = err
+			ri.AuthErr = err
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -153,9 +133,9 @@ func (s *Server) authenticateWith(next http.Handler, userStoreRequired bool) htt
 				writeError(w, r, s.log, apperr.Wrap(apperr.Unavailable, err, "user store unavailable"))
 				return
 			}
-			s.log.WarnContext(r.Context(), "recording user failed; going on", "request_id", ri.id, "err", err)
+			s.log.WarnContext(r.Context(), "recording user failed; going on", "request_id", ri.ID, "err", err)
 		}
-		ri.userID = p.UserID
+		ri.UserID = p.UserID
 		next.ServeHTTP(w, r.WithContext(auth.WithPrincipal(r.Context(), p)))
 	})
 }

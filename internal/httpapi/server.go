@@ -15,7 +15,9 @@ import (
 	"github.com/m4sh/backend/internal/apperr"
 	"github.com/m4sh/backend/internal/auth"
 	"github.com/m4sh/backend/internal/classroom"
+	"github.com/m4sh/backend/internal/httpx"
 	"github.com/m4sh/backend/internal/metrics"
+	"github.com/m4sh/backend/internal/telemetry/ingest"
 )
 
 // Readiness reports whether the service can take traffic; each named check returns nil when
@@ -55,7 +57,7 @@ type Deps struct {
 	Solo       SoloService
 	Presence   PresenceLister
 	// Telemetry is the public ingest's storage, throttle and limits (telemetry.go).
-	Telemetry Telemetry
+	Telemetry ingest.Options
 	// Extra routes mounted beside the API (ops endpoints, docs, WebSocket), by ServeMux
 	// pattern. They skip OpenAPI validation: they are not part of that document.
 	Extra map[string]http.Handler
@@ -72,7 +74,6 @@ type Server struct {
 	classrooms *classroom.Service
 	solo       SoloService
 	presence   PresenceLister
-	telemetry  *telemetryIngest
 }
 
 var _ api.StrictServerInterface = (*Server)(nil)
@@ -90,12 +91,9 @@ func NewHandler(d Deps) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.telemetry, err = newTelemetryIngest(d.Telemetry, doc, d.Metrics); err != nil {
-		return nil, err
-	}
 	strict := api.NewStrictHandlerWithOptions(s, []api.StrictMiddlewareFunc{withContentLength}, api.StrictHTTPServerOptions{
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
-			writeError(w, r, s.log, decodeError(err))
+			writeError(w, r, s.log, httpx.DecodeError(err))
 		},
 		ResponseErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
 			writeError(w, r, s.log, err)
@@ -113,10 +111,9 @@ func NewHandler(d Deps) (http.Handler, error) {
 		root.Handle(pattern, labelRoute(pattern, h))
 	}
 	root.Handle("/", s.authenticate(v.middleware(apiMux)))
-	// The telemetry ingest throttles and limits its body before anything else (telemetry.go);
-	// a user-store outage must not fail it, so authentication there is best effort.
-	root.Handle("POST "+telemetryPath+"{$}", s.telemetryGate(s.authenticateWith(v.middleware(s.telemetryFast(apiMux)), false)))
-	root.Handle("OPTIONS "+telemetryPath+"{$}", http.HandlerFunc(s.telemetryPreflight))
+	if err := s.mountTelemetry(root, d.Telemetry, doc); err != nil {
+		return nil, err
+	}
 	return s.observe(root), nil
 }
 
@@ -166,7 +163,7 @@ func principal(ctx context.Context) (auth.Principal, error) {
 // labelRoute names an extra route in metrics and logs by its pattern.
 func labelRoute(pattern string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		infoFrom(r.Context()).route = pattern
+		httpx.InfoFrom(r.Context()).Route = pattern
 		h.ServeHTTP(w, r)
 	})
 }

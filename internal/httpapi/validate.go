@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"regexp"
-	"sort"
 	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -17,6 +15,7 @@ import (
 
 	"github.com/m4sh/backend/internal/apperr"
 	"github.com/m4sh/backend/internal/auth"
+	"github.com/m4sh/backend/internal/httpx"
 )
 
 // streamingBodyExt marks operations whose body the handler reads and limits itself (binary
@@ -80,7 +79,7 @@ func (v *validator) middleware(next http.Handler) http.Handler {
 			writeError(w, r, v.log, apperr.New(apperr.NotFound, "no such route"))
 			return
 		}
-		infoFrom(r.Context()).route = route.Path
+		httpx.InfoFrom(r.Context()).Route = route.Path
 		opts := *v.opts
 		vr := r
 		if _, ok := route.Operation.Extensions[streamingBodyExt]; ok {
@@ -119,7 +118,7 @@ func (v *validator) allowed(r *http.Request) []string {
 func requestError(r *http.Request, err error) error {
 	var secErr *openapi3filter.SecurityRequirementsError
 	if errors.As(err, &secErr) {
-		cause := infoFrom(r.Context()).authErr
+		cause := httpx.InfoFrom(r.Context()).AuthErr
 		if cause == nil {
 			return apperr.New(apperr.Unauthorized, "a bearer token is required")
 		}
@@ -132,76 +131,11 @@ func requestError(r *http.Request, err error) error {
 	if errors.As(err, &tooBig) {
 		return apperr.Wrap(apperr.TooLarge, err, fmt.Sprintf("the request body exceeds %d bytes", tooBig.Limit))
 	}
-	fields := fieldErrors(err)
+	fields := httpx.FieldErrors(err)
 	for _, f := range fields {
 		if f.Field == "header.Content-Type" {
 			return &apperr.Error{Kind: apperr.UnsupportedMedia, Message: f.Message, Fields: fields, Err: err}
 		}
 	}
 	return &apperr.Error{Kind: apperr.Invalid, Message: "the request does not match the API contract", Fields: fields, Err: err}
-}
-
-var unsupportedProperty = regexp.MustCompile(`^property "([^"]*)" is unsupported$`)
-
-// fieldErrors flattens kin-openapi's nested errors into one entry per offending field, named
-// by location: body.<json path>, query.<name>, path.<name>, header.<name>.
-func fieldErrors(err error) []apperr.FieldError {
-	var out []apperr.FieldError
-	var walk func(loc string, err error)
-	walk = func(loc string, err error) {
-		switch e := err.(type) {
-		case openapi3.MultiError:
-			for _, inner := range e {
-				walk(loc, inner)
-			}
-		case *openapi3filter.RequestError:
-			l := "body"
-			if e.Parameter != nil {
-				l = e.Parameter.In + "." + e.Parameter.Name
-			}
-			if strings.Contains(e.Reason, "unsupported content type") || strings.Contains(e.Reason, "header Content-Type") {
-				out = append(out, apperr.FieldError{Field: "header.Content-Type", Message: e.Reason})
-				return
-			}
-			if e.Err == nil {
-				out = append(out, apperr.FieldError{Field: l, Message: e.Reason})
-				return
-			}
-			var se *openapi3.SchemaError
-			var me openapi3.MultiError
-			if errors.As(e.Err, &me) || errors.As(e.Err, &se) {
-				walk(l, e.Err)
-				return
-			}
-			msg := e.Reason
-			if msg == "" {
-				msg = e.Err.Error()
-			}
-			out = append(out, apperr.FieldError{Field: l, Message: msg})
-		case *openapi3.SchemaError:
-			field := loc
-			if p := e.JSONPointer(); len(p) > 0 {
-				field += "." + strings.Join(p, ".")
-			}
-			// An unknown member is reported on its object; name the member itself.
-			if m := unsupportedProperty.FindStringSubmatch(e.Reason); m != nil && (e.SchemaField == "properties" || e.SchemaField == "additionalProperties") {
-				field += "." + m[1]
-			}
-			out = append(out, apperr.FieldError{Field: field, Message: e.Reason})
-		default:
-			var re *openapi3filter.RequestError
-			var se *openapi3.SchemaError
-			switch {
-			case errors.As(err, &re):
-				walk(loc, re)
-			case errors.As(err, &se):
-				walk(loc, se)
-			default:
-				out = append(out, apperr.FieldError{Field: loc, Message: "invalid value"})
-			}
-		}
-	}
-	walk("request", err)
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Field < out[j].Field })
-	return out
 }

@@ -1,7 +1,7 @@
 // Package telemetry is the storage side of the public telemetry ingest (CONTRACT §5): the
 // event type, the bounded buffer and COPY writer that store events best-effort without ever
-// blocking a request, the per-client throttle, client address resolution behind trusted
-// proxies, the salted client hash, and daily partition maintenance. It knows nothing of HTTP.
+// blocking a request, the per-client throttle, the salted client hash, and daily partition
+// maintenance. It knows nothing of HTTP; its sub-package ingest is the HTTP side.
 package telemetry
 
 import (

@@ -1,4 +1,4 @@
-package httpapi
+package ingest
 
 import (
 	"bytes"
@@ -12,29 +12,34 @@ import (
 	"github.com/m4sh/backend/internal/telemetry"
 )
 
-// The telemetry fast path. decode (telemetry.go) is the reference: encoding/json into generic
-// values, kin-openapi's VisitJSON against the document's TelemetryEvent / TelemetryBatch
-// schemas, then the checks the schema cannot express (eventFrom). It costs about 4 µs per
-// event, most of the ingest's time for batches. fastDecode is a single-pass, allocation-light
-// decoder for exactly the same language: it accepts a body only when decode would accept it,
-// and then returns exactly the events decode would return (props re-encoded byte for byte as
-// encoding/json does: members sorted, duplicates impossible, the same escapes). On anything
-// else — any error, and a few valid but unusual inputs it does not handle (duplicate member
-// names) — it declines, and the request takes the reference path, so that refusals keep their
-// messages and fields. FuzzTelemetryFastDecode checks this equivalence on arbitrary bodies
-// against the reference path and thereby against the OpenAPI document.
+// fastPath is the ingest's fast decoder: a single-pass, allocation-light decoder for exactly
+// the language of the reference path (reference.go: encoding/json into generic values, then
+// kin-openapi's VisitJSON, then eventFrom), which costs about 4 µs per event, most of the
+// ingest's time for batches; fastPath is several times faster than it. It accepts a body only
+// when the reference path would accept it, and then returns exactly the events the reference
+// path would return (props re-encoded byte for byte as encoding/json does: members sorted,
+// duplicates impossible, the same escapes). On anything else — any error, and a few valid but
+// unusual inputs it does not handle (duplicate member names) — it declines, and the request
+// takes the reference path, so that refusals keep their messages and fields. FuzzDecode checks
+// this equivalence on arbitrary bodies against the reference path and thereby against the
+// OpenAPI document.
 //
-// The schema constraints encoded here (TelemetryEvent, TelemetryBatch in openapi.yaml):
+// The schema constraints it encodes (TelemetryEvent, TelemetryBatch in openapi.yaml; the
+// numbers and the levels are read from the document, the shape is checked by schemasFrom):
 //   - the body is one JSON object; with an "events" member it is a batch: an object with only
-//     "events", an array of 1..100 events; otherwise it is one event;
-//   - an event is an object with only the members name (required; string of 1..100
-//     characters), ts (string, date-time), level (debug, info, warn or error), session_id
-//     (string of 1..200 characters) and props (object, any members);
+//     "events", an array of 1..maxEvents events; otherwise it is one event;
+//   - an event is an object with only the members name (required; string of name.min..max
+//     characters), ts (string, date-time), level (one of the enum), session_id (string of
+//     session.min..max characters) and props (object, any members);
 //   - member names match exactly (case-sensitive);
 //
-// and what decode adds: UTF-8, nothing but whitespace after the value, ts a real RFC 3339
-// time, no U+0000 in name, session_id or anywhere in props (names included), props nested at
-// most maxPropsDepth levels.
+// and what the reference path adds: UTF-8, nothing but whitespace after the value, ts a real
+// RFC 3339 time, no U+0000 in name, session_id or anywhere in props (names included), props
+// nested at most maxPropsDepth levels.
+type fastPath struct {
+	limits limits
+	pool   sync.Pool // *fastDecoder
+}
 
 var (
 	// errDecline: the fast path does not accept the body; the reference path decides.
@@ -44,15 +49,9 @@ var (
 	errDuplicate = errors.New("telemetry fast path: duplicate member name")
 )
 
-// Limits of the document's telemetry schemas, checked against it in TestTelemetryFastLimits.
-const (
-	fastMaxEvents       = 100
-	fastMaxNameChars    = 100
-	fastMaxSessionChars = 200
-)
-
 // fastDecoder holds the scratch buffers of one decode; decoders are pooled.
 type fastDecoder struct {
+	limits  *limits
 	in      []byte
 	pos     int
 	str     []byte        // a decoded string with escapes
@@ -70,15 +69,16 @@ type propsMember struct {
 	seg span // `"name":value`, in props
 }
 
-var fastDecoders = sync.Pool{New: func() any { return &fastDecoder{} }}
-
-// fastDecode decodes body as decode does, or returns errDecline / errDuplicate.
-func fastDecode(body []byte) ([]telemetry.Event, error) {
-	d := fastDecoders.Get().(*fastDecoder)
+// decode decodes body as the reference path does, or returns errDecline / errDuplicate.
+func (f *fastPath) decode(body []byte) ([]telemetry.Event, error) {
+	d, _ := f.pool.Get().(*fastDecoder)
+	if d == nil {
+		d = &fastDecoder{limits: &f.limits}
+	}
 	events, err := d.decode(body)
 	d.in = nil
 	if cap(d.props) <= 64<<10 {
-		fastDecoders.Put(d)
+		f.pool.Put(d)
 	}
 	return events, err
 }
@@ -134,7 +134,7 @@ func (d *fastDecoder) batch() ([]telemetry.Event, error) {
 	events := make([]telemetry.Event, 0, d.countEvents())
 	for {
 		d.ws()
-		if len(events) == fastMaxEvents || d.peek() != '{' {
+		if len(events) == d.limits.maxEvents || d.peek() != '{' {
 			return nil, errDecline
 		}
 		events = append(events, telemetry.Event{})
@@ -180,7 +180,7 @@ func (d *fastDecoder) batch() ([]telemetry.Event, error) {
 // the start of events, which may overcount (objects in props) but never undercounts by much.
 func (d *fastDecoder) countEvents() int {
 	n := bytes.Count(d.in[d.pos:], []byte(`{"name"`))
-	return min(max(n, 1), fastMaxEvents)
+	return min(max(n, 1), d.limits.maxEvents)
 }
 
 // Event member bits, to spot duplicates and the missing name.
@@ -211,7 +211,7 @@ func (d *fastDecoder) eventMembers(e, prev *telemetry.Event, key []byte) error {
 			if err != nil {
 				return err
 			}
-			if n := utf8.RuneCount(s); n < 1 || n > fastMaxNameChars || bytes.IndexByte(s, 0) >= 0 {
+			if n := utf8.RuneCount(s); n < d.limits.name.min || n > d.limits.name.max || bytes.IndexByte(s, 0) >= 0 {
 				return errDecline
 			}
 			if prev != nil && string(s) == prev.Name {
@@ -239,25 +239,18 @@ func (d *fastDecoder) eventMembers(e, prev *telemetry.Event, key []byte) error {
 			if err != nil {
 				return err
 			}
-			switch string(s) {
-			case "debug":
-				e.Level = "debug"
-			case "info":
-				e.Level = "info"
-			case "warn":
-				e.Level = "warn"
-			case "error":
-				e.Level = "error"
-			default:
+			i := slices.Index(d.limits.levels, string(s))
+			if i < 0 {
 				return errDecline
 			}
+			e.Level = d.limits.levels[i]
 		case "session_id":
 			bit = hasSession
 			s, err := d.str0()
 			if err != nil {
 				return err
 			}
-			if n := utf8.RuneCount(s); n < 1 || n > fastMaxSessionChars || bytes.IndexByte(s, 0) >= 0 {
+			if n := utf8.RuneCount(s); n < d.limits.session.min || n > d.limits.session.max || bytes.IndexByte(s, 0) >= 0 {
 				return errDecline
 			}
 			if prev != nil && string(s) == prev.SessionID {

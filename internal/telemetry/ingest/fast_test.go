@@ -1,10 +1,10 @@
-package httpapi
+package ingest
 
 import (
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"regexp"
-	"slices"
 	"strings"
 	"testing"
 
@@ -14,26 +14,28 @@ import (
 	"github.com/m4sh/backend/internal/telemetry"
 )
 
-func newFuzzIngest(t testing.TB, limit int64) *telemetryIngest {
+// newTestHandler is the ingest with the real document's schemas, a sink that keeps nothing
+// and the given body limit.
+func newTestHandler(t testing.TB, limit int64) *Handler {
 	t.Helper()
 	doc, err := api.GetSwagger()
 	if err != nil {
 		t.Fatal(err)
 	}
-	ti, err := newTelemetryIngest(Telemetry{
+	h, err := New(Options{
 		Sink: discardSink{}, Limiter: telemetry.NewLimiter(telemetry.LimiterOptions{Limit: 1}),
 		Hasher: telemetry.NewHasher([]byte("fuzz-salt-0123456789")), MaxBytes: limit,
-	}, doc, nil)
+	}, Transport{Doc: doc, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ti
+	return h
 }
 
-// TestTelemetryFastDecodeAccepts: the fast path takes the usual bodies itself (else it would
+// TestFastDecodeAccepts: the fast path takes the usual bodies itself (else it would
 // be no faster), with the reference path's events.
-func TestTelemetryFastDecodeAccepts(t *testing.T) {
-	ti := newFuzzIngest(t, 32768)
+func TestFastDecodeAccepts(t *testing.T) {
+	h := newTestHandler(t, 32768)
 	var batch strings.Builder
 	batch.WriteString(`{"events":[`)
 	for i := range 100 {
@@ -60,11 +62,11 @@ func TestTelemetryFastDecodeAccepts(t *testing.T) {
 		`{"name":"a","ts":"2026-01-01T00:00:00\u005a","level":"w\u0061rn"}`,
 		`{"name":"a","props":` + deep(30) + `}`, // props is level 1, its array 31, the 1 is level 32
 	} {
-		want, err := ti.decode([]byte(body))
+		want, err := h.ref.decode([]byte(body))
 		if err != nil {
 			t.Fatalf("reference path refuses %q: %v", body, err)
 		}
-		got, err := fastDecode([]byte(body))
+		got, err := h.fast.decode([]byte(body))
 		if err != nil {
 			t.Errorf("fast path declined %q: %v", body, err)
 			continue
@@ -75,10 +77,10 @@ func TestTelemetryFastDecodeAccepts(t *testing.T) {
 	}
 }
 
-// TestTelemetryFastDecodeDeclines: what the reference path refuses, the fast path declines
+// TestFastDecodeDeclines: what the reference path refuses, the fast path declines
 // (the fuzz target checks this on arbitrary input; these are the schema's edges).
-func TestTelemetryFastDecodeDeclines(t *testing.T) {
-	ti := newFuzzIngest(t, 1<<20)
+func TestFastDecodeDeclines(t *testing.T) {
+	h := newTestHandler(t, 1<<20)
 	many := func(n int) string {
 		return `{"events":[` + strings.TrimSuffix(strings.Repeat(`{"name":"a"},`, n), ",") + `]}`
 	}
@@ -104,80 +106,64 @@ func TestTelemetryFastDecodeDeclines(t *testing.T) {
 		`{"name":"a","events":[{"name":"b"}]}`, `{"events":[{"name":"a"}],"events":[{"name":"b"}]}`,
 		`{"events":[{"name":"a","x":1}]}`, `{"events":[{}]}`, `{"events":[1]}`, `{"events":[{"name":"a"},]}`,
 	} {
-		_, refErr := ti.decode([]byte(body))
+		_, refErr := h.ref.decode([]byte(body))
 		if refErr == nil && !hasDuplicateMember([]byte(body)) {
 			t.Fatalf("reference path accepts %q", body)
 		}
-		if _, err := fastDecode([]byte(body)); err == nil {
+		if _, err := h.fast.decode([]byte(body)); err == nil {
 			t.Errorf("fast path accepted %q", body)
 		}
 	}
 }
 
-// TestTelemetryFastLimits ties the fast path's constants and member names to the OpenAPI
-// document, so that a change of the contract fails here (and in the fuzz target) rather than
-// drift.
-func TestTelemetryFastLimits(t *testing.T) {
-	doc, err := api.GetSwagger()
-	if err != nil {
-		t.Fatal(err)
+// TestSchemasFromDocument: the fast decoder's limits are the document's, and a document whose
+// telemetry schemas change shape is refused at start-up rather than decoded by a fast path
+// that no longer matches it.
+func TestSchemasFromDocument(t *testing.T) {
+	h := newTestHandler(t, 32768)
+	got := fmt.Sprintf("%+v", h.fast.limits)
+	if want := "{maxEvents:100 name:{min:1 max:100} session:{min:1 max:200} levels:[debug info warn error]}"; got != want {
+		t.Errorf("limits = %s, want %s", got, want)
 	}
-	event := doc.Components.Schemas["TelemetryEvent"].Value
-	batch := doc.Components.Schemas["TelemetryBatch"].Value
-	props := func(s *openapi3.Schema) []string {
-		var names []string
-		for n := range s.Properties {
-			names = append(names, n)
-		}
-		slices.Sort(names)
-		return names
-	}
-	closed := func(s *openapi3.Schema) bool {
-		return s.AdditionalProperties.Has != nil && !*s.AdditionalProperties.Has && s.AdditionalProperties.Schema == nil
-	}
-	p := event.Properties
-	prop := p["props"].Value
-	var enum []string
-	for _, v := range p["level"].Value.Enum {
-		enum = append(enum, v.(string))
-	}
-	slices.Sort(enum)
-	checks := []struct {
-		what      string
-		got, want any
-	}{
-		{"event members", props(event), []string{"level", "name", "props", "session_id", "ts"}},
-		{"event required", event.Required, []string{"name"}},
-		{"event closed", closed(event), true},
-		{"batch members", props(batch), []string{"events"}},
-		{"batch required", batch.Required, []string{"events"}},
-		{"batch closed", closed(batch), true},
-		{"events minItems", batch.Properties["events"].Value.MinItems, uint64(1)},
-		{"events maxItems", *batch.Properties["events"].Value.MaxItems, uint64(fastMaxEvents)},
-		{"events items", batch.Properties["events"].Value.Items.Value, event},
-		{"name", fmt.Sprint(p["name"].Value.Type.Slice(), p["name"].Value.MinLength, *p["name"].Value.MaxLength, p["name"].Value.Format, p["name"].Value.Pattern), fmt.Sprint([]string{"string"}, 1, fastMaxNameChars, "", "")},
-		{"session_id", fmt.Sprint(p["session_id"].Value.Type.Slice(), p["session_id"].Value.MinLength, *p["session_id"].Value.MaxLength, p["session_id"].Value.Format, p["session_id"].Value.Pattern), fmt.Sprint([]string{"string"}, 1, fastMaxSessionChars, "", "")},
-		{"ts", fmt.Sprint(p["ts"].Value.Type.Slice(), p["ts"].Value.Format, p["ts"].Value.MaxLength, p["ts"].Value.Pattern), fmt.Sprint([]string{"string"}, "date-time", (*uint64)(nil), "")},
-		{"date-time format", openapi3.FormatOfStringDateTime, `^[0-9]{4}-(0[1-9]|10|11|12)-(0[1-9]|[12][0-9]|3[01])T([0-1][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?(Z|(\+|-)([0-1][0-9]|2[0-3]):[0-5][0-9])$`},
-		{"level", fmt.Sprint(p["level"].Value.Type.Slice(), enum), fmt.Sprint([]string{"string"}, []string{"debug", "error", "info", "warn"})},
-		{"props", fmt.Sprint(prop.Type.Slice(), prop.AdditionalProperties.Schema == nil && (prop.AdditionalProperties.Has == nil || *prop.AdditionalProperties.Has), len(prop.Properties), prop.MinProps, prop.MaxProps), fmt.Sprint([]string{"object"}, true, 0, 0, (*uint64)(nil))},
-	}
-	for _, c := range checks {
-		if fmt.Sprint(c.got) != fmt.Sprint(c.want) {
-			t.Errorf("%s: the document says %v, the fast path assumes %v: update telemetry_fast.go", c.what, c.got, c.want)
-		}
-	}
-	for _, s := range []*openapi3.Schema{event, batch, p["name"].Value, p["ts"].Value, p["level"].Value, p["session_id"].Value, prop} {
-		if s.Nullable || s.ReadOnly || s.WriteOnly || len(s.AllOf)+len(s.AnyOf)+len(s.OneOf) > 0 || s.Not != nil {
-			t.Errorf("a telemetry schema uses nullable, readOnly, writeOnly or a composition: update telemetry_fast.go")
-		}
+	for name, change := range map[string]func(event, batch *openapi3.Schema){
+		"a new event member": func(e, _ *openapi3.Schema) {
+			e.Properties["colour"] = openapi3.NewSchemaRef("", openapi3.NewStringSchema())
+		},
+		"name gets a pattern":        func(e, _ *openapi3.Schema) { e.Properties["name"].Value.Pattern = "^[a-z.]+$" },
+		"session_id loses its bound": func(e, _ *openapi3.Schema) { e.Properties["session_id"].Value.MaxLength = nil },
+		"ts becomes a date":          func(e, _ *openapi3.Schema) { e.Properties["ts"].Value.Format = "date" },
+		"events open to more members": func(e, _ *openapi3.Schema) {
+			e.AdditionalProperties = openapi3.AdditionalProperties{}
+		},
+		"level required": func(e, _ *openapi3.Schema) { e.Required = append(e.Required, "level") },
+		"props closed": func(e, _ *openapi3.Schema) {
+			no := false
+			e.Properties["props"].Value.AdditionalProperties = openapi3.AdditionalProperties{Has: &no}
+		},
+		"batch with a second member": func(_, b *openapi3.Schema) {
+			b.Properties["client"] = openapi3.NewSchemaRef("", openapi3.NewStringSchema())
+		},
+		"events may be empty":   func(_, b *openapi3.Schema) { b.Properties["events"].Value.MinItems = 0 },
+		"name becomes nullable": func(e, _ *openapi3.Schema) { e.Properties["name"].Value.Nullable = true },
+	} {
+		t.Run(name, func(t *testing.T) {
+			doc, err := api.GetSwagger() // a fresh copy to change
+			if err != nil {
+				t.Fatal(err)
+			}
+			change(doc.Components.Schemas["TelemetryEvent"].Value, doc.Components.Schemas["TelemetryBatch"].Value)
+			if _, _, err := schemasFrom(doc); err == nil {
+				t.Errorf("schemasFrom accepts the changed document")
+			}
+		})
 	}
 }
 
-// TestIsDateTimeMatchesFormat compares isDateTime with kin-openapi's date-time regexp on
+// TestIsDateTimeMatchesFormat compares isDateTime with kin-openapi's date-time regexp (which
+// schemasFrom checks is dateTimeFormat) on
 // mutations of valid date-times (deterministic, so that it runs in every test run).
 func TestIsDateTimeMatchesFormat(t *testing.T) {
-	re := regexp.MustCompile(openapi3.FormatOfStringDateTime)
+	re := regexp.MustCompile(dateTimeFormat)
 	rng := rand.New(rand.NewPCG(7, 7))
 	const alphabet = "0123456789012345-:T.Z+zt 6"
 	seeds := []string{"2026-01-02T03:04:05Z", "2026-12-31T23:59:60.5+23:59", "1999-10-19T19:39:29.000001-00:00", "0000-09-30T20:00:00Z"}
