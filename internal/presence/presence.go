@@ -1,8 +1,13 @@
 // Package presence tracks who is connected to each classroom session and fans session
-// events (join, leave, cursor, close) out to the session's connections. It knows nothing of
-// WebSockets or JSON: a connection is a Sink, and events travel over a Bus so that the
-// in-process fan-out used today can be replaced by a broker (NATS) when the service scales
-// out.
+// events (join, leave, cursor, close) out to the session's connections, on one node or,
+// through a Bus and a Directory, across the nodes of a cluster.
+//
+// It knows no transport. A connection is a Sink; what presence carries for the transport
+// is opaque to it: a cursor event's Wire bytes (the encoding the sender's transport made
+// once for every receiver) and the code and reason of a close event, which the transport
+// chooses (Conn.CloseUser, Hub.CloseUser) and presence only routes to the user's
+// connections. Presence decides who is over the cursor rate; the transport decides how to
+// tell the client.
 package presence
 
 import (
@@ -64,11 +69,6 @@ type Sink interface {
 	CloseWith(code int, reason string)
 }
 
-// Close codes presence decides on itself.
-const (
-	CloseRateLimited = 4429
-)
-
 // Directory is presence shared by the nodes of a cluster. Nodes record, per session, the
 // users they have connections for; Arrive and Depart say whether this node saw the user's
 // first arrival or last departure across the cluster, so that join and leave are published
@@ -101,8 +101,8 @@ type Options struct {
 	// that user's connections; CursorBurst the bucket size.
 	CursorRate  float64
 	CursorBurst int
-	// DropLimit is how many dropped updates within one second a user may have before their
-	// connections are closed with 4429; default CursorRate.
+	// DropLimit is how many dropped updates within one second a user may have before
+	// Cursor answers CursorRateClosed; default CursorRate.
 	DropLimit int
 	Now       func() time.Time
 }
@@ -327,18 +327,14 @@ type CursorResult uint8
 const (
 	CursorSent           CursorResult = iota + 1
 	CursorDropped                     // over the rate; not broadcast
-	CursorRateClosed                  // dropped, and the user went over the drop limit: their connections are closing with 4429
+	CursorRateClosed                  // dropped, and the user went over the drop limit: the transport closes their connections (CloseUser)
 	CursorConnectionGone              // the connection has left
 )
 
 // Cursor rate-limits and publishes a cursor update; wire is the transport's encoding of it.
 func (c *Conn) Cursor(x, y float64, wire []byte) CursorResult {
-	switch c.m.take(c.r.hub.opts) {
-	case CursorDropped:
-		return CursorDropped
-	case CursorRateClosed:
-		c.r.closeUser(c.m.user.UserID, CloseRateLimited, "rate_limited")
-		return CursorRateClosed
+	if res := c.m.take(c.r.hub.opts); res != CursorSent {
+		return res
 	}
 	r := c.r
 	r.mu.RLock()
@@ -384,9 +380,10 @@ func (m *member) take(o Options) CursorResult {
 	return CursorDropped
 }
 
-// closeUser asks every connection of userID in the session to close.
-func (r *room) closeUser(userID string, code int, reason string) {
-	r.hub.opts.Bus.Publish(r.session, &Event{Kind: KindClose, User: User{UserID: userID}, Code: code, Reason: reason})
+// CloseUser asks every connection of this connection's user to the session, on every node,
+// to close with code and reason (a user over the cursor rate).
+func (c *Conn) CloseUser(code int, reason string) {
+	c.r.hub.opts.Bus.Publish(c.r.session, &Event{Kind: KindClose, User: User{UserID: c.m.user.UserID}, Code: code, Reason: reason})
 }
 
 // deliver is the room's bus subscription: it hands each event to every local connection

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -192,5 +193,43 @@ func TestReassertRejoinsPurgedUsers(t *testing.T) {
 	a.Reassert(context.Background()) // nothing purged: nothing published
 	if got := tina.events(); len(got) != len(want) {
 		t.Errorf("a second Reassert published %q", got[len(want):])
+	}
+}
+
+// A user over the drop limit gets CursorRateClosed and nothing is closed until the transport
+// says how: CloseUser then reaches that user's connections on every node, and no one else's.
+func TestRateClosedLeavesTheCloseToTheTransport(t *testing.T) {
+	t.Parallel()
+	bus := presence.NewLocalBus()
+	d := &directory{rows: map[string]map[string]int{}}
+	now := time.Unix(1_700_000_000, 0)
+	opts := presence.Options{Bus: bus, Directory: nodeDir{d, "a"}, CursorRate: 2, CursorBurst: 2, DropLimit: 2, Now: func() time.Time { return now }}
+	a := presence.NewHub(opts)
+	opts.Directory = nodeDir{d, "b"}
+	b := presence.NewHub(opts)
+	class, s := uuid.New(), uuid.New()
+	var mia1, mia2, tina sink
+	c := a.Join(class, s, presence.User{UserID: "mia"}, &mia1, mia1.snapshot)
+	b.Join(class, s, presence.User{UserID: "mia"}, &mia2, mia2.snapshot)
+	b.Join(class, s, presence.User{UserID: "tina"}, &tina, tina.snapshot)
+	var got []presence.CursorResult
+	for range 5 {
+		got = append(got, c.Cursor(1, 2, []byte("w")))
+	}
+	want := []presence.CursorResult{presence.CursorSent, presence.CursorSent, presence.CursorDropped, presence.CursorDropped, presence.CursorRateClosed}
+	if !slices.Equal(got, want) {
+		t.Fatalf("results %v, want %v", got, want)
+	}
+	if slices.ContainsFunc(mia2.events(), func(e string) bool { return strings.HasPrefix(e, "close") }) {
+		t.Fatal("presence closed a connection by itself")
+	}
+	c.CloseUser(4429, "rate_limited")
+	for name, k := range map[string]*sink{"mia on a": &mia1, "mia on b": &mia2} {
+		if ev := k.events(); ev[len(ev)-1] != "close 4429" {
+			t.Errorf("%s: %q, want close 4429 last", name, ev)
+		}
+	}
+	if slices.ContainsFunc(tina.events(), func(e string) bool { return strings.HasPrefix(e, "close") }) {
+		t.Errorf("tina was closed: %q", tina.events())
 	}
 }

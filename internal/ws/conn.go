@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -15,7 +14,7 @@ import (
 )
 
 // conn is one admitted connection: its own goroutine reads, a writer goroutine drains
-// the outbox. Everything else (fan-out, timers) only queues into the outbox or asks the
+// the outbox. Everything else (fan-out, timers) only pushes into the outbox or asks the
 // connection to close, so no one but the writer ever blocks on this peer.
 type conn struct {
 	s       *Server
@@ -25,56 +24,18 @@ type conn struct {
 	session uuid.UUID
 	pc      *presence.Conn
 
-	mu     sync.Mutex
-	queue  []outItem // in send order
-	frames int       // presence/pong frames in queue (bounded by SendQueue)
-	batch  int       // index in queue of the open cursor batch, or -1
-	// batches counts the cursor batches in queue: a sender's second update opens a new batch
-	// while fewer than maxCursorBatches wait, and replaces the first only beyond that.
-	batches int
-	code    int // close code once closing
-	reason  string
+	out outbox
 
-	// writing is true while a writer goroutine runs (under mu). The writer is started when
-	// something is queued and exits when the queue is empty, so an idle connection costs
-	// no writer stack; there is never more than one.
-	writing  bool
-	closing  atomic.Bool
 	finished chan struct{} // closed when the writer has left the session and closed the socket
 	joined   chan struct{} // closed once pc is set
 
+	timers    sync.Mutex // guards the timers against a heartbeat re-arming after finish
 	pingTimer *time.Timer
 	expTimer  *time.Timer
 }
 
-// outItem is one frame to send: a ready frame, or a batch of cursor positions (at most one
-// per sender: the latest) encoded when it is sent.
-type outItem struct {
-	frame   []byte
-	cursors *cursorBatch
-}
-
-type cursorRef struct {
-	userID string
-	wire   []byte
-}
-
-// cursorBatch is the open batch of a connection's outbox. Batches and the writer's scratch
-// space are pooled: under load every connection opens tens of batches a second, and
-// allocating them was most of the process's garbage; an idle connection holds neither.
-type cursorBatch struct {
-	refs []cursorRef
-}
-
-var cursorBatches = sync.Pool{New: func() any { return &cursorBatch{refs: make([]cursorRef, 0, 32)} }}
-
-func (b *cursorBatch) release() {
-	clear(b.refs) // drop the references to the senders' encodings
-	b.refs = b.refs[:0]
-	cursorBatches.Put(b)
-}
-
-// writeScratch is a writer's working space while it runs.
+// writeScratch is a writer's working space while it runs. It is pooled with the queue
+// array it holds, so that an idle connection keeps neither.
 type writeScratch struct {
 	items   []outItem
 	buf     []byte
@@ -84,7 +45,8 @@ type writeScratch struct {
 var writeScratches = sync.Pool{New: func() any { return &writeScratch{buf: make([]byte, 0, 2<<10)} }}
 
 func newConn(s *Server, c *websocket.Conn, sb *smallBuffers, u presence.User, session uuid.UUID) *conn {
-	return &conn{s: s, ws: c, fw: sb.fw, user: u, session: session, batch: -1, finished: make(chan struct{}), joined: make(chan struct{})}
+	return &conn{s: s, ws: c, fw: sb.fw, user: u, session: session, out: newOutbox(s.opts.SendQueue),
+		finished: make(chan struct{}), joined: make(chan struct{})}
 }
 
 // join enters the session (the snapshot is queued first) and arms the heartbeat and the
@@ -96,12 +58,12 @@ func (c *conn) join(classID uuid.UUID, expires time.Time) {
 		c.enqueueFrame(appendSnapshot(nil, c.session, users))
 	})
 	close(c.joined)
-	c.mu.Lock()
+	c.timers.Lock()
 	c.pingTimer = time.AfterFunc(c.s.opts.PingInterval, c.heartbeat)
 	if !expires.IsZero() {
 		c.expTimer = time.AfterFunc(time.Until(expires), func() { c.CloseWith(CodeUnauthorized, ReasonTokenExpired) })
 	}
-	c.mu.Unlock()
+	c.timers.Unlock()
 }
 
 // serve reads until the connection ends, then waits for the writer to leave the session
@@ -124,56 +86,12 @@ func (c *conn) Deliver(e *presence.Event) {
 	}
 }
 
-// startWriterLocked starts the writer unless one runs; c.mu is held.
-func (c *conn) startWriterLocked() {
-	if !c.writing {
-		c.writing = true
+// enqueueCursor queues a position for the next cursor frame (see outbox.pushCursor).
+func (c *conn) enqueueCursor(userID string, wire []byte) {
+	wake, coalesced := c.out.pushCursor(userID, wire)
+	if wake {
 		go c.writeLoop()
 	}
-}
-
-// maxCursorBatches is how many cursor batches may wait for one connection before a sender's
-// new position replaces its previous one. A writer pausing under load (see pacer) then still
-// delivers every update of a sender whose two updates fall in one pause; only a receiver
-// that is really behind loses intermediate positions.
-const maxCursorBatches = 2
-
-// enqueueCursor adds a position to the open batch. When the sender is already in it, the
-// position goes into a new batch, or replaces the previous one once maxCursorBatches wait.
-func (c *conn) enqueueCursor(userID string, wire []byte) {
-	coalesced := false
-	c.mu.Lock()
-	if c.closing.Load() {
-		c.mu.Unlock()
-		return
-	}
-	open := c.batch >= 0
-	if open {
-		b := c.queue[c.batch].cursors
-		for i := range b.refs {
-			if b.refs[i].userID == userID {
-				if c.batches >= maxCursorBatches {
-					b.refs[i].wire = wire
-					coalesced = true
-				} else {
-					open = false // keep this one: it goes in the next batch
-				}
-				break
-			}
-		}
-		if open && !coalesced {
-			b.refs = append(b.refs, cursorRef{userID, wire})
-		}
-	}
-	if !open {
-		b := cursorBatches.Get().(*cursorBatch)
-		b.refs = append(b.refs, cursorRef{userID, wire})
-		c.queue = append(c.queue, outItem{cursors: b})
-		c.batch = len(c.queue) - 1
-		c.batches++
-		c.startWriterLocked()
-	}
-	c.mu.Unlock()
 	if coalesced {
 		c.s.m.droppedCoalesced.Inc()
 	}
@@ -182,72 +100,44 @@ func (c *conn) enqueueCursor(userID string, wire []byte) {
 // enqueueFrame queues a frame that must not be dropped; a connection with SendQueue of them
 // waiting cannot keep up and is closed with 1013.
 func (c *conn) enqueueFrame(f []byte) {
-	c.mu.Lock()
-	if c.closing.Load() {
-		c.mu.Unlock()
-		return
+	wake, full := c.out.pushFrame(f)
+	if wake {
+		go c.writeLoop()
 	}
-	if c.frames >= c.s.opts.SendQueue {
-		c.mu.Unlock()
+	if full {
 		c.s.m.slowClosed.Inc()
 		c.CloseWith(CodeSlowConsumer, ReasonSlowConsumer)
-		return
 	}
-	c.queue = append(c.queue, outItem{frame: f})
-	c.frames++
-	c.batch = -1
-	c.startWriterLocked()
-	c.mu.Unlock()
 }
 
 // CloseWith starts closing the connection with code (presence.Sink). The first call wins.
 func (c *conn) CloseWith(code int, reason string) {
-	c.mu.Lock()
-	if c.closing.Load() {
-		c.mu.Unlock()
-		return
+	// A running writer notices the close and finishes; otherwise one starts just for that.
+	if wake, _ := c.out.close(code, reason); wake {
+		go c.writeLoop()
 	}
-	c.closing.Store(true)
-	c.code, c.reason = code, reason
-	// A running writer notices closing and finishes; otherwise start one just for that.
-	c.startWriterLocked()
-	c.mu.Unlock()
 }
 
-// writeLoop sends what is queued until the queue is empty (then it exits) or the
-// connection closes (then it leaves the session and closes the WebSocket with the recorded
-// code).
+// writeLoop sends what is queued until the outbox is empty (then it exits) or closed (then
+// it leaves the session and closes the WebSocket with the recorded code).
 func (c *conn) writeLoop() {
 	sc := writeScratches.Get().(*writeScratch)
 	defer writeScratches.Put(sc)
 	m := c.s.m
 	for {
-		c.mu.Lock()
-		if c.closing.Load() {
-			items := c.queue
-			c.queue = nil
-			c.mu.Unlock()
+		items, res := c.out.take(sc.items)
+		switch res {
+		case takeClosed:
 			releaseItems(items)
 			c.finish()
 			return
-		}
-		if len(c.queue) == 0 {
-			c.writing = false
-			// The queue's array goes with the scratch space: an idle connection keeps none.
-			if cap(c.queue) > cap(sc.items) {
-				sc.items = c.queue
-			}
-			c.queue = nil
-			c.mu.Unlock()
+		case takeIdle:
+			sc.items = items[:0]
 			return
 		}
-		items := c.queue
-		c.queue = sc.items[:0]
-		c.frames, c.batch, c.batches = 0, -1, 0
-		c.mu.Unlock()
 		paced := false // a cursor batch went out: pause after this drain when behind
 		for i := range items {
-			if c.closing.Load() {
+			if c.out.isClosed() {
 				break
 			}
 			it := &items[i]
@@ -281,29 +171,19 @@ func (c *conn) writeLoop() {
 	}
 }
 
-// releaseItems returns the items' cursor batches to their pool and drops every reference.
-func releaseItems(items []outItem) {
-	for i := range items {
-		if b := items[i].cursors; b != nil {
-			b.release()
-		}
-	}
-	clear(items)
-}
-
 // finish runs once on the writer: leave the session first (presence leave must not wait
 // for a close handshake), then close the WebSocket.
 func (c *conn) finish() {
 	defer close(c.finished)
-	c.mu.Lock()
-	code, reason := c.code, c.reason
+	code, reason := c.out.closeCode()
+	c.timers.Lock()
 	if c.pingTimer != nil {
 		c.pingTimer.Stop()
 	}
 	if c.expTimer != nil {
 		c.expTimer.Stop()
 	}
-	c.mu.Unlock()
+	c.timers.Unlock()
 	<-c.joined // a close may be asked for (shutdown) while the connection is joining
 	c.pc.Leave()
 	c.s.m.closed(code)
@@ -323,11 +203,11 @@ func (c *conn) heartbeat() {
 		c.CloseWith(codeAbnormal, "")
 		return
 	}
-	c.mu.Lock()
-	if !c.closing.Load() {
+	c.timers.Lock()
+	if !c.out.isClosed() {
 		c.pingTimer.Reset(c.s.opts.PingInterval)
 	}
-	c.mu.Unlock()
+	c.timers.Unlock()
 }
 
 var readBufs = sync.Pool{New: func() any { return new([]byte) }}
@@ -346,7 +226,7 @@ func (c *conn) readLoop() int {
 			return codeAbnormal
 		}
 		m.framesIn.Inc()
-		if c.closing.Load() {
+		if c.out.isClosed() {
 			// Closing: drain politely so the close handshake can be read.
 			if _, err := io.Copy(io.Discard, io.LimitReader(rd, int64(max)+1)); err != nil {
 				return codeAbnormal
@@ -384,6 +264,7 @@ func (c *conn) readLoop() int {
 				m.droppedRate.Inc()
 			case presence.CursorRateClosed:
 				m.droppedRate.Inc()
+				c.pc.CloseUser(CodeRateLimited, ReasonRateLimited)
 			}
 		case msgPing:
 			c.enqueueFrame(framePong)

@@ -36,7 +36,7 @@ const (
 	CodeBadRequest   = 4400
 	CodeUnauthorized = 4401
 	CodeForbidden    = 4403
-	CodeRateLimited  = presence.CloseRateLimited
+	CodeRateLimited  = 4429
 	CodeGoingAway    = int(websocket.StatusGoingAway)
 	CodeInternal     = int(websocket.StatusInternalError)
 	CodeSlowConsumer = int(websocket.StatusTryAgainLater)
