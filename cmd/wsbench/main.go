@@ -94,7 +94,7 @@ func serveM4sh(addr string) error {
 	if err != nil {
 		return err
 	}
-	m, err := app.NewMigrator(pool, log)
+	m, err := postgres.NewSchemaMigrator(pool, log)
 	if err != nil {
 		return err
 	}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/m4sh/backend/gen/client"
 	"github.com/m4sh/backend/internal/apptest"
-	"github.com/m4sh/backend/internal/retention"
+	"github.com/m4sh/backend/internal/solo"
 )
 
 // TestSnapshotLifecycleOnEveryBackend saves revisions, reads them back (ETag/304), runs
@@ -116,13 +116,13 @@ func checkUsed(t *testing.T, c *client.ClientWithResponses, want int64) {
 func runCleanup(t *testing.T, env *apptest.Env) {
 	t.Helper()
 	ctx := context.Background()
-	res, err := env.App.River.Insert(ctx, retention.CleanupArgs{}, nil)
+	res, err := env.App.River.Insert(ctx, solo.CleanupArgs{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if _, err := retention.Await(wctx, env.App.River.Client, res.Job.ID, 50*time.Millisecond); err != nil {
+	if _, err := solo.Await(wctx, env.App.River.Client, res.Job.ID, 50*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
 }
