@@ -180,7 +180,7 @@ func (n *Node) Sweep(ctx context.Context) error {
 			if err := q.PresenceUserLock(ctx, lockKey(r.SessionID, r.UserID)); err != nil {
 				return err
 			}
-			c, err := q.PresenceUserCount(ctx, db.PresenceUserCountParams{SessionID: r.SessionID, UserID: r.UserID})
+			c, err := q.PresenceUserCount(ctx, db.PresenceUserCountParams(r))
 			left = c == 0
 			return err
 		})

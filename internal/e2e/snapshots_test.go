@@ -38,7 +38,6 @@ func TestSnapshotLifecycleOnEveryBackend(t *testing.T) {
 				t.Fatalf("SoloSessionCreate = %v, %v", created.StatusCode(), err)
 			}
 			sid := created.JSON201.Id
-			var sizes []int64
 			var last []byte
 			for r := 1; r <= 5; r++ {
 				body := bytes.Repeat([]byte{byte('a' + r)}, 100*r)
@@ -48,7 +47,6 @@ func TestSnapshotLifecycleOnEveryBackend(t *testing.T) {
 				if err != nil || res.JSON201 == nil || res.JSON201.Revision != int32(r) {
 					t.Fatalf("upload %d = %d %s, %v", r, res.StatusCode(), res.Body, err)
 				}
-				sizes = append(sizes, int64(len(body)))
 				last = body
 			}
 			// A retry with the same key charges nothing and answers the original revision.

@@ -16,7 +16,7 @@ import (
 
 func newFuzzIngest(t testing.TB, limit int64) *telemetryIngest {
 	t.Helper()
-	doc, err := api.GetSwagger()
+	doc, err := api.GetSpec()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +118,7 @@ func TestTelemetryFastDecodeDeclines(t *testing.T) {
 // document, so that a change of the contract fails here (and in the fuzz target) rather than
 // drift.
 func TestTelemetryFastLimits(t *testing.T) {
-	doc, err := api.GetSwagger()
+	doc, err := api.GetSpec()
 	if err != nil {
 		t.Fatal(err)
 	}
