@@ -101,9 +101,10 @@ check-generated: generate ## fail when gen/ is not what the specs and queries ge
 	@test -z "$$(git status --porcelain -- gen/ $(DEMO_LIB))" || { git status --porcelain -- gen/ $(DEMO_LIB); echo "gen/ has untracked generated files"; exit 1; }
 
 .PHONY: lint
-lint: ## gofmt and go vet
+lint: ## gofmt, go vet and staticcheck
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
 
 .PHONY: lint-spec
 lint-spec: $(NODE_STAMP) $(TS_STAMP) ## lint openapi/ (Redocly, zero errors), validate asyncapi/, type-check gen/ts

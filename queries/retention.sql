@@ -1,5 +1,5 @@
 -- Snapshot retention (GC): keep the newest N committed revisions of every solo session and
--- give the bytes back. See internal/retention.
+-- give the bytes back (QuotaRelease). See internal/solo/retention.go.
 
 -- name: RetentionSessionsPage :many
 -- Sessions that may hold more than keep_last committed revisions, in id order after @after.
@@ -41,24 +41,3 @@ DELETE FROM solo_snapshots d
 USING doomed
 WHERE d.id = doomed.id
 RETURNING d.id, d.session_id, d.user_id, d.revision, d.size_bytes, d.blob_key;
-
--- name: RetentionUsageRelease :exec
--- Gives freed bytes back, exactly, in the transaction that deleted their rows.
-UPDATE solo_user_storage SET used_bytes = used_bytes - @freed::bigint, updated_at = now()
-WHERE user_id = @user_id;
-
--- name: RetentionUsersPage :many
-SELECT user_id FROM solo_user_storage WHERE user_id > @after::text ORDER BY user_id LIMIT @lim;
-
--- name: RetentionUsageLock :one
--- Locks one user's accounting row; uploads reserving bytes take the same lock, so the sum
--- read after it is consistent with used_bytes.
-SELECT used_bytes FROM solo_user_storage WHERE user_id = @user_id FOR UPDATE;
-
--- name: RetentionUsageActual :one
--- What used_bytes must be: every row of the user, pending uploads included (they hold a
--- reservation until committed or rolled back).
-SELECT coalesce(sum(size_bytes), 0)::bigint FROM solo_snapshots WHERE user_id = @user_id;
-
--- name: RetentionUsageSet :exec
-UPDATE solo_user_storage SET used_bytes = @used_bytes, updated_at = now() WHERE user_id = @user_id;

@@ -1,6 +1,6 @@
 -- Solo workspace: sessions, snapshot revisions, idempotency keys and storage quota.
 -- Bytes move in and out of solo_user_storage.used_bytes only together with a solo_snapshots
--- row, in the same transaction (see migration 0003).
+-- row, in the same transaction, each movement through one query (see internal/solo).
 
 -- name: SoloSessionCreate :one
 INSERT INTO solo_sessions (user_id, title) VALUES (@user_id, @title)
@@ -34,11 +34,29 @@ SELECT * FROM solo_user_storage WHERE user_id = @user_id;
 INSERT INTO solo_user_storage (user_id, quota_bytes) VALUES (@user_id, @quota_bytes)
 ON CONFLICT (user_id) DO NOTHING;
 
--- name: QuotaRelease :one
+-- name: QuotaRelease :exec
+-- Gives back the bytes of deleted rows (a rolled-back upload, or revisions removed by
+-- retention), exactly, in the transaction that deleted them.
 UPDATE solo_user_storage
 SET used_bytes = used_bytes - @size_bytes::bigint, updated_at = now()
-WHERE user_id = @user_id
-RETURNING *;
+WHERE user_id = @user_id;
+
+-- name: QuotaLock :one
+-- Locks one user's accounting row; reservations take the same lock, so a sum of the user's
+-- rows read after it is consistent with used_bytes.
+SELECT used_bytes FROM solo_user_storage WHERE user_id = @user_id FOR UPDATE;
+
+-- name: QuotaUsageFromRows :one
+-- What used_bytes must be (the invariant): every row of the user, pending uploads included
+-- (they hold a reservation until committed or rolled back).
+SELECT COALESCE(SUM(size_bytes), 0)::bigint AS size_bytes FROM solo_snapshots WHERE user_id = @user_id;
+
+-- name: QuotaRepair :exec
+-- Reconciliation's one write: sets used_bytes to QuotaUsageFromRows under QuotaLock.
+UPDATE solo_user_storage SET used_bytes = @used_bytes, updated_at = now() WHERE user_id = @user_id;
+
+-- name: QuotaUsersPage :many
+SELECT user_id FROM solo_user_storage WHERE user_id > @after::text ORDER BY user_id LIMIT @lim;
 
 -- name: QuotaSet :one
 INSERT INTO solo_user_storage (user_id, quota_bytes) VALUES (@user_id, @quota_bytes)
@@ -131,10 +149,6 @@ LIMIT @fetch_limit;
 -- name: SnapshotBlobKeysKnown :many
 -- Which of these blob keys still belong to a revision row (pending or committed).
 SELECT blob_key FROM solo_snapshots WHERE blob_key = ANY(@blob_keys::text[]);
-
--- name: SnapshotUsageByUser :one
--- The sum the quota invariant compares used_bytes with.
-SELECT COALESCE(SUM(size_bytes), 0)::bigint AS size_bytes FROM solo_snapshots WHERE user_id = @user_id;
 
 -- name: SnapshotIdempotencyKeyGet :one
 SELECT sn.* FROM solo_snapshot_idempotency_keys k

@@ -15,7 +15,7 @@ import (
 
 	"github.com/m4sh/backend/internal/app"
 	"github.com/m4sh/backend/internal/config"
-	"github.com/m4sh/backend/internal/retention"
+	"github.com/m4sh/backend/internal/solo"
 )
 
 // gc runs a retention job to completion through River — the same job the periodic schedule
@@ -31,9 +31,9 @@ func gc(ctx context.Context, cfg config.Config, log *slog.Logger, args []string,
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	var jobArgs river.JobArgs = retention.ReconcileArgs{}
+	var jobArgs river.JobArgs = solo.ReconcileArgs{}
 	if args[0] == "snapshots" {
-		ca := retention.CleanupArgs{}
+		ca := solo.CleanupArgs{}
 		if isSet(fs, "keep-last") {
 			ca.KeepLast = keepLast
 		}
@@ -68,7 +68,7 @@ func gc(ctx context.Context, cfg config.Config, log *slog.Logger, args []string,
 	if err != nil {
 		return fmt.Errorf("gc: enqueueing: %w", err)
 	}
-	job, err := retention.Await(ctx, a.River.Client, res.Job.ID, 100*time.Millisecond)
+	job, err := solo.Await(ctx, a.River.Client, res.Job.ID, 100*time.Millisecond)
 	if err != nil {
 		return fmt.Errorf("gc: %w", err)
 	}

@@ -13,7 +13,7 @@ import (
 
 	"github.com/m4sh/backend/internal/blob"
 	"github.com/m4sh/backend/internal/dbtest"
-	"github.com/m4sh/backend/internal/retention"
+	"github.com/m4sh/backend/internal/solo"
 )
 
 // TestGCSnapshots runs `m4sh gc snapshots` against a database holding one session of 5
@@ -63,11 +63,11 @@ func TestGCSnapshots(t *testing.T) {
 	if err != nil {
 		t.Fatalf("gc snapshots: %v", err)
 	}
-	var sum retention.Summary
+	var sum solo.CleanupSummary
 	if err := json.Unmarshal([]byte(out), &sum); err != nil {
 		t.Fatalf("output %q: %v", out, err)
 	}
-	if want := (retention.Summary{Sessions: 1, RevisionsDeleted: 3, BytesFreed: 600}); sum != want {
+	if want := (solo.CleanupSummary{Sessions: 1, RevisionsDeleted: 3, BytesFreed: 600}); sum != want {
 		t.Errorf("summary = %+v, want %+v", sum, want)
 	}
 	var used int64

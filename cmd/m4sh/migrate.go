@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 
-	"github.com/m4sh/backend/internal/app"
 	"github.com/m4sh/backend/internal/config"
 	"github.com/m4sh/backend/internal/postgres"
 )
@@ -30,7 +29,7 @@ func migrate(ctx context.Context, cfg config.Config, log *slog.Logger, args []st
 		return err
 	}
 	defer pool.Close()
-	m, err := app.NewMigrator(pool, log)
+	m, err := postgres.NewSchemaMigrator(pool, log)
 	if err != nil {
 		return err
 	}

@@ -45,7 +45,7 @@ func quota(ctx context.Context, cfg config.Config, log *slog.Logger, args []stri
 	if err != nil {
 		return err
 	}
-	svc := app.NewSolo(pool, blobs, cfg.Solo, log)
+	svc := app.NewSolo(pool, blobs, cfg.Solo, log, nil)
 	st, err := svc.QuotaSet(ctx, *user, *bytes)
 	if err != nil {
 		return fmt.Errorf("quota set: %w", err)

@@ -94,7 +94,7 @@ func serveM4sh(addr string) error {
 	if err != nil {
 		return err
 	}
-	m, err := app.NewMigrator(pool, log)
+	m, err := postgres.NewSchemaMigrator(pool, log)
 	if err != nil {
 		return err
 	}
@@ -238,7 +238,6 @@ func orchestrate() error {
 			"CLASSROOM_MAX_MEMBERS=1000",
 		}, v.nodes, v.nats})
 	}
-	var results []map[string]any
 	for _, r := range runs {
 		for _, mode := range []string{"load", "idle"} {
 			if mode == "idle" && *idleN == 0 {
@@ -295,7 +294,6 @@ func orchestrate() error {
 				return fmt.Errorf("%s %s: %w", r.variant, mode, err)
 			}
 			res["mode"] = mode
-			results = append(results, res)
 			j, _ := json.Marshal(res)
 			fmt.Fprintln(os.Stderr, string(j))
 			if mode == "load" {

@@ -102,7 +102,7 @@ type RetentionSessionsPageParams struct {
 }
 
 // Snapshot retention (GC): keep the newest N committed revisions of every solo session and
-// give the bytes back. See internal/retention.
+// give the bytes back (QuotaRelease). See internal/solo/retention.go.
 // Sessions that may hold more than keep_last committed revisions, in id order after @after.
 // Revisions are numbered without gaps, so a session whose last_revision is at most keep_last
 // cannot have anything to delete.
@@ -119,91 +119,6 @@ func (q *Queries) RetentionSessionsPage(ctx context.Context, arg RetentionSessio
 			return nil, err
 		}
 		items = append(items, id)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
-const retentionUsageActual = `-- name: RetentionUsageActual :one
-SELECT coalesce(sum(size_bytes), 0)::bigint FROM solo_snapshots WHERE user_id = $1
-`
-
-// What used_bytes must be: every row of the user, pending uploads included (they hold a
-// reservation until committed or rolled back).
-func (q *Queries) RetentionUsageActual(ctx context.Context, userID string) (int64, error) {
-	row := q.db.QueryRow(ctx, retentionUsageActual, userID)
-	var column_1 int64
-	err := row.Scan(&column_1)
-	return column_1, err
-}
-
-const retentionUsageLock = `-- name: RetentionUsageLock :one
-SELECT used_bytes FROM solo_user_storage WHERE user_id = $1 FOR UPDATE
-`
-
-// Locks one user's accounting row; uploads reserving bytes take the same lock, so the sum
-// read after it is consistent with used_bytes.
-func (q *Queries) RetentionUsageLock(ctx context.Context, userID string) (int64, error) {
-	row := q.db.QueryRow(ctx, retentionUsageLock, userID)
-	var used_bytes int64
-	err := row.Scan(&used_bytes)
-	return used_bytes, err
-}
-
-const retentionUsageRelease = `-- name: RetentionUsageRelease :exec
-UPDATE solo_user_storage SET used_bytes = used_bytes - $1::bigint, updated_at = now()
-WHERE user_id = $2
-`
-
-type RetentionUsageReleaseParams struct {
-	Freed  int64
-	UserID string
-}
-
-// Gives freed bytes back, exactly, in the transaction that deleted their rows.
-func (q *Queries) RetentionUsageRelease(ctx context.Context, arg RetentionUsageReleaseParams) error {
-	_, err := q.db.Exec(ctx, retentionUsageRelease, arg.Freed, arg.UserID)
-	return err
-}
-
-const retentionUsageSet = `-- name: RetentionUsageSet :exec
-UPDATE solo_user_storage SET used_bytes = $1, updated_at = now() WHERE user_id = $2
-`
-
-type RetentionUsageSetParams struct {
-	UsedBytes int64
-	UserID    string
-}
-
-func (q *Queries) RetentionUsageSet(ctx context.Context, arg RetentionUsageSetParams) error {
-	_, err := q.db.Exec(ctx, retentionUsageSet, arg.UsedBytes, arg.UserID)
-	return err
-}
-
-const retentionUsersPage = `-- name: RetentionUsersPage :many
-SELECT user_id FROM solo_user_storage WHERE user_id > $1::text ORDER BY user_id LIMIT $2
-`
-
-type RetentionUsersPageParams struct {
-	After string
-	Lim   int32
-}
-
-func (q *Queries) RetentionUsersPage(ctx context.Context, arg RetentionUsersPageParams) ([]string, error) {
-	rows, err := q.db.Query(ctx, retentionUsersPage, arg.After, arg.Lim)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []string{}
-	for rows.Next() {
-		var user_id string
-		if err := rows.Scan(&user_id); err != nil {
-			return nil, err
-		}
-		items = append(items, user_id)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err

@@ -43,11 +43,23 @@ func (q *Queries) QuotaGet(ctx context.Context, userID string) (SoloUserStorage,
 	return i, err
 }
 
-const quotaRelease = `-- name: QuotaRelease :one
+const quotaLock = `-- name: QuotaLock :one
+SELECT used_bytes FROM solo_user_storage WHERE user_id = $1 FOR UPDATE
+`
+
+// Locks one user's accounting row; reservations take the same lock, so a sum of the user's
+// rows read after it is consistent with used_bytes.
+func (q *Queries) QuotaLock(ctx context.Context, userID string) (int64, error) {
+	row := q.db.QueryRow(ctx, quotaLock, userID)
+	var used_bytes int64
+	err := row.Scan(&used_bytes)
+	return used_bytes, err
+}
+
+const quotaRelease = `-- name: QuotaRelease :exec
 UPDATE solo_user_storage
 SET used_bytes = used_bytes - $1::bigint, updated_at = now()
 WHERE user_id = $2
-RETURNING user_id, used_bytes, quota_bytes, updated_at
 `
 
 type QuotaReleaseParams struct {
@@ -55,16 +67,26 @@ type QuotaReleaseParams struct {
 	UserID    string
 }
 
-func (q *Queries) QuotaRelease(ctx context.Context, arg QuotaReleaseParams) (SoloUserStorage, error) {
-	row := q.db.QueryRow(ctx, quotaRelease, arg.SizeBytes, arg.UserID)
-	var i SoloUserStorage
-	err := row.Scan(
-		&i.UserID,
-		&i.UsedBytes,
-		&i.QuotaBytes,
-		&i.UpdatedAt,
-	)
-	return i, err
+// Gives back the bytes of deleted rows (a rolled-back upload, or revisions removed by
+// retention), exactly, in the transaction that deleted them.
+func (q *Queries) QuotaRelease(ctx context.Context, arg QuotaReleaseParams) error {
+	_, err := q.db.Exec(ctx, quotaRelease, arg.SizeBytes, arg.UserID)
+	return err
+}
+
+const quotaRepair = `-- name: QuotaRepair :exec
+UPDATE solo_user_storage SET used_bytes = $1, updated_at = now() WHERE user_id = $2
+`
+
+type QuotaRepairParams struct {
+	UsedBytes int64
+	UserID    string
+}
+
+// Reconciliation's one write: sets used_bytes to QuotaUsageFromRows under QuotaLock.
+func (q *Queries) QuotaRepair(ctx context.Context, arg QuotaRepairParams) error {
+	_, err := q.db.Exec(ctx, quotaRepair, arg.UsedBytes, arg.UserID)
+	return err
 }
 
 const quotaSet = `-- name: QuotaSet :one
@@ -88,6 +110,48 @@ func (q *Queries) QuotaSet(ctx context.Context, arg QuotaSetParams) (SoloUserSto
 		&i.UpdatedAt,
 	)
 	return i, err
+}
+
+const quotaUsageFromRows = `-- name: QuotaUsageFromRows :one
+SELECT COALESCE(SUM(size_bytes), 0)::bigint AS size_bytes FROM solo_snapshots WHERE user_id = $1
+`
+
+// What used_bytes must be (the invariant): every row of the user, pending uploads included
+// (they hold a reservation until committed or rolled back).
+func (q *Queries) QuotaUsageFromRows(ctx context.Context, userID string) (int64, error) {
+	row := q.db.QueryRow(ctx, quotaUsageFromRows, userID)
+	var size_bytes int64
+	err := row.Scan(&size_bytes)
+	return size_bytes, err
+}
+
+const quotaUsersPage = `-- name: QuotaUsersPage :many
+SELECT user_id FROM solo_user_storage WHERE user_id > $1::text ORDER BY user_id LIMIT $2
+`
+
+type QuotaUsersPageParams struct {
+	After string
+	Lim   int32
+}
+
+func (q *Queries) QuotaUsersPage(ctx context.Context, arg QuotaUsersPageParams) ([]string, error) {
+	rows, err := q.db.Query(ctx, quotaUsersPage, arg.After, arg.Lim)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []string{}
+	for rows.Next() {
+		var user_id string
+		if err := rows.Scan(&user_id); err != nil {
+			return nil, err
+		}
+		items = append(items, user_id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const snapshotBlobKeysKnown = `-- name: SnapshotBlobKeysKnown :many
@@ -487,18 +551,6 @@ func (q *Queries) SnapshotReserve(ctx context.Context, arg SnapshotReserveParams
 	return i, err
 }
 
-const snapshotUsageByUser = `-- name: SnapshotUsageByUser :one
-SELECT COALESCE(SUM(size_bytes), 0)::bigint AS size_bytes FROM solo_snapshots WHERE user_id = $1
-`
-
-// The sum the quota invariant compares used_bytes with.
-func (q *Queries) SnapshotUsageByUser(ctx context.Context, userID string) (int64, error) {
-	row := q.db.QueryRow(ctx, snapshotUsageByUser, userID)
-	var size_bytes int64
-	err := row.Scan(&size_bytes)
-	return size_bytes, err
-}
-
 const soloSessionCreate = `-- name: SoloSessionCreate :one
 
 INSERT INTO solo_sessions (user_id, title) VALUES ($1, $2)
@@ -512,7 +564,7 @@ type SoloSessionCreateParams struct {
 
 // Solo workspace: sessions, snapshot revisions, idempotency keys and storage quota.
 // Bytes move in and out of solo_user_storage.used_bytes only together with a solo_snapshots
-// row, in the same transaction (see migration 0003).
+// row, in the same transaction, each movement through one query (see internal/solo).
 func (q *Queries) SoloSessionCreate(ctx context.Context, arg SoloSessionCreateParams) (SoloSession, error) {
 	row := q.db.QueryRow(ctx, soloSessionCreate, arg.UserID, arg.Title)
 	var i SoloSession

@@ -1,5 +1,7 @@
 // Package app wires the service's parts into one App from configuration. cmd/m4sh runs it;
-// tests build it the same way, so they exercise the real wiring.
+// tests build it the same way, so they exercise the real wiring. Wiring reads top to bottom:
+// New and NewCore call small builders in order, each taking what the earlier ones built, and
+// event hooks between parts are set once both exist.
 package app
 
 import (
@@ -10,9 +12,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/riverqueue/river"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/m4sh/backend/asyncapi"
 	"github.com/m4sh/backend/gen/api"
@@ -31,14 +34,12 @@ import (
 	"github.com/m4sh/backend/internal/natsbus"
 	"github.com/m4sh/backend/internal/postgres"
 	"github.com/m4sh/backend/internal/presence"
-	"github.com/m4sh/backend/internal/retention"
 	"github.com/m4sh/backend/internal/solo"
 	"github.com/m4sh/backend/internal/telemetry"
 	"github.com/m4sh/backend/internal/telemetry/ingest"
 	"github.com/m4sh/backend/internal/users"
 	"github.com/m4sh/backend/internal/ws"
 	"github.com/m4sh/backend/openapi"
-	"github.com/m4sh/backend/queries"
 )
 
 // App is the wired service: everything serve starts and stops.
@@ -52,7 +53,6 @@ type App struct {
 	Telemetry *telemetry.Writer
 	Blobs     blob.Store
 	Solo      *solo.Service
-	Retention *retention.Service
 
 	// WS is the presence WebSocket endpoint; serve shuts it down beside the HTTP server,
 	// which does not track hijacked connections.
@@ -65,9 +65,53 @@ type App struct {
 	telemetryStore *telemetry.PGStore
 }
 
-// New wires the whole service from configuration: the core (NewCore) plus the HTTP handler.
-// It owns the pool it opens; Close releases it.
+// New wires the whole service from configuration: the core (NewCore), presence, the
+// WebSocket server and the HTTP handler. It owns the pool it opens; Close releases it.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
+	verifier, err := newVerifier(cfg)
+	if err != nil {
+		return nil, err
+	}
+	doc, err := api.GetSpec() // parsed once: validation, telemetry limits and /docs share it
+	if err != nil {
+		return nil, fmt.Errorf("loading the OpenAPI document: %w", err)
+	}
+	a, err := NewCore(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			a.Close()
+		}
+	}()
+	checks := a.readiness()
+	hub, err := a.buildPresence(ctx, cfg, checks)
+	if err != nil {
+		return nil, err
+	}
+	userSvc := users.New(db.New(a.Pool), 100_000)
+	classrooms := classroom.New(a.Pool, classroom.Options{MaxMembers: cfg.Classroom.MaxMembers})
+	if a.WS, err = a.buildWS(cfg, verifier, userSvc, classrooms, hub); err != nil {
+		return nil, err
+	}
+	// A removed member's live connections are closed by the WebSocket server, built above.
+	wsServer := a.WS
+	classrooms.SetOnMemberRemoved(func(_ context.Context, classroomID uuid.UUID, userID string) {
+		wsServer.CloseMember(classroomID, userID)
+	})
+	if a.Handler, err = a.buildHandler(cfg, doc, httpapi.Deps{
+		Verifier: verifier, Users: userSvc, Classrooms: classrooms, Presence: hub, Ready: checks,
+	}); err != nil {
+		return nil, err
+	}
+	ok = true
+	return a, nil
+}
+
+// newVerifier checks the auth settings serve needs and builds the JWT verifier.
+func newVerifier(cfg config.Config) (*auth.Verifier, error) {
 	if err := cfg.RequireAuth(); err != nil {
 		return nil, err
 	}
@@ -85,27 +129,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	if err != nil {
 		return nil, fmt.Errorf("config: AUTH_JWT_PUBLIC_KEY_FILE: %w", err)
 	}
-	a, err := NewCore(ctx, cfg, log)
-	if err != nil {
-		return nil, err
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			a.Close()
-		}
-	}()
-	tc := cfg.Telemetry
-	limiter := telemetry.NewLimiter(telemetry.LimiterOptions{Limit: tc.RatePerMin, Window: time.Minute, MaxClients: tc.MaxClients})
-	a.Metrics.MustRegister(limiter.Collector())
-	doc, err := api.GetSwagger()
-	if err != nil {
-		return nil, err
-	}
-	docsHandler, err := docs.Handler(doc, asyncapi.YAML)
-	if err != nil {
-		return nil, err
-	}
+	return verifier, nil
+}
+
+// readiness is what /readyz checks: the database, the schema version and the blob store
+// (S3 only; buildPresence adds NATS).
+func (a *App) readiness() httpapi.Checks {
 	checks := httpapi.Checks{
 		"database": func(ctx context.Context) error { return a.Pool.Ping(ctx) },
 		"migrations": func(ctx context.Context) error {
@@ -122,51 +151,51 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	if s3, isS3 := a.Blobs.(*blob.S3); isS3 {
 		checks["blob_store"] = s3.Check
 	}
-	schemas, err := ws.CompileSchemas(asyncapi.YAML)
-	if err != nil {
-		return nil, err
-	}
-	userSvc := users.New(db.New(a.Pool), 100_000)
-	hubOpts := presence.Options{
+	return checks
+}
+
+// buildPresence returns the presence hub: in process alone, or with PUBSUB=nats a cluster
+// node (heartbeat, shared presence rows) and a NATS bus, whose events reach the hub through
+// hooks set once the hub exists; the node starts last.
+func (a *App) buildPresence(ctx context.Context, cfg config.Config, checks httpapi.Checks) (*presence.Hub, error) {
+	opts := presence.Options{
 		Bus:         presence.NewLocalBus(),
 		CursorRate:  float64(cfg.WS.CursorRatePerSec),
 		CursorBurst: cfg.WS.CursorBurst,
 		DropLimit:   cfg.WS.CursorRatePerSec,
 	}
-	var hub *presence.Hub
-	if cfg.Cluster.PubSub == "nats" {
-		// Several nodes: fan-out over NATS, presence shared in PostgreSQL.
-		a.Node = cluster.New(a.Pool, cluster.Options{
-			Log:               log,
-			HeartbeatInterval: cfg.Cluster.HeartbeatInterval,
-			PurgeAfter:        cfg.Cluster.PurgeAfter,
-			OnDeparted:        func(session uuid.UUID, userID string) { hub.PublishLeave(session, userID) },
-			OnPurged:          func(ctx context.Context) { hub.Reassert(ctx) },
-		})
-		if a.bus, err = natsbus.Connect(natsbus.Options{URL: cfg.Cluster.NATSURL, Node: a.Node.ID(), Log: log, Name: "m4sh " + a.Node.ID().String()}); err != nil {
-			return nil, err
-		}
-		a.bus.OnControl(func(c natsbus.Control) { hub.CloseLocalUser(c.ClassroomID, c.UserID, c.Code, c.Reason) })
-		checks["nats"] = func(context.Context) error { return a.bus.Check() }
-		hubOpts.Bus, hubOpts.Directory = a.bus, a.Node
+	if cfg.Cluster.PubSub != "nats" {
+		return presence.NewHub(opts), nil
 	}
-	hub = presence.NewHub(hubOpts)
-	if a.Node != nil {
-		a.Node.Start(ctx)
-	}
-	classrooms := classroom.New(a.Pool, classroom.Options{
-		MaxMembers: cfg.Classroom.MaxMembers,
-		// The WS server is created below; the closure reads it when a removal commits.
-		OnMemberRemoved: func(_ context.Context, classroomID uuid.UUID, userID string) {
-			a.WS.CloseMember(classroomID, userID)
-		},
+	a.Node = cluster.New(a.Pool, cluster.Options{
+		Log: a.Log, HeartbeatInterval: cfg.Cluster.HeartbeatInterval, PurgeAfter: cfg.Cluster.PurgeAfter,
 	})
-	a.WS = ws.New(ws.Deps{
-		Log:        log,
+	bus, err := natsbus.Connect(natsbus.Options{URL: cfg.Cluster.NATSURL, Node: a.Node.ID(), Log: a.Log, Name: "m4sh " + a.Node.ID().String()})
+	if err != nil {
+		return nil, err
+	}
+	a.bus = bus
+	checks["nats"] = func(context.Context) error { return bus.Check() }
+	opts.Bus, opts.Directory = bus, a.Node
+	hub := presence.NewHub(opts)
+	a.Node.SetHooks(hub.PublishLeave, hub.Reassert)
+	bus.OnControl(func(c natsbus.Control) { hub.CloseLocalUser(c.ClassroomID, c.UserID, c.Code, c.Reason) })
+	a.Node.Start(ctx)
+	return hub, nil
+}
+
+// buildWS returns the presence WebSocket server.
+func (a *App) buildWS(cfg config.Config, verifier *auth.Verifier, userSvc *users.Service, roles *classroom.Service, hub *presence.Hub) (*ws.Server, error) {
+	schemas, err := ws.CompileSchemas(asyncapi.YAML)
+	if err != nil {
+		return nil, err
+	}
+	return ws.New(ws.Deps{
+		Log:        a.Log,
 		Registerer: a.Metrics,
 		Verifier:   verifier,
 		Users:      userSvc,
-		Roles:      classrooms,
+		Roles:      roles,
 		Hub:        hub,
 		Schemas:    schemas,
 		Options: ws.Options{
@@ -178,43 +207,42 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 			SendQueue:       cfg.WS.SendQueue,
 			MaxWritePause:   cfg.WS.MaxWritePause,
 		},
-	})
-	a.Handler, err = httpapi.NewHandler(httpapi.Deps{
-		Log:        log,
-		Metrics:    a.Metrics,
-		Verifier:   verifier,
-		Users:      userSvc,
-		Classrooms: classrooms,
-		Presence:   hub,
-		Solo:       a.Solo,
-		Telemetry: ingest.Options{
-			Sink:     a.Telemetry,
-			Limiter:  limiter,
-			Proxies:  httpx.Proxies(tc.TrustedProxies),
-			Hasher:   telemetry.NewHasher(tc.HashSalt),
-			MaxBytes: tc.MaxBytes,
-		},
-		Ready: checks,
-		Extra: map[string]http.Handler{
-			"GET /metrics":       a.Metrics.Handler(),
-			"GET /openapi.yaml":  staticFile("application/yaml", openapi.YAML),
-			"GET /asyncapi.yaml": staticFile("application/yaml", asyncapi.YAML),
-			"GET /docs":          docsHandler,
-			"GET /docs/{$}":      docsHandler,
-			"GET /demo":          demo.Handler(),
-			"GET /demo/":         demo.Handler(),
-			"GET /ws/classroom/{class_id}/session/{session_id}/{$}": a.WS,
-		},
-	})
+	}), nil
+}
+
+// buildHandler returns the whole HTTP handler: the API (d completed with what the App
+// holds), the telemetry ingest's throttle and the routes beside the API.
+func (a *App) buildHandler(cfg config.Config, doc *openapi3.T, d httpapi.Deps) (http.Handler, error) {
+	docsHandler, err := docs.Handler(doc, asyncapi.YAML)
 	if err != nil {
 		return nil, err
 	}
-	ok = true
-	return a, nil
+	tc := cfg.Telemetry
+	limiter := telemetry.NewLimiter(telemetry.LimiterOptions{Limit: tc.RatePerMin, Window: time.Minute, MaxClients: tc.MaxClients})
+	a.Metrics.MustRegister(limiter.Collector())
+	d.Log, d.Metrics, d.Doc, d.Solo = a.Log, a.Metrics, doc, a.Solo
+	d.Telemetry = ingest.Options{
+		Sink:     a.Telemetry,
+		Limiter:  limiter,
+		Proxies:  httpx.Proxies(tc.TrustedProxies),
+		Hasher:   telemetry.NewHasher(tc.HashSalt),
+		MaxBytes: tc.MaxBytes,
+	}
+	d.Extra = map[string]http.Handler{
+		"GET /metrics":       a.Metrics.Handler(),
+		"GET /openapi.yaml":  staticFile("application/yaml", openapi.YAML),
+		"GET /asyncapi.yaml": staticFile("application/yaml", asyncapi.YAML),
+		"GET /docs":          docsHandler,
+		"GET /docs/{$}":      docsHandler,
+		"GET /demo":          demo.Handler(),
+		"GET /demo/":         demo.Handler(),
+		"GET /ws/classroom/{class_id}/session/{session_id}/{$}": a.WS,
+	}
+	return httpapi.NewHandler(d)
 }
 
 // NewCore wires what every process needs, HTTP or not: the pool, metrics, the blob store, the
-// feature services and the River client with every worker and periodic job. Operator
+// feature services and the River client with every feature's background work. Operator
 // commands (`m4sh gc`) run jobs through it without serving HTTP or needing JWT keys.
 func NewCore(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
 	if err := cfg.RequireDatabase(); err != nil {
@@ -231,45 +259,46 @@ func NewCore(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, er
 			a.Close()
 		}
 	}()
-	if a.migrator, err = NewMigrator(pool, log); err != nil {
+	if err := a.checkSchema(ctx); err != nil {
 		return nil, err
 	}
-	if st, err := a.migrator.Status(ctx); err != nil || !st.Current() {
-		log.WarnContext(ctx, "schema is not current: run `m4sh migrate up`; /readyz answers 503 until then", "pending", st.Pending, "err", err)
-	}
-
-	// Telemetry: a best-effort buffered writer and daily partitions.
-	tc := cfg.Telemetry
-	a.telemetryStore = telemetry.NewPGStore(pool)
-	a.Telemetry = telemetry.NewWriter(a.telemetryStore, telemetry.WriterOptions{
-		BufferEvents: tc.BufferEvents, BufferBytes: tc.BufferBytes,
-		FlushEvents: tc.FlushEvents, FlushInterval: tc.FlushInterval,
-	}, a.Metrics, log)
-
-	// Solo snapshots, their blob store and retention.
+	a.buildTelemetry(cfg.Telemetry)
 	if a.Blobs, err = NewBlobStore(ctx, cfg.Solo); err != nil {
 		return nil, err
 	}
-	a.Solo = NewSolo(pool, a.Blobs, cfg.Solo, log)
-	a.Retention = retention.New(pool, a.Blobs, log, a.Metrics, retention.Config{
-		KeepLast: cfg.Solo.KeepLast, Interval: cfg.Solo.GCInterval,
-	})
-
-	workers := river.NewWorkers()
-	periodic := []*river.PeriodicJob{
-		jobs.AddTelemetryPartitions(workers, &jobs.TelemetryPartitionsWorker{
-			Maintenance: telemetry.Maintenance{Store: a.telemetryStore, Retention: time.Duration(tc.RetentionDays) * 24 * time.Hour},
+	a.Solo = NewSolo(pool, a.Blobs, cfg.Solo, log, a.Metrics)
+	if a.River, err = jobs.New(pool, jobs.Config{Log: log, Work: []jobs.Work{
+		jobs.TelemetryPartitions(&jobs.TelemetryPartitionsWorker{
+			Maintenance: telemetry.Maintenance{Store: a.telemetryStore, Retention: time.Duration(cfg.Telemetry.RetentionDays) * 24 * time.Hour},
 			Log:         log,
 		}),
-	}
-	periodic = append(periodic, a.Retention.Register(workers)...)
-	jobsCfg := jobs.Config{Log: log, Workers: workers, WorkerCount: 1 + retention.WorkerCount, PeriodicJobs: periodic}
-	jobsCfg = jobs.AddSoloReaper(jobsCfg, a.Solo)
-	if a.River, err = jobs.New(pool, jobsCfg); err != nil {
+		a.Solo.Work(),
+	}}); err != nil {
 		return nil, err
 	}
 	ok = true
 	return a, nil
+}
+
+// checkSchema builds the migrator /readyz asks, and warns at start when the schema is behind.
+func (a *App) checkSchema(ctx context.Context) error {
+	var err error
+	if a.migrator, err = postgres.NewSchemaMigrator(a.Pool, a.Log); err != nil {
+		return err
+	}
+	if st, err := a.migrator.Status(ctx); err != nil || !st.Current() {
+		a.Log.WarnContext(ctx, "schema is not current: run `m4sh migrate up`; /readyz answers 503 until then", "pending", st.Pending, "err", err)
+	}
+	return nil
+}
+
+// buildTelemetry builds the best-effort buffered telemetry writer over its COPY store.
+func (a *App) buildTelemetry(tc config.Telemetry) {
+	a.telemetryStore = telemetry.NewPGStore(a.Pool)
+	a.Telemetry = telemetry.NewWriter(a.telemetryStore, telemetry.WriterOptions{
+		BufferEvents: tc.BufferEvents, BufferBytes: tc.BufferBytes,
+		FlushEvents: tc.FlushEvents, FlushInterval: tc.FlushInterval,
+	}, a.Metrics, a.Log)
 }
 
 // Drain flushes what background producers hold after the HTTP server has stopped: the
@@ -306,11 +335,14 @@ func staticFile(contentType string, body []byte) http.Handler {
 	})
 }
 
-// NewSolo returns the solo workspace service over pool and blobs.
-func NewSolo(pool *pgxpool.Pool, blobs blob.Store, cfg config.Solo, log *slog.Logger) *solo.Service {
-	return solo.New(pool, blobs, log, solo.Options{
+// NewSolo returns the solo workspace service over pool and blobs; its metrics go to reg
+// when it is not nil.
+func NewSolo(pool *pgxpool.Pool, blobs blob.Store, cfg config.Solo, log *slog.Logger, reg prometheus.Registerer) *solo.Service {
+	return solo.New(pool, blobs, log, reg, solo.Options{
 		DefaultQuota:     cfg.QuotaBytes,
 		MaxSnapshotBytes: cfg.SnapshotMaxBytes,
+		KeepLast:         cfg.KeepLast,
+		GCInterval:       cfg.GCInterval,
 	})
 }
 
@@ -336,13 +368,4 @@ func NewBlobStore(ctx context.Context, cfg config.Solo) (blob.Store, error) {
 	default:
 		return nil, fmt.Errorf("config: STORAGE_BACKEND: %q is not supported", cfg.StorageBackend)
 	}
-}
-
-// NewMigrator returns the migrator for the project's migrations over pool.
-func NewMigrator(pool *pgxpool.Pool, log *slog.Logger) (*postgres.Migrator, error) {
-	migs, err := postgres.LoadMigrations(queries.Migrations, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	return postgres.NewMigrator(pool, migs, log)
 }

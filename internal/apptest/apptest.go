@@ -79,7 +79,7 @@ func New(t testing.TB, env map[string]string) *Env {
 		cancel()
 		a.Close()
 	})
-	doc, err := api.GetSwagger()
+	doc, err := api.GetSpec()
 	if err != nil {
 		t.Fatal(err)
 	}

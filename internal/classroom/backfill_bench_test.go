@@ -14,8 +14,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/m4sh/backend/internal/app"
 	"github.com/m4sh/backend/internal/dbtest"
+	"github.com/m4sh/backend/internal/postgres"
 )
 
 // legacyAtScale fills a pre-v0.31 database with 1,000,000 sessions of 5 participants each:
@@ -104,7 +104,7 @@ func BenchmarkClassroomBackfill(b *testing.B) {
 				b.Fatal(err)
 			}
 			var logs bytes.Buffer
-			m, err := app.NewMigrator(pool, slog.New(slog.NewJSONHandler(&logs, nil)))
+			m, err := postgres.NewSchemaMigrator(pool, slog.New(slog.NewJSONHandler(&logs, nil)))
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -58,16 +58,21 @@ type Session struct {
 type Options struct {
 	// MaxMembers caps a classroom's roster (so it can be listed without pagination).
 	MaxMembers int
-	// OnMemberRemoved runs after a removal commits; presence uses it to close the user's
-	// live connections in the classroom.
-	OnMemberRemoved func(ctx context.Context, classroomID uuid.UUID, userID string)
 }
 
 // Service implements the classroom operations.
 type Service struct {
-	pool *pgxpool.Pool
-	q    *db.Queries
-	opts Options
+	pool            *pgxpool.Pool
+	q               *db.Queries
+	opts            Options
+	onMemberRemoved func(ctx context.Context, classroomID uuid.UUID, userID string)
+}
+
+// SetOnMemberRemoved sets what runs after a removal commits: presence closes the user's live
+// connections in the classroom. The WebSocket server that does it is built after the
+// Service (it asks the Service for roles), so the hook is set during wiring, before serving.
+func (s *Service) SetOnMemberRemoved(fn func(ctx context.Context, classroomID uuid.UUID, userID string)) {
+	s.onMemberRemoved = fn
 }
 
 // New returns a Service over pool.
@@ -220,8 +225,8 @@ func (s *Service) RemoveMember(ctx context.Context, userID string, id uuid.UUID,
 	if n == 0 {
 		return apperr.New(apperr.NotFound, "member not found")
 	}
-	if s.opts.OnMemberRemoved != nil {
-		s.opts.OnMemberRemoved(ctx, id, memberID)
+	if s.onMemberRemoved != nil {
+		s.onMemberRemoved(ctx, id, memberID)
 	}
 	return nil
 }

@@ -75,6 +75,12 @@ func New(pool *pgxpool.Pool, o Options) *Node {
 	return &Node{id: uuid.New(), pool: pool, q: db.New(pool), o: o, stop: make(chan struct{}), done: make(chan struct{})}
 }
 
+// SetHooks sets Options.OnDeparted and OnPurged when they could not be given to New: the
+// presence hub that handles them is built with the Node as its directory. Call it before Start.
+func (n *Node) SetHooks(departed func(session uuid.UUID, userID string), purged func(ctx context.Context)) {
+	n.o.OnDeparted, n.o.OnPurged = departed, purged
+}
+
 // ID is this node's id.
 func (n *Node) ID() uuid.UUID { return n.id }
 
@@ -174,7 +180,7 @@ func (n *Node) Sweep(ctx context.Context) error {
 			if err := q.PresenceUserLock(ctx, lockKey(r.SessionID, r.UserID)); err != nil {
 				return err
 			}
-			c, err := q.PresenceUserCount(ctx, db.PresenceUserCountParams{SessionID: r.SessionID, UserID: r.UserID})
+			c, err := q.PresenceUserCount(ctx, db.PresenceUserCountParams(r))
 			left = c == 0
 			return err
 		})

@@ -26,7 +26,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/m4sh/backend/internal/app"
 	"github.com/m4sh/backend/internal/postgres"
 	"github.com/m4sh/backend/queries"
 )
@@ -193,7 +192,7 @@ func Migrate(ctx context.Context, u string, to int) error {
 
 // Migrator returns a quiet migrator over pool with the project's migrations.
 func Migrator(pool *pgxpool.Pool) (*postgres.Migrator, error) {
-	return app.NewMigrator(pool, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	return postgres.NewSchemaMigrator(pool, slog.New(slog.NewTextHandler(io.Discard, nil)))
 }
 
 // NewURL creates a fresh migrated database for this test and returns its URL; it is dropped

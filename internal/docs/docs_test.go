@@ -14,7 +14,7 @@ import (
 // channel, messages and schemas.
 func TestPageRendersBothDocuments(t *testing.T) {
 	t.Parallel()
-	doc, err := api.GetSwagger()
+	doc, err := api.GetSpec()
 	if err != nil {
 		t.Fatal(err)
 	}

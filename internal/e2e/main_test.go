@@ -33,7 +33,7 @@ func TestMain(m *testing.M) {
 
 // uncalledOperations lists the operationIds of the OpenAPI document that are not in called.
 func uncalledOperations(called []string) ([]string, error) {
-	doc, err := api.GetSwagger()
+	doc, err := api.GetSpec()
 	if err != nil {
 		return nil, err
 	}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/m4sh/backend/gen/client"
 	"github.com/m4sh/backend/internal/apptest"
-	"github.com/m4sh/backend/internal/retention"
+	"github.com/m4sh/backend/internal/solo"
 )
 
 // TestSnapshotLifecycleOnEveryBackend saves revisions, reads them back (ETag/304), runs
@@ -38,7 +38,6 @@ func TestSnapshotLifecycleOnEveryBackend(t *testing.T) {
 				t.Fatalf("SoloSessionCreate = %v, %v", created.StatusCode(), err)
 			}
 			sid := created.JSON201.Id
-			var sizes []int64
 			var last []byte
 			for r := 1; r <= 5; r++ {
 				body := bytes.Repeat([]byte{byte('a' + r)}, 100*r)
@@ -48,7 +47,6 @@ func TestSnapshotLifecycleOnEveryBackend(t *testing.T) {
 				if err != nil || res.JSON201 == nil || res.JSON201.Revision != int32(r) {
 					t.Fatalf("upload %d = %d %s, %v", r, res.StatusCode(), res.Body, err)
 				}
-				sizes = append(sizes, int64(len(body)))
 				last = body
 			}
 			// A retry with the same key charges nothing and answers the original revision.
@@ -116,13 +114,13 @@ func checkUsed(t *testing.T, c *client.ClientWithResponses, want int64) {
 func runCleanup(t *testing.T, env *apptest.Env) {
 	t.Helper()
 	ctx := context.Background()
-	res, err := env.App.River.Insert(ctx, retention.CleanupArgs{}, nil)
+	res, err := env.App.River.Insert(ctx, solo.CleanupArgs{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if _, err := retention.Await(wctx, env.App.River.Client, res.Job.ID, 50*time.Millisecond); err != nil {
+	if _, err := solo.Await(wctx, env.App.River.Client, res.Job.ID, 50*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/m4sh/backend/internal/app"
 	"github.com/m4sh/backend/internal/apptest"
 	"github.com/m4sh/backend/internal/postgres"
 )
@@ -14,7 +13,7 @@ import (
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
 
 func newMigrator(env *apptest.Env) (*postgres.Migrator, error) {
-	return app.NewMigrator(env.Pool, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	return postgres.NewSchemaMigrator(env.Pool, slog.New(slog.NewTextHandler(io.Discard, nil)))
 }
 
 // assertProblem checks r is an RFC 9457 problem with the given status and code.

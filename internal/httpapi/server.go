@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/getkin/kin-openapi/openapi3"
+
 	"github.com/m4sh/backend/gen/api"
 	"github.com/m4sh/backend/internal/apperr"
 	"github.com/m4sh/backend/internal/auth"
@@ -52,6 +54,8 @@ type Deps struct {
 	Verifier *auth.Verifier
 	Users    UserRecorder
 	Ready    Readiness
+	// Doc is the OpenAPI document (api.GetSpec), parsed once by the caller.
+	Doc *openapi3.T
 	// Features.
 	Classrooms *classroom.Service
 	Solo       SoloService
@@ -83,9 +87,9 @@ var _ api.StrictServerInterface = (*Server)(nil)
 func NewHandler(d Deps) (http.Handler, error) {
 	s := &Server{log: d.Log, metrics: d.Metrics, verifier: d.Verifier, users: d.Users, ready: d.Ready,
 		classrooms: d.Classrooms, solo: d.Solo, presence: d.Presence}
-	doc, err := api.GetSwagger()
-	if err != nil {
-		return nil, err
+	doc := d.Doc
+	if doc == nil {
+		return nil, errors.New("httpapi: Deps.Doc is required")
 	}
 	v, err := newValidator(doc, d.Log)
 	if err != nil {

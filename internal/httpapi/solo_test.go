@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/m4sh/backend/internal/apptest"
-	"github.com/m4sh/backend/internal/jobs"
+	"github.com/m4sh/backend/internal/solo"
 )
 
 // soloEnv is a running service with a helper for the solo routes.
@@ -618,7 +618,7 @@ func TestSoloReaperJob(t *testing.T) {
 		t.Fatal(err)
 	}
 	grace := 60
-	if _, err := env.App.River.Insert(ctx, jobs.SoloReapArgs{GraceSeconds: &grace}, nil); err != nil {
+	if _, err := env.App.River.Insert(ctx, solo.ReapArgs{GraceSeconds: &grace}, nil); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(15 * time.Second)

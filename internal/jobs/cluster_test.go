@@ -44,13 +44,11 @@ func TestPeriodicJobOncePerTickAcrossNodes(t *testing.T) {
 	runs := map[int64]string{}
 	var clients []*jobs.Client
 	for _, name := range []string{"a", "b"} {
-		workers := river.NewWorkers()
-		river.AddWorker(workers, &tickWorker{node: name, mu: &mu, runs: runs})
-		c, err := jobs.New(dbtest.Pool(t, url), jobs.Config{
-			Workers: workers, WorkerCount: 1,
-			PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(time.Second),
+		c, err := jobs.New(dbtest.Pool(t, url), jobs.Config{Work: []jobs.Work{{
+			Workers: []jobs.Worker{jobs.NewWorker(&tickWorker{node: name, mu: &mu, runs: runs})},
+			Periodic: []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(time.Second),
 				func() (river.JobArgs, *river.InsertOpts) { return tickArgs{}, nil }, nil)},
-		})
+		}}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,5 +1,6 @@
-// Package jobs wires River: the client, its workers and the periodic schedule. Features
-// enqueue through the client inside their own transactions (River as the outbox).
+// Package jobs runs River: the client, and the one way features hand it background work.
+// Each feature returns a Work (its workers and periodic jobs); New counts and registers them.
+// Features enqueue through the client inside their own transactions (River as the outbox).
 package jobs
 
 import (
@@ -13,15 +14,27 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 )
 
+// Work is one feature's background work: its River workers and periodic jobs.
+type Work struct {
+	Workers  []Worker
+	Periodic []*river.PeriodicJob
+}
+
+// Worker adds one River worker to a worker set; build it with NewWorker.
+type Worker func(*river.Workers) error
+
+// NewWorker wraps a River worker so that a feature can list it in its Work.
+func NewWorker[T river.JobArgs](w river.Worker[T]) Worker {
+	return func(ws *river.Workers) error { return river.AddWorkerSafely(ws, w) }
+}
+
 // Config configures the River client.
 type Config struct {
-	Log          *slog.Logger
-	MaxWorkers   int
-	Workers      *river.Workers
-	PeriodicJobs []*river.PeriodicJob
-	// WorkerCount is how many workers were added to Workers; with none the client only
-	// inserts jobs and is not started.
-	WorkerCount int
+	Log        *slog.Logger
+	MaxWorkers int
+	// Work is every feature's background work. With no workers at all the client only
+	// inserts jobs and is not started (operator commands that enqueue nothing themselves).
+	Work []Work
 }
 
 // Client is the River client with our start/stop conventions.
@@ -30,17 +43,29 @@ type Client struct {
 	working bool
 }
 
-// New builds a River client over pool.
+// New builds a River client over pool with every worker and periodic job of c.Work.
 func New(pool *pgxpool.Pool, c Config) (*Client, error) {
 	rc := &river.Config{Logger: c.Log}
-	working := c.Workers != nil && c.WorkerCount > 0
+	workers := river.NewWorkers()
+	count := 0
+	var periodic []*river.PeriodicJob
+	for _, w := range c.Work {
+		for _, add := range w.Workers {
+			if err := add(workers); err != nil {
+				return nil, fmt.Errorf("river workers: %w", err)
+			}
+			count++
+		}
+		periodic = append(periodic, w.Periodic...)
+	}
+	working := count > 0
 	if working {
 		if c.MaxWorkers <= 0 {
 			c.MaxWorkers = 10
 		}
-		rc.Workers = c.Workers
+		rc.Workers = workers
 		rc.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: c.MaxWorkers}}
-		rc.PeriodicJobs = c.PeriodicJobs
+		rc.PeriodicJobs = periodic
 	}
 	client, err := river.NewClient(riverpgxv5.New(pool), rc)
 	if err != nil {

@@ -45,13 +45,15 @@ func (w *TelemetryPartitionsWorker) Work(ctx context.Context, _ *river.Job[Telem
 // TelemetryPartitionsInterval is how often the partition job runs.
 const TelemetryPartitionsInterval = time.Hour
 
-// AddTelemetryPartitions registers the worker on workers and returns its periodic schedule:
-// hourly, and once at start so that a fresh deployment has its partitions at once.
-func AddTelemetryPartitions(workers *river.Workers, w *TelemetryPartitionsWorker) *river.PeriodicJob {
-	river.AddWorker(workers, w)
-	return river.NewPeriodicJob(
-		river.PeriodicInterval(TelemetryPartitionsInterval),
-		func() (river.JobArgs, *river.InsertOpts) { return TelemetryPartitionsArgs{}, nil },
-		&river.PeriodicJobOpts{RunOnStart: true},
-	)
+// TelemetryPartitions is the telemetry feature's background work: the partition worker,
+// hourly and once at start so that a fresh deployment has its partitions at once.
+func TelemetryPartitions(w *TelemetryPartitionsWorker) Work {
+	return Work{
+		Workers: []Worker{NewWorker(w)},
+		Periodic: []*river.PeriodicJob{river.NewPeriodicJob(
+			river.PeriodicInterval(TelemetryPartitionsInterval),
+			func() (river.JobArgs, *river.InsertOpts) { return TelemetryPartitionsArgs{}, nil },
+			&river.PeriodicJobOpts{RunOnStart: true},
+		)},
+	}
 }

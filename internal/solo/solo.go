@@ -1,10 +1,15 @@
-// Package solo is the solo workspace: sessions owned by one user and their snapshot
-// revisions, stored as immutable blobs and charged to a per-user storage quota that no
-// sequence of concurrent uploads, retries or crashes can exceed or leak (CONTRACT §3).
+// Package solo is the solo workspace (CONTRACT §3, §4): sessions owned by one user and the
+// whole lifecycle of their snapshot revisions — upload (upload.go), reads, the per-user quota
+// (quota.go), the reaper of abandoned uploads and leftover blobs (reap.go), retention
+// (retention.go), usage reconciliation (reconcile.go) and the River jobs that run them
+// (jobs.go). Nothing else in the service writes solo_snapshots or solo_user_storage.
 //
-// Accounting invariant: solo_user_storage.used_bytes of a user equals the sum of size_bytes
-// of the user's snapshot rows, pending or committed. Every change to used_bytes happens in
-// the transaction that inserts or deletes such a row.
+// Quota invariant: solo_user_storage.used_bytes of a user equals the sum of size_bytes of the
+// user's snapshot rows, pending or committed, and no upload takes it past quota_bytes.
+// Bytes move only together with a row, in the transaction that inserts or deletes it, each
+// movement through one query: SnapshotReserve (an upload's row in, its bytes charged under
+// the conditional quota check), QuotaRelease (rows out: a rolled-back upload, or retention),
+// QuotaRepair (reconciliation, which only ever restores the invariant).
 package solo
 
 import (
@@ -18,6 +23,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/m4sh/backend/gen/db"
 	"github.com/m4sh/backend/internal/apperr"
@@ -40,6 +46,11 @@ type Options struct {
 	// upload right there with no clean-up, as a crash of the process would. Tests use it to
 	// inject crashes.
 	AfterStep func(ctx context.Context, step Step) error
+
+	KeepLast          int           // SOLO_SNAPSHOT_RETENTION_KEEP_LAST (default 20)
+	GCInterval        time.Duration // SOLO_SNAPSHOT_GC_INTERVAL (default 1h)
+	ReconcileInterval time.Duration // default daily
+	GCBatch           int           // revisions deleted per retention transaction (default 1000)
 }
 
 // Step names the steps of an upload, in order.
@@ -54,19 +65,32 @@ const (
 
 // Service implements the solo workspace over PostgreSQL and a blob store.
 type Service struct {
-	pool  *pgxpool.Pool
-	q     *db.Queries
-	blobs blob.Store
-	log   *slog.Logger
-	opts  Options
+	pool    *pgxpool.Pool
+	q       *db.Queries
+	blobs   blob.Store
+	log     *slog.Logger
+	opts    Options
+	metrics *gcMetrics
 }
 
-// New returns a Service.
-func New(pool *pgxpool.Pool, blobs blob.Store, log *slog.Logger, opts Options) *Service {
+// New returns a Service; its metrics are registered on reg when it is not nil.
+func New(pool *pgxpool.Pool, blobs blob.Store, log *slog.Logger, reg prometheus.Registerer, opts Options) *Service {
 	if opts.PendingGrace <= 0 {
 		opts.PendingGrace = DefaultPendingGrace
 	}
-	return &Service{pool: pool, q: db.New(pool), blobs: blobs, log: log, opts: opts}
+	if opts.KeepLast < 1 {
+		opts.KeepLast = 20
+	}
+	if opts.GCInterval <= 0 {
+		opts.GCInterval = time.Hour
+	}
+	if opts.ReconcileInterval <= 0 {
+		opts.ReconcileInterval = 24 * time.Hour
+	}
+	if opts.GCBatch <= 0 {
+		opts.GCBatch = 1000
+	}
+	return &Service{pool: pool, q: db.New(pool), blobs: blobs, log: log, opts: opts, metrics: newGCMetrics(reg)}
 }
 
 // Session is a solo session.
@@ -92,15 +116,6 @@ type Snapshot struct {
 // ETag is the snapshot's strong entity tag: its quoted SHA-256.
 func (s Snapshot) ETag() string { return `"` + s.SHA256 + `"` }
 
-// Storage is a user's snapshot storage usage in bytes.
-type Storage struct {
-	Used  int64
-	Quota int64
-}
-
-// Remaining is what still fits; never negative, though an operator may set a quota below usage.
-func (s Storage) Remaining() int64 { return max(0, s.Quota-s.Used) }
-
 func sessionFrom(r db.SoloSession) Session {
 	return Session{ID: r.ID, UserID: r.UserID, Title: r.Title, CreatedAt: r.CreatedAt}
 }
@@ -110,10 +125,6 @@ func snapshotFrom(r db.SoloSnapshot) Snapshot {
 		ID: r.ID, SessionID: r.SessionID, Revision: r.Revision.Int32, SizeBytes: r.SizeBytes,
 		SHA256: r.Sha256, ContentType: r.ContentType, CreatedAt: r.CreatedAt, blobKey: r.BlobKey,
 	}
-}
-
-func storageFrom(r db.SoloUserStorage) Storage {
-	return Storage{Used: r.UsedBytes, Quota: r.QuotaBytes}
 }
 
 // errSessionNotFound is the answer for a missing session and for another user's session alike.
@@ -232,38 +243,4 @@ func revisionBound(p page.Request) int64 {
 
 func revisionCursor(r db.SoloSnapshot) page.Cursor {
 	return page.Cursor{Time: time.UnixMicro(int64(r.Revision.Int32)).UTC(), ID: r.ID}
-}
-
-// StorageGet returns userID's storage usage (the default quota when none was recorded yet).
-func (s *Service) StorageGet(ctx context.Context, userID string) (Storage, error) {
-	r, err := s.q.QuotaGet(ctx, userID)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Storage{Quota: s.opts.DefaultQuota}, nil
-	}
-	if err != nil {
-		return Storage{}, fmt.Errorf("getting storage usage: %w", err)
-	}
-	return storageFrom(r), nil
-}
-
-// QuotaSet sets userID's quota, creating the user if the service has not seen them yet.
-// Lowering a quota below current usage is allowed: uploads then fail until usage drops.
-func (s *Service) QuotaSet(ctx context.Context, userID string, quota int64) (Storage, error) {
-	if quota < 0 {
-		return Storage{}, apperr.New(apperr.Invalid, "a quota cannot be negative")
-	}
-	var out Storage
-	err := postgres.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		q := s.q.WithTx(tx)
-		if err := q.UserUpsert(ctx, db.UserUpsertParams{ID: userID}); err != nil {
-			return postgres.Interpret(err, "user")
-		}
-		r, err := q.QuotaSet(ctx, db.QuotaSetParams{UserID: userID, QuotaBytes: quota})
-		if err != nil {
-			return postgres.Interpret(err, "quota")
-		}
-		out = storageFrom(r)
-		return nil
-	})
-	return out, err
 }

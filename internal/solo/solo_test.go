@@ -49,7 +49,7 @@ func setup(t *testing.T, crashAfter solo.Step) *testBundle {
 			return nil
 		}
 	}
-	svc := solo.New(pool, blobs, slog.New(slog.NewTextHandler(io.Discard, nil)), opts)
+	svc := solo.New(pool, blobs, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, opts)
 	if _, err := pool.Exec(ctx, "INSERT INTO users (id, name) VALUES ('u1', 'U1')"); err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +169,7 @@ func TestCrashBetweenSteps(t *testing.T) {
 func TestReapAfterCrashThenNextUpload(t *testing.T) {
 	t.Parallel()
 	b := setup(t, "")
-	crashing := solo.New(b.pool, b.blobs, slog.New(slog.NewTextHandler(io.Discard, nil)), solo.Options{
+	crashing := solo.New(b.pool, b.blobs, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, solo.Options{
 		DefaultQuota: 1 << 20, MaxSnapshotBytes: 1 << 16,
 		AfterStep: func(_ context.Context, st solo.Step) error {
 			if st == solo.StepReserve {
@@ -276,7 +276,7 @@ func (failingStore) Put(context.Context, string, io.Reader, int64, string) error
 func TestBlobWriteFailureChargesNothing(t *testing.T) {
 	t.Parallel()
 	b := setup(t, "")
-	svc := solo.New(b.pool, failingStore{b.blobs}, slog.New(slog.NewTextHandler(io.Discard, nil)), solo.Options{DefaultQuota: 1 << 20, MaxSnapshotBytes: 1 << 16})
+	svc := solo.New(b.pool, failingStore{b.blobs}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, solo.Options{DefaultQuota: 1 << 20, MaxSnapshotBytes: 1 << 16})
 	_, err := svc.SnapshotCreate(context.Background(), solo.Upload{
 		UserID: "u1", SessionID: b.sess.ID, ContentLength: 4, Body: strings.NewReader("data"), IdempotencyKey: "k",
 	})

@@ -391,8 +391,8 @@ func (s *Service) rollback(ctx context.Context, pending db.SoloSnapshot, keysTo 
 		if err != nil {
 			return fmt.Errorf("deleting pending snapshot: %w", err)
 		}
-		if _, err := q.QuotaRelease(ctx, db.QuotaReleaseParams{UserID: r.UserID, SizeBytes: r.SizeBytes}); err != nil {
-			return fmt.Errorf("releasing quota: %w", err)
+		if err := release(ctx, q, r.UserID, r.SizeBytes); err != nil {
+			return err
 		}
 		deleted = true
 		return nil

@@ -87,7 +87,7 @@ func TestServerFramesMatchSchema(t *testing.T) {
 	s := schemas(t)
 	r := rand.New(rand.NewPCG(1, 2))
 	names := []string{"", "Ann", `quote " back \ slash`, "tab\tnew\nline\x01", "émoji 🎓", "bad \xff utf8", "sep \u2028"}
-	floats := []float64{0, -0.0, 1, -1.5, 1e-7, 123456789.125, 1e9, -1e9, 5e-324, math.SmallestNonzeroFloat64 * 3}
+	floats := []float64{0, math.Copysign(0, -1), 1, -1.5, 1e-7, 123456789.125, 1e9, -1e9, 5e-324, math.SmallestNonzeroFloat64 * 3}
 	check := func(frame []byte, want map[string]any) {
 		t.Helper()
 		doc, err := jsonschema.UnmarshalJSON(strings.NewReader(string(frame)))

@@ -18,7 +18,7 @@ import (
 // and the given body limit.
 func newTestHandler(t testing.TB, limit int64) *Handler {
 	t.Helper()
-	doc, err := api.GetSwagger()
+	doc, err := api.GetSpec()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +147,7 @@ func TestSchemasFromDocument(t *testing.T) {
 		"name becomes nullable": func(e, _ *openapi3.Schema) { e.Properties["name"].Value.Nullable = true },
 	} {
 		t.Run(name, func(t *testing.T) {
-			doc, err := api.GetSwagger() // a fresh copy to change
+			doc, err := api.GetSpec() // a fresh copy to change
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,4 +1,4 @@
-package retention_test
+package solo_test
 
 import (
 	"context"
@@ -12,12 +12,10 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/m4sh/backend/internal/blob"
 	"github.com/m4sh/backend/internal/dbtest"
-	"github.com/m4sh/backend/internal/retention"
+	"github.com/m4sh/backend/internal/solo"
 )
 
 // seedScale stores n sessions (one user each) of old+keep committed 100-byte revisions,
@@ -140,16 +138,8 @@ func runtimeCleanup(b *testing.B, pool *pgxpool.Pool, dir string, keep int) int 
 		b.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := retention.New(pool, store, log, nil, retention.Config{KeepLast: keep})
-	workers := river.NewWorkers()
-	svc.Register(workers)
-	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
-		Logger: log, Workers: workers, Queues: map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 4}},
-		FetchCooldown: 20 * time.Millisecond, FetchPollInterval: 50 * time.Millisecond,
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
+	svc := solo.New(pool, store, log, nil, solo.Options{KeepLast: keep})
+	client := riverClient(b, pool, svc, log)
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if err := client.Start(cctx); err != nil {
@@ -161,6 +151,6 @@ func runtimeCleanup(b *testing.B, pool *pgxpool.Pool, dir string, keep int) int 
 		_ = client.Stop(sctx)
 	}()
 	bd := bundle{pool: pool, store: store, svc: svc, client: client}
-	sum := summaryOf(b, bd.run(b, retention.CleanupArgs{KeepLast: &keep}))
+	sum := summaryOf(b, bd.run(b, solo.CleanupArgs{KeepLast: &keep}))
 	return sum.RevisionsDeleted
 }

@@ -1,4 +1,4 @@
-package retention_test
+package solo_test
 
 import (
 	"bytes"
@@ -22,19 +22,19 @@ import (
 
 	"github.com/m4sh/backend/internal/blob"
 	"github.com/m4sh/backend/internal/dbtest"
-	"github.com/m4sh/backend/internal/retention"
+	"github.com/m4sh/backend/internal/solo"
 )
 
 type bundle struct {
 	pool   *pgxpool.Pool
 	store  *blob.Local
-	svc    *retention.Service
+	svc    *solo.Service
 	client *river.Client[pgx.Tx]
 }
 
 // setup gives a fresh database, a local blob store and a started River client working the
 // retention jobs, with batches of 4 so that multi-batch paths run.
-func setup(t *testing.T, keepLast int) bundle {
+func setupGC(t *testing.T, keepLast int) bundle {
 	t.Helper()
 	pool := dbtest.New(t)
 	store, err := blob.NewLocal(t.TempDir())
@@ -42,16 +42,8 @@ func setup(t *testing.T, keepLast int) bundle {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := retention.New(pool, store, log, nil, retention.Config{KeepLast: keepLast, Batch: 4})
-	workers := river.NewWorkers()
-	svc.Register(workers)
-	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
-		Logger: log, Workers: workers, Queues: map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 4}},
-		FetchCooldown: 20 * time.Millisecond, FetchPollInterval: 50 * time.Millisecond, TestOnly: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc := solo.New(pool, store, log, nil, solo.Options{KeepLast: keepLast, GCBatch: 4})
+	client := riverClient(t, pool, svc, log)
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := client.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -63,6 +55,26 @@ func setup(t *testing.T, keepLast int) bundle {
 		cancel()
 	})
 	return bundle{pool: pool, store: store, svc: svc, client: client}
+}
+
+// riverClient is a River client working svc's jobs (no periodic schedule: tests enqueue),
+// polling often so that tests finish fast.
+func riverClient(t testing.TB, pool *pgxpool.Pool, svc *solo.Service, log *slog.Logger) *river.Client[pgx.Tx] {
+	t.Helper()
+	workers := river.NewWorkers()
+	for _, add := range svc.Work().Workers {
+		if err := add(workers); err != nil {
+			t.Fatal(err)
+		}
+	}
+	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
+		Logger: log, Workers: workers, Queues: map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 4}},
+		FetchCooldown: 20 * time.Millisecond, FetchPollInterval: 50 * time.Millisecond, TestOnly: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return client
 }
 
 type seeded struct {
@@ -140,7 +152,7 @@ func (b bundle) wait(t testing.TB, id int64) *rivertype.JobRow {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	job, err := retention.Await(ctx, b.client, id, 20*time.Millisecond)
+	job, err := solo.Await(ctx, b.client, id, 20*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,14 +163,14 @@ func (b bundle) drainBlobDeletes(t testing.TB) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := retention.AwaitBlobDeletes(ctx, b.client, 20*time.Millisecond); err != nil {
+	if err := solo.AwaitBlobDeletes(ctx, b.client, 20*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func summaryOf(t testing.TB, job *rivertype.JobRow) retention.Summary {
+func summaryOf(t testing.TB, job *rivertype.JobRow) solo.CleanupSummary {
 	t.Helper()
-	var s retention.Summary
+	var s solo.CleanupSummary
 	if err := json.Unmarshal(job.Output(), &s); err != nil {
 		t.Fatalf("job output %s: %v", job.Output(), err)
 	}
@@ -183,13 +195,13 @@ func ptr[T any](v T) *T { return &v }
 func TestCleanupKeepsNewestN(t *testing.T) {
 	t.Parallel()
 	const n = 3
-	b := setup(t, n)
+	b := setupGC(t, n)
 	counts := []int{0, 1, n, n + 1, 5 * n}
 	var sessions []seeded
 	for i, c := range counts {
 		sessions = append(sessions, b.seedSession(t, fmt.Sprintf("u%d", i), c))
 	}
-	sum := summaryOf(t, b.run(t, retention.CleanupArgs{}))
+	sum := summaryOf(t, b.run(t, solo.CleanupArgs{}))
 	var wantDeleted int
 	var wantFreed int64
 	for i, c := range counts {
@@ -215,22 +227,22 @@ func TestCleanupKeepsNewestN(t *testing.T) {
 			}
 		}
 	}
-	if want := (retention.Summary{Sessions: 2, RevisionsDeleted: wantDeleted, BytesFreed: wantFreed}); sum != want {
+	if want := (solo.CleanupSummary{Sessions: 2, RevisionsDeleted: wantDeleted, BytesFreed: wantFreed}); sum != want {
 		t.Errorf("summary = %+v, want %+v", sum, want)
 	}
 	// A second run finds nothing.
-	if sum := summaryOf(t, b.run(t, retention.CleanupArgs{})); sum.RevisionsDeleted != 0 || sum.BytesFreed != 0 {
+	if sum := summaryOf(t, b.run(t, solo.CleanupArgs{})); sum.RevisionsDeleted != 0 || sum.BytesFreed != 0 {
 		t.Errorf("second run = %+v, want nothing deleted", sum)
 	}
 }
 
 func TestCleanupArgs(t *testing.T) {
 	t.Parallel()
-	b := setup(t, 20)
+	b := setupGC(t, 20)
 	one := b.seedSession(t, "alice", 10)
 	two := b.seedSession(t, "alice", 10)
 	// keep_last per run, scoped to one session.
-	sum := summaryOf(t, b.run(t, retention.CleanupArgs{KeepLast: ptr(2), SessionID: &one.session}))
+	sum := summaryOf(t, b.run(t, solo.CleanupArgs{KeepLast: ptr(2), SessionID: &one.session}))
 	if sum.RevisionsDeleted != 8 || sum.Sessions != 1 {
 		t.Errorf("scoped run = %+v, want 8 revisions of 1 session", sum)
 	}
@@ -248,7 +260,7 @@ func TestCleanupArgs(t *testing.T) {
 	}())
 	// keep_last below 1 is refused at insert.
 	for _, k := range []int{0, -1} {
-		if _, err := retention.Enqueue(context.Background(), b.client, retention.CleanupArgs{KeepLast: ptr(k)}); err == nil {
+		if _, err := solo.EnqueueCleanup(context.Background(), b.client, solo.CleanupArgs{KeepLast: ptr(k)}); err == nil {
 			t.Errorf("Enqueue(keep_last=%d) succeeded, want an error", k)
 		}
 	}
@@ -258,13 +270,13 @@ func TestCleanupArgs(t *testing.T) {
 // arguments, so River's uniqueness does not merge them): nothing is decremented twice.
 func TestConcurrentCleanups(t *testing.T) {
 	t.Parallel()
-	b := setup(t, 2)
+	b := setupGC(t, 2)
 	var seeds []seeded
 	for i := range 6 {
 		seeds = append(seeds, b.seedSession(t, "bob", 9+i))
 	}
 	var wg sync.WaitGroup
-	for _, args := range []retention.CleanupArgs{{}, {KeepLast: ptr(2)}} {
+	for _, args := range []solo.CleanupArgs{{}, {KeepLast: ptr(2)}} {
 		wg.Go(func() { b.run(t, args) })
 	}
 	wg.Wait()
@@ -283,7 +295,7 @@ func TestConcurrentCleanups(t *testing.T) {
 // always survive and accounting stays exact.
 func TestCleanupDuringUploads(t *testing.T) {
 	t.Parallel()
-	b := setup(t, 2)
+	b := setupGC(t, 2)
 	s := b.seedSession(t, "carol", 6)
 	ctx := context.Background()
 	done := make(chan struct{})
@@ -317,12 +329,12 @@ func TestCleanupDuringUploads(t *testing.T) {
 		select {
 		case <-done:
 		default:
-			b.run(t, retention.CleanupArgs{KeepLast: ptr(2 + i%2)})
+			b.run(t, solo.CleanupArgs{KeepLast: ptr(2 + i%2)})
 			continue
 		}
 		break
 	}
-	b.run(t, retention.CleanupArgs{})
+	b.run(t, solo.CleanupArgs{})
 	if got := b.revisions(t, s.session); !slices.Equal(got, []int{29, 30}) {
 		t.Errorf("kept %v, want [29 30]", got)
 	}
@@ -334,7 +346,7 @@ func TestCleanupDuringUploads(t *testing.T) {
 // or counted twice, and a second cleanup has nothing to do.
 func TestCrashAfterCommitBeforeBlobDelete(t *testing.T) {
 	t.Parallel()
-	b := setup(t, 1)
+	b := setupGC(t, 1)
 	s := b.seedSession(t, "dan", 5)
 	// Run the pass with a River client that only inserts (no workers), as a node that dies
 	// before working its outbox would.
@@ -353,7 +365,7 @@ func TestCrashAfterCommitBeforeBlobDelete(t *testing.T) {
 			t.Errorf("blob of revision %d exists = %v", r, got)
 		}
 	}
-	if sum := summaryOf(t, b.run(t, retention.CleanupArgs{})); sum.RevisionsDeleted != 0 {
+	if sum := summaryOf(t, b.run(t, solo.CleanupArgs{})); sum.RevisionsDeleted != 0 {
 		t.Errorf("re-run deleted %d, want 0", sum.RevisionsDeleted)
 	}
 	b.checkUsage(t, "dan", s.sizes[5])
@@ -361,18 +373,18 @@ func TestCrashAfterCommitBeforeBlobDelete(t *testing.T) {
 
 func TestReconcileRepairsDrift(t *testing.T) {
 	t.Parallel()
-	b := setup(t, 20)
+	b := setupGC(t, 20)
 	a := b.seedSession(t, "erin", 3)
 	b.seedSession(t, "frank", 2)
 	if _, err := b.pool.Exec(context.Background(), `UPDATE solo_user_storage SET used_bytes = used_bytes + 1000 WHERE user_id = 'erin'`); err != nil {
 		t.Fatal(err)
 	}
-	job := b.run(t, retention.ReconcileArgs{})
-	var sum retention.ReconcileSummary
+	job := b.run(t, solo.ReconcileArgs{})
+	var sum solo.ReconcileSummary
 	if err := json.Unmarshal(job.Output(), &sum); err != nil {
 		t.Fatal(err)
 	}
-	if sum != (retention.ReconcileSummary{Users: 2, Repaired: 1, DriftBytes: 1000}) {
+	if sum != (solo.ReconcileSummary{Users: 2, Repaired: 1, DriftBytes: 1000}) {
 		t.Errorf("reconcile = %+v, want 2 users, 1 repaired, 1000 bytes", sum)
 	}
 	b.checkUsage(t, "erin", a.sizes[1]+a.sizes[2]+a.sizes[3])
@@ -381,7 +393,7 @@ func TestReconcileRepairsDrift(t *testing.T) {
 // dyingInserter lets the first batch of a cleanup commit, then dies in the middle of the
 // second — as a process killed half-way through a run.
 type dyingInserter struct {
-	inner retention.TxInserter
+	inner solo.TxInserter
 	calls int
 }
 
@@ -397,7 +409,7 @@ func (d *dyingInserter) InsertManyTx(ctx context.Context, tx pgx.Tx, params []ri
 // that point, and the next run finishes the job exactly.
 func TestCleanupKilledHalfWay(t *testing.T) {
 	t.Parallel()
-	b := setup(t, 2) // batches of 4
+	b := setupGC(t, 2) // batches of 4
 	s := b.seedSession(t, "hank", 12)
 	_, err := b.svc.Cleanup(context.Background(), &dyingInserter{inner: b.client}, 2, nil)
 	if err == nil {
@@ -412,7 +424,7 @@ func TestCleanupKilledHalfWay(t *testing.T) {
 		mid += s.sizes[r]
 	}
 	b.checkUsage(t, "hank", mid)
-	sum := summaryOf(t, b.run(t, retention.CleanupArgs{}))
+	sum := summaryOf(t, b.run(t, solo.CleanupArgs{}))
 	if sum.RevisionsDeleted != 6 {
 		t.Errorf("re-run deleted %d, want the remaining 6", sum.RevisionsDeleted)
 	}

@@ -1,0 +1,127 @@
+package solo
+
+// Retention (CONTRACT §4): keep the newest N committed revisions of every session and give
+// their bytes back. Pending uploads and orphan blobs are the reaper's (reap.go); retention
+// never touches pending rows and never the newest revision.
+//
+// Crash safety comes from doing every change to rows, accounting and the blob-deletion queue
+// in one transaction per batch (River is the outbox): a crash anywhere leaves either the old
+// state or the new one, never a row without its blob or a blob nobody will delete.
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/m4sh/backend/gen/db"
+	"github.com/m4sh/backend/internal/postgres"
+)
+
+// CleanupSummary is the recorded output of a cleanup run (and what `m4sh gc snapshots` prints).
+type CleanupSummary struct {
+	Sessions         int   `json:"sessions"`
+	RevisionsDeleted int   `json:"revisions_deleted"`
+	BytesFreed       int64 `json:"bytes_freed"`
+}
+
+// TxInserter enqueues jobs inside a transaction.
+type TxInserter interface {
+	InsertManyTx(ctx context.Context, tx pgx.Tx, params []river.InsertManyParams) ([]*rivertype.JobInsertResult, error)
+}
+
+// Cleanup runs the retention pass (all sessions, or one), keeping keep revisions of each.
+func (s *Service) Cleanup(ctx context.Context, jobs TxInserter, keep int, only *uuid.UUID) (CleanupSummary, error) {
+	if only != nil {
+		n, freed, err := s.cleanSessions(ctx, jobs, []uuid.UUID{*only}, keep)
+		if err != nil {
+			return CleanupSummary{}, err
+		}
+		return CleanupSummary{Sessions: 1, RevisionsDeleted: n, BytesFreed: freed}, nil
+	}
+	var sum CleanupSummary
+	after := uuid.Nil
+	for {
+		ids, err := s.q.RetentionSessionsPage(ctx, db.RetentionSessionsPageParams{After: after, KeepLast: int32(keep), Lim: sessionsPerPage})
+		if err != nil {
+			return sum, fmt.Errorf("listing sessions: %w", err)
+		}
+		n, freed, err := s.cleanSessions(ctx, jobs, ids, keep)
+		if err != nil {
+			return sum, err
+		}
+		sum.Sessions += len(ids)
+		sum.RevisionsDeleted += n
+		sum.BytesFreed += freed
+		if len(ids) < sessionsPerPage {
+			return sum, nil
+		}
+		after = ids[len(ids)-1]
+	}
+}
+
+// sessionsPerPage bounds how many sessions one pass locks together; batches within a page
+// are bounded by Options.GCBatch revisions, so a huge session is worked through in many short
+// transactions and small ones share a transaction.
+const sessionsPerPage = 200
+
+// cleanSessions deletes a page of sessions' old revisions, a batch per transaction: rows,
+// the owners' used_bytes and the blob deletions commit together.
+func (s *Service) cleanSessions(ctx context.Context, jobs TxInserter, ids []uuid.UUID, keep int) (deleted int, freed int64, err error) {
+	if len(ids) == 0 {
+		return 0, 0, nil
+	}
+	for {
+		var rows []db.RetentionDeleteOldestRow
+		err := postgres.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+			q := s.q.WithTx(tx)
+			var err error
+			rows, err = q.RetentionDeleteOldest(ctx, db.RetentionDeleteOldestParams{SessionIds: ids, KeepLast: int32(keep), Lim: int32(s.opts.GCBatch)})
+			if err != nil || len(rows) == 0 {
+				return err
+			}
+			byUser := map[string]int64{}
+			keys := make([]string, len(rows))
+			for i, r := range rows {
+				byUser[r.UserID] += r.SizeBytes
+				keys[i] = r.BlobKey
+			}
+			for user, n := range byUser {
+				if err := release(ctx, q, user, n); err != nil {
+					return err
+				}
+			}
+			_, err = jobs.InsertManyTx(ctx, tx, []river.InsertManyParams{{Args: DeleteBlobArgs{Keys: keys}}})
+			return err
+		})
+		if err != nil {
+			return deleted, freed, fmt.Errorf("cleaning sessions: %w", err)
+		}
+		var batchFreed int64
+		for _, r := range rows {
+			batchFreed += r.SizeBytes
+		}
+		deleted += len(rows)
+		freed += batchFreed
+		s.metrics.revisionsDeleted.Add(float64(len(rows)))
+		s.metrics.bytesFreed.Add(float64(batchFreed))
+		if len(rows) < s.opts.GCBatch {
+			return deleted, freed, nil
+		}
+	}
+}
+
+// deleteBlobs deletes the blobs of rows retention removed; keys already gone count as
+// deleted, so a retry after a partial run finishes the rest.
+func (s *Service) deleteBlobs(ctx context.Context, keys []string) error {
+	for _, key := range keys {
+		if err := s.blobs.Delete(ctx, key); err != nil {
+			return fmt.Errorf("deleting blob %s: %w", key, err)
+		}
+		s.metrics.blobsDeleted.Inc()
+	}
+	return nil
+}
