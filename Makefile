@@ -112,8 +112,15 @@ lint-spec: $(NODE_STAMP) $(TS_STAMP) ## lint openapi/ (Redocly, zero errors), va
 	node scripts/node/asyncapi-validate.mjs asyncapi/asyncapi.yaml
 	cd gen/ts && node_modules/.bin/tsc -p . --noEmit
 
+# Prometheus alerts and recording rules (deploy/prometheus): syntax and promtool unit tests.
+.PHONY: rules-test
+rules-test: ## check deploy/prometheus rules and run their promtool unit tests (installs promtool)
+	@promtool=$$(scripts/ops-deps.sh promtool); \
+	$$promtool check config deploy/prometheus/prometheus.yml; \
+	cd deploy/prometheus && $$promtool test rules m4sh.rules.test.yml
+
 .PHONY: ci
-ci: check-generated lint lint-spec test ## what .ci/run runs
+ci: check-generated lint lint-spec rules-test test ## what .ci/run runs
 
 .PHONY: db-stop
 db-stop: ## stop the private PostgreSQL clusters (data kept under .data)

@@ -176,6 +176,7 @@ func (a *App) buildPresence(ctx context.Context, cfg config.Config, checks httpa
 	}
 	a.bus = bus
 	checks["nats"] = func(context.Context) error { return bus.Check() }
+	a.Metrics.MustRegister(append(bus.Collectors(), a.Node.Collectors()...)...)
 	opts.Bus, opts.Directory = bus, a.Node
 	hub := presence.NewHub(opts)
 	a.Node.SetHooks(hub.PublishLeave, hub.Reassert)
@@ -276,6 +277,7 @@ func NewCore(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, er
 	}}); err != nil {
 		return nil, err
 	}
+	a.Metrics.MustRegister(a.River.Collectors(log)...)
 	ok = true
 	return a, nil
 }

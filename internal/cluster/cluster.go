@@ -50,6 +50,8 @@ type Node struct {
 	done    chan struct{}
 	once    sync.Once
 	started atomic.Bool
+
+	purgedRows, selfPurged atomic.Int64 // metrics.go
 }
 
 // New returns a Node with a fresh id; Start begins its heartbeat.
@@ -116,6 +118,7 @@ func (n *Node) loop(lastBeat time.Time) {
 			} else {
 				if inserted && !lastBeat.IsZero() {
 					n.o.Log.Warn("cluster: this node was purged by the others; recording its connections again")
+					n.selfPurged.Add(1)
 					n.o.OnPurged(ctx)
 				}
 				lastBeat = time.Now()
@@ -170,6 +173,7 @@ func (n *Node) Sweep(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	n.purgedRows.Add(int64(len(rows)))
 	if err := n.q.PresenceNodePurge(ctx, interval(n.o.PurgeAfter)); err != nil {
 		return err
 	}

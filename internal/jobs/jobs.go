@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
 )
 
 // Work is one feature's background work: its River workers and periodic jobs.
@@ -41,11 +42,13 @@ type Config struct {
 type Client struct {
 	*river.Client[pgx.Tx]
 	working bool
+	work    *workMetrics
 }
 
 // New builds a River client over pool with every worker and periodic job of c.Work.
 func New(pool *pgxpool.Pool, c Config) (*Client, error) {
-	rc := &river.Config{Logger: c.Log}
+	work := newWorkMetrics()
+	rc := &river.Config{Logger: c.Log, Middleware: []rivertype.Middleware{work}}
 	workers := river.NewWorkers()
 	count := 0
 	var periodic []*river.PeriodicJob
@@ -71,7 +74,7 @@ func New(pool *pgxpool.Pool, c Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("river client: %w", err)
 	}
-	return &Client{Client: client, working: working}, nil
+	return &Client{Client: client, working: working, work: work}, nil
 }
 
 // Start starts working jobs, when there are workers.
