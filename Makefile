@@ -119,6 +119,15 @@ rules-test: ## check deploy/prometheus rules and run their promtool unit tests (
 	$$promtool check config deploy/prometheus/prometheus.yml; \
 	cd deploy/prometheus && $$promtool test rules m4sh.rules.test.yml
 
+# Container image (README: Operations / runbook): buildah, no daemon, storage under .data/containers.
+.PHONY: image
+image: ## build the container image with buildah (static binary FROM scratch, non-root); prints its name
+	@scripts/image.sh
+
+.PHONY: image-test
+image-test: ## build the image, then run --version, migrate and serve from its mounted root filesystem
+	@scripts/image-test.sh
+
 .PHONY: ci
 ci: check-generated lint lint-spec rules-test test ## what .ci/run runs
 

@@ -37,6 +37,8 @@ commands:
   gc reconcile                       recompute every user's used_bytes from the rows
   token -user U [-name N] [-ttl 1h]  mint a dev access token (HS256, AUTH_JWT_SECRET)
   quota set -user U -bytes N         set a user's snapshot storage quota (may be below usage)
+  healthcheck [-url URL]             exit 0 when this node's /healthz answers 200 (container probes)
+  version, --version                 print the API version and the commit built from
 
 Configuration comes from environment variables; see README.md.
 `
@@ -47,6 +49,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return errors.New("no command given")
+	}
+	if args[0] == "version" || args[0] == "--version" {
+		return version(stdout)
 	}
 	cfg, err := config.Load(getenv)
 	if err != nil {
@@ -64,6 +69,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return token(cfg, args[1:], stdout, stderr)
 	case "quota":
 		return quota(ctx, cfg, log, args[1:], stdout, stderr)
+	case "healthcheck":
+		return healthcheck(ctx, cfg.HTTPAddr, args[1:], stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
