@@ -32,11 +32,83 @@ type ruleFile struct {
 	Groups []struct {
 		Name  string `yaml:"name"`
 		Rules []struct {
-			Record string `yaml:"record"`
-			Alert  string `yaml:"alert"`
-			Expr   string `yaml:"expr"`
+			Record      string            `yaml:"record"`
+			Alert       string            `yaml:"alert"`
+			Expr        string            `yaml:"expr"`
+			Annotations map[string]string `yaml:"annotations"`
 		} `yaml:"rules"`
 	} `yaml:"groups"`
+}
+
+// ruleTests is the part of the promtool test file the test reads.
+type ruleTests struct {
+	Tests []struct {
+		AlertRuleTest []struct {
+			Alertname string `yaml:"alertname"`
+			ExpAlerts []any  `yaml:"exp_alerts"`
+		} `yaml:"alert_rule_test"`
+	} `yaml:"tests"`
+}
+
+func readYAML(t *testing.T, path string, v any) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(b, v); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+}
+
+// TestEveryAlertIsTestedAndDocumented: each alert has a promtool case where it fires and one
+// where it stays quiet, and its runbook annotation points at a heading of the README's
+// runbook.
+func TestEveryAlertIsTestedAndDocumented(t *testing.T) {
+	t.Parallel()
+	var rf ruleFile
+	readYAML(t, "prometheus/m4sh.rules.yml", &rf)
+	var rt ruleTests
+	readYAML(t, "prometheus/m4sh.rules.test.yml", &rt)
+	fires, quiet := map[string]bool{}, map[string]bool{}
+	for _, tc := range rt.Tests {
+		for _, a := range tc.AlertRuleTest {
+			if len(a.ExpAlerts) > 0 {
+				fires[a.Alertname] = true
+			} else {
+				quiet[a.Alertname] = true
+			}
+		}
+	}
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	anchors := map[string]bool{}
+	for _, line := range strings.Split(string(readme), "\n") {
+		if h, ok := strings.CutPrefix(line, "#### "); ok {
+			anchors[strings.ToLower(h)] = true
+		}
+	}
+	alerts := 0
+	for _, g := range rf.Groups {
+		for _, r := range g.Rules {
+			if r.Alert == "" {
+				continue
+			}
+			alerts++
+			if !fires[r.Alert] || !quiet[r.Alert] {
+				t.Errorf("alert %s: promtool cases firing %t, quiet %t; want both", r.Alert, fires[r.Alert], quiet[r.Alert])
+			}
+			anchor, ok := strings.CutPrefix(r.Annotations["runbook"], "README.md#")
+			if !ok || !anchors[anchor] {
+				t.Errorf("alert %s: runbook %q is not a README.md#<heading> of the runbook", r.Alert, r.Annotations["runbook"])
+			}
+		}
+	}
+	if alerts < 15 {
+		t.Errorf("read %d alerts, want at least 15", alerts)
+	}
 }
 
 // dashboard is the part of the Grafana JSON the test reads.
@@ -60,14 +132,8 @@ type dashboard struct {
 // dashboard (keyed "dashboard: <panel>"), and the recording rules defined.
 func exprs(t *testing.T) (map[string]string, map[string]bool) {
 	t.Helper()
-	b, err := os.ReadFile("prometheus/m4sh.rules.yml")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var rf ruleFile
-	if err := yaml.Unmarshal(b, &rf); err != nil {
-		t.Fatalf("prometheus/m4sh.rules.yml: %v", err)
-	}
+	readYAML(t, "prometheus/m4sh.rules.yml", &rf)
 	out, recorded := map[string]string{}, map[string]bool{}
 	for _, g := range rf.Groups {
 		for _, r := range g.Rules {
@@ -78,7 +144,7 @@ func exprs(t *testing.T) (map[string]string, map[string]bool) {
 			}
 		}
 	}
-	b, err = os.ReadFile("grafana/m4sh.json")
+	b, err := os.ReadFile("grafana/m4sh.json")
 	if err != nil {
 		t.Fatal(err)
 	}
