@@ -26,7 +26,7 @@ import (
 var metricName = regexp.MustCompile(`(?:^|[^:a-zA-Z0-9_])((?:m4sh|go|process)_[a-zA-Z0-9_]+)\b(?:[^:]|$)`)
 
 // recordingName finds recording rule names (they contain colons).
-var recordingName = regexp.MustCompile(`\b[a-z_]+:[a-zA-Z0-9_]+:[a-zA-Z0-9_]+\b`)
+var recordingName = regexp.MustCompile(`\b[a-zA-Z_][a-zA-Z0-9_]*:[a-zA-Z0-9_]+:[a-zA-Z0-9_]+\b`)
 
 type ruleFile struct {
 	Groups []struct {
