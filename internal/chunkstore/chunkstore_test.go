@@ -26,7 +26,7 @@ type testBundle struct {
 	store *Store
 }
 
-func setup(t *testing.T) *testBundle {
+func setup(t testing.TB) *testBundle {
 	t.Helper()
 	codec, err := NewCodec(zstd.SpeedFastest)
 	if err != nil {
@@ -53,7 +53,7 @@ func newOwners() *owners { return &owners{chunks: map[string]map[Hash]Ref{}} }
 // upload stores body for owner as the lifecycle code will: split, reuse the owner's
 // existing chunks, write only new ones. It returns the manifest, the stored bytes the
 // upload added, and the split summary.
-func (b *testBundle) upload(t *testing.T, o *owners, owner string, body io.Reader) (Manifest, int64, Summary) {
+func (b *testBundle) upload(t testing.TB, o *owners, owner string, body io.Reader) (Manifest, int64, Summary) {
 	t.Helper()
 	if o.chunks[owner] == nil {
 		o.chunks[owner] = map[Hash]Ref{}
