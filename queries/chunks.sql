@@ -163,7 +163,8 @@ WITH dec AS (
     FOR UPDATE
 ), upd AS (
     UPDATE snapshot_chunks c
-    SET refcount = c.refcount - dec.n,
+    -- GREATEST: a drifted refcount (reconcile repairs it) must not fail the whole batch.
+    SET refcount = greatest(c.refcount - dec.n, 0),
         state = CASE WHEN c.refcount <= dec.n THEN 'deleting' ELSE 'live' END,
         deleting_since = CASE WHEN c.refcount <= dec.n THEN now() END
     FROM dec, locked

@@ -103,7 +103,15 @@
 //	Tc  SnapshotUploadLock(id); SessionRevisionNext(session, sha256)
 //	        no row: identical to the newest revision -> Drop instead, answer 200 with it
 //	    SnapshotUploadCommit(upload, revision, size, sha256, content type, manifest, ...)
-//	    idempotency key row (as today), commit.
+//	        (no row: the reaper dropped it meanwhile)
+//	    move the Idempotency-Key from the upload row to solo_snapshot_idempotency_keys;
+//	    commit.
+//
+// An Idempotency-Key is claimed by T0 (unique per session among uploads in flight) after
+// looking it up among committed revisions, as today. Until the migration that lands with
+// this path makes solo_snapshots.blob_key nullable, Tc passes the unused whole-blob key the
+// revision would have had (solo.BlobKey): nothing is ever written there, and GC must not
+// queue it for deletion (it would be a harmless no-op).
 //
 // Drop (failed, over-quota, duplicate or reaped upload), one transaction:
 // SnapshotUploadDelete(id) -> reserved_bytes, chunk_ids; ChunkRelease(chunk_ids) -> freed
