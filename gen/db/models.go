@@ -54,6 +54,30 @@ type PresenceNode struct {
 	SeenAt time.Time
 }
 
+type SnapshotChunk struct {
+	ID            int64
+	UserID        string
+	Sha256        []byte
+	SizeBytes     int32
+	StoredBytes   int32
+	Encoding      int16
+	Refcount      int32
+	State         string
+	CreatedAt     time.Time
+	DeletingSince *time.Time
+}
+
+type SnapshotUpload struct {
+	ID             uuid.UUID
+	SessionID      uuid.UUID
+	UserID         string
+	ReservedBytes  int64
+	AddedBytes     int64
+	ChunkIds       []int64
+	IdempotencyKey pgtype.Text
+	CreatedAt      time.Time
+}
+
 type SoloSession struct {
 	ID           uuid.UUID
 	UserID       string
@@ -64,17 +88,23 @@ type SoloSession struct {
 }
 
 type SoloSnapshot struct {
-	ID          uuid.UUID
-	SessionID   uuid.UUID
-	UserID      string
-	Status      string
-	Revision    pgtype.Int4
-	SizeBytes   int64
-	Sha256      string
-	ContentType string
-	BlobKey     string
-	CreatedAt   time.Time
-	CommittedAt *time.Time
+	ID           uuid.UUID
+	SessionID    uuid.UUID
+	UserID       string
+	Status       string
+	Revision     pgtype.Int4
+	SizeBytes    int64
+	Sha256       string
+	ContentType  string
+	BlobKey      string
+	CreatedAt    time.Time
+	CommittedAt  *time.Time
+	Manifest     []byte
+	ChunkIds     []int64
+	StoredBytes  pgtype.Int8
+	Pinned       bool
+	Label        pgtype.Text
+	RestoredFrom pgtype.Int4
 }
 
 type SoloSnapshotIdempotencyKey struct {

@@ -195,7 +195,7 @@ UPDATE solo_snapshots sn
 SET status = 'committed', revision = numbered.last_revision, committed_at = now()
 FROM numbered
 WHERE sn.id = $1
-RETURNING sn.id, sn.session_id, sn.user_id, sn.status, sn.revision, sn.size_bytes, sn.sha256, sn.content_type, sn.blob_key, sn.created_at, sn.committed_at
+RETURNING sn.id, sn.session_id, sn.user_id, sn.status, sn.revision, sn.size_bytes, sn.sha256, sn.content_type, sn.blob_key, sn.created_at, sn.committed_at, sn.manifest, sn.chunk_ids, sn.stored_bytes, sn.pinned, sn.label, sn.restored_from
 `
 
 type SnapshotCommitParams struct {
@@ -230,13 +230,19 @@ func (q *Queries) SnapshotCommit(ctx context.Context, arg SnapshotCommitParams) 
 		&i.BlobKey,
 		&i.CreatedAt,
 		&i.CommittedAt,
+		&i.Manifest,
+		&i.ChunkIds,
+		&i.StoredBytes,
+		&i.Pinned,
+		&i.Label,
+		&i.RestoredFrom,
 	)
 	return i, err
 }
 
 const snapshotDeletePending = `-- name: SnapshotDeletePending :one
 DELETE FROM solo_snapshots WHERE id = $1 AND status = 'pending'
-RETURNING id, session_id, user_id, status, revision, size_bytes, sha256, content_type, blob_key, created_at, committed_at
+RETURNING id, session_id, user_id, status, revision, size_bytes, sha256, content_type, blob_key, created_at, committed_at, manifest, chunk_ids, stored_bytes, pinned, label, restored_from
 `
 
 // Removes a pending revision (its upload failed or was abandoned); the caller releases its
@@ -256,12 +262,18 @@ func (q *Queries) SnapshotDeletePending(ctx context.Context, id uuid.UUID) (Solo
 		&i.BlobKey,
 		&i.CreatedAt,
 		&i.CommittedAt,
+		&i.Manifest,
+		&i.ChunkIds,
+		&i.StoredBytes,
+		&i.Pinned,
+		&i.Label,
+		&i.RestoredFrom,
 	)
 	return i, err
 }
 
 const snapshotGetByID = `-- name: SnapshotGetByID :one
-SELECT id, session_id, user_id, status, revision, size_bytes, sha256, content_type, blob_key, created_at, committed_at FROM solo_snapshots WHERE id = $1
+SELECT id, session_id, user_id, status, revision, size_bytes, sha256, content_type, blob_key, created_at, committed_at, manifest, chunk_ids, stored_bytes, pinned, label, restored_from FROM solo_snapshots WHERE id = $1
 `
 
 func (q *Queries) SnapshotGetByID(ctx context.Context, id uuid.UUID) (SoloSnapshot, error) {
@@ -279,12 +291,18 @@ func (q *Queries) SnapshotGetByID(ctx context.Context, id uuid.UUID) (SoloSnapsh
 		&i.BlobKey,
 		&i.CreatedAt,
 		&i.CommittedAt,
+		&i.Manifest,
+		&i.ChunkIds,
+		&i.StoredBytes,
+		&i.Pinned,
+		&i.Label,
+		&i.RestoredFrom,
 	)
 	return i, err
 }
 
 const snapshotGetByRevision = `-- name: SnapshotGetByRevision :one
-SELECT id, session_id, user_id, status, revision, size_bytes, sha256, content_type, blob_key, created_at, committed_at FROM solo_snapshots WHERE session_id = $1 AND revision = $2::integer
+SELECT id, session_id, user_id, status, revision, size_bytes, sha256, content_type, blob_key, created_at, committed_at, manifest, chunk_ids, stored_bytes, pinned, label, restored_from FROM solo_snapshots WHERE session_id = $1 AND revision = $2::integer
 `
 
 type SnapshotGetByRevisionParams struct {
@@ -307,12 +325,18 @@ func (q *Queries) SnapshotGetByRevision(ctx context.Context, arg SnapshotGetByRe
 		&i.BlobKey,
 		&i.CreatedAt,
 		&i.CommittedAt,
+		&i.Manifest,
+		&i.ChunkIds,
+		&i.StoredBytes,
+		&i.Pinned,
+		&i.Label,
+		&i.RestoredFrom,
 	)
 	return i, err
 }
 
 const snapshotIdempotencyKeyGet = `-- name: SnapshotIdempotencyKeyGet :one
-SELECT sn.id, sn.session_id, sn.user_id, sn.status, sn.revision, sn.size_bytes, sn.sha256, sn.content_type, sn.blob_key, sn.created_at, sn.committed_at FROM solo_snapshot_idempotency_keys k
+SELECT sn.id, sn.session_id, sn.user_id, sn.status, sn.revision, sn.size_bytes, sn.sha256, sn.content_type, sn.blob_key, sn.created_at, sn.committed_at, sn.manifest, sn.chunk_ids, sn.stored_bytes, sn.pinned, sn.label, sn.restored_from FROM solo_snapshot_idempotency_keys k
 JOIN solo_snapshots sn ON sn.id = k.snapshot_id
 WHERE k.session_id = $1 AND k.idempotency_key = $2
 `
@@ -337,6 +361,12 @@ func (q *Queries) SnapshotIdempotencyKeyGet(ctx context.Context, arg SnapshotIde
 		&i.BlobKey,
 		&i.CreatedAt,
 		&i.CommittedAt,
+		&i.Manifest,
+		&i.ChunkIds,
+		&i.StoredBytes,
+		&i.Pinned,
+		&i.Label,
+		&i.RestoredFrom,
 	)
 	return i, err
 }
@@ -378,7 +408,7 @@ func (q *Queries) SnapshotIdempotencyKeyRepoint(ctx context.Context, arg Snapsho
 }
 
 const snapshotLatest = `-- name: SnapshotLatest :one
-SELECT id, session_id, user_id, status, revision, size_bytes, sha256, content_type, blob_key, created_at, committed_at FROM solo_snapshots
+SELECT id, session_id, user_id, status, revision, size_bytes, sha256, content_type, blob_key, created_at, committed_at, manifest, chunk_ids, stored_bytes, pinned, label, restored_from FROM solo_snapshots
 WHERE session_id = $1 AND revision IS NOT NULL
 ORDER BY revision DESC
 LIMIT 1
@@ -399,12 +429,18 @@ func (q *Queries) SnapshotLatest(ctx context.Context, sessionID uuid.UUID) (Solo
 		&i.BlobKey,
 		&i.CreatedAt,
 		&i.CommittedAt,
+		&i.Manifest,
+		&i.ChunkIds,
+		&i.StoredBytes,
+		&i.Pinned,
+		&i.Label,
+		&i.RestoredFrom,
 	)
 	return i, err
 }
 
 const snapshotListBySession = `-- name: SnapshotListBySession :many
-SELECT id, session_id, user_id, status, revision, size_bytes, sha256, content_type, blob_key, created_at, committed_at FROM solo_snapshots
+SELECT id, session_id, user_id, status, revision, size_bytes, sha256, content_type, blob_key, created_at, committed_at, manifest, chunk_ids, stored_bytes, pinned, label, restored_from FROM solo_snapshots
 WHERE session_id = $1 AND revision < $2::bigint
 ORDER BY revision DESC
 LIMIT $3
@@ -437,6 +473,12 @@ func (q *Queries) SnapshotListBySession(ctx context.Context, arg SnapshotListByS
 			&i.BlobKey,
 			&i.CreatedAt,
 			&i.CommittedAt,
+			&i.Manifest,
+			&i.ChunkIds,
+			&i.StoredBytes,
+			&i.Pinned,
+			&i.Label,
+			&i.RestoredFrom,
 		); err != nil {
 			return nil, err
 		}
@@ -449,7 +491,7 @@ func (q *Queries) SnapshotListBySession(ctx context.Context, arg SnapshotListByS
 }
 
 const snapshotListPendingBefore = `-- name: SnapshotListPendingBefore :many
-SELECT id, session_id, user_id, status, revision, size_bytes, sha256, content_type, blob_key, created_at, committed_at FROM solo_snapshots
+SELECT id, session_id, user_id, status, revision, size_bytes, sha256, content_type, blob_key, created_at, committed_at, manifest, chunk_ids, stored_bytes, pinned, label, restored_from FROM solo_snapshots
 WHERE status = 'pending' AND created_at < now() - make_interval(secs => $1::float8)
 ORDER BY created_at
 LIMIT $2
@@ -482,6 +524,12 @@ func (q *Queries) SnapshotListPendingBefore(ctx context.Context, arg SnapshotLis
 			&i.BlobKey,
 			&i.CreatedAt,
 			&i.CommittedAt,
+			&i.Manifest,
+			&i.ChunkIds,
+			&i.StoredBytes,
+			&i.Pinned,
+			&i.Label,
+			&i.RestoredFrom,
 		); err != nil {
 			return nil, err
 		}

@@ -1,0 +1,123 @@
+package chunkstore
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/m4sh/backend/internal/blob"
+)
+
+// KeyPrefix starts every chunk's blob key; the orphan sweep lists it.
+const KeyPrefix = "chunks/"
+
+// OwnerPrefix is the key segment for an owner: 32 hex digits of a SHA-256 of the user id,
+// so any user id (which may hold characters keys do not allow) maps to a valid segment and
+// keys do not show who owns them.
+func OwnerPrefix(owner string) string {
+	h := sha256.Sum256([]byte("m4sh chunk owner\x00" + owner))
+	return hex.EncodeToString(h[:16])
+}
+
+// Key is the blob key of one stored chunk:
+//
+//	chunks/<owner prefix>/<first 2 hex digits of the hash>/<hash>-<chunk id>
+//
+// The chunk id (the snapshot_chunks row, from its sequence) makes every key written once:
+// when GC frees a chunk and a later upload stores the same bytes again, the new row has a
+// new id and so a new key, and the pending deletion of the old key cannot touch it.
+func Key(owner string, h Hash, chunkID int64) string {
+	s := h.String()
+	return KeyPrefix + OwnerPrefix(owner) + "/" + s[:2] + "/" + s + "-" + strconv.FormatInt(chunkID, 10)
+}
+
+// ParseKey splits a chunk key into its owner prefix, hash and chunk id.
+func ParseKey(key string) (ownerPrefix string, h Hash, chunkID int64, err error) {
+	parts := strings.Split(key, "/")
+	bad := fmt.Errorf("%w: chunk key %q", ErrCorrupt, key)
+	if len(parts) != 4 || parts[0]+"/" != KeyPrefix || len(parts[1]) != 32 {
+		return "", h, 0, bad
+	}
+	hs, ids, ok := strings.Cut(parts[3], "-")
+	if !ok || len(hs) < 2 || hs[:2] != parts[2] {
+		return "", h, 0, bad
+	}
+	if h, err = ParseHash(hs); err != nil {
+		return "", h, 0, bad
+	}
+	if chunkID, err = strconv.ParseInt(ids, 10, 64); err != nil || chunkID <= 0 || strconv.FormatInt(chunkID, 10) != ids {
+		return "", h, 0, bad
+	}
+	return parts[1], h, chunkID, nil
+}
+
+// Store writes and reads one owner's chunks in a blob.Store.
+type Store struct {
+	blobs blob.Store
+	codec *Codec
+}
+
+// NewStore returns a Store over blobs using codec.
+func NewStore(blobs blob.Store, codec *Codec) *Store {
+	return &Store{blobs: blobs, codec: codec}
+}
+
+// contentType of chunk objects: the bytes mean something only with their manifest.
+const contentType = "application/octet-stream"
+
+// Put writes a chunk's stored bytes under Key(owner, c.Ref.Hash, chunkID). The key is new
+// for every chunk id, so an existing object there can only be this chunk written by an
+// earlier attempt of the same upload: that is success, not a conflict.
+func (s *Store) Put(ctx context.Context, owner string, chunkID int64, c *Chunk) error {
+	key := Key(owner, c.Ref.Hash, chunkID)
+	err := s.blobs.Put(ctx, key, bytes.NewReader(c.Stored), int64(len(c.Stored)), contentType)
+	if err != nil && !errors.Is(err, blob.ErrExists) {
+		return fmt.Errorf("storing chunk: %w", err)
+	}
+	return nil
+}
+
+// Fetcher gives the stored bytes of a revision's chunks; a Reader asks for them in order.
+type Fetcher interface {
+	// FetchChunk returns the stored bytes of ref, appended to dst[:0].
+	FetchChunk(ctx context.Context, ref Ref, dst []byte) ([]byte, error)
+}
+
+// Owner returns the Fetcher for one owner's chunks in s.
+func (s *Store) Owner(owner string) Fetcher { return ownerFetcher{s: s, owner: owner} }
+
+type ownerFetcher struct {
+	s     *Store
+	owner string
+}
+
+// FetchChunk reads the object under the chunk's key, refusing one of the wrong size before
+// reading it (the size comes from the object's metadata), so a read never buffers more than
+// ref.StoredSize bytes.
+func (f ownerFetcher) FetchChunk(ctx context.Context, ref Ref, dst []byte) ([]byte, error) {
+	rc, obj, err := f.s.blobs.Get(ctx, Key(f.owner, ref.Hash, ref.ChunkID))
+	if err != nil {
+		return nil, fmt.Errorf("opening chunk %d: %w", ref.ChunkID, err)
+	}
+	defer rc.Close()
+	if obj.Size != ref.StoredSize {
+		return nil, fmt.Errorf("%w: chunk %d has %d bytes, want %d", ErrCorrupt, ref.ChunkID, obj.Size, ref.StoredSize)
+	}
+	buf := bytes.NewBuffer(dst[:0])
+	buf.Grow(int(ref.StoredSize))
+	if _, err := io.Copy(buf, io.LimitReader(rc, ref.StoredSize+1)); err != nil {
+		return nil, fmt.Errorf("reading chunk %d: %w", ref.ChunkID, err)
+	}
+	return buf.Bytes(), nil
+}
+
+// Open returns a reader of the revision m of owner (see NewReader).
+func (s *Store) Open(ctx context.Context, owner string, m Manifest) io.Reader {
+	return NewReader(ctx, s.codec, s.Owner(owner), m)
+}

@@ -1,0 +1,255 @@
+-- Chunked snapshot storage (CONTRACT §13): chunk rows with reference counts, uploads in
+-- flight, and the revision side of manifests. See migration 0006 for the accounting
+-- invariant and internal/chunkstore's package doc for the transactions that use these.
+--
+-- Lock order, in every transaction: session row -> snapshot_uploads / solo_snapshots rows ->
+-- snapshot_chunks rows in ascending id (every statement that changes chunk rows locks them
+-- through a SELECT ... ORDER BY id FOR UPDATE first; new rows are inserted in ascending
+-- sha256) -> solo_user_storage row. A deadlock is still possible in one narrow case (see
+-- ChunkInsert); it aborts one transaction, which the caller retries.
+
+-- name: SnapshotUploadCreate :one
+-- Starts a chunked upload. A unique violation: its Idempotency-Key is held by another
+-- upload of the session still in flight.
+INSERT INTO snapshot_uploads (id, session_id, user_id, idempotency_key)
+VALUES (@id, @session_id, @user_id, @idempotency_key)
+RETURNING *;
+
+-- name: SnapshotUploadLock :one
+-- Every later step of an upload starts here. No row: the reaper rolled the upload back.
+SELECT * FROM snapshot_uploads WHERE id = @id FOR UPDATE;
+
+-- name: ChunkReferenceLive :many
+-- Takes one more reference on each of the owner's live chunks with these hashes (the ones
+-- found; the rest are new). A chunk that GC turned into a tombstone while this statement
+-- waited for its lock no longer matches state = 'live' when the lock is granted (READ
+-- COMMITTED re-checks the row), so it is reported missing and the upload stores the bytes
+-- again under a new chunk id: a tombstone is never referenced.
+WITH locked AS (
+    SELECT c.id FROM snapshot_chunks c
+    WHERE c.user_id = @user_id AND c.state = 'live' AND c.sha256 = ANY(@hashes::bytea[])
+    ORDER BY c.id
+    FOR UPDATE
+)
+UPDATE snapshot_chunks c SET refcount = c.refcount + 1
+FROM locked
+WHERE c.id = locked.id
+RETURNING c.id, c.sha256, c.size_bytes, c.stored_bytes, c.encoding;
+
+-- name: ChunkReferenceByID :execrows
+-- Takes one more reference on each chunk (a restore reuses its source's chunks). The source
+-- revision is locked first and holds references on all of them, so all are live: fewer
+-- rows than ids means corruption.
+WITH locked AS (
+    SELECT c.id FROM snapshot_chunks c
+    WHERE c.id = ANY(@chunk_ids::bigint[]) AND c.state = 'live'
+    ORDER BY c.id
+    FOR UPDATE
+)
+UPDATE snapshot_chunks c SET refcount = c.refcount + 1
+FROM locked
+WHERE c.id = locked.id;
+
+-- name: SnapshotUploadReserve :one
+-- Reserves bytes for chunks the upload is about to write and allocates n chunk ids for
+-- their keys, before any blob is written. The conditional UPDATE serialises a user's
+-- reservations on the storage row and re-checks the condition against the committed usage,
+-- so concurrent uploads never take used_bytes past quota_bytes. No row: over quota (or no
+-- storage row yet), nothing reserved, no id taken.
+WITH reserved AS (
+    UPDATE solo_user_storage
+    SET used_bytes = used_bytes + @bytes::bigint, updated_at = now()
+    WHERE user_id = @user_id::text AND used_bytes + @bytes::bigint <= quota_bytes
+    RETURNING used_bytes, quota_bytes
+), upload AS (
+    UPDATE snapshot_uploads u
+    SET reserved_bytes = u.reserved_bytes + @bytes::bigint
+    WHERE u.id = @upload_id AND EXISTS (SELECT 1 FROM reserved)
+    RETURNING u.id
+)
+SELECT r.used_bytes, r.quota_bytes,
+       ARRAY(SELECT nextval(pg_get_serial_sequence('snapshot_chunks', 'id'))
+             FROM generate_series(1, @n::int))::bigint[] AS chunk_ids
+FROM reserved r, upload;
+
+-- name: ChunkInsert :many
+-- Records chunks whose blobs the upload has written (under the ids SnapshotUploadReserve
+-- gave), each with one reference. When a concurrent upload of the same owner made the same
+-- bytes live in the meantime, that row gets the reference instead: a returned id that is
+-- not the proposed one means "yours was not needed" — the caller queues the deletion of its
+-- own blob and does not count its bytes. Rows go in sha256 order, so two uploads inserting
+-- the same new chunks wait for each other in one order. (Taking a reference on a row that
+-- appeared since the caller's ChunkReferenceLive can wait out of id order: the rare deadlock
+-- with a concurrent ChunkRelease, which the caller retries.)
+INSERT INTO snapshot_chunks (id, user_id, sha256, size_bytes, stored_bytes, encoding, refcount)
+SELECT (@chunk_ids::bigint[])[i], @user_id::text, (@hashes::bytea[])[i], (@sizes::integer[])[i],
+       (@stored::integer[])[i], (@encodings::smallint[])[i], 1
+FROM generate_series(1, cardinality(@chunk_ids::bigint[])) AS i
+ORDER BY (@hashes::bytea[])[i]
+ON CONFLICT (user_id, sha256) WHERE state = 'live'
+DO UPDATE SET refcount = snapshot_chunks.refcount + 1
+RETURNING id, sha256, size_bytes, stored_bytes, encoding;
+
+-- name: SnapshotUploadSettle :one
+-- Ends one batch of an upload: of the reserved bytes, the added ones became chunk rows
+-- (counted as live chunks from now on) and the unused rest (reserved - added) goes back; the
+-- chunks the batch referenced join the upload's references.
+WITH released AS (
+    UPDATE solo_user_storage
+    SET used_bytes = used_bytes - @unused::bigint, updated_at = now()
+    WHERE user_id = @user_id::text
+    RETURNING used_bytes, quota_bytes
+)
+UPDATE snapshot_uploads u
+SET reserved_bytes = u.reserved_bytes - @reserved::bigint,
+    added_bytes = u.added_bytes + @added::bigint,
+    chunk_ids = u.chunk_ids || @chunk_ids::bigint[]
+FROM released
+WHERE u.id = @upload_id
+RETURNING u.reserved_bytes, u.added_bytes, released.used_bytes, released.quota_bytes;
+
+-- name: SnapshotUploadAddRefs :exec
+-- Records references taken by ChunkReferenceLive, in the same transaction.
+UPDATE snapshot_uploads SET chunk_ids = chunk_ids || @chunk_ids::bigint[] WHERE id = @id;
+
+-- name: SnapshotUploadCommit :one
+-- Turns a fully settled upload (nothing left reserved) into its session's revision, moving
+-- its references to the revision, in one statement. The caller has locked the upload and
+-- numbered the revision (SessionRevisionNext) in this transaction.
+WITH up AS (
+    DELETE FROM snapshot_uploads d WHERE d.id = @upload_id AND d.reserved_bytes = 0
+    RETURNING d.*
+)
+INSERT INTO solo_snapshots (id, session_id, user_id, status, revision, size_bytes, sha256, content_type,
+                            blob_key, committed_at, manifest, chunk_ids, stored_bytes, restored_from)
+SELECT up.id, up.session_id, up.user_id, 'committed', @revision::integer, @size_bytes::bigint, @sha256::text,
+       @content_type::text, @blob_key::text, now(), @manifest::bytea,
+       ARRAY(SELECT DISTINCT x FROM unnest(up.chunk_ids) AS x ORDER BY x), up.added_bytes, sqlc.narg(restored_from)::integer
+FROM up
+RETURNING *;
+
+-- name: SessionRevisionNext :one
+-- Numbers a new revision, unless its bytes are the newest revision's (then no row: the
+-- upload is a duplicate and is dropped). The session row lock serialises a session's commits.
+UPDATE solo_sessions
+SET last_revision = last_revision + 1, newest_sha256 = @sha256::text
+WHERE id = @id AND newest_sha256 IS DISTINCT FROM @sha256::text
+RETURNING last_revision;
+
+-- name: SnapshotUploadDelete :one
+-- Drops an upload (failed, over quota, duplicate, or abandoned and found by the reaper):
+-- the caller then releases reserved_bytes and ChunkRelease-s chunk_ids in this transaction.
+DELETE FROM snapshot_uploads WHERE id = @id RETURNING *;
+
+-- name: SnapshotUploadsAbandoned :many
+SELECT id FROM snapshot_uploads
+WHERE created_at < now() - make_interval(secs => @grace_seconds::float8)
+ORDER BY created_at
+LIMIT @fetch_limit;
+
+-- name: ChunkRelease :many
+-- Drops references (an id listed k times loses k). Chunks left with none become tombstones
+-- in this same statement and are returned: the caller releases their stored_bytes and
+-- queues their blobs' deletion in this transaction. Rows are locked in id order, the order
+-- of every statement that changes chunk rows, so concurrent releases and references never
+-- deadlock; a reference taken first keeps the chunk live, one that comes second finds the
+-- tombstone and stores the bytes anew (see ChunkReferenceLive).
+WITH dec AS (
+    SELECT x AS id, count(*)::integer AS n FROM unnest(@chunk_ids::bigint[]) AS x GROUP BY x
+), locked AS (
+    SELECT c.id FROM snapshot_chunks c
+    WHERE c.id IN (SELECT id FROM dec) AND c.state = 'live'
+    ORDER BY c.id
+    FOR UPDATE
+), upd AS (
+    UPDATE snapshot_chunks c
+    -- GREATEST: a drifted refcount (reconcile repairs it) must not fail the whole batch.
+    SET refcount = greatest(c.refcount - dec.n, 0),
+        state = CASE WHEN c.refcount <= dec.n THEN 'deleting' ELSE 'live' END,
+        deleting_since = CASE WHEN c.refcount <= dec.n THEN now() END
+    FROM dec, locked
+    WHERE c.id = dec.id AND c.id = locked.id
+    RETURNING c.id, c.user_id, c.sha256, c.stored_bytes, c.state
+)
+SELECT id, user_id, sha256, stored_bytes FROM upd WHERE state = 'deleting' ORDER BY id;
+
+-- name: ChunkDeleteTombstones :execrows
+-- The deletion job, after deleting the blobs: the rows go last, so a crash in between
+-- leaves a tombstone whose deletion is retried, never a blob without a row to find it.
+DELETE FROM snapshot_chunks WHERE id = ANY(@chunk_ids::bigint[]) AND state = 'deleting';
+
+-- name: ChunkTombstonesBefore :many
+-- Tombstones older than a deletion should take: re-queued by the sweep (belt and braces).
+SELECT id, user_id, sha256 FROM snapshot_chunks
+WHERE state = 'deleting' AND deleting_since < now() - make_interval(secs => @grace_seconds::float8)
+ORDER BY deleting_since
+LIMIT @fetch_limit;
+
+-- name: ChunkIDsKnown :many
+-- Which of these chunk ids (parsed from blob keys) have a row, tombstones included: the
+-- orphan sweep of chunks/ deletes a blob older than the grace period only when its id is
+-- not among them.
+SELECT id FROM snapshot_chunks WHERE id = ANY(@chunk_ids::bigint[]);
+
+-- name: SnapshotPin :one
+-- Pins a revision (setting or replacing its label), unless the session already has 50
+-- pinned others; the caller holds the session row lock so the count cannot race. No row:
+-- no such revision, or the limit (the caller tells them apart).
+UPDATE solo_snapshots s
+SET pinned = true, label = sqlc.narg(label)
+WHERE s.session_id = @session_id AND s.revision = @revision::integer
+  AND (s.pinned OR (SELECT count(*) FROM solo_snapshots p WHERE p.session_id = @session_id AND p.pinned) < 50)
+RETURNING *;
+
+-- name: SnapshotUnpin :one
+UPDATE solo_snapshots SET pinned = false, label = NULL
+WHERE session_id = @session_id AND revision = @revision::integer
+RETURNING *;
+
+-- name: SnapshotSourceLock :one
+-- The revision a restore copies, locked so GC cannot drop it (and its references) meanwhile.
+SELECT * FROM solo_snapshots WHERE session_id = @session_id AND revision = @revision::integer FOR UPDATE;
+
+-- name: SnapshotRestoreInsert :one
+-- The restored revision: the source's manifest and references (taken by ChunkReferenceByID
+-- in this transaction), a new number, nothing added.
+INSERT INTO solo_snapshots (id, session_id, user_id, status, revision, size_bytes, sha256, content_type,
+                            blob_key, committed_at, manifest, chunk_ids, stored_bytes, restored_from)
+SELECT @id::uuid, src.session_id, src.user_id, 'committed', @revision::integer, src.size_bytes, src.sha256,
+       src.content_type, @blob_key::text, now(), src.manifest, src.chunk_ids, 0, src.revision
+FROM solo_snapshots src
+WHERE src.id = @source_id AND src.manifest IS NOT NULL
+RETURNING *;
+
+-- name: ChunkRefcountDrift :many
+-- Reconcile: chunks of a user whose refcount differs from the references that revisions and
+-- uploads hold (actual 0: nothing refers to it any more; refcount 0 with actual > 0: a
+-- revision refers to a tombstone or a missing row, which is corruption to report).
+WITH refs AS (
+    SELECT r.id, count(*)::integer AS n FROM (
+        SELECT unnest(s.chunk_ids) AS id FROM solo_snapshots s WHERE s.user_id = @user_id AND s.chunk_ids IS NOT NULL
+        UNION ALL
+        SELECT unnest(u.chunk_ids) AS id FROM snapshot_uploads u WHERE u.user_id = @user_id
+    ) r
+    GROUP BY r.id
+), live AS (
+    SELECT c.id, c.refcount FROM snapshot_chunks c WHERE c.user_id = @user_id AND c.state = 'live'
+)
+SELECT coalesce(live.id, refs.id)::bigint AS id,
+       coalesce(live.refcount, 0)::integer AS refcount,
+       coalesce(refs.n, 0)::integer AS actual
+FROM live FULL JOIN refs ON refs.id = live.id
+WHERE coalesce(live.refcount, 0) <> coalesce(refs.n, 0)
+ORDER BY 1;
+
+-- name: ChunkRefcountSet :exec
+-- Reconcile's repair of a live chunk that is still referenced (actual >= 1); one with no
+-- reference left goes through ChunkRelease with its whole refcount instead.
+UPDATE snapshot_chunks SET refcount = @refcount::integer WHERE id = @id AND state = 'live';
+
+-- name: ChunkUsageActual :one
+-- What used_bytes must be (see migration 0006): live chunks, reservations of uploads in
+-- flight, and whole-blob revisions from before chunking.
+SELECT (coalesce((SELECT sum(c.stored_bytes) FROM snapshot_chunks c WHERE c.user_id = @user_id AND c.state = 'live'), 0)
+      + coalesce((SELECT sum(u.reserved_bytes) FROM snapshot_uploads u WHERE u.user_id = @user_id), 0)
+      + coalesce((SELECT sum(s.size_bytes) FROM solo_snapshots s WHERE s.user_id = @user_id AND s.manifest IS NULL), 0))::bigint AS used_bytes;
