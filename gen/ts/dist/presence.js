@@ -115,7 +115,7 @@ export class PresenceSocket {
         this.env?.addEventListener("offline", this.onOffline);
         this.env?.document?.addEventListener("visibilitychange", this.onVisibility);
         this.setStatus("connecting");
-        this.dial("connect");
+        void this.dial("connect");
     }
     /**
      * Sends this client's cursor position, throttled to `cursorRatePerSec`: a call within the
@@ -306,7 +306,7 @@ export class PresenceSocket {
             this.refreshed = true;
             this.emit("close", { code, reason, action, reconnectInMs: 0 });
             this.setStatus("reconnecting");
-            this.dial("refresh");
+            void this.dial("refresh");
             return;
         }
         const random = this.opts.random ?? Math.random;
@@ -332,7 +332,7 @@ export class PresenceSocket {
     }
     retry() {
         this.retryTimer = undefined;
-        this.dial("connect");
+        void this.dial("connect");
     }
     /** The network or the page came back: a retry that is waiting or scheduled starts now. */
     wake() {
@@ -345,7 +345,7 @@ export class PresenceSocket {
         clearTimeout(this.retryTimer);
         this.retryTimer = undefined;
         this.waiting = false;
-        this.dial(this.refreshed ? "refresh" : "connect");
+        void this.dial(this.refreshed ? "refresh" : "connect");
     }
     /** The browser went offline: drop the connection now rather than wait for TCP to notice. */
     networkLost() {

@@ -229,7 +229,7 @@ export class PresenceSocket<S extends PresenceState = PresenceState> {
     this.env?.addEventListener("offline", this.onOffline);
     this.env?.document?.addEventListener("visibilitychange", this.onVisibility);
     this.setStatus("connecting");
-    this.dial("connect");
+    void this.dial("connect");
   }
 
   /**
@@ -419,7 +419,7 @@ export class PresenceSocket<S extends PresenceState = PresenceState> {
       this.refreshed = true;
       this.emit("close", { code, reason, action, reconnectInMs: 0 });
       this.setStatus("reconnecting");
-      this.dial("refresh");
+      void this.dial("refresh");
       return;
     }
     const random = this.opts.random ?? Math.random;
@@ -442,7 +442,7 @@ export class PresenceSocket<S extends PresenceState = PresenceState> {
 
   private retry(): void {
     this.retryTimer = undefined;
-    this.dial("connect");
+    void this.dial("connect");
   }
 
   /** The network or the page came back: a retry that is waiting or scheduled starts now. */
@@ -453,7 +453,7 @@ export class PresenceSocket<S extends PresenceState = PresenceState> {
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     this.waiting = false;
-    this.dial(this.refreshed ? "refresh" : "connect");
+    void this.dial(this.refreshed ? "refresh" : "connect");
   }
 
   /** The browser went offline: drop the connection now rather than wait for TCP to notice. */
