@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,30 +13,55 @@ import (
 	"github.com/m4sh/backend/internal/apptest"
 )
 
-// TestTypeScriptClient runs gen/ts's Node tests (node --test) against the wired service: REST
-// calls through the generated TypeScript client and a WebSocket round trip through its
-// PresenceSocket. Outside CI it skips only when Node or the package's dependency cannot be
-// installed.
+// TestTypeScriptClient runs gen/ts's Node tests (node --test) against the wired service under
+// Node 20 and Node 22 (scripts/nodejs.sh provides the one the machine lacks): REST calls
+// through the generated TypeScript client, a WebSocket round trip through its
+// PresenceSocket, and PresenceSocket's state machine against loopback servers that
+// misbehave on demand (test/states.test.mjs). Outside CI it skips only when Node or the
+// package's dependency cannot be installed.
 func TestTypeScriptClient(t *testing.T) {
 	t.Parallel()
 	dir := tsPackageDir(t)
 	env := apptest.New(t, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", "--experimental-websocket", "--no-warnings", "--test", "test/")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(),
-		"M4SH_URL="+env.Server.URL,
-		"M4SH_TUTOR_TOKEN="+env.Token("tutor"),
-		"M4SH_STUDENT_TOKEN="+env.Token("student"))
-	out, err := cmd.CombinedOutput()
+	for _, major := range []string{"20", "22"} {
+		t.Run("node"+major, func(t *testing.T) {
+			t.Parallel()
+			node := nodeBinary(t, major)
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			// --experimental-websocket gives Node 20 its WebSocket; later versions accept and ignore it.
+			cmd := exec.CommandContext(ctx, node, "--experimental-websocket", "--no-warnings", "--test")
+			cmd.Dir = dir
+			cmd.Env = append(os.Environ(),
+				"M4SH_URL="+env.Server.URL,
+				"M4SH_TUTOR_TOKEN="+env.Token("tutor"),
+				"M4SH_STUDENT_TOKEN="+env.Token("student"))
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("node %s --test: %v\n%s", major, err, out)
+			}
+			if !strings.Contains(string(out), "# fail 0") || !strings.Contains(string(out), "# skipped 0") {
+				t.Fatalf("node %s --test did not run every test:\n%s", major, out)
+			}
+			t.Logf("%s", out)
+		})
+	}
+}
+
+// nodeBinary returns a Node.js binary of that major version (scripts/nodejs.sh), skipping
+// outside CI when it cannot be installed.
+func nodeBinary(t *testing.T, major string) string {
+	t.Helper()
+	out, err := exec.Command("../../scripts/nodejs.sh", major).Output()
 	if err != nil {
-		t.Fatalf("node --test: %v\n%s", err, out)
+		msg := err.Error()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			msg += ": " + strings.TrimSpace(string(ee.Stderr))
+		}
+		apptest.Unavailable(t, "Node.js "+major+" is not available: "+msg)
 	}
-	if !strings.Contains(string(out), "# fail 0") || !strings.Contains(string(out), "# skipped 0") {
-		t.Fatalf("node --test did not run every test:\n%s", out)
-	}
-	t.Logf("%s", out)
+	return strings.TrimSpace(string(out))
 }
 
 // tsPackageDir returns gen/ts with its runtime dependency installed (npm, pinned in its

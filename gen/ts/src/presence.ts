@@ -4,21 +4,24 @@ import {
   subprotocol,
   type ClientMessage,
   type CursorPosition,
+  type ErrorMessage,
+  type Point,
   type PresenceJoin,
   type PresenceLeave,
   type PresenceSnapshot,
-  type PresenceUser,
+  type PresenceState,
   type Pong,
   type ServerMessage,
+  type SnapshotUser,
 } from "./gen/ws.js";
 
 /** What a client does after a close (asyncapi `x-close-codes`). */
 export type CloseAction = "refresh_token" | "stop" | "back_off";
 
 /**
- * The action for a close code: 4401 → get a fresh token and reconnect; 4400/4403 and a
- * normal close (1000) → stop; 4429, 1001, 1011, 1013, 1006 (connection lost) and anything
- * else → reconnect after a jittered back-off.
+ * The action for a close code: 4401 → get a fresh token and reconnect; 4400, 4403, 4409 and
+ * a normal close (1000) → stop; 4429, 1001, 1011, 1012, 1013, 1006 (connection lost) and
+ * anything else → reconnect after a jittered back-off.
  */
 export function closeAction(code: number): CloseAction {
   switch (code) {
@@ -26,6 +29,7 @@ export function closeAction(code: number): CloseAction {
       return "refresh_token";
     case 4400:
     case 4403:
+    case 4409:
     case 1000:
       return "stop";
     default:
@@ -33,24 +37,48 @@ export function closeAction(code: number): CloseAction {
   }
 }
 
-/** Events of a PresenceSocket, with their payloads. */
-export interface PresenceEvents {
-  /** Connected (the server selected the subprotocol). */
+/**
+ * Where a PresenceSocket is: `idle` until connect(); `connecting` during the first attempt;
+ * `open` once the server's `presence.snapshot` arrived (not at the socket's open event: a
+ * 4401/4403/4409 close follows an accepted upgrade); `reconnecting` after a connection was
+ * lost, through the attempts that follow; `stopped` after a close that means "do not retry"
+ * or close(). connect() leaves `stopped` again.
+ */
+export type PresenceStatus = "idle" | "connecting" | "open" | "reconnecting" | "stopped";
+
+/** The most a presence state may take serialized as JSON, in UTF-8 bytes (CONTRACT §10). */
+export const maxStateBytes = 512;
+
+/** A present user with their latest cursor and presence state (each absent while unknown). */
+export type PresentUser<S extends PresenceState = PresenceState> = Omit<SnapshotUser, "state"> & { state?: S };
+
+/** Events of a PresenceSocket, with their payloads; S is the application's presence state. */
+export interface PresenceEvents<S extends PresenceState = PresenceState> {
+  /** The status changed (see PresenceStatus). */
+  status: { status: PresenceStatus; previous: PresenceStatus };
+  /** Joined: the snapshot arrived on this connection (status is now `open`). */
   open: { protocol: string };
-  /** The first frame of every connection: everyone connected now, including the caller. */
+  /**
+   * The first frame of every connection: everyone connected now, including the caller, with
+   * their latest cursors and states, so a UI draws the room at once.
+   */
   snapshot: PresenceSnapshot;
   join: PresenceJoin;
   leave: PresenceLeave;
   /** Another user's cursor (single `cursor` frames and `cursors` batches alike). */
   cursor: CursorPosition;
+  /** Another user's presence state. */
+  state: { user_id: string; state: S };
+  /** The server refused a frame and kept the connection (for example `state_too_large`). */
+  error: Omit<ErrorMessage, "type">;
   pong: Pong;
   /** Every server frame, as sent. */
   message: ServerMessage;
-  /** The presence list changed (after snapshot, join or leave). */
-  users: PresenceUser[];
-  /** A connection closed; `reconnectInMs` is set when the socket will try again. */
+  /** The presence list changed (after snapshot, join or leave); users carry cursor and state. */
+  users: PresentUser<S>[];
+  /** A connection closed; `reconnectInMs` is set when a retry is scheduled on a timer. */
   close: { code: number; reason: string; action: CloseAction; reconnectInMs?: number };
-  /** The socket gave up for good (4400, 4403, a refused fresh token, or close()). */
+  /** The socket gave up (4400, 4403, 4409, a refused fresh token, or close()); once per stop. */
   stopped: { code: number; reason: string };
 }
 
@@ -58,6 +86,21 @@ type Listener<T> = (payload: T) => void;
 
 /** The WebSocket constructor to use (browsers and Node ≥ 22 have a global one). */
 export type WebSocketCtor = new (url: string, protocols?: string | string[]) => WebSocket;
+
+/**
+ * The page around the socket: network and visibility. In browsers it is `window`; elsewhere
+ * there is none (always online and visible) unless a test passes one.
+ */
+export interface PresenceEnvironment {
+  addEventListener(type: string, fn: () => void): void;
+  removeEventListener(type: string, fn: () => void): void;
+  navigator?: { onLine?: boolean };
+  document?: {
+    visibilityState?: string;
+    addEventListener(type: string, fn: () => void): void;
+    removeEventListener(type: string, fn: () => void): void;
+  };
+}
 
 export interface PresenceOptions {
   /** Origin of the service: `http://localhost:8080` or `ws://…` (empty: the page's own origin). */
@@ -72,10 +115,21 @@ export interface PresenceOptions {
   getToken: (why: "connect" | "refresh") => string | undefined | Promise<string | undefined>;
   /** Cursor updates sent per second at most (the contract's limit is 20). */
   cursorRatePerSec?: number;
+  /** State updates sent per second at most (the contract relays 5). */
+  stateRatePerSec?: number;
   /** First back-off delay (ms, default 500) and the cap (default 30000). */
   backoffInitialMs?: number;
   backoffMaxMs?: number;
+  /**
+   * How long one attempt may take from dialling to the snapshot (ms, default 10000); past it
+   * the attempt counts as a lost connection (code 1006, reason `connect_timeout`).
+   */
+  connectTimeoutMs?: number;
+  /** After 1001/1012 (a server restart) on a connection that was open, the retry comes within [min, min·2) ms (default 1000). */
+  restartRetryMs?: number;
   WebSocket?: WebSocketCtor;
+  /** Network and visibility events; default `window` in browsers, none elsewhere. */
+  environment?: PresenceEnvironment;
   /** Random source in [0,1) for the jitter (tests). */
   random?: () => number;
 }
@@ -83,73 +137,128 @@ export interface PresenceOptions {
 /**
  * One live connection to a classroom session's presence channel that reconnects by itself:
  *
- *   const ps = new PresenceSocket({ classId, sessionId, getToken: () => token });
- *   ps.on("users", (users) => render(users));
+ *   const ps = new PresenceSocket<{ color: string }>({ classId, sessionId, getToken: () => token });
+ *   ps.on("users", (users) => render(users));               // with cursor and state: draw at once
  *   ps.on("cursor", ({ user_id, x, y }) => move(user_id, x, y));
+ *   ps.on("state", ({ user_id, state }) => recolour(user_id, state.color));
+ *   ps.on("status", ({ status }) => banner(status));         // connecting, open, reconnecting, stopped
  *   ps.connect();
- *   board.onpointermove = (e) => ps.sendCursor(e.offsetX, e.offsetY); // throttled to 20/s
+ *   ps.setState({ color: "#e8590c" });                       // ≤ 512 bytes, sent at most 5/s
+ *   board.onpointermove = (e) => ps.sendCursor(e.offsetX, e.offsetY); // at most 20/s
+ *
+ * Retries: 4401 → one fresh token (getToken("refresh")), then stop if refused again;
+ * 4400/4403/4409 → stop; 1001/1012 after an open connection → retry within 1–2 s; otherwise
+ * jittered exponential back-off, reset whenever a connection reaches `open`. A socket error
+ * without a close event (Node 20's WebSocket on a refused connection) and an attempt that
+ * gets no snapshot within connectTimeoutMs count as a lost connection. In browsers, while
+ * offline no attempt is made and the connection is dropped on `offline`; `online` retries at
+ * once; a hidden page waits for visibility before retrying, and retries as it becomes visible.
  */
-export class PresenceSocket {
+export class PresenceSocket<S extends PresenceState = PresenceState> {
   readonly url: string;
   private ws?: WebSocket;
-  private listeners = new Map<keyof PresenceEvents, Set<Listener<never>>>();
-  private present = new Map<string, PresenceUser>();
-  private stopped = false;
+  private listeners = new Map<keyof PresenceEvents<S>, Set<Listener<never>>>();
+  private present = new Map<string, PresentUser<S>>();
+  private current: PresenceStatus = "idle";
+  private run = 0; // bumped by connect() and stop(): work of an older run is dropped
   private attempt = 0;
-  private refreshed = false; // a fresh token was fetched and has not yet connected
+  private refreshed = false; // a fresh token was fetched and has not yet reached open
   private retryTimer?: ReturnType<typeof setTimeout>;
-  private cursorTimer?: ReturnType<typeof setTimeout>;
-  private pendingCursor?: { x: number; y: number };
-  private lastCursorAt = -Infinity;
-  private readonly interval: number;
+  private connectTimer?: ReturnType<typeof setTimeout>;
+  private waiting = false; // a retry waits for the network or the page to come back
+  private ownState?: string; // serialized; sent again after every (re)connect
+  private readonly cursors: LatestWins<Point>;
+  private readonly states: LatestWins<string>;
   private readonly Ctor: WebSocketCtor;
+  private readonly env?: PresenceEnvironment;
+  private readonly onOnline = () => this.wake();
+  private readonly onOffline = () => this.networkLost();
+  private readonly onVisibility = () => {
+    if (this.visible()) this.wake();
+  };
 
   constructor(private readonly opts: PresenceOptions) {
     const base = opts.baseUrl || (typeof location !== "undefined" ? location.origin : "");
     const u = new URL(`/ws/classroom/${encodeURIComponent(opts.classId)}/session/${encodeURIComponent(opts.sessionId)}/`, base);
     u.protocol = u.protocol === "https:" || u.protocol === "wss:" ? "wss:" : "ws:";
     this.url = u.toString();
-    this.interval = 1000 / (opts.cursorRatePerSec ?? 20);
     const ctor = opts.WebSocket ?? (globalThis as { WebSocket?: WebSocketCtor }).WebSocket;
     if (!ctor) throw new Error("PresenceSocket: no WebSocket implementation (pass options.WebSocket)");
     this.Ctor = ctor;
+    this.env = opts.environment ?? (typeof window !== "undefined" ? (window as PresenceEnvironment) : undefined);
+    this.cursors = new LatestWins(1000 / (opts.cursorRatePerSec ?? 20), (c) => this.send({ type: "cursor", x: c.x, y: c.y }));
+    this.states = new LatestWins(1000 / (opts.stateRatePerSec ?? 5), (s) => this.sendRaw(`{"type":"state","state":${s}}`));
   }
 
   /** Subscribes to an event; returns the unsubscribe function. */
-  on<K extends keyof PresenceEvents>(type: K, fn: Listener<PresenceEvents[K]>): () => void {
+  on<K extends keyof PresenceEvents<S>>(type: K, fn: Listener<PresenceEvents<S>[K]>): () => void {
     let set = this.listeners.get(type);
     if (!set) this.listeners.set(type, (set = new Set()));
     set.add(fn as Listener<never>);
     return () => set.delete(fn as Listener<never>);
   }
 
-  /** Who is connected now (as last reported by the server). */
-  get users(): PresenceUser[] {
-    return [...this.present.values()];
+  /** Where the socket is now (the `status` event reports every change). */
+  get status(): PresenceStatus {
+    return this.current;
   }
 
-  /** True while a connection is open. */
+  /** Who is connected now (as last reported by the server), with latest cursors and states. */
+  get users(): PresentUser<S>[] {
+    return [...this.present.values()].map(copyUser);
+  }
+
+  /** One present user with their latest cursor and state, or undefined when absent. */
+  user(userId: string): PresentUser<S> | undefined {
+    const u = this.present.get(userId);
+    return u && copyUser(u);
+  }
+
+  /** True while the status is `open`. */
   get connected(): boolean {
-    return this.ws?.readyState === 1;
+    return this.current === "open";
   }
 
   /** Opens the connection (and keeps reopening it as the close codes say). */
   connect(): void {
-    this.stopped = false;
-    void this.open("connect");
+    if (this.current !== "idle" && this.current !== "stopped") return;
+    this.run++;
+    this.attempt = 0;
+    this.refreshed = false;
+    this.env?.addEventListener("online", this.onOnline);
+    this.env?.addEventListener("offline", this.onOffline);
+    this.env?.document?.addEventListener("visibilitychange", this.onVisibility);
+    this.setStatus("connecting");
+    void this.dial("connect");
   }
 
   /**
    * Sends this client's cursor position, throttled to `cursorRatePerSec`: a call within the
-   * interval replaces the pending position, which is sent when the interval ends (latest wins).
+   * interval replaces the pending position, which is sent when the interval ends (latest
+   * wins). Positions while not open are dropped.
    */
   sendCursor(x: number, y: number): void {
     if (!Number.isFinite(x) || !Number.isFinite(y)) return;
-    this.pendingCursor = { x, y };
-    if (this.cursorTimer) return;
-    const wait = this.lastCursorAt + this.interval - now();
-    if (wait <= 0) this.flushCursor();
-    else this.cursorTimer = setTimeout(() => this.flushCursor(), wait);
+    this.cursors.push({ x, y });
+  }
+
+  /**
+   * Sets this user's presence state (replacing the previous one), throttled to
+   * `stateRatePerSec` with the latest state winning, and sent again after every reconnect.
+   * Throws a TypeError for anything but a plain object and a RangeError when it serializes
+   * to more than 512 bytes (the server would refuse it).
+   */
+  setState(state: S): void {
+    if (typeof state !== "object" || state === null || Array.isArray(state)) {
+      throw new TypeError("PresenceSocket.setState: the state must be a JSON object");
+    }
+    const json = JSON.stringify(state);
+    const size = new TextEncoder().encode(json).length;
+    if (size > maxStateBytes) {
+      throw new RangeError(`PresenceSocket.setState: the state takes ${size} bytes as JSON, at most ${maxStateBytes} are allowed`);
+    }
+    this.ownState = json;
+    this.states.push(json);
   }
 
   /** Sends an application ping; the server answers with a `pong` event. */
@@ -157,46 +266,56 @@ export class PresenceSocket {
     this.send({ type: "ping" });
   }
 
-  /** Closes for good (code 1000); no reconnect. */
+  /** Closes for good (code 1000); no reconnect. Emits `stopped` unless already stopped. */
   close(): void {
-    this.stopped = true;
-    clearTimeout(this.retryTimer);
-    clearTimeout(this.cursorTimer);
-    this.cursorTimer = undefined;
-    const ws = this.ws;
-    this.ws = undefined;
-    if (ws && ws.readyState <= 1) ws.close(1000, "bye");
-    this.emit("stopped", { code: 1000, reason: "closed by client" });
+    this.stop(1000, "closed by client");
   }
 
-  private flushCursor(): void {
-    this.cursorTimer = undefined;
-    const c = this.pendingCursor;
-    if (!c || !this.connected) return; // positions while disconnected are dropped
-    this.pendingCursor = undefined;
-    this.lastCursorAt = now();
-    this.send({ type: "cursor", x: c.x, y: c.y });
+  private send(m: ClientMessage): boolean {
+    return this.sendRaw(JSON.stringify(m));
   }
 
-  private send(m: ClientMessage): void {
-    if (this.ws?.readyState === 1) this.ws.send(JSON.stringify(m));
+  private sendRaw(s: string): boolean {
+    if (this.current !== "open" || this.ws?.readyState !== 1) return false;
+    this.ws.send(s);
+    return true;
   }
 
-  private async open(why: "connect" | "refresh"): Promise<void> {
+  private online(): boolean {
+    return this.env?.navigator?.onLine !== false;
+  }
+
+  private visible(): boolean {
+    return this.env?.document?.visibilityState !== "hidden";
+  }
+
+  /** Opens one connection attempt (after fetching a token). */
+  private async dial(why: "connect" | "refresh"): Promise<void> {
+    const run = this.run;
+    if (!this.online() || (this.current === "reconnecting" && !this.visible())) {
+      this.waiting = true;
+      return;
+    }
     let token: string | undefined;
     try {
       token = await this.opts.getToken(why);
     } catch {
       token = undefined;
     }
-    if (this.stopped) return;
+    if (run !== this.run || this.ws) return;
     if (!token) {
       this.stop(4401, "no token");
       return;
     }
-    const ws = new this.Ctor(this.url, [subprotocol, `bearer.${token}`]);
+    let ws: WebSocket;
+    try {
+      ws = new this.Ctor(this.url, [subprotocol, `bearer.${token}`]);
+    } catch {
+      this.onClose(1006, "connect_failed"); // e.g. a token that is not a valid subprotocol token
+      return;
+    }
     this.ws = ws;
-    ws.onopen = () => this.emit("open", { protocol: ws.protocol });
+    this.connectTimer = setTimeout(() => this.lost(ws, 1006, "connect_timeout"), this.opts.connectTimeoutMs ?? 10000);
     ws.onmessage = (e: MessageEvent) => {
       if (this.ws !== ws) return;
       let m: ServerMessage;
@@ -207,25 +326,51 @@ export class PresenceSocket {
       }
       this.dispatch(m);
     };
-    ws.onclose = (e: CloseEvent) => {
-      if (this.ws !== ws) return;
-      this.ws = undefined;
-      this.onClose(e.code, e.reason);
-    };
+    // An error is always the end of this connection: browsers follow it with a 1006 close,
+    // Node 20's WebSocket (a refused connection) with nothing at all.
+    ws.onerror = () => this.lost(ws, 1006, "connection_failed");
+    ws.onclose = (e: CloseEvent) => this.lost(ws, e.code, e.reason);
+  }
+
+  /** The connection ws ended (close, error, timeout or offline); later events of ws are ignored. */
+  private lost(ws: WebSocket, code: number, reason: string): void {
+    if (this.ws !== ws) return;
+    this.detach();
+    this.onClose(code, reason);
+  }
+
+  private detach(): void {
+    const ws = this.ws;
+    this.ws = undefined;
+    clearTimeout(this.connectTimer);
+    if (!ws) return;
+    ws.onmessage = ws.onerror = ws.onclose = null;
+    if (ws.readyState <= 1) {
+      try {
+        ws.close(1000, "bye");
+      } catch {
+        // already failing: nothing to close
+      }
+    }
   }
 
   private dispatch(m: ServerMessage): void {
     this.emit("message", m);
     switch (m.type) {
-      case "presence.snapshot":
+      case "presence.snapshot": {
+        clearTimeout(this.connectTimer);
         this.attempt = 0; // a connection that got this far resets the back-off
         this.refreshed = false;
-        this.present = new Map(m.users.map((u) => [u.user_id, u]));
+        this.present = new Map(m.users.map((u) => [u.user_id, copyUser(u as PresentUser<S>)]));
         this.emit("snapshot", m);
         this.emit("users", this.users);
+        this.setStatus("open");
+        this.emit("open", { protocol: this.ws?.protocol ?? "" });
+        if (this.ownState !== undefined) this.states.push(this.ownState);
         break;
+      }
       case "presence.join":
-        this.present.set(m.user.user_id, m.user);
+        this.present.set(m.user.user_id, { ...m.user });
         this.emit("join", m);
         this.emit("users", this.users);
         break;
@@ -235,10 +380,19 @@ export class PresenceSocket {
         this.emit("users", this.users);
         break;
       case "cursor":
-        this.emit("cursor", { user_id: m.user_id, x: m.x, y: m.y });
+        this.moved({ user_id: m.user_id, x: m.x, y: m.y });
         break;
       case "cursors":
-        for (const c of m.cursors) this.emit("cursor", c);
+        for (const c of m.cursors) this.moved(c);
+        break;
+      case "state": {
+        const u = this.present.get(m.user_id);
+        if (u) u.state = m.state as S;
+        this.emit("state", { user_id: m.user_id, state: m.state as S });
+        break;
+      }
+      case "error":
+        this.emit("error", { code: m.code, message: m.message, for: m.for });
         break;
       case "pong":
         this.emit("pong", m);
@@ -246,37 +400,133 @@ export class PresenceSocket {
     }
   }
 
+  private moved(c: CursorPosition): void {
+    const u = this.present.get(c.user_id);
+    if (u) u.cursor = { x: c.x, y: c.y };
+    this.emit("cursor", c);
+  }
+
   private onClose(code: number, reason: string): void {
-    if (this.stopped) return;
+    if (this.current === "stopped" || this.current === "idle") return;
     const action = closeAction(code);
     if (action === "stop" || (action === "refresh_token" && this.refreshed)) {
       this.emit("close", { code, reason, action: "stop" });
       this.stop(code, reason);
       return;
     }
+    const wasOpen = this.current === "open";
     if (action === "refresh_token") {
       this.refreshed = true;
-      this.emit("close", { code, reason, action });
-      void this.open("refresh");
+      this.emit("close", { code, reason, action, reconnectInMs: 0 });
+      this.setStatus("reconnecting");
+      void this.dial("refresh");
       return;
     }
-    const base = Math.min(this.opts.backoffMaxMs ?? 30000, (this.opts.backoffInitialMs ?? 500) * 2 ** this.attempt);
-    let delay = base / 2 + (this.opts.random ?? Math.random)() * (base / 2); // "equal jitter"
-    if (code === 4429) delay = Math.max(delay, 1000);
+    const random = this.opts.random ?? Math.random;
+    let delay: number;
+    if ((code === 1001 || code === 1012) && wasOpen) {
+      const min = this.opts.restartRetryMs ?? 1000; // a restarting server is back within seconds
+      delay = min + random() * min;
+    } else {
+      const base = Math.min(this.opts.backoffMaxMs ?? 30000, (this.opts.backoffInitialMs ?? 500) * 2 ** this.attempt);
+      delay = base / 2 + random() * (base / 2); // "equal jitter"
+      if (code === 4429) delay = Math.max(delay, 1000);
+    }
     this.attempt++;
-    this.emit("close", { code, reason, action, reconnectInMs: Math.round(delay) });
-    this.retryTimer = setTimeout(() => void this.open("connect"), delay);
+    const waits = !this.online();
+    this.emit("close", { code, reason, action, reconnectInMs: waits ? undefined : Math.round(delay) });
+    this.setStatus("reconnecting");
+    if (waits) this.waiting = true;
+    else this.retryTimer = setTimeout(() => this.retry(), delay);
+  }
+
+  private retry(): void {
+    this.retryTimer = undefined;
+    void this.dial("connect");
+  }
+
+  /** The network or the page came back: a retry that is waiting or scheduled starts now. */
+  private wake(): void {
+    if ((this.current !== "reconnecting" && this.current !== "connecting") || this.ws) return;
+    if (!this.waiting && this.retryTimer === undefined) return; // an attempt is fetching its token
+    if (!this.online() || !this.visible()) return;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.waiting = false;
+    void this.dial(this.refreshed ? "refresh" : "connect");
+  }
+
+  /** The browser went offline: drop the connection now rather than wait for TCP to notice. */
+  private networkLost(): void {
+    if (this.ws) this.lost(this.ws, 1006, "offline");
   }
 
   private stop(code: number, reason: string): void {
-    this.stopped = true;
+    if (this.current === "stopped" || this.current === "idle") return;
+    this.run++;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.waiting = false;
+    this.cursors.cancel();
+    this.states.cancel();
+    this.detach();
+    this.env?.removeEventListener("online", this.onOnline);
+    this.env?.removeEventListener("offline", this.onOffline);
+    this.env?.document?.removeEventListener("visibilitychange", this.onVisibility);
     this.present.clear();
+    this.setStatus("stopped");
     this.emit("stopped", { code, reason });
   }
 
-  private emit<K extends keyof PresenceEvents>(type: K, payload: PresenceEvents[K]): void {
-    for (const fn of this.listeners.get(type) ?? []) (fn as Listener<PresenceEvents[K]>)(payload);
+  private setStatus(status: PresenceStatus): void {
+    const previous = this.current;
+    if (previous === status) return;
+    this.current = status;
+    this.emit("status", { status, previous });
   }
+
+  private emit<K extends keyof PresenceEvents<S>>(type: K, payload: PresenceEvents<S>[K]): void {
+    for (const fn of this.listeners.get(type) ?? []) (fn as Listener<PresenceEvents<S>[K]>)(payload);
+  }
+}
+
+/**
+ * A rate limit with the latest value winning: push() sends at once when the interval since
+ * the last send has passed, otherwise keeps only the newest value and sends it when the
+ * interval ends. send returns false when the value could not go out (not connected); it is
+ * dropped then.
+ */
+class LatestWins<T> {
+  private pending?: T;
+  private timer?: ReturnType<typeof setTimeout>;
+  private last = -Infinity;
+
+  constructor(private readonly interval: number, private readonly send: (v: T) => boolean) {}
+
+  push(v: T): void {
+    this.pending = v;
+    if (this.timer) return;
+    const wait = this.last + this.interval - now();
+    if (wait <= 0) this.flush();
+    else this.timer = setTimeout(() => this.flush(), wait);
+  }
+
+  cancel(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.pending = undefined;
+  }
+
+  private flush(): void {
+    this.timer = undefined;
+    const v = this.pending;
+    this.pending = undefined;
+    if (v !== undefined && this.send(v)) this.last = now();
+  }
+}
+
+function copyUser<U extends { cursor?: Point }>(u: U): U {
+  return u.cursor ? { ...u, cursor: { ...u.cursor } } : { ...u };
 }
 
 function now(): number {

@@ -13,8 +13,8 @@ const live = { skip: !baseUrl && "M4SH_URL is not set (no running service)" };
 
 test("closeAction follows the AsyncAPI close codes", () => {
   assert.equal(closeAction(4401), "refresh_token");
-  for (const c of [4400, 4403]) assert.equal(closeAction(c), "stop");
-  for (const c of [4429, 1001, 1011, 1013, 1006]) assert.equal(closeAction(c), "back_off");
+  for (const c of [4400, 4403, 4409, 1000]) assert.equal(closeAction(c), "stop");
+  for (const c of [4429, 1001, 1011, 1012, 1013, 1006]) assert.equal(closeAction(c), "back_off");
 });
 
 /** Waits for the first event of that type satisfying pred. */
@@ -81,9 +81,14 @@ test("REST and WebSocket against the running service", live, async () => {
   const open = (token) => new PresenceSocket({ baseUrl, classId: class_id, sessionId: session_id, getToken: () => token });
   const a = open(tutorToken), b = open(studentToken);
   try {
-    const snapA = next(a, "snapshot");
+    const seenA = [];
+    for (const type of ["status", "snapshot", "open"]) a.on(type, (p) => seenA.push(type === "status" ? p.status : type));
+    const openA = next(a, "open");
     a.connect();
-    assert.equal((await snapA).session_id, session_id);
+    assert.equal(a.status, "connecting");
+    await openA;
+    assert.deepEqual(seenA, ["connecting", "snapshot", "open", "open"], "open (status and event) follows the snapshot");
+    assert.equal(a.status, "open");
     const joined = next(a, "join", (j) => j.user.user_id === "student");
     const snapB = next(b, "snapshot");
     b.connect();
@@ -107,10 +112,41 @@ test("REST and WebSocket against the running service", live, async () => {
     await stopped;
     await left;
     assert.deepEqual(b.users.map((u) => u.user_id), ["student"]);
+    assert.deepEqual(b.user("student"), { user_id: "student", name: "Student", role: "student" });
+
+    // A token refused at connect: one fresh token, then open. A stranger's connection: 4403, stopped once.
+    const why = [];
+    const c = new PresenceSocket({ baseUrl, classId: class_id, sessionId: session_id,
+      getToken: (w) => { why.push(w); return w === "refresh" ? studentToken : "not-a-jwt"; } });
+    const statuses = [];
+    c.on("status", ({ status }) => statuses.push(status));
+    const openC = next(c, "open");
+    c.connect();
+    await openC;
+    c.close();
+    c.close();
+    assert.deepEqual(why, ["connect", "refresh"]);
+    assert.deepEqual(statuses, ["connecting", "reconnecting", "open", "stopped"]);
   } finally {
     a.close();
     b.close();
   }
+});
+
+test("a member of another classroom is stopped once with 4403, never open", live, async () => {
+  const tutor = createM4shClient({ baseUrl, token: tutorToken });
+  const cls = await tutor.POST("/api/v1/classrooms/", { body: { title: "Private" } });
+  const sess = await tutor.POST("/api/v1/classrooms/{class_id}/sessions/", {
+    params: { path: { class_id: cls.data.id } }, body: { title: "Closed" },
+  });
+  const s = new PresenceSocket({ baseUrl, classId: cls.data.id, sessionId: sess.data.id, getToken: () => studentToken });
+  const seen = [];
+  for (const type of ["status", "open", "stopped"]) s.on(type, (p) => seen.push(type === "status" ? p.status : `${type} ${p.code ?? ""}`.trim()));
+  const stopped = next(s, "stopped");
+  s.connect();
+  assert.deepEqual(await stopped, { code: 4403, reason: "forbidden" });
+  s.close();
+  assert.deepEqual(seen, ["connecting", "stopped", "stopped 4403"]);
 });
 
 test("a bad token stops after one refresh attempt (4401)", live, async () => {

@@ -18,14 +18,14 @@ export type UserID = string;
  * This interface was referenced by `AsyncAPIMessages`'s JSON-Schema
  * via the `definition` "ClientMessage".
  */
-export type ClientMessage = CursorUpdate | Ping;
+export type ClientMessage = CursorUpdate | Ping | StateUpdate;
 /**
  * Every frame the server may send.
  *
  * This interface was referenced by `AsyncAPIMessages`'s JSON-Schema
  * via the `definition` "ServerMessage".
  */
-export type ServerMessage = PresenceSnapshot | PresenceJoin | PresenceLeave | Cursor | CursorBatch | Pong;
+export type ServerMessage = PresenceSnapshot | PresenceJoin | PresenceLeave | Cursor | CursorBatch | Pong | State | ErrorMessage;
 /**
  * All payload schemas of asyncapi/asyncapi.yaml.
  */
@@ -33,9 +33,13 @@ export interface AsyncAPIMessages {
     Coordinate?: Coordinate;
     UserID?: UserID;
     PresenceUser?: PresenceUser;
+    Point?: Point;
+    PresenceState?: PresenceState;
+    SnapshotUser?: SnapshotUser;
     ClientMessage?: ClientMessage;
     CursorUpdate?: CursorUpdate;
     Ping?: Ping;
+    StateUpdate?: StateUpdate;
     ServerMessage?: ServerMessage;
     PresenceSnapshot?: PresenceSnapshot;
     PresenceJoin?: PresenceJoin;
@@ -44,6 +48,8 @@ export interface AsyncAPIMessages {
     Cursor?: Cursor;
     CursorBatch?: CursorBatch;
     Pong?: Pong;
+    State?: State;
+    ErrorMessage?: ErrorMessage;
 }
 /**
  * This interface was referenced by `AsyncAPIMessages`'s JSON-Schema
@@ -56,6 +62,39 @@ export interface PresenceUser {
      */
     name: string;
     role: "tutor" | "student";
+}
+/**
+ * This interface was referenced by `AsyncAPIMessages`'s JSON-Schema
+ * via the `definition` "Point".
+ */
+export interface Point {
+    x: Coordinate;
+    y: Coordinate;
+}
+/**
+ * A user's presence state: any JSON object the application defines (colour, tool, selection, viewport). At most 512 bytes when serialized as JSON (UTF-8), which JSON Schema cannot express: the server refuses a larger one with an `error` frame (`code: "state_too_large"`, `for: "state"`) and keeps the previous state.
+ *
+ * This interface was referenced by `AsyncAPIMessages`'s JSON-Schema
+ * via the `definition` "PresenceState".
+ */
+export interface PresenceState {
+    [k: string]: unknown;
+}
+/**
+ * A present user, with `cursor`, their latest cursor position (from any of their connections; absent until they sent one), and `state`, their presence state (absent until they set one).
+ *
+ * This interface was referenced by `AsyncAPIMessages`'s JSON-Schema
+ * via the `definition` "SnapshotUser".
+ */
+export interface SnapshotUser {
+    user_id: UserID;
+    /**
+     * Display name from the token's `name` claim (may be empty).
+     */
+    name: string;
+    role: "tutor" | "student";
+    cursor?: Point;
+    state?: PresenceState;
 }
 /**
  * This interface was referenced by `AsyncAPIMessages`'s JSON-Schema
@@ -75,12 +114,20 @@ export interface Ping {
 }
 /**
  * This interface was referenced by `AsyncAPIMessages`'s JSON-Schema
+ * via the `definition` "StateUpdate".
+ */
+export interface StateUpdate {
+    type: "state";
+    state: PresenceState;
+}
+/**
+ * This interface was referenced by `AsyncAPIMessages`'s JSON-Schema
  * via the `definition` "PresenceSnapshot".
  */
 export interface PresenceSnapshot {
     type: "presence.snapshot";
     session_id: string;
-    users: PresenceUser[];
+    users: SnapshotUser[];
 }
 /**
  * This interface was referenced by `AsyncAPIMessages`'s JSON-Schema
@@ -137,6 +184,33 @@ export interface CursorPosition {
 export interface Pong {
     type: "pong";
 }
+/**
+ * This interface was referenced by `AsyncAPIMessages`'s JSON-Schema
+ * via the `definition` "State".
+ */
+export interface State {
+    type: "state";
+    user_id: UserID;
+    state: PresenceState;
+}
+/**
+ * A frame the server refused without closing the connection. Known codes: `state_too_large` (a presence state over 512 bytes) and `forbidden` (a message the user's role may not send). Clients should treat an unknown code like `forbidden`.
+ *
+ * This interface was referenced by `AsyncAPIMessages`'s JSON-Schema
+ * via the `definition` "ErrorMessage".
+ */
+export interface ErrorMessage {
+    type: "error";
+    code: string;
+    /**
+     * Human-readable explanation, for logs (not for matching).
+     */
+    message: string;
+    /**
+     * The `type` of the refused client message.
+     */
+    for: string;
+}
 /** The close codes of the presence WebSocket and what a client does on each (asyncapi info.x-close-codes). */
 export declare const closeCodes: readonly [{
     readonly code: 4400;
@@ -153,6 +227,14 @@ export declare const closeCodes: readonly [{
 }, {
     readonly code: 4403;
     readonly reason: "forbidden";
+    readonly action: "stop";
+}, {
+    readonly code: 4409;
+    readonly reason: "too_many_connections";
+    readonly action: "stop";
+}, {
+    readonly code: 4409;
+    readonly reason: "session_full";
     readonly action: "stop";
 }, {
     readonly code: 4429;

@@ -21,6 +21,16 @@ export const closeCodes = [
         "action": "stop"
     },
     {
+        "code": 4409,
+        "reason": "too_many_connections",
+        "action": "stop"
+    },
+    {
+        "code": 4409,
+        "reason": "session_full",
+        "action": "stop"
+    },
+    {
         "code": 4429,
         "reason": "rate_limited",
         "action": "back_off"
