@@ -124,7 +124,7 @@
 // GC (keep_last, pinned revisions excluded from both the deletion and the count), per batch,
 // one transaction: lock the sessions and delete the doomed revisions as today, returning
 // chunk_ids, manifest IS NULL, size_bytes, blob_key; ChunkRelease(concatenated chunk_ids);
-// per user RetentionUsageRelease(Σ stored_bytes of freed chunks + Σ size_bytes of whole-blob
+// per user QuotaRelease(Σ stored_bytes of freed chunks + Σ size_bytes of whole-blob
 // revisions); one DeleteBlob job with the freed chunk keys and whole-blob keys. The deletion
 // job deletes the blobs, then ChunkDeleteTombstones(ids parsed from the keys); a tombstone
 // left behind (job lost) is re-queued by ChunkTombstonesBefore.
@@ -135,11 +135,11 @@
 // session, SnapshotPin (no row and the revision exists: 409, 50 pinned). Read: the revision
 // row, then Store.Open(owner, manifest) streamed to the response with the stored ETag.
 //
-// Reconcile, per user, one transaction: lock the storage row (RetentionUsageLock),
+// Reconcile, per user, one transaction: lock the storage row (QuotaLock),
 // ChunkRefcountDrift; actual 0 -> ChunkRelease(id repeated refcount times), release and
 // queue as in Drop; actual >= 1 -> ChunkRefcountSet; a reference to a missing or tombstoned
 // chunk is logged as corruption (the revision can no longer be read); then
-// ChunkUsageActual and RetentionUsageSet when it differs.
+// ChunkUsageActual (in place of QuotaUsageFromRows) and QuotaRepair when it differs.
 //
 // # The race: an upload re-references a chunk GC is freeing
 //

@@ -248,7 +248,7 @@ func release(ctx context.Context, q *db.Queries, user string, ids []int64, extra
 		keys = append(keys, Key(f.UserID, Hash(f.Sha256), f.ID))
 	}
 	if bytesFreed > 0 {
-		if _, err := q.QuotaRelease(ctx, db.QuotaReleaseParams{UserID: user, SizeBytes: bytesFreed}); err != nil {
+		if err := q.QuotaRelease(ctx, db.QuotaReleaseParams{UserID: user, SizeBytes: bytesFreed}); err != nil {
 			return nil, err
 		}
 	}
