@@ -22,7 +22,7 @@ func TestPresenceClientInChromium(t *testing.T) {
 		Error string `json:"error"`
 		MS    int    `json:"ms"`
 	}
-	apptest.RunBrowserDriver(t, root, 3*time.Minute, "presence-states.mjs", &results, chromium)
+	apptest.RunBrowserDriver(t, root, 5*time.Minute, "presence-states.mjs", &results, chromium)
 	if len(results) < 10 {
 		t.Errorf("ran %d scenarios, want at least 10", len(results))
 	}
