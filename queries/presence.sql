@@ -17,6 +17,18 @@ WITH up AS (
 SELECT count(*)::int FROM presence_connections o
 WHERE o.session_id = @session_id AND o.user_id = @user_id;
 
+-- name: PresenceConnectionTotals :one
+-- This user's and all users' connections to a session on live nodes, this node's counted
+-- whatever its heartbeat (the caps WS_MAX_CONNS_PER_USER and WS_MAX_CONNS_PER_SESSION). Run
+-- after PresenceConnectionUpsert in a transaction holding the session's PresenceUserLock
+-- (lock key: the session id alone), so that concurrent arrivals are counted one by one.
+SELECT coalesce(sum(pc.conns) FILTER (WHERE pc.user_id = @user_id), 0)::int AS user_conns,
+       coalesce(sum(pc.conns), 0)::int AS session_conns
+FROM presence_connections pc
+WHERE pc.session_id = @session_id
+  AND (pc.node_id = @node_id OR EXISTS (
+      SELECT 1 FROM presence_nodes n WHERE n.node_id = pc.node_id AND n.seen_at >= now() - @max_age::interval));
+
 -- name: PresenceConnectionDelete :one
 -- Deletes this node's row for a user and returns how many other nodes still have one.
 WITH del AS (

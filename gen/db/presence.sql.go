@@ -91,6 +91,43 @@ func (q *Queries) PresenceConnectionPurge(ctx context.Context, maxAge pgtype.Int
 	return items, nil
 }
 
+const presenceConnectionTotals = `-- name: PresenceConnectionTotals :one
+SELECT coalesce(sum(pc.conns) FILTER (WHERE pc.user_id = $1), 0)::int AS user_conns,
+       coalesce(sum(pc.conns), 0)::int AS session_conns
+FROM presence_connections pc
+WHERE pc.session_id = $2
+  AND (pc.node_id = $3 OR EXISTS (
+      SELECT 1 FROM presence_nodes n WHERE n.node_id = pc.node_id AND n.seen_at >= now() - $4::interval))
+`
+
+type PresenceConnectionTotalsParams struct {
+	UserID    string
+	SessionID uuid.UUID
+	NodeID    uuid.UUID
+	MaxAge    pgtype.Interval
+}
+
+type PresenceConnectionTotalsRow struct {
+	UserConns    int32
+	SessionConns int32
+}
+
+// This user's and all users' connections to a session on live nodes, this node's counted
+// whatever its heartbeat (the caps WS_MAX_CONNS_PER_USER and WS_MAX_CONNS_PER_SESSION). Run
+// after PresenceConnectionUpsert in a transaction holding the session's PresenceUserLock
+// (lock key: the session id alone), so that concurrent arrivals are counted one by one.
+func (q *Queries) PresenceConnectionTotals(ctx context.Context, arg PresenceConnectionTotalsParams) (PresenceConnectionTotalsRow, error) {
+	row := q.db.QueryRow(ctx, presenceConnectionTotals,
+		arg.UserID,
+		arg.SessionID,
+		arg.NodeID,
+		arg.MaxAge,
+	)
+	var i PresenceConnectionTotalsRow
+	err := row.Scan(&i.UserConns, &i.SessionConns)
+	return i, err
+}
+
 const presenceConnectionUpsert = `-- name: PresenceConnectionUpsert :one
 WITH up AS (
     INSERT INTO presence_connections (node_id, session_id, user_id, name, role, conns)

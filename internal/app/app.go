@@ -101,6 +101,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	classrooms.SetOnMemberRemoved(func(_ context.Context, classroomID uuid.UUID, userID string) {
 		wsServer.CloseMember(classroomID, userID)
 	})
+	// An ended session's live connections, on every node, likewise.
+	classrooms.SetOnSessionEnded(wsServer.CloseSession)
 	if a.Handler, err = a.buildHandler(cfg, doc, httpapi.Deps{
 		Verifier: verifier, Users: userSvc, Classrooms: classrooms, Presence: hub, Ready: checks,
 	}); err != nil {
@@ -163,6 +165,7 @@ func (a *App) buildPresence(ctx context.Context, cfg config.Config, checks httpa
 		CursorRate:  float64(cfg.WS.CursorRatePerSec),
 		CursorBurst: cfg.WS.CursorBurst,
 		DropLimit:   cfg.WS.CursorRatePerSec,
+		Caps:        presence.Caps{PerUser: cfg.WS.MaxConnsPerUser, PerSession: cfg.WS.MaxConnsPerSession},
 	}
 	if cfg.Cluster.PubSub != "nats" {
 		return presence.NewHub(opts), nil
@@ -180,7 +183,6 @@ func (a *App) buildPresence(ctx context.Context, cfg config.Config, checks httpa
 	opts.Bus, opts.Directory = bus, a.Node
 	hub := presence.NewHub(opts)
 	a.Node.SetHooks(hub.PublishLeave, hub.Reassert)
-	bus.OnControl(func(c natsbus.Control) { hub.CloseLocalUser(c.ClassroomID, c.UserID, c.Code, c.Reason) })
 	a.Node.Start(ctx)
 	return hub, nil
 }

@@ -6,6 +6,7 @@ package classroom
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"time"
 
@@ -66,6 +67,7 @@ type Service struct {
 	q               *db.Queries
 	opts            Options
 	onMemberRemoved func(ctx context.Context, classroomID uuid.UUID, userID string)
+	sessionEnded    func(classroomID, sessionID uuid.UUID) // see SetOnSessionEnded
 }
 
 // SetOnMemberRemoved sets what runs after a removal commits: presence closes the user's live
@@ -74,6 +76,14 @@ type Service struct {
 func (s *Service) SetOnMemberRemoved(fn func(ctx context.Context, classroomID uuid.UUID, userID string)) {
 	s.onMemberRemoved = fn
 }
+
+// ErrSessionEnded is wrapped (as Forbidden) by SessionRole for a session that has ended.
+var ErrSessionEnded = errors.New("the session has ended")
+
+// SetOnSessionEnded sets what runs after a session's end commits: the WebSocket server
+// closes the session's live connections on every node. Like SetOnMemberRemoved it is set
+// during wiring, before serving.
+func (s *Service) SetOnSessionEnded(fn func(classroomID, sessionID uuid.UUID)) { s.sessionEnded = fn }
 
 // New returns a Service over pool.
 func New(pool *pgxpool.Pool, opts Options) *Service {
@@ -287,6 +297,11 @@ func (s *Service) EndSession(ctx context.Context, userID string, id, sessionID u
 	if err != nil {
 		return Session{}, postgres.Interpret(err, "session")
 	}
+	// Also when it had ended already: closing is idempotent, and it retries a close that
+	// did not reach every node.
+	if s.sessionEnded != nil && r.Status == "ended" {
+		s.sessionEnded(id, sessionID)
+	}
 	return sessionFromRow(r), nil
 }
 
@@ -304,7 +319,7 @@ func (s *Service) SessionRole(ctx context.Context, classroomID, sessionID uuid.U
 		return "", apperr.New(apperr.Forbidden, "no such session in this classroom")
 	}
 	if r.SessionStatus != "active" {
-		return "", apperr.New(apperr.Forbidden, "the session has ended")
+		return "", apperr.Wrap(apperr.Forbidden, ErrSessionEnded, "the session has ended")
 	}
 	return Role(r.Role), nil
 }

@@ -7,6 +7,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -201,13 +202,27 @@ func (n *Node) Sweep(ctx context.Context) error {
 
 func lockKey(session uuid.UUID, userID string) string { return session.String() + "/" + userID }
 
-// Arrive records this node's connection count for u (presence.Directory).
-func (n *Node) Arrive(ctx context.Context, session uuid.UUID, u presence.User, conns int) bool {
+// errCapped carries a cap's error out of Arrive's transaction (which it rolls back).
+type errCapped struct{ err error }
+
+func (e errCapped) Error() string { return e.err.Error() }
+
+// Arrive records this node's connection count for u (presence.Directory). With caps, the
+// session's lock is taken first (arrivals in one session are counted one at a time across
+// nodes; departures only lower counts and do not take it), then the user's; the count is
+// written, the totals over live nodes read, and the write rolled back when over a cap.
+func (n *Node) Arrive(ctx context.Context, session uuid.UUID, u presence.User, conns int, caps presence.Caps) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, n.o.OpTimeout)
 	defer cancel()
+	capped := caps.PerUser > 0 || caps.PerSession > 0
 	var before int32
 	err := postgres.InTx(ctx, n.pool, func(tx pgx.Tx) error {
 		q := n.q.WithTx(tx)
+		if capped {
+			if err := q.PresenceUserLock(ctx, session.String()); err != nil {
+				return err
+			}
+		}
 		if err := q.PresenceUserLock(ctx, lockKey(session, u.UserID)); err != nil {
 			return err
 		}
@@ -215,13 +230,32 @@ func (n *Node) Arrive(ctx context.Context, session uuid.UUID, u presence.User, c
 		before, err = q.PresenceConnectionUpsert(ctx, db.PresenceConnectionUpsertParams{
 			NodeID: n.id, SessionID: session, UserID: u.UserID, Name: u.Name, Role: u.Role, Conns: int32(conns),
 		})
-		return err
+		if err != nil || !capped {
+			return err
+		}
+		t, err := q.PresenceConnectionTotals(ctx, db.PresenceConnectionTotalsParams{
+			UserID: u.UserID, SessionID: session, NodeID: n.id, MaxAge: interval(n.o.PurgeAfter),
+		})
+		if err != nil {
+			return err
+		}
+		switch {
+		case caps.PerUser > 0 && int(t.UserConns) > caps.PerUser:
+			return errCapped{presence.ErrTooManyConnections}
+		case caps.PerSession > 0 && int(t.SessionConns) > caps.PerSession:
+			return errCapped{presence.ErrSessionFull}
+		}
+		return nil
 	})
+	var ce errCapped
+	if errors.As(err, &ce) {
+		return false, ce.err
+	}
 	if err != nil {
 		n.o.Log.Error("cluster: recording presence", "session", session, "user", u.UserID, "err", err)
-		return true
+		return true, nil
 	}
-	return before == 0
+	return before == 0, nil
 }
 
 // Depart records this node's remaining connection count for a user (presence.Directory).

@@ -2,6 +2,8 @@ package cluster_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -57,13 +59,13 @@ func TestArriveDepartOncePerUserAcrossNodes(t *testing.T) {
 	firsts := make([]bool, 2)
 	for i, n := range []*cluster.Node{a, b} {
 		wg.Add(1)
-		go func() { defer wg.Done(); firsts[i] = n.Arrive(ctx, s, sam, 1) }()
+		go func() { defer wg.Done(); firsts[i], _ = n.Arrive(ctx, s, sam, 1, presence.Caps{}) }()
 	}
 	wg.Wait()
 	if firsts[0] == firsts[1] {
 		t.Fatalf("Arrive on a, b = %v, want exactly one first", firsts)
 	}
-	if first := a.Arrive(ctx, s, sam, 2); first {
+	if first, _ := a.Arrive(ctx, s, sam, 2, presence.Caps{}); first {
 		t.Error("a second tab on a arrived first")
 	}
 	users, err := b.Present(ctx, s)
@@ -90,9 +92,9 @@ func TestDeadNodePurgedOnce(t *testing.T) {
 	t.Cleanup(func() { a.Stop(context.Background()) })
 	ctx := context.Background()
 	s := uuid.New()
-	b.Arrive(ctx, s, presence.User{UserID: "sam", Name: "Sam", Role: "student"}, 1)
-	b.Arrive(ctx, s, presence.User{UserID: "tina", Name: "Tina", Role: "tutor"}, 1)
-	a.Arrive(ctx, s, presence.User{UserID: "tina", Name: "Tina", Role: "tutor"}, 1)
+	b.Arrive(ctx, s, presence.User{UserID: "sam", Name: "Sam", Role: "student"}, 1, presence.Caps{})
+	b.Arrive(ctx, s, presence.User{UserID: "tina", Name: "Tina", Role: "tutor"}, 1, presence.Caps{})
+	a.Arrive(ctx, s, presence.User{UserID: "tina", Name: "Tina", Role: "tutor"}, 1, presence.Caps{})
 	b.Crash() // stops beating without cleaning up, like kill -9
 	deadline := time.Now().Add(30 * time.Second)
 	for len(left.get()) == 0 {
@@ -136,5 +138,56 @@ func TestPurgedNodeIsToldOnItsNextHeartbeat(t *testing.T) {
 	case <-purged:
 	case <-time.After(20 * time.Second):
 		t.Fatal("OnPurged not called within 20s of the node's row being purged")
+	}
+}
+
+// TestArriveCapsAcrossNodes: the caps count every live node's connections; a refused arrival
+// records nothing, and concurrent arrivals on two nodes are admitted one at a time.
+func TestArriveCapsAcrossNodes(t *testing.T) {
+	t.Parallel()
+	a, b, _ := setup(t, 30*time.Second)
+	t.Cleanup(func() { a.Stop(context.Background()); b.Stop(context.Background()) })
+	ctx := context.Background()
+	s := uuid.New()
+	caps := presence.Caps{PerUser: 2, PerSession: 3}
+	mia := presence.User{UserID: "mia", Name: "Mia", Role: "student"}
+	steps := []struct {
+		name  string
+		node  *cluster.Node
+		user  presence.User
+		conns int
+		want  error
+	}{
+		{"mia's first on a", a, mia, 1, nil},
+		{"mia's second on b", b, mia, 1, nil},
+		{"mia's third on a", a, mia, 2, presence.ErrTooManyConnections},
+		{"tina on b", b, presence.User{UserID: "tina", Name: "Tina", Role: "tutor"}, 1, nil},
+		{"sam on a: a fourth in the session", a, presence.User{UserID: "sam", Name: "Sam", Role: "student"}, 1, presence.ErrSessionFull},
+	}
+	for _, st := range steps {
+		if _, err := st.node.Arrive(ctx, s, st.user, st.conns, caps); !errors.Is(err, st.want) || (err == nil) != (st.want == nil) {
+			t.Fatalf("%s: err = %v, want %v", st.name, err, st.want)
+		}
+	}
+	users, err := a.Present(ctx, s)
+	if err != nil || len(users) != 2 {
+		t.Fatalf("Present = %v, %v; want mia and tina only (refusals recorded nothing)", users, err)
+	}
+
+	// Two nodes racing for the last place: exactly one gets it.
+	s2 := uuid.New()
+	one := presence.Caps{PerSession: 1}
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for i, n := range []*cluster.Node{a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = n.Arrive(ctx, s2, presence.User{UserID: fmt.Sprint("u", i), Name: "U", Role: "student"}, 1, one)
+		}()
+	}
+	wg.Wait()
+	if (errs[0] == nil) == (errs[1] == nil) {
+		t.Fatalf("racing arrivals for one place: %v", errs)
 	}
 }

@@ -39,8 +39,8 @@ func TestPurgeMetrics(t *testing.T) {
 	b.Start(ctx)
 	t.Cleanup(func() { a.Stop(context.Background()) })
 	s := uuid.New()
-	b.Arrive(ctx, s, presence.User{UserID: "sam", Name: "Sam", Role: "student"}, 1)
-	b.Arrive(ctx, s, presence.User{UserID: "tina", Name: "Tina", Role: "tutor"}, 1)
+	b.Arrive(ctx, s, presence.User{UserID: "sam", Name: "Sam", Role: "student"}, 1, presence.Caps{})
+	b.Arrive(ctx, s, presence.User{UserID: "tina", Name: "Tina", Role: "tutor"}, 1, presence.Caps{})
 	b.Crash()
 	deadline := time.Now().Add(30 * time.Second)
 	for len(left.get()) < 2 {

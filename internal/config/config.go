@@ -55,6 +55,10 @@ type WS struct {
 	WriteTimeout     time.Duration // WS_WRITE_TIMEOUT
 	SendQueue        int           // WS_SEND_QUEUE: presence frames queued per connection before 1013
 	MaxWritePause    time.Duration // WS_MAX_WRITE_PAUSE: longest pause between a connection's writes while the process is behind; 0 = off
+	// WS_MAX_CONNS_PER_USER and WS_MAX_CONNS_PER_SESSION: connections to one session across
+	// the cluster; the one over a cap is closed with 4409.
+	MaxConnsPerUser    int
+	MaxConnsPerSession int
 }
 
 // Classroom configures the classrooms feature.
@@ -173,15 +177,17 @@ func Load(getenv func(string) string) (Config, error) {
 			GCInterval: p.duration("SOLO_SNAPSHOT_GC_INTERVAL", time.Hour),
 		},
 		WS: WS{
-			MaxPayloadBytes:  p.intRange("WS_MAX_PAYLOAD_BYTES", 2048, 64, 1<<20),
-			CursorRatePerSec: p.intRange("WS_CURSOR_RATE_PER_SEC", 20, 1, 1000),
-			CursorBurst:      p.intRange("WS_CURSOR_BURST", 20, 1, 1000),
-			AllowedOrigins:   p.list("WS_ALLOWED_ORIGINS"),
-			PingInterval:     p.durationRange("WS_PING_INTERVAL", 25*time.Second, 10*time.Millisecond, time.Hour),
-			PongTimeout:      p.durationRange("WS_PONG_TIMEOUT", 10*time.Second, 10*time.Millisecond, 10*time.Minute),
-			WriteTimeout:     p.durationRange("WS_WRITE_TIMEOUT", 10*time.Second, 10*time.Millisecond, 10*time.Minute),
-			SendQueue:        p.intRange("WS_SEND_QUEUE", 256, 4, 1<<16),
-			MaxWritePause:    p.durationRange("WS_MAX_WRITE_PAUSE", 25*time.Millisecond, 0, time.Second),
+			MaxPayloadBytes:    p.intRange("WS_MAX_PAYLOAD_BYTES", 2048, 64, 1<<20),
+			CursorRatePerSec:   p.intRange("WS_CURSOR_RATE_PER_SEC", 20, 1, 1000),
+			CursorBurst:        p.intRange("WS_CURSOR_BURST", 20, 1, 1000),
+			AllowedOrigins:     p.list("WS_ALLOWED_ORIGINS"),
+			PingInterval:       p.durationRange("WS_PING_INTERVAL", 25*time.Second, 10*time.Millisecond, time.Hour),
+			PongTimeout:        p.durationRange("WS_PONG_TIMEOUT", 10*time.Second, 10*time.Millisecond, 10*time.Minute),
+			WriteTimeout:       p.durationRange("WS_WRITE_TIMEOUT", 10*time.Second, 10*time.Millisecond, 10*time.Minute),
+			SendQueue:          p.intRange("WS_SEND_QUEUE", 256, 4, 1<<16),
+			MaxWritePause:      p.durationRange("WS_MAX_WRITE_PAUSE", 25*time.Millisecond, 0, time.Second),
+			MaxConnsPerUser:    p.intRange("WS_MAX_CONNS_PER_USER", 8, 1, 1000),
+			MaxConnsPerSession: p.intRange("WS_MAX_CONNS_PER_SESSION", 1000, 1, 1_000_000),
 		},
 	}
 	c.Cluster = Cluster{

@@ -33,7 +33,8 @@ func TestLoadDefaults(t *testing.T) {
 		t.Error("RequireAuth() without keys = nil, want an error naming AUTH_JWT_SECRET")
 	}
 	want := config.WS{MaxPayloadBytes: 2048, CursorRatePerSec: 20, CursorBurst: 20, PingInterval: 25 * time.Second,
-		PongTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, SendQueue: 256, MaxWritePause: 25 * time.Millisecond}
+		PongTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, SendQueue: 256, MaxWritePause: 25 * time.Millisecond,
+		MaxConnsPerUser: 8, MaxConnsPerSession: 1000}
 	if !reflect.DeepEqual(c.WS, want) {
 		t.Errorf("WS defaults = %+v, want %+v", c.WS, want)
 	}
@@ -69,6 +70,8 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		{"ws rate zero", map[string]string{"WS_CURSOR_RATE_PER_SEC": "0"}, "WS_CURSOR_RATE_PER_SEC"},
 		{"ws burst huge", map[string]string{"WS_CURSOR_BURST": "5000"}, "WS_CURSOR_BURST"},
 		{"ws bad origin pattern", map[string]string{"WS_ALLOWED_ORIGINS": "ok.example, [bad"}, "WS_ALLOWED_ORIGINS"},
+		{"ws conns per user zero", map[string]string{"WS_MAX_CONNS_PER_USER": "0"}, "WS_MAX_CONNS_PER_USER"},
+		{"ws conns per session not a number", map[string]string{"WS_MAX_CONNS_PER_SESSION": "many"}, "WS_MAX_CONNS_PER_SESSION"},
 		{"ws ping too fast", map[string]string{"WS_PING_INTERVAL": "1ms"}, "WS_PING_INTERVAL"},
 		{"ws pong not a duration", map[string]string{"WS_PONG_TIMEOUT": "soon"}, "WS_PONG_TIMEOUT"},
 		{"ws write timeout zero", map[string]string{"WS_WRITE_TIMEOUT": "0s"}, "WS_WRITE_TIMEOUT"},

@@ -4,8 +4,9 @@
 // own subscribers in process, synchronously (the order presence relies on), and sent to NATS
 // stamped with the node's id, so that a node ignores its own messages coming back and local
 // peers are not served twice. Core NATS is at-most-once: a cursor update lost in an outage is
-// simply superseded by the next one (latest wins). Control events (closing a removed
-// member's connections) travel on one cluster-wide subject.
+// simply superseded by the next one (latest wins). Close requests (a removed member's
+// connections, an ended session's) travel on one cluster-wide control subject
+// (presence.Controller).
 package natsbus
 
 import (
@@ -51,7 +52,7 @@ type Bus struct {
 	subs map[uuid.UUID]*sessionSub
 
 	ctlMu sync.RWMutex
-	onCtl []func(Control)
+	onCtl []func(presence.Close)
 	ctl   *nats.Subscription
 }
 
@@ -60,15 +61,6 @@ type Bus struct {
 type sessionSub struct {
 	refs int
 	sub  *nats.Subscription
-}
-
-// Control is a cluster-wide control event: close a user's connections to a classroom's
-// sessions.
-type Control struct {
-	ClassroomID uuid.UUID
-	UserID      string
-	Code        int
-	Reason      string
 }
 
 // Connect connects to NATS. It retries the first connection in the background when the
@@ -186,7 +178,7 @@ func (b *Bus) Publish(session uuid.UUID, e *presence.Event) {
 // receive delivers another node's event to this node's subscribers. NATS calls it from one
 // goroutine per subscription, in the order the origin published.
 func (b *Bus) receive(session uuid.UUID, m *nats.Msg) {
-	origin, e, err := decode(m.Data)
+	origin, e, _, err := decode(m.Data)
 	if err != nil {
 		b.log.Warn("nats: undecodable presence message", "subject", m.Subject, "err", err)
 		return
@@ -197,42 +189,48 @@ func (b *Bus) receive(session uuid.UUID, m *nats.Msg) {
 	b.local.Publish(session, e)
 }
 
-// OnControl registers fn for control events from any node, this one included.
-func (b *Bus) OnControl(fn func(Control)) {
+// OnClose registers fn for close requests from any node, this one included
+// (presence.Controller).
+func (b *Bus) OnClose(fn func(presence.Close)) {
 	b.ctlMu.Lock()
 	b.onCtl = append(b.onCtl, fn)
 	b.ctlMu.Unlock()
 }
 
-// PublishClose asks every node, this one included, to close a user's connections to a
-// classroom's sessions (presence.Controller).
-func (b *Bus) PublishClose(classroomID uuid.UUID, userID string, code int, reason string) error {
-	e := &presence.Event{Kind: presence.KindClose, User: presence.User{UserID: userID}, Code: code, Reason: reason}
+// PublishClose hands c to this node's OnClose functions, then to every other node's
+// (presence.Controller). The message is a close event (user, code, reason) followed by the
+// classroom id and, when the close names one session, the session id.
+func (b *Bus) PublishClose(c presence.Close) error {
+	e := &presence.Event{Kind: presence.KindClose, User: presence.User{UserID: c.UserID}, Code: c.Code, Reason: c.Reason}
 	data := encode(b.node, e)
-	data = append(data, classroomID[:]...)
-	b.control(Control{ClassroomID: classroomID, UserID: userID, Code: code, Reason: reason})
+	data = append(data, c.ClassroomID[:]...)
+	if c.SessionID != uuid.Nil {
+		data = append(data, c.SessionID[:]...)
+	}
+	b.control(c)
 	if err := b.nc.Publish(controlSubject, data); err != nil {
-		return fmt.Errorf("nats: publishing a control event: %w", err)
+		return fmt.Errorf("nats: publishing a close request: %w", err)
 	}
 	return nil
 }
 
 func (b *Bus) receiveControl(m *nats.Msg) {
-	if len(m.Data) < 16 {
-		return
-	}
-	origin, e, err := decode(m.Data[:len(m.Data)-16])
-	if err != nil {
+	origin, e, rest, err := decode(m.Data)
+	if err != nil || e.Kind != presence.KindClose || (len(rest) != 16 && len(rest) != 32) {
 		b.log.Warn("nats: undecodable control message", "err", err)
 		return
 	}
 	if origin == b.node {
 		return
 	}
-	b.control(Control{ClassroomID: uuid.UUID(m.Data[len(m.Data)-16:]), UserID: e.User.UserID, Code: e.Code, Reason: e.Reason})
+	c := presence.Close{ClassroomID: uuid.UUID(rest[:16]), UserID: e.User.UserID, Code: e.Code, Reason: e.Reason}
+	if len(rest) == 32 {
+		c.SessionID = uuid.UUID(rest[16:])
+	}
+	b.control(c)
 }
 
-func (b *Bus) control(c Control) {
+func (b *Bus) control(c presence.Close) {
 	b.ctlMu.RLock()
 	fns := b.onCtl
 	b.ctlMu.RUnlock()
@@ -270,22 +268,23 @@ func encode(node uuid.UUID, e *presence.Event) []byte {
 
 var errShort = errors.New("truncated presence message")
 
-func decode(b []byte) (uuid.UUID, *presence.Event, error) {
+// decode returns the origin node, the event and the bytes after it.
+func decode(b []byte) (uuid.UUID, *presence.Event, []byte, error) {
 	var node uuid.UUID
 	if len(b) < 18 || b[0] != wireVersion {
-		return node, nil, errors.New("unknown presence message version")
+		return node, nil, nil, errors.New("unknown presence message version")
 	}
 	copy(node[:], b[1:17])
 	e := &presence.Event{Kind: presence.Kind(b[17])}
 	b = b[18:]
 	code, n := binary.Uvarint(b)
 	if n <= 0 || code > math.MaxInt32 {
-		return node, nil, errShort
+		return node, nil, nil, errShort
 	}
 	e.Code = int(code)
 	b = b[n:]
 	if len(b) < 16 {
-		return node, nil, errShort
+		return node, nil, nil, errShort
 	}
 	e.X = math.Float64frombits(binary.BigEndian.Uint64(b))
 	e.Y = math.Float64frombits(binary.BigEndian.Uint64(b[8:]))
@@ -294,7 +293,7 @@ func decode(b []byte) (uuid.UUID, *presence.Event, error) {
 	for i := range fields {
 		l, n := binary.Uvarint(b)
 		if n <= 0 || uint64(len(b)-n) < l {
-			return node, nil, errShort
+			return node, nil, nil, errShort
 		}
 		fields[i] = b[n : n+int(l)]
 		b = b[n+int(l):]
@@ -304,5 +303,5 @@ func decode(b []byte) (uuid.UUID, *presence.Event, error) {
 	if len(fields[4]) > 0 {
 		e.Wire = fields[4]
 	}
-	return node, e, nil
+	return node, e, b, nil
 }

@@ -22,14 +22,14 @@ func TestWireRoundTrip(t *testing.T) {
 		{Kind: presence.KindClose, User: presence.User{UserID: "mia"}, Code: 4429, Reason: "rate_limited"},
 	}
 	for _, e := range tests {
-		gotNode, got, err := decode(encode(node, e))
-		if err != nil || gotNode != node || !reflect.DeepEqual(got, e) {
+		gotNode, got, rest, err := decode(encode(node, e))
+		if err != nil || gotNode != node || !reflect.DeepEqual(got, e) || len(rest) != 0 {
 			t.Errorf("decode(encode(%+v)) = %v, %+v, %v", e, gotNode, got, err)
 		}
 	}
 	b := encode(node, tests[2])
 	for i := range len(b) - 1 {
-		if _, _, err := decode(b[:i]); err == nil {
+		if _, _, _, err := decode(b[:i]); err == nil {
 			t.Errorf("decode of %d of %d bytes succeeded", i, len(b))
 		}
 	}
@@ -101,18 +101,34 @@ func TestTwoNodes(t *testing.T) {
 		t.Errorf("other node delivered %v, want %v", got, want)
 	}
 
-	closes := make(chan Control, 2)
-	b.OnControl(func(c Control) { closes <- c })
+	// Close requests reach both nodes once: a member's (every session of a classroom) and
+	// a whole session's.
+	closedA, closedB := make(chan presence.Close, 4), make(chan presence.Close, 4)
+	a.OnClose(func(c presence.Close) { closedA <- c })
+	b.OnClose(func(c presence.Close) { closedB <- c })
 	class := uuid.New()
-	if err := a.PublishClose(class, "mia", 4403, "forbidden"); err != nil {
+	for _, c := range []presence.Close{
+		{ClassroomID: class, UserID: "mia", Code: 4403, Reason: "forbidden"},
+		{ClassroomID: class, SessionID: s, Code: 4403, Reason: "session_ended"},
+	} {
+		if err := a.PublishClose(c); err != nil {
+			t.Fatal(err)
+		}
+		for name, ch := range map[string]chan presence.Close{"a": closedA, "b": closedB} {
+			select {
+			case got := <-ch:
+				if got != c {
+					t.Errorf("node %s: close = %+v, want %+v", name, got, c)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("node %s: close request not received within 10s", name)
+			}
+		}
+	}
+	if err := a.nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case c := <-closes:
-		if c != (Control{ClassroomID: class, UserID: "mia", Code: 4403, Reason: "forbidden"}) {
-			t.Errorf("control = %+v", c)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("control event not received within 10s")
+	if len(closedA) != 0 {
+		t.Errorf("node a got its own close request back: %+v", <-closedA)
 	}
 }

@@ -5,13 +5,14 @@
 // It knows no transport. A connection is a Sink; what presence carries for the transport
 // is opaque to it: a cursor event's Wire bytes (the encoding the sender's transport made
 // once for every receiver) and the code and reason of a close event, which the transport
-// chooses (Conn.CloseUser, Hub.CloseUser) and presence only routes to the user's
-// connections. Presence decides who is over the cursor rate; the transport decides how to
-// tell the client.
+// chooses (Conn.CloseUser, Hub.Close) and presence only routes to the connections it
+// names. Presence decides who is over the cursor rate or the connection caps and which
+// sessions have ended; the transport decides how to tell the client.
 package presence
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"sync"
@@ -76,8 +77,11 @@ type Sink interface {
 // shared state cannot be reached, answer as if this node were alone.
 type Directory interface {
 	// Arrive records that this node has conns connections of u in the session; first is
-	// true when no node, this one included, had the user before.
-	Arrive(ctx context.Context, session uuid.UUID, u User, conns int) (first bool)
+	// true when no node, this one included, had the user before. When the connection that
+	// made conns would take the user or the session over caps across the cluster, nothing
+	// is recorded and the error is ErrTooManyConnections or ErrSessionFull; any other
+	// trouble is logged and answered as if this node were alone (no error).
+	Arrive(ctx context.Context, session uuid.UUID, u User, conns int, caps Caps) (first bool, err error)
 	// Depart records that this node has conns (possibly 0) connections of the user left;
 	// last is true when conns is 0 and no other node has the user.
 	Depart(ctx context.Context, session uuid.UUID, userID string, conns int) (last bool)
@@ -85,10 +89,66 @@ type Directory interface {
 	Present(ctx context.Context, session uuid.UUID) ([]User, error)
 }
 
-// Controller carries control events to every node of a cluster; a Bus that implements it
-// is used to reach a removed member's connections on other nodes.
+// Controller carries close requests to every node of a cluster; a Bus that implements it
+// is used to reach connections on other nodes (a removed member, an ended session).
 type Controller interface {
-	PublishClose(classroomID uuid.UUID, userID string, code int, reason string) error
+	// PublishClose hands c to the OnClose functions of every node, this one included.
+	PublishClose(c Close) error
+	// OnClose registers fn for close requests from any node.
+	OnClose(fn func(Close))
+}
+
+// Close asks connections to close with a transport's code and reason: those of UserID, or
+// of every user when it is empty, in the session SessionID, or in every session of the
+// classroom when it is zero. Closing a whole session (no UserID) also refuses new joins to
+// it for a while on every node that received it (the session ended: see Hub.Join).
+type Close struct {
+	ClassroomID uuid.UUID
+	SessionID   uuid.UUID
+	UserID      string
+	Code        int
+	Reason      string
+}
+
+// Caps bound the connections to one session, across the cluster with a Directory; 0 means
+// no bound.
+type Caps struct {
+	PerUser    int // connections of one user
+	PerSession int // connections of all users
+}
+
+// Errors of Join when a cap would be exceeded; the connection is refused and nobody is
+// told of it (no join, no leave).
+var (
+	ErrTooManyConnections = errors.New("presence: too many connections of this user to the session")
+	ErrSessionFull        = errors.New("presence: too many connections to the session")
+)
+
+// EndedError is Join's error for a session closed as a whole (Close with no UserID) in the
+// last endedMemory: the code and reason the close carried.
+type EndedError struct {
+	Code   int
+	Reason string
+}
+
+func (e *EndedError) Error() string { return "presence: the session was closed: " + e.Reason }
+
+// endedMemory is how long a node refuses joins to a session closed as a whole. The
+// transport's own check (the session's status in the database) refuses later ones; this
+// covers a connection that passed that check just before the session ended and joins just
+// after the close went out.
+const endedMemory = 2 * time.Minute
+
+// check reports which cap, if any, a connection making the user's count user and the
+// session's count session exceeds.
+func (c Caps) check(user, session int) error {
+	if c.PerUser > 0 && user > c.PerUser {
+		return ErrTooManyConnections
+	}
+	if c.PerSession > 0 && session > c.PerSession {
+		return ErrSessionFull
+	}
+	return nil
 }
 
 // Options configure a Hub.
@@ -104,7 +164,9 @@ type Options struct {
 	// DropLimit is how many dropped updates within one second a user may have before
 	// Cursor answers CursorRateClosed; default CursorRate.
 	DropLimit int
-	Now       func() time.Time
+	// Caps bound the connections per user and per session (zero: unbounded).
+	Caps Caps
+	Now  func() time.Time
 }
 
 // Hub holds the sessions that have local connections.
@@ -113,9 +175,20 @@ type Hub struct {
 
 	mu    sync.Mutex // guards rooms and each room's refs (its lifetime)
 	rooms map[uuid.UUID]*room
+
+	// endedMu guards ended, the sessions closed as a whole within endedMemory. It is
+	// taken alone or under a room's mu, never the other way round.
+	endedMu sync.Mutex
+	ended   map[uuid.UUID]ended
 }
 
-// NewHub returns a Hub. A nil Bus means a LocalBus.
+type ended struct {
+	at  time.Time
+	err *EndedError
+}
+
+// NewHub returns a Hub. A nil Bus means a LocalBus. When the Bus is a Controller the hub
+// registers for its close requests.
 func NewHub(o Options) *Hub {
 	if o.Bus == nil {
 		o.Bus = NewLocalBus()
@@ -132,7 +205,11 @@ func NewHub(o Options) *Hub {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Hub{opts: o, rooms: map[uuid.UUID]*room{}}
+	h := &Hub{opts: o, rooms: map[uuid.UUID]*room{}, ended: map[uuid.UUID]ended{}}
+	if ctl, ok := o.Bus.(Controller); ok {
+		ctl.OnClose(h.CloseLocal)
+	}
+	return h
 }
 
 type room struct {
@@ -212,8 +289,10 @@ func (c *Conn) goLive() {
 // Join registers a connection. snapshot is called with the users present (the joining user
 // included) before any other event can reach sink, so the transport can send it first. A
 // user's first connection (across the cluster, with a Directory) publishes KindJoin to the
-// others.
-func (h *Hub) Join(classroomID, session uuid.UUID, u User, sink Sink, snapshot func([]User)) *Conn {
+// others. A connection over a cap (ErrTooManyConnections, ErrSessionFull) or to a session
+// closed as a whole (*EndedError) is refused: nothing is recorded or published and sink
+// gets nothing.
+func (h *Hub) Join(classroomID, session uuid.UUID, u User, sink Sink, snapshot func([]User)) (*Conn, error) {
 	h.mu.Lock()
 	r := h.rooms[session]
 	if r == nil {
@@ -225,24 +304,45 @@ func (h *Hub) Join(classroomID, session uuid.UUID, u User, sink Sink, snapshot f
 	r.refs++
 	h.mu.Unlock()
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	m := r.users[u.UserID]
 	first := m == nil
-	if first {
+	n := 1 // the user's connections here with this one
+	if m != nil {
+		n = m.conns + 1
+	}
+	// Checked under r.mu: CloseLocal records the end before it takes r.mu to close the
+	// room's connections, so a join either sees the end here or is in the room by then.
+	err := h.endedErr(session)
+	if err == nil {
+		err = h.opts.Caps.check(n, len(*r.conns.Load())+1)
+	}
+	d := h.opts.Directory
+	if err == nil && d != nil {
+		// Arrive records the count on every connection; only the user's first one here
+		// can be their first in the cluster.
+		var f bool
+		f, err = d.Arrive(context.Background(), session, u, n, h.opts.Caps)
+		first = f && first
+	}
+	if err != nil {
+		r.mu.Unlock()
+		h.release(r)
+		return nil, err
+	}
+	defer r.mu.Unlock()
+	if m == nil {
 		m = &member{user: u, tokens: float64(h.opts.CursorBurst), last: h.opts.Now()}
 		r.users[u.UserID] = m
 	}
-	m.conns++
+	m.conns = n
 	c := &Conn{r: r, m: m, sink: sink}
 	old := *r.conns.Load()
 	r.conns.Store(ptr(append(slices.Clip(old), c)))
+	// The snapshot is read after c is in the room: what happens from here reaches c (held
+	// until goLive), what happened before is in the snapshot.
 	users := r.usersLocked()
-	if d := h.opts.Directory; d != nil {
-		ctx := context.Background()
-		// Arrive records the count on every connection; only the user's first one here
-		// can be their first in the cluster.
-		first = d.Arrive(ctx, session, u, m.conns) && first
-		if shared, err := d.Present(ctx, session); err == nil {
+	if d != nil {
+		if shared, err := d.Present(context.Background(), session); err == nil {
 			users = mergeUsers(shared, users)
 		}
 	}
@@ -252,7 +352,18 @@ func (h *Hub) Join(classroomID, session uuid.UUID, u User, sink Sink, snapshot f
 		// Delivery never takes r.mu, so publishing under it cannot deadlock.
 		h.opts.Bus.Publish(session, &Event{Kind: KindJoin, User: u})
 	}
-	return c
+	return c, nil
+}
+
+// release drops a reference to the room; the last one unsubscribes it.
+func (h *Hub) release(r *room) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r.refs--
+	if r.refs == 0 {
+		r.unsubscribe()
+		delete(h.rooms, r.session)
+	}
 }
 
 // mergeUsers returns the union of two lists sorted by user id, a's entry winning.
@@ -311,13 +422,7 @@ func (c *Conn) Leave() {
 		h.opts.Bus.Publish(r.session, &Event{Kind: KindLeave, User: User{UserID: c.m.user.UserID}})
 	}
 	r.mu.Unlock()
-	h.mu.Lock()
-	r.refs--
-	if r.refs == 0 {
-		r.unsubscribe()
-		delete(h.rooms, r.session)
-	}
-	h.mu.Unlock()
+	h.release(r)
 }
 
 // CursorResult says what became of a cursor update.
@@ -393,7 +498,7 @@ func (r *room) deliver(e *Event) {
 	conns := *r.conns.Load()
 	if e.Kind == KindClose {
 		for _, c := range conns {
-			if c.m.user.UserID == e.User.UserID {
+			if e.User.UserID == "" || c.m.user.UserID == e.User.UserID {
 				c.deliver(e)
 			}
 		}
@@ -423,31 +528,55 @@ func (h *Hub) Present(ctx context.Context, session uuid.UUID) ([]User, error) {
 	return r.usersLocked(), nil
 }
 
-// CloseUser closes userID's connections to every session of a classroom (a removed
-// member): on every node when the Bus is a Controller, else on this one.
-func (h *Hub) CloseUser(classroomID uuid.UUID, userID string, code int, reason string) {
+// Close closes the connections c names: on every node when the Bus is a Controller, else on
+// this one.
+func (h *Hub) Close(c Close) {
 	if ctl, ok := h.opts.Bus.(Controller); ok {
-		if err := ctl.PublishClose(classroomID, userID, code, reason); err == nil {
-			return // the Controller closes this node's connections too
+		if err := ctl.PublishClose(c); err == nil {
+			return // the Controller hands it to this node's CloseLocal too
 		}
 	}
-	h.CloseLocalUser(classroomID, userID, code, reason)
+	h.CloseLocal(c)
 }
 
-// CloseLocalUser closes userID's connections on this node to every session of a classroom.
-func (h *Hub) CloseLocalUser(classroomID uuid.UUID, userID string, code int, reason string) {
+// CloseLocal closes the connections c names on this node; closing a whole session also
+// refuses joins to it here for endedMemory.
+func (h *Hub) CloseLocal(c Close) {
+	if c.UserID == "" && c.SessionID != uuid.Nil {
+		h.endedMu.Lock()
+		now := h.opts.Now()
+		for id, e := range h.ended {
+			if now.Sub(e.at) >= endedMemory {
+				delete(h.ended, id)
+			}
+		}
+		h.ended[c.SessionID] = ended{at: now, err: &EndedError{Code: c.Code, Reason: c.Reason}}
+		h.endedMu.Unlock()
+	}
 	h.mu.Lock()
 	var rooms []*room
 	for _, r := range h.rooms {
-		if r.classroom == classroomID {
+		if r.classroom == c.ClassroomID && (c.SessionID == uuid.Nil || r.session == c.SessionID) {
 			rooms = append(rooms, r)
 		}
 	}
 	h.mu.Unlock()
-	e := &Event{Kind: KindClose, User: User{UserID: userID}, Code: code, Reason: reason}
+	e := &Event{Kind: KindClose, User: User{UserID: c.UserID}, Code: c.Code, Reason: c.Reason}
 	for _, r := range rooms {
+		r.mu.Lock() // see Join: a connection joining now is either refused or in the room
 		r.deliver(e)
+		r.mu.Unlock()
 	}
+}
+
+// endedErr is the error for joining a session closed as a whole within endedMemory.
+func (h *Hub) endedErr(session uuid.UUID) error {
+	h.endedMu.Lock()
+	defer h.endedMu.Unlock()
+	if e, ok := h.ended[session]; ok && h.opts.Now().Sub(e.at) < endedMemory {
+		return e.err
+	}
+	return nil
 }
 
 // Reassert records every local connection in the Directory again and publishes a join for
@@ -467,7 +596,8 @@ func (h *Hub) Reassert(ctx context.Context) {
 	for _, r := range rooms {
 		r.mu.Lock()
 		for _, m := range r.users {
-			if d.Arrive(ctx, r.session, m.user, m.conns) {
+			// Caps are not applied: these connections are open already.
+			if first, _ := d.Arrive(ctx, r.session, m.user, m.conns, Caps{}); first {
 				h.opts.Bus.Publish(r.session, &Event{Kind: KindJoin, User: m.user})
 			}
 		}

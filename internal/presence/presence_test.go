@@ -2,6 +2,7 @@ package presence_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -53,6 +54,16 @@ func (s *sink) events() []string {
 	return slices.Clone(s.got)
 }
 
+// join joins sink to the session on hub h and fails the test when it is refused.
+func join(t *testing.T, h *presence.Hub, class, session uuid.UUID, u presence.User, k *sink) *presence.Conn {
+	t.Helper()
+	c, err := h.Join(class, session, u, k, k.snapshot)
+	if err != nil {
+		t.Fatalf("join of %s refused: %v", u.UserID, err)
+	}
+	return c
+}
+
 // directory is an in-memory presence.Directory shared by several hubs ("nodes").
 type directory struct {
 	mu   sync.Mutex
@@ -67,15 +78,34 @@ type nodeDir struct {
 	node string
 }
 
-func (n nodeDir) Arrive(_ context.Context, _ uuid.UUID, u presence.User, conns int) bool {
+// Arrive records the count and applies the caps over every node's rows (one session).
+func (n nodeDir) Arrive(_ context.Context, _ uuid.UUID, u presence.User, conns int, caps presence.Caps) (bool, error) {
 	n.d.mu.Lock()
 	defer n.d.mu.Unlock()
 	if n.d.rows[u.UserID] == nil {
 		n.d.rows[u.UserID] = map[string]int{}
 	}
+	user, session := conns, conns
+	for id, nodes := range n.d.rows {
+		for node, k := range nodes {
+			if node == n.node && id == u.UserID {
+				continue
+			}
+			session += k
+			if id == u.UserID {
+				user += k
+			}
+		}
+	}
+	switch {
+	case caps.PerUser > 0 && user > caps.PerUser:
+		return false, presence.ErrTooManyConnections
+	case caps.PerSession > 0 && session > caps.PerSession:
+		return false, presence.ErrSessionFull
+	}
 	before := len(n.d.rows[u.UserID])
 	n.d.rows[u.UserID][n.node] = conns
-	return before == 0
+	return before == 0, nil
 }
 
 func (n nodeDir) Depart(_ context.Context, _ uuid.UUID, userID string, conns int) bool {
@@ -120,9 +150,9 @@ func TestUserOnTwoNodesJoinsAndLeavesOnce(t *testing.T) {
 	a, b, _ := twoNodes()
 	class, s := uuid.New(), uuid.New()
 	var tina, sam1, sam2 sink
-	a.Join(class, s, presence.User{UserID: "tina"}, &tina, tina.snapshot)
-	c1 := a.Join(class, s, presence.User{UserID: "sam"}, &sam1, sam1.snapshot)
-	c2 := b.Join(class, s, presence.User{UserID: "sam"}, &sam2, sam2.snapshot)
+	join(t, a, class, s, presence.User{UserID: "tina"}, &tina)
+	c1 := join(t, a, class, s, presence.User{UserID: "sam"}, &sam1)
+	c2 := join(t, b, class, s, presence.User{UserID: "sam"}, &sam2)
 	c1.Leave()
 	c2.Leave()
 	c2.Leave() // harmless
@@ -144,9 +174,9 @@ func TestEventDuringSnapshotComesAfterIt(t *testing.T) {
 	var tina, mia sink
 	d.duringPresent = func() {
 		d.duringPresent = nil
-		b.Join(class, s, presence.User{UserID: "mia"}, &mia, mia.snapshot) // on the other node
+		join(t, b, class, s, presence.User{UserID: "mia"}, &mia) // on the other node
 	}
-	a.Join(class, s, presence.User{UserID: "tina"}, &tina, tina.snapshot)
+	join(t, a, class, s, presence.User{UserID: "tina"}, &tina)
 	got := tina.events()
 	if len(got) != 2 || !strings.HasPrefix(got[0], "snapshot ") || got[1] != "join mia" {
 		t.Errorf("tina got %q, want the snapshot, then join mia", got)
@@ -158,10 +188,10 @@ func TestCloseUserReachesEveryRoomOfTheClassroom(t *testing.T) {
 	a := presence.NewHub(presence.Options{})
 	class, s1, s2 := uuid.New(), uuid.New(), uuid.New()
 	var m1, m2, other sink
-	a.Join(class, s1, presence.User{UserID: "mia"}, &m1, m1.snapshot)
-	a.Join(class, s2, presence.User{UserID: "mia"}, &m2, m2.snapshot)
-	a.Join(uuid.New(), uuid.New(), presence.User{UserID: "mia"}, &other, other.snapshot)
-	a.CloseUser(class, "mia", 4403, "forbidden")
+	join(t, a, class, s1, presence.User{UserID: "mia"}, &m1)
+	join(t, a, class, s2, presence.User{UserID: "mia"}, &m2)
+	join(t, a, uuid.New(), uuid.New(), presence.User{UserID: "mia"}, &other)
+	a.Close(presence.Close{ClassroomID: class, UserID: "mia", Code: 4403, Reason: "forbidden"})
 	for name, s := range map[string]*sink{"s1": &m1, "s2": &m2} {
 		if got := s.events(); !slices.Contains(got, "close 4403") {
 			t.Errorf("%s: %q, want close 4403", name, got)
@@ -179,8 +209,8 @@ func TestReassertRejoinsPurgedUsers(t *testing.T) {
 	a, b, d := twoNodes()
 	class, s := uuid.New(), uuid.New()
 	var tina, sam sink
-	b.Join(class, s, presence.User{UserID: "tina"}, &tina, tina.snapshot)
-	a.Join(class, s, presence.User{UserID: "sam"}, &sam, sam.snapshot)
+	join(t, b, class, s, presence.User{UserID: "tina"}, &tina)
+	join(t, a, class, s, presence.User{UserID: "sam"}, &sam)
 	d.mu.Lock()
 	delete(d.rows["sam"], "a") // purged by b, which published the leave
 	d.mu.Unlock()
@@ -209,9 +239,9 @@ func TestRateClosedLeavesTheCloseToTheTransport(t *testing.T) {
 	b := presence.NewHub(opts)
 	class, s := uuid.New(), uuid.New()
 	var mia1, mia2, tina sink
-	c := a.Join(class, s, presence.User{UserID: "mia"}, &mia1, mia1.snapshot)
-	b.Join(class, s, presence.User{UserID: "mia"}, &mia2, mia2.snapshot)
-	b.Join(class, s, presence.User{UserID: "tina"}, &tina, tina.snapshot)
+	c := join(t, a, class, s, presence.User{UserID: "mia"}, &mia1)
+	join(t, b, class, s, presence.User{UserID: "mia"}, &mia2)
+	join(t, b, class, s, presence.User{UserID: "tina"}, &tina)
 	var got []presence.CursorResult
 	for range 5 {
 		got = append(got, c.Cursor(1, 2, []byte("w")))
@@ -232,4 +262,75 @@ func TestRateClosedLeavesTheCloseToTheTransport(t *testing.T) {
 	if slices.ContainsFunc(tina.events(), func(e string) bool { return strings.HasPrefix(e, "close") }) {
 		t.Errorf("tina was closed: %q", tina.events())
 	}
+}
+
+// Caps on one node and across two: the connection over a cap is refused with the cap's
+// error, and nobody hears of it (no join, no leave), the refused sink included.
+func TestCaps(t *testing.T) {
+	t.Parallel()
+	caps := presence.Caps{PerUser: 2, PerSession: 3}
+	bus := presence.NewLocalBus()
+	d := &directory{rows: map[string]map[string]int{}}
+	single := presence.NewHub(presence.Options{Caps: caps})
+	a := presence.NewHub(presence.Options{Bus: bus, Directory: nodeDir{d, "a"}, Caps: caps})
+	b := presence.NewHub(presence.Options{Bus: bus, Directory: nodeDir{d, "b"}, Caps: caps})
+	for name, hubs := range map[string][2]*presence.Hub{"one node": {single, single}, "two nodes": {a, b}} {
+		class, s := uuid.New(), uuid.New()
+		var tina, mia1, mia2, mia3, sam, oscar sink
+		join(t, hubs[0], class, s, presence.User{UserID: "tina"}, &tina)
+		join(t, hubs[0], class, s, presence.User{UserID: "mia"}, &mia1)
+		join(t, hubs[1], class, s, presence.User{UserID: "mia"}, &mia2)
+		if _, err := hubs[1].Join(class, s, presence.User{UserID: "mia"}, &mia3, mia3.snapshot); !errors.Is(err, presence.ErrTooManyConnections) {
+			t.Errorf("%s: mia's third connection: %v, want ErrTooManyConnections", name, err)
+		}
+		if _, err := hubs[0].Join(class, s, presence.User{UserID: "sam"}, &sam, sam.snapshot); !errors.Is(err, presence.ErrSessionFull) {
+			t.Errorf("%s: a fourth connection to the session: %v, want ErrSessionFull", name, err)
+		}
+		if got := tina.events(); !slices.Equal(got, []string{"snapshot tina", "join mia"}) {
+			t.Errorf("%s: tina got %q, want only mia's one join", name, got)
+		}
+		if got := mia3.events(); len(got) != 0 {
+			t.Errorf("%s: the refused connection got %q", name, got)
+		}
+		if name == "one node" { // (the test directory holds one session)
+			join(t, hubs[1], class, uuid.New(), presence.User{UserID: "sam"}, &oscar).Leave() // another session has room
+		}
+	}
+}
+
+// Closing a whole session closes every connection to it on every node and refuses joins to
+// it for a while with the close's code and reason; other sessions are untouched.
+func TestCloseSession(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1_700_000_000, 0)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	bus := presence.NewLocalBus()
+	d := &directory{rows: map[string]map[string]int{}}
+	a := presence.NewHub(presence.Options{Bus: bus, Directory: nodeDir{d, "a"}, Now: clock})
+	b := presence.NewHub(presence.Options{Bus: bus, Directory: nodeDir{d, "b"}, Now: clock})
+	class, s, other := uuid.New(), uuid.New(), uuid.New()
+	var tina, mia, sam, late sink
+	join(t, a, class, s, presence.User{UserID: "tina"}, &tina)
+	join(t, b, class, s, presence.User{UserID: "mia"}, &mia)
+	join(t, a, class, other, presence.User{UserID: "sam"}, &sam)
+	end := presence.Close{ClassroomID: class, SessionID: s, Code: 4403, Reason: "session_ended"}
+	a.CloseLocal(end) // as a Controller delivers it to each node
+	b.CloseLocal(end)
+	for name, k := range map[string]*sink{"tina on a": &tina, "mia on b": &mia} {
+		if ev := k.events(); ev[len(ev)-1] != "close 4403" {
+			t.Errorf("%s: %q, want close 4403 last", name, ev)
+		}
+	}
+	if slices.Contains(sam.events(), "close 4403") {
+		t.Error("a connection to another session was closed")
+	}
+	var ended *presence.EndedError
+	if _, err := b.Join(class, s, presence.User{UserID: "late"}, &late, late.snapshot); !errors.As(err, &ended) || ended.Code != 4403 || ended.Reason != "session_ended" {
+		t.Fatalf("join after the end: %v, want EndedError 4403 session_ended", err)
+	}
+	mu.Lock()
+	now = now.Add(3 * time.Minute)
+	mu.Unlock()
+	join(t, b, class, s, presence.User{UserID: "late"}, &late) // the transport's own check refuses by then
 }

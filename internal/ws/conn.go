@@ -52,18 +52,24 @@ func newConn(s *Server, c *websocket.Conn, sb *smallBuffers, u presence.User, se
 // join enters the session (the snapshot is queued first) and arms the heartbeat and the
 // token-expiry timers. It runs on the upgrade handler's goroutine, so that the connection's
 // own goroutine, which lives as long as the connection, never grows its stack past what
-// reading needs (memory per idle connection, issue 4).
-func (c *conn) join(classID uuid.UUID, expires time.Time) {
-	c.pc = c.s.hub.Join(classID, c.session, c.user, c, func(users []presence.User) {
+// reading needs (memory per idle connection, issue 4). A refused join (presence.Join's
+// errors) leaves the connection outside the session, to be closed.
+func (c *conn) join(classID uuid.UUID, expires time.Time) error {
+	pc, err := c.s.hub.Join(classID, c.session, c.user, c, func(users []presence.User) {
 		c.enqueueFrame(appendSnapshot(nil, c.session, users))
 	})
+	c.pc = pc
 	close(c.joined)
+	if err != nil {
+		return err
+	}
 	c.timers.Lock()
 	c.pingTimer = time.AfterFunc(c.s.opts.PingInterval, c.heartbeat)
 	if !expires.IsZero() {
 		c.expTimer = time.AfterFunc(time.Until(expires), func() { c.CloseWith(CodeUnauthorized, ReasonTokenExpired) })
 	}
 	c.timers.Unlock()
+	return nil
 }
 
 // serve reads until the connection ends, then waits for the writer to leave the session
@@ -184,8 +190,10 @@ func (c *conn) finish() {
 		c.expTimer.Stop()
 	}
 	c.timers.Unlock()
-	<-c.joined // a close may be asked for (shutdown) while the connection is joining
-	c.pc.Leave()
+	<-c.joined       // a close may be asked for (shutdown) while the connection is joining
+	if c.pc != nil { // nil: the join was refused
+		c.pc.Leave()
+	}
 	c.s.m.closed(code)
 	if code == codeAbnormal || code < 1000 {
 		_ = c.ws.CloseNow()

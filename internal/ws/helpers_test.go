@@ -24,8 +24,11 @@ func setup(t *testing.T, env map[string]string) fixture {
 }
 
 // wsURL is the WebSocket URL of a classroom session on the test server.
-func (f fixture) wsURL(class, session string) string {
-	return "ws" + strings.TrimPrefix(f.Env.Server.URL, "http") + "/ws/classroom/" + class + "/session/" + session + "/"
+func (f fixture) wsURL(class, session string) string { return nodeURL(f.Env, class, session) }
+
+// nodeURL is the WebSocket URL of a classroom session on one running service.
+func nodeURL(e *apptest.Env, class, session string) string {
+	return "ws" + strings.TrimPrefix(e.Server.URL, "http") + "/ws/classroom/" + class + "/session/" + session + "/"
 }
 
 func (f fixture) sessionURL() string { return f.wsURL(f.Class.Id.String(), f.Session.Id.String()) }

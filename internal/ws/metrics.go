@@ -28,7 +28,7 @@ func newMetrics(reg prometheus.Registerer) *wsMetrics {
 			Name: "m4sh_ws_connections_open", Help: "WebSocket connections open now.",
 		}),
 		connects: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "m4sh_ws_connects_total", Help: "WebSocket connection attempts by outcome (accepted, unauthorized, forbidden, error, shutting_down).",
+			Name: "m4sh_ws_connects_total", Help: "WebSocket connection attempts by outcome (accepted, unauthorized, forbidden, session_ended, too_many_connections, session_full, error, shutting_down).",
 		}, []string{"outcome"}),
 		closes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "m4sh_ws_closes_total", Help: "WebSocket connections closed, by close code (1006: the peer vanished or timed out).",

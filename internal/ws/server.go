@@ -36,6 +36,9 @@ const (
 	CodeBadRequest   = 4400
 	CodeUnauthorized = 4401
 	CodeForbidden    = 4403
+	// CodeTooMany closes a connection over WS_MAX_CONNS_PER_USER or WS_MAX_CONNS_PER_SESSION
+	// (the client stops and tells the user).
+	CodeTooMany      = 4409
 	CodeRateLimited  = 4429
 	CodeGoingAway    = int(websocket.StatusGoingAway)
 	CodeInternal     = int(websocket.StatusInternalError)
@@ -50,6 +53,11 @@ const (
 	ReasonUnauthorized = "unauthorized"
 	ReasonTokenExpired = "token_expired"
 	ReasonForbidden    = "forbidden"
+	ReasonSessionEnded = "session_ended"
+	// ReasonTooManyConnections: the user has WS_MAX_CONNS_PER_USER connections to the session.
+	ReasonTooManyConnections = "too_many_connections"
+	// ReasonSessionFull: the session has WS_MAX_CONNS_PER_SESSION connections.
+	ReasonSessionFull  = "session_full"
 	ReasonRateLimited  = "rate_limited"
 	ReasonGoingAway    = "going_away"
 	ReasonInternal     = "internal_error"
@@ -180,9 +188,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.conns[cn] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
-	s.m.connects.WithLabelValues("accepted").Inc()
 	s.m.open.Inc()
-	cn.join(classID, p.Expires)
+	if err := cn.join(classID, p.Expires); err != nil {
+		// Refused by presence: closed like any live connection, which is what it is by now.
+		ref := joinRefusal(err)
+		s.m.connects.WithLabelValues(ref.outcome).Inc()
+		cn.CloseWith(ref.code, ref.reason)
+	} else {
+		s.m.connects.WithLabelValues("accepted").Inc()
+	}
 	// The connection then lives on a fresh goroutine and the handler returns: the handler's
 	// stack has grown through net/http, the middleware chain and the join, and an idle
 	// connection would keep that stack for its whole life. A fresh goroutine that only reads
@@ -222,6 +236,9 @@ func (s *Server) admit(ctx context.Context, r *http.Request, tok string) (auth.P
 	}
 	role, err := s.roles.SessionRole(ctx, classID, sessionID, p.UserID)
 	if err != nil {
+		if errors.Is(err, classroom.ErrSessionEnded) {
+			return p, "", none, none, &refusal{CodeForbidden, ReasonSessionEnded, "session_ended"}
+		}
 		if apperr.Is(err, apperr.Forbidden) {
 			return p, "", none, none, &refusal{CodeForbidden, ReasonForbidden, "forbidden"}
 		}
@@ -259,7 +276,28 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
-// CloseMember closes a removed member's connections to the classroom's sessions with 4403.
+// joinRefusal is the close for a join presence refused.
+func joinRefusal(err error) *refusal {
+	var ended *presence.EndedError
+	switch {
+	case errors.Is(err, presence.ErrTooManyConnections):
+		return &refusal{CodeTooMany, ReasonTooManyConnections, "too_many_connections"}
+	case errors.Is(err, presence.ErrSessionFull):
+		return &refusal{CodeTooMany, ReasonSessionFull, "session_full"}
+	case errors.As(err, &ended):
+		return &refusal{ended.Code, ended.Reason, "session_ended"}
+	}
+	return &refusal{CodeInternal, ReasonInternal, "error"}
+}
+
+// CloseMember closes a removed member's connections to the classroom's sessions with 4403,
+// on every node.
 func (s *Server) CloseMember(classroomID uuid.UUID, userID string) {
-	s.hub.CloseUser(classroomID, userID, CodeForbidden, ReasonForbidden)
+	s.hub.Close(presence.Close{ClassroomID: classroomID, UserID: userID, Code: CodeForbidden, Reason: ReasonForbidden})
+}
+
+// CloseSession closes every connection to an ended session with 4403 session_ended, on
+// every node, and refuses new ones; the classroom service calls it when a session ends.
+func (s *Server) CloseSession(classroomID, sessionID uuid.UUID) {
+	s.hub.Close(presence.Close{ClassroomID: classroomID, SessionID: sessionID, Code: CodeForbidden, Reason: ReasonSessionEnded})
 }

@@ -229,6 +229,10 @@ export declare const closeCodes: readonly [{
     readonly reason: "forbidden";
     readonly action: "stop";
 }, {
+    readonly code: 4403;
+    readonly reason: "session_ended";
+    readonly action: "stop";
+}, {
     readonly code: 4409;
     readonly reason: "too_many_connections";
     readonly action: "stop";

@@ -21,6 +21,11 @@ export const closeCodes = [
         "action": "stop"
     },
     {
+        "code": 4403,
+        "reason": "session_ended",
+        "action": "stop"
+    },
+    {
         "code": 4409,
         "reason": "too_many_connections",
         "action": "stop"
