@@ -1,6 +1,7 @@
 // Package ws is the classroom presence and cursor WebSocket endpoint (CONTRACT §6; the
 // message contract is asyncapi/asyncapi.yaml). It authenticates and authorises the upgrade,
-// validates every inbound frame against the AsyncAPI schemas, and runs each connection as
+// turns presence's refusals (connection caps, ended sessions) into close codes, validates
+// every inbound frame against the AsyncAPI schemas, and runs each connection as
 // one reader and one writer around a bounded outbox in which cursor updates for a slow
 // reader are coalesced (latest per sender) while presence events are kept. Who is present
 // and the fan-out live in internal/presence.
