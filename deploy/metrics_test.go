@@ -18,7 +18,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/m4sh/backend/internal/apptest"
-	"github.com/m4sh/backend/internal/retention"
+	"github.com/m4sh/backend/internal/solo"
 )
 
 // metricName finds the service's metric names in a PromQL expression: identifiers with one
@@ -265,7 +265,7 @@ func exercise(t *testing.T, f apptest.Classrooms) {
 	}
 
 	// A retention run through River, for the per-kind job metrics and the GC histogram.
-	job, err := retention.Enqueue(ctx, e.App.River, retention.CleanupArgs{})
+	job, err := solo.EnqueueCleanup(ctx, e.App.River, solo.CleanupArgs{})
 	if err != nil {
 		t.Fatal(err)
 	}
