@@ -21,7 +21,7 @@ var linkedCommit string
 // version prints the API version (the OpenAPI document's info.version, which the image's
 // labels carry too) and the commit the binary was built from.
 func version(stdout io.Writer) error {
-	doc, err := spec.GetSwagger()
+	doc, err := spec.GetSpec()
 	if err != nil {
 		return fmt.Errorf("version: %w", err)
 	}

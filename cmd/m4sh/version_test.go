@@ -15,7 +15,7 @@ import (
 // with a configuration that would stop every other command.
 func TestVersion(t *testing.T) {
 	t.Parallel()
-	doc, err := spec.GetSwagger()
+	doc, err := spec.GetSpec()
 	if err != nil {
 		t.Fatal(err)
 	}

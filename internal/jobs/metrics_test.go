@@ -14,7 +14,7 @@ import (
 	"github.com/m4sh/backend/internal/apptest"
 	"github.com/m4sh/backend/internal/dbtest"
 	"github.com/m4sh/backend/internal/jobs"
-	"github.com/m4sh/backend/internal/retention"
+	"github.com/m4sh/backend/internal/solo"
 )
 
 // gauge returns the value of the series of family name whose labels include want, failing
@@ -111,7 +111,7 @@ func TestWorkMetrics(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	start := float64(time.Now().Unix())
-	job, err := retention.Enqueue(ctx, env.App.River, retention.CleanupArgs{})
+	job, err := solo.EnqueueCleanup(ctx, env.App.River, solo.CleanupArgs{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,9 +125,9 @@ func TestWorkMetrics(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	kind := map[string]string{"kind": retention.KindCleanup}
-	if got := gauge(t, env.App.Metrics, "m4sh_river_jobs_worked_total", map[string]string{"kind": retention.KindCleanup, "outcome": "ok"}); got != 1 {
-		t.Errorf("m4sh_river_jobs_worked_total{kind=%q,outcome=ok} = %v, want 1", retention.KindCleanup, got)
+	kind := map[string]string{"kind": solo.KindCleanup}
+	if got := gauge(t, env.App.Metrics, "m4sh_river_jobs_worked_total", map[string]string{"kind": solo.KindCleanup, "outcome": "ok"}); got != 1 {
+		t.Errorf("m4sh_river_jobs_worked_total{kind=%q,outcome=ok} = %v, want 1", solo.KindCleanup, got)
 	}
 	if got := gauge(t, env.App.Metrics, "m4sh_river_job_last_success_timestamp_seconds", kind); got < start || got > float64(time.Now().Unix())+1 {
 		t.Errorf("last success = %v, want between %v and now", got, start)
