@@ -4,11 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io/fs"
 	"log/slog"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/m4sh/backend/internal/dbtest"
@@ -75,12 +80,16 @@ func BenchmarkClassroomBackfill(b *testing.B) {
 		for b.Loop() {
 			b.StopTimer()
 			pool := dbtest.Pool(b, dbtest.CloneURL(b, legacy))
+			cpu := serverCPU(b, pool)
 			b.StartTimer()
 			if _, err := pool.Exec(ctx, `ALTER TABLE classroom_sessions ADD COLUMN classroom_id uuid;
 				UPDATE classroom_sessions s SET classroom_id = (
 					SELECT c.id FROM classrooms c WHERE c.tutor_id = s.tutor_id ORDER BY c.created_at LIMIT 1)`); err != nil {
 				b.Fatal(err)
 			}
+			b.StopTimer()
+			b.ReportMetric(cpu().Seconds(), "pg-cpu-s")
+			b.StartTimer()
 		}
 		b.ReportMetric(1_000_000/b.Elapsed().Seconds()*float64(b.N), "sessions/s")
 	})
@@ -99,23 +108,31 @@ func BenchmarkClassroomBackfill(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			cpu := serverCPU(b, pool)
 			b.StartTimer()
 			if _, err := m.UpTo(ctx, 2); err != nil {
 				b.Fatal(err)
 			}
 			b.StopTimer()
+			b.ReportMetric(cpu().Seconds(), "pg-cpu-s")
 			for _, line := range bytes.Split(logs.Bytes(), []byte("\n")) {
 				var e struct {
-					Msg      string         `json:"msg"`
-					Duration time.Duration  `json:"duration"`
-					MaxBatch *time.Duration `json:"max_batch"`
+					Msg       string         `json:"msg"`
+					Step      int            `json:"step"`
+					Statement string         `json:"statement"`
+					Duration  time.Duration  `json:"duration"`
+					MaxBatch  *time.Duration `json:"max_batch"`
+					Batches   int            `json:"batches"`
 				}
-				switch {
-				case json.Unmarshal(line, &e) != nil || e.Msg != "migration step":
-				case e.MaxBatch != nil: // a batched step: each batch is a statement of its own
+				if json.Unmarshal(line, &e) != nil || e.Msg != "migration step" {
+					continue
+				}
+				if e.MaxBatch != nil { // a batched step: each batch is a statement of its own
 					maxBatch = max(maxBatch, *e.MaxBatch)
-				default:
+					b.Logf("step %d (%d batches, longest %v): %v", e.Step, e.Batches, *e.MaxBatch, e.Duration)
+				} else {
 					maxStmt = max(maxStmt, e.Duration)
+					b.Logf("step %d (%.40s): %v", e.Step, e.Statement, e.Duration)
 				}
 			}
 			var unlinked int
@@ -129,4 +146,46 @@ func BenchmarkClassroomBackfill(b *testing.B) {
 		b.ReportMetric(float64(maxBatch.Milliseconds()), "max-batch-ms")
 		b.ReportMetric(float64(maxStmt.Milliseconds()), "max-stmt-ms")
 	})
+}
+
+// serverCPU returns a function that reports the CPU time the PostgreSQL server behind pool
+// (every process of it alive then: backends, checkpointer, WAL writer) has used since
+// serverCPU was called. On a machine shared with other work it moves far less than wall time.
+func serverCPU(b *testing.B, pool *pgxpool.Pool) func() time.Duration {
+	b.Helper()
+	read := func() map[int]time.Duration {
+		rows, err := pool.Query(context.Background(), `SELECT pid FROM pg_stat_activity`)
+		if err != nil {
+			b.Fatal(err)
+		}
+		pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+		if err != nil {
+			b.Fatal(err)
+		}
+		out := map[int]time.Duration{}
+		for _, pid := range pids {
+			stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+			if err != nil {
+				continue // not on this machine, or gone
+			}
+			// Fields after the command (which may hold spaces): utime and stime are the
+			// 12th and 13th, in clock ticks of 1/100 s.
+			f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+			if len(f) < 13 {
+				continue
+			}
+			u, _ := strconv.Atoi(f[11])
+			s, _ := strconv.Atoi(f[12])
+			out[int(pid)] = time.Duration(u+s) * 10 * time.Millisecond
+		}
+		return out
+	}
+	before := read()
+	return func() time.Duration {
+		var d time.Duration
+		for pid, t := range read() {
+			d += t - before[pid]
+		}
+		return d
+	}
 }

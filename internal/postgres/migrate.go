@@ -100,6 +100,9 @@ type Migrator struct {
 	migs  []Migration
 	river *rivermigrate.Migrator[pgx.Tx]
 	log   *slog.Logger
+	// BatchMax caps the rows a batch of a batched step may take (0: no cap but the built-in
+	// one); tests set it low to walk small data in many batches.
+	BatchMax int
 }
 
 // NewMigrator builds a Migrator over pool for migs.
@@ -325,7 +328,11 @@ type batchStats struct {
 // of its own in autocommit mode, so each commits before the next starts.
 func (m *Migrator) execBatched(ctx context.Context, conn *pgxpool.Conn, stmt string, repeat bool) (batchStats, error) {
 	var st batchStats
-	sizer := NewBatchSizer(batchFirst, batchMin, batchMax, BatchTarget)
+	hi := batchMax
+	if m.BatchMax > 0 {
+		hi = min(hi, m.BatchMax)
+	}
+	sizer := NewBatchSizer(batchFirst, min(batchMin, hi), hi, BatchTarget)
 	for {
 		st.walks++
 		var cursor *string
@@ -334,7 +341,9 @@ func (m *Migrator) execBatched(ctx context.Context, conn *pgxpool.Conn, stmt str
 			size := sizer.Size()
 			var taken, changed int
 			start := time.Now()
-			if err := conn.QueryRow(ctx, stmt, cursor, size).Scan(&cursor, &taken, &changed); err != nil {
+			// An unnamed statement, planned for this batch's values: a cached generic plan
+			// would have to guess how many rows $2 takes.
+			if err := conn.QueryRow(ctx, stmt, pgx.QueryExecModeExec, cursor, size).Scan(&cursor, &taken, &changed); err != nil {
 				return st, err
 			}
 			took := time.Since(start)

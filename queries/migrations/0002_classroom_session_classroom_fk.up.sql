@@ -38,23 +38,23 @@ WITH page AS MATERIALIZED (
     WHERE id > coalesce($1::uuid, '00000000-0000-0000-0000-000000000000') ORDER BY id LIMIT $2::int
 ), batch AS MATERIALIZED (
     SELECT id, tutor_id, started_at FROM page WHERE classroom_id IS NULL
-), cand AS (
-    SELECT c.tutor_id, count(*) AS n FROM classrooms c
-    WHERE c.kind = 'regular' AND c.tutor_id IN (SELECT tutor_id FROM batch)
-    GROUP BY c.tutor_id
-), scored AS (
-    -- Rules 1 and 2 (overlap is only counted where there is a choice to make).
-    SELECT DISTINCT ON (b.id) b.id, c.id AS classroom_id, cand.n AS candidates,
-           CASE WHEN cand.n = 1 THEN 0 ELSE
-               (SELECT count(*) FROM classroom_session_participants p
-                  JOIN classroom_members m ON m.classroom_id = c.id AND m.user_id = p.user_id
-                 WHERE p.session_id = b.id) END AS overlap
-    FROM batch b
-    JOIN cand ON cand.tutor_id = b.tutor_id
-    JOIN classrooms c ON c.tutor_id = b.tutor_id AND c.kind = 'regular'
-    ORDER BY b.id, overlap DESC, c.created_at, c.id
+), cands AS (
+    -- Rules 1 and 2: the tutor's regular classrooms, and how many there are.
+    SELECT b.id, c.id AS classroom_id, c.created_at, count(*) OVER (PARTITION BY b.id) AS n
+    FROM batch b JOIN classrooms c ON c.tutor_id = b.tutor_id AND c.kind = 'regular'
+), overlap AS (
+    -- Counted only where there is a choice to make.
+    SELECT x.id, x.classroom_id, count(*) AS n
+    FROM cands x
+    JOIN classroom_session_participants p ON p.session_id = x.id
+    JOIN classroom_members m ON m.classroom_id = x.classroom_id AND m.user_id = p.user_id
+    WHERE x.n > 1
+    GROUP BY x.id, x.classroom_id
 ), picked AS (
-    SELECT id, classroom_id FROM scored WHERE candidates = 1 OR overlap > 0
+    SELECT DISTINCT ON (x.id) x.id, x.classroom_id
+    FROM cands x LEFT JOIN overlap o ON o.id = x.id AND o.classroom_id = x.classroom_id
+    WHERE x.n = 1 OR o.n > 0
+    ORDER BY x.id, o.n DESC NULLS LAST, x.created_at, x.classroom_id
 ), orphans AS (
     -- Rule 3: the tutor's "Imported sessions" classroom, made by the first batch that needs it.
     SELECT b.tutor_id, min(b.started_at) AS first_started FROM batch b
