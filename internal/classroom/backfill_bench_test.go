@@ -4,16 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io/fs"
 	"log/slog"
-	"os"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/m4sh/backend/internal/dbtest"
@@ -80,7 +75,7 @@ func BenchmarkClassroomBackfill(b *testing.B) {
 		for b.Loop() {
 			b.StopTimer()
 			pool := dbtest.Pool(b, dbtest.CloneURL(b, legacy))
-			cpu := serverCPU(b, pool)
+			cpu := dbtest.ServerCPU(b, pool)
 			b.StartTimer()
 			if _, err := pool.Exec(ctx, `ALTER TABLE classroom_sessions ADD COLUMN classroom_id uuid;
 				UPDATE classroom_sessions s SET classroom_id = (
@@ -108,7 +103,7 @@ func BenchmarkClassroomBackfill(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			cpu := serverCPU(b, pool)
+			cpu := dbtest.ServerCPU(b, pool)
 			b.StartTimer()
 			if _, err := m.UpTo(ctx, 2); err != nil {
 				b.Fatal(err)
@@ -146,46 +141,4 @@ func BenchmarkClassroomBackfill(b *testing.B) {
 		b.ReportMetric(float64(maxBatch.Milliseconds()), "max-batch-ms")
 		b.ReportMetric(float64(maxStmt.Milliseconds()), "max-stmt-ms")
 	})
-}
-
-// serverCPU returns a function that reports the CPU time the PostgreSQL server behind pool
-// (every process of it alive then: backends, checkpointer, WAL writer) has used since
-// serverCPU was called. On a machine shared with other work it moves far less than wall time.
-func serverCPU(b *testing.B, pool *pgxpool.Pool) func() time.Duration {
-	b.Helper()
-	read := func() map[int]time.Duration {
-		rows, err := pool.Query(context.Background(), `SELECT pid FROM pg_stat_activity`)
-		if err != nil {
-			b.Fatal(err)
-		}
-		pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
-		if err != nil {
-			b.Fatal(err)
-		}
-		out := map[int]time.Duration{}
-		for _, pid := range pids {
-			stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-			if err != nil {
-				continue // not on this machine, or gone
-			}
-			// Fields after the command (which may hold spaces): utime and stime are the
-			// 12th and 13th, in clock ticks of 1/100 s.
-			f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-			if len(f) < 13 {
-				continue
-			}
-			u, _ := strconv.Atoi(f[11])
-			s, _ := strconv.Atoi(f[12])
-			out[int(pid)] = time.Duration(u+s) * 10 * time.Millisecond
-		}
-		return out
-	}
-	before := read()
-	return func() time.Duration {
-		var d time.Duration
-		for pid, t := range read() {
-			d += t - before[pid]
-		}
-		return d
-	}
 }

@@ -7,6 +7,7 @@
 package dbtest
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -19,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -322,4 +324,46 @@ func CachedURL(t testing.TB, key string, build func(ctx context.Context, url str
 		t.Fatalf("dbtest: %v", err)
 	}
 	return WithDatabase(admin, name)
+}
+
+// ServerCPU returns a function that reports the CPU time the PostgreSQL server behind pool
+// (every process of it alive then: backends, checkpointer, WAL writer) has used since
+// ServerCPU was called. On a machine shared with other work it moves far less than wall time.
+func ServerCPU(b testing.TB, pool *pgxpool.Pool) func() time.Duration {
+	b.Helper()
+	read := func() map[int]time.Duration {
+		rows, err := pool.Query(context.Background(), `SELECT pid FROM pg_stat_activity`)
+		if err != nil {
+			b.Fatal(err)
+		}
+		pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+		if err != nil {
+			b.Fatal(err)
+		}
+		out := map[int]time.Duration{}
+		for _, pid := range pids {
+			stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+			if err != nil {
+				continue // not on this machine, or gone
+			}
+			// Fields after the command (which may hold spaces): utime and stime are the
+			// 12th and 13th, in clock ticks of 1/100 s.
+			f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+			if len(f) < 13 {
+				continue
+			}
+			u, _ := strconv.Atoi(f[11])
+			s, _ := strconv.Atoi(f[12])
+			out[int(pid)] = time.Duration(u+s) * 10 * time.Millisecond
+		}
+		return out
+	}
+	before := read()
+	return func() time.Duration {
+		var d time.Duration
+		for pid, t := range read() {
+			d += t - before[pid]
+		}
+		return d
+	}
 }
