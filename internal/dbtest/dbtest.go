@@ -327,12 +327,15 @@ func CachedURL(t testing.TB, key string, build func(ctx context.Context, url str
 }
 
 // ServerCPU returns a function that reports the CPU time the PostgreSQL server behind pool
-// (every process of it alive then: backends, checkpointer, WAL writer) has used since
+// (the processes alive then: the database's backends, checkpointer, WAL writer) has used since
 // ServerCPU was called. On a machine shared with other work it moves far less than wall time.
 func ServerCPU(b testing.TB, pool *pgxpool.Pool) func() time.Duration {
 	b.Helper()
 	read := func() map[int]time.Duration {
-		rows, err := pool.Query(context.Background(), `SELECT pid FROM pg_stat_activity`)
+		// This database's backends and the server's own processes (no database): not the
+		// backends of other databases, which another benchmark may be using meanwhile.
+		rows, err := pool.Query(context.Background(), `SELECT pid FROM pg_stat_activity
+			WHERE datname = current_database() OR datname IS NULL`)
 		if err != nil {
 			b.Fatal(err)
 		}
