@@ -12,6 +12,14 @@ WSBENCH_CLUSTER_FLAGS ?= -rooms 25 -users 20 -hz 20 -duration 10s -idle 0 -targe
 BIN       := bin/m4sh
 DEV_DATA  := .data/pg
 TEST_DATA := .data/pgtest
+# Benchmarks run on a cluster with production durability (fsync, synchronous_commit and
+# full_page_writes on; see scripts/pgcluster.sh), never the fast test cluster, unless
+# BENCH_CLUSTER=fast asks for the fast one (for side-by-side figures). BENCH_DATABASE_URL
+# overrides both with a server of your own.
+BENCH_DATA    := .data/pgbench
+BENCH_CLUSTER ?= durable
+BENCH_DIR_durable := $(BENCH_DATA)
+BENCH_DIR_fast    := $(TEST_DATA)
 # Dev-only secret for `make run`; production sets AUTH_JWT_SECRET or AUTH_JWT_PUBLIC_KEY_FILE.
 DEV_SECRET := m4sh-dev-secret-not-for-production-0123456789
 
@@ -87,9 +95,12 @@ test: ## run every test against a private throwaway PostgreSQL (TEST_DATABASE_UR
 	TEST_DATABASE_URL="$$url" $(GO) test -count=1 -timeout 20m $(TESTFLAGS) ./...
 
 .PHONY: bench
-bench: ## run benchmarks and load drivers against same-run baselines; prints ratios
-	@url="$${TEST_DATABASE_URL:-$$(scripts/pgcluster.sh start $(TEST_DATA) m4sh --fast)}"; \
-	TEST_DATABASE_URL="$$url" $(GO) test -run '^$$' -bench . -benchmem -count=1 ./... | tee .data/bench.txt; \
+bench: ## run benchmarks and load drivers against same-run baselines on the durable cluster (BENCH_CLUSTER=fast: the test one); prints ratios
+	@test -n "$(BENCH_DIR_$(BENCH_CLUSTER))" || { echo "BENCH_CLUSTER must be durable or fast"; exit 2; }
+	@url="$${BENCH_DATABASE_URL:-$$(scripts/pgcluster.sh start $(BENCH_DIR_$(BENCH_CLUSTER)) m4sh --$(BENCH_CLUSTER))}"; \
+	where=$${BENCH_DATABASE_URL:+BENCH_DATABASE_URL}; \
+	echo "bench: PostgreSQL $${where:-$(BENCH_CLUSTER) cluster in $(BENCH_DIR_$(BENCH_CLUSTER))}, load average $$(cut -d' ' -f1-3 /proc/loadavg)" | tee .data/bench.txt; \
+	TEST_DATABASE_URL="$$url" $(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 60m ./... | tee -a .data/bench.txt; \
 	$(GO) build -o bin/wsbench ./cmd/wsbench; \
 	TEST_DATABASE_URL="$$url" bin/wsbench $(WSBENCH_FLAGS) | tee -a .data/bench.txt; \
 	TEST_DATABASE_URL="$$url" bin/wsbench $(WSBENCH_CLUSTER_FLAGS) | tee -a .data/bench.txt; \
@@ -133,7 +144,7 @@ ci: check-generated lint lint-spec rules-test test ## what .ci/run runs
 
 .PHONY: db-stop
 db-stop: ## stop the private PostgreSQL clusters (data kept under .data)
-	scripts/pgcluster.sh stop $(DEV_DATA); scripts/pgcluster.sh stop $(TEST_DATA)
+	scripts/pgcluster.sh stop $(DEV_DATA); scripts/pgcluster.sh stop $(TEST_DATA); scripts/pgcluster.sh stop $(BENCH_DATA)
 
 .PHONY: clean
 clean: db-stop ## remove build output and the private clusters

@@ -2,19 +2,30 @@
 # pgcluster.sh — provisions and starts a private PostgreSQL cluster from the system's
 # PostgreSQL binaries, then prints a connection URL on stdout (everything else goes to stderr).
 #
-#   scripts/pgcluster.sh start DIR [DBNAME] [--fast]   ensure running, print URL
-#   scripts/pgcluster.sh stop DIR                      stop it (data kept)
+#   scripts/pgcluster.sh start DIR [DBNAME] [--fast|--durable]   ensure running, print URL
+#   scripts/pgcluster.sh stop DIR                                stop it (data kept)
 #
 # The cluster listens on 127.0.0.1 on a free port chosen at creation (kept in its
 # postgresql.conf), trusts loopback connections, and never touches the system's own cluster.
-# --fast turns off fsync for throwaway test clusters. Running it twice reuses the cluster.
+# Running it twice reuses the cluster. Its durability is chosen once, at creation:
+#   --fast     fsync, synchronous_commit and full_page_writes off: throwaway test clusters,
+#              where a crash may lose everything and speed is all that matters.
+#   --durable  production durability for benchmarks: fsync, synchronous_commit and
+#              full_page_writes on, every other setting PostgreSQL's default except
+#              shared_buffers = 1GB (the default 128MB is far below what any production
+#              server runs with; 1GB is what a small dedicated server would have).
+#   (neither)  PostgreSQL's defaults throughout (the development cluster).
+# Asking an existing cluster for a different mode than it was created with is an error, so a
+# benchmark can never silently run on a fast cluster.
 set -euo pipefail
 
-cmd=${1:?usage: pgcluster.sh start|stop DIR [DBNAME] [--fast]}
-dir=${2:?usage: pgcluster.sh start|stop DIR [DBNAME] [--fast]}
+usage="usage: pgcluster.sh start|stop DIR [DBNAME] [--fast|--durable]"
+cmd=${1:?$usage}
+dir=${2:?$usage}
 db=${3:-m4sh}
-fast=${4:-}
-[ "$db" = --fast ] && { db=m4sh; fast=--fast; }
+mode=${4:-}
+case "$db" in --fast | --durable) mode=$db; db=m4sh ;; esac
+case "$mode" in "" | --fast | --durable) ;; *) printf 'pgcluster: %s\n' "$usage" >&2; exit 2 ;; esac
 
 log() { printf 'pgcluster: %s\n' "$*" >&2; }
 
@@ -90,12 +101,26 @@ if [ ! -f "$data/PG_VERSION" ]; then
     echo "unix_socket_directories = ''"
     echo "max_connections = 300"
     echo "port = $(pick_port)"
-    if [ "$fast" = --fast ]; then
+    case "$mode" in
+    --fast)
       echo "fsync = off"
       echo "synchronous_commit = off"
-      echo "full_page_writes = off"
-    fi
+      echo "full_page_writes = off" ;;
+    --durable)
+      echo "fsync = on"
+      echo "synchronous_commit = on"
+      echo "full_page_writes = on"
+      echo "shared_buffers = '1GB'" ;;
+    esac
   } | as_pg tee -a "$data/postgresql.auto.conf" >/dev/null
+  echo "${mode#--}" | as_pg tee "$dir/mode" >/dev/null
+fi
+
+# Clusters made before modes were recorded: fsync = off in the configuration means fast.
+created=$(cat "$dir/mode" 2>/dev/null || { grep -q '^fsync = off' "$data/postgresql.auto.conf" && echo fast; } || echo "")
+if [ -n "$mode" ] && [ "${mode#--}" != "$created" ] && ! { [ "$mode" = --durable ] && [ -z "$created" ]; }; then
+  log "$dir was created ${created:-with the default settings}, not $mode: remove it (or use another directory)"
+  exit 1
 fi
 
 port=$(conf_port)

@@ -66,3 +66,23 @@ func ValidKey(key string) error {
 	}
 	return nil
 }
+
+// BatchDeleter is a Store that deletes many objects for less than a Delete each (the local
+// store fsyncs each directory once per batch rather than once per file).
+type BatchDeleter interface {
+	// DeleteMany removes the objects under keys; missing keys are not an error.
+	DeleteMany(ctx context.Context, keys []string) error
+}
+
+// DeleteAll deletes the objects under keys, in one DeleteMany when s has it.
+func DeleteAll(ctx context.Context, s Store, keys []string) error {
+	if b, ok := s.(BatchDeleter); ok {
+		return b.DeleteMany(ctx, keys)
+	}
+	for _, key := range keys {
+		if err := s.Delete(ctx, key); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -181,3 +181,42 @@ func TestLocalList(t *testing.T) {
 		}
 	}
 }
+
+func TestLocalDeleteMany(t *testing.T) {
+	t.Parallel()
+	s, dir := setup(t)
+	ctx := context.Background()
+	var keys []string
+	for _, d := range []string{"a", "b", "c"} {
+		for _, r := range []string{"1", "2", "3"} {
+			put(t, s, "solo/"+d+"/"+r, d+r)
+			keys = append(keys, "solo/"+d+"/"+r)
+		}
+	}
+	// Two directories emptied, one kept in part; a key never stored and one in a directory
+	// that never existed are no error.
+	doomed := []string{"solo/a/1", "solo/a/2", "solo/a/3", "solo/b/1", "solo/b/2", "solo/b/3", "solo/c/1", "solo/c/9", "solo/zz/1"}
+	if err := blob.DeleteAll(ctx, s, doomed); err != nil {
+		t.Fatalf("DeleteAll = %v", err)
+	}
+	var left []string
+	for obj, err := range s.List(ctx, "", time.Time{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		left = append(left, obj.Key)
+	}
+	slices.Sort(left)
+	if want := []string{"solo/c/2", "solo/c/3"}; !slices.Equal(left, want) {
+		t.Errorf("left after DeleteMany: %v, want %v", left, want)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "solo", "a")); err != nil {
+		t.Errorf("emptied directory removed: %v", err)
+	}
+	if err := s.DeleteMany(ctx, []string{"solo/c/2", "../x"}); !errors.Is(err, blob.ErrInvalidKey) {
+		t.Errorf("DeleteMany with an invalid key = %v, want ErrInvalidKey", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "solo", "c", "2")); err != nil {
+		t.Errorf("a batch with an invalid key deleted something: %v", err)
+	}
+}

@@ -1,11 +1,13 @@
 // Package dbtest gives each test its own PostgreSQL database, cloned from a template that is
 // migrated once per migration set, so tests are independent and fast. The server is
-// TEST_DATABASE_URL when set, else a private throwaway cluster under .data/pgtest that
-// scripts/pgcluster.sh provisions (installing PostgreSQL if needed) — tests never skip for
-// want of a database.
+// TEST_DATABASE_URL when set, else a private cluster that scripts/pgcluster.sh provisions
+// (installing PostgreSQL if needed) — tests never skip for want of a database: for tests the
+// throwaway fast cluster under .data/pgtest, for benchmarks the cluster with production
+// durability under .data/pgbench, so that no figure is taken with fsync off by accident.
 package dbtest
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -18,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -30,43 +33,60 @@ import (
 	"github.com/m4sh/backend/queries"
 )
 
-var (
-	serverOnce sync.Once
-	serverURL  string
-	serverErr  error
+// server is one PostgreSQL server and the migrated template on it, each made once.
+type server struct {
+	dir, mode string // under .data, and pgcluster.sh's mode flag
+
+	once sync.Once
+	url  string
+	err  error
 
 	templateOnce sync.Once
 	templateName string
 	templateErr  error
+}
+
+var (
+	testServer  = &server{dir: "pgtest", mode: "--fast"}
+	benchServer = &server{dir: "pgbench", mode: "--durable"}
 )
 
-// ServerURL returns the admin URL of the test server, provisioning it on first use.
+func serverFor(t testing.TB) *server {
+	if _, ok := t.(*testing.B); ok {
+		return benchServer
+	}
+	return testServer
+}
+
+// ServerURL returns the admin URL of the server for t (benchmarks get the durable cluster),
+// provisioning it on first use.
 func ServerURL(t testing.TB) string {
 	t.Helper()
-	serverOnce.Do(func() {
+	s := serverFor(t)
+	s.once.Do(func() {
 		if u := os.Getenv("TEST_DATABASE_URL"); u != "" {
-			serverURL = u
+			s.url = u
 			return
 		}
 		root, err := RepoRoot()
 		if err != nil {
-			serverErr = err
+			s.err = err
 			return
 		}
-		cmd := exec.Command(filepath.Join(root, "scripts", "pgcluster.sh"), "start", filepath.Join(root, ".data", "pgtest"), "m4sh", "--fast")
+		cmd := exec.Command(filepath.Join(root, "scripts", "pgcluster.sh"), "start", filepath.Join(root, ".data", s.dir), "m4sh", s.mode)
 		cmd.Stderr = os.Stderr
 		out, err := cmd.Output()
 		if err != nil {
-			serverErr = fmt.Errorf("provisioning test cluster: %w", err)
+			s.err = fmt.Errorf("provisioning the %s cluster: %w", s.dir, err)
 			return
 		}
 		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-		serverURL = lines[len(lines)-1]
+		s.url = lines[len(lines)-1]
 	})
-	if serverErr != nil {
-		t.Fatalf("dbtest: %v", serverErr)
+	if s.err != nil {
+		t.Fatalf("dbtest: %v", s.err)
 	}
-	return serverURL
+	return s.url
 }
 
 // RepoRoot is the repository's top directory (the one holding scripts/pgcluster.sh) above
@@ -123,13 +143,14 @@ func migrationsHash() (string, error) {
 func template(t testing.TB) string {
 	t.Helper()
 	admin := ServerURL(t)
-	templateOnce.Do(func() {
-		templateName, templateErr = buildTemplate(admin)
+	s := serverFor(t)
+	s.templateOnce.Do(func() {
+		s.templateName, s.templateErr = buildTemplate(admin)
 	})
-	if templateErr != nil {
-		t.Fatalf("dbtest: template: %v", templateErr)
+	if s.templateErr != nil {
+		t.Fatalf("dbtest: template: %v", s.templateErr)
 	}
-	return templateName
+	return s.templateName
 }
 
 func buildTemplate(admin string) (string, error) {
@@ -263,4 +284,89 @@ func create(t testing.TB, clause string) string {
 		}
 	})
 	return WithDatabase(admin, name)
+}
+
+// CachedURL returns the URL of a database that build filled once and that is kept on the
+// server across runs, named after key (which must change whenever what build makes changes):
+// for benchmark data that takes minutes to generate. Clone it (CloneURL) before changing it.
+func CachedURL(t testing.TB, key string, build func(ctx context.Context, url string) error) string {
+	t.Helper()
+	admin := ServerURL(t)
+	sum := sha256.Sum256([]byte(key))
+	name := "m4sh_cache_" + hex.EncodeToString(sum[:])[:16]
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		t.Fatalf("dbtest: %v", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock(7427)"); err != nil {
+		t.Fatalf("dbtest: %v", err)
+	}
+	defer conn.Exec(context.Background(), "SELECT pg_advisory_unlock(7427)") //nolint:errcheck
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
+		t.Fatalf("dbtest: %v", err)
+	}
+	if exists {
+		return WithDatabase(admin, name)
+	}
+	build2 := name + "_build"
+	for _, sql := range []string{"DROP DATABASE IF EXISTS " + build2 + " WITH (FORCE)", "CREATE DATABASE " + build2} {
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			t.Fatalf("dbtest: %v", err)
+		}
+	}
+	if err := build(ctx, WithDatabase(admin, build2)); err != nil {
+		t.Fatalf("dbtest: building %s: %v", name, err)
+	}
+	if _, err := conn.Exec(ctx, "ALTER DATABASE "+build2+" RENAME TO "+name); err != nil {
+		t.Fatalf("dbtest: %v", err)
+	}
+	return WithDatabase(admin, name)
+}
+
+// ServerCPU returns a function that reports the CPU time the PostgreSQL server behind pool
+// (the processes alive then: the database's backends, checkpointer, WAL writer) has used since
+// ServerCPU was called. On a machine shared with other work it moves far less than wall time.
+func ServerCPU(b testing.TB, pool *pgxpool.Pool) func() time.Duration {
+	b.Helper()
+	read := func() map[int]time.Duration {
+		// This database's backends and the server's own processes (no database): not the
+		// backends of other databases, which another benchmark may be using meanwhile.
+		rows, err := pool.Query(context.Background(), `SELECT pid FROM pg_stat_activity
+			WHERE datname = current_database() OR datname IS NULL`)
+		if err != nil {
+			b.Fatal(err)
+		}
+		pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+		if err != nil {
+			b.Fatal(err)
+		}
+		out := map[int]time.Duration{}
+		for _, pid := range pids {
+			stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+			if err != nil {
+				continue // not on this machine, or gone
+			}
+			// Fields after the command (which may hold spaces): utime and stime are the
+			// 12th and 13th, in clock ticks of 1/100 s.
+			f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+			if len(f) < 13 {
+				continue
+			}
+			u, _ := strconv.Atoi(f[11])
+			s, _ := strconv.Atoi(f[12])
+			out[int(pid)] = time.Duration(u+s) * 10 * time.Millisecond
+		}
+		return out
+	}
+	before := read()
+	return func() time.Duration {
+		var d time.Duration
+		for pid, t := range read() {
+			d += t - before[pid]
+		}
+		return d
+	}
 }

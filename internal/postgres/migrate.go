@@ -28,12 +28,21 @@ type Migration struct {
 	// line `-- m4sh:no-transaction`, statements separated by `-- m4sh:split`). Batched
 	// backfills use this so that no single transaction holds locks for long; such a migration
 	// must be written to be safe to re-run from any point.
+	//
+	// A step of such a migration that carries the line `-- m4sh:batched` is one batch of a
+	// backfill, run again and again, each time in its own transaction, with $1 the cursor (a
+	// text, NULL at the start) and $2 how many rows the batch may take. It returns one row:
+	// the cursor after this batch (NULL once the walk is complete), how many rows it took
+	// (what the batch size counts) and how many it changed. Batches are sized by time (see
+	// BatchSizer). With `-- m4sh:batched repeat` the walk starts over until a whole walk
+	// changes nothing (catching rows that other writers added behind the cursor meanwhile).
 	NoTx bool
 }
 
 const (
 	noTxMarker    = "-- m4sh:no-transaction"
 	splitMarker   = "-- m4sh:split"
+	batchedMarker = "-- m4sh:batched"
 	migrationsTbl = "m4sh_schema_migrations"
 	// migrateLockKey serialises concurrent migrators (several nodes starting at once).
 	migrateLockKey = 0x6d3473686d6967 // "m4shmig"
@@ -91,6 +100,9 @@ type Migrator struct {
 	migs  []Migration
 	river *rivermigrate.Migrator[pgx.Tx]
 	log   *slog.Logger
+	// BatchMax caps the rows a batch of a batched step may take (0: no cap but the built-in
+	// one); tests set it low to walk small data in many batches.
+	BatchMax int
 }
 
 // NewMigrator builds a Migrator over pool for migs.
@@ -261,14 +273,24 @@ func (m *Migrator) apply(ctx context.Context, conn *pgxpool.Conn, mig Migration,
 
 // execSteps runs a no-transaction migration statement by statement in autocommit mode,
 // logging how long each took (the longest is the longest any lock of ours was held, except
-// for CALLs, which commit per batch and report each batch as a notice).
+// for batched steps, whose longest batch is logged as max_batch).
 func (m *Migrator) execSteps(ctx context.Context, conn *pgxpool.Conn, sql string) error {
 	for i, stmt := range strings.Split(sql, splitMarker) {
 		if strings.TrimSpace(stripComments(stmt)) == "" {
 			continue
 		}
 		start := time.Now()
-		// Simple protocol: a statement may be a DO block or a CALL that commits per batch.
+		if mode, ok := batchedMode(stmt); ok {
+			st, err := m.execBatched(ctx, conn, stmt, mode == batchedRepeat)
+			if err != nil {
+				return fmt.Errorf("statement %d, batch %d: %w", i+1, st.batches+1, err)
+			}
+			m.log.InfoContext(ctx, "migration step", "step", i+1, "duration", time.Since(start),
+				"statement", firstLine(stripComments(stmt)), "batches", st.batches, "walks", st.walks,
+				"rows_changed", st.changed, "max_batch", st.maxBatch, "last_batch_size", st.lastSize)
+			continue
+		}
+		// Simple protocol: a statement may be a DO block.
 		if _, err := conn.Exec(ctx, stmt, pgx.QueryExecModeSimpleProtocol); err != nil {
 			return fmt.Errorf("statement %d: %w", i+1, err)
 		}
@@ -276,6 +298,70 @@ func (m *Migrator) execSteps(ctx context.Context, conn *pgxpool.Conn, sql string
 			"statement", firstLine(stripComments(stmt)))
 	}
 	return nil
+}
+
+// Batches of a batched step aim at BatchTarget each, so that the longest, with noise, stays
+// well under the 250 ms any transaction of a backfill may hold row locks for.
+const (
+	BatchTarget   = 150 * time.Millisecond
+	batchFirst    = 1000
+	batchMin      = 10
+	batchMax      = 200_000
+	batchedRepeat = "repeat"
+)
+
+func batchedMode(stmt string) (string, bool) {
+	for _, line := range strings.Split(stmt, "\n") {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), batchedMarker); ok {
+			return strings.TrimSpace(rest), true
+		}
+	}
+	return "", false
+}
+
+type batchStats struct {
+	batches, walks, changed, lastSize int
+	maxBatch                          time.Duration
+}
+
+// execBatched runs one batched step to the end (see Migration.NoTx), each batch a statement
+// of its own in autocommit mode, so each commits before the next starts.
+func (m *Migrator) execBatched(ctx context.Context, conn *pgxpool.Conn, stmt string, repeat bool) (batchStats, error) {
+	var st batchStats
+	hi := batchMax
+	if m.BatchMax > 0 {
+		hi = min(hi, m.BatchMax)
+	}
+	sizer := NewBatchSizer(batchFirst, min(batchMin, hi), hi, BatchTarget)
+	for {
+		st.walks++
+		var cursor *string
+		walkChanged := 0
+		for {
+			size := sizer.Size()
+			var taken, changed int
+			start := time.Now()
+			// An unnamed statement, planned for this batch's values: a cached generic plan
+			// would have to guess how many rows $2 takes.
+			if err := conn.QueryRow(ctx, stmt, pgx.QueryExecModeExec, cursor, size).Scan(&cursor, &taken, &changed); err != nil {
+				return st, err
+			}
+			took := time.Since(start)
+			sizer.Observe(taken, took)
+			st.batches++
+			st.lastSize = size
+			st.maxBatch = max(st.maxBatch, took)
+			walkChanged += changed
+			m.log.DebugContext(ctx, "migration batch", "size", size, "taken", taken, "changed", changed, "duration", took)
+			if cursor == nil {
+				break
+			}
+		}
+		st.changed += walkChanged
+		if !repeat || walkChanged == 0 {
+			return st, nil
+		}
+	}
 }
 
 func firstLine(s string) string {

@@ -18,6 +18,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/m4sh/backend/gen/db"
+	"github.com/m4sh/backend/internal/blob"
 	"github.com/m4sh/backend/internal/postgres"
 )
 
@@ -114,14 +115,13 @@ func (s *Service) cleanSessions(ctx context.Context, jobs TxInserter, ids []uuid
 	}
 }
 
-// deleteBlobs deletes the blobs of rows retention removed; keys already gone count as
-// deleted, so a retry after a partial run finishes the rest.
+// deleteBlobs deletes the blobs of rows retention removed, in one batch (the local store
+// fsyncs each directory once for it); keys already gone count as deleted, so a retry after a
+// partial run finishes the rest.
 func (s *Service) deleteBlobs(ctx context.Context, keys []string) error {
-	for _, key := range keys {
-		if err := s.blobs.Delete(ctx, key); err != nil {
-			return fmt.Errorf("deleting blob %s: %w", key, err)
-		}
-		s.metrics.blobsDeleted.Inc()
+	if err := blob.DeleteAll(ctx, s.blobs, keys); err != nil {
+		return fmt.Errorf("deleting blobs: %w", err)
 	}
+	s.metrics.blobsDeleted.Add(float64(len(keys)))
 	return nil
 }

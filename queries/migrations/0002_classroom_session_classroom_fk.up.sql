@@ -26,127 +26,91 @@ ALTER TABLE classrooms ADD COLUMN IF NOT EXISTS kind text NOT NULL DEFAULT 'regu
 CREATE UNIQUE INDEX IF NOT EXISTS classrooms_imported_per_tutor_idx ON classrooms (tutor_id) WHERE kind = 'imported';
 -- m4sh:split
 -- Phase 1: link sessions to classrooms, one committed batch of sessions at a time, walking the
--- primary key. Passes repeat until one finds nothing left (a later pass catches sessions
--- that old code inserted behind the cursor meanwhile). Scoring (rule 2) sees memberships as
--- they were before this migration, because phase 2 only starts once phase 1 is complete.
-CREATE OR REPLACE PROCEDURE m4sh_backfill_session_classrooms(batch_size integer)
-LANGUAGE plpgsql AS $$
-DECLARE
-    last_id  uuid;
-    next_id  uuid;
-    n        integer;
-    linked   integer;
-    started  timestamptz;
-BEGIN
-    CREATE TEMP TABLE IF NOT EXISTS m4sh_backfill_batch (
-        id uuid PRIMARY KEY, tutor_id text NOT NULL, started_at timestamptz NOT NULL, classroom_id uuid
-    ) ON COMMIT DELETE ROWS;
-    LOOP
-        linked := 0;
-        last_id := '00000000-0000-0000-0000-000000000000';
-        LOOP
-            started := clock_timestamp();
-            -- The page boundary comes from the primary key alone (an index-only scan), so a
-            -- page costs the same however much of the table is already linked.
-            SELECT page.id INTO next_id FROM (
-                SELECT id FROM classroom_sessions WHERE id > last_id ORDER BY id LIMIT batch_size
-            ) page ORDER BY page.id DESC LIMIT 1;
-            EXIT WHEN next_id IS NULL;
-            INSERT INTO m4sh_backfill_batch (id, tutor_id, started_at)
-            SELECT s.id, s.tutor_id, s.started_at FROM classroom_sessions s
-            WHERE s.id > last_id AND s.id <= next_id AND s.classroom_id IS NULL;
-            GET DIAGNOSTICS n = ROW_COUNT;
-            last_id := next_id;
-            CONTINUE WHEN n = 0;
-
-            -- Rules 1 and 2 (overlap is only counted where there is a choice to make).
-            UPDATE m4sh_backfill_batch b SET classroom_id = pick.classroom_id
-            FROM (
-                WITH cand AS (
-                    SELECT c.tutor_id, count(*) AS n FROM classrooms c
-                    WHERE c.kind = 'regular' AND c.tutor_id IN (SELECT tutor_id FROM m4sh_backfill_batch)
-                    GROUP BY c.tutor_id
-                )
-                SELECT DISTINCT ON (b2.id) b2.id, c.id AS classroom_id, cand.n AS candidates,
-                       CASE WHEN cand.n = 1 THEN 0 ELSE
-                           (SELECT count(*) FROM classroom_session_participants p
-                              JOIN classroom_members m ON m.classroom_id = c.id AND m.user_id = p.user_id
-                             WHERE p.session_id = b2.id) END AS overlap
-                FROM m4sh_backfill_batch b2
-                JOIN cand ON cand.tutor_id = b2.tutor_id
-                JOIN classrooms c ON c.tutor_id = b2.tutor_id AND c.kind = 'regular'
-                ORDER BY b2.id, overlap DESC, c.created_at, c.id
-            ) pick
-            WHERE b.id = pick.id AND (pick.candidates = 1 OR pick.overlap > 0);
-
-            -- Rule 3.
-            INSERT INTO classrooms (title, tutor_id, kind, created_at)
-            SELECT 'Imported sessions', b.tutor_id, 'imported', min(b.started_at)
-            FROM m4sh_backfill_batch b
-            WHERE b.classroom_id IS NULL
-            GROUP BY b.tutor_id
-            ON CONFLICT (tutor_id) WHERE kind = 'imported' DO NOTHING;
-            UPDATE m4sh_backfill_batch b SET classroom_id = c.id
-            FROM classrooms c
-            WHERE b.classroom_id IS NULL AND c.tutor_id = b.tutor_id AND c.kind = 'imported';
-
-            UPDATE classroom_sessions s SET classroom_id = b.classroom_id
-            FROM m4sh_backfill_batch b
-            WHERE s.id = b.id AND s.classroom_id IS NULL;
-
-            linked := linked + n;
-            RAISE NOTICE 'm4sh backfill: linked % sessions in % ms', n,
-                round(extract(epoch FROM clock_timestamp() - started) * 1000);
-            COMMIT;
-        END LOOP;
-        COMMIT;
-        EXIT WHEN linked = 0;
-    END LOOP;
-END $$;
--- m4sh:split
-CALL m4sh_backfill_session_classrooms(5000);
--- m4sh:split
-DROP PROCEDURE m4sh_backfill_session_classrooms(integer);
+-- primary key (batches sized by time, see internal/postgres: $1 the last id of the previous
+-- batch, $2 how many sessions to take). A page is taken whole and filtered afterwards, so a
+-- batch costs the same however much of the table is already linked. Walks repeat until one
+-- links nothing (catching sessions old code inserted behind the cursor meanwhile). Scoring
+-- (rule 2) sees memberships as they were before this migration, because phase 2 only starts
+-- once phase 1 is complete.
+-- m4sh:batched repeat
+WITH page AS MATERIALIZED (
+    SELECT id, tutor_id, started_at, classroom_id FROM classroom_sessions
+    WHERE id > coalesce($1::uuid, '00000000-0000-0000-0000-000000000000') ORDER BY id LIMIT $2::int
+), batch AS MATERIALIZED (
+    -- The sessions of the page still to link. Written as a CASE because the planner has no
+    -- statistics for a CTE's columns and would guess that "classroom_id IS NULL" keeps 0.5 %
+    -- of the page; on that guess it joins the later steps by nested loops, quadratic in the
+    -- batch size (4x the CPU at 1,000 sessions). It guesses half of the page for a CASE.
+    SELECT id, tutor_id, started_at FROM page WHERE CASE WHEN classroom_id IS NULL THEN true END
+), cands AS (
+    -- Rules 1 and 2: the tutor's regular classrooms, and how many there are.
+    SELECT b.id, c.id AS classroom_id, c.created_at, count(*) OVER (PARTITION BY b.id) AS n
+    FROM batch b JOIN classrooms c ON c.tutor_id = b.tutor_id AND c.kind = 'regular'
+), overlap AS (
+    -- Counted only where there is a choice to make.
+    SELECT x.id, x.classroom_id, count(*) AS n
+    FROM cands x
+    JOIN classroom_session_participants p ON p.session_id = x.id
+    JOIN classroom_members m ON m.classroom_id = x.classroom_id AND m.user_id = p.user_id
+    WHERE x.n > 1
+    GROUP BY x.id, x.classroom_id
+), picked AS (
+    SELECT DISTINCT ON (x.id) x.id, x.classroom_id
+    FROM cands x LEFT JOIN overlap o ON o.id = x.id AND o.classroom_id = x.classroom_id
+    WHERE x.n = 1 OR o.n > 0
+    ORDER BY x.id, o.n DESC NULLS LAST, x.created_at, x.classroom_id
+), orphans AS (
+    -- Rule 3: the tutor's "Imported sessions" classroom, made by the first batch that needs it.
+    SELECT b.tutor_id, min(b.started_at) AS first_started FROM batch b
+    WHERE NOT EXISTS (SELECT 1 FROM picked p WHERE p.id = b.id)
+    GROUP BY b.tutor_id
+), created AS (
+    INSERT INTO classrooms (title, tutor_id, kind, created_at)
+    SELECT 'Imported sessions', tutor_id, 'imported', first_started FROM orphans
+    ON CONFLICT (tutor_id) WHERE kind = 'imported' DO NOTHING
+    RETURNING id, tutor_id
+), imported AS (
+    SELECT id, tutor_id FROM created
+    UNION ALL
+    SELECT c.id, c.tutor_id FROM classrooms c JOIN orphans o ON o.tutor_id = c.tutor_id WHERE c.kind = 'imported'
+), linked AS (
+    UPDATE classroom_sessions s SET classroom_id = coalesce(p.classroom_id, i.id)
+    FROM batch b
+    LEFT JOIN picked p ON p.id = b.id
+    LEFT JOIN imported i ON i.tutor_id = b.tutor_id
+    WHERE s.id = b.id AND s.classroom_id IS NULL
+    RETURNING 1
+)
+SELECT (SELECT id FROM page ORDER BY id DESC LIMIT 1)::text, (SELECT count(*) FROM page)::int, (SELECT count(*) FROM linked)::int;
 -- m4sh:split
 -- The index sessions are listed by; phase 2 walks it too.
 CREATE INDEX CONCURRENTLY IF NOT EXISTS classroom_sessions_classroom_id_idx
     ON classroom_sessions (classroom_id, started_at DESC, id DESC);
 -- m4sh:split
--- Phase 2: memberships for legacy participants, a committed batch of classrooms at a time, so
--- each (classroom, user) pair is written once, by the batch that owns its classroom.
-CREATE OR REPLACE PROCEDURE m4sh_backfill_session_members(batch_size integer)
-LANGUAGE plpgsql AS $$
-DECLARE
-    last_id uuid := '00000000-0000-0000-0000-000000000000';
-    next_id uuid;
-    started timestamptz;
-BEGIN
-    LOOP
-        started := clock_timestamp();
-        SELECT page.id INTO next_id FROM (
-            SELECT id FROM classrooms WHERE id > last_id ORDER BY id LIMIT batch_size
-        ) page ORDER BY page.id DESC LIMIT 1;
-        EXIT WHEN next_id IS NULL;
-
-        INSERT INTO classroom_members AS m (classroom_id, user_id, joined_at)
-        SELECT s.classroom_id, p.user_id, min(s.started_at)
-        FROM classroom_sessions s
-        JOIN classroom_session_participants p ON p.session_id = s.id
-        WHERE s.classroom_id > last_id AND s.classroom_id <= next_id AND p.user_id <> s.tutor_id
-        GROUP BY s.classroom_id, p.user_id
-        ON CONFLICT (classroom_id, user_id) DO UPDATE SET joined_at = EXCLUDED.joined_at
-        WHERE EXCLUDED.joined_at < m.joined_at;
-
-        last_id := next_id;
-        RAISE NOTICE 'm4sh backfill: memberships of a batch of classrooms in % ms',
-            round(extract(epoch FROM clock_timestamp() - started) * 1000);
-        COMMIT;
-    END LOOP;
-END $$;
+-- Phase 2: memberships for legacy participants, a committed batch of classrooms at a time
+-- ($1 the last classroom id of the previous batch, $2 how many classrooms to take), so each
+-- (classroom, user) pair is written once, by the batch that owns its classroom.
+-- m4sh:batched
+WITH page AS MATERIALIZED (
+    SELECT id FROM classrooms
+    WHERE id > coalesce($1::uuid, '00000000-0000-0000-0000-000000000000') ORDER BY id LIMIT $2::int
+), added AS (
+    INSERT INTO classroom_members AS m (classroom_id, user_id, joined_at)
+    SELECT s.classroom_id, p.user_id, min(s.started_at)
+    FROM classroom_sessions s
+    JOIN classroom_session_participants p ON p.session_id = s.id
+    WHERE s.classroom_id > coalesce($1::uuid, '00000000-0000-0000-0000-000000000000')
+      AND s.classroom_id <= (SELECT id FROM page ORDER BY id DESC LIMIT 1) AND p.user_id <> s.tutor_id
+    GROUP BY s.classroom_id, p.user_id
+    ON CONFLICT (classroom_id, user_id) DO UPDATE SET joined_at = EXCLUDED.joined_at
+    WHERE EXCLUDED.joined_at < m.joined_at
+    RETURNING 1
+)
+SELECT (SELECT id FROM page ORDER BY id DESC LIMIT 1)::text, (SELECT count(*) FROM page)::int, (SELECT count(*) FROM added)::int;
 -- m4sh:split
-CALL m4sh_backfill_session_members(200);
--- m4sh:split
-DROP PROCEDURE m4sh_backfill_session_members(integer);
+-- Left behind by an earlier version of this migration (batches in procedures) interrupted mid-way.
+DROP PROCEDURE IF EXISTS m4sh_backfill_session_classrooms(integer);
+DROP PROCEDURE IF EXISTS m4sh_backfill_session_members(integer);
 -- m4sh:split
 -- Enforce without a long exclusive lock: NOT VALID constraints are instant, VALIDATE takes a
 -- lock that lets reads and writes go on, and SET NOT NULL skips its scan when a validated

@@ -1,0 +1,41 @@
+package postgres
+
+import "time"
+
+// BatchSizer sizes the batches of a backfill by time rather than by count: each batch is
+// sized from how long the last one took, so that a batch's transaction (and the row locks it
+// holds) stays near Target whatever the server's speed — a durable cluster after a checkpoint
+// is several times slower per row than a test cluster with fsync off.
+//
+// A batch slower than Target halves the next one; a faster one grows the next in proportion
+// (at most doubling, so one lucky batch cannot overshoot far); sizes stay within [Min, Max].
+// A batch that found fewer rows than it was allowed says nothing about the rate, except when
+// it was slow, so it never grows the next one.
+type BatchSizer struct {
+	Target   time.Duration
+	Min, Max int
+	size     int
+}
+
+// NewBatchSizer starts at initial rows per batch (clamped to [min, max]).
+func NewBatchSizer(initial, min, max int, target time.Duration) *BatchSizer {
+	return &BatchSizer{Target: target, Min: min, Max: max, size: min2max(initial, min, max)}
+}
+
+// Size is how many rows the next batch may take.
+func (s *BatchSizer) Size() int { return s.size }
+
+// Observe records that the last batch changed rows rows (of Size allowed) in took.
+func (s *BatchSizer) Observe(rows int, took time.Duration) {
+	switch {
+	case took > s.Target:
+		s.size = min2max(s.size/2, s.Min, s.Max)
+	case rows < s.size || took <= 0:
+		// A short batch (the end of the table, rows already done) measures nothing.
+	default:
+		grow := min(2, float64(s.Target)/float64(took))
+		s.size = min2max(int(float64(s.size)*grow), s.Min, s.Max)
+	}
+}
+
+func min2max(n, lo, hi int) int { return max(lo, min(hi, n)) }
