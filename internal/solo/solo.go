@@ -10,6 +10,18 @@
 // movement through one query: SnapshotReserve (an upload's row in, its bytes charged under
 // the conditional quota check), QuotaRelease (rows out: a rolled-back upload, or retention),
 // QuotaRepair (reconciliation, which only ever restores the invariant).
+//
+// Lock order: every transaction or statement here that locks more than one of these takes
+// them in this order, so that uploads, their retries, the reaper, retention and
+// reconciliation never deadlock one another:
+//
+//  1. solo_sessions rows (FOR NO KEY UPDATE, in id order): commit, retention;
+//  2. solo_user_storage rows (in user_id order): reserve, rollback, retention, reconcile;
+//  3. the upload's own rows: its solo_snapshots row, then its idempotency keys.
+//
+// The key-share lock an insert's foreign key takes on the session row conflicts with none
+// of these, so reserve may take it after the user's row. PostgreSQL's own deadlock and
+// serialization aborts are still retried (postgres.InTx, postgres.Retry).
 package solo
 
 import (

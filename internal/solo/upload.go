@@ -136,6 +136,11 @@ func (s *Service) SnapshotCreate(ctx context.Context, up Upload) (CreateResult, 
 
 	snap, dup, err := s.commit(ctx, pending)
 	if err != nil {
+		// Give the bytes back now rather than after the reaper's grace period; a row that did
+		// commit after all is left alone (rollback only deletes a pending row).
+		if rerr := s.rollback(ctx, pending, nil); rerr != nil {
+			s.log.WarnContext(ctx, "rolling back an uncommitted upload; the reaper will", "snapshot_id", pending.ID, "err", rerr)
+		}
 		return CreateResult{}, err
 	}
 	if err := s.step(ctx, StepCommit); err != nil {
@@ -286,7 +291,11 @@ func (s *Service) reserve(ctx context.Context, up Upload, body []byte, digest, c
 		Sha256: p.Sha256, ContentType: p.ContentType, BlobKey: p.BlobKey,
 	}
 	for attempt := 0; ; attempt++ {
-		r, err := s.q.SnapshotReserve(ctx, p)
+		var r db.SnapshotReserveRow
+		err := postgres.Retry(ctx, func() (err error) {
+			r, err = s.q.SnapshotReserve(ctx, p)
+			return err
+		})
 		if err == nil {
 			return pending, Storage{Used: r.UsedBytes, Quota: r.QuotaBytes}, nil
 		}
@@ -340,7 +349,11 @@ func (s *Service) commit(ctx context.Context, pending db.SoloSnapshot) (snap Sna
 // commitOnce is one attempt of commit; retry reports that the row is still pending after
 // losing to an identical newest revision that was superseded before it could be read.
 func (s *Service) commitOnce(ctx context.Context, pending db.SoloSnapshot) (snap Snapshot, dup *Snapshot, retry bool, err error) {
-	committed, err := s.q.SnapshotCommit(ctx, db.SnapshotCommitParams{ID: pending.ID, SessionID: pending.SessionID, Sha256: pending.Sha256})
+	var committed db.SoloSnapshot
+	err = postgres.Retry(ctx, func() (err error) {
+		committed, err = s.q.SnapshotCommit(ctx, db.SnapshotCommitParams{ID: pending.ID, SessionID: pending.SessionID, Sha256: pending.Sha256})
+		return err
+	})
 	if err == nil {
 		return snapshotFrom(committed), nil, false, nil
 	}
@@ -376,7 +389,12 @@ func (s *Service) commitOnce(ctx context.Context, pending db.SoloSnapshot) (snap
 func (s *Service) rollback(ctx context.Context, pending db.SoloSnapshot, keysTo *uuid.UUID) error {
 	deleted := false
 	err := postgres.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		deleted = false
 		q := s.q.WithTx(tx)
+		// The lock order of the package doc: the user's row before the upload's rows.
+		if _, err := q.QuotaLock(ctx, pending.UserID); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("locking storage row: %w", err)
+		}
 		if keysTo != nil {
 			if err := q.SnapshotIdempotencyKeyRepoint(ctx, db.SnapshotIdempotencyKeyRepointParams{
 				FromSnapshotID: pending.ID, ToSnapshotID: *keysTo,
