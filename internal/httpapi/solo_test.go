@@ -400,7 +400,7 @@ func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
 func TestSoloQuotaEdgeConcurrent(t *testing.T) {
 	t.Parallel()
 	const n, size, k = 50, 1000, 17
-	env := setupSolo(t, map[string]string{"SOLO_QUOTA_BYTES": strconv.Itoa(k*size + size - 1)})
+	env := setupSolo(t, map[string]string{"SOLO_QUOTA_BYTES": strconv.Itoa(k*size + size - 1), "SOLO_UPLOADS_IN_FLIGHT": strconv.Itoa(n)})
 	tok := env.Token("alice")
 	sid := env.session(t, tok)
 	var wg sync.WaitGroup
@@ -498,7 +498,7 @@ func TestSoloIdempotency(t *testing.T) {
 // dedupe. Either way exactly one revision is stored and charged.
 func TestSoloIdempotencyConcurrent(t *testing.T) {
 	t.Parallel()
-	env := setupSolo(t, nil)
+	env := setupSolo(t, map[string]string{"SOLO_UPLOADS_IN_FLIGHT": "20"})
 	tok := env.Token("alice")
 	for _, withKey := range []bool{true, false} {
 		t.Run(fmt.Sprintf("key=%t", withKey), func(t *testing.T) {

@@ -2,6 +2,7 @@ package solo_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -135,4 +136,80 @@ func TestUploadsDuringGC(t *testing.T) {
 	}
 	b.checkInvariant(t, sum)
 	t.Logf("%d cleanups ran beside 240 uploads; %d bytes stored", runs, sum)
+}
+
+// TestUploadsInFlightCap holds a user's uploads in flight on bodies that have not arrived:
+// one more is refused with TooManyUploads and a Retry-After before a byte of its body is
+// read, another user is not affected, and a finished upload frees its slot.
+func TestUploadsInFlightCap(t *testing.T) {
+	t.Parallel()
+	b := setup(t, "")
+	ctx := context.Background()
+	svc := solo.New(b.pool, b.blobs, slog.New(slog.NewTextHandler(io.Discard, nil)), nil,
+		solo.Options{DefaultQuota: 1 << 20, MaxSnapshotBytes: 1 << 16, UploadsInFlight: 2})
+	var writers []*io.PipeWriter
+	results := make(chan error, 2)
+	for i := range 2 {
+		r, w := io.Pipe()
+		writers = append(writers, w)
+		go func() {
+			_, err := svc.SnapshotCreate(ctx, solo.Upload{UserID: b.user, SessionID: b.sess.ID, ContentLength: -1, Body: r,
+				IdempotencyKey: fmt.Sprintf("slow-%d", i)})
+			results <- err
+		}()
+		if _, err := w.Write([]byte("first bytes ")); err != nil { // the upload is reading its body
+			t.Fatal(err)
+		}
+	}
+	unread := readerFunc(func([]byte) (int, error) {
+		t.Error("the refused upload's body was read")
+		return 0, io.EOF
+	})
+	_, err := svc.SnapshotCreate(ctx, solo.Upload{UserID: b.user, SessionID: b.sess.ID, ContentLength: 10, Body: unread})
+	var e *apperr.Error
+	if !errors.As(err, &e) || e.Kind != apperr.TooManyUploads || e.RetryAfter != time.Second {
+		t.Fatalf("third upload = %v, want too_many_uploads with Retry-After 1s", err)
+	}
+	other, err := svc.SessionCreate(ctx, b.user, "other user's")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.pool.Exec(ctx, "INSERT INTO users (id, name) VALUES ('u2', 'U2')"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.pool.Exec(ctx, "UPDATE solo_sessions SET user_id = 'u2' WHERE id = $1", other.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.SnapshotCreate(ctx, solo.Upload{UserID: "u2", SessionID: other.ID, ContentLength: 2, Body: strings.NewReader("ok")}); err != nil {
+		t.Errorf("another user's upload = %v, want it stored", err)
+	}
+	writers[0].Close()
+	if err := <-results; err != nil {
+		t.Fatalf("first upload = %v", err)
+	}
+	if _, err := svc.SnapshotCreate(ctx, solo.Upload{UserID: b.user, SessionID: b.sess.ID, ContentLength: 5, Body: strings.NewReader("later")}); err != nil {
+		t.Errorf("an upload after one finished = %v, want it stored", err)
+	}
+	writers[1].Close()
+	if err := <-results; err != nil {
+		t.Fatalf("second upload = %v", err)
+	}
+}
+
+type readerFunc func([]byte) (int, error)
+
+func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
+
+// TestUploadBodyErrorKeepsItsKind: a body reader that fails with a classified error (the HTTP
+// layer's read deadline is request_timeout) is answered with that error, not a generic 400.
+func TestUploadBodyErrorKeepsItsKind(t *testing.T) {
+	t.Parallel()
+	b := setup(t, "")
+	timeout := apperr.New(apperr.RequestTimeout, "the request body did not arrive in time")
+	_, err := b.svc.SnapshotCreate(context.Background(), solo.Upload{UserID: b.user, SessionID: b.sess.ID, ContentLength: -1,
+		Body: readerFunc(func([]byte) (int, error) { return 0, timeout })})
+	if !errors.Is(err, timeout) {
+		t.Errorf("upload = %v, want %v", err, timeout)
+	}
+	b.checkInvariant(t, 0)
 }

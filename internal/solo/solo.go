@@ -54,6 +54,7 @@ type Options struct {
 	DefaultQuota     int64         // quota of a user without a storage row
 	MaxSnapshotBytes int64         // largest snapshot body
 	PendingGrace     time.Duration // see DefaultPendingGrace
+	UploadsInFlight  int           // per user and process (SOLO_UPLOADS_IN_FLIGHT, DefaultUploadsInFlight)
 	// AfterStep, when set, runs after each step of an upload. An error it returns abandons the
 	// upload right there with no clean-up, as a crash of the process would. Tests use it to
 	// inject crashes.
@@ -77,12 +78,13 @@ const (
 
 // Service implements the solo workspace over PostgreSQL and a blob store.
 type Service struct {
-	pool    *pgxpool.Pool
-	q       *db.Queries
-	blobs   blob.Store
-	log     *slog.Logger
-	opts    Options
-	metrics *gcMetrics
+	pool     *pgxpool.Pool
+	q        *db.Queries
+	blobs    blob.Store
+	log      *slog.Logger
+	opts     Options
+	metrics  *gcMetrics
+	inFlight *inFlight
 }
 
 // New returns a Service; its metrics are registered on reg when it is not nil.
@@ -102,7 +104,11 @@ func New(pool *pgxpool.Pool, blobs blob.Store, log *slog.Logger, reg prometheus.
 	if opts.GCBatch <= 0 {
 		opts.GCBatch = 1000
 	}
-	return &Service{pool: pool, q: db.New(pool), blobs: blobs, log: log, opts: opts, metrics: newGCMetrics(reg)}
+	if opts.UploadsInFlight <= 0 {
+		opts.UploadsInFlight = DefaultUploadsInFlight
+	}
+	return &Service{pool: pool, q: db.New(pool), blobs: blobs, log: log, opts: opts,
+		metrics: newGCMetrics(reg), inFlight: newInFlight(opts.UploadsInFlight)}
 }
 
 // Session is a solo session.

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"mime"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -49,6 +48,7 @@ const finishTimeout = 30 * time.Second
 
 // SnapshotCreate stores a new revision of a session from an upload. In order:
 //
+//  0. the caller may have at most Options.UploadsInFlight uploads in flight (TooManyUploads);
 //  1. the session must be the caller's (NotFound otherwise); Content-Length, when sent, is
 //     checked against the size limit (TooLarge) and the remaining quota (QuotaExceeded)
 //     before anything is read;
@@ -64,6 +64,11 @@ const finishTimeout = 30 * time.Second
 //
 // A crash between steps leaves a pending row that ReapPending finishes or rolls back.
 func (s *Service) SnapshotCreate(ctx context.Context, up Upload) (CreateResult, error) {
+	release, err := s.inFlight.acquire(up.UserID)
+	if err != nil {
+		return CreateResult{}, err
+	}
+	defer release()
 	ct, err := contentType(up.ContentType)
 	if err != nil {
 		return CreateResult{}, err
@@ -86,12 +91,10 @@ func (s *Service) SnapshotCreate(ctx context.Context, up Upload) (CreateResult, 
 	case up.ContentLength > storage.Remaining():
 		return CreateResult{}, errQuota(storage, up.ContentLength)
 	}
-	buf, err := s.readBody(up)
+	body, err := s.readBody(up)
 	if err != nil {
 		return CreateResult{}, err
 	}
-	defer releaseBody(buf)
-	body := buf.Bytes()
 	sum := sha256.Sum256(body)
 	digest := hex.EncodeToString(sum[:])
 
@@ -190,36 +193,26 @@ func errQuota(st Storage, need int64) error {
 	}
 }
 
-// bodyBuffers recycles upload buffers: a busy server would otherwise allocate (and collect)
-// a body-sized buffer per upload.
-var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
-// readBody reads the whole body but never more than one byte past the limit, into a pooled
-// buffer that the caller returns with releaseBody.
-func (s *Service) readBody(up Upload) (*bytes.Buffer, error) {
-	buf := bodyBuffers.Get().(*bytes.Buffer)
-	buf.Reset()
-	if up.ContentLength > 0 {
-		buf.Grow(int(up.ContentLength))
-	}
+// readBody reads the whole body but never more than one byte past the limit. Memory grows
+// with the bytes that actually arrive: nothing is sized from the declared Content-Length,
+// which a slow or lying client controls. An error the reader already classified (a body past
+// its deadline is request_timeout) is kept as it is.
+func (s *Service) readBody(up Upload) ([]byte, error) {
 	limit := s.opts.MaxSnapshotBytes
-	n, err := buf.ReadFrom(io.LimitReader(up.Body, limit+1))
+	body, err := io.ReadAll(io.LimitReader(up.Body, limit+1))
 	switch {
 	case err != nil:
-		err = apperr.Wrap(apperr.Invalid, err, "the request body could not be read")
-	case n == 0:
-		err = errEmpty()
-	case n > limit:
-		err = s.errTooLarge()
+		if _, ok := apperr.As(err); ok {
+			return nil, err
+		}
+		return nil, apperr.Wrap(apperr.Invalid, err, "the request body could not be read")
+	case len(body) == 0:
+		return nil, errEmpty()
+	case int64(len(body)) > limit:
+		return nil, s.errTooLarge()
 	}
-	if err != nil {
-		releaseBody(buf)
-		return nil, err
-	}
-	return buf, nil
+	return body, nil
 }
-
-func releaseBody(buf *bytes.Buffer) { bodyBuffers.Put(buf) }
 
 // replay answers an upload whose Idempotency-Key was seen before; ok is false when it was not.
 func (s *Service) replay(ctx context.Context, up Upload, digest string) (CreateResult, bool, error) {
