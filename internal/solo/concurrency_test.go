@@ -79,17 +79,7 @@ func TestUploadsDuringGC(t *testing.T) {
 	b := setup(t, "")
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	client := riverClient(t, b.pool, b.svc, log)
-	cctx, cancel := context.WithCancel(ctx)
-	if err := client.Start(cctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		sctx, c := context.WithTimeout(context.Background(), 10*time.Second)
-		defer c()
-		_ = client.Stop(sctx)
-		cancel()
-	})
+	client := startedRiverClient(t, b.pool, b.svc, log)
 	sessions := []uuid.UUID{b.sess.ID}
 	for range 3 {
 		s, err := b.svc.SessionCreate(ctx, b.user, "more")
