@@ -10,18 +10,28 @@ WHERE s.id > @after::uuid AND s.last_revision > @keep_last::int
 ORDER BY s.id
 LIMIT @lim;
 
+-- name: RetentionLockSessions :many
+-- Locks a page of sessions in id order and returns their owners, so that the caller can lock
+-- those users' accounting rows next (QuotaLockUsers) — the lock order of internal/solo.
+-- FOR NO KEY UPDATE, the lock a committing upload takes on its session: "the newest N" cannot
+-- shift mid-batch, while the key-share lock of an upload's row insert never waits on it.
+SELECT DISTINCT ON (s.user_id) s.user_id FROM (
+    SELECT id, user_id FROM solo_sessions
+    WHERE id = ANY(@session_ids::uuid[])
+    ORDER BY id
+    FOR NO KEY UPDATE
+) s
+ORDER BY s.user_id;
+
 -- name: RetentionDeleteOldest :many
 -- For a page of sessions, deletes oldest first up to @lim committed revisions older than each
--- session's newest @keep_last, returning what the caller must free and delete. The sessions
--- are locked first (in id order, so concurrent runs cannot deadlock): GC runs and uploads
--- committing a revision take the same row locks, so "the newest N" cannot shift mid-batch.
+-- session's newest @keep_last, returning what the caller must free and delete. The caller
+-- locked the sessions (RetentionLockSessions) and their owners' rows in this transaction.
 -- Pending rows are the reaper's business and never touched; a session with fewer than
 -- keep_last revisions has no cutoff and loses nothing.
 WITH sess AS (
     SELECT s.id FROM solo_sessions s
     WHERE s.id = ANY(@session_ids::uuid[])
-    ORDER BY s.id
-    FOR UPDATE
 ), cut AS (
     SELECT sess.id AS session_id,
            (SELECT c.revision FROM solo_snapshots c

@@ -46,6 +46,12 @@ WHERE user_id = @user_id;
 -- rows read after it is consistent with used_bytes.
 SELECT used_bytes FROM solo_user_storage WHERE user_id = @user_id FOR UPDATE;
 
+-- name: QuotaLockUsers :exec
+-- Locks several users' accounting rows, in user_id order (the lock order of internal/solo).
+SELECT user_id FROM solo_user_storage WHERE user_id = ANY(@user_ids::text[])
+ORDER BY user_id
+FOR UPDATE;
+
 -- name: QuotaUsageFromRows :one
 -- What used_bytes must be (the invariant): every row of the user, pending uploads included
 -- (they hold a reservation until committed or rolled back).
@@ -98,9 +104,15 @@ SELECT used_bytes, quota_bytes FROM reserved;
 --            commits) — only for a pending row, and only if the bytes differ from the newest
 --            revision's, so a counter value is never taken without being used: no gaps.
 -- No row: the upload is no longer pending, or is identical to the newest revision.
-WITH pending AS (
-    SELECT id FROM solo_snapshots WHERE id = @id AND status = 'pending'
-    FOR UPDATE
+-- Lock order (internal/solo): the session row first, then the upload's row — sess is
+-- evaluated before pending's row is locked.
+WITH sess AS (
+    SELECT ss.id FROM solo_sessions ss WHERE ss.id = @session_id
+    FOR NO KEY UPDATE
+), pending AS (
+    SELECT sn.id FROM solo_snapshots sn
+    WHERE sn.id = @id AND sn.status = 'pending' AND EXISTS (SELECT 1 FROM sess)
+    FOR UPDATE OF sn
 ), numbered AS (
     UPDATE solo_sessions s
     SET last_revision = s.last_revision + 1, newest_sha256 = @sha256::text

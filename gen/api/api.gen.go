@@ -68,6 +68,8 @@ const (
 	ProblemCodePayloadTooLarge      ProblemCode = "payload_too_large"
 	ProblemCodeQuotaExceeded        ProblemCode = "quota_exceeded"
 	ProblemCodeRateLimited          ProblemCode = "rate_limited"
+	ProblemCodeRequestTimeout       ProblemCode = "request_timeout"
+	ProblemCodeTooManyUploads       ProblemCode = "too_many_uploads"
 	ProblemCodeUnauthorized         ProblemCode = "unauthorized"
 	ProblemCodeUnavailable          ProblemCode = "unavailable"
 	ProblemCodeUnsupportedMediaType ProblemCode = "unsupported_media_type"
@@ -93,6 +95,10 @@ func (e ProblemCode) Valid() bool {
 		return true
 	case ProblemCodeRateLimited:
 		return true
+	case ProblemCodeRequestTimeout:
+		return true
+	case ProblemCodeTooManyUploads:
+		return true
 	case ProblemCodeUnauthorized:
 		return true
 	case ProblemCodeUnavailable:
@@ -116,6 +122,8 @@ const (
 	QuotaExceededProblemCodePayloadTooLarge      QuotaExceededProblemCode = "payload_too_large"
 	QuotaExceededProblemCodeQuotaExceeded        QuotaExceededProblemCode = "quota_exceeded"
 	QuotaExceededProblemCodeRateLimited          QuotaExceededProblemCode = "rate_limited"
+	QuotaExceededProblemCodeRequestTimeout       QuotaExceededProblemCode = "request_timeout"
+	QuotaExceededProblemCodeTooManyUploads       QuotaExceededProblemCode = "too_many_uploads"
 	QuotaExceededProblemCodeUnauthorized         QuotaExceededProblemCode = "unauthorized"
 	QuotaExceededProblemCodeUnavailable          QuotaExceededProblemCode = "unavailable"
 	QuotaExceededProblemCodeUnsupportedMediaType QuotaExceededProblemCode = "unsupported_media_type"
@@ -140,6 +148,10 @@ func (e QuotaExceededProblemCode) Valid() bool {
 	case QuotaExceededProblemCodeQuotaExceeded:
 		return true
 	case QuotaExceededProblemCodeRateLimited:
+		return true
+	case QuotaExceededProblemCodeRequestTimeout:
+		return true
+	case QuotaExceededProblemCodeTooManyUploads:
 		return true
 	case QuotaExceededProblemCodeUnauthorized:
 		return true
@@ -529,6 +541,9 @@ type QuotaExceeded = QuotaExceededProblem
 
 // SnapshotTooLarge RFC 9457 problem details with a stable machine-readable `code`.
 type SnapshotTooLarge = Problem
+
+// TooManyUploads RFC 9457 problem details with a stable machine-readable `code`.
+type TooManyUploads = Problem
 
 // Unauthorized RFC 9457 problem details with a stable machine-readable `code`.
 type Unauthorized = Problem
@@ -2036,6 +2051,15 @@ type SnapshotNotModifiedResponse struct {
 }
 
 type SnapshotTooLargeApplicationProblemPlusJSONResponse Problem
+
+type TooManyUploadsResponseHeaders struct {
+	RetryAfter *int
+}
+type TooManyUploadsApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers TooManyUploadsResponseHeaders
+}
 
 type UnauthorizedApplicationProblemPlusJSONResponse Problem
 
@@ -3588,6 +3612,25 @@ func (response SoloSnapshotCreate413ApplicationProblemPlusJSONResponse) VisitSol
 	return err
 }
 
+type SoloSnapshotCreate429ApplicationProblemPlusJSONResponse struct {
+	TooManyUploadsApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotCreate429ApplicationProblemPlusJSONResponse) VisitSoloSnapshotCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type SoloSnapshotCreatedefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -4796,118 +4839,123 @@ func (sh *strictHandler) ReadyCheck(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3vchs38uCrdHG3ypR2SFES7Y2pT4ojX7Rn2T5JvuR3oU8DzjRJxENgAmAkMS5V7ad7gKt9wn2SKzQw",
-	"/8jhH9uS4vXliy2SA6DR/7vR6PnYiuQslQKF0a3Bx1bKFJuhQUWfXiRM69Mf7J9ctAatlJlpK2gJNsPW",
-	"oBXZX6943ApaCn/LuMK4NTAqw6CloynOmB03lmrGTGvQyjJ60sxTO1YbxcWkdXcXtF5kSktln41RR4qn",
-	"hku72JuU/ZYhRPQzjJWcgZkipAqvucw0pGyCTzSEAm/NlXsq7LYCB+lvGap5BVS3RhWwGbt9hWJipq3B",
-	"Qa8X2L0ZVHbs//7luPO/WOf3Xuf5Vef93/7aCPXp+LUUeMZMNF0G/eSSTTRBGyUchYGpTGJ9BAxmdgAw",
-	"oW9QaTjs9QuIp8hiVCXIp+OOXaHjllgB+X7voN8E3Ss+42YZrrdsgqD577gKTwmNqy4W45hliWkNnvYC",
-	"uzKfZTO7rv3Ehf9UgMCFwQkqguECteZSrGQf7X7/cga6kImsLVbf9DFomUjwywGPi80/CDx3drBOpdDo",
-	"ZEiKccIjokYkhUFBf7I0TXjELIx7qZKjBGd/+1VbgD9WFvurwnFr0PrLXimle+5XvffWjXJL1rd8OUWw",
-	"O0BtIPLra7jhZkpMqVDLTEVWerRhBqEd5k+FO93WXdA6UcqJ5GNBfCzmIM0UFaBdOgCmoboIQfVSqhGP",
-	"YxSPjcuIJQkqmLE5aMQaDmGUGRDSQDRlYoLADbTDcQ6oR+dpjLNUGhTR/I9gh2MBWZpIFpcsoNkMIazA",
-	"1fnvOA+BW47gSQJcwDjhk6kJQCoa8QHncMM0ZBrjoaCJGMR8PEZlNdxIxvM6Hw2F3fpraV7KTMSPud/X",
-	"EnQWTQsa0R6kcISr0NKSzdKzHQpprsYWTE+w/5FJw05uI8QY7x/02uwbWM8TLpaoCd4xN5VtkARLZdX6",
-	"b3ZSaIf0/xX62cOdIztsysXEUm8o7OMYdyG0dAwDcM+HwEQMocIZ44KLSQjt0dyg3gGmEIxMOwleYwIz",
-	"nI1QaU/bC8FSPZXme/voApZ293brCCn05ogLRjanQXM2qbFrbtXyEw0EUVDy8Au3WudynhJp53CDyrL2",
-	"NTpOt4remVWCzlrlZfNgF7E4wBgufjzuHDx9Bu0p3u6AHNMqtGq3ZhOXTdDPnRwXnXMPcPNK+XZAZBaT",
-	"9XkLFHFhDg9aDVb1roL119KcyZiPuePQBq1FvscTDXbjzvNAbdmBhHUFcj5jl5+7gUspXzE1wcfW5qSq",
-	"nIBoCC/evHpzdfH6+O3Fj28ur86Of776/r8uTy5CaIcpm1vhuzJSXiUWUq8d3gmWmalU/Hd8ZL0WABfX",
-	"LOGx1Wh4m1oXBUbIFCow8gMKaIdZBToP8P+0QwioRzfsVVekUGLOCzZTriGWUTazBqQdXhdQXpETQMDf",
-	"5QJSBiRKyhnFKkqmqAz3ukchMxhfMVPjxJgZ7Bg+w2WFE7R4vIVHF7QMNwk2iETQMpmR6spNsw5B7zSq",
-	"0x9azjnMPctfWm45mr0yV1Ddy/sCHjn6FSNjVy2w8IKeIxrGMbeYY8nbClbGLNEYLCCq2M06gC/poUV4",
-	"3dC1INkQY5k43OCs/se6xUsq3xVLMaXY3H6uhHsNvv5IW16SglR3wrShMLHbGDfUKEFwrd2ZDzEaOC9/",
-	"4mpLfkIRr2dUkSUJG1kquejjcxlXG6Y+VSZsRJBtJJFHxoV7eI2MNHF8DWGlAPiVa2BXkLUNcb5MIBZT",
-	"Astb2QjAvbJ/znFfoRS8S+NPR3TJWss2QopkDkYxoWk2G4mwyPBrhH//n/8LxARd4oZsZiGlLyqQrtiQ",
-	"X7FpRy85JnFhDuuAju1vy3D+NEWFAwjJfSKucQ40qnmXMif2Y8rMtJunxuwXzsnqVr3VsNskeTPU2rPP",
-	"+l058MoBTdv7EVlipg3KaorRB72acE1GbnHuko45OeSHVtDKBLtm3CmuL6HMWYMEuRxNA3CZxi8wwPlo",
-	"nwRqhsY66ssQ/Sq5+ETVunITSm62yOf2mfvesF86qOxmNQ6O4/gTBf5+YF0N0SuuzZdqW0/fJR27tWp8",
-	"q1CjiBqY1m5ge0DyeSw2NoLjpl4HDk2zvRz90SzYvBUXVqxkOucd1ZX0+csX8Lz/9O95+hBiNIwnPv3J",
-	"QBuroGDGoikX2FHIYvoijGTsFPOCwpQxLpuCi9osYB+qmqfFUMZpxzJoDFpFitDiIc8+kU43Uxlf2a9Y",
-	"ksgbejjPqlngFmNSmlpnaSrJZ5phzNkVoTJo1XNBFtXM4BWZKvpo43IlWLJReVskWyw2sg7tsMGsv5QK",
-	"loO6gJwSOR6jiLmYABkzSrBsJSUVs93gFnGhDfOyuDoOJRPdpKD9A56317jGeMtmqRWYfsVPLLIcFW+4",
-	"eLB17hcvEQJjxhNsjjjpi+WTjHfnp6CQUq4RgmAzi0F3KuaY3Q4kRizWnRqT6sHe3qyvp90Yr/MQX+81",
-	"MOl6m+25aslfJxFpEuDGRKeV5iR5M24NftkyqxAsajHi68WE07N+q4kURU5zy+czjfFWjy6rtTgXuVZ1",
-	"2WXEvL8LWude3+Yag6J/QmoWozCNMlgPuiqDnaecB0vNY33SrcEjdI7pVc5zS0MfMLOiKmnEpeThuvPF",
-	"oKWn7ODps2UheSVvUEVMI0zxtkjpLiZzq6e9vc5z1hm///isf/fXxoiY/45XozzH/al8UWwxcMFvZbZi",
-	"E0GdCBsTQDkxXbgbfzs0LY9gt0pvFCzwgOS0IkknLBtTIjKRF/7RxrTHwgFzwRafyhElROt44z4yEYXS",
-	"2JyB+NzEQuXw/qvI6a7L0G6SynIrj56Hqqx9L4SvUOWBaV8K1z3Z+Lo5cOeb0AF/3inwGhWMMJE30IM2",
-	"8+emMzaHEYJ1uN2Riv0902yCO13nrW/rN9SXp6NRa33cuWtx/qe3mvXzXYygdYkJztCo+fd5jdInsCJe",
-	"5wVhW7FLsdaJHUe5LHZ76kbmpUL5xw2BrV957Y7cKpt2tFBNJopiLFpiOdCjE+6qVxXjKJtQlDSWraB1",
-	"w5TV1s5Vfr8mvVP63hhzI1VXpiiIcrXKLYeW4nPDhBY+/WnR70uF2LF8BeXmgpz5mIZftRQjaAvUxoYO",
-	"zMBMagOHB0Db1zuVuKiS8KvZ5TUnzfJGVAqtUBg+5qigPVaIYMGi+Rf12wY0GN2YinXZbSImTFlKOIa2",
-	"Df8PDw+f7wQwmldK8J5oiBIZfThy5S+orql6QmGE/BrBWhO4sZMySp7XxHONvVng3pVZxIJ337r4vaHc",
-	"UfjNULUKgxGdkcpxQaP9ntVXAtykLp0ROnEJCa1S4BZR1ZKsbvm4UyMUu1zmhqq+g/1u96DXg2jKFIsM",
-	"Kh3QYS9l9m+m3CDolEW4mQNKb244vGgy3j6ztATBCyak4BFLwD1LLJf7/nQ+/oQKmBRECeOzBUj2D77b",
-	"wIskClGmuJlfWPw4xeHO348zl253n17mvPOPny5bi0L644UNScpaLFTXPLL/Rwod+c/tE3sn7t/4h4vj",
-	"PHsVSTHmk8xKc5qNEh7BB5x3hyLE25TKt3JuPAI+hpD2TC4k/ZhSbtAANzDLtLEWL2RRhFqH3aHIa1Hs",
-	"jt0uStxPjUnd8T5pwyXMn59cXMLx29Mc2Wf9ix+BYlpLhjRhxpJiAMXRnw7Kv3OVoV1uSMtEDsWNVB+I",
-	"X6g0yeRsCFxMUJsuuIQOS0gw/c4i3PPlwqmSRkYysbt2kI6sWZ8PhV3hWM9FZKEtqg9IIcRW1sI9Zn9l",
-	"Ke/O2SyxiBmKv/wFXkhhBcaCORQd2N21BN/dHUB47PN6lEoZwPeuHGOY9XqH0T9+uqQ/MAQprHyruV0h",
-	"5XshKJkZhEwkqF2xsFXYLjOk2VwPBUCYs9sAfnkfduHYV3lwAdZzsbN5TufauzaWnqnBuOugpFSZtnC6",
-	"xfu3t3tPb2/t8+Gqwo/QqdHn/ad/32lOmxJsLmEKDYktNmFcaLNQ4aEyoWGEY6ksTecwZSJOUB0Bg2su",
-	"ExpqJ7ag9Xu90Ks4u8wAlvKIji0aUokWOaHLSVriARyXxZorCgDdiv0Q2kIC3nJtKL+WIPugd46odNCK",
-	"jC//9BWfduq86JPGH0JZ9+mx/5ZNuCCoLQUSrg2giFPJhdFg2AeE0B0cQnu/27U+AfiCa3ja26EtWo3v",
-	"KuFDX+RuF7ZjxbZF8WBDAk2lfFLF5OAKvLE0G3OljVtGEVE9mTMRWyUpRZQpKu/kQqMyGtofcK6RzpP9",
-	"xna69dXo5LZ6AG2nLc+gHV5Of9C7uwTQu3enP+hcCDTjsSsDvuEaj5yq5rED3dFutYIntCzreNJrPrRq",
-	"kVoasegDitiqq1bQukblgs9Wr3u43+1Z+2IdNpby1qB12O11D12+aErKnmT3en+vVGR79usJkkNaSPBp",
-	"bM1R/gydUwW1yxUrrHT5yJ6r4V9lnysP+gsUd+8XKs8Per01lV6fVuFVr+9pqPOy7oslsCVGiRuqPus7",
-	"OJqmL+DdWyxRo3H7m8fVavEIKn9fYdNAv4w16dlsxtS8SjBtfUFV0xdcO3tmzbMrgw1qUkSOM5tY0pYF",
-	"Lrpl/aVU6nXc4ZMFxfHD9zKe3z/h/Cp3dZfVxhB3S3yzf//LN/GMT1/+pzEJQW19sXxvR1U+GWEkZ6iB",
-	"G88wKxnjLmjSJh/z2pG7LRTLf0PTegypX3kxIn/g8WnY7/U3DypuH3wp0V36IPdX2wuaYGed8H+S0s9v",
-	"3FGctZ47fC1+lUsWy4ULO43xoMqw7j5aEVmGL14dX1ycv3lzRvXPZydn35+cX4R5tT+0S5+ktxMMhZbu",
-	"CozUxinGkcUxxl048yOqrsZoDmFRXuKOfwVdP1BXPPZxxwr2rlR5PCCXV1ZZVcBMO/3WebzcaQODU7zl",
-	"vnX6zbmO5KIrmSCE9GP4AJJQGtCF1O5Bbz90SRvLjuTz5dqXFTY6PKBQglI7iUIWz60/b0Mp7136uEkj",
-	"iqHw4QkF0pHl4BjaVGtDLO0PAKxj67av+WRqdrpwHMf5SbzDkYsInodHQ8HcbylbI2n541tIw3EcP5Cr",
-	"UM6/lZNw3wLYeHPNUywnJ4ngffona5aO4z/CNen3DjcPKi9Cfo6S6Peebx5Q3FP8Uq1yHMcF+Qq9IpL5",
-	"TheK64fm832k3Ap+9AbFeU0xJujO39bK0jnO5DUu25Z+Q4KLHv02GeKL6OsQ00xicoy5goRfI0RSCIwo",
-	"gQZG+tR87pBEidTorEm/3zu8fysSNN5BL2sRV1/43qrEcbO7luc4t/Dq/cnrN5Q1qB5Nb0ge5Hj61r0t",
-	"jxI6HK645vWkwqNEGhsTFPWihgfOU9QXu1tuqPAg6Ymi2GGZOS/cbaQ/Nf8SB1vEACsOfGvG/bMNeqEn",
-	"P5anznfbK83HyoisYZhLOtOjn/9/SIsskv8BVdVmq1b2gSG9lpe+rOcZf5ntcRSbX+yRQ6xP5FtgY4Ou",
-	"74c74vpT+y2y/omIV+k+OHHnkUy4i4vFUw6XOu/Icd9KsjgEX5kSpCITYdQcUlSUAAlgKm8oATJjYl5z",
-	"0tuGjfSO66wxZdd0Pi2CSl5vKHwKxWWHyMsfI8Z5EQA1meHC1dH4S532+59wdCGjD2gqR/NcDEXD0fvq",
-	"bEjuUua3rx5QeIo1VvVooQSRRx3GIOTNt674f5pKS81yzz6i8+z4RFeILOTN12ccKiKWyIneKwpMSHia",
-	"E45vqeJmAEL6MgxBF1u6cOzKE+qdOJgxLJr6k6A81+jR5Mq2joCJoWjo6EEFBxr4RFDdXttXdkC/t79D",
-	"9ShFGxOu6eGwXtUVuhKysF68FS5WkzkoAqDDeqaHIlyUETeRhtDgrdlLE8ZFCO2bKTMQCnbNJ8xI1dUo",
-	"4u+RRfZ5+7eGMa3vzugdxC/o3jGozGpBZGkR4gRFIYeLeMaMJxlViFCPvMFQ7Hdhd/dyqqQxCe7uDspz",
-	"i8uTVydnJ5fn/3V1fnx5cvX25Pzq7PR1CO3DXm8nv+6lSdfNuMgM0p+uIHAoAKDNQCeclLUU2PEP3XAR",
-	"y5sdunke9g+eQ/XaXF6Wcm7x2jm2djIMKmUtNG9+3cSTSCHzOtKXoHpFmKIlaxwr1Jrqvv79z3+VCW36",
-	"1RNYjmne8PL83cXlyQ9Xb8/f/Hx6chHSiBJ5mTAq01Ye/axww5IPdnvhz52XUt0wFWNs/wqL4hGaWPHJ",
-	"1HTh9O31Mw+jz3jLTNjpLN72nvW7Q3FgqXEiImmxRvVP+c32/MvQ138EELoaUDMnPgonv/M0dPQOa9fh",
-	"3d4ama/GedQKINEIYX//KTRfe7RW49DCeMF/X8Ut1S4/hwd/f/bdjrsZZFmdhGF3l4l4d9e7QRZuApGL",
-	"sStTCgCtWYswhpspT9CyOrrbeI5p9g9huXsQTS+td6UBOXW741TmBZGSWltJZ7QYjORsVJZ0uWUtFZh2",
-	"3b+IF3es4omkUllq3DAHBVXgOJT2e73lyqnuUPQtgv5x8eY1EcPZOYurd5cvO98B/UA9eohzFmtXwyMI",
-	"qTQ5dEVUVpSZk6d6MTFNLmReq2MftvaYcQHv/tbr9XoeWU1A+suNNKvjb7omOhRPuxAe9PrhoKJIiVV/",
-	"yzDDmFSPvx/TBX+7gM4oLZg4HkvlC56sqzFVUshMH9EyheAV1cGjbDx2MjjOkmRxwVjJNMU4KISEC7B4",
-	"4pHbORcF9OHPnQKLnR/cuBByEwu+RQTpyTfnFwMqj5OKT+yMFmuMVreaRGYGuxC+eXt5+ub1RQipQteo",
-	"r1R3rNCeGA8FIcvrrGOq9exY2VMy6RwnibzpvKF1BrAbBiueOKM7yXoAb99cXAZDkS++6vkfXVuxQa1D",
-	"WwCLeiIYilrppG9CtzDlGbvtHE9wAN89o6JAX9VNrUKs8AfUq1BJYUhJ1koOn+gKYx35CsgC66Skc5xC",
-	"xJTiaI3gBiw1eaUFcU+pOvWBQsmlInK6ClTox/pEi1eHSaiLWkxvoJZlG/SUWWJ5nwDs9N1VbU7XR68N",
-	"pyjHvjiVpLRtRbLjRHKnkNl6W7oGuVme9Ud546KXgqIO+U90Lq7UGNDLK4wwYpl2xV1ewm+YF/F2pjOW",
-	"JHPokYe6+lSguMjYW9Hl7rOd//3DP7YhXqOZzA2jrFij1Q3y+vtPH3MP70pHoMkbsV5Ezd2gJnmNvoMH",
-	"/+D5o5JASse+hQb3rpkNsJy/2A5rLujOgpRUfNGGVhUYSeuTZ8LwpNqU2tUzW1M4YVzUW1Gu7e1895nR",
-	"o69lbw1+eV+NJZ3OzKEqK/3b7oZDAMb7/nEAFZWRa4xaKFmMbr0PWredWV9PO4Vv1hmRNiZtVYn/Zrg6",
-	"vXyGD5xQPsP1TYe7f0yRowXATmfd94ikPQenxHXu3NcTVlomcovDzsoN0//8c87F27df7RHnF/NE2Xa4",
-	"0lNdr66Eto+tqYFevjL9MJ7T8jqPXAddu1D9zVVC1xrsyxvhqj5NRYktccRKjbHdsV8Fn05Bf5r2qL8y",
-	"4LF0w5+HhXnc0axGPptNtO9TsSZ3W82YUozvhxQhUXFLejQ3dFfZ/WHkBClTQxE0NzZAXHAmretmfaSj",
-	"egpLRgaNdz7C6t3inS7k7bO1yx1Alg4FOX37lGnze3O9zmVmYMJSTekBMns6AGrj6FIO5CfSocyATpxm",
-	"qZkXW6WLdEfA3BfyGtVQrG55TQP2D0NoEzDFRt2NWL8Jl9orbmnlSa2hYLrMTdHhgE9quQyZQmbd8Z0C",
-	"GDNlZk1fe9eXgVt893uHsNDW3ic0NjSx//c//1Vgyu6oQrt8Sz5xu5itdSki6xfnbVQVssS9O4UuFI7t",
-	"0r47v++qX5zr0eBoagOi8qzPUu+1hFhmo8TnVbmYDICBIm9306sZ2jqS6dJBy85Q5C+T8YXO5Us+fKf5",
-	"/OUNLkOcKhlnEcbuViPFdI4+ZRKZ02sCam+BKOuZQWGmaY/ujRCN74HInwYjpUWX/XIonL8YsQTavi3T",
-	"zvKxkXckCuhdyXUdtX7HlNsqt8zKUU0pGtLDtb5JX2o1gqXr5xTBdKKp1CgIPQTVjH1ATVTmrhcISax/",
-	"sYNmY1z9DqA6E6x8f9HTp5surr9f51d93rsaHq94YbHdVWNrfMcevkKfNOGyDClMEzbPGywQpxY86TnR",
-	"8d9QFKxExzZ0J9jOX/BlfmiVX5DNX8NBPWP8+zHu1YHcjINLB/4yjDXY/JkGN19pSUf91SsPVt/e9Eqe",
-	"Mvu2fuzSCyy+uJKOUQV14ZMUFMwLKXIHcdE/2jrHsY3zlFhFa1YXj1x6VvI+UvlCKb6YYAsgPLlkkwEM",
-	"W64Ngutq5johDFtkqIcibHifSNiFsPbms4pFy0WNXmdSWL3DXj/sDsVxEX/kPlPRaqm43r/JLLwiBNyD",
-	"WdgwoPruuFWxx3Yc6N68cxe0DrcRkqY3x3z7V9oWPIr8RUJfHGxsSm7lTMUfg6W+rnRYtQXhhlxYpSHa",
-	"t8+KpZtbbHtj6uxTmfJjPvXddvx5D+mT5rs1lQ6XW7xNcZsGoX+q1q8sm7OoU6Hd7/VBisj+ZFy3JFDu",
-	"5hxws7MNeztfdQPvuoce+Gim3tB1+dSRPP2vIRWfu40Lfr6IXdaEKiTW2bwpvSvk95Uod+8SoQq+h8S3",
-	"f2VJE6rT7toTxFf8GgVqXVTDpUpG9jPF2dVdyzSvr6aLxav3fG5//gO3TOsTdz3tHT7Ceq8p7GDx/AhC",
-	"946YkLqQwc2UR1OIMUUR22jJd61fT5BzSvZVKRIzw0ZM+6v1LJpSnynLozM+cXj3FYfOy28gWn29et+9",
-	"X95bbe8Kt5wJy1TSGrT2yAr4iZbqRggbBITKAe6WBswuu5zkqbwP1ic8y/59VOxbmaE4IW3KFZWN8PI+",
-	"G5Q2XGqK5wtHbdwv1cJtQaoSLhrNDMUlVVkTVv2cMzanzR35NywVHQqorszd7YBjMZcCXWnlBI2Gfq/v",
-	"gqXqq75dhfbd+7v/FwAA//8=",
+	"7H3bchs5kuivZNRMhCkNSVES7W5TT2pbHmuOZftI8nbPNr0qsCpJol0EqgGUJLZDEfO0H7AxXzhfsoEE",
+	"6kYWSdmW1B5vv9giiUsib8hMJBIfg0jOUilQGB0MPgYpU2yGBhV9epYwrY+f2z+5CAZBysw0aAeCzTAY",
+	"BJH99YLHQTtQ+GvGFcbBwKgM24GOpjhjtt9YqhkzwSDIMmpp5qntq43iYhLc3LSDZ5nSUtm2MepI8dRw",
+	"aSd7k7JfM4SIfoaxkjMwU4RU4SWXmYaUTfCRhlDgtblwrcJu0HaQ/pqhmldAdXNUAZux61coJmYaDPZ6",
+	"vbZdm0Fl+/7Xz4ed/2Sd33qdpxed93/5cyPUx+PXUuAJM9F0GfSjczbRBG2UcBQGpjKJ9QEwmNkOwIS+",
+	"QqVhv9cvIJ4ii1GVIB+PO3aGjptiBeS7vb1+E3Sv+IybZbjesgmC5r/hKjwl1K86WYxjliUmGDzute3M",
+	"fJbN7Lz2Exf+UwECFwYnqAiGM9SaS7GSfbT7/csZ6EwmsjZZfdGHoGUiwU8HPC4Wfy/w3NjOOpVCo5Mh",
+	"KcYJj4gakRQGBf3J0jThEbMw7qRKjhKc/eUXbQH+WJnszwrHwSD4004ppTvuV73z1vVyU9aXfD5FsCtA",
+	"bSDy82u44mZKTKlQy0xFVnq0YQahFeatwq1ucNMOjpRyIvlQEB+KOUgzRQVop24D01CdhKB6IdWIxzGK",
+	"h8ZlxJIEFczYHDRiDYcwygwIaSCaMjFB4AZa4TgH1KPzOMZZKg2KaP57sMOhgCxNJItLFtBshhBW4Or8",
+	"P5yHwC1H8CQBLmCc8MnUtEEq6vEB53DFNGQa46GggRjEfDxGZTXcSMbzOh8NhV36a2leyEzED7ne1xJ0",
+	"Fk0LGtEapHCEq9DSks3SsxUKaS7GFkxPsP+fScOOriPEGO8e9NroG1jPEy6WqAneMTeVZZAES2XV+q92",
+	"UGiF9P8F+tHDrQPbbcrFxFJvKGxzjLsQWjqGbXDtQ2AihlDhjHHBxSSE1mhuUG8BUwhGpp0ELzGBGc5G",
+	"qLSn7ZlgqZ5K84NtuoCl7Z3tOkIKvTnigtGe06A5m9TYJbdq+ZEGgqhd8vAzN1vnfJ4Saedwhcqy9iU6",
+	"TreK3m2rBJ3dlZe3BzuJxQHGcPbysLP3+Am0pni9BXJMs9Cs3dqeuLwF/dTJcdE59QA3z5QvB0RmMVkf",
+	"t0ARF2Z/L2jYVW8qWH8tzYmM+Zg7Dm3QWmR7PNJgF+4sD9SWHUhYVyDnM1b5uQs4l/IVUxN8aG1OqsoJ",
+	"iIbw7M2rNxdnrw/fnr18c35xcvjTxQ9/Pz86C6EVpmxuhe/CSHmRWEi9djiX8oSJ+TsSTf0J4OM1m6WJ",
+	"X3BsMWOHnjExv8j8YBZgw3gSDAJmYCa1gb5XArrUypCisppYHYBCo+aQMEPGIxfaMBHZoXdYyncud3es",
+	"9bPjjRu909t92hvvj/qd76Nd7HwX77HO09Fj7OyPd9le1I8f45PxjvYU2rHsaZjJdDDo7z1tB4YbC77F",
+	"AFiwlyEriT41JtWDnZ1ZX0+7MV7m2NA7S4u+ad/pPs0ShSyew5Tl9H339tWbw+dnF8evL168Ov7ry/Nw",
+	"GfKhaIWLkC2oT7Dj2s0k16KnhHw2Nug2yZC+6BzaL0KIMWFzqytrklZpsiy3ZxhJEWswEq4YNzDCsVTo",
+	"iMzFpK4v1hrgFkPvBMvMVCr+Gz7wBtwGLi5ZwglbeJ1aWxpGyJRFlPyAAlphVoHOS9Z/2C4E1INboFWb",
+	"udhtnbtmplxDLKNsZi2dVnhZQHlB1ioBX/Bw6TkrKWfkVCuZojLcb5IKmcH4gpmayoyZwY7hM1zeGdsB",
+	"j2/hehTi+bHhl8xIdeGGWYegdxrV8fPAeTG5C/Rz4Kaj0StjtatreV/AI0e/YGTsrAUWnlE7omEcc4s5",
+	"lrytYGXMEo3tBUQVq1kH8Dk1WoTXdV0LkvWFl4nDDc7qf6ybvKTyTTEVU4rN7edKXKLBKR1py0tSkNpI",
+	"mDYUz+g2Org1ShBca1fmfeEGzstbXNySn1DE6xlVZEnCRpZKzk3+XMbVhqlPlYl8Y1pPIo+MM9d4jYw0",
+	"cXwNYaUA+JlrYFeQdRvifJlALMaulpeyEYA7Zf+c475CKXiXxp+O6JK1lvcIKZI5GMWEptGsy8wiwy8R",
+	"/vXf/wPEBF3iBrsx/+y4ogLpigX5GZtW9IJjEhfbYR3Qsf1tGc4fp6hwACHZ+cQ1ztNDNe9SiM9+TJmZ",
+	"dvMYrv3C2SjdqlsVdpskb4Zae/ZZvyoHXtmhaXkvkSVm2qCsphh90KsJ17TJLY5d0jEnh/wQtINMsEvG",
+	"neL6EsqcNEiQCyY2AGet9c/fgPPePlrZDI31KJch+kVy8YmqdeUilNy8I5/aNne9YD91u7Ka1Tg4jONP",
+	"FPi7gXU1RK+4Nl+qbT19l3TsrVXjW4UayTf82LD82wOSj2OxsREcN/Q6cGiY28vR782CzUtxbsVKpnPW",
+	"UV1Jn754Bk/7j7/L49zgHH8fp2egjVVQMGPRlAvsWNeTvggjGTvFvKAwKaKw5FDWRgHbqLo9LboyTjuW",
+	"TmM7KGLZFg95mJR0upnK+MJ+xZJEXlHjPPxrgVsMntDQOktTSTbTDGPOLgiV7aAetLSoZgYvaKuijw1h",
+	"Eu+rXVgdJjNDsQ+DSrBko4YvYywN/EVoaNj7X0gFy55fmywXOR6jiLmYAO14FC68lShV9vYG26kM5nxc",
+	"46zSPt6kxXMMOQFYYz8XYal+xZgsIgkVk7loGJz6yUuEwJjxBJvdUvpi+Vzu3ekxKKQDhAhBsJnFoDvj",
+	"dRJhOxK3FvOuDio1cPL6jd2z3pJRT3LUJOWNYXsr8knyZhwMfr5l6KG9qOqI+RfDp0/6QRMpigj9Ldtn",
+	"GuNbNV3WfXEul0F12mXEvL9pB6deKedqhUIEhNQsRmEaZbDumVU6O3M696ia+/oAZYPZ6KzXi5znlrre",
+	"Y/hFVYLiS6HwdcG6dqCnbO/xk2UheSWvUEVMI0zxujigWDyaqOYu9DpPWWf8/uOT/s2fG91m/htejPIT",
+	"m0/li2KJbechV0YrFtGuE2FjlCgnpvOJ42+HpmVCwa1iIAUL3CM5rUjSeeHGuIlM5Jlv2hgbWUiXKNji",
+	"UzmihGgdb9xFuKJQGpvDFJ8bfaikonwVgd91YdxNUlku5cGDVZW574TwFarcM+1L4bqjPb6+HbjTeuiA",
+	"P70XeIkKRpjIK+hBi/ksgBmbwwjBWuXu3MX+nmk2wa2uM+lvazfUp6eDfrv7uPOv4jRb32rUzzcx2sE5",
+	"JjhDo+Y/5Bl3n8CKeJmnN96KXYq5jmw/Cnix62PXM098yz9u8H79zGtX5GbZtKKF3EhRpBbSFMveIOVr",
+	"VK2qGEfZhLyksQzawRVTVls7U/n9mhhQaXtjzI1UXZmiIMrV8hAdWorPDQNa+PSnucgvFGLH8hWUi2vn",
+	"zMc0/KKlGEFLoDbWdcgPzPf3gJavtyp+USUqWNuX1+RNyCtRSRtEYfiYo4LWWCGCBYvGX9RvG9BgdGO8",
+	"1oXAiZgwZSnhGFqnL57B/v7+0602jOaVhNJHGqJERh8OXDIXqkvKBVIYIb9EsLsJXNlBGUXYa+K5Zr9Z",
+	"4N6VocaCd986J78heVf4xVDuFYMRHaTKcUGj3Z7VVwLcoC7mETpxCQmtUuAtvKolWb1lc6dGyHc5zzeq",
+	"+gp2u929Xg+iKVMsMqh0m06EKfx/NeUGQacsws0cUFpzw+FZ0+btw09LEDxjQgoesQRcW2K53PanQ/RH",
+	"lI6nIEoYny1Asrv3/QZeJFGIMsXN/MzixykOd0h/mLmYvPv0Iuedv/14HiwK6csz65KUmYWoLnlk/48U",
+	"OvKf2hY7R+7f+PnZYR7iiqQY80lmpTnNRgmP4APOu0MR4nVKyYg5Nx4AH0NIayYTkn5MKYBogBuYZdrY",
+	"HS9kUYRahy7pgqhuV+xWUU9NcTkApA2XMH96dHYOh2+Pc2Sf9M9eAvm0lgxpwowlxQCK80HdLv/OVYZ2",
+	"sSEtEzkUV1J9IH6hRDuTsyFwMUFtuuACOiwhwfQri3DHJ7+nShoZycSu2kE6stv6fCjsDId6LiILbZGi",
+	"QAohtrIW7jD7K0t5d85miUXMUPzpT/BMCiswFsyh6MD2tiX49vYAwkMf/KNQygB+cDkbw6zX24/+9uM5",
+	"/YEhSGHlW83tDCnfCUHJzCBkIkHtUt+twnaRIc3meigAwpzdBvDz+7ALhz4VhAuwlosdzXM61960sfRM",
+	"DcZdByWFyrSF003ev77eeXx9bduHq7JDQqdGn/Yff7fVHFsl2FxUFRoCW2zCuNBmIQ1EZULn6TlMzGHK",
+	"RJygOgAGl1wm1NUObEHr93qhV3F2mgEsxREdWzSEEi1yQheTtMQDOCxTj1eks7oZ+yG0hAS85tpQfC1B",
+	"9kFvHVAirBUZn8zs85ft0HkKM/XfhzKL2WP/LZtwQVBbCiRcG0ARp5ILo8GwDwihO12E1m63a20C8NcH",
+	"4HFvi5ZoNb671xH6Kxt2YttX3PaKB1iXQFNiqlQxGbgCryzNxlxp46ZRRFRP5kzEVklKEWWKkpW50KiM",
+	"htYHnGukQ2e/sK1ufTY63q2eUtthy4Nqh5fj53p7mwB69+74uc6FQDMeu6T2K67xwKlqHjvQHe1WK3hC",
+	"y7KOJ72WZ+GRWhqx6AOK2KqroB1conLOZ9Dr7u92e3Z/sQYbS3kwCPa7ve6+ixdNSdnnOYKlItuxX0+Q",
+	"DNJCgo9jux3lbegwq127KrRily6b7LgbKav250pDfx3o5v3CPYq9Xm9NOtinpYHVk4AaksGs+WIJbIlR",
+	"4oZS1PoOjqbhC3h3FvPYqN/u5n61hD2Cyt++2dTRT2O39Gw2Y2peJZi2tqCq6Quu3X5mt2eX1N2uSREZ",
+	"zmxiSVtmwejA2kup1Ou4wwcLiuOHH2Q8v3vC+Vlu6iar9SFulvhm9+6nb+IZH778d2MSgtraYvnaDqp8",
+	"MsJIzlADN55hVjLGTbtJm3zME0xubqFY/oomeAipX5k+nDd4eBr2e/3NnYq7NF9KdBc+yO3V1oIm2Fon",
+	"/J+k9PP7o+RnrecOf7OkyiWLOcXFPo3xoMqw7nZl4VmGz14dnp2dvnlzQtn8J0cnPxydnoX53RVolTZJ",
+	"b6s9FFq6C11SG6cYRxbHGHfhxPeomhqjOYRFDoo7/hV0mUZd8Nj7HSvYu5IKco9cXpllVZYzrfRb5/Fy",
+	"pQ0MTv6W+9bpN2c6komuZIIQ0o/hPUhCuYEuhHb3eruhC9pYdiSbL9e+rNijwz1yJSi04285SIHWlfLW",
+	"pfebNKIYCu+ekCMdWQ6OoUUJOcTS/gDAGrZu+ZpPpmarC4dxnJ/EOxw5j+BpeDAUzP2WsjWSlje/hTQc",
+	"xvE9mQrl+LcyEu5aABvvYXqK5eQkEbxL+2TN1HH8e5gm/d7+5k7ltd7PURL93tPNHYpbt1+qVQ7juCBf",
+	"oVdEMt/qQnGZ1ny+jZTvgh/9huKsphgTdOdva2XpFGfyEpf3ln5DgIuafpsM8UX0dYhpJjEZxlxBwi8R",
+	"IikERhRAAyN9aD43SKJEanS7Sb/f27/7XaTdWFGhTFhcXb7gVnmQm8214j7hZqven7x+Q1GD6tH0huBB",
+	"jqdv3dryKKHD4YppXg8qPIinsTFAUU9quOc4RX2ym+XyIPcSniiSHZaZ88xdWfpD8y9xsEUMsOLAt7a5",
+	"f/aGXujJj+Wp883tleZDRUTWMMw5nenRz/8XwiKL5L9HVbV5VyurGpFey1Nf1vOMv/H2MIrNT/bALtYn",
+	"8m3lgr474vpD+y2y/pGIV+k+OHLnkUy4241FK4dLnRdIuGslWRyCrwwJUpKJMGpelMNow1ReUQCEqlNU",
+	"jfSWYSO95erETNklnU+LdiWuNxQ+hOKiQ2TljxHjPAmASiZx4fJo/M1P+/2PODqT0Qc0laN5Loai4eh9",
+	"dTQkNynzK1r3KDzFHKsqDlGAyKMOYxDy6ltX/D9OpaVmuWbv0Xl2fKQrRBby6uvbHCoilsiJ3ikSTEh4",
+	"mgOObynjZgBC+jQMQRdbunDo0hPq5TqYMSya+pOgPNbo0eTStg6AiaFoKPtBCQca+ERQ3l7LZ3ZAv7e7",
+	"RfkoRVEerqlxWM/qCl0KWVhP3goXs8kcFG2gw3qmhyJclBE3kIbQ4LXZSRPGRQitqykzEAp2ySfMSNXV",
+	"KOIfkEW2vf1bw5jmd2f0DuJndDkZVGa1ILK0cHHaRSKH83jGjCcZZYhQxcfBUOx2YXv7fKqkMQlubw/K",
+	"c4vzo1dHJ0fnp3+/OD08P7p4e3R6cXL8OoTWfq+3lV/30qTrZlxkBulPlxA4FADQYqATTspaCuz4Rldc",
+	"xPJqi66nh/29p1C9W5enpVTr1rQraS00bn7dxJNIIfM60qegekWYoiVrHCvUmvK+/vWPf5YBbfrVE1iO",
+	"adzw/PTd2fnR84u3p29+Oj46C6lHibxMGJVpK49+VLhiyQe7vPCnzguprpiKMbZ/hUXyCA2s+GRqunD8",
+	"9vKJh9FHvGUm7HAWbztP+t2h2LPUOBKRtFij/Kf8+nv+ZejzP9oQuhxQMyc+Cie/8TR09A5rd+bd2hqZ",
+	"r8Z5VC8g0Qhhf/cxNN+NtLvGvoXxjP+2iluqNav297578v2WuxlkWZ2EYXubiXh725tBFm4CkYuxS1Nq",
+	"A9ptLcIYrqY8Qcvq6G7jOabZ3YflWlg0vLTWlQbkVLuRU5oXREpqbSWd0WQwkrNRmdLlprVUYNrVsiNe",
+	"3LKKJ5JKZalx3RwUlIHjUNrv9ZYzp7pD0bcI+tvZm9dEDLfPWVy9O3/R+R7oByrkQ5yzmLsaHkBIqcmh",
+	"S6KyosycPNWTiWlwIfNcHdvY7seMC3j3l16v1/PIagLSX26kUR1/0zXRoXjchXCv1w8HFUVKrPprhhnG",
+	"pHr8/Zgu+NsFdEZpwcTxWCqf8GRNjamSQmb6gKYpBK/IDh5l47GTwXGWJIsTxkqmKcbtQki4AIsnHrmV",
+	"c1FAH/7UKbDYee76hZBvseDrSJCefHN6NqD0OKn4xI5oscZodqtJZGawC+Gbt+fHb16fhZAq9AXOCnXH",
+	"Cu2J8VAQsrzOOqRcz46VPSWTzmGSyKvOG5pnANthe0WLE7q4rAfw9s3ZeXso8slXtX/pSncNavUG27Co",
+	"J9pDUUud9CUVF4Y8YdedwwkO4PsnlBTos7qpnogV/jbVI1NSGFKStZTDR7rCWAc+A7LAOinpHKcQMaU4",
+	"2k1wA5aarNKCuMeUnXpPruRSEjldBSr0Y32gxavDJNRFLqbfoJZlG/SUWWJ5mwDs8N1VRXvXe68NpyiH",
+	"PjmVpLRlRbLjRHKrkNl66bcGuVke9aW8ct5LQVGH/Ec6F1cqc+nlFUYYsUy75C4v4VfMi3gr0xlLkjn0",
+	"yEJdfSpQXGTsragk99nG/+7+71vesXGbzDdGWdmNVpd77O8+fsg1vCsNgSZrxFoRNXODKuk12g4e/L2n",
+	"D0qCvDRkocG9aWYdLGcvtsKaCbrV/YwCiZkwPKmWWHf5zHYrnDAuPrFQ4ud4jz6XPRj8/L7qSzqdmUNV",
+	"Zvq33A2HNhhv+8dtqKiMXGPUXMmid/C+HVx3Zn097RS2WWdE2pi0VcX/m+Hq8PIJ3nNA+QTXl+bs/j5J",
+	"jhYAO5w13yOS9hycEte5cV8PWNWLp65EbOWG6b//Oefi7duv9ojzi3miLKJdeSFAr86Ets3W5EAvX5m+",
+	"H8tpeZ4HzoOuXaj+5jKha89FyCvhsj5NRYktccRKjXG7Y78KPp2C/jTtUX8A46F0wx+Hhbnf0axGPptN",
+	"yurbK2O31Ygp+fi+S+ESFbekR3NDd5XdH0ZOkCI15EFzYx3EBWPSmm7WRjqoh7BkZNB44yOs3i3e6kJe",
+	"DF672AFk6VCQ0bdLkTa/Nle5X2YGJizVFB6gbU+3gWo9upAD2Yl0KDOgE6dZaubFUuki3QEw94W8RDUU",
+	"qwu4U4fd/RBaBEyxUHcj1i/ChfaKW1p5UGsomC5jU3Q44INaLkKmkFlzfKsAxkyZWfNKg6vLwC2++719",
+	"WHikwQc0NjzJ8K9//LPAlF1RhXb5knzgdjFa60JE1i7Oa60qZIl7CYguFI7t1L4kun8jojjXo87R1DpE",
+	"5Vmfpd5rCbHMRomPq3IxGQDz9eg3PTTS0pFMlw5atoYifxrJJzqXT9b4dxPyp0hchDhVMs4ijN2tRvLp",
+	"HH3KIDKnRy9qb5qU+cygMNO0Rve+SeOrJnlrMFJadNkvh8LZixFLoOXLMm0tHxt5Q6KA3qVc11HrV0yx",
+	"rXLJrOxFyPYJ3lNWueiwqrR9q7/V8GRAy8qikDH6O6AzqXAoaHF7T2Gp8n3jwUAeiMsZjRtdZ7SW7eUY",
+	"05+8Dlw2ZOiT7vPWLlThyjhwA0wpfok6r2hiOXMVkzdFrGhbqpWR+tJNtL10G58cuk40lRoFcQsRacY+",
+	"oCam5640Cikw/2qLZmNc/cBXXSZWPk72+PGme/zv15mZn/cQy8PlcixW/2p8TsBJi7+wQBvDskpRmCZs",
+	"ntebIDYrRNQLphPHoSgki1iSrkjb8Qsxzc/w8vvC+Rs7VELHP35zp/b0ZhycO/CXYazB5o94uPlKM1zq",
+	"7yrdW7p/03tbZTByfd+l12nKENr6jguvwnxxPiKjPPTCsisIn6ej5Gb2opV560jRbUzQxG5XZnUKzrnn",
+	"QG9plo/M8cUwZRvCo3M2GcAwcMUkXG04V09iGJC5MxRhwxtDYRfC2muIFbsgl1B64qiwHfZ7fbtNHBZe",
+	"XG55FgWriiIJm3aTV4SAO9hNNnSovie5yoO7HeO617hu2sH+bWSr6TWpb/9i4IJdlj8u9sUu26YQYc5U",
+	"/CFY6usKKlYLOW6IKFbKyn37rFg6C8WyNwYgP5UpP+ZD39yOP+8gCNV8Q6lSJ/QWL6zepszqH6r1K4uJ",
+	"LepUaPV7fZAiolfMXM0pUO7+IXCzdRv2dibuBt51je75gKteFnf57JYchK/hQCM3GxfcAxG72BPlmazb",
+	"86b0LMtvK1Hunm2hPMj7xLd/HaYJ1Wl37TnsK36JArUucgpTJSP7mdzz6qplmmep0/Xs1Ws+tT//jkum",
+	"+Ym7Hvf2H2C+1+R2sHh+AKF7jiekWm5wNeXRFGJMUcTWyfK1/9cT5JRCplWKxMywEdO+QAGLplSty/Lo",
+	"jE8c3n3eprPyG4hWn69evfDn91bbu/Q3t4VlKgkGwQ7tAn6gpewbwgYBoXKAu+UGZqddjg1V357UC1UQ",
+	"KWW6MkJxztwUYirLCebVSij4ulRa0KffKmSUh167c0m51kW5nqE4p1x1wqofc8bmtLgD/5hVUeeBsvPc",
+	"DRk4FHMp0CWoTtBo6Pf6zlmqPv/v8txv3t/8bwAAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

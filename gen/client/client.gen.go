@@ -61,6 +61,8 @@ const (
 	ProblemCodePayloadTooLarge      ProblemCode = "payload_too_large"
 	ProblemCodeQuotaExceeded        ProblemCode = "quota_exceeded"
 	ProblemCodeRateLimited          ProblemCode = "rate_limited"
+	ProblemCodeRequestTimeout       ProblemCode = "request_timeout"
+	ProblemCodeTooManyUploads       ProblemCode = "too_many_uploads"
 	ProblemCodeUnauthorized         ProblemCode = "unauthorized"
 	ProblemCodeUnavailable          ProblemCode = "unavailable"
 	ProblemCodeUnsupportedMediaType ProblemCode = "unsupported_media_type"
@@ -86,6 +88,10 @@ func (e ProblemCode) Valid() bool {
 		return true
 	case ProblemCodeRateLimited:
 		return true
+	case ProblemCodeRequestTimeout:
+		return true
+	case ProblemCodeTooManyUploads:
+		return true
 	case ProblemCodeUnauthorized:
 		return true
 	case ProblemCodeUnavailable:
@@ -109,6 +115,8 @@ const (
 	QuotaExceededProblemCodePayloadTooLarge      QuotaExceededProblemCode = "payload_too_large"
 	QuotaExceededProblemCodeQuotaExceeded        QuotaExceededProblemCode = "quota_exceeded"
 	QuotaExceededProblemCodeRateLimited          QuotaExceededProblemCode = "rate_limited"
+	QuotaExceededProblemCodeRequestTimeout       QuotaExceededProblemCode = "request_timeout"
+	QuotaExceededProblemCodeTooManyUploads       QuotaExceededProblemCode = "too_many_uploads"
 	QuotaExceededProblemCodeUnauthorized         QuotaExceededProblemCode = "unauthorized"
 	QuotaExceededProblemCodeUnavailable          QuotaExceededProblemCode = "unavailable"
 	QuotaExceededProblemCodeUnsupportedMediaType QuotaExceededProblemCode = "unsupported_media_type"
@@ -133,6 +141,10 @@ func (e QuotaExceededProblemCode) Valid() bool {
 	case QuotaExceededProblemCodeQuotaExceeded:
 		return true
 	case QuotaExceededProblemCodeRateLimited:
+		return true
+	case QuotaExceededProblemCodeRequestTimeout:
+		return true
+	case QuotaExceededProblemCodeTooManyUploads:
 		return true
 	case QuotaExceededProblemCodeUnauthorized:
 		return true
@@ -522,6 +534,9 @@ type QuotaExceeded = QuotaExceededProblem
 
 // SnapshotTooLarge RFC 9457 problem details with a stable machine-readable `code`.
 type SnapshotTooLarge = Problem
+
+// TooManyUploads RFC 9457 problem details with a stable machine-readable `code`.
+type TooManyUploads = Problem
 
 // Unauthorized RFC 9457 problem details with a stable machine-readable `code`.
 type Unauthorized = Problem
@@ -1383,6 +1398,11 @@ type ClientInterface interface {
 	// identical (SHA-256) to the session's newest revision creates nothing and answers
 	// `200` with that revision.
 	//
+	// A user has at most `SOLO_UPLOADS_IN_FLIGHT` (4) uploads in flight (per node); one more
+	// is `429 too_many_uploads` with `Retry-After`, answered before its body is read (with
+	// `Connection: close`). The body is buffered as it arrives, never sized from
+	// `Content-Length`.
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /api/v1/solo/sessions/{session_id}/snapshot/ (the `SoloSnapshotCreate` operationId).
@@ -1923,6 +1943,11 @@ func (c *Client) SoloSessionGet(ctx context.Context, sessionId SoloSessionID, re
 // still in flight is `409`; reusing a key with a different body is `409` too. A body
 // identical (SHA-256) to the session's newest revision creates nothing and answers
 // `200` with that revision.
+//
+// A user has at most `SOLO_UPLOADS_IN_FLIGHT` (4) uploads in flight (per node); one more
+// is `429 too_many_uploads` with `Retry-After`, answered before its body is read (with
+// `Connection: close`). The body is buffered as it arrives, never sized from
+// `Content-Length`.
 //
 // Takes any type of body and a specified content type.
 //
@@ -3414,6 +3439,11 @@ type ClientWithResponsesInterface interface {
 	// identical (SHA-256) to the session's newest revision creates nothing and answers
 	// `200` with that revision.
 	//
+	// A user has at most `SOLO_UPLOADS_IN_FLIGHT` (4) uploads in flight (per node); one more
+	// is `429 too_many_uploads` with `Retry-After`, answered before its body is read (with
+	// `Connection: close`). The body is buffered as it arrives, never sized from
+	// `Content-Length`.
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/solo/sessions/{session_id}/snapshot/ (the `SoloSnapshotCreate` operationId).
@@ -4577,6 +4607,11 @@ func (r SoloSessionGetResponse) ContentType() string {
 	return ""
 }
 
+// SoloSnapshotCreateResponse429Headers the declared response headers of an HTTP 429 response for SoloSnapshotCreate
+type SoloSnapshotCreateResponse429Headers struct {
+	RetryAfter *int
+}
+
 type SoloSnapshotCreateResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4596,8 +4631,12 @@ type SoloSnapshotCreateResponse struct {
 	ApplicationproblemJSON409 *IdempotencyConflict
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationproblemJSON413 *SnapshotTooLarge
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyUploads
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Error
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *SoloSnapshotCreateResponse429Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -4638,6 +4677,11 @@ func (r SoloSnapshotCreateResponse) GetApplicationproblemJSON409() *IdempotencyC
 // GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
 func (r SoloSnapshotCreateResponse) GetApplicationproblemJSON413() *SnapshotTooLarge {
 	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r SoloSnapshotCreateResponse) GetApplicationproblemJSON429() *TooManyUploads {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
@@ -5471,6 +5515,11 @@ func (c *ClientWithResponses) SoloSessionGetWithResponse(ctx context.Context, se
 // still in flight is `409`; reusing a key with a different body is `409` too. A body
 // identical (SHA-256) to the session's newest revision creates nothing and answers
 // `200` with that revision.
+//
+// A user has at most `SOLO_UPLOADS_IN_FLIGHT` (4) uploads in flight (per node); one more
+// is `429 too_many_uploads` with `Retry-After`, answered before its body is read (with
+// `Connection: close`). The body is buffered as it arrives, never sized from
+// `Content-Length`.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -6521,6 +6570,13 @@ func ParseSoloSnapshotCreateResponse(rsp *http.Response) (*SoloSnapshotCreateRes
 		}
 		response.ApplicationproblemJSON413 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyUploads
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Error
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -6528,6 +6584,19 @@ func ParseSoloSnapshotCreateResponse(rsp *http.Response) (*SoloSnapshotCreateRes
 		}
 		response.ApplicationproblemJSONDefault = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers SoloSnapshotCreateResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil

@@ -56,6 +56,18 @@ func (q *Queries) QuotaLock(ctx context.Context, userID string) (int64, error) {
 	return used_bytes, err
 }
 
+const quotaLockUsers = `-- name: QuotaLockUsers :exec
+SELECT user_id FROM solo_user_storage WHERE user_id = ANY($1::text[])
+ORDER BY user_id
+FOR UPDATE
+`
+
+// Locks several users' accounting rows, in user_id order (the lock order of internal/solo).
+func (q *Queries) QuotaLockUsers(ctx context.Context, userIds []string) error {
+	_, err := q.db.Exec(ctx, quotaLockUsers, userIds)
+	return err
+}
+
 const quotaRelease = `-- name: QuotaRelease :exec
 UPDATE solo_user_storage
 SET used_bytes = used_bytes - $1::bigint, updated_at = now()
@@ -180,14 +192,18 @@ func (q *Queries) SnapshotBlobKeysKnown(ctx context.Context, blobKeys []string) 
 }
 
 const snapshotCommit = `-- name: SnapshotCommit :one
-WITH pending AS (
-    SELECT id FROM solo_snapshots WHERE id = $1 AND status = 'pending'
-    FOR UPDATE
+WITH sess AS (
+    SELECT ss.id FROM solo_sessions ss WHERE ss.id = $2
+    FOR NO KEY UPDATE
+), pending AS (
+    SELECT sn.id FROM solo_snapshots sn
+    WHERE sn.id = $1 AND sn.status = 'pending' AND EXISTS (SELECT 1 FROM sess)
+    FOR UPDATE OF sn
 ), numbered AS (
     UPDATE solo_sessions s
-    SET last_revision = s.last_revision + 1, newest_sha256 = $2::text
-    WHERE s.id = $3
-      AND s.newest_sha256 IS DISTINCT FROM $2::text
+    SET last_revision = s.last_revision + 1, newest_sha256 = $3::text
+    WHERE s.id = $2
+      AND s.newest_sha256 IS DISTINCT FROM $3::text
       AND EXISTS (SELECT 1 FROM pending)
     RETURNING s.last_revision
 )
@@ -200,8 +216,8 @@ RETURNING sn.id, sn.session_id, sn.user_id, sn.status, sn.revision, sn.size_byte
 
 type SnapshotCommitParams struct {
 	ID        uuid.UUID
-	Sha256    string
 	SessionID uuid.UUID
+	Sha256    string
 }
 
 // Commits a pending revision as its session's next one, in one statement. Its row locks do
@@ -215,8 +231,10 @@ type SnapshotCommitParams struct {
 //	         revision's, so a counter value is never taken without being used: no gaps.
 //
 // No row: the upload is no longer pending, or is identical to the newest revision.
+// Lock order (internal/solo): the session row first, then the upload's row — sess is
+// evaluated before pending's row is locked.
 func (q *Queries) SnapshotCommit(ctx context.Context, arg SnapshotCommitParams) (SoloSnapshot, error) {
-	row := q.db.QueryRow(ctx, snapshotCommit, arg.ID, arg.Sha256, arg.SessionID)
+	row := q.db.QueryRow(ctx, snapshotCommit, arg.ID, arg.SessionID, arg.Sha256)
 	var i SoloSnapshot
 	err := row.Scan(
 		&i.ID,

@@ -345,6 +345,7 @@ func NewSolo(pool *pgxpool.Pool, blobs blob.Store, cfg config.Solo, log *slog.Lo
 	return solo.New(pool, blobs, log, reg, solo.Options{
 		DefaultQuota:     cfg.QuotaBytes,
 		MaxSnapshotBytes: cfg.SnapshotMaxBytes,
+		UploadsInFlight:  cfg.UploadsInFlight,
 		KeepLast:         cfg.KeepLast,
 		GCInterval:       cfg.GCInterval,
 	})

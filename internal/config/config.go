@@ -105,6 +105,7 @@ type Solo struct {
 	S3               S3
 	KeepLast         int           // SOLO_SNAPSHOT_RETENTION_KEEP_LAST: revisions kept per session
 	GCInterval       time.Duration // SOLO_SNAPSHOT_GC_INTERVAL: how often retention runs
+	UploadsInFlight  int           // SOLO_UPLOADS_IN_FLIGHT: a user's uploads in flight per process
 }
 
 // S3 configures the s3 blob backend. Credentials come from the AWS SDK's default chain
@@ -161,6 +162,7 @@ func Load(getenv func(string) string) (Config, error) {
 		Solo: Solo{
 			QuotaBytes:       p.int64Range("SOLO_QUOTA_BYTES", 100<<20, 0, 1<<50),
 			SnapshotMaxBytes: p.int64Range("SOLO_SNAPSHOT_MAX_BYTES", 5<<20, 1, MaxSnapshotBytesLimit),
+			UploadsInFlight:  p.intRange("SOLO_UPLOADS_IN_FLIGHT", 4, 1, 10_000),
 			StorageBackend:   p.oneOf("STORAGE_BACKEND", "local", "local", "s3"),
 			StorageDir:       p.str("STORAGE_DIR", "./.data/blobs"),
 			S3: S3{

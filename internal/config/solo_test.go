@@ -15,16 +15,17 @@ func TestLoadSolo(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := config.Solo{QuotaBytes: 104857600, SnapshotMaxBytes: 5242880, StorageBackend: "local", StorageDir: "./.data/blobs",
-		S3: config.S3{Region: "us-east-1"}, KeepLast: 20, GCInterval: time.Hour}
+		S3: config.S3{Region: "us-east-1"}, KeepLast: 20, GCInterval: time.Hour, UploadsInFlight: 4}
 	if c.Solo != want {
 		t.Errorf("Solo defaults = %+v, want %+v", c.Solo, want)
 	}
-	c, err = config.Load(env(map[string]string{"AUTH_JWT_SECRET": secret, "SOLO_QUOTA_BYTES": "0", "SOLO_SNAPSHOT_MAX_BYTES": "1", "STORAGE_DIR": "/srv/blobs"}))
+	c, err = config.Load(env(map[string]string{"AUTH_JWT_SECRET": secret, "SOLO_QUOTA_BYTES": "0", "SOLO_SNAPSHOT_MAX_BYTES": "1", "STORAGE_DIR": "/srv/blobs",
+		"SOLO_UPLOADS_IN_FLIGHT": "1"}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := (config.Solo{QuotaBytes: 0, SnapshotMaxBytes: 1, StorageBackend: "local", StorageDir: "/srv/blobs",
-		S3: config.S3{Region: "us-east-1"}, KeepLast: 20, GCInterval: time.Hour}); c.Solo != want {
+		S3: config.S3{Region: "us-east-1"}, KeepLast: 20, GCInterval: time.Hour, UploadsInFlight: 1}); c.Solo != want {
 		t.Errorf("Solo = %+v, want %+v", c.Solo, want)
 	}
 	tests := []struct {
@@ -40,6 +41,7 @@ func TestLoadSolo(t *testing.T) {
 		{"bad path style", "S3_FORCE_PATH_STYLE", "maybe"},
 		{"keep zero", "SOLO_SNAPSHOT_RETENTION_KEEP_LAST", "0"},
 		{"gc too often", "SOLO_SNAPSHOT_GC_INTERVAL", "1s"},
+		{"no uploads in flight", "SOLO_UPLOADS_IN_FLIGHT", "0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -400,7 +401,7 @@ func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
 func TestSoloQuotaEdgeConcurrent(t *testing.T) {
 	t.Parallel()
 	const n, size, k = 50, 1000, 17
-	env := setupSolo(t, map[string]string{"SOLO_QUOTA_BYTES": strconv.Itoa(k*size + size - 1)})
+	env := setupSolo(t, map[string]string{"SOLO_QUOTA_BYTES": strconv.Itoa(k*size + size - 1), "SOLO_UPLOADS_IN_FLIGHT": strconv.Itoa(n)})
 	tok := env.Token("alice")
 	sid := env.session(t, tok)
 	var wg sync.WaitGroup
@@ -498,7 +499,7 @@ func TestSoloIdempotency(t *testing.T) {
 // dedupe. Either way exactly one revision is stored and charged.
 func TestSoloIdempotencyConcurrent(t *testing.T) {
 	t.Parallel()
-	env := setupSolo(t, nil)
+	env := setupSolo(t, map[string]string{"SOLO_UPLOADS_IN_FLIGHT": "20"})
 	tok := env.Token("alice")
 	for _, withKey := range []bool{true, false} {
 		t.Run(fmt.Sprintf("key=%t", withKey), func(t *testing.T) {
@@ -636,4 +637,63 @@ func TestSoloReaperJob(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	env.assertInvariant(t, "alice", 0)
+}
+
+// TestSoloUploadsInFlight: with SOLO_UPLOADS_IN_FLIGHT=1, an upload whose body is still
+// arriving holds the user's one slot; another upload is answered 429 too_many_uploads with
+// Retry-After and Connection: close before any of its body is sent, and the first upload
+// completes.
+func TestSoloUploadsInFlight(t *testing.T) {
+	t.Parallel()
+	env := setupSolo(t, map[string]string{"SOLO_UPLOADS_IN_FLIGHT": "1"})
+	tok := env.Token("alice")
+	sid := env.session(t, tok)
+	addr := strings.TrimPrefix(env.Server.URL, "http://")
+	send := func(length int, body string) (net.Conn, *bufio.Reader) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+		fmt.Fprintf(c, "POST /api/v1/solo/sessions/%s/snapshot/ HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n"+
+			"Content-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s", sid, addr, tok, length, body)
+		return c, bufio.NewReader(c)
+	}
+	first, firstR := send(20, "0123456789") // half its body: in flight
+	// Wait until the first upload holds the slot: an empty upload is 400 while the slot is
+	// free (and frees it at once), 429 once it is taken.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		_, r := send(0, "")
+		resp, err := http.ReadResponse(r, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusTooManyRequests {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the first upload never held its slot (last probe %d)", resp.StatusCode)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	_, r := send(20, "") // headers only: its body is never sent
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	assertProblem(t, apptest.Response{Status: resp.StatusCode, Header: resp.Header, Body: b}, 429, "too_many_uploads")
+	if resp.Header.Get("Retry-After") != "1" || !resp.Close {
+		t.Errorf("Retry-After %q, Connection: close %t; want 1, true", resp.Header.Get("Retry-After"), resp.Close)
+	}
+	if _, err := first.Write([]byte("abcdefghij")); err != nil {
+		t.Fatal(err)
+	}
+	done, err := http.ReadResponse(firstR, nil)
+	if err != nil || done.StatusCode != http.StatusCreated {
+		t.Fatalf("first upload = %v, %v; want 201", done, err)
+	}
+	env.assertInvariant(t, "alice", 20)
 }

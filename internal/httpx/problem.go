@@ -39,6 +39,10 @@ func statusOf(k apperr.Kind) (int, string) {
 		return http.StatusForbidden, "Storage quota exceeded"
 	case apperr.RateLimited:
 		return http.StatusTooManyRequests, "Too many requests"
+	case apperr.TooManyUploads:
+		return http.StatusTooManyRequests, "Too many uploads in flight"
+	case apperr.RequestTimeout:
+		return http.StatusRequestTimeout, "Request timeout"
 	case apperr.Unavailable:
 		return http.StatusServiceUnavailable, "Service unavailable"
 	default:

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -46,7 +48,14 @@ type Beginner interface {
 }
 
 // InTx runs fn in a transaction, committing when it returns nil and rolling back otherwise.
+// A deadlock or serialization failure (which PostgreSQL resolves by aborting one of the
+// transactions involved) runs fn again in a fresh transaction, see Retry: fn must touch only
+// the database, or be safe to repeat.
 func InTx(ctx context.Context, db Beginner, fn func(tx pgx.Tx) error) error {
+	return Retry(ctx, func() error { return inTx(ctx, db, fn) })
+}
+
+func inTx(ctx context.Context, db Beginner, fn func(tx pgx.Tx) error) error {
 	tx, err := db.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -59,6 +68,35 @@ func InTx(ctx context.Context, db Beginner, fn func(tx pgx.Tx) error) error {
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
+}
+
+// Retry bounds: a deadlock victim is retried at most retryAttempts-1 times, after a pause
+// drawn from [0, retryBase·2^attempt) so that the transactions that collided do not collide
+// again in step.
+const (
+	retryAttempts = 5
+	retryBase     = 5 * time.Millisecond
+)
+
+// Retry runs fn, the whole of one unit of work (a transaction, or one statement outside a
+// transaction), again while it fails with a deadlock or serialization failure, at most
+// retryAttempts times in all, with jittered exponential pauses. The last error is returned
+// as it is; ctx ends the pauses early.
+func Retry(ctx context.Context, fn func() error) error {
+	for attempt := 0; ; attempt++ {
+		err := fn()
+		if err == nil || !IsRetryable(err) || attempt+1 >= retryAttempts {
+			return err
+		}
+		pause := time.Duration(rand.Int64N(int64(retryBase) << attempt))
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+	}
 }
 
 // PostgreSQL error codes we react to.

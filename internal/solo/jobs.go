@@ -152,7 +152,7 @@ func (w *reapWorker) Work(ctx context.Context, job *river.Job[ReapArgs]) error {
 	}
 	if sum != (ReapSummary{}) {
 		w.svc.log.InfoContext(ctx, "reaped pending uploads", "finished", sum.Finished, "rolled_back", sum.RolledBack,
-			"orphan_blobs", sum.OrphanBlobs, "failed", sum.FailedUpkeep)
+			"orphan_blobs", sum.OrphanBlobs, "leftovers", sum.Leftovers, "failed", sum.FailedUpkeep)
 	}
 	return nil
 }

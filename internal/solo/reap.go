@@ -18,6 +18,7 @@ type ReapSummary struct {
 	Finished     int `json:"finished"`      // pending uploads whose blob was complete, committed
 	RolledBack   int `json:"rolled_back"`   // pending uploads undone, their bytes released
 	OrphanBlobs  int `json:"orphan_blobs"`  // blobs without a row, deleted
+	Leftovers    int `json:"leftovers"`     // partial writes (temporary files, multipart uploads), removed
 	FailedUpkeep int `json:"failed_upkeep"` // items left for the next run after an error
 }
 
@@ -26,7 +27,8 @@ const reapBatch = 100
 
 // ReapPending finishes or rolls back uploads pending for longer than grace (the Service's
 // PendingGrace when grace is negative) — left behind by a crash or a lost connection — and
-// deletes blobs older than grace that belong to no row. An upload whose blob is complete
+// deletes blobs older than grace that belong to no row, and what writes that crashed left in
+// the blob store (blob.LeftoverSweeper) before grace. An upload whose blob is complete
 // (size and SHA-256 match) is committed as the session's next revision; any other is rolled
 // back. It is safe to run concurrently with uploads and with itself: every change is
 // conditional on the row still being pending.
@@ -59,8 +61,16 @@ func (s *Service) ReapPending(ctx context.Context, grace time.Duration) (ReapSum
 			break
 		}
 	}
-	if err := s.sweepOrphanBlobs(ctx, time.Now().Add(-grace), &sum); err != nil {
+	cutoff := time.Now().Add(-grace)
+	if err := s.sweepOrphanBlobs(ctx, cutoff, &sum); err != nil {
 		return sum, err
+	}
+	if sw, ok := s.blobs.(blob.LeftoverSweeper); ok {
+		n, err := sw.SweepLeftovers(ctx, "solo/", cutoff)
+		sum.Leftovers += n
+		if err != nil {
+			return sum, err
+		}
 	}
 	return sum, nil
 }

@@ -11,6 +11,8 @@ package solo
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -79,7 +81,14 @@ func (s *Service) cleanSessions(ctx context.Context, jobs TxInserter, ids []uuid
 		var rows []db.RetentionDeleteOldestRow
 		err := postgres.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 			q := s.q.WithTx(tx)
-			var err error
+			// The lock order of the package doc: sessions, then their owners' rows.
+			owners, err := q.RetentionLockSessions(ctx, ids)
+			if err != nil {
+				return err
+			}
+			if err := q.QuotaLockUsers(ctx, owners); err != nil {
+				return err
+			}
 			rows, err = q.RetentionDeleteOldest(ctx, db.RetentionDeleteOldestParams{SessionIds: ids, KeepLast: int32(keep), Lim: int32(s.opts.GCBatch)})
 			if err != nil || len(rows) == 0 {
 				return err
@@ -90,8 +99,8 @@ func (s *Service) cleanSessions(ctx context.Context, jobs TxInserter, ids []uuid
 				byUser[r.UserID] += r.SizeBytes
 				keys[i] = r.BlobKey
 			}
-			for user, n := range byUser {
-				if err := release(ctx, q, user, n); err != nil {
+			for _, user := range slices.Sorted(maps.Keys(byUser)) {
+				if err := release(ctx, q, user, byUser[user]); err != nil {
 					return err
 				}
 			}

@@ -43,6 +43,12 @@ func setupGC(t *testing.T, keepLast int) bundle {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	svc := solo.New(pool, store, log, nil, solo.Options{KeepLast: keepLast, GCBatch: 4})
+	return bundle{pool: pool, store: store, svc: svc, client: startedRiverClient(t, pool, svc, log)}
+}
+
+// startedRiverClient is riverClient, started, and stopped when the test ends.
+func startedRiverClient(t *testing.T, pool *pgxpool.Pool, svc *solo.Service, log *slog.Logger) *river.Client[pgx.Tx] {
+	t.Helper()
 	client := riverClient(t, pool, svc, log)
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := client.Start(ctx); err != nil {
@@ -54,7 +60,7 @@ func setupGC(t *testing.T, keepLast int) bundle {
 		_ = client.Stop(sctx)
 		cancel()
 	})
-	return bundle{pool: pool, store: store, svc: svc, client: client}
+	return client
 }
 
 // riverClient is a River client working svc's jobs (no periodic schedule: tests enqueue),

@@ -10,6 +10,18 @@
 // movement through one query: SnapshotReserve (an upload's row in, its bytes charged under
 // the conditional quota check), QuotaRelease (rows out: a rolled-back upload, or retention),
 // QuotaRepair (reconciliation, which only ever restores the invariant).
+//
+// Lock order: every transaction or statement here that locks more than one of these takes
+// them in this order, so that uploads, their retries, the reaper, retention and
+// reconciliation never deadlock one another:
+//
+//  1. solo_sessions rows (FOR NO KEY UPDATE, in id order): commit, retention;
+//  2. solo_user_storage rows (in user_id order): reserve, rollback, retention, reconcile;
+//  3. the upload's own rows: its solo_snapshots row, then its idempotency keys.
+//
+// The key-share lock an insert's foreign key takes on the session row conflicts with none
+// of these, so reserve may take it after the user's row. PostgreSQL's own deadlock and
+// serialization aborts are still retried (postgres.InTx, postgres.Retry).
 package solo
 
 import (
@@ -42,6 +54,7 @@ type Options struct {
 	DefaultQuota     int64         // quota of a user without a storage row
 	MaxSnapshotBytes int64         // largest snapshot body
 	PendingGrace     time.Duration // see DefaultPendingGrace
+	UploadsInFlight  int           // per user and process (SOLO_UPLOADS_IN_FLIGHT, DefaultUploadsInFlight)
 	// AfterStep, when set, runs after each step of an upload. An error it returns abandons the
 	// upload right there with no clean-up, as a crash of the process would. Tests use it to
 	// inject crashes.
@@ -65,12 +78,13 @@ const (
 
 // Service implements the solo workspace over PostgreSQL and a blob store.
 type Service struct {
-	pool    *pgxpool.Pool
-	q       *db.Queries
-	blobs   blob.Store
-	log     *slog.Logger
-	opts    Options
-	metrics *gcMetrics
+	pool     *pgxpool.Pool
+	q        *db.Queries
+	blobs    blob.Store
+	log      *slog.Logger
+	opts     Options
+	metrics  *gcMetrics
+	inFlight *inFlight
 }
 
 // New returns a Service; its metrics are registered on reg when it is not nil.
@@ -90,7 +104,11 @@ func New(pool *pgxpool.Pool, blobs blob.Store, log *slog.Logger, reg prometheus.
 	if opts.GCBatch <= 0 {
 		opts.GCBatch = 1000
 	}
-	return &Service{pool: pool, q: db.New(pool), blobs: blobs, log: log, opts: opts, metrics: newGCMetrics(reg)}
+	if opts.UploadsInFlight <= 0 {
+		opts.UploadsInFlight = DefaultUploadsInFlight
+	}
+	return &Service{pool: pool, q: db.New(pool), blobs: blobs, log: log, opts: opts,
+		metrics: newGCMetrics(reg), inFlight: newInFlight(opts.UploadsInFlight)}
 }
 
 // Session is a solo session.

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -23,6 +25,7 @@ import (
 type testBundle struct {
 	pool  *pgxpool.Pool
 	blobs *blob.Local
+	dir   string // the blob store's directory
 	svc   *solo.Service
 	user  string
 	sess  solo.Session
@@ -36,11 +39,12 @@ func setup(t *testing.T, crashAfter solo.Step) *testBundle {
 	t.Helper()
 	ctx := context.Background()
 	pool := dbtest.New(t)
-	blobs, err := blob.NewLocal(t.TempDir())
+	dir := t.TempDir()
+	blobs, err := blob.NewLocal(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := solo.Options{DefaultQuota: 1 << 20, MaxSnapshotBytes: 1 << 16}
+	opts := solo.Options{DefaultQuota: 1 << 20, MaxSnapshotBytes: 1 << 16, UploadsInFlight: 64}
 	if crashAfter != "" {
 		opts.AfterStep = func(_ context.Context, st solo.Step) error {
 			if st == crashAfter {
@@ -57,7 +61,7 @@ func setup(t *testing.T, crashAfter solo.Step) *testBundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testBundle{pool: pool, blobs: blobs, svc: svc, user: "u1", sess: sess}
+	return &testBundle{pool: pool, blobs: blobs, dir: dir, svc: svc, user: "u1", sess: sess}
 }
 
 func (b *testBundle) upload(body string, key string) (solo.CreateResult, error) {
@@ -214,6 +218,44 @@ func TestReapSweepsOrphanBlobs(t *testing.T) {
 	}
 	if sum, err := b.svc.ReapPending(ctx, 0); err != nil || sum != (solo.ReapSummary{OrphanBlobs: 1}) {
 		t.Errorf("reap = %+v, %v; want one orphan deleted", sum, err)
+	}
+	b.checkInvariant(t, 4)
+}
+
+// TestReapSweepsPartialWrites: a temporary file a crash left in the local store (a Put that
+// never linked it into place) is removed once older than the grace period, never before.
+func TestReapSweepsPartialWrites(t *testing.T) {
+	t.Parallel()
+	b := setup(t, "")
+	ctx := context.Background()
+	if _, err := b.upload("kept", ""); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(b.dir, "solo", b.sess.ID.String())
+	partial := func(name string, age time.Duration) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("half a snap"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		mod := time.Now().Add(-age)
+		if err := os.Chtimes(p, mod, mod); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	old := partial(".tmp-crashed", 2*time.Hour)
+	young := partial(".tmp-writing", 0)
+	if sum, err := b.svc.ReapPending(ctx, time.Hour); err != nil || sum != (solo.ReapSummary{Leftovers: 1}) {
+		t.Errorf("reap = %+v, %v; want one leftover removed", sum, err)
+	}
+	if _, err := os.Stat(old); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the crashed write's file is still there (%v)", err)
+	}
+	if _, err := os.Stat(young); err != nil {
+		t.Errorf("a file younger than the grace period was removed: %v", err)
+	}
+	if err := os.Remove(young); err != nil {
+		t.Fatal(err)
 	}
 	b.checkInvariant(t, 4)
 }

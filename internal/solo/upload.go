@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"mime"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -49,6 +48,7 @@ const finishTimeout = 30 * time.Second
 
 // SnapshotCreate stores a new revision of a session from an upload. In order:
 //
+//  0. the caller may have at most Options.UploadsInFlight uploads in flight (TooManyUploads);
 //  1. the session must be the caller's (NotFound otherwise); Content-Length, when sent, is
 //     checked against the size limit (TooLarge) and the remaining quota (QuotaExceeded)
 //     before anything is read;
@@ -64,6 +64,11 @@ const finishTimeout = 30 * time.Second
 //
 // A crash between steps leaves a pending row that ReapPending finishes or rolls back.
 func (s *Service) SnapshotCreate(ctx context.Context, up Upload) (CreateResult, error) {
+	release, err := s.inFlight.acquire(up.UserID)
+	if err != nil {
+		return CreateResult{}, err
+	}
+	defer release()
 	ct, err := contentType(up.ContentType)
 	if err != nil {
 		return CreateResult{}, err
@@ -86,12 +91,10 @@ func (s *Service) SnapshotCreate(ctx context.Context, up Upload) (CreateResult, 
 	case up.ContentLength > storage.Remaining():
 		return CreateResult{}, errQuota(storage, up.ContentLength)
 	}
-	buf, err := s.readBody(up)
+	body, err := s.readBody(up)
 	if err != nil {
 		return CreateResult{}, err
 	}
-	defer releaseBody(buf)
-	body := buf.Bytes()
 	sum := sha256.Sum256(body)
 	digest := hex.EncodeToString(sum[:])
 
@@ -136,6 +139,11 @@ func (s *Service) SnapshotCreate(ctx context.Context, up Upload) (CreateResult, 
 
 	snap, dup, err := s.commit(ctx, pending)
 	if err != nil {
+		// Give the bytes back now rather than after the reaper's grace period; a row that did
+		// commit after all is left alone (rollback only deletes a pending row).
+		if rerr := s.rollback(ctx, pending, nil); rerr != nil {
+			s.log.WarnContext(ctx, "rolling back an uncommitted upload; the reaper will", "snapshot_id", pending.ID, "err", rerr)
+		}
 		return CreateResult{}, err
 	}
 	if err := s.step(ctx, StepCommit); err != nil {
@@ -185,36 +193,26 @@ func errQuota(st Storage, need int64) error {
 	}
 }
 
-// bodyBuffers recycles upload buffers: a busy server would otherwise allocate (and collect)
-// a body-sized buffer per upload.
-var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
-// readBody reads the whole body but never more than one byte past the limit, into a pooled
-// buffer that the caller returns with releaseBody.
-func (s *Service) readBody(up Upload) (*bytes.Buffer, error) {
-	buf := bodyBuffers.Get().(*bytes.Buffer)
-	buf.Reset()
-	if up.ContentLength > 0 {
-		buf.Grow(int(up.ContentLength))
-	}
+// readBody reads the whole body but never more than one byte past the limit. Memory grows
+// with the bytes that actually arrive: nothing is sized from the declared Content-Length,
+// which a slow or lying client controls. An error the reader already classified (a body past
+// its deadline is request_timeout) is kept as it is.
+func (s *Service) readBody(up Upload) ([]byte, error) {
 	limit := s.opts.MaxSnapshotBytes
-	n, err := buf.ReadFrom(io.LimitReader(up.Body, limit+1))
+	body, err := io.ReadAll(io.LimitReader(up.Body, limit+1))
 	switch {
 	case err != nil:
-		err = apperr.Wrap(apperr.Invalid, err, "the request body could not be read")
-	case n == 0:
-		err = errEmpty()
-	case n > limit:
-		err = s.errTooLarge()
+		if _, ok := apperr.As(err); ok {
+			return nil, err
+		}
+		return nil, apperr.Wrap(apperr.Invalid, err, "the request body could not be read")
+	case len(body) == 0:
+		return nil, errEmpty()
+	case int64(len(body)) > limit:
+		return nil, s.errTooLarge()
 	}
-	if err != nil {
-		releaseBody(buf)
-		return nil, err
-	}
-	return buf, nil
+	return body, nil
 }
-
-func releaseBody(buf *bytes.Buffer) { bodyBuffers.Put(buf) }
 
 // replay answers an upload whose Idempotency-Key was seen before; ok is false when it was not.
 func (s *Service) replay(ctx context.Context, up Upload, digest string) (CreateResult, bool, error) {
@@ -286,7 +284,11 @@ func (s *Service) reserve(ctx context.Context, up Upload, body []byte, digest, c
 		Sha256: p.Sha256, ContentType: p.ContentType, BlobKey: p.BlobKey,
 	}
 	for attempt := 0; ; attempt++ {
-		r, err := s.q.SnapshotReserve(ctx, p)
+		var r db.SnapshotReserveRow
+		err := postgres.Retry(ctx, func() (err error) {
+			r, err = s.q.SnapshotReserve(ctx, p)
+			return err
+		})
 		if err == nil {
 			return pending, Storage{Used: r.UsedBytes, Quota: r.QuotaBytes}, nil
 		}
@@ -340,7 +342,11 @@ func (s *Service) commit(ctx context.Context, pending db.SoloSnapshot) (snap Sna
 // commitOnce is one attempt of commit; retry reports that the row is still pending after
 // losing to an identical newest revision that was superseded before it could be read.
 func (s *Service) commitOnce(ctx context.Context, pending db.SoloSnapshot) (snap Snapshot, dup *Snapshot, retry bool, err error) {
-	committed, err := s.q.SnapshotCommit(ctx, db.SnapshotCommitParams{ID: pending.ID, SessionID: pending.SessionID, Sha256: pending.Sha256})
+	var committed db.SoloSnapshot
+	err = postgres.Retry(ctx, func() (err error) {
+		committed, err = s.q.SnapshotCommit(ctx, db.SnapshotCommitParams{ID: pending.ID, SessionID: pending.SessionID, Sha256: pending.Sha256})
+		return err
+	})
 	if err == nil {
 		return snapshotFrom(committed), nil, false, nil
 	}
@@ -376,7 +382,12 @@ func (s *Service) commitOnce(ctx context.Context, pending db.SoloSnapshot) (snap
 func (s *Service) rollback(ctx context.Context, pending db.SoloSnapshot, keysTo *uuid.UUID) error {
 	deleted := false
 	err := postgres.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		deleted = false
 		q := s.q.WithTx(tx)
+		// The lock order of the package doc: the user's row before the upload's rows.
+		if _, err := q.QuotaLock(ctx, pending.UserID); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("locking storage row: %w", err)
+		}
 		if keysTo != nil {
 			if err := q.SnapshotIdempotencyKeyRepoint(ctx, db.SnapshotIdempotencyKeyRepointParams{
 				FromSnapshotID: pending.ID, ToSnapshotID: *keysTo,

@@ -282,6 +282,11 @@ export interface paths {
          *     still in flight is `409`; reusing a key with a different body is `409` too. A body
          *     identical (SHA-256) to the session's newest revision creates nothing and answers
          *     `200` with that revision.
+         *
+         *     A user has at most `SOLO_UPLOADS_IN_FLIGHT` (4) uploads in flight (per node); one more
+         *     is `429 too_many_uploads` with `Retry-After`, answered before its body is read (with
+         *     `Connection: close`). The body is buffered as it arrives, never sized from
+         *     `Content-Length`.
          */
         post: operations["SoloSnapshotCreate"];
         delete?: never;
@@ -487,7 +492,7 @@ export interface components {
              * @description Stable machine code.
              * @enum {string}
              */
-            code: "validation_error" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "conflict" | "payload_too_large" | "unsupported_media_type" | "quota_exceeded" | "rate_limited" | "internal" | "unavailable";
+            code: "validation_error" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "conflict" | "payload_too_large" | "unsupported_media_type" | "quota_exceeded" | "rate_limited" | "too_many_uploads" | "request_timeout" | "internal" | "unavailable";
             detail?: string;
             /** @description For `validation_error`, the offending fields. */
             errors?: components["schemas"]["FieldError"][];
@@ -695,6 +700,30 @@ export interface components {
                 [name: string]: unknown;
             };
             content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /**
+         * @description The caller already has `SOLO_UPLOADS_IN_FLIGHT` uploads in flight
+         *     (`too_many_uploads`); nothing was read or stored. Retry after the `Retry-After` delay.
+         */
+        TooManyUploads: {
+            headers: {
+                /** @description Seconds to wait before retrying. */
+                "Retry-After"?: number;
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "https://m4sh.dev/problems/too_many_uploads",
+                 *       "title": "Too many uploads in flight",
+                 *       "status": 429,
+                 *       "code": "too_many_uploads",
+                 *       "detail": "at most 4 uploads in flight per user; retry later",
+                 *       "instance": "/api/v1/solo/sessions/0190f3b4-8c1e-7d2a-9b5e-3f1a2c4d5e6f/snapshot/"
+                 *     }
+                 */
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
@@ -1263,6 +1292,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             409: components["responses"]["IdempotencyConflict"];
             413: components["responses"]["SnapshotTooLarge"];
+            429: components["responses"]["TooManyUploads"];
             default: components["responses"]["Error"];
         };
     };
