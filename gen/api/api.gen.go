@@ -68,6 +68,8 @@ const (
 	ProblemCodePayloadTooLarge      ProblemCode = "payload_too_large"
 	ProblemCodeQuotaExceeded        ProblemCode = "quota_exceeded"
 	ProblemCodeRateLimited          ProblemCode = "rate_limited"
+	ProblemCodeRequestTimeout       ProblemCode = "request_timeout"
+	ProblemCodeTooManyUploads       ProblemCode = "too_many_uploads"
 	ProblemCodeUnauthorized         ProblemCode = "unauthorized"
 	ProblemCodeUnavailable          ProblemCode = "unavailable"
 	ProblemCodeUnsupportedMediaType ProblemCode = "unsupported_media_type"
@@ -93,6 +95,10 @@ func (e ProblemCode) Valid() bool {
 		return true
 	case ProblemCodeRateLimited:
 		return true
+	case ProblemCodeRequestTimeout:
+		return true
+	case ProblemCodeTooManyUploads:
+		return true
 	case ProblemCodeUnauthorized:
 		return true
 	case ProblemCodeUnavailable:
@@ -116,6 +122,8 @@ const (
 	QuotaExceededProblemCodePayloadTooLarge      QuotaExceededProblemCode = "payload_too_large"
 	QuotaExceededProblemCodeQuotaExceeded        QuotaExceededProblemCode = "quota_exceeded"
 	QuotaExceededProblemCodeRateLimited          QuotaExceededProblemCode = "rate_limited"
+	QuotaExceededProblemCodeRequestTimeout       QuotaExceededProblemCode = "request_timeout"
+	QuotaExceededProblemCodeTooManyUploads       QuotaExceededProblemCode = "too_many_uploads"
 	QuotaExceededProblemCodeUnauthorized         QuotaExceededProblemCode = "unauthorized"
 	QuotaExceededProblemCodeUnavailable          QuotaExceededProblemCode = "unavailable"
 	QuotaExceededProblemCodeUnsupportedMediaType QuotaExceededProblemCode = "unsupported_media_type"
@@ -140,6 +148,10 @@ func (e QuotaExceededProblemCode) Valid() bool {
 	case QuotaExceededProblemCodeQuotaExceeded:
 		return true
 	case QuotaExceededProblemCodeRateLimited:
+		return true
+	case QuotaExceededProblemCodeRequestTimeout:
+		return true
+	case QuotaExceededProblemCodeTooManyUploads:
 		return true
 	case QuotaExceededProblemCodeUnauthorized:
 		return true
@@ -220,13 +232,17 @@ type Classroom struct {
 	Id        openapi_types.UUID `json:"id"`
 	Title     string             `json:"title"`
 
-	// TutorId Canonical string form of the token's user claim.
+	// TutorId Canonical string form of the token's user claim: 1..128 bytes of UTF-8 without
+	// control (Cc) or format (Cf: zero-width, bidi overrides) characters and without
+	// leading or trailing white space. The same rule holds for a token's user id (else
+	// 401) and for one sent to the API (else 400 `validation_error`).
 	TutorId UserID `json:"tutor_id"`
 }
 
 // ClassroomCreate defines model for ClassroomCreate.
 type ClassroomCreate struct {
-	// Title 1..200 characters, not only white space.
+	// Title 1..200 characters. Control (Cc) and format (Cf) characters are removed and white
+	// space trimmed; a title left empty by that is 400 `validation_error`.
 	Title Title `json:"title"`
 }
 
@@ -250,6 +266,8 @@ type ClassroomSession struct {
 
 // ClassroomSessionCreate defines model for ClassroomSessionCreate.
 type ClassroomSessionCreate struct {
+	// Title Optional; absent or `""` means none. Control (Cc) and format (Cf) characters are
+	// removed and white space trimmed; a non-empty title left empty by that is 400.
 	Title *string `json:"title,omitempty"`
 }
 
@@ -290,7 +308,10 @@ type HealthStatus string
 type Me struct {
 	Name string `json:"name"`
 
-	// UserId Canonical string form of the token's user claim.
+	// UserId Canonical string form of the token's user claim: 1..128 bytes of UTF-8 without
+	// control (Cc) or format (Cf: zero-width, bidi overrides) characters and without
+	// leading or trailing white space. The same rule holds for a token's user id (else
+	// 401) and for one sent to the API (else 400 `validation_error`).
 	UserId UserID `json:"user_id"`
 }
 
@@ -300,13 +321,19 @@ type Member struct {
 	Name     string    `json:"name"`
 	Role     Role      `json:"role"`
 
-	// UserId Canonical string form of the token's user claim.
+	// UserId Canonical string form of the token's user claim: 1..128 bytes of UTF-8 without
+	// control (Cc) or format (Cf: zero-width, bidi overrides) characters and without
+	// leading or trailing white space. The same rule holds for a token's user id (else
+	// 401) and for one sent to the API (else 400 `validation_error`).
 	UserId UserID `json:"user_id"`
 }
 
 // MemberAdd defines model for MemberAdd.
 type MemberAdd struct {
-	// UserId Canonical string form of the token's user claim.
+	// UserId Canonical string form of the token's user claim: 1..128 bytes of UTF-8 without
+	// control (Cc) or format (Cf: zero-width, bidi overrides) characters and without
+	// leading or trailing white space. The same rule holds for a token's user id (else
+	// 401) and for one sent to the API (else 400 `validation_error`).
 	UserId UserID `json:"user_id"`
 }
 
@@ -325,7 +352,10 @@ type PresenceUser struct {
 	Name string `json:"name"`
 	Role Role   `json:"role"`
 
-	// UserId Canonical string form of the token's user claim.
+	// UserId Canonical string form of the token's user claim: 1..128 bytes of UTF-8 without
+	// control (Cc) or format (Cf: zero-width, bidi overrides) characters and without
+	// leading or trailing white space. The same rule holds for a token's user id (else
+	// 401) and for one sent to the API (else 400 `validation_error`).
 	UserId UserID `json:"user_id"`
 }
 
@@ -435,6 +465,8 @@ type SoloSession struct {
 
 // SoloSessionCreate defines model for SoloSessionCreate.
 type SoloSessionCreate struct {
+	// Title Optional; absent or `""` means none. Control (Cc) and format (Cf) characters are
+	// removed and white space trimmed; a non-empty title left empty by that is 400.
 	Title *string `json:"title,omitempty"`
 }
 
@@ -485,10 +517,14 @@ type TelemetryPayload struct {
 	union json.RawMessage
 }
 
-// Title 1..200 characters, not only white space.
+// Title 1..200 characters. Control (Cc) and format (Cf) characters are removed and white
+// space trimmed; a title left empty by that is 400 `validation_error`.
 type Title = string
 
-// UserID Canonical string form of the token's user claim.
+// UserID Canonical string form of the token's user claim: 1..128 bytes of UTF-8 without
+// control (Cc) or format (Cf: zero-width, bidi overrides) characters and without
+// leading or trailing white space. The same rule holds for a token's user id (else
+// 401) and for one sent to the API (else 400 `validation_error`).
 type UserID = string
 
 // ClassID defines model for ClassID.
@@ -524,8 +560,14 @@ type IdempotencyConflict = Problem
 // NotFound RFC 9457 problem details with a stable machine-readable `code`.
 type NotFound = Problem
 
+// PayloadTooLarge RFC 9457 problem details with a stable machine-readable `code`.
+type PayloadTooLarge = Problem
+
 // QuotaExceeded defines model for QuotaExceeded.
 type QuotaExceeded = QuotaExceededProblem
+
+// RequestTimeout RFC 9457 problem details with a stable machine-readable `code`.
+type RequestTimeout = Problem
 
 // SnapshotTooLarge RFC 9457 problem details with a stable machine-readable `code`.
 type SnapshotTooLarge = Problem
@@ -533,8 +575,14 @@ type SnapshotTooLarge = Problem
 // Unauthorized RFC 9457 problem details with a stable machine-readable `code`.
 type Unauthorized = Problem
 
+// Unavailable RFC 9457 problem details with a stable machine-readable `code`.
+type Unavailable = Problem
+
 // ValidationError RFC 9457 problem details with a stable machine-readable `code`.
 type ValidationError = Problem
+
+// WriteRateLimited RFC 9457 problem details with a stable machine-readable `code`.
+type WriteRateLimited = Problem
 
 // ClassroomListParams defines parameters for ClassroomList.
 type ClassroomListParams struct {
@@ -2013,7 +2061,18 @@ type IdempotencyConflictApplicationProblemPlusJSONResponse Problem
 
 type NotFoundApplicationProblemPlusJSONResponse Problem
 
+type PayloadTooLargeApplicationProblemPlusJSONResponse Problem
+
 type QuotaExceededApplicationProblemPlusJSONResponse QuotaExceededProblem
+
+type RequestTimeoutResponseHeaders struct {
+	Connection *string
+}
+type RequestTimeoutApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers RequestTimeoutResponseHeaders
+}
 
 type SnapshotBytesResponseHeaders struct {
 	ETag              *string
@@ -2039,7 +2098,25 @@ type SnapshotTooLargeApplicationProblemPlusJSONResponse Problem
 
 type UnauthorizedApplicationProblemPlusJSONResponse Problem
 
+type UnavailableResponseHeaders struct {
+	RetryAfter *int
+}
+type UnavailableApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers UnavailableResponseHeaders
+}
+
 type ValidationErrorApplicationProblemPlusJSONResponse Problem
+
+type WriteRateLimitedResponseHeaders struct {
+	RetryAfter *int
+}
+type WriteRateLimitedApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers WriteRateLimitedResponseHeaders
+}
 
 type ClassroomListRequestObject struct {
 	Params ClassroomListParams
@@ -2091,6 +2168,25 @@ func (response ClassroomList401ApplicationProblemPlusJSONResponse) VisitClassroo
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomList503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomList503ApplicationProblemPlusJSONResponse) VisitClassroomListResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2162,6 +2258,79 @@ func (response ClassroomCreate401ApplicationProblemPlusJSONResponse) VisitClassr
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomCreate408ApplicationProblemPlusJSONResponse struct {
+	RequestTimeoutApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomCreate408ApplicationProblemPlusJSONResponse) VisitClassroomCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.Connection != nil {
+		w.Header().Set("Connection", fmt.Sprint(*response.Headers.Connection))
+	}
+	w.WriteHeader(408)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomCreate413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomCreate413ApplicationProblemPlusJSONResponse) VisitClassroomCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomCreate429ApplicationProblemPlusJSONResponse struct {
+	WriteRateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomCreate429ApplicationProblemPlusJSONResponse) VisitClassroomCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomCreate503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomCreate503ApplicationProblemPlusJSONResponse) VisitClassroomCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2253,6 +2422,25 @@ func (response ClassroomGet404ApplicationProblemPlusJSONResponse) VisitClassroom
 	return err
 }
 
+type ClassroomGet503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomGet503ApplicationProblemPlusJSONResponse) VisitClassroomGetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ClassroomGetdefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -2336,6 +2524,25 @@ func (response ClassroomMemberList404ApplicationProblemPlusJSONResponse) VisitCl
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomMemberList503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomMemberList503ApplicationProblemPlusJSONResponse) VisitClassroomMemberListResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2458,6 +2665,25 @@ func (response ClassroomMemberAdd404ApplicationProblemPlusJSONResponse) VisitCla
 	return err
 }
 
+type ClassroomMemberAdd408ApplicationProblemPlusJSONResponse struct {
+	RequestTimeoutApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomMemberAdd408ApplicationProblemPlusJSONResponse) VisitClassroomMemberAddResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.Connection != nil {
+		w.Header().Set("Connection", fmt.Sprint(*response.Headers.Connection))
+	}
+	w.WriteHeader(408)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ClassroomMemberAdd409ApplicationProblemPlusJSONResponse struct {
 	ConflictApplicationProblemPlusJSONResponse
 }
@@ -2470,6 +2696,60 @@ func (response ClassroomMemberAdd409ApplicationProblemPlusJSONResponse) VisitCla
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomMemberAdd413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomMemberAdd413ApplicationProblemPlusJSONResponse) VisitClassroomMemberAddResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomMemberAdd429ApplicationProblemPlusJSONResponse struct {
+	WriteRateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomMemberAdd429ApplicationProblemPlusJSONResponse) VisitClassroomMemberAddResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomMemberAdd503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomMemberAdd503ApplicationProblemPlusJSONResponse) VisitClassroomMemberAddResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2572,6 +2852,25 @@ func (response ClassroomMemberRemove404ApplicationProblemPlusJSONResponse) Visit
 	return err
 }
 
+type ClassroomMemberRemove503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomMemberRemove503ApplicationProblemPlusJSONResponse) VisitClassroomMemberRemoveResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ClassroomMemberRemovedefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -2656,6 +2955,25 @@ func (response ClassroomSessionList404ApplicationProblemPlusJSONResponse) VisitC
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomSessionList503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomSessionList503ApplicationProblemPlusJSONResponse) VisitClassroomSessionListResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2764,6 +3082,79 @@ func (response ClassroomSessionCreate404ApplicationProblemPlusJSONResponse) Visi
 	return err
 }
 
+type ClassroomSessionCreate408ApplicationProblemPlusJSONResponse struct {
+	RequestTimeoutApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomSessionCreate408ApplicationProblemPlusJSONResponse) VisitClassroomSessionCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.Connection != nil {
+		w.Header().Set("Connection", fmt.Sprint(*response.Headers.Connection))
+	}
+	w.WriteHeader(408)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomSessionCreate413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomSessionCreate413ApplicationProblemPlusJSONResponse) VisitClassroomSessionCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomSessionCreate429ApplicationProblemPlusJSONResponse struct {
+	WriteRateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomSessionCreate429ApplicationProblemPlusJSONResponse) VisitClassroomSessionCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomSessionCreate503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomSessionCreate503ApplicationProblemPlusJSONResponse) VisitClassroomSessionCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ClassroomSessionCreatedefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -2848,6 +3239,25 @@ func (response ClassroomSessionGet404ApplicationProblemPlusJSONResponse) VisitCl
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomSessionGet503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomSessionGet503ApplicationProblemPlusJSONResponse) VisitClassroomSessionGetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2957,6 +3367,60 @@ func (response ClassroomSessionUpdate404ApplicationProblemPlusJSONResponse) Visi
 	return err
 }
 
+type ClassroomSessionUpdate408ApplicationProblemPlusJSONResponse struct {
+	RequestTimeoutApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomSessionUpdate408ApplicationProblemPlusJSONResponse) VisitClassroomSessionUpdateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.Connection != nil {
+		w.Header().Set("Connection", fmt.Sprint(*response.Headers.Connection))
+	}
+	w.WriteHeader(408)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomSessionUpdate413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomSessionUpdate413ApplicationProblemPlusJSONResponse) VisitClassroomSessionUpdateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomSessionUpdate503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomSessionUpdate503ApplicationProblemPlusJSONResponse) VisitClassroomSessionUpdateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ClassroomSessionUpdatedefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -3045,6 +3509,25 @@ func (response ClassroomSessionPresence404ApplicationProblemPlusJSONResponse) Vi
 	return err
 }
 
+type ClassroomSessionPresence503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomSessionPresence503ApplicationProblemPlusJSONResponse) VisitClassroomSessionPresenceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ClassroomSessionPresencedefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -3097,6 +3580,25 @@ func (response TelemetryIngest400ApplicationProblemPlusJSONResponse) VisitTeleme
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TelemetryIngest408ApplicationProblemPlusJSONResponse struct {
+	RequestTimeoutApplicationProblemPlusJSONResponse
+}
+
+func (response TelemetryIngest408ApplicationProblemPlusJSONResponse) VisitTelemetryIngestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.Connection != nil {
+		w.Header().Set("Connection", fmt.Sprint(*response.Headers.Connection))
+	}
+	w.WriteHeader(408)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3207,6 +3709,25 @@ func (response MeGet401ApplicationProblemPlusJSONResponse) VisitMeGetResponse(w 
 	return err
 }
 
+type MeGet503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response MeGet503ApplicationProblemPlusJSONResponse) VisitMeGetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type MeGetdefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -3278,6 +3799,25 @@ func (response SoloSessionList401ApplicationProblemPlusJSONResponse) VisitSoloSe
 	return err
 }
 
+type SoloSessionList503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSessionList503ApplicationProblemPlusJSONResponse) VisitSoloSessionListResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type SoloSessionListdefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -3345,6 +3885,79 @@ func (response SoloSessionCreate401ApplicationProblemPlusJSONResponse) VisitSolo
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSessionCreate408ApplicationProblemPlusJSONResponse struct {
+	RequestTimeoutApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSessionCreate408ApplicationProblemPlusJSONResponse) VisitSoloSessionCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.Connection != nil {
+		w.Header().Set("Connection", fmt.Sprint(*response.Headers.Connection))
+	}
+	w.WriteHeader(408)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSessionCreate413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSessionCreate413ApplicationProblemPlusJSONResponse) VisitSoloSessionCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSessionCreate429ApplicationProblemPlusJSONResponse struct {
+	WriteRateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSessionCreate429ApplicationProblemPlusJSONResponse) VisitSoloSessionCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSessionCreate503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSessionCreate503ApplicationProblemPlusJSONResponse) VisitSoloSessionCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3432,6 +4045,25 @@ func (response SoloSessionGet404ApplicationProblemPlusJSONResponse) VisitSoloSes
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSessionGet503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSessionGet503ApplicationProblemPlusJSONResponse) VisitSoloSessionGetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3556,6 +4188,25 @@ func (response SoloSnapshotCreate404ApplicationProblemPlusJSONResponse) VisitSol
 	return err
 }
 
+type SoloSnapshotCreate408ApplicationProblemPlusJSONResponse struct {
+	RequestTimeoutApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotCreate408ApplicationProblemPlusJSONResponse) VisitSoloSnapshotCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.Connection != nil {
+		w.Header().Set("Connection", fmt.Sprint(*response.Headers.Connection))
+	}
+	w.WriteHeader(408)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type SoloSnapshotCreate409ApplicationProblemPlusJSONResponse struct {
 	IdempotencyConflictApplicationProblemPlusJSONResponse
 }
@@ -3584,6 +4235,25 @@ func (response SoloSnapshotCreate413ApplicationProblemPlusJSONResponse) VisitSol
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotCreate503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotCreate503ApplicationProblemPlusJSONResponse) VisitSoloSnapshotCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3698,6 +4368,25 @@ func (response SoloSnapshotLatest404ApplicationProblemPlusJSONResponse) VisitSol
 	return err
 }
 
+type SoloSnapshotLatest503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotLatest503ApplicationProblemPlusJSONResponse) VisitSoloSnapshotLatestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type SoloSnapshotLatestdefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -3782,6 +4471,25 @@ func (response SoloSnapshotList404ApplicationProblemPlusJSONResponse) VisitSoloS
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotList503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotList503ApplicationProblemPlusJSONResponse) VisitSoloSnapshotListResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3897,6 +4605,25 @@ func (response SoloSnapshotGet404ApplicationProblemPlusJSONResponse) VisitSoloSn
 	return err
 }
 
+type SoloSnapshotGet503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotGet503ApplicationProblemPlusJSONResponse) VisitSoloSnapshotGetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type SoloSnapshotGetdefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -3947,6 +4674,25 @@ func (response SoloStorageGet401ApplicationProblemPlusJSONResponse) VisitSoloSto
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloStorageGet503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response SoloStorageGet503ApplicationProblemPlusJSONResponse) VisitSoloStorageGetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4796,118 +5542,137 @@ func (sh *strictHandler) ReadyCheck(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3vchs38uCrdHG3ypR2SFES7Y2pT4ojX7Rn2T5JvuR3oU8DzjRJxENgAmAkMS5V7ad7gKt9wn2SKzQw",
-	"/8jhH9uS4vXliy2SA6DR/7vR6PnYiuQslQKF0a3Bx1bKFJuhQUWfXiRM69Mf7J9ctAatlJlpK2gJNsPW",
-	"oBXZX6943ApaCn/LuMK4NTAqw6CloynOmB03lmrGTGvQyjJ60sxTO1YbxcWkdXcXtF5kSktln41RR4qn",
-	"hku72JuU/ZYhRPQzjJWcgZkipAqvucw0pGyCTzSEAm/NlXsq7LYCB+lvGap5BVS3RhWwGbt9hWJipq3B",
-	"Qa8X2L0ZVHbs//7luPO/WOf3Xuf5Vef93/7aCPXp+LUUeMZMNF0G/eSSTTRBGyUchYGpTGJ9BAxmdgAw",
-	"oW9QaTjs9QuIp8hiVCXIp+OOXaHjllgB+X7voN8E3Ss+42YZrrdsgqD577gKTwmNqy4W45hliWkNnvYC",
-	"uzKfZTO7rv3Ehf9UgMCFwQkqguECteZSrGQf7X7/cga6kImsLVbf9DFomUjwywGPi80/CDx3drBOpdDo",
-	"ZEiKccIjokYkhUFBf7I0TXjELIx7qZKjBGd/+1VbgD9WFvurwnFr0PrLXimle+5XvffWjXJL1rd8OUWw",
-	"O0BtIPLra7jhZkpMqVDLTEVWerRhBqEd5k+FO93WXdA6UcqJ5GNBfCzmIM0UFaBdOgCmoboIQfVSqhGP",
-	"YxSPjcuIJQkqmLE5aMQaDmGUGRDSQDRlYoLADbTDcQ6oR+dpjLNUGhTR/I9gh2MBWZpIFpcsoNkMIazA",
-	"1fnvOA+BW47gSQJcwDjhk6kJQCoa8QHncMM0ZBrjoaCJGMR8PEZlNdxIxvM6Hw2F3fpraV7KTMSPud/X",
-	"EnQWTQsa0R6kcISr0NKSzdKzHQpprsYWTE+w/5FJw05uI8QY7x/02uwbWM8TLpaoCd4xN5VtkARLZdX6",
-	"b3ZSaIf0/xX62cOdIztsysXEUm8o7OMYdyG0dAwDcM+HwEQMocIZ44KLSQjt0dyg3gGmEIxMOwleYwIz",
-	"nI1QaU/bC8FSPZXme/voApZ293brCCn05ogLRjanQXM2qbFrbtXyEw0EUVDy8Au3WudynhJp53CDyrL2",
-	"NTpOt4remVWCzlrlZfNgF7E4wBgufjzuHDx9Bu0p3u6AHNMqtGq3ZhOXTdDPnRwXnXMPcPNK+XZAZBaT",
-	"9XkLFHFhDg9aDVb1roL119KcyZiPuePQBq1FvscTDXbjzvNAbdmBhHUFcj5jl5+7gUspXzE1wcfW5qSq",
-	"nIBoCC/evHpzdfH6+O3Fj28ur86Of776/r8uTy5CaIcpm1vhuzJSXiUWUq8d3gmWmalU/Hd8ZL0WABfX",
-	"LOGx1Wh4m1oXBUbIFCow8gMKaIdZBToP8P+0QwioRzfsVVekUGLOCzZTriGWUTazBqQdXhdQXpETQMDf",
-	"5QJSBiRKyhnFKkqmqAz3ukchMxhfMVPjxJgZ7Bg+w2WFE7R4vIVHF7QMNwk2iETQMpmR6spNsw5B7zSq",
-	"0x9azjnMPctfWm45mr0yV1Ddy/sCHjn6FSNjVy2w8IKeIxrGMbeYY8nbClbGLNEYLCCq2M06gC/poUV4",
-	"3dC1INkQY5k43OCs/se6xUsq3xVLMaXY3H6uhHsNvv5IW16SglR3wrShMLHbGDfUKEFwrd2ZDzEaOC9/",
-	"4mpLfkIRr2dUkSUJG1kquejjcxlXG6Y+VSZsRJBtJJFHxoV7eI2MNHF8DWGlAPiVa2BXkLUNcb5MIBZT",
-	"Astb2QjAvbJ/znFfoRS8S+NPR3TJWss2QopkDkYxoWk2G4mwyPBrhH//n/8LxARd4oZsZiGlLyqQrtiQ",
-	"X7FpRy85JnFhDuuAju1vy3D+NEWFAwjJfSKucQ40qnmXMif2Y8rMtJunxuwXzsnqVr3VsNskeTPU2rPP",
-	"+l058MoBTdv7EVlipg3KaorRB72acE1GbnHuko45OeSHVtDKBLtm3CmuL6HMWYMEuRxNA3CZxi8wwPlo",
-	"nwRqhsY66ssQ/Sq5+ETVunITSm62yOf2mfvesF86qOxmNQ6O4/gTBf5+YF0N0SuuzZdqW0/fJR27tWp8",
-	"q1CjiBqY1m5ge0DyeSw2NoLjpl4HDk2zvRz90SzYvBUXVqxkOucd1ZX0+csX8Lz/9O95+hBiNIwnPv3J",
-	"QBuroGDGoikX2FHIYvoijGTsFPOCwpQxLpuCi9osYB+qmqfFUMZpxzJoDFpFitDiIc8+kU43Uxlf2a9Y",
-	"ksgbejjPqlngFmNSmlpnaSrJZ5phzNkVoTJo1XNBFtXM4BWZKvpo43IlWLJReVskWyw2sg7tsMGsv5QK",
-	"loO6gJwSOR6jiLmYABkzSrBsJSUVs93gFnGhDfOyuDoOJRPdpKD9A56317jGeMtmqRWYfsVPLLIcFW+4",
-	"eLB17hcvEQJjxhNsjjjpi+WTjHfnp6CQUq4RgmAzi0F3KuaY3Q4kRizWnRqT6sHe3qyvp90Yr/MQX+81",
-	"MOl6m+25aslfJxFpEuDGRKeV5iR5M24NftkyqxAsajHi68WE07N+q4kURU5zy+czjfFWjy6rtTgXuVZ1",
-	"2WXEvL8LWude3+Yag6J/QmoWozCNMlgPuiqDnaecB0vNY33SrcEjdI7pVc5zS0MfMLOiKmnEpeThuvPF",
-	"oKWn7ODps2UheSVvUEVMI0zxtkjpLiZzq6e9vc5z1hm///isf/fXxoiY/45XozzH/al8UWwxcMFvZbZi",
-	"E0GdCBsTQDkxXbgbfzs0LY9gt0pvFCzwgOS0IkknLBtTIjKRF/7RxrTHwgFzwRafyhElROt44z4yEYXS",
-	"2JyB+NzEQuXw/qvI6a7L0G6SynIrj56Hqqx9L4SvUOWBaV8K1z3Z+Lo5cOeb0AF/3inwGhWMMJE30IM2",
-	"8+emMzaHEYJ1uN2Riv0902yCO13nrW/rN9SXp6NRa33cuWtx/qe3mvXzXYygdYkJztCo+fd5jdInsCJe",
-	"5wVhW7FLsdaJHUe5LHZ76kbmpUL5xw2BrV957Y7cKpt2tFBNJopiLFpiOdCjE+6qVxXjKJtQlDSWraB1",
-	"w5TV1s5Vfr8mvVP63hhzI1VXpiiIcrXKLYeW4nPDhBY+/WnR70uF2LF8BeXmgpz5mIZftRQjaAvUxoYO",
-	"zMBMagOHB0Db1zuVuKiS8KvZ5TUnzfJGVAqtUBg+5qigPVaIYMGi+Rf12wY0GN2YinXZbSImTFlKOIa2",
-	"Df8PDw+f7wQwmldK8J5oiBIZfThy5S+orql6QmGE/BrBWhO4sZMySp7XxHONvVng3pVZxIJ337r4vaHc",
-	"UfjNULUKgxGdkcpxQaP9ntVXAtykLp0ROnEJCa1S4BZR1ZKsbvm4UyMUu1zmhqq+g/1u96DXg2jKFIsM",
-	"Kh3QYS9l9m+m3CDolEW4mQNKb244vGgy3j6ztATBCyak4BFLwD1LLJf7/nQ+/oQKmBRECeOzBUj2D77b",
-	"wIskClGmuJlfWPw4xeHO348zl253n17mvPOPny5bi0L644UNScpaLFTXPLL/Rwod+c/tE3sn7t/4h4vj",
-	"PHsVSTHmk8xKc5qNEh7BB5x3hyLE25TKt3JuPAI+hpD2TC4k/ZhSbtAANzDLtLEWL2RRhFqH3aHIa1Hs",
-	"jt0uStxPjUnd8T5pwyXMn59cXMLx29Mc2Wf9ix+BYlpLhjRhxpJiAMXRnw7Kv3OVoV1uSMtEDsWNVB+I",
-	"X6g0yeRsCFxMUJsuuIQOS0gw/c4i3PPlwqmSRkYysbt2kI6sWZ8PhV3hWM9FZKEtqg9IIcRW1sI9Zn9l",
-	"Ke/O2SyxiBmKv/wFXkhhBcaCORQd2N21BN/dHUB47PN6lEoZwPeuHGOY9XqH0T9+uqQ/MAQprHyruV0h",
-	"5XshKJkZhEwkqF2xsFXYLjOk2VwPBUCYs9sAfnkfduHYV3lwAdZzsbN5TufauzaWnqnBuOugpFSZtnC6",
-	"xfu3t3tPb2/t8+Gqwo/QqdHn/ad/32lOmxJsLmEKDYktNmFcaLNQ4aEyoWGEY6ksTecwZSJOUB0Bg2su",
-	"ExpqJ7ag9Xu90Ks4u8wAlvKIji0aUokWOaHLSVriARyXxZorCgDdiv0Q2kIC3nJtKL+WIPugd46odNCK",
-	"jC//9BWfduq86JPGH0JZ9+mx/5ZNuCCoLQUSrg2giFPJhdFg2AeE0B0cQnu/27U+AfiCa3ja26EtWo3v",
-	"KuFDX+RuF7ZjxbZF8WBDAk2lfFLF5OAKvLE0G3OljVtGEVE9mTMRWyUpRZQpKu/kQqMyGtofcK6RzpP9",
-	"xna69dXo5LZ6AG2nLc+gHV5Of9C7uwTQu3enP+hcCDTjsSsDvuEaj5yq5rED3dFutYIntCzreNJrPrRq",
-	"kVoasegDitiqq1bQukblgs9Wr3u43+1Z+2IdNpby1qB12O11D12+aErKnmT3en+vVGR79usJkkNaSPBp",
-	"bM1R/gydUwW1yxUrrHT5yJ6r4V9lnysP+gsUd+8XKs8Per01lV6fVuFVr+9pqPOy7oslsCVGiRuqPus7",
-	"OJqmL+DdWyxRo3H7m8fVavEIKn9fYdNAv4w16dlsxtS8SjBtfUFV0xdcO3tmzbMrgw1qUkSOM5tY0pYF",
-	"Lrpl/aVU6nXc4ZMFxfHD9zKe3z/h/Cp3dZfVxhB3S3yzf//LN/GMT1/+pzEJQW19sXxvR1U+GWEkZ6iB",
-	"G88wKxnjLmjSJh/z2pG7LRTLf0PTegypX3kxIn/g8WnY7/U3DypuH3wp0V36IPdX2wuaYGed8H+S0s9v",
-	"3FGctZ47fC1+lUsWy4ULO43xoMqw7j5aEVmGL14dX1ycv3lzRvXPZydn35+cX4R5tT+0S5+ktxMMhZbu",
-	"CozUxinGkcUxxl048yOqrsZoDmFRXuKOfwVdP1BXPPZxxwr2rlR5PCCXV1ZZVcBMO/3WebzcaQODU7zl",
-	"vnX6zbmO5KIrmSCE9GP4AJJQGtCF1O5Bbz90SRvLjuTz5dqXFTY6PKBQglI7iUIWz60/b0Mp7136uEkj",
-	"iqHw4QkF0pHl4BjaVGtDLO0PAKxj67av+WRqdrpwHMf5SbzDkYsInodHQ8HcbylbI2n541tIw3EcP5Cr",
-	"UM6/lZNw3wLYeHPNUywnJ4ngffona5aO4z/CNen3DjcPKi9Cfo6S6Peebx5Q3FP8Uq1yHMcF+Qq9IpL5",
-	"TheK64fm832k3Ap+9AbFeU0xJujO39bK0jnO5DUu25Z+Q4KLHv02GeKL6OsQ00xicoy5goRfI0RSCIwo",
-	"gQZG+tR87pBEidTorEm/3zu8fysSNN5BL2sRV1/43qrEcbO7luc4t/Dq/cnrN5Q1qB5Nb0ge5Hj61r0t",
-	"jxI6HK645vWkwqNEGhsTFPWihgfOU9QXu1tuqPAg6Ymi2GGZOS/cbaQ/Nf8SB1vEACsOfGvG/bMNeqEn",
-	"P5anznfbK83HyoisYZhLOtOjn/9/SIsskv8BVdVmq1b2gSG9lpe+rOcZf5ntcRSbX+yRQ6xP5FtgY4Ou",
-	"74c74vpT+y2y/omIV+k+OHHnkUy4i4vFUw6XOu/Icd9KsjgEX5kSpCITYdQcUlSUAAlgKm8oATJjYl5z",
-	"0tuGjfSO66wxZdd0Pi2CSl5vKHwKxWWHyMsfI8Z5EQA1meHC1dH4S532+59wdCGjD2gqR/NcDEXD0fvq",
-	"bEjuUua3rx5QeIo1VvVooQSRRx3GIOTNt674f5pKS81yzz6i8+z4RFeILOTN12ccKiKWyIneKwpMSHia",
-	"E45vqeJmAEL6MgxBF1u6cOzKE+qdOJgxLJr6k6A81+jR5Mq2joCJoWjo6EEFBxr4RFDdXttXdkC/t79D",
-	"9ShFGxOu6eGwXtUVuhKysF68FS5WkzkoAqDDeqaHIlyUETeRhtDgrdlLE8ZFCO2bKTMQCnbNJ8xI1dUo",
-	"4u+RRfZ5+7eGMa3vzugdxC/o3jGozGpBZGkR4gRFIYeLeMaMJxlViFCPvMFQ7Hdhd/dyqqQxCe7uDspz",
-	"i8uTVydnJ5fn/3V1fnx5cvX25Pzq7PR1CO3DXm8nv+6lSdfNuMgM0p+uIHAoAKDNQCeclLUU2PEP3XAR",
-	"y5sdunke9g+eQ/XaXF6Wcm7x2jm2djIMKmUtNG9+3cSTSCHzOtKXoHpFmKIlaxwr1Jrqvv79z3+VCW36",
-	"1RNYjmne8PL83cXlyQ9Xb8/f/Hx6chHSiBJ5mTAq01Ye/axww5IPdnvhz52XUt0wFWNs/wqL4hGaWPHJ",
-	"1HTh9O31Mw+jz3jLTNjpLN72nvW7Q3FgqXEiImmxRvVP+c32/MvQ138EELoaUDMnPgonv/M0dPQOa9fh",
-	"3d4ama/GedQKINEIYX//KTRfe7RW49DCeMF/X8Ut1S4/hwd/f/bdjrsZZFmdhGF3l4l4d9e7QRZuApGL",
-	"sStTCgCtWYswhpspT9CyOrrbeI5p9g9huXsQTS+td6UBOXW741TmBZGSWltJZ7QYjORsVJZ0uWUtFZh2",
-	"3b+IF3es4omkUllq3DAHBVXgOJT2e73lyqnuUPQtgv5x8eY1EcPZOYurd5cvO98B/UA9eohzFmtXwyMI",
-	"qTQ5dEVUVpSZk6d6MTFNLmReq2MftvaYcQHv/tbr9XoeWU1A+suNNKvjb7omOhRPuxAe9PrhoKJIiVV/",
-	"yzDDmFSPvx/TBX+7gM4oLZg4HkvlC56sqzFVUshMH9EyheAV1cGjbDx2MjjOkmRxwVjJNMU4KISEC7B4",
-	"4pHbORcF9OHPnQKLnR/cuBByEwu+RQTpyTfnFwMqj5OKT+yMFmuMVreaRGYGuxC+eXt5+ub1RQipQteo",
-	"r1R3rNCeGA8FIcvrrGOq9exY2VMy6RwnibzpvKF1BrAbBiueOKM7yXoAb99cXAZDkS++6vkfXVuxQa1D",
-	"WwCLeiIYilrppG9CtzDlGbvtHE9wAN89o6JAX9VNrUKs8AfUq1BJYUhJ1koOn+gKYx35CsgC66Skc5xC",
-	"xJTiaI3gBiw1eaUFcU+pOvWBQsmlInK6ClTox/pEi1eHSaiLWkxvoJZlG/SUWWJ5nwDs9N1VbU7XR68N",
-	"pyjHvjiVpLRtRbLjRHKnkNl6W7oGuVme9Ud546KXgqIO+U90Lq7UGNDLK4wwYpl2xV1ewm+YF/F2pjOW",
-	"JHPokYe6+lSguMjYW9Hl7rOd//3DP7YhXqOZzA2jrFij1Q3y+vtPH3MP70pHoMkbsV5Ezd2gJnmNvoMH",
-	"/+D5o5JASse+hQb3rpkNsJy/2A5rLujOgpRUfNGGVhUYSeuTZ8LwpNqU2tUzW1M4YVzUW1Gu7e1895nR",
-	"o69lbw1+eV+NJZ3OzKEqK/3b7oZDAMb7/nEAFZWRa4xaKFmMbr0PWredWV9PO4Vv1hmRNiZtVYn/Zrg6",
-	"vXyGD5xQPsP1TYe7f0yRowXATmfd94ikPQenxHXu3NcTVlomcovDzsoN0//8c87F27df7RHnF/NE2Xa4",
-	"0lNdr66Eto+tqYFevjL9MJ7T8jqPXAddu1D9zVVC1xrsyxvhqj5NRYktccRKjbHdsV8Fn05Bf5r2qL8y",
-	"4LF0w5+HhXnc0axGPptNtO9TsSZ3W82YUozvhxQhUXFLejQ3dFfZ/WHkBClTQxE0NzZAXHAmretmfaSj",
-	"egpLRgaNdz7C6t3inS7k7bO1yx1Alg4FOX37lGnze3O9zmVmYMJSTekBMns6AGrj6FIO5CfSocyATpxm",
-	"qZkXW6WLdEfA3BfyGtVQrG55TQP2D0NoEzDFRt2NWL8Jl9orbmnlSa2hYLrMTdHhgE9quQyZQmbd8Z0C",
-	"GDNlZk1fe9eXgVt893uHsNDW3ic0NjSx//c//1Vgyu6oQrt8Sz5xu5itdSki6xfnbVQVssS9O4UuFI7t",
-	"0r47v++qX5zr0eBoagOi8qzPUu+1hFhmo8TnVbmYDICBIm9306sZ2jqS6dJBy85Q5C+T8YXO5Us+fKf5",
-	"/OUNLkOcKhlnEcbuViPFdI4+ZRKZ02sCam+BKOuZQWGmaY/ujRCN74HInwYjpUWX/XIonL8YsQTavi3T",
-	"zvKxkXckCuhdyXUdtX7HlNsqt8zKUU0pGtLDtb5JX2o1gqXr5xTBdKKp1CgIPQTVjH1ATVTmrhcISax/",
-	"sYNmY1z9DqA6E6x8f9HTp5surr9f51d93rsaHq94YbHdVWNrfMcevkKfNOGyDClMEzbPGywQpxY86TnR",
-	"8d9QFKxExzZ0J9jOX/BlfmiVX5DNX8NBPWP8+zHu1YHcjINLB/4yjDXY/JkGN19pSUf91SsPVt/e9Eqe",
-	"Mvu2fuzSCyy+uJKOUQV14ZMUFMwLKXIHcdE/2jrHsY3zlFhFa1YXj1x6VvI+UvlCKb6YYAsgPLlkkwEM",
-	"W64Ngutq5johDFtkqIcibHifSNiFsPbms4pFy0WNXmdSWL3DXj/sDsVxEX/kPlPRaqm43r/JLLwiBNyD",
-	"WdgwoPruuFWxx3Yc6N68cxe0DrcRkqY3x3z7V9oWPIr8RUJfHGxsSm7lTMUfg6W+rnRYtQXhhlxYpSHa",
-	"t8+KpZtbbHtj6uxTmfJjPvXddvx5D+mT5rs1lQ6XW7xNcZsGoX+q1q8sm7OoU6Hd7/VBisj+ZFy3JFDu",
-	"5hxws7MNeztfdQPvuoce+Gim3tB1+dSRPP2vIRWfu40Lfr6IXdaEKiTW2bwpvSvk95Uod+8SoQq+h8S3",
-	"f2VJE6rT7toTxFf8GgVqXVTDpUpG9jPF2dVdyzSvr6aLxav3fG5//gO3TOsTdz3tHT7Ceq8p7GDx/AhC",
-	"946YkLqQwc2UR1OIMUUR22jJd61fT5BzSvZVKRIzw0ZM+6v1LJpSnynLozM+cXj3FYfOy28gWn29et+9",
-	"X95bbe8Kt5wJy1TSGrT2yAr4iZbqRggbBITKAe6WBswuu5zkqbwP1ic8y/59VOxbmaE4IW3KFZWN8PI+",
-	"G5Q2XGqK5wtHbdwv1cJtQaoSLhrNDMUlVVkTVv2cMzanzR35NywVHQqorszd7YBjMZcCXWnlBI2Gfq/v",
-	"gqXqq75dhfbd+7v/FwAA//8=",
+	"7H3bchs5kuivZHAmoklNkaIk2tNNPclu+Vizlq2V5NMzp+mjAquSJMZFgA2gJNEORezTfsDGfuF8yQYS",
+	"qBtZvMiW5J5Zv9giWQUkEnlHZuJzI5LTmRQojG70PzdmTLEpGlT06WXCtD752f7JRaPfmDEzaQQNwabY",
+	"6Dci++sVjxtBQ+FvKVcYN/pGpRg0dDTBKbPvjaSaMtPoN9KUnjTzmX1XG8XFuHF3FzRepkpLZZ+NUUeK",
+	"zwyXdrJ3M/ZbihDRzzBScgpmgjBTeM1lqmHGxviDhlDgrblyT4WdRuAg/S1FNS+B6uYoAzZlt29QjM2k",
+	"0d/vdgO7NoPKvvv/fz1q/z/W/tRt/3TV/vCnP9ZCfTJ6KwWeMhNNlkE/vmRjTdBGCUdhYCKTWB8Cg6l9",
+	"AZjQN6g0HHR7OcQTZDGqAuSTUdvO0HZTrIB8r7vfq4PuDZ9yswzXGRsjaP4JV+EpoffKk8U4YmliGv1n",
+	"3cDOzKfp1M5rP3HhP+UgcGFwjIpguECtuRQryUe737+egC5kIiuTVRd9BFomEvx0wON88Y8Cz519Wc+k",
+	"0Oh4SIpRwiPajUgKg4L+ZLNZwiNmYdydKTlMcPqnv2sL8OfSZH9UOGr0G3/YLbh01/2qd8/cW27K6pIv",
+	"Jwh2BagNRH5+DTfcTIgoFWqZqshyjzbMIDTD7Kmw1WncBY1jpRxLPhXER2IO0kxQAdqpA2AaypMQVK+k",
+	"GvI4RvHUuIxYkqCCKZuDRqzgEIapASENRBMmxgjcQDMcZYB6dJ7EOJ1JgyKafwtyOBKQzhLJ4oIENJsi",
+	"hCW42v+G8xC4pQieJMAFjBI+npgApKI3PuIcbpiGVGM8EDQQg5iPRqishBvKeF6lo4GwS38rzSuZivgp",
+	"1/tWgk6jSb5HtAYp3MaV9tJum93PZiikuRpZMP2GnbG5xdellG+YGuM9gMdbNp0l/o0YScrQWFdGyquE",
+	"RrPwGsaTRr9hSpxKKMTbCDHW8PzZs4PnMJwb1CSutGEissPtshnfvd7bJe2rpJzqXSuwDTOpbvR7ewdB",
+	"w3BjIchWAUZKyGb24mpizEz3d3enPT3pxHidrUPvLoN7FzwMF/3l4t1bt0iuQV6jguc9+Df+Aprh0qRh",
+	"KwCFI0tsTvWHLx3+2071hQMxxJFUxHBcg0JL3RMUYCaMvokxSpjCOHBy5YZrtEJFSyns/xbxpO3ss5GS",
+	"WmN8OBBEIVIIjAwpC3pQQJRIjbEn6X9PpWHHtE/48HRdGX0DRj1XxxI1EfOImxKNk3iXyur83+yg0Azp",
+	"/yv0o4etQ/vahIuxZe2BsI9j3IHQ4j0MwD0fAhMxhAqnjAsuxiE0iS5bwBSCkbN2gteYwBSnQ1TaY+nc",
+	"UfUln6JMzVdxkGeQK+PHWsc/MY8JFUwpfo0k8LiAg+79uKj7Y8FFfiFQzL6RhxYBfigO2mKl4evLy7Or",
+	"F+9+/tvV5cnp8bv3lyE0vREHB13QLZAjSyQD4UdzVoCyemsB7rDVgcslhnC8AGxk0GoGrr05a/c98GZs",
+	"Zvn412qMsuSGzTWENBiZ7QWCUFij8tcG/db4UGNiWaNPsJmeSPOCJGSVunZ2d6r8lttsQy4Y2bs1Vlsd",
+	"uq+5NQl/0E4QB4X+zKTR5XxGamUON6isWr1Gp2U7VVxYj2AZC3YSy2IYw8Xro/b+s+fQnOBttkVu1ipy",
+	"ls3fv7YzXLTPPcD1M2XLAZFaRq2Om6OIC3Ow36ix6MtYfyvNqYz5iDsBWGMxkd/zgwa7cOf1oLbShmh3",
+	"BXK+YJVfuoAv0OwPwsEVHR9evHvz7uri7dHZxet3l1enR3+9evG3y+OLsF4jkmXyXrDUTKTin/CJbaoA",
+	"uLhmCY+tNYW3M+sewRCZsmJAfkQBzTAtQVcAfM14wobJ15lRaWmckgK4QHXNI4Tqz1tL+mfdkr1UP9ZG",
+	"aV9+/CEk/RHEOEMRW7M8gFSnLEnmcCa1GSu8+Pc3AURMWMk/tDzNognGDvUZFEt63fkmcQfO0ah5LroR",
+	"QvqifWS/CCHGhM2XxHjpkWVev8BIiliDkXDDuAWJjDJl3+FiXJUxawMGFg//15IXEcSTO6Bl9ZrbUy5a",
+	"QzoullE6tY5OM7zOobwiZ9UT+i+KGzxnBin4ci/urDF5mMGrxA9UIndmYCq1gb39LkQKaTgNM+vQcJEa",
+	"PHSoh4QZCiZtb/Ls/1QwwqWUMGVinmFEb2X0lEF+KIvHe2u0VIxhaonLTJiA8Ojs5OqX85PL46vzo8vj",
+	"q7Pj86vTk7clY2dvv9uCYrHBQHgDNSi+zaJCmkzccpxIB2DkGK3rEGS2FfNIHohmWF6t5bfMWfEMYDJZ",
+	"732TDryUqbBLsHslZIxfxmepMDxZ9GMddoCNGRf34rh8l4por8UKBYKVnKEy3BtXDv9XzFRUbcwMtq2x",
+	"uGxRBQ0ebxEuy2nuc80vqZHqyg2zjoTea1QnPzdc5C0L2/3acNPR6KWxgvJaCttSDv+OERnqORZe0nPE",
+	"unHM7T6w5KyElRFLNAYLiMpXsw7gS3poEV736lqQzpizWKpzcoPT6h/rJi92+S6fiinF5vZzKZZeY7MP",
+	"tRWAUjjnmWlDMfhObVC2shME19qV+fhtDeVlT1xtSU9Wca4lVJEm3hpxod0vJVxymu7JE5m0Xb9FHhkX",
+	"7uE1PFJH8RWEFQzgZ66AXULWNpvzdQyxeLjj3j8E5qlKQThoDBohTJEJq34FdsjNUjKB5suoRSLaoRma",
+	"L0ctiCZMscig0sAU+bNTad0v+9zNhBsEPWMRglF8OsX4EJgdtY3TmZkDwQUJjgy4L4bzPHTU63addF48",
+	"I1pG/0akPSjLZlzyO+Tc97P4/sRRsMOy5pcimYNRTGieRR5YZPg1wj/+87+ACLdDFOyCBfRFXbCguiA/",
+	"Y92KXnFM4tzurAI6sr8tw/nLBBX2ISSflijKBc1QzTtkG9iPM2Ymneys1H7hdH6nHEIIO3XSYopae/JZ",
+	"vyoHXvFC3fJeI0vMpEbATjD6qFdvXJ1iXhy72MdsO+THRlBx2b5mZ05rOMgd2tUAl2r8CqMhe9ufCtZD",
+	"Y63IZYj+Lrm4pzpYuQglN1sR59L5mw+6YD91UFrNahwcxfE9Gf5hYF0N0RuuzddKW7+/SzJ2a9F4plAj",
+	"+Vyfa5a/PSDZOBYbG8FxQ68Dh4bZno++NQnWL8U5iyuJzll0VSF9/uol/NR79ufsPBmcM+3PwxloYwUU",
+	"TFk04QLb1lujL0LripNgXhCY5KEvOWiVUcA+VFZPizEDJx2LSF7QyM+MLR6y40iS6WYi4yv7FUsSeUMP",
+	"Z8esFria48VU6HQ2k2TnTTHm7IpQGTSq5z8W1dU4gx3EOv5X7mRJ+0yI6uGL9SCVYMlGCV/ELWroi9BQ",
+	"o/tfWUtwKcQSkOUiRyMUMRdjII1HofGtWKmk22tspyJI8nlNVIj0eJ0UzzDkGGCNzZ+HeXolYzL3x0tm",
+	"fv5gfvhUIARGjCdY70rTF8v5L+/PT0AhHdRHCIJNLQZdLpXjCPsiUWs+7+owTw0lr1fsnvSWHBHiozou",
+	"rz0BtSyfJO9Gjf6vWwaUgkVRR8S/eFTwvNeo24r8sHPL51ON8VaPLsu+OOPLRnnaZcR8uAsa514oZ2KF",
+	"whqE1DRGYWp5sOpNll525nTmBda/649LasxGZ71eZTS39OojhoxU6QBo6dhnXcgraOgJ23/2fJlJ3sgb",
+	"VBHTCBO8zQ/jFo/hyjmC3fZPrD368Pl57+6Pta4+/4RXw+x08r50kS8xcF59abR8EUF1EzZGtrLNdH58",
+	"/K+zp0Xi3lZxm5wEHnE7LUtS6sXGWI9M5IV/tDaes5CWmJPFfSmigGgdbTxEuCIXGpvDFF8afSilfP4u",
+	"gtXrQs+buLJYyvcA2xYBthK+HoRYS5T0yPRaCIQHskuqO+6StaANPnlL4DUqGGIib6ALTeaTwKZsDkME",
+	"60m4A3z7e6rZGFsd54Zsa+tUp6dEHKsxXRJZnm2itxr1y82ioHGJCU7RqPmLLBv/HuyD11npw1bkks91",
+	"bN+jIB27PXFvZknx2ccNHrufee2K3CybVrTA+SIvO6Aplj1YStcrW4IxDtMxeXYj2QgaN0xZ5nTm/Yc1",
+	"cavCX8CYG6k6coaCdq5So+DQkn+uGdDCp+/n1r9SiG1LV1AsLsiIj2n4u5ZiCE2B2lh3Jzs4P9gHWr5u",
+	"lXy5UiSzYkusyWuSN6JUUoDC8BFHBc2RQiQhSuMvyrcNaDC6Nsbswva0mTBhM8IxNM9fvYSDg4OfWoET",
+	"rSXgokRGHw9dojeqa0oFVRghv0ZKY3SZsk4xVNhzjY5coN6V4dGcdn32cY1qEn4xlJfNYEhZFnKU79Fe",
+	"18orAW5QF6cJHbuEhFYpcAtPcIlXt3zciRHyty7rletep7Pf7Zb0470UKSzp0YFYUqQb1GdNiKReo1Yp",
+	"rrB4B4OLOgPHh+iWVvySCSl4xBJwz9LyMv+Isr9+oNIABVHC+LQPe53O3v6PznWyz72/fNX+kbZSpmYg",
+	"ojK6pCphqw+fUMn2DY/NJIAhjznliiseo65iUsTFeAkyigtJBUYxnlDqU2GiuDxWKnpQaYKuHstOajFd",
+	"hp7H0MRE40D0unv5RlLxAFlRRtKKj85O3HMr9qK1tBl7+z9uYH+SPlGquJlfWJJ0stol2B2l7ujGfXqV",
+	"setffrlsLMrF1xfWcy0KPXxOm8ZIoeO4c/vE7rH7N/754iiLhEZSjPg4tQJ0lg4THsFHnHcGIsTbWegy",
+	"WZwAOAQ+gpAQR54G/TijOLMBbmCaaspOC1kUodaeNInR7IrdKqo5RS4BiBTQEvGdH19cEso9vZ32Ll4D",
+	"hT7sNs8SZiz59MvJPjUpPi6EqGUiB+JGqo+O5ewOm4zzgYsxauOoRSFLSBb6lUW462sRZ0oaGcnElRlY",
+	"SIfWkpq78oEjPReRhTZPGSMZHFvxFu4y+yub8c6cTROLmIH4wx+s9LAyyoI5EG3Y2bEbvrPTh/DIx4iJ",
+	"uvrwwuVbDtJu9yD6yy+X9AeGIIUVqWpuZ5jx3RCUTA1CKhLUrtjB6kgXQNRsrgcCIMzIrQ+/fgg7cOTT",
+	"OCnTiQ4xM2bn2luTdj9nhiohLJQUUdUWTjd57/Z299ntrX0+XJXvFjrN9VPv2Z9b9SF4gs0F36Em/klp",
+	"TtospOWpVOgs+YqJOUyYiBNUVpRec5nQq3ZgC1qv2w29VrHT9GGJfx1Z1EScLXJCF7q2mwdwVFSCragu",
+	"cjP2QmgKCXjLtaEwbILso24dkmixLONry3w5mR06qyij9w+gKCrz2D9jYy4IarsDCdcGUMQzyYXRYNhH",
+	"hNAdQkPTSuNuN4AsN+5Z18k2q2RdmW3oK2jtxPZdsW3FLVgvzOk1qWLyKQTe2D0bcaWNm0bRpvptTkVs",
+	"9YQUUaqodowLjcpoaH7EuUbKTfALa3Wqs1EWQDmZwQ5b5DM4vJz8rHd2CKD3709+1hkTaMbjohboMJP3",
+	"DnS3d6t1HKFlSc1B025Z6JRmSJqCBiopKXdk0/KgvZba8ASBi1lqdnagmaUNRhNksxxpwao0Qme4zaTW",
+	"fJhgq2/BYu4Jkrlb1IK4GpB//Od/War6ERZLPizD/OXi3Vs7cjZzZpf5ci337t4BLOeoB4C3LDLJnMia",
+	"Cr6uWZIiNHOtHDPDyozYCohEhPRYD+igBfJCdKuxnDByI1lGseob3v+p2+12LTQkMKwiXraJ4Ej48hSn",
+	"vxfxesM8YiOLOnRysShc6YMvUAGKzVj4y0rGJ5S65NEsk5RqxpQ0JvHZnpZe7LjNVTmrgctVdXjd/wkq",
+	"uaVeUJUTtTvwy8RSkadLi9Eh0yQpUkEZ4ZbPAqcDtDMbBWJs5YxHRvise1DOc3fT0OqrM2VxJGeQaodF",
+	"prNYUiRT99k7E6ToszRi0tNDFn1EEVv93Qga16hc0K7R7RzsdbrW5rROI5vxRr9x0Ol2DlycfULWT13O",
+	"cv9zY4zkFOcq7SS2Jmr2DCUBBJVWBis8heKRXVcxv8pHKD3o2xXcfVio897vdtdkfN8vT72a8FmTGm1d",
+	"KCvxrHQqcENp6D0HR93wOby7i4n29N7e5vcq1Sd3QeNZ92Crl8r1EXlHgU3vedCsXZxOp0zNy5usrShU",
+	"FaVrGc8ahVZiOM4MKqqIHH421q62LBunYf28mdTrKMoHZvOj3hcynj/8ZvtZ7qqutlEp3i3R2t7DT19H",
+	"Z/6o6OkJq9f9cfNLCyWm9rW9Lehxsbjbvrf/0+b3lgo8vgkD+Fz/gu0PyzwwxEhOUQM3nhlWEX3QuG1P",
+	"e3rSvrGraucayxPcXVAnez9naYx3W4jh/4Om8RQycmXpSPbAt6De3uaX8s4I34KMXJA4c5GbC3KztU5U",
+	"3kutZh2EKJq2nqK8MVWmrMUSxNw1wLhfZgEfz8ns1PDlm6OLi/N3706ppvL0+PTF8flFmJtrzcIN6raC",
+	"gdAuqKOkNk6NDO2+YNyB08zAK3k3wzmEeXakS0wSVDGvrnjsQx0rWKKUpPiInFGaZVWhG630O18s80WB",
+	"nRqmoLCQ+9ZJWefhkoGuZIIQ0o/hI3BPYaIsHPrtd/fCrPEFOtc00wEst4LCfYp4UNA/se4O+WcdOMqD",
+	"ni68oxFF0ViDzgws1cfQpPRSYoOsFE8Kv3zNxxPT6sBRHGd5ZQ5HzsP7KTwcCOZ+m7E13Jk9vgUHHcXx",
+	"IxljxfhbmWEPzbS15cB+x7LtJLZ9SAtwzdRx/G2Mvy24vmgG9SWC5Uvty+4WdmLe4ul/hUF6FMc5aeYy",
+	"UyTzVgfy9lLmsazQzGb47NWvs0tjTNDl0ayVIud0DLesiXs1JxDuxO5fkhWenGIcMuuJhpwZriDh1+W+",
+	"Mzo7eCtMPgrMOd3b63UPHl7nBrVdC4tihdUtAreqgdhsEGcRxS18LZ/B9C8U+SqneG0IgGV4+m7PLvPa",
+	"RRaVlqOyw1QNjD2J/7cxyFZNgnzkWFt1srvltp2PEmLLEw2XCfrClWV/N7b+NwXzaNOB5YlkFfPpkUym",
+	"XKt8LnLd7rZXMU8V1VvDKpTK437+LvLrQ3uLBPWIgn2z3VD0ZiYtkCXprqcz30/gadSAn+yJXf570nqp",
+	"bZfLDPmuK75eVzw5dx6LeJXAh2OXacSEa2+RP+W2W2c93Vby8BfK/jy9bWXknTJ2hVHzPJ8hgIm8oZgh",
+	"9Qkre2pNw4a65ZpiTtg1ZZ6JoBQ+HwgfdXQBVXL1Rohxlt5HaZpcuJTQogsv/ILDCxl9RFNKuuNiIGqS",
+	"6lYHEDO/IqvRf0T+zudY1b2XYqoedRiDkDff9dkyx/wykdR2NseTDwV4Ev5BlwhDyJvfn84rsWUix3o3",
+	"TzclhquP659R/m0fhPRJmYKqoTtw5JKcqo03mTEsmvhj3yyk79Hk8uYPgYmBqGngSemHGvhYUOFE0+d5",
+	"Qq+716Ls1MtSCpp9OKym1Ycuhz+sZs+Hi+n8DoogSx8aiHCRr9xAGkKDt2Z3ljAuQmjeTJiBULBrPmZG",
+	"qo5GEb9AFtnn7d9ZErfLHXMQv6SONqBSsZRWl6V1Ord3xHiSUr4oXcfRH4i9DuzsXHqTemenXxwpXh6/",
+	"OT49vjz/22K7wYNut5X3SSx1YqQ/XUXGQABAk4FOuEtSF9j2D91wEcube+R+BaUkVxo3q1GuNBssSlUy",
+	"4TlDu61xrFBrygL/x3/8d3FuRL/6DZYjGje8PH9/cXn889XZ+bu/nhxfhPRGgbxUGJVqy49+VLhhyUe7",
+	"vPCv7VdS3TAVY2z/CvNUUhpY8fHEdODk7Pq5h9EfLJUaJO4+73UGYt/uxrGIpMUaZUNnPZOyL0OfdxZA",
+	"6IpwzJzoKBx/4rPQ7XdYabTk1lZLfBXKoyZTiUYIe3vPoL6hhtU0BxbGC/5pFbWUm/oe7P/5+Y8tXxPB",
+	"fC7dzg4T8c6Ot+4s3AQiFyOXtBwAWlUYIdWKJGhJHV0LhzWJmOVW98jpYg1OyY1Zr3tLj3YyGMrpsEjw",
+	"dtPaXWDaFE3yW1bwRFKpdGbcaw4Kyg51KK3PvxyInkUQZYJSliTpRosrVxBCP1CbVaKcxeKh8BBCqg0L",
+	"XUq1ZWXm+KlazVXNIXVdMaUwjItSnugKIH1HDBrV0Tf1FhmIZx0I97u9sF8SpESqv6WYoqsM8UXVHfDl",
+	"nZQ+YMHE0Ugqn/5szZOJkkKm+pCmyRkvL88apqOR48FRmiSLE8ZKzmYYBzmTcAEWTzxyK+cihz78azvH",
+	"Yvtn914ImYoF33yM5OS784s+JctLxcd2RIs1RrNbSSJTgx0I351dnrx7exHCTKG7E6QQdyyXnhgPBCHL",
+	"y6wjqvxo+7Ko9lGSyJv2O5qnDzthsOKJU+p2o/tw9u7iMhiIbPJVz792/VP7lYbsASzKiWAgKoUU/kqD",
+	"hSFP2W37aIx9+PE5lQj4sjpqQmeZP6BrUZQUhoRkpQDhB10irENfD5FjnYR0htMi13gTluos2XxzT6hW",
+	"5ZE85KUqPqrFzuVjdaDFfjPE1HllhldQy7wNesLsZmUpxXb4zqobldY75TVHdke+VIW4tGlZsu1YspXz",
+	"bLX/bg3fLI/6Wt44jyff0fwSBc+udA+A51cYYsRS7fPNHYffMM/izayzd5cs1NXHSXn3i+6Kttlf7jB8",
+	"ja/97drm12rXTJ/KkhJb3Ua/t/fsKdfwvrAf6owYa3xUrBTq515rcnjwXYj7ybZgsR94ZtHRdSDctUWv",
+	"dsTufF1zazeoK4qyGvTera2/zOn0BXGN/q8fyi6oE7UZVEW5YNOVSQZFwUcAJUmTCZqKB5q/XQrl5yZd",
+	"e0hCfDGSP8XVAfpTfOSQ/Cmub87e+eepHrBAWxCspxCRhMiWUOxP5kdU42laJnKLA/lSN5F//rP4xU4r",
+	"v9tj+G9CR8UdW9VbA1ZVnNjH1tSaLLcBehzDbnmeJ643qTTc+V5x8k9UcVK5RlXeCJcLb0qKYJHatz+r",
+	"rsrX7Y6mS5TkVOD9ZG312tinkqTfD7S/6EDbO5H1QrdGzG5HWtp3qlsTiC+Hvylg41/J/du859Bwbqjz",
+	"j/sjuzzGhUO4sd7+golvDWpruR5W45EyMmi8SRiWO/W0OpBdfaZ94W06GwgyxfcobOrXFmR9UWDMZppi",
+	"PSRAdADU7d3Fj8h6p1O5Ph05ui4zfqlUmn2Y1ZbLa1QDsfq6Mnph7yCEZu1dnW4RLk67dBnnQKy4jdOH",
+	"O5Xr7NLKgaFy5tVXXrouZ9ziu9c9gIUbL310asP9lv/4j//OMWVXVNq7bEmrCvRZ5q1kty0oZIm7c5t6",
+	"Rbhyf9de2V+4mR/s0svRxKqI4rDX7t5bCbFMh4kPknMx7gPzNz1tutK3qSM5Wzo1aw1Edgm5Lw4pLof2",
+	"twRml/66cP9MyTiNMD4seuHcZEXo/hFON4hWbg8uakBAYappje4m4dr7g7OnwUhp0WW/HAhnkUcsgaZv",
+	"zNpaPgP0ZlcOvStTqaLWr5gClcWSWfFWXbyNZHelc+rXappgqbkS+ZXtaCI1CkIPQTVlH1HTLnPXQ4k4",
+	"1t/5qtkIV98dXyWClffeP3u2qSfRh3VW6Jfds/l0CTaLDW9rrzV05OGrmkgSLvOQwlnC5lm7MqLUnCY9",
+	"JTr6G4iclOgMjtq92PFzusxOILPeJ9kNvdSB0V+d+6Dm9mYcXDrwl2GswOYPqLj5naYdVW9l/r3VBNXd",
+	"AL+t97B0Z+k3SVVlVLKRmz85sWRJO5n9utIH2BTk2sZOS6xMN6sTlS491XpzTOdqjS9GWAMIjy/ZuA+D",
+	"hmum5Voou35agwbZBAMR1lw7G3YgPBm130qB7VOX7JArz4yr6dbbXMEedHthZyCOcucpM8/yHql5k6hN",
+	"GugNIeABNNCGF05Gdn2nvhNivYzejmrdBc13QeNgG36su2D4u0dUF39aMHiyO6q/2hfaFN3MCJE/BRn+",
+	"vuKh5R7pG4Khpe7H38m3jnwLyz1H1cbY6X0J+XM29N12NP0AUaT6osFS2/7Vx7z3uvXguwj/FwhqLcpu",
+	"aPa6PZAiogu0XT/QvFkwN61tWMKZ7Bvo3T30yOeG1Zstlo/EyeH5Zz3zyczgBRdJxC7gRJlC6/TxhG5j",
+	"/LRym9xtjZTJ+ph75C+FrNueWWftkfgbfo0Ctc6zQmdKRvYzhSjKq5azrDaB+lh8Wmm8H3l7mWKIDBTq",
+	"NDFFFjFokAmlwE1nqXGHD9JykeVhaoTn8n6ZofbZUwQpqNF0XpkgR5QgLW9Elufsezn/oFsBaAkMRomU",
+	"NFjooQ1B+PxJF46hLNasqTJ1W4znIKQCncgbnQ1YZ8af20e/4Y7S/J0S7zzyfG/JS2Tx/BBCtzUhtR6G",
+	"mwmPJhDjDEVsHWJ/o9l6ejunMHCZ4MptL/Oml8SCUz5W/mZ8Six2TlkNTVbnqzbb/vWDVZouP9NZAqlK",
+	"Gv3GLilTP9BSehhhg4BQGcCdwg6w0y6H/0r33PtQeNG0m3L6SyPk2Ql1UcT6xqTLnbB9frhCRoUSlcpw",
+	"KgbIm8cNxCUVUxBW/ZhTNqfFHforevN+P5Q+6irT4EjMLW9SBvUYjYZet+eYwi+kVIhx9+HufwIAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

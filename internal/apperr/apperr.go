@@ -25,6 +25,8 @@ const (
 	UnsupportedMedia Kind = "unsupported_media_type"
 	QuotaExceeded    Kind = "quota_exceeded"
 	RateLimited      Kind = "rate_limited"
+	TooManyUploads   Kind = "too_many_uploads"
+	RequestTimeout   Kind = "request_timeout"
 	Unavailable      Kind = "unavailable"
 	Internal         Kind = "internal"
 )
