@@ -106,6 +106,18 @@ bench: ## run benchmarks and load drivers against same-run baselines on the dura
 	TEST_DATABASE_URL="$$url" bin/wsbench $(WSBENCH_CLUSTER_FLAGS) | tee -a .data/bench.txt; \
 	$(GO) run ./cmd/benchreport < .data/bench.txt
 
+# Fuzz targets of the request decoders; their committed seed corpora (testdata/fuzz) already
+# run as ordinary tests in `make test`. `make fuzz` explores beyond them, FUZZTIME per target.
+FUZZTIME    ?= 10s
+FUZZ_TARGETS := internal/httpapi:FuzzStrictJSON internal/page:FuzzDecode internal/clienttext:FuzzUserID
+
+.PHONY: fuzz
+fuzz: ## run each request-decoder fuzz target for FUZZTIME (default 10s)
+	@for t in $(FUZZ_TARGETS); do \
+	  echo "fuzz $${t#*:} ($${t%%:*}, $(FUZZTIME))"; \
+	  $(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) ./$${t%%:*}/ || exit 1; \
+	done
+
 .PHONY: check-generated
 check-generated: generate ## fail when gen/ is not what the specs and queries generate
 	@git diff --exit-code --stat -- gen/ $(DEMO_LIB) || { echo "gen/ is stale: run 'make generate' and commit"; exit 1; }

@@ -232,13 +232,17 @@ type Classroom struct {
 	Id        openapi_types.UUID `json:"id"`
 	Title     string             `json:"title"`
 
-	// TutorId Canonical string form of the token's user claim.
+	// TutorId Canonical string form of the token's user claim: 1..128 bytes of UTF-8 without
+	// control (Cc) or format (Cf: zero-width, bidi overrides) characters and without
+	// leading or trailing white space. The same rule holds for a token's user id (else
+	// 401) and for one sent to the API (else 400 `validation_error`).
 	TutorId UserID `json:"tutor_id"`
 }
 
 // ClassroomCreate defines model for ClassroomCreate.
 type ClassroomCreate struct {
-	// Title 1..200 characters, not only white space.
+	// Title 1..200 characters. Control (Cc) and format (Cf) characters are removed and white
+	// space trimmed; a title left empty by that is 400 `validation_error`.
 	Title Title `json:"title"`
 }
 
@@ -262,6 +266,8 @@ type ClassroomSession struct {
 
 // ClassroomSessionCreate defines model for ClassroomSessionCreate.
 type ClassroomSessionCreate struct {
+	// Title Optional; absent or `""` means none. Control (Cc) and format (Cf) characters are
+	// removed and white space trimmed; a non-empty title left empty by that is 400.
 	Title *string `json:"title,omitempty"`
 }
 
@@ -302,7 +308,10 @@ type HealthStatus string
 type Me struct {
 	Name string `json:"name"`
 
-	// UserId Canonical string form of the token's user claim.
+	// UserId Canonical string form of the token's user claim: 1..128 bytes of UTF-8 without
+	// control (Cc) or format (Cf: zero-width, bidi overrides) characters and without
+	// leading or trailing white space. The same rule holds for a token's user id (else
+	// 401) and for one sent to the API (else 400 `validation_error`).
 	UserId UserID `json:"user_id"`
 }
 
@@ -312,13 +321,19 @@ type Member struct {
 	Name     string    `json:"name"`
 	Role     Role      `json:"role"`
 
-	// UserId Canonical string form of the token's user claim.
+	// UserId Canonical string form of the token's user claim: 1..128 bytes of UTF-8 without
+	// control (Cc) or format (Cf: zero-width, bidi overrides) characters and without
+	// leading or trailing white space. The same rule holds for a token's user id (else
+	// 401) and for one sent to the API (else 400 `validation_error`).
 	UserId UserID `json:"user_id"`
 }
 
 // MemberAdd defines model for MemberAdd.
 type MemberAdd struct {
-	// UserId Canonical string form of the token's user claim.
+	// UserId Canonical string form of the token's user claim: 1..128 bytes of UTF-8 without
+	// control (Cc) or format (Cf: zero-width, bidi overrides) characters and without
+	// leading or trailing white space. The same rule holds for a token's user id (else
+	// 401) and for one sent to the API (else 400 `validation_error`).
 	UserId UserID `json:"user_id"`
 }
 
@@ -337,7 +352,10 @@ type PresenceUser struct {
 	Name string `json:"name"`
 	Role Role   `json:"role"`
 
-	// UserId Canonical string form of the token's user claim.
+	// UserId Canonical string form of the token's user claim: 1..128 bytes of UTF-8 without
+	// control (Cc) or format (Cf: zero-width, bidi overrides) characters and without
+	// leading or trailing white space. The same rule holds for a token's user id (else
+	// 401) and for one sent to the API (else 400 `validation_error`).
 	UserId UserID `json:"user_id"`
 }
 
@@ -447,6 +465,8 @@ type SoloSession struct {
 
 // SoloSessionCreate defines model for SoloSessionCreate.
 type SoloSessionCreate struct {
+	// Title Optional; absent or `""` means none. Control (Cc) and format (Cf) characters are
+	// removed and white space trimmed; a non-empty title left empty by that is 400.
 	Title *string `json:"title,omitempty"`
 }
 
@@ -497,10 +517,14 @@ type TelemetryPayload struct {
 	union json.RawMessage
 }
 
-// Title 1..200 characters, not only white space.
+// Title 1..200 characters. Control (Cc) and format (Cf) characters are removed and white
+// space trimmed; a title left empty by that is 400 `validation_error`.
 type Title = string
 
-// UserID Canonical string form of the token's user claim.
+// UserID Canonical string form of the token's user claim: 1..128 bytes of UTF-8 without
+// control (Cc) or format (Cf: zero-width, bidi overrides) characters and without
+// leading or trailing white space. The same rule holds for a token's user id (else
+// 401) and for one sent to the API (else 400 `validation_error`).
 type UserID = string
 
 // ClassID defines model for ClassID.
@@ -536,8 +560,14 @@ type IdempotencyConflict = Problem
 // NotFound RFC 9457 problem details with a stable machine-readable `code`.
 type NotFound = Problem
 
+// PayloadTooLarge RFC 9457 problem details with a stable machine-readable `code`.
+type PayloadTooLarge = Problem
+
 // QuotaExceeded defines model for QuotaExceeded.
 type QuotaExceeded = QuotaExceededProblem
+
+// RequestTimeout RFC 9457 problem details with a stable machine-readable `code`.
+type RequestTimeout = Problem
 
 // SnapshotTooLarge RFC 9457 problem details with a stable machine-readable `code`.
 type SnapshotTooLarge = Problem
@@ -548,8 +578,14 @@ type TooManyUploads = Problem
 // Unauthorized RFC 9457 problem details with a stable machine-readable `code`.
 type Unauthorized = Problem
 
+// Unavailable RFC 9457 problem details with a stable machine-readable `code`.
+type Unavailable = Problem
+
 // ValidationError RFC 9457 problem details with a stable machine-readable `code`.
 type ValidationError = Problem
+
+// WriteRateLimited RFC 9457 problem details with a stable machine-readable `code`.
+type WriteRateLimited = Problem
 
 // ClassroomListParams defines parameters for ClassroomList.
 type ClassroomListParams struct {
@@ -2028,7 +2064,18 @@ type IdempotencyConflictApplicationProblemPlusJSONResponse Problem
 
 type NotFoundApplicationProblemPlusJSONResponse Problem
 
+type PayloadTooLargeApplicationProblemPlusJSONResponse Problem
+
 type QuotaExceededApplicationProblemPlusJSONResponse QuotaExceededProblem
+
+type RequestTimeoutResponseHeaders struct {
+	Connection *string
+}
+type RequestTimeoutApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers RequestTimeoutResponseHeaders
+}
 
 type SnapshotBytesResponseHeaders struct {
 	ETag              *string
@@ -2063,7 +2110,25 @@ type TooManyUploadsApplicationProblemPlusJSONResponse struct {
 
 type UnauthorizedApplicationProblemPlusJSONResponse Problem
 
+type UnavailableResponseHeaders struct {
+	RetryAfter *int
+}
+type UnavailableApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers UnavailableResponseHeaders
+}
+
 type ValidationErrorApplicationProblemPlusJSONResponse Problem
+
+type WriteRateLimitedResponseHeaders struct {
+	RetryAfter *int
+}
+type WriteRateLimitedApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers WriteRateLimitedResponseHeaders
+}
 
 type ClassroomListRequestObject struct {
 	Params ClassroomListParams
@@ -2115,6 +2180,25 @@ func (response ClassroomList401ApplicationProblemPlusJSONResponse) VisitClassroo
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomList503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomList503ApplicationProblemPlusJSONResponse) VisitClassroomListResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2186,6 +2270,79 @@ func (response ClassroomCreate401ApplicationProblemPlusJSONResponse) VisitClassr
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomCreate408ApplicationProblemPlusJSONResponse struct {
+	RequestTimeoutApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomCreate408ApplicationProblemPlusJSONResponse) VisitClassroomCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.Connection != nil {
+		w.Header().Set("Connection", fmt.Sprint(*response.Headers.Connection))
+	}
+	w.WriteHeader(408)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomCreate413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomCreate413ApplicationProblemPlusJSONResponse) VisitClassroomCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomCreate429ApplicationProblemPlusJSONResponse struct {
+	WriteRateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomCreate429ApplicationProblemPlusJSONResponse) VisitClassroomCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomCreate503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomCreate503ApplicationProblemPlusJSONResponse) VisitClassroomCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2277,6 +2434,25 @@ func (response ClassroomGet404ApplicationProblemPlusJSONResponse) VisitClassroom
 	return err
 }
 
+type ClassroomGet503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomGet503ApplicationProblemPlusJSONResponse) VisitClassroomGetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ClassroomGetdefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -2360,6 +2536,25 @@ func (response ClassroomMemberList404ApplicationProblemPlusJSONResponse) VisitCl
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomMemberList503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomMemberList503ApplicationProblemPlusJSONResponse) VisitClassroomMemberListResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2482,6 +2677,25 @@ func (response ClassroomMemberAdd404ApplicationProblemPlusJSONResponse) VisitCla
 	return err
 }
 
+type ClassroomMemberAdd408ApplicationProblemPlusJSONResponse struct {
+	RequestTimeoutApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomMemberAdd408ApplicationProblemPlusJSONResponse) VisitClassroomMemberAddResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.Connection != nil {
+		w.Header().Set("Connection", fmt.Sprint(*response.Headers.Connection))
+	}
+	w.WriteHeader(408)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ClassroomMemberAdd409ApplicationProblemPlusJSONResponse struct {
 	ConflictApplicationProblemPlusJSONResponse
 }
@@ -2494,6 +2708,60 @@ func (response ClassroomMemberAdd409ApplicationProblemPlusJSONResponse) VisitCla
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomMemberAdd413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomMemberAdd413ApplicationProblemPlusJSONResponse) VisitClassroomMemberAddResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomMemberAdd429ApplicationProblemPlusJSONResponse struct {
+	WriteRateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomMemberAdd429ApplicationProblemPlusJSONResponse) VisitClassroomMemberAddResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomMemberAdd503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomMemberAdd503ApplicationProblemPlusJSONResponse) VisitClassroomMemberAddResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2596,6 +2864,25 @@ func (response ClassroomMemberRemove404ApplicationProblemPlusJSONResponse) Visit
 	return err
 }
 
+type ClassroomMemberRemove503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomMemberRemove503ApplicationProblemPlusJSONResponse) VisitClassroomMemberRemoveResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ClassroomMemberRemovedefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -2680,6 +2967,25 @@ func (response ClassroomSessionList404ApplicationProblemPlusJSONResponse) VisitC
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomSessionList503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomSessionList503ApplicationProblemPlusJSONResponse) VisitClassroomSessionListResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2788,6 +3094,79 @@ func (response ClassroomSessionCreate404ApplicationProblemPlusJSONResponse) Visi
 	return err
 }
 
+type ClassroomSessionCreate408ApplicationProblemPlusJSONResponse struct {
+	RequestTimeoutApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomSessionCreate408ApplicationProblemPlusJSONResponse) VisitClassroomSessionCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.Connection != nil {
+		w.Header().Set("Connection", fmt.Sprint(*response.Headers.Connection))
+	}
+	w.WriteHeader(408)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomSessionCreate413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomSessionCreate413ApplicationProblemPlusJSONResponse) VisitClassroomSessionCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomSessionCreate429ApplicationProblemPlusJSONResponse struct {
+	WriteRateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomSessionCreate429ApplicationProblemPlusJSONResponse) VisitClassroomSessionCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomSessionCreate503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomSessionCreate503ApplicationProblemPlusJSONResponse) VisitClassroomSessionCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ClassroomSessionCreatedefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -2872,6 +3251,25 @@ func (response ClassroomSessionGet404ApplicationProblemPlusJSONResponse) VisitCl
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomSessionGet503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomSessionGet503ApplicationProblemPlusJSONResponse) VisitClassroomSessionGetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2981,6 +3379,60 @@ func (response ClassroomSessionUpdate404ApplicationProblemPlusJSONResponse) Visi
 	return err
 }
 
+type ClassroomSessionUpdate408ApplicationProblemPlusJSONResponse struct {
+	RequestTimeoutApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomSessionUpdate408ApplicationProblemPlusJSONResponse) VisitClassroomSessionUpdateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.Connection != nil {
+		w.Header().Set("Connection", fmt.Sprint(*response.Headers.Connection))
+	}
+	w.WriteHeader(408)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomSessionUpdate413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomSessionUpdate413ApplicationProblemPlusJSONResponse) VisitClassroomSessionUpdateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomSessionUpdate503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomSessionUpdate503ApplicationProblemPlusJSONResponse) VisitClassroomSessionUpdateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ClassroomSessionUpdatedefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -3069,6 +3521,25 @@ func (response ClassroomSessionPresence404ApplicationProblemPlusJSONResponse) Vi
 	return err
 }
 
+type ClassroomSessionPresence503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomSessionPresence503ApplicationProblemPlusJSONResponse) VisitClassroomSessionPresenceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ClassroomSessionPresencedefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -3121,6 +3592,25 @@ func (response TelemetryIngest400ApplicationProblemPlusJSONResponse) VisitTeleme
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TelemetryIngest408ApplicationProblemPlusJSONResponse struct {
+	RequestTimeoutApplicationProblemPlusJSONResponse
+}
+
+func (response TelemetryIngest408ApplicationProblemPlusJSONResponse) VisitTelemetryIngestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.Connection != nil {
+		w.Header().Set("Connection", fmt.Sprint(*response.Headers.Connection))
+	}
+	w.WriteHeader(408)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3231,6 +3721,25 @@ func (response MeGet401ApplicationProblemPlusJSONResponse) VisitMeGetResponse(w 
 	return err
 }
 
+type MeGet503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response MeGet503ApplicationProblemPlusJSONResponse) VisitMeGetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type MeGetdefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -3302,6 +3811,25 @@ func (response SoloSessionList401ApplicationProblemPlusJSONResponse) VisitSoloSe
 	return err
 }
 
+type SoloSessionList503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSessionList503ApplicationProblemPlusJSONResponse) VisitSoloSessionListResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type SoloSessionListdefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -3369,6 +3897,79 @@ func (response SoloSessionCreate401ApplicationProblemPlusJSONResponse) VisitSolo
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSessionCreate408ApplicationProblemPlusJSONResponse struct {
+	RequestTimeoutApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSessionCreate408ApplicationProblemPlusJSONResponse) VisitSoloSessionCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.Connection != nil {
+		w.Header().Set("Connection", fmt.Sprint(*response.Headers.Connection))
+	}
+	w.WriteHeader(408)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSessionCreate413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSessionCreate413ApplicationProblemPlusJSONResponse) VisitSoloSessionCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSessionCreate429ApplicationProblemPlusJSONResponse struct {
+	WriteRateLimitedApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSessionCreate429ApplicationProblemPlusJSONResponse) VisitSoloSessionCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSessionCreate503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSessionCreate503ApplicationProblemPlusJSONResponse) VisitSoloSessionCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3456,6 +4057,25 @@ func (response SoloSessionGet404ApplicationProblemPlusJSONResponse) VisitSoloSes
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSessionGet503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSessionGet503ApplicationProblemPlusJSONResponse) VisitSoloSessionGetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3580,6 +4200,25 @@ func (response SoloSnapshotCreate404ApplicationProblemPlusJSONResponse) VisitSol
 	return err
 }
 
+type SoloSnapshotCreate408ApplicationProblemPlusJSONResponse struct {
+	RequestTimeoutApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotCreate408ApplicationProblemPlusJSONResponse) VisitSoloSnapshotCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.Connection != nil {
+		w.Header().Set("Connection", fmt.Sprint(*response.Headers.Connection))
+	}
+	w.WriteHeader(408)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type SoloSnapshotCreate409ApplicationProblemPlusJSONResponse struct {
 	IdempotencyConflictApplicationProblemPlusJSONResponse
 }
@@ -3627,6 +4266,25 @@ func (response SoloSnapshotCreate429ApplicationProblemPlusJSONResponse) VisitSol
 		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
 	}
 	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotCreate503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotCreate503ApplicationProblemPlusJSONResponse) VisitSoloSnapshotCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3741,6 +4399,25 @@ func (response SoloSnapshotLatest404ApplicationProblemPlusJSONResponse) VisitSol
 	return err
 }
 
+type SoloSnapshotLatest503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotLatest503ApplicationProblemPlusJSONResponse) VisitSoloSnapshotLatestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type SoloSnapshotLatestdefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -3825,6 +4502,25 @@ func (response SoloSnapshotList404ApplicationProblemPlusJSONResponse) VisitSoloS
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotList503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotList503ApplicationProblemPlusJSONResponse) VisitSoloSnapshotListResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3940,6 +4636,25 @@ func (response SoloSnapshotGet404ApplicationProblemPlusJSONResponse) VisitSoloSn
 	return err
 }
 
+type SoloSnapshotGet503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotGet503ApplicationProblemPlusJSONResponse) VisitSoloSnapshotGetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type SoloSnapshotGetdefaultApplicationProblemPlusJSONResponse struct {
 	Body       Problem
 	StatusCode int
@@ -3990,6 +4705,25 @@ func (response SoloStorageGet401ApplicationProblemPlusJSONResponse) VisitSoloSto
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloStorageGet503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response SoloStorageGet503ApplicationProblemPlusJSONResponse) VisitSoloStorageGetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4839,123 +5573,141 @@ func (sh *strictHandler) ReadyCheck(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3bchs5kuivZNRMhCkNSVES7W5TT2pbHmuOZftI8nbPNr0qsCpJol0EqgGUJLZDEfO0H7AxXzhfsoEE",
-	"6kYWSdmW1B5vv9giiUsib8hMJBIfg0jOUilQGB0MPgYpU2yGBhV9epYwrY+f2z+5CAZBysw0aAeCzTAY",
-	"BJH99YLHQTtQ+GvGFcbBwKgM24GOpjhjtt9YqhkzwSDIMmpp5qntq43iYhLc3LSDZ5nSUtm2MepI8dRw",
-	"aSd7k7JfM4SIfoaxkjMwU4RU4SWXmYaUTfCRhlDgtblwrcJu0HaQ/pqhmldAdXNUAZux61coJmYaDPZ6",
-	"vbZdm0Fl+/7Xz4ed/2Sd33qdpxed93/5cyPUx+PXUuAJM9F0GfSjczbRBG2UcBQGpjKJ9QEwmNkOwIS+",
-	"QqVhv9cvIJ4ii1GVIB+PO3aGjptiBeS7vb1+E3Sv+IybZbjesgmC5r/hKjwl1K86WYxjliUmGDzute3M",
-	"fJbN7Lz2Exf+UwECFwYnqAiGM9SaS7GSfbT7/csZ6EwmsjZZfdGHoGUiwU8HPC4Wfy/w3NjOOpVCo5Mh",
-	"KcYJj4gakRQGBf3J0jThEbMw7qRKjhKc/eUXbQH+WJnszwrHwSD4004ppTvuV73z1vVyU9aXfD5FsCtA",
-	"bSDy82u44mZKTKlQy0xFVnq0YQahFeatwq1ucNMOjpRyIvlQEB+KOUgzRQVop24D01CdhKB6IdWIxzGK",
-	"h8ZlxJIEFczYHDRiDYcwygwIaSCaMjFB4AZa4TgH1KPzOMZZKg2KaP57sMOhgCxNJItLFtBshhBW4Or8",
-	"P5yHwC1H8CQBLmCc8MnUtEEq6vEB53DFNGQa46GggRjEfDxGZTXcSMbzOh8NhV36a2leyEzED7ne1xJ0",
-	"Fk0LGtEapHCEq9DSks3SsxUKaS7GFkxPsP+fScOOriPEGO8e9NroG1jPEy6WqAneMTeVZZAES2XV+q92",
-	"UGiF9P8F+tHDrQPbbcrFxFJvKGxzjLsQWjqGbXDtQ2AihlDhjHHBxSSE1mhuUG8BUwhGpp0ELzGBGc5G",
-	"qLSn7ZlgqZ5K84NtuoCl7Z3tOkIKvTnigtGe06A5m9TYJbdq+ZEGgqhd8vAzN1vnfJ4Saedwhcqy9iU6",
-	"TreK3m2rBJ3dlZe3BzuJxQHGcPbysLP3+Am0pni9BXJMs9Cs3dqeuLwF/dTJcdE59QA3z5QvB0RmMVkf",
-	"t0ARF2Z/L2jYVW8qWH8tzYmM+Zg7Dm3QWmR7PNJgF+4sD9SWHUhYVyDnM1b5uQs4l/IVUxN8aG1OqsoJ",
-	"iIbw7M2rNxdnrw/fnr18c35xcvjTxQ9/Pz86C6EVpmxuhe/CSHmRWEi9djiX8oSJ+TsSTf0J4OM1m6WJ",
-	"X3BsMWOHnjExv8j8YBZgw3gSDAJmYCa1gb5XArrUypCisppYHYBCo+aQMEPGIxfaMBHZoXdYyncud3es",
-	"9bPjjRu909t92hvvj/qd76Nd7HwX77HO09Fj7OyPd9le1I8f45PxjvYU2rHsaZjJdDDo7z1tB4YbC77F",
-	"AFiwlyEriT41JtWDnZ1ZX0+7MV7m2NA7S4u+ad/pPs0ShSyew5Tl9H339tWbw+dnF8evL168Ov7ry/Nw",
-	"GfKhaIWLkC2oT7Dj2s0k16KnhHw2Nug2yZC+6BzaL0KIMWFzqytrklZpsiy3ZxhJEWswEq4YNzDCsVTo",
-	"iMzFpK4v1hrgFkPvBMvMVCr+Gz7wBtwGLi5ZwglbeJ1aWxpGyJRFlPyAAlphVoHOS9Z/2C4E1INboFWb",
-	"udhtnbtmplxDLKNsZi2dVnhZQHlB1ioBX/Bw6TkrKWfkVCuZojLcb5IKmcH4gpmayoyZwY7hM1zeGdsB",
-	"j2/hehTi+bHhl8xIdeGGWYegdxrV8fPAeTG5C/Rz4Kaj0StjtatreV/AI0e/YGTsrAUWnlE7omEcc4s5",
-	"lrytYGXMEo3tBUQVq1kH8Dk1WoTXdV0LkvWFl4nDDc7qf6ybvKTyTTEVU4rN7edKXKLBKR1py0tSkNpI",
-	"mDYUz+g2Org1ShBca1fmfeEGzstbXNySn1DE6xlVZEnCRpZKzk3+XMbVhqlPlYl8Y1pPIo+MM9d4jYw0",
-	"cXwNYaUA+JlrYFeQdRvifJlALMaulpeyEYA7Zf+c475CKXiXxp+O6JK1lvcIKZI5GMWEptGsy8wiwy8R",
-	"/vXf/wPEBF3iBrsx/+y4ogLpigX5GZtW9IJjEhfbYR3Qsf1tGc4fp6hwACHZ+cQ1ztNDNe9SiM9+TJmZ",
-	"dvMYrv3C2SjdqlsVdpskb4Zae/ZZvyoHXtmhaXkvkSVm2qCsphh90KsJ17TJLY5d0jEnh/wQtINMsEvG",
-	"neL6EsqcNEiQCyY2AGet9c/fgPPePlrZDI31KJch+kVy8YmqdeUilNy8I5/aNne9YD91u7Ka1Tg4jONP",
-	"FPi7gXU1RK+4Nl+qbT19l3TsrVXjW4UayTf82LD82wOSj2OxsREcN/Q6cGiY28vR782CzUtxbsVKpnPW",
-	"UV1Jn754Bk/7j7/L49zgHH8fp2egjVVQMGPRlAvsWNeTvggjGTvFvKAwKaKw5FDWRgHbqLo9LboyTjuW",
-	"TmM7KGLZFg95mJR0upnK+MJ+xZJEXlHjPPxrgVsMntDQOktTSTbTDGPOLgiV7aAetLSoZgYvaKuijw1h",
-	"Eu+rXVgdJjNDsQ+DSrBko4YvYywN/EVoaNj7X0gFy55fmywXOR6jiLmYAO14FC68lShV9vYG26kM5nxc",
-	"46zSPt6kxXMMOQFYYz8XYal+xZgsIgkVk7loGJz6yUuEwJjxBJvdUvpi+Vzu3ekxKKQDhAhBsJnFoDvj",
-	"dRJhOxK3FvOuDio1cPL6jd2z3pJRT3LUJOWNYXsr8knyZhwMfr5l6KG9qOqI+RfDp0/6QRMpigj9Ldtn",
-	"GuNbNV3WfXEul0F12mXEvL9pB6deKedqhUIEhNQsRmEaZbDumVU6O3M696ia+/oAZYPZ6KzXi5znlrre",
-	"Y/hFVYLiS6HwdcG6dqCnbO/xk2UheSWvUEVMI0zxujigWDyaqOYu9DpPWWf8/uOT/s2fG91m/htejPIT",
-	"m0/li2KJbechV0YrFtGuE2FjlCgnpvOJ42+HpmVCwa1iIAUL3CM5rUjSeeHGuIlM5Jlv2hgbWUiXKNji",
-	"UzmihGgdb9xFuKJQGpvDFJ8bfaikonwVgd91YdxNUlku5cGDVZW574TwFarcM+1L4bqjPb6+HbjTeuiA",
-	"P70XeIkKRpjIK+hBi/ksgBmbwwjBWuXu3MX+nmk2wa2uM+lvazfUp6eDfrv7uPOv4jRb32rUzzcx2sE5",
-	"JjhDo+Y/5Bl3n8CKeJmnN96KXYq5jmw/Cnix62PXM098yz9u8H79zGtX5GbZtKKF3EhRpBbSFMveIOVr",
-	"VK2qGEfZhLyksQzawRVTVls7U/n9mhhQaXtjzI1UXZmiIMrV8hAdWorPDQNa+PSnucgvFGLH8hWUi2vn",
-	"zMc0/KKlGEFLoDbWdcgPzPf3gJavtyp+USUqWNuX1+RNyCtRSRtEYfiYo4LWWCGCBYvGX9RvG9BgdGO8",
-	"1oXAiZgwZSnhGFqnL57B/v7+0602jOaVhNJHGqJERh8OXDIXqkvKBVIYIb9EsLsJXNlBGUXYa+K5Zr9Z",
-	"4N6VocaCd986J78heVf4xVDuFYMRHaTKcUGj3Z7VVwLcoC7mETpxCQmtUuAtvKolWb1lc6dGyHc5zzeq",
-	"+gp2u929Xg+iKVMsMqh0m06EKfx/NeUGQacsws0cUFpzw+FZ0+btw09LEDxjQgoesQRcW2K53PanQ/RH",
-	"lI6nIEoYny1Asrv3/QZeJFGIMsXN/MzixykOd0h/mLmYvPv0Iuedv/14HiwK6csz65KUmYWoLnlk/48U",
-	"OvKf2hY7R+7f+PnZYR7iiqQY80lmpTnNRgmP4APOu0MR4nVKyYg5Nx4AH0NIayYTkn5MKYBogBuYZdrY",
-	"HS9kUYRahy7pgqhuV+xWUU9NcTkApA2XMH96dHYOh2+Pc2Sf9M9eAvm0lgxpwowlxQCK80HdLv/OVYZ2",
-	"sSEtEzkUV1J9IH6hRDuTsyFwMUFtuuACOiwhwfQri3DHJ7+nShoZycSu2kE6stv6fCjsDId6LiILbZGi",
-	"QAohtrIW7jD7K0t5d85miUXMUPzpT/BMCiswFsyh6MD2tiX49vYAwkMf/KNQygB+cDkbw6zX24/+9uM5",
-	"/YEhSGHlW83tDCnfCUHJzCBkIkHtUt+twnaRIc3meigAwpzdBvDz+7ALhz4VhAuwlosdzXM61960sfRM",
-	"DcZdByWFyrSF003ev77eeXx9bduHq7JDQqdGn/Yff7fVHFsl2FxUFRoCW2zCuNBmIQ1EZULn6TlMzGHK",
-	"RJygOgAGl1wm1NUObEHr93qhV3F2mgEsxREdWzSEEi1yQheTtMQDOCxTj1eks7oZ+yG0hAS85tpQfC1B",
-	"9kFvHVAirBUZn8zs85ft0HkKM/XfhzKL2WP/LZtwQVBbCiRcG0ARp5ILo8GwDwihO12E1m63a20C8NcH",
-	"4HFvi5ZoNb671xH6Kxt2YttX3PaKB1iXQFNiqlQxGbgCryzNxlxp46ZRRFRP5kzEVklKEWWKkpW50KiM",
-	"htYHnGukQ2e/sK1ufTY63q2eUtthy4Nqh5fj53p7mwB69+74uc6FQDMeu6T2K67xwKlqHjvQHe1WK3hC",
-	"y7KOJ72WZ+GRWhqx6AOK2KqroB1conLOZ9Dr7u92e3Z/sQYbS3kwCPa7ve6+ixdNSdnnOYKlItuxX0+Q",
-	"DNJCgo9jux3lbegwq127KrRily6b7LgbKav250pDfx3o5v3CPYq9Xm9NOtinpYHVk4AaksGs+WIJbIlR",
-	"4oZS1PoOjqbhC3h3FvPYqN/u5n61hD2Cyt++2dTRT2O39Gw2Y2peJZi2tqCq6Quu3X5mt2eX1N2uSREZ",
-	"zmxiSVtmwejA2kup1Ou4wwcLiuOHH2Q8v3vC+Vlu6iar9SFulvhm9+6nb+IZH778d2MSgtraYvnaDqp8",
-	"MsJIzlADN55hVjLGTbtJm3zME0xubqFY/oomeAipX5k+nDd4eBr2e/3NnYq7NF9KdBc+yO3V1oIm2Fon",
-	"/J+k9PP7o+RnrecOf7OkyiWLOcXFPo3xoMqw7nZl4VmGz14dnp2dvnlzQtn8J0cnPxydnoX53RVolTZJ",
-	"b6s9FFq6C11SG6cYRxbHGHfhxPeomhqjOYRFDoo7/hV0mUZd8Nj7HSvYu5IKco9cXpllVZYzrfRb5/Fy",
-	"pQ0MTv6W+9bpN2c6komuZIIQ0o/hPUhCuYEuhHb3eruhC9pYdiSbL9e+rNijwz1yJSi04285SIHWlfLW",
-	"pfebNKIYCu+ekCMdWQ6OoUUJOcTS/gDAGrZu+ZpPpmarC4dxnJ/EOxw5j+BpeDAUzP2WsjWSlje/hTQc",
-	"xvE9mQrl+LcyEu5aABvvYXqK5eQkEbxL+2TN1HH8e5gm/d7+5k7ltd7PURL93tPNHYpbt1+qVQ7juCBf",
-	"oVdEMt/qQnGZ1ny+jZTvgh/9huKsphgTdOdva2XpFGfyEpf3ln5DgIuafpsM8UX0dYhpJjEZxlxBwi8R",
-	"IikERhRAAyN9aD43SKJEanS7Sb/f27/7XaTdWFGhTFhcXb7gVnmQm8214j7hZqven7x+Q1GD6tH0huBB",
-	"jqdv3dryKKHD4YppXg8qPIinsTFAUU9quOc4RX2ym+XyIPcSniiSHZaZ88xdWfpD8y9xsEUMsOLAt7a5",
-	"f/aGXujJj+Wp883tleZDRUTWMMw5nenRz/8XwiKL5L9HVbV5VyurGpFey1Nf1vOMv/H2MIrNT/bALtYn",
-	"8m3lgr474vpD+y2y/pGIV+k+OHLnkUy4241FK4dLnRdIuGslWRyCrwwJUpKJMGpelMNow1ReUQCEqlNU",
-	"jfSWYSO95erETNklnU+LdiWuNxQ+hOKiQ2TljxHjPAmASiZx4fJo/M1P+/2PODqT0Qc0laN5Loai4eh9",
-	"dTQkNynzK1r3KDzFHKsqDlGAyKMOYxDy6ltX/D9OpaVmuWbv0Xl2fKQrRBby6uvbHCoilsiJ3ikSTEh4",
-	"mgOObynjZgBC+jQMQRdbunDo0hPq5TqYMSya+pOgPNbo0eTStg6AiaFoKPtBCQca+ERQ3l7LZ3ZAv7e7",
-	"RfkoRVEerqlxWM/qCl0KWVhP3goXs8kcFG2gw3qmhyJclBE3kIbQ4LXZSRPGRQitqykzEAp2ySfMSNXV",
-	"KOIfkEW2vf1bw5jmd2f0DuJndDkZVGa1ILK0cHHaRSKH83jGjCcZZYhQxcfBUOx2YXv7fKqkMQlubw/K",
-	"c4vzo1dHJ0fnp3+/OD08P7p4e3R6cXL8OoTWfq+3lV/30qTrZlxkBulPlxA4FADQYqATTspaCuz4Rldc",
-	"xPJqi66nh/29p1C9W5enpVTr1rQraS00bn7dxJNIIfM60qegekWYoiVrHCvUmvK+/vWPf5YBbfrVE1iO",
-	"adzw/PTd2fnR84u3p29+Oj46C6lHibxMGJVpK49+VLhiyQe7vPCnzguprpiKMbZ/hUXyCA2s+GRqunD8",
-	"9vKJh9FHvGUm7HAWbztP+t2h2LPUOBKRtFij/Kf8+nv+ZejzP9oQuhxQMyc+Cie/8TR09A5rd+bd2hqZ",
-	"r8Z5VC8g0Qhhf/cxNN+NtLvGvoXxjP+2iluqNav297578v2WuxlkWZ2EYXubiXh725tBFm4CkYuxS1Nq",
-	"A9ptLcIYrqY8Qcvq6G7jOabZ3YflWlg0vLTWlQbkVLuRU5oXREpqbSWd0WQwkrNRmdLlprVUYNrVsiNe",
-	"3LKKJ5JKZalx3RwUlIHjUNrv9ZYzp7pD0bcI+tvZm9dEDLfPWVy9O3/R+R7oByrkQ5yzmLsaHkBIqcmh",
-	"S6KyosycPNWTiWlwIfNcHdvY7seMC3j3l16v1/PIagLSX26kUR1/0zXRoXjchXCv1w8HFUVKrPprhhnG",
-	"pHr8/Zgu+NsFdEZpwcTxWCqf8GRNjamSQmb6gKYpBK/IDh5l47GTwXGWJIsTxkqmKcbtQki4AIsnHrmV",
-	"c1FAH/7UKbDYee76hZBvseDrSJCefHN6NqD0OKn4xI5oscZodqtJZGawC+Gbt+fHb16fhZAq9AXOCnXH",
-	"Cu2J8VAQsrzOOqRcz46VPSWTzmGSyKvOG5pnANthe0WLE7q4rAfw9s3ZeXso8slXtX/pSncNavUG27Co",
-	"J9pDUUud9CUVF4Y8YdedwwkO4PsnlBTos7qpnogV/jbVI1NSGFKStZTDR7rCWAc+A7LAOinpHKcQMaU4",
-	"2k1wA5aarNKCuMeUnXpPruRSEjldBSr0Y32gxavDJNRFLqbfoJZlG/SUWWJ5mwDs8N1VRXvXe68NpyiH",
-	"PjmVpLRlRbLjRHKrkNl66bcGuVke9aW8ct5LQVGH/Ec6F1cqc+nlFUYYsUy75C4v4VfMi3gr0xlLkjn0",
-	"yEJdfSpQXGTsragk99nG/+7+71vesXGbzDdGWdmNVpd77O8+fsg1vCsNgSZrxFoRNXODKuk12g4e/L2n",
-	"D0qCvDRkocG9aWYdLGcvtsKaCbrV/YwCiZkwPKmWWHf5zHYrnDAuPrFQ4ud4jz6XPRj8/L7qSzqdmUNV",
-	"Zvq33A2HNhhv+8dtqKiMXGPUXMmid/C+HVx3Zn097RS2WWdE2pi0VcX/m+Hq8PIJ3nNA+QTXl+bs/j5J",
-	"jhYAO5w13yOS9hycEte5cV8PWNWLp65EbOWG6b//Oefi7duv9ojzi3miLKJdeSFAr86Ets3W5EAvX5m+",
-	"H8tpeZ4HzoOuXaj+5jKha89FyCvhsj5NRYktccRKjXG7Y78KPp2C/jTtUX8A46F0wx+Hhbnf0axGPptN",
-	"yurbK2O31Ygp+fi+S+ESFbekR3NDd5XdH0ZOkCI15EFzYx3EBWPSmm7WRjqoh7BkZNB44yOs3i3e6kJe",
-	"DF672AFk6VCQ0bdLkTa/Nle5X2YGJizVFB6gbU+3gWo9upAD2Yl0KDOgE6dZaubFUuki3QEw94W8RDUU",
-	"qwu4U4fd/RBaBEyxUHcj1i/ChfaKW1p5UGsomC5jU3Q44INaLkKmkFlzfKsAxkyZWfNKg6vLwC2++719",
-	"WHikwQc0NjzJ8K9//LPAlF1RhXb5knzgdjFa60JE1i7Oa60qZIl7CYguFI7t1L4kun8jojjXo87R1DpE",
-	"5Vmfpd5rCbHMRomPq3IxGQDz9eg3PTTS0pFMlw5atoYifxrJJzqXT9b4dxPyp0hchDhVMs4ijN2tRvLp",
-	"HH3KIDKnRy9qb5qU+cygMNO0Rve+SeOrJnlrMFJadNkvh8LZixFLoOXLMm0tHxt5Q6KA3qVc11HrV0yx",
-	"rXLJrOxFyPYJ3lNWueiwqrR9q7/V8GRAy8qikDH6O6AzqXAoaHF7T2Gp8n3jwUAeiMsZjRtdZ7SW7eUY",
-	"05+8Dlw2ZOiT7vPWLlThyjhwA0wpfok6r2hiOXMVkzdFrGhbqpWR+tJNtL10G58cuk40lRoFcQsRacY+",
-	"oCam5640Cikw/2qLZmNc/cBXXSZWPk72+PGme/zv15mZn/cQy8PlcixW/2p8TsBJi7+wQBvDskpRmCZs",
-	"ntebIDYrRNQLphPHoSgki1iSrkjb8Qsxzc/w8vvC+Rs7VELHP35zp/b0ZhycO/CXYazB5o94uPlKM1zq",
-	"7yrdW7p/03tbZTByfd+l12nKENr6jguvwnxxPiKjPPTCsisIn6ej5Gb2opV560jRbUzQxG5XZnUKzrnn",
-	"QG9plo/M8cUwZRvCo3M2GcAwcMUkXG04V09iGJC5MxRhwxtDYRfC2muIFbsgl1B64qiwHfZ7fbtNHBZe",
-	"XG55FgWriiIJm3aTV4SAO9hNNnSovie5yoO7HeO617hu2sH+bWSr6TWpb/9i4IJdlj8u9sUu26YQYc5U",
-	"/CFY6usKKlYLOW6IKFbKyn37rFg6C8WyNwYgP5UpP+ZD39yOP+8gCNV8Q6lSJ/QWL6zepszqH6r1K4uJ",
-	"LepUaPV7fZAiolfMXM0pUO7+IXCzdRv2dibuBt51je75gKteFnf57JYchK/hQCM3GxfcAxG72BPlmazb",
-	"86b0LMtvK1Hunm2hPMj7xLd/HaYJ1Wl37TnsK36JArUucgpTJSP7mdzz6qplmmep0/Xs1Ws+tT//jkum",
-	"+Ym7Hvf2H2C+1+R2sHh+AKF7jiekWm5wNeXRFGJMUcTWyfK1/9cT5JRCplWKxMywEdO+QAGLplSty/Lo",
-	"jE8c3n3eprPyG4hWn69evfDn91bbu/Q3t4VlKgkGwQ7tAn6gpewbwgYBoXKAu+UGZqddjg1V357UC1UQ",
-	"KWW6MkJxztwUYirLCebVSij4ulRa0KffKmSUh167c0m51kW5nqE4p1x1wqofc8bmtLgD/5hVUeeBsvPc",
-	"DRk4FHMp0CWoTtBo6Pf6zlmqPv/v8txv3t/8bwAAAP//",
+	"7H3bchs5kuivZHAmoklNkaIkymNTT7QtrzVrWVqJPt1zmj4qsAokMS4CbAAliXYoYp/2Azb2C+dLTiAB",
+	"1IUsXmRLck+vX2yRrAISibwjM/GlFonpTHDKtap1v9RmRJIp1VTip1cJUerktfmT8Vq3NiN6UgtqnExp",
+	"rVuLzK9XLK4FNUl/S5mkca2rZUqDmoomdErMeyMhp0TXurU0xSf1fGbeVVoyPq7d3QW1V6lUQppnY6oi",
+	"yWaaCTPZ2Yz8llKI8GcYSTEFPaEwk/SaiVTBjIzpTwpCTm/1lX0qbNUCC+lvKZXzAqh2jiJgU3L7jvKx",
+	"ntS6++12YNamqTTv/r9fe83/S5qf280XV82Pf/lzJdQno/eC01Oio8ky6Md9MlYIbZQwyjVMRBKrIyAw",
+	"NS8A4eqGSgUH7U4G8YSSmMoc5JNR08zQtFOsgHyvvd+pgu4dmzK9DNc5GVNQ7DNdhacE3ytOFtMRSRNd",
+	"6x62AzMzm6ZTM6/5xLj7lIHAuKZjKhGGS6oUE3wl+Sj7+7cT0KVIRGmy8qJ7oEQiwE0HLM4W/yjw3JmX",
+	"1UxwRS0PCT5KWIS7EQmuKcc/yWyWsIgYGHdnUgwTOv3LP5QB+Ethsj9LOqp1a3/azbl01/6qds/tW3bK",
+	"8pL7EwpmBVRpiNz8Cm6YniBRSqpEKiPDPUoTTaEe+qfCRqt2F9SOpbQs+VQQ9/gchJ5QCdRMHQBRUJwE",
+	"oXoj5JDFMeVPjcuIJAmVMCVzUJSWcAjDVAMXGqIJ4WMKTEM9HHlAHTpPYjqdCU15NP8e5NDjkM4SQeKc",
+	"BBSZUggLcDX/nc5DYIYiWJIA4zBK2HiiAxAS3/hE53BDFKSKxgOOAxGI2WhEpZFwQxHPy3Q04Gbp74V+",
+	"I1IeP+V63wtQaTTJ9gjXILjduMJemm0z+1kPudBXIwOm27BzMjf46gvxjsgxvQfw9JZMZ4l7I6YoZXCs",
+	"Ky3EVYKjGXg1YUmtW9MFTkUU0tuI0ljBs8PDg2cwnGuqUFwpTXhkhtslM7Z7vbeL2lcKMVW7RmBrolNV",
+	"63b2DoKaZtpA4FcBWgjwMztxNdF6prq7u9OOmrRieu3XoXaXwb0LHoaL/nZ59t4ukikQ11TCsw78O3sJ",
+	"9XBp0rARgKQjQ2xW9YevLP6bVvWFAz6kIyGR4ZgCSQ11TygHPSH4TUyjhEgaB1au3DBFjVBRQnDzv0E8",
+	"ajvzbCSFUjQ+GnCkEME5jTQqC3yQQ5QIRWNH0v+RCk2OcZ/ow9N1afQNGHVcHQuqkJhHTBdoHMW7kEbn",
+	"/2YGhXqI/19RN3rYODKvTRgfG9YecPM4jVsQGryHAdjnQyA8hlDSKWGc8XEIdaTLBhBJQYtZM6HXNIEp",
+	"nQ6pVA5LF5aq+2xKRaq/iYMcg1xpN9Y6/olZjKggUrJrigKPcTho34+L2s9zLnILgXz2jTy0CPBDcdAW",
+	"Kw3f9vvnVy/PXv/9qn9yenz2oR9C3RlxcNAG1QAxMkQy4G40awVIo7cW4A4bLegvMYTlBSAjTY1mYMqZ",
+	"s2bfA2fGesvHvVZhlCU3ZK4gxMHQbM8RRLkxKn+t4W+1jxUmljH6OJmpidAvUUKWqWtnd6fMb5nNNmSc",
+	"oL1bYbVVofuaGZPwJ2UFcZDrTy+N+vMZqpU53FBp1Oo1tVq2VcaF8QiWsWAmMSxGY7h822vuHz6D+oTe",
+	"+i2ys5aRs2z+/tL0uGheOICrZ/LLAZ4aRi2Pm6GIcX2wX6uw6ItYfy/0qYjZiFkBWGExod/zkwKzcOv1",
+	"UGWkDdLuCuR8xSq/dgFfodkfhINLOj68PHt3dnX5vnd++fasf3Xa++Xq5d/7x5dhtUZEy6QvxCnh8w8o",
+	"+dU3iVUz9JTw+VXqBivIVaJhKpSGjtMxKrcIYUalsQLlEUiq5RwSotFxrRCvxvPadY6V2m3vvWiPDoad",
+	"5vNojzb/Gu+T5ovhIW0ejPbIftSJD+mz0a5yO1SSx/svcnncFwIM2MuQbSOalxb9ULLZ2ZUkMabIHCbE",
+	"7++H83dnvdeXVyfvr968O/m3t/1wGfIBr4eLkC1oZ2viCAleSV8g8r0YphDiF82e+SKEmCZkviSSC48s",
+	"8+0ljQSPFWgBN4RpcAYWbjLj47K8WOv8Gwx94CTVEyHZZ/rExn8AjF+ThCG26O3M+PEwpEQaRIlPlEM9",
+	"TAvQOc76wMk1YQkZJt9m76eFcQocdUnlNYsolH/e2iQ5bBcM++qxNtJ+8fGHIPsexHRGeWz8xwBSlZIk",
+	"mcO5UHos6eV/vAsgItyYKENDRSSa0Nii3kOxZIBaJ/r3T9z/x5AXEsSTR0qKdmBm+NuwIhpjsYjSqfHI",
+	"6+F1BuUVRlUcof8smaYXRFOMEt6LOytsc6LpVeIGqlAge/ttiCTF4RSqjinjqaZbKI8VtnmlLnAYUVtZ",
+	"50WQH1j841JpDFNDXHpCOIS985Orny9O+sdXF73+8dX58cXV6cn7glW+t99uQL7YYMCdJxXk3/rwpUJf",
+	"rBjQVAFoMabGxw28E0Acko1aKa7W8Jv3qh0DaG+UOCe6Ba9Eys0SzF5xEdOv47OUa5YsBlwsdoCMCeP3",
+	"4rhsl/JjCYMVPLGQYkalZs4LsPi/IrpkE8ZE06bxapZN/6DG4i3iuhnNfan4JdVCXtlh1pHQB0Xlyeua",
+	"DRH7+PKvNTsdjl4YKyiuJXeCxPAfNEKPMsPCK3wOWTeOmdkHkpwXsDIiiaLBAqKy1awDuI8PLcJrX10L",
+	"0jmxpnV5TqbptPzHusnzXb7LpiJSkrn5XDj0qXAuh8oIQMFtlIcojYdFrcrTg9JOIFxrV+YOGioozz9x",
+	"tSU9GcW5llB5mjhrxJ5BfC3hond/T57w0nb9FjlkXNqH1/BIFcWXEJYzgJu5BHYBWdtszrcxxOIppH3/",
+	"CIijKgnhoDaohTClhBv1y2kL4wFSJFB/FTVQRFs0Q/3VqAHRhEgSaSoVEImBl6m4pjE+dzNhmoKakYiC",
+	"lmw6pfEREDNqk05neg4IFyR0pMF+MZxnMc5Ou22l8+Jh5jL6NyLtQVnWc8nvkHM/zOL7E0fODsuaX/Bk",
+	"DloSrpgPkZFIs2sK//yv/wYk3BZSsI1q4RdVUa3ygtyMVSt6w2gSZ3ZnGdCR+W0Zzp8nVNIuhBh8QYqy",
+	"0V0q5y20DczHGdGTlj/UN19Ynd8qxrrCVpW0mFKlHPmsX5UFL3+hanlvKUn0pELATmj0Sa3euCrFvDh2",
+	"vo9+O8SnWlBy2b5lZ04rOMieLlcAlyr6DUaDf9sdX1dDY6zIZYj+IRi/pzpYuQgpNlsRF8L6mw+6YDd1",
+	"UFjNahz04vieDP8wsK6G6B1T+lulrdvfJRm7tWg8l1RR9Lm+VCx/e0D8OAYbG8GxQ68DB4fZno++NwlW",
+	"L8U6iyuJzlp0ZSF98eYVvOgc/tUnPoB1pl3iBgGljYCCKYkmjNOm8dbwi9C44iiYFwQmeuhLDlppFDAP",
+	"FdXTYszASsc8khfUsuQGgwd/bo4yXU9EfGW+IkkibvBhnw9ggKs4B0+5SmczgXbelMaMXCEqg1r5oNKg",
+	"uhxnqIhdL58SGg9ScpJslPB53KKCvhANFbr/jbEEl0IsAVouYjSiPGZ8DKjx8AxnK1Yq6PYK2ykPknxZ",
+	"ExVCPV4lxT2GLAOssfmzME+nYExm/njBzM8ezE5Jc4TAiLCEVrvS+MVyotaHixOQFDNKIgqcTA0GbdKf",
+	"5QjzIlJrNu/qME8FJa9X7I70lhwR5KMqLq88qjcsnyRno1r31y0DSsGiqEPiXzzTetapVW1Fdiq/5fOp",
+	"ovFWjy7LvtjzZa047TJiPt4FtQsnlL1YwbAGIjWNKdeVPFj2JgsvW3Pae4HV77pTowqz0VqvV57mll59",
+	"xJCRLJxULp1Prgt5BTU1IfuHz5aZ5J24oTIiisKE3manxovnxcVk1nbzBWmOPn551rn7c6Wrzz7Tq6E/",
+	"Rr8vXWRLDKxXXxgtW0RQ3oSNkS2/mdaPj/84e5pnmG4Vt8lI4BG307Ak5ghtjPWIRFy6RyvjOQv5sxlZ",
+	"3JcicojW0cZDhCsyobE5TPG10YdCbvLvIli9LvS8iSvzpfwIsG0RYCvg60GItUBJj0yvuUB4ILukvOM2",
+	"qxCa4LIMOb2mEoY0ETfQhjpx2YpTMochBeNJ2AN883uqyJg2WtYN2dbWKU+PGWNGY9pEiiwtSm016teb",
+	"RUGtTxM6pVrOX/qykXuwD732NTpbkUs217F5D4N05PbEvumrN/zHDR67m3ntiuwsm1a0wPk8q4/BKZY9",
+	"WMwrLVqCMR2mY/TsRqIW1G6INMxpzfuPa+JWub9AY6aFbIkZ5bhzpWIai5bsc8WABj51P7f+jaS0aegK",
+	"8sUFnviIgn8owYdQ51Rp4+74g/ODfcDlq0bBlytEMku2xJoEPHHDC7UvlGs2YlRCfSQpRSGK4y/Ktw1o",
+	"0KoyxmzD9riZMCEzxDHUL968goODgxeNwIrWAnBRIqJPR7YigcprzFmWNKLsmmK+rU3ptoqhxJ5rdOQC",
+	"9a4Mj2a069LkK1QTd4vBAgICQ8yyEKNsj/baRl5xsIPaOE1o2SVEtApOt/AEl3h1y8etGEF/q1+tXPda",
+	"rf12u6Af76VIYUmPDviSIt2gPitCJNUatUxxucU7GFxWGTguRLe04leEC84ikoB9Fpfn/SPM/voJa1gk",
+	"RAlh0y7stVp7+8+t62Se+9B/03yOWylSPeBREV1CFrDVhc9UiuYNi/UkgCGLGRY1SBZTVcYkj/PxEkow",
+	"LiQkaElYgqlPuYliE66xOkemCbWFg2ZSg+ki9CyGOk0UHfBOey/bSKxyQStKC1xx7/zEPrdiLxpLm7G3",
+	"/3wD+6P0iVLJ9PzSkKSV1TbBrpfaoxv76Y1n17/93K8tysW3l8ZzzSuSXE6bopGkluMuzBO7x/bf+PVl",
+	"z0dCI8FHbJwaATpLhwmL4BOdtwY8pLez0GayWAFwBGwEISIOPQ38cYZxZg1MwzRVmJ0WkiiiSjnSREYz",
+	"K7arKOcU2QQgVEBLxHdxfNlHlDt6O+1cvgUMfZhtniVEG/LpFpN9KlJ8bAhRiUQM+I2QnyzLmR3WnvOB",
+	"8TFV2lKLpCRBWehWFtFdVzQ7k0KLSCS2HsZAOjSW1NzWufTUnEcG2ixlDGVwbMRbuEvMr2TGWnMyTQxi",
+	"BvxPfzLSw8goA+aAN2Fnx2z4zk4Xwp6LESN1deGlzbccpO32QfS3n/v4Bw1BcCNS5dzMMGO7IUiRagop",
+	"T6iyVTlGR9oAoiJzNeAAoSe3Lvz6MWxBz6VxYqYTHmJ6ZmfKWZNmP2caS3YMlBhRVQZOO3nn9nb38PbW",
+	"PB+uyncLreZ60Tn8a6M6BI+w2eA7VMQ/Mc1J6YW0PJly5ZOvCJ/DhPA4odKI0msmEnzVDGxA67TbodMq",
+	"ZpouLPGvJYuKiLNBTmhD12bzAHp5yeKKMjg7YyeEOhdAb5nSGIZNKPmkGkcoWgzLuCJIV/dohvalj/j+",
+	"AeTVjw7752TMOEJtdiBhSgPl8UwwrhVo8olCaA+hoW6kcbsdgM+NO2xb2WaUrK0HD12pt5nYvMu3LQ0H",
+	"44VZvSZkjD4Fpzdmz0ZMKm2nkbipbptTHhs9IXiUSixyZFxRqRXUP9G5opib4BbWaJVnwyyAYjKDGTbP",
+	"Z7B4OXmtdnYQoA8fTl4rzwSKsDgvWjvy8t6CbvdutY5DtCypOaibLQut0gxRU+BABSVlj2waDrS3QmmW",
+	"UGB8luqdHaj7tMFoQsksQ1qwKo3QGm4zoRQbJrTRNWAR+wTK3C2Klmyx0j//678NVT2HxdokwzB/uzx7",
+	"b0b2M3u7zNUV2nf3DmC5mCIAeksincyRrLEy8ZokKYV6ppVjokmRERsBkggXDusBHrRA1jHBaCwrjOxI",
+	"hlGM+oYPf2m3220DDQoMo4iXbSLocVdHZfX3Il6zCoDIoI5auZhXWHXBVVIBxmYM/EUl4xJKbfKozyTF",
+	"4kYptE5ctqehFzNufVXOamBzVS1e919AKbfUCapionYLfp4YKnJ0aTA6JAolRcoxI9zwWWB1gLJmI6c0",
+	"NnLGISM8bB8U89ztNLj68kw+jmQNUmWxSJSPJUUitZ+dM4GK3qcRo54ekugT5bHR37Wgdk2lDdrV2q2D",
+	"vVbb2JzGaSQzVuvWDlrt1oGNs0/Q+qnKWe5+qY0pOsWZSjuJjYnqn8EkgKDUc2OFp5A/smtbO6zyEQoP",
+	"ur4adx8XGhLst9trMr7vl6deTvisSI02LpSReEY65bjBNPSOhaNq+Aze3cVEe3xvb/N7peqTu6B22D7Y",
+	"6qVifUTW+mLTew40Yxen0ymR8+ImKyMKZUnpGsYzRqGRGJYzg5IqQoefjJUtgvTj1IyfNxNqHUW5wGx2",
+	"1PtSxPOH32w3y13Z1dYypXdLtLb38NNX0Zk7Knp6wuq0n29+aaEW2ry2twU9LnYhMO/tv9j83lKBx3dh",
+	"AJfrn7P9UZEHhjQSU6qAaccMq4g+qN02px01ad6YVTUzjeUI7i6okr1ffBrj3RZi+N+orj2FjFxZOuIf",
+	"+B7U29n8UtbC43uQkQ0Sexe5viA3G+tE5b3Uqm91hdG09RTljKkiZS2WIGauAY27RRZw8Rxvp4av3vUu",
+	"Ly/Ozk6x+Pf0+PTl8cVlmJlr9dwNajeCAVc2qCOF0laNDM2+0LgFp97AK3g3wzmEWXakTUzi2NpBXrHY",
+	"hTpWsEQhSfEROaMwy6pCN1zpD75Y5oscOxVMgWEh+62VstbDRQNdioRCiD+Gj8A9uYmycOi3394LfYcW",
+	"al1TrwNIZgWF+xjxwKC/K6TG099eFvS04R1FKc87wOCZgaH6GOqYXops4EvxBHfLV2w80Y0W9OLY55VZ",
+	"HFkP70V4NODE/jYja7jTP74FB/Xi+JGMsXz8rcywh2baynJgt2N+O5FtH9ICXDN1HH8f428Lrs+7ln2N",
+	"YPla+7K9hZ2Y9SL7X2GQ9uI4I81MZvJk3mhB1gdNP5YV6m2GL079Wrs0pgm1eTRrpcgFHsMta+JOxQmE",
+	"PbH7Q7LCk1OMRWY10aAzwyQk7LrYIEn5g7fc5MPAnNW9nU774OF1blDZXjMvVljdy3KrGojNBnHW4GWz",
+	"r+UymP5Aka9iiteGAJjH0w97dpnXLn1UWoyKDlM5MPYk/t/GIFs5CfKRY23lye6W+8s+SogtSzRcJuhL",
+	"W5b9w9j63xTMw00HkiWSlcynRzKZMq3yJc91u9texTxVVG8Nq2Aqj/35h8ivDu0tEtQjCvbNdkPeRBy1",
+	"gE/SXU9nrp/A06gBN9kTu/z3pPVC2y6bGfJDV3y7rnhy7jzm8SqBD8c204hw294ie8put/I93Vby8FfK",
+	"/iy9bWXkHTN2uZbzLJ8hgIm4wZgh9gkremp1TYaqYbu3Tsg1Zp7xoBA+H3AXdbQBVXT1RpTGPr0P0zQZ",
+	"tymhebto+JkOL0X0iepC0h3jA16RVLc6gOj9Cl+j/4j8nc2xqs00xlQd6mgMXNz80GfLHPPzRGB/5AxP",
+	"LhTgSPgnVSAMLm5+fzqvwJaJGKvdLN0UGa46rn+O+bdd4MIlZXKshm5BzyY5lRtvEq1JNHHHvj6k79Bk",
+	"8+aPgPABr2jgiemHCtiYY+FE3eV5Qqe918Ds1H4hBc08HJbT6kObwx+Ws+fDxXR+C0Xg04cGPFzkKzuQ",
+	"glDTW707SwjjIdRvJkRDyMk1GxMtZEtRHr+kJDLPm799ErfNHbMQv8KONiBTvpRW59M6rds7IixJMV8U",
+	"743pDvheC3Z2+s6k3tnp5keK/eN3x6fH/Yu/L7YbPGi3G1mfxEInRvzTVmQMOADUCaiE2SR1TpvuoRvG",
+	"Y3Fzj9yvoJDkiuP6GuVSs8G8VMULzxk12xrHkiqFWeD//M//yc+N8Fe3wWKE44b9iw+X/ePXV+cXZ7+c",
+	"HF+G+EaOvJRrmSrDj25UuCHJJ7O88JfmGyFviIxpbP4Ks1RSHFiy8US34OT8+pmD0R0sFRok7j7rtAZ8",
+	"3+zGMY+EwRpmQ/ueSf7L0OWdBRDaIhw9RzoKx5/ZLLT7HZYaLdm1VRJfifKwyVSiKISdvUOobqhhNM2B",
+	"gfGSfV5FLcXu0wf7f332vOFqIojLpdvZITze2XHWnYEbQWR8ZJOWA6BGFUYUa0USakid2hYOaxIxi3cy",
+	"UIY3wDBMbvSXMhh6NJPBUEyHeYK3ndbsAlE6v82hYQRPJKRMZ9q+ZqHA7FCL0ur8ywHvGARhJihmSaJu",
+	"NLiyBSH4A7ZZRcpZLB4KjyDE2rDQplQbViaWn8rVXOUcUtsVU3BNGC/kia4A0nXEwFEtfWNvkQE/bEG4",
+	"3+6E3YIgRVL9LaUptZUhrqi6Ba68E9MHDJh0NBLSpT8b82QiBRepOsJpMsbLyrOG6WhkeXCUJsnihLEU",
+	"sxmNg4xJGAeDJxbZlTOeQR/+0syw2Hxt3wvBq1hwzcdQTp5dXHYxWV5INjYjGqwRnN1IEpFq2oLw7Lx/",
+	"cvb+MoSZpK5VeSbuSCY9aTzgiCwns3pY+dF0ZVHNXpKIm+YZztOFnTBY8cQpdrtRXTg/u+wHA+4nX/X8",
+	"W9s/tVu6OSCARTkRDHipkMLdvbEw5Cm5bfbGtAvPn2GJgCurwyZ0hvkD7CwuBdcoJEsFCD+pAmEduXqI",
+	"DOsopD1O81zjTViqsmSzzT3BWpVH8pCXqviwFjuTj+WBFvvNIFNnlRlOQS3zNqgJMZvlU4rN8K1VV3+t",
+	"d8orjux6rlQFubRuWLJpWbKR8Wy5/24F3yyP+lbcWI8n29Hstg/HrnhhheNXGNKIpMrlm1sOvyGOxeu+",
+	"s3cbLdTVx0lZ94v2irbZX+8wfIuv/f3ud6jUrl6fioISW33fQ2fv8CnX8CG3H6qMGGN8lKwU7OdeaXI4",
+	"8G2I+8m2YLEfuLfo8N4aZtuilztit76tubUd1BZFGQ1679bWX+d0uoK4WvfXj0UX1IpaD1VeLli3ZZJB",
+	"XvARQEHSeEFT8kCztwuh/Mykaw5RiC9G8qd0dYD+lD5ySP6Urm/O3vrXqR4wQBsQjKcQoYTwS8j3x/sR",
+	"5Xha+caVlZtR6Cbyr38Wv9hp5Xd7DP9d6Ci/DK58a8CqihPz2Jpak+U2QI9j2C3P88T1JqWGOz8qTv6F",
+	"Kk5K9/2KG25z4XVBESxS+/Zn1WX5ut3RdIGSrAq8n6wt32/8VJL0x4H2Vx1oOyeyWuhWiNntSCu/FG1l",
+	"IL4Y/saAjXsl82+znkPDucbOP/YPf3mMDYcwbbz9BRPfGNTGcj0qxyNFpKl2JmFY7NTTaIG/o0+5wtt0",
+	"NuBoiu9h2NStLfB9UWBMZgpjPShAVADY7d3Gj9B6x1O5Lh452i4zbqlYmn3ka8vFNZUDvvpePXxh7yCE",
+	"euWlsnYRNk67dGvsgK+4NtaFO6Xt7NLIgMFy5tV3s9ouZ8zgu9M+gIWrWV10asNFrP/8z//JMGVWVNg7",
+	"v6RVBfrEeyv+tgVJSWIvh8deEbbc37ZXdjfDZge7+HI0MSoiP+w1u/deQCzSYeKC5IyPu0DcTU+b7p6u",
+	"q0jMlk7NGgPub8t3xSH5LebuOkt/O7UN98+kiNOIxkd5L5wbX4TuHmF41W3pmuu8BgQkTRWu0V55XXnR",
+	"tX8atBAGXebLAbcWeUQSqLvGrI3lM0BndmXQ2zKVMmrdijFQmS+Z5G8hsl1RzIQUCspW3ThY7zQqbnKs",
+	"+zueXHuPqZB0wHFx+y9g6ULCylMeH1WF7D5mVSa0ui3Yr2hW4AqV/NM27mSbojHfIkL5/oCGMlcReVX4",
+	"EVVZqZHstyreYKnXFLrZzWgiFOVILbhJU/KJKiR6ZltKoQBzdzUrMsJ4HmZs27hDnrO9wBPlMEKhX9bh",
+	"4aYWTR/XGeVfdz/u0+UbLfb/rbzl0XKLK/JCxbAsUiSdJWTuu7chmWUs6hjTsuOAZ5yFJIndb8z4GZv6",
+	"A1nfCsbfrI0NKd2V1w/qfWzGQd+CvwxjCTZ3Xsf07zQLq3yb+u+tRKpAUveullq6a3hbb2rhjt/vkvBL",
+	"sPAlMyIzGvOpT94LWOlJbQoVbmPtJkYz6tXpXn1H7M6oVZlxwBbj1AGEx30y7sKgZluS2UbUtivZoIaW",
+	"1YCHFbdMhy0IT0bN94LT5qlNGclMEC8M8JLrzEw5aHeMRuplLqg3crNOs1mrrU2K6x0i4AEU14YXTkZm",
+	"faeun2S1aN+O2O197HdB7WAbNq66T/yHX1kVxVswG/2V9N/sUW6KEXtCZE9Bhr+vqHKx0/yGkHKhh/QP",
+	"8q0i39z/yVC1MQJ9X0L+4oe+246mHyAWV116Wbj8YPVh+b3ujvghwv8AocFF2Q31TrsDgkd4Dbntqpq1",
+	"XGa6sQ1LWEt/A73bhx759LV8P8hyYgH6Sf+qJ2feDF7wrHhsw3aYb7VOH0/wTsvPK7fJ3nmJ+cCPuUfu",
+	"as2q7Zm11iYWvGPXlFOlstzamRSR+YyRjeKqxcxXeGA3kM8rjfees5cxEktAUpUmOs/FBgUiwUTC6SzV",
+	"9ghHGC4yPIztBG32NNHYhHxKQXBs153Vd4gRBqPEDffZ4q4j9k+qEYASQGCUCIGDhQ7aELjLQrVRHMwF",
+	"9q2psWdlPAcuJKhE3Cg/YJUZf2Ee/Y47ivO3CrzzyPO9Ry+RxPMjCO3WhNjAGW4mLJpATGeUx8aPdvfC",
+	"rae3CwymFwmu2Dw0ax2KLDhlY4t3l55tnbIKmizPV25Z/utHozRtlqu1BFKZ1Lq1XVSmbqClJDvEBgIh",
+	"PcCt3A4w0y5HDXPJAu5AIW99jpURhRGyHI+q4GN1e9flfuIuy15SguUmpfp6LKnIWvANeB9LUhCrbswp",
+	"mePijtxFx1nXJEzCtfV90ONzw5uYhz6mWkGn3bFM4RZSKGe5+3j3/wMAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -225,13 +225,17 @@ type Classroom struct {
 	Id        openapi_types.UUID `json:"id"`
 	Title     string             `json:"title"`
 
-	// TutorId Canonical string form of the token's user claim.
+	// TutorId Canonical string form of the token's user claim: 1..128 bytes of UTF-8 without
+	// control (Cc) or format (Cf: zero-width, bidi overrides) characters and without
+	// leading or trailing white space. The same rule holds for a token's user id (else
+	// 401) and for one sent to the API (else 400 `validation_error`).
 	TutorId UserID `json:"tutor_id"`
 }
 
 // ClassroomCreate defines model for ClassroomCreate.
 type ClassroomCreate struct {
-	// Title 1..200 characters, not only white space.
+	// Title 1..200 characters. Control (Cc) and format (Cf) characters are removed and white
+	// space trimmed; a title left empty by that is 400 `validation_error`.
 	Title Title `json:"title"`
 }
 
@@ -255,6 +259,8 @@ type ClassroomSession struct {
 
 // ClassroomSessionCreate defines model for ClassroomSessionCreate.
 type ClassroomSessionCreate struct {
+	// Title Optional; absent or `""` means none. Control (Cc) and format (Cf) characters are
+	// removed and white space trimmed; a non-empty title left empty by that is 400.
 	Title *string `json:"title,omitempty"`
 }
 
@@ -295,7 +301,10 @@ type HealthStatus string
 type Me struct {
 	Name string `json:"name"`
 
-	// UserId Canonical string form of the token's user claim.
+	// UserId Canonical string form of the token's user claim: 1..128 bytes of UTF-8 without
+	// control (Cc) or format (Cf: zero-width, bidi overrides) characters and without
+	// leading or trailing white space. The same rule holds for a token's user id (else
+	// 401) and for one sent to the API (else 400 `validation_error`).
 	UserId UserID `json:"user_id"`
 }
 
@@ -305,13 +314,19 @@ type Member struct {
 	Name     string    `json:"name"`
 	Role     Role      `json:"role"`
 
-	// UserId Canonical string form of the token's user claim.
+	// UserId Canonical string form of the token's user claim: 1..128 bytes of UTF-8 without
+	// control (Cc) or format (Cf: zero-width, bidi overrides) characters and without
+	// leading or trailing white space. The same rule holds for a token's user id (else
+	// 401) and for one sent to the API (else 400 `validation_error`).
 	UserId UserID `json:"user_id"`
 }
 
 // MemberAdd defines model for MemberAdd.
 type MemberAdd struct {
-	// UserId Canonical string form of the token's user claim.
+	// UserId Canonical string form of the token's user claim: 1..128 bytes of UTF-8 without
+	// control (Cc) or format (Cf: zero-width, bidi overrides) characters and without
+	// leading or trailing white space. The same rule holds for a token's user id (else
+	// 401) and for one sent to the API (else 400 `validation_error`).
 	UserId UserID `json:"user_id"`
 }
 
@@ -330,7 +345,10 @@ type PresenceUser struct {
 	Name string `json:"name"`
 	Role Role   `json:"role"`
 
-	// UserId Canonical string form of the token's user claim.
+	// UserId Canonical string form of the token's user claim: 1..128 bytes of UTF-8 without
+	// control (Cc) or format (Cf: zero-width, bidi overrides) characters and without
+	// leading or trailing white space. The same rule holds for a token's user id (else
+	// 401) and for one sent to the API (else 400 `validation_error`).
 	UserId UserID `json:"user_id"`
 }
 
@@ -440,6 +458,8 @@ type SoloSession struct {
 
 // SoloSessionCreate defines model for SoloSessionCreate.
 type SoloSessionCreate struct {
+	// Title Optional; absent or `""` means none. Control (Cc) and format (Cf) characters are
+	// removed and white space trimmed; a non-empty title left empty by that is 400.
 	Title *string `json:"title,omitempty"`
 }
 
@@ -490,10 +510,14 @@ type TelemetryPayload struct {
 	union json.RawMessage
 }
 
-// Title 1..200 characters, not only white space.
+// Title 1..200 characters. Control (Cc) and format (Cf) characters are removed and white
+// space trimmed; a title left empty by that is 400 `validation_error`.
 type Title = string
 
-// UserID Canonical string form of the token's user claim.
+// UserID Canonical string form of the token's user claim: 1..128 bytes of UTF-8 without
+// control (Cc) or format (Cf: zero-width, bidi overrides) characters and without
+// leading or trailing white space. The same rule holds for a token's user id (else
+// 401) and for one sent to the API (else 400 `validation_error`).
 type UserID = string
 
 // ClassID defines model for ClassID.
@@ -529,8 +553,14 @@ type IdempotencyConflict = Problem
 // NotFound RFC 9457 problem details with a stable machine-readable `code`.
 type NotFound = Problem
 
+// PayloadTooLarge RFC 9457 problem details with a stable machine-readable `code`.
+type PayloadTooLarge = Problem
+
 // QuotaExceeded defines model for QuotaExceeded.
 type QuotaExceeded = QuotaExceededProblem
+
+// RequestTimeout RFC 9457 problem details with a stable machine-readable `code`.
+type RequestTimeout = Problem
 
 // SnapshotTooLarge RFC 9457 problem details with a stable machine-readable `code`.
 type SnapshotTooLarge = Problem
@@ -541,8 +571,14 @@ type TooManyUploads = Problem
 // Unauthorized RFC 9457 problem details with a stable machine-readable `code`.
 type Unauthorized = Problem
 
+// Unavailable RFC 9457 problem details with a stable machine-readable `code`.
+type Unavailable = Problem
+
 // ValidationError RFC 9457 problem details with a stable machine-readable `code`.
 type ValidationError = Problem
+
+// WriteRateLimited RFC 9457 problem details with a stable machine-readable `code`.
+type WriteRateLimited = Problem
 
 // ClassroomListParams defines parameters for ClassroomList.
 type ClassroomListParams struct {
@@ -1439,6 +1475,10 @@ type ClientInterface interface {
 
 	// ReadyCheck Readiness — the database is reachable and migrations are current.
 	//
+	// Answers from a result at most 1 s old, computed by one round of checks at a time on
+	// connections of its own (never the API's), so a flood of `/readyz` neither makes the
+	// service unready nor slows the API.
+	//
 	// Corresponds with GET /readyz (the `ReadyCheck` operationId).
 	ReadyCheck(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
@@ -2044,6 +2084,10 @@ func (c *Client) HealthCheck(ctx context.Context, reqEditors ...RequestEditorFn)
 }
 
 // ReadyCheck Readiness — the database is reachable and migrations are current.
+//
+// Answers from a result at most 1 s old, computed by one round of checks at a time on
+// connections of its own (never the API's), so a flood of `/readyz` neither makes the
+// service unready nor slows the API.
 //
 // Corresponds with GET /readyz (the `ReadyCheck` operationId).
 func (c *Client) ReadyCheck(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -3490,10 +3534,19 @@ type ClientWithResponsesInterface interface {
 
 	// ReadyCheckWithResponse Readiness — the database is reachable and migrations are current.
 	//
+	// Answers from a result at most 1 s old, computed by one round of checks at a time on
+	// connections of its own (never the API's), so a flood of `/readyz` neither makes the
+	// service unready nor slows the API.
+	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /readyz (the `ReadyCheck` operationId).
 	ReadyCheckWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ReadyCheckResponse, error)
+}
+
+// ClassroomListResponse503Headers the declared response headers of an HTTP 503 response for ClassroomList
+type ClassroomListResponse503Headers struct {
+	RetryAfter *int
 }
 
 type ClassroomListResponse struct {
@@ -3505,8 +3558,12 @@ type ClassroomListResponse struct {
 	ApplicationproblemJSON400 *ValidationError
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Error
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ClassroomListResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -3522,6 +3579,11 @@ func (r ClassroomListResponse) GetApplicationproblemJSON400() *ValidationError {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r ClassroomListResponse) GetApplicationproblemJSON401() *Unauthorized {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ClassroomListResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
 }
 
 // GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
@@ -3558,6 +3620,21 @@ func (r ClassroomListResponse) ContentType() string {
 	return ""
 }
 
+// ClassroomCreateResponse408Headers the declared response headers of an HTTP 408 response for ClassroomCreate
+type ClassroomCreateResponse408Headers struct {
+	Connection *string
+}
+
+// ClassroomCreateResponse429Headers the declared response headers of an HTTP 429 response for ClassroomCreate
+type ClassroomCreateResponse429Headers struct {
+	RetryAfter *int
+}
+
+// ClassroomCreateResponse503Headers the declared response headers of an HTTP 503 response for ClassroomCreate
+type ClassroomCreateResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ClassroomCreateResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3567,8 +3644,22 @@ type ClassroomCreateResponse struct {
 	ApplicationproblemJSON400 *ValidationError
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON408 the response for an HTTP 408 `application/problem+json` response
+	ApplicationproblemJSON408 *RequestTimeout
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *PayloadTooLarge
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *WriteRateLimited
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Error
+	// Headers408 the parsed response headers for an HTTP 408 response
+	Headers408 *ClassroomCreateResponse408Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ClassroomCreateResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ClassroomCreateResponse503Headers
 }
 
 // GetJSON201 returns the response for an HTTP 201 `application/json` response
@@ -3584,6 +3675,26 @@ func (r ClassroomCreateResponse) GetApplicationproblemJSON400() *ValidationError
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r ClassroomCreateResponse) GetApplicationproblemJSON401() *Unauthorized {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON408 returns the response for an HTTP 408 `application/problem+json` response
+func (r ClassroomCreateResponse) GetApplicationproblemJSON408() *RequestTimeout {
+	return r.ApplicationproblemJSON408
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r ClassroomCreateResponse) GetApplicationproblemJSON413() *PayloadTooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ClassroomCreateResponse) GetApplicationproblemJSON429() *WriteRateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ClassroomCreateResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
 }
 
 // GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
@@ -3620,6 +3731,11 @@ func (r ClassroomCreateResponse) ContentType() string {
 	return ""
 }
 
+// ClassroomGetResponse503Headers the declared response headers of an HTTP 503 response for ClassroomGet
+type ClassroomGetResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ClassroomGetResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3631,8 +3747,12 @@ type ClassroomGetResponse struct {
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Error
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ClassroomGetResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -3653,6 +3773,11 @@ func (r ClassroomGetResponse) GetApplicationproblemJSON401() *Unauthorized {
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r ClassroomGetResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ClassroomGetResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
 }
 
 // GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
@@ -3689,6 +3814,11 @@ func (r ClassroomGetResponse) ContentType() string {
 	return ""
 }
 
+// ClassroomMemberListResponse503Headers the declared response headers of an HTTP 503 response for ClassroomMemberList
+type ClassroomMemberListResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ClassroomMemberListResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3700,8 +3830,12 @@ type ClassroomMemberListResponse struct {
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Error
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ClassroomMemberListResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -3722,6 +3856,11 @@ func (r ClassroomMemberListResponse) GetApplicationproblemJSON401() *Unauthorize
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r ClassroomMemberListResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ClassroomMemberListResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
 }
 
 // GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
@@ -3758,6 +3897,21 @@ func (r ClassroomMemberListResponse) ContentType() string {
 	return ""
 }
 
+// ClassroomMemberAddResponse408Headers the declared response headers of an HTTP 408 response for ClassroomMemberAdd
+type ClassroomMemberAddResponse408Headers struct {
+	Connection *string
+}
+
+// ClassroomMemberAddResponse429Headers the declared response headers of an HTTP 429 response for ClassroomMemberAdd
+type ClassroomMemberAddResponse429Headers struct {
+	RetryAfter *int
+}
+
+// ClassroomMemberAddResponse503Headers the declared response headers of an HTTP 503 response for ClassroomMemberAdd
+type ClassroomMemberAddResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ClassroomMemberAddResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3773,10 +3927,24 @@ type ClassroomMemberAddResponse struct {
 	ApplicationproblemJSON403 *Forbidden
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON408 the response for an HTTP 408 `application/problem+json` response
+	ApplicationproblemJSON408 *RequestTimeout
 	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
 	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *PayloadTooLarge
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *WriteRateLimited
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Error
+	// Headers408 the parsed response headers for an HTTP 408 response
+	Headers408 *ClassroomMemberAddResponse408Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ClassroomMemberAddResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ClassroomMemberAddResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -3809,9 +3977,29 @@ func (r ClassroomMemberAddResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
 }
 
+// GetApplicationproblemJSON408 returns the response for an HTTP 408 `application/problem+json` response
+func (r ClassroomMemberAddResponse) GetApplicationproblemJSON408() *RequestTimeout {
+	return r.ApplicationproblemJSON408
+}
+
 // GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
 func (r ClassroomMemberAddResponse) GetApplicationproblemJSON409() *Conflict {
 	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r ClassroomMemberAddResponse) GetApplicationproblemJSON413() *PayloadTooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ClassroomMemberAddResponse) GetApplicationproblemJSON429() *WriteRateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ClassroomMemberAddResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
 }
 
 // GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
@@ -3848,6 +4036,11 @@ func (r ClassroomMemberAddResponse) ContentType() string {
 	return ""
 }
 
+// ClassroomMemberRemoveResponse503Headers the declared response headers of an HTTP 503 response for ClassroomMemberRemove
+type ClassroomMemberRemoveResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ClassroomMemberRemoveResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3859,8 +4052,12 @@ type ClassroomMemberRemoveResponse struct {
 	ApplicationproblemJSON403 *Forbidden
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Error
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ClassroomMemberRemoveResponse503Headers
 }
 
 // GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
@@ -3881,6 +4078,11 @@ func (r ClassroomMemberRemoveResponse) GetApplicationproblemJSON403() *Forbidden
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r ClassroomMemberRemoveResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ClassroomMemberRemoveResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
 }
 
 // GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
@@ -3917,6 +4119,11 @@ func (r ClassroomMemberRemoveResponse) ContentType() string {
 	return ""
 }
 
+// ClassroomSessionListResponse503Headers the declared response headers of an HTTP 503 response for ClassroomSessionList
+type ClassroomSessionListResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ClassroomSessionListResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3928,8 +4135,12 @@ type ClassroomSessionListResponse struct {
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Error
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ClassroomSessionListResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -3950,6 +4161,11 @@ func (r ClassroomSessionListResponse) GetApplicationproblemJSON401() *Unauthoriz
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r ClassroomSessionListResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ClassroomSessionListResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
 }
 
 // GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
@@ -3986,6 +4202,21 @@ func (r ClassroomSessionListResponse) ContentType() string {
 	return ""
 }
 
+// ClassroomSessionCreateResponse408Headers the declared response headers of an HTTP 408 response for ClassroomSessionCreate
+type ClassroomSessionCreateResponse408Headers struct {
+	Connection *string
+}
+
+// ClassroomSessionCreateResponse429Headers the declared response headers of an HTTP 429 response for ClassroomSessionCreate
+type ClassroomSessionCreateResponse429Headers struct {
+	RetryAfter *int
+}
+
+// ClassroomSessionCreateResponse503Headers the declared response headers of an HTTP 503 response for ClassroomSessionCreate
+type ClassroomSessionCreateResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ClassroomSessionCreateResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3999,8 +4230,22 @@ type ClassroomSessionCreateResponse struct {
 	ApplicationproblemJSON403 *Forbidden
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON408 the response for an HTTP 408 `application/problem+json` response
+	ApplicationproblemJSON408 *RequestTimeout
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *PayloadTooLarge
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *WriteRateLimited
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Error
+	// Headers408 the parsed response headers for an HTTP 408 response
+	Headers408 *ClassroomSessionCreateResponse408Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ClassroomSessionCreateResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ClassroomSessionCreateResponse503Headers
 }
 
 // GetJSON201 returns the response for an HTTP 201 `application/json` response
@@ -4026,6 +4271,26 @@ func (r ClassroomSessionCreateResponse) GetApplicationproblemJSON403() *Forbidde
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r ClassroomSessionCreateResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON408 returns the response for an HTTP 408 `application/problem+json` response
+func (r ClassroomSessionCreateResponse) GetApplicationproblemJSON408() *RequestTimeout {
+	return r.ApplicationproblemJSON408
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r ClassroomSessionCreateResponse) GetApplicationproblemJSON413() *PayloadTooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ClassroomSessionCreateResponse) GetApplicationproblemJSON429() *WriteRateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ClassroomSessionCreateResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
 }
 
 // GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
@@ -4062,6 +4327,11 @@ func (r ClassroomSessionCreateResponse) ContentType() string {
 	return ""
 }
 
+// ClassroomSessionGetResponse503Headers the declared response headers of an HTTP 503 response for ClassroomSessionGet
+type ClassroomSessionGetResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ClassroomSessionGetResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4073,8 +4343,12 @@ type ClassroomSessionGetResponse struct {
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Error
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ClassroomSessionGetResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -4095,6 +4369,11 @@ func (r ClassroomSessionGetResponse) GetApplicationproblemJSON401() *Unauthorize
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r ClassroomSessionGetResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ClassroomSessionGetResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
 }
 
 // GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
@@ -4131,6 +4410,16 @@ func (r ClassroomSessionGetResponse) ContentType() string {
 	return ""
 }
 
+// ClassroomSessionUpdateResponse408Headers the declared response headers of an HTTP 408 response for ClassroomSessionUpdate
+type ClassroomSessionUpdateResponse408Headers struct {
+	Connection *string
+}
+
+// ClassroomSessionUpdateResponse503Headers the declared response headers of an HTTP 503 response for ClassroomSessionUpdate
+type ClassroomSessionUpdateResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ClassroomSessionUpdateResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4144,8 +4433,18 @@ type ClassroomSessionUpdateResponse struct {
 	ApplicationproblemJSON403 *Forbidden
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON408 the response for an HTTP 408 `application/problem+json` response
+	ApplicationproblemJSON408 *RequestTimeout
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *PayloadTooLarge
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Error
+	// Headers408 the parsed response headers for an HTTP 408 response
+	Headers408 *ClassroomSessionUpdateResponse408Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ClassroomSessionUpdateResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -4171,6 +4470,21 @@ func (r ClassroomSessionUpdateResponse) GetApplicationproblemJSON403() *Forbidde
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r ClassroomSessionUpdateResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON408 returns the response for an HTTP 408 `application/problem+json` response
+func (r ClassroomSessionUpdateResponse) GetApplicationproblemJSON408() *RequestTimeout {
+	return r.ApplicationproblemJSON408
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r ClassroomSessionUpdateResponse) GetApplicationproblemJSON413() *PayloadTooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ClassroomSessionUpdateResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
 }
 
 // GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
@@ -4207,6 +4521,11 @@ func (r ClassroomSessionUpdateResponse) ContentType() string {
 	return ""
 }
 
+// ClassroomSessionPresenceResponse503Headers the declared response headers of an HTTP 503 response for ClassroomSessionPresence
+type ClassroomSessionPresenceResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ClassroomSessionPresenceResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4218,8 +4537,12 @@ type ClassroomSessionPresenceResponse struct {
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Error
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ClassroomSessionPresenceResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -4240,6 +4563,11 @@ func (r ClassroomSessionPresenceResponse) GetApplicationproblemJSON401() *Unauth
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r ClassroomSessionPresenceResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ClassroomSessionPresenceResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
 }
 
 // GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
@@ -4281,6 +4609,11 @@ type TelemetryIngestResponse204Headers struct {
 	XTelemetryDropped int
 }
 
+// TelemetryIngestResponse408Headers the declared response headers of an HTTP 408 response for TelemetryIngest
+type TelemetryIngestResponse408Headers struct {
+	Connection *string
+}
+
 // TelemetryIngestResponse429Headers the declared response headers of an HTTP 429 response for TelemetryIngest
 type TelemetryIngestResponse429Headers struct {
 	RetryAfter *int
@@ -4291,6 +4624,8 @@ type TelemetryIngestResponse struct {
 	HTTPResponse *http.Response
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *ValidationError
+	// ApplicationproblemJSON408 the response for an HTTP 408 `application/problem+json` response
+	ApplicationproblemJSON408 *RequestTimeout
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
@@ -4301,6 +4636,8 @@ type TelemetryIngestResponse struct {
 	ApplicationproblemJSONDefault *Error
 	// Headers204 the parsed response headers for an HTTP 204 response
 	Headers204 *TelemetryIngestResponse204Headers
+	// Headers408 the parsed response headers for an HTTP 408 response
+	Headers408 *TelemetryIngestResponse408Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *TelemetryIngestResponse429Headers
 }
@@ -4308,6 +4645,11 @@ type TelemetryIngestResponse struct {
 // GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
 func (r TelemetryIngestResponse) GetApplicationproblemJSON400() *ValidationError {
 	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON408 returns the response for an HTTP 408 `application/problem+json` response
+func (r TelemetryIngestResponse) GetApplicationproblemJSON408() *RequestTimeout {
+	return r.ApplicationproblemJSON408
 }
 
 // GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
@@ -4359,6 +4701,11 @@ func (r TelemetryIngestResponse) ContentType() string {
 	return ""
 }
 
+// MeGetResponse503Headers the declared response headers of an HTTP 503 response for MeGet
+type MeGetResponse503Headers struct {
+	RetryAfter *int
+}
+
 type MeGetResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4366,8 +4713,12 @@ type MeGetResponse struct {
 	JSON200 *Me
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Error
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *MeGetResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -4378,6 +4729,11 @@ func (r MeGetResponse) GetJSON200() *Me {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r MeGetResponse) GetApplicationproblemJSON401() *Unauthorized {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r MeGetResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
 }
 
 // GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
@@ -4414,6 +4770,11 @@ func (r MeGetResponse) ContentType() string {
 	return ""
 }
 
+// SoloSessionListResponse503Headers the declared response headers of an HTTP 503 response for SoloSessionList
+type SoloSessionListResponse503Headers struct {
+	RetryAfter *int
+}
+
 type SoloSessionListResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4423,8 +4784,12 @@ type SoloSessionListResponse struct {
 	ApplicationproblemJSON400 *ValidationError
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Error
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *SoloSessionListResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -4440,6 +4805,11 @@ func (r SoloSessionListResponse) GetApplicationproblemJSON400() *ValidationError
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r SoloSessionListResponse) GetApplicationproblemJSON401() *Unauthorized {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r SoloSessionListResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
 }
 
 // GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
@@ -4476,6 +4846,21 @@ func (r SoloSessionListResponse) ContentType() string {
 	return ""
 }
 
+// SoloSessionCreateResponse408Headers the declared response headers of an HTTP 408 response for SoloSessionCreate
+type SoloSessionCreateResponse408Headers struct {
+	Connection *string
+}
+
+// SoloSessionCreateResponse429Headers the declared response headers of an HTTP 429 response for SoloSessionCreate
+type SoloSessionCreateResponse429Headers struct {
+	RetryAfter *int
+}
+
+// SoloSessionCreateResponse503Headers the declared response headers of an HTTP 503 response for SoloSessionCreate
+type SoloSessionCreateResponse503Headers struct {
+	RetryAfter *int
+}
+
 type SoloSessionCreateResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4485,8 +4870,22 @@ type SoloSessionCreateResponse struct {
 	ApplicationproblemJSON400 *ValidationError
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON408 the response for an HTTP 408 `application/problem+json` response
+	ApplicationproblemJSON408 *RequestTimeout
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *PayloadTooLarge
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *WriteRateLimited
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Error
+	// Headers408 the parsed response headers for an HTTP 408 response
+	Headers408 *SoloSessionCreateResponse408Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *SoloSessionCreateResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *SoloSessionCreateResponse503Headers
 }
 
 // GetJSON201 returns the response for an HTTP 201 `application/json` response
@@ -4502,6 +4901,26 @@ func (r SoloSessionCreateResponse) GetApplicationproblemJSON400() *ValidationErr
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r SoloSessionCreateResponse) GetApplicationproblemJSON401() *Unauthorized {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON408 returns the response for an HTTP 408 `application/problem+json` response
+func (r SoloSessionCreateResponse) GetApplicationproblemJSON408() *RequestTimeout {
+	return r.ApplicationproblemJSON408
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r SoloSessionCreateResponse) GetApplicationproblemJSON413() *PayloadTooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r SoloSessionCreateResponse) GetApplicationproblemJSON429() *WriteRateLimited {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r SoloSessionCreateResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
 }
 
 // GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
@@ -4538,6 +4957,11 @@ func (r SoloSessionCreateResponse) ContentType() string {
 	return ""
 }
 
+// SoloSessionGetResponse503Headers the declared response headers of an HTTP 503 response for SoloSessionGet
+type SoloSessionGetResponse503Headers struct {
+	RetryAfter *int
+}
+
 type SoloSessionGetResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4549,8 +4973,12 @@ type SoloSessionGetResponse struct {
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Error
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *SoloSessionGetResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -4571,6 +4999,11 @@ func (r SoloSessionGetResponse) GetApplicationproblemJSON401() *Unauthorized {
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r SoloSessionGetResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r SoloSessionGetResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
 }
 
 // GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
@@ -4607,8 +5040,18 @@ func (r SoloSessionGetResponse) ContentType() string {
 	return ""
 }
 
+// SoloSnapshotCreateResponse408Headers the declared response headers of an HTTP 408 response for SoloSnapshotCreate
+type SoloSnapshotCreateResponse408Headers struct {
+	Connection *string
+}
+
 // SoloSnapshotCreateResponse429Headers the declared response headers of an HTTP 429 response for SoloSnapshotCreate
 type SoloSnapshotCreateResponse429Headers struct {
+	RetryAfter *int
+}
+
+// SoloSnapshotCreateResponse503Headers the declared response headers of an HTTP 503 response for SoloSnapshotCreate
+type SoloSnapshotCreateResponse503Headers struct {
 	RetryAfter *int
 }
 
@@ -4627,16 +5070,24 @@ type SoloSnapshotCreateResponse struct {
 	ApplicationproblemJSON403 *QuotaExceeded
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON408 the response for an HTTP 408 `application/problem+json` response
+	ApplicationproblemJSON408 *RequestTimeout
 	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
 	ApplicationproblemJSON409 *IdempotencyConflict
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationproblemJSON413 *SnapshotTooLarge
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *TooManyUploads
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Error
+	// Headers408 the parsed response headers for an HTTP 408 response
+	Headers408 *SoloSnapshotCreateResponse408Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *SoloSnapshotCreateResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *SoloSnapshotCreateResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -4669,6 +5120,11 @@ func (r SoloSnapshotCreateResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
 }
 
+// GetApplicationproblemJSON408 returns the response for an HTTP 408 `application/problem+json` response
+func (r SoloSnapshotCreateResponse) GetApplicationproblemJSON408() *RequestTimeout {
+	return r.ApplicationproblemJSON408
+}
+
 // GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
 func (r SoloSnapshotCreateResponse) GetApplicationproblemJSON409() *IdempotencyConflict {
 	return r.ApplicationproblemJSON409
@@ -4682,6 +5138,11 @@ func (r SoloSnapshotCreateResponse) GetApplicationproblemJSON413() *SnapshotTooL
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
 func (r SoloSnapshotCreateResponse) GetApplicationproblemJSON429() *TooManyUploads {
 	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r SoloSnapshotCreateResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
 }
 
 // GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
@@ -4730,6 +5191,11 @@ type SoloSnapshotLatestResponse304Headers struct {
 	XSnapshotRevision *int32
 }
 
+// SoloSnapshotLatestResponse503Headers the declared response headers of an HTTP 503 response for SoloSnapshotLatest
+type SoloSnapshotLatestResponse503Headers struct {
+	RetryAfter *int
+}
+
 type SoloSnapshotLatestResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4739,12 +5205,16 @@ type SoloSnapshotLatestResponse struct {
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Error
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *SoloSnapshotLatestResponse200Headers
 	// Headers304 the parsed response headers for an HTTP 304 response
 	Headers304 *SoloSnapshotLatestResponse304Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *SoloSnapshotLatestResponse503Headers
 }
 
 // GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
@@ -4760,6 +5230,11 @@ func (r SoloSnapshotLatestResponse) GetApplicationproblemJSON401() *Unauthorized
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r SoloSnapshotLatestResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r SoloSnapshotLatestResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
 }
 
 // GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
@@ -4796,6 +5271,11 @@ func (r SoloSnapshotLatestResponse) ContentType() string {
 	return ""
 }
 
+// SoloSnapshotListResponse503Headers the declared response headers of an HTTP 503 response for SoloSnapshotList
+type SoloSnapshotListResponse503Headers struct {
+	RetryAfter *int
+}
+
 type SoloSnapshotListResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4807,8 +5287,12 @@ type SoloSnapshotListResponse struct {
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Error
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *SoloSnapshotListResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -4829,6 +5313,11 @@ func (r SoloSnapshotListResponse) GetApplicationproblemJSON401() *Unauthorized {
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r SoloSnapshotListResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r SoloSnapshotListResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
 }
 
 // GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
@@ -4877,6 +5366,11 @@ type SoloSnapshotGetResponse304Headers struct {
 	XSnapshotRevision *int32
 }
 
+// SoloSnapshotGetResponse503Headers the declared response headers of an HTTP 503 response for SoloSnapshotGet
+type SoloSnapshotGetResponse503Headers struct {
+	RetryAfter *int
+}
+
 type SoloSnapshotGetResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4886,12 +5380,16 @@ type SoloSnapshotGetResponse struct {
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Error
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *SoloSnapshotGetResponse200Headers
 	// Headers304 the parsed response headers for an HTTP 304 response
 	Headers304 *SoloSnapshotGetResponse304Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *SoloSnapshotGetResponse503Headers
 }
 
 // GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
@@ -4907,6 +5405,11 @@ func (r SoloSnapshotGetResponse) GetApplicationproblemJSON401() *Unauthorized {
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r SoloSnapshotGetResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r SoloSnapshotGetResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
 }
 
 // GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
@@ -4943,6 +5446,11 @@ func (r SoloSnapshotGetResponse) ContentType() string {
 	return ""
 }
 
+// SoloStorageGetResponse503Headers the declared response headers of an HTTP 503 response for SoloStorageGet
+type SoloStorageGetResponse503Headers struct {
+	RetryAfter *int
+}
+
 type SoloStorageGetResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4950,8 +5458,12 @@ type SoloStorageGetResponse struct {
 	JSON200 *SoloStorage
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Error
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *SoloStorageGetResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -4962,6 +5474,11 @@ func (r SoloStorageGetResponse) GetJSON200() *SoloStorage {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r SoloStorageGetResponse) GetApplicationproblemJSON401() *Unauthorized {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r SoloStorageGetResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
 }
 
 // GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
@@ -5603,6 +6120,10 @@ func (c *ClientWithResponses) HealthCheckWithResponse(ctx context.Context, reqEd
 
 // ReadyCheckWithResponse Readiness — the database is reachable and migrations are current.
 //
+// Answers from a result at most 1 s old, computed by one round of checks at a time on
+// connections of its own (never the API's), so a flood of `/readyz` neither makes the
+// service unready nor slows the API.
+//
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /readyz (the `ReadyCheck` operationId).
@@ -5649,6 +6170,13 @@ func ParseClassroomListResponse(rsp *http.Response) (*ClassroomListResponse, err
 		}
 		response.ApplicationproblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Error
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -5656,6 +6184,19 @@ func ParseClassroomListResponse(rsp *http.Response) (*ClassroomListResponse, err
 		}
 		response.ApplicationproblemJSONDefault = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers ClassroomListResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -5696,6 +6237,34 @@ func ParseClassroomCreateResponse(rsp *http.Response) (*ClassroomCreateResponse,
 		}
 		response.ApplicationproblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 408:
+		var dest RequestTimeout
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON408 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest WriteRateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Error
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -5703,6 +6272,39 @@ func ParseClassroomCreateResponse(rsp *http.Response) (*ClassroomCreateResponse,
 		}
 		response.ApplicationproblemJSONDefault = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 408:
+		var headers ClassroomCreateResponse408Headers
+		if values := rsp.Header.Values("Connection"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Connection", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Connection = &value
+		}
+		response.Headers408 = &headers
+	case rsp.StatusCode == 429:
+		var headers ClassroomCreateResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ClassroomCreateResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -5750,6 +6352,13 @@ func ParseClassroomGetResponse(rsp *http.Response) (*ClassroomGetResponse, error
 		}
 		response.ApplicationproblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Error
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -5757,6 +6366,19 @@ func ParseClassroomGetResponse(rsp *http.Response) (*ClassroomGetResponse, error
 		}
 		response.ApplicationproblemJSONDefault = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers ClassroomGetResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -5804,6 +6426,13 @@ func ParseClassroomMemberListResponse(rsp *http.Response) (*ClassroomMemberListR
 		}
 		response.ApplicationproblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Error
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -5811,6 +6440,19 @@ func ParseClassroomMemberListResponse(rsp *http.Response) (*ClassroomMemberListR
 		}
 		response.ApplicationproblemJSONDefault = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers ClassroomMemberListResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -5872,12 +6514,40 @@ func ParseClassroomMemberAddResponse(rsp *http.Response) (*ClassroomMemberAddRes
 		}
 		response.ApplicationproblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 408:
+		var dest RequestTimeout
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON408 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
 		var dest Conflict
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest WriteRateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Error
@@ -5886,6 +6556,39 @@ func ParseClassroomMemberAddResponse(rsp *http.Response) (*ClassroomMemberAddRes
 		}
 		response.ApplicationproblemJSONDefault = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 408:
+		var headers ClassroomMemberAddResponse408Headers
+		if values := rsp.Header.Values("Connection"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Connection", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Connection = &value
+		}
+		response.Headers408 = &headers
+	case rsp.StatusCode == 429:
+		var headers ClassroomMemberAddResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ClassroomMemberAddResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -5936,6 +6639,13 @@ func ParseClassroomMemberRemoveResponse(rsp *http.Response) (*ClassroomMemberRem
 		}
 		response.ApplicationproblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Error
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -5943,6 +6653,19 @@ func ParseClassroomMemberRemoveResponse(rsp *http.Response) (*ClassroomMemberRem
 		}
 		response.ApplicationproblemJSONDefault = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers ClassroomMemberRemoveResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -5990,6 +6713,13 @@ func ParseClassroomSessionListResponse(rsp *http.Response) (*ClassroomSessionLis
 		}
 		response.ApplicationproblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Error
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -5997,6 +6727,19 @@ func ParseClassroomSessionListResponse(rsp *http.Response) (*ClassroomSessionLis
 		}
 		response.ApplicationproblemJSONDefault = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers ClassroomSessionListResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -6051,6 +6794,34 @@ func ParseClassroomSessionCreateResponse(rsp *http.Response) (*ClassroomSessionC
 		}
 		response.ApplicationproblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 408:
+		var dest RequestTimeout
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON408 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest WriteRateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Error
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -6058,6 +6829,39 @@ func ParseClassroomSessionCreateResponse(rsp *http.Response) (*ClassroomSessionC
 		}
 		response.ApplicationproblemJSONDefault = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 408:
+		var headers ClassroomSessionCreateResponse408Headers
+		if values := rsp.Header.Values("Connection"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Connection", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Connection = &value
+		}
+		response.Headers408 = &headers
+	case rsp.StatusCode == 429:
+		var headers ClassroomSessionCreateResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ClassroomSessionCreateResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -6105,6 +6909,13 @@ func ParseClassroomSessionGetResponse(rsp *http.Response) (*ClassroomSessionGetR
 		}
 		response.ApplicationproblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Error
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -6112,6 +6923,19 @@ func ParseClassroomSessionGetResponse(rsp *http.Response) (*ClassroomSessionGetR
 		}
 		response.ApplicationproblemJSONDefault = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers ClassroomSessionGetResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -6166,6 +6990,27 @@ func ParseClassroomSessionUpdateResponse(rsp *http.Response) (*ClassroomSessionU
 		}
 		response.ApplicationproblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 408:
+		var dest RequestTimeout
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON408 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Error
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -6173,6 +7018,29 @@ func ParseClassroomSessionUpdateResponse(rsp *http.Response) (*ClassroomSessionU
 		}
 		response.ApplicationproblemJSONDefault = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 408:
+		var headers ClassroomSessionUpdateResponse408Headers
+		if values := rsp.Header.Values("Connection"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Connection", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Connection = &value
+		}
+		response.Headers408 = &headers
+	case rsp.StatusCode == 503:
+		var headers ClassroomSessionUpdateResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -6220,6 +7088,13 @@ func ParseClassroomSessionPresenceResponse(rsp *http.Response) (*ClassroomSessio
 		}
 		response.ApplicationproblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Error
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -6227,6 +7102,19 @@ func ParseClassroomSessionPresenceResponse(rsp *http.Response) (*ClassroomSessio
 		}
 		response.ApplicationproblemJSONDefault = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers ClassroomSessionPresenceResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -6255,6 +7143,13 @@ func ParseTelemetryIngestResponse(rsp *http.Response) (*TelemetryIngestResponse,
 			return nil, err
 		}
 		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 408:
+		var dest RequestTimeout
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON408 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest Problem
@@ -6297,6 +7192,16 @@ func ParseTelemetryIngestResponse(rsp *http.Response) (*TelemetryIngestResponse,
 			headers.XTelemetryDropped = value
 		}
 		response.Headers204 = &headers
+	case rsp.StatusCode == 408:
+		var headers TelemetryIngestResponse408Headers
+		if values := rsp.Header.Values("Connection"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Connection", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Connection = &value
+		}
+		response.Headers408 = &headers
 	case rsp.StatusCode == 429:
 		var headers TelemetryIngestResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -6340,6 +7245,13 @@ func ParseMeGetResponse(rsp *http.Response) (*MeGetResponse, error) {
 		}
 		response.ApplicationproblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Error
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -6347,6 +7259,19 @@ func ParseMeGetResponse(rsp *http.Response) (*MeGetResponse, error) {
 		}
 		response.ApplicationproblemJSONDefault = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers MeGetResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -6387,6 +7312,13 @@ func ParseSoloSessionListResponse(rsp *http.Response) (*SoloSessionListResponse,
 		}
 		response.ApplicationproblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Error
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -6394,6 +7326,19 @@ func ParseSoloSessionListResponse(rsp *http.Response) (*SoloSessionListResponse,
 		}
 		response.ApplicationproblemJSONDefault = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers SoloSessionListResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -6434,6 +7379,34 @@ func ParseSoloSessionCreateResponse(rsp *http.Response) (*SoloSessionCreateRespo
 		}
 		response.ApplicationproblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 408:
+		var dest RequestTimeout
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON408 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest WriteRateLimited
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Error
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -6441,6 +7414,39 @@ func ParseSoloSessionCreateResponse(rsp *http.Response) (*SoloSessionCreateRespo
 		}
 		response.ApplicationproblemJSONDefault = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 408:
+		var headers SoloSessionCreateResponse408Headers
+		if values := rsp.Header.Values("Connection"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Connection", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Connection = &value
+		}
+		response.Headers408 = &headers
+	case rsp.StatusCode == 429:
+		var headers SoloSessionCreateResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers SoloSessionCreateResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -6488,6 +7494,13 @@ func ParseSoloSessionGetResponse(rsp *http.Response) (*SoloSessionGetResponse, e
 		}
 		response.ApplicationproblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Error
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -6495,6 +7508,19 @@ func ParseSoloSessionGetResponse(rsp *http.Response) (*SoloSessionGetResponse, e
 		}
 		response.ApplicationproblemJSONDefault = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers SoloSessionGetResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -6556,6 +7582,13 @@ func ParseSoloSnapshotCreateResponse(rsp *http.Response) (*SoloSnapshotCreateRes
 		}
 		response.ApplicationproblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 408:
+		var dest RequestTimeout
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON408 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
 		var dest IdempotencyConflict
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -6577,6 +7610,13 @@ func ParseSoloSnapshotCreateResponse(rsp *http.Response) (*SoloSnapshotCreateRes
 		}
 		response.ApplicationproblemJSON429 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Error
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -6587,6 +7627,16 @@ func ParseSoloSnapshotCreateResponse(rsp *http.Response) (*SoloSnapshotCreateRes
 	}
 
 	switch {
+	case rsp.StatusCode == 408:
+		var headers SoloSnapshotCreateResponse408Headers
+		if values := rsp.Header.Values("Connection"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Connection", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Connection = &value
+		}
+		response.Headers408 = &headers
 	case rsp.StatusCode == 429:
 		var headers SoloSnapshotCreateResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -6597,6 +7647,16 @@ func ParseSoloSnapshotCreateResponse(rsp *http.Response) (*SoloSnapshotCreateRes
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers SoloSnapshotCreateResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -6639,6 +7699,13 @@ func ParseSoloSnapshotLatestResponse(rsp *http.Response) (*SoloSnapshotLatestRes
 			return nil, err
 		}
 		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Error
@@ -6684,6 +7751,16 @@ func ParseSoloSnapshotLatestResponse(rsp *http.Response) (*SoloSnapshotLatestRes
 			headers.XSnapshotRevision = &value
 		}
 		response.Headers304 = &headers
+	case rsp.StatusCode == 503:
+		var headers SoloSnapshotLatestResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -6731,6 +7808,13 @@ func ParseSoloSnapshotListResponse(rsp *http.Response) (*SoloSnapshotListRespons
 		}
 		response.ApplicationproblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Error
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -6738,6 +7822,19 @@ func ParseSoloSnapshotListResponse(rsp *http.Response) (*SoloSnapshotListRespons
 		}
 		response.ApplicationproblemJSONDefault = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers SoloSnapshotListResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -6780,6 +7877,13 @@ func ParseSoloSnapshotGetResponse(rsp *http.Response) (*SoloSnapshotGetResponse,
 			return nil, err
 		}
 		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Error
@@ -6825,6 +7929,16 @@ func ParseSoloSnapshotGetResponse(rsp *http.Response) (*SoloSnapshotGetResponse,
 			headers.XSnapshotRevision = &value
 		}
 		response.Headers304 = &headers
+	case rsp.StatusCode == 503:
+		var headers SoloSnapshotGetResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -6858,6 +7972,13 @@ func ParseSoloStorageGetResponse(rsp *http.Response) (*SoloStorageGetResponse, e
 		}
 		response.ApplicationproblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Error
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -6865,6 +7986,19 @@ func ParseSoloStorageGetResponse(rsp *http.Response) (*SoloStorageGetResponse, e
 		}
 		response.ApplicationproblemJSONDefault = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers SoloStorageGetResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil

@@ -63,6 +63,7 @@ type App struct {
 
 	migrator       *postgres.Migrator
 	telemetryStore *telemetry.PGStore
+	closers        []func() // run by Close, before the pool closes
 }
 
 // New wires the whole service from configuration: the core (NewCore), presence, the
@@ -86,7 +87,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 			a.Close()
 		}
 	}()
-	checks := a.readiness()
+	checks, err := a.readiness(cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
 	hub, err := a.buildPresence(ctx, cfg, checks)
 	if err != nil {
 		return nil, err
@@ -105,6 +109,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	classrooms.SetOnSessionEnded(wsServer.CloseSession)
 	if a.Handler, err = a.buildHandler(cfg, doc, httpapi.Deps{
 		Verifier: verifier, Users: userSvc, Classrooms: classrooms, Presence: hub, Ready: checks,
+		BodyTimeout: cfg.HTTP.BodyTimeout, WriteRatePerMin: cfg.HTTP.WriteRatePerMin,
 	}); err != nil {
 		return nil, err
 	}
@@ -132,28 +137,6 @@ func newVerifier(cfg config.Config) (*auth.Verifier, error) {
 		return nil, fmt.Errorf("config: AUTH_JWT_PUBLIC_KEY_FILE: %w", err)
 	}
 	return verifier, nil
-}
-
-// readiness is what /readyz checks: the database, the schema version and the blob store
-// (S3 only; buildPresence adds NATS).
-func (a *App) readiness() httpapi.Checks {
-	checks := httpapi.Checks{
-		"database": func(ctx context.Context) error { return a.Pool.Ping(ctx) },
-		"migrations": func(ctx context.Context) error {
-			st, err := a.migrator.Status(ctx)
-			if err != nil {
-				return err
-			}
-			if !st.Current() {
-				return fmt.Errorf("pending migrations %v (river current: %t)", st.Pending, st.RiverCurrent)
-			}
-			return nil
-		},
-	}
-	if s3, isS3 := a.Blobs.(*blob.S3); isS3 {
-		checks["blob_store"] = s3.Check
-	}
-	return checks
 }
 
 // buildPresence returns the presence hub: in process alone, or with PUBSUB=nats a cluster
@@ -328,6 +311,9 @@ func (a *App) Close() {
 	}
 	if a.bus != nil {
 		a.bus.Close()
+	}
+	for _, c := range a.closers {
+		c()
 	}
 	a.Pool.Close()
 }

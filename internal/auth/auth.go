@@ -16,9 +16,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/m4sh/backend/internal/clienttext"
 )
 
 // Principal is the authenticated caller.
@@ -31,7 +32,7 @@ type Principal struct {
 
 // Limits on identity values taken from tokens.
 const (
-	MaxUserIDLen = 128
+	MaxUserIDLen = clienttext.MaxUserIDBytes
 	MaxNameLen   = 100
 )
 
@@ -192,13 +193,9 @@ var ErrExpired = errors.New("token expired")
 func canonicalUserID(v any) (string, error) {
 	switch x := v.(type) {
 	case string:
-		if x == "" || len(x) > MaxUserIDLen || strings.TrimSpace(x) != x {
-			return "", errors.New("must be a non-empty string without surrounding spaces, at most 128 bytes")
-		}
-		for _, r := range x {
-			if unicode.IsControl(r) {
-				return "", errors.New("must not contain control characters")
-			}
+		// The same rule as a user id sent to POST .../members/ (CONTRACT §9).
+		if err := clienttext.UserID(x); err != nil {
+			return "", err
 		}
 		return x, nil
 	case json.Number:
@@ -214,17 +211,10 @@ func canonicalUserID(v any) (string, error) {
 	}
 }
 
+// cleanName cleans a display name like every client-chosen text; one left empty means the
+// token has no name.
 func cleanName(n string) string {
-	n = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return -1
-		}
-		return r
-	}, strings.TrimSpace(n))
-	if r := []rune(n); len(r) > MaxNameLen {
-		n = string(r[:MaxNameLen])
-	}
-	return n
+	return strings.TrimSpace(clienttext.Truncate(clienttext.Clean(n), MaxNameLen))
 }
 
 // BearerToken extracts the token from an Authorization header value ("Bearer <jwt>",

@@ -114,6 +114,11 @@ func TestVerify(t *testing.T) {
 		{"missing user claim", djangoStyle, hs(t, []byte(secret), claims(nil)), "", false},
 		{"empty sub", base, hs(t, []byte(secret), claims(map[string]any{"sub": ""})), "", false},
 		{"sub too long", base, hs(t, []byte(secret), claims(map[string]any{"sub": strings.Repeat("a", 129)})), "", false},
+		{"sub with NUL", base, hs(t, []byte(secret), claims(map[string]any{"sub": "al\x00ice"})), "", false},
+		{"sub with zero-width space", base, hs(t, []byte(secret), claims(map[string]any{"sub": "al\u200bice"})), "", false},
+		{"sub with bidi override", base, hs(t, []byte(secret), claims(map[string]any{"sub": "\u202ealice"})), "", false},
+		{"sub with leading space", base, hs(t, []byte(secret), claims(map[string]any{"sub": " alice"})), "", false},
+		{"sub of 128 bytes", base, hs(t, []byte(secret), claims(map[string]any{"sub": strings.Repeat("é", 64)})), strings.Repeat("é", 64), false},
 		{"boolean sub", base, hs(t, []byte(secret), claims(map[string]any{"sub": true})), "", false},
 	}
 	for _, tt := range tests {
@@ -158,7 +163,7 @@ func TestNewVerifierNeedsAKey(t *testing.T) {
 
 func TestMintRoundTrip(t *testing.T) {
 	t.Parallel()
-	tok, err := auth.Mint([]byte(secret), auth.MintOptions{UserID: "bob", Name: " Bob\x00 ", TTL: time.Minute, Now: now})
+	tok, err := auth.Mint([]byte(secret), auth.MintOptions{UserID: "bob", Name: " Bob\x00\u200b\u202e ", TTL: time.Minute, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -186,11 +186,9 @@ func TestLocalDeleteMany(t *testing.T) {
 	t.Parallel()
 	s, dir := setup(t)
 	ctx := context.Background()
-	var keys []string
 	for _, d := range []string{"a", "b", "c"} {
 		for _, r := range []string{"1", "2", "3"} {
 			put(t, s, "solo/"+d+"/"+r, d+r)
-			keys = append(keys, "solo/"+d+"/"+r)
 		}
 	}
 	// Two directories emptied, one kept in part; a key never stored and one in a directory

@@ -28,6 +28,7 @@ type Config struct {
 	LogFormat       string        // LOG_FORMAT: json | text
 	ShutdownTimeout time.Duration // SHUTDOWN_TIMEOUT
 
+	HTTP      HTTP
 	Auth      Auth
 	Classroom Classroom
 	Telemetry Telemetry
@@ -59,6 +60,16 @@ type WS struct {
 	// the cluster; the one over a cap is closed with 4409.
 	MaxConnsPerUser    int
 	MaxConnsPerSession int
+}
+
+// HTTP configures what the HTTP layer tolerates from one request or one user (CONTRACT §9).
+type HTTP struct {
+	// BodyTimeout bounds how long a request body may take to arrive (HTTP_BODY_TIMEOUT);
+	// past it the request is answered 408 and its connection closed.
+	BodyTimeout time.Duration
+	// WriteRatePerMin is how many resources (classrooms, members, sessions, solo sessions)
+	// one user may create per minute on one node (API_WRITE_RATE_PER_MIN).
+	WriteRatePerMin int
 }
 
 // Classroom configures the classrooms feature.
@@ -148,6 +159,10 @@ func Load(getenv func(string) string) (Config, error) {
 		LogLevel:        p.level("LOG_LEVEL", slog.LevelInfo),
 		LogFormat:       p.oneOf("LOG_FORMAT", "json", "json", "text"),
 		ShutdownTimeout: p.duration("SHUTDOWN_TIMEOUT", 20*time.Second),
+		HTTP: HTTP{
+			BodyTimeout:     p.durationRange("HTTP_BODY_TIMEOUT", 30*time.Second, 10*time.Millisecond, time.Hour),
+			WriteRatePerMin: p.intRange("API_WRITE_RATE_PER_MIN", 120, 1, 1_000_000),
+		},
 		Auth: Auth{
 			Secret:        []byte(p.str("AUTH_JWT_SECRET", "")),
 			PublicKeyFile: p.str("AUTH_JWT_PUBLIC_KEY_FILE", ""),

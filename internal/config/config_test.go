@@ -38,6 +38,9 @@ func TestLoadDefaults(t *testing.T) {
 	if !reflect.DeepEqual(c.WS, want) {
 		t.Errorf("WS defaults = %+v, want %+v", c.WS, want)
 	}
+	if want := (config.HTTP{BodyTimeout: 30 * time.Second, WriteRatePerMin: 120}); c.HTTP != want {
+		t.Errorf("HTTP defaults = %+v, want %+v", c.HTTP, want)
+	}
 	if wantC := (config.Cluster{PubSub: "memory", HeartbeatInterval: 10 * time.Second, PurgeAfter: 30 * time.Second}); c.Cluster != wantC {
 		t.Errorf("Cluster defaults = %+v, want %+v", c.Cluster, wantC)
 	}
@@ -75,6 +78,9 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		{"ws ping too fast", map[string]string{"WS_PING_INTERVAL": "1ms"}, "WS_PING_INTERVAL"},
 		{"ws pong not a duration", map[string]string{"WS_PONG_TIMEOUT": "soon"}, "WS_PONG_TIMEOUT"},
 		{"ws write timeout zero", map[string]string{"WS_WRITE_TIMEOUT": "0s"}, "WS_WRITE_TIMEOUT"},
+		{"body timeout not a duration", map[string]string{"HTTP_BODY_TIMEOUT": "soon"}, "HTTP_BODY_TIMEOUT"},
+		{"body timeout zero", map[string]string{"HTTP_BODY_TIMEOUT": "0s"}, "HTTP_BODY_TIMEOUT"},
+		{"write rate zero", map[string]string{"API_WRITE_RATE_PER_MIN": "0"}, "API_WRITE_RATE_PER_MIN"},
 		{"ws queue tiny", map[string]string{"WS_SEND_QUEUE": "1"}, "WS_SEND_QUEUE"},
 	}
 	for _, tt := range tests {

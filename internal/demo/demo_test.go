@@ -33,9 +33,7 @@ func TestServesPageAndModules(t *testing.T) {
 		if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), tt.ctype) {
 			t.Errorf("GET %s = %d %q, want 200 %s", tt.path, resp.StatusCode, resp.Header.Get("Content-Type"), tt.ctype)
 		}
-		if resp.Header.Get("Content-Security-Policy") == "" {
-			t.Errorf("GET %s: no Content-Security-Policy", tt.path)
-		}
+		checkPageHeaders(t, "GET "+tt.path, resp.Header)
 	}
 	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := c.Get(srv.URL + "/demo")
@@ -45,6 +43,18 @@ func TestServesPageAndModules(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusMovedPermanently || resp.Header.Get("Location") != "/demo/" {
 		t.Errorf("GET /demo = %d %q, want 301 /demo/", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	checkPageHeaders(t, "GET /demo", resp.Header)
+}
+
+// checkPageHeaders wants every answer of the demo unsniffable and unframeable (CONTRACT §9).
+func checkPageHeaders(t *testing.T, what string, h http.Header) {
+	t.Helper()
+	if got := h.Get("X-Content-Type-Options"); got != "nosniff" {
+		t.Errorf("%s: X-Content-Type-Options = %q, want nosniff", what, got)
+	}
+	if csp := h.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'none'") {
+		t.Errorf("%s: Content-Security-Policy = %q, want frame-ancestors 'none'", what, csp)
 	}
 }
 

@@ -24,6 +24,12 @@ func TestPageRendersBothDocuments(t *testing.T) {
 	}
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/docs", nil))
+	if got := rec.Header().Get("X-Content-Type-Options"); got != "nosniff" {
+		t.Errorf("X-Content-Type-Options = %q, want nosniff", got)
+	}
+	if csp := rec.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'none'") {
+		t.Errorf("Content-Security-Policy = %q, want frame-ancestors 'none'", csp)
+	}
 	body, _ := io.ReadAll(rec.Body)
 	page := string(body)
 	want := []string{"ClassroomCreate", "SoloSnapshotCreate", "TelemetryIngest",

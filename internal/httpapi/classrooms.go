@@ -27,7 +27,11 @@ func (s *Server) ClassroomCreate(ctx context.Context, req api.ClassroomCreateReq
 	if err != nil {
 		return nil, err
 	}
-	c, err := s.classrooms.Create(ctx, p.UserID, req.Body.Title)
+	title, err := cleanTitle("body.title", &req.Body.Title, true)
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.classrooms.Create(ctx, p.UserID, title)
 	if err != nil {
 		return nil, err
 	}
@@ -91,6 +95,9 @@ func (s *Server) ClassroomMemberAdd(ctx context.Context, req api.ClassroomMember
 	if err != nil {
 		return nil, err
 	}
+	if err := checkUserID("body.user_id", req.Body.UserId); err != nil {
+		return nil, err
+	}
 	m, created, err := s.classrooms.AddMember(ctx, p.UserID, req.ClassId, req.Body.UserId)
 	if err != nil {
 		return nil, err
@@ -107,6 +114,9 @@ func (s *Server) ClassroomMemberRemove(ctx context.Context, req api.ClassroomMem
 	if err != nil {
 		return nil, err
 	}
+	if err := checkUserID("path.user_id", req.UserId); err != nil {
+		return nil, err
+	}
 	if err := s.classrooms.RemoveMember(ctx, p.UserID, req.ClassId, req.UserId); err != nil {
 		return nil, err
 	}
@@ -119,9 +129,11 @@ func (s *Server) ClassroomSessionCreate(ctx context.Context, req api.ClassroomSe
 	if err != nil {
 		return nil, err
 	}
-	title := ""
-	if req.Body != nil && req.Body.Title != nil {
-		title = *req.Body.Title
+	var title string
+	if req.Body != nil {
+		if title, err = cleanTitle("body.title", req.Body.Title, false); err != nil {
+			return nil, err
+		}
 	}
 	sess, err := s.classrooms.CreateSession(ctx, p.UserID, req.ClassId, title)
 	if err != nil {

@@ -31,10 +31,8 @@ type Readiness interface {
 // Checks is a Readiness made of named check functions.
 type Checks map[string]func(ctx context.Context) error
 
-// Ready runs every check with a short deadline.
+// Ready runs every check, one after the other, under ctx's deadline.
 func (c Checks) Ready(ctx context.Context) map[string]error {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
 	out := make(map[string]error, len(c))
 	for name, check := range c {
 		out[name] = check(ctx)
@@ -53,7 +51,13 @@ type Deps struct {
 	Metrics  *metrics.Registry
 	Verifier *auth.Verifier
 	Users    UserRecorder
-	Ready    Readiness
+	// Ready is the readiness checks; /readyz answers from their result, cached for at most
+	// a second and computed by one round at a time.
+	Ready Readiness
+	// BodyTimeout bounds how long a request body may take to arrive (HTTP_BODY_TIMEOUT).
+	BodyTimeout time.Duration
+	// WriteRatePerMin is the per-user creation throttle (API_WRITE_RATE_PER_MIN).
+	WriteRatePerMin int
 	// Doc is the OpenAPI document (api.GetSpec), parsed once by the caller.
 	Doc *openapi3.T
 	// Features.
@@ -67,6 +71,14 @@ type Deps struct {
 	Extra map[string]http.Handler
 }
 
+// Defaults of Deps, the documented defaults of their settings.
+const (
+	defaultBodyTimeout     = 30 * time.Second
+	defaultWriteRatePerMin = 120
+	// maxThrottledUsers bounds the write throttle's memory (about 100 bytes a user).
+	maxThrottledUsers = 100_000
+)
+
 // Server implements api.StrictServerInterface.
 type Server struct {
 	log      *slog.Logger
@@ -74,6 +86,8 @@ type Server struct {
 	verifier *auth.Verifier
 	users    UserRecorder
 	ready    Readiness
+
+	bodyTimeout time.Duration
 
 	classrooms *classroom.Service
 	solo       SoloService
@@ -85,13 +99,20 @@ var _ api.StrictServerInterface = (*Server)(nil)
 // NewHandler builds the service's whole HTTP handler: observe → (extra routes | authenticate
 // → validate → generated routes → strict handlers).
 func NewHandler(d Deps) (http.Handler, error) {
-	s := &Server{log: d.Log, metrics: d.Metrics, verifier: d.Verifier, users: d.Users, ready: d.Ready,
+	if d.BodyTimeout <= 0 {
+		d.BodyTimeout = defaultBodyTimeout
+	}
+	if d.WriteRatePerMin <= 0 {
+		d.WriteRatePerMin = defaultWriteRatePerMin
+	}
+	s := &Server{log: d.Log, metrics: d.Metrics, verifier: d.Verifier, users: d.Users,
+		ready: newCachedReadiness(d.Ready, readinessMaxAge, d.Log), bodyTimeout: d.BodyTimeout,
 		classrooms: d.Classrooms, solo: d.Solo, presence: d.Presence}
 	doc := d.Doc
 	if doc == nil {
 		return nil, errors.New("httpapi: Deps.Doc is required")
 	}
-	v, err := newValidator(doc, d.Log)
+	v, err := newValidator(doc, d.Log, newWriteThrottle(d.WriteRatePerMin, maxThrottledUsers, nil))
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +155,6 @@ func (s *Server) ReadyCheck(ctx context.Context, _ api.ReadyCheckRequestObject) 
 		if err != nil {
 			failed = true
 			checks[name] = "unavailable"
-			s.log.WarnContext(ctx, "readiness check failed", "check", name, "err", err)
 			continue
 		}
 		checks[name] = "ok"

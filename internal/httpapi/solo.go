@@ -58,9 +58,11 @@ func (s *Server) SoloSessionCreate(ctx context.Context, req api.SoloSessionCreat
 	if err != nil {
 		return nil, err
 	}
-	title := ""
-	if req.Body != nil && req.Body.Title != nil {
-		title = *req.Body.Title
+	var title string
+	if req.Body != nil {
+		if title, err = cleanTitle("body.title", req.Body.Title, false); err != nil {
+			return nil, err
+		}
 	}
 	sess, err := s.solo.SessionCreate(ctx, p.UserID, title)
 	if err != nil {

@@ -15,6 +15,8 @@ type Info struct {
 	Route   string // route template, the metrics label
 	UserID  string // authenticated user, for the access log
 	AuthErr error  // a bearer token was sent but refused
+	// Body is the request's body under its deadline (GuardBody); nil without a body.
+	Body *BodyGuard
 }
 
 type infoKey struct{}

@@ -11,6 +11,7 @@ import (
 	"strconv"
 
 	"github.com/m4sh/backend/internal/apperr"
+	"github.com/m4sh/backend/internal/postgres"
 )
 
 // problemType is the base of the `type` URIs of our problems; the code is appended.
@@ -78,10 +79,23 @@ func problemBody(r *http.Request, e *apperr.Error) (int, map[string]any) {
 
 // WriteError answers err as problem+json. Errors without a kind become a generic 500 whose
 // cause is logged once here, never sent.
+//
+// Errors without a kind go through postgres.Translate first, so that an unreachable
+// database is a 503 (with Retry-After) on every route. A request whose body missed its
+// deadline is answered 408 whatever error the layer that read it made of that.
 func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
-	e, ok := apperr.As(err)
+	e, ok := apperr.As(postgres.Translate(err))
 	if !ok {
 		e = &apperr.Error{Kind: apperr.Internal, Err: err}
+	}
+	if g := InfoFrom(r.Context()).Body; g.Expired() && e.Kind != apperr.RequestTimeout {
+		e = &apperr.Error{Kind: apperr.RequestTimeout, Err: err,
+			Message: fmt.Sprintf("the request body did not arrive within %s", g.timeout)}
+	}
+	if e.Kind == apperr.Unavailable && e.RetryAfter <= 0 {
+		withRetry := *e
+		withRetry.RetryAfter = postgres.RetryAfterUnavailable
+		e = &withRetry
 	}
 	status, body := problemBody(r, e)
 	if status >= 500 {

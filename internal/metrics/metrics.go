@@ -43,10 +43,24 @@ func New() *Registry {
 	return r
 }
 
-// ObserveHTTP records one finished request.
+// ObserveHTTP records one finished request. route must come from a fixed set (the OpenAPI
+// document's templates, the service's own patterns, or "unmatched"); the method is reduced
+// to the standard ones and "other", so no request can add a time series.
 func (r *Registry) ObserveHTTP(route, method string, status int, d time.Duration) {
+	method = MethodLabel(method)
 	r.HTTPRequests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
 	r.HTTPDuration.WithLabelValues(route, method).Observe(d.Seconds())
+}
+
+// MethodLabel returns method when it is one of the methods of RFC 9110 (and PATCH), else
+// "other".
+func MethodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return method
+	}
+	return "other"
 }
 
 // Handler serves the registry in the Prometheus text format.

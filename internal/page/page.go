@@ -59,14 +59,27 @@ func Encode(c Cursor) string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// Decode parses an opaque cursor.
+// The times a cursor may hold: rows are stamped by the database's clock, so a cursor outside
+// this range was not made by this API. The first page's bound (Bounds) is the upper end;
+// PostgreSQL (and pgx's encoding) would refuse or mis-store times far outside it.
+var (
+	minCursorTime = time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxCursorTime = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+// Decode parses an opaque cursor. It refuses any other encoding of the same bytes and a time
+// outside the range rows can have, so a forged cursor is an error rather than a first page.
 func Decode(s string) (Cursor, error) {
-	b, err := base64.RawURLEncoding.DecodeString(s)
+	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
 	if err != nil || len(b) != 24 {
 		return Cursor{}, errors.New("malformed cursor")
 	}
 	var c Cursor
-	c.Time = time.UnixMicro(int64(binary.BigEndian.Uint64(b[:8]))).UTC()
+	micros := int64(binary.BigEndian.Uint64(b[:8]))
+	if micros < minCursorTime.UnixMicro() || micros >= maxCursorTime.UnixMicro() {
+		return Cursor{}, errors.New("cursor time out of range")
+	}
+	c.Time = time.UnixMicro(micros).UTC()
 	copy(c.ID[:], b[8:])
 	return c, nil
 }

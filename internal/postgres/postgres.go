@@ -109,8 +109,9 @@ const (
 )
 
 // Interpret translates pgx errors into apperr kinds: no rows → NotFound (with what as the
-// client message), constraint violations → Conflict/Invalid. Other errors are returned
-// wrapped, to become 500s with the cause logged.
+// client message), constraint violations → Conflict/Invalid, and what Translate recognises
+// (an unreachable database → Unavailable, a value it cannot store → Invalid). Other errors
+// are returned wrapped, to become 500s with the cause logged.
 func Interpret(err error, what string) error {
 	if err == nil {
 		return nil
@@ -126,6 +127,9 @@ func Interpret(err error, what string) error {
 		case codeForeignKeyViolation, codeCheckViolation:
 			return apperr.Wrap(apperr.Invalid, err, what+" is not valid")
 		}
+	}
+	if e, ok := translate(err); ok {
+		return e
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }

@@ -390,7 +390,12 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Readiness — the database is reachable and migrations are current. */
+        /**
+         * Readiness — the database is reachable and migrations are current.
+         * @description Answers from a result at most 1 s old, computed by one round of checks at a time on
+         *     connections of its own (never the API's), so a flood of `/readyz` neither makes the
+         *     service unready nor slows the API.
+         */
         get: operations["ReadyCheck"];
         put?: never;
         post?: never;
@@ -433,6 +438,10 @@ export interface components {
             title: string;
         };
         ClassroomSessionCreate: {
+            /**
+             * @description Optional; absent or `""` means none. Control (Cc) and format (Cf) characters are
+             *     removed and white space trimmed; a non-empty title left empty by that is 400.
+             */
             title?: string;
         };
         ClassroomSessionPage: {
@@ -561,6 +570,10 @@ export interface components {
             title: string;
         };
         SoloSessionCreate: {
+            /**
+             * @description Optional; absent or `""` means none. Control (Cc) and format (Cf) characters are
+             *     removed and white space trimmed; a non-empty title left empty by that is 400.
+             */
             title?: string;
         };
         SoloSessionPage: {
@@ -604,9 +617,17 @@ export interface components {
         };
         /** @description One event, or a batch of at most 100 (an object with `events`). */
         TelemetryPayload: components["schemas"]["TelemetryEvent"] | components["schemas"]["TelemetryBatch"];
-        /** @description 1..200 characters, not only white space. */
+        /**
+         * @description 1..200 characters. Control (Cc) and format (Cf) characters are removed and white
+         *     space trimmed; a title left empty by that is 400 `validation_error`.
+         */
         Title: string;
-        /** @description Canonical string form of the token's user claim. */
+        /**
+         * @description Canonical string form of the token's user claim: 1..128 bytes of UTF-8 without
+         *     control (Cc) or format (Cf: zero-width, bidi overrides) characters and without
+         *     leading or trailing white space. The same rule holds for a token's user id (else
+         *     401) and for one sent to the API (else 400 `validation_error`).
+         */
         UserID: string;
     };
     responses: {
@@ -659,6 +680,29 @@ export interface components {
             };
         };
         /**
+         * @description The JSON body is over 64 KiB (`payload_too_large`), refused from `Content-Length`
+         *     before it is read when that is declared, otherwise as soon as the limit is crossed;
+         *     the connection is then closed.
+         */
+        PayloadTooLarge: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "https://m4sh.dev/problems/payload_too_large",
+                 *       "title": "Payload too large",
+                 *       "status": 413,
+                 *       "code": "payload_too_large",
+                 *       "detail": "the request body exceeds 65536 bytes",
+                 *       "instance": "/api/v1/classrooms/"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /**
          * @description The upload does not fit the caller's storage quota (`quota_exceeded`); nothing was
          *     stored. `used`, `quota` and `remaining` (bytes) are top-level members.
          */
@@ -668,6 +712,30 @@ export interface components {
             };
             content: {
                 "application/problem+json": components["schemas"]["QuotaExceededProblem"];
+            };
+        };
+        /**
+         * @description The request body did not arrive within `HTTP_BODY_TIMEOUT` (default 30 s) of the
+         *     request's start (`request_timeout`). The connection is closed after this answer.
+         */
+        RequestTimeout: {
+            headers: {
+                /** @description Always `close`. */
+                Connection?: "close";
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "https://m4sh.dev/problems/request_timeout",
+                 *       "title": "Request timeout",
+                 *       "status": 408,
+                 *       "code": "request_timeout",
+                 *       "detail": "the request body did not arrive within 30s",
+                 *       "instance": "/api/v1/classrooms/"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
             };
         };
         /** @description The revision's bytes, with the Content-Type they were saved with. */
@@ -734,12 +802,61 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /**
+         * @description A dependency, usually PostgreSQL, cannot be reached (`unavailable`); nothing was
+         *     changed. Retry after the `Retry-After` delay.
+         */
+        Unavailable: {
+            headers: {
+                /** @description Seconds to wait before retrying. */
+                "Retry-After"?: number;
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "https://m4sh.dev/problems/unavailable",
+                 *       "title": "Service unavailable",
+                 *       "status": 503,
+                 *       "code": "unavailable",
+                 *       "detail": "Service unavailable",
+                 *       "instance": "/api/v1/classrooms/"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
         /** @description The request does not match this document (`validation_error`). */
         ValidationError: {
             headers: {
                 [name: string]: unknown;
             };
             content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /**
+         * @description The caller created more than `API_WRITE_RATE_PER_MIN` (default 120) classrooms,
+         *     members, classroom sessions and solo sessions, together, within a minute
+         *     (`rate_limited`); refused before the body is read. Counted per node.
+         */
+        WriteRateLimited: {
+            headers: {
+                /** @description Seconds until the caller may create again. */
+                "Retry-After"?: number;
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "https://m4sh.dev/problems/rate_limited",
+                 *       "title": "Too many requests",
+                 *       "status": 429,
+                 *       "code": "rate_limited",
+                 *       "detail": "at most 120 creations per minute; retry later",
+                 *       "instance": "/api/v1/classrooms/"
+                 *     }
+                 */
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
@@ -787,6 +904,7 @@ export interface operations {
             };
             400: components["responses"]["ValidationError"];
             401: components["responses"]["Unauthorized"];
+            503: components["responses"]["Unavailable"];
             default: components["responses"]["Error"];
         };
     };
@@ -814,6 +932,10 @@ export interface operations {
             };
             400: components["responses"]["ValidationError"];
             401: components["responses"]["Unauthorized"];
+            408: components["responses"]["RequestTimeout"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["WriteRateLimited"];
+            503: components["responses"]["Unavailable"];
             default: components["responses"]["Error"];
         };
     };
@@ -840,6 +962,7 @@ export interface operations {
             400: components["responses"]["ValidationError"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
             default: components["responses"]["Error"];
         };
     };
@@ -866,6 +989,7 @@ export interface operations {
             400: components["responses"]["ValidationError"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
             default: components["responses"]["Error"];
         };
     };
@@ -906,7 +1030,11 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            408: components["responses"]["RequestTimeout"];
             409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["WriteRateLimited"];
+            503: components["responses"]["Unavailable"];
             default: components["responses"]["Error"];
         };
     };
@@ -933,6 +1061,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
             default: components["responses"]["Error"];
         };
     };
@@ -964,6 +1093,7 @@ export interface operations {
             400: components["responses"]["ValidationError"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
             default: components["responses"]["Error"];
         };
     };
@@ -995,6 +1125,10 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            408: components["responses"]["RequestTimeout"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["WriteRateLimited"];
+            503: components["responses"]["Unavailable"];
             default: components["responses"]["Error"];
         };
     };
@@ -1022,6 +1156,7 @@ export interface operations {
             400: components["responses"]["ValidationError"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
             default: components["responses"]["Error"];
         };
     };
@@ -1054,6 +1189,9 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            408: components["responses"]["RequestTimeout"];
+            413: components["responses"]["PayloadTooLarge"];
+            503: components["responses"]["Unavailable"];
             default: components["responses"]["Error"];
         };
     };
@@ -1081,6 +1219,7 @@ export interface operations {
             400: components["responses"]["ValidationError"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
             default: components["responses"]["Error"];
         };
     };
@@ -1108,6 +1247,7 @@ export interface operations {
                 content?: never;
             };
             400: components["responses"]["ValidationError"];
+            408: components["responses"]["RequestTimeout"];
             /** @description The body exceeds `TELEMETRY_MAX_BYTES` as sent or inflated (`payload_too_large`). */
             413: {
                 headers: {
@@ -1159,6 +1299,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            503: components["responses"]["Unavailable"];
             default: components["responses"]["Error"];
         };
     };
@@ -1187,6 +1328,7 @@ export interface operations {
             };
             400: components["responses"]["ValidationError"];
             401: components["responses"]["Unauthorized"];
+            503: components["responses"]["Unavailable"];
             default: components["responses"]["Error"];
         };
     };
@@ -1214,6 +1356,10 @@ export interface operations {
             };
             400: components["responses"]["ValidationError"];
             401: components["responses"]["Unauthorized"];
+            408: components["responses"]["RequestTimeout"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["WriteRateLimited"];
+            503: components["responses"]["Unavailable"];
             default: components["responses"]["Error"];
         };
     };
@@ -1241,6 +1387,7 @@ export interface operations {
             400: components["responses"]["ValidationError"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
             default: components["responses"]["Error"];
         };
     };
@@ -1288,9 +1435,11 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["QuotaExceeded"];
             404: components["responses"]["NotFound"];
+            408: components["responses"]["RequestTimeout"];
             409: components["responses"]["IdempotencyConflict"];
             413: components["responses"]["SnapshotTooLarge"];
             429: components["responses"]["TooManyUploads"];
+            503: components["responses"]["Unavailable"];
             default: components["responses"]["Error"];
         };
     };
@@ -1314,6 +1463,7 @@ export interface operations {
             400: components["responses"]["ValidationError"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
             default: components["responses"]["Error"];
         };
     };
@@ -1346,6 +1496,7 @@ export interface operations {
             400: components["responses"]["ValidationError"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
             default: components["responses"]["Error"];
         };
     };
@@ -1370,6 +1521,7 @@ export interface operations {
             400: components["responses"]["ValidationError"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
             default: components["responses"]["Error"];
         };
     };
@@ -1392,6 +1544,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            503: components["responses"]["Unavailable"];
             default: components["responses"]["Error"];
         };
     };
