@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/m4sh/backend/internal/config"
+	"github.com/m4sh/backend/internal/tracing"
 )
 
 func main() {
@@ -83,7 +84,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 func newLogger(w io.Writer, cfg config.Config) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
 	if cfg.LogFormat == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
+		return slog.New(tracing.NewLogHandler(slog.NewTextHandler(w, opts)))
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return slog.New(tracing.NewLogHandler(slog.NewJSONHandler(w, opts)))
 }

@@ -37,6 +37,7 @@ import (
 	"github.com/m4sh/backend/internal/solo"
 	"github.com/m4sh/backend/internal/telemetry"
 	"github.com/m4sh/backend/internal/telemetry/ingest"
+	"github.com/m4sh/backend/internal/tracing"
 	"github.com/m4sh/backend/internal/users"
 	"github.com/m4sh/backend/internal/ws"
 	"github.com/m4sh/backend/openapi"
@@ -60,6 +61,9 @@ type App struct {
 	// Node is this process's cluster membership (PUBSUB=nats), nil when alone.
 	Node *cluster.Node
 	bus  *natsbus.Bus
+
+	// Tracing is the OpenTelemetry provider; nil when tracing is off. Close flushes it.
+	Tracing *tracing.Provider
 
 	migrator       *postgres.Migrator
 	telemetryStore *telemetry.PGStore
@@ -156,7 +160,7 @@ func (a *App) buildPresence(ctx context.Context, cfg config.Config, checks httpa
 	a.Node = cluster.New(a.Pool, cluster.Options{
 		Log: a.Log, HeartbeatInterval: cfg.Cluster.HeartbeatInterval, PurgeAfter: cfg.Cluster.PurgeAfter,
 	})
-	bus, err := natsbus.Connect(natsbus.Options{URL: cfg.Cluster.NATSURL, Node: a.Node.ID(), Log: a.Log, Name: "m4sh " + a.Node.ID().String()})
+	bus, err := natsbus.Connect(natsbus.Options{URL: cfg.Cluster.NATSURL, Node: a.Node.ID(), Log: a.Log, Name: "m4sh " + a.Node.ID().String(), Tracing: a.Tracing})
 	if err != nil {
 		return nil, err
 	}
@@ -224,7 +228,11 @@ func (a *App) buildHandler(cfg config.Config, doc *openapi3.T, d httpapi.Deps) (
 		"GET /demo/":         demo.Handler(),
 		"GET /ws/classroom/{class_id}/session/{session_id}/{$}": a.WS,
 	}
-	return httpapi.NewHandler(d)
+	h, err := httpapi.NewHandler(d)
+	if err != nil {
+		return nil, err
+	}
+	return tracing.Handler(h, a.Tracing), nil
 }
 
 // NewCore wires what every process needs, HTTP or not: the pool, metrics, the blob store, the
@@ -234,11 +242,16 @@ func NewCore(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, er
 	if err := cfg.RequireDatabase(); err != nil {
 		return nil, err
 	}
-	pool, err := postgres.Connect(ctx, cfg.DatabaseURL, cfg.DBMaxConns)
+	tp, err := buildTracing(ctx, cfg.Tracing)
 	if err != nil {
 		return nil, err
 	}
-	a := &App{Log: log, Pool: pool, Metrics: metrics.New()}
+	pool, err := postgres.ConnectTraced(ctx, cfg.DatabaseURL, cfg.DBMaxConns, tracing.NewPGX(tp))
+	if err != nil {
+		_ = tp.Shutdown(ctx)
+		return nil, err
+	}
+	a := &App{Log: log, Pool: pool, Metrics: metrics.New(), Tracing: tp}
 	ok := false
 	defer func() {
 		if !ok {
@@ -252,8 +265,8 @@ func NewCore(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, er
 	if a.Blobs, err = NewBlobStore(ctx, cfg.Solo); err != nil {
 		return nil, err
 	}
-	a.Solo = NewSolo(pool, a.Blobs, cfg.Solo, log, a.Metrics)
-	if a.River, err = jobs.New(pool, jobs.Config{Log: log, Work: []jobs.Work{
+	a.Solo = NewSolo(pool, tracing.Blobs(a.Blobs, tp), cfg.Solo, log, a.Metrics)
+	if a.River, err = jobs.New(pool, jobs.Config{Log: log, Middleware: tracing.River(tp), Work: []jobs.Work{
 		jobs.TelemetryPartitions(&jobs.TelemetryPartitionsWorker{
 			Maintenance: telemetry.Maintenance{Store: a.telemetryStore, Retention: time.Duration(cfg.Telemetry.RetentionDays) * 24 * time.Hour},
 			Log:         log,
@@ -265,6 +278,13 @@ func NewCore(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, er
 	a.Metrics.MustRegister(a.River.Collectors(log)...)
 	ok = true
 	return a, nil
+}
+
+// buildTracing returns the OpenTelemetry provider, nil (off) without an OTLP endpoint.
+func buildTracing(ctx context.Context, tc config.Tracing) (*tracing.Provider, error) {
+	return tracing.New(ctx, tracing.Config{
+		Endpoint: tc.Endpoint, Sampler: tc.Sampler, SamplerArg: tc.SamplerArg, ServiceName: tc.ServiceName,
+	})
 }
 
 // checkSchema builds the migrator /readyz asks, and warns at start when the schema is behind.
@@ -316,6 +336,12 @@ func (a *App) Close() {
 		c()
 	}
 	a.Pool.Close()
+	// Last: the spans of everything above are flushed to the collector.
+	tctx, tcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer tcancel()
+	if err := a.Tracing.Shutdown(tctx); err != nil {
+		a.Log.Warn("tracing shutdown", "err", err)
+	}
 }
 
 func staticFile(contentType string, body []byte) http.Handler {

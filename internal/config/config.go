@@ -35,6 +35,7 @@ type Config struct {
 	Solo      Solo
 	WS        WS
 	Cluster   Cluster
+	Tracing   Tracing
 }
 
 // Cluster configures running several nodes behind a load balancer (issue 9).
@@ -270,6 +271,7 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.Auth.Leeway < 0 || c.Auth.Leeway > 5*time.Minute {
 		p.fail("AUTH_JWT_LEEWAY", "must be between 0s and 5m")
 	}
+	c.Tracing = p.tracing()
 	return c, p.err()
 }
 

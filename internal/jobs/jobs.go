@@ -36,6 +36,8 @@ type Config struct {
 	// Work is every feature's background work. With no workers at all the client only
 	// inserts jobs and is not started (operator commands that enqueue nothing themselves).
 	Work []Work
+	// Middleware is added after the work metrics (the tracing middleware).
+	Middleware []rivertype.Middleware
 }
 
 // Client is the River client with our start/stop conventions.
@@ -48,7 +50,7 @@ type Client struct {
 // New builds a River client over pool with every worker and periodic job of c.Work.
 func New(pool *pgxpool.Pool, c Config) (*Client, error) {
 	work := newWorkMetrics()
-	rc := &river.Config{Logger: c.Log, Middleware: []rivertype.Middleware{work}}
+	rc := &river.Config{Logger: c.Log, Middleware: append([]rivertype.Middleware{work}, c.Middleware...)}
 	workers := river.NewWorkers()
 	count := 0
 	var periodic []*river.PeriodicJob

@@ -10,6 +10,7 @@
 package natsbus
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -21,8 +22,12 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/m4sh/backend/internal/presence"
+	"github.com/m4sh/backend/internal/tracing"
 )
 
 // SubjectPrefix prefixes every subject the service uses.
@@ -39,6 +44,9 @@ type Options struct {
 	// ReconnectWait is the base back-off between reconnect attempts (jittered).
 	ReconnectWait time.Duration
 	Name          string // connection name shown by the server's monitoring
+	// Tracing carries the trace of a join or leave to the receiving nodes in message
+	// headers (nil: off). Cursor messages never carry headers.
+	Tracing *tracing.Provider
 }
 
 // Bus is a presence.Bus over NATS.
@@ -47,6 +55,7 @@ type Bus struct {
 	node  uuid.UUID
 	log   *slog.Logger
 	local *presence.LocalBus
+	trace *tracing.Provider
 
 	mu   sync.Mutex
 	subs map[uuid.UUID]*sessionSub
@@ -74,7 +83,7 @@ func Connect(o Options) (*Bus, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	b := &Bus{node: o.Node, log: o.Log, local: presence.NewLocalBus(), subs: map[uuid.UUID]*sessionSub{}}
+	b := &Bus{node: o.Node, log: o.Log, trace: o.Tracing, local: presence.NewLocalBus(), subs: map[uuid.UUID]*sessionSub{}}
 	nc, err := nats.Connect(o.URL,
 		nats.Name(o.Name),
 		// The server does not send a node its own messages back: it delivered them
@@ -170,7 +179,26 @@ func (b *Bus) Subscribe(session uuid.UUID, deliver func(*presence.Event)) func()
 // Publish delivers e to the node's own subscribers, then sends it to the other nodes.
 func (b *Bus) Publish(session uuid.UUID, e *presence.Event) {
 	b.local.Publish(session, e)
+	if e.Trace.IsValid() && b.trace.Enabled() {
+		b.publishTraced(session, e)
+		return
+	}
 	if err := b.nc.Publish(Subject(session), encode(b.node, e)); err != nil {
+		b.log.Debug("nats: publish failed", "session", session, "err", err)
+	}
+}
+
+// publishTraced sends e in a "nats publish" span, child of e.Trace, whose context travels
+// in the message headers.
+func (b *Bus) publishTraced(session uuid.UUID, e *presence.Event) {
+	ctx := trace.ContextWithSpanContext(context.Background(), e.Trace)
+	ctx, span := b.trace.Tracer().Start(ctx, "nats publish", trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(attribute.String("messaging.system", "nats"), attribute.Int("presence.kind", int(e.Kind))))
+	defer span.End()
+	m := &nats.Msg{Subject: Subject(session), Data: encode(b.node, e), Header: nats.Header{}}
+	b.trace.Propagator().Inject(ctx, propagation.HeaderCarrier(m.Header))
+	if err := b.nc.PublishMsg(m); err != nil {
+		span.RecordError(err)
 		b.log.Debug("nats: publish failed", "session", session, "err", err)
 	}
 }
@@ -185,6 +213,13 @@ func (b *Bus) receive(session uuid.UUID, m *nats.Msg) {
 	}
 	if origin == b.node {
 		return
+	}
+	if len(m.Header) > 0 && b.trace.Enabled() {
+		ctx := b.trace.Propagator().Extract(context.Background(), propagation.HeaderCarrier(m.Header))
+		ctx, span := b.trace.Tracer().Start(ctx, "nats receive", trace.WithSpanKind(trace.SpanKindConsumer),
+			trace.WithAttributes(attribute.String("messaging.system", "nats"), attribute.Int("presence.kind", int(e.Kind))))
+		defer span.End()
+		e.Trace = trace.SpanContextFromContext(ctx)
 	}
 	b.local.Publish(session, e)
 }

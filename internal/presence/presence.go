@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // User is one present user as clients see it.
@@ -54,6 +55,9 @@ type Event struct {
 	// Code and Reason say how to close (KindClose).
 	Code   int
 	Reason string
+	// Trace is the span a join or leave happened in, for a bus to carry to other nodes;
+	// cursor events never carry one (no span per frame).
+	Trace trace.SpanContext
 }
 
 // Bus carries a session's events to every subscriber of that session: in-process today,
@@ -293,6 +297,13 @@ func (c *Conn) goLive() {
 // closed as a whole (*EndedError) is refused: nothing is recorded or published and sink
 // gets nothing.
 func (h *Hub) Join(classroomID, session uuid.UUID, u User, sink Sink, snapshot func([]User)) (*Conn, error) {
+	return h.JoinContext(context.Background(), classroomID, session, u, sink, snapshot)
+}
+
+// JoinContext is Join within ctx's trace: the directory's statements and the join event
+// published to other nodes carry its span. ctx's cancellation is ignored.
+func (h *Hub) JoinContext(ctx context.Context, classroomID, session uuid.UUID, u User, sink Sink, snapshot func([]User)) (*Conn, error) {
+	ctx = context.WithoutCancel(ctx)
 	h.mu.Lock()
 	r := h.rooms[session]
 	if r == nil {
@@ -321,7 +332,7 @@ func (h *Hub) Join(classroomID, session uuid.UUID, u User, sink Sink, snapshot f
 		// Arrive records the count on every connection; only the user's first one here
 		// can be their first in the cluster.
 		var f bool
-		f, err = d.Arrive(context.Background(), session, u, n, h.opts.Caps)
+		f, err = d.Arrive(ctx, session, u, n, h.opts.Caps)
 		first = f && first
 	}
 	if err != nil {
@@ -342,7 +353,7 @@ func (h *Hub) Join(classroomID, session uuid.UUID, u User, sink Sink, snapshot f
 	// until goLive), what happened before is in the snapshot.
 	users := r.usersLocked()
 	if d != nil {
-		if shared, err := d.Present(context.Background(), session); err == nil {
+		if shared, err := d.Present(ctx, session); err == nil {
 			users = mergeUsers(shared, users)
 		}
 	}
@@ -350,7 +361,7 @@ func (h *Hub) Join(classroomID, session uuid.UUID, u User, sink Sink, snapshot f
 	c.goLive()
 	if first {
 		// Delivery never takes r.mu, so publishing under it cannot deadlock.
-		h.opts.Bus.Publish(session, &Event{Kind: KindJoin, User: u})
+		h.opts.Bus.Publish(session, &Event{Kind: KindJoin, User: u, Trace: trace.SpanContextFromContext(ctx)})
 	}
 	return c, nil
 }

@@ -54,8 +54,8 @@ func newConn(s *Server, c *websocket.Conn, sb *smallBuffers, u presence.User, se
 // own goroutine, which lives as long as the connection, never grows its stack past what
 // reading needs (memory per idle connection, issue 4). A refused join (presence.Join's
 // errors) leaves the connection outside the session, to be closed.
-func (c *conn) join(classID uuid.UUID, expires time.Time) error {
-	pc, err := c.s.hub.Join(classID, c.session, c.user, c, func(users []presence.User) {
+func (c *conn) join(ctx context.Context, classID uuid.UUID, expires time.Time) error {
+	pc, err := c.s.hub.JoinContext(ctx, classID, c.session, c.user, c, func(users []presence.User) {
 		c.enqueueFrame(appendSnapshot(nil, c.session, users))
 	})
 	c.pc = pc

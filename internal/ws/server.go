@@ -190,7 +190,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.wg.Add(1)
 	s.mu.Unlock()
 	s.m.open.Inc()
-	if err := cn.join(classID, p.Expires); err != nil {
+	if err := cn.join(r.Context(), classID, p.Expires); err != nil {
 		// Refused by presence: closed like any live connection, which is what it is by now.
 		ref := joinRefusal(err)
 		s.m.connects.WithLabelValues(ref.outcome).Inc()
