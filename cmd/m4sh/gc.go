@@ -56,6 +56,9 @@ func gc(ctx context.Context, cfg config.Config, log *slog.Logger, args []string,
 		return err
 	}
 	defer a.Close()
+	// The enqueue (and, through the job's metadata, the work) belongs to this trace.
+	ctx, span := a.Tracing.Tracer().Start(ctx, "m4sh gc "+args[0])
+	defer span.End()
 	if err := a.River.Start(ctx); err != nil {
 		return fmt.Errorf("starting river: %w", err)
 	}
