@@ -3,113 +3,24 @@ package tracing_test
 import (
 	"context"
 	"encoding/hex"
-	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"slices"
-	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	"github.com/coder/websocket"
+	"github.com/google/uuid"
+	natsserver "github.com/nats-io/nats-server/v2/server"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/m4sh/backend/internal/apptest"
+	"github.com/m4sh/backend/internal/natsbus"
+	"github.com/m4sh/backend/internal/presence"
 	"github.com/m4sh/backend/internal/solo"
+	"github.com/m4sh/backend/internal/tracing"
+	"github.com/m4sh/backend/internal/tracing/tracetest"
 )
-
-// receiver is a loopback OTLP/HTTP collector keeping every span it is sent.
-type receiver struct {
-	URL   string
-	mu    sync.Mutex
-	spans []*tracepb.Span
-}
-
-func newReceiver(t *testing.T) *receiver {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &receiver{URL: "http://" + ln.Addr().String() + "/v1/traces"}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		body, err := io.ReadAll(req.Body)
-		var msg collectortrace.ExportTraceServiceRequest
-		if err == nil {
-			err = proto.Unmarshal(body, &msg)
-		}
-		if err != nil || req.URL.Path != "/v1/traces" || req.Header.Get("Content-Type") != "application/x-protobuf" {
-			t.Errorf("receiver: %s %s: %v", req.Method, req.URL.Path, err)
-			http.Error(w, "bad request", http.StatusBadRequest)
-			return
-		}
-		r.mu.Lock()
-		for _, rs := range msg.ResourceSpans {
-			for _, ss := range rs.ScopeSpans {
-				r.spans = append(r.spans, ss.Spans...)
-			}
-		}
-		r.mu.Unlock()
-		out, _ := proto.Marshal(&collectortrace.ExportTraceServiceResponse{})
-		w.Header().Set("Content-Type", "application/x-protobuf")
-		_, _ = w.Write(out)
-	})}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	return r
-}
-
-// find returns the one span named name, waiting for it to arrive.
-func (r *receiver) find(t *testing.T, flush func(), name string) *tracepb.Span {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		flush()
-		r.mu.Lock()
-		var got []*tracepb.Span
-		for _, s := range r.spans {
-			if s.Name == name {
-				got = append(got, s)
-			}
-		}
-		r.mu.Unlock()
-		if len(got) == 1 {
-			return got[0]
-		}
-		if len(got) > 1 || time.Now().After(deadline) {
-			t.Fatalf("%d spans named %q; have %s", len(got), name, r.names())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// children returns the names of the spans whose parent is p, sorted.
-func (r *receiver) children(p *tracepb.Span) []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []string
-	for _, s := range r.spans {
-		if slices.Equal(s.ParentSpanId, p.SpanId) && slices.Equal(s.TraceId, p.TraceId) {
-			out = append(out, s.Name)
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
-func (r *receiver) names() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []string
-	for _, s := range r.spans {
-		out = append(out, fmt.Sprintf("%s(%s<-%s)", s.Name, hex.EncodeToString(s.SpanId)[:6], hex.EncodeToString(s.ParentSpanId)))
-	}
-	return strings.Join(out, " ")
-}
 
 func attr(s *tracepb.Span, key string) string {
 	for _, a := range s.Attributes {
@@ -120,8 +31,8 @@ func attr(s *tracepb.Span, key string) string {
 	return ""
 }
 
-func tracedEnv(t *testing.T) (*apptest.Env, *receiver, func()) {
-	rec := newReceiver(t)
+func tracedEnv(t *testing.T) (*apptest.Env, *tracetest.Receiver, func()) {
+	rec := tracetest.NewReceiver(t)
 	env := apptest.New(t, map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": rec.URL})
 	if !env.App.Tracing.Enabled() {
 		t.Fatal("tracing is off with an endpoint set")
@@ -142,15 +53,15 @@ func TestRESTCallTrace(t *testing.T) {
 	}
 	// The route pattern is matched inside the API middleware, on a copy of the request, so
 	// the server span keeps otelhttp's method-only name; X-Request-Id ties it to the logs.
-	server := rec.find(t, flush, "GET")
+	server := rec.Find(t, flush, "GET")
 	if server.Kind != tracepb.Span_SPAN_KIND_SERVER || len(server.ParentSpanId) != 0 {
 		t.Fatalf("server span kind %v parent %x", server.Kind, server.ParentSpanId)
 	}
 	if got := attr(server, "http.request_id"); got != "req-trace-1" {
 		t.Errorf("http.request_id = %q", got)
 	}
-	if got, want := rec.children(server), []string{"db UserUpsert"}; !slices.Equal(got, want) {
-		t.Errorf("children of the server span = %v, want %v (all: %s)", got, want, rec.names())
+	if got, want := rec.Children(server), []string{"db UserUpsert"}; !slices.Equal(got, want) {
+		t.Errorf("children of the server span = %v, want %v (all: %s)", got, want, rec.Names())
 	}
 }
 
@@ -167,19 +78,12 @@ func TestSnapshotUploadTrace(t *testing.T) {
 	if r.Status != http.StatusCreated {
 		t.Fatalf("upload = %d: %s", r.Status, r.Body)
 	}
-	put := rec.find(t, flush, "blob put")
-	rec.mu.Lock()
-	var server *tracepb.Span
-	for _, s := range rec.spans {
-		if slices.Equal(s.SpanId, put.ParentSpanId) {
-			server = s
-		}
-	}
-	rec.mu.Unlock()
+	put := rec.Find(t, flush, "blob put")
+	server := rec.Parent(put)
 	if server == nil || server.Name != "POST" || attr(server, "http.request_id") != "upload-1" {
-		t.Fatalf("blob put's parent is not the upload's server span: %s", rec.names())
+		t.Fatalf("blob put's parent is not the upload's server span: %s", rec.Names())
 	}
-	kids := rec.children(server)
+	kids := rec.Children(server)
 	if !slices.Contains(kids, "blob put") || !slices.ContainsFunc(kids, func(n string) bool { return strings.HasPrefix(n, "db Snapshot") }) {
 		t.Errorf("children of the upload span = %v: want blob put and the snapshot statements", kids)
 	}
@@ -196,16 +100,95 @@ func TestGCJobTrace(t *testing.T) {
 	if _, err := solo.Await(context.Background(), env.App.River.Client, res.Job.ID, 50*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	root := rec.find(t, flush, "m4sh gc snapshots")
-	if got := rec.children(root); !slices.Equal(got, []string{"db BEGIN", "db COMMIT", "river.insert_many"}) {
-		t.Fatalf("children of the gc span = %v (all: %s)", got, rec.names())
+	root := rec.Find(t, flush, "m4sh gc snapshots")
+	if got := rec.Children(root); !slices.Equal(got, []string{"db BEGIN", "db COMMIT", "river.insert_many"}) {
+		t.Fatalf("children of the gc span = %v (all: %s)", got, rec.Names())
 	}
-	insert := rec.find(t, flush, "river.insert_many")
-	work := rec.find(t, flush, "river.work/"+solo.KindCleanup)
+	insert := rec.Find(t, flush, "river.insert_many")
+	work := rec.Find(t, flush, "river.work/"+solo.KindCleanup)
 	if len(work.Links) != 1 || !slices.Equal(work.Links[0].SpanId, insert.SpanId) || !slices.Equal(work.Links[0].TraceId, root.TraceId) {
 		t.Fatalf("work span links %v, want the insert span %x of trace %x", work.Links, insert.SpanId, root.TraceId)
 	}
-	if kids := rec.children(work); !slices.ContainsFunc(kids, func(n string) bool { return strings.HasPrefix(n, "db ") }) {
+	if kids := rec.Children(work); !slices.ContainsFunc(kids, func(n string) bool { return strings.HasPrefix(n, "db ") }) {
 		t.Errorf("the work span has no statement spans: %v", kids)
+	}
+}
+
+// TestWebSocketJoinAcrossNodes: a join on node A (a whole service) reaches node B (a NATS
+// bus of its own, as another node's) in the same trace: upgrade server span on A → "nats
+// publish" → "nats receive" on B.
+func TestWebSocketJoinAcrossNodes(t *testing.T) {
+	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	t.Cleanup(ns.Shutdown)
+	if !ns.ReadyForConnections(5 * time.Second) {
+		t.Fatal("nats not ready")
+	}
+	rec := tracetest.NewReceiver(t)
+	f := apptest.NewClassrooms(t, map[string]string{
+		"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": rec.URL, "PUBSUB": "nats", "NATS_URL": ns.ClientURL(),
+	})
+	tpB, err := tracing.New(context.Background(), tracing.Config{Endpoint: rec.URL, ServiceName: "node-b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	busB, err := natsbus.Connect(natsbus.Options{URL: ns.ClientURL(), Node: uuid.New(), Tracing: tpB})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busB.Close()
+	joins := make(chan *presence.Event, 4)
+	defer busB.Subscribe(f.Session.Id, func(e *presence.Event) {
+		if e.Kind == presence.KindJoin {
+			joins <- e
+		}
+	})()
+	// The subscription must reach the server before A publishes.
+	if err := busB.Check(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+
+	url := "ws" + strings.TrimPrefix(f.Env.Server.URL, "http") + "/ws/classroom/" + f.Class.Id.String() + "/session/" + f.Session.Id.String() + "/"
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: http.Header{
+		"Authorization": {"Bearer " + f.Mia}, "X-Request-Id": {"ws-join-1"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e *presence.Event
+	select {
+	case e = <-joins:
+	case <-ctx.Done():
+		t.Fatal("node B saw no join")
+	}
+	if e.User.UserID != "mia" || !e.Trace.IsValid() {
+		t.Fatalf("join on node B: user %q trace %v", e.User.UserID, e.Trace)
+	}
+	_ = c.Close(websocket.StatusNormalClosure, "")
+	flush := func() {
+		_ = f.Env.App.Tracing.ForceFlush(context.Background())
+		_ = tpB.ForceFlush(context.Background())
+	}
+	receive := rec.Find(t, flush, "nats receive")
+	publish := rec.Parent(receive)
+	if publish == nil || publish.Name != "nats publish" || publish.Kind != tracepb.Span_SPAN_KIND_PRODUCER {
+		t.Fatalf("parent of nats receive: %v (all: %s)", publish, rec.Names())
+	}
+	var upgrade *tracepb.Span
+	deadline := time.Now().Add(10 * time.Second)
+	for upgrade = rec.Parent(publish); upgrade == nil && time.Now().Before(deadline); upgrade = rec.Parent(publish) {
+		flush() // the upgrade's span ends when the connection does
+		time.Sleep(20 * time.Millisecond)
+	}
+	if upgrade == nil || upgrade.Name != "GET" || upgrade.Kind != tracepb.Span_SPAN_KIND_SERVER || attr(upgrade, "http.request_id") != "ws-join-1" {
+		t.Fatalf("parent of nats publish: %v (all: %s)", upgrade, rec.Names())
+	}
+	if e.Trace.TraceID().String() != hex.EncodeToString(upgrade.TraceId) {
+		t.Errorf("node B's event trace %s, want %x", e.Trace.TraceID(), upgrade.TraceId)
 	}
 }
