@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/m4sh/backend/internal/apptest"
+	"github.com/m4sh/backend/internal/tracing/tracetest"
 )
 
 // BenchmarkAuthenticatedGet measures GET /api/v1/me/ through the whole stack (request id,
@@ -41,4 +42,10 @@ func BenchmarkAuthenticatedGet(b *testing.B) {
 	}
 	b.Run("baseline", func(b *testing.B) { run(b, bare.URL+"/api/v1/me/") })
 	b.Run("m4sh", func(b *testing.B) { run(b, env.Server.URL+"/api/v1/me/") })
+	// Tracing on, 1 % of new traces sampled, exported to a loopback collector.
+	traced := apptest.New(b, map[string]string{
+		"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": tracetest.NewReceiver(b).URL,
+		"OTEL_TRACES_SAMPLER":                "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.01",
+	})
+	b.Run("m4sh_traced_1pct", func(b *testing.B) { run(b, traced.Server.URL+"/api/v1/me/") })
 }

@@ -28,7 +28,7 @@ type Receiver struct {
 	spans []*tracepb.Span
 }
 
-func NewReceiver(t *testing.T) *Receiver {
+func NewReceiver(t testing.TB) *Receiver {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -63,7 +63,7 @@ func NewReceiver(t *testing.T) *Receiver {
 }
 
 // Find returns the one span named name, waiting for it to arrive.
-func (r *Receiver) Find(t *testing.T, flush func(), name string) *tracepb.Span {
+func (r *Receiver) Find(t testing.TB, flush func(), name string) *tracepb.Span {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
