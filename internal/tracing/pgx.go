@@ -56,9 +56,9 @@ func SpanName(sql string) string {
 }
 
 func (t *PGX) start(ctx context.Context, name string) context.Context {
-	if !trace.SpanContextFromContext(ctx).IsValid() {
+	if !trace.SpanFromContext(ctx).IsRecording() {
 		// Statements outside a trace (pool upkeep, River's polling) would each start a
-		// trace of their own.
+		// trace of their own; those of an unsampled request would not be exported.
 		return ctx
 	}
 	ctx, _ = t.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient),
