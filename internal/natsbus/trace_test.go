@@ -74,7 +74,7 @@ func TestTraceHeadersOnlyOnTracedEvents(t *testing.T) {
 	if want := span.SpanContext().TraceID().String(); len(tp2) != 55 || tp2[3:35] != want {
 		t.Errorf("join traceparent %q, want one of trace %s", tp2, want)
 	}
-	if _, e, err := decode(join.Data); err != nil || e.Kind != presence.KindJoin || e.Trace.IsValid() {
+	if _, e, _, err := decode(join.Data); err != nil || e.Kind != presence.KindJoin || e.Trace.IsValid() {
 		t.Errorf("join payload: %v %v (the span travels in headers only)", e, err)
 	}
 }
