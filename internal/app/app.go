@@ -317,6 +317,7 @@ func (a *App) buildWebhooks(cfg config.Webhook) error {
 		return fmt.Errorf("config: WEBHOOK_EVENTS: %w", err)
 	}
 	a.Webhooks = webhook.NewPublisher(a.River.Client, events, a.Deliverer.MaxAttempts())
+	a.Solo.SetEvents(a.Webhooks)
 	webhook.RegisterOldestGauge(a.Metrics, a.River.Client)
 	return nil
 }

@@ -453,3 +453,33 @@ func scrape(t *testing.T, e *apptest.Env) string {
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
 }
+
+// TestQuotaExceededEvent: a snapshot upload refused with 403 quota_exceeded sends
+// solo.quota_exceeded with the numbers of the refusal.
+func TestQuotaExceededEvent(t *testing.T) {
+	t.Parallel()
+	rc := newReceiver(t, nil)
+	e := apptest.Start(t, dbtest.NewURL(t), webhookEnv(rc.URL, "SOLO_QUOTA_BYTES", "10", "WEBHOOK_EVENTS", "solo.quota_exceeded"), fastRetry)
+	tok := e.Token("alice")
+	var s struct {
+		ID string `json:"id"`
+	}
+	r := e.Do(apptest.Request{Method: http.MethodPost, Path: "/api/v1/solo/sessions/", Token: tok, Body: map[string]any{"title": "Draft"}})
+	if r.Status != http.StatusCreated {
+		t.Fatalf("create solo session = %d: %s", r.Status, r.Body)
+	}
+	r.Decode(t, &s)
+	r = e.Do(apptest.Request{Method: http.MethodPost, Path: "/api/v1/solo/sessions/" + s.ID + "/snapshot/", Token: tok,
+		Body: []byte("twenty bytes of data"), Header: map[string]string{"Content-Type": "text/plain"}})
+	if r.Status != http.StatusForbidden {
+		t.Fatalf("upload over quota = %d: %s", r.Status, r.Body)
+	}
+	waitFor(t, 10*time.Second, "solo.quota_exceeded", func() bool { return len(rc.deliveries()) >= 1 })
+	d := rc.deliveries()[0]
+	verifyIndependently(t, testSecret, d)
+	var data webhook.QuotaExceededData
+	if err := json.Unmarshal(d.event.Data, &data); err != nil || d.event.Type != "solo.quota_exceeded" || data.UserID != "alice" ||
+		data.SessionID.String() != s.ID || data.Used != 0 || data.Quota != 10 || data.Remaining != 10 {
+		t.Errorf("event %s %s (%v), want alice's refusal with used 0, quota 10, remaining 10", d.event.Type, d.event.Data, err)
+	}
+}
