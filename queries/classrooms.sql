@@ -73,6 +73,10 @@ RETURNING *;
 -- name: ClassroomSessionGet :one
 SELECT * FROM classroom_sessions WHERE id = @id AND classroom_id = @classroom_id;
 
+-- name: ClassroomSessionGetForUpdate :one
+-- Locks a session while it is ended, so that only the transition reports session.ended.
+SELECT * FROM classroom_sessions WHERE id = @id AND classroom_id = @classroom_id FOR UPDATE;
+
 -- name: ClassroomSessionList :many
 SELECT * FROM classroom_sessions
 WHERE classroom_id = @classroom_id

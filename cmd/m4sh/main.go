@@ -40,6 +40,7 @@ commands:
   quota set -user U -bytes N         set a user's snapshot storage quota (may be below usage)
   healthcheck [-url URL]             exit 0 when this node's /healthz answers 200 (container probes)
   version, --version                 print the API version and the commit built from
+  webhooks test                      send a signed ping to WEBHOOK_URL, print status and latency
 
 Configuration comes from environment variables; see README.md.
 `
@@ -72,6 +73,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return quota(ctx, cfg, log, args[1:], stdout, stderr)
 	case "healthcheck":
 		return healthcheck(ctx, cfg.HTTPAddr, args[1:], stderr)
+	case "webhooks":
+		return webhooks(ctx, cfg, log, args[1:], stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

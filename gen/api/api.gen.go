@@ -226,6 +226,36 @@ func (e TelemetryEventLevel) Valid() bool {
 	}
 }
 
+// Defines values for WebhookEventType.
+const (
+	ParticipantJoined WebhookEventType = "participant.joined"
+	ParticipantLeft   WebhookEventType = "participant.left"
+	Ping              WebhookEventType = "ping"
+	SessionEnded      WebhookEventType = "session.ended"
+	SessionStarted    WebhookEventType = "session.started"
+	SoloQuotaExceeded WebhookEventType = "solo.quota_exceeded"
+)
+
+// Valid indicates whether the value is a known member of the WebhookEventType enum.
+func (e WebhookEventType) Valid() bool {
+	switch e {
+	case ParticipantJoined:
+		return true
+	case ParticipantLeft:
+		return true
+	case Ping:
+		return true
+	case SessionEnded:
+		return true
+	case SessionStarted:
+		return true
+	case SoloQuotaExceeded:
+		return true
+	default:
+		return false
+	}
+}
+
 // Classroom defines model for Classroom.
 type Classroom struct {
 	CreatedAt time.Time          `json:"created_at"`
@@ -526,6 +556,153 @@ type Title = string
 // leading or trailing white space. The same rule holds for a token's user id (else
 // 401) and for one sent to the API (else 400 `validation_error`).
 type UserID = string
+
+// WebhookEvent Any webhook body, by `type`.
+type WebhookEvent struct {
+	union json.RawMessage
+}
+
+// WebhookEventBase defines model for WebhookEventBase.
+type WebhookEventBase struct {
+	// Id The event's id, also sent as `webhook-id`; the same on every attempt (drop duplicates by it).
+	//
+	// Example: msg_2b1f0c9e4a7d4e1f9c3b8a6d5e4f3a21
+	Id string `json:"id"`
+
+	// Timestamp When the change happened (not when this attempt was sent).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type Event types. `WEBHOOK_EVENTS` (a comma list of these names) limits what is sent;
+	// `participant.joined` and `participant.left` are sent once attendance is recorded.
+	Type WebhookEventType `json:"type"`
+}
+
+// WebhookEventType Event types. `WEBHOOK_EVENTS` (a comma list of these names) limits what is sent;
+// `participant.joined` and `participant.left` are sent once attendance is recorded.
+type WebhookEventType string
+
+// WebhookParticipantData defines model for WebhookParticipantData.
+type WebhookParticipantData struct {
+	ClassroomId openapi_types.UUID `json:"classroom_id"`
+	JoinedAt    time.Time          `json:"joined_at"`
+
+	// LeftAt Present in `participant.left`.
+	LeftAt    *time.Time         `json:"left_at,omitempty"`
+	Role      Role               `json:"role"`
+	SessionId openapi_types.UUID `json:"session_id"`
+
+	// UserId Canonical string form of the token's user claim: 1..128 bytes of UTF-8 without
+	// control (Cc) or format (Cf: zero-width, bidi overrides) characters and without
+	// leading or trailing white space. The same rule holds for a token's user id (else
+	// 401) and for one sent to the API (else 400 `validation_error`).
+	UserId UserID `json:"user_id"`
+}
+
+// WebhookParticipantEvent `participant.joined` and `participant.left`: an attendance span's start and end, after presence's leave grace (tabs and nodes merged).
+type WebhookParticipantEvent struct {
+	Data WebhookParticipantData `json:"data"`
+
+	// Id The event's id, also sent as `webhook-id`; the same on every attempt (drop duplicates by it).
+	//
+	// Example: msg_2b1f0c9e4a7d4e1f9c3b8a6d5e4f3a21
+	Id string `json:"id"`
+
+	// Timestamp When the change happened (not when this attempt was sent).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type Event types. `WEBHOOK_EVENTS` (a comma list of these names) limits what is sent;
+	// `participant.joined` and `participant.left` are sent once attendance is recorded.
+	Type WebhookEventType `json:"type"`
+}
+
+// WebhookPingData defines model for WebhookPingData.
+type WebhookPingData struct {
+	Message string `json:"message"`
+}
+
+// WebhookPingEvent `ping`: sent only by `m4sh webhooks test`.
+type WebhookPingEvent struct {
+	Data WebhookPingData `json:"data"`
+
+	// Id The event's id, also sent as `webhook-id`; the same on every attempt (drop duplicates by it).
+	//
+	// Example: msg_2b1f0c9e4a7d4e1f9c3b8a6d5e4f3a21
+	Id string `json:"id"`
+
+	// Timestamp When the change happened (not when this attempt was sent).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type Event types. `WEBHOOK_EVENTS` (a comma list of these names) limits what is sent;
+	// `participant.joined` and `participant.left` are sent once attendance is recorded.
+	Type WebhookEventType `json:"type"`
+}
+
+// WebhookQuotaExceededData defines model for WebhookQuotaExceededData.
+type WebhookQuotaExceededData struct {
+	Quota     int64 `json:"quota"`
+	Remaining int64 `json:"remaining"`
+
+	// SessionId The solo session the refused snapshot was for.
+	SessionId openapi_types.UUID `json:"session_id"`
+	Used      int64              `json:"used"`
+
+	// UserId Canonical string form of the token's user claim: 1..128 bytes of UTF-8 without
+	// control (Cc) or format (Cf: zero-width, bidi overrides) characters and without
+	// leading or trailing white space. The same rule holds for a token's user id (else
+	// 401) and for one sent to the API (else 400 `validation_error`).
+	UserId UserID `json:"user_id"`
+}
+
+// WebhookQuotaExceededEvent `solo.quota_exceeded`: a snapshot upload was refused with 403 `quota_exceeded`.
+type WebhookQuotaExceededEvent struct {
+	Data WebhookQuotaExceededData `json:"data"`
+
+	// Id The event's id, also sent as `webhook-id`; the same on every attempt (drop duplicates by it).
+	//
+	// Example: msg_2b1f0c9e4a7d4e1f9c3b8a6d5e4f3a21
+	Id string `json:"id"`
+
+	// Timestamp When the change happened (not when this attempt was sent).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type Event types. `WEBHOOK_EVENTS` (a comma list of these names) limits what is sent;
+	// `participant.joined` and `participant.left` are sent once attendance is recorded.
+	Type WebhookEventType `json:"type"`
+}
+
+// WebhookSessionData defines model for WebhookSessionData.
+type WebhookSessionData struct {
+	ClassroomId openapi_types.UUID `json:"classroom_id"`
+
+	// EndedAt Present in `session.ended`.
+	EndedAt   *time.Time         `json:"ended_at,omitempty"`
+	SessionId openapi_types.UUID `json:"session_id"`
+	StartedAt time.Time          `json:"started_at"`
+	Title     string             `json:"title"`
+
+	// TutorId Canonical string form of the token's user claim: 1..128 bytes of UTF-8 without
+	// control (Cc) or format (Cf: zero-width, bidi overrides) characters and without
+	// leading or trailing white space. The same rule holds for a token's user id (else
+	// 401) and for one sent to the API (else 400 `validation_error`).
+	TutorId UserID `json:"tutor_id"`
+}
+
+// WebhookSessionEvent `session.started` (a session was created) and `session.ended` (its transition to ended; ending an ended session sends nothing).
+type WebhookSessionEvent struct {
+	Data WebhookSessionData `json:"data"`
+
+	// Id The event's id, also sent as `webhook-id`; the same on every attempt (drop duplicates by it).
+	//
+	// Example: msg_2b1f0c9e4a7d4e1f9c3b8a6d5e4f3a21
+	Id string `json:"id"`
+
+	// Timestamp When the change happened (not when this attempt was sent).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type Event types. `WEBHOOK_EVENTS` (a comma list of these names) limits what is sent;
+	// `participant.joined` and `participant.left` are sent once attendance is recorded.
+	Type WebhookEventType `json:"type"`
+}
 
 // ClassID defines model for ClassID.
 type ClassID = openapi_types.UUID
@@ -1092,6 +1269,151 @@ func (t TelemetryPayload) MarshalJSON() ([]byte, error) {
 }
 
 func (t *TelemetryPayload) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsWebhookSessionEvent returns the union data inside the WebhookEvent as a WebhookSessionEvent
+func (t WebhookEvent) AsWebhookSessionEvent() (WebhookSessionEvent, error) {
+	var body WebhookSessionEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWebhookSessionEvent overwrites any union data inside the WebhookEvent as the provided WebhookSessionEvent
+func (t *WebhookEvent) FromWebhookSessionEvent(v WebhookSessionEvent) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeWebhookSessionEvent performs a merge with any union data inside the WebhookEvent, using the provided WebhookSessionEvent
+func (t *WebhookEvent) MergeWebhookSessionEvent(v WebhookSessionEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWebhookParticipantEvent returns the union data inside the WebhookEvent as a WebhookParticipantEvent
+func (t WebhookEvent) AsWebhookParticipantEvent() (WebhookParticipantEvent, error) {
+	var body WebhookParticipantEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWebhookParticipantEvent overwrites any union data inside the WebhookEvent as the provided WebhookParticipantEvent
+func (t *WebhookEvent) FromWebhookParticipantEvent(v WebhookParticipantEvent) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeWebhookParticipantEvent performs a merge with any union data inside the WebhookEvent, using the provided WebhookParticipantEvent
+func (t *WebhookEvent) MergeWebhookParticipantEvent(v WebhookParticipantEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWebhookQuotaExceededEvent returns the union data inside the WebhookEvent as a WebhookQuotaExceededEvent
+func (t WebhookEvent) AsWebhookQuotaExceededEvent() (WebhookQuotaExceededEvent, error) {
+	var body WebhookQuotaExceededEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWebhookQuotaExceededEvent overwrites any union data inside the WebhookEvent as the provided WebhookQuotaExceededEvent
+func (t *WebhookEvent) FromWebhookQuotaExceededEvent(v WebhookQuotaExceededEvent) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeWebhookQuotaExceededEvent performs a merge with any union data inside the WebhookEvent, using the provided WebhookQuotaExceededEvent
+func (t *WebhookEvent) MergeWebhookQuotaExceededEvent(v WebhookQuotaExceededEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWebhookPingEvent returns the union data inside the WebhookEvent as a WebhookPingEvent
+func (t WebhookEvent) AsWebhookPingEvent() (WebhookPingEvent, error) {
+	var body WebhookPingEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWebhookPingEvent overwrites any union data inside the WebhookEvent as the provided WebhookPingEvent
+func (t *WebhookEvent) FromWebhookPingEvent(v WebhookPingEvent) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeWebhookPingEvent performs a merge with any union data inside the WebhookEvent, using the provided WebhookPingEvent
+func (t *WebhookEvent) MergeWebhookPingEvent(v WebhookPingEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t WebhookEvent) Discriminator() (string, error) {
+	var discriminator struct {
+		Discriminator string `json:"type"`
+	}
+	err := json.Unmarshal(t.union, &discriminator)
+	return discriminator.Discriminator, err
+}
+
+func (t WebhookEvent) ValueByDiscriminator() (interface{}, error) {
+	discriminator, err := t.Discriminator()
+	if err != nil {
+		return nil, err
+	}
+	switch discriminator {
+	case "participant.joined":
+		return t.AsWebhookParticipantEvent()
+	case "participant.left":
+		return t.AsWebhookParticipantEvent()
+	case "ping":
+		return t.AsWebhookPingEvent()
+	case "session.ended":
+		return t.AsWebhookSessionEvent()
+	case "session.started":
+		return t.AsWebhookSessionEvent()
+	case "solo.quota_exceeded":
+		return t.AsWebhookQuotaExceededEvent()
+	default:
+		return nil, errors.New("unknown discriminator value: " + discriminator)
+	}
+}
+
+func (t WebhookEvent) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *WebhookEvent) UnmarshalJSON(b []byte) error {
 	err := t.union.UnmarshalJSON(b)
 	return err
 }
@@ -5573,141 +5895,172 @@ func (sh *strictHandler) ReadyCheck(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3bchs5kuivZHAmoklNkaIkymNTT7QtrzVrWVqJPt1zmj4qsAokMS4CbAAliXYoYp/2Azb2C+dLTiAB",
-	"1IUsXmRLck+vX2yRrAISibwjM/GlFonpTHDKtap1v9RmRJIp1VTip1cJUerktfmT8Vq3NiN6UgtqnExp",
-	"rVuLzK9XLK4FNUl/S5mkca2rZUqDmoomdErMeyMhp0TXurU0xSf1fGbeVVoyPq7d3QW1V6lUQppnY6oi",
-	"yWaaCTPZ2Yz8llKI8GcYSTEFPaEwk/SaiVTBjIzpTwpCTm/1lX0qbNUCC+lvKZXzAqh2jiJgU3L7jvKx",
-	"ntS6++12YNamqTTv/r9fe83/S5qf280XV82Pf/lzJdQno/eC01Oio8ky6Md9MlYIbZQwyjVMRBKrIyAw",
-	"NS8A4eqGSgUH7U4G8YSSmMoc5JNR08zQtFOsgHyvvd+pgu4dmzK9DNc5GVNQ7DNdhacE3ytOFtMRSRNd",
-	"6x62AzMzm6ZTM6/5xLj7lIHAuKZjKhGGS6oUE3wl+Sj7+7cT0KVIRGmy8qJ7oEQiwE0HLM4W/yjw3JmX",
-	"1UxwRS0PCT5KWIS7EQmuKcc/yWyWsIgYGHdnUgwTOv3LP5QB+Ethsj9LOqp1a3/azbl01/6qds/tW3bK",
-	"8pL7EwpmBVRpiNz8Cm6YniBRSqpEKiPDPUoTTaEe+qfCRqt2F9SOpbQs+VQQ9/gchJ5QCdRMHQBRUJwE",
-	"oXoj5JDFMeVPjcuIJAmVMCVzUJSWcAjDVAMXGqIJ4WMKTEM9HHlAHTpPYjqdCU15NP8e5NDjkM4SQeKc",
-	"BBSZUggLcDX/nc5DYIYiWJIA4zBK2HiiAxAS3/hE53BDFKSKxgOOAxGI2WhEpZFwQxHPy3Q04Gbp74V+",
-	"I1IeP+V63wtQaTTJ9gjXILjduMJemm0z+1kPudBXIwOm27BzMjf46gvxjsgxvQfw9JZMZ4l7I6YoZXCs",
-	"Ky3EVYKjGXg1YUmtW9MFTkUU0tuI0ljBs8PDg2cwnGuqUFwpTXhkhtslM7Z7vbeL2lcKMVW7RmBrolNV",
-	"63b2DoKaZtpA4FcBWgjwMztxNdF6prq7u9OOmrRieu3XoXaXwb0LHoaL/nZ59t4ukikQ11TCsw78O3sJ",
-	"9XBp0rARgKQjQ2xW9YevLP6bVvWFAz6kIyGR4ZgCSQ11TygHPSH4TUyjhEgaB1au3DBFjVBRQnDzv0E8",
-	"ajvzbCSFUjQ+GnCkEME5jTQqC3yQQ5QIRWNH0v+RCk2OcZ/ow9N1afQNGHVcHQuqkJhHTBdoHMW7kEbn",
-	"/2YGhXqI/19RN3rYODKvTRgfG9YecPM4jVsQGryHAdjnQyA8hlDSKWGc8XEIdaTLBhBJQYtZM6HXNIEp",
-	"nQ6pVA5LF5aq+2xKRaq/iYMcg1xpN9Y6/olZjKggUrJrigKPcTho34+L2s9zLnILgXz2jTy0CPBDcdAW",
-	"Kw3f9vvnVy/PXv/9qn9yenz2oR9C3RlxcNAG1QAxMkQy4G40awVIo7cW4A4bLegvMYTlBSAjTY1mYMqZ",
-	"s2bfA2fGesvHvVZhlCU3ZK4gxMHQbM8RRLkxKn+t4W+1jxUmljH6OJmpidAvUUKWqWtnd6fMb5nNNmSc",
-	"oL1bYbVVofuaGZPwJ2UFcZDrTy+N+vMZqpU53FBp1Oo1tVq2VcaF8QiWsWAmMSxGY7h822vuHz6D+oTe",
-	"+i2ys5aRs2z+/tL0uGheOICrZ/LLAZ4aRi2Pm6GIcX2wX6uw6ItYfy/0qYjZiFkBWGExod/zkwKzcOv1",
-	"UGWkDdLuCuR8xSq/dgFfodkfhINLOj68PHt3dnX5vnd++fasf3Xa++Xq5d/7x5dhtUZEy6QvxCnh8w8o",
-	"+dU3iVUz9JTw+VXqBivIVaJhKpSGjtMxKrcIYUalsQLlEUiq5RwSotFxrRCvxvPadY6V2m3vvWiPDoad",
-	"5vNojzb/Gu+T5ovhIW0ejPbIftSJD+mz0a5yO1SSx/svcnncFwIM2MuQbSOalxb9ULLZ2ZUkMabIHCbE",
-	"7++H83dnvdeXVyfvr968O/m3t/1wGfIBr4eLkC1oZ2viCAleSV8g8r0YphDiF82e+SKEmCZkviSSC48s",
-	"8+0ljQSPFWgBN4RpcAYWbjLj47K8WOv8Gwx94CTVEyHZZ/rExn8AjF+ThCG26O3M+PEwpEQaRIlPlEM9",
-	"TAvQOc76wMk1YQkZJt9m76eFcQocdUnlNYsolH/e2iQ5bBcM++qxNtJ+8fGHIPsexHRGeWz8xwBSlZIk",
-	"mcO5UHos6eV/vAsgItyYKENDRSSa0Nii3kOxZIBaJ/r3T9z/x5AXEsSTR0qKdmBm+NuwIhpjsYjSqfHI",
-	"6+F1BuUVRlUcof8smaYXRFOMEt6LOytsc6LpVeIGqlAge/ttiCTF4RSqjinjqaZbKI8VtnmlLnAYUVtZ",
-	"50WQH1j841JpDFNDXHpCOIS985Orny9O+sdXF73+8dX58cXV6cn7glW+t99uQL7YYMCdJxXk3/rwpUJf",
-	"rBjQVAFoMabGxw28E0Acko1aKa7W8Jv3qh0DaG+UOCe6Ba9Eys0SzF5xEdOv47OUa5YsBlwsdoCMCeP3",
-	"4rhsl/JjCYMVPLGQYkalZs4LsPi/IrpkE8ZE06bxapZN/6DG4i3iuhnNfan4JdVCXtlh1pHQB0Xlyeua",
-	"DRH7+PKvNTsdjl4YKyiuJXeCxPAfNEKPMsPCK3wOWTeOmdkHkpwXsDIiiaLBAqKy1awDuI8PLcJrX10L",
-	"0jmxpnV5TqbptPzHusnzXb7LpiJSkrn5XDj0qXAuh8oIQMFtlIcojYdFrcrTg9JOIFxrV+YOGioozz9x",
-	"tSU9GcW5llB5mjhrxJ5BfC3hond/T57w0nb9FjlkXNqH1/BIFcWXEJYzgJu5BHYBWdtszrcxxOIppH3/",
-	"CIijKgnhoDaohTClhBv1y2kL4wFSJFB/FTVQRFs0Q/3VqAHRhEgSaSoVEImBl6m4pjE+dzNhmoKakYiC",
-	"lmw6pfEREDNqk05neg4IFyR0pMF+MZxnMc5Ou22l8+Jh5jL6NyLtQVnWc8nvkHM/zOL7E0fODsuaX/Bk",
-	"DloSrpgPkZFIs2sK//yv/wYk3BZSsI1q4RdVUa3ygtyMVSt6w2gSZ3ZnGdCR+W0Zzp8nVNIuhBh8QYqy",
-	"0V0q5y20DczHGdGTlj/UN19Ynd8qxrrCVpW0mFKlHPmsX5UFL3+hanlvKUn0pELATmj0Sa3euCrFvDh2",
-	"vo9+O8SnWlBy2b5lZ04rOMieLlcAlyr6DUaDf9sdX1dDY6zIZYj+IRi/pzpYuQgpNlsRF8L6mw+6YDd1",
-	"UFjNahz04vieDP8wsK6G6B1T+lulrdvfJRm7tWg8l1RR9Lm+VCx/e0D8OAYbG8GxQ68DB4fZno++NwlW",
-	"L8U6iyuJzlp0ZSF98eYVvOgc/tUnPoB1pl3iBgGljYCCKYkmjNOm8dbwi9C44iiYFwQmeuhLDlppFDAP",
-	"FdXTYszASsc8khfUsuQGgwd/bo4yXU9EfGW+IkkibvBhnw9ggKs4B0+5SmczgXbelMaMXCEqg1r5oNKg",
-	"uhxnqIhdL58SGg9ScpJslPB53KKCvhANFbr/jbEEl0IsAVouYjSiPGZ8DKjx8AxnK1Yq6PYK2ykPknxZ",
-	"ExVCPV4lxT2GLAOssfmzME+nYExm/njBzM8ezE5Jc4TAiLCEVrvS+MVyotaHixOQFDNKIgqcTA0GbdKf",
-	"5QjzIlJrNu/qME8FJa9X7I70lhwR5KMqLq88qjcsnyRno1r31y0DSsGiqEPiXzzTetapVW1Fdiq/5fOp",
-	"ovFWjy7LvtjzZa047TJiPt4FtQsnlL1YwbAGIjWNKdeVPFj2JgsvW3Pae4HV77pTowqz0VqvV57mll59",
-	"xJCRLJxULp1Prgt5BTU1IfuHz5aZ5J24oTIiisKE3manxovnxcVk1nbzBWmOPn551rn7c6Wrzz7Tq6E/",
-	"Rr8vXWRLDKxXXxgtW0RQ3oSNkS2/mdaPj/84e5pnmG4Vt8lI4BG307Ak5ghtjPWIRFy6RyvjOQv5sxlZ",
-	"3JcicojW0cZDhCsyobE5TPG10YdCbvLvIli9LvS8iSvzpfwIsG0RYCvg60GItUBJj0yvuUB4ILukvOM2",
-	"qxCa4LIMOb2mEoY0ETfQhjpx2YpTMochBeNJ2AN883uqyJg2WtYN2dbWKU+PGWNGY9pEiiwtSm016teb",
-	"RUGtTxM6pVrOX/qykXuwD732NTpbkUs217F5D4N05PbEvumrN/zHDR67m3ntiuwsm1a0wPk8q4/BKZY9",
-	"WMwrLVqCMR2mY/TsRqIW1G6INMxpzfuPa+JWub9AY6aFbIkZ5bhzpWIai5bsc8WABj51P7f+jaS0aegK",
-	"8sUFnviIgn8owYdQ51Rp4+74g/ODfcDlq0bBlytEMku2xJoEPHHDC7UvlGs2YlRCfSQpRSGK4y/Ktw1o",
-	"0KoyxmzD9riZMCEzxDHUL968goODgxeNwIrWAnBRIqJPR7YigcprzFmWNKLsmmK+rU3ptoqhxJ5rdOQC",
-	"9a4Mj2a069LkK1QTd4vBAgICQ8yyEKNsj/baRl5xsIPaOE1o2SVEtApOt/AEl3h1y8etGEF/q1+tXPda",
-	"rf12u6Af76VIYUmPDviSIt2gPitCJNUatUxxucU7GFxWGTguRLe04leEC84ikoB9Fpfn/SPM/voJa1gk",
-	"RAlh0y7stVp7+8+t62Se+9B/03yOWylSPeBREV1CFrDVhc9UiuYNi/UkgCGLGRY1SBZTVcYkj/PxEkow",
-	"LiQkaElYgqlPuYliE66xOkemCbWFg2ZSg+ki9CyGOk0UHfBOey/bSKxyQStKC1xx7/zEPrdiLxpLm7G3",
-	"/3wD+6P0iVLJ9PzSkKSV1TbBrpfaoxv76Y1n17/93K8tysW3l8ZzzSuSXE6bopGkluMuzBO7x/bf+PVl",
-	"z0dCI8FHbJwaATpLhwmL4BOdtwY8pLez0GayWAFwBGwEISIOPQ38cYZxZg1MwzRVmJ0WkiiiSjnSREYz",
-	"K7arKOcU2QQgVEBLxHdxfNlHlDt6O+1cvgUMfZhtniVEG/LpFpN9KlJ8bAhRiUQM+I2QnyzLmR3WnvOB",
-	"8TFV2lKLpCRBWehWFtFdVzQ7k0KLSCS2HsZAOjSW1NzWufTUnEcG2ixlDGVwbMRbuEvMr2TGWnMyTQxi",
-	"BvxPfzLSw8goA+aAN2Fnx2z4zk4Xwp6LESN1deGlzbccpO32QfS3n/v4Bw1BcCNS5dzMMGO7IUiRagop",
-	"T6iyVTlGR9oAoiJzNeAAoSe3Lvz6MWxBz6VxYqYTHmJ6ZmfKWZNmP2caS3YMlBhRVQZOO3nn9nb38PbW",
-	"PB+uyncLreZ60Tn8a6M6BI+w2eA7VMQ/Mc1J6YW0PJly5ZOvCJ/DhPA4odKI0msmEnzVDGxA67TbodMq",
-	"ZpouLPGvJYuKiLNBTmhD12bzAHp5yeKKMjg7YyeEOhdAb5nSGIZNKPmkGkcoWgzLuCJIV/dohvalj/j+",
-	"AeTVjw7752TMOEJtdiBhSgPl8UwwrhVo8olCaA+hoW6kcbsdgM+NO2xb2WaUrK0HD12pt5nYvMu3LQ0H",
-	"44VZvSZkjD4Fpzdmz0ZMKm2nkbipbptTHhs9IXiUSixyZFxRqRXUP9G5opib4BbWaJVnwyyAYjKDGTbP",
-	"Z7B4OXmtdnYQoA8fTl4rzwSKsDgvWjvy8t6CbvdutY5DtCypOaibLQut0gxRU+BABSVlj2waDrS3QmmW",
-	"UGB8luqdHaj7tMFoQsksQ1qwKo3QGm4zoRQbJrTRNWAR+wTK3C2Klmyx0j//678NVT2HxdokwzB/uzx7",
-	"b0b2M3u7zNUV2nf3DmC5mCIAeksincyRrLEy8ZokKYV6ppVjokmRERsBkggXDusBHrRA1jHBaCwrjOxI",
-	"hlGM+oYPf2m3220DDQoMo4iXbSLocVdHZfX3Il6zCoDIoI5auZhXWHXBVVIBxmYM/EUl4xJKbfKozyTF",
-	"4kYptE5ctqehFzNufVXOamBzVS1e919AKbfUCapionYLfp4YKnJ0aTA6JAolRcoxI9zwWWB1gLJmI6c0",
-	"NnLGISM8bB8U89ztNLj68kw+jmQNUmWxSJSPJUUitZ+dM4GK3qcRo54ekugT5bHR37Wgdk2lDdrV2q2D",
-	"vVbb2JzGaSQzVuvWDlrt1oGNs0/Q+qnKWe5+qY0pOsWZSjuJjYnqn8EkgKDUc2OFp5A/smtbO6zyEQoP",
-	"ur4adx8XGhLst9trMr7vl6deTvisSI02LpSReEY65bjBNPSOhaNq+Aze3cVEe3xvb/N7peqTu6B22D7Y",
-	"6qVifUTW+mLTew40Yxen0ymR8+ImKyMKZUnpGsYzRqGRGJYzg5IqQoefjJUtgvTj1IyfNxNqHUW5wGx2",
-	"1PtSxPOH32w3y13Z1dYypXdLtLb38NNX0Zk7Knp6wuq0n29+aaEW2ry2twU9LnYhMO/tv9j83lKBx3dh",
-	"AJfrn7P9UZEHhjQSU6qAaccMq4g+qN02px01ad6YVTUzjeUI7i6okr1ffBrj3RZi+N+orj2FjFxZOuIf",
-	"+B7U29n8UtbC43uQkQ0Sexe5viA3G+tE5b3Uqm91hdG09RTljKkiZS2WIGauAY27RRZw8Rxvp4av3vUu",
-	"Ly/Ozk6x+Pf0+PTl8cVlmJlr9dwNajeCAVc2qCOF0laNDM2+0LgFp97AK3g3wzmEWXakTUzi2NpBXrHY",
-	"hTpWsEQhSfEROaMwy6pCN1zpD75Y5oscOxVMgWEh+62VstbDRQNdioRCiD+Gj8A9uYmycOi3394LfYcW",
-	"al1TrwNIZgWF+xjxwKC/K6TG099eFvS04R1FKc87wOCZgaH6GOqYXops4EvxBHfLV2w80Y0W9OLY55VZ",
-	"HFkP70V4NODE/jYja7jTP74FB/Xi+JGMsXz8rcywh2baynJgt2N+O5FtH9ICXDN1HH8f428Lrs+7ln2N",
-	"YPla+7K9hZ2Y9SL7X2GQ9uI4I81MZvJk3mhB1gdNP5YV6m2GL079Wrs0pgm1eTRrpcgFHsMta+JOxQmE",
-	"PbH7Q7LCk1OMRWY10aAzwyQk7LrYIEn5g7fc5MPAnNW9nU774OF1blDZXjMvVljdy3KrGojNBnHW4GWz",
-	"r+UymP5Aka9iiteGAJjH0w97dpnXLn1UWoyKDlM5MPYk/t/GIFs5CfKRY23lye6W+8s+SogtSzRcJuhL",
-	"W5b9w9j63xTMw00HkiWSlcynRzKZMq3yJc91u9texTxVVG8Nq2Aqj/35h8ivDu0tEtQjCvbNdkPeRBy1",
-	"gE/SXU9nrp/A06gBN9kTu/z3pPVC2y6bGfJDV3y7rnhy7jzm8SqBD8c204hw294ie8put/I93Vby8FfK",
-	"/iy9bWXkHTN2uZbzLJ8hgIm4wZgh9gkremp1TYaqYbu3Tsg1Zp7xoBA+H3AXdbQBVXT1RpTGPr0P0zQZ",
-	"tymhebto+JkOL0X0iepC0h3jA16RVLc6gOj9Cl+j/4j8nc2xqs00xlQd6mgMXNz80GfLHPPzRGB/5AxP",
-	"LhTgSPgnVSAMLm5+fzqvwJaJGKvdLN0UGa46rn+O+bdd4MIlZXKshm5BzyY5lRtvEq1JNHHHvj6k79Bk",
-	"8+aPgPABr2jgiemHCtiYY+FE3eV5Qqe918Ds1H4hBc08HJbT6kObwx+Ws+fDxXR+C0Xg04cGPFzkKzuQ",
-	"glDTW707SwjjIdRvJkRDyMk1GxMtZEtRHr+kJDLPm799ErfNHbMQv8KONiBTvpRW59M6rds7IixJMV8U",
-	"743pDvheC3Z2+s6k3tnp5keK/eN3x6fH/Yu/L7YbPGi3G1mfxEInRvzTVmQMOADUCaiE2SR1TpvuoRvG",
-	"Y3Fzj9yvoJDkiuP6GuVSs8G8VMULzxk12xrHkiqFWeD//M//yc+N8Fe3wWKE44b9iw+X/ePXV+cXZ7+c",
-	"HF+G+EaOvJRrmSrDj25UuCHJJ7O88JfmGyFviIxpbP4Ks1RSHFiy8US34OT8+pmD0R0sFRok7j7rtAZ8",
-	"3+zGMY+EwRpmQ/ueSf7L0OWdBRDaIhw9RzoKx5/ZLLT7HZYaLdm1VRJfifKwyVSiKISdvUOobqhhNM2B",
-	"gfGSfV5FLcXu0wf7f332vOFqIojLpdvZITze2XHWnYEbQWR8ZJOWA6BGFUYUa0USakid2hYOaxIxi3cy",
-	"UIY3wDBMbvSXMhh6NJPBUEyHeYK3ndbsAlE6v82hYQRPJKRMZ9q+ZqHA7FCL0ur8ywHvGARhJihmSaJu",
-	"NLiyBSH4A7ZZRcpZLB4KjyDE2rDQplQbViaWn8rVXOUcUtsVU3BNGC/kia4A0nXEwFEtfWNvkQE/bEG4",
-	"3+6E3YIgRVL9LaUptZUhrqi6Ba68E9MHDJh0NBLSpT8b82QiBRepOsJpMsbLyrOG6WhkeXCUJsnihLEU",
-	"sxmNg4xJGAeDJxbZlTOeQR/+0syw2Hxt3wvBq1hwzcdQTp5dXHYxWV5INjYjGqwRnN1IEpFq2oLw7Lx/",
-	"cvb+MoSZpK5VeSbuSCY9aTzgiCwns3pY+dF0ZVHNXpKIm+YZztOFnTBY8cQpdrtRXTg/u+wHA+4nX/X8",
-	"W9s/tVu6OSCARTkRDHipkMLdvbEw5Cm5bfbGtAvPn2GJgCurwyZ0hvkD7CwuBdcoJEsFCD+pAmEduXqI",
-	"DOsopD1O81zjTViqsmSzzT3BWpVH8pCXqviwFjuTj+WBFvvNIFNnlRlOQS3zNqgJMZvlU4rN8K1VV3+t",
-	"d8orjux6rlQFubRuWLJpWbKR8Wy5/24F3yyP+lbcWI8n29Hstg/HrnhhheNXGNKIpMrlm1sOvyGOxeu+",
-	"s3cbLdTVx0lZ94v2irbZX+8wfIuv/f3ud6jUrl6fioISW33fQ2fv8CnX8CG3H6qMGGN8lKwU7OdeaXI4",
-	"8G2I+8m2YLEfuLfo8N4aZtuilztit76tubUd1BZFGQ1679bWX+d0uoK4WvfXj0UX1IpaD1VeLli3ZZJB",
-	"XvARQEHSeEFT8kCztwuh/Mykaw5RiC9G8qd0dYD+lD5ySP6Urm/O3vrXqR4wQBsQjKcQoYTwS8j3x/sR",
-	"5Xha+caVlZtR6Cbyr38Wv9hp5Xd7DP9d6Ci/DK58a8CqihPz2Jpak+U2QI9j2C3P88T1JqWGOz8qTv6F",
-	"Kk5K9/2KG25z4XVBESxS+/Zn1WX5ut3RdIGSrAq8n6wt32/8VJL0x4H2Vx1oOyeyWuhWiNntSCu/FG1l",
-	"IL4Y/saAjXsl82+znkPDucbOP/YPf3mMDYcwbbz9BRPfGNTGcj0qxyNFpKl2JmFY7NTTaIG/o0+5wtt0",
-	"NuBoiu9h2NStLfB9UWBMZgpjPShAVADY7d3Gj9B6x1O5Lh452i4zbqlYmn3ka8vFNZUDvvpePXxh7yCE",
-	"euWlsnYRNk67dGvsgK+4NtaFO6Xt7NLIgMFy5tV3s9ouZ8zgu9M+gIWrWV10asNFrP/8z//JMGVWVNg7",
-	"v6RVBfrEeyv+tgVJSWIvh8deEbbc37ZXdjfDZge7+HI0MSoiP+w1u/deQCzSYeKC5IyPu0DcTU+b7p6u",
-	"q0jMlk7NGgPub8t3xSH5LebuOkt/O7UN98+kiNOIxkd5L5wbX4TuHmF41W3pmuu8BgQkTRWu0V55XXnR",
-	"tX8atBAGXebLAbcWeUQSqLvGrI3lM0BndmXQ2zKVMmrdijFQmS+Z5G8hsl1RzIQUCspW3ThY7zQqbnKs",
-	"+zueXHuPqZB0wHFx+y9g6ULCylMeH1WF7D5mVSa0ui3Yr2hW4AqV/NM27mSbojHfIkL5/oCGMlcReVX4",
-	"EVVZqZHstyreYKnXFLrZzWgiFOVILbhJU/KJKiR6ZltKoQBzdzUrMsJ4HmZs27hDnrO9wBPlMEKhX9bh",
-	"4aYWTR/XGeVfdz/u0+UbLfb/rbzl0XKLK/JCxbAsUiSdJWTuu7chmWUs6hjTsuOAZ5yFJIndb8z4GZv6",
-	"A1nfCsbfrI0NKd2V1w/qfWzGQd+CvwxjCTZ3Xsf07zQLq3yb+u+tRKpAUveullq6a3hbb2rhjt/vkvBL",
-	"sPAlMyIzGvOpT94LWOlJbQoVbmPtJkYz6tXpXn1H7M6oVZlxwBbj1AGEx30y7sKgZluS2UbUtivZoIaW",
-	"1YCHFbdMhy0IT0bN94LT5qlNGclMEC8M8JLrzEw5aHeMRuplLqg3crNOs1mrrU2K6x0i4AEU14YXTkZm",
-	"faeun2S1aN+O2O197HdB7WAbNq66T/yHX1kVxVswG/2V9N/sUW6KEXtCZE9Bhr+vqHKx0/yGkHKhh/QP",
-	"8q0i39z/yVC1MQJ9X0L+4oe+246mHyAWV116Wbj8YPVh+b3ujvghwv8AocFF2Q31TrsDgkd4Dbntqpq1",
-	"XGa6sQ1LWEt/A73bhx759LV8P8hyYgH6Sf+qJ2feDF7wrHhsw3aYb7VOH0/wTsvPK7fJ3nmJ+cCPuUfu",
-	"as2q7Zm11iYWvGPXlFOlstzamRSR+YyRjeKqxcxXeGA3kM8rjfees5cxEktAUpUmOs/FBgUiwUTC6SzV",
-	"9ghHGC4yPIztBG32NNHYhHxKQXBs153Vd4gRBqPEDffZ4q4j9k+qEYASQGCUCIGDhQ7aELjLQrVRHMwF",
-	"9q2psWdlPAcuJKhE3Cg/YJUZf2Ee/Y47ivO3CrzzyPO9Ry+RxPMjCO3WhNjAGW4mLJpATGeUx8aPdvfC",
-	"rae3CwymFwmu2Dw0ax2KLDhlY4t3l55tnbIKmizPV25Z/utHozRtlqu1BFKZ1Lq1XVSmbqClJDvEBgIh",
-	"PcCt3A4w0y5HDXPJAu5AIW99jpURhRGyHI+q4GN1e9flfuIuy15SguUmpfp6LKnIWvANeB9LUhCrbswp",
-	"mePijtxFx1nXJEzCtfV90ONzw5uYhz6mWkGn3bFM4RZSKGe5+3j3/wMAAP//",
+	"7H1tUxs7svBf6fLdqtjs2IyxIWA+kYRs2A2Bi53N2Xt8HkaekW1txpJ3JANOiqrn0/0Bt55fuL/kKbWk",
+	"ebHHLxBIzu7Nl3MCjKRWq7vV7/paCcVkKjjlSlY6XytTkpAJVTTBn17HRMqzN/qfjFc6lSlR44pX4WRC",
+	"K51KqP96zaKKV0noP2YsoVGlo5IZ9SoyHNMJ0eOGIpkQVelUZjP8Us2neqxUCeOjyv29V3k9S6RI9LcR",
+	"lWHCpooJvdjFlPxjRiHEP8MwERNQYwrThN4wMZMwJSP6QkLA6Z26Nl8FjYpnIP3HjCbzHKhmjTxgE3L3",
+	"nvKRGlc6e77v6b0pmuix/+fXk/p/kfoXv350Xf/tj38ohfps+EFwek5UOF4G/bRHRhKhDWNGuYKxiCN5",
+	"DAQmegAQLm9pIqHlt1OIx5RENMlAPhvW9Qp1s8QKyJv+XrsMuvdswtQyXJdkREGyL3QVnmIcl18sokMy",
+	"i1Wls+97emU2mU30uvonxu1PKQiMKzqiCcLQpVIywVeSjzR//3YC6opYFBYrbvoEpIgF2OWARenmnwWe",
+	"ez1YTgWX1PCQ4MOYhXgaoeCKcvwnmU5jFhIN4+40EYOYTv74d6kB/ppb7A8JHVY6lf/Yzbh01/xV7l6a",
+	"UWbJ4pZ7Ywp6B1QqCO36Em6ZGiNRJlSKWRJq7pGKKArVwH0V1BqVe69ymiSGJb8XxCd8DkKNaQJUL+0B",
+	"kZBfBKF6K5IBiyLKvzcuQxLHNIEJmYOktIBDGMwUcKEgHBM+osAUVIOhA9Si8yyik6lQlIfzH0EOJxxm",
+	"01iQKCMBSSYUghxc9b/QeQBMUwSLY2AchjEbjZUHIsERn+kcbomEmaRRn+NEBCI2HNJES7iBiOZFOupz",
+	"vfUPQr0VMx59z/1+ECBn4Tg9I9yD4Obgcmepj02fZzXgQl0PNZj2wC7JXOOrJ8R7kozoA4Cnd2Qyje2I",
+	"iKKUwbmulRDXMc6m4VWExZVOReU4FVFI70JKIwkH+/utAxjMFZUorqQiPNTT7ZIp271p7uLtmwgxkbta",
+	"YCuiZrLSaTdbXkUxpSFwuwAlBLiVrbgaKzWVnd3dSVuOGxG9cfuQu8vg3ntPw0V/7l58MJtkEsQNTeCg",
+	"DX9hr6AaLC0a1DxI6FATm7n6g9cG/3Vz9QV9PqBDkSDDMQkJ1dQ9phzUmOBvIhrGJKGRZ+TKLZNUCxUp",
+	"BNf/14jH205/GyZCShod9zlSiOCchgovC/yQQxgLSSNL0v85E4qc4jnRp6frwuwbMGq5OhJUIjEPmcrR",
+	"OIp3keg7/x96UqgG+P9ramcPasd62JjxkWbtPtef06gBgcZ74IH5PgDCIwgSOiGMMz4KoIp0WQOSUFBi",
+	"Wo/pDY1hQicDmkiLpStD1T02oWKmvomDLINcKzvXOv6JWISoIEnCbigKPMah5T+Mi/zDjIvsRiBbfSMP",
+	"LQL8VBy0xU6Dd73e5fWrizd/u+6dnZ9efOwFULVKHLR8kDUQQ00kfW5nM1pAou+tBbiDWgN6SwxheAHI",
+	"UFF9MzBp1Vl97p5VY53mY4eVKGXxLZlLCHAyVNszBFGulcpfK/i3ym8lKpZW+jiZyrFQr1BCFqlrZ3en",
+	"yG+pzjZgnKC+W6K1laH7hmmV8IU0gtjL7k8njXrzKV4rc7ilib5Wb6i5ZRtFXGiLYBkLehHNYjSC7ruT",
+	"+t7+AVTH9M4dkVm1iJxl9feXusNF/coCXL6S2w7wmWbU4rwpihhXrb1KiUafx/oHoc5FxIbMCMASjQnt",
+	"nhcS9MaN1UOlljZIuyuQ84hdPnYDj7jZn4SDC3d80L14f3Hd/XBy2X130bs+P/nl+tXfeqfdoPxGRM2k",
+	"J8Q54fOPKPnlN4lVPfWE8Pn1zE6Wk6tEwURIBW17x8hMI4QpTbQWmBxDQlUyh5goNFxLxKu2vHatYSV3",
+	"/eaRP2wN2vXDsEnrL6M9Uj8a7NN6a9gke2E72qcHw11pT6ggj/eOMnncEwI02MuQbSOalzb9VLLZ6pUk",
+	"1qrIHMbEne/Hy/cXJ2+612cfrt++P/vTu16wDHmfV4NFyBZuZ6PiiATcJX2FyHdimEKAv6if6F8EENGY",
+	"zJdEcu6TZb7t0lDwSIIScEuYAqtg4SEzPirKi7XGv8bQR05maiwS9oV+Z+XfA8ZvSMwQW/Ruqu14GFCS",
+	"aESJz5RDNZjloLOc9ZGTG8JiMoi/Td+f5ebJcVSXJjcspFD889Yqyb6fU+zL59pI+/nPn4LsTyCiU8oj",
+	"bT96MJMzEsdzuBRSjRLa/c/3HoSEaxVloKmIhGMaGdQ7KJYUUGNE//6J+6+avJAgvrunJK8Hpoq/cSui",
+	"MhaJcDbRFnk1uEmhvEaviiX0TwlT9Iooil7CB3FniW5OFL2O7UQlF0hzz4cwoTidxKtjwvhM0S0ujxW6",
+	"eeldYDEit9LO8yA/sfjHrdIIJpq41JhwCE4uz64/XZ31Tq+vTnqn15enV9fnZx9yWnlzz69Btlmvz60l",
+	"5WW/de5LibZY3qEpPVBiRLWN6zkjgFgk62slv1vNb86qtgygnFJijegGvBYzrregz4qLiD6Oz2ZcsXjR",
+	"4WKwA2REGH8Qx6WnlIUlNFYwYpGIKU0Us1aAwf81UQWdMCKK1rVVs6z6exUWbeHXTWnua8lfZkok12aa",
+	"dST0UdLk7E3FuIidf/nXilkOZ8/N5eX3khlBYvB3GqJFmWLhNX6HrBtFTJ8DiS9zWBmSWFJvAVHpbtYB",
+	"3MOPFuE1Q9eCdEmMal1ckyk6Kf5j3eLZKd+nS5EkIXP9cy7oU2JcDqQWgIIbLw+RCoNFjdLoQeEkEK61",
+	"O7OBhhLKc19cb0lP+uJcS6h8FlttxMQgHku4aN0/kCectF1/RBYZXfPxGh4po/gCwjIGsCsXwM4ha5vD",
+	"+TaGWIxCmvHHQCxVJRD0K/1KABNKuL5+OW2gPyARMVRfhzUU0QbNUH09rEE4JgkJFU0kkAQdLxNxQyP8",
+	"7nbMFAU5JSEFlbDJhEbHQPSsdTqZqjkgXBDToQLzi8E89XG2fd9I58Vg5jL6NyLtSVnWccnvkHM/TqOH",
+	"E0fGDss3v+DxHFRCuGTORUZCxW4o/PO//weQcBtIwcarhb8o82oVN2RXLNvRW0bjKNU7i4AO9d+W4fw0",
+	"pgntQIDOF6Qo492lybyBuoH+cUrUuOGC+voX5s5v5H1dQaNMWkyolJZ81u/KgJcNKNveO0piNS4RsGMa",
+	"fparD67sYl6cOztHdxzic8UrmGzfcjLnJRxkosslwM0k/QalwY224etyaLQWuQzR3wXjD7wOVm4iEZu1",
+	"iCth7M0n3bBd2svtZjUOTqLogQz/NLCuhug9k+pbpa093yUZu7VovEyopGhzfS3Z/vaAuHk0NjaCY6Ze",
+	"Bw5Osz0f/WgSLN+KMRZXEp3R6IpC+urtazhq7790iQ9gjGmbuEFAKi2gYELCMeO0rq01/EWgTXEUzAsC",
+	"Ey30JQOtMAvoj/LX06LPwEjHzJPnVdLkBo0HFzdHma7GIrrWvyJxLG7xY5cPoIEriYPPuJxNpwL1vAmN",
+	"GLlGVHqVYqBSo7roZyjxXS9HCbUFmXASb5Twmd+ihL4QDSV3/1utCS65WDzUXMRwSHnE+AjwxsMYzlas",
+	"lLvbS3SnzEnydY1XCO/xMinuMGQYYI3On7p52jllMrXHc2p++mEaJc0QAkPCYlpuSuMvlhO1Pl6dQUIx",
+	"oySkwMlEY9Ak/RmO0AORWtN1V7t5Sih5/cVuSW/JEEE+KuPy0lC9Zvk4vhhWOr9u6VDyFkUdEv9iTOug",
+	"XSk7ijQqv+X3M0mjrT5dln2R48tKftllxPx271WurFB2YgXdGojUWUS5KuXBojWZG2zUaWcFlo+1UaMS",
+	"tdFor9eO5paGPqPLKMlFKpfik+tcXl5Fjsne/sEyk7wXtzQJiaQwpndp1HgxXpxPZvXrR6Q+/O3rQfv+",
+	"D6WmPvtCrwcujP5Quki36BmrPjdbugmveAgbPVvuMI0dH/37nGmWYbqV3yYlgWc8Ts2SmCO00dcjYtG1",
+	"n5b6cxbyZ1OyeChFZBCto42ncFekQmOzm+Kx3odcbvLvwlm9zvW8iSuzrfx0sG3hYMvh60mINUdJz0yv",
+	"mUB4Ir2keOImqxDqYLMMOb2hCQxoLG7Bhyqx2YoTMocBBW1JmAC+/vtMkhGtNYwZsq2uU1weM8b0jWkS",
+	"KdK0KLnVrI9Xi7xKj8Z0QlUyf+XKRh7APvTG1ehsRS7pWqd6HDrpyN2ZGemqN9yPGyx2u/LaHZlVNu1o",
+	"gfN5Wh+DSyxbsJhXmtcEIzqYjdCyG4qKV7kliWZOo97/tsZvldkLNGJKJA0xpRxPrlBMY9CS/lwyoYZP",
+	"Psysf5tQWtd0BdnmPEd8RMLfpeADqHIqlTZ3XOC8tQe4fVnL2XI5T2ZBl1iTgCduea72hXLFhowmUB0m",
+	"lKIQxfkX5dsGNChZ6mM2bns8TBiTKeIYqldvX0Or1TqqeUa05oALYxF+PjYVCTS5wZzlhIaU3VDMtzUp",
+	"3eZiKLDnmjtygXpXukdT2rVp8iVXE7ebwQICAgPMshDD9IyavpZXHMykxk8TGHYJEK2C0y0swSVe3fJz",
+	"I0bQ3uqVX67NRmPP93P344MuUli6R/t86SLdcH2WuEjKb9QixWUab7/fLVNwrItuacevCRechSQG8y1u",
+	"z9lHmP31AmtYEghjwiYdaDYazb1DYzrp7z723tYP8SjFTPV5mEeXSHLY6sAXmoj6LYvU2IMBixgWNSQs",
+	"orKISR5l88WUoF9IJKASwmJMfcpUFJNwjdU5ySympnBQL6oxnYeeRVClsaR93vab6UFilQtqUUrgjk8u",
+	"z8x3K86itnQYzb3Djez/iQ7GQnxOhf5yLdet+QJTS5DtA+WiRxHTH08YJ8roKhMynVpFYUoSxUI2JVw1",
+	"jGN/FRNYEC6zAQYarzCHJstHzIDQrB/F+Mh9bqVrw3gn1o+zGtziUBvrfuBgEYvGgqN0/QQFh1WqGNhr",
+	"af7B1EHiad9vK7vKQNskwFZhfstxpbvYbsX01FBo5sn4FZFlKvqK2xVl/AsJLPKAxFIYniMSAkv4dRYF",
+	"x1mlneB6SDIHLdYmUwXVKBFTiGYm1Y5KzSJM1Yq+zYkcXe8NmkM/PKJt8jJq0+bwKGwNDslBtE/bwxbZ",
+	"a5YbfxMqFZlM11zStlwxu6W5UK6AiskUzlsicW+1bW/fzLm7xXkg5ntIb+W+WGufuu2UXeNLUy1XY6M+",
+	"ogfKBgSfTl+9u7j4y/XpX08/9LqBtjdCMZkQiJlU9qKQ6HzWYhwjDhJu7YWmUXHc58GynLJFUovCJ8B7",
+	"1CY1hBTxyiOi/4kJd6FIIlNYloVgFoXCooTxysRkidwrlxBWvP22Wqzn+PINMQbfN6Y6PSLirHdgByzU",
+	"sGOUUAHjJdjenkofEjV8oN/u24KMC2lRBa9aFoDcKvi9Ss5uHaJYEpDLsYrIUsjD5D3S1eLOcaqScMKi",
+	"QfUA7usA4Xmek1PC03o3PYRyLcExzXxqw88vJMSU3FAYJVrVrSoyMDocFxGVMKHJiEZFSZ2hocgaFX9w",
+	"ODwIm7TeIu1WvT3co/WjwUtSPyCtYTPaC9t0f1g4xk5lz987qDeb9Zbfa+53/GbH9//LHXgnjZ8UibKy",
+	"H72kR6Q5qO+FraiuZ60fkqNB3Q+b0R5tDdtkf5Cjn05lwojzJuI18zJMr5RBM/SjI3o4fEkOBvthO2rR",
+	"vWFBDK8E0p5ciXi6z5Ej46NyubJ1GtG69KGlq/5HUbvb5uPJnPFR0HGXR4yWVTBpy7HTriUoKo3QKyHF",
+	"FJuV5TGFsx/6VNNia9Am+0cHhy9fHh4c7ZP2oBXuRU3qbzh7f+Hs3XmVKWvlx/6c4c5NbpJCaxBTTGzS",
+	"410ZGmpAQ5EUbpY1kj/aPg77JJkoi/fD9t7I1dr0D+KYZVJ5NOuUKD76LshO1fXDwLo6c+LovWn7LVis",
+	"kl/BX5Zsm377cP/lge8XiBN/LojoI3oYvQwPBvV90h7W27QV1Q/DvUG9Sfyh+5s7QjupryfJZDaJWUgL",
+	"nOuT5kBLfC3wD/yXzcO9oxZpD/bDg+glPRwereXc1gLnlimLOUa2Ft4TaYT55PfV+l1B732AcvfQQOsj",
+	"EuSfrRpknf5XUiSSg30NkxfM8x/E3nkCejxjF20jNN+c+NbMbGOYxiG2QD9Q1aZcLlNbCZOefQw2WYtw",
+	"84t0Skl5JF2J4tPqfBkHFPjyILtRH6Ph5Ul55U1ti+c+UfoZmnly6lQU40XFcBv/wwoRc7CkHBTtWFPW",
+	"RcNZwtS8q4nF0JQp1T2ZmSRw89Nbx5R//tSrLFLFu+7e/kGut5GtjpU0TKjx3V/pL3ZPzX+jN90Tl1MZ",
+	"Cj5ko1lCI5jOBjEL4TOdN/o8oHfTwJjohkqPgQ0hQBcs5izgH6dOVimYzCTWuQYkDKmU1smNLKB3bnZR",
+	"rE40CMBQ1pIUvDrt9tB5az3X5+3uO8Bz0nQ6jYnSYqqTLxssKRY0yYhasPf5rUg+G+e9Zg3lYgjA+IhK",
+	"ZfzOCSUxSrzUGNq17femiVAiFLHprKMhHdAIBnPTMedEznmooU2LTzGaEwFREOwS/VcyZY05mcQaMX3+",
+	"H/8BrwXXckWD2ed12NnRB76z04HgxGabop+6A69M5XZ/5vut8M+fevgPGmQ+tQALRgNIxExRmPGYStPf",
+	"Rwsqk4ooyVz2OWiJYMitA7/+FjTgxBaEY80klkO4sAGTNi6tz3Oq0EejocTcTKnhNIu37+529+/u9PfB",
+	"qsrZwMTAjtr7L2vlybwIm0njhZJMSiyYlGqhwDeZcenKOAmfw5jwKKbJMRC4YSLGoXpiDVrb9wMbn9LL",
+	"dGApEmDIoiR3FW9ikwSrDw/gJGt+tqKhllmxHUCVC6B3TCpM6Iwp+Sxrxxik0Cxj26nZDmp6atdEDce3",
+	"IOujZrF/SUaMI9T6BNBjR3k0FYxryU4+UwhMOQtUm41G0/c9cFW2+765FAgHYTpLBrZppF5Yj+XbNpmE",
+	"SzKiJkImkgizEzi91Wc2ZIk0jgXMQwF3zDMe0UQLm3CWJEa7kTRREqqf6VxSrHKyG6s1iqthPVG+LEpP",
+	"m1VGGbycvZE7OwjQx49nb6RjAklYlLW/OnaRIwO6ObvV0TJEy1LADKr6yAKjvAQYc7Lu5DTcZZK/axa0",
+	"d0IqFlNgfDpTOztQdfp2OKZkmiLNW1WQbJzSUyElG8S01tFgEfMFytwt2h+Ztkf//O//0VR1CItdjjTD",
+	"/Ll78UHP7FZ2EV7bocyMbbZguS2LB/SOhCqeI1ljj7MbEs8oVNP4nlYU8oxY86w/yWLdw5RtSHuv6hvL",
+	"CCMzk2aUsYgj+PhH3/d9DQ0KjLbvL/NxA0647chkXAeLeE17iYQaddTIxaxXUwdsTybALC8Nf/6SsaXp",
+	"pgzd1aRjm7REKBXbunFNL3re6qrqd89UvRu87h1BoUrdCqp8y4cGfBprKrJ0qTE6IBIlxYxjbwnNZ565",
+	"A6QJQHNKIy1nLDKCfb+V75hhlsHdF1dyGWkmtC2z2I7JSgvFzPxs0xLsfWa1XNnnnxB6F2f4ePXeeifd",
+	"b7qnr69OewFIrZzkFZbLi25Pgt6MzaEg0hJmNcjr4kHHhlM9CEylXqqC6R80coKaiQATBR+v3nsg2Yib",
+	"dBO9YFcRHpEk6nMHNcgpDdnQ3l5aaDJOZQPembL/TiGwBdUszYNF3nKYq89t/KjmZQMzGKH6kbM7rZ9h",
+	"qwAUN1nMyerubpiGnKhZQgONhpumF8AfQZ/9QRvenZ+8rnffndgU6OBrBuR94+vSwveNr5oD7gNPa3k0",
+	"a4fZ5yb8b6atU67vSNfiLLgdSxpeB/oeNKel1cpaA/5KEzY0CS0pkKavITqSyG2fm/B3QjE9JIVD5tpD",
+	"7NtWDRoNQyMXiqFBLa87ENGYob6BeMI0AmlCSg04zQiGSS04ZpruDbBo7RDTu82qklmj0oRORaKkB1Jg",
+	"liUw2edI7SbhwH6JVOS6zYViMmFKa07B3t1d4JjLiV9H46nw1fD2uQP/WEtRH/4kOA1AKjGVaQcWswxu",
+	"41irM6YrDKYuVE1nWFOQQaVGaMQSGirp9bmV4lr/zdrUGXWlZu4QlbD0MJs+SA8ioXV9PoLZVLPJAYw9",
+	"aB44AjTNKfucDMRMwd6R/it2gYyYDAnG68D28mJWDcirxKZfjWWsnQCsGez0qz4P7urOGauFgIG4ejGl",
+	"XKvQrYaPzaO4SHlABkYVs8kazn5Dm2BAws+UR9pWqHiVG5qYVOOK32g1Gz7G8aeUkymrdCqtht9omeqA",
+	"MVpaZZ1WOl8rI4pOglR9PtPGYFpHjaWLXqFT+Ao/QvbJrmlIvSpMn/vQdgPXpn+hjfKe76/pU/Ow7jrF",
+	"NhUlDV0uOEXtSrNMhhtsntM2cJRNn8K7u9geCMc1N48r9My69yr7fmurQfmuTmnD7k3jLGjaBp9NJiSZ",
+	"5w9ZarUrKSj4+pLXBqjWTowW4BXUXkxTJCNZcGLJym/3XmUq5DqKsunkaYHaKxHNn/6w7Sr3Rd+TSmb0",
+	"fonWmk+/fBmd2QKX709Ybf9w86CFDq56WHMLelzsnazH7R1tHrfUluqHMIDtUJSx/XGeBwY0FBMqAR2J",
+	"mhlWEb1XuatP2nJcv9W7qqfasSW4e69M9n51zRfutxDDf6Kq8j1k5MqGV+6DH0G97c2D0sbjP4KMTGq7",
+	"c8dVF+RmbZ2ofNC16h7owHS29RRlDbc8ZS02TkzdEDTq5FnAZqE6mzh4/f6k2726uDjHlqXnp+evTq+6",
+	"QWoaVjOXi1/z+lyaVNRESGWukYE+F61FnTtjMudJGcwhSPMhAqt5BTYKZt2qK1gi11rhGTkjt8qq9ny4",
+	"0598scwXGXZKmAKVavNbI2WNNw2NtETEFAL8Y/AM3JOpKAvxpj2/Gbi0SGrcYO4OIKkWFOyhdxVLFWz7",
+	"V6xZO0lTtY0rWVLKs771WfofVLEpBrKBayAouN2+ZKOxtjZPoshVwxscGW/SUXDc58T8bUrWcKf7fAsO",
+	"OomiZ1LGsvm3UsOemmlLm5jaE3PHiWz7lBrgmqWj6Mcof1twffbWymMEy2P1S38LPTF9QeV/hUJ6EkUp",
+	"aaYyk8fzWgPS11vUc2mhTmf4aq9fo5dGNKam+netFLnC4qHlm7hdEu00dUb/lqzw3SnGILOcaNCYYQnE",
+	"7Cb/rIN05UKZyodBAJsT1fZbT3/neqWPguUynFe+wLVVUs1mhThtS7/Z1rKpK/9Gnq98YfoGB5jD0099",
+	"dpnXui4CJoZ5g6noGPsu9t9GJ1uxdcMz+9qKi90vv4r3LC62tD3CMkF3TV7UT2Xrf5Mzr2vKPNJsvoL6",
+	"9EwqU3qrfM3S9+63v2K+l1dvDatgWrxN1Psp8ktde4sE9YyCfbPekD19ireAay2yns5sF+Tvcw3Yxb6z",
+	"yf9AWs89NmLi3j/vim+/K747d57yaJXAh9MVSd7muNM075U8/EjZn6bSrvS8Y58RrpJ5mjvlwVjcos8Q",
+	"XzfJW2pYj1gzb86NyQ1muXIv5z7vc+t1NA5VNPWGlEYu/wMzdRg3ZQ7ZI5fwiQ66IvxMVS6bgfE+L0ng",
+	"Xe1AdHaF6yz8jPydrrHqcUz0qVrU0Qi4uP15ny1zzKexwFcdUzxZV4Al4RcyRxhc3P7+7rwcW8ZiJHfT",
+	"1HZkuHK//iXm+neAC5sAzrHeqQEnJqGy+FwYUYqEYxv2dS59iybT7ecYCO/zkmfHTFYVsBHHdk9Vm1MO",
+	"bb9Zw8zBXi7dVX8cFJsBBabzUFDs+RMsNiEyUHguVbHPg0W+MhNJCBS9U7vTmDAeQBX7GgSc3LARUSJp",
+	"SMqjV5SE+ntT+2IywUyeqoH4Nfbhh2TGl1J4XQq5MXuHhMUzzE3H1+47fd5swM5Oz6rUOzudLKTYO31/",
+	"en7au/rb4iNJLd+vpa875d6Pwn+aPlJ9DoB1QDEzrXU4rduPbhmPxO0D8ky9XEI9zus6qxaeSMoabDnh",
+	"OaX6WKMooVJixck//+//y+JG+Fd7wGKI8wa9q4/d3umb68uri1/OTrsBjsiQN+MqmUnNj3ZWuCXxZ729",
+	"4Jf6W5HcYiKa/leQpq3jxAkbjVUDzi5vDiyMNrCUe9Zp96Dd6PM9fRqnPBQaa1h54V56cL8MbI4r5plS",
+	"rpiaIx0Foy9sGpjzDgrPQ5i9lRJfgfLwaYxYUgjazX0obwOub5qWhrHLvqyilvybma29lweHNdvJyfYt",
+	"gZ0dwqOdHavdabgRRMaHpkDCA6qvwpBih6uYalKnpvH0mqTv/EvSlGF2IsNEaveUtKZHvRgMxGSQFZOY",
+	"ZfUpEKmyN6hrWvCEIklmU2WGGShs9iSszPXu87ZGEGadY0Y23o0aV6aNFf4BH4dDyllseRYcQ4Ad7QJT",
+	"vqFZmRh+KvagK+arm7e8BFeE8VxO+gogbR9vnNXQN3ZE7/P9BgR7fjvo5AQpkqpNYR3axy7JiDbANqXE",
+	"9AENJh0Ohe3hgOrJOBFczOQxLpMyXtpUbjAbDg0PDmdxvLhglIjplEZeyiSMg8YTC83OGU+hD36pp1is",
+	"vzHjAnBXLNgnU1BOXlx1O1iYIxI20jNqrBFcXUsSMVO0AcHFZe/s4kM3gGlC7QOrqbgjqfSkUZ8jsqzM",
+	"OsEqs7pt5lY/iWNxW7/AdTqwE3grvjjHHv2yg6nmXp+7xVd9n6Z/55ncg0U54fV5oWjLJrwvTHlO7uon",
+	"I9qBwwMsR7KpspiirJnfw/dQE8EVCslCsdMLmSOsY1t7lWLdZZCbCrC0rmETlso02fRwz7Au7pks5KXe",
+	"g9hBNpWPxYkWu+QjU6dVYPaCWuZtkGOiD8uVL+jpG+VPX28yyktCdie2LA65tKpZsm5YspbybPHVwBK+",
+	"WZ71nbg1Fk96oukb5ZZd8Zlty68woCGZSVvbYjgc2zVoFq+690h91FBXh5PSnt3+isc+H28wfIut/eNe",
+	"pS69Xd19KnKX2OpXqtvN/e+5h4+Z/lCmxGjlo6Cl4Cu0pSqHBd+4uL/bESy+Yuo0Onxtn5nHXIvveDa+",
+	"7UlOM6kpwNQ36IMf5Hyc0WmLbyudX3/Lm6BG1DqostLkqinJ9rLiMg9yksYJmoIFmo7OufJTla4+QCG+",
+	"6Mmf0NUO+nP6zC75c7r+SdnGv071gAZag6AthRAlhNtCdj7Ojij604rvxK88jFwP9H/9WPxif/jfbRj+",
+	"h9CRoZwXcvGt41UVJ/qzNbUmy48XPI9it7zOd643KTwT8LPi5F+o4qTQikzc8qyYcFmKGmrfPlZdlK/b",
+	"haZzlGSuwIfJ2txwG5r8HpL0Z0D7UQFtVxpcKnRLxOx2pOW6ra1xxOfd3+iwcQ3anH2bvpQwmCt8r8D8",
+	"wz15b9whTGlrf0HF1wq11lyPi/5IESqqrEoY5N8XqDXgyj0FYov8Z9M+R1W8iW5TuzfPdXOHEZlK9PWg",
+	"AJEe4Bu1rvqaSROVwyaktje+3Sq2gTh2fSxMuXHQvXh/cd39cHLZfXfRy9teOKDZCqCKwKQbNS3a7SaM",
+	"nzZt9uE8lH1ua/7RdMBIj/VQGndnYvrR11JgTLW3MPFQGDJVpAzzNgvT+G77LVholWe9U/ZhF9NIzzqD",
+	"0uZ4xtPtMKV3lDs7t6VVzUCIs1Yg7ddIYpDsC5ZbuNYiprtfnyPppIFdHByO9RWRBXv16X0QpiLcOskZ",
+	"H3WAmML0XFcpMqEQpDnX4bz+FzoPoCpDMV2KmtX63EY9XHGIm8a9NoM/fKZz6+6fJiKahTQ6zjr437qG",
+	"F/YTLM5XLI7RTWY8hWkNCCR0JnGPOKltMhSxIT6mqPKEdxSAEkKjS/+yz41GHpIYqvY5udpyDNCqXSn0",
+	"pkyliFq7Y3RUZlsm2ShEti2KGZNcQRlS/sfL9xcnb7rXZx+u374/+9O7XgDVds2epcxtuqp5kYuI2lZC",
+	"E5HQPsfN7R3B4sug5VEe51V1hMaULBJa1TQHKWmMUkur//Fr43cyvTWYa0cj3atGmjJXEXmZ+xGvssLz",
+	"d9968XpLL2SgmV0Px0JSjtSChzQhn6nrlpD15LB9MiUZoj8PM7aN3yHL2V7giaIbIffKx/7+hocljJKw",
+	"Sinf2d0pqgRpo8YB4/oqe5Rr8wm1kIVXC0s0kQ+WW2yRF14MyyIlodOYzN2bM0hmKYtaxjTs2OcpZyFJ",
+	"YqctPX/Kpi4g69pOWY+JeUZL098T1zptgYOeAX8ZxgJsNl7H1O80C6vQq/Z3VyKVI6kHV0u5I3ywNdUT",
+	"4pzw+Uf7IPMPSfglWPiSKpEpjbnUJ2cFrLSkNrkKt9F2Y30zqtXpXj1L7FaplalywBb91B4Epz0y6kC/",
+	"YtofmuczTQfEfgU1qz4Pfqm7Q6s7DTZoQHA2rH8QnNbPTcpIqoI4YaCnhlRNafltfSOdZO1UrZKbvo+X",
+	"tvXbdHG9RwQ8wcW1YcDZUO/v3L6CVS7atyN2fBNQk19rGzZ2oz4IdS4iNmROBPy0Kxe8eAtq4wuZPVH8",
+	"TRblJh+xI0T2Pcjw9+VVzr+Pu8GlnHv58if5lpFvZv+kqNrogX4oIX91U99vR9NP4IsrL73MPdm8Olj+",
+	"oBevf4rwfwPX4KLshmrbb5vHrBKqTAfn9KFI+4TZJpYwmv4GejcfPXP0tfiq+XJiAdpJ/6qRM6cGL1hW",
+	"PDJuO8y3WncfjymJ1fjLymN6h3/HfODnPCOzTOnxTBtrEwvesxvKqZRpbu00EaH+GT0b+V2LqavwwG4g",
+	"X1Yq7ydWX0ZPLIGEylmsslxskCBiTCScTGfKhHCE5iLNw9hO0GRPE4VPp2LPVHxkNK3vEEN0Rolb7rLF",
+	"7TueL2QNO3USGMZC4GSBhTYAbrNQjRcHc4FdV1nsjxvNgYsEZCxupZuwTI2/0p/+wBPF9Rs53nnm9T6g",
+	"lUii+TEE5mgCbBYPt2MWjiGiU8ojbUdjNjsGTtfQ2xU60/MEl29UnLYpRhacsJHBu03PNkZZCU0W1ys+",
+	"j/Drb/rSNFmuRhOYJXGlU9nFy9ROtJRkh9hAIBIHcCPTA/Syy17DTLK4JsLZMwtYGZGbIc3xKHM+lreS",
+	"Xn67wGbZJ5RguUmhvh5LKtIWfH3ew5IUxKqdc0LmuLlj83JW1jUJk3BNfR+c8LnmTcxDH1Eloe23DVPY",
+	"jeTKWe7RR+AasqYPsucjW0VOyjdsvjJPWj9TzkHhNd5H53PyOezd3QEJP3NxG9NoZOSIe5od3Ud+uTPD",
+	"vtid2PiLNK5j05F4KBIYCREdg4k+cWQ4bMm7npdOuJ1huUO2EpDrrg1VNpnGdEK5ykLmDqRaGUPd//8A",
+	"AAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -213,6 +214,36 @@ func (e TelemetryEventLevel) Valid() bool {
 	case TelemetryEventLevelInfo:
 		return true
 	case TelemetryEventLevelWarn:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookEventType.
+const (
+	ParticipantJoined WebhookEventType = "participant.joined"
+	ParticipantLeft   WebhookEventType = "participant.left"
+	Ping              WebhookEventType = "ping"
+	SessionEnded      WebhookEventType = "session.ended"
+	SessionStarted    WebhookEventType = "session.started"
+	SoloQuotaExceeded WebhookEventType = "solo.quota_exceeded"
+)
+
+// Valid indicates whether the value is a known member of the WebhookEventType enum.
+func (e WebhookEventType) Valid() bool {
+	switch e {
+	case ParticipantJoined:
+		return true
+	case ParticipantLeft:
+		return true
+	case Ping:
+		return true
+	case SessionEnded:
+		return true
+	case SessionStarted:
+		return true
+	case SoloQuotaExceeded:
 		return true
 	default:
 		return false
@@ -519,6 +550,153 @@ type Title = string
 // leading or trailing white space. The same rule holds for a token's user id (else
 // 401) and for one sent to the API (else 400 `validation_error`).
 type UserID = string
+
+// WebhookEvent Any webhook body, by `type`.
+type WebhookEvent struct {
+	union json.RawMessage
+}
+
+// WebhookEventBase defines model for WebhookEventBase.
+type WebhookEventBase struct {
+	// Id The event's id, also sent as `webhook-id`; the same on every attempt (drop duplicates by it).
+	//
+	// Example: msg_2b1f0c9e4a7d4e1f9c3b8a6d5e4f3a21
+	Id string `json:"id"`
+
+	// Timestamp When the change happened (not when this attempt was sent).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type Event types. `WEBHOOK_EVENTS` (a comma list of these names) limits what is sent;
+	// `participant.joined` and `participant.left` are sent once attendance is recorded.
+	Type WebhookEventType `json:"type"`
+}
+
+// WebhookEventType Event types. `WEBHOOK_EVENTS` (a comma list of these names) limits what is sent;
+// `participant.joined` and `participant.left` are sent once attendance is recorded.
+type WebhookEventType string
+
+// WebhookParticipantData defines model for WebhookParticipantData.
+type WebhookParticipantData struct {
+	ClassroomId openapi_types.UUID `json:"classroom_id"`
+	JoinedAt    time.Time          `json:"joined_at"`
+
+	// LeftAt Present in `participant.left`.
+	LeftAt    *time.Time         `json:"left_at,omitempty"`
+	Role      Role               `json:"role"`
+	SessionId openapi_types.UUID `json:"session_id"`
+
+	// UserId Canonical string form of the token's user claim: 1..128 bytes of UTF-8 without
+	// control (Cc) or format (Cf: zero-width, bidi overrides) characters and without
+	// leading or trailing white space. The same rule holds for a token's user id (else
+	// 401) and for one sent to the API (else 400 `validation_error`).
+	UserId UserID `json:"user_id"`
+}
+
+// WebhookParticipantEvent `participant.joined` and `participant.left`: an attendance span's start and end, after presence's leave grace (tabs and nodes merged).
+type WebhookParticipantEvent struct {
+	Data WebhookParticipantData `json:"data"`
+
+	// Id The event's id, also sent as `webhook-id`; the same on every attempt (drop duplicates by it).
+	//
+	// Example: msg_2b1f0c9e4a7d4e1f9c3b8a6d5e4f3a21
+	Id string `json:"id"`
+
+	// Timestamp When the change happened (not when this attempt was sent).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type Event types. `WEBHOOK_EVENTS` (a comma list of these names) limits what is sent;
+	// `participant.joined` and `participant.left` are sent once attendance is recorded.
+	Type WebhookEventType `json:"type"`
+}
+
+// WebhookPingData defines model for WebhookPingData.
+type WebhookPingData struct {
+	Message string `json:"message"`
+}
+
+// WebhookPingEvent `ping`: sent only by `m4sh webhooks test`.
+type WebhookPingEvent struct {
+	Data WebhookPingData `json:"data"`
+
+	// Id The event's id, also sent as `webhook-id`; the same on every attempt (drop duplicates by it).
+	//
+	// Example: msg_2b1f0c9e4a7d4e1f9c3b8a6d5e4f3a21
+	Id string `json:"id"`
+
+	// Timestamp When the change happened (not when this attempt was sent).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type Event types. `WEBHOOK_EVENTS` (a comma list of these names) limits what is sent;
+	// `participant.joined` and `participant.left` are sent once attendance is recorded.
+	Type WebhookEventType `json:"type"`
+}
+
+// WebhookQuotaExceededData defines model for WebhookQuotaExceededData.
+type WebhookQuotaExceededData struct {
+	Quota     int64 `json:"quota"`
+	Remaining int64 `json:"remaining"`
+
+	// SessionId The solo session the refused snapshot was for.
+	SessionId openapi_types.UUID `json:"session_id"`
+	Used      int64              `json:"used"`
+
+	// UserId Canonical string form of the token's user claim: 1..128 bytes of UTF-8 without
+	// control (Cc) or format (Cf: zero-width, bidi overrides) characters and without
+	// leading or trailing white space. The same rule holds for a token's user id (else
+	// 401) and for one sent to the API (else 400 `validation_error`).
+	UserId UserID `json:"user_id"`
+}
+
+// WebhookQuotaExceededEvent `solo.quota_exceeded`: a snapshot upload was refused with 403 `quota_exceeded`.
+type WebhookQuotaExceededEvent struct {
+	Data WebhookQuotaExceededData `json:"data"`
+
+	// Id The event's id, also sent as `webhook-id`; the same on every attempt (drop duplicates by it).
+	//
+	// Example: msg_2b1f0c9e4a7d4e1f9c3b8a6d5e4f3a21
+	Id string `json:"id"`
+
+	// Timestamp When the change happened (not when this attempt was sent).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type Event types. `WEBHOOK_EVENTS` (a comma list of these names) limits what is sent;
+	// `participant.joined` and `participant.left` are sent once attendance is recorded.
+	Type WebhookEventType `json:"type"`
+}
+
+// WebhookSessionData defines model for WebhookSessionData.
+type WebhookSessionData struct {
+	ClassroomId openapi_types.UUID `json:"classroom_id"`
+
+	// EndedAt Present in `session.ended`.
+	EndedAt   *time.Time         `json:"ended_at,omitempty"`
+	SessionId openapi_types.UUID `json:"session_id"`
+	StartedAt time.Time          `json:"started_at"`
+	Title     string             `json:"title"`
+
+	// TutorId Canonical string form of the token's user claim: 1..128 bytes of UTF-8 without
+	// control (Cc) or format (Cf: zero-width, bidi overrides) characters and without
+	// leading or trailing white space. The same rule holds for a token's user id (else
+	// 401) and for one sent to the API (else 400 `validation_error`).
+	TutorId UserID `json:"tutor_id"`
+}
+
+// WebhookSessionEvent `session.started` (a session was created) and `session.ended` (its transition to ended; ending an ended session sends nothing).
+type WebhookSessionEvent struct {
+	Data WebhookSessionData `json:"data"`
+
+	// Id The event's id, also sent as `webhook-id`; the same on every attempt (drop duplicates by it).
+	//
+	// Example: msg_2b1f0c9e4a7d4e1f9c3b8a6d5e4f3a21
+	Id string `json:"id"`
+
+	// Timestamp When the change happened (not when this attempt was sent).
+	Timestamp time.Time `json:"timestamp"`
+
+	// Type Event types. `WEBHOOK_EVENTS` (a comma list of these names) limits what is sent;
+	// `participant.joined` and `participant.left` are sent once attendance is recorded.
+	Type WebhookEventType `json:"type"`
+}
 
 // ClassID defines model for ClassID.
 type ClassID = openapi_types.UUID
@@ -1085,6 +1263,151 @@ func (t TelemetryPayload) MarshalJSON() ([]byte, error) {
 }
 
 func (t *TelemetryPayload) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsWebhookSessionEvent returns the union data inside the WebhookEvent as a WebhookSessionEvent
+func (t WebhookEvent) AsWebhookSessionEvent() (WebhookSessionEvent, error) {
+	var body WebhookSessionEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWebhookSessionEvent overwrites any union data inside the WebhookEvent as the provided WebhookSessionEvent
+func (t *WebhookEvent) FromWebhookSessionEvent(v WebhookSessionEvent) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeWebhookSessionEvent performs a merge with any union data inside the WebhookEvent, using the provided WebhookSessionEvent
+func (t *WebhookEvent) MergeWebhookSessionEvent(v WebhookSessionEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWebhookParticipantEvent returns the union data inside the WebhookEvent as a WebhookParticipantEvent
+func (t WebhookEvent) AsWebhookParticipantEvent() (WebhookParticipantEvent, error) {
+	var body WebhookParticipantEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWebhookParticipantEvent overwrites any union data inside the WebhookEvent as the provided WebhookParticipantEvent
+func (t *WebhookEvent) FromWebhookParticipantEvent(v WebhookParticipantEvent) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeWebhookParticipantEvent performs a merge with any union data inside the WebhookEvent, using the provided WebhookParticipantEvent
+func (t *WebhookEvent) MergeWebhookParticipantEvent(v WebhookParticipantEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWebhookQuotaExceededEvent returns the union data inside the WebhookEvent as a WebhookQuotaExceededEvent
+func (t WebhookEvent) AsWebhookQuotaExceededEvent() (WebhookQuotaExceededEvent, error) {
+	var body WebhookQuotaExceededEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWebhookQuotaExceededEvent overwrites any union data inside the WebhookEvent as the provided WebhookQuotaExceededEvent
+func (t *WebhookEvent) FromWebhookQuotaExceededEvent(v WebhookQuotaExceededEvent) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeWebhookQuotaExceededEvent performs a merge with any union data inside the WebhookEvent, using the provided WebhookQuotaExceededEvent
+func (t *WebhookEvent) MergeWebhookQuotaExceededEvent(v WebhookQuotaExceededEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsWebhookPingEvent returns the union data inside the WebhookEvent as a WebhookPingEvent
+func (t WebhookEvent) AsWebhookPingEvent() (WebhookPingEvent, error) {
+	var body WebhookPingEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromWebhookPingEvent overwrites any union data inside the WebhookEvent as the provided WebhookPingEvent
+func (t *WebhookEvent) FromWebhookPingEvent(v WebhookPingEvent) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeWebhookPingEvent performs a merge with any union data inside the WebhookEvent, using the provided WebhookPingEvent
+func (t *WebhookEvent) MergeWebhookPingEvent(v WebhookPingEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t WebhookEvent) Discriminator() (string, error) {
+	var discriminator struct {
+		Discriminator string `json:"type"`
+	}
+	err := json.Unmarshal(t.union, &discriminator)
+	return discriminator.Discriminator, err
+}
+
+func (t WebhookEvent) ValueByDiscriminator() (interface{}, error) {
+	discriminator, err := t.Discriminator()
+	if err != nil {
+		return nil, err
+	}
+	switch discriminator {
+	case "participant.joined":
+		return t.AsWebhookParticipantEvent()
+	case "participant.left":
+		return t.AsWebhookParticipantEvent()
+	case "ping":
+		return t.AsWebhookPingEvent()
+	case "session.ended":
+		return t.AsWebhookSessionEvent()
+	case "session.started":
+		return t.AsWebhookSessionEvent()
+	case "solo.quota_exceeded":
+		return t.AsWebhookQuotaExceededEvent()
+	default:
+		return nil, errors.New("unknown discriminator value: " + discriminator)
+	}
+}
+
+func (t WebhookEvent) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *WebhookEvent) UnmarshalJSON(b []byte) error {
 	err := t.union.UnmarshalJSON(b)
 	return err
 }

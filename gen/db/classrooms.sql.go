@@ -317,6 +317,31 @@ func (q *Queries) ClassroomSessionGet(ctx context.Context, arg ClassroomSessionG
 	return i, err
 }
 
+const classroomSessionGetForUpdate = `-- name: ClassroomSessionGetForUpdate :one
+SELECT id, tutor_id, title, status, started_at, ended_at, classroom_id FROM classroom_sessions WHERE id = $1 AND classroom_id = $2 FOR UPDATE
+`
+
+type ClassroomSessionGetForUpdateParams struct {
+	ID          uuid.UUID
+	ClassroomID uuid.UUID
+}
+
+// Locks a session while it is ended, so that only the transition reports session.ended.
+func (q *Queries) ClassroomSessionGetForUpdate(ctx context.Context, arg ClassroomSessionGetForUpdateParams) (ClassroomSession, error) {
+	row := q.db.QueryRow(ctx, classroomSessionGetForUpdate, arg.ID, arg.ClassroomID)
+	var i ClassroomSession
+	err := row.Scan(
+		&i.ID,
+		&i.TutorID,
+		&i.Title,
+		&i.Status,
+		&i.StartedAt,
+		&i.EndedAt,
+		&i.ClassroomID,
+	)
+	return i, err
+}
+
 const classroomSessionList = `-- name: ClassroomSessionList :many
 SELECT id, tutor_id, title, status, started_at, ended_at, classroom_id FROM classroom_sessions
 WHERE classroom_id = $1

@@ -39,6 +39,7 @@ import (
 	"github.com/m4sh/backend/internal/telemetry/ingest"
 	"github.com/m4sh/backend/internal/tracing"
 	"github.com/m4sh/backend/internal/users"
+	"github.com/m4sh/backend/internal/webhook"
 	"github.com/m4sh/backend/internal/ws"
 	"github.com/m4sh/backend/openapi"
 )
@@ -54,6 +55,10 @@ type App struct {
 	Telemetry *telemetry.Writer
 	Blobs     blob.Store
 	Solo      *solo.Service
+	// Webhooks queues events in the transactions of their changes; nil when WEBHOOK_URL is
+	// empty. Deliverer sends them (`m4sh webhooks test` calls it directly).
+	Webhooks  *webhook.Publisher
+	Deliverer *webhook.Deliverer
 
 	// WS is the presence WebSocket endpoint; serve shuts it down beside the HTTP server,
 	// which does not track hijacked connections.
@@ -100,7 +105,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		return nil, err
 	}
 	userSvc := users.New(db.New(a.Pool), 100_000)
-	classrooms := classroom.New(a.Pool, classroom.Options{MaxMembers: cfg.Classroom.MaxMembers})
+	classrooms := classroom.New(a.Pool, classroom.Options{MaxMembers: cfg.Classroom.MaxMembers, Events: a.Webhooks})
 	if a.WS, err = a.buildWS(cfg, verifier, userSvc, classrooms, hub); err != nil {
 		return nil, err
 	}
@@ -266,13 +271,23 @@ func NewCore(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, er
 		return nil, err
 	}
 	a.Solo = NewSolo(pool, tracing.Blobs(a.Blobs, tp), cfg.Solo, log, a.Metrics)
-	if a.River, err = jobs.New(pool, jobs.Config{Log: log, Middleware: tracing.River(tp), Work: []jobs.Work{
+	work := []jobs.Work{
 		jobs.TelemetryPartitions(&jobs.TelemetryPartitionsWorker{
 			Maintenance: telemetry.Maintenance{Store: a.telemetryStore, Retention: time.Duration(cfg.Telemetry.RetentionDays) * 24 * time.Hour},
 			Log:         log,
 		}),
 		a.Solo.Work(),
-	}}); err != nil {
+	}
+	if a.Deliverer, err = NewDeliverer(cfg.Webhook, log, a.Metrics); err != nil {
+		return nil, err
+	}
+	if a.Deliverer != nil {
+		work = append(work, a.Deliverer.Work())
+	}
+	if a.River, err = jobs.New(pool, jobs.Config{Log: log, Middleware: tracing.River(tp), Work: work}); err != nil {
+		return nil, err
+	}
+	if err := a.buildWebhooks(cfg.Webhook); err != nil {
 		return nil, err
 	}
 	a.Metrics.MustRegister(a.River.Collectors(log)...)
@@ -285,6 +300,46 @@ func buildTracing(ctx context.Context, tc config.Tracing) (*tracing.Provider, er
 	return tracing.New(ctx, tracing.Config{
 		Endpoint: tc.Endpoint, Sampler: tc.Sampler, SamplerArg: tc.SamplerArg, ServiceName: tc.ServiceName,
 	})
+}
+
+// NewDeliverer checks the webhook settings and returns the deliverer, nil when WEBHOOK_URL
+// is empty. A malformed WEBHOOK_SECRET or an unknown name in WEBHOOK_EVENTS is a start-up
+// error naming the variable. reg may be nil (no metrics).
+func NewDeliverer(cfg config.Webhook, log *slog.Logger, reg prometheus.Registerer) (*webhook.Deliverer, error) {
+	if cfg.URL == "" {
+		return nil, nil
+	}
+	secret, err := webhook.ParseSecret(cfg.Secret)
+	if err != nil {
+		return nil, fmt.Errorf("config: WEBHOOK_SECRET: %w", err)
+	}
+	if _, err := webhook.ParseEvents(cfg.Events); err != nil {
+		return nil, fmt.Errorf("config: WEBHOOK_EVENTS: %w", err)
+	}
+	sched := webhook.DefaultSchedule
+	if r := cfg.Retry; r.Base > 0 {
+		sched = webhook.Schedule{Base: r.Base, Cap: r.Cap, For: r.For}
+	}
+	return webhook.NewDeliverer(webhook.Options{
+		URL: cfg.URL, Secret: secret, Timeout: cfg.Timeout, Workers: cfg.Workers, Schedule: sched,
+		FetchPollInterval: cfg.Retry.Poll, Log: log, Registerer: reg,
+	}), nil
+}
+
+// buildWebhooks returns the publisher features queue events through, over the River
+// client, with its oldest-pending gauge; none when webhooks are off.
+func (a *App) buildWebhooks(cfg config.Webhook) error {
+	if a.Deliverer == nil {
+		return nil
+	}
+	events, err := webhook.ParseEvents(cfg.Events)
+	if err != nil {
+		return fmt.Errorf("config: WEBHOOK_EVENTS: %w", err)
+	}
+	a.Webhooks = webhook.NewPublisher(a.River.Client, events, a.Deliverer.MaxAttempts())
+	a.Solo.SetEvents(a.Webhooks)
+	webhook.RegisterOldestGauge(a.Metrics, a.River.Client)
+	return nil
 }
 
 // checkSchema builds the migrator /readyz asks, and warns at start when the schema is behind.

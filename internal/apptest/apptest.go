@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -40,12 +41,19 @@ type Env struct {
 	Server *httptest.Server
 	Config config.Config
 	router routers.Router
+	stop   func()
 }
 
 // New starts the service on a fresh database. env overrides configuration variables.
 func New(t testing.TB, env map[string]string) *Env {
 	t.Helper()
-	url := dbtest.NewURL(t)
+	return Start(t, dbtest.NewURL(t), env, nil)
+}
+
+// Start starts the service on the database at url, which may already hold data (a restart).
+// env overrides configuration variables; edit, when not nil, changes what no variable sets.
+func Start(t testing.TB, url string, env map[string]string, edit func(*config.Config)) *Env {
+	t.Helper()
 	vars := map[string]string{
 		"DATABASE_URL":    url,
 		"AUTH_JWT_SECRET": Secret,
@@ -60,6 +68,9 @@ func New(t testing.TB, env map[string]string) *Env {
 	if err != nil {
 		t.Fatalf("apptest: config: %v", err)
 	}
+	if edit != nil {
+		edit(&cfg)
+	}
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := app.New(ctx, cfg, log)
@@ -71,7 +82,7 @@ func New(t testing.TB, env map[string]string) *Env {
 		t.Fatalf("apptest: river: %v", err)
 	}
 	srv := httptest.NewServer(a.Handler)
-	t.Cleanup(func() {
+	stop := sync.OnceFunc(func() {
 		srv.Close()
 		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer scancel()
@@ -79,6 +90,7 @@ func New(t testing.TB, env map[string]string) *Env {
 		cancel()
 		a.Close()
 	})
+	t.Cleanup(stop)
 	doc, err := api.GetSpec()
 	if err != nil {
 		t.Fatal(err)
@@ -88,8 +100,12 @@ func New(t testing.TB, env map[string]string) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Env{T: t, App: a, Pool: a.Pool, Server: srv, Config: cfg, router: router}
+	return &Env{T: t, App: a, Pool: a.Pool, Server: srv, Config: cfg, router: router, stop: stop}
 }
+
+// Stop stops the service as a shutdown does (River's running jobs are waited for), before
+// the test ends; a Start on the same database then plays a restart.
+func (e *Env) Stop() { e.stop() }
 
 // S3Env returns configuration overrides that put the service's blobs in a fresh bucket of
 // the real S3-compatible test server (internal/s3test).

@@ -18,6 +18,7 @@ import (
 	"github.com/m4sh/backend/internal/apperr"
 	"github.com/m4sh/backend/internal/page"
 	"github.com/m4sh/backend/internal/postgres"
+	"github.com/m4sh/backend/internal/webhook"
 )
 
 // Role is a user's role in a classroom.
@@ -59,6 +60,9 @@ type Session struct {
 type Options struct {
 	// MaxMembers caps a classroom's roster (so it can be listed without pagination).
 	MaxMembers int
+	// Events queues session.started and session.ended in the transaction that starts or
+	// ends the session; nil sends none.
+	Events *webhook.Publisher
 }
 
 // Service implements the classroom operations.
@@ -245,17 +249,28 @@ func sessionFromRow(r db.ClassroomSession) Session {
 	return Session{ID: r.ID, ClassroomID: r.ClassroomID, Title: r.Title, Status: r.Status, StartedAt: r.StartedAt, EndedAt: r.EndedAt}
 }
 
-// CreateSession starts a session in the classroom (tutor only).
+// CreateSession starts a session in the classroom (tutor only), and queues session.started
+// in the same transaction.
 func (s *Service) CreateSession(ctx context.Context, userID string, id uuid.UUID, title string) (Session, error) {
 	c, err := asTutor(ctx, s.q, userID, id)
 	if err != nil {
 		return Session{}, err
 	}
-	r, err := s.q.ClassroomSessionCreate(ctx, db.ClassroomSessionCreateParams{ClassroomID: id, TutorID: c.TutorID, Title: strings.TrimSpace(title)})
+	var r db.ClassroomSession
+	err = postgres.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		if r, err = s.q.WithTx(tx).ClassroomSessionCreate(ctx, db.ClassroomSessionCreateParams{ClassroomID: id, TutorID: c.TutorID, Title: strings.TrimSpace(title)}); err != nil {
+			return postgres.Interpret(err, "session")
+		}
+		return s.opts.Events.Publish(ctx, tx, webhook.Event{Type: webhook.SessionStarted, Data: sessionEvent(r), At: r.StartedAt})
+	})
 	if err != nil {
-		return Session{}, postgres.Interpret(err, "session")
+		return Session{}, err
 	}
 	return sessionFromRow(r), nil
+}
+
+func sessionEvent(r db.ClassroomSession) webhook.SessionData {
+	return webhook.SessionData{ClassroomID: r.ClassroomID, SessionID: r.ID, Title: r.Title, TutorID: r.TutorID, StartedAt: r.StartedAt, EndedAt: r.EndedAt}
 }
 
 // GetSession returns a session of a classroom the caller may see.
@@ -288,14 +303,30 @@ func (s *Service) ListSessions(ctx context.Context, userID string, id uuid.UUID,
 	return out, next, nil
 }
 
-// EndSession ends a session (tutor only); ending an ended session changes nothing.
+// EndSession ends a session (tutor only); ending an ended session changes nothing. The
+// transition to ended queues session.ended in the same transaction, and only the
+// transition: the row is locked first, so of two concurrent ends one sends the event.
 func (s *Service) EndSession(ctx context.Context, userID string, id, sessionID uuid.UUID) (Session, error) {
 	if _, err := asTutor(ctx, s.q, userID, id); err != nil {
 		return Session{}, err
 	}
-	r, err := s.q.ClassroomSessionEnd(ctx, db.ClassroomSessionEndParams{ID: sessionID, ClassroomID: id})
+	var r db.ClassroomSession
+	err := postgres.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		q := s.q.WithTx(tx)
+		before, err := q.ClassroomSessionGetForUpdate(ctx, db.ClassroomSessionGetForUpdateParams{ID: sessionID, ClassroomID: id})
+		if err != nil {
+			return postgres.Interpret(err, "session")
+		}
+		if r, err = q.ClassroomSessionEnd(ctx, db.ClassroomSessionEndParams{ID: sessionID, ClassroomID: id}); err != nil {
+			return postgres.Interpret(err, "session")
+		}
+		if before.Status == r.Status {
+			return nil
+		}
+		return s.opts.Events.Publish(ctx, tx, webhook.Event{Type: webhook.SessionEnded, Data: sessionEvent(r), At: *r.EndedAt})
+	})
 	if err != nil {
-		return Session{}, postgres.Interpret(err, "session")
+		return Session{}, err
 	}
 	// Also when it had ended already: closing is idempotent, and it retries a close that
 	// did not reach every node.

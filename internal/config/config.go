@@ -36,6 +36,7 @@ type Config struct {
 	WS        WS
 	Cluster   Cluster
 	Tracing   Tracing
+	Webhook   Webhook
 }
 
 // Cluster configures running several nodes behind a load balancer (issue 9).
@@ -220,6 +221,7 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.Cluster.PurgeAfter < 2*c.Cluster.HeartbeatInterval {
 		p.fail("CLUSTER_PURGE_AFTER", "must be at least twice CLUSTER_HEARTBEAT_INTERVAL")
 	}
+	c.Webhook = loadWebhook(&p)
 	c.Telemetry = Telemetry{
 		MaxBytes:       p.int64Range("TELEMETRY_MAX_BYTES", 32768, 1024, 16<<20),
 		RatePerMin:     p.intRange("TELEMETRY_RATE_PER_MIN", 300, 1, 1_000_000_000),

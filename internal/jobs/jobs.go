@@ -19,6 +19,9 @@ import (
 type Work struct {
 	Workers  []Worker
 	Periodic []*river.PeriodicJob
+	// Queues are the feature's own queues beside the default one, so that its jobs (a slow
+	// webhook receiver, say) never hold up another feature's.
+	Queues map[string]river.QueueConfig
 }
 
 // Worker adds one River worker to a worker set; build it with NewWorker.
@@ -54,7 +57,14 @@ func New(pool *pgxpool.Pool, c Config) (*Client, error) {
 	workers := river.NewWorkers()
 	count := 0
 	var periodic []*river.PeriodicJob
+	queues := map[string]river.QueueConfig{}
 	for _, w := range c.Work {
+		for name, q := range w.Queues {
+			if _, dup := queues[name]; dup || name == river.QueueDefault {
+				return nil, fmt.Errorf("river queue %q configured twice", name)
+			}
+			queues[name] = q
+		}
 		for _, add := range w.Workers {
 			if err := add(workers); err != nil {
 				return nil, fmt.Errorf("river workers: %w", err)
@@ -69,7 +79,8 @@ func New(pool *pgxpool.Pool, c Config) (*Client, error) {
 			c.MaxWorkers = 10
 		}
 		rc.Workers = workers
-		rc.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: c.MaxWorkers}}
+		queues[river.QueueDefault] = river.QueueConfig{MaxWorkers: c.MaxWorkers}
+		rc.Queues = queues
 		rc.PeriodicJobs = periodic
 	}
 	client, err := river.NewClient(riverpgxv5.New(pool), rc)

@@ -42,6 +42,7 @@ import (
 	"github.com/m4sh/backend/internal/blob"
 	"github.com/m4sh/backend/internal/page"
 	"github.com/m4sh/backend/internal/postgres"
+	"github.com/m4sh/backend/internal/webhook"
 )
 
 // DefaultPendingGrace is how long an upload may stay pending before the reaper treats it as
@@ -85,6 +86,7 @@ type Service struct {
 	opts     Options
 	metrics  *gcMetrics
 	inFlight *inFlight
+	events   *webhook.Publisher // solo.quota_exceeded (see SetEvents)
 }
 
 // New returns a Service; its metrics are registered on reg when it is not nil.

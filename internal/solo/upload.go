@@ -63,7 +63,8 @@ const finishTimeout = 30 * time.Second
 //  6. commit: the row gets the session's next revision number.
 //
 // A crash between steps leaves a pending row that ReapPending finishes or rolls back.
-func (s *Service) SnapshotCreate(ctx context.Context, up Upload) (CreateResult, error) {
+func (s *Service) SnapshotCreate(ctx context.Context, up Upload) (_ CreateResult, err error) {
+	defer func() { s.reportQuotaExceeded(ctx, up, err) }() // after release: publishing holds no slot
 	release, err := s.inFlight.acquire(up.UserID)
 	if err != nil {
 		return CreateResult{}, err

@@ -631,6 +631,167 @@ export interface components {
          *     401) and for one sent to the API (else 400 `validation_error`).
          */
         UserID: string;
+        /** @description Any webhook body, by `type`. */
+        WebhookEvent: components["schemas"]["WebhookSessionEvent"] | components["schemas"]["WebhookParticipantEvent"] | components["schemas"]["WebhookQuotaExceededEvent"] | components["schemas"]["WebhookPingEvent"];
+        WebhookEventBase: {
+            /**
+             * @description The event's id, also sent as `webhook-id`; the same on every attempt (drop duplicates by it).
+             * @example msg_2b1f0c9e4a7d4e1f9c3b8a6d5e4f3a21
+             */
+            id: string;
+            /**
+             * Format: date-time
+             * @description When the change happened (not when this attempt was sent).
+             */
+            timestamp: string;
+            type: components["schemas"]["WebhookEventType"];
+        };
+        /**
+         * @description Event types. `WEBHOOK_EVENTS` (a comma list of these names) limits what is sent;
+         *     `participant.joined` and `participant.left` are sent once attendance is recorded.
+         * @enum {string}
+         */
+        WebhookEventType: "session.started" | "session.ended" | "participant.joined" | "participant.left" | "solo.quota_exceeded" | "ping";
+        WebhookParticipantData: {
+            /** Format: uuid */
+            classroom_id: string;
+            /** Format: date-time */
+            joined_at: string;
+            /**
+             * Format: date-time
+             * @description Present in `participant.left`.
+             */
+            left_at?: string;
+            role: components["schemas"]["Role"];
+            /** Format: uuid */
+            session_id: string;
+            user_id: components["schemas"]["UserID"];
+        };
+        /**
+         * @description `participant.joined` and `participant.left`: an attendance span's start and end, after presence's leave grace (tabs and nodes merged).
+         * @example {
+         *       "type": "participant.joined",
+         *       "id": "msg_7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f",
+         *       "timestamp": "2026-11-30T15:01:00Z",
+         *       "data": {
+         *         "classroom_id": "0b8f6c1e-3a43-4f2e-9b7a-6a3f1d2c4e5f",
+         *         "session_id": "5d7e9a1b-2c3d-4e5f-8a9b-0c1d2e3f4a5b",
+         *         "user_id": "mia",
+         *         "role": "student",
+         *         "joined_at": "2026-11-30T15:01:00Z"
+         *       }
+         *     }
+         */
+        WebhookParticipantEvent: components["schemas"]["WebhookEventBase"] & {
+            data: components["schemas"]["WebhookParticipantData"];
+        } & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "participant.joined" | "participant.left";
+        };
+        WebhookPingData: {
+            message: string;
+        };
+        /**
+         * @description `ping`: sent only by `m4sh webhooks test`.
+         * @example {
+         *       "type": "ping",
+         *       "id": "msg_f0e1d2c3b4a5968778695a4b3c2d1e0f",
+         *       "timestamp": "2026-11-30T15:00:00Z",
+         *       "data": {
+         *         "message": "m4sh webhooks test"
+         *       }
+         *     }
+         */
+        WebhookPingEvent: components["schemas"]["WebhookEventBase"] & {
+            data: components["schemas"]["WebhookPingData"];
+        } & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "ping";
+        };
+        WebhookQuotaExceededData: {
+            /** Format: int64 */
+            quota: number;
+            /** Format: int64 */
+            remaining: number;
+            /**
+             * Format: uuid
+             * @description The solo session the refused snapshot was for.
+             */
+            session_id: string;
+            /** Format: int64 */
+            used: number;
+            user_id: components["schemas"]["UserID"];
+        };
+        /**
+         * @description `solo.quota_exceeded`: a snapshot upload was refused with 403 `quota_exceeded`.
+         * @example {
+         *       "type": "solo.quota_exceeded",
+         *       "id": "msg_0a1b2c3d4e5f60718293a4b5c6d7e8f9",
+         *       "timestamp": "2026-11-30T15:30:00Z",
+         *       "data": {
+         *         "user_id": "alice",
+         *         "session_id": "9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b",
+         *         "used": 104857000,
+         *         "quota": 104857600,
+         *         "remaining": 600
+         *       }
+         *     }
+         */
+        WebhookQuotaExceededEvent: components["schemas"]["WebhookEventBase"] & {
+            data: components["schemas"]["WebhookQuotaExceededData"];
+        } & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "solo.quota_exceeded";
+        };
+        WebhookSessionData: {
+            /** Format: uuid */
+            classroom_id: string;
+            /**
+             * Format: date-time
+             * @description Present in `session.ended`.
+             */
+            ended_at?: string;
+            /** Format: uuid */
+            session_id: string;
+            /** Format: date-time */
+            started_at: string;
+            title: string;
+            tutor_id: components["schemas"]["UserID"];
+        };
+        /**
+         * @description `session.started` (a session was created) and `session.ended` (its transition to ended; ending an ended session sends nothing).
+         * @example {
+         *       "type": "session.ended",
+         *       "id": "msg_2b1f0c9e4a7d4e1f9c3b8a6d5e4f3a21",
+         *       "timestamp": "2026-11-30T16:00:00Z",
+         *       "data": {
+         *         "classroom_id": "0b8f6c1e-3a43-4f2e-9b7a-6a3f1d2c4e5f",
+         *         "session_id": "5d7e9a1b-2c3d-4e5f-8a9b-0c1d2e3f4a5b",
+         *         "title": "Week 1",
+         *         "tutor_id": "tina",
+         *         "started_at": "2026-11-30T15:00:00Z",
+         *         "ended_at": "2026-11-30T16:00:00Z"
+         *       }
+         *     }
+         */
+        WebhookSessionEvent: components["schemas"]["WebhookEventBase"] & {
+            data: components["schemas"]["WebhookSessionData"];
+        } & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "session.started" | "session.ended";
+        };
     };
     responses: {
         /** @description The request conflicts with the resource's state (`conflict`). */

@@ -2,3 +2,4 @@
 export * from "./rest.js";
 export * from "./presence.js";
 export { closeCodes, subprotocol } from "./gen/ws.js";
+export * from "./webhook.js";

@@ -1,0 +1,289 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/m4sh/backend/internal/jobs"
+)
+
+// KindDeliver is the River job kind of one delivery. Stored in River's tables: never rename.
+const KindDeliver = "webhook.deliver"
+
+// DeliverArgs is one event to deliver: its id, type and exact body, fixed when it was queued
+// so that every attempt sends the same bytes.
+type DeliverArgs struct {
+	Message Message `json:"message"`
+}
+
+// Kind implements river.JobArgs.
+func (DeliverArgs) Kind() string { return KindDeliver }
+
+// Schedule is the retry back-off: attempt n (n ≥ 1) that fails is retried after
+// min(Base·2^(n-1), Cap), until the retries cover For; then the event is discarded.
+// The default (10 s doubling, capped at 6 h, for 24 h) retries after 10 s, 20 s, 40 s, …,
+// 5 h 41 m 20 s (the 12th retry), then 6 h three times: 16 attempts over 29 h 22 m 30 s.
+type Schedule struct {
+	Base time.Duration
+	Cap  time.Duration
+	For  time.Duration
+}
+
+// DefaultSchedule covers at least 24 hours.
+var DefaultSchedule = Schedule{Base: 10 * time.Second, Cap: 6 * time.Hour, For: 24 * time.Hour}
+
+// Delay is how long after failed attempt n the next one runs.
+func (s Schedule) Delay(attempt int) time.Duration {
+	d := s.Base
+	for i := 1; i < attempt && d < s.Cap; i++ {
+		d *= 2
+	}
+	return min(d, s.Cap)
+}
+
+// MaxAttempts is the number of attempts whose retry delays first add up to For.
+func (s Schedule) MaxAttempts() int {
+	var total time.Duration
+	n := 1
+	for total < s.For {
+		total += s.Delay(n)
+		n++
+	}
+	return n
+}
+
+// Options configure delivery.
+type Options struct {
+	URL    string
+	Secret Secret
+	// Timeout bounds one attempt: connecting, sending and reading the status (WEBHOOK_TIMEOUT).
+	Timeout time.Duration
+	// Workers bounds concurrent deliveries (WEBHOOK_WORKERS), on the webhooks queue alone.
+	Workers  int
+	Schedule Schedule
+	// FetchPollInterval is how often the queue looks for due retries (River's default, 1 s,
+	// when zero); tests with a millisecond schedule shorten it.
+	FetchPollInterval time.Duration
+	Log               *slog.Logger
+	Registerer        prometheus.Registerer
+	// Client sends the requests (a client that follows no redirects when nil).
+	Client *http.Client
+}
+
+// Deliverer sends queued events: the River worker and its metrics.
+type Deliverer struct {
+	opts    Options
+	client  *http.Client
+	metrics *deliveryMetrics
+}
+
+// NewDeliverer returns a Deliverer; opts.URL must be set.
+func NewDeliverer(opts Options) *Deliverer {
+	if opts.Timeout <= 0 {
+		opts.Timeout = 10 * time.Second
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = 20
+	}
+	if opts.Schedule == (Schedule{}) {
+		opts.Schedule = DefaultSchedule
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	client := opts.Client
+	if client == nil {
+		// Redirects are not followed: the receiver's URL is configured, and a redirect is
+		// answered like any other non-2xx (retried), so a moved receiver shows up in metrics.
+		// Idle connections are kept for every worker (the default keeps 2 per host), so a
+		// burst reuses connections instead of opening one per event.
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = opts.Workers
+		client = &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	}
+	return &Deliverer{opts: opts, client: client, metrics: newDeliveryMetrics(opts.Registerer)}
+}
+
+// MaxAttempts is what Publish gives each job.
+func (d *Deliverer) MaxAttempts() int { return d.opts.Schedule.MaxAttempts() }
+
+// Work is the webhook feature's background work: the delivery worker on its own queue.
+// The fetch cooldown is short so that a burst drains at over a thousand events a second
+// with the default worker count.
+func (d *Deliverer) Work() jobs.Work {
+	return jobs.Work{
+		Workers: []jobs.Worker{jobs.NewWorker(&deliverWorker{d: d})},
+		Queues: map[string]river.QueueConfig{QueueName: {
+			MaxWorkers: d.opts.Workers, FetchCooldown: 5 * time.Millisecond, FetchPollInterval: d.opts.FetchPollInterval,
+		}},
+	}
+}
+
+// Result is one attempt's outcome.
+type Result struct {
+	Status  int
+	Latency time.Duration
+}
+
+// ErrGone is a receiver answering 410 Gone: it will never accept this event, so it is not
+// retried (Standard Webhooks' way for a receiver to refuse).
+var ErrGone = errors.New("receiver answered 410 Gone")
+
+// Send POSTs msg once, signed for now, and reports the status. Only a 2xx is a delivery:
+// any other status, a timeout or a network error is returned as an error (ErrGone for 410).
+func (d *Deliverer) Send(ctx context.Context, msg Message) (Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, d.opts.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.opts.URL, bytes.NewReader(msg.Body))
+	if err != nil {
+		return Result{}, fmt.Errorf("webhook request: %w", err)
+	}
+	now := time.Now()
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "m4sh-webhooks")
+	req.Header.Set(headerID, msg.ID)
+	req.Header.Set(headerTimestamp, strconv.FormatInt(now.Unix(), 10))
+	req.Header.Set(headerSignature, d.opts.Secret.Sign(msg.ID, now, msg.Body))
+	resp, err := d.client.Do(req)
+	res := Result{Latency: time.Since(now)}
+	if err != nil {
+		return res, fmt.Errorf("webhook POST: %w", err)
+	}
+	// Read a little of the answer so the connection can be reused; receivers say little.
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	_ = resp.Body.Close()
+	res.Status = resp.StatusCode
+	switch {
+	case res.Status >= 200 && res.Status < 300:
+		return res, nil
+	case res.Status == http.StatusGone:
+		return res, ErrGone
+	default:
+		return res, fmt.Errorf("webhook receiver answered %d", res.Status)
+	}
+}
+
+type deliverWorker struct {
+	river.WorkerDefaults[DeliverArgs]
+	d *Deliverer
+}
+
+// Timeout leaves Send's own timeout to act first.
+func (w *deliverWorker) Timeout(*river.Job[DeliverArgs]) time.Duration {
+	return w.d.opts.Timeout + 5*time.Second
+}
+
+// NextRetry follows the Schedule.
+func (w *deliverWorker) NextRetry(j *river.Job[DeliverArgs]) time.Time {
+	return time.Now().Add(w.d.opts.Schedule.Delay(j.Attempt))
+}
+
+func (w *deliverWorker) Work(ctx context.Context, j *river.Job[DeliverArgs]) error {
+	msg := j.Args.Message
+	typ := w.d.metrics.label(msg.Type)
+	res, err := w.d.Send(ctx, msg)
+	if err == nil {
+		w.d.metrics.delivered.WithLabelValues(typ).Inc()
+		return nil
+	}
+	w.d.metrics.failed.WithLabelValues(typ).Inc()
+	log := w.d.opts.Log.With("webhook_id", msg.ID, "type", msg.Type, "attempt", j.Attempt, "status", res.Status, "err", err)
+	if errors.Is(err, ErrGone) {
+		w.d.metrics.discarded.WithLabelValues(typ).Inc()
+		log.WarnContext(ctx, "webhook refused by the receiver (410): not retried")
+		return river.JobCancel(err)
+	}
+	if j.Attempt >= j.MaxAttempts {
+		w.d.metrics.discarded.WithLabelValues(typ).Inc()
+		log.ErrorContext(ctx, "webhook discarded after its last attempt")
+		return err
+	}
+	log.InfoContext(ctx, "webhook attempt failed; retrying", "retry_in", w.d.opts.Schedule.Delay(j.Attempt))
+	return err
+}
+
+// JobLister is the part of the River client the oldest-pending gauge reads.
+type JobLister interface {
+	JobList(ctx context.Context, params *river.JobListParams) (*river.JobListResult, error)
+}
+
+// OldestPending returns how long the oldest undelivered event has waited (0 when none).
+func OldestPending(ctx context.Context, jobs JobLister) (time.Duration, error) {
+	res, err := jobs.JobList(ctx, river.NewJobListParams().Queues(QueueName).Kinds(KindDeliver).
+		States(rivertype.JobStateAvailable, rivertype.JobStateRetryable, rivertype.JobStateScheduled, rivertype.JobStateRunning).
+		OrderBy(river.JobListOrderByID, river.SortOrderAsc).First(1))
+	if err != nil {
+		return 0, fmt.Errorf("listing pending webhooks: %w", err)
+	}
+	if len(res.Jobs) == 0 {
+		return 0, nil
+	}
+	return time.Since(res.Jobs[0].CreatedAt), nil
+}
+
+// RegisterOldestGauge exports OldestPending as m4sh_webhook_oldest_pending_seconds, read
+// from the database at each scrape (with a short timeout; a failed read reports nothing).
+func RegisterOldestGauge(reg prometheus.Registerer, jobs JobLister) {
+	if reg == nil {
+		return
+	}
+	reg.MustRegister(&oldestCollector{jobs: jobs, desc: prometheus.NewDesc("m4sh_webhook_oldest_pending_seconds",
+		"Age of the oldest webhook event not yet delivered nor discarded.", nil, nil)})
+}
+
+type oldestCollector struct {
+	jobs JobLister
+	desc *prometheus.Desc
+}
+
+func (c *oldestCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *oldestCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	age, err := OldestPending(ctx, c.jobs)
+	if err != nil {
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, age.Seconds())
+}
+
+type deliveryMetrics struct {
+	delivered, failed, discarded *prometheus.CounterVec
+}
+
+func newDeliveryMetrics(reg prometheus.Registerer) *deliveryMetrics {
+	vec := func(name, help string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, []string{"type"})
+	}
+	m := &deliveryMetrics{
+		delivered: vec("m4sh_webhook_delivered_total", "Webhook events a receiver accepted (2xx), by event type."),
+		failed:    vec("m4sh_webhook_failed_attempts_total", "Webhook attempts that failed (non-2xx, timeout, network), by event type."),
+		discarded: vec("m4sh_webhook_discarded_total", "Webhook events given up on (retries exhausted, or 410 Gone), by event type."),
+	}
+	if reg != nil {
+		reg.MustRegister(m.delivered, m.failed, m.discarded)
+	}
+	return m
+}
+
+// label keeps the metric labels to the known types, whatever a stored job holds.
+func (m *deliveryMetrics) label(t string) string {
+	for _, k := range Types {
+		if k == t {
+			return t
+		}
+	}
+	return "other"
+}

@@ -1,0 +1,486 @@
+package webhook_test
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/m4sh/backend/gen/api"
+	"github.com/m4sh/backend/internal/app"
+	"github.com/m4sh/backend/internal/apptest"
+	"github.com/m4sh/backend/internal/config"
+	"github.com/m4sh/backend/internal/dbtest"
+	"github.com/m4sh/backend/internal/postgres"
+	"github.com/m4sh/backend/internal/solo"
+	"github.com/m4sh/backend/internal/webhook"
+)
+
+// testSecret is 32 random-looking bytes, whsec_-encoded.
+const testSecret = "whsec_C2FSb3ZlbHlQb255MTIzNDU2Nzg5MGFiY2RlZmdoaWo="
+
+// delivery is one request the receiver got.
+type delivery struct {
+	id, ts, sig string
+	body        []byte
+	event       struct {
+		Type      string          `json:"type"`
+		ID        string          `json:"id"`
+		Timestamp time.Time       `json:"timestamp"`
+		Data      json.RawMessage `json:"data"`
+	}
+}
+
+// receiver is a real loopback HTTP receiver; answer decides each request's status from its
+// 1-based arrival number (it may block until the request's context ends: a hung receiver).
+type receiver struct {
+	*httptest.Server
+	mu     sync.Mutex
+	got    []delivery
+	answer func(r *http.Request, n int) int
+}
+
+func newReceiver(t *testing.T, answer func(r *http.Request, n int) int) *receiver {
+	t.Helper()
+	rc := &receiver{answer: answer}
+	rc.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		d := delivery{id: r.Header.Get("webhook-id"), ts: r.Header.Get("webhook-timestamp"), sig: r.Header.Get("webhook-signature"), body: body}
+		_ = json.Unmarshal(body, &d.event)
+		rc.mu.Lock()
+		rc.got = append(rc.got, d)
+		n := len(rc.got)
+		rc.mu.Unlock()
+		status := http.StatusNoContent
+		if rc.answer != nil {
+			status = rc.answer(r, n)
+		}
+		w.WriteHeader(status)
+	}))
+	t.Cleanup(rc.Close)
+	return rc
+}
+
+func (rc *receiver) deliveries() []delivery {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return append([]delivery(nil), rc.got...)
+}
+
+// waitFor polls until cond holds or the deadline passes.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// verifyIndependently checks a delivery's signature as a receiver following the Standard
+// Webhooks text would, without the package's code: decode the secret after "whsec_",
+// HMAC-SHA256 "id.timestamp.body", compare with each space-separated "v1,<base64>".
+func verifyIndependently(t *testing.T, secret string, d delivery) {
+	t.Helper()
+	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, err := strconv.ParseInt(d.ts, 10, 64)
+	if err != nil || time.Since(time.Unix(ts, 0)).Abs() > 5*time.Minute {
+		t.Errorf("webhook-timestamp %q is not a current Unix time", d.ts)
+	}
+	mac := hmac.New(sha256.New, key)
+	fmt.Fprintf(mac, "%s.%s.%s", d.id, d.ts, d.body)
+	want := mac.Sum(nil)
+	for _, s := range strings.Fields(d.sig) {
+		v, b64, _ := strings.Cut(s, ",")
+		got, err := base64.StdEncoding.DecodeString(b64)
+		if v == "v1" && err == nil && hmac.Equal(got, want) {
+			return
+		}
+	}
+	t.Errorf("delivery %s: signature %q does not verify", d.id, d.sig)
+}
+
+// fastSchedule is a millisecond back-off: 50 ms doubling to 200 ms, for 2 s (13 attempts).
+var fastSchedule = webhook.Schedule{Base: 50 * time.Millisecond, Cap: 200 * time.Millisecond, For: 2 * time.Second}
+
+func fastRetry(c *config.Config) {
+	s := fastSchedule
+	c.Webhook.Retry = config.WebhookRetry{Base: s.Base, Cap: s.Cap, For: s.For, Poll: 50 * time.Millisecond}
+}
+
+func webhookEnv(url string, extra ...string) map[string]string {
+	env := map[string]string{"WEBHOOK_URL": url, "WEBHOOK_SECRET": testSecret}
+	for i := 0; i+1 < len(extra); i += 2 {
+		env[extra[i]] = extra[i+1]
+	}
+	return env
+}
+
+// startSession creates a classroom and a session through the API, as tutor tina.
+func startSession(t *testing.T, e *apptest.Env) (tok string, class api.Classroom, s api.ClassroomSession) {
+	t.Helper()
+	tok = e.Token("tina")
+	class = apptest.MustCreate[api.Classroom](t, e, tok, "/api/v1/classrooms/", map[string]any{"title": "Algebra"})
+	s = apptest.MustCreate[api.ClassroomSession](t, e, tok, "/api/v1/classrooms/"+class.Id.String()+"/sessions/", map[string]any{"title": "Week 1"})
+	return tok, class, s
+}
+
+func endSession(t *testing.T, e *apptest.Env, tok string, class api.Classroom, s api.ClassroomSession) {
+	t.Helper()
+	r := e.Do(apptest.Request{Method: http.MethodPatch, Path: "/api/v1/classrooms/" + class.Id.String() + "/sessions/" + s.Id.String() + "/", Token: tok, Body: map[string]any{"status": "ended"}})
+	if r.Status != http.StatusOK {
+		t.Fatalf("end session = %d: %s", r.Status, r.Body)
+	}
+}
+
+// TestSessionEventsSignedAndOnlyOnTransition: starting and ending a session deliver
+// session.started and session.ended, signed (checked independently), with the documented
+// data; ending it again sends nothing more.
+func TestSessionEventsSignedAndOnlyOnTransition(t *testing.T) {
+	t.Parallel()
+	rc := newReceiver(t, nil)
+	e := apptest.Start(t, dbtest.NewURL(t), webhookEnv(rc.URL), fastRetry)
+	tok, class, s := startSession(t, e)
+	endSession(t, e, tok, class, s)
+	endSession(t, e, tok, class, s)
+	waitFor(t, 10*time.Second, "two deliveries", func() bool { return len(rc.deliveries()) >= 2 })
+	time.Sleep(300 * time.Millisecond) // a wrongly sent second session.ended would be here by now
+	got := rc.deliveries()
+	if len(got) != 2 {
+		t.Fatalf("deliveries = %d, want 2 (started, ended once)", len(got))
+	}
+	types := map[string]delivery{}
+	for _, d := range got {
+		verifyIndependently(t, testSecret, d)
+		if d.event.ID != d.id || !strings.HasPrefix(d.id, "msg_") {
+			t.Errorf("body id %q, header id %q: want the same msg_ id", d.event.ID, d.id)
+		}
+		types[d.event.Type] = d
+	}
+	var started, ended webhook.SessionData
+	if err := json.Unmarshal(types["session.started"].event.Data, &started); err != nil || started.SessionID != s.Id || started.ClassroomID != class.Id || started.Title != "Week 1" || started.TutorID != "tina" || started.EndedAt != nil {
+		t.Errorf("session.started data = %s (%v)", types["session.started"].event.Data, err)
+	}
+	if err := json.Unmarshal(types["session.ended"].event.Data, &ended); err != nil || ended.SessionID != s.Id || ended.EndedAt == nil {
+		t.Errorf("session.ended data = %s (%v)", types["session.ended"].event.Data, err)
+	}
+}
+
+// TestAtLeastOnceAcrossFailures: a receiver failing the first 3 attempts (500, 503, a
+// timeout) gets the event on the 4th, with the same id and body each time.
+func TestAtLeastOnceAcrossFailures(t *testing.T) {
+	t.Parallel()
+	rc := newReceiver(t, func(r *http.Request, n int) int {
+		switch n {
+		case 1:
+			return http.StatusInternalServerError
+		case 2:
+			return http.StatusServiceUnavailable
+		case 3:
+			<-r.Context().Done() // the attempt's timeout
+			return http.StatusOK
+		}
+		return http.StatusOK
+	})
+	e := apptest.Start(t, dbtest.NewURL(t), webhookEnv(rc.URL, "WEBHOOK_TIMEOUT", "300ms", "WEBHOOK_EVENTS", "session.started"), fastRetry)
+	startSession(t, e)
+	waitFor(t, 15*time.Second, "the 4th attempt", func() bool { return len(rc.deliveries()) >= 4 })
+	got := rc.deliveries()
+	for i, d := range got {
+		verifyIndependently(t, testSecret, d)
+		if d.id != got[0].id || string(d.body) != string(got[0].body) {
+			t.Errorf("attempt %d: id %s body %s, want the first attempt's %s %s", i+1, d.id, d.body, got[0].id, got[0].body)
+		}
+	}
+	waitFor(t, 5*time.Second, "the job completed", func() bool { return jobStates(t, e)[rivertype.JobStateCompleted] == 1 })
+	if n := len(rc.deliveries()); n != 4 {
+		t.Errorf("attempts = %d, want exactly 4", n)
+	}
+	metrics := scrape(t, e)
+	for _, want := range []string{
+		`m4sh_webhook_delivered_total{type="session.started"} 1`,
+		`m4sh_webhook_failed_attempts_total{type="session.started"} 3`,
+		`m4sh_webhook_oldest_pending_seconds 0`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+}
+
+// TestDiscardedAfterTheLastAttempt: a receiver that always fails sees MaxAttempts attempts,
+// then the event is discarded and counted; 410 Gone stops at once.
+func TestDiscardedAfterTheLastAttempt(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		status, attempts int
+	}{{http.StatusBadGateway, fastSchedule.MaxAttempts()}, {http.StatusGone, 1}} {
+		t.Run(strconv.Itoa(tc.status), func(t *testing.T) {
+			t.Parallel()
+			rc := newReceiver(t, func(*http.Request, int) int { return tc.status })
+			e := apptest.Start(t, dbtest.NewURL(t), webhookEnv(rc.URL, "WEBHOOK_EVENTS", "session.started"), fastRetry)
+			startSession(t, e)
+			waitFor(t, 20*time.Second, "the event given up", func() bool {
+				st := jobStates(t, e)
+				return st[rivertype.JobStateDiscarded]+st[rivertype.JobStateCancelled] == 1
+			})
+			if n := len(rc.deliveries()); n != tc.attempts {
+				t.Errorf("attempts = %d, want %d", n, tc.attempts)
+			}
+			if m := scrape(t, e); !strings.Contains(m, `m4sh_webhook_discarded_total{type="session.started"} 1`) {
+				t.Errorf("discarded not counted")
+			}
+		})
+	}
+}
+
+// TestDeliveredAcrossRestart: the service stops while an event is between retries; a new
+// process on the same database delivers it.
+func TestDeliveredAcrossRestart(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	up := false
+	rc := newReceiver(t, func(*http.Request, int) int {
+		mu.Lock()
+		defer mu.Unlock()
+		if up {
+			return http.StatusOK
+		}
+		return http.StatusServiceUnavailable
+	})
+	url := dbtest.NewURL(t)
+	slow := func(c *config.Config) { // first retry after 1 s: the restart lands in between
+		c.Webhook.Retry = config.WebhookRetry{Base: time.Second, Cap: time.Second, For: time.Minute, Poll: 50 * time.Millisecond}
+	}
+	first := apptest.Start(t, url, webhookEnv(rc.URL, "WEBHOOK_EVENTS", "session.started"), slow)
+	startSession(t, first)
+	waitFor(t, 10*time.Second, "a failed attempt", func() bool { return len(rc.deliveries()) >= 1 })
+	first.Stop()
+	mu.Lock()
+	up = true
+	mu.Unlock()
+	n := len(rc.deliveries())
+	second := apptest.Start(t, url, webhookEnv(rc.URL, "WEBHOOK_EVENTS", "session.started"), slow)
+	waitFor(t, 15*time.Second, "delivery by the new process", func() bool { return jobStates(t, second)[rivertype.JobStateCompleted] == 1 })
+	got := rc.deliveries()
+	if len(got) != n+1 || got[len(got)-1].id != got[0].id {
+		t.Errorf("deliveries: %d before the restart, %d after; want one more, same id", n, len(got))
+	}
+}
+
+// TestHungReceiverDelaysNothingElse: while every webhook worker waits on a receiver that
+// never answers, REST calls answer promptly and a job on the default queue runs.
+func TestHungReceiverDelaysNothingElse(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	rc := newReceiver(t, func(r *http.Request, _ int) int {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		return http.StatusOK
+	})
+	e := apptest.Start(t, dbtest.NewURL(t), webhookEnv(rc.URL, "WEBHOOK_WORKERS", "2", "WEBHOOK_TIMEOUT", "30s"), fastRetry)
+	t.Cleanup(func() { close(release) }) // before the service stops, which waits for running jobs
+	tok, class, _ := startSession(t, e)
+	for range 3 {
+		apptest.MustCreate[api.ClassroomSession](t, e, tok, "/api/v1/classrooms/"+class.Id.String()+"/sessions/", nil)
+	}
+	waitFor(t, 10*time.Second, "both webhook workers hung", func() bool { return len(rc.deliveries()) >= 2 })
+
+	var worst time.Duration
+	for range 20 {
+		start := time.Now()
+		r := e.Do(apptest.Request{Method: http.MethodGet, Path: "/api/v1/classrooms/" + class.Id.String() + "/sessions/", Token: tok})
+		if r.Status != http.StatusOK {
+			t.Fatalf("list sessions = %d", r.Status)
+		}
+		worst = max(worst, time.Since(start))
+	}
+	t.Logf("slowest of 20 REST calls while the receiver hangs: %s", worst)
+	if worst > time.Second {
+		t.Errorf("a REST call took %s while the receiver hung", worst)
+	}
+
+	start := time.Now()
+	res, err := e.App.River.Insert(context.Background(), solo.ReconcileArgs{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the default-queue job", func() bool {
+		j, err := e.App.River.JobGet(context.Background(), res.Job.ID)
+		return err == nil && j.State == rivertype.JobStateCompleted
+	})
+	t.Logf("a default-queue job ran in %s while the receiver hung", time.Since(start))
+	if n := len(rc.deliveries()); n != 2 {
+		t.Errorf("receiver got %d requests, want 2 (the queue's worker bound)", n)
+	}
+}
+
+// TestNoEventForARolledBackChange: Publish inside a transaction that rolls back leaves no
+// job; the same Publish in one that commits leaves one.
+func TestNoEventForARolledBackChange(t *testing.T) {
+	t.Parallel()
+	rc := newReceiver(t, nil)
+	e := apptest.Start(t, dbtest.NewURL(t), webhookEnv(rc.URL), fastRetry)
+	ctx := context.Background()
+	failed := errors.New("the change failed after the event was queued")
+	err := postgres.InTx(ctx, e.Pool, func(tx pgx.Tx) error {
+		if err := e.App.Webhooks.Publish(ctx, tx, webhook.Event{Type: webhook.Ping, Data: webhook.PingData{Message: "rolled back"}}); err != nil {
+			return err
+		}
+		return failed
+	})
+	if !errors.Is(err, failed) {
+		t.Fatalf("InTx = %v", err)
+	}
+	if err := postgres.InTx(ctx, e.Pool, func(tx pgx.Tx) error {
+		return e.App.Webhooks.Publish(ctx, tx, webhook.Event{Type: webhook.Ping, Data: webhook.PingData{Message: "committed"}})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the committed event", func() bool { return len(rc.deliveries()) >= 1 })
+	time.Sleep(200 * time.Millisecond)
+	got := rc.deliveries()
+	if len(got) != 1 || !strings.Contains(string(got[0].event.Data), `"committed"`) {
+		t.Errorf("deliveries = %d (%s), want only the committed one", len(got), got[0].body)
+	}
+	waitFor(t, 5*time.Second, "the job marked completed", func() bool { return jobStates(t, e)[rivertype.JobStateCompleted] == 1 })
+	if total := jobStates(t, e); len(total) != 1 {
+		t.Errorf("webhook jobs by state = %v, want one completed and nothing else", total)
+	}
+}
+
+// TestStartupRefusesBadSettings: a malformed secret and an unknown event name stop start-up
+// with the variable named.
+func TestStartupRefusesBadSettings(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"WEBHOOK_URL": "http://127.0.0.1:1/", "WEBHOOK_SECRET": "hunter2"}, "config: WEBHOOK_SECRET: must start with \"whsec_\""},
+		{map[string]string{"WEBHOOK_URL": "http://127.0.0.1:1/", "WEBHOOK_SECRET": testSecret, "WEBHOOK_EVENTS": "session.started,session.paused"}, "config: WEBHOOK_EVENTS: \"session.paused\" is not an event"},
+		{map[string]string{"WEBHOOK_URL": "http://127.0.0.1:1/"}, "config: WEBHOOK_SECRET: must be set when WEBHOOK_URL is"},
+		{map[string]string{"WEBHOOK_URL": "ftp://x/", "WEBHOOK_SECRET": testSecret}, "config: WEBHOOK_URL: must be an http:// or https:// URL"},
+	} {
+		cfg, err := config.Load(func(k string) string { return tc.env[k] })
+		if err == nil {
+			_, err = app.NewDeliverer(cfg.Webhook, nil, nil)
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("env %v: error %v, want %q", tc.env, err, tc.want)
+		}
+	}
+}
+
+// TestDrainRate measures the queue draining to a loopback receiver: 2,000 events queued in
+// one transaction, then timed from the first delivery to the last. The figure depends on the
+// machine's load.
+func TestDrainRate(t *testing.T) {
+	const drainWorkers = 100
+	if testing.Short() {
+		t.Skip("timing")
+	}
+	t.Parallel()
+	rc := newReceiver(t, nil)
+	e := apptest.Start(t, dbtest.NewURL(t), webhookEnv(rc.URL, "WEBHOOK_WORKERS", strconv.Itoa(drainWorkers)), fastRetry)
+	ctx := context.Background()
+	const n = 2000
+	if err := postgres.InTx(ctx, e.Pool, func(tx pgx.Tx) error {
+		for i := range n {
+			if err := e.App.Webhooks.Publish(ctx, tx, webhook.Event{Type: webhook.Ping, Data: webhook.PingData{Message: strconv.Itoa(i)}}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	waitFor(t, 60*time.Second, "every event", func() bool { return len(rc.deliveries()) >= n })
+	rate := float64(n) / time.Since(start).Seconds()
+	t.Logf("webhook queue drained %d events in %s: %.0f events/s (WEBHOOK_WORKERS=%d, loopback receiver, shared loaded machine)", n, time.Since(start).Round(time.Millisecond), rate, drainWorkers)
+	ids := map[string]bool{}
+	for _, d := range rc.deliveries() {
+		ids[d.id] = true
+	}
+	if len(ids) != n {
+		t.Errorf("distinct ids = %d, want %d", len(ids), n)
+	}
+}
+
+// jobStates counts the webhook jobs by state.
+func jobStates(t *testing.T, e *apptest.Env) map[rivertype.JobState]int {
+	t.Helper()
+	res, err := e.App.River.JobList(context.Background(), river.NewJobListParams().Queues(webhook.QueueName).First(10000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[rivertype.JobState]int{}
+	for _, j := range res.Jobs {
+		out[j.State]++
+	}
+	return out
+}
+
+func scrape(t *testing.T, e *apptest.Env) string {
+	t.Helper()
+	resp, err := http.Get(e.Server.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// TestQuotaExceededEvent: a snapshot upload refused with 403 quota_exceeded sends
+// solo.quota_exceeded with the numbers of the refusal.
+func TestQuotaExceededEvent(t *testing.T) {
+	t.Parallel()
+	rc := newReceiver(t, nil)
+	e := apptest.Start(t, dbtest.NewURL(t), webhookEnv(rc.URL, "SOLO_QUOTA_BYTES", "10", "WEBHOOK_EVENTS", "solo.quota_exceeded"), fastRetry)
+	tok := e.Token("alice")
+	var s struct {
+		ID string `json:"id"`
+	}
+	r := e.Do(apptest.Request{Method: http.MethodPost, Path: "/api/v1/solo/sessions/", Token: tok, Body: map[string]any{"title": "Draft"}})
+	if r.Status != http.StatusCreated {
+		t.Fatalf("create solo session = %d: %s", r.Status, r.Body)
+	}
+	r.Decode(t, &s)
+	r = e.Do(apptest.Request{Method: http.MethodPost, Path: "/api/v1/solo/sessions/" + s.ID + "/snapshot/", Token: tok,
+		Body: []byte("twenty bytes of data"), Header: map[string]string{"Content-Type": "text/plain"}})
+	if r.Status != http.StatusForbidden {
+		t.Fatalf("upload over quota = %d: %s", r.Status, r.Body)
+	}
+	waitFor(t, 10*time.Second, "solo.quota_exceeded", func() bool { return len(rc.deliveries()) >= 1 })
+	d := rc.deliveries()[0]
+	verifyIndependently(t, testSecret, d)
+	var data webhook.QuotaExceededData
+	if err := json.Unmarshal(d.event.Data, &data); err != nil || d.event.Type != "solo.quota_exceeded" || data.UserID != "alice" ||
+		data.SessionID.String() != s.ID || data.Used != 0 || data.Quota != 10 || data.Remaining != 10 {
+		t.Errorf("event %s %s (%v), want alice's refusal with used 0, quota 10, remaining 10", d.event.Type, d.event.Data, err)
+	}
+}
