@@ -89,6 +89,18 @@ func (c *conn) Deliver(e *presence.Event) {
 		c.enqueueFrame(appendJoin(nil, e.User))
 	case presence.KindLeave:
 		c.enqueueFrame(appendLeave(nil, e.User.UserID))
+	case presence.KindState:
+		wake, full, coalesced := c.out.pushState(e.User.UserID, appendState(nil, e.User.UserID, e.Wire))
+		if wake {
+			go c.writeLoop()
+		}
+		if coalesced {
+			c.s.m.droppedCoalesced.Inc()
+		}
+		if full {
+			c.s.m.slowClosed.Inc()
+			c.CloseWith(CodeSlowConsumer, ReasonSlowConsumer)
+		}
 	}
 }
 
@@ -276,6 +288,12 @@ func (c *conn) readLoop() int {
 			}
 		case msgPing:
 			c.enqueueFrame(framePong)
+		case msgState:
+			if len(msg.state) > maxStateBytes {
+				c.enqueueFrame(frameStateTooLarge) // refused, not a protocol error
+				continue
+			}
+			c.pc.State([]byte(msg.state))
 		}
 	}
 }

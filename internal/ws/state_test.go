@@ -1,0 +1,119 @@
+package ws_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// readRaw returns the next message's bytes.
+func readRaw(t *testing.T, c *websocket.Conn) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, b, err := c.Read(ctx)
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	return string(b)
+}
+
+// TestPresenceStateAndSnapshotCursors: states are relayed to others (never echoed), the
+// snapshot carries every user's latest cursor and state, and leave clears them.
+func TestPresenceStateAndSnapshotCursors(t *testing.T) {
+	t.Parallel()
+	f := setup(t, nil)
+	sess := f.Session.Id.String()
+	tina := dial(t, f.sessionURL(), f.Tina)
+	readRaw(t, tina)
+	mia := dial(t, f.sessionURL(), f.Mia)
+	readRaw(t, mia)
+	if j := readRaw(t, tina); j != `{"type":"presence.join","user":{"user_id":"mia","name":"Mia","role":"student"}}` {
+		t.Fatalf("tina: %s", j)
+	}
+	write(t, mia, `{"type":"cursor","x":412,"y":96.5}`)
+	write(t, mia, `{ "type": "state", "state": {"tool": "pen", "color": "#e8590c"} }`)
+	if c := readRaw(t, tina); c != `{"type":"cursor","user_id":"mia","x":412,"y":96.5}` {
+		t.Fatalf("tina: %s", c)
+	}
+	if s := readRaw(t, tina); s != `{"type":"state","user_id":"mia","state":{"color":"#e8590c","tool":"pen"}}` {
+		t.Fatalf("tina: %s", s)
+	}
+	expectOnlyPong(t, mia, "mia after her own state") // never echoed
+	write(t, tina, `{"type":"state","state":{}}`)
+	if s := readRaw(t, mia); s != `{"type":"state","user_id":"tina","state":{}}` {
+		t.Fatalf("mia: %s", s)
+	}
+	// A second tab of tina: the snapshot draws mia's cursor and both states at once.
+	tina2 := dial(t, f.sessionURL(), f.Tina)
+	want := `{"type":"presence.snapshot","session_id":"` + sess + `","users":[` +
+		`{"user_id":"mia","name":"Mia","role":"student","cursor":{"x":412,"y":96.5},"state":{"color":"#e8590c","tool":"pen"}},` +
+		`{"user_id":"tina","name":"Tina","role":"tutor","state":{}}]}`
+	if s := readRaw(t, tina2); s != want {
+		t.Fatalf("snapshot:\n got %s\nwant %s", s, want)
+	}
+
+	// Over 512 bytes serialized: an error frame, the connection stays, nobody hears of it.
+	big := `{"type":"state","state":{"s":"` + strings.Repeat("x", 505) + `"}}` // 513 bytes serialized
+	write(t, mia, big)
+	if e := readRaw(t, mia); e != `{"type":"error","code":"state_too_large","message":"presence state is larger than 512 bytes","for":"state"}` {
+		t.Fatalf("mia: %s", e)
+	}
+	expectOnlyPong(t, mia, "mia after the refused state")
+	write(t, mia, `{"type":"state","state":{"s":"`+strings.Repeat("x", 504)+`"}}`) // 512: accepted
+	for _, c := range []*websocket.Conn{tina, tina2} {
+		if s := readRaw(t, c); !strings.HasPrefix(s, `{"type":"state","user_id":"mia","state":{"s":"xxx`) || len(s) != len(`{"type":"state","user_id":"mia","state":}`)+512 {
+			t.Fatalf("tina: %s", s)
+		}
+	}
+
+	// Leave clears: mia's new connection starts with neither cursor nor state.
+	_ = mia.Close(websocket.StatusNormalClosure, "")
+	if l := readRaw(t, tina); l != `{"type":"presence.leave","user_id":"mia"}` {
+		t.Fatalf("tina: %s", l)
+	}
+	readRaw(t, tina2)
+	mia = dial(t, f.sessionURL(), f.Mia)
+	want = `{"type":"presence.snapshot","session_id":"` + sess + `","users":[` +
+		`{"user_id":"mia","name":"Mia","role":"student"},{"user_id":"tina","name":"Tina","role":"tutor","state":{}}]}`
+	if s := readRaw(t, mia); s != want {
+		t.Fatalf("snapshot after leave:\n got %s\nwant %s", s, want)
+	}
+}
+
+// TestPresenceStateRate: a burst of 20 states reaches others as a handful of frames, the
+// last being the sender's last (latest wins, relayed once the rate allows).
+func TestPresenceStateRate(t *testing.T) {
+	t.Parallel()
+	f := setup(t, nil)
+	tina := dial(t, f.sessionURL(), f.Tina)
+	readRaw(t, tina)
+	mia := dial(t, f.sessionURL(), f.Mia)
+	readRaw(t, mia)
+	readRaw(t, tina) // join
+	start := time.Now()
+	for i := range 20 {
+		write(t, mia, fmt.Sprintf(`{"type":"state","state":{"n":%d}}`, i))
+	}
+	var got []string
+	for {
+		s := readRaw(t, tina)
+		got = append(got, s)
+		if s == `{"type":"state","user_id":"mia","state":{"n":19}}` {
+			break
+		}
+		if !strings.HasPrefix(s, `{"type":"state","user_id":"mia","state":{"n":`) || len(got) > 5 {
+			t.Fatalf("tina got %q", got)
+		}
+	}
+	elapsed := time.Since(start)
+	if len(got) > 5 || elapsed > 2*time.Second {
+		t.Fatalf("tina got %d frames in %v: %q", len(got), elapsed, got)
+	}
+	expectOnlyPong(t, tina, "tina after the burst")
+	t.Logf("20 states → %d frames in %v", len(got), elapsed)
+}
