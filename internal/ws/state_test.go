@@ -117,3 +117,33 @@ func TestPresenceStateRate(t *testing.T) {
 	expectOnlyPong(t, tina, "tina after the burst")
 	t.Logf("20 states → %d frames in %v", len(got), elapsed)
 }
+
+// TestPresenceStateAcrossNodes: a state and a cursor set on one node reach the other node's
+// connections, and that node's snapshot carries them.
+func TestPresenceStateAcrossNodes(t *testing.T) {
+	t.Parallel()
+	f, b := twoNodes(t, nil)
+	class, sess := f.Class.Id.String(), f.Session.Id.String()
+	tina := dial(t, f.sessionURL(), f.Tina)
+	readRaw(t, tina)
+	mia := dial(t, nodeURL(b, class, sess), f.Mia)
+	readRaw(t, mia)
+	if j := readRaw(t, tina); j != `{"type":"presence.join","user":{"user_id":"mia","name":"Mia","role":"student"}}` {
+		t.Fatalf("tina: %s", j)
+	}
+	write(t, mia, `{"type":"cursor","x":1,"y":2}`)
+	write(t, mia, `{"type":"state","state":{"tool":"eraser"}}`)
+	if c := readRaw(t, tina); c != `{"type":"cursor","user_id":"mia","x":1,"y":2}` {
+		t.Fatalf("tina: %s", c)
+	}
+	if s := readRaw(t, tina); s != `{"type":"state","user_id":"mia","state":{"tool":"eraser"}}` {
+		t.Fatalf("tina: %s", s)
+	}
+	tina2 := dial(t, f.sessionURL(), f.Tina)
+	want := `{"type":"presence.snapshot","session_id":"` + sess + `","users":[` +
+		`{"user_id":"mia","name":"Mia","role":"student","cursor":{"x":1,"y":2},"state":{"tool":"eraser"}},` +
+		`{"user_id":"tina","name":"Tina","role":"tutor"}]}`
+	if s := readRaw(t, tina2); s != want {
+		t.Fatalf("snapshot on the other node:\n got %s\nwant %s", s, want)
+	}
+}
