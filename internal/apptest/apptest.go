@@ -52,6 +52,8 @@ func New(t testing.TB, env map[string]string) *Env {
 		"LOG_LEVEL":       "warn",
 		// Each service gets its own blob store: tests must not see (or sweep) each other's.
 		"STORAGE_DIR": t.TempDir(),
+		// Leaves at once unless a test is about the leave grace (it sets WS_LEAVE_GRACE).
+		"WS_LEAVE_GRACE": "0",
 	}
 	for k, v := range env {
 		vars[k] = v

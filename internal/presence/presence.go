@@ -31,7 +31,7 @@ type User struct {
 	// Cursor and State are the user's latest cursor position and presence state, set in
 	// snapshots only (nil while there is none).
 	Cursor *Point
-	State  []byte
+	State  string
 }
 
 // Point is a cursor position.
@@ -182,7 +182,11 @@ type Options struct {
 	// updates within it are coalesced, the latest relayed when it has passed. Default 200 ms
 	// (5 per second).
 	StateInterval time.Duration
-	Now           func() time.Time
+	// LeaveGrace is how long a user whose last connection went (Conn.Leave) stays present
+	// before their leave is published; a connection of theirs joining within it cancels the
+	// leave and nobody is told anything. 0 turns the grace off. Conn.LeaveNow skips it.
+	LeaveGrace time.Duration
+	Now        func() time.Time
 }
 
 // Hub holds the sessions that have local connections.
@@ -256,7 +260,7 @@ type room struct {
 type latest struct {
 	cursor    Point
 	hasCursor bool
-	state     []byte
+	state     string
 }
 
 type member struct {
@@ -277,6 +281,11 @@ type member struct {
 	sentAt  time.Time
 	timer   *time.Timer
 	pending bool
+
+	// grace is the pending leave of a user with no connection left here (under room.mu);
+	// graceGen tells a grace timer whether it is still the current one.
+	grace    *time.Timer
+	graceGen uint64
 }
 
 // Conn is one connection's membership in a session.
@@ -375,7 +384,20 @@ func (h *Hub) JoinContext(ctx context.Context, classroomID, session uuid.UUID, u
 		h.release(r)
 		return nil, err
 	}
+	dropGraceRef := false
+	defer func() {
+		if dropGraceRef {
+			h.release(r) // after r.mu (deferred below), as everywhere
+		}
+	}()
 	defer r.mu.Unlock()
+	if m != nil && m.grace != nil {
+		// Back within the grace: no leave, no join. A timer that already fired finds its
+		// generation stale and drops its room reference itself.
+		m.graceGen++
+		dropGraceRef = m.grace.Stop()
+		m.grace = nil
+	}
 	if m == nil {
 		m = &member{user: u, tokens: float64(h.opts.CursorBurst), last: h.opts.Now()}
 		r.users[u.UserID] = m
@@ -436,9 +458,14 @@ func (r *room) usersLocked() []User {
 	return out
 }
 
-// Leave unregisters the connection; the user's last connection publishes KindLeave.
-// Calling it twice is harmless.
-func (c *Conn) Leave() {
+// Leave unregisters the connection; the user's last connection publishes KindLeave, after
+// LeaveGrace unless one of theirs joins within it. Calling it twice is harmless.
+func (c *Conn) Leave() { c.leave(false) }
+
+// LeaveNow is Leave without the grace (the user was closed out: kicked, session ended).
+func (c *Conn) LeaveNow() { c.leave(true) }
+
+func (c *Conn) leave(now bool) {
 	r := c.r
 	h := r.hub
 	r.mu.Lock()
@@ -456,6 +483,15 @@ func (c *Conn) Leave() {
 	}
 	r.conns.Store(&next)
 	c.m.conns--
+	if g := h.opts.LeaveGrace; c.m.conns == 0 && !now && g > 0 {
+		// The room reference of this connection passes to the grace timer.
+		m := c.m
+		m.graceGen++
+		gen := m.graceGen
+		m.grace = time.AfterFunc(g, func() { r.graceOver(m, gen) })
+		r.mu.Unlock()
+		return
+	}
 	last := c.m.conns == 0
 	gone := last // from this node
 	if last {
@@ -476,6 +512,29 @@ func (c *Conn) Leave() {
 		c.m.stopState()
 	}
 	h.release(r)
+}
+
+// graceOver publishes the leave of a user whose grace ran out with no connection back,
+// and drops the room reference the grace held.
+func (r *room) graceOver(m *member, gen uint64) {
+	h := r.hub
+	defer h.release(r)
+	r.mu.Lock()
+	if m.graceGen != gen || m.conns > 0 || r.users[m.user.UserID] != m {
+		r.mu.Unlock()
+		return
+	}
+	m.grace = nil
+	delete(r.users, m.user.UserID)
+	last := true
+	if d := h.opts.Directory; d != nil && !d.Depart(context.Background(), r.session, m.user.UserID, 0) {
+		last = false // still present on another node
+	}
+	if last {
+		h.opts.Bus.Publish(r.session, &Event{Kind: KindLeave, User: User{UserID: m.user.UserID}})
+	}
+	r.mu.Unlock()
+	m.stopState()
 }
 
 // CursorResult says what became of a cursor update.
@@ -519,7 +578,7 @@ func (r *room) remember(e *Event) {
 	if e.Kind == KindCursor {
 		l.cursor, l.hasCursor = Point{e.X, e.Y}, true
 	} else {
-		l.state = e.Wire
+		l.state = string(e.Wire)
 	}
 }
 

@@ -129,7 +129,7 @@ func TestServerFramesMatchSchema(t *testing.T) {
 		st := `{"color":"#e8590c","tool":"pen"}`
 		ws := map[string]any{"color": "#e8590c", "tool": "pen"}
 		us := u
-		us.Cursor, us.State = &presence.Point{X: x, Y: y}, []byte(st)
+		us.Cursor, us.State = &presence.Point{X: x, Y: y}, st
 		wus := map[string]any{"user_id": valid(id), "name": valid(name), "role": u.Role, "cursor": map[string]any{"x": x, "y": y}, "state": ws}
 		check(appendSnapshot(nil, sess, []presence.User{us, u}), map[string]any{"type": "presence.snapshot", "session_id": sess.String(), "users": []any{wus, wu}})
 		check(appendState(nil, id, []byte(st)), map[string]any{"type": "state", "user_id": valid(id), "state": ws})

@@ -202,8 +202,12 @@ func (c *conn) finish() {
 		c.expTimer.Stop()
 	}
 	c.timers.Unlock()
-	<-c.joined       // a close may be asked for (shutdown) while the connection is joining
-	if c.pc != nil { // nil: the join was refused
+	<-c.joined // a close may be asked for (shutdown) while the connection is joining
+	switch {
+	case c.pc == nil: // the join was refused
+	case code == CodeForbidden:
+		c.pc.LeaveNow() // kicked or the session ended: no grace
+	default:
 		c.pc.Leave()
 	}
 	c.s.m.closed(code)

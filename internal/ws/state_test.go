@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/m4sh/backend/internal/apptest"
 )
 
 // readRaw returns the next message's bytes.
@@ -145,5 +147,86 @@ func TestPresenceStateAcrossNodes(t *testing.T) {
 		`{"user_id":"tina","name":"Tina","role":"tutor"}]}`
 	if s := readRaw(t, tina2); s != want {
 		t.Fatalf("snapshot on the other node:\n got %s\nwant %s", s, want)
+	}
+}
+
+// TestLeaveGraceOneNode: a reconnect within WS_LEAVE_GRACE tells others nothing and keeps
+// the user's state; staying away longer leaves after the grace; a kick (4403) leaves at once.
+func TestLeaveGraceOneNode(t *testing.T) {
+	t.Parallel()
+	const grace = 700 * time.Millisecond
+	f := setup(t, map[string]string{"WS_LEAVE_GRACE": grace.String()})
+	tina := dial(t, f.sessionURL(), f.Tina)
+	readRaw(t, tina)
+	mia := dial(t, f.sessionURL(), f.Mia)
+	readRaw(t, mia)
+	readRaw(t, tina) // join
+	write(t, mia, `{"type":"state","state":{"tool":"pen"}}`)
+	readRaw(t, tina) // state
+
+	// Within the grace: nothing, and the state is still there.
+	_ = mia.CloseNow()
+	time.Sleep(grace / 3)
+	mia = dial(t, f.sessionURL(), f.Mia)
+	if s := readRaw(t, mia); !strings.Contains(s, `{"user_id":"mia","name":"Mia","role":"student","state":{"tool":"pen"}}`) {
+		t.Fatalf("mia's snapshot after a reconnect: %s", s)
+	}
+	time.Sleep(grace)
+	expectOnlyPong(t, tina, "tina after mia's reconnect within the grace")
+
+	// Longer: the leave comes after the grace, not before.
+	left := time.Now()
+	_ = mia.Close(websocket.StatusNormalClosure, "")
+	if l := readRaw(t, tina); l != `{"type":"presence.leave","user_id":"mia"}` {
+		t.Fatalf("tina: %s", l)
+	}
+	if d := time.Since(left); d < grace || d > grace+2*time.Second {
+		t.Fatalf("leave came %v after the close, want about %v", d, grace)
+	}
+
+	// Kicked (membership removed → 4403): the leave comes at once.
+	mia = dial(t, f.sessionURL(), f.Mia)
+	readRaw(t, mia)
+	if j := readRaw(t, tina); j != `{"type":"presence.join","user":{"user_id":"mia","name":"Mia","role":"student"}}` {
+		t.Fatalf("tina: %s", j)
+	}
+	kicked := time.Now()
+	r := f.Env.Do(apptest.Request{Method: "DELETE", Path: "/api/v1/classrooms/" + f.Class.Id.String() + "/members/mia/", Token: f.Tina})
+	if r.Status != 204 {
+		t.Fatalf("remove member = %d", r.Status)
+	}
+	if l := readRaw(t, tina); l != `{"type":"presence.leave","user_id":"mia"}` {
+		t.Fatalf("tina: %s", l)
+	}
+	if d := time.Since(kicked); d >= grace {
+		t.Fatalf("leave after a kick took %v, want at once (grace %v)", d, grace)
+	}
+}
+
+// TestLeaveGraceAcrossNodes: a user who drops from one node and comes back on the other
+// within the grace tells nobody anything; staying away, the leave comes after the grace.
+func TestLeaveGraceAcrossNodes(t *testing.T) {
+	t.Parallel()
+	const grace = 700 * time.Millisecond
+	f, b := twoNodes(t, map[string]string{"WS_LEAVE_GRACE": grace.String()})
+	class, sess := f.Class.Id.String(), f.Session.Id.String()
+	tina := dial(t, f.sessionURL(), f.Tina)
+	readRaw(t, tina)
+	mia := dial(t, nodeURL(b, class, sess), f.Mia)
+	readRaw(t, mia)
+	readRaw(t, tina) // join
+	_ = mia.CloseNow()
+	time.Sleep(grace / 3)
+	mia = dial(t, f.sessionURL(), f.Mia) // back, on the other node
+	readRaw(t, mia)
+	time.Sleep(grace + 300*time.Millisecond)
+	expectOnlyPong(t, tina, "tina after mia moved nodes within the grace")
+	left := time.Now()
+	_ = mia.Close(websocket.StatusNormalClosure, "")
+	if l := readRaw(t, tina); l != `{"type":"presence.leave","user_id":"mia"}` {
+		t.Fatalf("tina: %s", l)
+	}
+	if d := time.Since(left); d < grace {
+		t.Fatalf("leave came %v after the close, want after the grace %v", d, grace)
 	}
 }

@@ -49,7 +49,7 @@ func appendSnapshot(b []byte, session uuid.UUID, users []presence.User) []byte {
 			b = appendFloat(b, u.Cursor.Y)
 			b = append(b, '}')
 		}
-		if u.State != nil {
+		if u.State != "" {
 			b = append(b, `,"state":`...)
 			b = append(b, u.State...)
 		}
