@@ -158,6 +158,7 @@ func (a *App) buildPresence(ctx context.Context, cfg config.Config, checks httpa
 		CursorBurst: cfg.WS.CursorBurst,
 		DropLimit:   cfg.WS.CursorRatePerSec,
 		Caps:        presence.Caps{PerUser: cfg.WS.MaxConnsPerUser, PerSession: cfg.WS.MaxConnsPerSession},
+		LeaveGrace:  cfg.WS.LeaveGrace,
 	}
 	if cfg.Cluster.PubSub != "nats" {
 		return presence.NewHub(opts), nil

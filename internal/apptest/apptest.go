@@ -60,6 +60,8 @@ func Start(t testing.TB, url string, env map[string]string, edit func(*config.Co
 		"LOG_LEVEL":       "warn",
 		// Each service gets its own blob store: tests must not see (or sweep) each other's.
 		"STORAGE_DIR": t.TempDir(),
+		// Leaves at once unless a test is about the leave grace (it sets WS_LEAVE_GRACE).
+		"WS_LEAVE_GRACE": "0",
 	}
 	for k, v := range env {
 		vars[k] = v

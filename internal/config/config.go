@@ -62,6 +62,10 @@ type WS struct {
 	// the cluster; the one over a cap is closed with 4409.
 	MaxConnsPerUser    int
 	MaxConnsPerSession int
+
+	// LeaveGrace (WS_LEAVE_GRACE): a user whose last connection went without a 4403 stays
+	// present this long; a reconnect within it tells others nothing. 0 = off.
+	LeaveGrace time.Duration
 }
 
 // HTTP configures what the HTTP layer tolerates from one request or one user (CONTRACT §9).
@@ -207,6 +211,8 @@ func Load(getenv func(string) string) (Config, error) {
 			MaxWritePause:      p.durationRange("WS_MAX_WRITE_PAUSE", 25*time.Millisecond, 0, time.Second),
 			MaxConnsPerUser:    p.intRange("WS_MAX_CONNS_PER_USER", 8, 1, 1000),
 			MaxConnsPerSession: p.intRange("WS_MAX_CONNS_PER_SESSION", 1000, 1, 1_000_000),
+
+			LeaveGrace: p.durationRange("WS_LEAVE_GRACE", 5*time.Second, 0, 10*time.Minute),
 		},
 	}
 	c.Cluster = Cluster{

@@ -34,7 +34,7 @@ func TestLoadDefaults(t *testing.T) {
 	}
 	want := config.WS{MaxPayloadBytes: 2048, CursorRatePerSec: 20, CursorBurst: 20, PingInterval: 25 * time.Second,
 		PongTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, SendQueue: 256, MaxWritePause: 25 * time.Millisecond,
-		MaxConnsPerUser: 8, MaxConnsPerSession: 1000}
+		MaxConnsPerUser: 8, MaxConnsPerSession: 1000, LeaveGrace: 5 * time.Second}
 	if !reflect.DeepEqual(c.WS, want) {
 		t.Errorf("WS defaults = %+v, want %+v", c.WS, want)
 	}

@@ -28,7 +28,14 @@ type User struct {
 	UserID string
 	Name   string
 	Role   string // "tutor" or "student"
+	// Cursor and State are the user's latest cursor position and presence state, set in
+	// snapshots only (nil while there is none).
+	Cursor *Point
+	State  string
 }
+
+// Point is a cursor position.
+type Point struct{ X, Y float64 }
 
 // Kind is the kind of a session event.
 type Kind uint8
@@ -39,6 +46,7 @@ const (
 	KindLeave                  // a user's last connection went
 	KindCursor                 // a user moved their cursor
 	KindClose                  // close every connection of a user (membership removed)
+	KindState                  // a user set their presence state (Wire: the state object, opaque)
 )
 
 // Event is one session event. Events are shared by every receiver and must not be changed
@@ -170,7 +178,15 @@ type Options struct {
 	DropLimit int
 	// Caps bound the connections per user and per session (zero: unbounded).
 	Caps Caps
-	Now  func() time.Time
+	// StateInterval is the least time between two relayed presence states of one user;
+	// updates within it are coalesced, the latest relayed when it has passed. Default 200 ms
+	// (5 per second).
+	StateInterval time.Duration
+	// LeaveGrace is how long a user whose last connection went (Conn.Leave) stays present
+	// before their leave is published; a connection of theirs joining within it cancels the
+	// leave and nobody is told anything. 0 turns the grace off. Conn.LeaveNow skips it.
+	LeaveGrace time.Duration
+	Now        func() time.Time
 }
 
 // Hub holds the sessions that have local connections.
@@ -209,6 +225,9 @@ func NewHub(o Options) *Hub {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.StateInterval <= 0 {
+		o.StateInterval = 200 * time.Millisecond
+	}
 	h := &Hub{opts: o, rooms: map[uuid.UUID]*room{}, ended: map[uuid.UUID]ended{}}
 	if ctl, ok := o.Bus.(Controller); ok {
 		ctl.OnClose(h.CloseLocal)
@@ -230,6 +249,18 @@ type room struct {
 	conns       atomic.Pointer[[]*Conn] // copy on write; read without locks by the fan-out
 	unsubscribe func()
 	refs        int // connections joined or joining, under hub.mu; the room goes at 0
+
+	// latest is every present user's latest cursor and state, local or on another node, as
+	// the room's bus subscription saw them (once per event, never per delivery); leave
+	// clears a user's. Snapshots read it.
+	latestMu sync.Mutex
+	latest   map[string]*latest
+}
+
+type latest struct {
+	cursor    Point
+	hasCursor bool
+	state     string
 }
 
 type member struct {
@@ -242,6 +273,19 @@ type member struct {
 	drops  []time.Time // ring of the newest DropLimit+1 drop times
 	next   int
 	filled int
+
+	// sm guards the presence state relay: state is the latest set (relayed or waiting),
+	// sentAt when one was last relayed, timer the pending relay of a coalesced one.
+	sm      sync.Mutex
+	state   []byte
+	sentAt  time.Time
+	timer   *time.Timer
+	pending bool
+
+	// grace is the pending leave of a user with no connection left here (under room.mu);
+	// graceGen tells a grace timer whether it is still the current one.
+	grace    *time.Timer
+	graceGen uint64
 }
 
 // Conn is one connection's membership in a session.
@@ -307,7 +351,7 @@ func (h *Hub) JoinContext(ctx context.Context, classroomID, session uuid.UUID, u
 	h.mu.Lock()
 	r := h.rooms[session]
 	if r == nil {
-		r = &room{hub: h, session: session, classroom: classroomID, users: map[string]*member{}}
+		r = &room{hub: h, session: session, classroom: classroomID, users: map[string]*member{}, latest: map[string]*latest{}}
 		r.conns.Store(&[]*Conn{})
 		r.unsubscribe = h.opts.Bus.Subscribe(session, r.deliver)
 		h.rooms[session] = r
@@ -340,7 +384,20 @@ func (h *Hub) JoinContext(ctx context.Context, classroomID, session uuid.UUID, u
 		h.release(r)
 		return nil, err
 	}
+	dropGraceRef := false
+	defer func() {
+		if dropGraceRef {
+			h.release(r) // after r.mu (deferred below), as everywhere
+		}
+	}()
 	defer r.mu.Unlock()
+	if m != nil && m.grace != nil {
+		// Back within the grace: no leave, no join. A timer that already fired finds its
+		// generation stale and drops its room reference itself.
+		m.graceGen++
+		dropGraceRef = m.grace.Stop()
+		m.grace = nil
+	}
 	if m == nil {
 		m = &member{user: u, tokens: float64(h.opts.CursorBurst), last: h.opts.Now()}
 		r.users[u.UserID] = m
@@ -357,6 +414,7 @@ func (h *Hub) JoinContext(ctx context.Context, classroomID, session uuid.UUID, u
 			users = mergeUsers(shared, users)
 		}
 	}
+	r.withLatest(users)
 	snapshot(users)
 	c.goLive()
 	if first {
@@ -400,9 +458,14 @@ func (r *room) usersLocked() []User {
 	return out
 }
 
-// Leave unregisters the connection; the user's last connection publishes KindLeave.
-// Calling it twice is harmless.
-func (c *Conn) Leave() {
+// Leave unregisters the connection; the user's last connection publishes KindLeave, after
+// LeaveGrace unless one of theirs joins within it. Calling it twice is harmless.
+func (c *Conn) Leave() { c.leave(false) }
+
+// LeaveNow is Leave without the grace (the user was closed out: kicked, session ended).
+func (c *Conn) LeaveNow() { c.leave(true) }
+
+func (c *Conn) leave(now bool) {
 	r := c.r
 	h := r.hub
 	r.mu.Lock()
@@ -420,7 +483,17 @@ func (c *Conn) Leave() {
 	}
 	r.conns.Store(&next)
 	c.m.conns--
+	if g := h.opts.LeaveGrace; c.m.conns == 0 && !now && g > 0 {
+		// The room reference of this connection passes to the grace timer.
+		m := c.m
+		m.graceGen++
+		gen := m.graceGen
+		m.grace = time.AfterFunc(g, func() { r.graceOver(m, gen) })
+		r.mu.Unlock()
+		return
+	}
 	last := c.m.conns == 0
+	gone := last // from this node
 	if last {
 		delete(r.users, c.m.user.UserID)
 	}
@@ -433,7 +506,35 @@ func (c *Conn) Leave() {
 		h.opts.Bus.Publish(r.session, &Event{Kind: KindLeave, User: User{UserID: c.m.user.UserID}})
 	}
 	r.mu.Unlock()
+	if gone {
+		// After r.mu: a waiting relay holds m.sm while it takes r.mu (and then sees the
+		// user gone).
+		c.m.stopState()
+	}
 	h.release(r)
+}
+
+// graceOver publishes the leave of a user whose grace ran out with no connection back,
+// and drops the room reference the grace held.
+func (r *room) graceOver(m *member, gen uint64) {
+	h := r.hub
+	defer h.release(r)
+	r.mu.Lock()
+	if m.graceGen != gen || m.conns > 0 || r.users[m.user.UserID] != m {
+		r.mu.Unlock()
+		return
+	}
+	m.grace = nil
+	delete(r.users, m.user.UserID)
+	last := true
+	if d := h.opts.Directory; d != nil && !d.Depart(context.Background(), r.session, m.user.UserID, 0) {
+		last = false // still present on another node
+	}
+	if last {
+		h.opts.Bus.Publish(r.session, &Event{Kind: KindLeave, User: User{UserID: m.user.UserID}})
+	}
+	r.mu.Unlock()
+	m.stopState()
 }
 
 // CursorResult says what became of a cursor update.
@@ -446,6 +547,98 @@ const (
 	CursorRateClosed                  // dropped, and the user went over the drop limit: the transport closes their connections (CloseUser)
 	CursorConnectionGone              // the connection has left
 )
+
+// withLatest fills in each user's latest cursor and state.
+func (r *room) withLatest(users []User) {
+	r.latestMu.Lock()
+	defer r.latestMu.Unlock()
+	for i := range users {
+		if l := r.latest[users[i].UserID]; l != nil {
+			if l.hasCursor {
+				users[i].Cursor = ptr(l.cursor)
+			}
+			users[i].State = l.state
+		}
+	}
+}
+
+// remember records a cursor or state event, or forgets the user on leave.
+func (r *room) remember(e *Event) {
+	r.latestMu.Lock()
+	defer r.latestMu.Unlock()
+	if e.Kind == KindLeave {
+		delete(r.latest, e.User.UserID)
+		return
+	}
+	l := r.latest[e.User.UserID]
+	if l == nil {
+		l = &latest{}
+		r.latest[e.User.UserID] = l
+	}
+	if e.Kind == KindCursor {
+		l.cursor, l.hasCursor = Point{e.X, e.Y}, true
+	} else {
+		l.state = string(e.Wire)
+	}
+}
+
+// State sets the user's presence state (last write wins across their connections) and
+// relays it to the others at most once per StateInterval: an update within the interval
+// waits, replaced by any later one, and the latest is relayed when the interval has
+// passed. state is the transport's encoding of the object, opaque to presence.
+func (c *Conn) State(state []byte) {
+	m := c.m
+	r := c.r
+	o := r.hub.opts
+	m.sm.Lock()
+	defer m.sm.Unlock()
+	m.state = state
+	if m.pending {
+		return // the waiting relay sends this one
+	}
+	now := o.Now()
+	if wait := o.StateInterval - now.Sub(m.sentAt); !m.sentAt.IsZero() && wait > 0 {
+		m.pending = true
+		m.timer = time.AfterFunc(wait, func() { c.relayState() })
+		return
+	}
+	m.sentAt = now
+	c.publishState(state)
+}
+
+// relayState relays the latest state after a wait.
+func (c *Conn) relayState() {
+	m := c.m
+	m.sm.Lock()
+	defer m.sm.Unlock()
+	if !m.pending {
+		return // stopped: the user left
+	}
+	m.pending = false
+	m.sentAt = c.r.hub.opts.Now()
+	c.publishState(m.state)
+}
+
+// publishState publishes the user's state unless they have left; m.sm is held.
+func (c *Conn) publishState(state []byte) {
+	r := c.r
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.users[c.m.user.UserID] != c.m {
+		return
+	}
+	r.hub.opts.Bus.Publish(r.session, &Event{Kind: KindState, User: User{UserID: c.m.user.UserID}, Wire: state})
+}
+
+// stopState cancels a waiting state relay (the user left).
+func (m *member) stopState() {
+	m.sm.Lock()
+	defer m.sm.Unlock()
+	if m.timer != nil {
+		m.timer.Stop()
+	}
+	m.pending = false
+}
 
 // Cursor rate-limits and publishes a cursor update; wire is the transport's encoding of it.
 func (c *Conn) Cursor(x, y float64, wire []byte) CursorResult {
@@ -507,6 +700,10 @@ func (c *Conn) CloseUser(code int, reason string) {
 // close events go to that user's connections only.
 func (r *room) deliver(e *Event) {
 	conns := *r.conns.Load()
+	switch e.Kind {
+	case KindCursor, KindState, KindLeave:
+		r.remember(e)
+	}
 	if e.Kind == KindClose {
 		for _, c := range conns {
 			if e.User.UserID == "" || c.m.user.UserID == e.User.UserID {

@@ -56,12 +56,16 @@ type msgKind uint8
 const (
 	msgCursor msgKind = iota + 1
 	msgPing
+	msgState
 )
 
 // inbound is a decoded, validated client message.
 type inbound struct {
 	kind msgKind
 	x, y float64
+	// state is a state message's object, re-encoded compactly (keys sorted, no HTML
+	// escaping): the form relayed, stored and measured against maxStateBytes.
+	state string
 }
 
 // errInvalid marks a frame that is not valid JSON or not a ClientMessage (close 4400).
@@ -95,6 +99,14 @@ func (s *Schemas) decodeSlow(b []byte) (inbound, error) {
 		return inbound{kind: msgCursor, x: x, y: y}, nil
 	case typePing:
 		return inbound{kind: msgPing}, nil
+	case typeState:
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(m["state"]); err != nil {
+			return inbound{}, fmt.Errorf("%w: %v", errInvalid, err)
+		}
+		return inbound{kind: msgState, state: string(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))}, nil
 	}
 	return inbound{}, fmt.Errorf("%w: schema admits an unknown type %v", errInvalid, m["type"])
 }

@@ -31,6 +31,7 @@ func FuzzDecode(f *testing.F) {
 	for _, seed := range []string{
 		`{"type":"cursor","x":1,"y":2}`, `{"type":"ping"}`, `{"type":"cursor","x":-0.5e3,"y":1E2}`,
 		`{"type":"cursor","x":999999999.99999999,"y":0}`, `{"type":"cursor","x":1e9,"y":0}`,
+		`{"type":"state","state":{"a":1}}`, `{"type":"state","state":{}}`, `{"type":"state","state":null}`,
 		`{"type":"cursor","x":01,"y":0}`, `{"type":"cursor","x":1.,"y":0}`, `{"type":"cursor","x":1e400,"y":0}`,
 	} {
 		f.Add([]byte(seed))
@@ -59,13 +60,18 @@ func TestDecode(t *testing.T) {
 		ok   bool
 		fast bool
 	}{
-		{`{"type":"cursor","x":1,"y":2}`, inbound{msgCursor, 1, 2}, true, true},
+		{`{"type":"cursor","x":1,"y":2}`, inbound{kind: msgCursor, x: 1, y: 2}, true, true},
 		{`{"type":"ping"}`, inbound{kind: msgPing}, true, true},
-		{` {"x":3,"type":"cursor","y":4}`, inbound{msgCursor, 3, 4}, true, false},
-		{`{"type":"cursor","x":1e9,"y":-1e9}`, inbound{msgCursor, 1e9, -1e9}, true, false},
+		{` {"x":3,"type":"cursor","y":4}`, inbound{kind: msgCursor, x: 3, y: 4}, true, false},
+		{`{"type":"cursor","x":1e9,"y":-1e9}`, inbound{kind: msgCursor, x: 1e9, y: -1e9}, true, false},
 		{`{"type":"cursor","x":1.0000000001e9,"y":0}`, inbound{}, false, false},
-		{`{"type":"cursor","x":1,"y":2,"x":3}`, inbound{msgCursor, 3, 2}, true, false},
+		{`{"type":"cursor","x":1,"y":2,"x":3}`, inbound{kind: msgCursor, x: 3, y: 2}, true, false},
 		{`{"type":"pong"}`, inbound{}, false, false},
+		{`{"type":"state","state":{"tool":"pen","color":"<#e8590c>","n":1.50}}`, inbound{kind: msgState, state: `{"color":"<#e8590c>","n":1.50,"tool":"pen"}`}, true, false},
+		{`{"state":{},"type":"state"}`, inbound{kind: msgState, state: `{}`}, true, false},
+		{`{"type":"state","state":[1]}`, inbound{}, false, false},
+		{`{"type":"state","state":{},"x":1}`, inbound{}, false, false},
+		{`{"type":"state"}`, inbound{}, false, false},
 		{`{"type":"ping","x":1}`, inbound{}, false, false},
 		{`null`, inbound{}, false, false},
 		{``, inbound{}, false, false},
@@ -120,8 +126,16 @@ func TestServerFramesMatchSchema(t *testing.T) {
 		check(appendCursors(nil, [][]byte{e}), map[string]any{"type": "cursor", "user_id": valid(id), "x": x, "y": y})
 		wc := map[string]any{"user_id": valid(id), "x": x, "y": y}
 		check(appendCursors(nil, [][]byte{e, e}), map[string]any{"type": "cursors", "cursors": []any{wc, wc}})
+		st := `{"color":"#e8590c","tool":"pen"}`
+		ws := map[string]any{"color": "#e8590c", "tool": "pen"}
+		us := u
+		us.Cursor, us.State = &presence.Point{X: x, Y: y}, st
+		wus := map[string]any{"user_id": valid(id), "name": valid(name), "role": u.Role, "cursor": map[string]any{"x": x, "y": y}, "state": ws}
+		check(appendSnapshot(nil, sess, []presence.User{us, u}), map[string]any{"type": "presence.snapshot", "session_id": sess.String(), "users": []any{wus, wu}})
+		check(appendState(nil, id, []byte(st)), map[string]any{"type": "state", "user_id": valid(id), "state": ws})
 	}
 	check(framePong, map[string]any{"type": "pong"})
+	check(frameStateTooLarge, map[string]any{"type": "error", "code": "state_too_large", "message": "presence state is larger than 512 bytes", "for": "state"})
 }
 
 // valid is s as a JSON decoder sees it after encoding (invalid UTF-8 replaced).

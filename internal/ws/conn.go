@@ -89,6 +89,18 @@ func (c *conn) Deliver(e *presence.Event) {
 		c.enqueueFrame(appendJoin(nil, e.User))
 	case presence.KindLeave:
 		c.enqueueFrame(appendLeave(nil, e.User.UserID))
+	case presence.KindState:
+		wake, full, coalesced := c.out.pushState(e.User.UserID, appendState(nil, e.User.UserID, e.Wire))
+		if wake {
+			go c.writeLoop()
+		}
+		if coalesced {
+			c.s.m.droppedCoalesced.Inc()
+		}
+		if full {
+			c.s.m.slowClosed.Inc()
+			c.CloseWith(CodeSlowConsumer, ReasonSlowConsumer)
+		}
 	}
 }
 
@@ -190,8 +202,12 @@ func (c *conn) finish() {
 		c.expTimer.Stop()
 	}
 	c.timers.Unlock()
-	<-c.joined       // a close may be asked for (shutdown) while the connection is joining
-	if c.pc != nil { // nil: the join was refused
+	<-c.joined // a close may be asked for (shutdown) while the connection is joining
+	switch {
+	case c.pc == nil: // the join was refused
+	case code == CodeForbidden:
+		c.pc.LeaveNow() // kicked or the session ended: no grace
+	default:
 		c.pc.Leave()
 	}
 	c.s.m.closed(code)
@@ -276,6 +292,12 @@ func (c *conn) readLoop() int {
 			}
 		case msgPing:
 			c.enqueueFrame(framePong)
+		case msgState:
+			if len(msg.state) > maxStateBytes {
+				c.enqueueFrame(frameStateTooLarge) // refused, not a protocol error
+				continue
+			}
+			c.pc.State([]byte(msg.state))
 		}
 	}
 }

@@ -41,6 +41,8 @@ type outbox struct {
 type outItem struct {
 	frame   []byte
 	cursors *cursorBatch
+	// stateOf is the user a presence state frame is about (see pushState); empty otherwise.
+	stateOf string
 }
 
 type cursorRef struct {
@@ -131,6 +133,35 @@ func (o *outbox) pushFrame(f []byte) (wake, full bool) {
 	o.frames++
 	o.batch = -1 // later cursors go after this frame
 	return o.wakeLocked(), false
+}
+
+// pushState queues a user's presence state frame. When a state frame of the same user
+// still waits and no other frame (a leave, a join) was queued after it, it is replaced
+// (coalesced: the reader gets the latest only); otherwise it is queued like pushFrame.
+func (o *outbox) pushState(userID string, f []byte) (wake, full, coalesced bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed.Load() {
+		return false, false, false
+	}
+	for i := len(o.items) - 1; i >= 0; i-- {
+		it := &o.items[i]
+		if it.cursors != nil || (it.stateOf != "" && it.stateOf != userID) {
+			continue
+		}
+		if it.stateOf == userID {
+			it.frame = f
+			return false, false, true
+		}
+		break // a frame that must keep its order
+	}
+	if o.frames >= o.limit {
+		return false, true, false
+	}
+	o.items = append(o.items, outItem{frame: f, stateOf: userID})
+	o.frames++
+	o.batch = -1
+	return o.wakeLocked(), false, false
 }
 
 // close records why the connection closes; the first call wins (first). The writer must

@@ -21,7 +21,13 @@ const (
 	typeSnapshot = "presence.snapshot"
 	typeJoin     = "presence.join"
 	typeLeave    = "presence.leave"
+	typeState    = "state"
 )
+
+// maxStateBytes bounds a presence state serialized (CONTRACT §10).
+const maxStateBytes = 512
+
+var frameStateTooLarge = []byte(`{"type":"error","code":"state_too_large","message":"presence state is larger than 512 bytes","for":"state"}`)
 
 var framePong = []byte(`{"type":"pong"}`)
 
@@ -35,8 +41,30 @@ func appendSnapshot(b []byte, session uuid.UUID, users []presence.User) []byte {
 			b = append(b, ',')
 		}
 		b = appendUser(b, u)
+		b = b[:len(b)-1] // reopen the user object for its cursor and state
+		if u.Cursor != nil {
+			b = append(b, `,"cursor":{"x":`...)
+			b = appendFloat(b, u.Cursor.X)
+			b = append(b, `,"y":`...)
+			b = appendFloat(b, u.Cursor.Y)
+			b = append(b, '}')
+		}
+		if u.State != "" {
+			b = append(b, `,"state":`...)
+			b = append(b, u.State...)
+		}
+		b = append(b, '}')
 	}
 	return append(b, "]}"...)
+}
+
+// appendState encodes a state message; state is a compact JSON object.
+func appendState(b []byte, userID string, state []byte) []byte {
+	b = append(b, `{"type":"state","user_id":`...)
+	b = appendString(b, userID)
+	b = append(b, `,"state":`...)
+	b = append(b, state...)
+	return append(b, '}')
 }
 
 func appendUser(b []byte, u presence.User) []byte {
