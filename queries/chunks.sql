@@ -1,4 +1,4 @@
--- Chunked snapshot storage (CONTRACT §13): chunk rows with reference counts, uploads in
+-- Chunked snapshot storage : chunk rows with reference counts, uploads in
 -- flight, and the revision side of manifests. See migration 0006 for the accounting
 -- invariant and internal/chunkstore's package doc for the transactions that use these.
 --

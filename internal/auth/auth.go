@@ -1,4 +1,4 @@
-// Package auth verifies bearer JWTs (CONTRACT §1) and carries the authenticated principal in a
+// Package auth verifies bearer JWTs (README: Auth decisions) and carries the authenticated principal in a
 // context. It does not issue tokens for production use; Mint exists for the dev `m4sh token`
 // command and tests.
 package auth
@@ -193,7 +193,7 @@ var ErrExpired = errors.New("token expired")
 func canonicalUserID(v any) (string, error) {
 	switch x := v.(type) {
 	case string:
-		// The same rule as a user id sent to POST .../members/ (CONTRACT §9).
+		// The same rule as a user id sent to POST .../members/ (README: Hostile input and load).
 		if err := clienttext.UserID(x); err != nil {
 			return "", err
 		}

@@ -160,7 +160,7 @@ func TestSplitEmpty(t *testing.T) {
 }
 
 // TestAutosavesDedup: 20 autosaves of a 1 MiB scene with ~1 % changed each store at most
-// 1.5 MiB in all (CONTRACT §13 measure), and every revision reads back exactly.
+// 1.5 MiB in all (the storage target), and every revision reads back exactly.
 func TestAutosavesDedup(t *testing.T) {
 	t.Parallel()
 	b := setup(t)

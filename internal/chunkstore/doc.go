@@ -1,5 +1,5 @@
 // Package chunkstore stores snapshot revisions as content-defined, compressed chunks
-// (CONTRACT §13): it splits a stream into chunks addressed by SHA-256, compresses each,
+// in the owner's storage: it splits a stream into chunks addressed by SHA-256, compresses each,
 // writes them under immutable per-owner blob keys, encodes the manifest that lists a
 // revision's chunks in order, and streams a revision's exact bytes back from its manifest.
 // It knows nothing of the database; the snapshot lifecycle code keeps chunk rows, reference

@@ -1,5 +1,5 @@
 // Package clienttext holds the one rule for identifiers and the one cleaning for human text
-// that clients choose (CONTRACT §9): a user id from a token and one sent to
+// that clients choose (README: Hostile input and load): a user id from a token and one sent to
 // `POST .../members/` pass the same check, and every title and display name is cleaned the
 // same way. It imports nothing from the rest of the service.
 package clienttext

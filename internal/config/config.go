@@ -47,7 +47,7 @@ type Cluster struct {
 	PurgeAfter        time.Duration // CLUSTER_PURGE_AFTER: a node silent this long is dead
 }
 
-// WS configures the classroom presence WebSocket (CONTRACT §6).
+// WS configures the classroom presence WebSocket (the AsyncAPI document).
 type WS struct {
 	MaxPayloadBytes  int           // WS_MAX_PAYLOAD_BYTES: larger inbound frames close with 4400
 	CursorRatePerSec int           // WS_CURSOR_RATE_PER_SEC: token bucket rate per user and session
@@ -68,7 +68,7 @@ type WS struct {
 	LeaveGrace time.Duration
 }
 
-// HTTP configures what the HTTP layer tolerates from one request or one user (CONTRACT §9).
+// HTTP configures what the HTTP layer tolerates from one request or one user (README: Hostile input and load).
 type HTTP struct {
 	// BodyTimeout bounds how long a request body may take to arrive (HTTP_BODY_TIMEOUT);
 	// past it the request is answered 408 and its connection closed.
@@ -83,7 +83,7 @@ type Classroom struct {
 	MaxMembers int // CLASSROOM_MAX_MEMBERS
 }
 
-// Auth configures bearer-token verification (CONTRACT §1).
+// Auth configures bearer-token verification (README: Auth decisions).
 type Auth struct {
 	Secret        []byte        // AUTH_JWT_SECRET (HS256)
 	PublicKeyFile string        // AUTH_JWT_PUBLIC_KEY_FILE (RS256/ES256/EdDSA, PEM)
@@ -93,7 +93,7 @@ type Auth struct {
 	Leeway        time.Duration // AUTH_JWT_LEEWAY
 }
 
-// Telemetry configures the public telemetry ingest (CONTRACT §5).
+// Telemetry configures the public telemetry ingest (README: Telemetry).
 type Telemetry struct {
 	MaxBytes       int64          // TELEMETRY_MAX_BYTES: body limit, as sent and inflated
 	RatePerMin     int            // TELEMETRY_RATE_PER_MIN: requests per client per minute
@@ -113,7 +113,7 @@ type Telemetry struct {
 // MinHashSaltBytes is the shortest TELEMETRY_HASH_SALT accepted.
 const MinHashSaltBytes = 16
 
-// Solo configures the solo workspace's snapshots and their storage (CONTRACT §3, §4).
+// Solo configures the solo workspace's snapshots and their storage (README: Snapshot and quota decisions).
 type Solo struct {
 	QuotaBytes       int64  // SOLO_QUOTA_BYTES: default per-user quota
 	SnapshotMaxBytes int64  // SOLO_SNAPSHOT_MAX_BYTES: largest snapshot body

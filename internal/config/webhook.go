@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// Webhook configures signed event delivery (CONTRACT §12). Kept apart from the other
+// Webhook configures signed event delivery (README: Webhooks). Kept apart from the other
 // sections: the secret and the event names are checked where they are used (the webhook
 // builder in internal/app), which refuses a malformed one at start-up naming the variable.
 type Webhook struct {

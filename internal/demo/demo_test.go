@@ -47,7 +47,7 @@ func TestServesPageAndModules(t *testing.T) {
 	checkPageHeaders(t, "GET /demo", resp.Header)
 }
 
-// checkPageHeaders wants every answer of the demo unsniffable and unframeable (CONTRACT §9).
+// checkPageHeaders wants every answer of the demo unsniffable and unframeable (README: Hostile input and load).
 func checkPageHeaders(t *testing.T, what string, h http.Header) {
 	t.Helper()
 	if got := h.Get("X-Content-Type-Options"); got != "nosniff" {

@@ -44,7 +44,7 @@ func TestReadinessFailsWithPendingMigrations(t *testing.T) {
 	}
 }
 
-// TestAuthentication covers CONTRACT §1 through the full handler: the validator asks for a
+// TestAuthentication covers the auth rules through the full handler: the validator asks for a
 // principal on secured routes, and every refused token is a 401 problem.
 func TestAuthentication(t *testing.T) {
 	t.Parallel()

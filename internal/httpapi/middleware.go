@@ -20,7 +20,7 @@ var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
 // statusRecorder remembers the status written so the access log and metrics can report it,
 // and closes the connection after an answer sent before the request body was read to its
-// end (CONTRACT §9): net/http would otherwise drain an unwanted body, or wait for a slow
+// end (README: Hostile input and load): net/http would otherwise drain an unwanted body, or wait for a slow
 // one, before reading the next request.
 type statusRecorder struct {
 	http.ResponseWriter

@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// readinessMaxAge is how old a readiness result /readyz may answer from (CONTRACT §9).
+// readinessMaxAge is how old a readiness result /readyz may answer from (README: Hostile input and load).
 const readinessMaxAge = time.Second
 
 // readinessTimeout bounds one round of checks.

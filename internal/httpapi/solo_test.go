@@ -59,7 +59,7 @@ func (e soloEnv) storage(t *testing.T, tok string) map[string]any {
 	return r.JSON(t)
 }
 
-// assertInvariant checks CONTRACT §3's invariant for user: used_bytes equals the sum of the
+// assertInvariant checks the quota invariant for user: used_bytes equals the sum of the
 // sizes of the user's revisions, and nothing is pending.
 func (e soloEnv) assertInvariant(t *testing.T, user string, wantUsed int64) {
 	t.Helper()

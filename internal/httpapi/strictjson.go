@@ -11,7 +11,7 @@ import (
 )
 
 // checkStrictJSON enforces what every JSON request body must be beyond its schema
-// (CONTRACT §9): exactly one JSON value (nothing but white space after it) and no string —
+// (README: Hostile input and load): exactly one JSON value (nothing but white space after it) and no string —
 // member name or value — holding U+0000, which PostgreSQL cannot store in text. It returns
 // a validation_error naming the body, or nil.
 //

@@ -32,7 +32,7 @@ const streamingBodyExt = "x-m4sh-streaming-body"
 // stores them all, and a well-formed id that names nothing is a 404, not a 400.
 const uuidPattern = `^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`
 
-// maxJSONBody bounds every JSON request body (CONTRACT §9): larger is 413.
+// maxJSONBody bounds every JSON request body (README: Hostile input and load): larger is 413.
 const maxJSONBody = 64 << 10
 
 // validator checks every request against the OpenAPI document before any handler runs,
@@ -178,7 +178,7 @@ func isJSON(contentType string) bool {
 }
 
 // checkStrings refuses path and query values that no route can mean and PostgreSQL cannot
-// store: U+0000 and bytes that are not UTF-8 (CONTRACT §9).
+// store: U+0000 and bytes that are not UTF-8 (README: Hostile input and load).
 func checkStrings(params map[string]string, rawQuery string) error {
 	var fields []apperr.FieldError
 	bad := func(field, s string) {

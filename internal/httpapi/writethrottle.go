@@ -6,7 +6,7 @@ import (
 )
 
 // writeThrottleExt marks operations that create a resource: each user may call them at most
-// API_WRITE_RATE_PER_MIN times a minute, together (CONTRACT §9).
+// API_WRITE_RATE_PER_MIN times a minute, together (README: Hostile input and load).
 const writeThrottleExt = "x-m4sh-write-throttled"
 
 // writeThrottle counts each user's creations in a sliding one-minute window: the current

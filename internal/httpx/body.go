@@ -12,7 +12,7 @@ import (
 	"github.com/m4sh/backend/internal/apperr"
 )
 
-// BodyGuard is every request body as handlers see it (CONTRACT §9). The body must arrive
+// BodyGuard is every request body as handlers see it (README: Hostile input and load). The body must arrive
 // within the deadline set on the connection when the request started (HTTP_BODY_TIMEOUT);
 // a read past it fails with a request_timeout error, and the answer — whatever layer writes
 // it — is 408 with the connection closed (WriteError, and the API's access-log layer). Reaching the end of

@@ -16,7 +16,7 @@ const DefaultUploadsInFlight = 4
 const uploadRetryAfter = time.Second
 
 // inFlight counts each user's uploads in flight in this process, so that one user cannot
-// hold more than max bodies in memory (CONTRACT §9). Users without uploads take no memory.
+// hold more than max bodies in memory (README: Hostile input and load). Users without uploads take no memory.
 type inFlight struct {
 	max    int
 	mu     sync.Mutex

@@ -1,6 +1,6 @@
 package solo
 
-// Retention (CONTRACT §4): keep the newest N committed revisions of every session and give
+// Retention (README: Snapshot retention): keep the newest N committed revisions of every session and give
 // their bytes back. Pending uploads and orphan blobs are the reaper's (reap.go); retention
 // never touches pending rows and never the newest revision.
 //

@@ -1,4 +1,4 @@
-// Package solo is the solo workspace (CONTRACT §3, §4): sessions owned by one user and the
+// Package solo is the solo workspace (README: Snapshot and quota decisions): sessions owned by one user and the
 // whole lifecycle of their snapshot revisions — upload (upload.go), reads, the per-user quota
 // (quota.go), the reaper of abandoned uploads and leftover blobs (reap.go), retention
 // (retention.go), usage reconciliation (reconcile.go) and the River jobs that run them

@@ -71,7 +71,7 @@ func (b *testBundle) upload(body string, key string) (solo.CreateResult, error) 
 	})
 }
 
-// checkInvariant asserts CONTRACT §3's invariant and that blobs and rows match one to one:
+// checkInvariant asserts the quota invariant and that blobs and rows match one to one:
 // used_bytes == sum of the user's revision sizes, nothing pending, every row has its blob
 // and every blob its row. It returns the committed revisions in order.
 func (b *testBundle) checkInvariant(t *testing.T, wantUsed int64) []int32 {

@@ -1,4 +1,4 @@
-// Package telemetry is the storage side of the public telemetry ingest (CONTRACT §5): the
+// Package telemetry is the storage side of the public telemetry ingest (README: Telemetry): the
 // event type, the bounded buffer and COPY writer that store events best-effort without ever
 // blocking a request, the per-client throttle, the salted client hash, and daily partition
 // maintenance. It knows nothing of HTTP; its sub-package ingest is the HTTP side.

@@ -14,7 +14,7 @@ import (
 	"github.com/m4sh/backend/internal/auth"
 )
 
-// TestCloseCodes has one row per close code and cause (CONTRACT §6): each connection is
+// TestCloseCodes has one row per close code and cause (the AsyncAPI document): each connection is
 // accepted and then closed with exactly that code and reason.
 func TestCloseCodes(t *testing.T) {
 	t.Parallel()

@@ -15,7 +15,7 @@ import (
 	"github.com/m4sh/backend/internal/ws"
 )
 
-// Connection caps and session end (CONTRACT §9), on one node and across two.
+// Connection caps and session end (README: Hostile input and load), on one node and across two.
 
 // twoNodes starts the classroom fixture on node a and a second service, node b, on the same
 // database, both with PUBSUB=nats through an in-process NATS server.

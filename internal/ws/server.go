@@ -1,4 +1,4 @@
-// Package ws is the classroom presence and cursor WebSocket endpoint (CONTRACT §6; the
+// Package ws is the classroom presence and cursor WebSocket endpoint (the AsyncAPI document; the
 // message contract is asyncapi/asyncapi.yaml). It authenticates and authorises the upgrade,
 // turns presence's refusals (connection caps, ended sessions) into close codes, validates
 // every inbound frame against the AsyncAPI schemas, and runs each connection as

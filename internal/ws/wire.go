@@ -24,7 +24,7 @@ const (
 	typeState    = "state"
 )
 
-// maxStateBytes bounds a presence state serialized (CONTRACT §10).
+// maxStateBytes bounds a presence state serialized (the AsyncAPI document).
 const maxStateBytes = 512
 
 var frameStateTooLarge = []byte(`{"type":"error","code":"state_too_large","message":"presence state is larger than 512 bytes","for":"state"}`)

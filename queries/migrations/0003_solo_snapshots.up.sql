@@ -1,5 +1,5 @@
 -- Solo workspace: sessions owned by one user, snapshot revisions stored as immutable blobs,
--- and per-user storage accounting (CONTRACT §3, §4).
+-- and per-user storage accounting (README: Snapshot and quota decisions).
 --
 -- Invariant: solo_user_storage.used_bytes == the sum of size_bytes of the user's rows in
 -- solo_snapshots, pending ones included. Bytes are reserved together with a pending row, the

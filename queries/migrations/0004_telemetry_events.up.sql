@@ -1,4 +1,4 @@
--- Telemetry events (CONTRACT §5): an append-only log written in batches with COPY, natively
+-- Telemetry events (README: Telemetry): an append-only log written in batches with COPY, natively
 -- partitioned by receive day (UTC) so that retention is DROP TABLE of whole partitions
 -- instead of DELETE + vacuum. Rows are partitioned by received_at (server time), never by the
 -- client's ts, whose clock may be anywhere.

@@ -1,4 +1,4 @@
--- Snapshot storage that costs what changed (CONTRACT §13): revisions stored as manifests of
+-- Snapshot storage that costs what changed : revisions stored as manifests of
 -- content-defined, compressed chunks, deduplicated within each owner's storage. The design,
 -- lock order and the GC race are written out in internal/chunkstore's package doc; this file
 -- says what each column means.
@@ -83,7 +83,7 @@ ALTER TABLE solo_snapshots
     -- The distinct chunk ids of the manifest: the references this revision holds. Kept as an
     -- array so GC, the reaper and reconcile decrement and count in SQL.
     ADD COLUMN chunk_ids     bigint[],
-    -- What the revision added when it was created (CONTRACT §13); a whole-blob revision
+    -- What the revision added when it was created ; a whole-blob revision
     -- added its size.
     ADD COLUMN stored_bytes  bigint CHECK (stored_bytes >= 0),
     ADD COLUMN pinned        boolean NOT NULL DEFAULT false,

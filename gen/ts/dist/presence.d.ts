@@ -15,7 +15,7 @@ export declare function closeAction(code: number): CloseAction;
  * or close(). connect() leaves `stopped` again.
  */
 export type PresenceStatus = "idle" | "connecting" | "open" | "reconnecting" | "stopped";
-/** The most a presence state may take serialized as JSON, in UTF-8 bytes (CONTRACT §10). */
+/** The most a presence state may take serialized as JSON, in UTF-8 bytes (the AsyncAPI document). */
 export declare const maxStateBytes = 512;
 /** A present user with their latest cursor and presence state (each absent while unknown). */
 export type PresentUser<S extends PresenceState = PresenceState> = Omit<SnapshotUser, "state"> & {

@@ -19,7 +19,7 @@ export function closeAction(code) {
             return "back_off";
     }
 }
-/** The most a presence state may take serialized as JSON, in UTF-8 bytes (CONTRACT §10). */
+/** The most a presence state may take serialized as JSON, in UTF-8 bytes (the AsyncAPI document). */
 export const maxStateBytes = 512;
 /**
  * One live connection to a classroom session's presence channel that reconnects by itself:

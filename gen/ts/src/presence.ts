@@ -46,7 +46,7 @@ export function closeAction(code: number): CloseAction {
  */
 export type PresenceStatus = "idle" | "connecting" | "open" | "reconnecting" | "stopped";
 
-/** The most a presence state may take serialized as JSON, in UTF-8 bytes (CONTRACT §10). */
+/** The most a presence state may take serialized as JSON, in UTF-8 bytes (the AsyncAPI document). */
 export const maxStateBytes = 512;
 
 /** A present user with their latest cursor and presence state (each absent while unknown). */

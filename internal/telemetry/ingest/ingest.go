@@ -1,4 +1,4 @@
-// Package ingest is the HTTP side of the public telemetry ingest (CONTRACT §5): one
+// Package ingest is the HTTP side of the public telemetry ingest (README: Telemetry): one
 // http.Handler serving POST /api/v1/logs/telemetry/ and its CORS preflight.
 //
 // It is a plain http.Handler rather than a method of the generated strict server because the
