@@ -193,3 +193,73 @@ func TestRefusedBeforeTheBody(t *testing.T) {
 		}
 	}
 }
+
+// TestSlowSnapshotUploads is one user opening 100 snapshot uploads that each declare
+// 5 MiB and drip a byte every 100 ms: SOLO_UPLOADS_IN_FLIGHT (4) of them are read, as
+// bytes arrive, until HTTP_BODY_TIMEOUT answers 408; the other 96 get 429 too_many_uploads
+// at once, before their bodies, with the connection closed. Memory grows with what
+// arrived, never with what was declared (a 5 MiB buffer each would be 500 MiB).
+func TestSlowSnapshotUploads(t *testing.T) {
+	t.Parallel()
+	f := apptest.NewClassrooms(t, map[string]string{"HTTP_BODY_TIMEOUT": "2s", "API_WRITE_RATE_PER_MIN": "100000"})
+	solo := apptest.MustCreate[api.SoloSession](t, f.Env, f.Tina, "/api/v1/solo/sessions/", map[string]any{"title": "s"})
+	path := "/api/v1/solo/sessions/" + solo.Id.String() + "/snapshot/"
+	const conns, declared, inFlight = 100, 5 << 20, 4
+	before := heapBytes()
+	cs := make([]*rawConn, conns)
+	for i := range cs {
+		cs[i] = dial(t, f.Env)
+		cs[i].head(http.MethodPost, path, f.Tina, declared, "Content-Type: application/octet-stream")
+		cs[i].write("x")
+	}
+	stop := make(chan struct{})
+	var drip sync.WaitGroup
+	drip.Go(func() {
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				for _, c := range cs {
+					_ = c.write("x")
+				}
+			}
+		}
+	})
+	time.Sleep(1200 * time.Millisecond)
+	growth := int64(heapBytes()) - int64(before)
+	t.Logf("%d slow uploads declaring %d bytes: heap+stacks grew %d KiB", conns, declared, growth>>10)
+	if growth > conns*40<<10 {
+		t.Errorf("memory grew %d bytes for %d slow uploads, want under 40 KiB each", growth, conns)
+	}
+	var mu sync.Mutex
+	got := map[string]int{}
+	var wg sync.WaitGroup
+	for i, c := range cs {
+		wg.Go(func() {
+			resp, body, err := c.response(6 * time.Second)
+			if err != nil {
+				t.Errorf("upload %d: no answer: %v", i, err)
+				return
+			}
+			if !resp.Close || !c.closedByServer(2*time.Second) {
+				t.Errorf("upload %d: %d answered with the connection left open", i, resp.StatusCode)
+			}
+			if resp.StatusCode == http.StatusTooManyRequests && resp.Header.Get("Retry-After") == "" {
+				t.Errorf("upload %d: 429 without Retry-After", i)
+			}
+			mu.Lock()
+			got[fmt.Sprintf("%d %s", resp.StatusCode, code(body))]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	close(stop)
+	drip.Wait()
+	want := map[string]int{"408 request_timeout": inFlight, "429 too_many_uploads": conns - inFlight}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("answers = %v, want %v", got, want)
+	}
+}
