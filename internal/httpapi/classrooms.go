@@ -40,23 +40,11 @@ func (s *Server) ClassroomCreate(ctx context.Context, req api.ClassroomCreateReq
 
 // ClassroomList pages through the caller's classrooms.
 func (s *Server) ClassroomList(ctx context.Context, req api.ClassroomListRequestObject) (api.ClassroomListResponseObject, error) {
-	p, err := principal(ctx)
+	items, next, err := listPage(ctx, req.Params.Limit, req.Params.Cursor, s.classrooms.List, classroomDTO)
 	if err != nil {
 		return nil, err
 	}
-	pr, err := page.Parse(req.Params.Limit, req.Params.Cursor)
-	if err != nil {
-		return nil, err
-	}
-	cs, next, err := s.classrooms.List(ctx, p.UserID, pr)
-	if err != nil {
-		return nil, err
-	}
-	out := api.ClassroomList200JSONResponse{Items: make([]api.Classroom, len(cs)), NextCursor: next}
-	for i, c := range cs {
-		out.Items[i] = classroomDTO(c)
-	}
-	return out, nil
+	return api.ClassroomList200JSONResponse{Items: items, NextCursor: next}, nil
 }
 
 // ClassroomGet returns one classroom.
@@ -144,23 +132,13 @@ func (s *Server) ClassroomSessionCreate(ctx context.Context, req api.ClassroomSe
 
 // ClassroomSessionList pages through a classroom's sessions.
 func (s *Server) ClassroomSessionList(ctx context.Context, req api.ClassroomSessionListRequestObject) (api.ClassroomSessionListResponseObject, error) {
-	p, err := principal(ctx)
+	items, next, err := listPage(ctx, req.Params.Limit, req.Params.Cursor, func(ctx context.Context, user string, pr page.Request) ([]classroom.Session, *string, error) {
+		return s.classrooms.ListSessions(ctx, user, req.ClassId, pr)
+	}, sessionDTO)
 	if err != nil {
 		return nil, err
 	}
-	pr, err := page.Parse(req.Params.Limit, req.Params.Cursor)
-	if err != nil {
-		return nil, err
-	}
-	ss, next, err := s.classrooms.ListSessions(ctx, p.UserID, req.ClassId, pr)
-	if err != nil {
-		return nil, err
-	}
-	out := api.ClassroomSessionList200JSONResponse{Items: make([]api.ClassroomSession, len(ss)), NextCursor: next}
-	for i, x := range ss {
-		out.Items[i] = sessionDTO(x)
-	}
-	return out, nil
+	return api.ClassroomSessionList200JSONResponse{Items: items, NextCursor: next}, nil
 }
 
 // ClassroomSessionGet returns one session.

@@ -19,6 +19,7 @@ import (
 	"github.com/m4sh/backend/internal/classroom"
 	"github.com/m4sh/backend/internal/httpx"
 	"github.com/m4sh/backend/internal/metrics"
+	"github.com/m4sh/backend/internal/page"
 	"github.com/m4sh/backend/internal/telemetry/ingest"
 )
 
@@ -190,4 +191,28 @@ func labelRoute(pattern string, h http.Handler) http.Handler {
 		httpx.InfoFrom(r.Context()).Route = pattern
 		h.ServeHTTP(w, r)
 	})
+}
+
+// listPage is the body of every list operation: the caller, the page asked for, one service
+// call, and the rows in their wire form.
+func listPage[T, D any](ctx context.Context, limit *int, cursor *string,
+	list func(ctx context.Context, user string, pr page.Request) ([]T, *string, error), dto func(T) D,
+) ([]D, *string, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	pr, err := page.Parse(limit, cursor)
+	if err != nil {
+		return nil, nil, err
+	}
+	rows, next, err := list(ctx, p.UserID, pr)
+	if err != nil {
+		return nil, nil, err
+	}
+	items := make([]D, len(rows))
+	for i, r := range rows {
+		items[i] = dto(r)
+	}
+	return items, next, nil
 }

@@ -73,23 +73,11 @@ func (s *Server) SoloSessionCreate(ctx context.Context, req api.SoloSessionCreat
 
 // SoloSessionList lists the caller's sessions.
 func (s *Server) SoloSessionList(ctx context.Context, req api.SoloSessionListRequestObject) (api.SoloSessionListResponseObject, error) {
-	p, err := principal(ctx)
+	items, next, err := listPage(ctx, req.Params.Limit, req.Params.Cursor, s.solo.SessionList, soloSessionOut)
 	if err != nil {
 		return nil, err
 	}
-	pr, err := page.Parse(req.Params.Limit, req.Params.Cursor)
-	if err != nil {
-		return nil, err
-	}
-	sessions, next, err := s.solo.SessionList(ctx, p.UserID, pr)
-	if err != nil {
-		return nil, err
-	}
-	out := api.SoloSessionList200JSONResponse{Items: make([]api.SoloSession, len(sessions)), NextCursor: next}
-	for i, sess := range sessions {
-		out.Items[i] = soloSessionOut(sess)
-	}
-	return out, nil
+	return api.SoloSessionList200JSONResponse{Items: items, NextCursor: next}, nil
 }
 
 // SoloSessionGet returns one of the caller's sessions.
@@ -164,26 +152,13 @@ func (s *Server) SoloSnapshotGet(ctx context.Context, req api.SoloSnapshotGetReq
 
 // SoloSnapshotList lists a session's revisions, newest first.
 func (s *Server) SoloSnapshotList(ctx context.Context, req api.SoloSnapshotListRequestObject) (api.SoloSnapshotListResponseObject, error) {
-	p, err := principal(ctx)
+	items, next, err := listPage(ctx, req.Params.Limit, req.Params.Cursor, func(ctx context.Context, user string, pr page.Request) ([]solo.Snapshot, *string, error) {
+		return s.solo.SnapshotList(ctx, user, req.SessionId, pr)
+	}, snapshotDTO)
 	if err != nil {
 		return nil, err
 	}
-	pr, err := page.Parse(req.Params.Limit, req.Params.Cursor)
-	if err != nil {
-		return nil, err
-	}
-	snaps, next, err := s.solo.SnapshotList(ctx, p.UserID, req.SessionId, pr)
-	if err != nil {
-		return nil, err
-	}
-	out := api.SoloSnapshotList200JSONResponse{Items: make([]api.Snapshot, len(snaps)), NextCursor: next}
-	for i, sn := range snaps {
-		out.Items[i] = api.Snapshot{
-			Id: sn.ID, Revision: sn.Revision, SizeBytes: sn.SizeBytes, Sha256: sn.SHA256,
-			ContentType: sn.ContentType, CreatedAt: sn.CreatedAt,
-		}
-	}
-	return out, nil
+	return api.SoloSnapshotList200JSONResponse{Items: items, NextCursor: next}, nil
 }
 
 // SoloStorageGet returns the caller's storage usage.
@@ -265,4 +240,12 @@ func soloSessionOut(s solo.Session) api.SoloSession {
 
 func soloStorageOut(s solo.Storage) api.SoloStorage {
 	return api.SoloStorage{Used: s.Used, Quota: s.Quota, Remaining: s.Remaining()}
+}
+
+// snapshotDTO is a revision as the listing shows it.
+func snapshotDTO(sn solo.Snapshot) api.Snapshot {
+	return api.Snapshot{
+		Id: sn.ID, Revision: sn.Revision, SizeBytes: sn.SizeBytes, Sha256: sn.SHA256,
+		ContentType: sn.ContentType, CreatedAt: sn.CreatedAt,
+	}
 }
