@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/m4sh/backend/internal/apptest"
 	"github.com/m4sh/backend/internal/dbtest"
 	"github.com/m4sh/backend/internal/webhook"
 )
@@ -20,7 +21,7 @@ func TestTypeScriptVerifiesGoSignature(t *testing.T) {
 	t.Parallel()
 	node, err := exec.LookPath("node")
 	if err != nil {
-		t.Skip("node is not installed")
+		apptest.Unavailable(t, "node is not installed")
 	}
 	root, err := dbtest.RepoRoot()
 	if err != nil {
