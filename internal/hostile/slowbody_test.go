@@ -32,6 +32,28 @@ func heapBytes() uint64 {
 	return m.HeapAlloc + m.StackInuse
 }
 
+// drip writes one body byte to every connection each 100 ms until the returned stop is
+// called; stop returns once the writer has ended.
+func drip(cs []*rawConn) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				for _, c := range cs {
+					_ = c.write("x")
+				}
+			}
+		}
+	})
+	return func() { close(done); wg.Wait() }
+}
+
 // TestSlowBodies drips 120 bodies that declare 60,000 bytes, one byte every 100 ms, over
 // every JSON route with a valid token: memory grows with what arrived (not with what was
 // declared), and each request is answered 408 request_timeout once HTTP_BODY_TIMEOUT (2 s
@@ -52,22 +74,7 @@ func TestSlowBodies(t *testing.T) {
 		cs[i].head(rt[0], rt[1], f.Tina, declared, "Content-Type: application/json")
 		cs[i].write(`{"title":"`)
 	}
-	stop := make(chan struct{})
-	var drip sync.WaitGroup
-	drip.Go(func() {
-		tick := time.NewTicker(100 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-				for _, c := range cs {
-					_ = c.write("x")
-				}
-			}
-		}
-	})
+	stopDrip := drip(cs)
 	time.Sleep(1200 * time.Millisecond)
 	during := heapBytes()
 	growth := int64(during) - int64(before)
@@ -97,8 +104,7 @@ func TestSlowBodies(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	close(stop)
-	drip.Wait()
+	stopDrip()
 	if d := time.Since(start); d > 8*time.Second {
 		t.Errorf("answering every slow body took %v, want about 2 s", d)
 	}
@@ -212,22 +218,7 @@ func TestSlowSnapshotUploads(t *testing.T) {
 		cs[i].head(http.MethodPost, path, f.Tina, declared, "Content-Type: application/octet-stream")
 		cs[i].write("x")
 	}
-	stop := make(chan struct{})
-	var drip sync.WaitGroup
-	drip.Go(func() {
-		tick := time.NewTicker(100 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-				for _, c := range cs {
-					_ = c.write("x")
-				}
-			}
-		}
-	})
+	stopDrip := drip(cs)
 	time.Sleep(1200 * time.Millisecond)
 	growth := int64(heapBytes()) - int64(before)
 	t.Logf("%d slow uploads declaring %d bytes: heap+stacks grew %d KiB", conns, declared, growth>>10)
@@ -256,8 +247,7 @@ func TestSlowSnapshotUploads(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	close(stop)
-	drip.Wait()
+	stopDrip()
 	want := map[string]int{"408 request_timeout": inFlight, "429 too_many_uploads": conns - inFlight}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("answers = %v, want %v", got, want)
