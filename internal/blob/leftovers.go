@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -31,34 +30,13 @@ var (
 // SweepLeftovers removes temporary files (a Put that never linked its file into place)
 // under prefix last modified before olderThan.
 func (l *Local) SweepLeftovers(ctx context.Context, prefix string, olderThan time.Time) (int, error) {
-	root := l.dir
 	if i := strings.LastIndex(prefix, "/"); i >= 0 {
 		if err := ValidKey(prefix[:i]); err != nil {
 			return 0, err
 		}
-		root = filepath.Join(l.dir, filepath.FromSlash(prefix[:i]))
 	}
 	removed := 0
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil
-			}
-			return err
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if d.IsDir() || !strings.HasPrefix(d.Name(), tempPrefix) {
-			return nil
-		}
-		info, err := d.Info()
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil // the Put finished or failed meanwhile
-		}
-		if err != nil {
-			return err
-		}
+	err := l.walkFiles(ctx, prefix, true, func(p string, info fs.FileInfo) error {
 		if !info.ModTime().Before(olderThan) {
 			return nil // perhaps still being written
 		}

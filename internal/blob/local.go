@@ -198,23 +198,7 @@ func (l *Local) List(ctx context.Context, prefix string, olderThan time.Time) it
 			}
 		}
 		// Walk from the deepest directory the prefix names, then filter by the full prefix.
-		root := l.dir
-		if i := strings.LastIndex(prefix, "/"); i >= 0 {
-			root = filepath.Join(l.dir, filepath.FromSlash(prefix[:i]))
-		}
-		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				if errors.Is(err, fs.ErrNotExist) {
-					return nil
-				}
-				return err
-			}
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			if d.IsDir() || strings.HasPrefix(d.Name(), tempPrefix) {
-				return nil
-			}
+		err := l.walkFiles(ctx, prefix, false, func(p string, info fs.FileInfo) error {
 			rel, err := filepath.Rel(l.dir, p)
 			if err != nil {
 				return err
@@ -222,13 +206,6 @@ func (l *Local) List(ctx context.Context, prefix string, olderThan time.Time) it
 			key := filepath.ToSlash(rel)
 			if !strings.HasPrefix(key, prefix) {
 				return nil
-			}
-			info, err := d.Info()
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil // deleted while walking
-			}
-			if err != nil {
-				return err
 			}
 			if !olderThan.IsZero() && !info.ModTime().Before(olderThan) {
 				return nil
@@ -242,4 +219,37 @@ func (l *Local) List(ctx context.Context, prefix string, olderThan time.Time) it
 			yield(Object{}, fmt.Errorf("blob: listing %q: %w", prefix, err))
 		}
 	}
+}
+
+// walkFiles calls visit with every file under the deepest directory that prefix names
+// whose name marks it temporary (temp) or not: List walks the blobs, SweepLeftovers the
+// temporary files. Missing directories and files removed while walking are skipped; visit
+// may return fs.SkipAll.
+func (l *Local) walkFiles(ctx context.Context, prefix string, temp bool, visit func(path string, info fs.FileInfo) error) error {
+	root := l.dir
+	if i := strings.LastIndex(prefix, "/"); i >= 0 {
+		root = filepath.Join(l.dir, filepath.FromSlash(prefix[:i]))
+	}
+	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if d.IsDir() || strings.HasPrefix(d.Name(), tempPrefix) != temp {
+			return nil
+		}
+		info, err := d.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // removed while walking (a Put finished or failed, a delete ran)
+		}
+		if err != nil {
+			return err
+		}
+		return visit(p, info)
+	})
 }
