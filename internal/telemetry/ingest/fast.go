@@ -211,18 +211,15 @@ func (d *fastDecoder) eventMembers(e, prev *telemetry.Event, key []byte) error {
 		switch string(key) {
 		case "name":
 			bit = hasName
-			s, err := d.str0()
+			var prevName string
+			if prev != nil {
+				prevName = prev.Name
+			}
+			s, err := d.boundedStr(d.limits.name, prevName)
 			if err != nil {
 				return err
 			}
-			if n := utf8.RuneCount(s); n < d.limits.name.min || n > d.limits.name.max || bytes.IndexByte(s, 0) >= 0 {
-				return errDecline
-			}
-			if prev != nil && string(s) == prev.Name {
-				e.Name = prev.Name
-			} else {
-				e.Name = string(s)
-			}
+			e.Name = s
 		case "ts":
 			bit = hasTS
 			s, err := d.str0()
@@ -250,18 +247,15 @@ func (d *fastDecoder) eventMembers(e, prev *telemetry.Event, key []byte) error {
 			e.Level = d.limits.levels[i]
 		case "session_id":
 			bit = hasSession
-			s, err := d.str0()
+			var prevSession string
+			if prev != nil {
+				prevSession = prev.SessionID
+			}
+			s, err := d.boundedStr(d.limits.session, prevSession)
 			if err != nil {
 				return err
 			}
-			if n := utf8.RuneCount(s); n < d.limits.session.min || n > d.limits.session.max || bytes.IndexByte(s, 0) >= 0 {
-				return errDecline
-			}
-			if prev != nil && string(s) == prev.SessionID {
-				e.SessionID = prev.SessionID
-			} else {
-				e.SessionID = string(s)
-			}
+			e.SessionID = s
 		case "props":
 			bit = hasProps
 			if d.peek() != '{' {
@@ -508,6 +502,23 @@ func (d *fastDecoder) number() error {
 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// boundedStr reads a string member whose length in characters lies within b and that
+// holds no U+0000; equal to prev (the previous event's value), it returns prev itself, so
+// a batch repeating a name allocates it once.
+func (d *fastDecoder) boundedStr(b lengths, prev string) (string, error) {
+	s, err := d.str0()
+	if err != nil {
+		return "", err
+	}
+	if n := utf8.RuneCount(s); n < b.min || n > b.max || bytes.IndexByte(s, 0) >= 0 {
+		return "", errDecline
+	}
+	if prev != "" && string(s) == prev {
+		return prev, nil
+	}
+	return string(s), nil
+}
 
 // str0 reads the string at the input position and returns its decoded bytes as
 // encoding/json decodes them — valid only until the next call. Anything but a string, invalid
