@@ -192,3 +192,43 @@ func TestWebSocketJoinAcrossNodes(t *testing.T) {
 		t.Errorf("node B's event trace %s, want %x", e.Trace.TraceID(), upgrade.TraceId)
 	}
 }
+
+// The HTTP handler decides a new trace's sampling before any span exists; the ratio must
+// apply once (not again in the SDK's sampler), and a caller's sampled trace context must
+// still be followed.
+func TestRequestSamplingRatio(t *testing.T) {
+	rec := tracetest.NewReceiver(t)
+	env := apptest.New(t, map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": rec.URL,
+		"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.5"})
+	flush := func() {
+		if err := env.App.Tracing.ForceFlush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tok := env.Token("alice")
+	const n = 400
+	for range n {
+		if r := env.Do(apptest.Request{Method: http.MethodGet, Path: "/api/v1/me/", Token: tok}); r.Status != http.StatusOK {
+			t.Fatalf("GET /api/v1/me/ = %d", r.Status)
+		}
+	}
+	flush()
+	// Binomial(400, 0.5): 200 ± 10 (one sd); a ratio applied twice would give ≈ 100.
+	if got := rec.Count("GET"); got < 150 || got > 250 {
+		t.Errorf("%d of %d requests traced at ratio 0.5", got, n)
+	}
+	// A caller's sampled context is followed whatever the ratio says.
+	const parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+	before := rec.Count("GET")
+	for range 20 {
+		r := env.Do(apptest.Request{Method: http.MethodGet, Path: "/api/v1/me/", Token: tok,
+			Header: map[string]string{"Traceparent": parent}})
+		if r.Status != http.StatusOK {
+			t.Fatalf("GET /api/v1/me/ = %d", r.Status)
+		}
+	}
+	flush()
+	if got := rec.Count("GET") - before; got != 20 {
+		t.Errorf("%d of 20 requests with a sampled caller context traced", got)
+	}
+}

@@ -8,6 +8,7 @@ package tracing
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
@@ -36,6 +37,9 @@ type Config struct {
 type Provider struct {
 	sdk  *sdktrace.TracerProvider
 	prop propagation.TextMapPropagator
+	// roots is the share of new traces (requests without a caller's trace context) that
+	// are sampled, decided before any span bookkeeping (see Handler).
+	roots float64
 }
 
 // New returns a Provider exporting to cfg.Endpoint in batches, or nil when it is empty.
@@ -47,7 +51,7 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: %w", err)
 	}
-	sampler, err := newSampler(cfg.Sampler, cfg.SamplerArg)
+	sampler, roots, err := newSampler(cfg.Sampler, cfg.SamplerArg)
 	if err != nil {
 		return nil, err
 	}
@@ -57,27 +61,56 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 	}
 	res := resource.NewWithAttributes(semconv.SchemaURL, semconv.ServiceName(name))
 	return &Provider{
-		sdk:  sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithSampler(sampler), sdktrace.WithResource(res)),
-		prop: propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
+		sdk:   sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithSampler(rootDecided{sampler}), sdktrace.WithResource(res)),
+		prop:  propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
+		roots: roots,
 	}, nil
 }
 
-func newSampler(name string, arg float64) (sdktrace.Sampler, error) {
+// newSampler returns the sampler named by OTEL_TRACES_SAMPLER and the share of new traces
+// it samples.
+func newSampler(name string, arg float64) (sdktrace.Sampler, float64, error) {
 	switch strings.ToLower(name) {
 	case "", "parentbased_always_on":
-		return sdktrace.ParentBased(sdktrace.AlwaysSample()), nil
+		return sdktrace.ParentBased(sdktrace.AlwaysSample()), 1, nil
 	case "always_on":
-		return sdktrace.AlwaysSample(), nil
+		return sdktrace.AlwaysSample(), 1, nil
 	case "always_off":
-		return sdktrace.NeverSample(), nil
+		return sdktrace.NeverSample(), 0, nil
 	case "parentbased_always_off":
-		return sdktrace.ParentBased(sdktrace.NeverSample()), nil
+		return sdktrace.ParentBased(sdktrace.NeverSample()), 0, nil
 	case "traceidratio":
-		return sdktrace.TraceIDRatioBased(arg), nil
+		return sdktrace.TraceIDRatioBased(arg), arg, nil
 	case "parentbased_traceidratio":
-		return sdktrace.ParentBased(sdktrace.TraceIDRatioBased(arg)), nil
+		return sdktrace.ParentBased(sdktrace.TraceIDRatioBased(arg)), arg, nil
 	}
-	return nil, fmt.Errorf("config: OTEL_TRACES_SAMPLER: %q is not supported", name)
+	return nil, 0, fmt.Errorf("config: OTEL_TRACES_SAMPLER: %q is not supported", name)
+}
+
+// sampledRoot marks a context whose new trace the Handler already decided to sample.
+type sampledRoot struct{}
+
+// rootDecided samples a root span whose context carries sampledRoot, and leaves every
+// other decision to the configured sampler; without it the ratio would apply twice.
+type rootDecided struct{ sdktrace.Sampler }
+
+func (s rootDecided) ShouldSample(p sdktrace.SamplingParameters) sdktrace.SamplingResult {
+	if p.ParentContext.Value(sampledRoot{}) != nil && !trace.SpanContextFromContext(p.ParentContext).IsValid() {
+		return sdktrace.SamplingResult{Decision: sdktrace.RecordAndSample,
+			Tracestate: trace.SpanContextFromContext(p.ParentContext).TraceState()}
+	}
+	return s.Sampler.ShouldSample(p)
+}
+
+// sampleRoot decides whether a new trace is sampled.
+func (p *Provider) sampleRoot() bool {
+	switch {
+	case p.roots >= 1:
+		return true
+	case p.roots <= 0:
+		return false
+	}
+	return rand.Float64() < p.roots
 }
 
 // Enabled reports whether spans are exported.

@@ -122,3 +122,16 @@ func (r *Receiver) Parent(s *tracepb.Span) *tracepb.Span {
 	}
 	return nil
 }
+
+// Count returns how many spans named name have arrived so far.
+func (r *Receiver) Count(name string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, s := range r.spans {
+		if s.Name == name {
+			n++
+		}
+	}
+	return n
+}
