@@ -18,6 +18,12 @@ import (
 	"github.com/m4sh/backend/internal/apperr"
 )
 
+// DefaultConnectTimeout bounds each new connection (dial, TLS, start-up) when the URL sets no
+// connect_timeout. Without it a server that accepts and never answers, or a dropped route,
+// would hold the request that needed a connection until the kernel gives up (minutes), and
+// readiness would never turn 503.
+const DefaultConnectTimeout = 5 * time.Second
+
 // Connect opens a pool and checks the database answers.
 func Connect(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error) {
 	return ConnectTraced(ctx, url, maxConns, nil)
@@ -31,6 +37,9 @@ func ConnectTraced(ctx context.Context, url string, maxConns int32, tracer pgx.Q
 	}
 	if maxConns > 0 {
 		cfg.MaxConns = maxConns
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
 	}
 	if tracer != nil {
 		cfg.ConnConfig.Tracer = tracer
