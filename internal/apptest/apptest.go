@@ -85,9 +85,12 @@ func Start(t testing.TB, url string, env map[string]string, edit func(*config.Co
 	}
 	srv := httptest.NewServer(a.Handler)
 	stop := sync.OnceFunc(func() {
-		srv.Close()
 		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer scancel()
+		// As serve does: hijacked WebSockets outlive srv.Close, and with them their
+		// goroutines and presence rooms.
+		_ = a.WS.Shutdown(sctx)
+		srv.Close()
 		_ = a.River.Stop(sctx)
 		cancel()
 		a.Close()
