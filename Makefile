@@ -85,9 +85,17 @@ run-cluster: build ## run NATS + two nodes (:8081, :8082) on the dev database; w
 	echo "nodes: $(CLUSTER_PORTS); mint a token:  make -s token USER_ID=alice"; \
 	wait -n
 
+# make token USER_ID=bob NAME=Bob TTL=10m; a negative TTL (e.g. -1h) mints an expired token,
+# for testing 401 token_expired and the WebSocket's 4401 close.
+TTL ?= 1h
+
 .PHONY: token
-token: build ## mint a dev token for USER (default alice) with the dev secret
-	@AUTH_JWT_SECRET="$${AUTH_JWT_SECRET:-$(DEV_SECRET)}" $(BIN) token -user "$${USER_ID:-alice}" -name "$${NAME:-Alice}"
+token: build ## mint a dev token for USER_ID (default alice), NAME, TTL (default 1h; negative = expired) with the dev secret
+	@AUTH_JWT_SECRET="$${AUTH_JWT_SECRET:-$(DEV_SECRET)}" $(BIN) token -user "$${USER_ID:-alice}" -name "$${NAME:-Alice}" -ttl "$(TTL)"
+
+.PHONY: db-url
+db-url: ## print the database URL `make run` uses (starts its private PostgreSQL if needed), for m4sh quota/gc/migrate
+	@echo "$${DATABASE_URL:-$$(scripts/pgcluster.sh start $(DEV_DATA) m4sh)}"
 
 .PHONY: test
 test: ## run every test against a private throwaway PostgreSQL (TEST_DATABASE_URL overrides)
