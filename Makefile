@@ -54,6 +54,13 @@ $(TS_STAMP): gen/ts/package.json
 	cd gen/ts && npm install --no-audit --no-fund --loglevel=error
 	@touch $@
 
+# The npm package as a tarball (name and semver from gen/ts/package.json, whose version
+# `make generate` takes from the specs' info.version): `npm install ./bin/m4sh-client-X.Y.Z.tgz`
+# installs a copy with its dependency, which later plain `npm install`s keep.
+.PHONY: sdk
+sdk: ## pack gen/ts (@m4sh/client, with its built dist) into bin/m4sh-client-<version>.tgz
+	@mkdir -p bin && cd gen/ts && npm pack --silent --pack-destination ../../bin | sed 's#^#bin/#'
+
 .PHONY: build
 build: ## build bin/m4sh
 	$(GO) build -o $(BIN) ./cmd/m4sh
