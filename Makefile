@@ -54,6 +54,13 @@ $(TS_STAMP): gen/ts/package.json
 	cd gen/ts && npm install --no-audit --no-fund --loglevel=error
 	@touch $@
 
+# The npm package as a tarball (name and semver from gen/ts/package.json, whose version
+# `make generate` takes from the specs' info.version): `npm install ./bin/m4sh-client-X.Y.Z.tgz`
+# installs a copy with its dependency, which later plain `npm install`s keep.
+.PHONY: sdk
+sdk: ## pack gen/ts (@m4sh/client, with its built dist) into bin/m4sh-client-<version>.tgz
+	@mkdir -p bin && cd gen/ts && npm pack --silent --pack-destination ../../bin | sed 's#^#bin/#'
+
 .PHONY: build
 build: ## build bin/m4sh
 	$(GO) build -o $(BIN) ./cmd/m4sh
@@ -85,9 +92,17 @@ run-cluster: build ## run NATS + two nodes (:8081, :8082) on the dev database; w
 	echo "nodes: $(CLUSTER_PORTS); mint a token:  make -s token USER_ID=alice"; \
 	wait -n
 
+# make token USER_ID=bob NAME=Bob TTL=10m; a negative TTL (e.g. -1h) mints an expired token,
+# for testing 401 token_expired and the WebSocket's 4401 close.
+TTL ?= 1h
+
 .PHONY: token
-token: build ## mint a dev token for USER (default alice) with the dev secret
-	@AUTH_JWT_SECRET="$${AUTH_JWT_SECRET:-$(DEV_SECRET)}" $(BIN) token -user "$${USER_ID:-alice}" -name "$${NAME:-Alice}"
+token: build ## mint a dev token for USER_ID (default alice), NAME, TTL (default 1h; negative = expired) with the dev secret
+	@AUTH_JWT_SECRET="$${AUTH_JWT_SECRET:-$(DEV_SECRET)}" $(BIN) token -user "$${USER_ID:-alice}" -name "$${NAME:-Alice}" -ttl "$(TTL)"
+
+.PHONY: db-url
+db-url: ## print the database URL `make run` uses (starts its private PostgreSQL if needed), for m4sh quota/gc/migrate
+	@echo "$${DATABASE_URL:-$$(scripts/pgcluster.sh start $(DEV_DATA) m4sh)}"
 
 .PHONY: test
 test: ## run every test against a private throwaway PostgreSQL (TEST_DATABASE_URL overrides)

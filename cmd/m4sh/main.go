@@ -36,7 +36,7 @@ commands:
   migrate up|down [-steps N]|status  apply, revert or show schema migrations
   gc snapshots [-keep-last N] [-session ID]  run snapshot retention now, print its JSON summary
   gc reconcile                       recompute every user's used_bytes from the rows
-  token -user U [-name N] [-ttl 1h]  mint a dev access token (HS256, AUTH_JWT_SECRET)
+  token -user U [-name N] [-ttl 1h]  mint a dev access token (HS256, AUTH_JWT_SECRET); negative -ttl: expired
   quota set -user U -bytes N         set a user's snapshot storage quota (may be below usage)
   healthcheck [-url URL]             exit 0 when this node's /healthz answers 200 (container probes)
   version, --version                 print the API version and the commit built from

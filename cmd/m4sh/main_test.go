@@ -15,6 +15,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/m4sh/backend/internal/auth"
 	"github.com/m4sh/backend/internal/dbtest"
 )
 
@@ -182,6 +183,8 @@ func TestCommandErrors(t *testing.T) {
 		{"bad config", map[string]string{"AUTH_JWT_SECRET": testSecret, "LOG_LEVEL": "loud"}, []string{"serve"}, "LOG_LEVEL"},
 		{"serve without database", ok, []string{"serve"}, "DATABASE_URL"},
 		{"token without user", ok, []string{"token"}, "-user is required"},
+		{"token with zero ttl", ok, []string{"token", "-user", "a", "-ttl", "0s"}, "must not be 0"},
+		{"token expired within the leeway", ok, []string{"token", "-user", "a", "-ttl", "-30s"}, "AUTH_JWT_LEEWAY (30s)"},
 		{"token with public key only", map[string]string{"AUTH_JWT_PUBLIC_KEY_FILE": "/nonexistent"}, []string{"token", "-user", "a"}, "AUTH_JWT_SECRET"},
 		{"migrate without subcommand", ok, []string{"migrate"}, "want up, down or status"},
 	}
@@ -193,5 +196,30 @@ func TestCommandErrors(t *testing.T) {
 				t.Errorf("run(%v) = %v, want error containing %q", tt.args, err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// TestTokenNegativeTTL: `token -ttl -1h` mints a token the service refuses as expired (the
+// 401 token_expired / 4401 a client must handle), and a positive one it accepts.
+func TestTokenNegativeTTL(t *testing.T) {
+	t.Parallel()
+	vars := map[string]string{"AUTH_JWT_SECRET": testSecret}
+	v, err := auth.NewVerifier(auth.Options{Secret: []byte(testSecret), Leeway: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	expired, err := runCmd(t, vars, "token", "-user", "alice", "-ttl", "-1h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(strings.TrimSpace(expired)); !errors.Is(err, auth.ErrExpired) {
+		t.Fatalf("Verify(token -ttl -1h) = %v, want ErrExpired", err)
+	}
+	fresh, err := runCmd(t, vars, "token", "-user", "alice", "-ttl", "1m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := v.Verify(strings.TrimSpace(fresh)); err != nil || p.UserID != "alice" {
+		t.Fatalf("Verify(token -ttl 1m) = %+v, %v", p, err)
 	}
 }

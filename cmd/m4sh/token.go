@@ -12,13 +12,15 @@ import (
 )
 
 // token mints a dev access token with the configured HS256 secret and claims, so that it
-// verifies against this service's own configuration.
+// verifies against this service's own configuration. A negative -ttl mints a token that
+// expired that long ago, for testing how clients handle 401 token_expired and the 4401 close;
+// it must be further in the past than AUTH_JWT_LEEWAY, or the service would still accept it.
 func token(cfg config.Config, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("token", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	user := fs.String("user", "", "user id (required)")
 	name := fs.String("name", "", "display name")
-	ttl := fs.Duration("ttl", time.Hour, "lifetime")
+	ttl := fs.Duration("ttl", time.Hour, "lifetime; negative: already expired that long ago")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -26,8 +28,11 @@ func token(cfg config.Config, args []string, stdout, stderr io.Writer) error {
 		fs.Usage()
 		return errors.New("token: -user is required")
 	}
-	if *ttl <= 0 {
-		return errors.New("token: -ttl must be positive")
+	if *ttl == 0 {
+		return errors.New("token: -ttl must not be 0")
+	}
+	if *ttl < 0 && -*ttl <= cfg.Auth.Leeway {
+		return fmt.Errorf("token: a negative -ttl must be further in the past than AUTH_JWT_LEEWAY (%s) to be refused as expired", cfg.Auth.Leeway)
 	}
 	if len(cfg.Auth.Secret) == 0 {
 		return errors.New("token: AUTH_JWT_SECRET must be set to mint HS256 tokens")

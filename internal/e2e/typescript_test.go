@@ -16,8 +16,9 @@ import (
 // TestTypeScriptClient runs gen/ts's Node tests (node --test) against the wired service under
 // Node 20 and Node 22 (scripts/nodejs.sh provides the one the machine lacks): REST calls
 // through the generated TypeScript client, a WebSocket round trip through its
-// PresenceSocket, and PresenceSocket's state machine against loopback servers that
-// misbehave on demand (test/states.test.mjs). Outside CI it skips only when Node or the
+// PresenceSocket, PresenceSocket's state machine against loopback servers that misbehave on
+// demand (test/states.test.mjs), and the REST client's errors, pagination, token refresh and
+// retries (test/sdk.test.mjs, which mints tokens of its own with the test secret). Outside CI it skips only when Node or the
 // package's dependency cannot be installed.
 func TestTypeScriptClient(t *testing.T) {
 	t.Parallel()
@@ -34,6 +35,7 @@ func TestTypeScriptClient(t *testing.T) {
 			cmd.Dir = dir
 			cmd.Env = append(os.Environ(),
 				"M4SH_URL="+env.Server.URL,
+				"M4SH_JWT_SECRET="+apptest.Secret,
 				"M4SH_TUTOR_TOKEN="+env.Token("tutor"),
 				"M4SH_STUDENT_TOKEN="+env.Token("student"))
 			out, err := cmd.CombinedOutput()

@@ -1,4 +1,6 @@
 export * from "./rest.js";
+export * from "./errors.js";
+export * from "./paginate.js";
 export * from "./presence.js";
 export type * from "./gen/ws.js";
 export { closeCodes, subprotocol } from "./gen/ws.js";
