@@ -12,6 +12,7 @@ package natsbus
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -36,6 +37,10 @@ const SubjectPrefix = "m4sh.presence."
 // controlSubject carries cluster-wide control events.
 const controlSubject = SubjectPrefix + "control"
 
+// syncPrefix prefixes the subjects on which a node opening a session asks the others for
+// its users' state (presence.Syncer): one per session, all answered by one subscription.
+const syncPrefix = SubjectPrefix + "sync."
+
 // Options configure a Bus.
 type Options struct {
 	URL  string
@@ -47,6 +52,9 @@ type Options struct {
 	// Tracing carries the trace of a join or leave to the receiving nodes in message
 	// headers (nil: off). Cursor messages never carry headers.
 	Tracing *tracing.Provider
+	// SyncTimeout bounds how long a node opening a session waits for the other nodes'
+	// answers to its sync (default 300 ms); a join's snapshot waits for it.
+	SyncTimeout time.Duration
 }
 
 // Bus is a presence.Bus over NATS.
@@ -63,6 +71,11 @@ type Bus struct {
 	ctlMu sync.RWMutex
 	onCtl []func(presence.Close)
 	ctl   *nats.Subscription
+
+	syncTimeout time.Duration
+	syncMu      sync.RWMutex
+	onSync      func(session uuid.UUID) []presence.UserState
+	syncSub     *nats.Subscription
 }
 
 // sessionSub is the node's NATS subscription to one session, shared by its local
@@ -83,7 +96,10 @@ func Connect(o Options) (*Bus, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	b := &Bus{node: o.Node, log: o.Log, trace: o.Tracing, local: presence.NewLocalBus(), subs: map[uuid.UUID]*sessionSub{}}
+	if o.SyncTimeout <= 0 {
+		o.SyncTimeout = 300 * time.Millisecond
+	}
+	b := &Bus{node: o.Node, log: o.Log, trace: o.Tracing, local: presence.NewLocalBus(), subs: map[uuid.UUID]*sessionSub{}, syncTimeout: o.SyncTimeout}
 	nc, err := nats.Connect(o.URL,
 		nats.Name(o.Name),
 		// The server does not send a node its own messages back: it delivered them
@@ -120,6 +136,11 @@ func Connect(o Options) (*Bus, error) {
 	if err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("nats: subscribing to control events: %w", err)
+	}
+	b.syncSub, err = nc.Subscribe(syncPrefix+"*", b.answerSync)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("nats: subscribing to sync requests: %w", err)
 	}
 	return b, nil
 }
@@ -274,14 +295,90 @@ func (b *Bus) control(c presence.Close) {
 	}
 }
 
+// OnSync registers fn to answer other nodes' sync requests (presence.Syncer).
+func (b *Bus) OnSync(fn func(session uuid.UUID) []presence.UserState) {
+	b.syncMu.Lock()
+	b.onSync = fn
+	b.syncMu.Unlock()
+}
+
+// answerSync answers a sync request with the state of this node's users in the session;
+// a node without any stays silent.
+func (b *Bus) answerSync(m *nats.Msg) {
+	session, err := uuid.Parse(m.Subject[len(syncPrefix):])
+	if err != nil || m.Reply == "" {
+		return
+	}
+	b.syncMu.RLock()
+	fn := b.onSync
+	b.syncMu.RUnlock()
+	if fn == nil {
+		return
+	}
+	states := fn(session)
+	if len(states) == 0 {
+		return
+	}
+	data, err := json.Marshal(states)
+	if err != nil {
+		b.log.Error("nats: encoding a sync answer", "err", err)
+		return
+	}
+	if err := m.Respond(data); err != nil {
+		b.log.Debug("nats: answering a sync request", "session", session, "err", err)
+	}
+}
+
+// Sync asks the other nodes for their users' state in the session (presence.Syncer) and
+// collects every answer until the users in want are covered, or SyncTimeout has passed.
+func (b *Bus) Sync(ctx context.Context, session uuid.UUID, want []string) []presence.UserState {
+	ctx, cancel := context.WithTimeout(ctx, b.syncTimeout)
+	defer cancel()
+	inbox := b.nc.NewRespInbox()
+	sub, err := b.nc.SubscribeSync(inbox)
+	if err != nil {
+		b.log.Debug("nats: sync inbox", "err", err)
+		return nil
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	if err := b.nc.PublishRequest(syncPrefix+session.String(), inbox, nil); err != nil {
+		b.log.Debug("nats: sync request", "session", session, "err", err)
+		return nil
+	}
+	missing := make(map[string]bool, len(want))
+	for _, id := range want {
+		missing[id] = true
+	}
+	var out []presence.UserState
+	for len(missing) > 0 {
+		m, err := sub.NextMsgWithContext(ctx)
+		if err != nil {
+			b.log.Debug("nats: sync answers incomplete", "session", session, "missing", len(missing), "err", err)
+			break
+		}
+		var states []presence.UserState
+		if err := json.Unmarshal(m.Data, &states); err != nil {
+			b.log.Warn("nats: undecodable sync answer", "err", err)
+			continue
+		}
+		for _, st := range states {
+			delete(missing, st.UserID)
+		}
+		out = append(out, states...)
+	}
+	return out
+}
+
 var (
 	_ presence.Bus        = (*Bus)(nil)
 	_ presence.Controller = (*Bus)(nil)
+	_ presence.Syncer     = (*Bus)(nil)
 )
 
 // Wire format, version 1: version byte, origin node (16 bytes), kind byte, close code
 // (uvarint), x and y (float64 bits, big endian), then five length-prefixed strings: user id,
-// name, role, close reason, transport wire bytes.
+// name, role, close reason, transport wire bytes; a hand, state or viewport event ends with
+// its time (uvarint Unix microseconds).
 const wireVersion = 1
 
 func encode(node uuid.UUID, e *presence.Event) []byte {
@@ -298,7 +395,15 @@ func encode(node uuid.UUID, e *presence.Event) []byte {
 	}
 	b = binary.AppendUvarint(b, uint64(len(e.Wire)))
 	b = append(b, e.Wire...)
+	if timed(e.Kind) {
+		b = binary.AppendUvarint(b, uint64(max(e.At.UnixMicro(), 0)))
+	}
 	return b
+}
+
+// timed says whether events of kind carry their time.
+func timed(k presence.Kind) bool {
+	return k == presence.KindHand || k == presence.KindState || k == presence.KindViewport
 }
 
 var errShort = errors.New("truncated presence message")
@@ -337,6 +442,14 @@ func decode(b []byte) (uuid.UUID, *presence.Event, []byte, error) {
 	e.Reason = string(fields[3])
 	if len(fields[4]) > 0 {
 		e.Wire = fields[4]
+	}
+	if timed(e.Kind) {
+		us, n := binary.Uvarint(b)
+		if n <= 0 || us > math.MaxInt64 {
+			return node, nil, nil, errShort
+		}
+		e.At = time.UnixMicro(int64(us)).UTC()
+		b = b[n:]
 	}
 	return node, e, b, nil
 }

@@ -32,6 +32,12 @@ type User struct {
 	// snapshots only (nil while there is none).
 	Cursor *Point
 	State  string
+	// HandAt is when the user raised their hand (zero: not raised), Spotlight whether they
+	// hold the spotlight and Viewport the transport's encoding of their latest spotlight
+	// viewport (empty while none): set in snapshots only.
+	HandAt    time.Time
+	Spotlight bool
+	Viewport  string
 }
 
 // Point is a cursor position.
@@ -42,11 +48,15 @@ type Kind uint8
 
 // Event kinds.
 const (
-	KindJoin   Kind = iota + 1 // a user's first connection arrived
-	KindLeave                  // a user's last connection went
-	KindCursor                 // a user moved their cursor
-	KindClose                  // close every connection of a user (membership removed)
-	KindState                  // a user set their presence state (Wire: the state object, opaque)
+	KindJoin      Kind = iota + 1 // a user's first connection arrived
+	KindLeave                     // a user's last connection went
+	KindCursor                    // a user moved their cursor
+	KindClose                     // close every connection of a user (membership removed)
+	KindState                     // a user set their presence state (Wire: the state object, opaque)
+	KindHand                      // a user's hand was raised or lowered (Code 1 or 0, At)
+	KindReaction                  // a user reacted (Reason: the emoji)
+	KindSpotlight                 // a tutor turned the spotlight on or off (Code 1 or 0)
+	KindViewport                  // the spotlight's viewport moved (Wire: the transport's encoding, opaque)
 )
 
 // Event is one session event. Events are shared by every receiver and must not be changed
@@ -60,9 +70,13 @@ type Event struct {
 	// Wire is the transport's encoding of a cursor event, made once by the sender and
 	// shared by every receiver. Presence treats it as opaque.
 	Wire []byte
-	// Code and Reason say how to close (KindClose).
+	// Code and Reason say how to close (KindClose); Code is also the on/off flag of
+	// KindHand and KindSpotlight, and Reason a reaction's emoji.
 	Code   int
 	Reason string
+	// At is when a hand was raised or lowered (KindHand), or a state or viewport was set
+	// (KindState, KindViewport: the newest wins), stamped by the node it happened on.
+	At time.Time
 	// Trace is the span a join or leave happened in, for a bus to carry to other nodes;
 	// cursor events never carry one (no span per frame).
 	Trace trace.SpanContext
@@ -186,7 +200,10 @@ type Options struct {
 	// before their leave is published; a connection of theirs joining within it cancels the
 	// leave and nobody is told anything. 0 turns the grace off. Conn.LeaveNow skips it.
 	LeaveGrace time.Duration
-	Now        func() time.Time
+	// ViewportInterval is the least time between two relayed spotlight viewports of one
+	// user, coalesced like states. Default 100 ms (10 per second).
+	ViewportInterval time.Duration
+	Now              func() time.Time
 }
 
 // Hub holds the sessions that have local connections.
@@ -228,9 +245,15 @@ func NewHub(o Options) *Hub {
 	if o.StateInterval <= 0 {
 		o.StateInterval = 200 * time.Millisecond
 	}
+	if o.ViewportInterval <= 0 {
+		o.ViewportInterval = 100 * time.Millisecond
+	}
 	h := &Hub{opts: o, rooms: map[uuid.UUID]*room{}, ended: map[uuid.UUID]ended{}}
 	if ctl, ok := o.Bus.(Controller); ok {
 		ctl.OnClose(h.CloseLocal)
+	}
+	if s, ok := o.Bus.(Syncer); ok {
+		s.OnSync(h.localState)
 	}
 	return h
 }
@@ -255,13 +278,39 @@ type room struct {
 	// clears a user's. Snapshots read it.
 	latestMu sync.Mutex
 	latest   map[string]*latest
+	// here mirrors the keys of users (under latestMu), for answering other nodes' syncs
+	// without waiting for mu, which a join holds across its own sync.
+	here map[string]bool
+	// spotSeen says a spotlight event arrived since the room opened: the spotlight a sync
+	// brings is older than what the room knows.
+	spotSeen bool
+	// synced says the room asked the other nodes for their users' latest (see Syncer).
+	synced bool
 }
 
+// latest is one user's session state as the room last saw it. seen marks the fields set by
+// events since the room opened, which a sync from other nodes must not overwrite.
 type latest struct {
 	cursor    Point
 	hasCursor bool
 	state     string
+	// stateRelay and viewportRelay are the user's last relayed state and viewport, from
+	// any node: the relays' rate is per user across the cluster.
+	stateRelay    relayed
+	viewportRelay relayed
+	handAt        time.Time // zero: not raised
+	spotlight     bool
+	viewport      string
+	seen          seen
 }
+
+type seen uint8
+
+const (
+	seenCursor seen = 1 << iota
+	seenState
+	seenHand
+)
 
 type member struct {
 	user  User
@@ -274,13 +323,12 @@ type member struct {
 	next   int
 	filled int
 
-	// sm guards the presence state relay: state is the latest set (relayed or waiting),
-	// sentAt when one was last relayed, timer the pending relay of a coalesced one.
-	sm      sync.Mutex
-	state   []byte
-	sentAt  time.Time
-	timer   *time.Timer
-	pending bool
+	// state and viewport relay the user's presence state and spotlight viewport, each
+	// coalesced to one per interval (see relay).
+	state    relay
+	viewport relay
+	// reactions is the user's reaction bucket (guarded by rl).
+	reactions bucket
 
 	// grace is the pending leave of a user with no connection left here (under room.mu);
 	// graceGen tells a grace timer whether it is still the current one.
@@ -351,7 +399,7 @@ func (h *Hub) JoinContext(ctx context.Context, classroomID, session uuid.UUID, u
 	h.mu.Lock()
 	r := h.rooms[session]
 	if r == nil {
-		r = &room{hub: h, session: session, classroom: classroomID, users: map[string]*member{}, latest: map[string]*latest{}}
+		r = &room{hub: h, session: session, classroom: classroomID, users: map[string]*member{}, latest: map[string]*latest{}, here: map[string]bool{}}
 		r.conns.Store(&[]*Conn{})
 		r.unsubscribe = h.opts.Bus.Subscribe(session, r.deliver)
 		h.rooms[session] = r
@@ -399,8 +447,13 @@ func (h *Hub) JoinContext(ctx context.Context, classroomID, session uuid.UUID, u
 		m.grace = nil
 	}
 	if m == nil {
-		m = &member{user: u, tokens: float64(h.opts.CursorBurst), last: h.opts.Now()}
+		now := h.opts.Now()
+		m = &member{user: u, tokens: float64(h.opts.CursorBurst), last: now,
+			state:     relay{kind: KindState},
+			viewport:  relay{kind: KindViewport},
+			reactions: bucket{tokens: reactionBurst, last: now}}
 		r.users[u.UserID] = m
+		r.setHere(u.UserID, true)
 	}
 	m.conns = n
 	c := &Conn{r: r, m: m, sink: sink}
@@ -411,6 +464,7 @@ func (h *Hub) JoinContext(ctx context.Context, classroomID, session uuid.UUID, u
 	users := r.usersLocked()
 	if d != nil {
 		if shared, err := d.Present(ctx, session); err == nil {
+			r.syncLocked(ctx, shared)
 			users = mergeUsers(shared, users)
 		}
 	}
@@ -496,6 +550,7 @@ func (c *Conn) leave(now bool) {
 	gone := last // from this node
 	if last {
 		delete(r.users, c.m.user.UserID)
+		r.setHere(c.m.user.UserID, false)
 	}
 	if d := h.opts.Directory; d != nil {
 		if !d.Depart(context.Background(), r.session, c.m.user.UserID, c.m.conns) {
@@ -507,9 +562,9 @@ func (c *Conn) leave(now bool) {
 	}
 	r.mu.Unlock()
 	if gone {
-		// After r.mu: a waiting relay holds m.sm while it takes r.mu (and then sees the
-		// user gone).
-		c.m.stopState()
+		// After r.mu: a waiting relay holds its lock while it takes r.mu (and then sees
+		// the user gone).
+		c.m.stopRelays()
 	}
 	h.release(r)
 }
@@ -526,6 +581,7 @@ func (r *room) graceOver(m *member, gen uint64) {
 	}
 	m.grace = nil
 	delete(r.users, m.user.UserID)
+	r.setHere(m.user.UserID, false)
 	last := true
 	if d := h.opts.Directory; d != nil && !d.Depart(context.Background(), r.session, m.user.UserID, 0) {
 		last = false // still present on another node
@@ -534,7 +590,7 @@ func (r *room) graceOver(m *member, gen uint64) {
 		h.opts.Bus.Publish(r.session, &Event{Kind: KindLeave, User: User{UserID: m.user.UserID}})
 	}
 	r.mu.Unlock()
-	m.stopState()
+	m.stopRelays()
 }
 
 // CursorResult says what became of a cursor update.
@@ -558,87 +614,77 @@ func (r *room) withLatest(users []User) {
 				users[i].Cursor = ptr(l.cursor)
 			}
 			users[i].State = l.state
+			users[i].HandAt = l.handAt
+			users[i].Spotlight = l.spotlight
+			if l.spotlight {
+				users[i].Viewport = l.viewport
+			}
 		}
 	}
 }
 
-// remember records a cursor or state event, or forgets the user on leave.
-func (r *room) remember(e *Event) {
+// remember records an event's change to the user's session state, or forgets the user on
+// leave (their cursor, state, hand and spotlight go with them). It reports false for a
+// state or viewport older than the one the room has (relayed by another node of the user's
+// in the meantime), which is not delivered: everyone sees a user's states in the order set.
+func (r *room) remember(e *Event) bool {
 	r.latestMu.Lock()
 	defer r.latestMu.Unlock()
 	if e.Kind == KindLeave {
 		delete(r.latest, e.User.UserID)
-		return
+		return true
 	}
-	l := r.latest[e.User.UserID]
+	l := r.latestLocked(e.User.UserID)
+	switch e.Kind {
+	case KindCursor:
+		l.cursor, l.hasCursor = Point{e.X, e.Y}, true
+		l.seen |= seenCursor
+	case KindState:
+		if !l.stateRelay.record(e, r.hub.opts.Now()) {
+			return false
+		}
+		l.state = string(e.Wire)
+		l.seen |= seenState
+	case KindHand:
+		l.handAt = time.Time{}
+		if e.Code != 0 {
+			l.handAt = e.At
+		}
+		l.seen |= seenHand
+	case KindSpotlight:
+		r.spotSeen = true
+		if e.Code != 0 {
+			// One spotlight per session: the latest tutor to turn it on holds it.
+			for _, o := range r.latest {
+				o.spotlight, o.viewport = false, ""
+			}
+		}
+		l.spotlight, l.viewport = e.Code != 0, ""
+	case KindViewport:
+		if !l.viewportRelay.record(e, r.hub.opts.Now()) {
+			return false
+		}
+		l.viewport = string(e.Wire)
+	}
+	return true
+}
+
+// latestLocked returns the user's entry, made on first use; r.latestMu is held.
+func (r *room) latestLocked(userID string) *latest {
+	l := r.latest[userID]
 	if l == nil {
 		l = &latest{}
-		r.latest[e.User.UserID] = l
+		r.latest[userID] = l
 	}
-	if e.Kind == KindCursor {
-		l.cursor, l.hasCursor = Point{e.X, e.Y}, true
-	} else {
-		l.state = string(e.Wire)
-	}
+	return l
 }
 
 // State sets the user's presence state (last write wins across their connections) and
-// relays it to the others at most once per StateInterval: an update within the interval
-// waits, replaced by any later one, and the latest is relayed when the interval has
-// passed. state is the transport's encoding of the object, opaque to presence.
-func (c *Conn) State(state []byte) {
-	m := c.m
-	r := c.r
-	o := r.hub.opts
-	m.sm.Lock()
-	defer m.sm.Unlock()
-	m.state = state
-	if m.pending {
-		return // the waiting relay sends this one
-	}
-	now := o.Now()
-	if wait := o.StateInterval - now.Sub(m.sentAt); !m.sentAt.IsZero() && wait > 0 {
-		m.pending = true
-		m.timer = time.AfterFunc(wait, func() { c.relayState() })
-		return
-	}
-	m.sentAt = now
-	c.publishState(state)
-}
-
-// relayState relays the latest state after a wait.
-func (c *Conn) relayState() {
-	m := c.m
-	m.sm.Lock()
-	defer m.sm.Unlock()
-	if !m.pending {
-		return // stopped: the user left
-	}
-	m.pending = false
-	m.sentAt = c.r.hub.opts.Now()
-	c.publishState(m.state)
-}
-
-// publishState publishes the user's state unless they have left; m.sm is held.
-func (c *Conn) publishState(state []byte) {
-	r := c.r
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	if r.users[c.m.user.UserID] != c.m {
-		return
-	}
-	r.hub.opts.Bus.Publish(r.session, &Event{Kind: KindState, User: User{UserID: c.m.user.UserID}, Wire: state})
-}
-
-// stopState cancels a waiting state relay (the user left).
-func (m *member) stopState() {
-	m.sm.Lock()
-	defer m.sm.Unlock()
-	if m.timer != nil {
-		m.timer.Stop()
-	}
-	m.pending = false
-}
+// relays it to the others at most once per StateInterval, counted across the cluster: an
+// update within the interval waits, replaced by any later one, and the latest is relayed
+// when the interval has passed. state is the transport's encoding of the object, opaque to
+// presence.
+func (c *Conn) State(state []byte) { c.offer(&c.m.state, c.r.hub.opts.StateInterval, state) }
 
 // Cursor rate-limits and publishes a cursor update; wire is the transport's encoding of it.
 func (c *Conn) Cursor(x, y float64, wire []byte) CursorResult {
@@ -701,8 +747,10 @@ func (c *Conn) CloseUser(code int, reason string) {
 func (r *room) deliver(e *Event) {
 	conns := *r.conns.Load()
 	switch e.Kind {
-	case KindCursor, KindState, KindLeave:
-		r.remember(e)
+	case KindCursor, KindState, KindLeave, KindHand, KindSpotlight, KindViewport:
+		if !r.remember(e) {
+			return
+		}
 	}
 	if e.Kind == KindClose {
 		for _, c := range conns {
@@ -712,8 +760,11 @@ func (r *room) deliver(e *Event) {
 		}
 		return
 	}
+	// A hand or spotlight change reaches its user's connections too: a tutor may lower a
+	// student's hand, and a user's other tabs show their own hand and spotlight.
+	toAll := e.Kind == KindHand || e.Kind == KindSpotlight
 	for _, c := range conns {
-		if c.m.user.UserID != e.User.UserID {
+		if toAll || c.m.user.UserID != e.User.UserID {
 			c.deliver(e)
 		}
 	}

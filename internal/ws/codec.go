@@ -57,6 +57,10 @@ const (
 	msgCursor msgKind = iota + 1
 	msgPing
 	msgState
+	msgHand
+	msgReaction
+	msgSpotlight
+	msgViewport
 )
 
 // inbound is a decoded, validated client message.
@@ -66,6 +70,12 @@ type inbound struct {
 	// state is a state message's object, re-encoded compactly (keys sorted, no HTML
 	// escaping): the form relayed, stored and measured against maxStateBytes.
 	state string
+	// w and h are a viewport's extent.
+	w, h float64
+	// on is a hand's raised or the spotlight's on; target a hand's user_id ("": own).
+	on     bool
+	target string
+	emoji  string
 }
 
 // errInvalid marks a frame that is not valid JSON or not a ClientMessage (close 4400).
@@ -107,6 +117,19 @@ func (s *Schemas) decodeSlow(b []byte) (inbound, error) {
 			return inbound{}, fmt.Errorf("%w: %v", errInvalid, err)
 		}
 		return inbound{kind: msgState, state: string(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))}, nil
+	case typeHand:
+		target, _ := m["user_id"].(string)
+		return inbound{kind: msgHand, on: m["raised"].(bool), target: target}, nil
+	case typeReaction:
+		return inbound{kind: msgReaction, emoji: m["emoji"].(string)}, nil
+	case typeSpotlight:
+		return inbound{kind: msgSpotlight, on: m["on"].(bool)}, nil
+	case typeViewport:
+		var v [4]float64
+		for i, k := range [...]string{"x", "y", "w", "h"} {
+			v[i], _ = strconv.ParseFloat(string(m[k].(json.Number)), 64)
+		}
+		return inbound{kind: msgViewport, x: v[0], y: v[1], w: v[2], h: v[3]}, nil
 	}
 	return inbound{}, fmt.Errorf("%w: schema admits an unknown type %v", errInvalid, m["type"])
 }

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -73,6 +74,17 @@ func TestDecode(t *testing.T) {
 		{`{"type":"state","state":{},"x":1}`, inbound{}, false, false},
 		{`{"type":"state"}`, inbound{}, false, false},
 		{`{"type":"ping","x":1}`, inbound{}, false, false},
+		{`{"type":"hand","raised":true}`, inbound{kind: msgHand, on: true}, true, false},
+		{`{"type":"hand","raised":false,"user_id":"sam"}`, inbound{kind: msgHand, target: "sam"}, true, false},
+		{`{"type":"hand","raised":1}`, inbound{}, false, false},
+		{`{"type":"hand","raised":true,"user_id":""}`, inbound{}, false, false},
+		{`{"type":"reaction","emoji":"❤️"}`, inbound{kind: msgReaction, emoji: "❤️"}, true, false},
+		{`{"type":"reaction","emoji":"❤"}`, inbound{}, false, false},
+		{`{"type":"spotlight","on":false}`, inbound{kind: msgSpotlight}, true, false},
+		{`{"type":"spotlight"}`, inbound{}, false, false},
+		{`{"type":"viewport","x":-1,"y":2,"w":3.5,"h":1e9}`, inbound{kind: msgViewport, x: -1, y: 2, w: 3.5, h: 1e9}, true, false},
+		{`{"type":"viewport","x":0,"y":0,"w":-1,"h":1}`, inbound{}, false, false},
+		{`{"type":"viewport","x":0,"y":0,"w":1}`, inbound{}, false, false},
 		{`null`, inbound{}, false, false},
 		{``, inbound{}, false, false},
 	}
@@ -133,6 +145,30 @@ func TestServerFramesMatchSchema(t *testing.T) {
 		wus := map[string]any{"user_id": valid(id), "name": valid(name), "role": u.Role, "cursor": map[string]any{"x": x, "y": y}, "state": ws}
 		check(appendSnapshot(nil, sess, []presence.User{us, u}), map[string]any{"type": "presence.snapshot", "session_id": sess.String(), "users": []any{wus, wu}})
 		check(appendState(nil, id, []byte(st)), map[string]any{"type": "state", "user_id": valid(id), "state": ws})
+
+		at := time.Date(2026, 11, 30, 18, 2, 11, r.IntN(1e9), time.FixedZone("x", 3600))
+		wat := at.UTC().Truncate(time.Millisecond).Format("2006-01-02T15:04:05.000Z")
+		check(appendHand(nil, id, i%2 == 0, at), map[string]any{"type": "hand", "user_id": valid(id), "raised": i%2 == 0, "at": wat})
+		emoji := []string{"👍", "👏", "❤️", "😂", "😮", "❓"}[r.IntN(6)]
+		check(appendReaction(nil, id, emoji), map[string]any{"type": "reaction", "user_id": valid(id), "emoji": emoji})
+		check(appendSpotlight(nil, id, i%2 == 1), map[string]any{"type": "spotlight", "user_id": valid(id), "on": i%2 == 1})
+		w, h := math.Abs(x)+5e-324, r.Float64()*1e9+1
+		vf := viewportFrame(id, x, y, w, h)
+		check(vf, map[string]any{"type": "viewport", "user_id": valid(id), "x": x, "y": y, "w": w, "h": h})
+		tutor, student := u, u
+		tutor.UserID, tutor.Spotlight, tutor.Viewport = id+"t", true, string(viewportFrame(id+"t", x, y, w, h))
+		student.HandAt = at
+		check(appendSnapshot(nil, sess, []presence.User{student, tutor}), map[string]any{"type": "presence.snapshot", "session_id": sess.String(),
+			"users":     []any{wu, map[string]any{"user_id": valid(id + "t"), "name": valid(name), "role": u.Role}},
+			"hands":     []any{map[string]any{"user_id": valid(id), "at": wat}},
+			"spotlight": map[string]any{"user_id": valid(id + "t"), "viewport": map[string]any{"x": x, "y": y, "w": w, "h": h}}})
+	}
+	for _, f := range [][]byte{frameHandForbidden, frameSpotlightForbidden, frameViewportForbidden} {
+		var want map[string]any
+		if err := json.Unmarshal(f, &want); err != nil || want["code"] != "forbidden" {
+			t.Fatalf("%s: %v", f, err)
+		}
+		check(f, want)
 	}
 	check(framePong, map[string]any{"type": "pong"})
 	check(frameStateTooLarge, map[string]any{"type": "error", "code": "state_too_large", "message": "presence state is larger than 512 bytes", "for": "state"})

@@ -90,17 +90,31 @@ func (c *conn) Deliver(e *presence.Event) {
 	case presence.KindLeave:
 		c.enqueueFrame(appendLeave(nil, e.User.UserID))
 	case presence.KindState:
-		wake, full, coalesced := c.out.pushState(e.User.UserID, appendState(nil, e.User.UserID, e.Wire))
-		if wake {
-			go c.writeLoop()
-		}
-		if coalesced {
-			c.s.m.droppedCoalesced.Inc()
-		}
-		if full {
-			c.s.m.slowClosed.Inc()
-			c.CloseWith(CodeSlowConsumer, ReasonSlowConsumer)
-		}
+		c.enqueueLatest(latestState, e.User.UserID, appendState(nil, e.User.UserID, e.Wire))
+	case presence.KindViewport:
+		c.enqueueLatest(latestViewport, e.User.UserID, e.Wire)
+	case presence.KindHand:
+		c.enqueueFrame(appendHand(nil, e.User.UserID, e.Code != 0, e.At))
+	case presence.KindReaction:
+		c.enqueueFrame(appendReaction(nil, e.User.UserID, e.Reason))
+	case presence.KindSpotlight:
+		c.enqueueFrame(appendSpotlight(nil, e.User.UserID, e.Code != 0))
+	}
+}
+
+// enqueueLatest queues a frame of which the reader needs only the user's latest (see
+// outbox.pushLatest).
+func (c *conn) enqueueLatest(kind latestKind, userID string, f []byte) {
+	wake, full, coalesced := c.out.pushLatest(kind, userID, f)
+	if wake {
+		go c.writeLoop()
+	}
+	if coalesced {
+		c.s.m.droppedCoalesced.Inc()
+	}
+	if full {
+		c.s.m.slowClosed.Inc()
+		c.CloseWith(CodeSlowConsumer, ReasonSlowConsumer)
 	}
 }
 
@@ -298,7 +312,25 @@ func (c *conn) readLoop() int {
 				continue
 			}
 			c.pc.State([]byte(msg.state))
+		case msgHand:
+			c.refused(c.pc.Hand(msg.on, msg.target), frameHandForbidden)
+		case msgReaction:
+			if c.pc.React(msg.emoji) == presence.Dropped {
+				m.droppedRate.Inc()
+			}
+		case msgSpotlight:
+			c.refused(c.pc.Spotlight(msg.on), frameSpotlightForbidden)
+		case msgViewport:
+			c.refused(c.pc.Viewport(viewportFrame(c.user.UserID, msg.x, msg.y, msg.w, msg.h)), frameViewportForbidden)
 		}
+	}
+}
+
+// refused answers a tutoring frame the presence layer refused with its error frame; the
+// connection stays.
+func (c *conn) refused(res presence.Result, frame []byte) {
+	if res == presence.Forbidden {
+		c.enqueueFrame(frame)
 	}
 }
 

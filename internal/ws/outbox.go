@@ -41,9 +41,19 @@ type outbox struct {
 type outItem struct {
 	frame   []byte
 	cursors *cursorBatch
-	// stateOf is the user a presence state frame is about (see pushState); empty otherwise.
+	// stateOf is the user a presence state or viewport frame is about (see pushLatest);
+	// empty otherwise. latest says which of the two it is.
 	stateOf string
+	latest  latestKind
 }
+
+// latestKind is a kind of frame of which a reader needs only a user's latest.
+type latestKind uint8
+
+const (
+	latestState latestKind = iota + 1
+	latestViewport
+)
 
 type cursorRef struct {
 	userID string
@@ -135,10 +145,11 @@ func (o *outbox) pushFrame(f []byte) (wake, full bool) {
 	return o.wakeLocked(), false
 }
 
-// pushState queues a user's presence state frame. When a state frame of the same user
-// still waits and no other frame (a leave, a join) was queued after it, it is replaced
-// (coalesced: the reader gets the latest only); otherwise it is queued like pushFrame.
-func (o *outbox) pushState(userID string, f []byte) (wake, full, coalesced bool) {
+// pushLatest queues a user's presence state or viewport frame. When a frame of the same
+// kind and user still waits and no other frame (a leave, a join) was queued after it, it is
+// replaced (coalesced: the reader gets the latest only); otherwise it is queued like
+// pushFrame.
+func (o *outbox) pushLatest(kind latestKind, userID string, f []byte) (wake, full, coalesced bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.closed.Load() {
@@ -146,7 +157,7 @@ func (o *outbox) pushState(userID string, f []byte) (wake, full, coalesced bool)
 	}
 	for i := len(o.items) - 1; i >= 0; i-- {
 		it := &o.items[i]
-		if it.cursors != nil || (it.stateOf != "" && it.stateOf != userID) {
+		if it.cursors != nil || (it.stateOf != "" && (it.stateOf != userID || it.latest != kind)) {
 			continue
 		}
 		if it.stateOf == userID {
@@ -158,7 +169,7 @@ func (o *outbox) pushState(userID string, f []byte) (wake, full, coalesced bool)
 	if o.frames >= o.limit {
 		return false, true, false
 	}
-	o.items = append(o.items, outItem{frame: f, stateOf: userID})
+	o.items = append(o.items, outItem{frame: f, stateOf: userID, latest: kind})
 	o.frames++
 	o.batch = -1
 	return o.wakeLocked(), false, false

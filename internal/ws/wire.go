@@ -2,7 +2,9 @@ package ws
 
 import (
 	"math"
+	"slices"
 	"strconv"
+	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -14,20 +16,31 @@ import (
 // and their shapes are few. wire_test.go checks every one against the AsyncAPI schemas.
 
 const (
-	typeCursor   = "cursor"
-	typeCursors  = "cursors"
-	typePing     = "ping"
-	typePong     = "pong"
-	typeSnapshot = "presence.snapshot"
-	typeJoin     = "presence.join"
-	typeLeave    = "presence.leave"
-	typeState    = "state"
+	typeCursor    = "cursor"
+	typeCursors   = "cursors"
+	typePing      = "ping"
+	typePong      = "pong"
+	typeSnapshot  = "presence.snapshot"
+	typeJoin      = "presence.join"
+	typeLeave     = "presence.leave"
+	typeState     = "state"
+	typeHand      = "hand"
+	typeReaction  = "reaction"
+	typeSpotlight = "spotlight"
+	typeViewport  = "viewport"
 )
 
 // maxStateBytes bounds a presence state serialized (the AsyncAPI document).
 const maxStateBytes = 512
 
 var frameStateTooLarge = []byte(`{"type":"error","code":"state_too_large","message":"presence state is larger than 512 bytes","for":"state"}`)
+
+// Refusals of tutoring frames the sender's role may not send.
+var (
+	frameHandForbidden      = []byte(`{"type":"error","code":"forbidden","message":"students raise and lower their own hand; tutors lower anyone's","for":"hand"}`)
+	frameSpotlightForbidden = []byte(`{"type":"error","code":"forbidden","message":"only a tutor may turn the spotlight on or off","for":"spotlight"}`)
+	frameViewportForbidden  = []byte(`{"type":"error","code":"forbidden","message":"only a tutor may send the spotlight viewport","for":"viewport"}`)
+)
 
 var framePong = []byte(`{"type":"pong"}`)
 
@@ -55,7 +68,9 @@ func appendSnapshot(b []byte, session uuid.UUID, users []presence.User) []byte {
 		}
 		b = append(b, '}')
 	}
-	return append(b, "]}"...)
+	b = append(b, ']')
+	b = appendSnapshotTutoring(b, users)
+	return append(b, '}')
 }
 
 // appendState encodes a state message; state is a compact JSON object.
@@ -65,6 +80,105 @@ func appendState(b []byte, userID string, state []byte) []byte {
 	b = append(b, `,"state":`...)
 	b = append(b, state...)
 	return append(b, '}')
+}
+
+// appendSnapshotTutoring adds to a snapshot the raised hands (in the order raised) and
+// the spotlight, each when there is one.
+func appendSnapshotTutoring(b []byte, users []presence.User) []byte {
+	var hands []presence.User
+	for _, u := range users {
+		if !u.HandAt.IsZero() {
+			hands = append(hands, u)
+		}
+	}
+	if len(hands) > 0 {
+		slices.SortStableFunc(hands, func(a, b presence.User) int { return a.HandAt.Compare(b.HandAt) })
+		b = append(b, `,"hands":[`...)
+		for i, u := range hands {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"user_id":`...)
+			b = appendString(b, u.UserID)
+			b = append(b, `,"at":`...)
+			b = appendTime(b, u.HandAt)
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	for _, u := range users {
+		if !u.Spotlight {
+			continue
+		}
+		b = append(b, `,"spotlight":{"user_id":`...)
+		b = appendString(b, u.UserID)
+		if rect := viewportRect(u.UserID, u.Viewport); rect != "" {
+			b = append(b, `,"viewport":{`...)
+			b = append(b, rect...)
+		}
+		b = append(b, '}')
+		break
+	}
+	return b
+}
+
+// appendHand encodes a hand message.
+func appendHand(b []byte, userID string, raised bool, at time.Time) []byte {
+	b = append(b, `{"type":"hand","user_id":`...)
+	b = appendString(b, userID)
+	b = append(b, `,"raised":`...)
+	b = strconv.AppendBool(b, raised)
+	b = append(b, `,"at":`...)
+	b = appendTime(b, at)
+	return append(b, '}')
+}
+
+// appendReaction encodes a reaction message; emoji is one the schema admits.
+func appendReaction(b []byte, userID, emoji string) []byte {
+	b = append(b, `{"type":"reaction","user_id":`...)
+	b = appendString(b, userID)
+	b = append(b, `,"emoji":`...)
+	b = appendString(b, emoji)
+	return append(b, '}')
+}
+
+// appendSpotlight encodes a spotlight message.
+func appendSpotlight(b []byte, userID string, on bool) []byte {
+	b = append(b, `{"type":"spotlight","user_id":`...)
+	b = appendString(b, userID)
+	b = append(b, `,"on":`...)
+	b = strconv.AppendBool(b, on)
+	return append(b, '}')
+}
+
+// viewportFrame is a viewport message, made once by the sender and shared by every
+// receiver (and kept as the spotlight's viewport for snapshots).
+func viewportFrame(userID string, x, y, w, h float64) []byte {
+	b := make([]byte, 0, 80+len(userID))
+	b = append(b, `{"type":"viewport","user_id":`...)
+	b = appendString(b, userID)
+	for i, v := range [...]float64{x, y, w, h} {
+		b = append(b, `,"`...)
+		b = append(b, "xywh"[i], '"', ':')
+		b = appendFloat(b, v)
+	}
+	return append(b, '}')
+}
+
+// viewportRect is the `"x":…,"y":…,"w":…,"h":…}` end of a viewportFrame of userID.
+func viewportRect(userID, frame string) string {
+	head := len(`{"type":"viewport","user_id":`) + len(appendString(nil, userID)) + 1
+	if len(frame) <= head {
+		return ""
+	}
+	return frame[head:]
+}
+
+// appendTime encodes a time as an RFC 3339 string in UTC with milliseconds.
+func appendTime(b []byte, t time.Time) []byte {
+	b = append(b, '"')
+	b = t.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z")
+	return append(b, '"')
 }
 
 func appendUser(b []byte, u presence.User) []byte {

@@ -19,7 +19,24 @@ export type UserID = string;
  * This interface was referenced by `AsyncAPIMessages`'s JSON-Schema
  * via the `definition` "ClientMessage".
  */
-export type ClientMessage = CursorUpdate | Ping | StateUpdate;
+export type ClientMessage =
+  CursorUpdate | Ping | StateUpdate | HandUpdate | ReactionSend | SpotlightSet | ViewportUpdate;
+/**
+ * Canonical string form of the token's user claim.
+ */
+export type UserID1 = string;
+/**
+ * This interface was referenced by `AsyncAPIMessages`'s JSON-Schema
+ * via the `definition` "Emoji".
+ */
+export type Emoji = "👍" | "👏" | "❤️" | "😂" | "😮" | "❓";
+/**
+ * A finite, positive width or height.
+ *
+ * This interface was referenced by `AsyncAPIMessages`'s JSON-Schema
+ * via the `definition` "Extent".
+ */
+export type Extent = number;
 /**
  * Every frame the server may send.
  *
@@ -34,7 +51,18 @@ export type ServerMessage =
   | CursorBatch
   | Pong
   | State
-  | ErrorMessage;
+  | ErrorMessage
+  | Hand
+  | Reaction
+  | Spotlight
+  | Viewport;
+/**
+ * When the hand was raised or lowered (UTC, millisecond precision), stamped by the server.
+ *
+ * This interface was referenced by `AsyncAPIMessages`'s JSON-Schema
+ * via the `definition` "HandTime".
+ */
+export type HandTime = string;
 
 /**
  * All payload schemas of asyncapi/asyncapi.yaml.
@@ -60,6 +88,20 @@ export interface AsyncAPIMessages {
   Pong?: Pong;
   State?: State;
   ErrorMessage?: ErrorMessage;
+  Emoji?: Emoji;
+  Extent?: Extent;
+  HandTime?: HandTime;
+  HandUpdate?: HandUpdate;
+  ReactionSend?: ReactionSend;
+  SpotlightSet?: SpotlightSet;
+  ViewportUpdate?: ViewportUpdate;
+  Rect?: Rect;
+  RaisedHand?: RaisedHand;
+  SpotlightState?: SpotlightState;
+  Hand?: Hand;
+  Reaction?: Reaction;
+  Spotlight?: Spotlight;
+  Viewport?: Viewport;
 }
 /**
  * This interface was referenced by `AsyncAPIMessages`'s JSON-Schema
@@ -132,12 +174,81 @@ export interface StateUpdate {
 }
 /**
  * This interface was referenced by `AsyncAPIMessages`'s JSON-Schema
+ * via the `definition` "HandUpdate".
+ */
+export interface HandUpdate {
+  type: "hand";
+  raised: boolean;
+  user_id?: UserID1;
+}
+/**
+ * This interface was referenced by `AsyncAPIMessages`'s JSON-Schema
+ * via the `definition` "ReactionSend".
+ */
+export interface ReactionSend {
+  type: "reaction";
+  emoji: Emoji;
+}
+/**
+ * This interface was referenced by `AsyncAPIMessages`'s JSON-Schema
+ * via the `definition` "SpotlightSet".
+ */
+export interface SpotlightSet {
+  type: "spotlight";
+  on: boolean;
+}
+/**
+ * This interface was referenced by `AsyncAPIMessages`'s JSON-Schema
+ * via the `definition` "ViewportUpdate".
+ */
+export interface ViewportUpdate {
+  type: "viewport";
+  x: Coordinate;
+  y: Coordinate;
+  w: Extent;
+  h: Extent;
+}
+/**
+ * This interface was referenced by `AsyncAPIMessages`'s JSON-Schema
  * via the `definition` "PresenceSnapshot".
  */
 export interface PresenceSnapshot {
   type: "presence.snapshot";
   session_id: string;
   users: SnapshotUser[];
+  /**
+   * Raised hands in the order raised (absent when none is).
+   */
+  hands?: RaisedHand[];
+  spotlight?: SpotlightState;
+}
+/**
+ * This interface was referenced by `AsyncAPIMessages`'s JSON-Schema
+ * via the `definition` "RaisedHand".
+ */
+export interface RaisedHand {
+  user_id: UserID;
+  at: HandTime;
+}
+/**
+ * The tutor holding the spotlight and their latest viewport (absent until they sent one); absent from the snapshot while the spotlight is off.
+ *
+ * This interface was referenced by `AsyncAPIMessages`'s JSON-Schema
+ * via the `definition` "SpotlightState".
+ */
+export interface SpotlightState {
+  user_id: UserID;
+  viewport?: Rect;
+}
+/**
+ * This interface was referenced by `AsyncAPIMessages`'s JSON-Schema
+ * via the `definition` "Rect".
+ */
+export interface Rect {
+  x: Coordinate;
+  y: Coordinate;
+  w: Extent;
+  h: Extent;
 }
 /**
  * This interface was referenced by `AsyncAPIMessages`'s JSON-Schema
@@ -204,7 +315,7 @@ export interface State {
   state: PresenceState;
 }
 /**
- * A frame the server refused without closing the connection. Known codes: `state_too_large` (a presence state over 512 bytes) and `forbidden` (a message the user's role may not send). Clients should treat an unknown code like `forbidden`.
+ * A frame the server refused without closing the connection. Known codes: `state_too_large` (a presence state over 512 bytes) and `forbidden` (a message the user's role may not send: `spotlight`, `viewport` or another user's `hand` from a student). Clients should treat an unknown code like `forbidden`.
  *
  * This interface was referenced by `AsyncAPIMessages`'s JSON-Schema
  * via the `definition` "ErrorMessage".
@@ -220,6 +331,46 @@ export interface ErrorMessage {
    * The `type` of the refused client message.
    */
   for: string;
+}
+/**
+ * This interface was referenced by `AsyncAPIMessages`'s JSON-Schema
+ * via the `definition` "Hand".
+ */
+export interface Hand {
+  type: "hand";
+  user_id: UserID;
+  raised: boolean;
+  at: HandTime;
+}
+/**
+ * This interface was referenced by `AsyncAPIMessages`'s JSON-Schema
+ * via the `definition` "Reaction".
+ */
+export interface Reaction {
+  type: "reaction";
+  user_id: UserID;
+  emoji: Emoji;
+}
+/**
+ * This interface was referenced by `AsyncAPIMessages`'s JSON-Schema
+ * via the `definition` "Spotlight".
+ */
+export interface Spotlight {
+  type: "spotlight";
+  user_id: UserID;
+  on: boolean;
+}
+/**
+ * This interface was referenced by `AsyncAPIMessages`'s JSON-Schema
+ * via the `definition` "Viewport".
+ */
+export interface Viewport {
+  type: "viewport";
+  user_id: UserID;
+  x: Coordinate;
+  y: Coordinate;
+  w: Extent;
+  h: Extent;
 }
 
 /** The close codes of the presence WebSocket and what a client does on each (asyncapi info.x-close-codes). */

@@ -1,0 +1,134 @@
+package presence
+
+import "time"
+
+// Tutoring interactions: raised hands, reactions and the spotlight. Presence decides who may
+// do what (roles) and how often; the transport tells the client (an error frame for a
+// refusal, never a close). Hands and the spotlight are session state: every node that has
+// the session remembers them from the bus's events (room.remember), a node opening the
+// session asks the others (Syncer), and they go with their user's leave.
+
+// Roles.
+const (
+	RoleTutor   = "tutor"
+	RoleStudent = "student"
+)
+
+// Result says what became of a tutoring action.
+type Result uint8
+
+// Results.
+const (
+	Done      Result = iota + 1 // published (or coalesced, to be published)
+	Unchanged                   // nothing to do: the hand or spotlight already was so
+	Dropped                     // over the rate; not published
+	Forbidden                   // the user's role may not do this
+)
+
+// reactionRate and reactionBurst bound one user's reactions: at most 3 per second.
+const (
+	reactionRate  = 3
+	reactionBurst = 3
+)
+
+// Hand raises or lowers a hand: target is the user whose hand it is ("" or the caller for
+// their own). A student may raise and lower their own hand; a tutor may lower anyone's.
+// Raising a raised hand keeps its place in the queue (Unchanged).
+func (c *Conn) Hand(raised bool, target string) Result {
+	self := c.m.user
+	if target == "" {
+		target = self.UserID
+	}
+	switch {
+	case raised && (target != self.UserID || self.Role != RoleStudent):
+		return Forbidden // only students raise hands, and only their own
+	case !raised && target != self.UserID && self.Role != RoleTutor:
+		return Forbidden
+	}
+	r := c.r
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if c.gone {
+		return Unchanged
+	}
+	if (!r.handAt(target).IsZero()) == raised {
+		return Unchanged
+	}
+	r.hub.opts.Bus.Publish(r.session, &Event{Kind: KindHand, User: User{UserID: target}, Code: flag(raised), At: r.hub.opts.Now().UTC().Truncate(time.Millisecond)})
+	return Done
+}
+
+// React relays a reaction (the transport has checked the emoji); more than 3 per second
+// of one user are dropped.
+func (c *Conn) React(emoji string) Result {
+	m := c.m
+	m.rl.Lock()
+	ok := m.reactions.take(c.r.hub.opts.Now(), reactionRate, reactionBurst)
+	m.rl.Unlock()
+	if !ok {
+		return Dropped
+	}
+	r := c.r
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if c.gone {
+		return Unchanged
+	}
+	r.hub.opts.Bus.Publish(r.session, &Event{Kind: KindReaction, User: User{UserID: m.user.UserID}, Reason: emoji})
+	return Done
+}
+
+// Spotlight turns the caller's spotlight on or off; tutors only. Turning it on takes it
+// from another tutor who held it.
+func (c *Conn) Spotlight(on bool) Result {
+	if c.m.user.Role != RoleTutor {
+		return Forbidden
+	}
+	r := c.r
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if c.gone || r.holdsSpotlight(c.m.user.UserID) == on {
+		return Unchanged
+	}
+	r.hub.opts.Bus.Publish(r.session, &Event{Kind: KindSpotlight, User: User{UserID: c.m.user.UserID}, Code: flag(on)})
+	return Done
+}
+
+// Viewport relays the spotlight holder's viewport, at most 10 per second coalesced (latest
+// wins); wire is the transport's encoding. Tutors only; a tutor not holding the spotlight
+// is not relayed (Unchanged).
+func (c *Conn) Viewport(wire []byte) Result {
+	if c.m.user.Role != RoleTutor {
+		return Forbidden
+	}
+	if !c.r.holdsSpotlight(c.m.user.UserID) {
+		return Unchanged
+	}
+	c.offer(&c.m.viewport, c.r.hub.opts.ViewportInterval, wire)
+	return Done
+}
+
+func flag(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// handAt is when the user's hand was raised (zero: it is not).
+func (r *room) handAt(userID string) time.Time {
+	r.latestMu.Lock()
+	defer r.latestMu.Unlock()
+	if l := r.latest[userID]; l != nil {
+		return l.handAt
+	}
+	return time.Time{}
+}
+
+// holdsSpotlight says whether the user holds the session's spotlight.
+func (r *room) holdsSpotlight(userID string) bool {
+	r.latestMu.Lock()
+	defer r.latestMu.Unlock()
+	l := r.latest[userID]
+	return l != nil && l.spotlight
+}
