@@ -51,26 +51,47 @@ GROUP BY pc.user_id
 ORDER BY pc.user_id;
 
 -- name: PresenceNodeHeartbeat :one
--- Returns true when the row was (re)inserted: on start, or after other nodes purged this
--- one (it could not beat for the purge age) — then its presence rows are gone too.
+-- Returns true when the node was (re)inserted or its previous heartbeat was older than
+-- max_age: on start, or when other nodes may have purged this one (it could not beat for
+-- the purge age) — then some or all of its presence rows are gone.
+WITH prev AS (SELECT seen_at FROM presence_nodes WHERE node_id = @node_id)
 INSERT INTO presence_nodes (node_id) VALUES (@node_id)
 ON CONFLICT (node_id) DO UPDATE SET seen_at = now()
-RETURNING (xmax = 0) AS inserted;
+RETURNING coalesce((SELECT seen_at < now() - @max_age::interval FROM prev), true)::bool AS stale;
 
 -- name: PresenceNodeDelete :exec
 -- A node leaving cleanly; its connection rows are deleted as its connections close.
 DELETE FROM presence_nodes WHERE node_id = @node_id;
 
--- name: PresenceConnectionPurge :many
--- Deletes the rows of nodes silent for longer than max_age (or gone) and returns them.
+-- name: PresenceDeadRows :many
+-- The presence rows of nodes silent for longer than max_age (or whose node row is gone), with
+-- the node's last heartbeat (null when its row is gone).
+SELECT pc.node_id, pc.session_id, pc.user_id, n.seen_at AS last_seen
+FROM presence_connections pc
+LEFT JOIN presence_nodes n ON n.node_id = pc.node_id
+WHERE n.node_id IS NULL OR n.seen_at < now() - @max_age::interval
+ORDER BY pc.node_id, pc.session_id, pc.user_id
+LIMIT @lim;
+
+-- name: PresenceDeadRowDelete :execrows
+-- Deletes one row of a dead node, unless the node beat again meanwhile (0 rows: it did, or
+-- another node's sweep deleted the row first).
 DELETE FROM presence_connections pc
-WHERE NOT EXISTS (
-    SELECT 1 FROM presence_nodes n WHERE n.node_id = pc.node_id AND n.seen_at >= now() - @max_age::interval
-)
-RETURNING pc.session_id, pc.user_id;
+WHERE pc.node_id = @node_id AND pc.session_id = @session_id AND pc.user_id = @user_id
+  AND NOT EXISTS (
+      SELECT 1 FROM presence_nodes n WHERE n.node_id = pc.node_id AND n.seen_at >= now() - @max_age::interval);
 
 -- name: PresenceNodePurge :exec
-DELETE FROM presence_nodes WHERE seen_at < now() - @max_age::interval;
+-- Deletes the heartbeat rows of dead nodes whose presence rows are all gone: a row kept
+-- while some remain keeps the node's last heartbeat for the sweep that ends them.
+DELETE FROM presence_nodes n
+WHERE n.seen_at < now() - @max_age::interval
+  AND NOT EXISTS (SELECT 1 FROM presence_connections pc WHERE pc.node_id = n.node_id);
+
+-- name: PresenceNodeRows :many
+-- This node's presence rows (a node leaving cleanly ends them one by one).
+SELECT session_id, user_id FROM presence_connections WHERE node_id = @node_id
+ORDER BY session_id, user_id;
 
 -- name: PresenceNodeConnectionsDelete :exec
 -- A node leaving cleanly drops whatever rows remain.

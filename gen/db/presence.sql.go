@@ -7,6 +7,7 @@ package db
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -55,40 +56,6 @@ func (q *Queries) PresenceConnectionDelete(ctx context.Context, arg PresenceConn
 	var column_1 int32
 	err := row.Scan(&column_1)
 	return column_1, err
-}
-
-const presenceConnectionPurge = `-- name: PresenceConnectionPurge :many
-DELETE FROM presence_connections pc
-WHERE NOT EXISTS (
-    SELECT 1 FROM presence_nodes n WHERE n.node_id = pc.node_id AND n.seen_at >= now() - $1::interval
-)
-RETURNING pc.session_id, pc.user_id
-`
-
-type PresenceConnectionPurgeRow struct {
-	SessionID uuid.UUID
-	UserID    string
-}
-
-// Deletes the rows of nodes silent for longer than max_age (or gone) and returns them.
-func (q *Queries) PresenceConnectionPurge(ctx context.Context, maxAge pgtype.Interval) ([]PresenceConnectionPurgeRow, error) {
-	rows, err := q.db.Query(ctx, presenceConnectionPurge, maxAge)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []PresenceConnectionPurgeRow{}
-	for rows.Next() {
-		var i PresenceConnectionPurgeRow
-		if err := rows.Scan(&i.SessionID, &i.UserID); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
 }
 
 const presenceConnectionTotals = `-- name: PresenceConnectionTotals :one
@@ -164,6 +131,83 @@ func (q *Queries) PresenceConnectionUpsert(ctx context.Context, arg PresenceConn
 	return column_1, err
 }
 
+const presenceDeadRowDelete = `-- name: PresenceDeadRowDelete :execrows
+DELETE FROM presence_connections pc
+WHERE pc.node_id = $1 AND pc.session_id = $2 AND pc.user_id = $3
+  AND NOT EXISTS (
+      SELECT 1 FROM presence_nodes n WHERE n.node_id = pc.node_id AND n.seen_at >= now() - $4::interval)
+`
+
+type PresenceDeadRowDeleteParams struct {
+	NodeID    uuid.UUID
+	SessionID uuid.UUID
+	UserID    string
+	MaxAge    pgtype.Interval
+}
+
+// Deletes one row of a dead node, unless the node beat again meanwhile (0 rows: it did, or
+// another node's sweep deleted the row first).
+func (q *Queries) PresenceDeadRowDelete(ctx context.Context, arg PresenceDeadRowDeleteParams) (int64, error) {
+	result, err := q.db.Exec(ctx, presenceDeadRowDelete,
+		arg.NodeID,
+		arg.SessionID,
+		arg.UserID,
+		arg.MaxAge,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const presenceDeadRows = `-- name: PresenceDeadRows :many
+SELECT pc.node_id, pc.session_id, pc.user_id, n.seen_at AS last_seen
+FROM presence_connections pc
+LEFT JOIN presence_nodes n ON n.node_id = pc.node_id
+WHERE n.node_id IS NULL OR n.seen_at < now() - $1::interval
+ORDER BY pc.node_id, pc.session_id, pc.user_id
+LIMIT $2
+`
+
+type PresenceDeadRowsParams struct {
+	MaxAge pgtype.Interval
+	Lim    int32
+}
+
+type PresenceDeadRowsRow struct {
+	NodeID    uuid.UUID
+	SessionID uuid.UUID
+	UserID    string
+	LastSeen  *time.Time
+}
+
+// The presence rows of nodes silent for longer than max_age (or whose node row is gone), with
+// the node's last heartbeat (null when its row is gone).
+func (q *Queries) PresenceDeadRows(ctx context.Context, arg PresenceDeadRowsParams) ([]PresenceDeadRowsRow, error) {
+	rows, err := q.db.Query(ctx, presenceDeadRows, arg.MaxAge, arg.Lim)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []PresenceDeadRowsRow{}
+	for rows.Next() {
+		var i PresenceDeadRowsRow
+		if err := rows.Scan(
+			&i.NodeID,
+			&i.SessionID,
+			&i.UserID,
+			&i.LastSeen,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const presenceNodeConnectionsDelete = `-- name: PresenceNodeConnectionsDelete :exec
 DELETE FROM presence_connections WHERE node_id = $1
 `
@@ -185,27 +229,69 @@ func (q *Queries) PresenceNodeDelete(ctx context.Context, nodeID uuid.UUID) erro
 }
 
 const presenceNodeHeartbeat = `-- name: PresenceNodeHeartbeat :one
+WITH prev AS (SELECT seen_at FROM presence_nodes WHERE node_id = $1)
 INSERT INTO presence_nodes (node_id) VALUES ($1)
 ON CONFLICT (node_id) DO UPDATE SET seen_at = now()
-RETURNING (xmax = 0) AS inserted
+RETURNING coalesce((SELECT seen_at < now() - $2::interval FROM prev), true)::bool AS stale
 `
 
-// Returns true when the row was (re)inserted: on start, or after other nodes purged this
-// one (it could not beat for the purge age) — then its presence rows are gone too.
-func (q *Queries) PresenceNodeHeartbeat(ctx context.Context, nodeID uuid.UUID) (bool, error) {
-	row := q.db.QueryRow(ctx, presenceNodeHeartbeat, nodeID)
-	var inserted bool
-	err := row.Scan(&inserted)
-	return inserted, err
+type PresenceNodeHeartbeatParams struct {
+	NodeID uuid.UUID
+	MaxAge pgtype.Interval
+}
+
+// Returns true when the node was (re)inserted or its previous heartbeat was older than
+// max_age: on start, or when other nodes may have purged this one (it could not beat for
+// the purge age) — then some or all of its presence rows are gone.
+func (q *Queries) PresenceNodeHeartbeat(ctx context.Context, arg PresenceNodeHeartbeatParams) (bool, error) {
+	row := q.db.QueryRow(ctx, presenceNodeHeartbeat, arg.NodeID, arg.MaxAge)
+	var stale bool
+	err := row.Scan(&stale)
+	return stale, err
 }
 
 const presenceNodePurge = `-- name: PresenceNodePurge :exec
-DELETE FROM presence_nodes WHERE seen_at < now() - $1::interval
+DELETE FROM presence_nodes n
+WHERE n.seen_at < now() - $1::interval
+  AND NOT EXISTS (SELECT 1 FROM presence_connections pc WHERE pc.node_id = n.node_id)
 `
 
+// Deletes the heartbeat rows of dead nodes whose presence rows are all gone: a row kept
+// while some remain keeps the node's last heartbeat for the sweep that ends them.
 func (q *Queries) PresenceNodePurge(ctx context.Context, maxAge pgtype.Interval) error {
 	_, err := q.db.Exec(ctx, presenceNodePurge, maxAge)
 	return err
+}
+
+const presenceNodeRows = `-- name: PresenceNodeRows :many
+SELECT session_id, user_id FROM presence_connections WHERE node_id = $1
+ORDER BY session_id, user_id
+`
+
+type PresenceNodeRowsRow struct {
+	SessionID uuid.UUID
+	UserID    string
+}
+
+// This node's presence rows (a node leaving cleanly ends them one by one).
+func (q *Queries) PresenceNodeRows(ctx context.Context, nodeID uuid.UUID) ([]PresenceNodeRowsRow, error) {
+	rows, err := q.db.Query(ctx, presenceNodeRows, nodeID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []PresenceNodeRowsRow{}
+	for rows.Next() {
+		var i PresenceNodeRowsRow
+		if err := rows.Scan(&i.SessionID, &i.UserID); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const presenceSessionUsers = `-- name: PresenceSessionUsers :many

@@ -165,6 +165,7 @@ func (a *App) buildPresence(ctx context.Context, cfg config.Config, checks httpa
 	}
 	a.Node = cluster.New(a.Pool, cluster.Options{
 		Log: a.Log, HeartbeatInterval: cfg.Cluster.HeartbeatInterval, PurgeAfter: cfg.Cluster.PurgeAfter,
+		LeaveGrace: cfg.WS.LeaveGrace,
 	})
 	bus, err := natsbus.Connect(natsbus.Options{URL: cfg.Cluster.NATSURL, Node: a.Node.ID(), Log: a.Log, Name: "m4sh " + a.Node.ID().String(), Tracing: a.Tracing})
 	if err != nil {

@@ -1,8 +1,10 @@
 // Package cluster is this process's membership in a cluster of identical nodes sharing one
 // PostgreSQL: a random node id, a heartbeat row refreshed every HeartbeatInterval, and the
 // presence rows (presence.Directory) that let every node answer who is in a session. Rows
-// of a node silent for longer than PurgeAfter are deleted by any live node, which reports
-// each user who thereby left the session entirely (OnDeparted publishes the leave).
+// of a node silent for longer than PurgeAfter (and the leave grace) are deleted by any live
+// node, which reports each user who thereby left the session entirely (OnDeparted publishes
+// the leave). A Recorder (attendance) sees each user's first arrival and last departure in
+// the cluster inside the transaction that decides it.
 package cluster
 
 import (
@@ -29,6 +31,13 @@ type Options struct {
 	Log               *slog.Logger
 	HeartbeatInterval time.Duration // default 10s
 	PurgeAfter        time.Duration // default 30s
+	// LeaveGrace is presence's leave grace (WS_LEAVE_GRACE): a dead node's users are purged
+	// no sooner than this after its last heartbeat (PurgeAfter is raised to it), so that one
+	// who reconnects to another node within it is never seen to leave.
+	LeaveGrace time.Duration
+	// Recorder, when set, is told of each user's first arrival in a session and last
+	// departure from it across the cluster, in the transaction that records it.
+	Recorder Recorder
 	// OnDeparted is called for each user whose last presence row was purged with a dead
 	// node; the caller publishes the leave.
 	OnDeparted func(session uuid.UUID, userID string)
@@ -38,6 +47,18 @@ type Options struct {
 	OnPurged func(ctx context.Context)
 	// OpTimeout bounds each presence write (default 5s).
 	OpTimeout time.Duration
+}
+
+// Recorder records users arriving in and departing from sessions across the cluster
+// (attendance). Its calls run inside the transaction that changes the presence rows, under
+// the user's lock, so the record follows presence exactly: an error rolls the presence
+// change back too.
+type Recorder interface {
+	// Arrived: u's first connection in the cluster.
+	Arrived(ctx context.Context, tx pgx.Tx, session uuid.UUID, u presence.User) error
+	// Departed: the user's last connection in the cluster went, at at (now when zero: a
+	// dead node's users departed at its last heartbeat).
+	Departed(ctx context.Context, tx pgx.Tx, session uuid.UUID, userID string, at time.Time) error
 }
 
 // Node is this process in the cluster.
@@ -63,6 +84,9 @@ func New(pool *pgxpool.Pool, o Options) *Node {
 	if o.PurgeAfter <= 0 {
 		o.PurgeAfter = 30 * time.Second
 	}
+	// A node counts as dead only once its users' grace is over: until then the others keep
+	// its rows (a user who comes back elsewhere is still present, never left).
+	o.PurgeAfter = max(o.PurgeAfter, o.LeaveGrace)
 	if o.OpTimeout <= 0 {
 		o.OpTimeout = 5 * time.Second
 	}
@@ -93,13 +117,17 @@ func (n *Node) ID() uuid.UUID { return n.id }
 // schema not migrated yet: /readyz says so) is logged and retried by the loop.
 func (n *Node) Start(ctx context.Context) {
 	var lastBeat time.Time
-	if _, err := n.q.PresenceNodeHeartbeat(ctx, n.id); err != nil {
+	if _, err := n.q.PresenceNodeHeartbeat(ctx, n.heartbeatParams()); err != nil {
 		n.o.Log.WarnContext(ctx, "cluster: first heartbeat", "err", err)
 	} else {
 		lastBeat = time.Now()
 	}
 	n.started.Store(true)
 	go n.loop(lastBeat)
+}
+
+func (n *Node) heartbeatParams() db.PresenceNodeHeartbeatParams {
+	return db.PresenceNodeHeartbeatParams{NodeID: n.id, MaxAge: interval(n.o.PurgeAfter)}
 }
 
 func (n *Node) loop(lastBeat time.Time) {
@@ -114,10 +142,10 @@ func (n *Node) loop(lastBeat time.Time) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), n.o.OpTimeout)
 		if time.Since(lastBeat) >= n.o.HeartbeatInterval-n.o.HeartbeatInterval/4 {
-			if inserted, err := n.q.PresenceNodeHeartbeat(ctx, n.id); err != nil {
+			if stale, err := n.q.PresenceNodeHeartbeat(ctx, n.heartbeatParams()); err != nil {
 				n.o.Log.Warn("cluster: heartbeat", "err", err)
 			} else {
-				if inserted && !lastBeat.IsZero() {
+				if stale && !lastBeat.IsZero() {
 					n.o.Log.Warn("cluster: this node was purged by the others; recording its connections again")
 					n.selfPurged.Add(1)
 					n.o.OnPurged(ctx)
@@ -133,7 +161,9 @@ func (n *Node) loop(lastBeat time.Time) {
 }
 
 // Stop ends the heartbeat and removes this node's rows (its connections have closed by
-// then; whatever remains is dropped).
+// then, or are waiting out their leave grace). With a Recorder each row goes in a
+// transaction of its own, so that users present on no other node depart now (their
+// attendance ends at shutdown); whatever remains is dropped.
 func (n *Node) Stop(ctx context.Context) {
 	n.once.Do(func() {
 		close(n.stop)
@@ -143,6 +173,11 @@ func (n *Node) Stop(ctx context.Context) {
 			case <-ctx.Done():
 			}
 		}
+		if n.o.Recorder != nil {
+			if err := n.departAll(ctx); err != nil {
+				n.o.Log.Warn("cluster: ending this node's presence", "err", err)
+			}
+		}
 		if err := n.q.PresenceNodeConnectionsDelete(ctx, n.id); err != nil {
 			n.o.Log.Warn("cluster: deleting this node's presence", "err", err)
 		}
@@ -150,6 +185,36 @@ func (n *Node) Stop(ctx context.Context) {
 			n.o.Log.Warn("cluster: deleting this node's heartbeat", "err", err)
 		}
 	})
+}
+
+// departAll deletes this node's rows one user at a time, reporting the users it was the
+// last node of; it goes on past a failed row and returns every error.
+func (n *Node) departAll(ctx context.Context) error {
+	rows, err := n.q.PresenceNodeRows(ctx, n.id)
+	if err != nil {
+		return fmt.Errorf("listing this node's presence: %w", err)
+	}
+	var errs []error
+	for _, r := range rows {
+		if err := ctx.Err(); err != nil {
+			return errors.Join(append(errs, err)...)
+		}
+		err := postgres.InTx(ctx, n.pool, func(tx pgx.Tx) error {
+			q := n.q.WithTx(tx)
+			if err := q.PresenceUserLock(ctx, lockKey(r.SessionID, r.UserID)); err != nil {
+				return err
+			}
+			others, err := q.PresenceConnectionDelete(ctx, db.PresenceConnectionDeleteParams{NodeID: n.id, SessionID: r.SessionID, UserID: r.UserID})
+			if err != nil || others > 0 {
+				return err
+			}
+			return n.o.Recorder.Departed(ctx, tx, r.SessionID, r.UserID, time.Time{})
+		})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("session %s user %q: %w", r.SessionID, r.UserID, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Crash stops the heartbeat and leaves the rows behind, as a killed process does (tests).
@@ -166,38 +231,71 @@ func interval(d time.Duration) pgtype.Interval {
 	return pgtype.Interval{Microseconds: d.Microseconds(), Valid: true}
 }
 
-// Sweep deletes the presence rows of nodes silent for PurgeAfter and calls OnDeparted for
-// each user left with no row in a session. Concurrent sweeps on several nodes delete each
-// row once, so each leave is reported by one node.
+// sweepBatch bounds the dead rows one Sweep reads; the next sweep takes the rest.
+const sweepBatch = 1000
+
+// Sweep deletes the presence rows of nodes silent for PurgeAfter, one user at a time, and
+// calls OnDeparted for each user left with no row in a session (the Recorder, if any, sees
+// the departure at the dead node's last heartbeat, in the same transaction). Concurrent
+// sweeps on several nodes delete each row once, so each leave is reported by one node. A
+// row that fails is left for the next sweep and the others are still swept; the errors are
+// returned together.
 func (n *Node) Sweep(ctx context.Context) error {
-	rows, err := n.q.PresenceConnectionPurge(ctx, interval(n.o.PurgeAfter))
+	rows, err := n.q.PresenceDeadRows(ctx, db.PresenceDeadRowsParams{MaxAge: interval(n.o.PurgeAfter), Lim: sweepBatch})
 	if err != nil {
-		return err
+		return fmt.Errorf("listing dead nodes' presence: %w", err)
 	}
-	n.purgedRows.Add(int64(len(rows)))
-	if err := n.q.PresenceNodePurge(ctx, interval(n.o.PurgeAfter)); err != nil {
-		return err
-	}
+	var errs []error
 	for _, r := range rows {
-		var left bool
-		err := postgres.InTx(ctx, n.pool, func(tx pgx.Tx) error {
-			q := n.q.WithTx(tx)
-			if err := q.PresenceUserLock(ctx, lockKey(r.SessionID, r.UserID)); err != nil {
-				return err
-			}
-			c, err := q.PresenceUserCount(ctx, db.PresenceUserCountParams(r))
-			left = c == 0
-			return err
-		})
+		left, err := n.sweepRow(ctx, r)
 		if err != nil {
-			return err
+			errs = append(errs, fmt.Errorf("session %s user %q: %w", r.SessionID, r.UserID, err))
+			continue
 		}
 		if left {
 			n.o.Log.Info("cluster: user left with a dead node", "session", r.SessionID, "user", r.UserID)
 			n.o.OnDeparted(r.SessionID, r.UserID)
 		}
 	}
-	return nil
+	if err := n.q.PresenceNodePurge(ctx, interval(n.o.PurgeAfter)); err != nil {
+		errs = append(errs, fmt.Errorf("deleting dead nodes: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// sweepRow deletes one dead node's row for a user and reports whether that was the user's
+// last in the session.
+func (n *Node) sweepRow(ctx context.Context, r db.PresenceDeadRowsRow) (left bool, err error) {
+	err = postgres.InTx(ctx, n.pool, func(tx pgx.Tx) error {
+		q := n.q.WithTx(tx)
+		if err := q.PresenceUserLock(ctx, lockKey(r.SessionID, r.UserID)); err != nil {
+			return err
+		}
+		deleted, err := q.PresenceDeadRowDelete(ctx, db.PresenceDeadRowDeleteParams{
+			NodeID: r.NodeID, SessionID: r.SessionID, UserID: r.UserID, MaxAge: interval(n.o.PurgeAfter),
+		})
+		if err != nil || deleted == 0 {
+			return err // deleted by another sweep, or the node came back
+		}
+		n.purgedRows.Add(1)
+		c, err := q.PresenceUserCount(ctx, db.PresenceUserCountParams{SessionID: r.SessionID, UserID: r.UserID})
+		if err != nil || c > 0 {
+			return err
+		}
+		left = true
+		if n.o.Recorder == nil {
+			return nil
+		}
+		var at time.Time // the node row is gone: the last heartbeat is unknown, now it is
+		if r.LastSeen != nil {
+			at = *r.LastSeen
+		}
+		return n.o.Recorder.Departed(ctx, tx, r.SessionID, r.UserID, at)
+	})
+	if err != nil {
+		return false, err
+	}
+	return left, nil
 }
 
 func lockKey(session uuid.UUID, userID string) string { return session.String() + "/" + userID }
@@ -230,8 +328,17 @@ func (n *Node) Arrive(ctx context.Context, session uuid.UUID, u presence.User, c
 		before, err = q.PresenceConnectionUpsert(ctx, db.PresenceConnectionUpsertParams{
 			NodeID: n.id, SessionID: session, UserID: u.UserID, Name: u.Name, Role: u.Role, Conns: int32(conns),
 		})
-		if err != nil || !capped {
+		if err != nil {
 			return err
+		}
+		if before == 0 && n.o.Recorder != nil {
+			// A refusal by the caps below rolls this back with the row.
+			if err := n.o.Recorder.Arrived(ctx, tx, session, u); err != nil {
+				return err
+			}
+		}
+		if !capped {
+			return nil
 		}
 		t, err := q.PresenceConnectionTotals(ctx, db.PresenceConnectionTotalsParams{
 			UserID: u.UserID, SessionID: session, NodeID: n.id, MaxAge: interval(n.o.PurgeAfter),
@@ -279,7 +386,10 @@ func (n *Node) Depart(ctx context.Context, session uuid.UUID, userID string, con
 		}
 		var err error
 		others, err = q.PresenceConnectionDelete(ctx, db.PresenceConnectionDeleteParams{NodeID: n.id, SessionID: session, UserID: userID})
-		return err
+		if err != nil || others > 0 || n.o.Recorder == nil {
+			return err
+		}
+		return n.o.Recorder.Departed(ctx, tx, session, userID, time.Time{})
 	})
 	if err != nil {
 		n.o.Log.Error("cluster: removing presence", "session", session, "user", userID, "err", err)

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/m4sh/backend/internal/cluster"
 	"github.com/m4sh/backend/internal/dbtest"
@@ -189,5 +191,134 @@ func TestArriveCapsAcrossNodes(t *testing.T) {
 	wg.Wait()
 	if (errs[0] == nil) == (errs[1] == nil) {
 		t.Fatalf("racing arrivals for one place: %v", errs)
+	}
+}
+
+// A dead node's users leave no sooner than the leave grace after its last heartbeat, and
+// not at all when they came back on another node within it (issue 17).
+func TestDeadNodeHonoursLeaveGrace(t *testing.T) {
+	t.Parallel()
+	url := dbtest.NewURL(t)
+	left := &departures{}
+	var leftAt []time.Time
+	var mu sync.Mutex
+	const grace = 2 * time.Second
+	mk := func() *cluster.Node {
+		n := cluster.New(dbtest.Pool(t, url), cluster.Options{
+			HeartbeatInterval: 200 * time.Millisecond, PurgeAfter: 600 * time.Millisecond, LeaveGrace: grace,
+			OnDeparted: func(s uuid.UUID, u string) {
+				mu.Lock()
+				leftAt = append(leftAt, time.Now())
+				mu.Unlock()
+				left.add(s, u)
+			},
+		})
+		n.Start(context.Background())
+		return n
+	}
+	a, b := mk(), mk()
+	t.Cleanup(func() { a.Stop(context.Background()) })
+	ctx := context.Background()
+	s := uuid.New()
+	sam := presence.User{UserID: "sam", Name: "Sam", Role: "student"}
+	mia := presence.User{UserID: "mia", Name: "Mia", Role: "student"}
+	b.Arrive(ctx, s, sam, 1, presence.Caps{})
+	b.Arrive(ctx, s, mia, 1, presence.Caps{})
+	b.Crash()
+	crashed := time.Now()
+	time.Sleep(grace / 2)
+	if first, _ := a.Arrive(ctx, s, mia, 1, presence.Caps{}); first {
+		t.Error("mia back on a within the grace arrived first")
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for len(left.get()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no departure within 20s of b's death")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(time.Second) // more sweeps: nothing more may be reported
+	if got := left.get(); len(got) != 1 || got[0] != "sam" {
+		t.Fatalf("departures = %v, want [sam] (mia came back on a within the grace)", got)
+	}
+	// b's last heartbeat was at most one interval before the crash.
+	if after := leftAt[0].Sub(crashed); after < grace-200*time.Millisecond {
+		t.Fatalf("sam left %v after b's crash, want at least the grace (%v) after its last heartbeat", after, grace)
+	}
+	users, err := a.Present(ctx, s)
+	if err != nil || len(users) != 1 || users[0].UserID != "mia" {
+		t.Fatalf("Present = %v, %v, want [mia]", users, err)
+	}
+}
+
+// failingRecorder fails departures of one user; it records the others.
+type failingRecorder struct {
+	fail string
+	mu   sync.Mutex
+	at   map[string]time.Time
+}
+
+func (r *failingRecorder) Arrived(context.Context, pgx.Tx, uuid.UUID, presence.User) error {
+	return nil
+}
+
+func (r *failingRecorder) Departed(_ context.Context, _ pgx.Tx, _ uuid.UUID, user string, at time.Time) error {
+	if user == r.fail {
+		return errors.New("recorder refuses " + user)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.at[user] = at
+	return nil
+}
+
+// A row that fails does not stop the sweep: the others are purged, the error names the
+// failed one, and it is retried by later sweeps (its node's heartbeat row is kept for it).
+// The Recorder sees a dead node's users depart at the node's last heartbeat.
+func TestSweepGoesOnPastAFailedRow(t *testing.T) {
+	t.Parallel()
+	url := dbtest.NewURL(t)
+	pool := dbtest.Pool(t, url)
+	rec := &failingRecorder{fail: "bob", at: map[string]time.Time{}}
+	// Neither node is started: Sweep is called by hand.
+	a := cluster.New(pool, cluster.Options{PurgeAfter: time.Hour, Recorder: rec})
+	b := cluster.New(pool, cluster.Options{PurgeAfter: time.Hour, Recorder: rec})
+	ctx := context.Background()
+	s := uuid.New()
+	for _, u := range []string{"amy", "bob", "cat"} {
+		if _, err := b.Arrive(ctx, s, presence.User{UserID: u, Name: u, Role: "student"}, 1, presence.Caps{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lastBeat := time.Now().Add(-2 * time.Hour).Truncate(time.Microsecond)
+	if _, err := pool.Exec(ctx, "INSERT INTO presence_nodes (node_id, seen_at) VALUES ($1, $2)", b.ID(), lastBeat); err != nil {
+		t.Fatal(err)
+	}
+	err := a.Sweep(ctx)
+	if err == nil || !strings.Contains(err.Error(), `"bob"`) {
+		t.Fatalf("Sweep = %v, want an error naming bob", err)
+	}
+	if len(rec.at) != 2 || !rec.at["amy"].Equal(lastBeat) || !rec.at["cat"].Equal(lastBeat) {
+		t.Fatalf("departures recorded = %v, want amy and cat at b's last heartbeat %v", rec.at, lastBeat)
+	}
+	var rows, nodes int
+	if err := pool.QueryRow(ctx, "SELECT (SELECT count(*) FROM presence_connections), (SELECT count(*) FROM presence_nodes WHERE node_id = $1)", b.ID()).Scan(&rows, &nodes); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 1 || nodes != 1 {
+		t.Fatalf("after the sweep: %d presence rows, b's heartbeat rows %d; want bob's row and b's heartbeat kept for the next sweep", rows, nodes)
+	}
+	rec.fail = ""
+	if err := a.Sweep(ctx); err != nil {
+		t.Fatalf("second Sweep = %v", err)
+	}
+	if !rec.at["bob"].Equal(lastBeat) {
+		t.Fatalf("bob departed at %v, want %v", rec.at["bob"], lastBeat)
+	}
+	if err := pool.QueryRow(ctx, "SELECT (SELECT count(*) FROM presence_connections), (SELECT count(*) FROM presence_nodes)").Scan(&rows, &nodes); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 0 || nodes != 0 {
+		t.Fatalf("after the second sweep: %d presence rows, %d nodes; want none", rows, nodes)
 	}
 }
