@@ -23,19 +23,30 @@ function policyFetch(opts) {
     const baseDelay = retry?.baseDelayMs ?? 250;
     const maxDelay = retry?.maxDelayMs ?? 10_000;
     const source = opts.token;
-    // Concurrent 401s share one refresh instead of each asking for a new token.
-    let refreshing;
-    const token = async (why) => {
+    // A 401 for a request whose token was taken before the latest refresh started is answered
+    // by that refresh's token: concurrent 401s share one refresh however late each arrives.
+    let refreshes = 0;
+    let latest;
+    const token = async (why, takenAt = refreshes) => {
         if (typeof source !== "function")
             return source;
         if (why === "request")
             return source("request");
-        refreshing ??= Promise.resolve(source("refresh")).finally(() => { refreshing = undefined; });
-        return refreshing;
+        if (latest && takenAt < refreshes)
+            return latest;
+        refreshes++;
+        const p = Promise.resolve(source("refresh")).catch((err) => {
+            if (latest === p)
+                latest = undefined; // a failed refresh is not reused
+            throw err;
+        });
+        latest = p;
+        return p;
     };
     return async (original) => {
         const idempotent = idempotentMethods.has(original.method) || original.headers.has("Idempotency-Key");
         let refreshed = false;
+        const takenAt = refreshes;
         let tok = await token("request");
         for (let attempt = 0;; attempt++) {
             const req = original.clone();
@@ -57,7 +68,7 @@ function policyFetch(opts) {
             if (res.status === 401 && !refreshed && typeof source === "function") {
                 refreshed = true;
                 await res.body?.cancel();
-                tok = await token("refresh");
+                tok = await token("refresh", takenAt);
                 attempt--; // the refresh is not one of the retries
                 continue;
             }
