@@ -1,4 +1,4 @@
-import { type CursorPosition, type ErrorMessage, type PresenceJoin, type PresenceLeave, type PresenceSnapshot, type PresenceState, type Pong, type ServerMessage, type SnapshotUser } from "./gen/ws.js";
+import { type CursorPosition, type Emoji, type ErrorMessage, type Hand, type PresenceJoin, type PresenceLeave, type PresenceSnapshot, type PresenceState, type Pong, type RaisedHand, type Reaction, type Rect, type ServerMessage, type SnapshotUser, type Spotlight, type SpotlightState, type Viewport } from "./gen/ws.js";
 /** What a client does after a close (asyncapi `x-close-codes`). */
 export type CloseAction = "refresh_token" | "stop" | "back_off";
 /**
@@ -49,6 +49,19 @@ export interface PresenceEvents<S extends PresenceState = PresenceState> {
     /** The server refused a frame and kept the connection (for example `state_too_large`). */
     error: Omit<ErrorMessage, "type">;
     pong: Pong;
+    /** A hand was raised or lowered (the caller's own included). */
+    hand: Omit<Hand, "type">;
+    /** The raised hands changed (hand frames, the snapshot, a leave): in the order raised. */
+    hands: RaisedHand[];
+    /** Another user's reaction. */
+    reaction: Omit<Reaction, "type">;
+    /**
+     * A tutor turned the spotlight on or off; also emitted with `on: false` when the holder
+     * leaves (the server sends no frame for that: the leave ends it).
+     */
+    spotlight: Omit<Spotlight, "type">;
+    /** The spotlight holder's viewport moved: a follower pans its board to it. */
+    viewport: Omit<Viewport, "type">;
     /** Every server frame, as sent. */
     message: ServerMessage;
     /** The presence list changed (after snapshot, join or leave); users carry cursor and state. */
@@ -100,6 +113,8 @@ export interface PresenceOptions {
     cursorRatePerSec?: number;
     /** State updates sent per second at most (the contract relays 5). */
     stateRatePerSec?: number;
+    /** Spotlight viewports sent per second at most (the contract relays 10). */
+    viewportRatePerSec?: number;
     /** First back-off delay (ms, default 500) and the cap (default 30000). */
     backoffInitialMs?: number;
     backoffMaxMs?: number;
@@ -128,6 +143,12 @@ export interface PresenceOptions {
  *   ps.setState({ color: "#e8590c" });                       // ≤ 512 bytes, sent at most 5/s
  *   board.onpointermove = (e) => ps.sendCursor(e.offsetX, e.offsetY); // at most 20/s
  *
+ * Tutoring: ps.raiseHand() / ps.lowerHand(userId?) with `hand` and `hands` (the queue in the
+ * order raised) events; ps.react("👏") with `reaction`; a tutor's ps.spotlight(true) and
+ * ps.sendViewport({x, y, w, h}) reach followers as `spotlight` and `viewport` events
+ * (`spotlightHolder` has the latest, from the snapshot for a late joiner). Refusals (a
+ * student's spotlight) arrive as `error` events with `code: "forbidden"`.
+ *
  * Retries: 4401 → one fresh token (getToken("refresh")), then stop if refused again;
  * 4400/4403/4409 → stop; 1001/1012 after an open connection → retry within 1–2 s; otherwise
  * jittered exponential back-off, reset whenever a connection reaches `open`. A socket error
@@ -152,6 +173,9 @@ export declare class PresenceSocket<S extends PresenceState = PresenceState> {
     private ownState?;
     private readonly cursors;
     private readonly states;
+    private readonly viewports;
+    private handQueue;
+    private spot?;
     private readonly Ctor;
     private readonly env?;
     private readonly onOnline;
@@ -183,6 +207,24 @@ export declare class PresenceSocket<S extends PresenceState = PresenceState> {
      * to more than 512 bytes (the server would refuse it).
      */
     setState(state: S): void;
+    /** Raised hands in the order raised (from the snapshot, then hand frames and leaves). */
+    get hands(): RaisedHand[];
+    /** Who holds the spotlight and their latest viewport, or undefined while it is off. */
+    get spotlightHolder(): SpotlightState | undefined;
+    /** Raises the caller's hand (students); a refusal comes back as an `error` event. */
+    raiseHand(): boolean;
+    /** Lowers the caller's own hand, or — tutors only — another user's. */
+    lowerHand(userId?: string): boolean;
+    /** Sends a reaction to the others (at most 3 per second are relayed; more are dropped). */
+    react(emoji: Emoji): boolean;
+    /** Turns the caller's spotlight on or off (tutors only). */
+    spotlight(on: boolean): boolean;
+    /**
+     * Sends the caller's viewport for followers while they hold the spotlight (tutors only),
+     * throttled to `viewportRatePerSec` with the latest winning. Non-finite values and
+     * non-positive extents are ignored.
+     */
+    sendViewport(rect: Rect): void;
     /** Sends an application ping; the server answers with a `pong` event. */
     ping(): void;
     /** Closes for good (code 1000); no reconnect. Emits `stopped` unless already stopped. */

@@ -4,15 +4,23 @@ import {
   subprotocol,
   type ClientMessage,
   type CursorPosition,
+  type Emoji,
   type ErrorMessage,
+  type Hand,
   type Point,
   type PresenceJoin,
   type PresenceLeave,
   type PresenceSnapshot,
   type PresenceState,
   type Pong,
+  type RaisedHand,
+  type Reaction,
+  type Rect,
   type ServerMessage,
   type SnapshotUser,
+  type Spotlight,
+  type SpotlightState,
+  type Viewport,
 } from "./gen/ws.js";
 
 /** What a client does after a close (asyncapi `x-close-codes`). */
@@ -72,6 +80,19 @@ export interface PresenceEvents<S extends PresenceState = PresenceState> {
   /** The server refused a frame and kept the connection (for example `state_too_large`). */
   error: Omit<ErrorMessage, "type">;
   pong: Pong;
+  /** A hand was raised or lowered (the caller's own included). */
+  hand: Omit<Hand, "type">;
+  /** The raised hands changed (hand frames, the snapshot, a leave): in the order raised. */
+  hands: RaisedHand[];
+  /** Another user's reaction. */
+  reaction: Omit<Reaction, "type">;
+  /**
+   * A tutor turned the spotlight on or off; also emitted with `on: false` when the holder
+   * leaves (the server sends no frame for that: the leave ends it).
+   */
+  spotlight: Omit<Spotlight, "type">;
+  /** The spotlight holder's viewport moved: a follower pans its board to it. */
+  viewport: Omit<Viewport, "type">;
   /** Every server frame, as sent. */
   message: ServerMessage;
   /** The presence list changed (after snapshot, join or leave); users carry cursor and state. */
@@ -117,6 +138,8 @@ export interface PresenceOptions {
   cursorRatePerSec?: number;
   /** State updates sent per second at most (the contract relays 5). */
   stateRatePerSec?: number;
+  /** Spotlight viewports sent per second at most (the contract relays 10). */
+  viewportRatePerSec?: number;
   /** First back-off delay (ms, default 500) and the cap (default 30000). */
   backoffInitialMs?: number;
   backoffMaxMs?: number;
@@ -146,6 +169,12 @@ export interface PresenceOptions {
  *   ps.setState({ color: "#e8590c" });                       // ≤ 512 bytes, sent at most 5/s
  *   board.onpointermove = (e) => ps.sendCursor(e.offsetX, e.offsetY); // at most 20/s
  *
+ * Tutoring: ps.raiseHand() / ps.lowerHand(userId?) with `hand` and `hands` (the queue in the
+ * order raised) events; ps.react("👏") with `reaction`; a tutor's ps.spotlight(true) and
+ * ps.sendViewport({x, y, w, h}) reach followers as `spotlight` and `viewport` events
+ * (`spotlightHolder` has the latest, from the snapshot for a late joiner). Refusals (a
+ * student's spotlight) arrive as `error` events with `code: "forbidden"`.
+ *
  * Retries: 4401 → one fresh token (getToken("refresh")), then stop if refused again;
  * 4400/4403/4409 → stop; 1001/1012 after an open connection → retry within 1–2 s; otherwise
  * jittered exponential back-off, reset whenever a connection reaches `open`. A socket error
@@ -169,6 +198,9 @@ export class PresenceSocket<S extends PresenceState = PresenceState> {
   private ownState?: string; // serialized; sent again after every (re)connect
   private readonly cursors: LatestWins<Point>;
   private readonly states: LatestWins<string>;
+  private readonly viewports: LatestWins<Rect>;
+  private handQueue: RaisedHand[] = [];
+  private spot?: SpotlightState;
   private readonly Ctor: WebSocketCtor;
   private readonly env?: PresenceEnvironment;
   private readonly onOnline = () => this.wake();
@@ -188,6 +220,7 @@ export class PresenceSocket<S extends PresenceState = PresenceState> {
     this.env = opts.environment ?? (typeof window !== "undefined" ? (window as PresenceEnvironment) : undefined);
     this.cursors = new LatestWins(1000 / (opts.cursorRatePerSec ?? 20), (c) => this.send({ type: "cursor", x: c.x, y: c.y }));
     this.states = new LatestWins(1000 / (opts.stateRatePerSec ?? 5), (s) => this.sendRaw(`{"type":"state","state":${s}}`));
+    this.viewports = new LatestWins(1000 / (opts.viewportRatePerSec ?? 10), (r) => this.send({ type: "viewport", ...r }));
   }
 
   /** Subscribes to an event; returns the unsubscribe function. */
@@ -259,6 +292,47 @@ export class PresenceSocket<S extends PresenceState = PresenceState> {
     }
     this.ownState = json;
     this.states.push(json);
+  }
+
+  /** Raised hands in the order raised (from the snapshot, then hand frames and leaves). */
+  get hands(): RaisedHand[] {
+    return this.handQueue.map((h) => ({ ...h }));
+  }
+
+  /** Who holds the spotlight and their latest viewport, or undefined while it is off. */
+  get spotlightHolder(): SpotlightState | undefined {
+    return this.spot && { ...this.spot, ...(this.spot.viewport && { viewport: { ...this.spot.viewport } }) };
+  }
+
+  /** Raises the caller's hand (students); a refusal comes back as an `error` event. */
+  raiseHand(): boolean {
+    return this.send({ type: "hand", raised: true });
+  }
+
+  /** Lowers the caller's own hand, or — tutors only — another user's. */
+  lowerHand(userId?: string): boolean {
+    return this.send(userId === undefined ? { type: "hand", raised: false } : { type: "hand", raised: false, user_id: userId });
+  }
+
+  /** Sends a reaction to the others (at most 3 per second are relayed; more are dropped). */
+  react(emoji: Emoji): boolean {
+    return this.send({ type: "reaction", emoji });
+  }
+
+  /** Turns the caller's spotlight on or off (tutors only). */
+  spotlight(on: boolean): boolean {
+    return this.send({ type: "spotlight", on });
+  }
+
+  /**
+   * Sends the caller's viewport for followers while they hold the spotlight (tutors only),
+   * throttled to `viewportRatePerSec` with the latest winning. Non-finite values and
+   * non-positive extents are ignored.
+   */
+  sendViewport(rect: Rect): void {
+    const { x, y, w, h } = rect;
+    if (![x, y, w, h].every(Number.isFinite) || w <= 0 || h <= 0) return;
+    this.viewports.push({ x, y, w, h });
   }
 
   /** Sends an application ping; the server answers with a `pong` event. */
@@ -362,8 +436,15 @@ export class PresenceSocket<S extends PresenceState = PresenceState> {
         this.attempt = 0; // a connection that got this far resets the back-off
         this.refreshed = false;
         this.present = new Map(m.users.map((u) => [u.user_id, copyUser(u as PresentUser<S>)]));
+        this.handQueue = (m.hands ?? []).map((h) => ({ ...h }));
+        this.spot = m.spotlight && { ...m.spotlight };
         this.emit("snapshot", m);
         this.emit("users", this.users);
+        this.emit("hands", this.hands);
+        if (this.spot) {
+          this.emit("spotlight", { user_id: this.spot.user_id, on: true });
+          if (this.spot.viewport) this.emit("viewport", { user_id: this.spot.user_id, ...this.spot.viewport });
+        }
         this.setStatus("open");
         this.emit("open", { protocol: this.ws?.protocol ?? "" });
         if (this.ownState !== undefined) this.states.push(this.ownState);
@@ -374,10 +455,37 @@ export class PresenceSocket<S extends PresenceState = PresenceState> {
         this.emit("join", m);
         this.emit("users", this.users);
         break;
-      case "presence.leave":
+      case "presence.leave": {
         this.present.delete(m.user_id);
         this.emit("leave", m);
         this.emit("users", this.users);
+        // A leave lowers the user's hand and ends their spotlight (no separate frame).
+        const n = this.handQueue.length;
+        this.handQueue = this.handQueue.filter((h) => h.user_id !== m.user_id);
+        if (this.handQueue.length !== n) this.emit("hands", this.hands);
+        if (this.spot?.user_id === m.user_id) {
+          this.spot = undefined;
+          this.emit("spotlight", { user_id: m.user_id, on: false });
+        }
+        break;
+      }
+      case "hand":
+        this.handQueue = this.handQueue.filter((h) => h.user_id !== m.user_id);
+        if (m.raised) this.handQueue.push({ user_id: m.user_id, at: m.at });
+        this.emit("hand", { user_id: m.user_id, raised: m.raised, at: m.at });
+        this.emit("hands", this.hands);
+        break;
+      case "reaction":
+        this.emit("reaction", { user_id: m.user_id, emoji: m.emoji });
+        break;
+      case "spotlight":
+        if (m.on) this.spot = { user_id: m.user_id };
+        else if (this.spot?.user_id === m.user_id) this.spot = undefined;
+        this.emit("spotlight", { user_id: m.user_id, on: m.on });
+        break;
+      case "viewport":
+        if (this.spot?.user_id === m.user_id) this.spot.viewport = { x: m.x, y: m.y, w: m.w, h: m.h };
+        this.emit("viewport", { user_id: m.user_id, x: m.x, y: m.y, w: m.w, h: m.h });
         break;
       case "cursor":
         this.moved({ user_id: m.user_id, x: m.x, y: m.y });
@@ -469,11 +577,14 @@ export class PresenceSocket<S extends PresenceState = PresenceState> {
     this.waiting = false;
     this.cursors.cancel();
     this.states.cancel();
+    this.viewports.cancel();
     this.detach();
     this.env?.removeEventListener("online", this.onOnline);
     this.env?.removeEventListener("offline", this.onOffline);
     this.env?.document?.removeEventListener("visibilitychange", this.onVisibility);
     this.present.clear();
+    this.handQueue = [];
+    this.spot = undefined;
     this.setStatus("stopped");
     this.emit("stopped", { code, reason });
   }

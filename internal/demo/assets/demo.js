@@ -89,15 +89,44 @@ async function startSession() {
   await loadSessions(res.data.id);
 }
 
-// 3. Presence and cursors
+// 3. Presence and cursors: coloured, named cursors from each user's presence state
+// ({color, name}). Coordinates are pixels of the board's canvas, so windows of any size
+// agree. Nothing is cleared while the socket reconnects (a server restart, a network blip):
+// the list, dots and colours stay until a snapshot says who is really here, and the leave
+// grace keeps everyone in it, so nobody flickers.
 const board = $("board");
+const canvas = $("board-canvas");
 const dots = new Map();
+const colours = new Map(); // last colour seen per user, kept through reconnects
+let present = new Map();
+const palette = ["#e8590c", "#1971c2", "#2f9e44", "#c2255c", "#6741d9", "#0c8599", "#e67700", "#495057"];
+
+function defaultColour(id) {
+  let h = 0;
+  for (const ch of id) h = (h * 31 + ch.codePointAt(0)) >>> 0;
+  return palette[h % palette.length];
+}
+
+function colourOf(id) {
+  const c = present.get(id)?.state?.color;
+  if (typeof c === "string" && /^#[0-9a-f]{6}$/i.test(c)) colours.set(id, c);
+  return colours.get(id) ?? defaultColour(id);
+}
+
+function nameOf(id) {
+  const u = present.get(id);
+  return u?.name || (typeof u?.state?.name === "string" && u.state.name) || id;
+}
 
 function renderUsers(users) {
+  present = new Map(users.map((u) => [u.user_id, u]));
   $("presence").replaceChildren(...users.map((u) => {
     const li = document.createElement("li");
     li.dataset.user = u.user_id;
-    li.textContent = u.name || u.user_id;
+    const sw = document.createElement("span");
+    sw.className = "swatch";
+    sw.style.setProperty("--c", colourOf(u.user_id));
+    li.append(sw, nameOf(u.user_id));
     const role = document.createElement("span");
     role.className = "role";
     role.textContent = u.role;
@@ -105,8 +134,18 @@ function renderUsers(users) {
     return li;
   }));
   for (const [id, dot] of dots) {
-    if (!users.some((u) => u.user_id === id)) { dot.remove(); dots.delete(id); }
+    if (!present.has(id)) { dot.remove(); dots.delete(id); }
   }
+  // A snapshot carries everyone's latest cursor: draw them at once.
+  for (const u of users) {
+    if (u.cursor && u.user_id !== me?.user_id) moveDot({ user_id: u.user_id, ...u.cursor });
+    else if (dots.has(u.user_id)) styleDot(dots.get(u.user_id), u.user_id);
+  }
+}
+
+function styleDot(dot, id) {
+  dot.style.setProperty("--c", colourOf(id));
+  dot.firstChild.textContent = nameOf(id);
 }
 
 function moveDot({ user_id, x, y }) {
@@ -115,15 +154,18 @@ function moveDot({ user_id, x, y }) {
     dot = document.createElement("div");
     dot.className = "cursor";
     dot.dataset.user = user_id;
-    const label = document.createElement("span");
-    label.textContent = user_id;
-    dot.append(label);
-    board.append(dot);
+    dot.append(document.createElement("span"));
+    canvas.append(dot);
     dots.set(user_id, dot);
+    styleDot(dot, user_id);
   }
-  // Positions travel as fractions of the board (0..1000), so windows of any size agree.
-  dot.style.left = `${(x / 1000) * board.clientWidth}px`;
-  dot.style.top = `${(y / 1000) * board.clientHeight}px`;
+  dot.style.left = `${x}px`;
+  dot.style.top = `${y}px`;
+}
+
+function myState() {
+  if (!$("my-color").dataset.picked && me) $("my-color").value = defaultColour(me.user_id);
+  return { color: $("my-color").value, name: me?.name || me?.user_id || "" };
 }
 
 function connect() {
@@ -134,17 +176,114 @@ function connect() {
   socket = s;
   s.on("users", renderUsers);
   s.on("cursor", moveDot);
+  s.on("state", ({ user_id }) => {
+    renderUsers(s.users);
+    if (dots.has(user_id)) styleDot(dots.get(user_id), user_id);
+  });
   s.on("snapshot", () => status($("ws-status"), `connected to ${sessionId.slice(0, 8)}`));
   s.on("close", (c) => status($("ws-status"), `closed ${c.code} ${c.reason}` +
     (c.reconnectInMs !== undefined ? `, reconnecting in ${c.reconnectInMs} ms` : ""), c.action === "stop"));
   s.on("stopped", (c) => { if (socket === s) status($("ws-status"), `stopped (${c.code} ${c.reason})`, c.code !== 1000); });
+  wireTutoring(s);
   s.connect();
+  s.setState(myState()); // sent once open, and again after every reconnect
 }
+
+$("my-color").addEventListener("input", () => {
+  $("my-color").dataset.picked = "true";
+  if (socket) socket.setState(myState());
+});
 
 board.addEventListener("pointermove", (e) => {
   if (!socket) return;
-  const r = board.getBoundingClientRect();
-  socket.sendCursor(Math.round(((e.clientX - r.left) / r.width) * 1000), Math.round(((e.clientY - r.top) / r.height) * 1000));
+  const r = canvas.getBoundingClientRect();
+  socket.sendCursor(Math.round(e.clientX - r.left), Math.round(e.clientY - r.top));
+});
+
+// 3b. Tutoring: hands queue, reactions, spotlight and "follow tutor".
+const emojis = ["👍", "👏", "❤️", "😂", "😮", "❓"];
+let followed = false; // the board is being moved by the tutor's viewport, not by this user
+
+function isTutor() {
+  return present.get(me?.user_id)?.role === "tutor";
+}
+
+function renderHands(hands) {
+  const tutor = isTutor();
+  $("hands").replaceChildren(...hands.map((h) => {
+    const li = document.createElement("li");
+    li.dataset.user = h.user_id;
+    li.textContent = nameOf(h.user_id);
+    if (tutor) {
+      const b = document.createElement("button");
+      b.textContent = "Lower";
+      b.addEventListener("click", () => socket?.lowerHand(h.user_id));
+      li.append(b);
+    }
+    return li;
+  }));
+}
+
+function bubble({ user_id, emoji }) {
+  const b = document.createElement("span");
+  b.className = "bubble";
+  b.dataset.emoji = emoji;
+  b.dataset.user = user_id;
+  b.textContent = `${emoji} ${nameOf(user_id)}`;
+  $("reaction-bubbles").append(b);
+  setTimeout(() => b.remove(), 2500);
+}
+
+function follow({ user_id, x, y }) {
+  if (user_id === me?.user_id || !$("follow").checked) return;
+  followed = true;
+  board.scrollTo({ left: x, top: y });
+  board.dataset.followed = `${Math.round(x)},${Math.round(y)}`;
+}
+
+function sendViewport() {
+  if (socket?.spotlightHolder?.user_id !== me?.user_id) return;
+  socket.sendViewport({ x: board.scrollLeft, y: board.scrollTop, w: board.clientWidth, h: board.clientHeight });
+}
+
+function wireTutoring(s) {
+  s.on("hands", renderHands);
+  s.on("users", () => renderHands(s.hands));
+  s.on("reaction", bubble);
+  s.on("viewport", follow);
+  s.on("spotlight", ({ user_id, on }) => {
+    const mine = user_id === me?.user_id;
+    if (mine) {
+      $("spotlight").checked = on;
+      if (on) sendViewport();
+    }
+    status($("tutoring-status"), on ? `${nameOf(user_id)} has the spotlight` : "spotlight off");
+  });
+  s.on("error", (e) => status($("tutoring-status"), `refused ${e.for}: ${e.code} (${e.message})`, true));
+}
+
+$("reaction-buttons").replaceChildren(...emojis.map((e) => {
+  const b = document.createElement("button");
+  b.textContent = e;
+  b.dataset.emoji = e;
+  b.addEventListener("click", () => socket?.react(e));
+  return b;
+}));
+$("raise-hand").addEventListener("click", () => socket?.raiseHand());
+$("lower-hand").addEventListener("click", () => socket?.lowerHand());
+$("clear-hands").addEventListener("click", () => { for (const h of socket?.hands ?? []) socket.lowerHand(h.user_id); });
+$("spotlight").addEventListener("change", (e) => {
+  if (!socket) return;
+  socket.spotlight(e.target.checked);
+  e.target.checked = socket.spotlightHolder?.user_id === me?.user_id; // the server's answer sets it
+});
+$("follow").addEventListener("change", () => {
+  const v = socket?.spotlightHolder?.viewport;
+  if (v) follow({ user_id: socket.spotlightHolder.user_id, ...v });
+});
+board.addEventListener("scroll", () => {
+  if (followed) { followed = false; return; } // our own follow moved it
+  sendViewport();
 });
 
 // 4. Solo snapshot (one solo session per user, remembered in this window)
@@ -203,7 +342,7 @@ $("classroom").addEventListener("change", () => loadSessions());
 $("add-member").addEventListener("click", addMember);
 $("start-session").addEventListener("click", startSession);
 $("connect").addEventListener("click", connect);
-$("disconnect").addEventListener("click", () => { socket?.close(); socket = null; renderUsers([]); });
+$("disconnect").addEventListener("click", () => { socket?.close(); socket = null; renderUsers([]); renderHands([]); });
 $("save-snapshot").addEventListener("click", saveSnapshot);
 $("restore-snapshot").addEventListener("click", restoreSnapshot);
 $("send-event").addEventListener("click", sendEvent);

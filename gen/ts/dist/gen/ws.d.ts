@@ -20,10 +20,6 @@ export type UserID = string;
  */
 export type ClientMessage = CursorUpdate | Ping | StateUpdate | HandUpdate | ReactionSend | SpotlightSet | ViewportUpdate;
 /**
- * Canonical string form of the token's user claim.
- */
-export type UserID1 = string;
-/**
  * This interface was referenced by `AsyncAPIMessages`'s JSON-Schema
  * via the `definition` "Emoji".
  */
@@ -158,13 +154,15 @@ export interface StateUpdate {
     state: PresenceState;
 }
 /**
+ * Raise or lower a hand: `user_id` is whose (absent, or the sender's own id, for their own). Only a tutor may lower another user's hand; only a student may raise one, their own.
+ *
  * This interface was referenced by `AsyncAPIMessages`'s JSON-Schema
  * via the `definition` "HandUpdate".
  */
 export interface HandUpdate {
     type: "hand";
     raised: boolean;
-    user_id?: UserID1;
+    user_id?: UserID;
 }
 /**
  * This interface was referenced by `AsyncAPIMessages`'s JSON-Schema

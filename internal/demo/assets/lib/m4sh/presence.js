@@ -33,6 +33,12 @@ export const maxStateBytes = 512;
  *   ps.setState({ color: "#e8590c" });                       // ≤ 512 bytes, sent at most 5/s
  *   board.onpointermove = (e) => ps.sendCursor(e.offsetX, e.offsetY); // at most 20/s
  *
+ * Tutoring: ps.raiseHand() / ps.lowerHand(userId?) with `hand` and `hands` (the queue in the
+ * order raised) events; ps.react("👏") with `reaction`; a tutor's ps.spotlight(true) and
+ * ps.sendViewport({x, y, w, h}) reach followers as `spotlight` and `viewport` events
+ * (`spotlightHolder` has the latest, from the snapshot for a late joiner). Refusals (a
+ * student's spotlight) arrive as `error` events with `code: "forbidden"`.
+ *
  * Retries: 4401 → one fresh token (getToken("refresh")), then stop if refused again;
  * 4400/4403/4409 → stop; 1001/1012 after an open connection → retry within 1–2 s; otherwise
  * jittered exponential back-off, reset whenever a connection reaches `open`. A socket error
@@ -57,6 +63,9 @@ export class PresenceSocket {
     ownState; // serialized; sent again after every (re)connect
     cursors;
     states;
+    viewports;
+    handQueue = [];
+    spot;
     Ctor;
     env;
     onOnline = () => this.wake();
@@ -78,6 +87,7 @@ export class PresenceSocket {
         this.env = opts.environment ?? (typeof window !== "undefined" ? window : undefined);
         this.cursors = new LatestWins(1000 / (opts.cursorRatePerSec ?? 20), (c) => this.send({ type: "cursor", x: c.x, y: c.y }));
         this.states = new LatestWins(1000 / (opts.stateRatePerSec ?? 5), (s) => this.sendRaw(`{"type":"state","state":${s}}`));
+        this.viewports = new LatestWins(1000 / (opts.viewportRatePerSec ?? 10), (r) => this.send({ type: "viewport", ...r }));
     }
     /** Subscribes to an event; returns the unsubscribe function. */
     on(type, fn) {
@@ -144,6 +154,41 @@ export class PresenceSocket {
         }
         this.ownState = json;
         this.states.push(json);
+    }
+    /** Raised hands in the order raised (from the snapshot, then hand frames and leaves). */
+    get hands() {
+        return this.handQueue.map((h) => ({ ...h }));
+    }
+    /** Who holds the spotlight and their latest viewport, or undefined while it is off. */
+    get spotlightHolder() {
+        return this.spot && { ...this.spot, ...(this.spot.viewport && { viewport: { ...this.spot.viewport } }) };
+    }
+    /** Raises the caller's hand (students); a refusal comes back as an `error` event. */
+    raiseHand() {
+        return this.send({ type: "hand", raised: true });
+    }
+    /** Lowers the caller's own hand, or — tutors only — another user's. */
+    lowerHand(userId) {
+        return this.send(userId === undefined ? { type: "hand", raised: false } : { type: "hand", raised: false, user_id: userId });
+    }
+    /** Sends a reaction to the others (at most 3 per second are relayed; more are dropped). */
+    react(emoji) {
+        return this.send({ type: "reaction", emoji });
+    }
+    /** Turns the caller's spotlight on or off (tutors only). */
+    spotlight(on) {
+        return this.send({ type: "spotlight", on });
+    }
+    /**
+     * Sends the caller's viewport for followers while they hold the spotlight (tutors only),
+     * throttled to `viewportRatePerSec` with the latest winning. Non-finite values and
+     * non-positive extents are ignored.
+     */
+    sendViewport(rect) {
+        const { x, y, w, h } = rect;
+        if (![x, y, w, h].every(Number.isFinite) || w <= 0 || h <= 0)
+            return;
+        this.viewports.push({ x, y, w, h });
     }
     /** Sends an application ping; the server answers with a `pong` event. */
     ping() {
@@ -246,8 +291,16 @@ export class PresenceSocket {
                 this.attempt = 0; // a connection that got this far resets the back-off
                 this.refreshed = false;
                 this.present = new Map(m.users.map((u) => [u.user_id, copyUser(u)]));
+                this.handQueue = (m.hands ?? []).map((h) => ({ ...h }));
+                this.spot = m.spotlight && { ...m.spotlight };
                 this.emit("snapshot", m);
                 this.emit("users", this.users);
+                this.emit("hands", this.hands);
+                if (this.spot) {
+                    this.emit("spotlight", { user_id: this.spot.user_id, on: true });
+                    if (this.spot.viewport)
+                        this.emit("viewport", { user_id: this.spot.user_id, ...this.spot.viewport });
+                }
                 this.setStatus("open");
                 this.emit("open", { protocol: this.ws?.protocol ?? "" });
                 if (this.ownState !== undefined)
@@ -259,10 +312,42 @@ export class PresenceSocket {
                 this.emit("join", m);
                 this.emit("users", this.users);
                 break;
-            case "presence.leave":
+            case "presence.leave": {
                 this.present.delete(m.user_id);
                 this.emit("leave", m);
                 this.emit("users", this.users);
+                // A leave lowers the user's hand and ends their spotlight (no separate frame).
+                const n = this.handQueue.length;
+                this.handQueue = this.handQueue.filter((h) => h.user_id !== m.user_id);
+                if (this.handQueue.length !== n)
+                    this.emit("hands", this.hands);
+                if (this.spot?.user_id === m.user_id) {
+                    this.spot = undefined;
+                    this.emit("spotlight", { user_id: m.user_id, on: false });
+                }
+                break;
+            }
+            case "hand":
+                this.handQueue = this.handQueue.filter((h) => h.user_id !== m.user_id);
+                if (m.raised)
+                    this.handQueue.push({ user_id: m.user_id, at: m.at });
+                this.emit("hand", { user_id: m.user_id, raised: m.raised, at: m.at });
+                this.emit("hands", this.hands);
+                break;
+            case "reaction":
+                this.emit("reaction", { user_id: m.user_id, emoji: m.emoji });
+                break;
+            case "spotlight":
+                if (m.on)
+                    this.spot = { user_id: m.user_id };
+                else if (this.spot?.user_id === m.user_id)
+                    this.spot = undefined;
+                this.emit("spotlight", { user_id: m.user_id, on: m.on });
+                break;
+            case "viewport":
+                if (this.spot?.user_id === m.user_id)
+                    this.spot.viewport = { x: m.x, y: m.y, w: m.w, h: m.h };
+                this.emit("viewport", { user_id: m.user_id, x: m.x, y: m.y, w: m.w, h: m.h });
                 break;
             case "cursor":
                 this.moved({ user_id: m.user_id, x: m.x, y: m.y });
@@ -361,11 +446,14 @@ export class PresenceSocket {
         this.waiting = false;
         this.cursors.cancel();
         this.states.cancel();
+        this.viewports.cancel();
         this.detach();
         this.env?.removeEventListener("online", this.onOnline);
         this.env?.removeEventListener("offline", this.onOffline);
         this.env?.document?.removeEventListener("visibilitychange", this.onVisibility);
         this.present.clear();
+        this.handQueue = [];
+        this.spot = undefined;
         this.setStatus("stopped");
         this.emit("stopped", { code, reason });
     }

@@ -1,0 +1,61 @@
+package e2e_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/m4sh/backend/internal/apptest"
+)
+
+// TestTutoringDemoInBrowser walks the demo page's presence and tutoring sections in
+// headless Chromium as a tutor and a student (e2e/browser/tutoring.mjs): cursors take the
+// colour and name of the presence state, a raised hand and a reaction reach the tutor, a
+// student's spotlight is refused with an error frame, the tutor's spotlight moves the
+// student's board, and clearing the hands queue empties it in both windows.
+func TestTutoringDemoInBrowser(t *testing.T) {
+	t.Parallel()
+	chromium, root := apptest.Chromium(t)
+	env := apptest.New(t, nil)
+	type cursor struct{ Colour, Label string }
+	var got struct {
+		TutorID                 string   `json:"tutorID"`
+		TutorSeesCursor         cursor   `json:"tutorSeesCursor"`
+		StudentSeesCursor       cursor   `json:"studentSeesCursor"`
+		TutorSeesHands          []string `json:"tutorSeesHands"`
+		StudentRefused          string   `json:"studentRefused"`
+		StudentSpotlightChecked bool     `json:"studentSpotlightChecked"`
+		StudentBoard            struct {
+			Left, Top int
+			Followed  string
+		} `json:"studentBoard"`
+		StudentHandsAfterClear int      `json:"studentHandsAfterClear"`
+		Errors                 []string `json:"errors"`
+	}
+	apptest.RunBrowserDriver(t, root, 2*time.Minute, "tutoring.mjs", &got,
+		chromium, env.Server.URL+"/demo/", env.Token("tina"), "sam", env.Token("sam"))
+	if got.TutorID != "tina" {
+		t.Errorf("tutor window signed in as %q, want tina", got.TutorID)
+	}
+	if got.TutorSeesCursor.Colour != "#2f9e44" || got.TutorSeesCursor.Label != "Sam" {
+		t.Errorf("tutor sees the student's cursor as %+v, want #2f9e44 labelled Sam", got.TutorSeesCursor)
+	}
+	if got.StudentSeesCursor.Colour != "#c2255c" || got.StudentSeesCursor.Label != "Tina" {
+		t.Errorf("student sees the tutor's cursor as %+v, want #c2255c labelled Tina", got.StudentSeesCursor)
+	}
+	if len(got.TutorSeesHands) != 1 || got.TutorSeesHands[0] != "sam" {
+		t.Errorf("tutor's hands queue %v, want [sam]", got.TutorSeesHands)
+	}
+	if !strings.Contains(got.StudentRefused, "refused spotlight: forbidden") || got.StudentSpotlightChecked {
+		t.Errorf("student's spotlight: status %q, checked %t; want refused, unchecked", got.StudentRefused, got.StudentSpotlightChecked)
+	}
+	if got.StudentBoard.Left != 600 || got.StudentBoard.Top != 300 || got.StudentBoard.Followed != "600,300" {
+		t.Errorf("student's board %+v, want scrolled to the tutor's 600,300", got.StudentBoard)
+	}
+	if got.StudentHandsAfterClear != 0 {
+		t.Errorf("student's hands queue has %d after the tutor cleared it", got.StudentHandsAfterClear)
+	}
+	if len(got.Errors) > 0 {
+		t.Errorf("page errors: %v", got.Errors)
+	}
+}
