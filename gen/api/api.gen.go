@@ -256,6 +256,37 @@ func (e WebhookEventType) Valid() bool {
 	}
 }
 
+// AttendancePage defines model for AttendancePage.
+type AttendancePage struct {
+	Items []AttendanceRow `json:"items"`
+
+	// NextCursor Absent on the last page.
+	NextCursor *string `json:"next_cursor,omitempty"`
+}
+
+// AttendanceRow One user's attendance in a session, their presence spans merged.
+type AttendanceRow struct {
+	// FirstJoinedAt The start of the user's first span.
+	FirstJoinedAt time.Time `json:"first_joined_at"`
+
+	// Joins How many spans (separate presences) the user had.
+	Joins int `json:"joins"`
+
+	// LastLeftAt The end of the user's last span; null while connected.
+	LastLeftAt *time.Time `json:"last_left_at"`
+	Name       string     `json:"name"`
+
+	// PresentSeconds Whole seconds present, over all spans; an open span counts up to now.
+	PresentSeconds int64 `json:"present_seconds"`
+	Role           Role  `json:"role"`
+
+	// UserId Canonical string form of the token's user claim: 1..128 bytes of UTF-8 without
+	// control (Cc) or format (Cf: zero-width, bidi overrides) characters and without
+	// leading or trailing white space. The same rule holds for a token's user id (else
+	// 401) and for one sent to the API (else 400 `validation_error`).
+	UserId UserID `json:"user_id"`
+}
+
 // Classroom defines model for Classroom.
 type Classroom struct {
 	CreatedAt time.Time          `json:"created_at"`
@@ -775,6 +806,15 @@ type ClassroomListParams struct {
 
 // ClassroomSessionListParams defines parameters for ClassroomSessionList.
 type ClassroomSessionListParams struct {
+	// Limit Page size.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor Opaque cursor from the previous page's `next_cursor`.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// ClassroomSessionAttendanceParams defines parameters for ClassroomSessionAttendance.
+type ClassroomSessionAttendanceParams struct {
 	// Limit Page size.
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
@@ -1450,6 +1490,9 @@ type ServerInterface interface {
 	// ClassroomSessionUpdate End a session (tutor only). Ending an ended session changes nothing.
 	// (PATCH /api/v1/classrooms/{class_id}/sessions/{session_id}/)
 	ClassroomSessionUpdate(w http.ResponseWriter, r *http.Request, classId ClassID, sessionId SessionID)
+	// ClassroomSessionAttendance Who attended the session and for how long (tutor only).
+	// (GET /api/v1/classrooms/{class_id}/sessions/{session_id}/attendance/)
+	ClassroomSessionAttendance(w http.ResponseWriter, r *http.Request, classId ClassID, sessionId SessionID, params ClassroomSessionAttendanceParams)
 	// ClassroomSessionPresence Who is connected to the session's WebSocket now (tutor or member).
 	// (GET /api/v1/classrooms/{class_id}/sessions/{session_id}/presence/)
 	ClassroomSessionPresence(w http.ResponseWriter, r *http.Request, classId ClassID, sessionId SessionID)
@@ -1815,6 +1858,70 @@ func (siw *ServerInterfaceWrapper) ClassroomSessionUpdate(w http.ResponseWriter,
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.ClassroomSessionUpdate(w, r, classId, sessionId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ClassroomSessionAttendance operation middleware
+func (siw *ServerInterfaceWrapper) ClassroomSessionAttendance(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "class_id" -------------
+	var classId ClassID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "class_id", r.PathValue("class_id"), &classId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "class_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "session_id" -------------
+	var sessionId SessionID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "session_id", r.PathValue("session_id"), &sessionId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "session_id", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ClassroomSessionAttendanceParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", r.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "cursor"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "cursor", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ClassroomSessionAttendance(w, r, classId, sessionId, params)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -2363,6 +2470,7 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/classrooms/{class_id}/sessions/{session_id}/{$}", wrapper.ClassroomSessionGet)
 	m.HandleFunc(http.MethodPatch+" "+options.BaseURL+"/api/v1/classrooms/{class_id}/sessions/{session_id}/{$}", wrapper.ClassroomSessionUpdate)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/classrooms/{class_id}/sessions/{session_id}/presence/{$}", wrapper.ClassroomSessionPresence)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/classrooms/{class_id}/sessions/{session_id}/attendance/{$}", wrapper.ClassroomSessionAttendance)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/logs/telemetry/{$}", wrapper.TelemetryIngest)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/solo/sessions/{$}", wrapper.SoloSessionList)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/solo/sessions/{$}", wrapper.SoloSessionCreate)
@@ -3772,6 +3880,150 @@ func (response ClassroomSessionUpdatedefaultApplicationProblemPlusJSONResponse) 
 	return err
 }
 
+type ClassroomSessionAttendanceRequestObject struct {
+	ClassId   ClassID   `json:"class_id"`
+	SessionId SessionID `json:"session_id"`
+	Params    ClassroomSessionAttendanceParams
+}
+
+type ClassroomSessionAttendanceResponseObject interface {
+	VisitClassroomSessionAttendanceResponse(w http.ResponseWriter) error
+}
+
+type ClassroomSessionAttendance200JSONResponse AttendancePage
+
+func (response ClassroomSessionAttendance200JSONResponse) VisitClassroomSessionAttendanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomSessionAttendance200TextcsvResponse struct {
+	Body          io.Reader
+	ContentLength int64
+}
+
+func (response ClassroomSessionAttendance200TextcsvResponse) VisitClassroomSessionAttendanceResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/csv")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type ClassroomSessionAttendance400ApplicationProblemPlusJSONResponse struct {
+	ValidationErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomSessionAttendance400ApplicationProblemPlusJSONResponse) VisitClassroomSessionAttendanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomSessionAttendance401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomSessionAttendance401ApplicationProblemPlusJSONResponse) VisitClassroomSessionAttendanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomSessionAttendance403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomSessionAttendance403ApplicationProblemPlusJSONResponse) VisitClassroomSessionAttendanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomSessionAttendance404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomSessionAttendance404ApplicationProblemPlusJSONResponse) VisitClassroomSessionAttendanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomSessionAttendance503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ClassroomSessionAttendance503ApplicationProblemPlusJSONResponse) VisitClassroomSessionAttendanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ClassroomSessionAttendancedefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response ClassroomSessionAttendancedefaultApplicationProblemPlusJSONResponse) VisitClassroomSessionAttendanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ClassroomSessionPresenceRequestObject struct {
 	ClassId   ClassID   `json:"class_id"`
 	SessionId SessionID `json:"session_id"`
@@ -5155,6 +5407,9 @@ type StrictServerInterface interface {
 	// ClassroomSessionUpdate End a session (tutor only). Ending an ended session changes nothing.
 	// (PATCH /api/v1/classrooms/{class_id}/sessions/{session_id}/)
 	ClassroomSessionUpdate(ctx context.Context, request ClassroomSessionUpdateRequestObject) (ClassroomSessionUpdateResponseObject, error)
+	// ClassroomSessionAttendance Who attended the session and for how long (tutor only).
+	// (GET /api/v1/classrooms/{class_id}/sessions/{session_id}/attendance/)
+	ClassroomSessionAttendance(ctx context.Context, request ClassroomSessionAttendanceRequestObject) (ClassroomSessionAttendanceResponseObject, error)
 	// ClassroomSessionPresence Who is connected to the session's WebSocket now (tutor or member).
 	// (GET /api/v1/classrooms/{class_id}/sessions/{session_id}/presence/)
 	ClassroomSessionPresence(ctx context.Context, request ClassroomSessionPresenceRequestObject) (ClassroomSessionPresenceResponseObject, error)
@@ -5521,6 +5776,34 @@ func (sh *strictHandler) ClassroomSessionUpdate(w http.ResponseWriter, r *http.R
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(ClassroomSessionUpdateResponseObject); ok {
 		if err := validResponse.VisitClassroomSessionUpdateResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ClassroomSessionAttendance operation middleware
+func (sh *strictHandler) ClassroomSessionAttendance(w http.ResponseWriter, r *http.Request, classId ClassID, sessionId SessionID, params ClassroomSessionAttendanceParams) {
+	var request ClassroomSessionAttendanceRequestObject
+
+	request.ClassId = classId
+	request.SessionId = sessionId
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ClassroomSessionAttendance(ctx, request.(ClassroomSessionAttendanceRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ClassroomSessionAttendance")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ClassroomSessionAttendanceResponseObject); ok {
+		if err := validResponse.VisitClassroomSessionAttendanceResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -5895,172 +6178,188 @@ func (sh *strictHandler) ReadyCheck(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H1tUxs7svBf6fLdqtjs2IyxIWA+kYRs2A2Bi53N2Xt8HkaekW1txpJ3JANOiqrn0/0Bt55fuL/kKbWk",
-	"ebHHLxBIzu7Nl3MCjKRWq7vV7/paCcVkKjjlSlY6XytTkpAJVTTBn17HRMqzN/qfjFc6lSlR44pX4WRC",
-	"K51KqP96zaKKV0noP2YsoVGlo5IZ9SoyHNMJ0eOGIpkQVelUZjP8Us2neqxUCeOjyv29V3k9S6RI9LcR",
-	"lWHCpooJvdjFlPxjRiHEP8MwERNQYwrThN4wMZMwJSP6QkLA6Z26Nl8FjYpnIP3HjCbzHKhmjTxgE3L3",
-	"nvKRGlc6e77v6b0pmuix/+fXk/p/kfoXv350Xf/tj38ohfps+EFwek5UOF4G/bRHRhKhDWNGuYKxiCN5",
-	"DAQmegAQLm9pIqHlt1OIx5RENMlAPhvW9Qp1s8QKyJv+XrsMuvdswtQyXJdkREGyL3QVnmIcl18sokMy",
-	"i1Wls+97emU2mU30uvonxu1PKQiMKzqiCcLQpVIywVeSjzR//3YC6opYFBYrbvoEpIgF2OWARenmnwWe",
-	"ez1YTgWX1PCQ4MOYhXgaoeCKcvwnmU5jFhIN4+40EYOYTv74d6kB/ppb7A8JHVY6lf/Yzbh01/xV7l6a",
-	"UWbJ4pZ7Ywp6B1QqCO36Em6ZGiNRJlSKWRJq7pGKKArVwH0V1BqVe69ymiSGJb8XxCd8DkKNaQJUL+0B",
-	"kZBfBKF6K5IBiyLKvzcuQxLHNIEJmYOktIBDGMwUcKEgHBM+osAUVIOhA9Si8yyik6lQlIfzH0EOJxxm",
-	"01iQKCMBSSYUghxc9b/QeQBMUwSLY2AchjEbjZUHIsERn+kcbomEmaRRn+NEBCI2HNJES7iBiOZFOupz",
-	"vfUPQr0VMx59z/1+ECBn4Tg9I9yD4Obgcmepj02fZzXgQl0PNZj2wC7JXOOrJ8R7kozoA4Cnd2Qyje2I",
-	"iKKUwbmulRDXMc6m4VWExZVOReU4FVFI70JKIwkH+/utAxjMFZUorqQiPNTT7ZIp271p7uLtmwgxkbta",
-	"YCuiZrLSaTdbXkUxpSFwuwAlBLiVrbgaKzWVnd3dSVuOGxG9cfuQu8vg3ntPw0V/7l58MJtkEsQNTeCg",
-	"DX9hr6AaLC0a1DxI6FATm7n6g9cG/3Vz9QV9PqBDkSDDMQkJ1dQ9phzUmOBvIhrGJKGRZ+TKLZNUCxUp",
-	"BNf/14jH205/GyZCShod9zlSiOCchgovC/yQQxgLSSNL0v85E4qc4jnRp6frwuwbMGq5OhJUIjEPmcrR",
-	"OIp3keg7/x96UqgG+P9ramcPasd62JjxkWbtPtef06gBgcZ74IH5PgDCIwgSOiGMMz4KoIp0WQOSUFBi",
-	"Wo/pDY1hQicDmkiLpStD1T02oWKmvomDLINcKzvXOv6JWISoIEnCbigKPMah5T+Mi/zDjIvsRiBbfSMP",
-	"LQL8VBy0xU6Dd73e5fWrizd/u+6dnZ9efOwFULVKHLR8kDUQQ00kfW5nM1pAou+tBbiDWgN6SwxheAHI",
-	"UFF9MzBp1Vl97p5VY53mY4eVKGXxLZlLCHAyVNszBFGulcpfK/i3ym8lKpZW+jiZyrFQr1BCFqlrZ3en",
-	"yG+pzjZgnKC+W6K1laH7hmmV8IU0gtjL7k8njXrzKV4rc7ilib5Wb6i5ZRtFXGiLYBkLehHNYjSC7ruT",
-	"+t7+AVTH9M4dkVm1iJxl9feXusNF/coCXL6S2w7wmWbU4rwpihhXrb1KiUafx/oHoc5FxIbMCMASjQnt",
-	"nhcS9MaN1UOlljZIuyuQ84hdPnYDj7jZn4SDC3d80L14f3Hd/XBy2X130bs+P/nl+tXfeqfdoPxGRM2k",
-	"J8Q54fOPKPnlN4lVPfWE8Pn1zE6Wk6tEwURIBW17x8hMI4QpTbQWmBxDQlUyh5goNFxLxKu2vHatYSV3",
-	"/eaRP2wN2vXDsEnrL6M9Uj8a7NN6a9gke2E72qcHw11pT6ggj/eOMnncEwI02MuQbSOalzb9VLLZ6pUk",
-	"1qrIHMbEne/Hy/cXJ2+612cfrt++P/vTu16wDHmfV4NFyBZuZ6PiiATcJX2FyHdimEKAv6if6F8EENGY",
-	"zJdEcu6TZb7t0lDwSIIScEuYAqtg4SEzPirKi7XGv8bQR05maiwS9oV+Z+XfA8ZvSMwQW/Ruqu14GFCS",
-	"aESJz5RDNZjloLOc9ZGTG8JiMoi/Td+f5ebJcVSXJjcspFD889Yqyb6fU+zL59pI+/nPn4LsTyCiU8oj",
-	"bT96MJMzEsdzuBRSjRLa/c/3HoSEaxVloKmIhGMaGdQ7KJYUUGNE//6J+6+avJAgvrunJK8Hpoq/cSui",
-	"MhaJcDbRFnk1uEmhvEaviiX0TwlT9Iooil7CB3FniW5OFL2O7UQlF0hzz4cwoTidxKtjwvhM0S0ujxW6",
-	"eeldYDEit9LO8yA/sfjHrdIIJpq41JhwCE4uz64/XZ31Tq+vTnqn15enV9fnZx9yWnlzz69Btlmvz60l",
-	"5WW/de5LibZY3qEpPVBiRLWN6zkjgFgk62slv1vNb86qtgygnFJijegGvBYzrregz4qLiD6Oz2ZcsXjR",
-	"4WKwA2REGH8Qx6WnlIUlNFYwYpGIKU0Us1aAwf81UQWdMCKK1rVVs6z6exUWbeHXTWnua8lfZkok12aa",
-	"dST0UdLk7E3FuIidf/nXilkOZ8/N5eX3khlBYvB3GqJFmWLhNX6HrBtFTJ8DiS9zWBmSWFJvAVHpbtYB",
-	"3MOPFuE1Q9eCdEmMal1ckyk6Kf5j3eLZKd+nS5EkIXP9cy7oU2JcDqQWgIIbLw+RCoNFjdLoQeEkEK61",
-	"O7OBhhLKc19cb0lP+uJcS6h8FlttxMQgHku4aN0/kCectF1/RBYZXfPxGh4po/gCwjIGsCsXwM4ha5vD",
-	"+TaGWIxCmvHHQCxVJRD0K/1KABNKuL5+OW2gPyARMVRfhzUU0QbNUH09rEE4JgkJFU0kkAQdLxNxQyP8",
-	"7nbMFAU5JSEFlbDJhEbHQPSsdTqZqjkgXBDToQLzi8E89XG2fd9I58Vg5jL6NyLtSVnWccnvkHM/TqOH",
-	"E0fGDss3v+DxHFRCuGTORUZCxW4o/PO//weQcBtIwcarhb8o82oVN2RXLNvRW0bjKNU7i4AO9d+W4fw0",
-	"pgntQIDOF6Qo492lybyBuoH+cUrUuOGC+voX5s5v5H1dQaNMWkyolJZ81u/KgJcNKNveO0piNS4RsGMa",
-	"fparD67sYl6cOztHdxzic8UrmGzfcjLnJRxkosslwM0k/QalwY224etyaLQWuQzR3wXjD7wOVm4iEZu1",
-	"iCth7M0n3bBd2svtZjUOTqLogQz/NLCuhug9k+pbpa093yUZu7VovEyopGhzfS3Z/vaAuHk0NjaCY6Ze",
-	"Bw5Osz0f/WgSLN+KMRZXEp3R6IpC+urtazhq7790iQ9gjGmbuEFAKi2gYELCMeO0rq01/EWgTXEUzAsC",
-	"Ey30JQOtMAvoj/LX06LPwEjHzJPnVdLkBo0HFzdHma7GIrrWvyJxLG7xY5cPoIEriYPPuJxNpwL1vAmN",
-	"GLlGVHqVYqBSo7roZyjxXS9HCbUFmXASb5Twmd+ihL4QDSV3/1utCS65WDzUXMRwSHnE+AjwxsMYzlas",
-	"lLvbS3SnzEnydY1XCO/xMinuMGQYYI3On7p52jllMrXHc2p++mEaJc0QAkPCYlpuSuMvlhO1Pl6dQUIx",
-	"oySkwMlEY9Ak/RmO0AORWtN1V7t5Sih5/cVuSW/JEEE+KuPy0lC9Zvk4vhhWOr9u6VDyFkUdEv9iTOug",
-	"XSk7ijQqv+X3M0mjrT5dln2R48tKftllxPx271WurFB2YgXdGojUWUS5KuXBojWZG2zUaWcFlo+1UaMS",
-	"tdFor9eO5paGPqPLKMlFKpfik+tcXl5Fjsne/sEyk7wXtzQJiaQwpndp1HgxXpxPZvXrR6Q+/O3rQfv+",
-	"D6WmPvtCrwcujP5Quki36BmrPjdbugmveAgbPVvuMI0dH/37nGmWYbqV3yYlgWc8Ts2SmCO00dcjYtG1",
-	"n5b6cxbyZ1OyeChFZBCto42ncFekQmOzm+Kx3odcbvLvwlm9zvW8iSuzrfx0sG3hYMvh60mINUdJz0yv",
-	"mUB4Ir2keOImqxDqYLMMOb2hCQxoLG7Bhyqx2YoTMocBBW1JmAC+/vtMkhGtNYwZsq2uU1weM8b0jWkS",
-	"KdK0KLnVrI9Xi7xKj8Z0QlUyf+XKRh7APvTG1ehsRS7pWqd6HDrpyN2ZGemqN9yPGyx2u/LaHZlVNu1o",
-	"gfN5Wh+DSyxbsJhXmtcEIzqYjdCyG4qKV7kliWZOo97/tsZvldkLNGJKJA0xpRxPrlBMY9CS/lwyoYZP",
-	"Psysf5tQWtd0BdnmPEd8RMLfpeADqHIqlTZ3XOC8tQe4fVnL2XI5T2ZBl1iTgCduea72hXLFhowmUB0m",
-	"lKIQxfkX5dsGNChZ6mM2bns8TBiTKeIYqldvX0Or1TqqeUa05oALYxF+PjYVCTS5wZzlhIaU3VDMtzUp",
-	"3eZiKLDnmjtygXpXukdT2rVp8iVXE7ebwQICAgPMshDD9IyavpZXHMykxk8TGHYJEK2C0y0swSVe3fJz",
-	"I0bQ3uqVX67NRmPP93P344MuUli6R/t86SLdcH2WuEjKb9QixWUab7/fLVNwrItuacevCRechSQG8y1u",
-	"z9lHmP31AmtYEghjwiYdaDYazb1DYzrp7z723tYP8SjFTPV5mEeXSHLY6sAXmoj6LYvU2IMBixgWNSQs",
-	"orKISR5l88WUoF9IJKASwmJMfcpUFJNwjdU5ySympnBQL6oxnYeeRVClsaR93vab6UFilQtqUUrgjk8u",
-	"z8x3K86itnQYzb3Djez/iQ7GQnxOhf5yLdet+QJTS5DtA+WiRxHTH08YJ8roKhMynVpFYUoSxUI2JVw1",
-	"jGN/FRNYEC6zAQYarzCHJstHzIDQrB/F+Mh9bqVrw3gn1o+zGtziUBvrfuBgEYvGgqN0/QQFh1WqGNhr",
-	"af7B1EHiad9vK7vKQNskwFZhfstxpbvYbsX01FBo5sn4FZFlKvqK2xVl/AsJLPKAxFIYniMSAkv4dRYF",
-	"x1mlneB6SDIHLdYmUwXVKBFTiGYm1Y5KzSJM1Yq+zYkcXe8NmkM/PKJt8jJq0+bwKGwNDslBtE/bwxbZ",
-	"a5YbfxMqFZlM11zStlwxu6W5UK6AiskUzlsicW+1bW/fzLm7xXkg5ntIb+W+WGufuu2UXeNLUy1XY6M+",
-	"ogfKBgSfTl+9u7j4y/XpX08/9LqBtjdCMZkQiJlU9qKQ6HzWYhwjDhJu7YWmUXHc58GynLJFUovCJ8B7",
-	"1CY1hBTxyiOi/4kJd6FIIlNYloVgFoXCooTxysRkidwrlxBWvP22Wqzn+PINMQbfN6Y6PSLirHdgByzU",
-	"sGOUUAHjJdjenkofEjV8oN/u24KMC2lRBa9aFoDcKvi9Ss5uHaJYEpDLsYrIUsjD5D3S1eLOcaqScMKi",
-	"QfUA7usA4Xmek1PC03o3PYRyLcExzXxqw88vJMSU3FAYJVrVrSoyMDocFxGVMKHJiEZFSZ2hocgaFX9w",
-	"ODwIm7TeIu1WvT3co/WjwUtSPyCtYTPaC9t0f1g4xk5lz987qDeb9Zbfa+53/GbH9//LHXgnjZ8UibKy",
-	"H72kR6Q5qO+FraiuZ60fkqNB3Q+b0R5tDdtkf5Cjn05lwojzJuI18zJMr5RBM/SjI3o4fEkOBvthO2rR",
-	"vWFBDK8E0p5ciXi6z5Ej46NyubJ1GtG69KGlq/5HUbvb5uPJnPFR0HGXR4yWVTBpy7HTriUoKo3QKyHF",
-	"FJuV5TGFsx/6VNNia9Am+0cHhy9fHh4c7ZP2oBXuRU3qbzh7f+Hs3XmVKWvlx/6c4c5NbpJCaxBTTGzS",
-	"410ZGmpAQ5EUbpY1kj/aPg77JJkoi/fD9t7I1dr0D+KYZVJ5NOuUKD76LshO1fXDwLo6c+LovWn7LVis",
-	"kl/BX5Zsm377cP/lge8XiBN/LojoI3oYvQwPBvV90h7W27QV1Q/DvUG9Sfyh+5s7QjupryfJZDaJWUgL",
-	"nOuT5kBLfC3wD/yXzcO9oxZpD/bDg+glPRwereXc1gLnlimLOUa2Ft4TaYT55PfV+l1B732AcvfQQOsj",
-	"EuSfrRpknf5XUiSSg30NkxfM8x/E3nkCejxjF20jNN+c+NbMbGOYxiG2QD9Q1aZcLlNbCZOefQw2WYtw",
-	"84t0Skl5JF2J4tPqfBkHFPjyILtRH6Ph5Ul55U1ti+c+UfoZmnly6lQU40XFcBv/wwoRc7CkHBTtWFPW",
-	"RcNZwtS8q4nF0JQp1T2ZmSRw89Nbx5R//tSrLFLFu+7e/kGut5GtjpU0TKjx3V/pL3ZPzX+jN90Tl1MZ",
-	"Cj5ko1lCI5jOBjEL4TOdN/o8oHfTwJjohkqPgQ0hQBcs5izgH6dOVimYzCTWuQYkDKmU1smNLKB3bnZR",
-	"rE40CMBQ1pIUvDrt9tB5az3X5+3uO8Bz0nQ6jYnSYqqTLxssKRY0yYhasPf5rUg+G+e9Zg3lYgjA+IhK",
-	"ZfzOCSUxSrzUGNq17femiVAiFLHprKMhHdAIBnPTMedEznmooU2LTzGaEwFREOwS/VcyZY05mcQaMX3+",
-	"H/8BrwXXckWD2ed12NnRB76z04HgxGabop+6A69M5XZ/5vut8M+fevgPGmQ+tQALRgNIxExRmPGYStPf",
-	"Rwsqk4ooyVz2OWiJYMitA7/+FjTgxBaEY80klkO4sAGTNi6tz3Oq0EejocTcTKnhNIu37+529+/u9PfB",
-	"qsrZwMTAjtr7L2vlybwIm0njhZJMSiyYlGqhwDeZcenKOAmfw5jwKKbJMRC4YSLGoXpiDVrb9wMbn9LL",
-	"dGApEmDIoiR3FW9ikwSrDw/gJGt+tqKhllmxHUCVC6B3TCpM6Iwp+Sxrxxik0Cxj26nZDmp6atdEDce3",
-	"IOujZrF/SUaMI9T6BNBjR3k0FYxryU4+UwhMOQtUm41G0/c9cFW2+765FAgHYTpLBrZppF5Yj+XbNpmE",
-	"SzKiJkImkgizEzi91Wc2ZIk0jgXMQwF3zDMe0UQLm3CWJEa7kTRREqqf6VxSrHKyG6s1iqthPVG+LEpP",
-	"m1VGGbycvZE7OwjQx49nb6RjAklYlLW/OnaRIwO6ObvV0TJEy1LADKr6yAKjvAQYc7Lu5DTcZZK/axa0",
-	"d0IqFlNgfDpTOztQdfp2OKZkmiLNW1WQbJzSUyElG8S01tFgEfMFytwt2h+Ztkf//O//0VR1CItdjjTD",
-	"/Ll78UHP7FZ2EV7bocyMbbZguS2LB/SOhCqeI1ljj7MbEs8oVNP4nlYU8oxY86w/yWLdw5RtSHuv6hvL",
-	"CCMzk2aUsYgj+PhH3/d9DQ0KjLbvL/NxA0647chkXAeLeE17iYQaddTIxaxXUwdsTybALC8Nf/6SsaXp",
-	"pgzd1aRjm7REKBXbunFNL3re6qrqd89UvRu87h1BoUrdCqp8y4cGfBprKrJ0qTE6IBIlxYxjbwnNZ565",
-	"A6QJQHNKIy1nLDKCfb+V75hhlsHdF1dyGWkmtC2z2I7JSgvFzPxs0xLsfWa1XNnnnxB6F2f4ePXeeifd",
-	"b7qnr69OewFIrZzkFZbLi25Pgt6MzaEg0hJmNcjr4kHHhlM9CEylXqqC6R80coKaiQATBR+v3nsg2Yib",
-	"dBO9YFcRHpEk6nMHNcgpDdnQ3l5aaDJOZQPembL/TiGwBdUszYNF3nKYq89t/KjmZQMzGKH6kbM7rZ9h",
-	"qwAUN1nMyerubpiGnKhZQgONhpumF8AfQZ/9QRvenZ+8rnffndgU6OBrBuR94+vSwveNr5oD7gNPa3k0",
-	"a4fZ5yb8b6atU67vSNfiLLgdSxpeB/oeNKel1cpaA/5KEzY0CS0pkKavITqSyG2fm/B3QjE9JIVD5tpD",
-	"7NtWDRoNQyMXiqFBLa87ENGYob6BeMI0AmlCSg04zQiGSS04ZpruDbBo7RDTu82qklmj0oRORaKkB1Jg",
-	"liUw2edI7SbhwH6JVOS6zYViMmFKa07B3t1d4JjLiV9H46nw1fD2uQP/WEtRH/4kOA1AKjGVaQcWswxu",
-	"41irM6YrDKYuVE1nWFOQQaVGaMQSGirp9bmV4lr/zdrUGXWlZu4QlbD0MJs+SA8ioXV9PoLZVLPJAYw9",
-	"aB44AjTNKfucDMRMwd6R/it2gYyYDAnG68D28mJWDcirxKZfjWWsnQCsGez0qz4P7urOGauFgIG4ejGl",
-	"XKvQrYaPzaO4SHlABkYVs8kazn5Dm2BAws+UR9pWqHiVG5qYVOOK32jtNXyM408pJ1NW6VRaDb/RMtUB",
-	"Y7S0yjqtdL5WRhSdBKn6fKaNwbSOGksXvUKn8BV+hOyTXdOQelWYPveh7QauTf9CG+U931/Tp+Zh3XWK",
-	"bSpKGrpccIralWaZDDfYPKdt4CibPoV3d7E9EI5rbh5X6Jl171X2/dZWg/JdndKG3ZvGWdC0DT6bTEgy",
-	"zx+y1GpXUlDw9SWvDVCtnRgtwCuovZimSEay4MSSld/uvcpUyHUUZdPJ0wK1VyKaP/1h21Xui74nlczo",
-	"/RKtNZ9++TI6swUu35+w2v7h5kELHVz1sOYW9LjYO1mP2zvaPG6pLdUPYQDboShj++M8DwxoKCZUAjoS",
-	"NTOsInqvcleftOW4fqt3VU+1Y0tw916Z7P3qmi/cbyGG/0RV5XvIyJUNr9wHP4J625sHpY3HfwQZmdR2",
-	"546rLsjN2jpR+aBr1T3Qgels6ynKGm55ylpsnJi6IWjUybOAzUJ1NnHw+v1Jt3t1cXGOLUvPT89fnV51",
-	"g9Q0rGYuF7/m9bk0qaiJkMpcIwN9LlqLOnfGZM6TMphDkOZDBFbzCmwUzLpVV7BErrXCM3JGbpVV7flw",
-	"pz/5YpkvMuyUMAUq1ea3RsoabxoaaYmIKQT4x+AZuCdTURbiTXt+M3BpkdS4wdwdQFItKNhD7yqWKtj2",
-	"r1izdpKmahtXsqSUZ33rs/Q/qGJTDGQD10BQcLt9yUZjbW2eRJGrhjc4Mt6ko+C4z4n525Ss4U73+RYc",
-	"dBJFz6SMZfNvpYY9NdOWNjG1J+aOE9n2KTXANUtH0Y9R/rbg+uytlccIlsfql/4WemL6gsr/CoX0JIpS",
-	"0kxlJo/ntQakr7eo59JCnc7w1V6/Ri+NaExN9e9aKXKFxUPLN3G7JNpp6oz+LVnhu1OMQWY50aAxwxKI",
-	"2U3+WQfpyoUylQ+DADYnqu23nv7O9UofBctlOK98gWurpJrNCnHaln6zrWVTV/6NPF/5wvQNDjCHp5/6",
-	"7DKvdV0ETAzzBlPRMfZd7L+NTrZi64Zn9rUVF7tffhXvWVxsaXuEZYLumryon8rW/yZnXteUeaTZfAX1",
-	"6ZlUpvRW+Zql791vf8V8L6/eGlbBtHibqPdT5Je69hYJ6hkF+2a9IXv6FG8B11pkPZ3ZLsjf5xqwi31n",
-	"k/+BtJ57bMTEvX/eFd9+V3x37jzl0SqBD6crkrzNcadp3it5+JGyP02lXel5xz4jXCXzNHfKg7G4RZ8h",
-	"vm6St9SwHrFm3pwbkxvMcuVezn3e59braByqaOoNKY1c/gdm6jBuyhyyRy7hEx10RfiZqlw2A+N9XpLA",
-	"u9qB6OwK11n4Gfk7XWPV45joU7WooxFwcfvzPlvmmE9jga86pniyrgBLwi9kjjC4uP393Xk5tozFSO6m",
-	"qe3IcOV+/UvM9e8AFzYBnGO9UwNOTEJl8bkwohQJxzbs61z6Fk2m288xEN7nJc+OmawqYCOO7Z6qNqcc",
-	"2n6zhpmDvVy6q/44KDYDCkznoaDY8ydYbEJkoPBcqmKfB4t8ZSaSECh6p3anMWE8gCr2NQg4uWEjokTS",
-	"kJRHrygJ9fem9sVkgpk8VQPxa+zDD8mML6XwuhRyY/YOCYtnmJuOr913+rzZgJ2dnlWpd3Y6WUixd/r+",
-	"9Py0d/W3xUeSWr5fS193yr0fhf80faT6HADrgGJmWutwWrcf3TIeidsH5Jl6uYR6nNd1Vi08kZQ12HLC",
-	"c0r1sUZRQqXEipN//t//l8WN8K/2gMUQ5w16Vx+7vdM315dXF7+cnXYDHJEhb8ZVMpOaH+2scEviz3p7",
-	"wS/1tyK5xUQ0/a8gTVvHiRM2GqsGnF3eHFgYbWAp96zT7kG70ed7+jROeSg01rDywr304H4Z2BxXzDOl",
-	"XDE1RzoKRl/YNDDnHRSehzB7KyW+AuXh0xixpBC0m/tQ3gZc3zQtDWOXfVlFLfk3M1t7Lw8Oa7aTk+1b",
-	"Ajs7hEc7O1a703AjiIwPTYGEB1RfhSHFDlcx1aROTePpNUnf+ZekKcPsRIaJ1O4paU2PejEYiMkgKyYx",
-	"y+pTIFJlb1DXtOAJRZLMpsoMM1DY7ElYmevd522NIMw6x4xsvBs1rkwbK/wDPg6HlLPY8iw4hgA72gWm",
-	"fEOzMjH8VOxBV8xXN295Ca4I47mc9BVA2j7eOKuhb+yI3uf7DQj2/HbQyQlSJFWbwjq0j12SEW2AbUqJ",
-	"6QMaTDocCtvDAdWTcSK4mMljXCZlvLSp3GA2HBoeHM7ieHHBKBHTKY28lEkYB40nFpqdM55CH/xST7FY",
-	"f2PGBeCuWLBPpqCcvLjqdrAwRyRspGfUWCO4upYkYqZoA4KLy97ZxYduANOE2gdWU3FHUulJoz5HZFmZ",
-	"dYJVZnXbzK1+Esfitn6B63RgJ/BWfHGOPfplB1PNvT53i6/6Pk3/zjO5B4tywuvzQtGWTXhfmPKc3NVP",
-	"RrQDhwdYjmRTZTFFWTO/h++hJoIrFJKFYqcXMkdYx7b2KsW6yyA3FWBpXcMmLJVpsunhnmFd3DNZyEu9",
-	"B7GDbCofixMtdslHpk6rwOwFtczbIMdEH5YrX9DTN8qfvt5klJeE7E5sWRxyaVWzZN2wZC3l2eKrgSV8",
-	"szzrO3FrLJ70RNM3yi274jPbll9hQEMyk7a2xXA4tmvQLF5175H6qKGuDielPbv9FY99Pt5g+BZb+8e9",
-	"Sl16u7r7VOQusdWvVLeb+99zDx8z/aFMidHKR0FLwVdoS1UOC75xcX+3I1h8xdRpdPjaPjOPuRbf8Wx8",
-	"25OcZlJTgKlv0Ac/yPk4o9MW31Y6v/6WN0GNqHVQZaXJVVOS7WXFZR7kJI0TNAULNB2dc+WnKl19gEJ8",
-	"0ZM/oasd9Of0mV3y53T9k7KNf53qAQ20BkFbCiFKCLeF7HycHVH0pxXfiV95GLke6P/6sfjF/vC/2zD8",
-	"D6EjQzkv5OJbx6sqTvRna2pNlh8veB7Fbnmd71xvUngm4GfFyb9QxUmhFZm45Vkx4bIUNdS+fay6KF+3",
-	"C03nKMlcgQ+TtbnhNjT5PSTpz4D2owLarjS4VOiWiNntSMt1W1vjiM+7v9Fh4xq0Ofs2fSlhMFf4XoH5",
-	"h3vy3rhDmNLW/oKKrxVqrbkeF/2RIlRUWZUwyL8vUGvAlXsKxBb5z6Z9jqp4E92mdm+e6+YOIzKV6OtB",
-	"ASI9wDdqXfU1kyYqh01IbW98u1VsA3Hs+liYcuOge/H+4rr74eSy++6il7e9cECzFUAVgUk3alq0200Y",
-	"P23a7MN5KPvc1vyj6YCRHuuhNO7OxPSjr6XAmGpvYeKhMGSqSBnmbRam8d32W7DQKs96p+zDLqaRnnUG",
-	"pc3xjKfbYUrvKHd2bkurmoEQZ61A2q+RxCDZFyy3cK1FTHe/PkfSSQO7ODgc6ysiC/bq0/sgTEW4dZIz",
-	"PuoAMYXpua5SZEIhSHOuw3n9L3QeQFWGYroUNav1uY16uOIQN417bQZ/+Ezn1t0/TUQ0C2l0nHXwv3UN",
-	"L+wnWJyvWByjm8x4CtMaEEjoTOIecVLbZChiQ3xMUeUJ7ygAJYRGl/5lnxuNPCQxVO1zcrXlGKBVu1Lo",
-	"TZlKEbV2x+iozLZMslGIbFsUMya5gjKk/I+X7y9O3nSvzz5cv31/9qd3vQCq7Zo9S5nbdFXzIhcRta2E",
-	"JiKhfY6b2zuCxZdBy6M8zqvqCI0pWSS0qmkOUtIYpZZW/+PXxu9kemsw145GuleNNGWuIvIy9yNeZYXn",
-	"77714vWWXshAM7sejoWkHKkFD2lCPlPXLSHryWH7ZEoyRH8eZmwbv0OWs73AE0U3Qu6Vj/39DQ9LGCVh",
-	"lVK+s7tTVAnSRo0DxvVV9ijX5hNqIQuvFpZoIh8st9giL7wYlkVKQqcxmbs3Z5DMUha1jGnYsc9TzkKS",
-	"xE5bev6UTV1A1rWdsh4T84yWpr8nrnXaAgc9A/4yjAXYbLyOqd9pFlahV+3vrkQqR1IPrpZyR/hga6on",
-	"xDnh84/2QeYfkvBLsPAlVSJTGnOpT84KWGlJbXIVbqPtxvpmVKvTvXqW2K1SK1PlgC36qT0ITntk1IF+",
-	"xbQ/NM9nmg6I/QpqVn0e/FJ3h1Z3GmzQgOBsWP8gOK2fm5SRVAVxwkBPDama0vLb+kY6ydqpWiU3fR8v",
-	"beu36eJ6jwh4gotrw4Czod7fuX0Fq1y0b0fs+CagJr/WNmzsRn0Q6lxEbMicCPhpVy548RbUxhcye6L4",
-	"myzKTT5iR4jse5Dh78urnH8fd4NLOffy5U/yLSPfzP5JUbXRA/1QQv7qpr7fjqafwBdXXnqZe7J5dbD8",
-	"QS9e/xTh/wauwUXZDdW23zaPWSVUmQ7O6UOR9gmzTSxhNP0N9G4+euboa/FV8+XEArST/lUjZ04NXrCs",
-	"eGTcdphvte4+HlMSq/GXlcf0Dv+O+cDPeUZmmdLjmTbWJha8ZzeUUynT3NppIkL9M3o28rsWU1fhgd1A",
-	"vqxU3k+svoyeWAIJlbNYZbnYIEHEmEg4mc6UCeEIzUWah7GdoMmeJgqfTsWeqfjIaFrfIYbojBK33GWL",
-	"23c8X8gaduokMIyFwMkCC20A3GahGi8O5gK7rrLYHzeaAxcJyFjcSjdhmRp/pT/9gSeK6zdyvPPM631A",
-	"K5FE82MIzNEE2CwebscsHENEp5RH2o7GbHYMnK6htyt0pucJLt+oOG1TjCw4YSODd5uebYyyEposrld8",
-	"HuHX3/SlabJcjSYwS+JKp7KLl6mdaCnJDrGBQCQO4EamB+hll72GmWRxTYSzZxawMiI3Q5rjUeZ8LG8l",
-	"vfx2gc2yTyjBcpNCfT2WVKQt+Pq8hyUpiFU754TMcXPH5uWsrGsSJuGa+j444XPNm5iHPqJKQttvG6aw",
-	"G8mVs9yjj8A1ZE0fZM9HtoqclG/YfGWetH6mnIPCa7yPzufkc9i7uwMSfubiNqbRyMgR9zQ7uo/8cmeG",
-	"fbE7sfEXaVzHpiPxUCQwEiI6BhN94shw2JJ3PS+dcDvDcodsJSDXXRuqbDKN6YRylYXMHUi1Moa6//8B",
-	"AAD//w==",
+	"7H3tchu7seCrdPHeKpPKkOKXZImqrVraR46VWJauSB+f3EOvBpwBScRDgBmAknhcqtpfeYDUPmGeZAsN",
+	"YD7I4YdkyT7J9R9bJGeARqO70d3ojy+lQExnglOuZKnzpTQjMZlSRWP89DoiUp79pP9kvNQpzYialLwS",
+	"J1Na6pQC/es1C0teKaZ/m7OYhqWOiufUK8lgQqdEvzcS8ZSoUqc0n+OTajHT70oVMz4u3d97pdfzWIpY",
+	"PxtSGcRsppjQk13MyN/mFAL8GUaxmIKaUJjF9IaJuYQZGdMXEnxO79S1ecqvlTwD6d/mNF5kQDVzZAGb",
+	"krt3lI/VpNRp1uueXpuisX73//zarf43qf5Wrx5fVz/94T8LoT4bvRecnhMVTFZBP+2TsURog4hRrmAi",
+	"olCeAIGpfgEIl7c0ltCqtxOIJ5SENE5BPhtV9QxVM8UayBv1ZrsIundsytQqXJdkTEGy3+g6PEX4Xnay",
+	"kI7IPFKlzkHd0zOz6Xyq59WfGLefEhAYV3RMY4ShR6Vkgq8lH2l+/3oC6olI5CbLL7oLUkQC7HTAwmTx",
+	"zwLPvX5ZzgSX1PCQ4KOIBbgbgeCKcvyTzGYRC4iGcX8Wi2FEp3/4q9QAf8lM9p8xHZU6pf/YT7l03/wq",
+	"9y/NW2bK/JL7Ewp6BVQqCOz8Em6ZmiBRxlSKeRxo7pGKKApl3z3lV2qle690GseGJb8VxF2+AKEmNAaq",
+	"p/aASMhOglC9EfGQhSHl3xqXAYkiGsOULEBSmsMhDOcKuFAQTAgfU2AKyv7IAWrReRbS6UwoyoPF9yCH",
+	"Lof5LBIkTElAkikFPwNX9c904QPTFMGiCBiHUcTGE+WBiPGNz3QBt0TCXNJwwHEgAiEbjWisJdxQhIs8",
+	"HQ24Xvp7od6IOQ+/5XrfC5DzYJLsEa5BcLNxmb3U26b3s+xzoa5HGky7YZdkofHVF+Idicf0AcDTOzKd",
+	"RfaNkKKUwbGulRDXEY6m4VWERaVOSWU4FVFI7wJKQwmHBwetQxguFJUorqQiPNDD7ZMZ279p7OPpGwsx",
+	"lftaYCui5rLUaTdaXkkxpSFwqwAlBLiZrbiaKDWTnf39aVtOaiG9ceuQ+6vg3ntPw0V/6l28N4tkEsQN",
+	"jeGwDX9mr6Dsr0zqVzyI6UgTmzn6/dcG/1Vz9PkDPqQjESPDMQkx1dQ9oRzUhOA3IQ0iEtPQM3Lllkmq",
+	"hYoUguv/NeLxtNPPBrGQkoYnA44UIjingcLDAh/kEERC0tCS9H/NhSKnuE/06ek6N/oWjFquDgWVSMwj",
+	"pjI0juJdxPrM/5seFMo+/n9N7eh+5US/NmF8rFl7wPXjNKyBr/Hue2Ce94HwEPyYTgnjjI99KCNdVoDE",
+	"FJSYVSN6QyOY0umQxtJi6cpQdZ9NqZirr+IgyyDXyo61iX9CFiIqSByzG4oCj3Fo1R/GRfWjlIvsQiCd",
+	"fSsPLQP8VBy0w0r9t/3+5fWri5/+ct0/Oz+9+ND3oWyVOGjVQVZAjDSRDLgdzWgBsT63luD2KzXorzCE",
+	"4QUgI0X1ycCkVWf1vntWjXWaj32tQCmLbslCgo+DodqeIohyrVT+WsLfSp8KVCyt9HEykxOhXqGEzFPX",
+	"3v5ent8SnW3IOEF9t0BrK0L3DdMq4QtpBLGXnp9OGvUXMzxWFnBLY32s3lBzytbyuNAWwSoW9CSaxWgI",
+	"vbfdavPgEMoTeue2yMyaR86q+vtL1eGiemUBLp7JLQf4XDNqftwERYyrVrNUoNFnsf5eqHMRshEzArBA",
+	"Y0K754UEvXBj9VCppQ3S7hrkPGKVj13AI072J+Hg3Bnv9y7eXVz33ncve28v+tfn3V+uX/2lf9rzi09E",
+	"1Ez6QpwTvviAkl9+lVjVQ08JX1zP7WAZuUoUTIVU0LZnjEw1QpjRWGuB8QnEVMULiIhCw7VAvGrLa98a",
+	"VnK/3jiuj1rDdvUoaNDqy7BJqsfDA1ptjRqkGbTDA3o42pd2h3LyuHmcyuO+EKDBXoVsF9G8suinks1W",
+	"rySRVkUWMCFufz9cvrvo/tS7Pnt//ebd2R/f9v1VyAe87C9DtnQ6GxVHxOAO6StEvhPDFHz8otrVX/gQ",
+	"0ogsVkRy5pFVvu3RQPBQghJwS5gCq2DhJjM+zsuLjca/xtAHTuZqImL2G/3Gyr8HjN+QiCG26N1M2/Ew",
+	"pCTWiBKfKYeyP89AZznrAyc3hEVkGH2dvj/PjJPhqB6Nb1hAIf/zzirJQT2j2BePtZX2s48/Bdl3IaQz",
+	"ykNtP3owl3MSRQu4FFKNY9r7r3ceBIRrFWWoqYgEExoa1DsoVhRQY0T//on7Z01eSBDf3FOS1QMTxd+4",
+	"FVEZC0Uwn2qLvOzfJFBeo1fFEvrHmCl6RRRFL+GDuLNANyeKXkd2oIIDpNGsQxBTHE7i0TFlfK7oDofH",
+	"Gt288CywGJE7aedZkJ9Y/ONSaQhTTVxqQjj43cuz649XZ/3T66tu//T68vTq+vzsfUYrbzTrFUgX6w24",
+	"taS89FvnvpRoi2UdmtIDJcZU27ieMwKIRbI+VrKr1fzmrGrLAMopJdaIrsFrMed6CXqvuAjp4/hszhWL",
+	"lh0uBjtAxoTxB3FcsksIQFcpykNNLZfEqHCzWMxorJgxBZii0/wfmzY2He1K3Gp6sPOTOCYL/TlzwVBg",
+	"yAylZjbBjUeBSIUXE7VCT3XqVf7VwpZaN2L4VxqgqZgHaPVehFNUv15IIMmTgLtuScLTsLAYZjGVVP8o",
+	"Z4RLmNJYy9aSt4SuEYuluv6rYJyG10QVK/TGRLR2iZ0eX8TB9aCJAh4SRavahFzFgVfS08jVKd6KW8PI",
+	"BtSypDOiKTdZg6wkM8OE4Co20YxX0ltxHdGRWrskysOlBeH2aQhOgM+jCG4nLErMX4O6wlXqh43eYG4L",
+	"VlZtrhi+rP5glqeupWGbVUA/TkREwf5ssaE84z4jUWTwdQKEg5hRjh8h0BwsYT7Tpx0Xtzm4GVeH7Sz2",
+	"6kXYi4WR8psY50oYPUIj75qF2x7/IGl89tMKH7i3LZLs1N4KVS7t6CrqHG0VsdRrJ0dXhYWV2JZKdiNi",
+	"s9gtN0HJKVWw7WquxFfgzEyHo2fG8rJr2YiF1/gcHvZhyDSlkegyg5URiSRdFhPJajYB3MeHluE1r24E",
+	"6SkkebrLvwMpngBjryYLKM89cb0jPWlVeyOhbpVDO06Ewv6BPOH0s81bZJHRMw9v4JEiis8hLGUAO3MO",
+	"7Ayydtmcr2OI5bgF8/4JEEtVMfiD0qDkw5Tqw40LTmvoQYxFBOXXQQWVOoNmKL8eVSCYkJgEisYSSIyu",
+	"2qm4oSE+dzthCo/0gIKK2XRKwxMgetQqnc7UAhAu0IISzBfDRXIr0q7XjT63HP6wiv6tSHtSlnVc8jvk",
+	"3A+z8OHEkbLDquIheLQAFRMumXOqk0CxGwr//Ps/AAm3hhRs/OD4RZEfPL8gO2PRit4wGoWJpbqs/dEo",
+	"LNI7aEw74KO7FinK3AfReFFDa0J/nBE1qbkwIP2FsRJqWe+4XyuSFlMqpSWfzasy4KUvFC3vLSWRmhQI",
+	"2AkNPsv1G1d0MC+Pne6j2w7xueTlnDxfszPnBRy0Vll8UkWrGBptd65ClLMNdjsO1i7i+2uW6WrW46Ab",
+	"hg9k+KeBdT1E75hUXytt7f6uyNidReOltcZWAdEL2B0QN47GxlZwzNCbwMFhduej702CxUsx7qW1RGc0",
+	"uryQvnrzGo7bBy9dqBQY95sN9SLaaB9GFKYkmDBOqzElIX7hByI0gnlJYKJPb8WlkxsF9EPZ42nZy2ik",
+	"Y+r7R9vTxm15pSTSBmW6mojwWn9Fokjc4sMugkgDVxA5M+dyPpsJ1POmNGTkGlHplfKhDRrVec9kwW3X",
+	"alyBtoBjTqKtEj71dBbQF6Kh4Ox/ozXBFacsemtAjEaUh4yPAU88vPXdiZUyZ3uB7pS6Vb9s8CPjOV4k",
+	"xR2GDANs0PkTx3C7XuhPSHTl5MEkriJFCIwIi2ixKY1frIZ2frg6g5hiDFpAgZOpxqAJEzYcoV9Eak3m",
+	"Xe8YLqDkzQe7Jb0VQwT5qIjLC4N7NMtH0cWo1Pl1Rxe0tyzqkPiXb8HRzVPg2nFxPDs+P5c03OnRVdkX",
+	"Or4sZaddRcyne690ZYWyEyvo1kCkzkPKVSEP5q3JzMtGnXZWYPG79p65QG002uu1o7mVV5/RZRRnYhtW",
+	"Iho2OzzlhDQPDleZ5J24pXFAJIUJvUviTJYjTLLh7/XqMamOPn05bN//Z6Gpz36j10MXePNQukiW6Bmr",
+	"PjNasggvvwlbPVtuM40dH/777Gkak76T3yYhgWfcTs2SGFW41dcjItGzjxb6c5Yi7hOyeChFpBBtoo2n",
+	"cFckQmO7m+Kx3odMNsPvwlm9yfW8jSvTpfxwsO3gYMvg60mINUNJz0yvqUB4Ir0kv+MmDhmqYOOSOb2h",
+	"MQxpJG6hDmVi45unZAFDCtqSMCE/+ve5JGNaKbwCW6/r5KfHGFN9YprQqySQUu406uPVIq/UpxGdUhUv",
+	"XrlEswewD71xWX07kUsy16l+D5105O7MvOnyvdzHLRa7nXnjisws21a0evVtM+pwilULFiPRs5pgSIfz",
+	"MVp2I1HySrck1sxp1PtPG/xWqb1AQ6ZEXBMzynHncul3Bi3JZ6/ohlfM5MPM+jcxpVVNV5AuznPERyT8",
+	"VQo+hDKnUmlzx4XatJqAy5eVjC2X8WTmdIkNIbvilmey5ShXbMRoDOVRTCkKURx/Wb5tQYMqvNumxm2P",
+	"mwkTMkMcQ/nqzWtotVrHFc+I1gxwQSSCzycmh4nGN3htH9OAshuKEfomCcQcDLtGJSxR71r3aEK7NrGm",
+	"ODYDF4MpRwSGGJclRskeNepaXnEwgxo/jW/YxUe0Ck53sARXeHXHx40YQXurX3y4Nmq1Zr2eOR8fdJDC",
+	"yjk64CsH6Zbjs8BFUnyi5iku1XgHg16RgmNddCsrfk244CwgEZhncXnOPsJ40RfSxJ0EEWHTDjRqtUbz",
+	"yJhO+rkP/TfVI9xKMVcDHmTRJeIMtjrwG41F9ZaFauLBkIUM4zhiFlKZxyQP0/EiStAvJGJQMWERBkum",
+	"KopJ0cB8vngeUZNqrCfVmM5Cz0Io00jSAW/XG8lGYl4calFK4Iq7l2fmuTV7UVnZjEbzaCv7f6TDiRCf",
+	"E6G/mv15a57AYDRke1+526OQ6YenjBNldJUpmc2sojAjsWIBmxGuasaxv44JLAiX6QsGGi83hibLR4yA",
+	"0Gx+i/Gxe9xK15rxTmx+z2pwy6/au+4HviwiUVtylG4eIOewShQDeywt3pvMadzt+11lVxFo2wTYOszv",
+	"+F7hKnabMdk1FJpZMn5FZJGKvuZ0RRn/QgILPSCRFIbniATfEn6Vhf5JmpsruH4lXmCM33SmoBzGYgbh",
+	"3ATnUqlZhKlK3rc5lePr5rAxqgfHtE1ehm3aGB0HreEROQwPaHvUIs1GsfE3pVKR6WzDIW0TnNNTmgvl",
+	"Ui6ZTOC8JRLXVtk9JtA5ZXbYD8R8H+mt2Bdr7VO3nKJjfGWo1foNqI/oF2UN/I+nr95eXPz5+vTn0/f9",
+	"nq/tjUBMpwQiJl1IpETnsxbjeOMg4dYeaBoVJwPur8opm1a5LHx8PEdtUENAczGeqOqIODSpqOkVzLJQ",
+	"WJYwXpGYLJB7xRLCirdP68V6hi9/Isbg+8pQp0fcOK+N9TS3hAoYL8D27lT6kFvDB/rtvu6ScSksKudV",
+	"Sy8gd7r8Xidnd76iWBGQq3cVoaWQh8l7pKvlleNQBdcJywbVA7ivA4RneU7OCE8yZPUrlGsJjokpLjb5",
+	"hYSIkhsK41irumVFhkaH4yKkLu46L6lTNORZo1QfHo0Ogwattki7VW2PmrR6PHxJqoekNWqEzaBND0a5",
+	"beyUmvXmYbXRqLbq/cZBp97o1Ov/7Ta8k9yf5ImydBC+pMekMaw2g1ZY1aNWj8jxsFoPGmGTtkZtcjDM",
+	"0E+nNGXEeRPxmHkZJEfKsBHUw2N6NHpJDocHQTts0eYoJ4bXAml3rkA83WfIkfFxsVzZOYxoU/jQylH/",
+	"vajdLfPxZM742O+4wyNCy8qftuXEadcSFJVG6BWQYoLN0uo7ub0f1ammxdawTQ6OD49evjw6PD4g7WEr",
+	"aIYNWt+y9/WlvXf7VaSsFW/7c153bnOT5IoJmfIDJqHGJa6iBjQSce5k2SD5w93vYZ8kEmX5fNjdG7le",
+	"m/5OHLNKKo9mnQLFR58F6a66CjqYiWt2HL037XoLlutqrOEvS7aNevvo4OVhvZ4jTvycE9HH9Ch8GRwO",
+	"qwekPaq2aSusHgXNYbVB6iP3m9tCO2hdD5LKbBKxgOY4t04aQy3xtcA/rL9sHDWPW6Q9PAgOw5f0aHS8",
+	"kXNbS5xbpCxmGNlaeE+kEWaD39frdzm99wHK3UMvWh8RIP9s2SCb9L+CJJEM7BuYPGeefyf2zhLQ4xk7",
+	"bxuh+ebEt2Zme4dpHGJL9ANlbcplIrWVMOHZJ2CDtQg3XyRDSspD6ZKan1bnSzkgx5eH6Yn6GA0vS8pr",
+	"T2qbbvuR0s/QyJJTp6QYzyuGu/gf1oiYwxXlIG/HmkRQGsxjphY9TSyGpkxyf3dugsDNpzeOKf/0sV9a",
+	"poq3vebBYaYams2nlzSIqfHdX+kn9k/Nv+FPva6LqQwEH7HxPKYhzObDiAXwmS5qA+7Tu5lvTHRDpSfA",
+	"RuCjCxZjFvDHmZNVCqZziZnxPgkCKqV1ciML6JWbVeTzmQ0C8CprRQpenfb66Ly1nuvzdu8t4D5pOp1F",
+	"RGkx1ckmGhekF5tgRC3YB/xWxJ+N816zhnJ3CMD4mEpl/M4xJRFKvMQY2rcFO2exUCIQkanFpSEd0hCG",
+	"C1NjqysXPNDQJunqeJsTAlHg7xP9K5mx2oJMI42YAf+P/4DXgmu5osEc8Crs7ekN39vrgN+10abop+7A",
+	"K1PrYTCv11vBnz728Q/qpz41H1PMfYjFXFGY84hKUxFMCyoTiijJQg44aIlgyK0Dv37ya9C1JSQw3xbT",
+	"Idy1AZP2Xlrv50yhj0ZDibGZUsNpJm/f3e0f3N3p5/11ufa+uQM7bh+8rBQH8yJsJowXCiIpMcVaqqWS",
+	"APGcS5f4TfgCJoSHEY1PgMANExG+qgfWoLXrdd/eT+lpOrByE2DIoiB2FU9iEwSrNw+gm5ZLXFOCz8zY",
+	"9qHMBdA7JhUGdEaUfJaVE7yk0CxjCzDamot6aFd2Ed9vQVp50WL/kowZR6j1DqDHjvJwJhjXkp18puCb",
+	"dBYoN2q1Rr3ugcvLP6ibQwFza7EWrW/LzOqJ9bt817K0cEnG1NyQiTjE6AROb/WemRxqnCbGTbXbPOch",
+	"jbWwCeZxbLQbSWMlofyZLiTFLCe7sEotPxvmE2XTovSwaWaUwcvZT3JvDwH68OHsJ+mYQBIWpgXzTtzN",
+	"kQHd7N362zJEy8qFGZT1lvlGefHxzsm6k5PrLhP8XbGgvRVSsYgC47O52tuDstO3gwklswRp3roSBsYp",
+	"PRNSsmFEKx0NFjFPoMzdoWCaKZT2z7//Q1PVESzXRdMM86fexXs9spvZ3fDamobm3UYLVgs5eUDvSKCi",
+	"BZI1VkW8IdGcQjm539OKQpYRK571J1msexiyDUm1Zn1iGWFkRtKMMhFRCB/+UK/X6xoaFBjten2Vj2vQ",
+	"5baGm3EdLOM1qT4UaNRRIxfT6m4dsFXcAKO8NPzZQ8YWszCFK1wVCyysGAulIltpQtOLHre8rl6GZ+pk",
+	"GLw2jyFX18IKqmyRmBp8xOx9S5cao0MiUVLMOVaj0XzmmTNAmgtoTmmo5YxFhn9Qb2Vr7JhpcPX5mVxE",
+	"mrnalundjolKw3x8/dmGJdjzzGq5csA/IvTunuHD1TvrnXTf9E5fX532fZBaOckqLJcXvb4EvRgbQ0Gk",
+	"Jcyyn9XF/Y69TvXAN5l6iQqmP2jk+BVzA0wUfLh654FkY27CTfSEPUV4SOJwwB3UIGc0YCN7emmhyTiV",
+	"NXhrCoV0chdbUE7DPFjorV5zDbi9P6p46YspjFD+wNldUgYBxU1652R1d/eahpyoeUx9jYabhufDH0Dv",
+	"/WEb3p53X1d7b7s2BNr/kgJ5X/uyMvF97YvmgHvf01oeTQvoDri5/jfDVinXZ6QriujfTiQNrn19Dprd",
+	"0mplpQY/05iNTEBLAqQp5YCOJHI74Ob6O6YYHpLAITMFZQ5scReNhpGRC/mrQS2vOxDSiKG+gXjCMAJp",
+	"rpRqcJoSDJNacMw13Rtg0dohptqjVSXT0sYxnYlYSQ+kwChLYHLAkdpNwIF9EqnI1acMxHTKlNac/Obd",
+	"ne+Yy4lfR+OJ8NXwDrgD/0RL0Tr8UXDqg1RiJpOaTWYaXMaJVmdMHSkMXSibWtImIYNKjdCQxTRQ0htw",
+	"K8W1/psWtjTqSsWcISpmyWY26iA9CIXW9fnYFtU4hIkHjUNHgKac7YCToZgraB7rX7FubMhkQPC+Dmz1",
+	"P2bVgKxKbCpcWcba88GawU6/GnD/ruqcsVoIGIjLFzPKtQrdqtWx3BwXCQ9I36hiNljD2W9oEwxJ8Jny",
+	"UNsKJa90Q2MTalyq11rNWh3v8WeUkxkrdUqtWr3WMtkBE7S0imozdb6UxhSdBIn6fKaNwSSPGlMXvVxv",
+	"gTV+hPSRfVPCft01feZB2z9Am/65wuvNen1DZauH1ePKl6koKAF1wSlqV5plUtxgua22gaNo+ATe/eWC",
+	"YvheY/t7uSp7917poN7a6aVsHbikxP+29yxo2gafT6ckXmQ3WWq1K84p+PqQ1wao1k6MFuDl1F4MUyRj",
+	"mXNiydKne680E3ITRdlw8iRB7ZUIF0+/2XaW+7zvScVzer9Ca42nn76IzmyCy7cnrHb9aPtLSzWf9WuN",
+	"Hehxudq6fq95vP29lUJ234UBbE2zlO1PsjwwpIGYUgnoSNTMsI7ovdJdddqWk+qtXlU10Y4twd17RbL3",
+	"iyu+cL+DGP4jVaVvISPXlshzD3wP6m1vfylpVfA9yMiEtjt3XHlJblY2icoHHauupQ+Gs22mKGu4ZSlr",
+	"udRq4oagYSfLAjYK1dnE/ut33V7v6uLiHIscn5+evzq96vmJaVhOXS71ijfg0oSixkIqc4wM9b5oLerc",
+	"GZMZT8pwAX4SD+Fbzcu3t2DWrbqGJTKlFZ6RMzKzrCvoiSv9wRerfJFip4ApUKk23xopa7xpaKTFIqLg",
+	"44/+M3BPqqIs3Tc16w3fhUXaeoXuDCCJFuQ30buKqQq2YDTmrHWTUG3jSpaU8rTTRRr+B2UsioFs4EqO",
+	"Cu4KMrLxRFub3TB02fAGR8abdOyfDDgxv83IBu50j+/AQd0wfCZlLB1/JzXsqZm2sOyx3TG3nci2T6kB",
+	"bpg6DL+P8rcD16fdmR4jWB6rX9Z30BOTnkv/IxTSbhgmpJnITB4tKjVI+j2p59JCnc7wxR6/Ri8NaURN",
+	"9u9GKXKFyUOrJ3G74LbT5Bn9W7LCN6cYg8xiojmxtYQjdpNtBCNdulCq8uElgI2JatdbT3/meoVtBDMR",
+	"zmt79u0UVLNdIU4aWWy3tWzoyr+R5yubmL7FAebw9EOfXeW1nrsBE6OswZR3jH0T+2+rky1fuuGZfW35",
+	"ye5X+2g+i4stKY+wStA9Exf1Q9n6n+TM65k0jySaL6c+PZPKlJwqX9Lwvfvdj5hv5dXbwCoYFm8D9X6I",
+	"/ELX3jJBPaNg3643pM2S8RRwpUU205mtgvxtjgE72Tc2+R9I65n2RObe+8dZ8fVnxTfnzlMerhP4cLom",
+	"yNtsdxLmvZaHHyn70/TD9b53LVRicZvETsHtRGCg1izNhlAZWsUoE6YkfKTDngg+U9VZ6hKDlTq4hLJR",
+	"QTOxEf/8+z9MgmPF5jICwY65oMhQejbL0QWDZjIhMQqpd/3utPvz6fUfr7qvTzFyLqZ2bBcDwnA2xfic",
+	"yjQ0SENTqUHX9DTBsHqiTDyEmaOc8h9OV/HsAybYcUJJrIaUKKNqayhdYAp2BY4TL+2AJwHgk7mCUNzy",
+	"GvjZdiPoDM20hElcu0ym7WEwFmfA/aXGJD6Ub7NNXCq2pfBykxZziSF923TYdukEMbIbU4MrcSvR0Z03",
+	"FvRr9kJ9wAf8AqvLZ03zF+4efkoWJpCPqU5q7o+pWome1WtZCE7BVAzx2/U2pE2ycR4TtNbFYOcOKHqn",
+	"9gN540NM+GdNIkNxQ/MRziayOdngOFkOkfC69/OAY9Bzu3FU94CAqSUPEePUs6HTmuBtTFJSoIibCiYq",
+	"pmSKhWfkLY1PXFTvgGNomIuM1dAsNMIx6tJyeVdPDgGNIpPmiwVWcHH/y/fA/4P+p6r/+d8aLZroB9xE",
+	"O5E4Ztrmjamax9zG94/YnQsU81+YgGY501iXE0ptDDYz4YAYPDuPiAaCLwbcRC1ZnPpmYzSkXnrNBhH7",
+	"TC06IoZbvt45b8+xtKHU79UXkcmRsbXKfi3oS7WcntLsNDBXxPaUai43fdIMm/iJemRa0DSo0zg8rhfk",
+	"Sqc5dJKYgrtboal36u0MNI1laJaePzjqtBr/nfqx+oyTIgBbB/WXCYCuKG4Knkm/+bRzG7ul3mlYh9Cy",
+	"br7smZ3C0+B5enpvCQNednneEtweYmHAJZl6PTL1LGa9oh30PNyE5kAfAcTTiPBwoV4Rhr0iNHqIpUaa",
+	"QUMK6jyJaD7lMrkZ/qqV+ScmjhBzHVy5Mih/6L+ueMtHhylytdxLzATmbWtDnXWrZaoSlLVUqOAhlkrG",
+	"8uvez5UfHvGnUAo/ToRFNw1zx42rmjURtxAJPt7JQ/CtbLlHqptJ5tZGZZNyFS8SddPTGMArauzal70Y",
+	"wPIXFdMUfaL1NDGj3MtEawy4veQ29/d4szCiNGnGh8oB4yar1vbH0d8nmmsmeJbxAS/IF9t6JCaNLJ7R",
+	"nEzmWGNGmiv8RCKYTn0/3CdFvJhVs93NkyXhFxmTRqPw9+diybBlJMZyP8mkRIYrDiO5xNTSDnBh8w05",
+	"ptdrZdW0ts71syZKkWBiowxdBIlFkykueQKED3hBX2wTxA9szLG6aNmmMEK73qigmt/PZFfph/187Unf",
+	"FLr08yUm/eWalwYKz2XGDHiBYaAHkuCjOjKLCONoOREFPic3bEyUiGuS8vAVJYF+3qRam8QDc4IaiF9j",
+	"2yetaK9kjDkj1RhOI8KiOaZCaptBdga8UYO9vb714O7tddIItv7pu9Pz0/7VX5a7+Lbq9UrSfjjT4Bj/",
+	"NGVLBxwA084jZio5clq1D90yHorbB6Q1eZn8TRzXFfLP9fBN67k64TmjelvDMKZSot7wz//7/9IwJfzV",
+	"brA2OAHA71996PVPf7q+vLr45ey05+MbKfLmXMVzqfnRjgq3JPqsl+f/Un0j4lvMe9B/+UmWJA4cs/FE",
+	"1eDs8ubQwmjjmDJ9h/cP27UBb+rdOOWB0FjDRF/XWMx96duUKkxrolwxtUA68se/sZlv9tvPdSMzaysk",
+	"vhzlYSe2SFLw240DKO46o0+aloaxx35bRy3n3V+uX/2lr/FXbjVfHh5VbOFQWyYP9vYID/f2rDNRw40g",
+	"Mj4y+bgeUH0UBjS0KqQxdTWiN+QY4vBCKywSKEOzkmHeHqDnRnM6wclgKKbDNHfZTKt3gUjrS9G0iFZy",
+	"IOJ4PlPmNQOFTdaBtamFA97WCEJzGxMA8WzUuDJVU/EH7F6OlLNcYdc/AR8LKPsmW1izMjH8lC95nE+P",
+	"NM2mBVeE8UwK5BogbdsYHNXQNzbgGfCDGvjNetvvZAQpkqrNmNKix3YeqIGtgY7RqhpMOhoJWzIM1ZNJ",
+	"LLiYyxOcJmG8pIbxcD4aGR4czaNoecIwFrMZDb2ESRgHjScWmJUznkDv/1JNsFj9ybzngztirVfFyMmL",
+	"q14H88BFzMZ6RI01grNrSSLmitbAv7jsn1287/no24g086bijiTSk4YDjsiyMquLRQ2qtnZwtRtF4rZ6",
+	"gfN0YM/31jxxji2hZAczG70Bd5Ovez7JNswyuQfLcsIb8FyNAJtfuTTkObmrdse0A0eHmP1uM7MwI04z",
+	"v6fRPooFVygkc7n1L2SGsE6cVeaw7hIWTcGBJI12G5aKNNlkc8+wDMMzXcislLpOHAUoH/MDLTdlQqZO",
+	"ig7YA2qVt0FOiN4sly2rh68VG8Xb7oAKIsS6tgoDcmlZs2TVsGQl4dl8W/sCvtnQpzzZUYP8F9Kxq+YF",
+	"x68wpAGZS5tKbTgcq4NpFi/P5ZxE0QLqqKGuj17a1KkbsfN4g+FrrnbW0Fm2jMVDbCXb2qrYVELtxtSY",
+	"kmtOV3eeiswhVvZXT0brIWkcfMs1fEj1hyIlRisfOS0Fyv4alcOCbyIqvtkWCGGoPhH8VqPTdplRM8t+",
+	"TnOtLDFXRoUtaDBo07rnXLEoU+7f1vvQJ+iYMF4rFXJFYw1XPMbotLVeSp1fP2VNUCNqHVRpJZyyqQDk",
+	"pbUMPMhIGidochZo8nYmciRR6apDFOLLgSNTuj4e5Jw+cwTI+VoHhklxq/3rJKtqoDUI2lIIUEK4JaT7",
+	"4+yI/PWtFJHYIf4z03LnXz/0c7kd0e826vO70JGhnBcyVxBUrk9w1o9tSG1e7ZX1PIrd6jzfOL0515Xq",
+	"R4Lzv1CCc67yrbjlae2KVSlqqH330Mi8fN0tEjJDSeYIfJiszbxuI+G+hST9ET/5qPhJV4mmUOgWiNnd",
+	"SMsV993giM+6v9Fh4+oBO/s2acw1XChsj2X+UGJM0e2G7hCmtLW/pOJrhVprrid5f6QIFFVWJfSz7awq",
+	"NbhynedsTan5bMBRFW+g29SuzXPNg2BMZhJ9PShApAfBhAafXbEfJs2tHNa8t62Y7FKx6tiJK5tmqtv4",
+	"vYt3F9e9993L3tuLftb2whcaLR/KCEyyUNMRyC7C+GmT2nLOQzngtsQUmg5402M9lMbdGZv2R5UEGBPD",
+	"JUz4HYyYylOGaQXIJAYttWCpMrP1Ttk+gqZus3UGJbWYjafbYUqvKLN3bknras8RZ61AUh6cRCDZb5jd",
+	"6yrZmWLSA46kk8QR4svBRB8RaWyh3r33whQgsk5yxscdjKPTNkhaxJRMKfhJil+wqP6ZLnwoy0DMVm7N",
+	"KgNubz1cLrIbxjU3xA+f6cK6+2exCOcBDU/ShlFpKJx5BGtBKRZF6CYznsIk5RhiOpe4RhzU1rQM2Qh7",
+	"d6ss4R37oITQ6NJfDrjRyAMSQdl2L66s3gFatSuB3mRF51FrV4yOynTJJH0LkW1zsCckU78AKf/D5buL",
+	"7k+967P312/enf3xbd+Hcrti91JmFl3WvMhFSG3lyqmI6YDj4prHsNyIvviWx3lVHaExJfOEVja16Arq",
+	"8FWSYlP4tPE7mVJuzFU/lK6JpqbMdURe5H7EoyzXbflrD15vJVAHzexqMBGScqQW3KQp+Uxdca60BJwt",
+	"yy7JCP15mCBo/A5paNUST+TdCJmmcgcHW/qYGSVhnVK+t7+XVwmSuuBDxvVR9ijX5hNqIUtNsgs0kfeW",
+	"W2xNATwYVkVKTGcRWbgWh0hmCYtaxjTsOOAJZyFJYmFXPX7Cpu5C1lU5tR4T07VV098Tp9bvgIO+AX8V",
+	"xhxs9r6Oqd9pwFWuNcLvLiM/Q1IPTs53W/hga6ovxDnhiw9G7H6f/DKCedaJEpnQWD6qeYMltc1VuIu2",
+	"G+mTUa0P9+pbYrdKrUyUA7bsp/bAP+2TcQcGJVNt23RrNwW3ByXfRsT/UnWbVnUarF8D/2xUfS84rZ6b",
+	"kJFEBXHCQA8NiZrSqrf1idRNq/dbJTdpx5xUkd52cL1DBDzBwbXlhbORXt+5bbpaLNp3I3ZsQa3Jr7UL",
+	"G7u33gt1LkI2Yk4E/LArl7x4S2rjC2ko/qstym0+YkeI7FuQ4e/Lq2yXvotLOdNo/Qf5FpFvav8kqNrq",
+	"gX4oIX9xQ9/vRtNP4IsrrvTh4Nh4WZ5tpNVqlrzN94Q/RPi/vmtwWXZDuV1vm96pMVWmYUjSl9x2zN3G",
+	"EkbT30Lv5qFnvn3NzFQYWIB20r/qzZlTg5csKx4atx3GW206jyeURGry29pteou/Yzzwc+6RmaZwe2a1",
+	"jYEF79gN5VTKJLZ2FotAf0bPRnbVYuYSirH43G9rlfeu1ZfRE0sgpnIeqTQWGySICAMJp7O5Mlc4AnOJ",
+	"5xwzMAITPU0UdurHEv3Y0z7J7xAjdEaJW+6ixW3b+BeygoXhCYwiIXAw30LrA7dRqMaLk0u6xXYM4QK4",
+	"iEFG4la6AYvU+Cv96HfcUZy/luGdZ57vPVqJJFycgG+2xsfeRHA7YcEEQjqjPNR2NEaz48XpBnq7Qmd6",
+	"luCyfTGSrhjIglM2Nni34dnGKCugyfx8+W5cv37Sh6aJcjWawDyOSp3SPh6mdqCVIDvEBgIRO4BrqR6g",
+	"p131GqaSxfWsSLt6YWZEZoQkxqPI+VjcuWS1VZaNso8pwXSTXDknTKlIKj4PeB9TUhCrdkyXin1iGrWm",
+	"RToxCNeUk4BumoNtkoHb9bZhCruQTDrLPfoIXP1/zOV0vfuKIw6y/UGuaEDZzXPFHGRnenw8J19A8+4O",
+	"SPCZi9uIhmNbLACXaYP66sXOjNgsL7b3L9K4jk0DjJGIYSxEeALm9okjw2EHiM281OV2hNWGLEpAppkL",
+	"lNl0FtEp5Sq9MncgVYoY6v7/BwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

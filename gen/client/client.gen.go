@@ -250,6 +250,37 @@ func (e WebhookEventType) Valid() bool {
 	}
 }
 
+// AttendancePage defines model for AttendancePage.
+type AttendancePage struct {
+	Items []AttendanceRow `json:"items"`
+
+	// NextCursor Absent on the last page.
+	NextCursor *string `json:"next_cursor,omitempty"`
+}
+
+// AttendanceRow One user's attendance in a session, their presence spans merged.
+type AttendanceRow struct {
+	// FirstJoinedAt The start of the user's first span.
+	FirstJoinedAt time.Time `json:"first_joined_at"`
+
+	// Joins How many spans (separate presences) the user had.
+	Joins int `json:"joins"`
+
+	// LastLeftAt The end of the user's last span; null while connected.
+	LastLeftAt *time.Time `json:"last_left_at"`
+	Name       string     `json:"name"`
+
+	// PresentSeconds Whole seconds present, over all spans; an open span counts up to now.
+	PresentSeconds int64 `json:"present_seconds"`
+	Role           Role  `json:"role"`
+
+	// UserId Canonical string form of the token's user claim: 1..128 bytes of UTF-8 without
+	// control (Cc) or format (Cf: zero-width, bidi overrides) characters and without
+	// leading or trailing white space. The same rule holds for a token's user id (else
+	// 401) and for one sent to the API (else 400 `validation_error`).
+	UserId UserID `json:"user_id"`
+}
+
 // Classroom defines model for Classroom.
 type Classroom struct {
 	CreatedAt time.Time          `json:"created_at"`
@@ -769,6 +800,15 @@ type ClassroomListParams struct {
 
 // ClassroomSessionListParams defines parameters for ClassroomSessionList.
 type ClassroomSessionListParams struct {
+	// Limit Page size.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor Opaque cursor from the previous page's `next_cursor`.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// ClassroomSessionAttendanceParams defines parameters for ClassroomSessionAttendance.
+type ClassroomSessionAttendanceParams struct {
 	// Limit Page size.
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
@@ -1583,6 +1623,28 @@ type ClientInterface interface {
 	// Corresponds with PATCH /api/v1/classrooms/{class_id}/sessions/{session_id}/ (the `ClassroomSessionUpdate` operationId).
 	ClassroomSessionUpdate(ctx context.Context, classId ClassID, sessionId SessionID, body ClassroomSessionUpdateJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ClassroomSessionAttendance Who attended the session and for how long (tutor only).
+	//
+	// One row per user who was present in the session over its WebSocket: their presence
+	// spans (first connection → leave) merged across tabs, nodes and the leave grace
+	// (`WS_LEAVE_GRACE`; a reconnect within it continues the same span). A span ends at the
+	// leave (after the grace), at the last heartbeat of a node that died, or when the
+	// service shut down. `last_left_at` is null while the user is connected, and
+	// `present_seconds` (whole seconds) then counts up to now. `joins` is the number of
+	// spans. Rows come newest first join first.
+	//
+	// Only the classroom's tutor may read it: a member gets `403 forbidden`, anyone else
+	// `404 not_found`.
+	//
+	// With `Accept: text/csv` ranked above `application/json` the same rows come as CSV
+	// (RFC 4180, a header line, every row of the session in one streamed answer; `limit`
+	// and `cursor` apply to JSON only). A CSV cell starting with `=`, `+`, `-`, `@`, a tab
+	// or a carriage return is prefixed with `'` (no spreadsheet runs it as a formula). Any
+	// other `Accept` gets JSON, paginated like every list.
+	//
+	// Corresponds with GET /api/v1/classrooms/{class_id}/sessions/{session_id}/attendance/ (the `ClassroomSessionAttendance` operationId).
+	ClassroomSessionAttendance(ctx context.Context, classId ClassID, sessionId SessionID, params *ClassroomSessionAttendanceParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ClassroomSessionPresence Who is connected to the session's WebSocket now (tutor or member).
 	//
 	// One entry per user, however many connections (tabs) they have open, ordered by
@@ -2033,6 +2095,38 @@ func (c *Client) ClassroomSessionUpdateWithBody(ctx context.Context, classId Cla
 // Corresponds with PATCH /api/v1/classrooms/{class_id}/sessions/{session_id}/ (the `ClassroomSessionUpdate` operationId).
 func (c *Client) ClassroomSessionUpdate(ctx context.Context, classId ClassID, sessionId SessionID, body ClassroomSessionUpdateJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewClassroomSessionUpdateRequest(c.Server, classId, sessionId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ClassroomSessionAttendance Who attended the session and for how long (tutor only).
+//
+// One row per user who was present in the session over its WebSocket: their presence
+// spans (first connection → leave) merged across tabs, nodes and the leave grace
+// (`WS_LEAVE_GRACE`; a reconnect within it continues the same span). A span ends at the
+// leave (after the grace), at the last heartbeat of a node that died, or when the
+// service shut down. `last_left_at` is null while the user is connected, and
+// `present_seconds` (whole seconds) then counts up to now. `joins` is the number of
+// spans. Rows come newest first join first.
+//
+// Only the classroom's tutor may read it: a member gets `403 forbidden`, anyone else
+// `404 not_found`.
+//
+// With `Accept: text/csv` ranked above `application/json` the same rows come as CSV
+// (RFC 4180, a header line, every row of the session in one streamed answer; `limit`
+// and `cursor` apply to JSON only). A CSV cell starting with `=`, `+`, `-`, `@`, a tab
+// or a carriage return is prefixed with `'` (no spreadsheet runs it as a formula). Any
+// other `Accept` gets JSON, paginated like every list.
+//
+// Corresponds with GET /api/v1/classrooms/{class_id}/sessions/{session_id}/attendance/ (the `ClassroomSessionAttendance` operationId).
+func (c *Client) ClassroomSessionAttendance(ctx context.Context, classId ClassID, sessionId SessionID, params *ClassroomSessionAttendanceParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewClassroomSessionAttendanceRequest(c.Server, classId, sessionId, params)
 	if err != nil {
 		return nil, err
 	}
@@ -2902,6 +2996,86 @@ func NewClassroomSessionUpdateRequestWithBody(server string, classId ClassID, se
 	return req, nil
 }
 
+// NewClassroomSessionAttendanceRequest constructs an http.Request for the ClassroomSessionAttendance method
+func NewClassroomSessionAttendanceRequest(server string, classId ClassID, sessionId SessionID, params *ClassroomSessionAttendanceParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "class_id", classId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "session_id", sessionId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/classrooms/%s/sessions/%s/attendance/", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewClassroomSessionPresenceRequest constructs an http.Request for the ClassroomSessionPresence method
 func NewClassroomSessionPresenceRequest(server string, classId ClassID, sessionId SessionID) (*http.Request, error) {
 	var err error
@@ -3623,6 +3797,30 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with PATCH /api/v1/classrooms/{class_id}/sessions/{session_id}/ (the `ClassroomSessionUpdate` operationId).
 	ClassroomSessionUpdateWithResponse(ctx context.Context, classId ClassID, sessionId SessionID, body ClassroomSessionUpdateJSONRequestBody, reqEditors ...RequestEditorFn) (*ClassroomSessionUpdateResponse, error)
+
+	// ClassroomSessionAttendanceWithResponse Who attended the session and for how long (tutor only).
+	//
+	// One row per user who was present in the session over its WebSocket: their presence
+	// spans (first connection → leave) merged across tabs, nodes and the leave grace
+	// (`WS_LEAVE_GRACE`; a reconnect within it continues the same span). A span ends at the
+	// leave (after the grace), at the last heartbeat of a node that died, or when the
+	// service shut down. `last_left_at` is null while the user is connected, and
+	// `present_seconds` (whole seconds) then counts up to now. `joins` is the number of
+	// spans. Rows come newest first join first.
+	//
+	// Only the classroom's tutor may read it: a member gets `403 forbidden`, anyone else
+	// `404 not_found`.
+	//
+	// With `Accept: text/csv` ranked above `application/json` the same rows come as CSV
+	// (RFC 4180, a header line, every row of the session in one streamed answer; `limit`
+	// and `cursor` apply to JSON only). A CSV cell starting with `=`, `+`, `-`, `@`, a tab
+	// or a carriage return is prefixed with `'` (no spreadsheet runs it as a formula). Any
+	// other `Accept` gets JSON, paginated like every list.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/classrooms/{class_id}/sessions/{session_id}/attendance/ (the `ClassroomSessionAttendance` operationId).
+	ClassroomSessionAttendanceWithResponse(ctx context.Context, classId ClassID, sessionId SessionID, params *ClassroomSessionAttendanceParams, reqEditors ...RequestEditorFn) (*ClassroomSessionAttendanceResponse, error)
 
 	// ClassroomSessionPresenceWithResponse Who is connected to the session's WebSocket now (tutor or member).
 	//
@@ -4838,6 +5036,96 @@ func (r ClassroomSessionUpdateResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ClassroomSessionUpdateResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ClassroomSessionAttendanceResponse503Headers the declared response headers of an HTTP 503 response for ClassroomSessionAttendance
+type ClassroomSessionAttendanceResponse503Headers struct {
+	RetryAfter *int
+}
+
+type ClassroomSessionAttendanceResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AttendancePage
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *ValidationError
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Error
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ClassroomSessionAttendanceResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ClassroomSessionAttendanceResponse) GetJSON200() *AttendancePage {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ClassroomSessionAttendanceResponse) GetApplicationproblemJSON400() *ValidationError {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ClassroomSessionAttendanceResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ClassroomSessionAttendanceResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r ClassroomSessionAttendanceResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ClassroomSessionAttendanceResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r ClassroomSessionAttendanceResponse) GetApplicationproblemJSONDefault() *Error {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ClassroomSessionAttendanceResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ClassroomSessionAttendanceResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ClassroomSessionAttendanceResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ClassroomSessionAttendanceResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -6120,6 +6408,36 @@ func (c *ClientWithResponses) ClassroomSessionUpdateWithResponse(ctx context.Con
 	return ParseClassroomSessionUpdateResponse(rsp)
 }
 
+// ClassroomSessionAttendanceWithResponse Who attended the session and for how long (tutor only).
+//
+// One row per user who was present in the session over its WebSocket: their presence
+// spans (first connection → leave) merged across tabs, nodes and the leave grace
+// (`WS_LEAVE_GRACE`; a reconnect within it continues the same span). A span ends at the
+// leave (after the grace), at the last heartbeat of a node that died, or when the
+// service shut down. `last_left_at` is null while the user is connected, and
+// `present_seconds` (whole seconds) then counts up to now. `joins` is the number of
+// spans. Rows come newest first join first.
+//
+// Only the classroom's tutor may read it: a member gets `403 forbidden`, anyone else
+// `404 not_found`.
+//
+// With `Accept: text/csv` ranked above `application/json` the same rows come as CSV
+// (RFC 4180, a header line, every row of the session in one streamed answer; `limit`
+// and `cursor` apply to JSON only). A CSV cell starting with `=`, `+`, `-`, `@`, a tab
+// or a carriage return is prefixed with `'` (no spreadsheet runs it as a formula). Any
+// other `Accept` gets JSON, paginated like every list.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/classrooms/{class_id}/sessions/{session_id}/attendance/ (the `ClassroomSessionAttendance` operationId).
+func (c *ClientWithResponses) ClassroomSessionAttendanceWithResponse(ctx context.Context, classId ClassID, sessionId SessionID, params *ClassroomSessionAttendanceParams, reqEditors ...RequestEditorFn) (*ClassroomSessionAttendanceResponse, error) {
+	rsp, err := c.ClassroomSessionAttendance(ctx, classId, sessionId, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseClassroomSessionAttendanceResponse(rsp)
+}
+
 // ClassroomSessionPresenceWithResponse Who is connected to the session's WebSocket now (tutor or member).
 //
 // One entry per user, however many connections (tabs) they have open, ordered by
@@ -7356,6 +7674,90 @@ func ParseClassroomSessionUpdateResponse(rsp *http.Response) (*ClassroomSessionU
 		response.Headers408 = &headers
 	case rsp.StatusCode == 503:
 		var headers ClassroomSessionUpdateResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseClassroomSessionAttendanceResponse parses an HTTP response from a ClassroomSessionAttendanceWithResponse call
+func ParseClassroomSessionAttendanceResponse(rsp *http.Response) (*ClassroomSessionAttendanceResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ClassroomSessionAttendanceResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AttendancePage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ValidationError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	case rsp.StatusCode == 200:
+		// Content-type (text/csv) unsupported
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers ClassroomSessionAttendanceResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

@@ -11,6 +11,17 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
+type AttendanceSpan struct {
+	ID          uuid.UUID
+	ClassroomID uuid.UUID
+	SessionID   uuid.UUID
+	UserID      string
+	Name        string
+	Role        string
+	JoinedAt    time.Time
+	LeftAt      *time.Time
+}
+
 type Classroom struct {
 	ID        uuid.UUID
 	Title     string

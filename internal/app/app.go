@@ -20,6 +20,7 @@ import (
 	"github.com/m4sh/backend/asyncapi"
 	"github.com/m4sh/backend/gen/api"
 	"github.com/m4sh/backend/gen/db"
+	"github.com/m4sh/backend/internal/attendance"
 	"github.com/m4sh/backend/internal/auth"
 	"github.com/m4sh/backend/internal/blob"
 	"github.com/m4sh/backend/internal/classroom"
@@ -65,7 +66,10 @@ type App struct {
 	WS *ws.Server
 	// Node is this process's cluster membership (PUBSUB=nats), nil when alone.
 	Node *cluster.Node
-	bus  *natsbus.Bus
+	// Attendance records presence transitions as attendance spans (with their webhooks):
+	// through Node's transactions in a cluster, through the hub's hook when alone.
+	Attendance *attendance.Recorder
+	bus        *natsbus.Bus
 
 	// Tracing is the OpenTelemetry provider; nil when tracing is off. Close flushes it.
 	Tracing *tracing.Provider
@@ -117,7 +121,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	// An ended session's live connections, on every node, likewise.
 	classrooms.SetOnSessionEnded(wsServer.CloseSession)
 	if a.Handler, err = a.buildHandler(cfg, doc, httpapi.Deps{
-		Verifier: verifier, Users: userSvc, Classrooms: classrooms, Presence: hub, Ready: checks,
+		Verifier: verifier, Users: userSvc, Classrooms: classrooms, Presence: hub, Attendance: a.Attendance, Ready: checks,
 		BodyTimeout: cfg.HTTP.BodyTimeout, WriteRatePerMin: cfg.HTTP.WriteRatePerMin,
 	}); err != nil {
 		return nil, err
@@ -160,12 +164,16 @@ func (a *App) buildPresence(ctx context.Context, cfg config.Config, checks httpa
 		Caps:        presence.Caps{PerUser: cfg.WS.MaxConnsPerUser, PerSession: cfg.WS.MaxConnsPerSession},
 		LeaveGrace:  cfg.WS.LeaveGrace,
 	}
+	a.Attendance = attendance.New(a.Pool, a.Log, a.Webhooks)
 	if cfg.Cluster.PubSub != "nats" {
+		// Alone, this process's spans are all the open ones: Close ends them at shutdown.
+		opts.OnTransition = a.Attendance.Transition
+		a.closers = append(a.closers, a.closeAttendance)
 		return presence.NewHub(opts), nil
 	}
 	a.Node = cluster.New(a.Pool, cluster.Options{
 		Log: a.Log, HeartbeatInterval: cfg.Cluster.HeartbeatInterval, PurgeAfter: cfg.Cluster.PurgeAfter,
-		LeaveGrace: cfg.WS.LeaveGrace,
+		LeaveGrace: cfg.WS.LeaveGrace, Recorder: a.Attendance,
 	})
 	bus, err := natsbus.Connect(natsbus.Options{URL: cfg.Cluster.NATSURL, Node: a.Node.ID(), Log: a.Log, Name: "m4sh " + a.Node.ID().String(), Tracing: a.Tracing})
 	if err != nil {
@@ -179,6 +187,16 @@ func (a *App) buildPresence(ctx context.Context, cfg config.Config, checks httpa
 	a.Node.SetHooks(hub.PublishLeave, hub.Reassert)
 	a.Node.Start(ctx)
 	return hub, nil
+}
+
+// closeAttendance ends the spans of a node alone at shutdown (a cluster node ends its own
+// users' in cluster.Node.Stop).
+func (a *App) closeAttendance() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := a.Attendance.CloseAll(ctx); err != nil {
+		a.Log.Warn("attendance: ending open spans at shutdown", "err", err)
+	}
 }
 
 // buildWS returns the presence WebSocket server.

@@ -60,6 +60,20 @@ func TestClassroomRosterAndPresenceThroughGoClient(t *testing.T) {
 	if err != nil || pres.JSON200 == nil || len(pres.JSON200.Users) != 0 {
 		t.Fatalf("ClassroomSessionPresence = %d %s, %v; want nobody connected", pres.StatusCode(), pres.Body, err)
 	}
+	att, err := tutor.ClassroomSessionAttendanceWithResponse(ctx, class, sess.JSON201.Id, &client.ClassroomSessionAttendanceParams{})
+	if err != nil || att.JSON200 == nil || len(att.JSON200.Items) != 0 {
+		t.Fatalf("ClassroomSessionAttendance = %d %s, %v; want nobody yet", att.StatusCode(), att.Body, err)
+	}
+	csv, err := tutor.ClassroomSessionAttendanceWithResponse(ctx, class, sess.JSON201.Id, nil, func(_ context.Context, r *http.Request) error {
+		r.Header.Set("Accept", "text/csv")
+		return nil
+	})
+	if err != nil || csv.StatusCode() != http.StatusOK || string(csv.Body) != "user_id,name,role,first_joined_at,last_left_at,present_seconds,joins\n" {
+		t.Fatalf("ClassroomSessionAttendance as CSV = %d %q, %v; want the header line only", csv.StatusCode(), csv.Body, err)
+	}
+	if r, err := student.ClassroomSessionAttendanceWithResponse(ctx, class, sess.JSON201.Id, nil); err != nil || r.ApplicationproblemJSON403 == nil {
+		t.Fatalf("student ClassroomSessionAttendance = %d %s, %v; want 403", r.StatusCode(), r.Body, err)
+	}
 	if r, err := student.ClassroomMemberRemoveWithResponse(ctx, class, "student"); err != nil || r.ApplicationproblemJSON403 == nil {
 		t.Fatalf("student ClassroomMemberRemove = %d %s, %v; want 403", r.StatusCode(), r.Body, err)
 	}

@@ -65,6 +65,7 @@ type Deps struct {
 	Classrooms *classroom.Service
 	Solo       SoloService
 	Presence   PresenceLister
+	Attendance AttendanceLister
 	// Telemetry is the public ingest's storage, throttle and limits (telemetry.go).
 	Telemetry ingest.Options
 	// Extra routes mounted beside the API (ops endpoints, docs, WebSocket), by ServeMux
@@ -93,6 +94,7 @@ type Server struct {
 	classrooms *classroom.Service
 	solo       SoloService
 	presence   PresenceLister
+	attendance AttendanceLister
 }
 
 var _ api.StrictServerInterface = (*Server)(nil)
@@ -108,7 +110,7 @@ func NewHandler(d Deps) (http.Handler, error) {
 	}
 	s := &Server{log: d.Log, metrics: d.Metrics, verifier: d.Verifier, users: d.Users,
 		ready: newCachedReadiness(d.Ready, readinessMaxAge, d.Log), bodyTimeout: d.BodyTimeout,
-		classrooms: d.Classrooms, solo: d.Solo, presence: d.Presence}
+		classrooms: d.Classrooms, solo: d.Solo, presence: d.Presence, attendance: d.Attendance}
 	doc := d.Doc
 	if doc == nil {
 		return nil, errors.New("httpapi: Deps.Doc is required")
@@ -117,7 +119,7 @@ func NewHandler(d Deps) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	strict := api.NewStrictHandlerWithOptions(s, []api.StrictMiddlewareFunc{withContentLength}, api.StrictHTTPServerOptions{
+	strict := api.NewStrictHandlerWithOptions(s, []api.StrictMiddlewareFunc{withContentLength, withAccept}, api.StrictHTTPServerOptions{
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
 			writeError(w, r, s.log, httpx.DecodeError(err))
 		},

@@ -203,7 +203,12 @@ type Options struct {
 	// ViewportInterval is the least time between two relayed spotlight viewports of one
 	// user, coalesced like states. Default 100 ms (10 per second).
 	ViewportInterval time.Duration
-	Now              func() time.Time
+	// OnTransition, when set, is called with each join and leave this hub publishes for its
+	// own connections (a user's first connection; their last, after the grace), under the
+	// room's lock so that one user's calls come in order (attendance). For a hub without a
+	// Directory: a Directory sees the same transitions in its own writes.
+	OnTransition func(ctx context.Context, session uuid.UUID, u User, joined bool)
+	Now          func() time.Time
 }
 
 // Hub holds the sessions that have local connections.
@@ -472,6 +477,9 @@ func (h *Hub) JoinContext(ctx context.Context, classroomID, session uuid.UUID, u
 	snapshot(users)
 	c.goLive()
 	if first {
+		if f := h.opts.OnTransition; f != nil {
+			f(ctx, session, u, true)
+		}
 		// Delivery never takes r.mu, so publishing under it cannot deadlock.
 		h.opts.Bus.Publish(session, &Event{Kind: KindJoin, User: u, Trace: trace.SpanContextFromContext(ctx)})
 	}
@@ -558,6 +566,9 @@ func (c *Conn) leave(now bool) {
 		}
 	}
 	if last {
+		if f := h.opts.OnTransition; f != nil {
+			f(context.Background(), r.session, c.m.user, false)
+		}
 		h.opts.Bus.Publish(r.session, &Event{Kind: KindLeave, User: User{UserID: c.m.user.UserID}})
 	}
 	r.mu.Unlock()
@@ -587,6 +598,9 @@ func (r *room) graceOver(m *member, gen uint64) {
 		last = false // still present on another node
 	}
 	if last {
+		if f := h.opts.OnTransition; f != nil {
+			f(context.Background(), r.session, m.user, false)
+		}
 		h.opts.Bus.Publish(r.session, &Event{Kind: KindLeave, User: User{UserID: m.user.UserID}})
 	}
 	r.mu.Unlock()

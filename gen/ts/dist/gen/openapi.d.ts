@@ -126,6 +126,44 @@ export interface paths {
         patch: operations["ClassroomSessionUpdate"];
         trace?: never;
     };
+    "/api/v1/classrooms/{class_id}/sessions/{session_id}/attendance/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                class_id: components["parameters"]["ClassID"];
+                session_id: components["parameters"]["SessionID"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Who attended the session and for how long (tutor only).
+         * @description One row per user who was present in the session over its WebSocket: their presence
+         *     spans (first connection → leave) merged across tabs, nodes and the leave grace
+         *     (`WS_LEAVE_GRACE`; a reconnect within it continues the same span). A span ends at the
+         *     leave (after the grace), at the last heartbeat of a node that died, or when the
+         *     service shut down. `last_left_at` is null while the user is connected, and
+         *     `present_seconds` (whole seconds) then counts up to now. `joins` is the number of
+         *     spans. Rows come newest first join first.
+         *
+         *     Only the classroom's tutor may read it: a member gets `403 forbidden`, anyone else
+         *     `404 not_found`.
+         *
+         *     With `Accept: text/csv` ranked above `application/json` the same rows come as CSV
+         *     (RFC 4180, a header line, every row of the session in one streamed answer; `limit`
+         *     and `cursor` apply to JSON only). A CSV cell starting with `=`, `+`, `-`, `@`, a tab
+         *     or a carriage return is prefixed with `'` (no spreadsheet runs it as a formula). Any
+         *     other `Accept` gets JSON, paginated like every list.
+         */
+        get: operations["ClassroomSessionAttendance"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/classrooms/{class_id}/sessions/{session_id}/presence/": {
         parameters: {
             query?: never;
@@ -409,6 +447,34 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        AttendancePage: {
+            items: components["schemas"]["AttendanceRow"][];
+            /** @description Absent on the last page. */
+            next_cursor?: string;
+        };
+        /** @description One user's attendance in a session, their presence spans merged. */
+        AttendanceRow: {
+            /**
+             * Format: date-time
+             * @description The start of the user's first span.
+             */
+            first_joined_at: string;
+            /** @description How many spans (separate presences) the user had. */
+            joins: number;
+            /**
+             * Format: date-time
+             * @description The end of the user's last span; null while connected.
+             */
+            last_left_at: string | null;
+            name: string;
+            /**
+             * Format: int64
+             * @description Whole seconds present, over all spans; an open span counts up to now.
+             */
+            present_seconds: number;
+            role: components["schemas"]["Role"];
+            user_id: components["schemas"]["UserID"];
+        };
         Classroom: {
             /** Format: date-time */
             created_at: string;
@@ -1352,6 +1418,70 @@ export interface operations {
             404: components["responses"]["NotFound"];
             408: components["responses"]["RequestTimeout"];
             413: components["responses"]["PayloadTooLarge"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["Error"];
+        };
+    };
+    ClassroomSessionAttendance: {
+        parameters: {
+            query?: {
+                /** @description Opaque cursor from the previous page's `next_cursor`. */
+                cursor?: components["parameters"]["Cursor"];
+                /** @description Page size. */
+                limit?: components["parameters"]["Limit"];
+            };
+            header?: never;
+            path: {
+                class_id: components["parameters"]["ClassID"];
+                session_id: components["parameters"]["SessionID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of attendance (JSON), or every row (CSV). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "user_id": "sam",
+                     *           "name": "Sam",
+                     *           "role": "student",
+                     *           "first_joined_at": "2026-11-30T15:02:10Z",
+                     *           "last_left_at": null,
+                     *           "present_seconds": 1690,
+                     *           "joins": 2
+                     *         },
+                     *         {
+                     *           "user_id": "tina",
+                     *           "name": "Tina",
+                     *           "role": "tutor",
+                     *           "first_joined_at": "2026-11-30T15:00:04Z",
+                     *           "last_left_at": "2026-11-30T15:58:31Z",
+                     *           "present_seconds": 3507,
+                     *           "joins": 1
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["AttendancePage"];
+                    /**
+                     * @example user_id,name,role,first_joined_at,last_left_at,present_seconds,joins
+                     *     sam,Sam,student,2026-11-30T15:02:10Z,,1690,2
+                     *     tina,Tina,tutor,2026-11-30T15:00:04Z,2026-11-30T15:58:31Z,3507,1
+                     */
+                    "text/csv": string;
+                };
+            };
+            400: components["responses"]["ValidationError"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
             503: components["responses"]["Unavailable"];
             default: components["responses"]["Error"];
         };

@@ -1,0 +1,47 @@
+-- Attendance spans (migration 0007). Opened and closed in the transaction that records the
+-- presence transition; the partial unique index keeps one open span per user and session.
+
+-- name: AttendanceSpanOpen :one
+-- Opens a span for a user arriving in a session, unless one is open (no row then) or the
+-- session is not a classroom session (no row either).
+INSERT INTO attendance_spans (classroom_id, session_id, user_id, name, role)
+SELECT s.classroom_id, s.id, @user_id, @name, @role
+FROM classroom_sessions s
+WHERE s.id = @session_id AND s.classroom_id IS NOT NULL
+ON CONFLICT (session_id, user_id) WHERE left_at IS NULL DO NOTHING
+RETURNING classroom_id, joined_at;
+
+-- name: AttendanceSpanClose :one
+-- Closes a user's open span at left_at (now when null), never before it opened; no row when
+-- none is open.
+UPDATE attendance_spans
+SET left_at = greatest(joined_at, coalesce(sqlc.narg(left_at)::timestamptz, now()))
+WHERE session_id = @session_id AND user_id = @user_id AND left_at IS NULL
+RETURNING classroom_id, role, joined_at, left_at::timestamptz AS left_at;
+
+-- name: AttendanceSpanCloseAll :many
+-- Closes every open span now (a node alone shutting down).
+UPDATE attendance_spans
+SET left_at = greatest(joined_at, now())
+WHERE left_at IS NULL
+RETURNING classroom_id, session_id, user_id, role, joined_at, left_at::timestamptz AS left_at;
+
+-- name: AttendanceSessionList :many
+-- One page of a session's attendance, one row per user: spans merged, newest first by
+-- (first join, first span id). present_seconds counts an open span up to now; last_left_at
+-- means nothing while connected (an open span).
+SELECT a.user_id,
+       (array_agg(a.name ORDER BY a.joined_at DESC))[1]::text AS name,
+       (array_agg(a.role ORDER BY a.joined_at DESC))[1]::text AS role,
+       min(a.joined_at)::timestamptz AS first_joined_at,
+       (array_agg(a.id ORDER BY a.joined_at, a.id))[1]::uuid AS first_span_id,
+       bool_or(a.left_at IS NULL)::bool AS connected,
+       coalesce(max(a.left_at), min(a.joined_at))::timestamptz AS last_left_at,
+       floor(sum(extract(epoch FROM coalesce(a.left_at, now()) - a.joined_at)))::bigint AS present_seconds,
+       count(*)::int AS joins
+FROM attendance_spans a
+WHERE a.session_id = @session_id
+GROUP BY a.user_id
+HAVING (min(a.joined_at), (array_agg(a.id ORDER BY a.joined_at, a.id))[1]) < (@before_time::timestamptz, @before_id::uuid)
+ORDER BY first_joined_at DESC, first_span_id DESC
+LIMIT @lim;
