@@ -456,34 +456,60 @@ type Role string
 // SessionStatus defines model for SessionStatus.
 type SessionStatus string
 
-// Snapshot defines model for Snapshot.
+// Snapshot Example: {"content_type":"application/json","created_at":"2026-11-30T17:53:04.434586Z","id":"01a22d94-7349-79c2-98d4-87e50d9d9eca","pinned":false,"revision":7,"sha256":"6d2f1a0c9b8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a392817060504","size_bytes":1070242,"stored_bytes":48211}
 type Snapshot struct {
 	ContentType string             `json:"content_type"`
 	CreatedAt   time.Time          `json:"created_at"`
 	Id          openapi_types.UUID `json:"id"`
-	Revision    int32              `json:"revision"`
+
+	// Label The pin's label, when it has one.
+	Label *string `json:"label,omitempty"`
+
+	// Pinned Pinned revisions are never removed by retention and do not count toward `keep_last`.
+	Pinned bool `json:"pinned"`
+
+	// RestoredFrom The revision whose content this one restored, when it was made by a restore.
+	RestoredFrom *int32 `json:"restored_from,omitempty"`
+	Revision     int32  `json:"revision"`
 
 	// Sha256 Lowercase hex SHA-256 of the bytes.
-	Sha256    string `json:"sha256"`
-	SizeBytes int64  `json:"size_bytes"`
+	Sha256 string `json:"sha256"`
+
+	// SizeBytes The revision's logical size (what a read returns).
+	SizeBytes int64 `json:"size_bytes"`
+
+	// StoredBytes What the revision added to its owner's storage when it was created (the stored size of the chunks it was first to store; 0 for a restore).
+	StoredBytes int64 `json:"stored_bytes"`
 }
 
 // SnapshotCreated defines model for SnapshotCreated.
 type SnapshotCreated struct {
-	ContentType string             `json:"content_type"`
-	CreatedAt   time.Time          `json:"created_at"`
-	Id          openapi_types.UUID `json:"id"`
-	Revision    int32              `json:"revision"`
-	SessionId   openapi_types.UUID `json:"session_id"`
-	Sha256      string             `json:"sha256"`
-	SizeBytes   int64              `json:"size_bytes"`
-	Storage     SoloStorage        `json:"storage"`
+	ContentType  string             `json:"content_type"`
+	CreatedAt    time.Time          `json:"created_at"`
+	Id           openapi_types.UUID `json:"id"`
+	Label        *string            `json:"label,omitempty"`
+	Pinned       bool               `json:"pinned"`
+	RestoredFrom *int32             `json:"restored_from,omitempty"`
+	Revision     int32              `json:"revision"`
+	SessionId    openapi_types.UUID `json:"session_id"`
+	Sha256       string             `json:"sha256"`
+	SizeBytes    int64              `json:"size_bytes"`
+	Storage      SoloStorage        `json:"storage"`
+
+	// StoredBytes What the revision added to the caller's storage when it was created.
+	StoredBytes int64 `json:"stored_bytes"`
 }
 
 // SnapshotPage defines model for SnapshotPage.
 type SnapshotPage struct {
 	Items      []Snapshot `json:"items"`
 	NextCursor *string    `json:"next_cursor,omitempty"`
+}
+
+// SnapshotPin defines model for SnapshotPin.
+type SnapshotPin struct {
+	// Label A short name for the pinned revision.
+	Label *string `json:"label,omitempty"`
 }
 
 // SoloSession defines model for SoloSession.
@@ -513,7 +539,7 @@ type SoloStorage struct {
 	// Remaining `quota - used`, never below 0 (a quota may be lowered below usage).
 	Remaining int64 `json:"remaining"`
 
-	// Used Bytes of stored revisions.
+	// Used Stored (compressed) bytes of the distinct chunks the caller's revisions refer to.
 	Used int64 `json:"used"`
 }
 
@@ -716,6 +742,9 @@ type IfNoneMatch = string
 // Limit defines model for Limit.
 type Limit = int
 
+// Revision defines model for Revision.
+type Revision = int32
+
 // SessionID defines model for SessionID.
 type SessionID = openapi_types.UUID
 
@@ -739,6 +768,9 @@ type NotFound = Problem
 
 // PayloadTooLarge RFC 9457 problem details with a stable machine-readable `code`.
 type PayloadTooLarge = Problem
+
+// PinLimit RFC 9457 problem details with a stable machine-readable `code`.
+type PinLimit = Problem
 
 // QuotaExceeded defines model for QuotaExceeded.
 type QuotaExceeded = QuotaExceededProblem
@@ -841,6 +873,9 @@ type TelemetryIngestTextRequestBody = TelemetryIngestTextBody
 
 // SoloSessionCreateJSONRequestBody defines body for SoloSessionCreate for application/json ContentType.
 type SoloSessionCreateJSONRequestBody = SoloSessionCreate
+
+// SoloSnapshotPinJSONRequestBody defines body for SoloSnapshotPin for application/json ContentType.
+type SoloSnapshotPinJSONRequestBody = SnapshotPin
 
 // Getter for additional properties for Problem. Returns the specified
 // element and whether it was found
@@ -1480,6 +1515,15 @@ type ServerInterface interface {
 	// SoloSnapshotGet One revision's bytes (404 once retention removed it).
 	// (GET /api/v1/solo/sessions/{session_id}/snapshots/{revision}/)
 	SoloSnapshotGet(w http.ResponseWriter, r *http.Request, sessionId SoloSessionID, revision int32, params SoloSnapshotGetParams)
+	// SoloSnapshotUnpin Unpin a revision (its label goes too); retention treats it like any other again.
+	// (DELETE /api/v1/solo/sessions/{session_id}/snapshots/{revision}/pin/)
+	SoloSnapshotUnpin(w http.ResponseWriter, r *http.Request, sessionId SoloSessionID, revision Revision)
+	// SoloSnapshotPin Pin a revision (with an optional label) so retention never removes it.
+	// (POST /api/v1/solo/sessions/{session_id}/snapshots/{revision}/pin/)
+	SoloSnapshotPin(w http.ResponseWriter, r *http.Request, sessionId SoloSessionID, revision Revision)
+	// SoloSnapshotRestore Make a revision's content the session's newest revision.
+	// (POST /api/v1/solo/sessions/{session_id}/snapshots/{revision}/restore/)
+	SoloSnapshotRestore(w http.ResponseWriter, r *http.Request, sessionId SoloSessionID, revision Revision)
 	// SoloStorageGet The caller's snapshot storage usage and quota, in bytes.
 	// (GET /api/v1/solo/storage/)
 	SoloStorageGet(w http.ResponseWriter, r *http.Request)
@@ -2187,6 +2231,111 @@ func (siw *ServerInterfaceWrapper) SoloSnapshotGet(w http.ResponseWriter, r *htt
 	handler.ServeHTTP(w, r)
 }
 
+// SoloSnapshotUnpin operation middleware
+func (siw *ServerInterfaceWrapper) SoloSnapshotUnpin(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "session_id" -------------
+	var sessionId SoloSessionID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "session_id", r.PathValue("session_id"), &sessionId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "session_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "revision" -------------
+	var revision Revision
+
+	err = runtime.BindStyledParameterWithOptions("simple", "revision", r.PathValue("revision"), &revision, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int32", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "revision", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.SoloSnapshotUnpin(w, r, sessionId, revision)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// SoloSnapshotPin operation middleware
+func (siw *ServerInterfaceWrapper) SoloSnapshotPin(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "session_id" -------------
+	var sessionId SoloSessionID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "session_id", r.PathValue("session_id"), &sessionId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "session_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "revision" -------------
+	var revision Revision
+
+	err = runtime.BindStyledParameterWithOptions("simple", "revision", r.PathValue("revision"), &revision, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int32", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "revision", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.SoloSnapshotPin(w, r, sessionId, revision)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// SoloSnapshotRestore operation middleware
+func (siw *ServerInterfaceWrapper) SoloSnapshotRestore(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "session_id" -------------
+	var sessionId SoloSessionID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "session_id", r.PathValue("session_id"), &sessionId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "session_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "revision" -------------
+	var revision Revision
+
+	err = runtime.BindStyledParameterWithOptions("simple", "revision", r.PathValue("revision"), &revision, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int32", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "revision", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.SoloSnapshotRestore(w, r, sessionId, revision)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // SoloStorageGet operation middleware
 func (siw *ServerInterfaceWrapper) SoloStorageGet(w http.ResponseWriter, r *http.Request) {
 
@@ -2371,6 +2520,9 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/solo/sessions/{session_id}/snapshot/latest/{$}", wrapper.SoloSnapshotLatest)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/solo/sessions/{session_id}/snapshots/{$}", wrapper.SoloSnapshotList)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/solo/sessions/{session_id}/snapshots/{revision}/{$}", wrapper.SoloSnapshotGet)
+	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/api/v1/solo/sessions/{session_id}/snapshots/{revision}/pin/{$}", wrapper.SoloSnapshotUnpin)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/solo/sessions/{session_id}/snapshots/{revision}/pin/{$}", wrapper.SoloSnapshotPin)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/solo/sessions/{session_id}/snapshots/{revision}/restore/{$}", wrapper.SoloSnapshotRestore)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/solo/storage/{$}", wrapper.SoloStorageGet)
 
 	return m
@@ -2387,6 +2539,8 @@ type IdempotencyConflictApplicationProblemPlusJSONResponse Problem
 type NotFoundApplicationProblemPlusJSONResponse Problem
 
 type PayloadTooLargeApplicationProblemPlusJSONResponse Problem
+
+type PinLimitApplicationProblemPlusJSONResponse Problem
 
 type QuotaExceededApplicationProblemPlusJSONResponse QuotaExceededProblem
 
@@ -4994,6 +5148,374 @@ func (response SoloSnapshotGetdefaultApplicationProblemPlusJSONResponse) VisitSo
 	return err
 }
 
+type SoloSnapshotUnpinRequestObject struct {
+	SessionId SoloSessionID `json:"session_id"`
+	Revision  Revision      `json:"revision"`
+}
+
+type SoloSnapshotUnpinResponseObject interface {
+	VisitSoloSnapshotUnpinResponse(w http.ResponseWriter) error
+}
+
+type SoloSnapshotUnpin200JSONResponse Snapshot
+
+func (response SoloSnapshotUnpin200JSONResponse) VisitSoloSnapshotUnpinResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotUnpin400ApplicationProblemPlusJSONResponse struct {
+	ValidationErrorApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotUnpin400ApplicationProblemPlusJSONResponse) VisitSoloSnapshotUnpinResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotUnpin401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotUnpin401ApplicationProblemPlusJSONResponse) VisitSoloSnapshotUnpinResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotUnpin404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotUnpin404ApplicationProblemPlusJSONResponse) VisitSoloSnapshotUnpinResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotUnpin503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotUnpin503ApplicationProblemPlusJSONResponse) VisitSoloSnapshotUnpinResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotUnpindefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response SoloSnapshotUnpindefaultApplicationProblemPlusJSONResponse) VisitSoloSnapshotUnpinResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotPinRequestObject struct {
+	SessionId SoloSessionID `json:"session_id"`
+	Revision  Revision      `json:"revision"`
+	Body      *SoloSnapshotPinJSONRequestBody
+}
+
+type SoloSnapshotPinResponseObject interface {
+	VisitSoloSnapshotPinResponse(w http.ResponseWriter) error
+}
+
+type SoloSnapshotPin200JSONResponse Snapshot
+
+func (response SoloSnapshotPin200JSONResponse) VisitSoloSnapshotPinResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotPin400ApplicationProblemPlusJSONResponse struct {
+	ValidationErrorApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotPin400ApplicationProblemPlusJSONResponse) VisitSoloSnapshotPinResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotPin401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotPin401ApplicationProblemPlusJSONResponse) VisitSoloSnapshotPinResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotPin404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotPin404ApplicationProblemPlusJSONResponse) VisitSoloSnapshotPinResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotPin409ApplicationProblemPlusJSONResponse struct {
+	PinLimitApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotPin409ApplicationProblemPlusJSONResponse) VisitSoloSnapshotPinResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotPin503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotPin503ApplicationProblemPlusJSONResponse) VisitSoloSnapshotPinResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotPindefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response SoloSnapshotPindefaultApplicationProblemPlusJSONResponse) VisitSoloSnapshotPinResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotRestoreRequestObject struct {
+	SessionId SoloSessionID `json:"session_id"`
+	Revision  Revision      `json:"revision"`
+}
+
+type SoloSnapshotRestoreResponseObject interface {
+	VisitSoloSnapshotRestoreResponse(w http.ResponseWriter) error
+}
+
+type SoloSnapshotRestore200JSONResponse SnapshotCreated
+
+func (response SoloSnapshotRestore200JSONResponse) VisitSoloSnapshotRestoreResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotRestore201JSONResponse SnapshotCreated
+
+func (response SoloSnapshotRestore201JSONResponse) VisitSoloSnapshotRestoreResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotRestore400ApplicationProblemPlusJSONResponse struct {
+	ValidationErrorApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotRestore400ApplicationProblemPlusJSONResponse) VisitSoloSnapshotRestoreResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotRestore401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotRestore401ApplicationProblemPlusJSONResponse) VisitSoloSnapshotRestoreResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotRestore403ApplicationProblemPlusJSONResponse struct {
+	QuotaExceededApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotRestore403ApplicationProblemPlusJSONResponse) VisitSoloSnapshotRestoreResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotRestore404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotRestore404ApplicationProblemPlusJSONResponse) VisitSoloSnapshotRestoreResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotRestore503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotRestore503ApplicationProblemPlusJSONResponse) VisitSoloSnapshotRestoreResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotRestoredefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response SoloSnapshotRestoredefaultApplicationProblemPlusJSONResponse) VisitSoloSnapshotRestoreResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type SoloStorageGetRequestObject struct {
 }
 
@@ -5185,6 +5707,15 @@ type StrictServerInterface interface {
 	// SoloSnapshotGet One revision's bytes (404 once retention removed it).
 	// (GET /api/v1/solo/sessions/{session_id}/snapshots/{revision}/)
 	SoloSnapshotGet(ctx context.Context, request SoloSnapshotGetRequestObject) (SoloSnapshotGetResponseObject, error)
+	// SoloSnapshotUnpin Unpin a revision (its label goes too); retention treats it like any other again.
+	// (DELETE /api/v1/solo/sessions/{session_id}/snapshots/{revision}/pin/)
+	SoloSnapshotUnpin(ctx context.Context, request SoloSnapshotUnpinRequestObject) (SoloSnapshotUnpinResponseObject, error)
+	// SoloSnapshotPin Pin a revision (with an optional label) so retention never removes it.
+	// (POST /api/v1/solo/sessions/{session_id}/snapshots/{revision}/pin/)
+	SoloSnapshotPin(ctx context.Context, request SoloSnapshotPinRequestObject) (SoloSnapshotPinResponseObject, error)
+	// SoloSnapshotRestore Make a revision's content the session's newest revision.
+	// (POST /api/v1/solo/sessions/{session_id}/snapshots/{revision}/restore/)
+	SoloSnapshotRestore(ctx context.Context, request SoloSnapshotRestoreRequestObject) (SoloSnapshotRestoreResponseObject, error)
 	// SoloStorageGet The caller's snapshot storage usage and quota, in bytes.
 	// (GET /api/v1/solo/storage/)
 	SoloStorageGet(ctx context.Context, request SoloStorageGetRequestObject) (SoloStorageGetResponseObject, error)
@@ -5818,6 +6349,97 @@ func (sh *strictHandler) SoloSnapshotGet(w http.ResponseWriter, r *http.Request,
 	}
 }
 
+// SoloSnapshotUnpin operation middleware
+func (sh *strictHandler) SoloSnapshotUnpin(w http.ResponseWriter, r *http.Request, sessionId SoloSessionID, revision Revision) {
+	var request SoloSnapshotUnpinRequestObject
+
+	request.SessionId = sessionId
+	request.Revision = revision
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.SoloSnapshotUnpin(ctx, request.(SoloSnapshotUnpinRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SoloSnapshotUnpin")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SoloSnapshotUnpinResponseObject); ok {
+		if err := validResponse.VisitSoloSnapshotUnpinResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// SoloSnapshotPin operation middleware
+func (sh *strictHandler) SoloSnapshotPin(w http.ResponseWriter, r *http.Request, sessionId SoloSessionID, revision Revision) {
+	var request SoloSnapshotPinRequestObject
+
+	request.SessionId = sessionId
+	request.Revision = revision
+
+	var body SoloSnapshotPinJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		if !errors.Is(err, io.EOF) {
+			sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+			return
+		}
+	} else {
+		request.Body = &body
+	}
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.SoloSnapshotPin(ctx, request.(SoloSnapshotPinRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SoloSnapshotPin")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SoloSnapshotPinResponseObject); ok {
+		if err := validResponse.VisitSoloSnapshotPinResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// SoloSnapshotRestore operation middleware
+func (sh *strictHandler) SoloSnapshotRestore(w http.ResponseWriter, r *http.Request, sessionId SoloSessionID, revision Revision) {
+	var request SoloSnapshotRestoreRequestObject
+
+	request.SessionId = sessionId
+	request.Revision = revision
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.SoloSnapshotRestore(ctx, request.(SoloSnapshotRestoreRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SoloSnapshotRestore")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SoloSnapshotRestoreResponseObject); ok {
+		if err := validResponse.VisitSoloSnapshotRestoreResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // SoloStorageGet operation middleware
 func (sh *strictHandler) SoloStorageGet(w http.ResponseWriter, r *http.Request) {
 	var request SoloStorageGetRequestObject
@@ -5895,172 +6517,194 @@ func (sh *strictHandler) ReadyCheck(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H1tUxs7svBf6fLdqtjs2IyxIWA+kYRs2A2Bi53N2Xt8HkaekW1txpJ3JANOiqrn0/0Bt55fuL/kKbWk",
-	"ebHHLxBIzu7Nl3MCjKRWq7vV7/paCcVkKjjlSlY6XytTkpAJVTTBn17HRMqzN/qfjFc6lSlR44pX4WRC",
-	"K51KqP96zaKKV0noP2YsoVGlo5IZ9SoyHNMJ0eOGIpkQVelUZjP8Us2neqxUCeOjyv29V3k9S6RI9LcR",
-	"lWHCpooJvdjFlPxjRiHEP8MwERNQYwrThN4wMZMwJSP6QkLA6Z26Nl8FjYpnIP3HjCbzHKhmjTxgE3L3",
-	"nvKRGlc6e77v6b0pmuix/+fXk/p/kfoXv350Xf/tj38ohfps+EFwek5UOF4G/bRHRhKhDWNGuYKxiCN5",
-	"DAQmegAQLm9pIqHlt1OIx5RENMlAPhvW9Qp1s8QKyJv+XrsMuvdswtQyXJdkREGyL3QVnmIcl18sokMy",
-	"i1Wls+97emU2mU30uvonxu1PKQiMKzqiCcLQpVIywVeSjzR//3YC6opYFBYrbvoEpIgF2OWARenmnwWe",
-	"ez1YTgWX1PCQ4MOYhXgaoeCKcvwnmU5jFhIN4+40EYOYTv74d6kB/ppb7A8JHVY6lf/Yzbh01/xV7l6a",
-	"UWbJ4pZ7Ywp6B1QqCO36Em6ZGiNRJlSKWRJq7pGKKArVwH0V1BqVe69ymiSGJb8XxCd8DkKNaQJUL+0B",
-	"kZBfBKF6K5IBiyLKvzcuQxLHNIEJmYOktIBDGMwUcKEgHBM+osAUVIOhA9Si8yyik6lQlIfzH0EOJxxm",
-	"01iQKCMBSSYUghxc9b/QeQBMUwSLY2AchjEbjZUHIsERn+kcbomEmaRRn+NEBCI2HNJES7iBiOZFOupz",
-	"vfUPQr0VMx59z/1+ECBn4Tg9I9yD4Obgcmepj02fZzXgQl0PNZj2wC7JXOOrJ8R7kozoA4Cnd2Qyje2I",
-	"iKKUwbmulRDXMc6m4VWExZVOReU4FVFI70JKIwkH+/utAxjMFZUorqQiPNTT7ZIp271p7uLtmwgxkbta",
-	"YCuiZrLSaTdbXkUxpSFwuwAlBLiVrbgaKzWVnd3dSVuOGxG9cfuQu8vg3ntPw0V/7l58MJtkEsQNTeCg",
-	"DX9hr6AaLC0a1DxI6FATm7n6g9cG/3Vz9QV9PqBDkSDDMQkJ1dQ9phzUmOBvIhrGJKGRZ+TKLZNUCxUp",
-	"BNf/14jH205/GyZCShod9zlSiOCchgovC/yQQxgLSSNL0v85E4qc4jnRp6frwuwbMGq5OhJUIjEPmcrR",
-	"OIp3keg7/x96UqgG+P9ramcPasd62JjxkWbtPtef06gBgcZ74IH5PgDCIwgSOiGMMz4KoIp0WQOSUFBi",
-	"Wo/pDY1hQicDmkiLpStD1T02oWKmvomDLINcKzvXOv6JWISoIEnCbigKPMah5T+Mi/zDjIvsRiBbfSMP",
-	"LQL8VBy0xU6Dd73e5fWrizd/u+6dnZ9efOwFULVKHLR8kDUQQ00kfW5nM1pAou+tBbiDWgN6SwxheAHI",
-	"UFF9MzBp1Vl97p5VY53mY4eVKGXxLZlLCHAyVNszBFGulcpfK/i3ym8lKpZW+jiZyrFQr1BCFqlrZ3en",
-	"yG+pzjZgnKC+W6K1laH7hmmV8IU0gtjL7k8njXrzKV4rc7ilib5Wb6i5ZRtFXGiLYBkLehHNYjSC7ruT",
-	"+t7+AVTH9M4dkVm1iJxl9feXusNF/coCXL6S2w7wmWbU4rwpihhXrb1KiUafx/oHoc5FxIbMCMASjQnt",
-	"nhcS9MaN1UOlljZIuyuQ84hdPnYDj7jZn4SDC3d80L14f3Hd/XBy2X130bs+P/nl+tXfeqfdoPxGRM2k",
-	"J8Q54fOPKPnlN4lVPfWE8Pn1zE6Wk6tEwURIBW17x8hMI4QpTbQWmBxDQlUyh5goNFxLxKu2vHatYSV3",
-	"/eaRP2wN2vXDsEnrL6M9Uj8a7NN6a9gke2E72qcHw11pT6ggj/eOMnncEwI02MuQbSOalzb9VLLZ6pUk",
-	"1qrIHMbEne/Hy/cXJ2+612cfrt++P/vTu16wDHmfV4NFyBZuZ6PiiATcJX2FyHdimEKAv6if6F8EENGY",
-	"zJdEcu6TZb7t0lDwSIIScEuYAqtg4SEzPirKi7XGv8bQR05maiwS9oV+Z+XfA8ZvSMwQW/Ruqu14GFCS",
-	"aESJz5RDNZjloLOc9ZGTG8JiMoi/Td+f5ebJcVSXJjcspFD889Yqyb6fU+zL59pI+/nPn4LsTyCiU8oj",
-	"bT96MJMzEsdzuBRSjRLa/c/3HoSEaxVloKmIhGMaGdQ7KJYUUGNE//6J+6+avJAgvrunJK8Hpoq/cSui",
-	"MhaJcDbRFnk1uEmhvEaviiX0TwlT9Iooil7CB3FniW5OFL2O7UQlF0hzz4cwoTidxKtjwvhM0S0ujxW6",
-	"eeldYDEit9LO8yA/sfjHrdIIJpq41JhwCE4uz64/XZ31Tq+vTnqn15enV9fnZx9yWnlzz69Btlmvz60l",
-	"5WW/de5LibZY3qEpPVBiRLWN6zkjgFgk62slv1vNb86qtgygnFJijegGvBYzrregz4qLiD6Oz2ZcsXjR",
-	"4WKwA2REGH8Qx6WnlIUlNFYwYpGIKU0Us1aAwf81UQWdMCKK1rVVs6z6exUWbeHXTWnua8lfZkok12aa",
-	"dST0UdLk7E3FuIidf/nXilkOZ8/N5eX3khlBYvB3GqJFmWLhNX6HrBtFTJ8DiS9zWBmSWFJvAVHpbtYB",
-	"3MOPFuE1Q9eCdEmMal1ckyk6Kf5j3eLZKd+nS5EkIXP9cy7oU2JcDqQWgIIbLw+RCoNFjdLoQeEkEK61",
-	"O7OBhhLKc19cb0lP+uJcS6h8FlttxMQgHku4aN0/kCectF1/RBYZXfPxGh4po/gCwjIGsCsXwM4ha5vD",
-	"+TaGWIxCmvHHQCxVJRD0K/1KABNKuL5+OW2gPyARMVRfhzUU0QbNUH09rEE4JgkJFU0kkAQdLxNxQyP8",
-	"7nbMFAU5JSEFlbDJhEbHQPSsdTqZqjkgXBDToQLzi8E89XG2fd9I58Vg5jL6NyLtSVnWccnvkHM/TqOH",
-	"E0fGDss3v+DxHFRCuGTORUZCxW4o/PO//weQcBtIwcarhb8o82oVN2RXLNvRW0bjKNU7i4AO9d+W4fw0",
-	"pgntQIDOF6Qo492lybyBuoH+cUrUuOGC+voX5s5v5H1dQaNMWkyolJZ81u/KgJcNKNveO0piNS4RsGMa",
-	"fparD67sYl6cOztHdxzic8UrmGzfcjLnJRxkosslwM0k/QalwY224etyaLQWuQzR3wXjD7wOVm4iEZu1",
-	"iCth7M0n3bBd2svtZjUOTqLogQz/NLCuhug9k+pbpa093yUZu7VovEyopGhzfS3Z/vaAuHk0NjaCY6Ze",
-	"Bw5Osz0f/WgSLN+KMRZXEp3R6IpC+urtazhq7790iQ9gjGmbuEFAKi2gYELCMeO0rq01/EWgTXEUzAsC",
-	"Ey30JQOtMAvoj/LX06LPwEjHzJPnVdLkBo0HFzdHma7GIrrWvyJxLG7xY5cPoIEriYPPuJxNpwL1vAmN",
-	"GLlGVHqVYqBSo7roZyjxXS9HCbUFmXASb5Twmd+ihL4QDSV3/1utCS65WDzUXMRwSHnE+AjwxsMYzlas",
-	"lLvbS3SnzEnydY1XCO/xMinuMGQYYI3On7p52jllMrXHc2p++mEaJc0QAkPCYlpuSuMvlhO1Pl6dQUIx",
-	"oySkwMlEY9Ak/RmO0AORWtN1V7t5Sih5/cVuSW/JEEE+KuPy0lC9Zvk4vhhWOr9u6VDyFkUdEv9iTOug",
-	"XSk7ijQqv+X3M0mjrT5dln2R48tKftllxPx271WurFB2YgXdGojUWUS5KuXBojWZG2zUaWcFlo+1UaMS",
-	"tdFor9eO5paGPqPLKMlFKpfik+tcXl5Fjsne/sEyk7wXtzQJiaQwpndp1HgxXpxPZvXrR6Q+/O3rQfv+",
-	"D6WmPvtCrwcujP5Quki36BmrPjdbugmveAgbPVvuMI0dH/37nGmWYbqV3yYlgWc8Ts2SmCO00dcjYtG1",
-	"n5b6cxbyZ1OyeChFZBCto42ncFekQmOzm+Kx3odcbvLvwlm9zvW8iSuzrfx0sG3hYMvh60mINUdJz0yv",
-	"mUB4Ir2keOImqxDqYLMMOb2hCQxoLG7Bhyqx2YoTMocBBW1JmAC+/vtMkhGtNYwZsq2uU1weM8b0jWkS",
-	"KdK0KLnVrI9Xi7xKj8Z0QlUyf+XKRh7APvTG1ehsRS7pWqd6HDrpyN2ZGemqN9yPGyx2u/LaHZlVNu1o",
-	"gfN5Wh+DSyxbsJhXmtcEIzqYjdCyG4qKV7kliWZOo97/tsZvldkLNGJKJA0xpRxPrlBMY9CS/lwyoYZP",
-	"Psysf5tQWtd0BdnmPEd8RMLfpeADqHIqlTZ3XOC8tQe4fVnL2XI5T2ZBl1iTgCduea72hXLFhowmUB0m",
-	"lKIQxfkX5dsGNChZ6mM2bns8TBiTKeIYqldvX0Or1TqqeUa05oALYxF+PjYVCTS5wZzlhIaU3VDMtzUp",
-	"3eZiKLDnmjtygXpXukdT2rVp8iVXE7ebwQICAgPMshDD9IyavpZXHMykxk8TGHYJEK2C0y0swSVe3fJz",
-	"I0bQ3uqVX67NRmPP93P344MuUli6R/t86SLdcH2WuEjKb9QixWUab7/fLVNwrItuacevCRechSQG8y1u",
-	"z9lHmP31AmtYEghjwiYdaDYazb1DYzrp7z723tYP8SjFTPV5mEeXSHLY6sAXmoj6LYvU2IMBixgWNSQs",
-	"orKISR5l88WUoF9IJKASwmJMfcpUFJNwjdU5ySympnBQL6oxnYeeRVClsaR93vab6UFilQtqUUrgjk8u",
-	"z8x3K86itnQYzb3Djez/iQ7GQnxOhf5yLdet+QJTS5DtA+WiRxHTH08YJ8roKhMynVpFYUoSxUI2JVw1",
-	"jGN/FRNYEC6zAQYarzCHJstHzIDQrB/F+Mh9bqVrw3gn1o+zGtziUBvrfuBgEYvGgqN0/QQFh1WqGNhr",
-	"af7B1EHiad9vK7vKQNskwFZhfstxpbvYbsX01FBo5sn4FZFlKvqK2xVl/AsJLPKAxFIYniMSAkv4dRYF",
-	"x1mlneB6SDIHLdYmUwXVKBFTiGYm1Y5KzSJM1Yq+zYkcXe8NmkM/PKJt8jJq0+bwKGwNDslBtE/bwxbZ",
-	"a5YbfxMqFZlM11zStlwxu6W5UK6AiskUzlsicW+1bW/fzLm7xXkg5ntIb+W+WGufuu2UXeNLUy1XY6M+",
-	"ogfKBgSfTl+9u7j4y/XpX08/9LqBtjdCMZkQiJlU9qKQ6HzWYhwjDhJu7YWmUXHc58GynLJFUovCJ8B7",
-	"1CY1hBTxyiOi/4kJd6FIIlNYloVgFoXCooTxysRkidwrlxBWvP22Wqzn+PINMQbfN6Y6PSLirHdgByzU",
-	"sGOUUAHjJdjenkofEjV8oN/u24KMC2lRBa9aFoDcKvi9Ss5uHaJYEpDLsYrIUsjD5D3S1eLOcaqScMKi",
-	"QfUA7usA4Xmek1PC03o3PYRyLcExzXxqw88vJMSU3FAYJVrVrSoyMDocFxGVMKHJiEZFSZ2hocgaFX9w",
-	"ODwIm7TeIu1WvT3co/WjwUtSPyCtYTPaC9t0f1g4xk5lz987qDeb9Zbfa+53/GbH9//LHXgnjZ8UibKy",
-	"H72kR6Q5qO+FraiuZ60fkqNB3Q+b0R5tDdtkf5Cjn05lwojzJuI18zJMr5RBM/SjI3o4fEkOBvthO2rR",
-	"vWFBDK8E0p5ciXi6z5Ej46NyubJ1GtG69KGlq/5HUbvb5uPJnPFR0HGXR4yWVTBpy7HTriUoKo3QKyHF",
-	"FJuV5TGFsx/6VNNia9Am+0cHhy9fHh4c7ZP2oBXuRU3qbzh7f+Hs3XmVKWvlx/6c4c5NbpJCaxBTTGzS",
-	"410ZGmpAQ5EUbpY1kj/aPg77JJkoi/fD9t7I1dr0D+KYZVJ5NOuUKD76LshO1fXDwLo6c+LovWn7LVis",
-	"kl/BX5Zsm377cP/lge8XiBN/LojoI3oYvQwPBvV90h7W27QV1Q/DvUG9Sfyh+5s7QjupryfJZDaJWUgL",
-	"nOuT5kBLfC3wD/yXzcO9oxZpD/bDg+glPRwereXc1gLnlimLOUa2Ft4TaYT55PfV+l1B732AcvfQQOsj",
-	"EuSfrRpknf5XUiSSg30NkxfM8x/E3nkCejxjF20jNN+c+NbMbGOYxiG2QD9Q1aZcLlNbCZOefQw2WYtw",
-	"84t0Skl5JF2J4tPqfBkHFPjyILtRH6Ph5Ul55U1ti+c+UfoZmnly6lQU40XFcBv/wwoRc7CkHBTtWFPW",
-	"RcNZwtS8q4nF0JQp1T2ZmSRw89Nbx5R//tSrLFLFu+7e/kGut5GtjpU0TKjx3V/pL3ZPzX+jN90Tl1MZ",
-	"Cj5ko1lCI5jOBjEL4TOdN/o8oHfTwJjohkqPgQ0hQBcs5izgH6dOVimYzCTWuQYkDKmU1smNLKB3bnZR",
-	"rE40CMBQ1pIUvDrt9tB5az3X5+3uO8Bz0nQ6jYnSYqqTLxssKRY0yYhasPf5rUg+G+e9Zg3lYgjA+IhK",
-	"ZfzOCSUxSrzUGNq17femiVAiFLHprKMhHdAIBnPTMedEznmooU2LTzGaEwFREOwS/VcyZY05mcQaMX3+",
-	"H/8BrwXXckWD2ed12NnRB76z04HgxGabop+6A69M5XZ/5vut8M+fevgPGmQ+tQALRgNIxExRmPGYStPf",
-	"Rwsqk4ooyVz2OWiJYMitA7/+FjTgxBaEY80klkO4sAGTNi6tz3Oq0EejocTcTKnhNIu37+529+/u9PfB",
-	"qsrZwMTAjtr7L2vlybwIm0njhZJMSiyYlGqhwDeZcenKOAmfw5jwKKbJMRC4YSLGoXpiDVrb9wMbn9LL",
-	"dGApEmDIoiR3FW9ikwSrDw/gJGt+tqKhllmxHUCVC6B3TCpM6Iwp+Sxrxxik0Cxj26nZDmp6atdEDce3",
-	"IOujZrF/SUaMI9T6BNBjR3k0FYxryU4+UwhMOQtUm41G0/c9cFW2+765FAgHYTpLBrZppF5Yj+XbNpmE",
-	"SzKiJkImkgizEzi91Wc2ZIk0jgXMQwF3zDMe0UQLm3CWJEa7kTRREqqf6VxSrHKyG6s1iqthPVG+LEpP",
-	"m1VGGbycvZE7OwjQx49nb6RjAklYlLW/OnaRIwO6ObvV0TJEy1LADKr6yAKjvAQYc7Lu5DTcZZK/axa0",
-	"d0IqFlNgfDpTOztQdfp2OKZkmiLNW1WQbJzSUyElG8S01tFgEfMFytwt2h+Ztkf//O//0VR1CItdjjTD",
-	"/Ll78UHP7FZ2EV7bocyMbbZguS2LB/SOhCqeI1ljj7MbEs8oVNP4nlYU8oxY86w/yWLdw5RtSHuv6hvL",
-	"CCMzk2aUsYgj+PhH3/d9DQ0KjLbvL/NxA0647chkXAeLeE17iYQaddTIxaxXUwdsTybALC8Nf/6SsaXp",
-	"pgzd1aRjm7REKBXbunFNL3re6qrqd89UvRu87h1BoUrdCqp8y4cGfBprKrJ0qTE6IBIlxYxjbwnNZ565",
-	"A6QJQHNKIy1nLDKCfb+V75hhlsHdF1dyGWkmtC2z2I7JSgvFzPxs0xLsfWa1XNnnnxB6F2f4ePXeeifd",
-	"b7qnr69OewFIrZzkFZbLi25Pgt6MzaEg0hJmNcjr4kHHhlM9CEylXqqC6R80coKaiQATBR+v3nsg2Yib",
-	"dBO9YFcRHpEk6nMHNcgpDdnQ3l5aaDJOZQPembL/TiGwBdUszYNF3nKYq89t/KjmZQMzGKH6kbM7rZ9h",
-	"qwAUN1nMyerubpiGnKhZQgONhpumF8AfQZ/9QRvenZ+8rnffndgU6OBrBuR94+vSwveNr5oD7gNPa3k0",
-	"a4fZ5yb8b6atU67vSNfiLLgdSxpeB/oeNKel1cpaA/5KEzY0CS0pkKavITqSyG2fm/B3QjE9JIVD5tpD",
-	"7NtWDRoNQyMXiqFBLa87ENGYob6BeMI0AmlCSg04zQiGSS04ZpruDbBo7RDTu82qklmj0oRORaKkB1Jg",
-	"liUw2edI7SbhwH6JVOS6zYViMmFKa07B3t1d4JjLiV9H46nw1fD2uQP/WEtRH/4kOA1AKjGVaQcWswxu",
-	"41irM6YrDKYuVE1nWFOQQaVGaMQSGirp9bmV4lr/zdrUGXWlZu4QlbD0MJs+SA8ioXV9PoLZVLPJAYw9",
-	"aB44AjTNKfucDMRMwd6R/it2gYyYDAnG68D28mJWDcirxKZfjWWsnQCsGez0qz4P7urOGauFgIG4ejGl",
-	"XKvQrYaPzaO4SHlABkYVs8kazn5Dm2BAws+UR9pWqHiVG5qYVOOK32g1Gz7G8aeUkymrdCqtht9omeqA",
-	"MVpaZZ1WOl8rI4pOglR9PtPGYFpHjaWLXqFT+Ao/QvbJrmlIvSpMn/vQdgPXpn+hjfKe76/pU/Ow7jrF",
-	"NhUlDV0uOEXtSrNMhhtsntM2cJRNn8K7u9geCMc1N48r9My69yr7fmurQfmuTmnD7k3jLGjaBp9NJiSZ",
-	"5w9ZarUrKSj4+pLXBqjWTowW4BXUXkxTJCNZcGLJym/3XmUq5DqKsunkaYHaKxHNn/6w7Sr3Rd+TSmb0",
-	"fonWmk+/fBmd2QKX709Ybf9w86CFDq56WHMLelzsnazH7R1tHrfUluqHMIDtUJSx/XGeBwY0FBMqAR2J",
-	"mhlWEb1XuatP2nJcv9W7qqfasSW4e69M9n51zRfutxDDf6Kq8j1k5MqGV+6DH0G97c2D0sbjP4KMTGq7",
-	"c8dVF+RmbZ2ofNC16h7owHS29RRlDbc8ZS02TkzdEDTq5FnAZqE6mzh4/f6k2726uDjHlqXnp+evTq+6",
-	"QWoaVjOXi1/z+lyaVNRESGWukYE+F61FnTtjMudJGcwhSPMhAqt5BTYKZt2qK1gi11rhGTkjt8qq9ny4",
-	"0598scwXGXZKmAKVavNbI2WNNw2NtETEFAL8Y/AM3JOpKAvxpj2/Gbi0SGrcYO4OIKkWFOyhdxVLFWz7",
-	"V6xZO0lTtY0rWVLKs771WfofVLEpBrKBayAouN2+ZKOxtjZPoshVwxscGW/SUXDc58T8bUrWcKf7fAsO",
-	"OomiZ1LGsvm3UsOemmlLm5jaE3PHiWz7lBrgmqWj6Mcof1twffbWymMEy2P1S38LPTF9QeV/hUJ6EkUp",
-	"aaYyk8fzWgPS11vUc2mhTmf4aq9fo5dGNKam+netFLnC4qHlm7hdEu00dUb/lqzw3SnGILOcaNCYYQnE",
-	"7Cb/rIN05UKZyodBAJsT1fZbT3/neqWPguUynFe+wLVVUs1mhThtS7/Z1rKpK/9Gnq98YfoGB5jD0099",
-	"dpnXui4CJoZ5g6noGPsu9t9GJ1uxdcMz+9qKi90vv4r3LC62tD3CMkF3TV7UT2Xrf5Mzr2vKPNJsvoL6",
-	"9EwqU3qrfM3S9+63v2K+l1dvDatgWrxN1Psp8ktde4sE9YyCfbPekD19ireAay2yns5sF+Tvcw3Yxb6z",
-	"yf9AWs89NmLi3j/vim+/K747d57yaJXAh9MVSd7muNM075U8/EjZn6bSrvS8Y58RrpJ5mjvlwVjcos8Q",
-	"XzfJW2pYj1gzb86NyQ1muXIv5z7vc+t1NA5VNPWGlEYu/wMzdRg3ZQ7ZI5fwiQ66IvxMVS6bgfE+L0ng",
-	"Xe1AdHaF6yz8jPydrrHqcUz0qVrU0Qi4uP15ny1zzKexwFcdUzxZV4Al4RcyRxhc3P7+7rwcW8ZiJHfT",
-	"1HZkuHK//iXm+neAC5sAzrHeqQEnJqGy+FwYUYqEYxv2dS59iybT7ecYCO/zkmfHTFYVsBHHdk9Vm1MO",
-	"bb9Zw8zBXi7dVX8cFJsBBabzUFDs+RMsNiEyUHguVbHPg0W+MhNJCBS9U7vTmDAeQBX7GgSc3LARUSJp",
-	"SMqjV5SE+ntT+2IywUyeqoH4Nfbhh2TGl1J4XQq5MXuHhMUzzE3H1+47fd5swM5Oz6rUOzudLKTYO31/",
-	"en7au/rb4iNJLd+vpa875d6Pwn+aPlJ9DoB1QDEzrXU4rduPbhmPxO0D8ky9XEI9zus6qxaeSMoabDnh",
-	"OaX6WKMooVJixck//+//y+JG+Fd7wGKI8wa9q4/d3umb68uri1/OTrsBjsiQN+MqmUnNj3ZWuCXxZ729",
-	"4Jf6W5HcYiKa/leQpq3jxAkbjVUDzi5vDiyMNrCUe9Zp96Dd6PM9fRqnPBQaa1h54V56cL8MbI4r5plS",
-	"rpiaIx0Foy9sGpjzDgrPQ5i9lRJfgfLwaYxYUgjazX0obwOub5qWhrHLvqyilvybma29lweHNdvJyfYt",
-	"gZ0dwqOdHavdabgRRMaHpkDCA6qvwpBih6uYalKnpvH0mqTv/EvSlGF2IsNEaveUtKZHvRgMxGSQFZOY",
-	"ZfUpEKmyN6hrWvCEIklmU2WGGShs9iSszPXu87ZGEGadY0Y23o0aV6aNFf4BH4dDyllseRYcQ4Ad7QJT",
-	"vqFZmRh+KvagK+arm7e8BFeE8VxO+gogbR9vnNXQN3ZE7/P9BgR7fjvo5AQpkqpNYR3axy7JiDbANqXE",
-	"9AENJh0Ohe3hgOrJOBFczOQxLpMyXtpUbjAbDg0PDmdxvLhglIjplEZeyiSMg8YTC83OGU+hD36pp1is",
-	"vzHjAnBXLNgnU1BOXlx1O1iYIxI20jNqrBFcXUsSMVO0AcHFZe/s4kM3gGlC7QOrqbgjqfSkUZ8jsqzM",
-	"OsEqs7pt5lY/iWNxW7/AdTqwE3grvjjHHv2yg6nmXp+7xVd9n6Z/55ncg0U54fV5oWjLJrwvTHlO7uon",
-	"I9qBwwMsR7KpspiirJnfw/dQE8EVCslCsdMLmSOsY1t7lWLdZZCbCrC0rmETlso02fRwz7Au7pks5KXe",
-	"g9hBNpWPxYkWu+QjU6dVYPaCWuZtkGOiD8uVL+jpG+VPX28yyktCdie2LA65tKpZsm5YspbybPHVwBK+",
-	"WZ71nbg1Fk96oukb5ZZd8Zlty68woCGZSVvbYjgc2zVoFq+690h91FBXh5PSnt3+isc+H28wfIut/eNe",
-	"pS69Xd19KnKX2OpXqtvN/e+5h4+Z/lCmxGjlo6Cl4Cu0pSqHBd+4uL/bESy+Yuo0Onxtn5nHXIvveDa+",
-	"7UlOM6kpwNQ36IMf5Hyc0WmLbyudX3/Lm6BG1DqostLkqinJ9rLiMg9yksYJmoIFmo7OufJTla4+QCG+",
-	"6Mmf0NUO+nP6zC75c7r+SdnGv071gAZag6AthRAlhNtCdj7Ojij604rvxK88jFwP9H/9WPxif/jfbRj+",
-	"h9CRoZwXcvGt41UVJ/qzNbUmy48XPI9it7zOd643KTwT8LPi5F+o4qTQikzc8qyYcFmKGmrfPlZdlK/b",
-	"haZzlGSuwIfJ2txwG5r8HpL0Z0D7UQFtVxpcKnRLxOx2pOW6ra1xxOfd3+iwcQ3anH2bvpQwmCt8r8D8",
-	"wz15b9whTGlrf0HF1wq11lyPi/5IESqqrEoY5N8XqDXgyj0FYov8Z9M+R1W8iW5TuzfPdXOHEZlK9PWg",
-	"AJEe4Bu1rvqaSROVwyaktje+3Sq2gTh2fSxMuXHQvXh/cd39cHLZfXfRy9teOKDZCqCKwKQbNS3a7SaM",
-	"nzZt9uE8lH1ua/7RdMBIj/VQGndnYvrR11JgTLW3MPFQGDJVpAzzNgvT+G77LVholWe9U/ZhF9NIzzqD",
-	"0uZ4xtPtMKV3lDs7t6VVzUCIs1Yg7ddIYpDsC5ZbuNYiprtfnyPppIFdHByO9RWRBXv16X0QpiLcOskZ",
-	"H3WAmML0XFcpMqEQpDnX4bz+FzoPoCpDMV2KmtX63EY9XHGIm8a9NoM/fKZz6+6fJiKahTQ6zjr437qG",
-	"F/YTLM5XLI7RTWY8hWkNCCR0JnGPOKltMhSxIT6mqPKEdxSAEkKjS/+yz41GHpIYqvY5udpyDNCqXSn0",
-	"pkyliFq7Y3RUZlsm2ShEti2KGZNcQRlS/sfL9xcnb7rXZx+u374/+9O7XgDVds2epcxtuqp5kYuI2lZC",
-	"E5HQPsfN7R3B4sug5VEe51V1hMaULBJa1TQHKWmMUkur//Fr43cyvTWYa0cj3atGmjJXEXmZ+xGvssLz",
-	"d9968XpLL2SgmV0Px0JSjtSChzQhn6nrlpD15LB9MiUZoj8PM7aN3yHL2V7giaIbIffKx/7+hocljJKw",
-	"Sinf2d0pqgRpo8YB4/oqe5Rr8wm1kIVXC0s0kQ+WW2yRF14MyyIlodOYzN2bM0hmKYtaxjTs2OcpZyFJ",
-	"YqctPX/Kpi4g69pOWY+JeUZL098T1zptgYOeAX8ZxgJsNl7H1O80C6vQq/Z3VyKVI6kHV0u5I3ywNdUT",
-	"4pzw+Uf7IPMPSfglWPiSKpEpjbnUJ2cFrLSkNrkKt9F2Y30zqtXpXj1L7FaplalywBb91B4Epz0y6kC/",
-	"YtofmuczTQfEfgU1qz4Pfqm7Q6s7DTZoQHA2rH8QnNbPTcpIqoI4YaCnhlRNafltfSOdZO1UrZKbvo+X",
-	"tvXbdHG9RwQ8wcW1YcDZUO/v3L6CVS7atyN2fBNQk19rGzZ2oz4IdS4iNmROBPy0Kxe8eAtq4wuZPVH8",
-	"TRblJh+xI0T2Pcjw9+VVzr+Pu8GlnHv58if5lpFvZv+kqNrogX4oIX91U99vR9NP4IsrL73MPdm8Olj+",
-	"oBevf4rwfwPX4KLshmrbb5vHrBKqTAfn9KFI+4TZJpYwmv4GejcfPXP0tfiq+XJiAdpJ/6qRM6cGL1hW",
-	"PDJuO8y3WncfjymJ1fjLymN6h3/HfODnPCOzTOnxTBtrEwvesxvKqZRpbu00EaH+GT0b+V2LqavwwG4g",
-	"X1Yq7ydWX0ZPLIGEylmsslxskCBiTCScTGfKhHCE5iLNw9hO0GRPE4VPp2LPVHxkNK3vEEN0Rolb7rLF",
-	"7TueL2QNO3USGMZC4GSBhTYAbrNQjRcHc4FdV1nsjxvNgYsEZCxupZuwTI2/0p/+wBPF9Rs53nnm9T6g",
-	"lUii+TEE5mgCbBYPt2MWjiGiU8ojbUdjNjsGTtfQ2xU60/MEl29UnLYpRhacsJHBu03PNkZZCU0W1ys+",
-	"j/Drb/rSNFmuRhOYJXGlU9nFy9ROtJRkh9hAIBIHcCPTA/Syy17DTLK4JsLZMwtYGZGbIc3xKHM+lreS",
-	"Xn67wGbZJ5RguUmhvh5LKtIWfH3ew5IUxKqdc0LmuLlj83JW1jUJk3BNfR+c8LnmTcxDH1Eloe23DVPY",
-	"jeTKWe7RR+AasqYPsucjW0VOyjdsvjJPWj9TzkHhNd5H53PyOezd3QEJP3NxG9NoZOSIe5od3Ud+uTPD",
-	"vtid2PiLNK5j05F4KBIYCREdg4k+cWQ4bMm7npdOuJ1huUO2EpDrrg1VNpnGdEK5ykLmDqRaGUPd//8A",
-	"AAD//w==",
+	"7H3rUhvLueirdGnvKkvOSIxugMQv7IVjEmPYgOOVLK3DtGY+SR1G3cp0C9ByUXV+7QfYdZ4wT3Kqv+6e",
+	"izQSAmO8ku0/NpJm+vrdr18qoZjOBAeuZKX/pTKjCZ2CggQ/vY2plMc/6T8Zr/QrM6omFa/C6RQq/Uqo",
+	"f71iUcWrJPCPOUsgqvRVMgevIsMJTKl+bySSKVWVfmU+xyfVYqbflSphfFy5v/cqb+eJFIl+NgIZJmym",
+	"mNCTnc7oP+ZAQvyZjBIxJWoCZJbADRNzSWZ0DK8kCTjcqSvzVNCoeGal/5hDssgt1cyRX9iU3n0APlaT",
+	"Sr/l+57em4JEv/t/fjms/43Wf/Prvav6r3/4z9JVH48+Cg4nVIWT1aUfXdKxxNWGMQOuyETEkTwglEz1",
+	"C4RyeQuJJG2/k654AjSCJFvy8aiuZ6ibKdasvOm3OmWr+8CmTK2u64yOgUj2G6w7pxjfy08WwYjOY1Xp",
+	"d31Pz8ym86meV39i3H5Kl8C4gjEkuIZzuGES511exiFJ7G+Ez6dDSIgY4WlJkPrbdHVFeHMvbQdvjKt2",
+	"q/LgKi/MlGuB3C7p68H8QsSiMNnymUgRC3cChEVrDuGZ1nOvX5YzwSUYTBd8FLMQYSYUXAHHP+lsFrOQ",
+	"6jXuzBIxjGH6h79Lc6fZZP+ZwKjSr/zHTkZLdsyvcufMvGWmLG75cgJE7wCkIqGdX5JbpiYIDAlIMU9C",
+	"jeNSUQWkGringlqjcu9VjpLEEI6XWvEhXxChJpAQ0FN7hEqSnwRX9U4kQxZFwF/6LEMax5CQKV0QCVA4",
+	"QzKcK8KFIuGE8jEQpkg1GLmF2uM8jmA6Ewp4uPge4HDIyXwWCxplICDpFEiQW1f9z7AICNMQweKYME5G",
+	"MRtPlEdEgm9cw4LcUknmEqIBx4EoidhoBImmw0MRLYpwNOB66x+FeifmPHrJ/X4URM7DSXpHuAfBzcXl",
+	"7lJfm77PasCFuhrpZdoLO6MLfV6XQnygyRgesXi4o9NZbN+IAKkMjnWlhLiKcTS9XkVZXOlXVA5T8Qjh",
+	"LgSIJNntdtu7ZLhQIJFcSUV5qIfboTO2c9PcQRkhEWIqdzRbUVTNZaXfaba9imJKr8DtgighiJvZkquJ",
+	"UjPZ39mZduSkEcGN24fcWV3uvfc8WPSni9OPZpNMEnEDCdntkD+zN6QarEwa1DySwEgDmxFQgrfm/OuG",
+	"QQcDPoSRSBDhmCQJaOieACdqQvGbCMKYJhB5hq7cMgmaqEghuP5fHzzyZP1smAgpIToYcIQQwTmECpkF",
+	"PshJGAsJkQXpM8ZTKeAlqZDjYDTWu12QCZWk65MZ4xyilPHLAhYekDmfMY7QP2KJVAje/zUXih4hpMHz",
+	"Y2Zh9Af2ZOlSJEAiOo6YymEpMiiRaNnqH3pQUg3w/yuwo+sNcqEmjI81cRpw/ThEDRJoyAk8Yp4PCOUR",
+	"CRKYUsYZHwekiphVIzQBosSsHsMNxGQKWmaS9p7PDV5esimIufoqGmBR/ErZsTZRgIhFeBQ0SdgNIMlm",
+	"nLT9x9EBfz+jA3YjJJv9QSqwvODnogFb7DR4f3l5dvXm9Ke/Xl0enxydfroMSNUKy6TtE1mzQu2A29GM",
+	"HJNozru07qDWIJcrKG2wmdCRAs3bmLRqg753z6oLTnazr5WIlfEtXUgS4GCoHmUHBFyLxb9U8LfKryVC",
+	"ohZbOZ3JiVBvkMYXoev1zusivqVS55BxinpFidxZdtyGKLyShpV4mQTg6OnlYoaMcUFuIdGCwQ0YOaFR",
+	"PAutea2egp5EoxhE5OL9Yb3V3SXVCdy5KzKzFg9nVYD/ue7Oor5etclvxyo3xXFX9JMVnSR/6h+FOhER",
+	"GzFDAEtkPtQvX0miN260S5Ca2iDsrjmcJ+zyqRt4gmzyLBhckFKCi9MPp1cXHw/PLt6fXl6dHP589eav",
+	"l0cXQTlPR+ZzKcQJ5YtPSPnlV5FVPfSU8sXV3A6Wo6tUkamQinQsj5GZTEtmkGg5NjkgCahkQWKq0EBQ",
+	"Ql617rhjOa/c8Zs9f9Qedur7YRPqe1GL1nvDLtTboyZthZ2oC7ujHWlvqECPW72MHl8KQfSyV1e2DWle",
+	"2fRz0WYrGefFC3O/n84+nB7+dHF1/PHq3YfjP76/DFZXPuDVYHllS9zZCGkiIY5Jn+PhOzIMJMAv6of6",
+	"i4BEENPFCknOPbKKtxcQCh5JogS5pUwRKyLiJTM+LtKLjeYLfUKfOJ2riUjYb/DC6otHGL+hMcPTgrsZ",
+	"SyAiQ6CJPihxDZxUg3ludRazPnF6Q1lMh/HXaSzz3Dg5jLqA5IaFQIo/by2SdP2calI+1oOwn3/8OcD+",
+	"kEQwAx5pDdgjczmncbwgZ0KqcQIX//XBIyHlWkQZaiii4QQic/RuFSsCqDED/P6B+y8avBAgXtzWk5cD",
+	"U8HfmG9RGItEOJ8C1+LcTbrKK7QLWUD/nDAF51QB6mGPws4S2ZwquIrtQCUMpNnySZgADieRdUwZnyvY",
+	"gnmskc1LeYE9EbmVdJ5f8jOTf9wqRGSqgUtNKCfB4dnx1efz48ujq/PDy6Ors6Pzq5PjjzmpvNnyayTb",
+	"rDfgVpPysm+d+ipRF8ubZKVHlBiD1tI9pwRQe8iareR3q/HN2QUsAignlFgzQIO8FXOut6DviosInoZn",
+	"c65YvGwyMqdD6Jgy/iiMS28pc//oU0HPUCJmkChmtQBz/ldUFWTCiCqoa61mVfT3KizawjKdwtyXkl/m",
+	"SiRXZphNIPRJQnL8U8UYuZ2F/JeKmQ5Hz43l5feSKUFi+HcIUaNMT+EtPoeoG0VM3wONz3KnMqKxBG/p",
+	"oNLdbFrwJT60vF7z6sYlnVEjWhfnZAqmxT82TZ7d8n06FU0SutCfc861EuVyKDUBFNzYqahU6JRrlPo/",
+	"CjeB69q4M+sqKYE898TVlvCkGedGQOXz2EojxovyVMBF7f6ROOGo7eYrsodxYR7egCNlEF84sAwB7MyF",
+	"ZecOa5vL+TqEWPb2mvcPCLVQlZBgUBlUAjIFyjX75dBAe0AiYlJ9G9aQRJtjJtW3oxoJJzShoYJEEpqg",
+	"4WUqbiDC524nTAGRMxoCUQmbTiE6IFSPWofpTC0IrovEMFLEfDFcpFbaju8b6rzsNF49/gcP7VlR1mHJ",
+	"7xBzP82ixwNHhg6rnF/weEFUQrlkzkRGQ8VugPzzv/+HIOA2EIKNVQu/KLNqFTdkZyzb0TsGcZTKncWF",
+	"jvRvq+v8PIEE+iRA4wtClLHuQrJooGygP86omjRc8IT+wvD8Rt7WFTTKqMUUpLTgs3lXZnnZC2Xbew80",
+	"VpMSAjuB8Fquv7gyxrw8dnaP7jrEdcUrqGxfczMnJRhk/OMli5tL+Aqhwb1tHfDlq9FS5OqK/i4YfyQ7",
+	"WLuJRDwsRZwLo28+64bt1F5uN+vP4DCKHonwz7PW9Sv6wKT6Wmpr73eFxm5NGs8SkIA615eS7W+/EDeO",
+	"Po0Hl2OG3rQcHGZ7PPreIFi+FaMsrgU6I9EVifT5u7ek1+nuudANYpRpG3pCiVSaQJEpDSeMQ11ra/hF",
+	"oFVxJMxLBBM19BUFrTAK0Q/l2dOyzcBQx8yS51XS8Ax9Ds7zjzRdTUR0pb+icSxu8WHnS9WLK/Hkz7mc",
+	"z2YC5bwpRIxe4VF6laKjUh910c5QYrte9RJqDTLhNH6Qwmd2ixL4wmMo4f3vtCS4YmLxUHIRoxHwiPEx",
+	"QY6HPpytUCnH20tkp8xI8mWDVQj5eBkVdydkEGCDzJ+aeTo5YTLVx3Nifvpg6iXNDoSMKIuhXJXGL1ZD",
+	"zT6dH5MEMCYmBMLpVJ+gCa40GKFfRGhN511v5imB5M2M3YLeiiKCeFSG5aWueo3ycXw6qvR/2dKg5C2T",
+	"OgT+ZZ/WbqdSdhWpV37L5+cSoq0eXaV9kcPLSn7a1YP59d6rnFui7MgKmjXwUOcRcFWKg0VtMveyEaed",
+	"Flj+rvUarRgpUXS9coiUM22iSbNgZOlXWn5rt95s1tv+ZXOv3233/U6j0+5093f/VjHqdsVv0lYr6nXq",
+	"e+1Or77XC1v13n7Uqe/vQdePelEPQn0+JqwkFS7SENH+nleRE9rq7lb6ld2oNWpSP+wN92Ev2g27ww5t",
+	"91r7zT1/d9SFTtQOW8Mm9Xuj1d/9rq9vTbLf4MrEOfWb/p7f6rT0IYsEIvd1Z7/VbN6vMof8yZRQg29o",
+	"SYvpEOJyGjZj/JUk+IBnIpKYQl+a1rLLxnIHvRJSvBzXQxMgHG4gIU79Hi5IAvoQMCyIRyQSJhZRzLki",
+	"StzSJCLBNcDsSmuiedVnKEQMlBsEtMc9SoxBcoPj/XYiJIZT6FmNuV5wjIbEIbId31JJpjQCvUbqfm8Y",
+	"5rt9GHEe7r489lUHpcsb+iBuIQmpBDKBuzRsYTlgIR+17td7tD769ctu5/4/S21NORj+sjkMIxZjFtIY",
+	"Y8VJ9XZCFR4P1Ret5gmXteVDWkMGiyiyqi5TZeNU7c3RKIKIKEGYkkTc8kJ0Vf7WnAOginGiOItZrT2h",
+	"cDLn19I9jUFlelh88oD4ZCSS7Ma3280Spc6FoyP65Y53ad/pJXtFclBA/hTFyjigI7vG4haVKO2/BzKz",
+	"gWhsgc8viHJZDP1Wdt0UQ5+ObVuiijXubLQFi1hc2Ee/BsFK4xdLMOwpqGHwoZipkCLLc+FJdmKbMOY5",
+	"zK2p0POwmfWp1tN0uYw/0oKyhskfEjkRidLCPSCxU4br55l1o8SiPWU8TS7ayr6dy2v5XbgJNzn9HvD0",
+	"5bbyw7XxuKt/FjTLQdI3xLQc/ew/m0ZYvHETz03qxMZ3G3l4CLG4JT6pUhsnPqULMgQSa0kPIwX073NJ",
+	"x7CteOW0zGXTE4pDVX3GCUgJUc1IjE44iphUjIfKSUkFXpCJ8mgiIEo8hQU8Qo/1KpcQwxRUsnjj8ikf",
+	"gXVw45JXt4KydK4j/R56VejdsXnTpTW6jw+YWO3MG3dkZnloR0sEg6eJozjFqskREwHyqnsEw/kYTXEj",
+	"UfEqtzTROG3sMb9ucDRkBh6ImBJJQ8zAMNdClulDjMGsTz7ODvsuAahruCLZ5jwny1NJ/i4FH5IqBw2s",
+	"Y+Iindotgts3Osiq66kg3G2ImBa3PJduqdXTEYOEVEcJIMec1h7NH72KKhXCwPhZ8TLJhM7wjEn1/N1b",
+	"0m63ezXPUOTc4sJYhNcHNik2ubGIGQK7AUyQMJKa4ScF9NzAWpegd60/K4Vdm5lVwtG43QzmrFEyxLA4",
+	"MUrvqOlrMseJGdQY1gODLgEeq+CwheluBVe3fNyQETSQXZbz5Gaj0fL9HFt9FP8lK+x3wFf47wNct8Sm",
+	"Xc6IixCXqSCDwUWZXGR9Kis7fku54Eapx2dxe44hYLjuK0ybTEgYUzbtk2aj0WztZ4zj0+W7+j5epZir",
+	"AQ/zxyWS3Gn1yW+QiPoti9TEI0MWMcyjS1gEsniSPMrGi4GiIV+LqgllMcaqZpKNyZDBhNBkHoPJqLda",
+	"fGH1LCJViCUMeMdvpheJ9h8Uvqzqc3h2bJ5bcxe1lctotvYfRP/PMJwIcZ0S/dX04VvzBMYCItoHyrn7",
+	"I6YfnjJOlRFxpnQ2s/LFjCaKhWxGuWoYT+w6JLBLOMteMKvxCmNosHzCCLiazW8xPnaPu3R+Y07e/J4V",
+	"/JZftcFJj3xZxKKx5NnaPEDBw5AKBpYtLT6a1Hu87fttaVfZ0h4iYOtOfsv3Snex3YzprSHRzIPxGyrL",
+	"JPs13BVp/CtJWOQRGkthcI5KEljAr7MoOMiSuwXXryQLosnadKZINUrEjERz40AAqVGEqVrRGTWV46vW",
+	"sDnywx506F7UgeaoF7aH+3Q36kJn1KatZrnOOAWp6HS2gUnbDPmMS3OhXM4uk+k6b6nEvdW25b6ZN26L",
+	"+8CTv0R4K3eeWbXWbaeMja8MtVqmBOUR/aJskODz0Zv3p6d/vjr6y9HHy4tAqymhmE4piZlUllFI9BZq",
+	"Mo4uYkluLUPTR3Ew4MEqnbJZrcvEJ0A+aqPQQsBz5RHVf2KEdCiSyOQyZz7zZaKwTGG8MjJZQvfKKYQl",
+	"b7+uJ+s5vPyJGj3xK2NTnxAipHdgX1jyxGBYhyKMl5z29lD6mDCPRxpSvy4qZCmOtWBezCJGtopWWkdn",
+	"t/YprxDIVedyZCHkcfQe4Wp55zhUif93WaF6BPb1CeV5nJMzytMEZf0KcE3BMS9oZuOFXkkSA70BMk60",
+	"qFtVdGhkOC4ikGQKyRiiIqXOjqGIGhV/uD/aDZtQb9NOu94ZtaDeG+7R+i5tj5pRK+xAd1S4xqLTuNv3",
+	"m33f/5u78H7q8C4CZaUb7UGPNof1VtiO6nrU+j7tDet+2Ixa0B51aHeYg59+ZcqoM0Iim9kLU5YybIZ+",
+	"1IP90R7dHXbDTtSG1qhAhtcu0t5cCXm6z4Ej4+NyurJ13OemeM8VVv+9oN1t8+lgzvg46DvmEaNmFUw7",
+	"cuKka0kUWEdyCSimp1lZfadw9yMfNCy2hx3a7e3u7+3t7/a6tDNsh62oCf4Dd+8v3b27rzJhrfzav2V8",
+	"ykNmkkI1KuNBMvlMLm/Y+FVFUuAsGyh/tH3gzLOEDi7zh+2tkeul6e+EMaug8mTUKRF8NC/IbtWVYMJE",
+	"aHPjaL3p+G2yXNZkDX5ZsG36nf3u3q7vF4ATPxdIdA/2o71wd1jv0s6o3oF2VN8PW8N6k/oj95u7Qjuo",
+	"rwfJaDaNWQgFzPVpc6gpvib4u/5ec7/Va9POsBvuRnuwP+ptxNz2EuaWCYs5RLYa3jNJhPlspfXyXUHu",
+	"fYRw91jP9xMymr5Z+t4m+a8kqy+39g1IXlDPvxN65wHo6Yhd1I1QfXPkO+fNNwaxJfghVa3K5VJrlDD5",
+	"NAfERtdSbr5Ih5TAI+lyyp9X5sswoICXuxlHfYqElwfltZzaZjt/BrgmzTw49SuK8aJguI39YQ2J2V0R",
+	"Dop6rMnDhXCeMLW40MBiYMrUVjicm6wd8+mdQ8o/fb6sLEPF+4tWdzdXTs+WM5AQJmBs9+f6iZ0j82/0",
+	"08WhC4IPBR+x8TyBiMzmw5iF5BoWjQEP4G4WGBXdQOkBYSMSoAkWozXwx5mjVYpM5xILEwQ0DEFKa+RG",
+	"FMCIINxFMZ3cHAC6slao4PnRxSUab63l+qRz8Z7gPWk4ncVUaTLVz+d5l2R3m+hxTdgH/FYk18Z4r1FD",
+	"OR8CYXwMUhm7cwI0RoqXKkM7ti7tLBFKhCI2xdz0SocY8miKtB3KBQ/1atNqAejNiQhVJNih+lc6Y40F",
+	"ncb6YAb8P/6DvBX8xgRLygGvk9ev9YW/ft0nwaFND0A7dZ+8MaU2BnPfb4d/+nyJf0CQ2dQCzPAPSCLm",
+	"CsicxyCNr1cTKhM7LulCDjjRFMGAW5/88mvQIIe2ggcmuWP+mnMbMGnd2fo+ZwptNHqVGEwv9TrN5J27",
+	"u53u3Z1+PlhX6iAwPrBep7tXK8++wLWZvAtSEvqOGe5SLVVkSOZcurx7yhdkQnkUQ3JAKLlhIsZX9cB6",
+	"aR3fD6x/Sk/TJyueAAMWJckGyIlN1oK+PEIOs3qba2o4mhk7AalyQeCOSYUR+DHQa1k7QCeFRhlbwdMW",
+	"7dRDu7qd+H6bZKU77emf0THjuGp9A2ixAx7NBOOastNrIIHJPyTVZqPR9H2PuLIIXd8wBcqJMCWXA1tN",
+	"WU+s3+XbVl8mZ3QMxkMmkgiDGjjc6jszAZg4TYKXaq95ziNINLEJ50lipBsJiZKkeg0LCZiWajdWaxRn",
+	"wwTQfB6rHjZLZTXncvyTfP0aF/Tp0/FP0iGBpCzKKi4eOM+RWbq5u/XeMjyWFYcZqeorC4zwEqQhV3l3",
+	"l8nWqdmlvRdSsRgI47O5ev2aVJ28HU6AztJD89ZVkDBG6ZmQkg1jqPX1sqh5AmnuFvXqTJ26f/73/2io",
+	"2ifLZek0wvzp4vSjHtnN7Dy8tiimebfZJqt1tDwCdzRU8QLBGstq3tB4DqSa+ve0oJBHxJpn7Un21D3M",
+	"sSFpUXLNsQwxMiNpRJmIOCKf/uD7vq9XgwSj4/ureNwgh9yW0DOmg+VzTYs/hfrowNDFrLhen9giegSD",
+	"w/T680zG1hIxdUNcERGszJkIpWJb6EPDix63uq5ciWfKlJhzbfVIoayIJVT5Gj0N8nmiocjCpT7RIZVI",
+	"KeYciwFpPPMMD5DGAc0BIk1n7GEEXb+dL3FkpsHdF2dygWzGtS0z344JZjPx/NRhpeNnVsqVA/4ZV+/8",
+	"DJ/OP1jrpPvm4ujt+dFlQKQWTvICy9npxaUkejM2hoJKC5jVIC+LB33rTvVIYFKrUxFMf9CHE9SMB5gq",
+	"8un8g0ckG3MTbqInvFCURzSJBtytmsgZhGxkuZcmmoyDbJD3pk5Lv+DYMtHoZoks8lbdXANu/Uc1L3sx",
+	"WyOpfuLsTstnWNsFyU3mc7Kyu3tNr5yqeQKBPoabpheQPxB997sd8v7k8G394v2hTRkIvmSLvG98WZn4",
+	"vvFFY8B94GkpD7IKzANu3P9m2DpwzSNdTcrgdiIhvAo0HzS3pcXKWoP8BRI2MgEt6SJNKV00JNHbATfu",
+	"7wQwPCRdh8zV8+na2jr6GEaGLhRdg5pe90kEMUN5A88JwwikcSk1yFEGMExqwjHXcG8Wi9oONcU205QB",
+	"Vxs7gZlIlPSIFBicSZgccIR2E3Bgn0QocuVBQzGdMqUlp6B1dxc45HLk18F4Snz1egfcLf9AU1Gf/FFw",
+	"CIhUYibTkllmGtzGgRZnTBkvDF2ommLkJoMOpD7QiCUQKukNuKXiWv7N6ooacaVmeIhKWHqZTZ9Ij0RC",
+	"y/p8TOYzjSa7ZOKR5q4DQFMPecDpUMwVafX0r1h4OGIypOivI7b4IrNiQF4kNgXGLGK9DohVg518NeDB",
+	"Xd0ZYzURMCuuns6AaxG63fAxQ4mLFAdkYEQxG6zh9DfUCYY0vAYeaV2h4lVuIDERyhW/0W42fPTjz4DT",
+	"Gav0K+2G32ibbJoJalplpbH6XypjQCNBKj4fa2UwLXyBueZeoYXGGjtC9siOqdG8zk2fe9C2ydCqf6Fy",
+	"f8v3NxQWe1w5tGJdoZIKXKccULrSKJOdDVY765h1lA2frndnuZ4bvtd8+L1CkcN7r9L121u9lC/Dl3ay",
+	"eOg9uzStg8+nU5os8pcstdiVFAR8zeS1AqqlEyMFeAWxF8MU6VgWjFiy8uu9V5kJuQmibBR6mlH8RkSL",
+	"579sO8t90fakkjncr8Ba8/mnL4Ozty735KUBq+PvP/zSUslt/VpzC3hcLtev32v1Hn5vpY7gd0EAW1Iu",
+	"Q/uDPA4MIRRTkJi2h8iwDui9yl192pGT+q3eVT2Vji3A3XtltPeLq5ZzvwUZ/iOoykvQyLUVCt0D3wN6",
+	"Ow+/lPa6+B5gZELbnTmuukQ3a5tI5aPYqutcheFsmyHKKm55yFqudJuaISDq51HARqE6nTh4++Hw4uL8",
+	"9PQEa0yfHJ28OTq/CFLVsJqZXPyaN+DShKImQirDRob6XrQUdeKUyZwlZbggQRoPEVjJK7BeMGtWXYMS",
+	"uVo43xAzcrOsq6eKO/2BF6t4kZ1OCVKgUG2+NVTWWNNQSUtEDCTAH4NvgD2ZiLLkb2r5zcCFRYIxgzke",
+	"QFMpKGihdRVTFWy9bkx1O0xDtY0pWQLwrFVKFv5HqljFCNHAJXwLbrcv2Xiitc3DKHLlS8wZGWtSLzgY",
+	"cGp+m9EN2Oke3wKDDqPoGwlj2fhbiWHPjbSlVaftjbnrRLR9Tglww9RR9H2Evy2wPmvv9RTC8lT50t9C",
+	"Tkybdv2vEEgPoygFzZRm8nhRa5C0YZj6VlKokxm+WPZr5NIIYjBJwxupyDkmD61y4k6Jt9PkGf1bosKL",
+	"Q4w5zHKgQWWGJSRmN/k+PDKtlJCKfOgEsDFRHb/9/DzXK+1DmYtwXtv0caugmocF4rSPyMO6lg1d+Tey",
+	"fOXz2R8wgLlz+iHPruLahfOAiVFeYSoaxl5E/3vQyFas+PCNbW3Fye5XG7F+ExNbWlVhFaAvTFzUD2Hr",
+	"f5Mx78KkeaTRfAXx6RuJTClX+ZKF791vz2Jeyqq3AVUu8x2qf5D8MtPeMkB9Q8L+sNyQddtGLuBKi2yG",
+	"M1u2/mXYgJ3shVX+R8J6rjuU8Xv/4BVfzyteHDuPeLSO4JOjNUHe5rrTMO+1OPxE2p+G0q61vGOdEa6S",
+	"RRo75ZGJuEWbIbajymtqmI9YM01CJ/QGo1y5lzOfD7i1OhqDKqp6I4DIxX9gpA7jJs0h66tMPsPwQoTX",
+	"oHLRDIwPeEkA73oDotMrXCn4b4jf6RzruhmjTdUeHUSEi9sf/GwVYz5PBLbhTc/JmgIsCL+SOcDg4vb3",
+	"x/NyaBmLsdxJQ9sR4crt+mcY698nXNgAcI75Tg1yaAIqi/0dqVI0nFi3rzPp22My1X4OCOUDXtIn0kRV",
+	"ETbmplaZjSknHb9Zw8jBy1y4q344KBYDCkzloaBY8ydYLkJkVuG5UMUBD5bxygwkSaDgTu3MYsp4YEve",
+	"BpzesDFVImlI4NEboKF+3uS+mEgwE6dqVvwWG6eQZM5XQnhdCLlRe0eUxXOMTZe3kMj+gDcb5PXrSytS",
+	"v37dz1yKl0cfjk6OLs//utzVru37tbQdX67hH/5p6kgNOCGYBxQzU1qHQ90+dMt4JG4fEWfq5QLqcVxX",
+	"ibjQ0y4rsOWI5wz0tUZRAlJixsk//+//y/xG+Ku9YDHCcYPL808Xl0c/XZ2dn/58fHQR4BvZ4c25SuZS",
+	"46MdldzS+FpvL/i5/k4ktxiIpv8K0rB1HDhh44lqkOOzm127RutYyvXh29ntNAa8pW/jiIdCnxpmXrjW",
+	"PO7LwMa4YpwpcMXUAuEoGP/GZoG576DQz8fsrRT4CpCHvYxiCSToNLukvG+D5jRtvcYL9ts6aMk3OW63",
+	"9nb3XQlAW7eEvH5NefT6tZXu9LpxiYyPTIKER0CzwhCwwlUMGtTBdArYEPSNwwstNEoCDKMTGQZSkzAR",
+	"UmpMpzgZGYrpMEsmMdPqW6DSVKxFWKxpwhOKJJnPlHnNrMJGT5K1sd4D3tEHhFHnGJGNvFGflSljhT9g",
+	"N0+EnOWSZ8EBCbCiXWDSNzQqU4NPxRp0xXh103xRcEUZz8Wkr1mkbbyAoxr4xhYWA95tkKDld4J+jpAi",
+	"qNoQ1pHtTkzH0CC2liWGD+hlwmgkbA0HFE8mieBiLg9wmhTx0qJyw/loZHBwNI/j5QmjRMxmEHkpkjBO",
+	"9Dmx0Oyc8XT1wc/19BTrP5n3AuJYLLE9rpBOnp5f9DExRyRsrEfUp0Zxdk1JxFxBgwSnZ5fHpx8vAjJL",
+	"wHbETskdTaknRAOOh2Vp1iFmmdVtMbf6YRyL2/opztMnrwNvzRMn2FRF9jHU3BtwN/m659Pw7zySe2SZ",
+	"TngDXkjasgHvS0Oe0Lv64Rj6ZH8X05FsqCyGKGvk97CBdSK4QiJZSHZ6JXOAdWBzr9JTdxHkJgMszWt4",
+	"6JTKJNn0co8xL+4bacgrtQex8GxKH4sDLVc8RqROs8Asg1rFbSInVF+WS1/Qw5d1vttCKS9x2R3atDjE",
+	"0qpGybpByVqKs8U2ryV4szrqe3FrNJ70Rs3hv5IOXTUuOHwlQwjpXNrcFoPhWK5Bo3jVNZD2UUJd705K",
+	"i6j7a7ozP11h+Bpd+yUbQKN0Y5L+5Rru6vipyDGxarDKGU1P6E6z+5J7+JTJD2VCjBY+ClIKtg0vFTns",
+	"8o2J+8WuYLnttJPotF5mxMzlxsuNr+uhbAY1CZiagz66g/LTlE6bfFvp//JrXgU1pNatKktNrpqUbC9L",
+	"LvNIjtI4QlPQQNO3c6b8VKSrD5GIL1vyp7DeQH8C39gkfwKbe4A3/nWyB/Si9RK0phAihXBbyO7H6RFF",
+	"e5oUsdjCIZ8rnf6v74tfLiv/u3XDfxc4ynp2FJvTr8s40Y9tyDVZ7XnwbQS71XleON+k0F3gR8bJv1DG",
+	"SaEUmbjlWTLhKhU10L69r7pIX7dzTecgybDAx9Ha3OvWNfkSlPSHQ/tJDm2XGlxKdEvI7Hag5aqtbTDE",
+	"583faLBxBdqcfpt2ShgulOnwg38oMQY0u6E5hCmt7S+J+Fqg1pLrQdEeKUIFyoqEQb6/QK1BztOeICbJ",
+	"fz4bcBTFm2g2tXvzXDV3MqYzibYeJCDSI9hU3GVfM2m8cliE1NbGt1vFMhAHro6FSTcOLk4/nF5dfDw8",
+	"u3h/epnXvfCFZjsgVVxMulFTot1uwthp02IfzkI54DbnH1UH9PRYC6UxdyamHn3tQC/SVsUzCd/CuETJ",
+	"iKkicGCNuAF3RVqWquVZA5VtCWNq6Vl7UFofL0gTqPE00l4Ypty+3popQIAWOdfcxXVxiSDNjY9c3nlZ",
+	"ly9Ma6d8wO2uQqE1K9Nef2MzvVy+X3oI6GldgOpb/4Cpe1SoU2JO11U3wXnwYqxb2U1ieuKYo5DGhI62",
+	"6QHH6U0/AOC25LQiNIpkppvnj/AwnczuELeU+rH10HpQzRIz57aG1o/CZMBbpwDj4z42CdQ6V1ZFi06B",
+	"BGmMebio/xkWAanKUMxWvIS1AbdeHpcM44ZJO7LpD9ewsO6NWSKieQjRQdax4NYV+LCPYDECxeIYzYLG",
+	"MprmvJAE5hI3iYPaokoRG2G3X5VHtF5AlBD6uPSXA240kJDGpGrbTdZWfZ5WzExXb9JyCmfr/FpomM22",
+	"TLO38LBtEtCE5hLoENM/nX04Pfzp4ur449W7D8d/fH8ZkGqnZu9S5jZd1bSHiwhs6aQpwh9urtUjy62r",
+	"y71azors3FtMySL0Vk0xlJJCMLUisho7m6klwlz5HemaP2l0itB8kSPIlk6VmVuRdRe6Pn6toOGtdARB",
+	"s0I9nAgJHKEFL2lKr8FVh8hqkDhMoiO0X2KEurGzZDHqSzhRNJvkupp0uw/1mft1kxLyeud1UQRKC1MO",
+	"Gdes+0mm3GeUupaadZZIXh8tttikNmSEqyQlgVlMF67HDoJZiqIWMQ06DniKWQiSWFlMj5+1fbQOaFdm",
+	"yzV8xG5jGv6eObdrizO4NMtfXWNhbdY/ydTvNOqsUJv3d5cSlgOpR2eHuSt8tPZ4KcQJ5YtPhux+nwBn",
+	"iok+qdCcwpgL9XJaz1rN8SHT6DbSfaw5o1of3naZSVvGN++EA7Zsl/dIcHRJx30yqJhyj6ZRqqn4OKgE",
+	"RqQJfq67S6s7iT1okOB4VP8oONRPTIhMKoI4YqCHJqmY0vY7miMdZuVjrVCfNQZ0ZQwfYlwf8ACegXE9",
+	"8MLxSO/vxHb9Kift2wH7G2xEe+9V2tugsXvro1AnImIj5kjADz16yWq5JDa+klkL86/SoB+yiTtAZC8B",
+	"hr8vK3q+AfIDJvQUs3+YgcrBN9N/0qN60OL+WED+4oa+3w6mn8H2WJ5qmuvVvT444FEt13+Q8H8DU+gy",
+	"7SbVjt8xzbsSUKZiddoY07Zsez6UmDG+Mcc+jxmf+Izxb0/unYj1MnR8bU0duwqPzLnt7141f9mQ37Tp",
+	"KBfKdYBfyuyo/aD7qzCPUITmP6s7YJcEbLdPxgIkUULUDnKwrzUGhbafmF2byuOmPmcaRbLWJ7scybbU",
+	"qD+Lk3X4NVzkJsbaqM4gawz0StzSJLL2/2uA2VVMpQoa5MwCBl2ZA1dpbA6hDek3m61ywQFTAvBzrUEO",
+	"1YCjwa7r57QCTPVOk8YSsDMckDwwTm2Jn7Uld/KIfPYd0Pgxru9czws8mkq/8iYrKj1LhBhhG5XHCWyM",
+	"lyeG+49bkX3yyrUwX37aq1jr02pPjL1+t933O41Ou9Pd3/1bxba98Ju01Yp6nfpeu9Or7/XCVr23H3Xq",
+	"+3vQ9aNe1IOQVrz1R4EdFnkmTaSCRn/PqxiNttKv7EatUZP6YW+4D3vRbtgddmi719pv7vm7oy50onbY",
+	"Gjap3xut/u53/U7Fq0j2G1whk6r0m/6e3+q0vIrRtN3Xnf1Ws/nou3mYCJsd/gvQ063sR2eMO6Xm5Qnw",
+	"2RL5Nb4MToQrQ27IEZEiRwvzZFKi2fA5pZAEEIo2+G3fWn8ILdo2U5sLgp+3HHapKbj1uWC9bveeSSUZ",
+	"8MBOHF2NEjHFCulECcLUQbErw7J3Riq6MGWs9UHiEKYyfCQ4Fve236ZlprE824plVk5oAtYPjf0tXknr",
+	"E+ynnjjnAFLCuACXvY6kGuQxMCA++pWz2bHujsJAx1WDwYC7AnKTtJlRqdNp2c22NI5xDroxnfHNEKrU",
+	"zYiun9QwR9wS0TXkcmjM9j1i3IiRY/mpU7Va7gK2+RcLEgnnQ649xAXNIcG/m0C7vXvkoOwmSR4gTESw",
+	"Wd0j6tQ9D7fc7/utfrPZaLb8dq+5zC1362GzR+t7vf2wPox63XoTRnREW/vDaNjMscQRjSXyxByiI2PM",
+	"uGRvqfVVFPlNuu8361G4N6p3dsNunbbpXr27B839sL2/391DbvgSnNW2J93Y+6/pt7ud3f19P+3m1276",
+	"ey3/fpk5+49mzD/8TL8/BeqEapKYtxvkCfzakIJtOLa5uQfsZOahbxylnpupNAED/av/qhHGzn22hCk8",
+	"MowN89I22fEnQGM1+W3tNb3H3zFv+lvekZmm9HpmjY0JGB/YDXCQMs1BniUi1J8xIiK/azFzlTCQK/22",
+	"1ul3aOUUjFhDqWweqyxnnUgiYhveNVdGANF6c6LRGNsumCxzqgjFxilECzL5OhhihJKKuOUuqx470Z0d",
+	"v5I1KwqOYiFwsMCuNiDcZuua6A/MmXbdd7CPULQgXCRExuJWugHLBJdz/eh3vFGcv5HDnW8830f0LtNo",
+	"cUACczUBNtUjtxMWTkgEM+AR8HCBWf+oGW6At3MMOswDXL6hU9rOCVFwysbm3G0au3HmlsBkcb5iG8lf",
+	"ftWynskGNkLlPNG6+w7KgHaglWREPA1cROIW3Mj8B3ra1WijjLK4ZktZO8pUU7MjpLkwZUFL5S23Vns8",
+	"2moEWjAQyVIdQiw9kbYqGPBLLN2Bp2rHnNIFbu4gC4w09T0wWdnUQSKHfKFxE/P1x6Ak6fgdgxR2I7my",
+	"H/cYW+Aa16D06ZrOlmdm5BtbnUMI7OZb5WbkZ3p63itfkNbdHaHhNRe3MURjqzHiNm3yo18eBJGY7SU2",
+	"btPK86Zz00gkZCxEdGDjSDkiHLYu2oxLh9yOsNpJTAmS60JGqkxrAVPgKkstcEuqlSHU/f8PAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -49,6 +49,8 @@ type chunkUpload struct {
 	order   []chunkstore.Hash // the body's chunks, in order
 	chunks  []newChunk        // its distinct chunks, in first-use order
 	sum     chunkstore.Summary
+	// restoredFrom is the revision a restore of a whole-blob revision copies (0: an upload).
+	restoredFrom int32
 
 	refOf    map[chunkstore.Hash]chunkstore.Ref // chunks referenced so far, with their ids
 	fresh    []newChunk                         // chunks to write (not found live at reserve)
@@ -329,6 +331,7 @@ func (s *Service) uploadCommit(ctx context.Context, u *chunkUpload, ct, key stri
 			row, err = q.SnapshotUploadCommit(ctx, db.SnapshotUploadCommitParams{
 				UploadID: u.id, Revision: rev, SizeBytes: u.sum.Size, Sha256: digest, ContentType: ct,
 				BlobKey: BlobKey(u.session, u.id), Manifest: enc,
+				RestoredFrom: pgtype.Int4{Int32: u.restoredFrom, Valid: u.restoredFrom > 0},
 			})
 			if err != nil {
 				return fmt.Errorf("committing revision: %w", err)

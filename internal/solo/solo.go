@@ -1,6 +1,6 @@
 // Package solo is the solo workspace (README: Snapshot and quota decisions): sessions owned by one user and the
 // whole lifecycle of their snapshot revisions — chunked upload (upload.go, chunked.go), reads,
-// the per-user quota (quota.go), the reaper of abandoned
+// pins and restores (history.go), the per-user quota (quota.go), the reaper of abandoned
 // uploads and leftover blobs (reap.go), retention (retention.go), usage and reference count
 // reconciliation (reconcile.go) and the River jobs that run them (jobs.go). Nothing else in
 // the service writes solo_snapshots, snapshot_uploads, snapshot_chunks or solo_user_storage.

@@ -3,3 +3,4 @@ export * from "./rest.js";
 export * from "./presence.js";
 export { closeCodes, subprotocol } from "./gen/ws.js";
 export * from "./webhook.js";
+export * from "./snapshots.js";
