@@ -253,3 +253,12 @@ UPDATE snapshot_chunks SET refcount = @refcount::integer WHERE id = @id AND stat
 SELECT (coalesce((SELECT sum(c.stored_bytes) FROM snapshot_chunks c WHERE c.user_id = @user_id AND c.state = 'live'), 0)
       + coalesce((SELECT sum(u.reserved_bytes) FROM snapshot_uploads u WHERE u.user_id = @user_id), 0)
       + coalesce((SELECT sum(s.size_bytes) FROM solo_snapshots s WHERE s.user_id = @user_id AND s.manifest IS NULL), 0))::bigint AS used_bytes;
+
+-- name: ChunkLockUser :exec
+-- Reconcile's first lock: all of a user's live chunks, in id order (the order of every
+-- statement that changes chunk rows), so no reference moves while it counts them.
+SELECT id FROM snapshot_chunks WHERE user_id = @user_id AND state = 'live' ORDER BY id FOR UPDATE;
+
+-- name: ChunkTombstonesByID :many
+-- The tombstones among these ids (a drop or GC that freed them), for their blob keys.
+SELECT id, user_id, sha256 FROM snapshot_chunks WHERE id = ANY(@chunk_ids::bigint[]) AND state = 'deleting';

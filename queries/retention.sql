@@ -28,14 +28,17 @@ ORDER BY s.user_id;
 -- session's newest @keep_last, returning what the caller must free and delete. The caller
 -- locked the sessions (RetentionLockSessions) and their owners' rows in this transaction.
 -- Pending rows are the reaper's business and never touched; a session with fewer than
--- keep_last revisions has no cutoff and loses nothing.
+-- keep_last revisions has no cutoff and loses nothing. Pinned revisions are neither deleted
+-- nor counted among the kept ones. A chunked revision (whole_blob false) hands back its
+-- chunk references (the caller releases them, ChunkRelease); a whole-blob one from before
+-- chunking its size and blob key.
 WITH sess AS (
     SELECT s.id FROM solo_sessions s
     WHERE s.id = ANY(@session_ids::uuid[])
 ), cut AS (
     SELECT sess.id AS session_id,
            (SELECT c.revision FROM solo_snapshots c
-            WHERE c.session_id = sess.id AND c.status = 'committed'
+            WHERE c.session_id = sess.id AND c.status = 'committed' AND NOT c.pinned
             ORDER BY c.revision DESC
             OFFSET sqlc.arg(keep_last)::int - 1
             LIMIT 1) AS revision
@@ -43,11 +46,12 @@ WITH sess AS (
 ), doomed AS (
     SELECT k.id FROM solo_snapshots k
     JOIN cut ON cut.session_id = k.session_id AND k.revision < cut.revision
-    WHERE k.status = 'committed'
+    WHERE k.status = 'committed' AND NOT k.pinned
     ORDER BY k.session_id, k.revision
     LIMIT @lim
 )
 DELETE FROM solo_snapshots d
 USING doomed
 WHERE d.id = doomed.id
-RETURNING d.id, d.session_id, d.user_id, d.revision, d.size_bytes, d.blob_key;
+RETURNING d.id, d.session_id, d.user_id, d.revision, d.size_bytes, d.blob_key,
+          coalesce(d.chunk_ids, '{}')::bigint[] AS chunk_ids, (d.manifest IS NULL)::boolean AS whole_blob;

@@ -176,3 +176,8 @@ ON CONFLICT (session_id, idempotency_key) DO NOTHING;
 -- name: SnapshotIdempotencyKeyRepoint :exec
 -- Moves the keys of a deduplicated upload onto the identical revision that answered it.
 UPDATE solo_snapshot_idempotency_keys SET snapshot_id = @to_snapshot_id WHERE snapshot_id = @from_snapshot_id;
+
+-- name: SoloSessionLockOwned :one
+-- Locks one of the user's sessions (first in the lock order) for a pin or a restore: the
+-- pin count and "the newest revision" cannot change under it. No row: not the user's.
+SELECT id, newest_sha256 FROM solo_sessions WHERE id = @id AND user_id = @user_id FOR NO KEY UPDATE;

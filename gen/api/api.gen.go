@@ -487,34 +487,60 @@ type Role string
 // SessionStatus defines model for SessionStatus.
 type SessionStatus string
 
-// Snapshot defines model for Snapshot.
+// Snapshot Example: {"content_type":"application/json","created_at":"2026-11-30T17:53:04.434586Z","id":"01a22d94-7349-79c2-98d4-87e50d9d9eca","pinned":false,"revision":7,"sha256":"6d2f1a0c9b8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a392817060504","size_bytes":1070242,"stored_bytes":48211}
 type Snapshot struct {
 	ContentType string             `json:"content_type"`
 	CreatedAt   time.Time          `json:"created_at"`
 	Id          openapi_types.UUID `json:"id"`
-	Revision    int32              `json:"revision"`
+
+	// Label The pin's label, when it has one.
+	Label *string `json:"label,omitempty"`
+
+	// Pinned Pinned revisions are never removed by retention and do not count toward `keep_last`.
+	Pinned bool `json:"pinned"`
+
+	// RestoredFrom The revision whose content this one restored, when it was made by a restore.
+	RestoredFrom *int32 `json:"restored_from,omitempty"`
+	Revision     int32  `json:"revision"`
 
 	// Sha256 Lowercase hex SHA-256 of the bytes.
-	Sha256    string `json:"sha256"`
-	SizeBytes int64  `json:"size_bytes"`
+	Sha256 string `json:"sha256"`
+
+	// SizeBytes The revision's logical size (what a read returns).
+	SizeBytes int64 `json:"size_bytes"`
+
+	// StoredBytes What the revision added to its owner's storage when it was created (the stored size of the chunks it was first to store; 0 for a restore).
+	StoredBytes int64 `json:"stored_bytes"`
 }
 
 // SnapshotCreated defines model for SnapshotCreated.
 type SnapshotCreated struct {
-	ContentType string             `json:"content_type"`
-	CreatedAt   time.Time          `json:"created_at"`
-	Id          openapi_types.UUID `json:"id"`
-	Revision    int32              `json:"revision"`
-	SessionId   openapi_types.UUID `json:"session_id"`
-	Sha256      string             `json:"sha256"`
-	SizeBytes   int64              `json:"size_bytes"`
-	Storage     SoloStorage        `json:"storage"`
+	ContentType  string             `json:"content_type"`
+	CreatedAt    time.Time          `json:"created_at"`
+	Id           openapi_types.UUID `json:"id"`
+	Label        *string            `json:"label,omitempty"`
+	Pinned       bool               `json:"pinned"`
+	RestoredFrom *int32             `json:"restored_from,omitempty"`
+	Revision     int32              `json:"revision"`
+	SessionId    openapi_types.UUID `json:"session_id"`
+	Sha256       string             `json:"sha256"`
+	SizeBytes    int64              `json:"size_bytes"`
+	Storage      SoloStorage        `json:"storage"`
+
+	// StoredBytes What the revision added to the caller's storage when it was created.
+	StoredBytes int64 `json:"stored_bytes"`
 }
 
 // SnapshotPage defines model for SnapshotPage.
 type SnapshotPage struct {
 	Items      []Snapshot `json:"items"`
 	NextCursor *string    `json:"next_cursor,omitempty"`
+}
+
+// SnapshotPin defines model for SnapshotPin.
+type SnapshotPin struct {
+	// Label A short name for the pinned revision.
+	Label *string `json:"label,omitempty"`
 }
 
 // SoloSession defines model for SoloSession.
@@ -544,7 +570,7 @@ type SoloStorage struct {
 	// Remaining `quota - used`, never below 0 (a quota may be lowered below usage).
 	Remaining int64 `json:"remaining"`
 
-	// Used Bytes of stored revisions.
+	// Used Stored (compressed) bytes of the distinct chunks the caller's revisions refer to.
 	Used int64 `json:"used"`
 }
 
@@ -747,6 +773,9 @@ type IfNoneMatch = string
 // Limit defines model for Limit.
 type Limit = int
 
+// Revision defines model for Revision.
+type Revision = int32
+
 // SessionID defines model for SessionID.
 type SessionID = openapi_types.UUID
 
@@ -770,6 +799,9 @@ type NotFound = Problem
 
 // PayloadTooLarge RFC 9457 problem details with a stable machine-readable `code`.
 type PayloadTooLarge = Problem
+
+// PinLimit RFC 9457 problem details with a stable machine-readable `code`.
+type PinLimit = Problem
 
 // QuotaExceeded defines model for QuotaExceeded.
 type QuotaExceeded = QuotaExceededProblem
@@ -881,6 +913,9 @@ type TelemetryIngestTextRequestBody = TelemetryIngestTextBody
 
 // SoloSessionCreateJSONRequestBody defines body for SoloSessionCreate for application/json ContentType.
 type SoloSessionCreateJSONRequestBody = SoloSessionCreate
+
+// SoloSnapshotPinJSONRequestBody defines body for SoloSnapshotPin for application/json ContentType.
+type SoloSnapshotPinJSONRequestBody = SnapshotPin
 
 // Getter for additional properties for Problem. Returns the specified
 // element and whether it was found
@@ -1523,6 +1558,15 @@ type ServerInterface interface {
 	// SoloSnapshotGet One revision's bytes (404 once retention removed it).
 	// (GET /api/v1/solo/sessions/{session_id}/snapshots/{revision}/)
 	SoloSnapshotGet(w http.ResponseWriter, r *http.Request, sessionId SoloSessionID, revision int32, params SoloSnapshotGetParams)
+	// SoloSnapshotUnpin Unpin a revision (its label goes too); retention treats it like any other again.
+	// (DELETE /api/v1/solo/sessions/{session_id}/snapshots/{revision}/pin/)
+	SoloSnapshotUnpin(w http.ResponseWriter, r *http.Request, sessionId SoloSessionID, revision Revision)
+	// SoloSnapshotPin Pin a revision (with an optional label) so retention never removes it.
+	// (POST /api/v1/solo/sessions/{session_id}/snapshots/{revision}/pin/)
+	SoloSnapshotPin(w http.ResponseWriter, r *http.Request, sessionId SoloSessionID, revision Revision)
+	// SoloSnapshotRestore Make a revision's content the session's newest revision.
+	// (POST /api/v1/solo/sessions/{session_id}/snapshots/{revision}/restore/)
+	SoloSnapshotRestore(w http.ResponseWriter, r *http.Request, sessionId SoloSessionID, revision Revision)
 	// SoloStorageGet The caller's snapshot storage usage and quota, in bytes.
 	// (GET /api/v1/solo/storage/)
 	SoloStorageGet(w http.ResponseWriter, r *http.Request)
@@ -2294,6 +2338,111 @@ func (siw *ServerInterfaceWrapper) SoloSnapshotGet(w http.ResponseWriter, r *htt
 	handler.ServeHTTP(w, r)
 }
 
+// SoloSnapshotUnpin operation middleware
+func (siw *ServerInterfaceWrapper) SoloSnapshotUnpin(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "session_id" -------------
+	var sessionId SoloSessionID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "session_id", r.PathValue("session_id"), &sessionId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "session_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "revision" -------------
+	var revision Revision
+
+	err = runtime.BindStyledParameterWithOptions("simple", "revision", r.PathValue("revision"), &revision, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int32", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "revision", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.SoloSnapshotUnpin(w, r, sessionId, revision)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// SoloSnapshotPin operation middleware
+func (siw *ServerInterfaceWrapper) SoloSnapshotPin(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "session_id" -------------
+	var sessionId SoloSessionID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "session_id", r.PathValue("session_id"), &sessionId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "session_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "revision" -------------
+	var revision Revision
+
+	err = runtime.BindStyledParameterWithOptions("simple", "revision", r.PathValue("revision"), &revision, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int32", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "revision", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.SoloSnapshotPin(w, r, sessionId, revision)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// SoloSnapshotRestore operation middleware
+func (siw *ServerInterfaceWrapper) SoloSnapshotRestore(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "session_id" -------------
+	var sessionId SoloSessionID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "session_id", r.PathValue("session_id"), &sessionId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "session_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "revision" -------------
+	var revision Revision
+
+	err = runtime.BindStyledParameterWithOptions("simple", "revision", r.PathValue("revision"), &revision, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int32", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "revision", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.SoloSnapshotRestore(w, r, sessionId, revision)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // SoloStorageGet operation middleware
 func (siw *ServerInterfaceWrapper) SoloStorageGet(w http.ResponseWriter, r *http.Request) {
 
@@ -2479,6 +2628,9 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/solo/sessions/{session_id}/snapshot/latest/{$}", wrapper.SoloSnapshotLatest)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/solo/sessions/{session_id}/snapshots/{$}", wrapper.SoloSnapshotList)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/solo/sessions/{session_id}/snapshots/{revision}/{$}", wrapper.SoloSnapshotGet)
+	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/api/v1/solo/sessions/{session_id}/snapshots/{revision}/pin/{$}", wrapper.SoloSnapshotUnpin)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/solo/sessions/{session_id}/snapshots/{revision}/pin/{$}", wrapper.SoloSnapshotPin)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/solo/sessions/{session_id}/snapshots/{revision}/restore/{$}", wrapper.SoloSnapshotRestore)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/solo/storage/{$}", wrapper.SoloStorageGet)
 
 	return m
@@ -2495,6 +2647,8 @@ type IdempotencyConflictApplicationProblemPlusJSONResponse Problem
 type NotFoundApplicationProblemPlusJSONResponse Problem
 
 type PayloadTooLargeApplicationProblemPlusJSONResponse Problem
+
+type PinLimitApplicationProblemPlusJSONResponse Problem
 
 type QuotaExceededApplicationProblemPlusJSONResponse QuotaExceededProblem
 
@@ -5246,6 +5400,374 @@ func (response SoloSnapshotGetdefaultApplicationProblemPlusJSONResponse) VisitSo
 	return err
 }
 
+type SoloSnapshotUnpinRequestObject struct {
+	SessionId SoloSessionID `json:"session_id"`
+	Revision  Revision      `json:"revision"`
+}
+
+type SoloSnapshotUnpinResponseObject interface {
+	VisitSoloSnapshotUnpinResponse(w http.ResponseWriter) error
+}
+
+type SoloSnapshotUnpin200JSONResponse Snapshot
+
+func (response SoloSnapshotUnpin200JSONResponse) VisitSoloSnapshotUnpinResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotUnpin400ApplicationProblemPlusJSONResponse struct {
+	ValidationErrorApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotUnpin400ApplicationProblemPlusJSONResponse) VisitSoloSnapshotUnpinResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotUnpin401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotUnpin401ApplicationProblemPlusJSONResponse) VisitSoloSnapshotUnpinResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotUnpin404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotUnpin404ApplicationProblemPlusJSONResponse) VisitSoloSnapshotUnpinResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotUnpin503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotUnpin503ApplicationProblemPlusJSONResponse) VisitSoloSnapshotUnpinResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotUnpindefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response SoloSnapshotUnpindefaultApplicationProblemPlusJSONResponse) VisitSoloSnapshotUnpinResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotPinRequestObject struct {
+	SessionId SoloSessionID `json:"session_id"`
+	Revision  Revision      `json:"revision"`
+	Body      *SoloSnapshotPinJSONRequestBody
+}
+
+type SoloSnapshotPinResponseObject interface {
+	VisitSoloSnapshotPinResponse(w http.ResponseWriter) error
+}
+
+type SoloSnapshotPin200JSONResponse Snapshot
+
+func (response SoloSnapshotPin200JSONResponse) VisitSoloSnapshotPinResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotPin400ApplicationProblemPlusJSONResponse struct {
+	ValidationErrorApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotPin400ApplicationProblemPlusJSONResponse) VisitSoloSnapshotPinResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotPin401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotPin401ApplicationProblemPlusJSONResponse) VisitSoloSnapshotPinResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotPin404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotPin404ApplicationProblemPlusJSONResponse) VisitSoloSnapshotPinResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotPin409ApplicationProblemPlusJSONResponse struct {
+	PinLimitApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotPin409ApplicationProblemPlusJSONResponse) VisitSoloSnapshotPinResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotPin503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotPin503ApplicationProblemPlusJSONResponse) VisitSoloSnapshotPinResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotPindefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response SoloSnapshotPindefaultApplicationProblemPlusJSONResponse) VisitSoloSnapshotPinResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotRestoreRequestObject struct {
+	SessionId SoloSessionID `json:"session_id"`
+	Revision  Revision      `json:"revision"`
+}
+
+type SoloSnapshotRestoreResponseObject interface {
+	VisitSoloSnapshotRestoreResponse(w http.ResponseWriter) error
+}
+
+type SoloSnapshotRestore200JSONResponse SnapshotCreated
+
+func (response SoloSnapshotRestore200JSONResponse) VisitSoloSnapshotRestoreResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotRestore201JSONResponse SnapshotCreated
+
+func (response SoloSnapshotRestore201JSONResponse) VisitSoloSnapshotRestoreResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotRestore400ApplicationProblemPlusJSONResponse struct {
+	ValidationErrorApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotRestore400ApplicationProblemPlusJSONResponse) VisitSoloSnapshotRestoreResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotRestore401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotRestore401ApplicationProblemPlusJSONResponse) VisitSoloSnapshotRestoreResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotRestore403ApplicationProblemPlusJSONResponse struct {
+	QuotaExceededApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotRestore403ApplicationProblemPlusJSONResponse) VisitSoloSnapshotRestoreResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotRestore404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotRestore404ApplicationProblemPlusJSONResponse) VisitSoloSnapshotRestoreResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotRestore503ApplicationProblemPlusJSONResponse struct {
+	UnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response SoloSnapshotRestore503ApplicationProblemPlusJSONResponse) VisitSoloSnapshotRestoreResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SoloSnapshotRestoredefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response SoloSnapshotRestoredefaultApplicationProblemPlusJSONResponse) VisitSoloSnapshotRestoreResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type SoloStorageGetRequestObject struct {
 }
 
@@ -5440,6 +5962,15 @@ type StrictServerInterface interface {
 	// SoloSnapshotGet One revision's bytes (404 once retention removed it).
 	// (GET /api/v1/solo/sessions/{session_id}/snapshots/{revision}/)
 	SoloSnapshotGet(ctx context.Context, request SoloSnapshotGetRequestObject) (SoloSnapshotGetResponseObject, error)
+	// SoloSnapshotUnpin Unpin a revision (its label goes too); retention treats it like any other again.
+	// (DELETE /api/v1/solo/sessions/{session_id}/snapshots/{revision}/pin/)
+	SoloSnapshotUnpin(ctx context.Context, request SoloSnapshotUnpinRequestObject) (SoloSnapshotUnpinResponseObject, error)
+	// SoloSnapshotPin Pin a revision (with an optional label) so retention never removes it.
+	// (POST /api/v1/solo/sessions/{session_id}/snapshots/{revision}/pin/)
+	SoloSnapshotPin(ctx context.Context, request SoloSnapshotPinRequestObject) (SoloSnapshotPinResponseObject, error)
+	// SoloSnapshotRestore Make a revision's content the session's newest revision.
+	// (POST /api/v1/solo/sessions/{session_id}/snapshots/{revision}/restore/)
+	SoloSnapshotRestore(ctx context.Context, request SoloSnapshotRestoreRequestObject) (SoloSnapshotRestoreResponseObject, error)
 	// SoloStorageGet The caller's snapshot storage usage and quota, in bytes.
 	// (GET /api/v1/solo/storage/)
 	SoloStorageGet(ctx context.Context, request SoloStorageGetRequestObject) (SoloStorageGetResponseObject, error)
@@ -6101,6 +6632,97 @@ func (sh *strictHandler) SoloSnapshotGet(w http.ResponseWriter, r *http.Request,
 	}
 }
 
+// SoloSnapshotUnpin operation middleware
+func (sh *strictHandler) SoloSnapshotUnpin(w http.ResponseWriter, r *http.Request, sessionId SoloSessionID, revision Revision) {
+	var request SoloSnapshotUnpinRequestObject
+
+	request.SessionId = sessionId
+	request.Revision = revision
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.SoloSnapshotUnpin(ctx, request.(SoloSnapshotUnpinRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SoloSnapshotUnpin")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SoloSnapshotUnpinResponseObject); ok {
+		if err := validResponse.VisitSoloSnapshotUnpinResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// SoloSnapshotPin operation middleware
+func (sh *strictHandler) SoloSnapshotPin(w http.ResponseWriter, r *http.Request, sessionId SoloSessionID, revision Revision) {
+	var request SoloSnapshotPinRequestObject
+
+	request.SessionId = sessionId
+	request.Revision = revision
+
+	var body SoloSnapshotPinJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		if !errors.Is(err, io.EOF) {
+			sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+			return
+		}
+	} else {
+		request.Body = &body
+	}
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.SoloSnapshotPin(ctx, request.(SoloSnapshotPinRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SoloSnapshotPin")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SoloSnapshotPinResponseObject); ok {
+		if err := validResponse.VisitSoloSnapshotPinResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// SoloSnapshotRestore operation middleware
+func (sh *strictHandler) SoloSnapshotRestore(w http.ResponseWriter, r *http.Request, sessionId SoloSessionID, revision Revision) {
+	var request SoloSnapshotRestoreRequestObject
+
+	request.SessionId = sessionId
+	request.Revision = revision
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.SoloSnapshotRestore(ctx, request.(SoloSnapshotRestoreRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SoloSnapshotRestore")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SoloSnapshotRestoreResponseObject); ok {
+		if err := validResponse.VisitSoloSnapshotRestoreResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // SoloStorageGet operation middleware
 func (sh *strictHandler) SoloStorageGet(w http.ResponseWriter, r *http.Request) {
 	var request SoloStorageGetRequestObject
@@ -6178,188 +6800,211 @@ func (sh *strictHandler) ReadyCheck(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3tchu7seCrdPHeKpPKkOKXZImqrVraR46VWJauSB+f3EOvBpwBScRDgBmAknhcqtpfeYDUPmGeZAsN",
-	"YD7I4YdkyT7J9R9bJGeARqO70d3ojy+lQExnglOuZKnzpTQjMZlSRWP89DoiUp79pP9kvNQpzYialLwS",
-	"J1Na6pQC/es1C0teKaZ/m7OYhqWOiufUK8lgQqdEvzcS8ZSoUqc0n+OTajHT70oVMz4u3d97pdfzWIpY",
-	"PxtSGcRsppjQk13MyN/mFAL8GUaxmIKaUJjF9IaJuYQZGdMXEnxO79S1ecqvlTwD6d/mNF5kQDVzZAGb",
-	"krt3lI/VpNRp1uueXpuisX73//zarf43qf5Wrx5fVz/94T8LoT4bvRecnhMVTFZBP+2TsURog4hRrmAi",
-	"olCeAIGpfgEIl7c0ltCqtxOIJ5SENE5BPhtV9QxVM8UayBv1ZrsIundsytQqXJdkTEGy3+g6PEX4Xnay",
-	"kI7IPFKlzkHd0zOz6Xyq59WfGLefEhAYV3RMY4ShR6Vkgq8lH2l+/3oC6olI5CbLL7oLUkQC7HTAwmTx",
-	"zwLPvX5ZzgSX1PCQ4KOIBbgbgeCKcvyTzGYRC4iGcX8Wi2FEp3/4q9QAf8lM9p8xHZU6pf/YT7l03/wq",
-	"9y/NW2bK/JL7Ewp6BVQqCOz8Em6ZmiBRxlSKeRxo7pGKKApl3z3lV2qle690GseGJb8VxF2+AKEmNAaq",
-	"p/aASMhOglC9EfGQhSHl3xqXAYkiGsOULEBSmsMhDOcKuFAQTAgfU2AKyv7IAWrReRbS6UwoyoPF9yCH",
-	"Lof5LBIkTElAkikFPwNX9c904QPTFMGiCBiHUcTGE+WBiPGNz3QBt0TCXNJwwHEgAiEbjWisJdxQhIs8",
-	"HQ24Xvp7od6IOQ+/5XrfC5DzYJLsEa5BcLNxmb3U26b3s+xzoa5HGky7YZdkofHVF+Idicf0AcDTOzKd",
-	"RfaNkKKUwbGulRDXEY6m4VWERaVOSWU4FVFI7wJKQwmHBwetQxguFJUorqQiPNDD7ZMZ279p7OPpGwsx",
-	"lftaYCui5rLUaTdaXkkxpSFwqwAlBLiZrbiaKDWTnf39aVtOaiG9ceuQ+6vg3ntPw0V/6l28N4tkEsQN",
-	"jeGwDX9mr6Dsr0zqVzyI6UgTmzn6/dcG/1Vz9PkDPqQjESPDMQkx1dQ9oRzUhOA3IQ0iEtPQM3Lllkmq",
-	"hYoUguv/NeLxtNPPBrGQkoYnA44UIjingcLDAh/kEERC0tCS9H/NhSKnuE/06ek6N/oWjFquDgWVSMwj",
-	"pjI0juJdxPrM/5seFMo+/n9N7eh+5US/NmF8rFl7wPXjNKyBr/Hue2Ce94HwEPyYTgnjjI99KCNdVoDE",
-	"FJSYVSN6QyOY0umQxtJi6cpQdZ9NqZirr+IgyyDXyo61iX9CFiIqSByzG4oCj3Fo1R/GRfWjlIvsQiCd",
-	"fSsPLQP8VBy0w0r9t/3+5fWri5/+ct0/Oz+9+ND3oWyVOGjVQVZAjDSRDLgdzWgBsT63luD2KzXorzCE",
-	"4QUgI0X1ycCkVWf1vntWjXWaj32tQCmLbslCgo+DodqeIohyrVT+WsLfSp8KVCyt9HEykxOhXqGEzFPX",
-	"3v5ent8SnW3IOEF9t0BrK0L3DdMq4QtpBLGXnp9OGvUXMzxWFnBLY32s3lBzytbyuNAWwSoW9CSaxWgI",
-	"vbfdavPgEMoTeue2yMyaR86q+vtL1eGiemUBLp7JLQf4XDNqftwERYyrVrNUoNFnsf5eqHMRshEzArBA",
-	"Y0K754UEvXBj9VCppQ3S7hrkPGKVj13AI072J+Hg3Bnv9y7eXVz33ncve28v+tfn3V+uX/2lf9rzi09E",
-	"1Ez6QpwTvviAkl9+lVjVQ08JX1zP7WAZuUoUTIVU0LZnjEw1QpjRWGuB8QnEVMULiIhCw7VAvGrLa98a",
-	"VnK/3jiuj1rDdvUoaNDqy7BJqsfDA1ptjRqkGbTDA3o42pd2h3LyuHmcyuO+EKDBXoVsF9G8suinks1W",
-	"rySRVkUWMCFufz9cvrvo/tS7Pnt//ebd2R/f9v1VyAe87C9DtnQ6GxVHxOAO6StEvhPDFHz8otrVX/gQ",
-	"0ogsVkRy5pFVvu3RQPBQghJwS5gCq2DhJjM+zsuLjca/xtAHTuZqImL2G/3Gyr8HjN+QiCG26N1M2/Ew",
-	"pCTWiBKfKYeyP89AZznrAyc3hEVkGH2dvj/PjJPhqB6Nb1hAIf/zzirJQT2j2BePtZX2s48/Bdl3IaQz",
-	"ykNtP3owl3MSRQu4FFKNY9r7r3ceBIRrFWWoqYgEExoa1DsoVhRQY0T//on7Z01eSBDf3FOS1QMTxd+4",
-	"FVEZC0Uwn2qLvOzfJFBeo1fFEvrHmCl6RRRFL+GDuLNANyeKXkd2oIIDpNGsQxBTHE7i0TFlfK7oDofH",
-	"Gt288CywGJE7aedZkJ9Y/ONSaQhTTVxqQjj43cuz649XZ/3T66tu//T68vTq+vzsfUYrbzTrFUgX6w24",
-	"taS89FvnvpRoi2UdmtIDJcZU27ieMwKIRbI+VrKr1fzmrGrLAMopJdaIrsFrMed6CXqvuAjp4/hszhWL",
-	"lh0uBjtAxoTxB3FcsksIQFcpykNNLZfEqHCzWMxorJgxBZii0/wfmzY2He1K3Gp6sPOTOCYL/TlzwVBg",
-	"yAylZjbBjUeBSIUXE7VCT3XqVf7VwpZaN2L4VxqgqZgHaPVehFNUv15IIMmTgLtuScLTsLAYZjGVVP8o",
-	"Z4RLmNJYy9aSt4SuEYuluv6rYJyG10QVK/TGRLR2iZ0eX8TB9aCJAh4SRavahFzFgVfS08jVKd6KW8PI",
-	"BtSypDOiKTdZg6wkM8OE4Co20YxX0ltxHdGRWrskysOlBeH2aQhOgM+jCG4nLErMX4O6wlXqh43eYG4L",
-	"VlZtrhi+rP5glqeupWGbVUA/TkREwf5ssaE84z4jUWTwdQKEg5hRjh8h0BwsYT7Tpx0Xtzm4GVeH7Sz2",
-	"6kXYi4WR8psY50oYPUIj75qF2x7/IGl89tMKH7i3LZLs1N4KVS7t6CrqHG0VsdRrJ0dXhYWV2JZKdiNi",
-	"s9gtN0HJKVWw7WquxFfgzEyHo2fG8rJr2YiF1/gcHvZhyDSlkegyg5URiSRdFhPJajYB3MeHluE1r24E",
-	"6SkkebrLvwMpngBjryYLKM89cb0jPWlVeyOhbpVDO06Ewv6BPOH0s81bZJHRMw9v4JEiis8hLGUAO3MO",
-	"7Ayydtmcr2OI5bgF8/4JEEtVMfiD0qDkw5Tqw40LTmvoQYxFBOXXQQWVOoNmKL8eVSCYkJgEisYSSIyu",
-	"2qm4oSE+dzthCo/0gIKK2XRKwxMgetQqnc7UAhAu0IISzBfDRXIr0q7XjT63HP6wiv6tSHtSlnVc8jvk",
-	"3A+z8OHEkbLDquIheLQAFRMumXOqk0CxGwr//Ps/AAm3hhRs/OD4RZEfPL8gO2PRit4wGoWJpbqs/dEo",
-	"LNI7aEw74KO7FinK3AfReFFDa0J/nBE1qbkwIP2FsRJqWe+4XyuSFlMqpSWfzasy4KUvFC3vLSWRmhQI",
-	"2AkNPsv1G1d0MC+Pne6j2w7xueTlnDxfszPnBRy0Vll8UkWrGBptd65ClLMNdjsO1i7i+2uW6WrW46Ab",
-	"hg9k+KeBdT1E75hUXytt7f6uyNidReOltcZWAdEL2B0QN47GxlZwzNCbwMFhduej702CxUsx7qW1RGc0",
-	"uryQvnrzGo7bBy9dqBQY95sN9SLaaB9GFKYkmDBOqzElIX7hByI0gnlJYKJPb8WlkxsF9EPZ42nZy2ik",
-	"Y+r7R9vTxm15pSTSBmW6mojwWn9Fokjc4sMugkgDVxA5M+dyPpsJ1POmNGTkGlHplfKhDRrVec9kwW3X",
-	"alyBtoBjTqKtEj71dBbQF6Kh4Ox/ozXBFacsemtAjEaUh4yPAU88vPXdiZUyZ3uB7pS6Vb9s8CPjOV4k",
-	"xR2GDANs0PkTx3C7XuhPSHTl5MEkriJFCIwIi2ixKY1frIZ2frg6g5hiDFpAgZOpxqAJEzYcoV9Eak3m",
-	"Xe8YLqDkzQe7Jb0VQwT5qIjLC4N7NMtH0cWo1Pl1Rxe0tyzqkPiXb8HRzVPg2nFxPDs+P5c03OnRVdkX",
-	"Or4sZaddRcyne690ZYWyEyvo1kCkzkPKVSEP5q3JzMtGnXZWYPG79p65QG002uu1o7mVV5/RZRRnYhtW",
-	"Iho2OzzlhDQPDleZ5J24pXFAJIUJvUviTJYjTLLh7/XqMamOPn05bN//Z6Gpz36j10MXePNQukiW6Bmr",
-	"PjNasggvvwlbPVtuM40dH/777Gkak76T3yYhgWfcTs2SGFW41dcjItGzjxb6c5Yi7hOyeChFpBBtoo2n",
-	"cFckQmO7m+Kx3odMNsPvwlm9yfW8jSvTpfxwsO3gYMvg60mINUNJz0yvqUB4Ir0kv+MmDhmqYOOSOb2h",
-	"MQxpJG6hDmVi45unZAFDCtqSMCE/+ve5JGNaKbwCW6/r5KfHGFN9YprQqySQUu406uPVIq/UpxGdUhUv",
-	"XrlEswewD71xWX07kUsy16l+D5105O7MvOnyvdzHLRa7nXnjisws21a0evVtM+pwilULFiPRs5pgSIfz",
-	"MVp2I1HySrck1sxp1PtPG/xWqb1AQ6ZEXBMzynHncul3Bi3JZ6/ohlfM5MPM+jcxpVVNV5AuznPERyT8",
-	"VQo+hDKnUmlzx4XatJqAy5eVjC2X8WTmdIkNIbvilmey5ShXbMRoDOVRTCkKURx/Wb5tQYMqvNumxm2P",
-	"mwkTMkMcQ/nqzWtotVrHFc+I1gxwQSSCzycmh4nGN3htH9OAshuKEfomCcQcDLtGJSxR71r3aEK7NrGm",
-	"ODYDF4MpRwSGGJclRskeNepaXnEwgxo/jW/YxUe0Ck53sARXeHXHx40YQXurX3y4Nmq1Zr2eOR8fdJDC",
-	"yjk64CsH6Zbjs8BFUnyi5iku1XgHg16RgmNddCsrfk244CwgEZhncXnOPsJ40RfSxJ0EEWHTDjRqtUbz",
-	"yJhO+rkP/TfVI9xKMVcDHmTRJeIMtjrwG41F9ZaFauLBkIUM4zhiFlKZxyQP0/EiStAvJGJQMWERBkum",
-	"KopJ0cB8vngeUZNqrCfVmM5Cz0Io00jSAW/XG8lGYl4calFK4Iq7l2fmuTV7UVnZjEbzaCv7f6TDiRCf",
-	"E6G/mv15a57AYDRke1+526OQ6YenjBNldJUpmc2sojAjsWIBmxGuasaxv44JLAiX6QsGGi83hibLR4yA",
-	"0Gx+i/Gxe9xK15rxTmx+z2pwy6/au+4HviwiUVtylG4eIOewShQDeywt3pvMadzt+11lVxFo2wTYOszv",
-	"+F7hKnabMdk1FJpZMn5FZJGKvuZ0RRn/QgILPSCRFIbniATfEn6Vhf5JmpsruH4lXmCM33SmoBzGYgbh",
-	"3ATnUqlZhKlK3rc5lePr5rAxqgfHtE1ehm3aGB0HreEROQwPaHvUIs1GsfE3pVKR6WzDIW0TnNNTmgvl",
-	"Ui6ZTOC8JRLXVtk9JtA5ZXbYD8R8H+mt2Bdr7VO3nKJjfGWo1foNqI/oF2UN/I+nr95eXPz5+vTn0/f9",
-	"nq/tjUBMpwQiJl1IpETnsxbjeOMg4dYeaBoVJwPur8opm1a5LHx8PEdtUENAczGeqOqIODSpqOkVzLJQ",
-	"WJYwXpGYLJB7xRLCirdP68V6hi9/Isbg+8pQp0fcOK+N9TS3hAoYL8D27lT6kFvDB/rtvu6ScSksKudV",
-	"Sy8gd7r8Xidnd76iWBGQq3cVoaWQh8l7pKvlleNQBdcJywbVA7ivA4RneU7OCE8yZPUrlGsJjokpLjb5",
-	"hYSIkhsK41irumVFhkaH4yKkLu46L6lTNORZo1QfHo0Ogwattki7VW2PmrR6PHxJqoekNWqEzaBND0a5",
-	"beyUmvXmYbXRqLbq/cZBp97o1Ov/7Ta8k9yf5ImydBC+pMekMaw2g1ZY1aNWj8jxsFoPGmGTtkZtcjDM",
-	"0E+nNGXEeRPxmHkZJEfKsBHUw2N6NHpJDocHQTts0eYoJ4bXAml3rkA83WfIkfFxsVzZOYxoU/jQylH/",
-	"vajdLfPxZM742O+4wyNCy8qftuXEadcSFJVG6BWQYoLN0uo7ub0f1ammxdawTQ6OD49evjw6PD4g7WEr",
-	"aIYNWt+y9/WlvXf7VaSsFW/7c153bnOT5IoJmfIDJqHGJa6iBjQSce5k2SD5w93vYZ8kEmX5fNjdG7le",
-	"m/5OHLNKKo9mnQLFR58F6a66CjqYiWt2HL037XoLlutqrOEvS7aNevvo4OVhvZ4jTvycE9HH9Ch8GRwO",
-	"qwekPaq2aSusHgXNYbVB6iP3m9tCO2hdD5LKbBKxgOY4t04aQy3xtcA/rL9sHDWPW6Q9PAgOw5f0aHS8",
-	"kXNbS5xbpCxmGNlaeE+kEWaD39frdzm99wHK3UMvWh8RIP9s2SCb9L+CJJEM7BuYPGeefyf2zhLQ4xk7",
-	"bxuh+ebEt2Zme4dpHGJL9ANlbcplIrWVMOHZJ2CDtQg3XyRDSspD6ZKan1bnSzkgx5eH6Yn6GA0vS8pr",
-	"T2qbbvuR0s/QyJJTp6QYzyuGu/gf1oiYwxXlIG/HmkRQGsxjphY9TSyGpkxyf3dugsDNpzeOKf/0sV9a",
-	"poq3vebBYaYams2nlzSIqfHdX+kn9k/Nv+FPva6LqQwEH7HxPKYhzObDiAXwmS5qA+7Tu5lvTHRDpSfA",
-	"RuCjCxZjFvDHmZNVCqZziZnxPgkCKqV1ciML6JWbVeTzmQ0C8CprRQpenfb66Ly1nuvzdu8t4D5pOp1F",
-	"RGkx1ckmGhekF5tgRC3YB/xWxJ+N816zhnJ3CMD4mEpl/M4xJRFKvMQY2rcFO2exUCIQkanFpSEd0hCG",
-	"C1NjqysXPNDQJunqeJsTAlHg7xP9K5mx2oJMI42YAf+P/4DXgmu5osEc8Crs7ekN39vrgN+10abop+7A",
-	"K1PrYTCv11vBnz728Q/qpz41H1PMfYjFXFGY84hKUxFMCyoTiijJQg44aIlgyK0Dv37ya9C1JSQw3xbT",
-	"Idy1AZP2Xlrv50yhj0ZDibGZUsNpJm/f3e0f3N3p5/11ufa+uQM7bh+8rBQH8yJsJowXCiIpMcVaqqWS",
-	"APGcS5f4TfgCJoSHEY1PgMANExG+qgfWoLXrdd/eT+lpOrByE2DIoiB2FU9iEwSrNw+gm5ZLXFOCz8zY",
-	"9qHMBdA7JhUGdEaUfJaVE7yk0CxjCzDamot6aFd2Ed9vQVp50WL/kowZR6j1DqDHjvJwJhjXkp18puCb",
-	"dBYoN2q1Rr3ugcvLP6ibQwFza7EWrW/LzOqJ9bt817K0cEnG1NyQiTjE6AROb/WemRxqnCbGTbXbPOch",
-	"jbWwCeZxbLQbSWMlofyZLiTFLCe7sEotPxvmE2XTovSwaWaUwcvZT3JvDwH68OHsJ+mYQBIWpgXzTtzN",
-	"kQHd7N362zJEy8qFGZT1lvlGefHxzsm6k5PrLhP8XbGgvRVSsYgC47O52tuDstO3gwklswRp3roSBsYp",
-	"PRNSsmFEKx0NFjFPoMzdoWCaKZT2z7//Q1PVESzXRdMM86fexXs9spvZ3fDamobm3UYLVgs5eUDvSKCi",
-	"BZI1VkW8IdGcQjm539OKQpYRK571J1msexiyDUm1Zn1iGWFkRtKMMhFRCB/+UK/X6xoaFBjten2Vj2vQ",
-	"5baGm3EdLOM1qT4UaNRRIxfT6m4dsFXcAKO8NPzZQ8YWszCFK1wVCyysGAulIltpQtOLHre8rl6GZ+pk",
-	"GLw2jyFX18IKqmyRmBp8xOx9S5cao0MiUVLMOVaj0XzmmTNAmgtoTmmo5YxFhn9Qb2Vr7JhpcPX5mVxE",
-	"mrnalundjolKw3x8/dmGJdjzzGq5csA/IvTunuHD1TvrnXTf9E5fX532fZBaOckqLJcXvb4EvRgbQ0Gk",
-	"Jcyyn9XF/Y69TvXAN5l6iQqmP2jk+BVzA0wUfLh654FkY27CTfSEPUV4SOJwwB3UIGc0YCN7emmhyTiV",
-	"NXhrCoV0chdbUE7DPFjorV5zDbi9P6p46YspjFD+wNldUgYBxU1652R1d/eahpyoeUx9jYabhufDH0Dv",
-	"/WEb3p53X1d7b7s2BNr/kgJ5X/uyMvF97YvmgHvf01oeTQvoDri5/jfDVinXZ6QriujfTiQNrn19Dprd",
-	"0mplpQY/05iNTEBLAqQp5YCOJHI74Ob6O6YYHpLAITMFZQ5scReNhpGRC/mrQS2vOxDSiKG+gXjCMAJp",
-	"rpRqcJoSDJNacMw13Rtg0dohptqjVSXT0sYxnYlYSQ+kwChLYHLAkdpNwIF9EqnI1acMxHTKlNac/Obd",
-	"ne+Yy4lfR+OJ8NXwDrgD/0RL0Tr8UXDqg1RiJpOaTWYaXMaJVmdMHSkMXSibWtImIYNKjdCQxTRQ0htw",
-	"K8W1/psWtjTqSsWcISpmyWY26iA9CIXW9fnYFtU4hIkHjUNHgKac7YCToZgraB7rX7FubMhkQPC+Dmz1",
-	"P2bVgKxKbCpcWcba88GawU6/GnD/ruqcsVoIGIjLFzPKtQrdqtWx3BwXCQ9I36hiNljD2W9oEwxJ8Jny",
-	"UNsKJa90Q2MTalyq11rNWh3v8WeUkxkrdUqtWr3WMtkBE7S0imozdb6UxhSdBIn6fKaNwSSPGlMXvVxv",
-	"gTV+hPSRfVPCft01feZB2z9Am/65wuvNen1DZauH1ePKl6koKAF1wSlqV5plUtxgua22gaNo+ATe/eWC",
-	"YvheY/t7uSp7917poN7a6aVsHbikxP+29yxo2gafT6ckXmQ3WWq1K84p+PqQ1wao1k6MFuDl1F4MUyRj",
-	"mXNiydKne680E3ITRdlw8iRB7ZUIF0+/2XaW+7zvScVzer9Ca42nn76IzmyCy7cnrHb9aPtLSzWf9WuN",
-	"Hehxudq6fq95vP29lUJ234UBbE2zlO1PsjwwpIGYUgnoSNTMsI7ovdJdddqWk+qtXlU10Y4twd17RbL3",
-	"iyu+cL+DGP4jVaVvISPXlshzD3wP6m1vfylpVfA9yMiEtjt3XHlJblY2icoHHauupQ+Gs22mKGu4ZSlr",
-	"udRq4oagYSfLAjYK1dnE/ut33V7v6uLiHIscn5+evzq96vmJaVhOXS71ijfg0oSixkIqc4wM9b5oLerc",
-	"GZMZT8pwAX4SD+Fbzcu3t2DWrbqGJTKlFZ6RMzKzrCvoiSv9wRerfJFip4ApUKk23xopa7xpaKTFIqLg",
-	"44/+M3BPqqIs3Tc16w3fhUXaeoXuDCCJFuQ30buKqQq2YDTmrHWTUG3jSpaU8rTTRRr+B2UsioFs4EqO",
-	"Cu4KMrLxRFub3TB02fAGR8abdOyfDDgxv83IBu50j+/AQd0wfCZlLB1/JzXsqZm2sOyx3TG3nci2T6kB",
-	"bpg6DL+P8rcD16fdmR4jWB6rX9Z30BOTnkv/IxTSbhgmpJnITB4tKjVI+j2p59JCnc7wxR6/Ri8NaURN",
-	"9u9GKXKFyUOrJ3G74LbT5Bn9W7LCN6cYg8xiojmxtYQjdpNtBCNdulCq8uElgI2JatdbT3/meoVtBDMR",
-	"zmt79u0UVLNdIU4aWWy3tWzoyr+R5yubmL7FAebw9EOfXeW1nrsBE6OswZR3jH0T+2+rky1fuuGZfW35",
-	"ye5X+2g+i4stKY+wStA9Exf1Q9n6n+TM65k0jySaL6c+PZPKlJwqX9Lwvfvdj5hv5dXbwCoYFm8D9X6I",
-	"/ELX3jJBPaNg3643pM2S8RRwpUU205mtgvxtjgE72Tc2+R9I65n2RObe+8dZ8fVnxTfnzlMerhP4cLom",
-	"yNtsdxLmvZaHHyn70/TD9b53LVRicZvETsHtRGCg1izNhlAZWsUoE6YkfKTDngg+U9VZ6hKDlTq4hLJR",
-	"QTOxEf/8+z9MgmPF5jICwY65oMhQejbL0QWDZjIhMQqpd/3utPvz6fUfr7qvTzFyLqZ2bBcDwnA2xfic",
-	"yjQ0SENTqUHX9DTBsHqiTDyEmaOc8h9OV/HsAybYcUJJrIaUKKNqayhdYAp2BY4TL+2AJwHgk7mCUNzy",
-	"GvjZdiPoDM20hElcu0ym7WEwFmfA/aXGJD6Ub7NNXCq2pfBykxZziSF923TYdukEMbIbU4MrcSvR0Z03",
-	"FvRr9kJ9wAf8AqvLZ03zF+4efkoWJpCPqU5q7o+pWome1WtZCE7BVAzx2/U2pE2ycR4TtNbFYOcOKHqn",
-	"9gN540NM+GdNIkNxQ/MRziayOdngOFkOkfC69/OAY9Bzu3FU94CAqSUPEePUs6HTmuBtTFJSoIibCiYq",
-	"pmSKhWfkLY1PXFTvgGNomIuM1dAsNMIx6tJyeVdPDgGNIpPmiwVWcHH/y/fA/4P+p6r/+d8aLZroB9xE",
-	"O5E4Ztrmjamax9zG94/YnQsU81+YgGY501iXE0ptDDYz4YAYPDuPiAaCLwbcRC1ZnPpmYzSkXnrNBhH7",
-	"TC06IoZbvt45b8+xtKHU79UXkcmRsbXKfi3oS7WcntLsNDBXxPaUai43fdIMm/iJemRa0DSo0zg8rhfk",
-	"Sqc5dJKYgrtboal36u0MNI1laJaePzjqtBr/nfqx+oyTIgBbB/WXCYCuKG4Knkm/+bRzG7ul3mlYh9Cy",
-	"br7smZ3C0+B5enpvCQNednneEtweYmHAJZl6PTL1LGa9oh30PNyE5kAfAcTTiPBwoV4Rhr0iNHqIpUaa",
-	"QUMK6jyJaD7lMrkZ/qqV+ScmjhBzHVy5Mih/6L+ueMtHhylytdxLzATmbWtDnXWrZaoSlLVUqOAhlkrG",
-	"8uvez5UfHvGnUAo/ToRFNw1zx42rmjURtxAJPt7JQ/CtbLlHqptJ5tZGZZNyFS8SddPTGMArauzal70Y",
-	"wPIXFdMUfaL1NDGj3MtEawy4veQ29/d4szCiNGnGh8oB4yar1vbH0d8nmmsmeJbxAS/IF9t6JCaNLJ7R",
-	"nEzmWGNGmiv8RCKYTn0/3CdFvJhVs93NkyXhFxmTRqPw9+diybBlJMZyP8mkRIYrDiO5xNTSDnBh8w05",
-	"ptdrZdW0ts71syZKkWBiowxdBIlFkykueQKED3hBX2wTxA9szLG6aNmmMEK73qigmt/PZFfph/187Unf",
-	"FLr08yUm/eWalwYKz2XGDHiBYaAHkuCjOjKLCONoOREFPic3bEyUiGuS8vAVJYF+3qRam8QDc4IaiF9j",
-	"2yetaK9kjDkj1RhOI8KiOaZCaptBdga8UYO9vb714O7tddIItv7pu9Pz0/7VX5a7+Lbq9UrSfjjT4Bj/",
-	"NGVLBxwA084jZio5clq1D90yHorbB6Q1eZn8TRzXFfLP9fBN67k64TmjelvDMKZSot7wz//7/9IwJfzV",
-	"brA2OAHA71996PVPf7q+vLr45ey05+MbKfLmXMVzqfnRjgq3JPqsl+f/Un0j4lvMe9B/+UmWJA4cs/FE",
-	"1eDs8ubQwmjjmDJ9h/cP27UBb+rdOOWB0FjDRF/XWMx96duUKkxrolwxtUA68se/sZlv9tvPdSMzaysk",
-	"vhzlYSe2SFLw240DKO46o0+aloaxx35bRy3n3V+uX/2lr/FXbjVfHh5VbOFQWyYP9vYID/f2rDNRw40g",
-	"Mj4y+bgeUH0UBjS0KqQxdTWiN+QY4vBCKywSKEOzkmHeHqDnRnM6wclgKKbDNHfZTKt3gUjrS9G0iFZy",
-	"IOJ4PlPmNQOFTdaBtamFA97WCEJzGxMA8WzUuDJVU/EH7F6OlLNcYdc/AR8LKPsmW1izMjH8lC95nE+P",
-	"NM2mBVeE8UwK5BogbdsYHNXQNzbgGfCDGvjNetvvZAQpkqrNmNKix3YeqIGtgY7RqhpMOhoJWzIM1ZNJ",
-	"LLiYyxOcJmG8pIbxcD4aGR4czaNoecIwFrMZDb2ESRgHjScWmJUznkDv/1JNsFj9ybzngztirVfFyMmL",
-	"q14H88BFzMZ6RI01grNrSSLmitbAv7jsn1287/no24g086bijiTSk4YDjsiyMquLRQ2qtnZwtRtF4rZ6",
-	"gfN0YM/31jxxji2hZAczG70Bd5Ovez7JNswyuQfLcsIb8FyNAJtfuTTkObmrdse0A0eHmP1uM7MwI04z",
-	"v6fRPooFVygkc7n1L2SGsE6cVeaw7hIWTcGBJI12G5aKNNlkc8+wDMMzXcislLpOHAUoH/MDLTdlQqZO",
-	"ig7YA2qVt0FOiN4sly2rh68VG8Xb7oAKIsS6tgoDcmlZs2TVsGQl4dl8W/sCvtnQpzzZUYP8F9Kxq+YF",
-	"x68wpAGZS5tKbTgcq4NpFi/P5ZxE0QLqqKGuj17a1KkbsfN4g+FrrnbW0Fm2jMVDbCXb2qrYVELtxtSY",
-	"kmtOV3eeiswhVvZXT0brIWkcfMs1fEj1hyIlRisfOS0Fyv4alcOCbyIqvtkWCGGoPhH8VqPTdplRM8t+",
-	"TnOtLDFXRoUtaDBo07rnXLEoU+7f1vvQJ+iYMF4rFXJFYw1XPMbotLVeSp1fP2VNUCNqHVRpJZyyqQDk",
-	"pbUMPMhIGidochZo8nYmciRR6apDFOLLgSNTuj4e5Jw+cwTI+VoHhklxq/3rJKtqoDUI2lIIUEK4JaT7",
-	"4+yI/PWtFJHYIf4z03LnXz/0c7kd0e826vO70JGhnBcyVxBUrk9w1o9tSG1e7ZX1PIrd6jzfOL0515Xq",
-	"R4Lzv1CCc67yrbjlae2KVSlqqH330Mi8fN0tEjJDSeYIfJiszbxuI+G+hST9ET/5qPhJV4mmUOgWiNnd",
-	"SMsV993giM+6v9Fh4+oBO/s2acw1XChsj2X+UGJM0e2G7hCmtLW/pOJrhVprrid5f6QIFFVWJfSz7awq",
-	"NbhynedsTan5bMBRFW+g29SuzXPNg2BMZhJ9PShApAfBhAafXbEfJs2tHNa8t62Y7FKx6tiJK5tmqtv4",
-	"vYt3F9e9993L3tuLftb2whcaLR/KCEyyUNMRyC7C+GmT2nLOQzngtsQUmg5402M9lMbdGZv2R5UEGBPD",
-	"JUz4HYyYylOGaQXIJAYttWCpMrP1Ttk+gqZus3UGJbWYjafbYUqvKLN3bknras8RZ61AUh6cRCDZb5jd",
-	"6yrZmWLSA46kk8QR4svBRB8RaWyh3r33whQgsk5yxscdjKPTNkhaxJRMKfhJil+wqP6ZLnwoy0DMVm7N",
-	"KgNubz1cLrIbxjU3xA+f6cK6+2exCOcBDU/ShlFpKJx5BGtBKRZF6CYznsIk5RhiOpe4RhzU1rQM2Qh7",
-	"d6ss4R37oITQ6NJfDrjRyAMSQdl2L66s3gFatSuB3mRF51FrV4yOynTJJH0LkW1zsCckU78AKf/D5buL",
-	"7k+967P312/enf3xbd+Hcrti91JmFl3WvMhFSG3lyqmI6YDj4prHsNyIvviWx3lVHaExJfOEVja16Arq",
-	"8FWSYlP4tPE7mVJuzFU/lK6JpqbMdURe5H7EoyzXbflrD15vJVAHzexqMBGScqQW3KQp+Uxdca60BJwt",
-	"yy7JCP15mCBo/A5paNUST+TdCJmmcgcHW/qYGSVhnVK+t7+XVwmSuuBDxvVR9ijX5hNqIUtNsgs0kfeW",
-	"W2xNATwYVkVKTGcRWbgWh0hmCYtaxjTsOOAJZyFJYmFXPX7Cpu5C1lU5tR4T07VV098Tp9bvgIO+AX8V",
-	"xhxs9r6Oqd9pwFWuNcLvLiM/Q1IPTs53W/hga6ovxDnhiw9G7H6f/DKCedaJEpnQWD6qeYMltc1VuIu2",
-	"G+mTUa0P9+pbYrdKrUyUA7bsp/bAP+2TcQcGJVNt23RrNwW3ByXfRsT/UnWbVnUarF8D/2xUfS84rZ6b",
-	"kJFEBXHCQA8NiZrSqrf1idRNq/dbJTdpx5xUkd52cL1DBDzBwbXlhbORXt+5bbpaLNp3I3ZsQa3Jr7UL",
-	"G7u33gt1LkI2Yk4E/LArl7x4S2rjC2ko/qstym0+YkeI7FuQ4e/Lq2yXvotLOdNo/Qf5FpFvav8kqNrq",
-	"gX4oIX9xQ9/vRtNP4IsrrvTh4Nh4WZ5tpNVqlrzN94Q/RPi/vmtwWXZDuV1vm96pMVWmYUjSl9x2zN3G",
-	"EkbT30Lv5qFnvn3NzFQYWIB20r/qzZlTg5csKx4atx3GW206jyeURGry29pteou/Yzzwc+6RmaZwe2a1",
-	"jYEF79gN5VTKJLZ2FotAf0bPRnbVYuYSirH43G9rlfeu1ZfRE0sgpnIeqTQWGySICAMJp7O5Mlc4AnOJ",
-	"5xwzMAITPU0UdurHEv3Y0z7J7xAjdEaJW+6ixW3b+BeygoXhCYwiIXAw30LrA7dRqMaLk0u6xXYM4QK4",
-	"iEFG4la6AYvU+Cv96HfcUZy/luGdZ57vPVqJJFycgG+2xsfeRHA7YcEEQjqjPNR2NEaz48XpBnq7Qmd6",
-	"luCyfTGSrhjIglM2Nni34dnGKCugyfx8+W5cv37Sh6aJcjWawDyOSp3SPh6mdqCVIDvEBgIRO4BrqR6g",
-	"p131GqaSxfWsSLt6YWZEZoQkxqPI+VjcuWS1VZaNso8pwXSTXDknTKlIKj4PeB9TUhCrdkyXin1iGrWm",
-	"RToxCNeUk4BumoNtkoHb9bZhCruQTDrLPfoIXP1/zOV0vfuKIw6y/UGuaEDZzXPFHGRnenw8J19A8+4O",
-	"SPCZi9uIhmNbLACXaYP66sXOjNgsL7b3L9K4jk0DjJGIYSxEeALm9okjw2EHiM281OV2hNWGLEpAppkL",
-	"lNl0FtEp5Sq9MncgVYoY6v7/BwAA//8=",
+	"7H3rcho71uirqPimKpBpcHOzDa5TdUi2M/FMHPuznZ09s8mhRbcAjRuJaQljdspV59c8wNR5wnmSU1qS",
+	"+g7GjuNkz5c/iYFuXZbWWlr39bni8/mCM8KkqPQ/VxY4wnMiSQSfXodYiJOf1J+UVfqVBZazilNheE4q",
+	"/Yqvfh3RoOJUIvKPJY1IUOnLaEmcivBnZI7VexMezbGs9CvLJTwp1wv1rpARZdPK3Z1Teb2MBI/UswER",
+	"fkQXknI12dkC/2NJkA8/o0nE50jOCFpE5IbypUALPCUvBPIYuZUj/ZTXqDh6pf9YkmidWqqeI72wOb59",
+	"R9hUzir9lus6am+SROrd//ProP43XP/NrfdG9U9//EPpqk8m7zkjp1j6s+LSj6/wVMBq/ZASJtGMh4E4",
+	"QhjN1QsIM7EikUBttxOveEZwQKJkySeTupqhrqfYsPKm2+qUre4dnVNZXNc5nhIk6G9kE5xCeC89WUAm",
+	"eBnKSr/rOmpmOl/O1bzqE2XmU7wEyiSZkgjWcEFuqIB588sYoMj8hthyPiYR4hOAliBCfRuvLotv9qXd",
+	"8I0y2W5V7l3lpZ5yI5KbJX05ml/ykGcmy8NE8JBbCCAabADCE63nTr0sFpwJoimds0lIfcAZnzNJGPyJ",
+	"F4uQ+litcW8R8XFI5n/8u9Bnmkz2h4hMKv3Kf+0lvGRP/yr2zvVbesrslq9mBKkdECGRb+YXaEXlDJAh",
+	"IoIvI1/RuJBYElT17FNerVG5cyrHUaQZx3OteMDWiMsZiRBRUzsIC5SeBFb1hkdjGgSEPTcsfRyGJEJz",
+	"vEaCkAwM0XgpEeMS+TPMpgRRiarexC7UgPMkIPMFl4T562+BDgOGlouQ4yBBAYHnBHmpddX/QtYeogoj",
+	"aBgiytAkpNOZdBCP4I1rskYrLNBSkGDIYCCMAjqZkEjx4TEP1lk8GjK19fdcvuFLFjznft9zJJb+LD4j",
+	"2ANn+uBSZ6mOTZ1n1WNcjiZqmebAzvFaweuK83c4mpIHLJ7c4vkiNG8EBLgMjDWSnI9CGE2tV2IaVvoV",
+	"maJUACG59QkJBNrvdtv7aLyWRAC7EhIzXw23hxd076a5BzJCxPlc7KlrRWK5FJV+p9l2KpJKtQK7CyQ5",
+	"R3Zmw65mUi5Ef29v3hGzRkBu7D7EXnG5d87TUNGfL8/e601SgfgNidB+B/2FvkJVrzCpV3NQRCYK2bSA",
+	"4r3W8K/rC9obsjGZ8AgIjgoUEYXdM8KQnGH4JiB+iCMSOJqvrKggiqkIzpn6XwEe7mT1rB9xIUhwNGSA",
+	"IZwx4ku4LOBBhvyQCxIYlD6nLJYCnpML2RsMh2q3azTDAnVdtKCMkSC++EWGCo/Qki0oA+yf0EhIQO//",
+	"XnKJjwHTyNNTZmb0e/Zk+FLAiQBynFCZolK4oHikZKt/qEFR1YP/R8SMrjbIuJxRNlXMacjU4yRoIE9h",
+	"jucg/byHMAuQF5E5poyyqYeqQFk1hCOCJF/UQ3JDQjQnSmYS5pwvNF1e0TnhS/lFPMCQ+EiasbZxgIAG",
+	"AAocRfSGAMumDLXdh/EB9zDhA2YjKJn9Xi6QX/BT8YAdduq9vbo6H706++mvo6uT0+OzD1ceqhphGbVd",
+	"JGpGqB0yM5qWYyJ18+bW7dUa6KpA0pqaEZ5Iou42KozaoM7dMeqCld3MayViZbjCa4E8GAzUowRAhCmx",
+	"+NcK/Fb5VCIkKrGV4YWYcfkKeHwWu17uvczSWyx1jinDoFeUyJ1l4NZM4YXQV4mTSACWn16tF3AxrtGK",
+	"REowuCFaTmhkYaE0ryIU1CSKxEiALt8O6q3uPqrOyK09Ij1rFjhFAf6XuoVFfbNqk96OUW6y4xb0k4JO",
+	"kob6ey5PeUAnVDPAEpkP9MsXAqmNa+2SCMVtAHc3AOcRu3zsBh4hmzwJBWekFO/y7N3Z6PL94Pzy7dnV",
+	"6HTwy+jVX6+OL73yOx0unyvOTzFbfwDOL76Iraqh55itR0szWIqvYonmXEjUMXeMSGRatCCRkmOjIxQR",
+	"Ga1RiCUYCErYq9Id98zNK/bcZs+dtMed+qHfJPWDoIXrvXGX1NuTJm75naBL9id7wpxQhh+3egk/vuIc",
+	"qWUXV7YLay5s+ql4s5GM0+KFPt8P5+/OBj9djk7ej968O/nT2yuvuPIhq3r5leVuZy2k8QjZS/oCgG/Z",
+	"MEEefFEfqC88FJAQrwssOfVIkW4vic9ZIJDkaIWpREZEhEOmbJrlF1vNFwpCHxheyhmP6G/kmdUXB1F2",
+	"g0MK0CK3CxqRAI0JjhSg+DVhqOotU6szlPWB4RtMQzwOv0xjWabGSVHUJYluqE9Q9uedRZKum1JNyse6",
+	"F/fTjz8F2g9QQBaEBUoDdtBSLHEYrtE5F3Iakcv/fucgHzMloowVFmF/RgINeruKggCqzQDfP3L/rNAL",
+	"EOLZbT1pOTAW/LX5FoSxgPvLOWFKnLuJVzkCu5BB9I8RleQCSwJ62IOos0Q2x5KMQjNQyQXSbLnIjwgM",
+	"J+DqmFO2lGSHy2ODbF56FxiIiJ2k8/SSn5j9w1ZJgOYKueQMM+QNzk9GHy9Oro5HF4Or49H58cXo9OR9",
+	"SipvttwaSjbrDJnRpJzkW6u+CtDF0iZZ4SDJp0Rp6Y5VArABsrpW0rtV9GbtAoYApBVKjBmggV7zJVNb",
+	"UGfFeEAeR2dLJmmYNxlp6CA8xZQ9iOLiU4IFDKQkLFDYco61CLeI+IJEkmpVgEoyz/6x7WCT0S74SuGD",
+	"mR9HEV6rzylHTokiMxaK2DjTNhEsJDiAGqW29sQu/qtZW6Ld8PHfiQ+qYnZBRf8TIyB+vRAIx08iOHWD",
+	"Eo5aC43QIiKCqB/FAjOB5iRSvLXi5MAFlo3R3zllJBhhWS7QaxXR6CVmengRBleDxgJ4gCWpKxWyCAOn",
+	"oqYRxSne8pUmZL3UqiALrDA33oOoxTOjGYZdbMMZp6KOYhSSidy4JcKC3Ibg+NQKjhBbhiFazWgYq78a",
+	"dKW7VA9ruUH7Owq71k6Sz8Uf9PbkSGiyKS7044yHBJmfDTSkow2AOAw1vI4QZogvCIOPyFcULNByoW47",
+	"xleZdVMm9ztp6Lll0Iu45vLbCOeCazlCAW9Eg/se/yBIdPJTgQ7s2wZIZmqngJW5Ey2CzuJWGUm9tny0",
+	"yCwMxzZYshsS683e48uKb6mSY5dLyb8AZno6GD01lpPey1YovIbn4LIPAqowDYfnKahMcChInk3Eu9m2",
+	"4Ct4KL9e/erWJT0FJ09O+Tvg4vFijHO1BPPsE6Md8UmJ2lsR9V4+tONEwOwfSBNWPtt+RAYYl/rhLTRS",
+	"hvEZgCUEYGbOLDsFrF0O58sIIh8fot8/QthgVYS8YWVY8dCcqMuNcUYaYEGMeIiqr/0aCHUazKj6elJD",
+	"/gxH2JckEghHYKqd8xsSwHOrGZVwpfsEyYjO5yQ4QliNWifzhVwjWBdSjBLpL8br2K/TcV0tz+XDTIrg",
+	"vxdoT0qylkq+Q8r9sAgejhwJORQFD87CNZIRZoJaozr2Jb0h6N///BcCxG0ABms7OHxRZgfPbsjMWLaj",
+	"N5SEQayp5qU/EgZlcgeJSB95YK4FjNL+IBKtG6BNqI8LLGcNG26lvtBaQiNtHfcaZdxiToQw6LN9V3p5",
+	"yQtl23tLcChnJQx2Rvxrsfngyi7m/NjJOdrj4NcVJ2Pk+ZKTOS2hoI3C4pMKWuWrUXpncUUZ3WC362Dj",
+	"Jr69ZJnsZjMMBkHwQIJ/mrVuXtE7KuSXcltzvgUeuzNrPDfaWHEhagO7L8SOo6Bx73L00NuWA8PsTkff",
+	"GgXLt6LNSxuRTkt0WSZ98eY16nW6BzbYC2nzmwlWw0ppH4cEzbE/o4zUI4ID+MLzeaAZc45hgk2vYNLJ",
+	"jILUQ+nrKW9l1Nwxsf2D7mkiz5xKHCsEPF3OeDBSX+Ew5Ct42EZfqMWVxP4smVguFhzkvDkJKB4BKJ1K",
+	"NrRBgTprmSzxdhXjCpQGHDEc3svhE0tnCX4BGEru/jdKEiwYZcFag/hkQlhA2RTBjQde351IKXW3l8hO",
+	"iVn18xY7MtzjZVzcQkgTwBaZPzYMd9xSe0IsK8cPxnEVCUDQBNOQlKvS8EUxOPXDxQmKCETR+QQxPFcQ",
+	"1OHYmiLUi4Ct8bybDcMlmLz9YjeoV1BEgI7KqLw0uEeRfBieTSr9X3c0QTt5VgfIn/eCg5mnxLRj43h2",
+	"fH4pSLDTo0XeF1i6rKSnLQLm051TuTBM2bIVMGsAUJcBYbKUBrPaZOplLU5bLbD8XeNnLrg1QHQdWUJK",
+	"OUPACZIxsvQrLbe1X2826233qnnQ77b7bqfRaXe6h/t/q2h1u+I2casV9Dr1g3anVz/o+a167zDo1A8P",
+	"SNcNekGP+Ao+OhAtFi7ioPL+gVMRM9zq7lf6lf2gNWli1++ND8lBsO93xx3c7rUOmwfu/qRLOkHbb42b",
+	"2O1Nir+7XVedmqC/kZGOjOw33QO31WkpIPOIBPbrzmGr2bwrXg5pyJRwg69oSQvxmITlPGxBGVhuxyR0",
+	"dAwjleB9V1p22VgW0IUkhHwkII4IYuSGRMiq3+M1iogCAgQSsgAFXEcv8yWTSPIVjgLkXROyGClNNK36",
+	"jDkPCWaaAA24J5E2SG4J1VnNuAALtJpVO/g4g/hpGCLZ8QoLNMcBUWvE9ve84ffexIM03n1+6KsWS/Mb",
+	"esdXJPKxIGhGbuNAp3yIUzrPxa33cH3y6fN+5+4PpbamFA5/3h64FfIp9XEI2SWoupphCeDB6qDlMmKi",
+	"VmodL9ldhkSK6jKWJrLdnBwOAhIgyRGVAvEVy8Rjpk/NugyrEFkOs+jVGgj5syW7FvZp7XORXD95hFw0",
+	"4VFy4rvtJsepUwksQH4p8Ob2HR+yk2UHGeKPSazsBrRsV1vcghKl/XtgM1uYxg70/Iwkl2Td7GTXjSn0",
+	"8dS2I6kY485WWzAP+aV59EsIrDTiuYTCHkMamh6yuU0xsTwVnSQQ20YxT2FujYWe+82sj7Wexsul7IEW",
+	"lA2X/ACJGY+kEu4JMDupb/30Zd0osWjPKYvTEXeyb6cy4b4LN+E2p989nr7UVn64Nh529E9CZilM+oqU",
+	"luKf/SfTCLMnrjNAUB2ZjBAtD49JyFfIRVVsMkvmeI3GBIVK0oPYIvX7UuAp2VW8slpm3vQE4lBVwTgi",
+	"QpCgpiVGKxwFVEjKfGmlpMxdkIjyYCJAkj/mCniAHutUrkhI5kRG61c2A/sBVEdubLr7TlgWz3Ws3gOv",
+	"Cr490W/aRGj78R4Tq5l56470LPftqBirZFLNYYqiyRFSh9Kqe0DGyymY4ia84lRWOFI0re0xn7Y4GhID",
+	"Dwmo5FGDL4i+XDN56fddDHp94mF22DcRIXWFVyjZnGNleSzQ3wVnY1RlRCHrFNnYyHYLwfa1DlJ0PWWE",
+	"uy05FnzFUgnaSj2dUBKh6iQicGPOaw++H52KLBXCiPazwmGiGV4AjFH14s1r1G63ezVHc+TU4vyQ+9dH",
+	"Jo0+ujGE6RN6QyClSktq+j7ZNYwsh70b/Vkx7ppczvJgOtgMZLliNIZAWj6Jz6jpKjbHkB5UG9Y9TS4e",
+	"gJUzsoPprkCrOz6u2QgYyK7K7+Rmo9Fy3dS1+qD7FxWu3yEr3L/33LolNu3yiziLcYkKMhxelslFxqdS",
+	"2PFrzDjTSj08C9uzFwIE+L8QOlDQDzGd91Gz0Wi2DpOL48PVm/ohHCVfyiHz0+DiUQpaffQbiXh9RQM5",
+	"c9CYBhQC7yIaEJGFJAuS8UKCwZCvRNUI0xCi2xPJRufUQQp5tAyJrsFhtPjM6mmAqiQUZMg6bjM+SLD/",
+	"gPBlVJ/B+Yl+bsNZ1AqH0Wwd3kv+H8l4xvl1zPSLBQdW+gmIHgay96R19wdUPTynDEst4szxYmHkiwWO",
+	"JPXpAjPZ0J7YTURglnCevKBX42TGUGj5iBFgNdvfomxqH7cFQLQ5eft7RvDLv2qCkx74Mg95I+fZ2j5A",
+	"xsMQCwbmWlq/18U64LTvduVdZUu7j4FtgvyO75XuYrcZ41MDpplG41dYlEn2G25X4PEvBKKBg3AouKY5",
+	"LJBnEL9OA+8oKQfBmXolWkNQ9nwhUTWI+AIFS+1AIEKRCJW1rDNqLqaj1rg5cf0e6eCDoEOak57fHh/i",
+	"/aBLOpM2bjXLdcY5ERLPF1suaVNTI7mlGZc2y5+KeJ0rLGBvtd2DuK1tbofzAMhfAb6VO8+MWmu3U3aN",
+	"F4YqFjYCeUS9KBrI+3j86u3Z2V9Gxz8fv7+69JSa4vP5HKOQChvDLsBbqNg4uIgFWpkLTYHiaMi8Ip8y",
+	"efB55uPBPWqi0HySCcoHUYdHga5+kPjM80whz2GcMjZZwvfKOYRhb582s/UUXf6EtZ74hbGpjwgR2hic",
+	"r8M6JKKsBNq7Y+lDwjweaEj9sqiQXBxrxryYRIzsFK20ic/u7FMuMMiiczkwGPIwfg94ld85DFXi/80r",
+	"VA+gvj7CLE1zYoFZXNJAvUKY4uCQSWiTSV4IFBJ8Q9A0UqJuVeKxluEYD4hNlMly6gQMWdKouOPDyb7f",
+	"JPU27rTrnUmL1HvjA1zfx+1JM2j5HdKdZI4x6zTu9t1m33X/Zg+8Hzu8s0hZ6QYHpIeb43rLbwd1NWr9",
+	"EPfGdddvBi3SnnRwd5zCn35lTrE1QsI1c+DHV8q46btBjxxODvD+uOt3gjZpTTJseOMizcmVsKe7FDpS",
+	"Ni3nKzvHfW6L9yxc9d8K2+02H4/mlE29vr08QtCsvHlHzKx0LZAkxpFcgooxNCvFdzJnP3GJwsX2uIO7",
+	"vf3Dg4PD/V4Xd8ZtvxU0iXvP2bu5s7fnVSaslR/714xPuc9Mkqlfpz1IOgPSVhrQflUeZW6WLZw/2D1w",
+	"5klCB/P3w+7WyM3S9DeimCKqPJp0SgQfdRckp2qLtkHpBH3iYL3puG2UL4S0gb4M2jbdzmH3YN91M8gJ",
+	"nzMsukcOgwN/f1zv4s6k3iHtoH7ot8b1JnYn9jd7hGZQVw2S8GwcUp9kKNfFzbHi+Irh77sHzcNWr407",
+	"466/HxyQw0lvK+W2c5RbJiymCNloeE8kEaazlTbLdxm59wHC3UM934/IaPpq6Xvb5L+SrL7U2rcQeUY9",
+	"/0bknUagxxN2VjcC9c2y75Q3XxvEcviDqkqVS6XWSK7zaY6Qia7FTH8RDykIC4StQvG0Ml9CARm63E9u",
+	"1MdIeGlU3nhTm/oIHwm5Rs00OvUrkrKsYLiL/WEDi9kvCAdZPVZn7hN/GVG5vlTIonFKV2MZLHXWjv70",
+	"xhLlnz9eVfJY8fay1d1PFeA0BVAE8SOibfcX6om9Y/1v8NPlwAbB+5xN6HQZkQAtluOQ+uiarBtD5pHb",
+	"hadVdI2lR4hOkAcmWIjWgB8XlldJNF8KKGXiYd8nQhgjN5AARATBLrIFKDQAwJVV4IIXx5dXYLw1luvT",
+	"zuVbBOek8HQRYqnYVD9dGaKkHoSOHleMfchWPLrWxntFGtL6EBBlUyKktjtHBIfA8WJlaM9Usl5EXHKf",
+	"h7r8o1rpGEIedVnHgVgzX602ri8C3pwAYYm8Pax+xQvaWON5qAAzZP/1X+g1Zzc6WFIMWR29fKkO/OXL",
+	"PvIGJj0A7NR99EoX5xkuXbft//njFfxBvMSm5kFNEA9FfCkJWrKQCO3rVYxKx44LvBZDhhRH0OjWR79+",
+	"8hpoYGr+QIEEyF+zbgMqjDtbnedCgo1GrRKC6YVap568c3u71729Vc97m4qjeNoH1ut0D2rl2RewNp13",
+	"gUpC36EmhpC5Gi7RkglbqQOzNZphFoQkOkIY3VAewqtqYLW0jut6xj+lpumjgidAo0VJsgHcxDprQR0e",
+	"QoOkQu+Gqq96xo6HqowjckuFhAj8kOBrUTsCJ4UiGVPz15T5VUPbSr/wfhslxX4N9M/xlDJYtToBsNgR",
+	"Fiw4ZYqz42uCPJ1/iKrNRqPpug6yhVS6rr4UoBgCFGn3TP11NbF6l+1arx2d4ynRHjIeBRDUwMhKnZkO",
+	"wIRpIjhUc8xLFpBIMRt/GUVauhEkkgJVr8laEEhLNRurNbKzQQJoOo9VDZuksmq4nPwkXr6EBX34cPKT",
+	"sEQgMA2SGq1H1nOkl67PbrO3DMBScJihqjoyTwsvXhxylXZ36WydmlnaWy4kDQmibLGUL1+iqpW3/RnB",
+	"ixhozqaaM9ooveBC0HFIan21LKyfAJ67Q4VLXdny3//8l8KqQ5QvZKkI5s+XZ+/VyHZm6+E1ZXT1u802",
+	"KlbecxC5xb4M14DWUIj3BodLgqqxf08JCmlCrDnGnmSg7kCODYrbGKgbSzMjPZIilBkPA/Thj67rumo1",
+	"wDA6rluk4wYaMFN0U5sO8nCNy8X5CnRE88WkHGcfmbKbCILD1PrTl4ypPqQrDdmyQ1DLN+JShqY0kMIX",
+	"NW51U4EjRxc20nBt9VCmEJFhVOmqXg30EcqtGLxUEB1jAZxiyaB8mKIzR98BQjugGSGB4jMGGF7XbaeL",
+	"oulpYPfZmWwgm3Zti8S3o4PZdDw/tlRp7zMj5Yoh+wirt36GDxfvjHXSfnN5/Pri+MpDQgknaYHl/Ozy",
+	"SiC1GRNDgYVBzKqXlsW9vnGnOsjTqdWxCKY+KOB4Ne0BxhJ9uHjnIEGnTIebqAkvJWYBjoIhs6tGYkF8",
+	"OjG3l2KalBHRQG91Zad+xrGlo9H1EmngFN1cQ2b8RzUneTFZI6p+YPQ2rlsD7CbxORnZ3b6mVo7lMiKe",
+	"AsNN0/HQH5E6+/0Oens6eF2/fDswKQPe52SRd43PhYnvGp8VBdx5jpLySFKzfci0+18PWydM3ZG2iq23",
+	"mgnijzx1D+rTUmJlrYF+JhGd6ICWeJG69g4YkvBqyLT7OyIQHhKvQ6QqgHVNNS4FhonmC1nXoOLXfRSQ",
+	"kIK8AXCCMAKhXUoNdJwgDBWKcSwV3uvFgraDdXneOGXAVtOPyIJHUjhIcAjORFQMGWC7DjgwTwIW2YLC",
+	"Pp/PqVSSk9e6vfUscVn2a3E8Zr5qvUNml3+kuKiL/sQZ8ZCQfCHiInt6GtjGkRJndOE/CF2o6vYFOoOO",
+	"CAXQgEbEl8IZMsPFlfybVCLW4kpN3yEyovFhNl0kHBRwJeuzqamCtI9mDmruWwTUFdSHDI/5UqJWT/0K",
+	"pcoDKnwM/jpkyrVSIwakRWJdktAQ1ksPGTXYyldD5t3WrTFWMQG94urZgjAlQrcbLmQoMR7TgPC0KGaC",
+	"Naz+BjrBGPvXhAVKV6g4lRsS6Qjlittotxou+PEXhOEFrfQr7YbbaOtsmhloWmXF9PqfK1MCRoJYfD5R",
+	"ymBc+AJyzZ1M050NdoTkkT1d1X2Tmz71oGmso1T/TK+PlutuKUX4sAKK2bpCJTX7zhgB6UqRTAIbqI/Y",
+	"0esoGz5e716+AiS817z/vUxZ1Dun0nXbO72ULtwZ97657z2zNKWDL+dzHK3ThyyU2BVlBHx1ySsFVEkn",
+	"WgpwMmIvhCniqcgYsUTl051TWXCxDaNMFHqcUfyKB+unP2wzy13W9iSjJbkr4Frz6acvw7PXNvfkuRGr",
+	"4x7e/1KuSL96rbkDPuYbfKj3Wr373ytUHv0mBGCKUCZkf5SmgTHx+ZwISNsDYtiE9E7ltj7viFl9pXZV",
+	"j6Vjg3B3Thnv/Wyr5dztwIb/RGTlOXjkxpqm9oFvgb2d+1+Ku+N8CzTSoe3WHFfN8c3aNlb5oGvV9rqD",
+	"cLbtGGUUtzRm5Wtjx2YIEvTTJGCiUK1O7L1+N7i8vDg7O4Wq9KfHp6+OLy69WDWsJiYXt+YMmdChqBEX",
+	"Ul8jY3UuSoo6tcpkypIyXiMvjofwjOTlGS+YMatuIIlULZyvSBmpWTZVYIad/qCLIl0k0CkhChCq9bea",
+	"y2prGihpEQ8J8uBH7ytQTyKi5PxNLbfp2bBIU2DW3gE4loK8FlhXIVXBVPiHVLdBHKqtTcmCEJY0V0rC",
+	"/1AVqhgBGdiEb85sBV06nSltcxAEtnyJhpG2JvW8oyHD+rcF3kKd9vEdKGgQBF9JGEvG30kMe2qiLa1T",
+	"b07MHieQ7VNKgFumDoJvI/ztQPVJQ8DHMJbHypfuDnJi3Obvf4RAOgiCGDVjnsnCda2B4haD8mtJoVZm",
+	"+GyuXy2XBiQkOml4Kxe5gOSh4k3cKfF26jyj/0hSeHaM0cAsR5ojU/w9pDfpzl0irpQQi3zgBDAxUR23",
+	"/fR3rlPauTYV4byxTexOQTX3C8Rx56H7dS0TuvIfZPlK57PfYwCzcPohzxZp7dJ6wPgkrTBlDWPPov/d",
+	"a2TLVnz4yra27GR3xdbNX8XEFldVKCL0pY6L+iFs/U8y5l3qNI84mi8jPn0lkSm+VT4n4Xt3u18xz2XV",
+	"20IqV+me9j9YfplpL49QX5Gx3y83JP354RawpUW245kpW/8814CZ7JlV/gfieqqfnPZ7/7grvvyueHbq",
+	"PGbBJoaPjjcEeevjjsO8N9LwI3l/kn642faumErEV3HsFFrNOARqLZJsCJnCVYgyoVKgj2R8yf1rIvu5",
+	"tl5QqYMJVNUiaCo24t///JdOcKyZXEaEoUk7kngsHJPlaINBU5mQEIV0OXp3PPj5ePSni8HrY4ici4gZ",
+	"28aAUJhNUrYkIgkNUqupNdBAN6GCsHpdsw9iWW4Iqib0B9PVHPOADnacERzJMcFSi9pqlTYwBRrRR7GV",
+	"dsjiAPDZUqKAr1gDeen+UGAMTfXwik27VCT9vCAWZ8i8XCcpD1VX6a5bNdPFPt9VSzsxhGf63Ju2yohP",
+	"zME00AVfCTB0Z5UF9ZpxqA/ZkJ1BO5C0av7C+uHneK0D+ajsJ+r+lMhC9Kzay5ozgnTFEK/jdlBca11H",
+	"ZOugtQEEO/eRJLdyzxc3Hoowu1YoMuY3JBvhrCOb4wOO4u1ggV5f/jxkEPTcaR66DsJIN/9AIWXEMaHT",
+	"CuFNTFJcoEi30xcyIngOhWfEikRHNqp3yCA0zEbGqtWsFcAh6tJQ+UBNjnwShjrNFwqswOb+l+cg74/q",
+	"n7r6538rsCikHzId7YSjiCqdV9d+NfH9E3prA8W8FzqgWSwU1MWMEBODTXU4IATPLkOsFsHWQ6ajlgxM",
+	"PX0waqVO4mZDIb0mBhwhhSPfbJw391jSAfB7tUWkcmRMrbJfSxoJ5tNTWv0m5IqYJoCtfJc+RbCxnegS",
+	"z0u6vPWb+z23JFc6yaETWFdIv3c1bt/tpFbTzK8m93z3sN9u/i2xY11RhssW2O66B/ECbRXzZHk6/ebT",
+	"zn1Hc80uoXyhId1s2TMzhaOW56jpnRwEnPT2nNy6HYDCkAk8dy7x3DGQdcpO0HHgEFpDdQVgRwHCgY06",
+	"ZRB2ysDoAJSaSQYNLqnzxMPlnInYM/xFO/OOdBwh5DrYcmWo+uHqdc3JXx26yFW++aMOzMslrW81q6Wq",
+	"ElQVV6jBJZZwxurry59rPyziTyEUfpxxA24SZK4bWzVrxlco5Gy6k4XguXS5R4qbcebWVmGTMBmtY3HT",
+	"URAAFzW0WU07BqD8BQg5azRTchpfEOakojWGzDi5tf8ePAsTQuLuqSAcUKazak1DM/V9LLmmgmcpG7KS",
+	"fLF7r8S489BXVCfjOTaokdqFH3ME3Vr1h/mkjBbTYrb1PBkUfpFSaRQIvz8TS4osQz4Ve3EmJRBceRjJ",
+	"OaSW9hHjJt+QQXq9ElYhfwfp9FDzI5YS+zMTZWgjSAyYdHHJI4TZkFGmX1bXxu2CRhA1AoEldMp0aVyT",
+	"wog6brMGYv5VKrtKPexla096utClly0x6eVrXupVODYzZshKFAM1kEAeiCOLEFPmmQ4LHsM3dIoljxqC",
+	"sOAVwb56Xqda68QDfYPqFb+GPn1K0C5kjFklVStOE0zDJaRCKp1B9Ies2UAvX14ZC+7Ll/0kgu3q+N3x",
+	"6fHVxV/zbdfbrluL+8WnOtLDn7ps6ZAhBGnnIdWVHBmpm4dWlAV89YC0JieVvwnj2sYXmabrST1XyzwX",
+	"RB1rEERECJAb/v1//18SpgS/mgNWCidCyLu6+HB5dfzT6Pzi7JeT40sP3kiAt2QyWgpFj2ZUtMLhtdqe",
+	"90v9DY9WkPeg/vLiLEkYOKLTmWygk/ObfbNGE8eUahS/t99pDFlLncYx87mCGiT62k6Q9kvPpFRBWhNh",
+	"kso14JE3/Y0uPH3eXqZ9pN5bKfJlMA9aZ4aCIK/T7KLyNmHqpmmrNV7S3zZhy+ngl9Grv14p+FXbrYP9",
+	"Q1tx2pTJQy9fYha8fGmMiWrdsETKJjof10FEXYU+CYwIqVVdBegtOYYwPFcCi0CEglpJIW8PgeVGUTqG",
+	"ydCYz8dJ7rKeVp0CFsaWonARtGSfR9FyIfVrehUmWQdtTC0cso4CEKjbkAAId6OCla6aCj/MFcsAzMlX",
+	"2PWOkAcFlD2dLaxIGWt6ypY8zqZHwsPqDseUpVIgNyzS9PmCUTV+Q8e0Ies2kNdyO14/xUgBVU3GlGI9",
+	"ptVCA5nS6RCtqpZJJhNuSoaBeDKLOONLcQTTxIQX1zAeLycTTYOTZRjmJwwivliQwImJhDKk4ER9vXPK",
+	"4tV7v9RjKNZ/0u95yF6xxqqi+eTZxWUf8sB5RKdqRAU1DLMrTsKXkjSQd3Z+dXL2/tID20aoiDdhdzjm",
+	"niQYMgCW4VkDKGpQN7WD64Mw5Kv6GczTRy89Z8MTp9DDT/Qhs9EZMjv5pufjbMM0kTsozyecIcvUCDD5",
+	"lbkhT/FtfTAlfXS4D9nvJjMLMuIU8TsK7JOIMwlMMpNb/0KkEOvIamUW6jZhURcciNNo74NSmSQbH+4J",
+	"lGH4Sg6ZQqnr2FAA/DE7UL7BBhB1XHTAXFBF2kZihtVh2WxZNXyjXCm+zwdUEiE2MFUYgEqriiTrmiRr",
+	"Mc1WnIomBxilhG6Ko77lK63xxCeqgf9CWHJVtGDpFY2Jj5fCpFJrCofqYIrEq0uxxGG4Ri5IqJujl+Ke",
+	"PSWtEAE6j1cYvsS1swHP0mUsHqIrmV6E5aoSSDe6xpTYcLva+5SnLrGqV7wZjYWk2X3OPXxI5IcyIUYJ",
+	"HxkpBVW9DSKHWb6OqHi2I+BcY33M+I1Ep/QyLWZWvYzkWssRV0qELWnLYdK6l0zSMFXu39T7UDfoFFPo",
+	"ylNCFc0NVPEYpdPUeqn0f/2UVkE1q7WrSirhVHUFICepZeCgFKexjCajgcZvpyJHYpGuPgYmng8cmZPN",
+	"8SCn5CtHgJxuNGDoFLfG7ydZVS1aLUFpCj5wCLuF5HysHpF13woe8h3iP1Oden7/oZ/5LkbfbdTnN8Gj",
+	"pEVcqiCo2JzgrB7bktpcbLH1dQS74jzPnN6caWb1I8H5d5TgnKl8y1csqV1R5KIa23cPjczy190iIVOY",
+	"pK/Ah/Ha1OsmEu45OOmP+MlHxU/aSjSlTLeEze6GWra47xZDfNr8DQYbWw/Y6rdxY67xWuqGkvCH5FMC",
+	"Zjcwh1CptP2ciK8EaiW5HmXtkdyXRBqR0Eu3s6o10EXcgk7XlFouhgxE8SaYTc3eHNs8CE3xQoCtBxiI",
+	"cJA/I/61LfZDhfbKQc1704rJbBWqjh3Zsmm6uo13efbubHT5fnB++fbsKq17wQvNtoeqsJh4o7ojkNmE",
+	"ttPGteWshXLITIkpUB3A02MslNrcGen2R7UjtUhThFmHcXEdgYcmVGaRA0oSD5mtCZgrzmwMVKYDoS7d",
+	"bOxBcTlmL67XA9CIW6/p7k5qa7reFVjkbC9B2zQwIHEppsCGuJU1lYUqSpgNmdmVz5VmxW341ubezany",
+	"EjEQwNO6JrJv/AO6zGamLJ6Gri2mB/PAwZgoRjuJbsGoQSG0CR1s00MG0+v2U4SZDicS4SAQiW6eBuEg",
+	"nszsELYUh03qcDl/pq7EJJZSYet7rgsuGacAZdM+xA0qnSsp2ornBHlxSqO/rv+FrD1UFT5fFLyEtSEz",
+	"Xh6be22HiRsAqw/XZG3cG4uIB0ufBEdJg6wk9E8/ArWvJA1DMAtqy2icYo0ishSwSRjU1PAM6GRCoJxj",
+	"itB6HpKcK3CpL4dMayA+DlHVdDevFX2eRsyMV6+zwDOwtX4tMMwmW8bJWwBsk3M+w6l6DUDpH87fnQ1+",
+	"uhydvB+9eXfyp7dXHqp2auYsRWrTVcV7GA+IqdQ5B/yDzbV6am+jOWbrkXmx3KtlrcjWvUWlyGJvVdfe",
+	"K6k7WMsSq7az6dJ11FZ7FLbXqCKnAMwXKYZs+FSZuRWu7kyT8S8VNJxCYBKYFer+jAvCAFvgkOb4mthi",
+	"ZEnJO0tJeAL2S0iI1HaWJJQsRxNZs0mqiV63e19b40/blJCXey+zIlBcB31Mmbq6H2XKfUKpK9cbvkTy",
+	"em+oxdRQgIuwyFIisgjx2rZ0BDSLSdQQpibHIYspC1ASCtmq8ZMu48YBbau62v7i0NxW4d8TlxLYAQZX",
+	"evnFNWbWZvyTVH6nAWaZVhDfXQWCFEo9uBiBPcIHa49XnJ9itv6g2e63yafDkFceC80xjmWjuLdojveZ",
+	"RneR7kN1M8rN4W1XibSlffNWOKB5u7yDvOMrPO2jYUVXF9d9+XWB8WHFMxkAv9TtodWtxO41kHcyqb/n",
+	"jNRPdYhMLIJYZqCGRrGY0nY76kYaJN0KjFCf9KG2VbPvu7jeAQCe4OK654WTidrfqWkyW87ad0P2V+oc",
+	"FPq1dyFj+9Z7Lk95QCfUsoAfenTOapkTG18IjfFfrEHfZxO3iEifAw2/Lyu62fouJvSYsn+YgcrRN9F/",
+	"YlDda3F/KCJ/tkPf7YbTT2B7LK9sYtexNTgg3Tis3ao42/2iP1j4798UmufdqNpxO7pXbESkbpAS92E3",
+	"HYKfjiQWlG0t6ZSmjA9sQdnXZ/dWxHoePr6xhKNZhYOWatvQIVn/ZUJ+4x73jEtknsglEtd+8P0izgMW",
+	"gfnP6A7QlCvEYxKiKScCSc5rRyncVxqDBNsP5EpCtBaY4uMoko0+2XwkmzmmeOo4TtbS13idmhhK8VuD",
+	"rDbQS77CUWDs/9eELEYhFtJroHODGLgwB6xS2xx8E9KvN1tlnBFICYDPtQYayCEDg13XTWkFkO4cJyxF",
+	"xMxwhNLIODcVJTdWeEwT8vk3IOOHuL5T6aMAmkq/8irpYbKIOJ9Uds6QTG+6tA7RAxNazZMjcxkXnnYq",
+	"xvpUzBI96HfbfbfT6LQ73cP9v1VMlzW3iVutoNepH7Q7vfpBz2/Ve4dBp354QLpu0At6xMcVZzMooKE3",
+	"S6SJWNDoHzgVrdFW+pX9oDVpYtfvjQ/JQbDvd8cd3O61DpsH7v6kSzpB22+Nm9jtTYq/u123U3Eqgv5G",
+	"RnBJVfpN98BtdVpORWva9uvOYavZfPDZ3M+E9Q5/B/x0J/vROWVWqXl+BnyeY7/al8EQt11vNDtCgqd4",
+	"YZpNCjAbPqUUEhHAoi1+29fGH4Kzts3Y5gLo5+TDLhUHNz4XaA9j3/NsbQczcTCaRHwODXmQ5IjKo2wT",
+	"sLx3Rki81l1TFCBhCN2IKOAMesmYb+OuJlANuGCZFTMc2RIZ0E7thTA+wX7sibMOIMm1CzDvdURVL02B",
+	"HnLBr5zMDknKEgIdiwaDIbP1imdx78xSp1PezZYbRzsH7ZjW+KYZVexmBNdPbJhDdongGrI5NHr7DtJu",
+	"xMBe+bFTtVruAjb5F2sUcOtDrt13C2ogkf80gXZ398hR2UmiNELoiGC9ugeURX6a2/IQ6gk0G82W2+41",
+	"87flft1v9nD9oHfo18dBr1tvkgme4NbhOBg3U1fiBIcC7sQUocPFmNySvVyn1SBwm/jQbdYD/2BS7+z7",
+	"3Tpu44N694A0D/324WH3AG7D57hZTTf8ra2mm26729k/PHTj5tHtpnvQcu/yl7P74Iv5h5/p+1OgTrFi",
+	"iWm7QZrBbwwp2OXG1id3j51MP/SVo9RTM5UmYIB/9fcaYWzdZzlKYYG+2CAvbZsdf0ZwKGe/bTymt/A7",
+	"5E1/zTPS05Qez6KxNQHjHb0hjAgR5yAvIu6rzxARkd41X9jCa3Ar/bbR6TcwcgpErIFUtgxlkrOOBOKh",
+	"Ce9aSi2AcKi5tmRQqcLXWeZYIgx9+pASZNJ1MPgEJBW+YjarHhofn5+8EDUjCk5CzmEwz6zWQ8xk6+ro",
+	"j0xxMmhbGawR4xESIV8JO2CZ4HKhHv2GJwrzN1K085Xnew/eZRysj5Cnj8aDHs5oNaP+DAVkQVhAmL+G",
+	"rH/QDLfg2wUEHaYRLt0/NO4eCiQ4p1MNd5PGrp25JTiZnS/btfzXT0rW09nAWqhcRkp33wMZ0AxUSEYE",
+	"aMAiIrvgRuI/UNMWo40SzmJ7eybdz2NNzYwQ58KUBS2Vd3gtthQ31QiUYMCjXNlrKD0Rd8Yasiso3QFQ",
+	"NWPaknVHSWBkUsvOlN1Eg6RWnS6a1nE7mijMRlJlP+4gtsD2SQTp88bgZXlmRrqP6gXxCb35WrkZ6Zke",
+	"n/fK1qh1e4uwf834KiTB1GiMsE2T/OiWB0FEenuRids08rxuFDrhEZpyHhyZOFIGBAedMrfT0oCZEYqN",
+	"ayVHqaa3qEqVFjAnTCapBXZJtTKCuvv/AQAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

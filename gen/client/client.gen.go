@@ -481,34 +481,60 @@ type Role string
 // SessionStatus defines model for SessionStatus.
 type SessionStatus string
 
-// Snapshot defines model for Snapshot.
+// Snapshot Example: {"content_type":"application/json","created_at":"2026-11-30T17:53:04.434586Z","id":"01a22d94-7349-79c2-98d4-87e50d9d9eca","pinned":false,"revision":7,"sha256":"6d2f1a0c9b8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a392817060504","size_bytes":1070242,"stored_bytes":48211}
 type Snapshot struct {
 	ContentType string             `json:"content_type"`
 	CreatedAt   time.Time          `json:"created_at"`
 	Id          openapi_types.UUID `json:"id"`
-	Revision    int32              `json:"revision"`
+
+	// Label The pin's label, when it has one.
+	Label *string `json:"label,omitempty"`
+
+	// Pinned Pinned revisions are never removed by retention and do not count toward `keep_last`.
+	Pinned bool `json:"pinned"`
+
+	// RestoredFrom The revision whose content this one restored, when it was made by a restore.
+	RestoredFrom *int32 `json:"restored_from,omitempty"`
+	Revision     int32  `json:"revision"`
 
 	// Sha256 Lowercase hex SHA-256 of the bytes.
-	Sha256    string `json:"sha256"`
-	SizeBytes int64  `json:"size_bytes"`
+	Sha256 string `json:"sha256"`
+
+	// SizeBytes The revision's logical size (what a read returns).
+	SizeBytes int64 `json:"size_bytes"`
+
+	// StoredBytes What the revision added to its owner's storage when it was created (the stored size of the chunks it was first to store; 0 for a restore).
+	StoredBytes int64 `json:"stored_bytes"`
 }
 
 // SnapshotCreated defines model for SnapshotCreated.
 type SnapshotCreated struct {
-	ContentType string             `json:"content_type"`
-	CreatedAt   time.Time          `json:"created_at"`
-	Id          openapi_types.UUID `json:"id"`
-	Revision    int32              `json:"revision"`
-	SessionId   openapi_types.UUID `json:"session_id"`
-	Sha256      string             `json:"sha256"`
-	SizeBytes   int64              `json:"size_bytes"`
-	Storage     SoloStorage        `json:"storage"`
+	ContentType  string             `json:"content_type"`
+	CreatedAt    time.Time          `json:"created_at"`
+	Id           openapi_types.UUID `json:"id"`
+	Label        *string            `json:"label,omitempty"`
+	Pinned       bool               `json:"pinned"`
+	RestoredFrom *int32             `json:"restored_from,omitempty"`
+	Revision     int32              `json:"revision"`
+	SessionId    openapi_types.UUID `json:"session_id"`
+	Sha256       string             `json:"sha256"`
+	SizeBytes    int64              `json:"size_bytes"`
+	Storage      SoloStorage        `json:"storage"`
+
+	// StoredBytes What the revision added to the caller's storage when it was created.
+	StoredBytes int64 `json:"stored_bytes"`
 }
 
 // SnapshotPage defines model for SnapshotPage.
 type SnapshotPage struct {
 	Items      []Snapshot `json:"items"`
 	NextCursor *string    `json:"next_cursor,omitempty"`
+}
+
+// SnapshotPin defines model for SnapshotPin.
+type SnapshotPin struct {
+	// Label A short name for the pinned revision.
+	Label *string `json:"label,omitempty"`
 }
 
 // SoloSession defines model for SoloSession.
@@ -538,7 +564,7 @@ type SoloStorage struct {
 	// Remaining `quota - used`, never below 0 (a quota may be lowered below usage).
 	Remaining int64 `json:"remaining"`
 
-	// Used Bytes of stored revisions.
+	// Used Stored (compressed) bytes of the distinct chunks the caller's revisions refer to.
 	Used int64 `json:"used"`
 }
 
@@ -741,6 +767,9 @@ type IfNoneMatch = string
 // Limit defines model for Limit.
 type Limit = int
 
+// Revision defines model for Revision.
+type Revision = int32
+
 // SessionID defines model for SessionID.
 type SessionID = openapi_types.UUID
 
@@ -764,6 +793,9 @@ type NotFound = Problem
 
 // PayloadTooLarge RFC 9457 problem details with a stable machine-readable `code`.
 type PayloadTooLarge = Problem
+
+// PinLimit RFC 9457 problem details with a stable machine-readable `code`.
+type PinLimit = Problem
 
 // QuotaExceeded defines model for QuotaExceeded.
 type QuotaExceeded = QuotaExceededProblem
@@ -875,6 +907,9 @@ type TelemetryIngestTextRequestBody = TelemetryIngestTextBody
 
 // SoloSessionCreateJSONRequestBody defines body for SoloSessionCreate for application/json ContentType.
 type SoloSessionCreateJSONRequestBody = SoloSessionCreate
+
+// SoloSnapshotPinJSONRequestBody defines body for SoloSnapshotPin for application/json ContentType.
+type SoloSnapshotPinJSONRequestBody = SnapshotPin
 
 // Getter for additional properties for Problem. Returns the specified
 // element and whether it was found
@@ -1808,10 +1843,13 @@ type ClientInterface interface {
 	//
 	// Limits, checked in this order: an empty body is `400`; a body over
 	// `SOLO_SNAPSHOT_MAX_BYTES` is `413` (from `Content-Length` when sent, otherwise as soon
-	// as the limit is crossed while reading); a body that does not fit the caller's quota is
-	// `403 quota_exceeded` with `used`, `quota` and `remaining` — checked from
-	// `Content-Length` before the body is read and again on the real size. A refused upload
-	// stores nothing and charges nothing.
+	// as the limit is crossed while reading); an upload that does not fit the caller's quota
+	// is `403 quota_exceeded` with `used`, `quota` and `remaining`. The body is stored as
+	// content-defined, compressed chunks deduplicated within the caller's storage, so an
+	// upload costs only the stored size of the chunks the caller does not have yet: before
+	// the body is read it is refused only when nothing of the quota remains, and after
+	// chunking when what it adds exceeds `remaining`. A refused upload stores nothing and
+	// charges nothing.
 	//
 	// No double counting: a retry with the same `Idempotency-Key` (scoped to the session)
 	// answers `200` with the revision the key first produced; one sent while the first is
@@ -1847,6 +1885,46 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /api/v1/solo/sessions/{session_id}/snapshots/{revision}/ (the `SoloSnapshotGet` operationId).
 	SoloSnapshotGet(ctx context.Context, sessionId SoloSessionID, revision int32, params *SoloSnapshotGetParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SoloSnapshotUnpin Unpin a revision (its label goes too); retention treats it like any other again.
+	//
+	// Corresponds with DELETE /api/v1/solo/sessions/{session_id}/snapshots/{revision}/pin/ (the `SoloSnapshotUnpin` operationId).
+	SoloSnapshotUnpin(ctx context.Context, sessionId SoloSessionID, revision Revision, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SoloSnapshotPinWithBody Pin a revision (with an optional label) so retention never removes it.
+	//
+	// A pinned revision is never removed by retention and does not count toward its
+	// `keep_last`. Pinning a pinned revision again replaces its label (none: no label). At
+	// most 50 revisions of a session are pinned; pinning one more is `409`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/solo/sessions/{session_id}/snapshots/{revision}/pin/ (the `SoloSnapshotPin` operationId).
+	SoloSnapshotPinWithBody(ctx context.Context, sessionId SoloSessionID, revision Revision, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SoloSnapshotPin Pin a revision (with an optional label) so retention never removes it.
+	//
+	// A pinned revision is never removed by retention and does not count toward its
+	// `keep_last`. Pinning a pinned revision again replaces its label (none: no label). At
+	// most 50 revisions of a session are pinned; pinning one more is `409`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/solo/sessions/{session_id}/snapshots/{revision}/pin/ (the `SoloSnapshotPin` operationId).
+	SoloSnapshotPin(ctx context.Context, sessionId SoloSessionID, revision Revision, body SoloSnapshotPinJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SoloSnapshotRestore Make a revision's content the session's newest revision.
+	//
+	// Creates a new revision with the bytes, `Content-Type` and SHA-256 of `revision`, and
+	// `restored_from` set to it; the previous newest revision stays, so a restore is undone
+	// by restoring that one. The new revision shares the source's chunks: it adds nothing to
+	// the caller's storage (`stored_bytes` 0). Restoring the content the newest revision
+	// already has creates nothing and answers `200` with the newest revision. A revision
+	// stored before chunking is restored by storing its bytes as chunks, charged like an
+	// upload (`403 quota_exceeded` when they do not fit).
+	//
+	// Corresponds with POST /api/v1/solo/sessions/{session_id}/snapshots/{revision}/restore/ (the `SoloSnapshotRestore` operationId).
+	SoloSnapshotRestore(ctx context.Context, sessionId SoloSessionID, revision Revision, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// SoloStorageGet The caller's snapshot storage usage and quota, in bytes.
 	//
@@ -2390,10 +2468,13 @@ func (c *Client) SoloSessionGet(ctx context.Context, sessionId SoloSessionID, re
 //
 // Limits, checked in this order: an empty body is `400`; a body over
 // `SOLO_SNAPSHOT_MAX_BYTES` is `413` (from `Content-Length` when sent, otherwise as soon
-// as the limit is crossed while reading); a body that does not fit the caller's quota is
-// `403 quota_exceeded` with `used`, `quota` and `remaining` — checked from
-// `Content-Length` before the body is read and again on the real size. A refused upload
-// stores nothing and charges nothing.
+// as the limit is crossed while reading); an upload that does not fit the caller's quota
+// is `403 quota_exceeded` with `used`, `quota` and `remaining`. The body is stored as
+// content-defined, compressed chunks deduplicated within the caller's storage, so an
+// upload costs only the stored size of the chunks the caller does not have yet: before
+// the body is read it is refused only when nothing of the quota remains, and after
+// chunking when what it adds exceeds `remaining`. A refused upload stores nothing and
+// charges nothing.
 //
 // No double counting: a retry with the same `Idempotency-Key` (scoped to the session)
 // answers `200` with the revision the key first produced; one sent while the first is
@@ -2460,6 +2541,86 @@ func (c *Client) SoloSnapshotList(ctx context.Context, sessionId SoloSessionID, 
 // Corresponds with GET /api/v1/solo/sessions/{session_id}/snapshots/{revision}/ (the `SoloSnapshotGet` operationId).
 func (c *Client) SoloSnapshotGet(ctx context.Context, sessionId SoloSessionID, revision int32, params *SoloSnapshotGetParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewSoloSnapshotGetRequest(c.Server, sessionId, revision, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SoloSnapshotUnpin Unpin a revision (its label goes too); retention treats it like any other again.
+//
+// Corresponds with DELETE /api/v1/solo/sessions/{session_id}/snapshots/{revision}/pin/ (the `SoloSnapshotUnpin` operationId).
+func (c *Client) SoloSnapshotUnpin(ctx context.Context, sessionId SoloSessionID, revision Revision, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSoloSnapshotUnpinRequest(c.Server, sessionId, revision)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SoloSnapshotPinWithBody Pin a revision (with an optional label) so retention never removes it.
+//
+// A pinned revision is never removed by retention and does not count toward its
+// `keep_last`. Pinning a pinned revision again replaces its label (none: no label). At
+// most 50 revisions of a session are pinned; pinning one more is `409`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/solo/sessions/{session_id}/snapshots/{revision}/pin/ (the `SoloSnapshotPin` operationId).
+func (c *Client) SoloSnapshotPinWithBody(ctx context.Context, sessionId SoloSessionID, revision Revision, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSoloSnapshotPinRequestWithBody(c.Server, sessionId, revision, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SoloSnapshotPin Pin a revision (with an optional label) so retention never removes it.
+//
+// A pinned revision is never removed by retention and does not count toward its
+// `keep_last`. Pinning a pinned revision again replaces its label (none: no label). At
+// most 50 revisions of a session are pinned; pinning one more is `409`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/solo/sessions/{session_id}/snapshots/{revision}/pin/ (the `SoloSnapshotPin` operationId).
+func (c *Client) SoloSnapshotPin(ctx context.Context, sessionId SoloSessionID, revision Revision, body SoloSnapshotPinJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSoloSnapshotPinRequest(c.Server, sessionId, revision, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SoloSnapshotRestore Make a revision's content the session's newest revision.
+//
+// Creates a new revision with the bytes, `Content-Type` and SHA-256 of `revision`, and
+// `restored_from` set to it; the previous newest revision stays, so a restore is undone
+// by restoring that one. The new revision shares the source's chunks: it adds nothing to
+// the caller's storage (`stored_bytes` 0). Restoring the content the newest revision
+// already has creates nothing and answers `200` with the newest revision. A revision
+// stored before chunking is restored by storing its bytes as chunks, charged like an
+// upload (`403 quota_exceeded` when they do not fit).
+//
+// Corresponds with POST /api/v1/solo/sessions/{session_id}/snapshots/{revision}/restore/ (the `SoloSnapshotRestore` operationId).
+func (c *Client) SoloSnapshotRestore(ctx context.Context, sessionId SoloSessionID, revision Revision, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSoloSnapshotRestoreRequest(c.Server, sessionId, revision)
 	if err != nil {
 		return nil, err
 	}
@@ -3564,6 +3725,142 @@ func NewSoloSnapshotGetRequest(server string, sessionId SoloSessionID, revision 
 	return req, nil
 }
 
+// NewSoloSnapshotUnpinRequest constructs an http.Request for the SoloSnapshotUnpin method
+func NewSoloSnapshotUnpinRequest(server string, sessionId SoloSessionID, revision Revision) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "session_id", sessionId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "revision", revision, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int32"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/solo/sessions/%s/snapshots/%s/pin/", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewSoloSnapshotPinRequest calls the generic SoloSnapshotPin builder with application/json body
+func NewSoloSnapshotPinRequest(server string, sessionId SoloSessionID, revision Revision, body SoloSnapshotPinJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSoloSnapshotPinRequestWithBody(server, sessionId, revision, "application/json", bodyReader)
+}
+
+// NewSoloSnapshotPinRequestWithBody constructs an http.Request for the SoloSnapshotPin method, with any body, and a specified content type
+func NewSoloSnapshotPinRequestWithBody(server string, sessionId SoloSessionID, revision Revision, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "session_id", sessionId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "revision", revision, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int32"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/solo/sessions/%s/snapshots/%s/pin/", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewSoloSnapshotRestoreRequest constructs an http.Request for the SoloSnapshotRestore method
+func NewSoloSnapshotRestoreRequest(server string, sessionId SoloSessionID, revision Revision) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "session_id", sessionId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "revision", revision, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int32"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/solo/sessions/%s/snapshots/%s/restore/", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewSoloStorageGetRequest constructs an http.Request for the SoloStorageGet method
 func NewSoloStorageGetRequest(server string) (*http.Request, error) {
 	var err error
@@ -3993,10 +4290,13 @@ type ClientWithResponsesInterface interface {
 	//
 	// Limits, checked in this order: an empty body is `400`; a body over
 	// `SOLO_SNAPSHOT_MAX_BYTES` is `413` (from `Content-Length` when sent, otherwise as soon
-	// as the limit is crossed while reading); a body that does not fit the caller's quota is
-	// `403 quota_exceeded` with `used`, `quota` and `remaining` — checked from
-	// `Content-Length` before the body is read and again on the real size. A refused upload
-	// stores nothing and charges nothing.
+	// as the limit is crossed while reading); an upload that does not fit the caller's quota
+	// is `403 quota_exceeded` with `used`, `quota` and `remaining`. The body is stored as
+	// content-defined, compressed chunks deduplicated within the caller's storage, so an
+	// upload costs only the stored size of the chunks the caller does not have yet: before
+	// the body is read it is refused only when nothing of the quota remains, and after
+	// chunking when what it adds exceeds `remaining`. A refused upload stores nothing and
+	// charges nothing.
 	//
 	// No double counting: a retry with the same `Idempotency-Key` (scoped to the session)
 	// answers `200` with the revision the key first produced; one sent while the first is
@@ -4038,6 +4338,50 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /api/v1/solo/sessions/{session_id}/snapshots/{revision}/ (the `SoloSnapshotGet` operationId).
 	SoloSnapshotGetWithResponse(ctx context.Context, sessionId SoloSessionID, revision int32, params *SoloSnapshotGetParams, reqEditors ...RequestEditorFn) (*SoloSnapshotGetResponse, error)
+
+	// SoloSnapshotUnpinWithResponse Unpin a revision (its label goes too); retention treats it like any other again.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /api/v1/solo/sessions/{session_id}/snapshots/{revision}/pin/ (the `SoloSnapshotUnpin` operationId).
+	SoloSnapshotUnpinWithResponse(ctx context.Context, sessionId SoloSessionID, revision Revision, reqEditors ...RequestEditorFn) (*SoloSnapshotUnpinResponse, error)
+
+	// SoloSnapshotPinWithBodyWithResponse Pin a revision (with an optional label) so retention never removes it.
+	//
+	// A pinned revision is never removed by retention and does not count toward its
+	// `keep_last`. Pinning a pinned revision again replaces its label (none: no label). At
+	// most 50 revisions of a session are pinned; pinning one more is `409`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/solo/sessions/{session_id}/snapshots/{revision}/pin/ (the `SoloSnapshotPin` operationId).
+	SoloSnapshotPinWithBodyWithResponse(ctx context.Context, sessionId SoloSessionID, revision Revision, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SoloSnapshotPinResponse, error)
+
+	// SoloSnapshotPinWithResponse Pin a revision (with an optional label) so retention never removes it.
+	//
+	// A pinned revision is never removed by retention and does not count toward its
+	// `keep_last`. Pinning a pinned revision again replaces its label (none: no label). At
+	// most 50 revisions of a session are pinned; pinning one more is `409`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/solo/sessions/{session_id}/snapshots/{revision}/pin/ (the `SoloSnapshotPin` operationId).
+	SoloSnapshotPinWithResponse(ctx context.Context, sessionId SoloSessionID, revision Revision, body SoloSnapshotPinJSONRequestBody, reqEditors ...RequestEditorFn) (*SoloSnapshotPinResponse, error)
+
+	// SoloSnapshotRestoreWithResponse Make a revision's content the session's newest revision.
+	//
+	// Creates a new revision with the bytes, `Content-Type` and SHA-256 of `revision`, and
+	// `restored_from` set to it; the previous newest revision stays, so a restore is undone
+	// by restoring that one. The new revision shares the source's chunks: it adds nothing to
+	// the caller's storage (`stored_bytes` 0). Restoring the content the newest revision
+	// already has creates nothing and answers `200` with the newest revision. A revision
+	// stored before chunking is restored by storing its bytes as chunks, charged like an
+	// upload (`403 quota_exceeded` when they do not fit).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/solo/sessions/{session_id}/snapshots/{revision}/restore/ (the `SoloSnapshotRestore` operationId).
+	SoloSnapshotRestoreWithResponse(ctx context.Context, sessionId SoloSessionID, revision Revision, reqEditors ...RequestEditorFn) (*SoloSnapshotRestoreResponse, error)
 
 	// SoloStorageGetWithResponse The caller's snapshot storage usage and quota, in bytes.
 	//
@@ -6057,6 +6401,276 @@ func (r SoloSnapshotGetResponse) ContentType() string {
 	return ""
 }
 
+// SoloSnapshotUnpinResponse503Headers the declared response headers of an HTTP 503 response for SoloSnapshotUnpin
+type SoloSnapshotUnpinResponse503Headers struct {
+	RetryAfter *int
+}
+
+type SoloSnapshotUnpinResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Snapshot
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *ValidationError
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Error
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *SoloSnapshotUnpinResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SoloSnapshotUnpinResponse) GetJSON200() *Snapshot {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r SoloSnapshotUnpinResponse) GetApplicationproblemJSON400() *ValidationError {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r SoloSnapshotUnpinResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r SoloSnapshotUnpinResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r SoloSnapshotUnpinResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r SoloSnapshotUnpinResponse) GetApplicationproblemJSONDefault() *Error {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r SoloSnapshotUnpinResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SoloSnapshotUnpinResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SoloSnapshotUnpinResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SoloSnapshotUnpinResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SoloSnapshotPinResponse503Headers the declared response headers of an HTTP 503 response for SoloSnapshotPin
+type SoloSnapshotPinResponse503Headers struct {
+	RetryAfter *int
+}
+
+type SoloSnapshotPinResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Snapshot
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *ValidationError
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *PinLimit
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Error
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *SoloSnapshotPinResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SoloSnapshotPinResponse) GetJSON200() *Snapshot {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r SoloSnapshotPinResponse) GetApplicationproblemJSON400() *ValidationError {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r SoloSnapshotPinResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r SoloSnapshotPinResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r SoloSnapshotPinResponse) GetApplicationproblemJSON409() *PinLimit {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r SoloSnapshotPinResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r SoloSnapshotPinResponse) GetApplicationproblemJSONDefault() *Error {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r SoloSnapshotPinResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SoloSnapshotPinResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SoloSnapshotPinResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SoloSnapshotPinResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SoloSnapshotRestoreResponse503Headers the declared response headers of an HTTP 503 response for SoloSnapshotRestore
+type SoloSnapshotRestoreResponse503Headers struct {
+	RetryAfter *int
+}
+
+type SoloSnapshotRestoreResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *SnapshotCreated
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *SnapshotCreated
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *ValidationError
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *QuotaExceeded
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Error
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *SoloSnapshotRestoreResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SoloSnapshotRestoreResponse) GetJSON200() *SnapshotCreated {
+	return r.JSON200
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r SoloSnapshotRestoreResponse) GetJSON201() *SnapshotCreated {
+	return r.JSON201
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r SoloSnapshotRestoreResponse) GetApplicationproblemJSON400() *ValidationError {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r SoloSnapshotRestoreResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r SoloSnapshotRestoreResponse) GetApplicationproblemJSON403() *QuotaExceeded {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r SoloSnapshotRestoreResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r SoloSnapshotRestoreResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r SoloSnapshotRestoreResponse) GetApplicationproblemJSONDefault() *Error {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r SoloSnapshotRestoreResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SoloSnapshotRestoreResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SoloSnapshotRestoreResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SoloSnapshotRestoreResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // SoloStorageGetResponse503Headers the declared response headers of an HTTP 503 response for SoloStorageGet
 type SoloStorageGetResponse503Headers struct {
 	RetryAfter *int
@@ -6663,10 +7277,13 @@ func (c *ClientWithResponses) SoloSessionGetWithResponse(ctx context.Context, se
 //
 // Limits, checked in this order: an empty body is `400`; a body over
 // `SOLO_SNAPSHOT_MAX_BYTES` is `413` (from `Content-Length` when sent, otherwise as soon
-// as the limit is crossed while reading); a body that does not fit the caller's quota is
-// `403 quota_exceeded` with `used`, `quota` and `remaining` — checked from
-// `Content-Length` before the body is read and again on the real size. A refused upload
-// stores nothing and charges nothing.
+// as the limit is crossed while reading); an upload that does not fit the caller's quota
+// is `403 quota_exceeded` with `used`, `quota` and `remaining`. The body is stored as
+// content-defined, compressed chunks deduplicated within the caller's storage, so an
+// upload costs only the stored size of the chunks the caller does not have yet: before
+// the body is read it is refused only when nothing of the quota remains, and after
+// chunking when what it adds exceeds `remaining`. A refused upload stores nothing and
+// charges nothing.
 //
 // No double counting: a retry with the same `Idempotency-Key` (scoped to the session)
 // answers `200` with the revision the key first produced; one sent while the first is
@@ -6731,6 +7348,74 @@ func (c *ClientWithResponses) SoloSnapshotGetWithResponse(ctx context.Context, s
 		return nil, err
 	}
 	return ParseSoloSnapshotGetResponse(rsp)
+}
+
+// SoloSnapshotUnpinWithResponse Unpin a revision (its label goes too); retention treats it like any other again.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /api/v1/solo/sessions/{session_id}/snapshots/{revision}/pin/ (the `SoloSnapshotUnpin` operationId).
+func (c *ClientWithResponses) SoloSnapshotUnpinWithResponse(ctx context.Context, sessionId SoloSessionID, revision Revision, reqEditors ...RequestEditorFn) (*SoloSnapshotUnpinResponse, error) {
+	rsp, err := c.SoloSnapshotUnpin(ctx, sessionId, revision, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSoloSnapshotUnpinResponse(rsp)
+}
+
+// SoloSnapshotPinWithBodyWithResponse Pin a revision (with an optional label) so retention never removes it.
+//
+// A pinned revision is never removed by retention and does not count toward its
+// `keep_last`. Pinning a pinned revision again replaces its label (none: no label). At
+// most 50 revisions of a session are pinned; pinning one more is `409`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/solo/sessions/{session_id}/snapshots/{revision}/pin/ (the `SoloSnapshotPin` operationId).
+func (c *ClientWithResponses) SoloSnapshotPinWithBodyWithResponse(ctx context.Context, sessionId SoloSessionID, revision Revision, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SoloSnapshotPinResponse, error) {
+	rsp, err := c.SoloSnapshotPinWithBody(ctx, sessionId, revision, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSoloSnapshotPinResponse(rsp)
+}
+
+// SoloSnapshotPinWithResponse Pin a revision (with an optional label) so retention never removes it.
+//
+// A pinned revision is never removed by retention and does not count toward its
+// `keep_last`. Pinning a pinned revision again replaces its label (none: no label). At
+// most 50 revisions of a session are pinned; pinning one more is `409`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/solo/sessions/{session_id}/snapshots/{revision}/pin/ (the `SoloSnapshotPin` operationId).
+func (c *ClientWithResponses) SoloSnapshotPinWithResponse(ctx context.Context, sessionId SoloSessionID, revision Revision, body SoloSnapshotPinJSONRequestBody, reqEditors ...RequestEditorFn) (*SoloSnapshotPinResponse, error) {
+	rsp, err := c.SoloSnapshotPin(ctx, sessionId, revision, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSoloSnapshotPinResponse(rsp)
+}
+
+// SoloSnapshotRestoreWithResponse Make a revision's content the session's newest revision.
+//
+// Creates a new revision with the bytes, `Content-Type` and SHA-256 of `revision`, and
+// `restored_from` set to it; the previous newest revision stays, so a restore is undone
+// by restoring that one. The new revision shares the source's chunks: it adds nothing to
+// the caller's storage (`stored_bytes` 0). Restoring the content the newest revision
+// already has creates nothing and answers `200` with the newest revision. A revision
+// stored before chunking is restored by storing its bytes as chunks, charged like an
+// upload (`403 quota_exceeded` when they do not fit).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/solo/sessions/{session_id}/snapshots/{revision}/restore/ (the `SoloSnapshotRestore` operationId).
+func (c *ClientWithResponses) SoloSnapshotRestoreWithResponse(ctx context.Context, sessionId SoloSessionID, revision Revision, reqEditors ...RequestEditorFn) (*SoloSnapshotRestoreResponse, error) {
+	rsp, err := c.SoloSnapshotRestore(ctx, sessionId, revision, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSoloSnapshotRestoreResponse(rsp)
 }
 
 // SoloStorageGetWithResponse The caller's snapshot storage usage and quota, in bytes.
@@ -8656,6 +9341,249 @@ func ParseSoloSnapshotGetResponse(rsp *http.Response) (*SoloSnapshotGetResponse,
 		response.Headers304 = &headers
 	case rsp.StatusCode == 503:
 		var headers SoloSnapshotGetResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSoloSnapshotUnpinResponse parses an HTTP response from a SoloSnapshotUnpinWithResponse call
+func ParseSoloSnapshotUnpinResponse(rsp *http.Response) (*SoloSnapshotUnpinResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SoloSnapshotUnpinResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Snapshot
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ValidationError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers SoloSnapshotUnpinResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSoloSnapshotPinResponse parses an HTTP response from a SoloSnapshotPinWithResponse call
+func ParseSoloSnapshotPinResponse(rsp *http.Response) (*SoloSnapshotPinResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SoloSnapshotPinResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Snapshot
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ValidationError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest PinLimit
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers SoloSnapshotPinResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSoloSnapshotRestoreResponse parses an HTTP response from a SoloSnapshotRestoreWithResponse call
+func ParseSoloSnapshotRestoreResponse(rsp *http.Response) (*SoloSnapshotRestoreResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SoloSnapshotRestoreResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest SnapshotCreated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest SnapshotCreated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ValidationError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest QuotaExceeded
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers SoloSnapshotRestoreResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

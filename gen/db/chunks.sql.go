@@ -122,6 +122,17 @@ func (q *Queries) ChunkInsert(ctx context.Context, arg ChunkInsertParams) ([]Chu
 	return items, nil
 }
 
+const chunkLockUser = `-- name: ChunkLockUser :exec
+SELECT id FROM snapshot_chunks WHERE user_id = $1 AND state = 'live' ORDER BY id FOR UPDATE
+`
+
+// Reconcile's first lock: all of a user's live chunks, in id order (the order of every
+// statement that changes chunk rows), so no reference moves while it counts them.
+func (q *Queries) ChunkLockUser(ctx context.Context, userID string) error {
+	_, err := q.db.Exec(ctx, chunkLockUser, userID)
+	return err
+}
+
 const chunkRefcountDrift = `-- name: ChunkRefcountDrift :many
 WITH refs AS (
     SELECT r.id, count(*)::integer AS n FROM (
@@ -353,6 +364,37 @@ func (q *Queries) ChunkTombstonesBefore(ctx context.Context, arg ChunkTombstones
 	items := []ChunkTombstonesBeforeRow{}
 	for rows.Next() {
 		var i ChunkTombstonesBeforeRow
+		if err := rows.Scan(&i.ID, &i.UserID, &i.Sha256); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const chunkTombstonesByID = `-- name: ChunkTombstonesByID :many
+SELECT id, user_id, sha256 FROM snapshot_chunks WHERE id = ANY($1::bigint[]) AND state = 'deleting'
+`
+
+type ChunkTombstonesByIDRow struct {
+	ID     int64
+	UserID string
+	Sha256 []byte
+}
+
+// The tombstones among these ids (a drop or GC that freed them), for their blob keys.
+func (q *Queries) ChunkTombstonesByID(ctx context.Context, chunkIds []int64) ([]ChunkTombstonesByIDRow, error) {
+	rows, err := q.db.Query(ctx, chunkTombstonesByID, chunkIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ChunkTombstonesByIDRow{}
+	for rows.Next() {
+		var i ChunkTombstonesByIDRow
 		if err := rows.Scan(&i.ID, &i.UserID, &i.Sha256); err != nil {
 			return nil, err
 		}

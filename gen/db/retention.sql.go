@@ -19,7 +19,7 @@ WITH sess AS (
 ), cut AS (
     SELECT sess.id AS session_id,
            (SELECT c.revision FROM solo_snapshots c
-            WHERE c.session_id = sess.id AND c.status = 'committed'
+            WHERE c.session_id = sess.id AND c.status = 'committed' AND NOT c.pinned
             ORDER BY c.revision DESC
             OFFSET $2::int - 1
             LIMIT 1) AS revision
@@ -27,14 +27,15 @@ WITH sess AS (
 ), doomed AS (
     SELECT k.id FROM solo_snapshots k
     JOIN cut ON cut.session_id = k.session_id AND k.revision < cut.revision
-    WHERE k.status = 'committed'
+    WHERE k.status = 'committed' AND NOT k.pinned
     ORDER BY k.session_id, k.revision
     LIMIT $3
 )
 DELETE FROM solo_snapshots d
 USING doomed
 WHERE d.id = doomed.id
-RETURNING d.id, d.session_id, d.user_id, d.revision, d.size_bytes, d.blob_key
+RETURNING d.id, d.session_id, d.user_id, d.revision, d.size_bytes, d.blob_key,
+          coalesce(d.chunk_ids, '{}')::bigint[] AS chunk_ids, (d.manifest IS NULL)::boolean AS whole_blob
 `
 
 type RetentionDeleteOldestParams struct {
@@ -50,13 +51,18 @@ type RetentionDeleteOldestRow struct {
 	Revision  pgtype.Int4
 	SizeBytes int64
 	BlobKey   string
+	ChunkIds  []int64
+	WholeBlob bool
 }
 
 // For a page of sessions, deletes oldest first up to @lim committed revisions older than each
 // session's newest @keep_last, returning what the caller must free and delete. The caller
 // locked the sessions (RetentionLockSessions) and their owners' rows in this transaction.
 // Pending rows are the reaper's business and never touched; a session with fewer than
-// keep_last revisions has no cutoff and loses nothing.
+// keep_last revisions has no cutoff and loses nothing. Pinned revisions are neither deleted
+// nor counted among the kept ones. A chunked revision (whole_blob false) hands back its
+// chunk references (the caller releases them, ChunkRelease); a whole-blob one from before
+// chunking its size and blob key.
 func (q *Queries) RetentionDeleteOldest(ctx context.Context, arg RetentionDeleteOldestParams) ([]RetentionDeleteOldestRow, error) {
 	rows, err := q.db.Query(ctx, retentionDeleteOldest, arg.SessionIds, arg.KeepLast, arg.Lim)
 	if err != nil {
@@ -73,6 +79,8 @@ func (q *Queries) RetentionDeleteOldest(ctx context.Context, arg RetentionDelete
 			&i.Revision,
 			&i.SizeBytes,
 			&i.BlobKey,
+			&i.ChunkIds,
+			&i.WholeBlob,
 		); err != nil {
 			return nil, err
 		}

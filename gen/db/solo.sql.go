@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 const quotaEnsure = `-- name: QuotaEnsure :exec
@@ -714,6 +715,29 @@ func (q *Queries) SoloSessionListOwned(ctx context.Context, arg SoloSessionListO
 		return nil, err
 	}
 	return items, nil
+}
+
+const soloSessionLockOwned = `-- name: SoloSessionLockOwned :one
+SELECT id, newest_sha256 FROM solo_sessions WHERE id = $1 AND user_id = $2 FOR NO KEY UPDATE
+`
+
+type SoloSessionLockOwnedParams struct {
+	ID     uuid.UUID
+	UserID string
+}
+
+type SoloSessionLockOwnedRow struct {
+	ID           uuid.UUID
+	NewestSha256 pgtype.Text
+}
+
+// Locks one of the user's sessions (first in the lock order) for a pin or a restore: the
+// pin count and "the newest revision" cannot change under it. No row: not the user's.
+func (q *Queries) SoloSessionLockOwned(ctx context.Context, arg SoloSessionLockOwnedParams) (SoloSessionLockOwnedRow, error) {
+	row := q.db.QueryRow(ctx, soloSessionLockOwned, arg.ID, arg.UserID)
+	var i SoloSessionLockOwnedRow
+	err := row.Scan(&i.ID, &i.NewestSha256)
+	return i, err
 }
 
 const soloSessionUploadState = `-- name: SoloSessionUploadState :one

@@ -107,6 +107,10 @@
 //	    move the Idempotency-Key from the upload row to solo_snapshot_idempotency_keys;
 //	    commit.
 //
+// internal/solo runs one batch per upload: a body is at most SOLO_SNAPSHOT_MAX_BYTES and is
+// read into memory before it is split, so its chunks are too, and one Ti/Ci pair costs the
+// fewest round trips.
+//
 // An Idempotency-Key is claimed by T0 (unique per session among uploads in flight) after
 // looking it up among committed revisions, as today. Until the migration that lands with
 // this path makes solo_snapshots.blob_key nullable, Tc passes the unused whole-blob key the
@@ -116,7 +120,10 @@
 // Drop (failed, over-quota, duplicate or reaped upload), one transaction:
 // SnapshotUploadDelete(id) -> reserved_bytes, chunk_ids; ChunkRelease(chunk_ids) -> freed
 // chunks; QuotaRelease(user, reserved_bytes + Σ stored_bytes of freed); queue blob deletion
-// of Key(owner, sha256, id) for each freed chunk. The reaper does the same for every
+// of Key(owner, sha256, id) for each freed chunk. (internal/solo needs no River client on
+// the upload path: the tombstones themselves are the durable record; the code that freed them
+// deletes their blobs right after committing, then the rows, and the reaper finishes
+// tombstones older than its grace period when that code died in between.) The reaper does the same for every
 // SnapshotUploadsAbandoned id, and the orphan sweep lists chunks/ and deletes blobs older than
 // the grace period whose id ParseKey gives and ChunkIDsKnown does not know (written by an
 // upload that died between Ti and Ci).

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"slices"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/m4sh/backend/gen/client"
 	"github.com/m4sh/backend/internal/apptest"
+	"github.com/m4sh/backend/internal/chunkstore"
 	"github.com/m4sh/backend/internal/solo"
 )
 
@@ -40,7 +42,7 @@ func TestSnapshotLifecycleOnEveryBackend(t *testing.T) {
 			sid := created.JSON201.Id
 			var last []byte
 			for r := 1; r <= 5; r++ {
-				body := bytes.Repeat([]byte{byte('a' + r)}, 100*r)
+				body := incompressible(r, 100*r) // costs exactly its size
 				key := fmt.Sprintf("save-%d", r)
 				res, err := c.SoloSnapshotCreateWithBodyWithResponse(ctx, sid, &client.SoloSnapshotCreateParams{IdempotencyKey: &key},
 					"application/octet-stream", bytes.NewReader(body))
@@ -88,7 +90,7 @@ func TestSnapshotLifecycleOnEveryBackend(t *testing.T) {
 			}
 			checkUsed(t, c, 400+500)
 			var objects int
-			for _, err := range env.App.Blobs.List(ctx, "solo/", time.Time{}) {
+			for _, err := range env.App.Blobs.List(ctx, chunkstore.KeyPrefix, time.Time{}) {
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -123,4 +125,11 @@ func runCleanup(t *testing.T, env *apptest.Env) {
 	if _, err := solo.Await(wctx, env.App.River.Client, res.Job.ID, 50*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// incompressible is n bytes that compression cannot shrink, different for each seed.
+func incompressible(seed, n int) []byte {
+	b := make([]byte, n)
+	_, _ = rand.NewChaCha8([32]byte{byte(seed), 2}).Read(b)
+	return b
 }

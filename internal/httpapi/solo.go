@@ -25,6 +25,9 @@ type SoloService interface {
 	SnapshotOpen(ctx context.Context, snap solo.Snapshot) (io.ReadCloser, error)
 	SnapshotList(ctx context.Context, userID string, sessionID uuid.UUID, p page.Request) ([]solo.Snapshot, *string, error)
 	StorageGet(ctx context.Context, userID string) (solo.Storage, error)
+	SnapshotPin(ctx context.Context, userID string, sessionID uuid.UUID, revision int32, label *string) (solo.Snapshot, error)
+	SnapshotUnpin(ctx context.Context, userID string, sessionID uuid.UUID, revision int32) (solo.Snapshot, error)
+	SnapshotRestore(ctx context.Context, userID string, sessionID uuid.UUID, revision int32) (solo.CreateResult, error)
 }
 
 var _ SoloService = (*solo.Service)(nil)
@@ -113,11 +116,7 @@ func (s *Server) SoloSnapshotCreate(ctx context.Context, req api.SoloSnapshotCre
 	if err != nil {
 		return nil, err
 	}
-	out := api.SnapshotCreated{
-		Id: res.Snapshot.ID, SessionId: res.Snapshot.SessionID, Revision: res.Snapshot.Revision,
-		SizeBytes: res.Snapshot.SizeBytes, Sha256: res.Snapshot.SHA256, ContentType: res.Snapshot.ContentType,
-		CreatedAt: res.Snapshot.CreatedAt, Storage: soloStorageOut(res.Storage),
-	}
+	out := snapshotCreatedOut(res)
 	if res.Created {
 		return api.SoloSnapshotCreate201JSONResponse(out), nil
 	}
@@ -245,7 +244,76 @@ func soloStorageOut(s solo.Storage) api.SoloStorage {
 // snapshotDTO is a revision as the listing shows it.
 func snapshotDTO(sn solo.Snapshot) api.Snapshot {
 	return api.Snapshot{
-		Id: sn.ID, Revision: sn.Revision, SizeBytes: sn.SizeBytes, Sha256: sn.SHA256,
-		ContentType: sn.ContentType, CreatedAt: sn.CreatedAt,
+		Id: sn.ID, Revision: sn.Revision, SizeBytes: sn.SizeBytes, StoredBytes: sn.StoredBytes, Sha256: sn.SHA256,
+		ContentType: sn.ContentType, CreatedAt: sn.CreatedAt, Pinned: sn.Pinned,
+		Label: optional(sn.Label, sn.Label != ""), RestoredFrom: optional(sn.RestoredFrom, sn.RestoredFrom > 0),
 	}
+}
+
+// snapshotCreatedOut is the answer to an upload or a restore.
+func snapshotCreatedOut(res solo.CreateResult) api.SnapshotCreated {
+	sn := res.Snapshot
+	return api.SnapshotCreated{
+		Id: sn.ID, SessionId: sn.SessionID, Revision: sn.Revision, SizeBytes: sn.SizeBytes, StoredBytes: sn.StoredBytes,
+		Sha256: sn.SHA256, ContentType: sn.ContentType, CreatedAt: sn.CreatedAt, Pinned: sn.Pinned,
+		Label: optional(sn.Label, sn.Label != ""), RestoredFrom: optional(sn.RestoredFrom, sn.RestoredFrom > 0),
+		Storage: soloStorageOut(res.Storage),
+	}
+}
+
+func optional[T any](v T, ok bool) *T {
+	if !ok {
+		return nil
+	}
+	return &v
+}
+
+// SoloSnapshotPin pins a revision (with an optional label).
+func (s *Server) SoloSnapshotPin(ctx context.Context, req api.SoloSnapshotPinRequestObject) (api.SoloSnapshotPinResponseObject, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var label *string
+	if req.Body != nil && req.Body.Label != nil {
+		l, err := cleanTitle("body.label", req.Body.Label, true)
+		if err != nil {
+			return nil, err
+		}
+		label = &l
+	}
+	sn, err := s.solo.SnapshotPin(ctx, p.UserID, req.SessionId, req.Revision, label)
+	if err != nil {
+		return nil, err
+	}
+	return api.SoloSnapshotPin200JSONResponse(snapshotDTO(sn)), nil
+}
+
+// SoloSnapshotUnpin unpins a revision.
+func (s *Server) SoloSnapshotUnpin(ctx context.Context, req api.SoloSnapshotUnpinRequestObject) (api.SoloSnapshotUnpinResponseObject, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sn, err := s.solo.SnapshotUnpin(ctx, p.UserID, req.SessionId, req.Revision)
+	if err != nil {
+		return nil, err
+	}
+	return api.SoloSnapshotUnpin200JSONResponse(snapshotDTO(sn)), nil
+}
+
+// SoloSnapshotRestore makes a revision's content the newest revision.
+func (s *Server) SoloSnapshotRestore(ctx context.Context, req api.SoloSnapshotRestoreRequestObject) (api.SoloSnapshotRestoreResponseObject, error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res, err := s.solo.SnapshotRestore(ctx, p.UserID, req.SessionId, req.Revision)
+	if err != nil {
+		return nil, err
+	}
+	if res.Created {
+		return api.SoloSnapshotRestore201JSONResponse(snapshotCreatedOut(res)), nil
+	}
+	return api.SoloSnapshotRestore200JSONResponse(snapshotCreatedOut(res)), nil
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"strconv"
@@ -59,21 +60,34 @@ func (e soloEnv) storage(t *testing.T, tok string) map[string]any {
 	return r.JSON(t)
 }
 
-// assertInvariant checks the quota invariant for user: used_bytes equals the sum of the
-// sizes of the user's revisions, and nothing is pending.
+// assertInvariant checks the quota invariant for user: used_bytes equals the stored size of
+// the user's live chunks (plus whole-blob revisions from before chunking), no chunk's
+// reference count drifts, and nothing is in flight.
 func (e soloEnv) assertInvariant(t *testing.T, user string, wantUsed int64) {
 	t.Helper()
-	var used, sum, pending int64
+	var used, actual, inFlight, drift int64
 	err := e.Pool.QueryRow(context.Background(), `
 		SELECT COALESCE((SELECT used_bytes FROM solo_user_storage WHERE user_id = $1), 0),
-		       COALESCE((SELECT SUM(size_bytes) FROM solo_snapshots WHERE user_id = $1), 0),
-		       (SELECT count(*) FROM solo_snapshots WHERE user_id = $1 AND status = 'pending')`, user).Scan(&used, &sum, &pending)
+		       COALESCE((SELECT SUM(stored_bytes) FROM snapshot_chunks WHERE user_id = $1 AND state = 'live'), 0)
+		         + COALESCE((SELECT SUM(size_bytes) FROM solo_snapshots WHERE user_id = $1 AND manifest IS NULL), 0),
+		       (SELECT count(*) FROM solo_snapshots WHERE user_id = $1 AND status = 'pending')
+		         + (SELECT count(*) FROM snapshot_uploads WHERE user_id = $1),
+		       (SELECT count(*) FROM snapshot_chunks c WHERE c.user_id = $1 AND c.refcount <>
+		         (SELECT count(*) FROM solo_snapshots s WHERE c.id = ANY(s.chunk_ids)))`, user).Scan(&used, &actual, &inFlight, &drift)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if used != sum || used != wantUsed || pending != 0 {
-		t.Errorf("user %s: used_bytes = %d, sum of sizes = %d, pending = %d; want %d, %d, 0", user, used, sum, pending, wantUsed, wantUsed)
+	if used != actual || used != wantUsed || inFlight != 0 || drift != 0 {
+		t.Errorf("user %s: used_bytes = %d, rows say %d, in flight %d, refcount drift %d; want %d, %d, 0, 0", user, used, actual, inFlight, drift, wantUsed, wantUsed)
 	}
+}
+
+// noise is n incompressible bytes (the same for the same seed): such a body, sharing nothing,
+// costs exactly its size.
+func noise(seed uint64, n int) []byte {
+	b := make([]byte, n)
+	_, _ = rand.NewChaCha8([32]byte{byte(seed), byte(seed >> 8), 1}).Read(b)
+	return b
 }
 
 func sha(b []byte) string {
@@ -284,10 +298,10 @@ func TestSoloSnapshotLimits(t *testing.T) {
 	env := setupSolo(t, map[string]string{"SOLO_SNAPSHOT_MAX_BYTES": "1000", "SOLO_QUOTA_BYTES": "2500"})
 	tok := env.Token("alice")
 	sid := env.session(t, tok)
-	if r := env.upload(t, tok, sid, bytes.Repeat([]byte("a"), 1000), nil); r.Status != http.StatusCreated {
+	if r := env.upload(t, tok, sid, noise(1, 1000), nil); r.Status != http.StatusCreated {
 		t.Fatalf("upload at the size limit = %d: %s", r.Status, r.Body)
 	}
-	if r := env.upload(t, tok, sid, bytes.Repeat([]byte("b"), 1000), nil); r.Status != http.StatusCreated {
+	if r := env.upload(t, tok, sid, noise(2, 1000), nil); r.Status != http.StatusCreated {
 		t.Fatalf("second upload = %d: %s", r.Status, r.Body)
 	}
 	tests := []struct {
@@ -301,7 +315,7 @@ func TestSoloSnapshotLimits(t *testing.T) {
 		{"one byte over the limit", bytes.Repeat([]byte("c"), 1001), nil, 413, "payload_too_large"},
 		{"bad content type", []byte("x"), map[string]string{"Content-Type": "not a type"}, 400, "validation_error"},
 		{"idempotency key too long", []byte("x"), map[string]string{"Idempotency-Key": string(bytes.Repeat([]byte("k"), 256))}, 400, "validation_error"},
-		{"over quota", bytes.Repeat([]byte("d"), 501), nil, 403, "quota_exceeded"},
+		{"over quota", noise(4, 501), nil, 403, "quota_exceeded"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -315,7 +329,7 @@ func TestSoloSnapshotLimits(t *testing.T) {
 			}
 		})
 	}
-	if r := env.upload(t, tok, sid, bytes.Repeat([]byte("e"), 500), nil); r.Status != http.StatusCreated {
+	if r := env.upload(t, tok, sid, noise(5, 500), nil); r.Status != http.StatusCreated {
 		t.Errorf("upload of exactly the remaining bytes = %d: %s", r.Status, r.Body)
 	}
 	if st := env.storage(t, tok); num(st["used"]) != 2500 || num(st["remaining"]) != 0 {
@@ -324,14 +338,19 @@ func TestSoloSnapshotLimits(t *testing.T) {
 	env.assertInvariant(t, "alice", 2500)
 }
 
-// TestSoloSnapshotRejectsBeforeReading sends a Content-Length that is too large (for the size
-// limit, or for the quota) and never sends the body: the answer must come anyway, from the
-// header alone. A chunked body over the limit is cut off at the limit.
+// TestSoloSnapshotRejectsBeforeReading sends a Content-Length that is too large for the size
+// limit, or any upload once the quota is used up, and never sends the body: the answer must
+// come anyway, from the header alone (what an upload adds is known only after chunking, so
+// a quota with room left reads the body). A chunked body over the limit is cut off at the
+// limit.
 func TestSoloSnapshotRejectsBeforeReading(t *testing.T) {
 	t.Parallel()
 	env := setupSolo(t, map[string]string{"SOLO_SNAPSHOT_MAX_BYTES": "4096", "SOLO_QUOTA_BYTES": "3000"})
 	tok := env.Token("alice")
 	sid := env.session(t, tok)
+	if r := env.upload(t, tok, sid, noise(9, 3000), nil); r.Status != http.StatusCreated {
+		t.Fatalf("upload of the whole quota = %d: %s", r.Status, r.Body)
+	}
 	tests := []struct {
 		name          string
 		contentLength int64
@@ -339,7 +358,7 @@ func TestSoloSnapshotRejectsBeforeReading(t *testing.T) {
 		code          string
 	}{
 		{"over the size limit", 1 << 30, 413, "payload_too_large"},
-		{"over the quota", 3001, 403, "quota_exceeded"},
+		{"quota used up", 1, 403, "quota_exceeded"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -362,6 +381,8 @@ func TestSoloSnapshotRejectsBeforeReading(t *testing.T) {
 		})
 	}
 	t.Run("chunked over the size limit", func(t *testing.T) {
+		// Another user, whose quota has room: the size limit alone refuses it.
+		tok, sid := env.Token("bob"), env.session(t, env.Token("bob"))
 		// An endless chunked body: the server must stop reading at the limit.
 		var sent int64
 		var mu sync.Mutex
@@ -388,7 +409,7 @@ func TestSoloSnapshotRejectsBeforeReading(t *testing.T) {
 		resp.Body.Close()
 		assertProblem(t, apptest.Response{Status: resp.StatusCode, Header: resp.Header, Body: b}, 413, "payload_too_large")
 	})
-	env.assertInvariant(t, "alice", 0)
+	env.assertInvariant(t, "alice", 3000)
 }
 
 type readerFunc func([]byte) (int, error)
@@ -410,7 +431,7 @@ func TestSoloQuotaEdgeConcurrent(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			body := bytes.Repeat([]byte{byte(i)}, size)
+			body := noise(uint64(100+i), size)
 			resps[i] = env.upload(t, tok, sid, body, nil)
 		}()
 	}
@@ -491,7 +512,7 @@ func TestSoloIdempotency(t *testing.T) {
 	if r := env.upload(t, tok, s1, a, nil); r.Status != http.StatusCreated || r.JSON(t)["revision"] != 3.0 {
 		t.Errorf("reverting to a = %d %s, want 201 revision 3", r.Status, r.Body)
 	}
-	env.assertInvariant(t, "alice", int64(3*len(a)+len(b)))
+	env.assertInvariant(t, "alice", int64(len(a)+len(b))) // a is stored once
 }
 
 // TestSoloIdempotencyConcurrent: many copies of one request race. With a key, one creates

@@ -225,6 +225,8 @@ type gcMetrics struct {
 	blobsDeleted     prometheus.Counter
 	driftRepaired    prometheus.Counter
 	driftBytes       prometheus.Counter
+	refcountRepaired prometheus.Counter
+	corruptRefs      prometheus.Counter
 	duration         *prometheus.HistogramVec
 }
 
@@ -235,11 +237,13 @@ func newGCMetrics(reg prometheus.Registerer) *gcMetrics {
 		blobsDeleted:     prometheus.NewCounter(prometheus.CounterOpts{Name: "m4sh_solo_gc_blobs_deleted_total", Help: "Snapshot blobs deleted after their rows."}),
 		driftRepaired:    prometheus.NewCounter(prometheus.CounterOpts{Name: "m4sh_solo_usage_drift_repaired_total", Help: "Users whose used_bytes reconciliation had to repair."}),
 		driftBytes:       prometheus.NewCounter(prometheus.CounterOpts{Name: "m4sh_solo_usage_drift_bytes_total", Help: "Absolute bytes of drift repaired."}),
+		refcountRepaired: prometheus.NewCounter(prometheus.CounterOpts{Name: "m4sh_solo_chunk_refcount_repaired_total", Help: "Chunk reference counts reconciliation had to repair."}),
+		corruptRefs:      prometheus.NewCounter(prometheus.CounterOpts{Name: "m4sh_solo_chunk_missing_refs_total", Help: "References to chunks that are gone, found by reconciliation (those revisions cannot be read)."}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "m4sh_solo_gc_job_duration_seconds", Help: "Duration of retention jobs.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 4, 8)}, []string{"job"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.revisionsDeleted, m.bytesFreed, m.blobsDeleted, m.driftRepaired, m.driftBytes, m.duration)
+		reg.MustRegister(m.revisionsDeleted, m.bytesFreed, m.blobsDeleted, m.driftRepaired, m.driftBytes, m.refcountRepaired, m.corruptRefs, m.duration)
 	}
 	return m
 }

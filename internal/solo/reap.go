@@ -9,15 +9,21 @@ import (
 	"io"
 	"time"
 
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
 	"github.com/m4sh/backend/gen/db"
 	"github.com/m4sh/backend/internal/blob"
+	"github.com/m4sh/backend/internal/chunkstore"
+	"github.com/m4sh/backend/internal/postgres"
 )
 
 // ReapSummary reports what ReapPending did.
 type ReapSummary struct {
-	Finished     int `json:"finished"`      // pending uploads whose blob was complete, committed
-	RolledBack   int `json:"rolled_back"`   // pending uploads undone, their bytes released
+	Finished     int `json:"finished"`      // whole-blob pending uploads whose blob was complete, committed
+	RolledBack   int `json:"rolled_back"`   // uploads undone, their bytes and references released
 	OrphanBlobs  int `json:"orphan_blobs"`  // blobs without a row, deleted
+	Tombstones   int `json:"tombstones"`    // freed chunks whose deletion was left unfinished, finished
 	Leftovers    int `json:"leftovers"`     // partial writes (temporary files, multipart uploads), removed
 	FailedUpkeep int `json:"failed_upkeep"` // items left for the next run after an error
 }
@@ -61,18 +67,148 @@ func (s *Service) ReapPending(ctx context.Context, grace time.Duration) (ReapSum
 			break
 		}
 	}
+	if err := s.reapUploads(ctx, grace, &sum); err != nil {
+		return sum, err
+	}
+	if err := s.reapTombstones(ctx, grace, &sum); err != nil {
+		return sum, err
+	}
 	cutoff := time.Now().Add(-grace)
 	if err := s.sweepOrphanBlobs(ctx, cutoff, &sum); err != nil {
 		return sum, err
 	}
+	if err := s.sweepOrphanChunks(ctx, cutoff, &sum); err != nil {
+		return sum, err
+	}
 	if sw, ok := s.blobs.(blob.LeftoverSweeper); ok {
-		n, err := sw.SweepLeftovers(ctx, "solo/", cutoff)
-		sum.Leftovers += n
-		if err != nil {
-			return sum, err
+		for _, prefix := range []string{"solo/", chunkstore.KeyPrefix} {
+			n, err := sw.SweepLeftovers(ctx, prefix, cutoff)
+			sum.Leftovers += n
+			if err != nil {
+				return sum, err
+			}
 		}
 	}
 	return sum, nil
+}
+
+// reapUploads drops chunked uploads in flight for longer than grace: each transaction
+// releases an upload's reservation and references exactly (see dropUpload), and the chunks
+// only it held are deleted.
+func (s *Service) reapUploads(ctx context.Context, grace time.Duration, sum *ReapSummary) error {
+	seen := map[uuid.UUID]bool{}
+	for {
+		ids, err := s.q.SnapshotUploadsAbandoned(ctx, db.SnapshotUploadsAbandonedParams{GraceSeconds: grace.Seconds(), FetchLimit: reapBatch})
+		if err != nil {
+			return fmt.Errorf("listing abandoned uploads: %w", err)
+		}
+		progress := false
+		for _, id := range ids {
+			if seen[id] {
+				continue
+			}
+			seen[id], progress = true, true
+			var freed []tombstone
+			err := postgres.InTx(ctx, s.pool, func(tx pgx.Tx) (err error) {
+				freed, err = dropUpload(ctx, s.q.WithTx(tx), id)
+				return err
+			})
+			if err != nil {
+				sum.FailedUpkeep++
+				s.log.WarnContext(ctx, "dropping an abandoned upload failed; retried next run", "upload_id", id, "err", err)
+				continue
+			}
+			sum.RolledBack++
+			s.finishTombstones(ctx, freed)
+		}
+		if len(ids) < reapBatch || !progress {
+			return nil
+		}
+	}
+}
+
+// reapTombstones finishes the deletion of chunks freed longer than grace ago whose blob
+// deletion did not complete (the process died after freeing them, or a deletion job was lost).
+func (s *Service) reapTombstones(ctx context.Context, grace time.Duration, sum *ReapSummary) error {
+	for {
+		rows, err := s.q.ChunkTombstonesBefore(ctx, db.ChunkTombstonesBeforeParams{GraceSeconds: grace.Seconds(), FetchLimit: reapBatch})
+		if err != nil {
+			return fmt.Errorf("listing chunk tombstones: %w", err)
+		}
+		if len(rows) == 0 {
+			return nil
+		}
+		keys := make([]string, len(rows))
+		ids := make([]int64, len(rows))
+		for i, r := range rows {
+			keys[i], ids[i] = chunkstore.Key(r.UserID, chunkstore.Hash(r.Sha256), r.ID), r.ID
+		}
+		if err := blob.DeleteAll(ctx, s.blobs, keys); err != nil {
+			sum.FailedUpkeep += len(rows)
+			s.log.WarnContext(ctx, "deleting freed chunks failed; retried next run", "chunks", len(rows), "err", err)
+			return nil
+		}
+		n, err := s.q.ChunkDeleteTombstones(ctx, ids)
+		if err != nil {
+			return fmt.Errorf("deleting chunk tombstones: %w", err)
+		}
+		sum.Tombstones += int(n)
+		if len(rows) < reapBatch {
+			return nil
+		}
+	}
+}
+
+// sweepOrphanChunks deletes chunk blobs last modified before cutoff whose chunk id has no
+// row: written by an upload that died between reserving their ids and recording them (or
+// that another upload beat to the same bytes). Ids come from the sequence and are never
+// reused, so an unknown id can only be such a blob.
+func (s *Service) sweepOrphanChunks(ctx context.Context, cutoff time.Time, sum *ReapSummary) error {
+	var keys []string
+	var ids []int64
+	flush := func() error {
+		if len(keys) == 0 {
+			return nil
+		}
+		known, err := s.q.ChunkIDsKnown(ctx, ids)
+		if err != nil {
+			return fmt.Errorf("checking chunk ids: %w", err)
+		}
+		keep := make(map[int64]bool, len(known))
+		for _, id := range known {
+			keep[id] = true
+		}
+		for i, k := range keys {
+			if keep[ids[i]] {
+				continue
+			}
+			if err := s.blobs.Delete(ctx, k); err != nil {
+				sum.FailedUpkeep++
+				s.log.WarnContext(ctx, "deleting an orphan chunk failed", "key", k, "err", err)
+				continue
+			}
+			sum.OrphanBlobs++
+		}
+		keys, ids = keys[:0], ids[:0]
+		return nil
+	}
+	for obj, err := range s.blobs.List(ctx, chunkstore.KeyPrefix, cutoff) {
+		if err != nil {
+			return fmt.Errorf("listing chunk blobs: %w", err)
+		}
+		_, _, id, perr := chunkstore.ParseKey(obj.Key)
+		if perr != nil {
+			s.log.WarnContext(ctx, "a blob under the chunk prefix is not a chunk; left alone", "key", obj.Key)
+			continue
+		}
+		keys, ids = append(keys, obj.Key), append(ids, id)
+		if len(keys) == reapBatch {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return flush()
 }
 
 func (s *Service) reapOne(ctx context.Context, r db.SoloSnapshot, sum *ReapSummary) error {

@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/m4sh/backend/gen/db"
+	"github.com/m4sh/backend/internal/chunkstore"
 	"github.com/m4sh/backend/internal/postgres"
 )
 
@@ -20,8 +21,9 @@ type ReconcileSummary struct {
 // reconcilePage is how many users one listing query returns.
 const reconcilePage = 500
 
-// Reconcile recomputes every user's used_bytes from the rows under that user's row lock,
-// repairing (and logging and metering) any drift from the quota invariant.
+// Reconcile recomputes every user's chunk reference counts from the manifests' references
+// (revisions and uploads in flight) and used_bytes from the rows, under locks that keep both
+// still, repairing (and logging and metering) any drift from the invariants of migration 0006.
 func (s *Service) Reconcile(ctx context.Context) (ReconcileSummary, error) {
 	var sum ReconcileSummary
 	after := ""
@@ -43,14 +45,58 @@ func (s *Service) Reconcile(ctx context.Context) (ReconcileSummary, error) {
 	}
 }
 
+// reconcileUser repairs one user in one transaction. Locks, in the order every other
+// transaction takes them: the user's live chunks (so no reference moves), then the storage
+// row (so no reservation or settle moves used_bytes); an upload between its steps holds no
+// lock, and its references and reservation are counted from its row.
 func (s *Service) reconcileUser(ctx context.Context, userID string, sum *ReconcileSummary) error {
-	return postgres.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+	var freed []tombstone
+	err := postgres.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		q := s.q.WithTx(tx)
+		freed = nil
+		if err := q.ChunkLockUser(ctx, userID); err != nil {
+			return err
+		}
 		used, err := q.QuotaLock(ctx, userID)
 		if err != nil {
 			return err
 		}
-		actual, err := q.QuotaUsageFromRows(ctx, userID)
+		refDrift, err := q.ChunkRefcountDrift(ctx, userID)
+		if err != nil {
+			return err
+		}
+		var unref []int64 // live chunks nothing refers to: released whole (each id refcount times)
+		for _, d := range refDrift {
+			switch {
+			case d.Refcount == 0:
+				// A revision or upload refers to a chunk that is gone or being deleted: its
+				// bytes cannot be read any more. Nothing to repair in the counts.
+				s.log.ErrorContext(ctx, "a revision refers to a missing chunk", "user_id", userID, "chunk_id", d.ID, "references", d.Actual)
+				s.metrics.corruptRefs.Inc()
+			case d.Actual == 0:
+				for range d.Refcount {
+					unref = append(unref, d.ID)
+				}
+			default:
+				if err := q.ChunkRefcountSet(ctx, db.ChunkRefcountSetParams{ID: d.ID, Refcount: d.Actual}); err != nil {
+					return err
+				}
+			}
+			if d.Refcount != 0 {
+				s.log.WarnContext(ctx, "repaired a chunk reference count", "user_id", userID, "chunk_id", d.ID, "recorded", d.Refcount, "actual", d.Actual)
+				s.metrics.refcountRepaired.Inc()
+			}
+		}
+		if len(unref) > 0 {
+			rows, err := q.ChunkRelease(ctx, unref)
+			if err != nil {
+				return err
+			}
+			for _, r := range rows {
+				freed = append(freed, tombstone{id: r.ID, key: chunkstore.Key(r.UserID, chunkstore.Hash(r.Sha256), r.ID)})
+			}
+		}
+		actual, err := q.ChunkUsageActual(ctx, userID)
 		if err != nil || actual == used {
 			return err
 		}
@@ -65,4 +111,9 @@ func (s *Service) reconcileUser(ctx context.Context, userID string, sum *Reconci
 		sum.DriftBytes += max(drift, -drift)
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	s.finishTombstones(ctx, freed)
+	return nil
 }

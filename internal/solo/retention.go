@@ -21,6 +21,7 @@ import (
 
 	"github.com/m4sh/backend/gen/db"
 	"github.com/m4sh/backend/internal/blob"
+	"github.com/m4sh/backend/internal/chunkstore"
 	"github.com/m4sh/backend/internal/postgres"
 )
 
@@ -72,37 +73,62 @@ func (s *Service) Cleanup(ctx context.Context, jobs TxInserter, keep int, only *
 const sessionsPerPage = 200
 
 // cleanSessions deletes a page of sessions' old revisions, a batch per transaction: rows,
-// the owners' used_bytes and the blob deletions commit together.
+// chunk references, the owners' used_bytes and the blob deletions commit together. Lock
+// order (internal/chunkstore's doc): sessions, revision rows, chunk rows (ChunkRelease, in id
+// order), then the owners' storage rows in user_id order.
 func (s *Service) cleanSessions(ctx context.Context, jobs TxInserter, ids []uuid.UUID, keep int) (deleted int, freed int64, err error) {
 	if len(ids) == 0 {
 		return 0, 0, nil
 	}
 	for {
-		var rows []db.RetentionDeleteOldestRow
+		var n int
+		var batchFreed int64
 		err := postgres.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 			q := s.q.WithTx(tx)
-			// The lock order of the package doc: sessions, then their owners' rows.
-			owners, err := q.RetentionLockSessions(ctx, ids)
-			if err != nil {
+			n, batchFreed = 0, 0
+			if _, err := q.RetentionLockSessions(ctx, ids); err != nil {
 				return err
 			}
-			if err := q.QuotaLockUsers(ctx, owners); err != nil {
-				return err
-			}
-			rows, err = q.RetentionDeleteOldest(ctx, db.RetentionDeleteOldestParams{SessionIds: ids, KeepLast: int32(keep), Lim: int32(s.opts.GCBatch)})
+			rows, err := q.RetentionDeleteOldest(ctx, db.RetentionDeleteOldestParams{SessionIds: ids, KeepLast: int32(keep), Lim: int32(s.opts.GCBatch)})
 			if err != nil || len(rows) == 0 {
 				return err
 			}
+			n = len(rows)
 			byUser := map[string]int64{}
-			keys := make([]string, len(rows))
-			for i, r := range rows {
-				byUser[r.UserID] += r.SizeBytes
-				keys[i] = r.BlobKey
+			var keys []string
+			var refs []int64
+			for _, r := range rows {
+				if r.WholeBlob {
+					byUser[r.UserID] += r.SizeBytes
+					keys = append(keys, r.BlobKey)
+				}
+				refs = append(refs, r.ChunkIds...)
 			}
-			for _, user := range slices.Sorted(maps.Keys(byUser)) {
+			if len(refs) > 0 {
+				gone, err := q.ChunkRelease(ctx, refs)
+				if err != nil {
+					return fmt.Errorf("releasing chunks: %w", err)
+				}
+				for _, c := range gone {
+					byUser[c.UserID] += int64(c.StoredBytes)
+					keys = append(keys, chunkstore.Key(c.UserID, chunkstore.Hash(c.Sha256), c.ID))
+				}
+			}
+			users := slices.Sorted(maps.Keys(byUser))
+			if err := q.QuotaLockUsers(ctx, users); err != nil {
+				return err
+			}
+			for _, user := range users {
+				if byUser[user] == 0 {
+					continue
+				}
 				if err := release(ctx, q, user, byUser[user]); err != nil {
 					return err
 				}
+				batchFreed += byUser[user]
+			}
+			if len(keys) == 0 {
+				return nil
 			}
 			_, err = jobs.InsertManyTx(ctx, tx, []river.InsertManyParams{{Args: DeleteBlobArgs{Keys: keys}}})
 			return err
@@ -110,15 +136,11 @@ func (s *Service) cleanSessions(ctx context.Context, jobs TxInserter, ids []uuid
 		if err != nil {
 			return deleted, freed, fmt.Errorf("cleaning sessions: %w", err)
 		}
-		var batchFreed int64
-		for _, r := range rows {
-			batchFreed += r.SizeBytes
-		}
-		deleted += len(rows)
+		deleted += n
 		freed += batchFreed
-		s.metrics.revisionsDeleted.Add(float64(len(rows)))
+		s.metrics.revisionsDeleted.Add(float64(n))
 		s.metrics.bytesFreed.Add(float64(batchFreed))
-		if len(rows) < s.opts.GCBatch {
+		if n < s.opts.GCBatch {
 			return deleted, freed, nil
 		}
 	}
@@ -126,10 +148,22 @@ func (s *Service) cleanSessions(ctx context.Context, jobs TxInserter, ids []uuid
 
 // deleteBlobs deletes the blobs of rows retention removed, in one batch (the local store
 // fsyncs each directory once for it); keys already gone count as deleted, so a retry after a
-// partial run finishes the rest.
+// partial run finishes the rest. The tombstones of freed chunks go after their blobs, so a
+// crash in between leaves a tombstone the reaper finishes, never a blob nothing will delete.
 func (s *Service) deleteBlobs(ctx context.Context, keys []string) error {
 	if err := blob.DeleteAll(ctx, s.blobs, keys); err != nil {
 		return fmt.Errorf("deleting blobs: %w", err)
+	}
+	var ids []int64
+	for _, k := range keys {
+		if _, _, id, err := chunkstore.ParseKey(k); err == nil {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) > 0 {
+		if _, err := s.q.ChunkDeleteTombstones(ctx, ids); err != nil {
+			return fmt.Errorf("deleting chunk tombstones: %w", err)
+		}
 	}
 	s.metrics.blobsDeleted.Add(float64(len(keys)))
 	return nil

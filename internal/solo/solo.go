@@ -1,27 +1,24 @@
 // Package solo is the solo workspace (README: Snapshot and quota decisions): sessions owned by one user and the
-// whole lifecycle of their snapshot revisions — upload (upload.go), reads, the per-user quota
-// (quota.go), the reaper of abandoned uploads and leftover blobs (reap.go), retention
-// (retention.go), usage reconciliation (reconcile.go) and the River jobs that run them
-// (jobs.go). Nothing else in the service writes solo_snapshots or solo_user_storage.
+// whole lifecycle of their snapshot revisions — chunked upload (upload.go, chunked.go), reads,
+// pins and restores (history.go), the per-user quota (quota.go), the reaper of abandoned
+// uploads and leftover blobs (reap.go), retention (retention.go), usage and reference count
+// reconciliation (reconcile.go) and the River jobs that run them (jobs.go). Nothing else in
+// the service writes solo_snapshots, snapshot_uploads, snapshot_chunks or solo_user_storage.
 //
-// Quota invariant: solo_user_storage.used_bytes of a user equals the sum of size_bytes of the
-// user's snapshot rows, pending or committed, and no upload takes it past quota_bytes.
-// Bytes move only together with a row, in the transaction that inserts or deletes it, each
-// movement through one query: SnapshotReserve (an upload's row in, its bytes charged under
-// the conditional quota check), QuotaRelease (rows out: a rolled-back upload, or retention),
-// QuotaRepair (reconciliation, which only ever restores the invariant).
+// A revision is stored as content-defined chunks of its owner's storage (internal/chunkstore,
+// whose package doc lays out every transaction, the lock order and the race with GC; this
+// package follows it). Quota invariant (migration 0006): solo_user_storage.used_bytes of a
+// user equals the stored size of the user's live chunks, plus the reservations of their
+// uploads in flight, plus the sizes of whole-blob revisions stored before chunking; each
+// chunk's refcount equals the revisions and uploads that refer to it; and no upload takes
+// used_bytes past quota_bytes. Bytes move only in the transactions that add or remove those
+// rows: SnapshotUploadReserve and SnapshotUploadSettle (an upload), QuotaRelease (a dropped
+// upload, retention), QuotaRepair (reconciliation, which only ever restores the invariant).
 //
-// Lock order: every transaction or statement here that locks more than one of these takes
-// them in this order, so that uploads, their retries, the reaper, retention and
-// reconciliation never deadlock one another:
-//
-//  1. solo_sessions rows (FOR NO KEY UPDATE, in id order): commit, retention;
-//  2. solo_user_storage rows (in user_id order): reserve, rollback, retention, reconcile;
-//  3. the upload's own rows: its solo_snapshots row, then its idempotency keys.
-//
-// The key-share lock an insert's foreign key takes on the session row conflicts with none
-// of these, so reserve may take it after the user's row. PostgreSQL's own deadlock and
-// serialization aborts are still retried (postgres.InTx, postgres.Retry).
+// Lock order, in every transaction: solo_sessions rows (in id order), then snapshot_uploads /
+// solo_snapshots rows, then snapshot_chunks rows in ascending id, then solo_user_storage rows
+// (in user_id order). PostgreSQL's own deadlock and serialization aborts are still retried
+// (postgres.InTx, postgres.Retry).
 package solo
 
 import (
@@ -35,11 +32,13 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/klauspost/compress/zstd"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/m4sh/backend/gen/db"
 	"github.com/m4sh/backend/internal/apperr"
 	"github.com/m4sh/backend/internal/blob"
+	"github.com/m4sh/backend/internal/chunkstore"
 	"github.com/m4sh/backend/internal/page"
 	"github.com/m4sh/backend/internal/postgres"
 	"github.com/m4sh/backend/internal/webhook"
@@ -72,8 +71,10 @@ type Step string
 
 // The steps of an upload.
 const (
-	StepReserve   Step = "reserve"    // bytes reserved and a pending row recorded
-	StepBlobWrite Step = "blob_write" // blob written
+	StepStart     Step = "start"      // upload recorded in flight (its Idempotency-Key claimed)
+	StepReserve   Step = "reserve"    // known chunks referenced, bytes for new ones reserved
+	StepBlobWrite Step = "blob_write" // new chunks' blobs written
+	StepSettle    Step = "settle"     // new chunks recorded, unused reservation released
 	StepCommit    Step = "commit"     // revision committed
 )
 
@@ -87,6 +88,8 @@ type Service struct {
 	metrics  *gcMetrics
 	inFlight *inFlight
 	events   *webhook.Publisher // solo.quota_exceeded (see SetEvents)
+	codec    *chunkstore.Codec
+	chunks   *chunkstore.Store
 }
 
 // New returns a Service; its metrics are registered on reg when it is not nil.
@@ -109,8 +112,14 @@ func New(pool *pgxpool.Pool, blobs blob.Store, log *slog.Logger, reg prometheus.
 	if opts.UploadsInFlight <= 0 {
 		opts.UploadsInFlight = DefaultUploadsInFlight
 	}
+	codec, err := chunkstore.NewCodec(zstd.SpeedFastest)
+	if err != nil {
+		// The options are constants: an error here is a bug, not a condition to handle.
+		panic(fmt.Sprintf("solo: creating the chunk codec: %v", err))
+	}
 	return &Service{pool: pool, q: db.New(pool), blobs: blobs, log: log, opts: opts,
-		metrics: newGCMetrics(reg), inFlight: newInFlight(opts.UploadsInFlight)}
+		metrics: newGCMetrics(reg), inFlight: newInFlight(opts.UploadsInFlight),
+		codec: codec, chunks: chunkstore.NewStore(blobs, codec)}
 }
 
 // Session is a solo session.
@@ -126,11 +135,19 @@ type Snapshot struct {
 	ID          uuid.UUID
 	SessionID   uuid.UUID
 	Revision    int32
-	SizeBytes   int64
+	SizeBytes   int64  // logical size
+	StoredBytes int64  // what the revision added to its owner's storage when it was created
 	SHA256      string // lowercase hex
 	ContentType string
 	CreatedAt   time.Time
-	blobKey     string
+	Pinned      bool
+	Label       string // "" when none
+	// RestoredFrom is the revision this one restored (0: made by an upload).
+	RestoredFrom int32
+
+	owner    string
+	blobKey  string // a whole-blob revision from before chunking (manifest nil)
+	manifest []byte
 }
 
 // ETag is the snapshot's strong entity tag: its quoted SHA-256.
@@ -141,9 +158,15 @@ func sessionFrom(r db.SoloSession) Session {
 }
 
 func snapshotFrom(r db.SoloSnapshot) Snapshot {
+	stored := r.SizeBytes // a whole-blob revision added its size
+	if r.StoredBytes.Valid {
+		stored = r.StoredBytes.Int64
+	}
 	return Snapshot{
-		ID: r.ID, SessionID: r.SessionID, Revision: r.Revision.Int32, SizeBytes: r.SizeBytes,
-		SHA256: r.Sha256, ContentType: r.ContentType, CreatedAt: r.CreatedAt, blobKey: r.BlobKey,
+		ID: r.ID, SessionID: r.SessionID, Revision: r.Revision.Int32, SizeBytes: r.SizeBytes, StoredBytes: stored,
+		SHA256: r.Sha256, ContentType: r.ContentType, CreatedAt: r.CreatedAt,
+		Pinned: r.Pinned, Label: r.Label.String, RestoredFrom: r.RestoredFrom.Int32,
+		owner: r.UserID, blobKey: r.BlobKey, manifest: r.Manifest,
 	}
 }
 
@@ -223,7 +246,24 @@ func (s *Service) SnapshotGet(ctx context.Context, userID string, sessionID uuid
 }
 
 // SnapshotOpen opens a snapshot's bytes; NotFound when retention removed them meanwhile.
+// A chunked revision streams its chunks in order, each checked against its hash; its first
+// chunk is fetched here, so that a revision GC removed since its row was read is a 404
+// rather than a broken 200.
 func (s *Service) SnapshotOpen(ctx context.Context, snap Snapshot) (io.ReadCloser, error) {
+	if snap.manifest != nil {
+		var m chunkstore.Manifest
+		if err := m.UnmarshalBinary(snap.manifest); err != nil {
+			return nil, fmt.Errorf("decoding manifest of revision %d: %w", snap.Revision, err)
+		}
+		r := s.chunks.Open(ctx, snap.owner, m)
+		if _, err := r.Read(nil); err != nil && !errors.Is(err, io.EOF) {
+			if errors.Is(err, blob.ErrNotFound) {
+				return nil, apperr.Wrap(apperr.NotFound, err, "no such snapshot revision")
+			}
+			return nil, fmt.Errorf("opening snapshot chunks: %w", err)
+		}
+		return io.NopCloser(r), nil
+	}
 	rc, _, err := s.blobs.Get(ctx, snap.blobKey)
 	if errors.Is(err, blob.ErrNotFound) {
 		return nil, apperr.Wrap(apperr.NotFound, err, "no such snapshot revision")

@@ -3,6 +3,8 @@ package solo_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
 	"log/slog"
@@ -10,14 +12,17 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/m4sh/backend/internal/apperr"
 	"github.com/m4sh/backend/internal/blob"
+	"github.com/m4sh/backend/internal/chunkstore"
 	"github.com/m4sh/backend/internal/dbtest"
 	"github.com/m4sh/backend/internal/solo"
 )
@@ -71,50 +76,31 @@ func (b *testBundle) upload(body string, key string) (solo.CreateResult, error) 
 	})
 }
 
-// checkInvariant asserts the quota invariant and that blobs and rows match one to one:
-// used_bytes == sum of the user's revision sizes, nothing pending, every row has its blob
-// and every blob its row. It returns the committed revisions in order.
+// checkInvariant asserts checkStore and that the user's used_bytes is wantUsed (-1: any),
+// returning the committed revisions in order.
 func (b *testBundle) checkInvariant(t *testing.T, wantUsed int64) []int32 {
 	t.Helper()
-	ctx := context.Background()
-	var used, sum, pending int64
-	if err := b.pool.QueryRow(ctx, `
-		SELECT COALESCE((SELECT used_bytes FROM solo_user_storage WHERE user_id = $1), 0),
-		       COALESCE((SELECT SUM(size_bytes) FROM solo_snapshots WHERE user_id = $1), 0),
-		       (SELECT count(*) FROM solo_snapshots WHERE status = 'pending')`, b.user).Scan(&used, &sum, &pending); err != nil {
-		t.Fatal(err)
+	used := checkStore(t, b.pool, b.blobs, b.svc)[b.user]
+	if wantUsed >= 0 && used != wantUsed {
+		t.Errorf("used_bytes = %d, want %d", used, wantUsed)
 	}
-	if used != sum || used != wantUsed || pending != 0 {
-		t.Errorf("used_bytes = %d, sum of sizes = %d, pending = %d; want %d, %d, 0", used, sum, pending, wantUsed, wantUsed)
-	}
-	rows, err := b.pool.Query(ctx, "SELECT blob_key, revision FROM solo_snapshots ORDER BY revision")
+	rows, _ := b.pool.Query(context.Background(), "SELECT revision FROM solo_snapshots WHERE revision IS NOT NULL ORDER BY revision")
+	revs, err := pgx.CollectRows(rows, pgx.RowTo[int32])
 	if err != nil {
 		t.Fatal(err)
 	}
-	var keys []string
-	var revs []int32
-	for rows.Next() {
-		var k string
-		var r int32
-		if err := rows.Scan(&k, &r); err != nil {
-			t.Fatal(err)
-		}
-		keys = append(keys, k)
-		revs = append(revs, r)
-	}
-	var stored []string
-	for obj, err := range b.blobs.List(ctx, "", time.Time{}) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		stored = append(stored, obj.Key)
-	}
-	slices.Sort(keys)
-	slices.Sort(stored)
-	if !slices.Equal(keys, stored) {
-		t.Errorf("blobs %v do not match rows %v", stored, keys)
-	}
 	return revs
+}
+
+// storedSum is the sum of the stored_bytes of the user's revisions: used_bytes as long as
+// nothing was deleted (each revision added exactly what it reports).
+func (b *testBundle) storedSum(t *testing.T) int64 {
+	t.Helper()
+	var n int64
+	if err := b.pool.QueryRow(context.Background(), "SELECT coalesce(sum(stored_bytes), 0) FROM solo_snapshots WHERE user_id = $1", b.user).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 // TestCrashBetweenSteps stops an upload dead after each step, as a crash would, then runs the
@@ -129,10 +115,14 @@ func TestCrashBetweenSteps(t *testing.T) {
 		wantUsed  int64
 		replay409 bool // an Idempotency-Key replay before the reaper runs finds it in flight
 	}{
-		// Reserved, nothing written: rolled back, bytes released.
+		// In flight, nothing referenced: dropped.
+		{solo.StepStart, solo.ReapSummary{RolledBack: 1}, nil, 0, true},
+		// Bytes reserved, nothing written: dropped, the reservation released.
 		{solo.StepReserve, solo.ReapSummary{RolledBack: 1}, nil, 0, true},
-		// Blob complete but never committed: the reaper finishes the upload.
-		{solo.StepBlobWrite, solo.ReapSummary{Finished: 1}, []int32{1}, 5, true},
+		// The chunk written but never recorded: dropped, its blob swept as an orphan.
+		{solo.StepBlobWrite, solo.ReapSummary{RolledBack: 1, OrphanBlobs: 1}, nil, 0, true},
+		// The chunk recorded and referenced by the upload alone: dropped, the chunk freed.
+		{solo.StepSettle, solo.ReapSummary{RolledBack: 1}, nil, 0, true},
 		// Committed, then the process died before answering: nothing to reap.
 		{solo.StepCommit, solo.ReapSummary{}, []int32{1}, 5, false},
 	}
@@ -152,9 +142,21 @@ func TestCrashBetweenSteps(t *testing.T) {
 			if err != nil || sum != (solo.ReapSummary{}) {
 				t.Errorf("reaping with a grace of 1h = %+v, %v; want nothing done", sum, err)
 			}
-			sum, err = b.svc.ReapPending(context.Background(), 0)
-			if err != nil {
+			// Two reapers at once do the work once between them.
+			var sums [2]solo.ReapSummary
+			var errs [2]error
+			var wg sync.WaitGroup
+			for i := range 2 {
+				wg.Go(func() { sums[i], errs[i] = b.svc.ReapPending(context.Background(), 0) })
+			}
+			wg.Wait()
+			if err := errors.Join(errs[:]...); err != nil {
 				t.Fatal(err)
+			}
+			sum = solo.ReapSummary{
+				Finished: sums[0].Finished + sums[1].Finished, RolledBack: sums[0].RolledBack + sums[1].RolledBack,
+				OrphanBlobs: sums[0].OrphanBlobs + sums[1].OrphanBlobs, Tombstones: sums[0].Tombstones + sums[1].Tombstones,
+				Leftovers: sums[0].Leftovers + sums[1].Leftovers, FailedUpkeep: sums[0].FailedUpkeep + sums[1].FailedUpkeep,
 			}
 			if sum != tt.want {
 				t.Errorf("reap summary = %+v, want %+v", sum, tt.want)
@@ -200,8 +202,9 @@ func TestReapAfterCrashThenNextUpload(t *testing.T) {
 	}
 }
 
-// TestReapSweepsOrphanBlobs: a blob without a row (its rollback died between deleting the row
-// and deleting the blob) is deleted once older than the grace period, never before.
+// TestReapSweepsOrphanBlobs: blobs without a row — a whole blob whose rollback died between
+// deleting the row and the blob, a chunk an upload wrote under an id it never recorded — are
+// deleted once older than the grace period, never before.
 func TestReapSweepsOrphanBlobs(t *testing.T) {
 	t.Parallel()
 	b := setup(t, "")
@@ -213,11 +216,15 @@ func TestReapSweepsOrphanBlobs(t *testing.T) {
 	if err := b.blobs.Put(ctx, orphan, bytes.NewReader([]byte("orphan")), 6, "application/octet-stream"); err != nil {
 		t.Fatal(err)
 	}
-	if sum, err := b.svc.ReapPending(ctx, time.Hour); err != nil || sum.OrphanBlobs != 0 {
-		t.Errorf("reap with a grace of 1h = %+v, %v; want the young orphan kept", sum, err)
+	chunk := chunkstore.Key(b.user, chunkstore.Hash{1}, 1<<40)
+	if err := b.blobs.Put(ctx, chunk, bytes.NewReader([]byte("chunk")), 5, "application/octet-stream"); err != nil {
+		t.Fatal(err)
 	}
-	if sum, err := b.svc.ReapPending(ctx, 0); err != nil || sum != (solo.ReapSummary{OrphanBlobs: 1}) {
-		t.Errorf("reap = %+v, %v; want one orphan deleted", sum, err)
+	if sum, err := b.svc.ReapPending(ctx, time.Hour); err != nil || sum.OrphanBlobs != 0 {
+		t.Errorf("reap with a grace of 1h = %+v, %v; want the young orphans kept", sum, err)
+	}
+	if sum, err := b.svc.ReapPending(ctx, 0); err != nil || sum != (solo.ReapSummary{OrphanBlobs: 2}) {
+		t.Errorf("reap = %+v, %v; want two orphans deleted", sum, err)
 	}
 	b.checkInvariant(t, 4)
 }
@@ -231,7 +238,10 @@ func TestReapSweepsPartialWrites(t *testing.T) {
 	if _, err := b.upload("kept", ""); err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join(b.dir, "solo", b.sess.ID.String())
+	dir := filepath.Join(b.dir, "chunks", "partial")
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		t.Fatal(err)
+	}
 	partial := func(name string, age time.Duration) string {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, []byte("half a snap"), 0o600); err != nil {
@@ -260,26 +270,65 @@ func TestReapSweepsPartialWrites(t *testing.T) {
 	b.checkInvariant(t, 4)
 }
 
-// TestReapRollsBackCorruptBlob: a pending upload whose blob does not hash to its recorded
-// SHA-256 is rolled back, never committed.
-func TestReapRollsBackCorruptBlob(t *testing.T) {
-	t.Parallel()
-	b := setup(t, solo.StepReserve)
+// seedPending records a whole-blob upload left pending by a crash of the code before
+// chunking (its row and reservation), with blob holding body.
+func (b *testBundle) seedPending(t *testing.T, sha, body string) {
+	t.Helper()
 	ctx := context.Background()
-	if _, err := b.upload("right", ""); !errors.Is(err, errCrash) {
+	id := uuid.New()
+	key := solo.BlobKey(b.sess.ID, id)
+	if err := b.blobs.Put(ctx, key, strings.NewReader(body), int64(len(body)), "text/plain"); err != nil {
 		t.Fatal(err)
 	}
-	var key string
-	if err := b.pool.QueryRow(ctx, "SELECT blob_key FROM solo_snapshots").Scan(&key); err != nil {
-		t.Fatal(err)
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{`INSERT INTO solo_user_storage (user_id, quota_bytes) VALUES ($1, 1048576) ON CONFLICT DO NOTHING`, []any{b.user}},
+		{`UPDATE solo_user_storage SET used_bytes = used_bytes + $2 WHERE user_id = $1`, []any{b.user, len(body)}},
+		{`INSERT INTO solo_snapshots (id, session_id, user_id, status, size_bytes, sha256, content_type, blob_key, created_at)
+		 VALUES ($3, $4, $1, 'pending', $2, $5, 'text/plain', $6, now() - interval '1 hour')`, []any{b.user, len(body), id, b.sess.ID, sha, key}},
+	} {
+		if _, err := b.pool.Exec(ctx, q.sql, q.args...); err != nil {
+			t.Fatalf("%s: %v", q.sql, err)
+		}
 	}
-	if err := b.blobs.Put(ctx, key, bytes.NewReader([]byte("wrong")), 5, "application/octet-stream"); err != nil {
-		t.Fatal(err)
-	}
-	if sum, err := b.svc.ReapPending(ctx, 0); err != nil || sum != (solo.ReapSummary{RolledBack: 1}) {
-		t.Errorf("reap = %+v, %v; want one rollback", sum, err)
+}
+
+// TestReapLegacyPending: a whole-blob upload pending from before chunking is committed when
+// its blob is complete and rolled back when its blob does not hash to its SHA-256; the
+// committed one reads back as a whole blob, and GC frees it as one.
+func TestReapLegacyPending(t *testing.T) {
+	t.Parallel()
+	b := setup(t, "")
+	ctx := context.Background()
+	sum := sha256.Sum256([]byte("right"))
+	b.seedPending(t, hex.EncodeToString(sum[:]), "wrong")
+	if got, err := b.svc.ReapPending(ctx, 0); err != nil || got != (solo.ReapSummary{RolledBack: 1}) {
+		t.Errorf("reap = %+v, %v; want one rollback", got, err)
 	}
 	b.checkInvariant(t, 0)
+	b.seedPending(t, hex.EncodeToString(sum[:]), "right")
+	if got, err := b.svc.ReapPending(ctx, 0); err != nil || got != (solo.ReapSummary{Finished: 1}) {
+		t.Errorf("reap = %+v, %v; want one finished", got, err)
+	}
+	if revs := b.checkInvariant(t, 5); !slices.Equal(revs, []int32{1}) {
+		t.Errorf("revisions = %v, want [1]", revs)
+	}
+	// A chunked revision beside it, then GC keeping one: the whole blob goes, its size back.
+	if _, err := b.upload("chunked", ""); err != nil {
+		t.Fatal(err)
+	}
+	client := startedRiverClient(t, b.pool, b.svc, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if got, err := b.svc.Cleanup(ctx, client, 1, nil); err != nil || got.RevisionsDeleted != 1 || got.BytesFreed != 5 {
+		t.Errorf("cleanup = %+v, %v; want revision 1 deleted, 5 bytes freed", got, err)
+	}
+	if err := solo.AwaitBlobDeletes(ctx, client, 20*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if revs := b.checkInvariant(t, 7); !slices.Equal(revs, []int32{2}) {
+		t.Errorf("revisions = %v, want [2]", revs)
+	}
 }
 
 func TestQuotaSetBelowUsage(t *testing.T) {

@@ -1,9 +1,7 @@
 package solo
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -46,23 +44,26 @@ type CreateResult struct {
 // goes away.
 const finishTimeout = 30 * time.Second
 
-// SnapshotCreate stores a new revision of a session from an upload. In order:
+// SnapshotCreate stores a new revision of a session from an upload, as content-defined
+// chunks (chunked.go; the transactions are internal/chunkstore's package doc). In order:
 //
 //  0. the caller may have at most Options.UploadsInFlight uploads in flight (TooManyUploads);
 //  1. the session must be the caller's (NotFound otherwise); Content-Length, when sent, is
-//     checked against the size limit (TooLarge) and the remaining quota (QuotaExceeded)
-//     before anything is read;
-//  2. the body is read up to the size limit, never further (empty: Invalid; over: TooLarge)
-//     and hashed;
+//     checked against the size limit (TooLarge); an upload is refused before its body only
+//     when nothing of the quota remains (QuotaExceeded);
+//  2. the body is read up to the size limit, never further (empty: Invalid; over: TooLarge),
+//     hashed and split into chunks;
 //  3. an Idempotency-Key seen before answers with its revision (Conflict while its upload is
 //     in flight or when the body differs); a body identical to the newest revision answers
 //     with that revision — neither creates nor charges anything;
-//  4. reserve: one transaction takes the bytes from the quota with a conditional UPDATE
-//     (QuotaExceeded when they do not fit) and records a pending row;
-//  5. the blob is written under a fresh key;
-//  6. commit: the row gets the session's next revision number.
+//  4. start: the upload is recorded in flight, claiming its Idempotency-Key;
+//  5. reserve: one transaction references the chunks the owner already has and reserves the
+//     stored size of the rest (QuotaExceeded when it does not fit: nothing is stored);
+//  6. the new chunks' blobs are written under fresh keys;
+//  7. settle: they become chunk rows, the unused reservation goes back;
+//  8. commit: the upload becomes the session's next revision.
 //
-// A crash between steps leaves a pending row that ReapPending finishes or rolls back.
+// A crash between steps leaves an upload in flight that ReapPending rolls back.
 func (s *Service) SnapshotCreate(ctx context.Context, up Upload) (_ CreateResult, err error) {
 	defer func() { s.reportQuotaExceeded(ctx, up, err) }() // after release: publishing holds no slot
 	release, err := s.inFlight.acquire(up.UserID)
@@ -89,15 +90,20 @@ func (s *Service) SnapshotCreate(ctx context.Context, up Upload) (_ CreateResult
 		return CreateResult{}, errEmpty()
 	case up.ContentLength > s.opts.MaxSnapshotBytes:
 		return CreateResult{}, s.errTooLarge()
-	case up.ContentLength > storage.Remaining():
-		return CreateResult{}, errQuota(storage, up.ContentLength)
+	case storage.Remaining() == 0:
+		// What an upload adds is known only after chunking (it may add nothing at all), so
+		// only an exhausted quota refuses it unread.
+		return CreateResult{}, errQuota(storage, max(up.ContentLength, 1))
 	}
 	body, err := s.readBody(up)
 	if err != nil {
 		return CreateResult{}, err
 	}
-	sum := sha256.Sum256(body)
-	digest := hex.EncodeToString(sum[:])
+	u, err := s.split(body)
+	if err != nil {
+		return CreateResult{}, err
+	}
+	digest := hex.EncodeToString(u.sum.SHA256[:])
 
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
 	defer cancel()
@@ -111,51 +117,92 @@ func (s *Service) SnapshotCreate(ctx context.Context, up Upload) (_ CreateResult
 			return res, err
 		}
 	}
+	if u.id, err = uuid.NewV7(); err != nil {
+		return CreateResult{}, err
+	}
+	u.user, u.session = up.UserID, up.SessionID
+	return s.storeChunked(ctx, up, u, ct)
+}
 
-	pending, storage, err := s.reserve(ctx, up, body, digest, ct)
+// storeChunked runs steps 4 to 8 of SnapshotCreate.
+func (s *Service) storeChunked(ctx context.Context, up Upload, u *chunkUpload, ct string) (CreateResult, error) {
+	if err := s.uploadStart(ctx, u, up.IdempotencyKey); errors.Is(err, errKeyTaken) {
+		return CreateResult{}, errKeyInFlight()
+	} else if err != nil {
+		return CreateResult{}, err
+	}
+	if err := s.step(ctx, StepStart); err != nil {
+		return CreateResult{}, err
+	}
+	// fail drops the upload now rather than after the reaper's grace period; written are
+	// blobs that certainly became no row.
+	fail := func(err error, written []string) (CreateResult, error) {
+		if errors.Is(err, errUploadGone) {
+			return CreateResult{}, apperr.Wrap(apperr.Unavailable, err, "the upload was abandoned; retry it")
+		}
+		if derr := s.drop(ctx, u, written); derr != nil {
+			s.log.WarnContext(ctx, "dropping a failed upload; the reaper will", "upload_id", u.id, "err", derr)
+		}
+		return CreateResult{}, err
+	}
+	if err := s.uploadReserve(ctx, u); err != nil {
+		return fail(err, nil)
+	}
+	if err := s.step(ctx, StepReserve); err != nil {
+		return CreateResult{}, err
+	}
+	if len(u.fresh) > 0 {
+		if err := s.uploadWrite(ctx, u); err != nil {
+			return fail(apperr.Wrap(apperr.Unavailable, err, "snapshot storage is unavailable"), u.writtenKeys())
+		}
+	}
+	if err := s.step(ctx, StepBlobWrite); err != nil {
+		return CreateResult{}, err
+	}
+	if len(u.fresh) > 0 {
+		unneeded, err := s.uploadSettle(ctx, u)
+		if err != nil {
+			// Whether it committed is unknown: blobs left without a row go to the orphan sweep.
+			return fail(err, nil)
+		}
+		s.deleteUnneeded(ctx, unneeded)
+	}
+	if err := s.step(ctx, StepSettle); err != nil {
+		return CreateResult{}, err
+	}
+	snap, dup, freed, err := s.uploadCommit(ctx, u, ct, up.IdempotencyKey)
 	if errors.Is(err, errKeyTaken) {
-		// A concurrent upload with the same key got there first.
-		res, ok, err := s.replay(ctx, up, digest)
+		// A concurrent upload with the same key committed first: answer as a replay does.
+		if derr := s.drop(ctx, u, nil); derr != nil {
+			s.log.WarnContext(ctx, "dropping an upload whose key was taken; the reaper will", "upload_id", u.id, "err", derr)
+		}
+		res, ok, err := s.replay(ctx, up, hex.EncodeToString(u.sum.SHA256[:]))
 		if !ok && err == nil {
 			err = errors.New("idempotency key taken but not found")
 		}
 		return res, err
 	}
 	if err != nil {
-		return CreateResult{}, err
+		return fail(err, nil)
 	}
-	if err := s.step(ctx, StepReserve); err != nil {
-		return CreateResult{}, err
-	}
-
-	if err := s.blobs.Put(ctx, pending.BlobKey, bytes.NewReader(body), int64(len(body)), pending.ContentType); err != nil {
-		if rerr := s.rollback(ctx, pending, nil); rerr != nil {
-			s.log.ErrorContext(ctx, "rolling back a failed upload; the reaper will", "snapshot_id", pending.ID, "err", rerr)
-		}
-		return CreateResult{}, apperr.Wrap(apperr.Unavailable, err, "snapshot storage is unavailable")
-	}
-	if err := s.step(ctx, StepBlobWrite); err != nil {
-		return CreateResult{}, err
-	}
-
-	snap, dup, err := s.commit(ctx, pending)
-	if err != nil {
-		// Give the bytes back now rather than after the reaper's grace period; a row that did
-		// commit after all is left alone (rollback only deletes a pending row).
-		if rerr := s.rollback(ctx, pending, nil); rerr != nil {
-			s.log.WarnContext(ctx, "rolling back an uncommitted upload; the reaper will", "snapshot_id", pending.ID, "err", rerr)
-		}
-		return CreateResult{}, err
-	}
+	s.finishTombstones(ctx, freed)
 	if err := s.step(ctx, StepCommit); err != nil {
 		return CreateResult{}, err
 	}
-	if dup != nil {
-		// An identical upload committed first while this one was in flight.
+	if dup || len(u.fresh) == 0 {
 		st, err := s.StorageGet(ctx, up.UserID)
-		return CreateResult{Snapshot: *dup, Storage: st}, err
+		return CreateResult{Snapshot: snap, Storage: st, Created: !dup}, err
 	}
-	return CreateResult{Snapshot: snap, Storage: storage, Created: true}, nil
+	return CreateResult{Snapshot: snap, Storage: u.storage, Created: true}, nil
+}
+
+// errKeyInFlight: another upload of the session holds the Idempotency-Key.
+func errKeyInFlight() error {
+	return &apperr.Error{
+		Kind:       apperr.Conflict,
+		Message:    "an upload with this Idempotency-Key is still in progress",
+		RetryAfter: time.Second,
+	}
 }
 
 func (s *Service) step(ctx context.Context, st Step) error {
@@ -268,55 +315,6 @@ func (s *Service) dedupe(ctx context.Context, up Upload, digest string) (CreateR
 
 var errKeyTaken = errors.New("idempotency key taken")
 
-// reserve takes the upload's bytes from the quota and records a pending row (with the
-// Idempotency-Key) in one statement, creating the user's storage row with the default quota
-// on first use. It returns the pending row and the storage usage after the reservation.
-func (s *Service) reserve(ctx context.Context, up Upload, body []byte, digest, ct string) (db.SoloSnapshot, Storage, error) {
-	id, err := uuid.NewV7()
-	if err != nil {
-		return db.SoloSnapshot{}, Storage{}, err
-	}
-	p := db.SnapshotReserveParams{
-		ID: id, SessionID: up.SessionID, UserID: up.UserID, SizeBytes: int64(len(body)), Sha256: digest,
-		ContentType: ct, BlobKey: BlobKey(up.SessionID, id), IdempotencyKey: up.IdempotencyKey,
-	}
-	pending := db.SoloSnapshot{
-		ID: p.ID, SessionID: p.SessionID, UserID: p.UserID, Status: "pending", SizeBytes: p.SizeBytes,
-		Sha256: p.Sha256, ContentType: p.ContentType, BlobKey: p.BlobKey,
-	}
-	for attempt := 0; ; attempt++ {
-		var r db.SnapshotReserveRow
-		err := postgres.Retry(ctx, func() (err error) {
-			r, err = s.q.SnapshotReserve(ctx, p)
-			return err
-		})
-		if err == nil {
-			return pending, Storage{Used: r.UsedBytes, Quota: r.QuotaBytes}, nil
-		}
-		if !errors.Is(err, pgx.ErrNoRows) {
-			err = postgres.Interpret(err, "snapshot")
-			if apperr.Is(err, apperr.Conflict) {
-				// The only unique key a fresh upload can collide on is its Idempotency-Key.
-				return db.SoloSnapshot{}, Storage{}, errKeyTaken
-			}
-			return db.SoloSnapshot{}, Storage{}, fmt.Errorf("reserving quota: %w", err)
-		}
-		// Nothing reserved: the bytes do not fit, or the user has no storage row yet (and a
-		// concurrent upload may have created it since). Only the first is a refusal.
-		cur, err := s.q.QuotaGet(ctx, up.UserID)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-			if err := s.q.QuotaEnsure(ctx, db.QuotaEnsureParams{UserID: up.UserID, QuotaBytes: s.opts.DefaultQuota}); err != nil {
-				return db.SoloSnapshot{}, Storage{}, fmt.Errorf("creating storage row: %w", err)
-			}
-		case err != nil:
-			return db.SoloSnapshot{}, Storage{}, fmt.Errorf("reading quota: %w", err)
-		case p.SizeBytes > storageFrom(cur).Remaining() || attempt >= 3:
-			return db.SoloSnapshot{}, Storage{}, errQuota(storageFrom(cur), p.SizeBytes)
-		}
-	}
-}
-
 // BlobKey is where a snapshot's bytes live: fresh per upload, so a key is never reused.
 func BlobKey(sessionID, snapshotID uuid.UUID) string {
 	return "solo/" + sessionID.String() + "/" + snapshotID.String()
@@ -376,7 +374,7 @@ func (s *Service) commitOnce(ctx context.Context, pending db.SoloSnapshot) (snap
 	}
 }
 
-// rollback undoes a pending upload: deletes its row and releases its bytes in one
+// rollback undoes a whole-blob upload left pending by the code before chunking: deletes its row and releases its bytes in one
 // transaction, then deletes its blob. The row goes first so that a committed revision never
 // loses its blob; a crash before the blob is deleted leaves a blob without a row, which the
 // reaper's sweep removes. keysTo, when set, receives the upload's idempotency keys.
@@ -385,10 +383,6 @@ func (s *Service) rollback(ctx context.Context, pending db.SoloSnapshot, keysTo 
 	err := postgres.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		deleted = false
 		q := s.q.WithTx(tx)
-		// The lock order of the package doc: the user's row before the upload's rows.
-		if _, err := q.QuotaLock(ctx, pending.UserID); err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("locking storage row: %w", err)
-		}
 		if keysTo != nil {
 			if err := q.SnapshotIdempotencyKeyRepoint(ctx, db.SnapshotIdempotencyKeyRepointParams{
 				FromSnapshotID: pending.ID, ToSnapshotID: *keysTo,

@@ -6,3 +6,4 @@ export * from "./presence.js";
 export type * from "./gen/ws.js";
 export { closeCodes, subprotocol } from "./gen/ws.js";
 export * from "./webhook.js";
+export * from "./snapshots.js";

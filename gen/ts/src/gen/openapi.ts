@@ -310,10 +310,13 @@ export interface paths {
          *
          *     Limits, checked in this order: an empty body is `400`; a body over
          *     `SOLO_SNAPSHOT_MAX_BYTES` is `413` (from `Content-Length` when sent, otherwise as soon
-         *     as the limit is crossed while reading); a body that does not fit the caller's quota is
-         *     `403 quota_exceeded` with `used`, `quota` and `remaining` — checked from
-         *     `Content-Length` before the body is read and again on the real size. A refused upload
-         *     stores nothing and charges nothing.
+         *     as the limit is crossed while reading); an upload that does not fit the caller's quota
+         *     is `403 quota_exceeded` with `used`, `quota` and `remaining`. The body is stored as
+         *     content-defined, compressed chunks deduplicated within the caller's storage, so an
+         *     upload costs only the stored size of the chunks the caller does not have yet: before
+         *     the body is read it is refused only when nothing of the quota remains, and after
+         *     chunking when what it adds exceeds `remaining`. A refused upload stores nothing and
+         *     charges nothing.
          *
          *     No double counting: a retry with the same `Idempotency-Key` (scoped to the session)
          *     answers `200` with the revision the key first produced; one sent while the first is
@@ -383,6 +386,55 @@ export interface paths {
         get: operations["SoloSnapshotGet"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/solo/sessions/{session_id}/snapshots/{revision}/pin/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Pin a revision (with an optional label) so retention never removes it.
+         * @description A pinned revision is never removed by retention and does not count toward its
+         *     `keep_last`. Pinning a pinned revision again replaces its label (none: no label). At
+         *     most 50 revisions of a session are pinned; pinning one more is `409`.
+         */
+        post: operations["SoloSnapshotPin"];
+        /** Unpin a revision (its label goes too); retention treats it like any other again. */
+        delete: operations["SoloSnapshotUnpin"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/solo/sessions/{session_id}/snapshots/{revision}/restore/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Make a revision's content the session's newest revision.
+         * @description Creates a new revision with the bytes, `Content-Type` and SHA-256 of `revision`, and
+         *     `restored_from` set to it; the previous newest revision stays, so a restore is undone
+         *     by restoring that one. The new revision shares the source's chunks: it adds nothing to
+         *     the caller's storage (`stored_bytes` 0). Restoring the content the newest revision
+         *     already has creates nothing and answers `200` with the newest revision. A revision
+         *     stored before chunking is restored by storing its bytes as chunks, charged like an
+         *     upload (`403 quota_exceeded` when they do not fit).
+         */
+        post: operations["SoloSnapshotRestore"];
         delete?: never;
         options?: never;
         head?: never;
@@ -598,18 +650,47 @@ export interface components {
         Role: "tutor" | "student";
         /** @enum {string} */
         SessionStatus: "active" | "ended";
+        /**
+         * @example {
+         *       "revision": 7,
+         *       "id": "01a22d94-7349-79c2-98d4-87e50d9d9eca",
+         *       "size_bytes": 1070242,
+         *       "stored_bytes": 48211,
+         *       "sha256": "6d2f1a0c9b8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a392817060504",
+         *       "content_type": "application/json",
+         *       "created_at": "2026-11-30T17:53:04.434586Z",
+         *       "pinned": false
+         *     }
+         */
         Snapshot: {
             content_type: string;
             /** Format: date-time */
             created_at: string;
             /** Format: uuid */
             id: string;
+            /** @description The pin's label, when it has one. */
+            label?: string;
+            /** @description Pinned revisions are never removed by retention and do not count toward `keep_last`. */
+            pinned: boolean;
+            /**
+             * Format: int32
+             * @description The revision whose content this one restored, when it was made by a restore.
+             */
+            restored_from?: number;
             /** Format: int32 */
             revision: number;
             /** @description Lowercase hex SHA-256 of the bytes. */
             sha256: string;
-            /** Format: int64 */
+            /**
+             * Format: int64
+             * @description The revision's logical size (what a read returns).
+             */
             size_bytes: number;
+            /**
+             * Format: int64
+             * @description What the revision added to its owner's storage when it was created (the stored size of the chunks it was first to store; 0 for a restore).
+             */
+            stored_bytes: number;
         };
         SnapshotCreated: {
             content_type: string;
@@ -617,6 +698,10 @@ export interface components {
             created_at: string;
             /** Format: uuid */
             id: string;
+            label?: string;
+            pinned: boolean;
+            /** Format: int32 */
+            restored_from?: number;
             /** Format: int32 */
             revision: number;
             /** Format: uuid */
@@ -625,10 +710,19 @@ export interface components {
             /** Format: int64 */
             size_bytes: number;
             storage: components["schemas"]["SoloStorage"];
+            /**
+             * Format: int64
+             * @description What the revision added to the caller's storage when it was created.
+             */
+            stored_bytes: number;
         };
         SnapshotPage: {
             items: components["schemas"]["Snapshot"][];
             next_cursor?: string;
+        };
+        SnapshotPin: {
+            /** @description A short name for the pinned revision. */
+            label?: string;
         };
         SoloSession: {
             /** Format: date-time */
@@ -658,7 +752,7 @@ export interface components {
             remaining: number;
             /**
              * Format: int64
-             * @description Bytes of stored revisions.
+             * @description Stored (compressed) bytes of the distinct chunks the caller's revisions refer to.
              */
             used: number;
         };
@@ -931,6 +1025,15 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /** @description The session already has 50 pinned revisions (`conflict`); unpin one first. */
+        PinLimit: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
         /**
          * @description The upload does not fit the caller's storage quota (`quota_exceeded`); nothing was
          *     stored. `used`, `quota` and `remaining` (bytes) are top-level members.
@@ -1098,6 +1201,8 @@ export interface components {
         IfNoneMatch: string;
         /** @description Page size. */
         Limit: number;
+        /** @description A revision number of the session. */
+        Revision: number;
         SessionID: string;
         /** @description A solo session id. */
         SoloSessionID: string;
@@ -1813,6 +1918,148 @@ export interface operations {
             304: components["responses"]["SnapshotNotModified"];
             400: components["responses"]["ValidationError"];
             401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["Error"];
+        };
+    };
+    SoloSnapshotPin: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A revision number of the session. */
+                revision: components["parameters"]["Revision"];
+                /** @description A solo session id. */
+                session_id: components["parameters"]["SoloSessionID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                /**
+                 * @example {
+                 *       "label": "Before the proof"
+                 *     }
+                 */
+                "application/json": components["schemas"]["SnapshotPin"];
+            };
+        };
+        responses: {
+            /** @description The revision, pinned. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "revision": 7,
+                     *       "id": "01a22d94-7349-79c2-98d4-87e50d9d9eca",
+                     *       "size_bytes": 1070242,
+                     *       "stored_bytes": 48211,
+                     *       "sha256": "6d2f1a0c9b8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a392817060504",
+                     *       "content_type": "application/json",
+                     *       "created_at": "2026-11-30T17:53:04.434586Z",
+                     *       "pinned": true,
+                     *       "label": "Before the proof"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Snapshot"];
+                };
+            };
+            400: components["responses"]["ValidationError"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["PinLimit"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["Error"];
+        };
+    };
+    SoloSnapshotUnpin: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A revision number of the session. */
+                revision: components["parameters"]["Revision"];
+                /** @description A solo session id. */
+                session_id: components["parameters"]["SoloSessionID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The revision, unpinned (unpinning one that is not pinned changes nothing). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Snapshot"];
+                };
+            };
+            400: components["responses"]["ValidationError"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["Error"];
+        };
+    };
+    SoloSnapshotRestore: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A revision number of the session. */
+                revision: components["parameters"]["Revision"];
+                /** @description A solo session id. */
+                session_id: components["parameters"]["SoloSessionID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Nothing created; the newest revision already has this content. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SnapshotCreated"];
+                };
+            };
+            /** @description The new revision and the storage usage after it. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "01a22d96-c19a-798c-bd95-1efafa28bdb1",
+                     *       "session_id": "dd01a801-dc7f-46c5-a3a7-57e18c388574",
+                     *       "revision": 9,
+                     *       "size_bytes": 1070242,
+                     *       "stored_bytes": 0,
+                     *       "sha256": "6d2f1a0c9b8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a392817060504",
+                     *       "content_type": "application/json",
+                     *       "created_at": "2026-11-30T18:02:11.120391Z",
+                     *       "pinned": false,
+                     *       "restored_from": 7,
+                     *       "storage": {
+                     *         "used": 1310720,
+                     *         "quota": 104857600,
+                     *         "remaining": 103546880
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["SnapshotCreated"];
+                };
+            };
+            400: components["responses"]["ValidationError"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["QuotaExceeded"];
             404: components["responses"]["NotFound"];
             503: components["responses"]["Unavailable"];
             default: components["responses"]["Error"];

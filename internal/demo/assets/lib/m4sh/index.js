@@ -5,3 +5,4 @@ export * from "./paginate.js";
 export * from "./presence.js";
 export { closeCodes, subprotocol } from "./gen/ws.js";
 export * from "./webhook.js";
+export * from "./snapshots.js";

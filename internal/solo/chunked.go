@@ -1,0 +1,448 @@
+package solo
+
+// Chunked uploads (README: Snapshot storage that costs what changed): a body becomes
+// content-defined, compressed chunks in its owner's storage and a revision row holding their
+// manifest. The transactions, their lock order and the race with GC are internal/chunkstore's
+// package doc; this file follows it, with one batch per upload (a body is at most
+// SOLO_SNAPSHOT_MAX_BYTES and already in memory, so its chunks are too).
+//
+// Freed chunks (a dropped upload, reconcile) become tombstones in the transaction that frees
+// them; the tombstone row is the durable record that their blob must go. The code that freed
+// them deletes the blobs right after committing and then the rows; when it dies in between,
+// the reaper finds the tombstone (ChunkTombstonesBefore) and finishes. GC queues its
+// deletions through River (DeleteBlobArgs) in its own transaction instead.
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/m4sh/backend/gen/db"
+	"github.com/m4sh/backend/internal/apperr"
+	"github.com/m4sh/backend/internal/blob"
+	"github.com/m4sh/backend/internal/chunkstore"
+	"github.com/m4sh/backend/internal/postgres"
+)
+
+// chunkWrites bounds the chunk blobs one upload writes at once: each local Put fsyncs, and
+// fsyncs overlap well; more would only queue behind the disk.
+const chunkWrites = 8
+
+// newChunk is a chunk of an upload that its owner may not have yet, with its stored bytes.
+type newChunk struct {
+	ref    chunkstore.Ref
+	stored []byte
+}
+
+// chunkUpload is one upload in flight.
+type chunkUpload struct {
+	id      uuid.UUID
+	user    string
+	session uuid.UUID
+	order   []chunkstore.Hash // the body's chunks, in order
+	chunks  []newChunk        // its distinct chunks, in first-use order
+	sum     chunkstore.Summary
+	// restoredFrom is the revision a restore of a whole-blob revision copies (0: an upload).
+	restoredFrom int32
+
+	refOf    map[chunkstore.Hash]chunkstore.Ref // chunks referenced so far, with their ids
+	fresh    []newChunk                         // chunks to write (not found live at reserve)
+	ids      []int64                            // the ids reserved for fresh, in order
+	reserved int64                              // stored bytes reserved for fresh
+	storage  Storage                            // the owner's usage after the last change
+}
+
+// split cuts body into chunks; duplicates within the body are kept once.
+func (s *Service) split(body []byte) (*chunkUpload, error) {
+	u := &chunkUpload{refOf: map[chunkstore.Hash]chunkstore.Ref{}}
+	seen := map[chunkstore.Hash]bool{}
+	sum, err := s.codec.Split(bytes.NewReader(body), func(c *chunkstore.Chunk) error {
+		u.order = append(u.order, c.Ref.Hash)
+		if !seen[c.Ref.Hash] {
+			seen[c.Ref.Hash] = true
+			u.chunks = append(u.chunks, newChunk{ref: c.Ref, stored: bytes.Clone(c.Stored)})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("chunking snapshot: %w", err)
+	}
+	u.sum = sum
+	return u, nil
+}
+
+func hashesOf(cs []newChunk) [][]byte {
+	out := make([][]byte, len(cs))
+	for i := range cs {
+		out[i] = cs[i].ref.Hash[:]
+	}
+	return out
+}
+
+func refFrom(id int64, sha []byte, size, stored int32, enc int16) chunkstore.Ref {
+	return chunkstore.Ref{Hash: chunkstore.Hash(sha), ChunkID: id, Size: int64(size), StoredSize: int64(stored), Encoding: chunkstore.Encoding(enc)}
+}
+
+// errUploadGone: the upload's row is gone (the reaper rolled it back) before it finished.
+var errUploadGone = errors.New("upload row gone")
+
+// errNoRoom: the reservation did not fit (or the owner has no storage row yet).
+var errNoRoom = errors.New("reservation does not fit")
+
+// uploadStart records the upload in flight (T0), claiming its Idempotency-Key among the
+// session's uploads in flight: errKeyTaken when another one holds it.
+func (s *Service) uploadStart(ctx context.Context, u *chunkUpload, key string) error {
+	p := db.SnapshotUploadCreateParams{ID: u.id, SessionID: u.session, UserID: u.user}
+	if key != "" {
+		p.IdempotencyKey = pgtype.Text{String: key, Valid: true}
+	}
+	err := postgres.Retry(ctx, func() error { _, err := s.q.SnapshotUploadCreate(ctx, p); return err })
+	if err != nil {
+		if err = postgres.Interpret(err, "snapshot upload"); apperr.Is(err, apperr.Conflict) {
+			return errKeyTaken
+		}
+		return fmt.Errorf("starting upload: %w", err)
+	}
+	return nil
+}
+
+// uploadReserve (Ti) takes a reference on each chunk the owner already has and reserves the
+// stored bytes of the rest, with an id for each, before any blob is written. QuotaExceeded
+// when the rest does not fit; nothing is referenced or reserved then.
+func (s *Service) uploadReserve(ctx context.Context, u *chunkUpload) error {
+	for attempt := 0; ; attempt++ {
+		var live []db.ChunkReferenceLiveRow
+		var fresh []newChunk
+		var reserved int64
+		var row db.SnapshotUploadReserveRow
+		err := postgres.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+			q := s.q.WithTx(tx)
+			if _, err := q.SnapshotUploadLock(ctx, u.id); errors.Is(err, pgx.ErrNoRows) {
+				return errUploadGone
+			} else if err != nil {
+				return err
+			}
+			var err error
+			if live, err = q.ChunkReferenceLive(ctx, db.ChunkReferenceLiveParams{UserID: u.user, Hashes: hashesOf(u.chunks)}); err != nil {
+				return err
+			}
+			have := make(map[chunkstore.Hash]bool, len(live))
+			ids := make([]int64, len(live))
+			for i, r := range live {
+				have[chunkstore.Hash(r.Sha256)] = true
+				ids[i] = r.ID
+			}
+			if len(ids) > 0 {
+				if err := q.SnapshotUploadAddRefs(ctx, db.SnapshotUploadAddRefsParams{ID: u.id, ChunkIds: ids}); err != nil {
+					return err
+				}
+			}
+			fresh, reserved = nil, 0
+			for _, c := range u.chunks {
+				if !have[c.ref.Hash] {
+					fresh = append(fresh, c)
+					reserved += c.ref.StoredSize
+				}
+			}
+			if len(fresh) == 0 {
+				return nil
+			}
+			row, err = q.SnapshotUploadReserve(ctx, db.SnapshotUploadReserveParams{
+				UploadID: u.id, UserID: u.user, Bytes: reserved, N: int32(len(fresh)),
+			})
+			if errors.Is(err, pgx.ErrNoRows) {
+				return errNoRoom // rolls back the references too
+			}
+			return err
+		})
+		if err == nil {
+			for _, r := range live {
+				u.refOf[chunkstore.Hash(r.Sha256)] = refFrom(r.ID, r.Sha256, r.SizeBytes, r.StoredBytes, r.Encoding)
+			}
+			u.fresh, u.ids, u.reserved = fresh, row.ChunkIds, reserved
+			if len(fresh) > 0 {
+				u.storage = Storage{Used: row.UsedBytes, Quota: row.QuotaBytes}
+			}
+			return nil
+		}
+		if !errors.Is(err, errNoRoom) {
+			return err
+		}
+		// Nothing reserved: the bytes do not fit, or the owner has no storage row yet (and a
+		// concurrent upload may have created it since). Only the first is a refusal.
+		cur, err := s.q.QuotaGet(ctx, u.user)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			if err := s.q.QuotaEnsure(ctx, db.QuotaEnsureParams{UserID: u.user, QuotaBytes: s.opts.DefaultQuota}); err != nil {
+				return fmt.Errorf("creating storage row: %w", err)
+			}
+		case err != nil:
+			return fmt.Errorf("reading quota: %w", err)
+		case reserved > storageFrom(cur).Remaining() || attempt >= 3:
+			return errQuota(storageFrom(cur), reserved)
+		}
+	}
+}
+
+// uploadWrite writes the fresh chunks' blobs under their reserved ids, a few at a time.
+func (s *Service) uploadWrite(ctx context.Context, u *chunkUpload) error {
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+		sem   = make(chan struct{}, chunkWrites)
+	)
+	for i := range u.fresh {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func(c *newChunk, id int64) {
+			defer func() { <-sem; wg.Done() }()
+			err := s.chunks.Put(ctx, u.user, id, &chunkstore.Chunk{Ref: c.ref, Stored: c.stored})
+			if err != nil {
+				mu.Lock()
+				first = cmpOr(first, err)
+				mu.Unlock()
+			}
+		}(&u.fresh[i], u.ids[i])
+	}
+	wg.Wait()
+	return first
+}
+
+func cmpOr(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+// uploadSettle (Ci) records the written chunks as rows. A chunk another upload of the owner
+// made live meanwhile is referenced instead, and the blob written for it is not needed:
+// unneeded lists those keys for the caller to delete. What was inserted is the upload's
+// stored_bytes; the rest of the reservation goes back.
+func (s *Service) uploadSettle(ctx context.Context, u *chunkUpload) (unneeded []string, err error) {
+	var refs map[chunkstore.Hash]chunkstore.Ref
+	var row db.SnapshotUploadSettleRow
+	err = postgres.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		q := s.q.WithTx(tx)
+		refs, unneeded = map[chunkstore.Hash]chunkstore.Ref{}, nil
+		if _, err := q.SnapshotUploadLock(ctx, u.id); errors.Is(err, pgx.ErrNoRows) {
+			return errUploadGone
+		} else if err != nil {
+			return err
+		}
+		live, err := q.ChunkReferenceLive(ctx, db.ChunkReferenceLiveParams{UserID: u.user, Hashes: hashesOf(u.fresh)})
+		if err != nil {
+			return err
+		}
+		var refIDs []int64
+		for _, r := range live {
+			refs[chunkstore.Hash(r.Sha256)] = refFrom(r.ID, r.Sha256, r.SizeBytes, r.StoredBytes, r.Encoding)
+			refIDs = append(refIDs, r.ID)
+		}
+		p := db.ChunkInsertParams{UserID: u.user}
+		proposed := make(map[chunkstore.Hash]int64, len(u.fresh))
+		for i, c := range u.fresh {
+			proposed[c.ref.Hash] = u.ids[i]
+			if _, ok := refs[c.ref.Hash]; ok {
+				unneeded = append(unneeded, chunkstore.Key(u.user, c.ref.Hash, u.ids[i]))
+				continue
+			}
+			p.ChunkIds = append(p.ChunkIds, u.ids[i])
+			p.Hashes = append(p.Hashes, c.ref.Hash[:])
+			p.Sizes = append(p.Sizes, int32(c.ref.Size))
+			p.Stored = append(p.Stored, int32(c.ref.StoredSize))
+			p.Encodings = append(p.Encodings, int16(c.ref.Encoding))
+		}
+		var added int64
+		if len(p.ChunkIds) > 0 {
+			rows, err := q.ChunkInsert(ctx, p)
+			if err != nil {
+				return err
+			}
+			for _, r := range rows {
+				h := chunkstore.Hash(r.Sha256)
+				refs[h] = refFrom(r.ID, r.Sha256, r.SizeBytes, r.StoredBytes, r.Encoding)
+				refIDs = append(refIDs, r.ID)
+				if r.ID == proposed[h] {
+					added += int64(r.StoredBytes)
+				} else {
+					unneeded = append(unneeded, chunkstore.Key(u.user, h, proposed[h]))
+				}
+			}
+		}
+		row, err = q.SnapshotUploadSettle(ctx, db.SnapshotUploadSettleParams{
+			UploadID: u.id, UserID: u.user, Reserved: u.reserved, Added: added, Unused: u.reserved - added, ChunkIds: refIDs,
+		})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	for h, r := range refs {
+		u.refOf[h] = r
+	}
+	u.storage = Storage{Used: row.UsedBytes, Quota: row.QuotaBytes}
+	return unneeded, nil
+}
+
+// uploadCommit (Tc) numbers the revision and turns the upload into it, recording its
+// Idempotency-Key. An upload identical to the newest revision (one committed meanwhile) is
+// dropped instead and dup is that revision; freed lists the chunks that drop freed.
+func (s *Service) uploadCommit(ctx context.Context, u *chunkUpload, ct, key string) (snap Snapshot, dup bool, freed []tombstone, err error) {
+	m := chunkstore.Manifest{Refs: make([]chunkstore.Ref, len(u.order))}
+	for i, h := range u.order {
+		m.Refs[i] = u.refOf[h]
+	}
+	enc, err := m.MarshalBinary()
+	if err != nil {
+		return Snapshot{}, false, nil, err
+	}
+	digest := hex.EncodeToString(u.sum.SHA256[:])
+	err = postgres.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		q := s.q.WithTx(tx)
+		dup, freed = false, nil
+		if _, err := q.SnapshotUploadLock(ctx, u.id); errors.Is(err, pgx.ErrNoRows) {
+			return errUploadGone
+		} else if err != nil {
+			return err
+		}
+		rev, err := q.SessionRevisionNext(ctx, db.SessionRevisionNextParams{ID: u.session, Sha256: digest})
+		var row db.SoloSnapshot
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			dup = true
+			if row, err = q.SnapshotLatest(ctx, u.session); err != nil {
+				return fmt.Errorf("getting latest snapshot: %w", err)
+			}
+			if freed, err = dropUpload(ctx, q, u.id); err != nil {
+				return err
+			}
+		case err != nil:
+			return err
+		default:
+			row, err = q.SnapshotUploadCommit(ctx, db.SnapshotUploadCommitParams{
+				UploadID: u.id, Revision: rev, SizeBytes: u.sum.Size, Sha256: digest, ContentType: ct,
+				BlobKey: BlobKey(u.session, u.id), Manifest: enc,
+				RestoredFrom: pgtype.Int4{Int32: u.restoredFrom, Valid: u.restoredFrom > 0},
+			})
+			if err != nil {
+				return fmt.Errorf("committing revision: %w", err)
+			}
+		}
+		if key != "" {
+			n, err := q.SnapshotIdempotencyKeyInsert(ctx, db.SnapshotIdempotencyKeyInsertParams{
+				SessionID: u.session, IdempotencyKey: key, SnapshotID: row.ID,
+			})
+			if err != nil {
+				return fmt.Errorf("recording idempotency key: %w", err)
+			}
+			if n == 0 {
+				return errKeyTaken // an upload with the same key committed first
+			}
+		}
+		snap = snapshotFrom(row)
+		return nil
+	})
+	return snap, dup, freed, err
+}
+
+// tombstone is a chunk freed in a committed transaction whose blob is still to be deleted.
+type tombstone struct {
+	id  int64
+	key string
+}
+
+// dropUpload undoes an upload in flight in q's transaction (Drop in internal/chunkstore's
+// doc): its row goes, its references are released and its reservation and the chunks it
+// alone held go back to the quota. No row: nothing to do.
+func dropUpload(ctx context.Context, q *db.Queries, id uuid.UUID) ([]tombstone, error) {
+	up, err := q.SnapshotUploadDelete(ctx, id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("deleting upload: %w", err)
+	}
+	var out []tombstone
+	bytesFreed := up.ReservedBytes
+	if len(up.ChunkIds) > 0 {
+		rows, err := q.ChunkRelease(ctx, up.ChunkIds)
+		if err != nil {
+			return nil, fmt.Errorf("releasing chunks: %w", err)
+		}
+		for _, r := range rows {
+			bytesFreed += int64(r.StoredBytes)
+			out = append(out, tombstone{id: r.ID, key: chunkstore.Key(r.UserID, chunkstore.Hash(r.Sha256), r.ID)})
+		}
+	}
+	if bytesFreed > 0 {
+		if err := release(ctx, q, up.UserID, bytesFreed); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// drop undoes an upload in flight in its own transaction, then deletes the blobs it freed
+// and the blobs it wrote that never became rows (written). Errors after the transaction are
+// logged: the reaper finishes tombstones and orphan blobs.
+func (s *Service) drop(ctx context.Context, u *chunkUpload, written []string) error {
+	var freed []tombstone
+	err := postgres.InTx(ctx, s.pool, func(tx pgx.Tx) (err error) {
+		freed, err = dropUpload(ctx, s.q.WithTx(tx), u.id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("dropping upload: %w", err)
+	}
+	s.finishTombstones(ctx, freed)
+	s.deleteUnneeded(ctx, written)
+	return nil
+}
+
+// finishTombstones deletes freed chunks' blobs, then their rows.
+func (s *Service) finishTombstones(ctx context.Context, ts []tombstone) {
+	if len(ts) == 0 {
+		return
+	}
+	keys := make([]string, len(ts))
+	ids := make([]int64, len(ts))
+	for i, t := range ts {
+		keys[i], ids[i] = t.key, t.id
+	}
+	if err := blob.DeleteAll(ctx, s.blobs, keys); err != nil {
+		s.log.WarnContext(ctx, "deleting freed chunks; the reaper will", "chunks", len(keys), "err", err)
+		return
+	}
+	if _, err := s.q.ChunkDeleteTombstones(ctx, ids); err != nil {
+		s.log.WarnContext(ctx, "deleting chunk tombstones; the reaper will", "chunks", len(ids), "err", err)
+	}
+}
+
+// deleteUnneeded deletes chunk blobs that belong to no row (written for nothing); a failure
+// leaves them to the reaper's orphan sweep.
+func (s *Service) deleteUnneeded(ctx context.Context, keys []string) {
+	if len(keys) == 0 {
+		return
+	}
+	if err := blob.DeleteAll(ctx, s.blobs, keys); err != nil {
+		s.log.WarnContext(ctx, "deleting unneeded chunk blobs; the reaper will", "chunks", len(keys), "err", err)
+	}
+}
+
+// writtenKeys are the keys of the fresh chunks (written, or about to be).
+func (u *chunkUpload) writtenKeys() []string {
+	keys := make([]string, len(u.fresh))
+	for i, c := range u.fresh {
+		keys[i] = chunkstore.Key(u.user, c.ref.Hash, u.ids[i])
+	}
+	return keys
+}
