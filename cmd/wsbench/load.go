@@ -40,7 +40,13 @@ var (
 	// nodes that clients are spread over (by user index, so each room spans the nodes).
 	extraPids   = new([]int)
 	spreadAddrs = new([]string)
+	// The presence and tutoring mix of a run beside the cursors (m4sh only): presence
+	// states per user per second, the spotlight viewport of each room's tutor (user 0) per
+	// second, reactions per user per second.
+	mix = new(mixRates)
 )
+
+type mixRates struct{ state, viewport, reaction float64 }
 
 // cpuAll is the CPU ticks of *pid and *extraPids together.
 func cpuAll() int64 {
@@ -68,6 +74,9 @@ func nowUS() float64 { return float64(time.Since(start).Microseconds()) }
 func runLoad() (map[string]any, error) {
 	sent.Store(0)
 	recv.Store(0)
+	for i := range recvKind {
+		recvKind[i].Store(0)
+	}
 	ctx := context.Background()
 	conns, rssBefore, err := connectAll(ctx)
 	if err != nil {
@@ -90,14 +99,32 @@ func runLoad() (map[string]any, error) {
 	interval := time.Duration(float64(time.Second) / *hz)
 	stop := make(chan struct{})
 	for i, c := range conns {
-		go c.sendLoop(interval, time.Duration(i)*interval/time.Duration(len(conns)), stop)
+		off := time.Duration(i) * interval / time.Duration(len(conns))
+		go c.sendLoop(interval, off, stop)
+		if mix.state > 0 {
+			go c.mixLoop(kindState, mix.state, off, stop)
+		}
+		if mix.reaction > 0 {
+			go c.mixLoop(kindReaction, mix.reaction, off, stop)
+		}
+		if mix.viewport > 0 && c.user == 0 {
+			go c.mixLoop(kindViewport, mix.viewport, off, stop)
+		}
 	}
 	time.Sleep(*warmup)
 	measuring.Store(true)
 	cpu0, t0 := cpuAll(), time.Now()
 	sent0, recv0 := sent.Load(), recv.Load()
+	var kind0 [3]int64
+	for i := range kind0 {
+		kind0[i] = recvKind[i].Load()
+	}
 	time.Sleep(*duration)
 	sent1, recv1 := sent.Load(), recv.Load()
+	var kind1 [3]int64
+	for i := range kind1 {
+		kind1[i] = recvKind[i].Load()
+	}
 	cpu1, t1 := cpuAll(), time.Now()
 	measuring.Store(false)
 	close(stop)
@@ -113,12 +140,23 @@ func runLoad() (map[string]any, error) {
 	if *target == "centrifugo" {
 		fanout = float64(*users) // it delivers to the publisher too
 	}
-	delivered := float64(recv1-recv0) / secs
+	cursorsDelivered := float64(recv1-recv0) / secs
+	delivered := cursorsDelivered
+	perKind := map[string]float64{}
+	for i, name := range kindNames {
+		n := float64(kind1[i]-kind0[i]) / secs
+		if n > 0 {
+			perKind[name] = round1(n)
+			delivered += n
+		}
+	}
 	res := map[string]any{
 		"label": *label, "target": *target, "conns": len(conns), "rooms": *rooms, "users": *users, "hz": *hz,
 		"sent_per_s":      round1(float64(sent1-sent0) / secs),
 		"delivered_per_s": round1(delivered),
-		"expected_per_s":  round1(float64(sent1-sent0) / secs * fanout),
+		"cursors_per_s":   round1(cursorsDelivered),
+		"mix_per_s":       perKind,
+		"expected_per_s":  round1(float64(sent1-sent0) / secs * fanout), // cursors
 		"p50_ms":          round1(pct(lat, 0.50) / 1000),
 		"p99_ms":          round1(pct(lat, 0.99) / 1000),
 		"closed_conns":    closed,
@@ -137,7 +175,63 @@ func runLoad() (map[string]any, error) {
 var (
 	sent, recv atomic.Int64
 	measuring  atomic.Bool
+	// recvKind counts the delivered frames of the mix, by kind.
+	recvKind [3]atomic.Int64
 )
+
+// Kinds of the presence and tutoring mix.
+const (
+	kindState = iota
+	kindViewport
+	kindReaction
+)
+
+var (
+	kindNames  = [...]string{"state", "viewport", "reaction"}
+	kindPrefix = [...][]byte{[]byte(`{"type":"state",`), []byte(`{"type":"viewport",`), []byte(`{"type":"reaction",`)}
+)
+
+// mixLoop sends one kind of the mix at hz from this connection. The viewport sender turns its
+// spotlight on first (it is each room's tutor).
+func (c *conn) mixLoop(kind int, hz float64, offset time.Duration, stop chan struct{}) {
+	write := func(msg string) bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := c.ws.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
+			c.closed.Store(true)
+			return false
+		}
+		return true
+	}
+	if kind == kindViewport && !write(`{"type":"spotlight","on":true}`) {
+		return
+	}
+	time.Sleep(offset)
+	t := time.NewTicker(time.Duration(float64(time.Second) / hz))
+	defer t.Stop()
+	for n := 0; ; n++ {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		if c.closed.Load() {
+			return
+		}
+		var msg string
+		switch kind {
+		case kindState:
+			msg = `{"type":"state","state":{"color":"#e8590c","n":` + strconv.Itoa(n) + `,"tool":"pen"}}`
+		case kindViewport:
+			msg = `{"type":"viewport","x":` + strconv.Itoa(n%100) + `,"y":0,"w":1280,"h":720}`
+		case kindReaction:
+			msg = `{"type":"reaction","emoji":"👏"}`
+		}
+		if !write(msg) {
+			return
+		}
+	}
+}
 
 type conn struct {
 	ws     *websocket.Conn
@@ -158,6 +252,12 @@ func (c *conn) readLoop() {
 			return
 		}
 		now := nowUS()
+		if k := mixKind(b); k >= 0 {
+			if measuring.Load() {
+				recvKind[k].Add(1)
+			}
+			continue
+		}
 		// Count every cursor position in the frame (servers may batch).
 		for {
 			i := bytes.Index(b, []byte(`"x":`))
@@ -184,6 +284,16 @@ func (c *conn) readLoop() {
 			}
 		}
 	}
+}
+
+// mixKind is the mix kind of a frame, or -1.
+func mixKind(b []byte) int {
+	for i, p := range kindPrefix {
+		if bytes.HasPrefix(b, p) {
+			return i
+		}
+	}
+	return -1
 }
 
 func (c *conn) sendLoop(interval, offset time.Duration, stop chan struct{}) {

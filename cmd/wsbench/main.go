@@ -11,8 +11,17 @@
 // alternating between them, so that about half of the deliveries cross NATS. CPU and RSS
 // are summed over the nodes and the NATS server.
 //
+// Target m4sh-prev runs the service of another wsbench binary (-prev, built from the
+// previous commit): with it the run is an A/B of the cursor path, m4sh-prev the baseline.
+// Targets m4sh+state (every user also sets a presence state at 5 Hz) and m4sh+tutoring (each
+// room's tutor holds the spotlight and sends viewports at 10 Hz, every user reacts at 1 Hz)
+// measure the cost per delivered frame of that mix beside cursor-only m4sh, the baseline of
+// the run. -repeat runs the targets that many times, interleaved, to see the noise.
+//
 //	wsbench [-rooms 50 -users 20 -hz 20 -duration 10s -idle 10000] [-database-url URL]
 //	wsbench -rooms 25 -users 20 -idle 0 -targets m4sh,m4sh-nats1,m4sh-nats2
+//	wsbench -rooms 25 -users 20 -idle 0 -targets m4sh-prev,m4sh -prev /tmp/wsbench-main -repeat 3
+//	wsbench -rooms 25 -users 20 -idle 0 -targets m4sh,m4sh+state,m4sh+tutoring
 package main
 
 import (
@@ -49,6 +58,8 @@ var (
 	dbURL     = flag.String("database-url", os.Getenv("TEST_DATABASE_URL"), "admin URL of a PostgreSQL server (a fresh database is created and dropped)")
 	idleN     = flag.Int("idle", 10000, "idle connections for the memory figure (0: skip)")
 	targets   = flag.String("targets", "baseline,m4sh", "which servers to measure")
+	prevBin   = flag.String("prev", "", "wsbench binary of the previous commit, for target m4sh-prev")
+	repeat    = flag.Int("repeat", 1, "run the targets this many times, interleaved")
 )
 
 func main() {
@@ -139,14 +150,18 @@ type child struct {
 	addr string
 }
 
-func startChild(mode string, env []string) (*child, error) {
+// startChild runs `bin -serve mode` (bin "" is this binary).
+func startChild(bin, mode string, env []string) (*child, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	cmd := exec.Command(os.Args[0], "-serve", mode, "-listen", addr)
+	if bin == "" {
+		bin = os.Args[0]
+	}
+	cmd := exec.Command(bin, "-serve", mode, "-listen", addr)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -215,16 +230,30 @@ func orchestrate() error {
 		env                   []string
 		nodes                 int  // m4sh processes (clients spread over them)
 		nats                  bool // start a NATS server and set PUBSUB=nats
+		bin                   string
+		mix                   mixRates
 	}
 	var runs []run
 	if want["baseline"] {
-		runs = append(runs, run{"baseline", "bare", "bare", nil, 1, false})
+		runs = append(runs, run{variant: "baseline", mode: "bare", target: "bare", nodes: 1})
+	}
+	if want["m4sh-prev"] && *prevBin == "" {
+		return errors.New("target m4sh-prev needs -prev (a wsbench binary built from the previous commit)")
 	}
 	for _, v := range []struct {
 		name  string
 		nodes int
 		nats  bool
-	}{{"m4sh", 1, false}, {"m4sh-nats1", 1, true}, {"m4sh-nats2", 2, true}} {
+		bin   string
+		mix   mixRates
+	}{
+		{name: "m4sh-prev", nodes: 1, bin: *prevBin},
+		{name: "m4sh", nodes: 1},
+		{name: "m4sh+state", nodes: 1, mix: mixRates{state: 5}},
+		{name: "m4sh+tutoring", nodes: 1, mix: mixRates{viewport: 10, reaction: 1}},
+		{name: "m4sh-nats1", nodes: 1, nats: true},
+		{name: "m4sh-nats2", nodes: 2, nats: true},
+	} {
 		if !want[v.name] {
 			continue
 		}
@@ -233,12 +262,16 @@ func orchestrate() error {
 			return err
 		}
 		defer drop()
-		runs = append(runs, run{v.name, "m4sh", "m4sh", []string{
+		runs = append(runs, run{variant: v.name, mode: "m4sh", target: "m4sh", env: []string{
 			"DATABASE_URL=" + u, "AUTH_JWT_SECRET=" + *secret, "LOG_LEVEL=warn", "DB_MAX_CONNS=8",
 			"CLASSROOM_MAX_MEMBERS=1000",
-		}, v.nodes, v.nats})
+		}, nodes: v.nodes, nats: v.nats, bin: v.bin, mix: v.mix})
 	}
-	for _, r := range runs {
+	var all []run
+	for range max(*repeat, 1) {
+		all = append(all, runs...)
+	}
+	for _, r := range all {
 		for _, mode := range []string{"load", "idle"} {
 			if mode == "idle" && *idleN == 0 {
 				continue
@@ -254,7 +287,7 @@ func orchestrate() error {
 			}
 			env := r.env
 			if r.nats {
-				n, err := startChild("nats", nil)
+				n, err := startChild("", "nats", nil)
 				if err != nil {
 					return err
 				}
@@ -263,7 +296,7 @@ func orchestrate() error {
 			}
 			var nodes []string
 			for range r.nodes {
-				c, err := startChild(r.mode, env)
+				c, err := startChild(r.bin, r.mode, env)
 				if err != nil {
 					stopAll()
 					return err
@@ -285,6 +318,7 @@ func orchestrate() error {
 			}
 			*idle = 0
 			*label = r.variant
+			*mix = r.mix
 			if mode == "idle" {
 				*idle = *idleN
 			}
@@ -301,15 +335,36 @@ func orchestrate() error {
 				// With NATS variants the run is the scale-out comparison: the one-node,
 				// in-process service is its baseline.
 				group, name := "WSCursorFanout", r.variant
-				if want["m4sh-nats1"] || want["m4sh-nats2"] {
+				switch {
+				case want["m4sh-prev"]:
+					// A/B of the cursor path against the previous commit's build.
+					group = "WSCursorAB"
+					if name == "m4sh-prev" {
+						name = "baseline"
+					}
+				case want["m4sh+state"] || want["m4sh+tutoring"]:
+					// Cost per delivered frame with the mix, against cursors only.
+					group = "WSPresenceMix"
+					if name == "m4sh" {
+						name = "baseline"
+					}
+				case want["m4sh-nats1"] || want["m4sh-nats2"]:
 					group = "WSScaleOut"
 					if name == "m4sh" {
 						name = "baseline"
 					}
 				}
-				fmt.Printf("Benchmark%s%dx%d/%s\t1\t%.0f ns/op\t%v deliveries/s\t%v expected/s\t%v p50-ms\t%v p99-ms\t%v server-cores\t%v rss-MiB\t%v closed\n",
+				mixed := ""
+				if m, _ := res["mix_per_s"].(map[string]float64); len(m) > 0 {
+					for _, k := range kindNames {
+						if v, ok := m[k]; ok {
+							mixed += fmt.Sprintf("\t%v %s/s", v, k)
+						}
+					}
+				}
+				fmt.Printf("Benchmark%s%dx%d/%s\t1\t%.0f ns/op\t%v deliveries/s\t%v expected/s\t%v p50-ms\t%v p99-ms\t%v server-cores\t%v rss-MiB\t%v closed%s\n",
 					group, *rooms, *users, name, usPer*1000, res["delivered_per_s"], res["expected_per_s"], res["p50_ms"], res["p99_ms"],
-					res["server_cores"], res["server_rss_mib"], res["closed_conns"])
+					res["server_cores"], res["server_rss_mib"], res["closed_conns"], mixed)
 			} else {
 				fmt.Printf("BenchmarkWSIdle%d/%s\t1\t%v KiB/conn\n", *idleN, r.variant, res["kib_per_conn"])
 			}
