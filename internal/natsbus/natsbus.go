@@ -396,7 +396,7 @@ func encode(node uuid.UUID, e *presence.Event) []byte {
 	b = binary.AppendUvarint(b, uint64(len(e.Wire)))
 	b = append(b, e.Wire...)
 	if timed(e.Kind) {
-		b = binary.AppendUvarint(b, uint64(max(e.At.UnixMicro(), 0)))
+		b = binary.AppendUvarint(b, uint64(max(e.At, 0)))
 	}
 	return b
 }
@@ -448,7 +448,7 @@ func decode(b []byte) (uuid.UUID, *presence.Event, []byte, error) {
 		if n <= 0 || us > math.MaxInt64 {
 			return node, nil, nil, errShort
 		}
-		e.At = time.UnixMicro(int64(us)).UTC()
+		e.At = int64(us)
 		b = b[n:]
 	}
 	return node, e, b, nil

@@ -20,9 +20,9 @@ func TestWireRoundTrip(t *testing.T) {
 		{Kind: presence.KindLeave, User: presence.User{UserID: "mia"}},
 		{Kind: presence.KindCursor, User: presence.User{UserID: "mia"}, X: -1.5, Y: 1e300, Wire: []byte(`"user_id":"mia","x":-1.5,"y":1e+300`)},
 		{Kind: presence.KindClose, User: presence.User{UserID: "mia"}, Code: 4429, Reason: "rate_limited"},
-		{Kind: presence.KindHand, User: presence.User{UserID: "mia"}, Code: 1, At: time.Date(2026, 11, 30, 18, 2, 11, 204000000, time.UTC)},
-		{Kind: presence.KindState, User: presence.User{UserID: "mia"}, Wire: []byte(`{"tool":"pen"}`), At: time.Date(2026, 11, 30, 18, 2, 11, 204123000, time.UTC)},
-		{Kind: presence.KindViewport, User: presence.User{UserID: "tina"}, Wire: []byte(`{"type":"viewport","user_id":"tina","x":0,"y":0,"w":1,"h":1}`), At: time.UnixMicro(1).UTC()},
+		{Kind: presence.KindHand, User: presence.User{UserID: "mia"}, Code: 1, At: time.Date(2026, 11, 30, 18, 2, 11, 204000000, time.UTC).UnixMicro()},
+		{Kind: presence.KindState, User: presence.User{UserID: "mia"}, Wire: []byte(`{"tool":"pen"}`), At: time.Date(2026, 11, 30, 18, 2, 11, 204123000, time.UTC).UnixMicro()},
+		{Kind: presence.KindViewport, User: presence.User{UserID: "tina"}, Wire: []byte(`{"type":"viewport","user_id":"tina","x":0,"y":0,"w":1,"h":1}`), At: 1},
 		{Kind: presence.KindReaction, User: presence.User{UserID: "mia"}, Reason: "👏"},
 		{Kind: presence.KindSpotlight, User: presence.User{UserID: "tina"}, Code: 1},
 	}

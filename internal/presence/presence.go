@@ -32,12 +32,16 @@ type User struct {
 	// snapshots only (nil while there is none).
 	Cursor *Point
 	State  string
-	// HandAt is when the user raised their hand (zero: not raised), Spotlight whether they
-	// hold the spotlight and Viewport the transport's encoding of their latest spotlight
-	// viewport (empty while none): set in snapshots only.
-	HandAt    time.Time
-	Spotlight bool
-	Viewport  string
+	// Tutoring is the user's raised hand and spotlight, set in snapshots only (nil while
+	// neither). A pointer: User is part of every Event, cursors' included.
+	Tutoring *Tutoring
+}
+
+// Tutoring is a user's tutoring state in a snapshot.
+type Tutoring struct {
+	HandAt    time.Time // when the hand was raised; zero: not raised
+	Spotlight bool      // the user holds the spotlight
+	Viewport  string    // the transport's encoding of their latest spotlight viewport ("": none)
 }
 
 // Point is a cursor position.
@@ -75,12 +79,17 @@ type Event struct {
 	Code   int
 	Reason string
 	// At is when a hand was raised or lowered (KindHand), or a state or viewport was set
-	// (KindState, KindViewport: the newest wins), stamped by the node it happened on.
-	At time.Time
+	// (KindState, KindViewport: the newest wins), stamped by the node it happened on, in
+	// Unix microseconds (an int64 rather than a time.Time keeps every event, cursors'
+	// included, in a smaller allocation size class).
+	At int64
 	// Trace is the span a join or leave happened in, for a bus to carry to other nodes;
 	// cursor events never carry one (no span per frame).
 	Trace trace.SpanContext
 }
+
+// Time is At as a time.
+func (e *Event) Time() time.Time { return time.UnixMicro(e.At).UTC() }
 
 // Bus carries a session's events to every subscriber of that session: in-process today,
 // across instances when scaled out. Deliver functions must not block.
@@ -628,10 +637,12 @@ func (r *room) withLatest(users []User) {
 				users[i].Cursor = ptr(l.cursor)
 			}
 			users[i].State = l.state
-			users[i].HandAt = l.handAt
-			users[i].Spotlight = l.spotlight
-			if l.spotlight {
-				users[i].Viewport = l.viewport
+			if !l.handAt.IsZero() || l.spotlight {
+				t := &Tutoring{HandAt: l.handAt, Spotlight: l.spotlight}
+				if l.spotlight {
+					t.Viewport = l.viewport
+				}
+				users[i].Tutoring = t
 			}
 		}
 	}
@@ -662,7 +673,7 @@ func (r *room) remember(e *Event) bool {
 	case KindHand:
 		l.handAt = time.Time{}
 		if e.Code != 0 {
-			l.handAt = e.At
+			l.handAt = e.Time()
 		}
 		l.seen |= seenHand
 	case KindSpotlight:

@@ -26,13 +26,13 @@ type relay struct {
 // relayed is a user's last relayed update of one kind as a room saw it.
 type relayed struct {
 	at    time.Time // when the room saw it
-	setAt time.Time // when it was set (Event.At)
+	setAt int64     // when it was set (Event.At)
 	ev    *Event
 }
 
 // record takes e as the last relayed update unless it is older than the one recorded.
 func (d *relayed) record(e *Event, now time.Time) bool {
-	if e.At.Before(d.setAt) {
+	if e.At < d.setAt {
 		return false
 	}
 	d.at, d.setAt, d.ev = now, e.At, e
@@ -59,7 +59,7 @@ func (c *Conn) offer(rl *relay, interval time.Duration, v []byte) {
 // kind (from any node) is less than interval ago; rl.mu is held.
 func (c *Conn) relayLocked(rl *relay, interval time.Duration) {
 	last := c.r.lastRelayed(c.m.user.UserID, rl.kind)
-	if last.setAt.After(rl.setAt) {
+	if last.setAt > rl.setAt.UnixMicro() {
 		rl.pending = false // another node relayed a newer one of the user's
 		return
 	}
@@ -116,7 +116,7 @@ func (c *Conn) publishRelay(kind Kind, v []byte, setAt time.Time) *Event {
 	if kind == KindViewport && !r.holdsSpotlight(c.m.user.UserID) {
 		return nil // the spotlight went off while the viewport waited
 	}
-	e := &Event{Kind: kind, User: User{UserID: c.m.user.UserID}, Wire: v, At: setAt}
+	e := &Event{Kind: kind, User: User{UserID: c.m.user.UserID}, Wire: v, At: setAt.UnixMicro()}
 	r.hub.opts.Bus.Publish(r.session, e)
 	return e
 }

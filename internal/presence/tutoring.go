@@ -54,7 +54,7 @@ func (c *Conn) Hand(raised bool, target string) Result {
 	if (!r.handAt(target).IsZero()) == raised {
 		return Unchanged
 	}
-	r.hub.opts.Bus.Publish(r.session, &Event{Kind: KindHand, User: User{UserID: target}, Code: flag(raised), At: r.hub.opts.Now().UTC().Truncate(time.Millisecond)})
+	r.hub.opts.Bus.Publish(r.session, &Event{Kind: KindHand, User: User{UserID: target}, Code: flag(raised), At: r.hub.opts.Now().Truncate(time.Millisecond).UnixMicro()})
 	return Done
 }
 

@@ -156,8 +156,9 @@ func TestServerFramesMatchSchema(t *testing.T) {
 		vf := viewportFrame(id, x, y, w, h)
 		check(vf, map[string]any{"type": "viewport", "user_id": valid(id), "x": x, "y": y, "w": w, "h": h})
 		tutor, student := u, u
-		tutor.UserID, tutor.Spotlight, tutor.Viewport = id+"t", true, string(viewportFrame(id+"t", x, y, w, h))
-		student.HandAt = at
+		tutor.UserID = id + "t"
+		tutor.Tutoring = &presence.Tutoring{Spotlight: true, Viewport: string(viewportFrame(id+"t", x, y, w, h))}
+		student.Tutoring = &presence.Tutoring{HandAt: at}
 		check(appendSnapshot(nil, sess, []presence.User{student, tutor}), map[string]any{"type": "presence.snapshot", "session_id": sess.String(),
 			"users":     []any{wu, map[string]any{"user_id": valid(id + "t"), "name": valid(name), "role": u.Role}},
 			"hands":     []any{map[string]any{"user_id": valid(id), "at": wat}},

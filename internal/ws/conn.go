@@ -94,7 +94,7 @@ func (c *conn) Deliver(e *presence.Event) {
 	case presence.KindViewport:
 		c.enqueueLatest(latestViewport, e.User.UserID, e.Wire)
 	case presence.KindHand:
-		c.enqueueFrame(appendHand(nil, e.User.UserID, e.Code != 0, e.At))
+		c.enqueueFrame(appendHand(nil, e.User.UserID, e.Code != 0, e.Time()))
 	case presence.KindReaction:
 		c.enqueueFrame(appendReaction(nil, e.User.UserID, e.Reason))
 	case presence.KindSpotlight:

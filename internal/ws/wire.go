@@ -87,12 +87,12 @@ func appendState(b []byte, userID string, state []byte) []byte {
 func appendSnapshotTutoring(b []byte, users []presence.User) []byte {
 	var hands []presence.User
 	for _, u := range users {
-		if !u.HandAt.IsZero() {
+		if u.Tutoring != nil && !u.Tutoring.HandAt.IsZero() {
 			hands = append(hands, u)
 		}
 	}
 	if len(hands) > 0 {
-		slices.SortStableFunc(hands, func(a, b presence.User) int { return a.HandAt.Compare(b.HandAt) })
+		slices.SortStableFunc(hands, func(a, b presence.User) int { return a.Tutoring.HandAt.Compare(b.Tutoring.HandAt) })
 		b = append(b, `,"hands":[`...)
 		for i, u := range hands {
 			if i > 0 {
@@ -101,18 +101,18 @@ func appendSnapshotTutoring(b []byte, users []presence.User) []byte {
 			b = append(b, `{"user_id":`...)
 			b = appendString(b, u.UserID)
 			b = append(b, `,"at":`...)
-			b = appendTime(b, u.HandAt)
+			b = appendTime(b, u.Tutoring.HandAt)
 			b = append(b, '}')
 		}
 		b = append(b, ']')
 	}
 	for _, u := range users {
-		if !u.Spotlight {
+		if u.Tutoring == nil || !u.Tutoring.Spotlight {
 			continue
 		}
 		b = append(b, `,"spotlight":{"user_id":`...)
 		b = appendString(b, u.UserID)
-		if rect := viewportRect(u.UserID, u.Viewport); rect != "" {
+		if rect := viewportRect(u.UserID, u.Tutoring.Viewport); rect != "" {
 			b = append(b, `,"viewport":{`...)
 			b = append(b, rect...)
 		}
