@@ -75,6 +75,18 @@ try {
   await tutor.waitForFunction(() => document.querySelector("#solo-status").textContent.startsWith("restored"));
   const restored = await tutor.$eval("#snapshot-doc", (e) => e.value);
 
+  // Snapshot history: a second revision, pin the first with a label, restore it.
+  await tutor.fill("#snapshot-doc", JSON.stringify({ shapes: [] }));
+  await tutor.click("#save-snapshot");
+  await tutor.waitForSelector('#history tr[data-revision="2"]');
+  await tutor.fill("#pin-label", "first draft");
+  await tutor.click('#history tr[data-revision="1"] button.pin');
+  await tutor.waitForSelector('#history tr[data-revision="1"][data-pinned="true"]');
+  await tutor.click('#history tr[data-revision="1"] button.restore');
+  await tutor.waitForSelector('#history tr[data-revision="3"]');
+  await tutor.waitForFunction((d) => document.querySelector("#snapshot-doc").value === d, doc);
+  const history = await tutor.$$eval("#history tr", (rows) => rows.map((r) => r.textContent));
+
   // Telemetry.
   await tutor.click("#send-event");
   await tutor.waitForFunction(() => document.querySelector("#telemetry-status").textContent.startsWith("accepted"));
@@ -85,7 +97,7 @@ try {
     tutorID,
     tutorSees: { presence: await tutor.$$eval("#presence li", (l) => l.map((e) => e.dataset.user)), cursor: await dot(tutor, studentID) },
     studentSees: { presence: await student.$$eval("#presence li", (l) => l.map((e) => e.dataset.user)), cursor: await dot(student, tutorID) },
-    saved, restored, doc,
+    saved, restored, doc, history,
     telemetry: await text(tutor, "#telemetry-status"),
     errors,
   }));

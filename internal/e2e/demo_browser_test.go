@@ -36,6 +36,7 @@ func TestDemoInBrowser(t *testing.T) {
 		Saved       string   `json:"saved"`
 		Restored    string   `json:"restored"`
 		Doc         string   `json:"doc"`
+		History     []string `json:"history"`
 		Telemetry   string   `json:"telemetry"`
 		Errors      []string `json:"errors"`
 	}
@@ -55,6 +56,9 @@ func TestDemoInBrowser(t *testing.T) {
 	}
 	if got.Restored != got.Doc || !strings.HasPrefix(got.Saved, "saved revision 1") {
 		t.Errorf("snapshot: saved %q, restored %q, want %q", got.Saved, got.Restored, got.Doc)
+	}
+	if len(got.History) != 3 || !strings.Contains(got.History[0], "restored from #1") || !strings.Contains(got.History[2], "first draft") {
+		t.Errorf("snapshot history rows %q, want revision 3 restored from #1 and revision 1 pinned as \"first draft\"", got.History)
 	}
 	if !strings.HasPrefix(got.Telemetry, "accepted (204)") {
 		t.Errorf("telemetry status %q", got.Telemetry)

@@ -1,5 +1,6 @@
 // The live demo: plain ES module over the built TypeScript client (lib/m4sh = gen/ts/dist).
 import { createM4shClient, PresenceSocket, snapshotBody } from "./lib/m4sh/index.js";
+import { setupHistory } from "./history.js";
 
 const $ = (id) => document.getElementById(id);
 const store = window.sessionStorage; // per window, so two windows can be two users
@@ -306,7 +307,8 @@ async function saveSnapshot() {
     if (!res.data) return status($("solo-status"), problem(res), true);
     const st = res.data.storage;
     status($("solo-status"), `${res.response.status === 201 ? "saved" : "unchanged,"} revision ${res.data.revision} ` +
-      `(${res.data.size_bytes} bytes; used ${st.used} of ${st.quota})`);
+      `(${res.data.size_bytes} bytes, ${res.data.stored_bytes} stored; used ${st.used} of ${st.quota})`);
+    await history.refresh();
   } catch (e) {
     status($("solo-status"), String(e), true);
   }
@@ -326,7 +328,10 @@ async function restoreSnapshot() {
   }
 }
 
-// 5. Telemetry (public route; sent without the token)
+// 5. Snapshot history (history.js)
+const history = setupHistory({ api, soloSession, loadLatest: () => restoreSnapshot() });
+
+// 6. Telemetry (public route; sent without the token)
 async function sendEvent() {
   const name = $("event-name").value.trim() || "demo.clicked";
   const res = await publicApi.POST("/api/v1/logs/telemetry/", {
