@@ -61,6 +61,28 @@ $(TS_STAMP): gen/ts/package.json
 sdk: ## pack gen/ts (@m4sh/client, with its built dist) into bin/m4sh-client-<version>.tgz
 	@mkdir -p bin && cd gen/ts && npm pack --silent --pack-destination ../../bin | sed 's#^#bin/#'
 
+# The /docs renderers (internal/docs/assets/vendor, committed, embedded in the binary): the
+# prebuilt browser bundles of the npm packages pinned in scripts/docs (its lockfile). Redoc's
+# one outside URL (its logo in the sidebar footer) is replaced by an empty image so the page
+# loads nothing from elsewhere.
+DOCS_VENDOR := internal/docs/assets/vendor
+DOCS_NM     := scripts/docs/node_modules
+
+.PHONY: docs-assets
+docs-assets: ## refresh internal/docs/assets/vendor from the renderer versions pinned in scripts/docs
+	cd scripts/docs && npm ci --no-audit --no-fund --loglevel=error --ignore-scripts --legacy-peer-deps
+	rm -rf $(DOCS_VENDOR) && mkdir -p $(DOCS_VENDOR)
+	cp $(DOCS_NM)/redoc/bundles/redoc.standalone.js $(DOCS_VENDOR)/redoc.standalone.js
+	cp $(DOCS_NM)/redoc/LICENSE $(DOCS_VENDOR)/redoc.LICENSE
+	cp $(DOCS_NM)/redoc/bundles/redoc.standalone.js.LICENSE.txt $(DOCS_VENDOR)/redoc.standalone.js.LICENSE.txt
+	sed -i 's#"https://cdn.redoc.ly/redoc/logo-mini.svg"#"data:image/svg+xml,%3Csvg xmlns=%27http://www.w3.org/2000/svg%27/%3E"#; /^\/\/# sourceMappingURL=/d' $(DOCS_VENDOR)/redoc.standalone.js
+	cp $(DOCS_NM)/@asyncapi/react-component/browser/standalone/index.js $(DOCS_VENDOR)/asyncapi.standalone.js
+	cp $(DOCS_NM)/@asyncapi/react-component/browser/standalone/index.js.LICENSE.txt $(DOCS_VENDOR)/asyncapi.standalone.js.LICENSE.txt
+	cp $(DOCS_NM)/@asyncapi/react-component/LICENSE $(DOCS_VENDOR)/asyncapi.LICENSE
+	cp $(DOCS_NM)/@asyncapi/react-component/styles/default.min.css $(DOCS_VENDOR)/asyncapi.min.css
+	sed -i '/^\/\/# sourceMappingURL=/d' $(DOCS_VENDOR)/asyncapi.standalone.js
+	node -e 'for (const p of ["redoc", "@asyncapi/react-component"]) console.log(p, require("./$(DOCS_NM)/" + p + "/package.json").version)' > $(DOCS_VENDOR)/VERSIONS
+
 .PHONY: build
 build: ## build bin/m4sh
 	$(GO) build -o $(BIN) ./cmd/m4sh

@@ -248,7 +248,7 @@ func (a *App) buildHandler(cfg config.Config, doc *openapi3.T, d httpapi.Deps) (
 		"GET /openapi.yaml":  staticFile("application/yaml", openapi.YAML),
 		"GET /asyncapi.yaml": staticFile("application/yaml", asyncapi.YAML),
 		"GET /docs":          docsHandler,
-		"GET /docs/{$}":      docsHandler,
+		"GET /docs/":         docsHandler, // the AsyncAPI page, the plain page and the renderers' files
 		"GET /demo":          demo.Handler(),
 		"GET /demo/":         demo.Handler(),
 		"GET /ws/classroom/{class_id}/session/{session_id}/{$}": a.WS,

@@ -1,186 +1,160 @@
-// Package docs renders a self-contained HTML reference of the OpenAPI document and of the
-// AsyncAPI document's channel, messages and schemas (no CDN, no JavaScript), served at /docs.
+// Package docs serves the API reference at /docs: the OpenAPI document rendered by Redoc and
+// the AsyncAPI document by the AsyncAPI React component's standalone bundle, both embedded
+// from their npm packages (assets/vendor, refreshed by `make docs-assets`; nothing is loaded
+// from another origin), and a plain HTML rendering of both without JavaScript (/docs/plain).
 package docs
 
 import (
 	"bytes"
+	"compress/gzip"
+	"embed"
 	"fmt"
 	"html/template"
+	"io/fs"
 	"net/http"
-	"sort"
+	"path"
 	"strings"
+	"sync"
 
 	"github.com/getkin/kin-openapi/openapi3"
 )
 
-type param struct {
-	In, Name, Type, Description string
-	Required                    bool
-}
+//go:embed assets
+var assets embed.FS
 
-type response struct {
-	Status, Description, Schema string
-}
+// Content-Security-Policy of the pages: scripts and styles of this origin only (the
+// renderers inject style attributes, hence 'unsafe-inline' for styles), never framed by
+// another site. Redoc's search index runs in a worker made from a blob URL.
+const cspBase = "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; " +
+	"connect-src 'self'; worker-src 'self' blob:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; script-src 'self'"
 
-type operation struct {
-	Method, Path, ID, Summary, Description, Body string
-	Public                                       bool
-	Params                                       []param
-	Responses                                    []response
-}
+const (
+	cspOpenAPI = cspBase
+	// The AsyncAPI component validates the document with a JSON Schema validator that
+	// compiles schemas into functions at run time, so that page alone allows eval. It holds
+	// no user data and takes no input but the document of this origin.
+	cspAsyncAPI = cspBase + " 'unsafe-eval'"
+	cspPlain    = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
 
-type page struct {
-	Title, Version, Description string
-	Ops                         []operation
-	Schemas                     []schema
-	Async                       *asyncPage
-}
-
-type schema struct {
-	Name, JSON string
-}
-
-// Handler renders doc and the AsyncAPI document asyncYAML once and serves the page.
+// Handler serves /docs (OpenAPI), /docs/websocket (AsyncAPI), /docs/plain and
+// /docs/assets/…; doc and the AsyncAPI document asyncYAML are rendered into the plain page
+// once, so a document that does not parse fails here, at start-up.
 func Handler(doc *openapi3.T, asyncYAML []byte) (http.Handler, error) {
-	p := page{Title: doc.Info.Title, Version: doc.Info.Version, Description: doc.Info.Description}
-	async, err := renderAsyncAPI(asyncYAML)
+	plain, err := plainPage(doc, asyncYAML)
 	if err != nil {
 		return nil, err
 	}
-	p.Async = async
-	paths := doc.Paths.InMatchingOrder()
-	sort.Strings(paths)
-	for _, path := range paths {
-		item := doc.Paths.Value(path)
-		for method, op := range item.Operations() {
-			o := operation{Method: method, Path: path, ID: op.OperationID, Summary: op.Summary, Description: op.Description}
-			o.Public = op.Security != nil && len(*op.Security) == 0
-			for _, pr := range append(item.Parameters, op.Parameters...) {
-				if pr.Value == nil {
-					continue
-				}
-				o.Params = append(o.Params, param{In: pr.Value.In, Name: pr.Value.Name, Required: pr.Value.Required,
-					Type: schemaName(pr.Value.Schema), Description: pr.Value.Description})
-			}
-			if op.RequestBody != nil && op.RequestBody.Value != nil {
-				var cts []string
-				for ct, mt := range op.RequestBody.Value.Content {
-					cts = append(cts, ct+" "+schemaName(mt.Schema))
-				}
-				sort.Strings(cts)
-				o.Body = strings.Join(cts, "; ")
-			}
-			for status, r := range op.Responses.Map() {
-				if r.Value == nil {
-					continue
-				}
-				desc := ""
-				if r.Value.Description != nil {
-					desc = *r.Value.Description
-				}
-				var sch []string
-				for ct, mt := range r.Value.Content {
-					sch = append(sch, ct+" "+schemaName(mt.Schema))
-				}
-				sort.Strings(sch)
-				o.Responses = append(o.Responses, response{Status: status, Description: desc, Schema: strings.Join(sch, "; ")})
-			}
-			sort.Slice(o.Responses, func(i, j int) bool { return o.Responses[i].Status < o.Responses[j].Status })
-			p.Ops = append(p.Ops, o)
+	pages := map[string][]byte{}
+	for name, p := range map[string]shell{
+		"openapi":  {Title: doc.Info.Title, Version: doc.Info.Version, Kind: "HTTP API (OpenAPI)", Script: "openapi.js", OpenAPI: true},
+		"asyncapi": {Title: doc.Info.Title, Version: doc.Info.Version, Kind: "WebSocket (AsyncAPI)", Script: "asyncapi.js", Style: "vendor/asyncapi.min.css"},
+	} {
+		var b bytes.Buffer
+		if err := shellTmpl.Execute(&b, p); err != nil {
+			return nil, fmt.Errorf("docs: rendering the %s page: %w", name, err)
 		}
+		pages[name] = b.Bytes()
 	}
-	sort.SliceStable(p.Ops, func(i, j int) bool {
-		if p.Ops[i].Path != p.Ops[j].Path {
-			return p.Ops[i].Path < p.Ops[j].Path
-		}
-		return p.Ops[i].Method < p.Ops[j].Method
-	})
-	names := make([]string, 0, len(doc.Components.Schemas))
-	for n := range doc.Components.Schemas {
-		names = append(names, n)
+	static, err := fs.Sub(assets, "assets")
+	if err != nil {
+		return nil, err
 	}
-	sort.Strings(names)
-	for _, n := range names {
-		b, err := doc.Components.Schemas[n].Value.MarshalJSON()
-		if err != nil {
-			return nil, fmt.Errorf("docs: schema %s: %w", n, err)
-		}
-		var pretty bytes.Buffer
-		if err := indentJSON(&pretty, b); err != nil {
-			return nil, err
-		}
-		p.Schemas = append(p.Schemas, schema{Name: n, JSON: pretty.String()})
-	}
-	var buf bytes.Buffer
-	if err := tmpl.Execute(&buf, p); err != nil {
-		return nil, fmt.Errorf("docs: rendering: %w", err)
-	}
-	html := buf.Bytes()
+	mux := http.NewServeMux()
+	mux.Handle("GET /docs", htmlPage(pages["openapi"], cspOpenAPI))
+	mux.Handle("GET /docs/{$}", htmlPage(pages["openapi"], cspOpenAPI))
+	mux.Handle("GET /docs/websocket", htmlPage(pages["asyncapi"], cspAsyncAPI))
+	mux.Handle("GET /docs/plain", htmlPage(plain, cspPlain))
+	mux.Handle("GET /docs/assets/", http.StripPrefix("/docs/assets/", newAssetServer(static)))
+	return mux, nil
+}
+
+type shell struct {
+	Title, Version, Kind, Script, Style string
+	OpenAPI                             bool
+}
+
+func htmlPage(html []byte, csp string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Content-Type", "text/html; charset=utf-8")
-		// A page of this origin: never sniffed into something else, never framed by another
-		// site (clickjacking).
-		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+		h.Set("Content-Security-Policy", csp)
 		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Cache-Control", "no-cache")
 		_, _ = w.Write(html)
-	}), nil
+	})
 }
 
-func schemaName(s *openapi3.SchemaRef) string {
-	if s == nil {
-		return ""
-	}
-	if s.Ref != "" {
-		return s.Ref[strings.LastIndex(s.Ref, "/")+1:]
-	}
-	if s.Value == nil || s.Value.Type == nil {
-		return "any"
-	}
-	t := strings.Join(s.Value.Type.Slice(), "|")
-	if s.Value.Type.Is("array") && s.Value.Items != nil {
-		return "[]" + schemaName(s.Value.Items)
-	}
-	if s.Value.Format != "" {
-		t += " (" + s.Value.Format + ")"
-	}
-	return t
+// assetServer serves the embedded files, gzip-compressed for clients that accept it (the
+// renderers are 1–3 MB of JavaScript, a quarter of that compressed); each file is compressed
+// once, on its first request, so that start-up pays nothing for it.
+type assetServer struct {
+	files fs.FS
+	mu    sync.Mutex
+	gz    map[string][]byte
 }
 
-var tmpl = template.Must(template.New("docs").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{{.Title}} — API reference</title>
-<style>
-body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#1b1b1b}
-code,pre{font:13px ui-monospace,monospace}pre{background:#f5f5f5;padding:.6rem;overflow:auto}
-.op{border:1px solid #ddd;border-radius:6px;margin:1rem 0;padding:.6rem 1rem}
-.m{font-weight:700;display:inline-block;min-width:4.5rem}.GET{color:#0a6}.POST{color:#06c}.DELETE{color:#c30}.PUT,.PATCH{color:#a60}
-table{border-collapse:collapse}td,th{border-bottom:1px solid #eee;padding:.2rem .6rem;text-align:left;vertical-align:top}
-.pub{font-size:12px;background:#eef;padding:0 .4rem;border-radius:4px}
-</style></head><body>
-<h1>{{.Title}} <small>v{{.Version}}</small></h1>
-<p>Machine-readable contracts: <a href="/openapi.yaml">openapi.yaml</a> (HTTP) and
-<a href="/asyncapi.yaml">asyncapi.yaml</a> (WebSocket presence and cursors, <a href="#websocket">rendered below</a>).
-Try it all in the <a href="/demo/">live demo</a>.</p>
-<pre>{{.Description}}</pre>
-<h2>Operations</h2>
-{{range .Ops}}<div class="op" id="{{.ID}}">
-<div><span class="m {{.Method}}">{{.Method}}</span> <code>{{.Path}}</code> {{if .Public}}<span class="pub">no auth</span>{{end}}</div>
-<p><b>{{.ID}}</b> — {{.Summary}}</p>{{if .Description}}<pre>{{.Description}}</pre>{{end}}
-{{if .Params}}<table><tr><th>in</th><th>name</th><th>type</th><th>required</th><th></th></tr>
-{{range .Params}}<tr><td>{{.In}}</td><td><code>{{.Name}}</code></td><td>{{.Type}}</td><td>{{.Required}}</td><td>{{.Description}}</td></tr>{{end}}</table>{{end}}
-{{if .Body}}<p>Body: <code>{{.Body}}</code></p>{{end}}
-<table><tr><th>status</th><th>meaning</th><th>body</th></tr>
-{{range .Responses}}<tr><td>{{.Status}}</td><td>{{.Description}}</td><td><code>{{.Schema}}</code></td></tr>{{end}}</table>
-</div>{{end}}
-<h2>Schemas</h2>
-{{range .Schemas}}<h3 id="schema-{{.Name}}">{{.Name}}</h3><pre>{{.JSON}}</pre>{{end}}
-{{with .Async}}<h1 id="websocket">{{.Title}} <small>v{{.Version}} (AsyncAPI)</small></h1>
-<p>Channel: <code>GET {{.Address}}</code> (WebSocket). Document: <a href="/asyncapi.yaml">asyncapi.yaml</a>.</p>
-<pre>{{.Description}}</pre>
-{{range .Operations}}<div class="op"><p><b>{{.Title}}</b> ({{.Action}})</p>{{if .Description}}<p>{{.Description}}</p>{{end}}
-<table><tr><th>message</th><th>meaning</th><th>payload</th></tr>
-{{range .Messages}}<tr><td><code>{{.Name}}</code></td><td>{{.Title}}</td><td><a href="#ws-schema-{{.Payload}}"><code>{{.Payload}}</code></a></td></tr>{{end}}</table></div>{{end}}
-<h2>WebSocket schemas</h2>
-{{range .Schemas}}<h3 id="ws-schema-{{.Name}}">{{.Name}}</h3><pre>{{.JSON}}</pre>{{end}}{{end}}
+func newAssetServer(files fs.FS) *assetServer {
+	return &assetServer{files: files, gz: map[string][]byte{}}
+}
+
+var assetTypes = map[string]string{
+	".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
+	".txt": "text/plain; charset=utf-8", ".LICENSE": "text/plain; charset=utf-8", "": "text/plain; charset=utf-8",
+}
+
+func (a *assetServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	name := r.URL.Path
+	ctype, known := assetTypes[path.Ext(name)]
+	b, err := fs.ReadFile(a.files, name)
+	if err != nil || !known || !fs.ValidPath(name) {
+		http.NotFound(w, r)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", ctype)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "public, max-age=3600")
+	h.Set("Vary", "Accept-Encoding")
+	if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") && len(b) > 1024 {
+		h.Set("Content-Encoding", "gzip")
+		b = a.compressed(name, b)
+	}
+	_, _ = w.Write(b)
+}
+
+func (a *assetServer) compressed(name string, b []byte) []byte {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if z, ok := a.gz[name]; ok {
+		return z
+	}
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression) // a valid level: no error
+	_, _ = zw.Write(b)
+	_ = zw.Close()
+	a.gz[name] = buf.Bytes()
+	return a.gz[name]
+}
+
+var shellTmpl = template.Must(template.New("shell").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{.Title}} {{.Version}} — {{.Kind}}</title>
+<link rel="icon" href="data:,"><link rel="stylesheet" href="/docs/assets/docs.css">{{if .Style}}
+<link rel="stylesheet" href="/docs/assets/{{.Style}}">{{end}}
+</head><body>
+<header class="docs-nav"><strong>{{.Title}} <small>v{{.Version}}</small></strong>
+<nav aria-label="API documents">
+<a href="/docs"{{if .OpenAPI}} aria-current="page"{{end}}>HTTP API</a>
+<a href="/docs/websocket"{{if not .OpenAPI}} aria-current="page"{{end}}>WebSocket</a>
+<a href="/openapi.yaml">openapi.yaml</a>
+<a href="/asyncapi.yaml">asyncapi.yaml</a>
+<a href="/docs/plain">Plain HTML</a>
+<a href="/demo/">Live demo</a>
+</nav></header>
+<noscript><p class="noscript">This reference needs JavaScript; <a href="/docs/plain">the plain reference</a> shows the same documents without it.</p></noscript>
+<main id="reference"></main>
+{{if .OpenAPI}}<script src="/docs/assets/vendor/redoc.standalone.js"></script>{{else}}<script src="/docs/assets/vendor/asyncapi.standalone.js"></script>{{end}}
+<script src="/docs/assets/{{.Script}}"></script>
 </body></html>
 `))

@@ -146,7 +146,8 @@ func TestOpsEndpoints(t *testing.T) {
 		{"/metrics", "text/plain", `m4sh_http_requests_total{method="GET",route="/healthz",status="200"} 1`},
 		{"/openapi.yaml", "application/yaml", "openapi: 3.0"},
 		{"/asyncapi.yaml", "application/yaml", "asyncapi: 3.0"},
-		{"/docs", "text/html", "/api/v1/me/"},
+		{"/docs", "text/html", "redoc.standalone.js"},
+		{"/docs/plain", "text/html", "/api/v1/me/"},
 	}
 	for _, tt := range tests {
 		r := env.Do(apptest.Request{Method: http.MethodGet, Path: tt.path})
