@@ -287,7 +287,7 @@ type AttendanceRow struct {
 	UserId UserID `json:"user_id"`
 }
 
-// Classroom defines model for Classroom.
+// Classroom Example: {"created_at":"2026-03-02T09:00:00Z","id":"5f0c2a9e-7b1d-4e8a-9c3f-2d6e8a1b4c70","title":"Physics 101","tutor_id":"tina"}
 type Classroom struct {
 	CreatedAt time.Time          `json:"created_at"`
 	Id        openapi_types.UUID `json:"id"`
@@ -300,14 +300,14 @@ type Classroom struct {
 	TutorId UserID `json:"tutor_id"`
 }
 
-// ClassroomCreate defines model for ClassroomCreate.
+// ClassroomCreate Example: {"title":"Physics 101"}
 type ClassroomCreate struct {
 	// Title 1..200 characters. Control (Cc) and format (Cf) characters are removed and white
 	// space trimmed; a title left empty by that is 400 `validation_error`.
 	Title Title `json:"title"`
 }
 
-// ClassroomPage defines model for ClassroomPage.
+// ClassroomPage Example: {"items":[{"created_at":"2026-03-02T09:00:00Z","id":"5f0c2a9e-7b1d-4e8a-9c3f-2d6e8a1b4c70","title":"Physics 101","tutor_id":"tina"}],"next_cursor":"eyJ0IjoiMjAyNi0wMy0wMlQwOTowMDowMFoifQ"}
 type ClassroomPage struct {
 	Items []Classroom `json:"items"`
 
@@ -315,7 +315,7 @@ type ClassroomPage struct {
 	NextCursor *string `json:"next_cursor,omitempty"`
 }
 
-// ClassroomSession defines model for ClassroomSession.
+// ClassroomSession Example: {"classroom_id":"5f0c2a9e-7b1d-4e8a-9c3f-2d6e8a1b4c70","ended_at":null,"id":"0b6f1a52-8d3e-4c55-9f0e-3f7c2a1d9b40","started_at":"2026-03-02T10:00:00Z","status":"active","title":"Lesson 1"}
 type ClassroomSession struct {
 	ClassroomId openapi_types.UUID `json:"classroom_id"`
 	EndedAt     *time.Time         `json:"ended_at"`
@@ -325,14 +325,14 @@ type ClassroomSession struct {
 	Title       string             `json:"title"`
 }
 
-// ClassroomSessionCreate defines model for ClassroomSessionCreate.
+// ClassroomSessionCreate Example: {"title":"Lesson 1"}
 type ClassroomSessionCreate struct {
 	// Title Optional; absent or `""` means none. Control (Cc) and format (Cf) characters are
 	// removed and white space trimmed; a non-empty title left empty by that is 400.
 	Title *string `json:"title,omitempty"`
 }
 
-// ClassroomSessionPage defines model for ClassroomSessionPage.
+// ClassroomSessionPage Example: {"items":[{"classroom_id":"5f0c2a9e-7b1d-4e8a-9c3f-2d6e8a1b4c70","ended_at":"2026-03-02T10:45:00Z","id":"0b6f1a52-8d3e-4c55-9f0e-3f7c2a1d9b40","started_at":"2026-03-02T10:00:00Z","status":"ended","title":"Lesson 1"}]}
 type ClassroomSessionPage struct {
 	Items []ClassroomSession `json:"items"`
 
@@ -340,7 +340,7 @@ type ClassroomSessionPage struct {
 	NextCursor *string `json:"next_cursor,omitempty"`
 }
 
-// ClassroomSessionUpdate defines model for ClassroomSessionUpdate.
+// ClassroomSessionUpdate Example: {"status":"ended"}
 type ClassroomSessionUpdate struct {
 	// Status The only transition is active → ended.
 	Status ClassroomSessionUpdateStatus `json:"status"`
@@ -356,7 +356,7 @@ type FieldError struct {
 	Message string `json:"message"`
 }
 
-// Health defines model for Health.
+// Health Example: {"checks":{"database":"ok","migrations":"ok"},"status":"ok"}
 type Health struct {
 	Checks *map[string]string `json:"checks,omitempty"`
 	Status HealthStatus       `json:"status"`
@@ -365,7 +365,7 @@ type Health struct {
 // HealthStatus defines model for Health.Status.
 type HealthStatus string
 
-// Me defines model for Me.
+// Me Example: {"name":"Tina","user_id":"tina"}
 type Me struct {
 	Name string `json:"name"`
 
@@ -376,7 +376,7 @@ type Me struct {
 	UserId UserID `json:"user_id"`
 }
 
-// Member defines model for Member.
+// Member Example: {"joined_at":"2026-03-02T09:05:00Z","name":"Sam","role":"student","user_id":"sam"}
 type Member struct {
 	JoinedAt time.Time `json:"joined_at"`
 	Name     string    `json:"name"`
@@ -389,7 +389,7 @@ type Member struct {
 	UserId UserID `json:"user_id"`
 }
 
-// MemberAdd defines model for MemberAdd.
+// MemberAdd Example: {"user_id":"sam"}
 type MemberAdd struct {
 	// UserId Canonical string form of the token's user claim: 1..128 bytes of UTF-8 without
 	// control (Cc) or format (Cf: zero-width, bidi overrides) characters and without
@@ -398,12 +398,12 @@ type MemberAdd struct {
 	UserId UserID `json:"user_id"`
 }
 
-// MemberList defines model for MemberList.
+// MemberList Example: {"items":[{"joined_at":"2026-03-02T09:00:00Z","name":"Tina","role":"tutor","user_id":"tina"},{"joined_at":"2026-03-02T09:05:00Z","name":"Sam","role":"student","user_id":"sam"}]}
 type MemberList struct {
 	Items []Member `json:"items"`
 }
 
-// Presence defines model for Presence.
+// Presence Example: {"users":[{"name":"Tina","role":"tutor","user_id":"tina"},{"name":"Sam","role":"student","user_id":"sam"}]}
 type Presence struct {
 	Users []PresenceUser `json:"users"`
 }
@@ -487,7 +487,7 @@ type Role string
 // SessionStatus defines model for SessionStatus.
 type SessionStatus string
 
-// Snapshot defines model for Snapshot.
+// Snapshot Example: {"content_type":"application/json","created_at":"2026-03-02T11:20:00Z","id":"c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f","revision":3,"sha256":"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08","size_bytes":4}
 type Snapshot struct {
 	ContentType string             `json:"content_type"`
 	CreatedAt   time.Time          `json:"created_at"`
@@ -499,7 +499,7 @@ type Snapshot struct {
 	SizeBytes int64  `json:"size_bytes"`
 }
 
-// SnapshotCreated defines model for SnapshotCreated.
+// SnapshotCreated Example: {"content_type":"application/json","created_at":"2026-03-02T11:20:00Z","id":"c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f","revision":3,"session_id":"9d2e4f61-3a8b-4c7d-8e1f-5a6b7c8d9e01","sha256":"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08","size_bytes":4,"storage":{"quota":104857600,"remaining":104855552,"used":2048}}
 type SnapshotCreated struct {
 	ContentType string             `json:"content_type"`
 	CreatedAt   time.Time          `json:"created_at"`
@@ -508,36 +508,38 @@ type SnapshotCreated struct {
 	SessionId   openapi_types.UUID `json:"session_id"`
 	Sha256      string             `json:"sha256"`
 	SizeBytes   int64              `json:"size_bytes"`
-	Storage     SoloStorage        `json:"storage"`
+
+	// Storage Example: {"quota":104857600,"remaining":104855552,"used":2048}
+	Storage SoloStorage `json:"storage"`
 }
 
-// SnapshotPage defines model for SnapshotPage.
+// SnapshotPage Example: {"items":[{"content_type":"application/json","created_at":"2026-03-02T11:20:00Z","id":"c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f","revision":3,"sha256":"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08","size_bytes":4}]}
 type SnapshotPage struct {
 	Items      []Snapshot `json:"items"`
 	NextCursor *string    `json:"next_cursor,omitempty"`
 }
 
-// SoloSession defines model for SoloSession.
+// SoloSession Example: {"created_at":"2026-03-02T11:00:00Z","id":"9d2e4f61-3a8b-4c7d-8e1f-5a6b7c8d9e01","title":"Notes"}
 type SoloSession struct {
 	CreatedAt time.Time          `json:"created_at"`
 	Id        openapi_types.UUID `json:"id"`
 	Title     string             `json:"title"`
 }
 
-// SoloSessionCreate defines model for SoloSessionCreate.
+// SoloSessionCreate Example: {"title":"Notes"}
 type SoloSessionCreate struct {
 	// Title Optional; absent or `""` means none. Control (Cc) and format (Cf) characters are
 	// removed and white space trimmed; a non-empty title left empty by that is 400.
 	Title *string `json:"title,omitempty"`
 }
 
-// SoloSessionPage defines model for SoloSessionPage.
+// SoloSessionPage Example: {"items":[{"created_at":"2026-03-02T11:00:00Z","id":"9d2e4f61-3a8b-4c7d-8e1f-5a6b7c8d9e01","title":"Notes"}]}
 type SoloSessionPage struct {
 	Items      []SoloSession `json:"items"`
 	NextCursor *string       `json:"next_cursor,omitempty"`
 }
 
-// SoloStorage defines model for SoloStorage.
+// SoloStorage Example: {"quota":104857600,"remaining":104855552,"used":2048}
 type SoloStorage struct {
 	Quota int64 `json:"quota"`
 
@@ -548,7 +550,7 @@ type SoloStorage struct {
 	Used int64 `json:"used"`
 }
 
-// TelemetryBatch defines model for TelemetryBatch.
+// TelemetryBatch Example: {"events":[{"level":"info","name":"editor.opened","session_id":"tab-7f3a"},{"name":"stroke.saved","props":{"points":42},"ts":"2026-03-02T11:20:00Z"}]}
 type TelemetryBatch struct {
 	Events []TelemetryEvent `json:"events"`
 }
@@ -6178,188 +6180,200 @@ func (sh *strictHandler) ReadyCheck(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3tchu7seCrdPHeKpPKkOKXZImqrVraR46VWJauSB+f3EOvBpwBScRDgBmAknhcqtpfeYDUPmGeZAsN",
-	"YD7I4YdkyT7J9R9bJGeARqO70d3ojy+lQExnglOuZKnzpTQjMZlSRWP89DoiUp79pP9kvNQpzYialLwS",
-	"J1Na6pQC/es1C0teKaZ/m7OYhqWOiufUK8lgQqdEvzcS8ZSoUqc0n+OTajHT70oVMz4u3d97pdfzWIpY",
-	"PxtSGcRsppjQk13MyN/mFAL8GUaxmIKaUJjF9IaJuYQZGdMXEnxO79S1ecqvlTwD6d/mNF5kQDVzZAGb",
-	"krt3lI/VpNRp1uueXpuisX73//zarf43qf5Wrx5fVz/94T8LoT4bvRecnhMVTFZBP+2TsURog4hRrmAi",
-	"olCeAIGpfgEIl7c0ltCqtxOIJ5SENE5BPhtV9QxVM8UayBv1ZrsIundsytQqXJdkTEGy3+g6PEX4Xnay",
-	"kI7IPFKlzkHd0zOz6Xyq59WfGLefEhAYV3RMY4ShR6Vkgq8lH2l+/3oC6olI5CbLL7oLUkQC7HTAwmTx",
-	"zwLPvX5ZzgSX1PCQ4KOIBbgbgeCKcvyTzGYRC4iGcX8Wi2FEp3/4q9QAf8lM9p8xHZU6pf/YT7l03/wq",
-	"9y/NW2bK/JL7Ewp6BVQqCOz8Em6ZmiBRxlSKeRxo7pGKKApl3z3lV2qle690GseGJb8VxF2+AKEmNAaq",
-	"p/aASMhOglC9EfGQhSHl3xqXAYkiGsOULEBSmsMhDOcKuFAQTAgfU2AKyv7IAWrReRbS6UwoyoPF9yCH",
-	"Lof5LBIkTElAkikFPwNX9c904QPTFMGiCBiHUcTGE+WBiPGNz3QBt0TCXNJwwHEgAiEbjWisJdxQhIs8",
-	"HQ24Xvp7od6IOQ+/5XrfC5DzYJLsEa5BcLNxmb3U26b3s+xzoa5HGky7YZdkofHVF+Idicf0AcDTOzKd",
-	"RfaNkKKUwbGulRDXEY6m4VWERaVOSWU4FVFI7wJKQwmHBwetQxguFJUorqQiPNDD7ZMZ279p7OPpGwsx",
-	"lftaYCui5rLUaTdaXkkxpSFwqwAlBLiZrbiaKDWTnf39aVtOaiG9ceuQ+6vg3ntPw0V/6l28N4tkEsQN",
-	"jeGwDX9mr6Dsr0zqVzyI6UgTmzn6/dcG/1Vz9PkDPqQjESPDMQkx1dQ9oRzUhOA3IQ0iEtPQM3Lllkmq",
-	"hYoUguv/NeLxtNPPBrGQkoYnA44UIjingcLDAh/kEERC0tCS9H/NhSKnuE/06ek6N/oWjFquDgWVSMwj",
-	"pjI0juJdxPrM/5seFMo+/n9N7eh+5US/NmF8rFl7wPXjNKyBr/Hue2Ce94HwEPyYTgnjjI99KCNdVoDE",
-	"FJSYVSN6QyOY0umQxtJi6cpQdZ9NqZirr+IgyyDXyo61iX9CFiIqSByzG4oCj3Fo1R/GRfWjlIvsQiCd",
-	"fSsPLQP8VBy0w0r9t/3+5fWri5/+ct0/Oz+9+ND3oWyVOGjVQVZAjDSRDLgdzWgBsT63luD2KzXorzCE",
-	"4QUgI0X1ycCkVWf1vntWjXWaj32tQCmLbslCgo+DodqeIohyrVT+WsLfSp8KVCyt9HEykxOhXqGEzFPX",
-	"3v5ent8SnW3IOEF9t0BrK0L3DdMq4QtpBLGXnp9OGvUXMzxWFnBLY32s3lBzytbyuNAWwSoW9CSaxWgI",
-	"vbfdavPgEMoTeue2yMyaR86q+vtL1eGiemUBLp7JLQf4XDNqftwERYyrVrNUoNFnsf5eqHMRshEzArBA",
-	"Y0K754UEvXBj9VCppQ3S7hrkPGKVj13AI072J+Hg3Bnv9y7eXVz33ncve28v+tfn3V+uX/2lf9rzi09E",
-	"1Ez6QpwTvviAkl9+lVjVQ08JX1zP7WAZuUoUTIVU0LZnjEw1QpjRWGuB8QnEVMULiIhCw7VAvGrLa98a",
-	"VnK/3jiuj1rDdvUoaNDqy7BJqsfDA1ptjRqkGbTDA3o42pd2h3LyuHmcyuO+EKDBXoVsF9G8suinks1W",
-	"rySRVkUWMCFufz9cvrvo/tS7Pnt//ebd2R/f9v1VyAe87C9DtnQ6GxVHxOAO6StEvhPDFHz8otrVX/gQ",
-	"0ogsVkRy5pFVvu3RQPBQghJwS5gCq2DhJjM+zsuLjca/xtAHTuZqImL2G/3Gyr8HjN+QiCG26N1M2/Ew",
-	"pCTWiBKfKYeyP89AZznrAyc3hEVkGH2dvj/PjJPhqB6Nb1hAIf/zzirJQT2j2BePtZX2s48/Bdl3IaQz",
-	"ykNtP3owl3MSRQu4FFKNY9r7r3ceBIRrFWWoqYgEExoa1DsoVhRQY0T//on7Z01eSBDf3FOS1QMTxd+4",
-	"FVEZC0Uwn2qLvOzfJFBeo1fFEvrHmCl6RRRFL+GDuLNANyeKXkd2oIIDpNGsQxBTHE7i0TFlfK7oDofH",
-	"Gt288CywGJE7aedZkJ9Y/ONSaQhTTVxqQjj43cuz649XZ/3T66tu//T68vTq+vzsfUYrbzTrFUgX6w24",
-	"taS89FvnvpRoi2UdmtIDJcZU27ieMwKIRbI+VrKr1fzmrGrLAMopJdaIrsFrMed6CXqvuAjp4/hszhWL",
-	"lh0uBjtAxoTxB3FcsksIQFcpykNNLZfEqHCzWMxorJgxBZii0/wfmzY2He1K3Gp6sPOTOCYL/TlzwVBg",
-	"yAylZjbBjUeBSIUXE7VCT3XqVf7VwpZaN2L4VxqgqZgHaPVehFNUv15IIMmTgLtuScLTsLAYZjGVVP8o",
-	"Z4RLmNJYy9aSt4SuEYuluv6rYJyG10QVK/TGRLR2iZ0eX8TB9aCJAh4SRavahFzFgVfS08jVKd6KW8PI",
-	"BtSypDOiKTdZg6wkM8OE4Co20YxX0ltxHdGRWrskysOlBeH2aQhOgM+jCG4nLErMX4O6wlXqh43eYG4L",
-	"VlZtrhi+rP5glqeupWGbVUA/TkREwf5ssaE84z4jUWTwdQKEg5hRjh8h0BwsYT7Tpx0Xtzm4GVeH7Sz2",
-	"6kXYi4WR8psY50oYPUIj75qF2x7/IGl89tMKH7i3LZLs1N4KVS7t6CrqHG0VsdRrJ0dXhYWV2JZKdiNi",
-	"s9gtN0HJKVWw7WquxFfgzEyHo2fG8rJr2YiF1/gcHvZhyDSlkegyg5URiSRdFhPJajYB3MeHluE1r24E",
-	"6SkkebrLvwMpngBjryYLKM89cb0jPWlVeyOhbpVDO06Ewv6BPOH0s81bZJHRMw9v4JEiis8hLGUAO3MO",
-	"7Ayydtmcr2OI5bgF8/4JEEtVMfiD0qDkw5Tqw40LTmvoQYxFBOXXQQWVOoNmKL8eVSCYkJgEisYSSIyu",
-	"2qm4oSE+dzthCo/0gIKK2XRKwxMgetQqnc7UAhAu0IISzBfDRXIr0q7XjT63HP6wiv6tSHtSlnVc8jvk",
-	"3A+z8OHEkbLDquIheLQAFRMumXOqk0CxGwr//Ps/AAm3hhRs/OD4RZEfPL8gO2PRit4wGoWJpbqs/dEo",
-	"LNI7aEw74KO7FinK3AfReFFDa0J/nBE1qbkwIP2FsRJqWe+4XyuSFlMqpSWfzasy4KUvFC3vLSWRmhQI",
-	"2AkNPsv1G1d0MC+Pne6j2w7xueTlnDxfszPnBRy0Vll8UkWrGBptd65ClLMNdjsO1i7i+2uW6WrW46Ab",
-	"hg9k+KeBdT1E75hUXytt7f6uyNidReOltcZWAdEL2B0QN47GxlZwzNCbwMFhduej702CxUsx7qW1RGc0",
-	"uryQvnrzGo7bBy9dqBQY95sN9SLaaB9GFKYkmDBOqzElIX7hByI0gnlJYKJPb8WlkxsF9EPZ42nZy2ik",
-	"Y+r7R9vTxm15pSTSBmW6mojwWn9Fokjc4sMugkgDVxA5M+dyPpsJ1POmNGTkGlHplfKhDRrVec9kwW3X",
-	"alyBtoBjTqKtEj71dBbQF6Kh4Ox/ozXBFacsemtAjEaUh4yPAU88vPXdiZUyZ3uB7pS6Vb9s8CPjOV4k",
-	"xR2GDANs0PkTx3C7XuhPSHTl5MEkriJFCIwIi2ixKY1frIZ2frg6g5hiDFpAgZOpxqAJEzYcoV9Eak3m",
-	"Xe8YLqDkzQe7Jb0VQwT5qIjLC4N7NMtH0cWo1Pl1Rxe0tyzqkPiXb8HRzVPg2nFxPDs+P5c03OnRVdkX",
-	"Or4sZaddRcyne690ZYWyEyvo1kCkzkPKVSEP5q3JzMtGnXZWYPG79p65QG002uu1o7mVV5/RZRRnYhtW",
-	"Iho2OzzlhDQPDleZ5J24pXFAJIUJvUviTJYjTLLh7/XqMamOPn05bN//Z6Gpz36j10MXePNQukiW6Bmr",
-	"PjNasggvvwlbPVtuM40dH/777Gkak76T3yYhgWfcTs2SGFW41dcjItGzjxb6c5Yi7hOyeChFpBBtoo2n",
-	"cFckQmO7m+Kx3odMNsPvwlm9yfW8jSvTpfxwsO3gYMvg60mINUNJz0yvqUB4Ir0kv+MmDhmqYOOSOb2h",
-	"MQxpJG6hDmVi45unZAFDCtqSMCE/+ve5JGNaKbwCW6/r5KfHGFN9YprQqySQUu406uPVIq/UpxGdUhUv",
-	"XrlEswewD71xWX07kUsy16l+D5105O7MvOnyvdzHLRa7nXnjisws21a0evVtM+pwilULFiPRs5pgSIfz",
-	"MVp2I1HySrck1sxp1PtPG/xWqb1AQ6ZEXBMzynHncul3Bi3JZ6/ohlfM5MPM+jcxpVVNV5AuznPERyT8",
-	"VQo+hDKnUmlzx4XatJqAy5eVjC2X8WTmdIkNIbvilmey5ShXbMRoDOVRTCkKURx/Wb5tQYMqvNumxm2P",
-	"mwkTMkMcQ/nqzWtotVrHFc+I1gxwQSSCzycmh4nGN3htH9OAshuKEfomCcQcDLtGJSxR71r3aEK7NrGm",
-	"ODYDF4MpRwSGGJclRskeNepaXnEwgxo/jW/YxUe0Ck53sARXeHXHx40YQXurX3y4Nmq1Zr2eOR8fdJDC",
-	"yjk64CsH6Zbjs8BFUnyi5iku1XgHg16RgmNddCsrfk244CwgEZhncXnOPsJ40RfSxJ0EEWHTDjRqtUbz",
-	"yJhO+rkP/TfVI9xKMVcDHmTRJeIMtjrwG41F9ZaFauLBkIUM4zhiFlKZxyQP0/EiStAvJGJQMWERBkum",
-	"KopJ0cB8vngeUZNqrCfVmM5Cz0Io00jSAW/XG8lGYl4calFK4Iq7l2fmuTV7UVnZjEbzaCv7f6TDiRCf",
-	"E6G/mv15a57AYDRke1+526OQ6YenjBNldJUpmc2sojAjsWIBmxGuasaxv44JLAiX6QsGGi83hibLR4yA",
-	"0Gx+i/Gxe9xK15rxTmx+z2pwy6/au+4HviwiUVtylG4eIOewShQDeywt3pvMadzt+11lVxFo2wTYOszv",
-	"+F7hKnabMdk1FJpZMn5FZJGKvuZ0RRn/QgILPSCRFIbniATfEn6Vhf5JmpsruH4lXmCM33SmoBzGYgbh",
-	"3ATnUqlZhKlK3rc5lePr5rAxqgfHtE1ehm3aGB0HreEROQwPaHvUIs1GsfE3pVKR6WzDIW0TnNNTmgvl",
-	"Ui6ZTOC8JRLXVtk9JtA5ZXbYD8R8H+mt2Bdr7VO3nKJjfGWo1foNqI/oF2UN/I+nr95eXPz5+vTn0/f9",
-	"nq/tjUBMpwQiJl1IpETnsxbjeOMg4dYeaBoVJwPur8opm1a5LHx8PEdtUENAczGeqOqIODSpqOkVzLJQ",
-	"WJYwXpGYLJB7xRLCirdP68V6hi9/Isbg+8pQp0fcOK+N9TS3hAoYL8D27lT6kFvDB/rtvu6ScSksKudV",
-	"Sy8gd7r8Xidnd76iWBGQq3cVoaWQh8l7pKvlleNQBdcJywbVA7ivA4RneU7OCE8yZPUrlGsJjokpLjb5",
-	"hYSIkhsK41irumVFhkaH4yKkLu46L6lTNORZo1QfHo0Ogwattki7VW2PmrR6PHxJqoekNWqEzaBND0a5",
-	"beyUmvXmYbXRqLbq/cZBp97o1Ov/7Ta8k9yf5ImydBC+pMekMaw2g1ZY1aNWj8jxsFoPGmGTtkZtcjDM",
-	"0E+nNGXEeRPxmHkZJEfKsBHUw2N6NHpJDocHQTts0eYoJ4bXAml3rkA83WfIkfFxsVzZOYxoU/jQylH/",
-	"vajdLfPxZM742O+4wyNCy8qftuXEadcSFJVG6BWQYoLN0uo7ub0f1ammxdawTQ6OD49evjw6PD4g7WEr",
-	"aIYNWt+y9/WlvXf7VaSsFW/7c153bnOT5IoJmfIDJqHGJa6iBjQSce5k2SD5w93vYZ8kEmX5fNjdG7le",
-	"m/5OHLNKKo9mnQLFR58F6a66CjqYiWt2HL037XoLlutqrOEvS7aNevvo4OVhvZ4jTvycE9HH9Ch8GRwO",
-	"qwekPaq2aSusHgXNYbVB6iP3m9tCO2hdD5LKbBKxgOY4t04aQy3xtcA/rL9sHDWPW6Q9PAgOw5f0aHS8",
-	"kXNbS5xbpCxmGNlaeE+kEWaD39frdzm99wHK3UMvWh8RIP9s2SCb9L+CJJEM7BuYPGeefyf2zhLQ4xk7",
-	"bxuh+ebEt2Zme4dpHGJL9ANlbcplIrWVMOHZJ2CDtQg3XyRDSspD6ZKan1bnSzkgx5eH6Yn6GA0vS8pr",
-	"T2qbbvuR0s/QyJJTp6QYzyuGu/gf1oiYwxXlIG/HmkRQGsxjphY9TSyGpkxyf3dugsDNpzeOKf/0sV9a",
-	"poq3vebBYaYams2nlzSIqfHdX+kn9k/Nv+FPva6LqQwEH7HxPKYhzObDiAXwmS5qA+7Tu5lvTHRDpSfA",
-	"RuCjCxZjFvDHmZNVCqZziZnxPgkCKqV1ciML6JWbVeTzmQ0C8CprRQpenfb66Ly1nuvzdu8t4D5pOp1F",
-	"RGkx1ckmGhekF5tgRC3YB/xWxJ+N816zhnJ3CMD4mEpl/M4xJRFKvMQY2rcFO2exUCIQkanFpSEd0hCG",
-	"C1NjqysXPNDQJunqeJsTAlHg7xP9K5mx2oJMI42YAf+P/4DXgmu5osEc8Crs7ekN39vrgN+10abop+7A",
-	"K1PrYTCv11vBnz728Q/qpz41H1PMfYjFXFGY84hKUxFMCyoTiijJQg44aIlgyK0Dv37ya9C1JSQw3xbT",
-	"Idy1AZP2Xlrv50yhj0ZDibGZUsNpJm/f3e0f3N3p5/11ufa+uQM7bh+8rBQH8yJsJowXCiIpMcVaqqWS",
-	"APGcS5f4TfgCJoSHEY1PgMANExG+qgfWoLXrdd/eT+lpOrByE2DIoiB2FU9iEwSrNw+gm5ZLXFOCz8zY",
-	"9qHMBdA7JhUGdEaUfJaVE7yk0CxjCzDamot6aFd2Ed9vQVp50WL/kowZR6j1DqDHjvJwJhjXkp18puCb",
-	"dBYoN2q1Rr3ugcvLP6ibQwFza7EWrW/LzOqJ9bt817K0cEnG1NyQiTjE6AROb/WemRxqnCbGTbXbPOch",
-	"jbWwCeZxbLQbSWMlofyZLiTFLCe7sEotPxvmE2XTovSwaWaUwcvZT3JvDwH68OHsJ+mYQBIWpgXzTtzN",
-	"kQHd7N362zJEy8qFGZT1lvlGefHxzsm6k5PrLhP8XbGgvRVSsYgC47O52tuDstO3gwklswRp3roSBsYp",
-	"PRNSsmFEKx0NFjFPoMzdoWCaKZT2z7//Q1PVESzXRdMM86fexXs9spvZ3fDamobm3UYLVgs5eUDvSKCi",
-	"BZI1VkW8IdGcQjm539OKQpYRK571J1msexiyDUm1Zn1iGWFkRtKMMhFRCB/+UK/X6xoaFBjten2Vj2vQ",
-	"5baGm3EdLOM1qT4UaNRRIxfT6m4dsFXcAKO8NPzZQ8YWszCFK1wVCyysGAulIltpQtOLHre8rl6GZ+pk",
-	"GLw2jyFX18IKqmyRmBp8xOx9S5cao0MiUVLMOVaj0XzmmTNAmgtoTmmo5YxFhn9Qb2Vr7JhpcPX5mVxE",
-	"mrnalundjolKw3x8/dmGJdjzzGq5csA/IvTunuHD1TvrnXTf9E5fX532fZBaOckqLJcXvb4EvRgbQ0Gk",
-	"Jcyyn9XF/Y69TvXAN5l6iQqmP2jk+BVzA0wUfLh654FkY27CTfSEPUV4SOJwwB3UIGc0YCN7emmhyTiV",
-	"NXhrCoV0chdbUE7DPFjorV5zDbi9P6p46YspjFD+wNldUgYBxU1652R1d/eahpyoeUx9jYabhufDH0Dv",
-	"/WEb3p53X1d7b7s2BNr/kgJ5X/uyMvF97YvmgHvf01oeTQvoDri5/jfDVinXZ6QriujfTiQNrn19Dprd",
-	"0mplpQY/05iNTEBLAqQp5YCOJHI74Ob6O6YYHpLAITMFZQ5scReNhpGRC/mrQS2vOxDSiKG+gXjCMAJp",
-	"rpRqcJoSDJNacMw13Rtg0dohptqjVSXT0sYxnYlYSQ+kwChLYHLAkdpNwIF9EqnI1acMxHTKlNac/Obd",
-	"ne+Yy4lfR+OJ8NXwDrgD/0RL0Tr8UXDqg1RiJpOaTWYaXMaJVmdMHSkMXSibWtImIYNKjdCQxTRQ0htw",
-	"K8W1/psWtjTqSsWcISpmyWY26iA9CIXW9fnYFtU4hIkHjUNHgKac7YCToZgraB7rX7FubMhkQPC+Dmz1",
-	"P2bVgKxKbCpcWcba88GawU6/GnD/ruqcsVoIGIjLFzPKtQrdqtWx3BwXCQ9I36hiNljD2W9oEwxJ8Jny",
-	"UNsKJa90Q2MTalyq11rNWh3v8WeUkxkrdUqtWr3WMtkBE7S0imozdb6UxhSdBIn6fKaNwSSPGlMXvVxv",
-	"gTV+hPSRfVPCft01feZB2z9Am/65wuvNen1DZauH1ePKl6koKAF1wSlqV5plUtxgua22gaNo+ATe/eWC",
-	"YvheY/t7uSp7917poN7a6aVsHbikxP+29yxo2gafT6ckXmQ3WWq1K84p+PqQ1wao1k6MFuDl1F4MUyRj",
-	"mXNiydKne680E3ITRdlw8iRB7ZUIF0+/2XaW+7zvScVzer9Ca42nn76IzmyCy7cnrHb9aPtLSzWf9WuN",
-	"Hehxudq6fq95vP29lUJ234UBbE2zlO1PsjwwpIGYUgnoSNTMsI7ovdJdddqWk+qtXlU10Y4twd17RbL3",
-	"iyu+cL+DGP4jVaVvISPXlshzD3wP6m1vfylpVfA9yMiEtjt3XHlJblY2icoHHauupQ+Gs22mKGu4ZSlr",
-	"udRq4oagYSfLAjYK1dnE/ut33V7v6uLiHIscn5+evzq96vmJaVhOXS71ijfg0oSixkIqc4wM9b5oLerc",
-	"GZMZT8pwAX4SD+Fbzcu3t2DWrbqGJTKlFZ6RMzKzrCvoiSv9wRerfJFip4ApUKk23xopa7xpaKTFIqLg",
-	"44/+M3BPqqIs3Tc16w3fhUXaeoXuDCCJFuQ30buKqQq2YDTmrHWTUG3jSpaU8rTTRRr+B2UsioFs4EqO",
-	"Cu4KMrLxRFub3TB02fAGR8abdOyfDDgxv83IBu50j+/AQd0wfCZlLB1/JzXsqZm2sOyx3TG3nci2T6kB",
-	"bpg6DL+P8rcD16fdmR4jWB6rX9Z30BOTnkv/IxTSbhgmpJnITB4tKjVI+j2p59JCnc7wxR6/Ri8NaURN",
-	"9u9GKXKFyUOrJ3G74LbT5Bn9W7LCN6cYg8xiojmxtYQjdpNtBCNdulCq8uElgI2JatdbT3/meoVtBDMR",
-	"zmt79u0UVLNdIU4aWWy3tWzoyr+R5yubmL7FAebw9EOfXeW1nrsBE6OswZR3jH0T+2+rky1fuuGZfW35",
-	"ye5X+2g+i4stKY+wStA9Exf1Q9n6n+TM65k0jySaL6c+PZPKlJwqX9Lwvfvdj5hv5dXbwCoYFm8D9X6I",
-	"/ELX3jJBPaNg3643pM2S8RRwpUU205mtgvxtjgE72Tc2+R9I65n2RObe+8dZ8fVnxTfnzlMerhP4cLom",
-	"yNtsdxLmvZaHHyn70/TD9b53LVRicZvETsHtRGCg1izNhlAZWsUoE6YkfKTDngg+U9VZ6hKDlTq4hLJR",
-	"QTOxEf/8+z9MgmPF5jICwY65oMhQejbL0QWDZjIhMQqpd/3utPvz6fUfr7qvTzFyLqZ2bBcDwnA2xfic",
-	"yjQ0SENTqUHX9DTBsHqiTDyEmaOc8h9OV/HsAybYcUJJrIaUKKNqayhdYAp2BY4TL+2AJwHgk7mCUNzy",
-	"GvjZdiPoDM20hElcu0ym7WEwFmfA/aXGJD6Ub7NNXCq2pfBykxZziSF923TYdukEMbIbU4MrcSvR0Z03",
-	"FvRr9kJ9wAf8AqvLZ03zF+4efkoWJpCPqU5q7o+pWome1WtZCE7BVAzx2/U2pE2ycR4TtNbFYOcOKHqn",
-	"9gN540NM+GdNIkNxQ/MRziayOdngOFkOkfC69/OAY9Bzu3FU94CAqSUPEePUs6HTmuBtTFJSoIibCiYq",
-	"pmSKhWfkLY1PXFTvgGNomIuM1dAsNMIx6tJyeVdPDgGNIpPmiwVWcHH/y/fA/4P+p6r/+d8aLZroB9xE",
-	"O5E4Ztrmjamax9zG94/YnQsU81+YgGY501iXE0ptDDYz4YAYPDuPiAaCLwbcRC1ZnPpmYzSkXnrNBhH7",
-	"TC06IoZbvt45b8+xtKHU79UXkcmRsbXKfi3oS7WcntLsNDBXxPaUai43fdIMm/iJemRa0DSo0zg8rhfk",
-	"Sqc5dJKYgrtboal36u0MNI1laJaePzjqtBr/nfqx+oyTIgBbB/WXCYCuKG4Knkm/+bRzG7ul3mlYh9Cy",
-	"br7smZ3C0+B5enpvCQNednneEtweYmHAJZl6PTL1LGa9oh30PNyE5kAfAcTTiPBwoV4Rhr0iNHqIpUaa",
-	"QUMK6jyJaD7lMrkZ/qqV+ScmjhBzHVy5Mih/6L+ueMtHhylytdxLzATmbWtDnXWrZaoSlLVUqOAhlkrG",
-	"8uvez5UfHvGnUAo/ToRFNw1zx42rmjURtxAJPt7JQ/CtbLlHqptJ5tZGZZNyFS8SddPTGMArauzal70Y",
-	"wPIXFdMUfaL1NDGj3MtEawy4veQ29/d4szCiNGnGh8oB4yar1vbH0d8nmmsmeJbxAS/IF9t6JCaNLJ7R",
-	"nEzmWGNGmiv8RCKYTn0/3CdFvJhVs93NkyXhFxmTRqPw9+diybBlJMZyP8mkRIYrDiO5xNTSDnBh8w05",
-	"ptdrZdW0ts71syZKkWBiowxdBIlFkykueQKED3hBX2wTxA9szLG6aNmmMEK73qigmt/PZFfph/187Unf",
-	"FLr08yUm/eWalwYKz2XGDHiBYaAHkuCjOjKLCONoOREFPic3bEyUiGuS8vAVJYF+3qRam8QDc4IaiF9j",
-	"2yetaK9kjDkj1RhOI8KiOaZCaptBdga8UYO9vb714O7tddIItv7pu9Pz0/7VX5a7+Lbq9UrSfjjT4Bj/",
-	"NGVLBxwA084jZio5clq1D90yHorbB6Q1eZn8TRzXFfLP9fBN67k64TmjelvDMKZSot7wz//7/9IwJfzV",
-	"brA2OAHA71996PVPf7q+vLr45ey05+MbKfLmXMVzqfnRjgq3JPqsl+f/Un0j4lvMe9B/+UmWJA4cs/FE",
-	"1eDs8ubQwmjjmDJ9h/cP27UBb+rdOOWB0FjDRF/XWMx96duUKkxrolwxtUA68se/sZlv9tvPdSMzaysk",
-	"vhzlYSe2SFLw240DKO46o0+aloaxx35bRy3n3V+uX/2lr/FXbjVfHh5VbOFQWyYP9vYID/f2rDNRw40g",
-	"Mj4y+bgeUH0UBjS0KqQxdTWiN+QY4vBCKywSKEOzkmHeHqDnRnM6wclgKKbDNHfZTKt3gUjrS9G0iFZy",
-	"IOJ4PlPmNQOFTdaBtamFA97WCEJzGxMA8WzUuDJVU/EH7F6OlLNcYdc/AR8LKPsmW1izMjH8lC95nE+P",
-	"NM2mBVeE8UwK5BogbdsYHNXQNzbgGfCDGvjNetvvZAQpkqrNmNKix3YeqIGtgY7RqhpMOhoJWzIM1ZNJ",
-	"LLiYyxOcJmG8pIbxcD4aGR4czaNoecIwFrMZDb2ESRgHjScWmJUznkDv/1JNsFj9ybzngztirVfFyMmL",
-	"q14H88BFzMZ6RI01grNrSSLmitbAv7jsn1287/no24g086bijiTSk4YDjsiyMquLRQ2qtnZwtRtF4rZ6",
-	"gfN0YM/31jxxji2hZAczG70Bd5Ovez7JNswyuQfLcsIb8FyNAJtfuTTkObmrdse0A0eHmP1uM7MwI04z",
-	"v6fRPooFVygkc7n1L2SGsE6cVeaw7hIWTcGBJI12G5aKNNlkc8+wDMMzXcislLpOHAUoH/MDLTdlQqZO",
-	"ig7YA2qVt0FOiN4sly2rh68VG8Xb7oAKIsS6tgoDcmlZs2TVsGQl4dl8W/sCvtnQpzzZUYP8F9Kxq+YF",
-	"x68wpAGZS5tKbTgcq4NpFi/P5ZxE0QLqqKGuj17a1KkbsfN4g+FrrnbW0Fm2jMVDbCXb2qrYVELtxtSY",
-	"kmtOV3eeiswhVvZXT0brIWkcfMs1fEj1hyIlRisfOS0Fyv4alcOCbyIqvtkWCGGoPhH8VqPTdplRM8t+",
-	"TnOtLDFXRoUtaDBo07rnXLEoU+7f1vvQJ+iYMF4rFXJFYw1XPMbotLVeSp1fP2VNUCNqHVRpJZyyqQDk",
-	"pbUMPMhIGidochZo8nYmciRR6apDFOLLgSNTuj4e5Jw+cwTI+VoHhklxq/3rJKtqoDUI2lIIUEK4JaT7",
-	"4+yI/PWtFJHYIf4z03LnXz/0c7kd0e826vO70JGhnBcyVxBUrk9w1o9tSG1e7ZX1PIrd6jzfOL0515Xq",
-	"R4Lzv1CCc67yrbjlae2KVSlqqH330Mi8fN0tEjJDSeYIfJiszbxuI+G+hST9ET/5qPhJV4mmUOgWiNnd",
-	"SMsV993giM+6v9Fh4+oBO/s2acw1XChsj2X+UGJM0e2G7hCmtLW/pOJrhVprrid5f6QIFFVWJfSz7awq",
-	"NbhynedsTan5bMBRFW+g29SuzXPNg2BMZhJ9PShApAfBhAafXbEfJs2tHNa8t62Y7FKx6tiJK5tmqtv4",
-	"vYt3F9e9993L3tuLftb2whcaLR/KCEyyUNMRyC7C+GmT2nLOQzngtsQUmg5402M9lMbdGZv2R5UEGBPD",
-	"JUz4HYyYylOGaQXIJAYttWCpMrP1Ttk+gqZus3UGJbWYjafbYUqvKLN3bknras8RZ61AUh6cRCDZb5jd",
-	"6yrZmWLSA46kk8QR4svBRB8RaWyh3r33whQgsk5yxscdjKPTNkhaxJRMKfhJil+wqP6ZLnwoy0DMVm7N",
-	"KgNubz1cLrIbxjU3xA+f6cK6+2exCOcBDU/ShlFpKJx5BGtBKRZF6CYznsIk5RhiOpe4RhzU1rQM2Qh7",
-	"d6ss4R37oITQ6NJfDrjRyAMSQdl2L66s3gFatSuB3mRF51FrV4yOynTJJH0LkW1zsCckU78AKf/D5buL",
-	"7k+967P312/enf3xbd+Hcrti91JmFl3WvMhFSG3lyqmI6YDj4prHsNyIvviWx3lVHaExJfOEVja16Arq",
-	"8FWSYlP4tPE7mVJuzFU/lK6JpqbMdURe5H7EoyzXbflrD15vJVAHzexqMBGScqQW3KQp+Uxdca60BJwt",
-	"yy7JCP15mCBo/A5paNUST+TdCJmmcgcHW/qYGSVhnVK+t7+XVwmSuuBDxvVR9ijX5hNqIUtNsgs0kfeW",
-	"W2xNATwYVkVKTGcRWbgWh0hmCYtaxjTsOOAJZyFJYmFXPX7Cpu5C1lU5tR4T07VV098Tp9bvgIO+AX8V",
-	"xhxs9r6Oqd9pwFWuNcLvLiM/Q1IPTs53W/hga6ovxDnhiw9G7H6f/DKCedaJEpnQWD6qeYMltc1VuIu2",
-	"G+mTUa0P9+pbYrdKrUyUA7bsp/bAP+2TcQcGJVNt23RrNwW3ByXfRsT/UnWbVnUarF8D/2xUfS84rZ6b",
-	"kJFEBXHCQA8NiZrSqrf1idRNq/dbJTdpx5xUkd52cL1DBDzBwbXlhbORXt+5bbpaLNp3I3ZsQa3Jr7UL",
-	"G7u33gt1LkI2Yk4E/LArl7x4S2rjC2ko/qstym0+YkeI7FuQ4e/Lq2yXvotLOdNo/Qf5FpFvav8kqNrq",
-	"gX4oIX9xQ9/vRtNP4IsrrvTh4Nh4WZ5tpNVqlrzN94Q/RPi/vmtwWXZDuV1vm96pMVWmYUjSl9x2zN3G",
-	"EkbT30Lv5qFnvn3NzFQYWIB20r/qzZlTg5csKx4atx3GW206jyeURGry29pteou/Yzzwc+6RmaZwe2a1",
-	"jYEF79gN5VTKJLZ2FotAf0bPRnbVYuYSirH43G9rlfeu1ZfRE0sgpnIeqTQWGySICAMJp7O5Mlc4AnOJ",
-	"5xwzMAITPU0UdurHEv3Y0z7J7xAjdEaJW+6ixW3b+BeygoXhCYwiIXAw30LrA7dRqMaLk0u6xXYM4QK4",
-	"iEFG4la6AYvU+Cv96HfcUZy/luGdZ57vPVqJJFycgG+2xsfeRHA7YcEEQjqjPNR2NEaz48XpBnq7Qmd6",
-	"luCyfTGSrhjIglM2Nni34dnGKCugyfx8+W5cv37Sh6aJcjWawDyOSp3SPh6mdqCVIDvEBgIRO4BrqR6g",
-	"p131GqaSxfWsSLt6YWZEZoQkxqPI+VjcuWS1VZaNso8pwXSTXDknTKlIKj4PeB9TUhCrdkyXin1iGrWm",
-	"RToxCNeUk4BumoNtkoHb9bZhCruQTDrLPfoIXP1/zOV0vfuKIw6y/UGuaEDZzXPFHGRnenw8J19A8+4O",
-	"SPCZi9uIhmNbLACXaYP66sXOjNgsL7b3L9K4jk0DjJGIYSxEeALm9okjw2EHiM281OV2hNWGLEpAppkL",
-	"lNl0FtEp5Sq9MncgVYoY6v7/BwAA//8=",
+	"7H37ctu88eirYNTOREopmbo5tjxn5iiJ07iNY9dSvnz9RTkmRIISagpQCciyvoxnzl99gM55wj7JGSwA",
+	"XkRKlh07Sdv8k1gSCSwWu4u940vF57M5Z4RJUel9qcxxjGdEkhg+vYqwECev1Z+UVXqVOZbTilNheEYq",
+	"vYqvfr2kQcWpxOTvCxqToNKT8YI4FeFPyQyr90Iez7Cs9CqLBTwpV3P1rpAxZZPK7a1TebWIBY/VswER",
+	"fkznknI12dkc/31BkA8/ozDmMySnBM1jck35QqA5npBnAnmM3MhL/ZTXqDga0r8vSLzKgKrnyAI2wzfv",
+	"CJvIaaXXcl1HrU2SWL37fz716/+D67+59cPL+uc//L4U6pPwPWfkFEt/WgT9eIgnAqD1I0qYRFMeBeII",
+	"YTRTLyDMxJLEArXdTgLxlOCAxCnIJ2FdzVDXU2yAvOm2OmXQvaMzKotwneMJQYL+RjbhKYL3spMFJMSL",
+	"SFZ6XddRM9PZYqbmVZ8oM58SECiTZEJigGFAhKCcbSQfoX//egIa8IjnJssvuo8Ejzgy0yEaJIt/Enhu",
+	"1ctizpkgmoc4CyPqw274nEnC4E88n0fUxwrGvXnMxxGZ/eFvQgH8JTPZ72MSVnqV3+2lXLqnfxV75/ot",
+	"PWV+ycMpQWoFREjkm/kFWlI5BaKMieCL2FfcIySWBFU9+5RXa1RuncpxHGuW/FYQ99kKcTklMSJqagdh",
+	"gbKTAFRveDymQUDYt8alj6OIxGiGV0gQksMhGi8kYlwif4rZhCAqUdULLaAGnScBmc25JMxffQ9y6DO0",
+	"mEccBykJCDwjyMvAVf8zWXmIKoqgUYQoQ2FEJ1PpIB7DG1dkhZZYoIUgwYjBQBgFNAxJrCTcmAerPB2N",
+	"mFr6ey7f8AULvuV633MkFv402SNYA2d64zJ7qbZN7WfVY1xehgpMs2HneKXwNeT8HY4n5B7Akxs8m0fm",
+	"jYCAlIGxLiXnlxGMpuCVmEaVXkVmOBVQSG58QgKB9rvd9j4aryQRIK6ExMxXw+3hOd27bu7B6RtzPhN7",
+	"SmBLLBei0us0205FUqkgsKtAknNkZzbiairlXPT29mYdMW0E5NquQ+wVwb11HoeL/jQ4e68XSQXi1yRG",
+	"+x30Z/oSVb3CpF7NQTEJFbHpo997pfFf10efN2JjEvIYGI4KFBNF3VPCkJxi+CYgfoRjEjhariypIEqo",
+	"CM6Z+l8hHk479awfcyFIcDRiQCGcMeJLOCzgQYb8iAsSGJL+y4JLfAz7RB6frnOj34FRw9UBJwKIOaQy",
+	"Q+Mg3nmszvy/q0FR1YP/L4kZ3asdqdemlE0Ua4+YepwEDeQpvHsO0s97CLMAeTGZYcoom3ioCnRZQzgm",
+	"SPJ5PSLXJEIzMhuTWBgsXWiqHtIZ4Qv5VRxkGORSmrG28U9AA0AFjmN6TUDgUYba7v24yD1IucgsBKWz",
+	"38lD6wA/FgftsFLv7XB4fvny7PVfL4cnp8dnH4YeqholDrVdJGqIh4pIRsyMprWAWJ1ba3B7tQYaFhhC",
+	"8wLCoSTqZKDCqLNq3x2jxlrNx7xWopRFS7wSyIPBQG1PEUSYUio/VeC3yucSFUspfQzPxZTLlyAh89T1",
+	"fO95jpAqX0bqZX5FxKjS+/TJddzPzqe20/n8+bZSqtuNKcOgF5dod2Xbck2V6vhMaIHtpOeslVrD1RyO",
+	"nxVaklgdv9dEn8aNPM6U5VDElppEsSIJ0OBtv97q7qPqlNzYrdSz5pFYVJN/rVuc1S8MwOUz2eUgtlAM",
+	"3ShHEWWy3aqUaP7Z3XnP5SkPaEi1oCzRrMA+eiaQWri2johQUglofANyHrDKhy7gARrAo3B6ThfwBmfv",
+	"zi4H7/vng7dnw8vT/q+XL/86PB545ScnaDBDzk8xW32AE0J8lfhVQ88wW10uzGAZ+YslmnEhUcecRSLV",
+	"HNGcxEpbjI9QTGS8QhGWYOCWiGFloe0ZA0zsuc1DN2yPO/UDv0nqL4IWrh+Ou6TeDpu45XeCLtkP94TZ",
+	"oZzcbh2mcnvIOVJgFyHbRYQXFv1YMtzonzhSKssKTbHd3w/n7876rweXJ+8v37w7+ePboVeEfMSq3jpk",
+	"a6e4VoV4jOxhfgHIt+KaIA++qPfVFx4KSIRXBdGdeaTItwPicxYIJDlaYiqRUcRgkymb5OXFVieBwtAH",
+	"hhdyymP6G/nGRoKDKLvGEQVskZu5svfRmOBYIYpfEYaq3iIDneGsDwxfYxrhcfR1dsEiM06GowYkvqY+",
+	"Qfmfd1Zdum7GACgf607azz7+GGTfRwGZExYoO9NBC7HAUbRC51zISUwGf3nnIB8zpcqMFRVhf0oCjXoL",
+	"RUFR1cb2j0/cvyjyAoL45h6VrL6YGAja/QhKW8D9xUxZ7lXvOoHyErwvhtA/xlSSCywJeBPvxZ0lOjyW",
+	"5DIyA5UcIM2Wi/yYwHACjo4ZZQtJdjg8NujwpWeBwYjYSYvPgvzI4h+WSgI0U8Qlp5ghr39+cvnx4mR4",
+	"fHnRHx5fnh9fXJ6evM9o782WW0PpYp0RMxaXk35r3ZwCbLas41M4SPIJUbawY40FbJCsjpXsahW/Wevb",
+	"MIC0SokxthvoFV8wtQS1V4wH5GF8tmCSRuuOGY0dhCeYsntxXLJLAEBfSsICRS3nWKtw85jPSSypNhmo",
+	"JLP8H9s2Nh3tgi8VPZj5cRzjlfqcCUSUGDxjoZiNM+15wEJCAKNR6tFOvc+fDGypFcTHfyM+mJR5gIrx",
+	"E0ZA/XomEE6eRLDrhiQcBQuN0TwmgqgfxRwzgWYkVrK14qyhK6SxkJd/45SR4BLLcoVem5LGLjHTw4sw",
+	"uBo0UcADLEldmZpFHDgVNY0oTvGWLzUja1CrgsyxotxkDaKWzIymGFaxjWacitqKy4iEcuOSCAvWFgTb",
+	"pyA4QmwRRWg5pVFiJmvUla5SPaz1Bh1VKKxahyK+FH/Qy5OXQrNNEdCPUx4RZH422JCOdrPhKNL4OkKY",
+	"IT4nDD4iX3GwQIu5Ou0YX+bgpkzud7LYc8uwF3Mt5bcxzgXXeoRC3iUN7nr8gyDxyesCH9i3DZLM1E6B",
+	"Ktd2tIg6S1tlLPXKytH1Q0yLayCRSstt7dfddt1tDd3Dnuv2XPd/1MkUVHqVbuj6LXxI6i/GzaDeIQe4",
+	"fui3w3or2CcHuDnu+C/cSsZDO10J6gvUdJvq24XkGkMVSRnW+57lwCwYX3ZkJI3wO6JWCUQlpJdC9aB9",
+	"09PB6JmxnOxatu7EK3gOFI4goIracXSewUqII0Gc7GaVIbeAymS925Y0hIfWV6Rf3Qq0PW8yUJkz5tN3",
+	"I6bPaydUhaz+5J78jdPTv/VX76m7PF25y9PoL8uzIV+evubL0zechn8pou5+x2bKUj/AkZkAY+LF62xu",
+	"f768D/6VZaN3U8l3s3fueD9s4m6rfhC0Sb3jd7v1w9Al9Xb4wm/hZnA47rhaW43LaKHpprRgNdoK9iW9",
+	"Jpkdf0eE4AyVkHd+JTvwf7qILw88u3acKLviXWWYxcB2SjN7OtAPb5FpZRIqh7BUYJmZc2BnkLULjT1c",
+	"gG3e3mRl6ykzevgjhA3vxMgbVUYVD82I0pcYZ6QBTumYR6j6yq+BnaB3AVVfhTXkT3GMfUligXAMUYIZ",
+	"vyYBPLecUglaok+QjOlsRoIjhNWodTKbyxUCuJA6e5H+YrxKAnId19UmwnrmTXF37sTpdvn6lVy8xoed",
+	"blYmPwVfw9SlbP35sYSvlXc/oAz+MA/uyR9riCvgKBUXRWWes2iFZIyZoDagpcUq+tc//olgwAZQg45B",
+	"6Rk+37VaM2PZct9QEgWJ92fdoiJRUKbLk5j0kAchECAKHYsl8aoBFrr6OMdy2rApeOoLbXk3shEnr1Em",
+	"TWdECMM/21elwUtfKFveW4IjOV0/R6fEv9IbgCUeYwHvXIE1MYm1j0d/kxHu5uPaOZaMVE4cZfrqOogp",
+	"OdhdBVCyXs6v2eDTdUlk8smGSuvKWD0bdPqNJt+jmkvlgM/G2jWTAT5j3q/rplYOmvUN8MxaYQrsRUCY",
+	"zK1X4FlxuTn3wW6n/0YMfX/jM13NZgT3g+A+wu0O/D3OOjZD+44KufFk3UIcbp44DPEb6gBbpIwXHp/e",
+	"vvbENExROCd3Pt7OjSNqDYkKTI3E+2LoK5dvJt5x+RZ6RT93IkEPvQ0JMEzh2PthGbp8Kdqfv5GFtTmU",
+	"P8Ev3rxCh53uC5vDinS8w+TgYiSkOnbQDPtTykg9JjiALzyfB/rUXjsGIYhS8KHnRkHqoazush7W0Wde",
+	"GmwFZ59JqHUqSQokHPhyyoNL9RWOIr6Eh21qpwKuJKVxwcRiPueg9c5IQPEloNKp5HPOFKrzoaCS9IJi",
+	"whdlksQMR3ee22loqYS+AA0liuEbZScVomDgHkc8DAkLKJsgUIcgzWYnVsoofiVadxrH+rIlcAdKXtmZ",
+	"aDGkGWCLwZyIoI5b6sBNLMk0W8omvKUIQSGmESn3G8IXxZz7DxcnKCaQHOwTxPBMYVDXb2iOUC8CtSbz",
+	"bo7ElVDydnXNkF7Bigc+KuPy0qxLxfJRdBaC2N4p5uesizog/vW0I/Crl/jSbYLljs8vBAl2erQo+wLL",
+	"l5XstEXEqOPkwghlK1bsUWXPoDIezLtiMi8nLqxNhlWaelWII4Ndc2kZKRN9hqizs9Gv2mz2Wjm/qt8M",
+	"WqQdduq4O96vd/wXQf2AHIZ1FzfHLb8ddEg3BMTY/LG2UxFT3OruV3qVw/BgP3APmgcH6sX97iFuhQRj",
+	"1+92ceA2u7g9Djthc9wau+ODVssPmt1g3292x27outg9UJijv5FLndrd6xRNntxCS5j7CaMAcSZlrpAo",
+	"tz2OZhG0Lgre8SWJfSwImpKbJH1xPXExW33l1g9xPfz8Zb9z+/tSb2AGffen/mSJjnb8ZUZLFuHkN+HO",
+	"YIUlWe3qC34wyk3rmnqVw6BFOuF+s97GB2M7QDOsd/H++IV/EBwSCB48GbUrsQEp6Rnh2HQ7B90X++p8",
+	"yohA+Lbb7basoGu5nYPb/xhuyWzKLk7zhLmekFFye7PV0c4jPjCPljrT10rpEoa7L6+lEG3juu3O4P/U",
+	"Y+NrDd3kmL3bJfxQT2+mMHPHeHqzuRYC3VFeWc/5e66w8yPEzbdFwe86TVK0PTx2tAET/22BowwuHxST",
+	"fySC/GpmzXDSE/NregRkEPWAk9p5LEsoT6m6JA3VkSlRY+SaxGhMIr5ELqpiU+o2wys0JihSyickMarf",
+	"FwJPSK00y2mzdZWfHsqNlPaqs+uTWhmx06gPN8ScypBEZEZkvHppew7sKhLIte7u8OlLBQr1AKKQp55V",
+	"ElDJ4wafE0bWju9eReJx/UXYzvkidTFVA6qYjK9Kd4/gFGbqtBSRik3naQk7WBh35IcEGcfqPQhq4ZsT",
+	"/abtTWA/3uHENDNvRbme5S6UF9MvTfcHmKLo1DObkRrHARkvJuDsgt1Z4lhJPe3x+LwlMJK6UNZ3Mtcq",
+	"QqMl+eyUZRmajdzd0/kmJqSuCB+li3Msd2CBlJI1RlVGhKRsgmy6d7uFYPmilnFvZUJ2OfV4S9kYX7JM",
+	"ZwfCJA0piVE1jAmB0wnGXz847kCDLM2vJDoGDpuJpngOOEbVizevULvdPqw5+szKAOdH3L860vX2JL6G",
+	"1NGY+IReE6gm1QXL+sTdNTN2jXo3BvcS2jVF4OX5wbAYKI/HaAy1ATxM9qjpKoHKkB5Uu649zS4eoJUz",
+	"soNzrMCrOz6u5RzIimG51tJsNFqum1E87qWhoIKCMmIFDeUOvaTEa1yuquQpLjXiRqNBmVZpohaFFb/C",
+	"jDPq4wjpZ2F51pkCNUvPhM599iNMZz3UbDSarQPtZ1HPfRi+qR/AVvKFHDE/iy4eZ7DVQ7+RmNeXNJBT",
+	"B41pQCGXOKYBEXlMsiAdLyIYXOU8RjLGNIKCnVT30+XE0HsiXkREt8VRkypMZ6GnAaqSSJAR67jNZCOh",
+	"hwOop5LDivvnJ/q5DXtRK2xGs3VwJ/t/JOMp51eJ0C92KlnqJ6AgAtjekzbbIqDq4RllWGplbIbnc6PJ",
+	"zHEsqU/nmMmGjntuYgIDwnn6gobGyY2hyPIBIwA029+ibGIfN9K1oR22298zKur6qyYZ6p4v84g31mJH",
+	"2wfI+fATxcAcS6v3WnWB3b7dVXaVgXaXANuE+R3fK13FbjMmuwZCM0vGLyEFp1D/suF0BRn/TCAaOAhH",
+	"gmuewwJ5hvDrNPCO0j4ynKlX4hXUmczmElWDmM9RsNC+FiIUi1BZy4d7ZmJy2Ro3Q9c/JB38IuiQZnjo",
+	"t8cHeD/okk7Yxq1mucU9I0Li2XzLIW2a8aSnNOPStgehIoFziQWsrbZ7XYr1M+6wH4D5IdBbeXjKOAXs",
+	"csqO8cJQxV5joI+oF0UDeR+PX749O/vz5fEvx++HA08ZRD6fzTCKqLBlOQLicUqMQxBWoKU50BQqjkbM",
+	"K8op0wJkXfh4cI6aDEGf5OqMQNXhcaDbpqRR6XWhsC5hnDIxWSL3yiWEEW+fN4v1DF++xtoi/crU6Qek",
+	"NG2sN9KJExJRVoLt3an0PokU93RFf13exVqadc5RnOZk7JRdtUnO7hy1LQjIYvg2MBRyP3kPdLW+chiq",
+	"JMK6blDdg/t6CLMsz4k5Zkk3F/UKYUqCQ3G0rY97JlBE8DVBk1ipulWJx1qHYzwgtvYvL6lTNKxlVrvj",
+	"g3Dfb5J6G3fa9U7YIvXD8Qtc38ftsBm0fOMQL6R4NZv1tjtsdntu07jWCmlNORdEN3hBDnFzXG/57aCu",
+	"Rq0f4MNx3bUeedwd51KhZhRbFy4cMy/85EgZN303OCQH4Qu8P+76naBNWmFODG8E0uxciXi6zZAjZZNy",
+	"ubJz2u22dNvCUf+9qN0u8+FkTtnE69nDIwLLypt1xNRq1wJJIrTQKyHFBJuV4ju5vQ9domixPe7g7uH+",
+	"wYsXB/uHXdwZt/1W0CTuHXvvru293a8yZa18258yA+QuN0mu8aVulaWLum3zFNCAQh7nTpYtkj/YPTXl",
+	"UZLz1s+H3d2lm7Xp78QxRVJ5MOuUKD7qLEh31XZ7hG4wesfBe9Nx22i9B9wG/trq8YfP+bwCchC88PfH",
+	"9S7uhPUOaQf1A781rjexG9rf7BaaQV01SCqzcUR9kuPcbFx1333RPGgdtnFn3PX3gxfkIDzcyrntNc4t",
+	"UxYzjGwsvEfSCLPFdJv1u5zeew/l7r65Aw8ouHuyauBt+l9JkXAG9i1MnjPPvxN7Zwno4Yydt43AfLPi",
+	"WzGziVJqh9ga/aCqMuUylU2S63KmI2TyVzHTXyRDCsICYRvrPK7Ot15NZ/hyP1P99gANr1hVV3JSm8jr",
+	"R0Ku0Iaq+kTE7OJ/2CBi9gvKQd6O1c1IiL+IqVwNFLFomtINpvoLXTSlP72xTPmnj8PKOlW8HbS6+5nO",
+	"vaankyB+TLTv/kI9sXes/w1eD/o2zdznLKSTRUwCNF+MI+qjK7JqjJhHbuaeNtE1lR4hGiIPXLCQKQM/",
+	"zq2skmi2ENCdycO+T4QwTm5gAbVyvYp8Tx2NAAhlFaTgxfFgCM5b47k+7QzeItgnRafzCEslpnrZZjcl",
+	"LW50frYS7CO25PGVdt4r1pA2hoAomxAhtd85JjgCiZcYQ3umufw85pL7PNJ9YxWkYxKg8Ur3g+2LFfMV",
+	"tEnLJIjmBAhL5O1h9Sue08YKzyKFmBH73e/QK86UXFFgjlgdPX+uNvz58x7y+iYBH/zUPfRS9xsbLVy3",
+	"7f/p4xD+IF7qU/OgzZGHYr6QBC1YRITuXqsElc7OFnglRgwpiaDJrYc+ffYaqG/amEHPFygftGEDKkzg",
+	"XO3nXIKPRkEJ6epCwakn79zc7HVvbtTz3qZ+T56OgR12ui9q5fUNAJuubEAlyeXQ5kfItbZU8YIJ23wI",
+	"sxWaYhZEJD5CGF1THsGramAFWsd1PROfUtP0UCESoMmiJJ0fTmJdF6A2D6F+2tp7Q7toPWPHQ1XGEbmh",
+	"QkKOe0TwlagdQZBCsYxpFm76g6uhbYtweL+N0i7hBvvneEIZQK12ADx2hAU6qI4kviLI0+WfqNpsNJqu",
+	"6yDbG6rr6kMB+rvAvQmeuRJBTazeZbteoYDO8YToCBmPA0ifYGSp9kz38YFpYthUs80LFpBYCRt/Ecda",
+	"uxEklgJVr8hKECgZNgurNfKzQf1ttsZYDZuWGWu8nLwWz58DQB8+nLwWlgkEpkHa3PnIRo406HrvNkfL",
+	"AC2FgBmqqi3ztPLiQczJuJOTcJeuh6kZ0N5yIWlEEGXzhXz+HFWtvu1PCZ4nSHM2tdHSTuk5F4KOI1Lr",
+	"KbCwfgJk7g7NfXVT33/945+Kqg7Qeg9fxTB/Gpy9VyPbmW2E1/Tf1u8226jYTNRB5Ab7MloBWUMH72sc",
+	"LQiqJvE9pShkGbHmGH+SwboDVSwouVlEnVhaGOmRFKNMeRSgD39wXddV0IDA6LhukY8bqM9Mv2HtOljH",
+	"a9IB01eoI1oupp2Ie8h0HEaQWqfgzx4ypqGabp5mO6lBE/CYSxmZbmeKXtS41U092xzdq03jtXWIcr3V",
+	"jKDKNipsoI/QQcrQpS2aVjMvGHREVHzm6DNA6AA0IyRQcsYgw+u67WyfRz0NrD4/k03106FtkcZ2dLof",
+	"9IRSn01agjnPjJYrRuwjQG/jDB8u3hnvpP1mcPzq4njoIaGUk6zCcn42GAqkFmNyKLAwhFn1srq41zPh",
+	"VAd5urI9UcHUB4Ucr6YjwFiiDxfvHCTohOl0EzXhQGIW4DgYMQs1EnPi09CcXkpoUkZEA73Vzep6ucAW",
+	"qqZpHjRwimGuETPxo5qTvpjCiKofGL1JWnGBuEljTkZ3t68pyLFcxMRTaLhuOh76A1J7v99Bb0/7r+qD",
+	"t31TL+F9SYG8bXwpTHzb+KI44NZzlJZH0sseRkyH//WwdcLUGWkbeHvLqSD+pafOQb1bSq2sNdAvJKah",
+	"TmhJgNTtxMCRhJcjpsPfMYH0kAQOkWlq2DUNBhUaQi0X8qFBJa97KCARBX0D8ARpBEKHlBroOCUYKpTg",
+	"WCi618CCtYN1Z3KjSqbXcMRkzmMpHCQ4pK8iKkYMqF0nHJgngYpsL3Wfz2ZUKs3Ja93ceJa5rPi1NJ4I",
+	"XwXviFnwj5QUddEfOSMeEpLPRdI3VE8DyzhS6ozuZQqpC1V974muUSNCITSgMfGlcEbMSHGl/6ZN2LW6",
+	"UtNniIxpsplNFwkHBVzp+mxiGrvto6mDmvuWAPXVCyOGx3whUetQ/Qp3HARU+Bjidch0oKZGDciqxLrL",
+	"qmGs5x4yZrDVr0bMu6lbZ6wSAhri6tmcMKVCtxsutDxmPOEB4WlVzCRrWPsNbIIx9q8IC5StUHEq1yTW",
+	"ueQVt9FuNVyI488Jw3Na6VXaDbfR1qVEU7C0yvqD9r5UJgScBIn6fKKMwaQpCdS/O7l7sDb4EdJH9vR1",
+	"S5vC9JkHzV1XyvTPXRLUct0t3VXv1xM234SspA3pGSOgXSmWSXEDLV87Go6y4RN499ab2sJ7zbvfy3V6",
+	"vnUqXbe900vZXsTJdVR3vWdAUzb4YjbD8Sq7yUKpXXFOwVeHvDJAlXaitQAnp/ZCmiKeiJwTS1Qgk5WL",
+	"bRRlcviTmt2XPFg9/mabWW7zvicZL8htgdaajz99GZ2ZarhvT1gd9+Dul9buJ1GvNXegx/WbgdR7rcO7",
+	"3ys0U/4uDGD66qZsf5TlgTHx+YwIBI5ExQybiN6p3NRnHTGtL9Wq6ol2bAju1imTvV9ss6LbHcTwH4ms",
+	"fAsZubFNs33ge1Bv5+6Xkmu1vgcZ6dR2646rrsnN2jZRea9j1V4/Cels2ynKGG5Zylpv95+4IUjQy7KA",
+	"yUK1NrH36l1/MLg4OzuFizZOj09fHl8MvMQ0rKYuF7fmjJjQqagxF1IfI2O1L0qLOrXGZMaTMl4hL8mH",
+	"8Izm5ZkomHGrbmCJTH+eJ+SMzCybmsrDSn/yRZEvUuyUMAUo1fpbLWW1Nw2MtJhHBHnwo/cE3JOqKGvx",
+	"ppbb9GxapOmZbc8AnGhBXgu8q1CqYC4tgWLAfpKqrV3JghCW3sqWpv+hKvQJAjawbe85s03B6WSqrM1+",
+	"ENgGIRpH2pt06B2NGNa/zfEW7rSP78BB/SB4ImUsHX8nNeyxmbb06g2zY3Y7gW0fUwPcMnUQfB/lbweu",
+	"T28SfYhgeah+6e6gJyb3g/5XKKT9IEhIM5GZLFrVGii5m1Q+lRZqdYYv5vjVemlAIqJLrrdKkQsoHiqe",
+	"xJ2SaKeuM/qPZIVvTjEameVEc2Tus4jodfbSQmHLhVKVD4IAJieq47Yf/8x1Sq+8zmQ4b7xfeqekmrsV",
+	"4uQytbttLZO68h/k+cpW/N/hALN4+qnPFnltYCNgPMwaTHnH2Dex/+50suX7ZTyxry0/2W3xzvcncbEl",
+	"/R+KBD3QeVE/la3/JmfeQJd5JNl8OfXpiVSm5FT5kqbv3e5+xHwrr94WVoG0eJOo91Pkl7r21gnqCQX7",
+	"3XqD2Up7CtjeJ9vpzFwp8G2OATPZNzb570nrmSsyddz751nx9WfFN+fOYxZsEvjoeEOSt97uJM17Iw8/",
+	"UPan5Yebfe9KqMR8meROoeWUQ6LWPK2GkBlahSwTKgX6SMYD7l8R2Vu7qRA6dTCBqloFzeRG/Osf/9QF",
+	"jjVTy4iwH3MhkMRj4ZgqR5sMmqmEhCykweW74/4vx5d/vOi/OobMuZiYsW0OCIXZJGULItLUIAVNrYH6",
+	"+l49SKvHUudD6DmqKf/BdDXHPKCTHacEx3JMsNSqtoLSJqaQAHK8rZd2xJIE8OlCooAvWQN52SvvwBma",
+	"uZYwce1SkV5RCLk4I+atXY7noeoye5FgTQcoChcF6iCG8HRuHDE3xSMemo1poAu+FODozhsL6jUTUB+x",
+	"ETuD21iypvkzG4ef4ZVO5KOyl5r7EyIL2bNqLSvOCNIdQ7yO20FJN3Odka2T1vqQ7NxDktzIPV9ceyjG",
+	"7EqRyJhfk3yGs85sTjY4TpaDBXo1+GXEIOm50zxwHYSRvnsFRZQRx6ROK4I3OUlJgyKmO5jImOAZNJ4R",
+	"SxIf2azeEYPUMJsZq6BZKYRD1qXh8r6aHPkkinSZLzRYgcX9L89B3h/UP3X1z/9WaFFEP2I62wnHMVU2",
+	"b0zkImYmvz+kNzZRzHumE5rFXGFdTAkxOdhUpwNC8uwiwgoIthoxnbVkcOrpjVGQOmmYDUX0ihh0RBS2",
+	"fLNz3pxj6aWmP6ovorR/YOFu1PXylFavCbUi5l7T1vrFo/rquNxdD4U7P5v7h+4ON67sAI3bczsZaJrr",
+	"0Kw93z3otZvF2z0KALa77os7r7T4vPNVymv390KDR8O6+bZnZgpHgeeo6Z01DDjZ5TlrcDuAhRETeOYM",
+	"8MwxmHXKdtBxYBNaI3UEYEchwoGFOmUYdsrQ6ACWmmkFDS7p88SjxYyJJDL8VSvzjnQeIdQ62HZlqPph",
+	"+KrmrB8dusnV+n22OjFvrWh9q1st05WgqqRCDQ6xVDJWXw1+qf30iD+GUvhxyg26SZA7bmzXrClfooiz",
+	"yU4egm9lyz1Q3Uwqt7Yqm4TJeJWom47CAISo4ebobGAA2l+AkrNCU6Wn8TlhTiZbY8RMkFvH7yGyEBKS",
+	"XAgNygFluqrW3Cenvk8010zyLGUjVlIvdueRmNwo9ITmZDLHBjNSh/ATiaBvi/7pPinjxayabSNPhoSf",
+	"ZUwahcIfz8WSYcuIT8ReUkm5p/u7lqWRnENpaQ8xbuoNGZTXK2UV6neQLg81P2IpsT81WYY2g8SgSTeX",
+	"PEKYjRhl+mV1bNzMaQxZI5BYQicMuotWTQkj6rjNGqj5w0x1lXrYy/ee9HSjSy/fYtJb73mpoXBsZcyI",
+	"lRgGaiCBPFBH5hGmDCwnLJHH8DWdYMnjhiAseEmwr57Xpda68ECfoBriV3C/oVK0CxVj1kjVhlOIabSA",
+	"UkhlM4jeiDUb6PnzofHgPn/eSzPYhsfvjk+Phxd/zVcloWrbdWu2QEyAfNTlGfCnbls6YghB2XlEdSdH",
+	"RurmoSVlAV/eo6zJydRvwrj21o9MAZyWq6ZRrhGec6K2NQhiIgToDf/6v/8vTVOCX80GK4MTIeQNLz4M",
+	"hsevL88vzn49OR548EaKvAWT8UIofjSjoiWOrtTyvF/rb3i8hLoH9ZeXVEnCwDGdTGUDnZxf7xsYTR6T",
+	"MohNNdjefqcxYi21G8fM5wprUOhrL+K0X3qmpArKmgiTVK6AjrzJb3Tu6f32crd36rWVEl+O8uDm0kgQ",
+	"5HWaXVR+EZc6adoKxgH9bRO1nPZ/vXz516HCX7XderF/UDONQ02bPPT8OWbB8+fGmajgBhApC3U9roOI",
+	"Ogp9EhgVUpu6CtFbagxheK4UFoEIBbOSQt0eAs+N4nQMk6Exn43T2mU9rdoFLIwvRdEiWMk+j+PFXOrX",
+	"NBSmWAdtLC0csY5CEJjbUAAIZ6PCle6aCj/MlMgAylnvsOsdIQ8aKHu6WlixMtb8lG95nC+PhIfVGY4p",
+	"y5RAbgDS3KQFo2r6hjvJRqzbQF7L7Xi9jCAFUjUVU0r0mMs0Gsg0eYdsVQUmCUNuWoaBejKNOeMLcQTT",
+	"JIyX9DAeL8JQ82C4iKL1CYOYz+ckcBImoQwpPFFfr5yyBHrv13qCxfpr/Z6H7BFrvCpaTp5dDHpQB85j",
+	"OlEjKqxhmF1JEr6QpIG8s/Phydn7gQe+jUgxbyrucCI9STBigCwjs/rQ1KBuegfX+1HEl/UzmKeHnnvO",
+	"hidO4ZY80YPKRmfE7OSbnk+qDbNM7qB1OeGMWK5HgKmvXBvyFN/U+xPSQwf7UP1uKrOgIk4xv6PQHsac",
+	"SRCSudr6ZyJDWEfWKrNYtwWLuuFAUkZ7F5bKNNlkc0+gDcO9AzLGwtd9M2zoJ5M9pntWV5wKVBI/oNf9",
+	"o/a0v3X09HkgkzbbWTB368OfwCA5V0/PtUm6oT3/7c5+lUJv8MSzAgdK3rfyZQTgjSq9UQVq8qdgG48q",
+	"zkgvA36B1vWjyu0Wn0ZfC9CkwYNRBopyFIkpVoxhK5MVZI1yB8Rd8baSbLy+6XgBErGqxF9di79aIh8r",
+	"TkWLHhilREYVR33Ll9q6TLhHE/ozYUWjkjtWNqIx8fFCmLJ1LU2hE5sSp9WFWOAoWiEXrIHNmWLJDVMl",
+	"FzsCdh5unH1NGG0DT2dbhtzHLjU3K5abpaBJ6n5eYoMmY3UXnlEYql5RCzHeqGb3W67hQ6qrlSmMStHL",
+	"aYSo6m1Q7wz4Onvlm20B55rqk0PWaM/KBtYqfdXLWQm1NebKmAsl99uaEvoFkzTKXK1geqsobWWCKWtU",
+	"SrmiuYErHmLgm746ld6nz1lzXx9rFqq061BVd1ty0r4RDspIGitoctZ+8nYmSydRn+tjODDXk3RmZHPu",
+	"zSl54myb043OIl1O2Pj3KQxWQCsQlFXmg4SwS0j3x9ps+VC54BHfIdc2c3/Tv3+a7fqdWj9shu13oSNN",
+	"Oc9Ervmq2FxMrh7bUkZevAzuabKaivN841Ly3BVnP4vJ/42KyXNdhvmSpX1CilJUU/vuaah5+bpb1mmG",
+	"kvQReD9Zm3ndZB1+C0n6M1f1QbmqtutPqdAtEbO7kZZtpLwl6JENNYBzzPZetvZtcgnaeCXhKjL9h+QT",
+	"Ai5OcD1RKUZsXcVXCrXSXI/yvl/uSyKNSuhlrw6rNdCFvYbQ9O9azEcMVPEmuKjN2hx7UROa4LkAvxoI",
+	"EOEgf0r8K9tYiQodAYX7Bcy1V2ap0OHtyLao052EvMHZu7PLwfv++eDt2TBre8ELzbaHqgBMslB9+5JZ",
+	"hPaJJ338rDd4xEw7LzAdIKpmvMHatRzrq6ZqCTA6X47rVEcUUpmnDH0vJBWQINZGa12wjSfQXCqpe2Qb",
+	"x1vS91pHFSym1Ioye2eXtKnPH7bWCkpaseMICfobVFLbroG6cfeIAekkOZvwsj9VR0Sax6l27z3XzZ5M",
+	"QIKySQ9yFpUNkjaMxTOCvKSc0l/V/0xWHqoKn88LEcraiJkIk637tsPYmy7hwxVZmdDKPObBwifBUXo5",
+	"V5p2qB+BvluSRhG4JLVXNinvRjFZCFgjDGr6hwY0DAm0kswQ3qGHJOcKXerLEdMauY8jVDXXyteK8Vaj",
+	"diXQ6wr0PGrNisEpnC4Zp28Bsk29+xRnekUA5X84f3fWfz24PHl/+ebdyR/fDj1U7dTMXorMoquKFxkP",
+	"iOkSOuMxGTFYXOtQre1SGdOX5sXyiJr1YFtCo1LkCa2q+/6V9DysJY294Gntd9Jt86jtNCnsjaqKMjcR",
+	"eZmrF46y3DX4X3vwOoWkKDCz6/6UC8KAWmCTZviK2EZoabs90wJf4BD8eVCMqf0Oqb91jSfyboTMBX7d",
+	"7h13xmklYZNS/nzvecGlqr3NYlTpffrkOu5n51Pb6Xz+nPefJr3ax5SpI+9BLtBH1FZy2xuUaSzvDVeZ",
+	"Pg9wgBRFT0zmEV7ZayeBHBNWNgys2XbEEg4E0oVmu2r8hJ1tkNx2njWeFX3Vr6LTR253sAMOhhr8Iow5",
+	"2EwMlcofNAkud13FD9clIUNS926YYLfw3lbXkPNTzFYftHj+PjV/GGrfE2UzobF8pvkWi+sul+IuWnGk",
+	"TlC5OQVvaIjdKL8iUSLouj/bQd7xEE96aFTRHdDFFLe6+7oJ+qjimSqFX+t20+pW0/UayDsJ6+85I/VT",
+	"ncaTqCpWGKihUaLOtN2OOrn66Y0KRhlO7vBOOnvfdcC9AwQ8wgF3xwsnoVrfqbkIt1y070bscG+5Ir/2",
+	"Lmxs33rP5SkPaEitCPhpf655+9bUy2dCU/xXW553+ZItIdJvQYY/lvfZLH0X13Pmdv6f5FtGvqmdlKDq",
+	"Tk/1fQn5ix36djeafgSfXXn3FQvH1qB69nKzdqvibI8n/hTh//4uxHXZjaodt6Pvs42J1Je4JHfFm1uM",
+	"72IJrenfQe/6oSeO0mZmKk1AADvp3zXCZtXgNcuKBdq9Bzlw287jKcGRnP62cZvewu+Qo/2Ue6SnKd2e",
+	"eWNrAsI7ek0YESLJd57H3FefwQOSXTWf2yJvaAj420blvW/0ZfDYYhQTsYhkmh+PBOIRJHfO5gupQz0c",
+	"6rsXDKpifJ3RjiXCcCcA4mzEsjU3PASnFV8ym8FvrvJ/JmrQrB+jMOIcBvMMtB5iJjNYe3tyhdBwRUaw",
+	"QozHSER8KeyAZWr8hXr0O+4ozN/I8M4Tz/cerEQcrI6Qp7fGg/ui0HJK/SkKyJywQNnRUGEAAdYt9HYB",
+	"TvcswWXvKkluKgEWnNGJxrtJmddGWQlN5ufL35D26bM6NHXmsdYEFnFU6VX24DA1AxWS8QAbAERsAW6k",
+	"eoCatuhdTCWLvUckvWkNqlUyIyS5IGVOyvLbZIrXl5nKh5hgKAHKtdiCMpekC/eIDaFMCLBqxrTl8Uf6",
+	"8ty0cSokRusWH6if1sXrAu2O29FMYRaSKTG6BR+BvZMhyaXNRsDynJS9s+WC+IReP1VuQnamh+d9shVq",
+	"3dwg7F8xvoxIMDENHGCZJvnPLXdmxHp5sYnTCO1i1peShDxGE86DI6SjVAwYDm7l2M5LfWZGKF6SIznK",
+	"XLCDqnQ2j8iMMJmG1i1ItTKGuv3/AQAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

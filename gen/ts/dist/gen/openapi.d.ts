@@ -475,6 +475,14 @@ export interface components {
             role: components["schemas"]["Role"];
             user_id: components["schemas"]["UserID"];
         };
+        /**
+         * @example {
+         *       "id": "5f0c2a9e-7b1d-4e8a-9c3f-2d6e8a1b4c70",
+         *       "title": "Physics 101",
+         *       "tutor_id": "tina",
+         *       "created_at": "2026-03-02T09:00:00Z"
+         *     }
+         */
         Classroom: {
             /** Format: date-time */
             created_at: string;
@@ -483,14 +491,42 @@ export interface components {
             title: string;
             tutor_id: components["schemas"]["UserID"];
         };
+        /**
+         * @example {
+         *       "title": "Physics 101"
+         *     }
+         */
         ClassroomCreate: {
             title: components["schemas"]["Title"];
         };
+        /**
+         * @example {
+         *       "items": [
+         *         {
+         *           "id": "5f0c2a9e-7b1d-4e8a-9c3f-2d6e8a1b4c70",
+         *           "title": "Physics 101",
+         *           "tutor_id": "tina",
+         *           "created_at": "2026-03-02T09:00:00Z"
+         *         }
+         *       ],
+         *       "next_cursor": "eyJ0IjoiMjAyNi0wMy0wMlQwOTowMDowMFoifQ"
+         *     }
+         */
         ClassroomPage: {
             items: components["schemas"]["Classroom"][];
             /** @description Absent on the last page. */
             next_cursor?: string;
         };
+        /**
+         * @example {
+         *       "id": "0b6f1a52-8d3e-4c55-9f0e-3f7c2a1d9b40",
+         *       "classroom_id": "5f0c2a9e-7b1d-4e8a-9c3f-2d6e8a1b4c70",
+         *       "title": "Lesson 1",
+         *       "status": "active",
+         *       "started_at": "2026-03-02T10:00:00Z",
+         *       "ended_at": null
+         *     }
+         */
         ClassroomSession: {
             /** Format: uuid */
             classroom_id: string;
@@ -503,6 +539,11 @@ export interface components {
             status: components["schemas"]["SessionStatus"];
             title: string;
         };
+        /**
+         * @example {
+         *       "title": "Lesson 1"
+         *     }
+         */
         ClassroomSessionCreate: {
             /**
              * @description Optional; absent or `""` means none. Control (Cc) and format (Cf) characters are
@@ -510,11 +551,30 @@ export interface components {
              */
             title?: string;
         };
+        /**
+         * @example {
+         *       "items": [
+         *         {
+         *           "id": "0b6f1a52-8d3e-4c55-9f0e-3f7c2a1d9b40",
+         *           "classroom_id": "5f0c2a9e-7b1d-4e8a-9c3f-2d6e8a1b4c70",
+         *           "title": "Lesson 1",
+         *           "status": "ended",
+         *           "started_at": "2026-03-02T10:00:00Z",
+         *           "ended_at": "2026-03-02T10:45:00Z"
+         *         }
+         *       ]
+         *     }
+         */
         ClassroomSessionPage: {
             items: components["schemas"]["ClassroomSession"][];
             /** @description Absent on the last page. */
             next_cursor?: string;
         };
+        /**
+         * @example {
+         *       "status": "ended"
+         *     }
+         */
         ClassroomSessionUpdate: {
             /**
              * @description The only transition is active → ended.
@@ -527,6 +587,15 @@ export interface components {
             field: string;
             message: string;
         };
+        /**
+         * @example {
+         *       "status": "ok",
+         *       "checks": {
+         *         "database": "ok",
+         *         "migrations": "ok"
+         *       }
+         *     }
+         */
         Health: {
             checks?: {
                 [key: string]: string;
@@ -534,10 +603,24 @@ export interface components {
             /** @enum {string} */
             status: "ok" | "unavailable";
         };
+        /**
+         * @example {
+         *       "user_id": "tina",
+         *       "name": "Tina"
+         *     }
+         */
         Me: {
             name: string;
             user_id: components["schemas"]["UserID"];
         };
+        /**
+         * @example {
+         *       "user_id": "sam",
+         *       "name": "Sam",
+         *       "role": "student",
+         *       "joined_at": "2026-03-02T09:05:00Z"
+         *     }
+         */
         Member: {
             /** Format: date-time */
             joined_at: string;
@@ -545,12 +628,51 @@ export interface components {
             role: components["schemas"]["Role"];
             user_id: components["schemas"]["UserID"];
         };
+        /**
+         * @example {
+         *       "user_id": "sam"
+         *     }
+         */
         MemberAdd: {
             user_id: components["schemas"]["UserID"];
         };
+        /**
+         * @example {
+         *       "items": [
+         *         {
+         *           "user_id": "tina",
+         *           "name": "Tina",
+         *           "role": "tutor",
+         *           "joined_at": "2026-03-02T09:00:00Z"
+         *         },
+         *         {
+         *           "user_id": "sam",
+         *           "name": "Sam",
+         *           "role": "student",
+         *           "joined_at": "2026-03-02T09:05:00Z"
+         *         }
+         *       ]
+         *     }
+         */
         MemberList: {
             items: components["schemas"]["Member"][];
         };
+        /**
+         * @example {
+         *       "users": [
+         *         {
+         *           "user_id": "tina",
+         *           "name": "Tina",
+         *           "role": "tutor"
+         *         },
+         *         {
+         *           "user_id": "sam",
+         *           "name": "Sam",
+         *           "role": "student"
+         *         }
+         *       ]
+         *     }
+         */
         Presence: {
             users: components["schemas"]["PresenceUser"][];
         };
@@ -596,6 +718,16 @@ export interface components {
         Role: "tutor" | "student";
         /** @enum {string} */
         SessionStatus: "active" | "ended";
+        /**
+         * @example {
+         *       "revision": 3,
+         *       "id": "c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f",
+         *       "size_bytes": 4,
+         *       "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+         *       "content_type": "application/json",
+         *       "created_at": "2026-03-02T11:20:00Z"
+         *     }
+         */
         Snapshot: {
             content_type: string;
             /** Format: date-time */
@@ -609,6 +741,22 @@ export interface components {
             /** Format: int64 */
             size_bytes: number;
         };
+        /**
+         * @example {
+         *       "id": "c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f",
+         *       "session_id": "9d2e4f61-3a8b-4c7d-8e1f-5a6b7c8d9e01",
+         *       "revision": 3,
+         *       "size_bytes": 4,
+         *       "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+         *       "content_type": "application/json",
+         *       "created_at": "2026-03-02T11:20:00Z",
+         *       "storage": {
+         *         "used": 2048,
+         *         "quota": 104857600,
+         *         "remaining": 104855552
+         *       }
+         *     }
+         */
         SnapshotCreated: {
             content_type: string;
             /** Format: date-time */
@@ -624,10 +772,31 @@ export interface components {
             size_bytes: number;
             storage: components["schemas"]["SoloStorage"];
         };
+        /**
+         * @example {
+         *       "items": [
+         *         {
+         *           "revision": 3,
+         *           "id": "c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f",
+         *           "size_bytes": 4,
+         *           "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+         *           "content_type": "application/json",
+         *           "created_at": "2026-03-02T11:20:00Z"
+         *         }
+         *       ]
+         *     }
+         */
         SnapshotPage: {
             items: components["schemas"]["Snapshot"][];
             next_cursor?: string;
         };
+        /**
+         * @example {
+         *       "id": "9d2e4f61-3a8b-4c7d-8e1f-5a6b7c8d9e01",
+         *       "title": "Notes",
+         *       "created_at": "2026-03-02T11:00:00Z"
+         *     }
+         */
         SoloSession: {
             /** Format: date-time */
             created_at: string;
@@ -635,6 +804,11 @@ export interface components {
             id: string;
             title: string;
         };
+        /**
+         * @example {
+         *       "title": "Notes"
+         *     }
+         */
         SoloSessionCreate: {
             /**
              * @description Optional; absent or `""` means none. Control (Cc) and format (Cf) characters are
@@ -642,10 +816,28 @@ export interface components {
              */
             title?: string;
         };
+        /**
+         * @example {
+         *       "items": [
+         *         {
+         *           "id": "9d2e4f61-3a8b-4c7d-8e1f-5a6b7c8d9e01",
+         *           "title": "Notes",
+         *           "created_at": "2026-03-02T11:00:00Z"
+         *         }
+         *       ]
+         *     }
+         */
         SoloSessionPage: {
             items: components["schemas"]["SoloSession"][];
             next_cursor?: string;
         };
+        /**
+         * @example {
+         *       "used": 2048,
+         *       "quota": 104857600,
+         *       "remaining": 104855552
+         *     }
+         */
         SoloStorage: {
             /** Format: int64 */
             quota: number;
@@ -660,6 +852,24 @@ export interface components {
              */
             used: number;
         };
+        /**
+         * @example {
+         *       "events": [
+         *         {
+         *           "name": "editor.opened",
+         *           "level": "info",
+         *           "session_id": "tab-7f3a"
+         *         },
+         *         {
+         *           "name": "stroke.saved",
+         *           "ts": "2026-03-02T11:20:00Z",
+         *           "props": {
+         *             "points": 42
+         *           }
+         *         }
+         *       ]
+         *     }
+         */
         TelemetryBatch: {
             events: components["schemas"]["TelemetryEvent"][];
         };
@@ -975,6 +1185,7 @@ export interface components {
                 [name: string]: unknown;
             };
             content: {
+                /** @example {"strokes":[[0,0],[3,4]]} */
                 "*/*": string;
             };
         };
@@ -1524,6 +1735,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["TelemetryPayload"];
+                /** @example {"name":"page.hidden","level":"debug"} */
                 "text/plain": string;
             };
         };
@@ -1697,6 +1909,7 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /** @example {"strokes":[[0,0],[3,4]]} */
                 "*/*": string;
             };
         };
