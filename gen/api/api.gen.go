@@ -287,7 +287,7 @@ type AttendanceRow struct {
 	UserId UserID `json:"user_id"`
 }
 
-// Classroom defines model for Classroom.
+// Classroom Example: {"created_at":"2026-03-02T09:00:00Z","id":"5f0c2a9e-7b1d-4e8a-9c3f-2d6e8a1b4c70","title":"Physics 101","tutor_id":"tina"}
 type Classroom struct {
 	CreatedAt time.Time          `json:"created_at"`
 	Id        openapi_types.UUID `json:"id"`
@@ -300,14 +300,14 @@ type Classroom struct {
 	TutorId UserID `json:"tutor_id"`
 }
 
-// ClassroomCreate defines model for ClassroomCreate.
+// ClassroomCreate Example: {"title":"Physics 101"}
 type ClassroomCreate struct {
 	// Title 1..200 characters. Control (Cc) and format (Cf) characters are removed and white
 	// space trimmed; a title left empty by that is 400 `validation_error`.
 	Title Title `json:"title"`
 }
 
-// ClassroomPage defines model for ClassroomPage.
+// ClassroomPage Example: {"items":[{"created_at":"2026-03-02T09:00:00Z","id":"5f0c2a9e-7b1d-4e8a-9c3f-2d6e8a1b4c70","title":"Physics 101","tutor_id":"tina"}],"next_cursor":"eyJ0IjoiMjAyNi0wMy0wMlQwOTowMDowMFoifQ"}
 type ClassroomPage struct {
 	Items []Classroom `json:"items"`
 
@@ -315,7 +315,7 @@ type ClassroomPage struct {
 	NextCursor *string `json:"next_cursor,omitempty"`
 }
 
-// ClassroomSession defines model for ClassroomSession.
+// ClassroomSession Example: {"classroom_id":"5f0c2a9e-7b1d-4e8a-9c3f-2d6e8a1b4c70","ended_at":null,"id":"0b6f1a52-8d3e-4c55-9f0e-3f7c2a1d9b40","started_at":"2026-03-02T10:00:00Z","status":"active","title":"Lesson 1"}
 type ClassroomSession struct {
 	ClassroomId openapi_types.UUID `json:"classroom_id"`
 	EndedAt     *time.Time         `json:"ended_at"`
@@ -325,14 +325,14 @@ type ClassroomSession struct {
 	Title       string             `json:"title"`
 }
 
-// ClassroomSessionCreate defines model for ClassroomSessionCreate.
+// ClassroomSessionCreate Example: {"title":"Lesson 1"}
 type ClassroomSessionCreate struct {
 	// Title Optional; absent or `""` means none. Control (Cc) and format (Cf) characters are
 	// removed and white space trimmed; a non-empty title left empty by that is 400.
 	Title *string `json:"title,omitempty"`
 }
 
-// ClassroomSessionPage defines model for ClassroomSessionPage.
+// ClassroomSessionPage Example: {"items":[{"classroom_id":"5f0c2a9e-7b1d-4e8a-9c3f-2d6e8a1b4c70","ended_at":"2026-03-02T10:45:00Z","id":"0b6f1a52-8d3e-4c55-9f0e-3f7c2a1d9b40","started_at":"2026-03-02T10:00:00Z","status":"ended","title":"Lesson 1"}]}
 type ClassroomSessionPage struct {
 	Items []ClassroomSession `json:"items"`
 
@@ -340,7 +340,7 @@ type ClassroomSessionPage struct {
 	NextCursor *string `json:"next_cursor,omitempty"`
 }
 
-// ClassroomSessionUpdate defines model for ClassroomSessionUpdate.
+// ClassroomSessionUpdate Example: {"status":"ended"}
 type ClassroomSessionUpdate struct {
 	// Status The only transition is active → ended.
 	Status ClassroomSessionUpdateStatus `json:"status"`
@@ -356,7 +356,7 @@ type FieldError struct {
 	Message string `json:"message"`
 }
 
-// Health defines model for Health.
+// Health Example: {"checks":{"database":"ok","migrations":"ok"},"status":"ok"}
 type Health struct {
 	Checks *map[string]string `json:"checks,omitempty"`
 	Status HealthStatus       `json:"status"`
@@ -365,7 +365,7 @@ type Health struct {
 // HealthStatus defines model for Health.Status.
 type HealthStatus string
 
-// Me defines model for Me.
+// Me Example: {"name":"Tina","user_id":"tina"}
 type Me struct {
 	Name string `json:"name"`
 
@@ -376,7 +376,7 @@ type Me struct {
 	UserId UserID `json:"user_id"`
 }
 
-// Member defines model for Member.
+// Member Example: {"joined_at":"2026-03-02T09:05:00Z","name":"Sam","role":"student","user_id":"sam"}
 type Member struct {
 	JoinedAt time.Time `json:"joined_at"`
 	Name     string    `json:"name"`
@@ -389,7 +389,7 @@ type Member struct {
 	UserId UserID `json:"user_id"`
 }
 
-// MemberAdd defines model for MemberAdd.
+// MemberAdd Example: {"user_id":"sam"}
 type MemberAdd struct {
 	// UserId Canonical string form of the token's user claim: 1..128 bytes of UTF-8 without
 	// control (Cc) or format (Cf: zero-width, bidi overrides) characters and without
@@ -398,12 +398,12 @@ type MemberAdd struct {
 	UserId UserID `json:"user_id"`
 }
 
-// MemberList defines model for MemberList.
+// MemberList Example: {"items":[{"joined_at":"2026-03-02T09:00:00Z","name":"Tina","role":"tutor","user_id":"tina"},{"joined_at":"2026-03-02T09:05:00Z","name":"Sam","role":"student","user_id":"sam"}]}
 type MemberList struct {
 	Items []Member `json:"items"`
 }
 
-// Presence defines model for Presence.
+// Presence Example: {"users":[{"name":"Tina","role":"tutor","user_id":"tina"},{"name":"Sam","role":"student","user_id":"sam"}]}
 type Presence struct {
 	Users []PresenceUser `json:"users"`
 }
@@ -513,7 +513,7 @@ type Snapshot struct {
 	StoredBytes int64 `json:"stored_bytes"`
 }
 
-// SnapshotCreated defines model for SnapshotCreated.
+// SnapshotCreated Example: {"content_type":"application/json","created_at":"2026-03-02T11:20:00Z","id":"c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f","pinned":false,"revision":3,"session_id":"9d2e4f61-3a8b-4c7d-8e1f-5a6b7c8d9e01","sha256":"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08","size_bytes":4,"storage":{"quota":104857600,"remaining":104855552,"used":2048},"stored_bytes":4}
 type SnapshotCreated struct {
 	ContentType  string             `json:"content_type"`
 	CreatedAt    time.Time          `json:"created_at"`
@@ -525,13 +525,15 @@ type SnapshotCreated struct {
 	SessionId    openapi_types.UUID `json:"session_id"`
 	Sha256       string             `json:"sha256"`
 	SizeBytes    int64              `json:"size_bytes"`
-	Storage      SoloStorage        `json:"storage"`
+
+	// Storage Example: {"quota":104857600,"remaining":104855552,"used":2048}
+	Storage SoloStorage `json:"storage"`
 
 	// StoredBytes What the revision added to the caller's storage when it was created.
 	StoredBytes int64 `json:"stored_bytes"`
 }
 
-// SnapshotPage defines model for SnapshotPage.
+// SnapshotPage Example: {"items":[{"content_type":"application/json","created_at":"2026-03-02T11:20:00Z","id":"c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f","pinned":false,"revision":3,"sha256":"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08","size_bytes":4,"stored_bytes":4}]}
 type SnapshotPage struct {
 	Items      []Snapshot `json:"items"`
 	NextCursor *string    `json:"next_cursor,omitempty"`
@@ -543,27 +545,27 @@ type SnapshotPin struct {
 	Label *string `json:"label,omitempty"`
 }
 
-// SoloSession defines model for SoloSession.
+// SoloSession Example: {"created_at":"2026-03-02T11:00:00Z","id":"9d2e4f61-3a8b-4c7d-8e1f-5a6b7c8d9e01","title":"Notes"}
 type SoloSession struct {
 	CreatedAt time.Time          `json:"created_at"`
 	Id        openapi_types.UUID `json:"id"`
 	Title     string             `json:"title"`
 }
 
-// SoloSessionCreate defines model for SoloSessionCreate.
+// SoloSessionCreate Example: {"title":"Notes"}
 type SoloSessionCreate struct {
 	// Title Optional; absent or `""` means none. Control (Cc) and format (Cf) characters are
 	// removed and white space trimmed; a non-empty title left empty by that is 400.
 	Title *string `json:"title,omitempty"`
 }
 
-// SoloSessionPage defines model for SoloSessionPage.
+// SoloSessionPage Example: {"items":[{"created_at":"2026-03-02T11:00:00Z","id":"9d2e4f61-3a8b-4c7d-8e1f-5a6b7c8d9e01","title":"Notes"}]}
 type SoloSessionPage struct {
 	Items      []SoloSession `json:"items"`
 	NextCursor *string       `json:"next_cursor,omitempty"`
 }
 
-// SoloStorage defines model for SoloStorage.
+// SoloStorage Example: {"quota":104857600,"remaining":104855552,"used":2048}
 type SoloStorage struct {
 	Quota int64 `json:"quota"`
 
@@ -574,7 +576,7 @@ type SoloStorage struct {
 	Used int64 `json:"used"`
 }
 
-// TelemetryBatch defines model for TelemetryBatch.
+// TelemetryBatch Example: {"events":[{"level":"info","name":"editor.opened","session_id":"tab-7f3a"},{"name":"stroke.saved","props":{"points":42},"ts":"2026-03-02T11:20:00Z"}]}
 type TelemetryBatch struct {
 	Events []TelemetryEvent `json:"events"`
 }
@@ -6800,211 +6802,223 @@ func (sh *strictHandler) ReadyCheck(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3rcho71uirqPimKpBpcHOzDa5TdUi2M/FMHPuznZ09s8mhRbcAjRuJaQljdspV59c8wNR5wnmSU1qS",
-	"+g7GjuNkz5c/iYFuXZbWWlr39bni8/mCM8KkqPQ/VxY4wnMiSQSfXodYiJOf1J+UVfqVBZazilNheE4q",
-	"/Yqvfh3RoOJUIvKPJY1IUOnLaEmcivBnZI7VexMezbGs9CvLJTwp1wv1rpARZdPK3Z1Teb2MBI/UswER",
-	"fkQXknI12dkC/2NJkA8/o0nE50jOCFpE5IbypUALPCUvBPIYuZUj/ZTXqDh6pf9YkmidWqqeI72wOb59",
-	"R9hUzir9lus6am+SROrd//ProP43XP/NrfdG9U9//EPpqk8m7zkjp1j6s+LSj6/wVMBq/ZASJtGMh4E4",
-	"QhjN1QsIM7EikUBttxOveEZwQKJkySeTupqhrqfYsPKm2+qUre4dnVNZXNc5nhIk6G9kE5xCeC89WUAm",
-	"eBnKSr/rOmpmOl/O1bzqE2XmU7wEyiSZkgjWcEFuqIB588sYoMj8hthyPiYR4hOAliBCfRuvLotv9qXd",
-	"8I0y2W5V7l3lpZ5yI5KbJX05ml/ykGcmy8NE8JBbCCAabADCE63nTr0sFpwJoimds0lIfcAZnzNJGPyJ",
-	"F4uQ+litcW8R8XFI5n/8u9Bnmkz2h4hMKv3Kf+0lvGRP/yr2zvVbesrslq9mBKkdECGRb+YXaEXlDJAh",
-	"IoIvI1/RuJBYElT17FNerVG5cyrHUaQZx3OteMDWiMsZiRBRUzsIC5SeBFb1hkdjGgSEPTcsfRyGJEJz",
-	"vEaCkAwM0XgpEeMS+TPMpgRRiarexC7UgPMkIPMFl4T562+BDgOGlouQ4yBBAYHnBHmpddX/QtYeogoj",
-	"aBgiytAkpNOZdBCP4I1rskYrLNBSkGDIYCCMAjqZkEjx4TEP1lk8GjK19fdcvuFLFjznft9zJJb+LD4j",
-	"2ANn+uBSZ6mOTZ1n1WNcjiZqmebAzvFaweuK83c4mpIHLJ7c4vkiNG8EBLgMjDWSnI9CGE2tV2IaVvoV",
-	"maJUACG59QkJBNrvdtv7aLyWRAC7EhIzXw23hxd076a5BzJCxPlc7KlrRWK5FJV+p9l2KpJKtQK7CyQ5",
-	"R3Zmw65mUi5Ef29v3hGzRkBu7D7EXnG5d87TUNGfL8/e601SgfgNidB+B/2FvkJVrzCpV3NQRCYK2bSA",
-	"4r3W8K/rC9obsjGZ8AgIjgoUEYXdM8KQnGH4JiB+iCMSOJqvrKggiqkIzpn6XwEe7mT1rB9xIUhwNGSA",
-	"IZwx4ku4LOBBhvyQCxIYlD6nLJYCnpML2RsMh2q3azTDAnVdtKCMkSC++EWGCo/Qki0oA+yf0EhIQO//",
-	"XnKJjwHTyNNTZmb0e/Zk+FLAiQBynFCZolK4oHikZKt/qEFR1YP/R8SMrjbIuJxRNlXMacjU4yRoIE9h",
-	"jucg/byHMAuQF5E5poyyqYeqQFk1hCOCJF/UQ3JDQjQnSmYS5pwvNF1e0TnhS/lFPMCQ+EiasbZxgIAG",
-	"AAocRfSGAMumDLXdh/EB9zDhA2YjKJn9Xi6QX/BT8YAdduq9vbo6H706++mvo6uT0+OzD1ceqhphGbVd",
-	"JGpGqB0yM5qWYyJ18+bW7dUa6KpA0pqaEZ5Iou42KozaoM7dMeqCld3MayViZbjCa4E8GAzUowRAhCmx",
-	"+NcK/Fb5VCIkKrGV4YWYcfkKeHwWu17uvczSWyx1jinDoFeUyJ1l4NZM4YXQV4mTSACWn16tF3AxrtGK",
-	"REowuCFaTmhkYaE0ryIU1CSKxEiALt8O6q3uPqrOyK09Ij1rFjhFAf6XuoVFfbNqk96OUW6y4xb0k4JO",
-	"kob6ey5PeUAnVDPAEpkP9MsXAqmNa+2SCMVtAHc3AOcRu3zsBh4hmzwJBWekFO/y7N3Z6PL94Pzy7dnV",
-	"6HTwy+jVX6+OL73yOx0unyvOTzFbfwDOL76Iraqh55itR0szWIqvYonmXEjUMXeMSGRatCCRkmOjIxQR",
-	"Ga1RiCUYCErYq9Id98zNK/bcZs+dtMed+qHfJPWDoIXrvXGX1NuTJm75naBL9id7wpxQhh+3egk/vuIc",
-	"qWUXV7YLay5s+ql4s5GM0+KFPt8P5+/OBj9djk7ej968O/nT2yuvuPIhq3r5leVuZy2k8QjZS/oCgG/Z",
-	"MEEefFEfqC88FJAQrwssOfVIkW4vic9ZIJDkaIWpREZEhEOmbJrlF1vNFwpCHxheyhmP6G/kmdUXB1F2",
-	"g0MK0CK3CxqRAI0JjhSg+DVhqOotU6szlPWB4RtMQzwOv0xjWabGSVHUJYluqE9Q9uedRZKum1JNyse6",
-	"F/fTjz8F2g9QQBaEBUoDdtBSLHEYrtE5F3Iakcv/fucgHzMloowVFmF/RgINeruKggCqzQDfP3L/rNAL",
-	"EOLZbT1pOTAW/LX5FoSxgPvLOWFKnLuJVzkCu5BB9I8RleQCSwJ62IOos0Q2x5KMQjNQyQXSbLnIjwgM",
-	"J+DqmFO2lGSHy2ODbF56FxiIiJ2k8/SSn5j9w1ZJgOYKueQMM+QNzk9GHy9Oro5HF4Or49H58cXo9OR9",
-	"SipvttwaSjbrDJnRpJzkW6u+CtDF0iZZ4SDJp0Rp6Y5VArABsrpW0rtV9GbtAoYApBVKjBmggV7zJVNb",
-	"UGfFeEAeR2dLJmmYNxlp6CA8xZQ9iOLiU4IFDKQkLFDYco61CLeI+IJEkmpVgEoyz/6x7WCT0S74SuGD",
-	"mR9HEV6rzylHTokiMxaK2DjTNhEsJDiAGqW29sQu/qtZW6Ld8PHfiQ+qYnZBRf8TIyB+vRAIx08iOHWD",
-	"Eo5aC43QIiKCqB/FAjOB5iRSvLXi5MAFlo3R3zllJBhhWS7QaxXR6CVmengRBleDxgJ4gCWpKxWyCAOn",
-	"oqYRxSne8pUmZL3UqiALrDA33oOoxTOjGYZdbMMZp6KOYhSSidy4JcKC3Ibg+NQKjhBbhiFazWgYq78a",
-	"dKW7VA9ruUH7Owq71k6Sz8Uf9PbkSGiyKS7044yHBJmfDTSkow2AOAw1vI4QZogvCIOPyFcULNByoW47",
-	"xleZdVMm9ztp6Lll0Iu45vLbCOeCazlCAW9Eg/se/yBIdPJTgQ7s2wZIZmqngJW5Ey2CzuJWGUm9tny0",
-	"yCwMxzZYshsS683e48uKb6mSY5dLyb8AZno6GD01lpPey1YovIbn4LIPAqowDYfnKahMcChInk3Eu9m2",
-	"4Ct4KL9e/erWJT0FJ09O+Tvg4vFijHO1BPPsE6Md8UmJ2lsR9V4+tONEwOwfSBNWPtt+RAYYl/rhLTRS",
-	"hvEZgCUEYGbOLDsFrF0O58sIIh8fot8/QthgVYS8YWVY8dCcqMuNcUYaYEGMeIiqr/0aCHUazKj6elJD",
-	"/gxH2JckEghHYKqd8xsSwHOrGZVwpfsEyYjO5yQ4QliNWifzhVwjWBdSjBLpL8br2K/TcV0tz+XDTIrg",
-	"vxdoT0qylkq+Q8r9sAgejhwJORQFD87CNZIRZoJaozr2Jb0h6N///BcCxG0ABms7OHxRZgfPbsjMWLaj",
-	"N5SEQayp5qU/EgZlcgeJSB95YK4FjNL+IBKtG6BNqI8LLGcNG26lvtBaQiNtHfcaZdxiToQw6LN9V3p5",
-	"yQtl23tLcChnJQx2Rvxrsfngyi7m/NjJOdrj4NcVJ2Pk+ZKTOS2hoI3C4pMKWuWrUXpncUUZ3WC362Dj",
-	"Jr69ZJnsZjMMBkHwQIJ/mrVuXtE7KuSXcltzvgUeuzNrPDfaWHEhagO7L8SOo6Bx73L00NuWA8PsTkff",
-	"GgXLt6LNSxuRTkt0WSZ98eY16nW6BzbYC2nzmwlWw0ppH4cEzbE/o4zUI4ID+MLzeaAZc45hgk2vYNLJ",
-	"jILUQ+nrKW9l1Nwxsf2D7mkiz5xKHCsEPF3OeDBSX+Ew5Ct42EZfqMWVxP4smVguFhzkvDkJKB4BKJ1K",
-	"NrRBgTprmSzxdhXjCpQGHDEc3svhE0tnCX4BGEru/jdKEiwYZcFag/hkQlhA2RTBjQde351IKXW3l8hO",
-	"iVn18xY7MtzjZVzcQkgTwBaZPzYMd9xSe0IsK8cPxnEVCUDQBNOQlKvS8EUxOPXDxQmKCETR+QQxPFcQ",
-	"1OHYmiLUi4Ct8bybDcMlmLz9YjeoV1BEgI7KqLw0uEeRfBieTSr9X3c0QTt5VgfIn/eCg5mnxLRj43h2",
-	"fH4pSLDTo0XeF1i6rKSnLQLm051TuTBM2bIVMGsAUJcBYbKUBrPaZOplLU5bLbD8XeNnLrg1QHQdWUJK",
-	"OUPACZIxsvQrLbe1X2826233qnnQ77b7bqfRaXe6h/t/q2h1u+I2casV9Dr1g3anVz/o+a167zDo1A8P",
-	"SNcNekGP+Ao+OhAtFi7ioPL+gVMRM9zq7lf6lf2gNWli1++ND8lBsO93xx3c7rUOmwfu/qRLOkHbb42b",
-	"2O1Nir+7XVedmqC/kZGOjOw33QO31WkpIPOIBPbrzmGr2bwrXg5pyJRwg69oSQvxmITlPGxBGVhuxyR0",
-	"dAwjleB9V1p22VgW0IUkhHwkII4IYuSGRMiq3+M1iogCAgQSsgAFXEcv8yWTSPIVjgLkXROyGClNNK36",
-	"jDkPCWaaAA24J5E2SG4J1VnNuAALtJpVO/g4g/hpGCLZ8QoLNMcBUWvE9ve84ffexIM03n1+6KsWS/Mb",
-	"esdXJPKxIGhGbuNAp3yIUzrPxa33cH3y6fN+5+4PpbamFA5/3h64FfIp9XEI2SWoupphCeDB6qDlMmKi",
-	"VmodL9ldhkSK6jKWJrLdnBwOAhIgyRGVAvEVy8Rjpk/NugyrEFkOs+jVGgj5syW7FvZp7XORXD95hFw0",
-	"4VFy4rvtJsepUwksQH4p8Ob2HR+yk2UHGeKPSazsBrRsV1vcghKl/XtgM1uYxg70/Iwkl2Td7GTXjSn0",
-	"8dS2I6kY485WWzAP+aV59EsIrDTiuYTCHkMamh6yuU0xsTwVnSQQ20YxT2FujYWe+82sj7Wexsul7IEW",
-	"lA2X/ACJGY+kEu4JMDupb/30Zd0osWjPKYvTEXeyb6cy4b4LN+E2p989nr7UVn64Nh529E9CZilM+oqU",
-	"luKf/SfTCLMnrjNAUB2ZjBAtD49JyFfIRVVsMkvmeI3GBIVK0oPYIvX7UuAp2VW8slpm3vQE4lBVwTgi",
-	"QpCgpiVGKxwFVEjKfGmlpMxdkIjyYCJAkj/mCniAHutUrkhI5kRG61c2A/sBVEdubLr7TlgWz3Ws3gOv",
-	"Cr490W/aRGj78R4Tq5l56470LPftqBirZFLNYYqiyRFSh9Kqe0DGyymY4ia84lRWOFI0re0xn7Y4GhID",
-	"Dwmo5FGDL4i+XDN56fddDHp94mF22DcRIXWFVyjZnGNleSzQ3wVnY1RlRCHrFNnYyHYLwfa1DlJ0PWWE",
-	"uy05FnzFUgnaSj2dUBKh6iQicGPOaw++H52KLBXCiPazwmGiGV4AjFH14s1r1G63ezVHc+TU4vyQ+9dH",
-	"Jo0+ujGE6RN6QyClSktq+j7ZNYwsh70b/Vkx7ppczvJgOtgMZLliNIZAWj6Jz6jpKjbHkB5UG9Y9TS4e",
-	"gJUzsoPprkCrOz6u2QgYyK7K7+Rmo9Fy3dS1+qD7FxWu3yEr3L/33LolNu3yiziLcYkKMhxelslFxqdS",
-	"2PFrzDjTSj08C9uzFwIE+L8QOlDQDzGd91Gz0Wi2DpOL48PVm/ohHCVfyiHz0+DiUQpaffQbiXh9RQM5",
-	"c9CYBhQC7yIaEJGFJAuS8UKCwZCvRNUI0xCi2xPJRufUQQp5tAyJrsFhtPjM6mmAqiQUZMg6bjM+SLD/",
-	"gPBlVJ/B+Yl+bsNZ1AqH0Wwd3kv+H8l4xvl1zPSLBQdW+gmIHgay96R19wdUPTynDEst4szxYmHkiwWO",
-	"JPXpAjPZ0J7YTURglnCevKBX42TGUGj5iBFgNdvfomxqH7cFQLQ5eft7RvDLv2qCkx74Mg95I+fZ2j5A",
-	"xsMQCwbmWlq/18U64LTvduVdZUu7j4FtgvyO75XuYrcZ41MDpplG41dYlEn2G25X4PEvBKKBg3AouKY5",
-	"LJBnEL9OA+8oKQfBmXolWkNQ9nwhUTWI+AIFS+1AIEKRCJW1rDNqLqaj1rg5cf0e6eCDoEOak57fHh/i",
-	"/aBLOpM2bjXLdcY5ERLPF1suaVNTI7mlGZc2y5+KeJ0rLGBvtd2DuK1tbofzAMhfAb6VO8+MWmu3U3aN",
-	"F4YqFjYCeUS9KBrI+3j86u3Z2V9Gxz8fv7+69JSa4vP5HKOQChvDLsBbqNg4uIgFWpkLTYHiaMi8Ip8y",
-	"efB55uPBPWqi0HySCcoHUYdHga5+kPjM80whz2GcMjZZwvfKOYRhb582s/UUXf6EtZ74hbGpjwgR2hic",
-	"r8M6JKKsBNq7Y+lDwjweaEj9sqiQXBxrxryYRIzsFK20ic/u7FMuMMiiczkwGPIwfg94ld85DFXi/80r",
-	"VA+gvj7CLE1zYoFZXNJAvUKY4uCQSWiTSV4IFBJ8Q9A0UqJuVeKxluEYD4hNlMly6gQMWdKouOPDyb7f",
-	"JPU27rTrnUmL1HvjA1zfx+1JM2j5HdKdZI4x6zTu9t1m33X/Zg+8Hzu8s0hZ6QYHpIeb43rLbwd1NWr9",
-	"EPfGdddvBi3SnnRwd5zCn35lTrE1QsI1c+DHV8q46btBjxxODvD+uOt3gjZpTTJseOMizcmVsKe7FDpS",
-	"Ni3nKzvHfW6L9yxc9d8K2+02H4/mlE29vr08QtCsvHlHzKx0LZAkxpFcgooxNCvFdzJnP3GJwsX2uIO7",
-	"vf3Dg4PD/V4Xd8ZtvxU0iXvP2bu5s7fnVSaslR/714xPuc9Mkqlfpz1IOgPSVhrQflUeZW6WLZw/2D1w",
-	"5klCB/P3w+7WyM3S9DeimCKqPJp0SgQfdRckp2qLtkHpBH3iYL3puG2UL4S0gb4M2jbdzmH3YN91M8gJ",
-	"nzMsukcOgwN/f1zv4s6k3iHtoH7ot8b1JnYn9jd7hGZQVw2S8GwcUp9kKNfFzbHi+Irh77sHzcNWr407",
-	"466/HxyQw0lvK+W2c5RbJiymCNloeE8kEaazlTbLdxm59wHC3UM934/IaPpq6Xvb5L+SrL7U2rcQeUY9",
-	"/0bknUagxxN2VjcC9c2y75Q3XxvEcviDqkqVS6XWSK7zaY6Qia7FTH8RDykIC4StQvG0Ml9CARm63E9u",
-	"1MdIeGlU3nhTm/oIHwm5Rs00OvUrkrKsYLiL/WEDi9kvCAdZPVZn7hN/GVG5vlTIonFKV2MZLHXWjv70",
-	"xhLlnz9eVfJY8fay1d1PFeA0BVAE8SOibfcX6om9Y/1v8NPlwAbB+5xN6HQZkQAtluOQ+uiarBtD5pHb",
-	"hadVdI2lR4hOkAcmWIjWgB8XlldJNF8KKGXiYd8nQhgjN5AARATBLrIFKDQAwJVV4IIXx5dXYLw1luvT",
-	"zuVbBOek8HQRYqnYVD9dGaKkHoSOHleMfchWPLrWxntFGtL6EBBlUyKktjtHBIfA8WJlaM9Usl5EXHKf",
-	"h7r8o1rpGEIedVnHgVgzX602ri8C3pwAYYm8Pax+xQvaWON5qAAzZP/1X+g1Zzc6WFIMWR29fKkO/OXL",
-	"PvIGJj0A7NR99EoX5xkuXbft//njFfxBvMSm5kFNEA9FfCkJWrKQCO3rVYxKx44LvBZDhhRH0OjWR79+",
-	"8hpoYGr+QIEEyF+zbgMqjDtbnedCgo1GrRKC6YVap568c3u71729Vc97m4qjeNoH1ut0D2rl2RewNp13",
-	"gUpC36EmhpC5Gi7RkglbqQOzNZphFoQkOkIY3VAewqtqYLW0jut6xj+lpumjgidAo0VJsgHcxDprQR0e",
-	"QoOkQu+Gqq96xo6HqowjckuFhAj8kOBrUTsCJ4UiGVPz15T5VUPbSr/wfhslxX4N9M/xlDJYtToBsNgR",
-	"Fiw4ZYqz42uCPJ1/iKrNRqPpug6yhVS6rr4UoBgCFGn3TP11NbF6l+1arx2d4ynRHjIeBRDUwMhKnZkO",
-	"wIRpIjhUc8xLFpBIMRt/GUVauhEkkgJVr8laEEhLNRurNbKzQQJoOo9VDZuksmq4nPwkXr6EBX34cPKT",
-	"sEQgMA2SGq1H1nOkl67PbrO3DMBScJihqjoyTwsvXhxylXZ36WydmlnaWy4kDQmibLGUL1+iqpW3/RnB",
-	"ixhozqaaM9ooveBC0HFIan21LKyfAJ67Q4VLXdny3//8l8KqQ5QvZKkI5s+XZ+/VyHZm6+E1ZXT1u802",
-	"KlbecxC5xb4M14DWUIj3BodLgqqxf08JCmlCrDnGnmSg7kCODYrbGKgbSzMjPZIilBkPA/Thj67rumo1",
-	"wDA6rluk4wYaMFN0U5sO8nCNy8X5CnRE88WkHGcfmbKbCILD1PrTl4ypPqQrDdmyQ1DLN+JShqY0kMIX",
-	"NW51U4EjRxc20nBt9VCmEJFhVOmqXg30EcqtGLxUEB1jAZxiyaB8mKIzR98BQjugGSGB4jMGGF7XbaeL",
-	"oulpYPfZmWwgm3Zti8S3o4PZdDw/tlRp7zMj5Yoh+wirt36GDxfvjHXSfnN5/Pri+MpDQgknaYHl/Ozy",
-	"SiC1GRNDgYVBzKqXlsW9vnGnOsjTqdWxCKY+KOB4Ne0BxhJ9uHjnIEGnTIebqAkvJWYBjoIhs6tGYkF8",
-	"OjG3l2KalBHRQG91Zad+xrGlo9H1EmngFN1cQ2b8RzUneTFZI6p+YPQ2rlsD7CbxORnZ3b6mVo7lMiKe",
-	"AsNN0/HQH5E6+/0Oens6eF2/fDswKQPe52SRd43PhYnvGp8VBdx5jpLySFKzfci0+18PWydM3ZG2iq23",
-	"mgnijzx1D+rTUmJlrYF+JhGd6ICWeJG69g4YkvBqyLT7OyIQHhKvQ6QqgHVNNS4FhonmC1nXoOLXfRSQ",
-	"kIK8AXCCMAKhXUoNdJwgDBWKcSwV3uvFgraDdXneOGXAVtOPyIJHUjhIcAjORFQMGWC7DjgwTwIW2YLC",
-	"Pp/PqVSSk9e6vfUscVn2a3E8Zr5qvUNml3+kuKiL/sQZ8ZCQfCHiInt6GtjGkRJndOE/CF2o6vYFOoOO",
-	"CAXQgEbEl8IZMsPFlfybVCLW4kpN3yEyovFhNl0kHBRwJeuzqamCtI9mDmruWwTUFdSHDI/5UqJWT/0K",
-	"pcoDKnwM/jpkyrVSIwakRWJdktAQ1ksPGTXYyldD5t3WrTFWMQG94urZgjAlQrcbLmQoMR7TgPC0KGaC",
-	"Naz+BjrBGPvXhAVKV6g4lRsS6Qjlittotxou+PEXhOEFrfQr7YbbaOtsmhloWmXF9PqfK1MCRoJYfD5R",
-	"ymBc+AJyzZ1M050NdoTkkT1d1X2Tmz71oGmso1T/TK+PlutuKUX4sAKK2bpCJTX7zhgB6UqRTAIbqI/Y",
-	"0esoGz5e716+AiS817z/vUxZ1Dun0nXbO72ULtwZ97657z2zNKWDL+dzHK3ThyyU2BVlBHx1ySsFVEkn",
-	"WgpwMmIvhCniqcgYsUTl051TWXCxDaNMFHqcUfyKB+unP2wzy13W9iSjJbkr4Frz6acvw7PXNvfkuRGr",
-	"4x7e/1KuSL96rbkDPuYbfKj3Wr373ytUHv0mBGCKUCZkf5SmgTHx+ZwISNsDYtiE9E7ltj7viFl9pXZV",
-	"j6Vjg3B3Thnv/Wyr5dztwIb/RGTlOXjkxpqm9oFvgb2d+1+Ku+N8CzTSoe3WHFfN8c3aNlb5oGvV9rqD",
-	"cLbtGGUUtzRm5Wtjx2YIEvTTJGCiUK1O7L1+N7i8vDg7O4Wq9KfHp6+OLy69WDWsJiYXt+YMmdChqBEX",
-	"Ul8jY3UuSoo6tcpkypIyXiMvjofwjOTlGS+YMatuIIlULZyvSBmpWTZVYIad/qCLIl0k0CkhChCq9bea",
-	"y2prGihpEQ8J8uBH7ytQTyKi5PxNLbfp2bBIU2DW3gE4loK8FlhXIVXBVPiHVLdBHKqtTcmCEJY0V0rC",
-	"/1AVqhgBGdiEb85sBV06nSltcxAEtnyJhpG2JvW8oyHD+rcF3kKd9vEdKGgQBF9JGEvG30kMe2qiLa1T",
-	"b07MHieQ7VNKgFumDoJvI/ztQPVJQ8DHMJbHypfuDnJi3Obvf4RAOgiCGDVjnsnCda2B4haD8mtJoVZm",
-	"+GyuXy2XBiQkOml4Kxe5gOSh4k3cKfF26jyj/0hSeHaM0cAsR5ojU/w9pDfpzl0irpQQi3zgBDAxUR23",
-	"/fR3rlPauTYV4byxTexOQTX3C8Rx56H7dS0TuvIfZPlK57PfYwCzcPohzxZp7dJ6wPgkrTBlDWPPov/d",
-	"a2TLVnz4yra27GR3xdbNX8XEFldVKCL0pY6L+iFs/U8y5l3qNI84mi8jPn0lkSm+VT4n4Xt3u18xz2XV",
-	"20IqV+me9j9YfplpL49QX5Gx3y83JP354RawpUW245kpW/8814CZ7JlV/gfieqqfnPZ7/7grvvyueHbq",
-	"PGbBJoaPjjcEeevjjsO8N9LwI3l/kn642faumErEV3HsFFrNOARqLZJsCJnCVYgyoVKgj2R8yf1rIvu5",
-	"tl5QqYMJVNUiaCo24t///JdOcKyZXEaEoUk7kngsHJPlaINBU5mQEIV0OXp3PPj5ePSni8HrY4ici4gZ",
-	"28aAUJhNUrYkIgkNUqupNdBAN6GCsHpdsw9iWW4Iqib0B9PVHPOADnacERzJMcFSi9pqlTYwBRrRR7GV",
-	"dsjiAPDZUqKAr1gDeen+UGAMTfXwik27VCT9vCAWZ8i8XCcpD1VX6a5bNdPFPt9VSzsxhGf63Ju2yohP",
-	"zME00AVfCTB0Z5UF9ZpxqA/ZkJ1BO5C0av7C+uHneK0D+ajsJ+r+lMhC9Kzay5ozgnTFEK/jdlBca11H",
-	"ZOugtQEEO/eRJLdyzxc3Hoowu1YoMuY3JBvhrCOb4wOO4u1ggV5f/jxkEPTcaR66DsJIN/9AIWXEMaHT",
-	"CuFNTFJcoEi30xcyIngOhWfEikRHNqp3yCA0zEbGqtWsFcAh6tJQ+UBNjnwShjrNFwqswOb+l+cg74/q",
-	"n7r6538rsCikHzId7YSjiCqdV9d+NfH9E3prA8W8FzqgWSwU1MWMEBODTXU4IATPLkOsFsHWQ6ajlgxM",
-	"PX0waqVO4mZDIb0mBhwhhSPfbJw391jSAfB7tUWkcmRMrbJfSxoJ5tNTWv0m5IqYJoCtfJc+RbCxnegS",
-	"z0u6vPWb+z23JFc6yaETWFdIv3c1bt/tpFbTzK8m93z3sN9u/i2xY11RhssW2O66B/ECbRXzZHk6/ebT",
-	"zn1Hc80uoXyhId1s2TMzhaOW56jpnRwEnPT2nNy6HYDCkAk8dy7x3DGQdcpO0HHgEFpDdQVgRwHCgY06",
-	"ZRB2ysDoAJSaSQYNLqnzxMPlnInYM/xFO/OOdBwh5DrYcmWo+uHqdc3JXx26yFW++aMOzMslrW81q6Wq",
-	"ElQVV6jBJZZwxurry59rPyziTyEUfpxxA24SZK4bWzVrxlco5Gy6k4XguXS5R4qbcebWVmGTMBmtY3HT",
-	"URAAFzW0WU07BqD8BQg5azRTchpfEOakojWGzDi5tf8ePAsTQuLuqSAcUKazak1DM/V9LLmmgmcpG7KS",
-	"fLF7r8S489BXVCfjOTaokdqFH3ME3Vr1h/mkjBbTYrb1PBkUfpFSaRQIvz8TS4osQz4Ve3EmJRBceRjJ",
-	"OaSW9hHjJt+QQXq9ElYhfwfp9FDzI5YS+zMTZWgjSAyYdHHJI4TZkFGmX1bXxu2CRhA1AoEldMp0aVyT",
-	"wog6brMGYv5VKrtKPexla096utClly0x6eVrXupVODYzZshKFAM1kEAeiCOLEFPmmQ4LHsM3dIoljxqC",
-	"sOAVwb56Xqda68QDfYPqFb+GPn1K0C5kjFklVStOE0zDJaRCKp1B9Ies2UAvX14ZC+7Ll/0kgu3q+N3x",
-	"6fHVxV/zbdfbrluL+8WnOtLDn7ps6ZAhBGnnIdWVHBmpm4dWlAV89YC0JieVvwnj2sYXmabrST1XyzwX",
-	"RB1rEERECJAb/v1//18SpgS/mgNWCidCyLu6+HB5dfzT6Pzi7JeT40sP3kiAt2QyWgpFj2ZUtMLhtdqe",
-	"90v9DY9WkPeg/vLiLEkYOKLTmWygk/ObfbNGE8eUahS/t99pDFlLncYx87mCGiT62k6Q9kvPpFRBWhNh",
-	"kso14JE3/Y0uPH3eXqZ9pN5bKfJlMA9aZ4aCIK/T7KLyNmHqpmmrNV7S3zZhy+ngl9Grv14p+FXbrYP9",
-	"Q1tx2pTJQy9fYha8fGmMiWrdsETKJjof10FEXYU+CYwIqVVdBegtOYYwPFcCi0CEglpJIW8PgeVGUTqG",
-	"ydCYz8dJ7rKeVp0CFsaWonARtGSfR9FyIfVrehUmWQdtTC0cso4CEKjbkAAId6OCla6aCj/MFcsAzMlX",
-	"2PWOkAcFlD2dLaxIGWt6ypY8zqZHwsPqDseUpVIgNyzS9PmCUTV+Q8e0Ies2kNdyO14/xUgBVU3GlGI9",
-	"ptVCA5nS6RCtqpZJJhNuSoaBeDKLOONLcQTTxIQX1zAeLycTTYOTZRjmJwwivliQwImJhDKk4ER9vXPK",
-	"4tV7v9RjKNZ/0u95yF6xxqqi+eTZxWUf8sB5RKdqRAU1DLMrTsKXkjSQd3Z+dXL2/tID20aoiDdhdzjm",
-	"niQYMgCW4VkDKGpQN7WD64Mw5Kv6GczTRy89Z8MTp9DDT/Qhs9EZMjv5pufjbMM0kTsozyecIcvUCDD5",
-	"lbkhT/FtfTAlfXS4D9nvJjMLMuIU8TsK7JOIMwlMMpNb/0KkEOvIamUW6jZhURcciNNo74NSmSQbH+4J",
-	"lGH4Sg6ZQqnr2FAA/DE7UL7BBhB1XHTAXFBF2kZihtVh2WxZNXyjXCm+zwdUEiE2MFUYgEqriiTrmiRr",
-	"Mc1WnIomBxilhG6Ko77lK63xxCeqgf9CWHJVtGDpFY2Jj5fCpFJrCofqYIrEq0uxxGG4Ri5IqJujl+Ke",
-	"PSWtEAE6j1cYvsS1swHP0mUsHqIrmV6E5aoSSDe6xpTYcLva+5SnLrGqV7wZjYWk2X3OPXxI5IcyIUYJ",
-	"HxkpBVW9DSKHWb6OqHi2I+BcY33M+I1Ep/QyLWZWvYzkWssRV0qELWnLYdK6l0zSMFXu39T7UDfoFFPo",
-	"ylNCFc0NVPEYpdPUeqn0f/2UVkE1q7WrSirhVHUFICepZeCgFKexjCajgcZvpyJHYpGuPgYmng8cmZPN",
-	"8SCn5CtHgJxuNGDoFLfG7ydZVS1aLUFpCj5wCLuF5HysHpF13woe8h3iP1Oden7/oZ/5LkbfbdTnN8Gj",
-	"pEVcqiCo2JzgrB7bktpcbLH1dQS74jzPnN6caWb1I8H5d5TgnKl8y1csqV1R5KIa23cPjczy190iIVOY",
-	"pK/Ah/Ha1OsmEu45OOmP+MlHxU/aSjSlTLeEze6GWra47xZDfNr8DQYbWw/Y6rdxY67xWuqGkvCH5FMC",
-	"Zjcwh1CptP2ciK8EaiW5HmXtkdyXRBqR0Eu3s6o10EXcgk7XlFouhgxE8SaYTc3eHNs8CE3xQoCtBxiI",
-	"cJA/I/61LfZDhfbKQc1704rJbBWqjh3Zsmm6uo13efbubHT5fnB++fbsKq17wQvNtoeqsJh4o7ojkNmE",
-	"ttPGteWshXLITIkpUB3A02MslNrcGen2R7UjtUhThFmHcXEdgYcmVGaRA0oSD5mtCZgrzmwMVKYDoS7d",
-	"bOxBcTlmL67XA9CIW6/p7k5qa7reFVjkbC9B2zQwIHEppsCGuJU1lYUqSpgNmdmVz5VmxW341ubezany",
-	"EjEQwNO6JrJv/AO6zGamLJ6Gri2mB/PAwZgoRjuJbsGoQSG0CR1s00MG0+v2U4SZDicS4SAQiW6eBuEg",
-	"nszsELYUh03qcDl/pq7EJJZSYet7rgsuGacAZdM+xA0qnSsp2ornBHlxSqO/rv+FrD1UFT5fFLyEtSEz",
-	"Xh6be22HiRsAqw/XZG3cG4uIB0ufBEdJg6wk9E8/ArWvJA1DMAtqy2icYo0ishSwSRjU1PAM6GRCoJxj",
-	"itB6HpKcK3CpL4dMayA+DlHVdDevFX2eRsyMV6+zwDOwtX4tMMwmW8bJWwBsk3M+w6l6DUDpH87fnQ1+",
-	"uhydvB+9eXfyp7dXHqp2auYsRWrTVcV7GA+IqdQ5B/yDzbV6am+jOWbrkXmx3KtlrcjWvUWlyGJvVdfe",
-	"K6k7WMsSq7az6dJ11FZ7FLbXqCKnAMwXKYZs+FSZuRWu7kyT8S8VNJxCYBKYFer+jAvCAFvgkOb4mthi",
-	"ZEnJO0tJeAL2S0iI1HaWJJQsRxNZs0mqiV63e19b40/blJCXey+zIlBcB31Mmbq6H2XKfUKpK9cbvkTy",
-	"em+oxdRQgIuwyFIisgjx2rZ0BDSLSdQQpibHIYspC1ASCtmq8ZMu48YBbau62v7i0NxW4d8TlxLYAQZX",
-	"evnFNWbWZvyTVH6nAWaZVhDfXQWCFEo9uBiBPcIHa49XnJ9itv6g2e63yafDkFceC80xjmWjuLdojveZ",
-	"RneR7kN1M8rN4W1XibSlffNWOKB5u7yDvOMrPO2jYUVXF9d9+XWB8WHFMxkAv9TtodWtxO41kHcyqb/n",
-	"jNRPdYhMLIJYZqCGRrGY0nY76kYaJN0KjFCf9KG2VbPvu7jeAQCe4OK654WTidrfqWkyW87ad0P2V+oc",
-	"FPq1dyFj+9Z7Lk95QCfUsoAfenTOapkTG18IjfFfrEHfZxO3iEifAw2/Lyu62fouJvSYsn+YgcrRN9F/",
-	"YlDda3F/KCJ/tkPf7YbTT2B7LK9sYtexNTgg3Tis3ao42/2iP1j4798UmufdqNpxO7pXbESkbpAS92E3",
-	"HYKfjiQWlG0t6ZSmjA9sQdnXZ/dWxHoePr6xhKNZhYOWatvQIVn/ZUJ+4x73jEtknsglEtd+8P0izgMW",
-	"gfnP6A7QlCvEYxKiKScCSc5rRyncVxqDBNsP5EpCtBaY4uMoko0+2XwkmzmmeOo4TtbS13idmhhK8VuD",
-	"rDbQS77CUWDs/9eELEYhFtJroHODGLgwB6xS2xx8E9KvN1tlnBFICYDPtQYayCEDg13XTWkFkO4cJyxF",
-	"xMxwhNLIODcVJTdWeEwT8vk3IOOHuL5T6aMAmkq/8irpYbKIOJ9Uds6QTG+6tA7RAxNazZMjcxkXnnYq",
-	"xvpUzBI96HfbfbfT6LQ73cP9v1VMlzW3iVutoNepH7Q7vfpBz2/Ve4dBp354QLpu0At6xMcVZzMooKE3",
-	"S6SJWNDoHzgVrdFW+pX9oDVpYtfvjQ/JQbDvd8cd3O61DpsH7v6kSzpB22+Nm9jtTYq/u123U3Eqgv5G",
-	"RnBJVfpN98BtdVpORWva9uvOYavZfPDZ3M+E9Q5/B/x0J/vROWVWqXl+BnyeY7/al8EQt11vNDtCgqd4",
-	"YZpNCjAbPqUUEhHAoi1+29fGH4Kzts3Y5gLo5+TDLhUHNz4XaA9j3/NsbQczcTCaRHwODXmQ5IjKo2wT",
-	"sLx3Rki81l1TFCBhCN2IKOAMesmYb+OuJlANuGCZFTMc2RIZ0E7thTA+wX7sibMOIMm1CzDvdURVL02B",
-	"HnLBr5zMDknKEgIdiwaDIbP1imdx78xSp1PezZYbRzsH7ZjW+KYZVexmBNdPbJhDdongGrI5NHr7DtJu",
-	"xMBe+bFTtVruAjb5F2sUcOtDrt13C2ogkf80gXZ398hR2UmiNELoiGC9ugeURX6a2/IQ6gk0G82W2+41",
-	"87flft1v9nD9oHfo18dBr1tvkgme4NbhOBg3U1fiBIcC7sQUocPFmNySvVyn1SBwm/jQbdYD/2BS7+z7",
-	"3Tpu44N694A0D/324WH3AG7D57hZTTf8ra2mm26729k/PHTj5tHtpnvQcu/yl7P74Iv5h5/p+1OgTrFi",
-	"iWm7QZrBbwwp2OXG1id3j51MP/SVo9RTM5UmYIB/9fcaYWzdZzlKYYG+2CAvbZsdf0ZwKGe/bTymt/A7",
-	"5E1/zTPS05Qez6KxNQHjHb0hjAgR5yAvIu6rzxARkd41X9jCa3Ar/bbR6TcwcgpErIFUtgxlkrOOBOKh",
-	"Ce9aSi2AcKi5tmRQqcLXWeZYIgx9+pASZNJ1MPgEJBW+YjarHhofn5+8EDUjCk5CzmEwz6zWQ8xk6+ro",
-	"j0xxMmhbGawR4xESIV8JO2CZ4HKhHv2GJwrzN1K085Xnew/eZRysj5Cnj8aDHs5oNaP+DAVkQVhAmL+G",
-	"rH/QDLfg2wUEHaYRLt0/NO4eCiQ4p1MNd5PGrp25JTiZnS/btfzXT0rW09nAWqhcRkp33wMZ0AxUSEYE",
-	"aMAiIrvgRuI/UNMWo40SzmJ7eybdz2NNzYwQ58KUBS2Vd3gtthQ31QiUYMCjXNlrKD0Rd8Yasiso3QFQ",
-	"NWPaknVHSWBkUsvOlN1Eg6RWnS6a1nE7mijMRlJlP+4gtsD2SQTp88bgZXlmRrqP6gXxCb35WrkZ6Zke",
-	"n/fK1qh1e4uwf834KiTB1GiMsE2T/OiWB0FEenuRids08rxuFDrhEZpyHhyZOFIGBAedMrfT0oCZEYqN",
-	"ayVHqaa3qEqVFjAnTCapBXZJtTKCuvv/AQAA//8=",
+	"7H3tcts6kuiroLRbFSlDydSXLcl1q66S40w8E8ce25lzZqNcEyJBCRMK0BCQFZ2Uq+6vfYCt+4TzJLfQ",
+	"APgtWXacj9nNn3NimyQaje5Gf/fnms8XS84Ik6I2+lxb4hgviCQx/PQywkKc/qL+SVltVFtiOa85NYYX",
+	"pDaq+eqvNzSoObWY/GNFYxLURjJeEacm/DlZYPVeyOMFlrVRbbWCJ+Vmqd4VMqZsVru7c2ovV7HgsXo2",
+	"IMKP6VJSrhY7X+J/rAjy4c8ojPkCyTlBy5jcUr4SaIln5JlAHiOf5I1+ymvVHA3pP1Yk3mRA1WtkAVvg",
+	"T28Im8l5bdRxXUftTZJYvft/3o+b/4Gbv7vN4U3zwx/+vRLq0/AtZ+QMS39eBv3kGs8EQOtHlDCJ5jwK",
+	"xDHCaKFeQJiJNYkF6rq9BOI5wQGJU5BPw6ZaoamX2AJ52+30qqB7QxdUluG6wDOCBP2dbMNTBO9lFwtI",
+	"iFeRrI36rqNWpovVQq2rfqLM/JSAQJkkMxIDDJfklgpYtwjGGMXmb4itFlMSIx4CtgQR6rcJdHl6sy/t",
+	"R2+UyW6ndi+UV3rJrURuQPpyMr/iEc8tVsSJ4BG3GEA02IKEJ4LnTr0slpwJojmdszCiPtCMz5kkDP6J",
+	"l8uI+ljBeLCM+TQiiz/8XegzTRf795iEtVHt3w5SWXKg/yoOLvRbesn8lq/nBKkdECGRb9YXaE3lHIgh",
+	"JoKvYl/xuJBYElT37FNeo1W7c2oncawFx7eCeMw2iMs5iRFRSzsIC5RdBKB6xeMpDQLCvjUufRxFJEYL",
+	"vEGCkBwO0XQlEeMS+XPMZgRRiepeaAE16DwNyGLJJWH+5nuQw5ih1TLiOEhJQOAFQV4GruafycZDVFEE",
+	"jSJEGQojOptLB/EY3vhINmiNBVoJEkwYfAijgIYhiZUcnvJgk6ejCVNbf8vlK75iwbfc71uOxMqfJ2cE",
+	"e+BMH1zmLNWxqfOse4zLm1CBaQ7sAm8Uvq45f4PjGXkA8OQTXiwj80ZAQMrAt24k5zcRfE3BKzGNaqOa",
+	"zHAqoJB88gkJBDrs97uHaLqRRIC4EhIzX33uAC/pwW37AHSEmPOFOFDXisRyJWqjXrvr1CSVCgK7CyQ5",
+	"R3ZlI67mUi7F6OBg0RPzVkBu7T7EQRncO+dpuOhPV+dv9SapQPyWxOiwh/5MX6C6V1rUazgoJqEiNq2g",
+	"eC81/pv6gvYmbEpCHgPDUYFioqh7ThiScwy/CYgf4ZgEjpYrayqIEiqCc6b+rxAPd7J61o+5ECQ4njCg",
+	"EM4Y8SVcFvAgQ37EBQkMSV9QlmgB31IK2RsMR2q3GzTHAvVdtKSMkSC5+EWOC4/Rii0pA+oPaSwkkPdf",
+	"VlziE6A08vScmfv6PXsycingRAA7hlRmuBQuKB4r3eof6qOo7sH/b4j5utog43JO2UwJpwlTj5OghTxF",
+	"OZ6D9PMewixAXkwWmDLKZh6qA2c1EI4JknzZjMgtidCCKJ1JmHO+1Hx5TReEr+QXyQDD4jfSfGuXBAho",
+	"AKjAcUxvCYhsylDXfZgccAepHDAbQenq90qBIsBPJQP22Kn3+vr64ubF+S9/u7k+PTs5f3ftobpRllHX",
+	"RaJhlNoJM1/Tekysbt4C3F6jha5LLK25GeFQEnW3UWHMBnXujjEXrO5mXqtQK6M13gjkwcfAPEoRRJhS",
+	"i9/X4G+1DxVKolJbGV6KOZcvQMbnqev5wfMcIdU+T9TL/CMRk9ro/XvXcT8477tO78OHu1qldjqlDIP9",
+	"UaGfVh2LFh7PhL5ynFRTsHL3erOEC3SD1iRWCsQt0fpEK48zZaGVsaUWUaxIAnT1etzs9A9RfU4+2aPU",
+	"q+aRWFb0f2tanDW3m0DZ7RgjqFXbaceUbJfs6bzl8owHNKRaUFbohmCHPhNIbVxboUQoqQQ0vgU5j9jl",
+	"YzfwCB3mSTg9p814V+dvzm+u3o4vrl6fX9+cjX+7efG365Mrr/ruh0vqmvMzzDbv4IYQXyR+1acXmG1u",
+	"VuZjGfmLJVpwIVHP3EUi1X3RksRK342PUUxkvEERluBIqBDDysY8MDe0OHDbQzfsTnvNgd8mzaOgg5vD",
+	"aZ80u2Ebd/xe0CeH4YEwJ5ST251hKrevOUcK7DJk+4jw0qafSoYbDTqrhujzfXfx5nz8y9XN6dubV29O",
+	"//j62itDPmF1rwhZ4RbXyhyPkb3MLwH5VlwT5MEvmmP1Cw8FJMKbkujOPFLm2yvicxYIJDlaYyqRUSXh",
+	"kCmb5eXFTjeHwtA7hldyzmP6O/nGZo6DKLvFEQVskU9LGpMATQmOFaL4R8JQ3VtloDOc9Y7hW0wjPI2+",
+	"zLJZZb6T4agrEt9Sn6D8n/dWXfpuxoSp/ta9tJ99/CnIfowCsiQsUJayg1ZihaNogy64kLOYXP3ljYN8",
+	"zJQqM1VUhP05CTTqLRQlRVW7C3584v6rIi8giG/uE8rqi4mBoN28oLQF3F8tCFNq320C5Q34jwyh/xpT",
+	"SS6xJGCvPYg7K3R4LMlNZD5UcYG0Oy7yYwKfE3B1LChbSbLH5bFFh6+8CwxGxF5afBbkJxb/sFUSoIUi",
+	"LjnHDHnji9ObXy9Pr09uLsfXJzcXJ5c3Z6dvM9p7u+M2ULpZZ8KMxeWkv7VmrgCbLeu6FQ6SfEaUNe9Y",
+	"YwEbJKtrJbtbxW/Wf2AYQFqlxLgLWuglXzG1BXVWjAfkcXy2YpJGRdeSxg7CM0zZgzguOSUAYCwlYYGi",
+	"lgusVbhlzJckllSbDFSSRf4fuw42/dolXyt6MOvjOMYb9XMm4FNh8EyFYjbOtO8ECwmBolalTz71n783",
+	"sKVWEJ/+nfhgUuYBKsepGAH165lAOHkSwakbknAULDRGy5gIov4olpgJtCCxkq01p4Au8IDc/J1TRoIb",
+	"LKsVem1KGrvELA8vwsfVRxMFPMCSNJWpWcaBU1PLiPISr/laM7IGtS7IEivKTfYgGsnKaI5hF7toxqmp",
+	"o7iJSCi3bomwoLAhOD4FwTFiqyhC6zmNEjNZo65yl+phrTfouEhp1zqY8rn8B709eSM025QB/XXOI4LM",
+	"nw02pKMdhTiKNL6OEWaILwmDH5GvOFig1VLddoyvc3BTJg97Wey5VdiLuZbyuxjnkms9QiHvhgb3Pf5O",
+	"kPj0lxIf2LcNkszSTokqCydaRp2lrSqWemnlaPES0+IaSKTWcTuHTbfbdDvX7nDkuiPX/Q91MwW1Ua0f",
+	"un4HD0nzaNoOmj0ywM2h3w2bneCQDHB72vOP3FrGxzzfCOoL1Hbb6rcryTWGapIyrM89y4FZMD7vyUga",
+	"4ffE3RKIKkgvhepR56aXg69nvuVk97LzJF7Cc6BwBAFV1I6jiwxWQhwJ4mQPqwq5JVQm+921pWt4qLgj",
+	"/epOoO19k4HK3DHvvxsxfSjcUDWy+ZN7+ndOz/4+3ryl7vps467Por+sz6/5+uwXvj57xWn4lzLqHnZt",
+	"piz1A1yZCTAm4l1kc/vnm4fgX1k2+jSVfDdn504Pwzbud5qDoEuaPb/fbw5DlzS74ZHfwe1gOO25WluN",
+	"q2ih7aa0YDXaGvYlvSWZE39DhOAMVZB3fid78H+6ic+PvLv2XCi7431lmMXAbkozZ3qlH94h06okVA5h",
+	"qcAyK+fAziBrHxp7vADbfrzJzoqpSfrzxwgb3omRN6lNah5aEKUvMc5IC5zSMY9Q/aXfADtBnwKqvwwb",
+	"yJ/jGPuSxALhGKIEC35LAnhuPacStESfIBnTxYIExwirrzbJYik3COBC6u5F+hfTTRJS7LmuNhGKGU7l",
+	"07kXp7vl6xdycYEPe/2sTP4afA1LV7L1h6cSvlbe/YAy+N0yeCB/FBBXwlEqLsrKPGfRBskYM0FtQEuL",
+	"VfTP//wvBB9sATXoGJRe4cN9uzUrVm33FSVRkHh/ihYViYIqXZ7EZIQ8CIEAUehYLIk3LbDQ1Y9LLOct",
+	"m+qofqEt71Y24uS1qqTpgghh+Gf3rjR46QtV23tNcCTnxXt0TvyP+gCwxFMs4J2PYE3MYu3j0b/JCHfz",
+	"Y+EeS75UTRxV+moRxJQc7KkCKFkv55cc8FlREpmMuGuldWWsni06/VaT70nNpWrAF1PtmskAnzHvi7qp",
+	"lYNmf1d4Ya0wBfYqIEzm9ivworzdnPtgv9t/K4a+v/GZ7mY7gsdB8BDhdg/+nmYf26F9Q4XcerPuIA43",
+	"TxyG+A11gC1SxQtPT29femMapijdk3tfbxfGEVVAogJTI/GhGPrC7ZuF99y+hV7Rz71I0J/ehQT4TOna",
+	"+2EZunor2p+/lYW1OZS/wS9fvUTDXv/IZuEiHe8wWcQYCamuHbTA/pwy0owJDuAXns8DfWsXrkEIopR8",
+	"6LmvIPVQVncphnX0nZcGW8HZZ1KCnVqSxAkXvpzz4Eb9CkcRX8PDNi1OAVeRlLliYrVcctB6FySg+AZQ",
+	"6dTyOWcK1flQUEV6QTnhizJJYoaje+/tNLRUQV+AhgrF8JWyk0pRMHCPIx6GhAWUzRCoQ5BmsxcrZRS/",
+	"Cq07jWN93hG4AyWv6k60GNIMsMNgTkRQz6104CaWZJotZRPeUoSgENOIVPsN4RflqoF3l6coJpDe7BPE",
+	"8EJhUNfJaI5QLwK1Jutuj8RVUPJudc2QXsmKBz6q4vLKrEvF8lF0HoLY3ivm5xRFHRB/Me0I/OoVvnSb",
+	"YLnn8ytBgr0eLcu+wPJlLbtsGTHqOrk0QtmKFXtV2TuoigfzrpjMy4kLa5thlaZeleLIYNfcWEbKRJ8h",
+	"6uxU+FXb7WbXvW4fjfrdkdtr9bq9/uAwNeXbuNMJhr3mUbc3bB4N/U5zOAh6zcER6bvBMBgSX+FHZwgn",
+	"qlpS7TM6cmpijjv9w9qodhh0wjZ2/eF0QI6CQ78/7eHusDNoH7mHYZ/0gq7fmbaxOwzLf3f7rjo1QX8n",
+	"NzplfdR2j9xOr6OQzGMS2F/3Bp12u2wj5TBTIQ2+YtggwlMSVcuwJWUQKpuSyNHJ5VRCuhNnpFKmWUSX",
+	"qsOKKdo4JoiRWxIj65yablBMFBIgw5sFKOC6rISvmESSr3EcIO8jIcubCAuZtYunnEcEM82ABt1hrCNA",
+	"O3Ij13MuIOSnVtUZFZxBYQt8It3xGgu0wAFRMGL792Kk7d6KsCzdfX7oq5ZKixt6w9ck9rEgaE4+JZml",
+	"xZzSbAGi2xziZvjh82Hv7t8rHbUZGv68O1M24jPq4wjK/lB9PccS0IPVQctVzESjMhxZsbsci5R9KVia",
+	"kiNzcjgISIAkR1QKxNcslyifPTWbo1GHkh9YRUNrMOTPV+yjsE/rILfk+slj5KKQx+mJ77ebgqTOVBYC",
+	"+2XQW9h3cshOXhzkmD9hsaob0Ipd7a4OnkD6Go9ne9TJRbX8dtAh3bDXxP3pYbPnHwXNARmGTRe3px2/",
+	"G/RIP9wldrtOtthwVBsGHdILD9vNLh5M7ffaYbOPD6dH/iAYEoiHJaJ6GA4OA3fQHgzUs4f9Ie6EBGPX",
+	"7/dx4Lb7uDsNe2F72pm600Gn4wftfnDot/tTN3Rd7A4KorqnT8I41Mx933Z7g/7RoVK5Mrc6/Lbf73fs",
+	"3d1xe4MSBfd+TAG/Q1zvIUm/obDL0MY+4ahENj5ezu0ppAyJ7Axh8YhfmUe/RLRVFgFVyLbHCCUtifLl",
+	"vomYeioJlWJsl6zaHQb6sUTW1xU/WfHxpS6wRAG/P1j02BhQcoCU3esbzW9li8I5RmLOY6kMTQIXr9Qa",
+	"aFZxbFXEHheUJT0L9opEZsrl98wRarcLaR17Xlg2GviWq3P9EXKBdmX23JPOk0Hb4+PhWzDxPy0YnsHl",
+	"o/KMnoggv1jMZDjpK0qazI2aR9SjVLUn8u7kKVWX2aImMmW32radkoivkYvq2JTvLvAGTQmKlNUGidnq",
+	"7yuBZ2RfU8l6jIpuZDBt6uqMYiIECRra+rOGTkCFpMyX1uLJaRepWQ7uPiT5Y5SKB/iknNo1iciCyHjz",
+	"wra52VeSkFvdUOj95xrULANEIU+DTCSgksctviRGC8laGhJPm0dhNxeW0XWlLSjoNG573bCIU1ip11G0",
+	"LbYpGBVcZGHck40SZJyo9yC+jz+d6jdtOxz74z3xHLPyTpTrVe5DeTkT3TQcgiXK8Q1zGKmfMCDT1Qz8",
+	"/nA6axwrYamdvx92xIhTb3LxJHPdie67+TMHuX/Q51VMSFMRPko351jHARZIaZ1TVGdEcdMM2cqXbgfB",
+	"9rXDo5y9kLNndlTQ8jXLtOkhTNKQkhjVw5iASrRoPFgB0pRbkZ6i04HgMNEcLwHHqH756iXqdrvDhqOv",
+	"ugxwfsT9j8emmVJ8aySHT+gtgcJ6bZzoi3rfIoEC9W7Nc0ho13T0qC6VgM1ArxOMplAmxcPkjNquksMM",
+	"6Y/qKJ6n2cUDtHJG9ogTlHh1z8e1nANZcV2t7LRbrY7rZvSVByk2qKTXTFhJsblHnakIoFVrOHmKS63u",
+	"yeSqShk1AdzSjl9ixpn2IMKzsD17Y0H55jOhy0D8CNPFCLVbrXZnkN5s765fNQdwlHwlJ8zPoovHGWyN",
+	"0O8k5s01DeTcQVMaUCiriGlARB6TLEi/FxEMUUNli8SYRlC7mKqMurMCNBKKVxHRndiMyzAHPQ1QnUSC",
+	"TFjPbScHCc5m0GqNtT++ONXPbTmLRukw2p3Bvez/K5nOOf+YCP1y26m1fgJqw4DtPWkTzwKqHl5QhqXW",
+	"4RZ4uTQK0BLHkvp0iZls6RSQbUxgQLhIX9DQOLlvKLJ8xBcAmt1vUTazj9s2cDp2tfs9o9kWXzV5oQ98",
+	"mUe8VQij7/5ALpyZKAbmWtq81aoLnPbdvrKrCrT7BNg2zO/5XuUu9lsxOTUQmlkyfgHZiKVSwC23K8j4",
+	"ZwLRwEE4ElzzHBbIM4TfpIF3nDYF40y9Em+g5G6xlKgexHyJgpV2PhGhWITKRj7yvRCzm860Hbr+kPTw",
+	"UdAj7XDod6cDfBj0SS/s4k672lBfECHxYrnjkjad1dJbmnFpez1RkcC5xgL21ti/RM+6o/c4D8D8NdBb",
+	"daTe+BLsdqqu8dKnyu0tQR9RL4oW8n49efH6/PzPNyd/PXl7feUpO8rniwVGERW2QlFAaoIS45CPItDa",
+	"XGgKFccT5pXllOmGVBQ+HtyjJlnaJ7mSS1B1eBzoHlhpgk5RKBQljFMlJivkXrWEMOLtw3axnuHLX7A2",
+	"ZL+wiuQR2Z1bSy91DplElFVge38qfUhO2QNjB1+WglaoOMl51NP0tL0STbfJ2b0TWEoCspzJEhgKeZi8",
+	"B7oq7hw+VZFsUjSoHsB9I4RZlufEErOksZV6hTAlwaFPhC0VfiZQRPAtQbNYqbp1iadah2M8ILYMOi+p",
+	"UzQUikzc6SA89Nuk2cW9brMXdkhzOD3CzUPcDdtBxzcRglK2q8lQ6Y/ctvHIlTI8cy6IfnBEhrg9bXb8",
+	"btBUX20O8HDadG2IAvenuazQBcXW8wvXzJGfXCnTtu8GQzIIj/DhtO/3gi7phDkxvBVIc3IV4ukuQ46U",
+	"zarlyt4VCLsqD0pX/feidrvNx5M5ZTNvZC+PCCwrb9ETc6tdCySJyVqpIMUEm7XyO7mzD12iaLE77eH+",
+	"8HBwdDQ4HPZxb9r1O0GbuPecvVs4e3teVcpa9bF/zWS4+9wkuS7GOmiq+1vYPlI6iYPHuZtlh+QP9s/S",
+	"e5I85eL9sL+7dLs2/Z04pkwqj2adCsVH3QXpqdrWvdAYS584eG96bhcV22Fu4a+dgQL4OZ+PQgbBkX84",
+	"bfZxL2z2SDdoDvzOtNnGbmj/Zo/QfNRVH0llNo6oT3Kcmw00H7pH7UFn2MW9ad8/DI7IIBzu5NxugXOr",
+	"lMUMIxsL74k0wmxd8Xb9Lqf3PkC5e2iyxyNqj79aY4Rd+l9Fv4QM7DuYPGeefyf2zhLQ4xk7bxuB+WbF",
+	"dyaBRTvECvSD6sqUyxR5Sq4rO4+RSeXHTP8i+aQgLBC2x9jT6nzFwmLDl4eZQuBHaHjlAuOKm9oEbH8l",
+	"5CPa0mAkETH7+B+2iJjDknKQt2N1Xybir2IqN1eKWDRN6V5745WuH9U/vbJM+adfr2tFqnh91ekfZtqw",
+	"m/Z2gvgx0b77S/XEwYn+b/DL1dhW3PichXS2ikmAlqtpRH30kWxaE+aRT0tPm+iaSo8RDZEHLlhIHYI/",
+	"Lq2skmixEtCozsO+T4QwTm5gAUiCg13k24tpBEAoqyQFL0+ursF5azzXZ72r1wjOSdHpMsJSialRtu9X",
+	"RbcvXaqiBPuErXn8UTvvFWtIG0NAlM2IkNrvHBMcgcRLjKEDM89kGXPJfR7pJuAK0inkV+vm3mOxYb6C",
+	"NukeB9GcAGGJvAOs/oqXtLXBi0ghZsL+7d/QS85udWa2mLAmev5cHfjz5yPkjU0tEvipR+iFbr04Wblu",
+	"1//Tr9fwD+KlPjUPOr55KOYrSdCKRUToYLQSVLpQReCNmDCkJIImtxF6/8FrobHp6Ajtr6CS2oYNqDDx",
+	"dnWeSwk+GgUlVO4IBadevPfp00H/0yf1vLet9Z2nY2DDXv+oUV3qBbDpIi9UUWcDHc+ELHToi1dM2D5s",
+	"mG3QHLMgIvExwuiW8gheVR9WoPVc1zPxKbXMCJUiAZosKiqb4CbWJVLq8BAap3MatvT+1yv2PFRnHJFP",
+	"VEgo94kI/igaxxCkUCxjJj+YYQ/q03beA7zfRenIB4P9CzyjDKBWJwAeO8ICHVRHEn8kyNOV8KjebrXa",
+	"rusg2yav7+pLAVpdwagez0zhUQurd9m+U3vQBZ4RHSHjcQBZF4ys1ZnpbG9YJoZDNce8YgGJlbDxV3Gs",
+	"tRtBYilQ/SPZCALdE8zGGq38atCKINtuQX027big8XL6i3j+HAB69+70F2GZQGAapJ36j23kSIOuz257",
+	"tAzQUgqYobo6Mk8rL16SU5cNd+nSwIYB7TUXkkYEUbZcyefPUd3q2/6c4GWCNGdbR0HtlF5yIeg0Io2R",
+	"AgvrJ0Dm7tHnXPc3/+d//peiqgEqtjNXDPOnq/O36st2ZRvhNcMU9LvtLir3VXYQ+YR9GW2ArGEcwy2O",
+	"VgTVk/ieUhSyjNhwjD/JYN2Bgj6UDLNSN5YWRvpLilHmPArQuz+4rusqaEBg9Fy3zMctNGam9bp2HRTx",
+	"mjQD9hXqiJaLaVP2ETLN1xFk5Cn4s5eM6S2p+0jappIw0SHmUkam8aOiF/Xd+rb2lY5uW6nx2hmiXJtJ",
+	"I6iyPVtb6Fdopmfo0vaPUCuvGDSHVXzm6DtA6AA0IyRQcsYgw+u73WzLW70M7D6/ks0Q1KFtkcZ2dJag",
+	"Lh7ClivtfWa0XDFhvwL0Ns7w7vKN8U7a31ydvLw8ufaQUMpJVmG5OL+6FkhtxuRQYGEIs+5ldXFvZMKp",
+	"DvJ0k49EBVM/KOR4DR0BxhK9u3zjIEFnTKebqAWvJGYBjoMJs1AjsSQ+Dc3tpYQmZUS00Gvdt3OUC2zp",
+	"0hcNIg2ccphrwkz8qOGkL6Ywovo7Rj8lXQlB3KQxJ6O729cU5FiuYuIpNNy2HQ/9AamzP+yh12fjl82r",
+	"12NTn+R9ToG8a30uLXzX+qw44M5zlJZH0sk9E6bD//qzTcLUHWlnGXjruSD+jafuQX1aSq1stNBfSUxD",
+	"ndCSAKk7K4IjCa8nTIe/YwLpIQkcItPftW96rSo0hFou5EODSl6PUEAiCvoG4AnSCIQOKbXQSUowVCjB",
+	"sVJ0r4EFawfrIQ1JfZKdqRSTJY+lcJDgkPWKqJgwoHadcGCeBCqyYyV8vlhQqTQnr/Ppk2eZy4pfS+OJ",
+	"8FXwTpgF/1hJURf9kTPiISH5UiQtlPUysI1jpc7ots6QulDXQ6x0uS4RCqEBjYkvhTNhRoor/TedR6HV",
+	"lYa+Q2RMk8Nsu0g4KOBK12cz0+PyEM0d1D60BKjn6EwYnvKVRJ2h+isMrAmo8DHE65Bpxk+NGpBViXXD",
+	"acNYzz1kzGCrX02Y96lpnbFKCGiI6+dLwpQK3W25UA7JeMIDwtOqmEnWsPYb2ART7H8kLFC2Qs2p3ZJY",
+	"p6DX3Fa303Ihjr8kDC9pbVTrttxWV5fuzcHSqmqVPPpcmxFwEiTq86kyBpP+TNAKxMmNXtziR0gfOdCz",
+	"fbaF6TMPmvGKyvTPTXzruO6ORtMPa4+d78dY0ZH5nBHQrhTLpLiB7tc9DUfV5xN4D4r9veG99v3v5Zre",
+	"3zm1vtvd66VsW/ZkAuJ97xnQlA2+WixwvMkeslBqV5xT8NUlrwxQpZ1oLcDJqb2QpohnIufEEjXIZOVi",
+	"F0WZ1P+kfcELHmye/rDNKnd535OMV+SuRGvtp1++is5e2nKrb01YPXdw/0uFUU3qtfYe9Fgc86be6wzv",
+	"f6/UV/67MIBpMZ6y/XGWB6bE5wsioEYYmGEb0Tu1T81FT8yba7WrZqIdG4K7c6pk72fbt+1uDzH8RyJr",
+	"30JGbu1Ybx/4HtTbu/+lZEbi9yAjndpu3XH1gtxs7BKVD7pW7cRjSGfbTVHGcMtSVnHySeKGIMEoywIm",
+	"C9XaxN7LN+Orq8vz8zOYOXR2cvbi5PLKS0zDeupycRvOhAmdihpzIfU1MlXnorSoM2tMZjwp0w3yknwI",
+	"z2henomCGbfqFpbItCr7ipyRWWXbfA3Y6U++KPNFip0KpgClWv9WS1ntTQMjLeYRQR780fsK3JOqKIV4",
+	"U8dtezYt0owPsHcATrQgrwPeVShVMPOboIZwnKRqa1eyIISlIzbT9D9Uh5ZpwAa2uwRndj4Cnc2VtTkO",
+	"AtsrSeNIe5OG3vGEYf23Jd7BnfbxPThoHARfSRlLv7+XGvbUTFs5hcicmD1OYNun1AB3LB0E30f524Pr",
+	"07HQjxEsj9Uv3T30xGTY8/8IhXQcBAlpJjKTRZtGCyWDpuXX0kKtzvDZXL9aLw1IRHSl9k4pcgnFQ+Wb",
+	"uFcR7dR1Rv8tWeGbU4xGZjXRHJvRPhG9zc5vFUlzkETlgyCAyYnqud2nv3OdzzXKIFlUztNC20yGc+5u",
+	"2HfMVpJUc79CnMyVvN/WMqkr/408X9lGAfc4wCyefuqzZV67shEwHmYNprxj7JvYf/c62fJtNr6yry2/",
+	"2J1R9r62iy1pG1Em6CudF/VT2fqf5My70mUeSTZfTn36SipTcqt8TtP37va/Yr6VV28Hq0BavEnU+yny",
+	"K117RYL6ioL9fr3BHKW9BWzvk910ZqarfJtrwCz2jU3+B9J6Zlqwjnv/vCu+/K745tx5woJtAh+dbEny",
+	"1sedpHlv5eFHyv60/HC7710JlZivk9wptJ5zSNRaptUQMkOrkGVCpUC/kukV9z8SOSoMbYVOHUygulZB",
+	"M7kR//zP/9IFjg1Ty4iwH3MhkMRT4ZgqR5sMmqmEhCykq5s3J+O/ntz88XL88gQy52Jivm1zQCisJilb",
+	"EZGmBiloGi001iNGIa1et6mEXJZbguop/8FyDcc8oJMd5wTHckqw1Kq2gtImppAAcrytl3bCkgTw+Uqi",
+	"gK9ZC3nZ6Z/gDM1MaE1cu1Sk01ohF2fCvMKcUA/V19mZqg0doCjNTNVBDOHp3DiC2AqMcR6ag2mhS74W",
+	"4OjOGwvqNRNQn7AJO4fBVFnT/JmNwy/wRifyUTlKzf0ZkaXsWbWXDWcE6Y4hXs/toWSwg87I1klrY0h2",
+	"HiFJPskDX9x6KMbsoyKRKb8l+QxnndmcHHCcbAcL9PLqrxMGSc+99sB1EEZ6DBWKKCOOSZ1WBG9ykpIG",
+	"RUx3MJExwQtoPCPWJD62Wb0TBqlhNjNWQbNRCIesS8PlY7U48kkU6TJfaLACm/tfnoO8P6j/NNV//rdC",
+	"iyL6CdPZTjiOqbJ5daNpk98f0k82Ucx7phOaxVJhXcwJMTnYVKcDQvLsKsIKCLaZMJ21ZHDq6YNRkDpp",
+	"mA1F9CMx6IgoHPl257y5x9L5zj+qL6Ky7WBpTHSxPKUzakOtiBnx3CnOYNZTNHNjb0rjj9uHQ3eP4VN7",
+	"QOOO3F4GmnYRmsLz/cGo2y4POioB2O27R/dO9/mw91T5wihz6AtpWDff9sws4SjwHLW8U8CAk92eU4Db",
+	"ASxMmMAL5wovHINZp+oEHQcOoTNRVwB2FCIc2KhThWGnCo0OYKmdVtDgij5PPFotmEgiw1+0M+9Y5xFC",
+	"rYNtV4bq765fNpzi1aGbXBVHe+vEvELR+k63WqYrQV1JhQZcYqlkrL+8+mvjp0f8KZTCX+fcoJsEuevG",
+	"ds2a8zWKOJvt5SH4VrbcI9XNpHJrp7JJmIw3ibrpKAxAiBqG6GcDA9D+ApScDZorPY0vCXMy2RoTZoLc",
+	"On4PkYWQkGQ2PigHlOmqWjNaU/0+0VwzybOUTVhFvdi9V2IyXO0rmpPJGlvMSB3CTySCHpz/031SxYtZ",
+	"NdtGngwJP8uYNAqFP56LJcOWEZ+Jg6SS8kD3d61KI7mA0tIRYtzUGzIor1fKKtTvIF0eav6IpcT+3GQZ",
+	"2gwSgybdXPIYYTZhlOmX1bXxaUljyBqBxBI6Y7p3rylhRD233QA1/zpTXaUe9vK9Jz3d6NLLt5j0ij0v",
+	"NRSOrYyZsArDQH1IIA/UkWWEKfPMOBeP4Vs6w5LHLUFY8IJgXz2vS6114YG+QTXEL2HUq1K0SxVj1kjV",
+	"hlOIabSCUkhlM4jRhLVb6Pnza+PBff58lGawXZ+8OTk7ub78W74qCdW7rtuwBWIC5KMuz4B/6ralE4YQ",
+	"lJ1HVHdyZKRpHlpTFvD1A8qanEz9JnzXTtnJFMBpuWoa5RrhuSTqWIMgJkKA3vDP//v/0jQl+Ks5YGVw",
+	"IoS868t3V9cnv9xcXJ7/dnpy5cEbKfJWTMYrofjRfBWtcfRRbc/7rfmKx2uoe1D/8pIqSfhwTGdz2UKn",
+	"F7eHBkaTx6QMYlMNdnDYa01YR53GCfO5whoU+tqZxPaXnimpgrImwiSVG6Ajb/Y7XXr6vL3cIGO9t0ri",
+	"y1EeDHGOBEFer91H1TMJ1U3TVTBe0d+3UcvZ+LebF3+7VvirdztHhwPbEtu0yUPPn2MWPH9unIkKbgCR",
+	"slDX4zqIqKvQJ4FRIbWpqxC9o8YQPs+VwiIQoWBWUqjbQ+C5UZyOYTE05YtpWrusl1WngIXxpShaBCvZ",
+	"53G8Wkr9mobCFOugraWFE9ZTCAJzGwoA4W5UuNJdU+EPCyUygHKKHXa9Y+RBA2VPVwsrVsaan/Itj/Pl",
+	"kfCwusMxZZkSyC1AmqGC8FVN3zCeccL6LeR13J43yghSIFVTMaVEj5ku0kKmNzxkqyowSRhy0zIM1JN5",
+	"zBlfiWNYJmG8pIfxdBWGmgfDVRQVFwxivlySwEmYhDKk8ER9vXPKEui935oJFpu/6Pc8ZK9Y41XRcvL8",
+	"8moEdeA8pjP1RYU1DKsrScJXkrSQd35xfXr+9soD30akmDcVdziRniSYMECWkVljaGrQNL2Dm+Mo4uvm",
+	"OawzQs89Z8sTZzAwVIygstGZMLv4tueTasMskzuoKCecCcv1CDD1lYVPnuFPzfGMjNDgEKrfTWUWVMQp",
+	"5ncU2sOYMwlCMldb/0xkCOvYWmUW67ZgUTccSMpo78NSlSabHO4ptGF4cEDGWPi6b4YN/WSyx3TP6ppT",
+	"g0riR/S6f9Ke9neOXj4PZNJmOwvmfn34Exgk5+rppTZJt7Tnv9vbr1LqDZ54VuBCyftWPk8AvEltNKlB",
+	"Tf4cbONJzZnobcBfoHX9pHa3w6cx1gI0afBglIGyHEVijhVj2MpkBVmr2gFxX7ytIhtvbDpegESsK/HX",
+	"1OKvkcjHmlPToge+UiGjyl99zdfauky4RxP6M2FFo5I7VjaiKfHxSpiydS1NoRObEqf1lVjhKNogF6yB",
+	"7ZliyUiwihm3gJ3HG2dfEkbbwtPZliEPsUvNkNlqsxQ0Sd3PS2zRZKzuwjMKQ90rayHGG9Xuf8s9vEt1",
+	"tSqFUSl6OY0Q1b0t6p0BX2evfLMj4FxTfXLJGu1Z2cBapa97OSuhUWCujLlQMaPFlNCvmKRRZrSC6a2i",
+	"tJUZpjDiqoIr2lu44jEGvumrUxu9/5A19/W1ZqFKuw7VdbclJ+0b4aCMpLGCJmftJ29nsnQS9bk5hQuz",
+	"mKSzINtzb87IV862OdvqLNLlhK1/ncJgBbQCQVllPkgIu4X0fKzNlg+VCx7xPXJtM2Of/vXTbIujuH7Y",
+	"DNvvQkfpBMpM81WxvZhcPbajjLw8Q+7rZDWV1/nGpeS5yWg/i8n/hYrJc12G+ZqlfULKUlRT+/5pqHn5",
+	"ul/WaYaS9BX4MFmbed1kHX4LSfozV/VRuaq260+l0K0Qs/uRlm2kvCPokQ01gHPM9l629m0yBG26kXo6",
+	"K/xD8hkBFye4nqgUE1ZU8ZVCrTTX47zvl/uSSKMSetnRYY0WukzmEer+XavlhIEq3gYXtdmbYwc1oRle",
+	"CvCrgQARDvLnxP9oGytRoSOgMF/AjL0yW4UOb8e2RZ3uJORdnb85v7l6O764en1+nbW94IV210N1ACbZ",
+	"qJ6+ZDahfeJJHz/rDZ4w084LTAeIqhlvsHYtx3rUVONYAWkaXuuUOa6zHVFIZZ44oP3zhNn+i4VG2MYZ",
+	"aMZR6jbZxveWtL72kt5IgI1kzJ2epKW2pnuLgffTDpa0EyQDkrS9Cmw6YdXMauhYhdmEmV35XFlW3KbK",
+	"bR/Kn2nlkSABotobIkcmFqNbmuZaEGrs2saFsA4cjMkYtYvoeZwaFUKHKyAOMGGwvB71RZiZJiMRDgKR",
+	"2uZZFI6TxcwOYUtJiqpOTfTn6kpM81YVtb7lurmVCcBQNhtBjqayudIGuXhBkJeUj/qb5p/JxkN14fNl",
+	"KSLbmDATUbN17vYzyXxx9cNHsjGhpGXMg5VPguN0GFmaZqkfgT5jkkYRuGC1FzopZ0cxWQnYJHzU9EsN",
+	"aBgSaJ2ZYbShhyTnCl3qlxOmLRAfR6h+9Xrc7PQPG+X4slEzE+h1xX0OtzaGCE7wdMs4fQuQber75zjT",
+	"GwM4/d3Fm/PxL1c3p29vXr05/ePraw/Vew1zliKz6bqSPYwHxHRFXQD9weY6Q7W3mwVmmxvzYnUE0Xrs",
+	"bSiRSpGn3rruc1jR47GRZ1btZ9NtAqntrCns4FnFTgG4LzIC2cipKtc2XN1G5ieK+RcpGk4pCQzcCk1/",
+	"zgVhQC1wSAv8kdjGb2l7QctJOAT/JRSfaj9L6l8u8ETebZIZWNjv3zcj/MMuI+T5wfOSC1l718WkNnr/",
+	"3nXcD877rtP78CHvL056008pU1f8o1y+T6id5Y43qNLQ3hquMn0t4MIsi56YLCO8sWM2gRwTVjYMrNl2",
+	"whIOBNKF5sLq+wk726QA22nXXBl6IrKi0ydu77AHDq41+GUYc7CZmDGVP2jSX248xw/XFSJDUg9uEGGP",
+	"8MFW5jXnZ5ht3mnx/H1qHDHU+ifKdUJj+cz6HRbmfS7UfayASN2gcnvK4XWqlel8CatE0KL/3kHeyTWe",
+	"jdCkpju+iznu9A910/dJzTNVGb817aE1rWbvtZB3GjbfckaaZzptKVFVrDBQn0aJOtN1e+rmGqcTJIzy",
+	"nw4vt53M77vg3gACnuCCu+eF01Dt78wM/q0W7fsR+4sNjOt3at192Ni+9ZbLMx7QkFoR8NPeLng3C+rl",
+	"M6Ep/ost7ft855YQ6bcgwx/L2262vo+rPeHsn+6iavJN7aQEVfd65h9KyJ/tp+/2o+kn8FFWd5uxcOxM",
+	"IsgOc+t2as7u+OlPEf6v7zItym5U77k9Pb83JlIPrUlm45upzU/HEkvKdrbZynLGO7ak7OuLe6tifRs5",
+	"vrWtpoHCQSu1bZharf9l0rC19U+1W888USjubvyU+2WaByoCN6GxHWBQWoSnJEIzTgSSnDeOM7SvLAYJ",
+	"PiKoX4WsLnDZJ9kmW2O3xYw3c0zJ0knusuWv6SazMIxHsI5b7ciXfI3jwMQJPhKyvImwkF4LXRjCwKU1",
+	"AErtc/BNmYXebJ1xRqBMA35utNBYThg49vpuxiqAEvSkiCwmZoVjlCXGhenyubXrZpaRL74DGz8izxQy",
+	"MxVqaqPai3SuzDLmPKztnV2Z3XRlb6gHFhmbJ2/MZVx62qkZ71O5cvdo1O+O3F6r1+31B4f/UTOT79w2",
+	"7nSCYa951O0Nm0dDv9McDoJec3BE+m4wDIbExzVnOypgyDpLtYlE0RgdOTVt0dZGtcOgE7ax6w+nA3IU",
+	"HPr9aQ93h51B+8g9DPukF3T9zrSN3WFY/rvbd3s1pybo7+QGLqnaqO0euZ1ex6lpS9v+ujfotNsPPpv7",
+	"hbDe4b+APN3Lf3RBmTVqvr0AviiIXx3zYIjbSURaHCHBM7IwKyYFuA2fUguJCVDRjvjuSxM3wXnfZuJz",
+	"AfJziumZSoKb2AyM7LHvebbfhlk4uAljvoAhSUhyROVxfjBbMYojJN7oSTYKkfAJPRwq4Azm+5jfJpNm",
+	"oENzyTMr5ji2bUtgxN0zYWKHoyRiZwNFkutQYTE6iepelgM95EL8OV0dCsclJESWHQYTZntIz5N5ppXB",
+	"qWI4rvAdHUS037TONy2oknAkhIgSxxyyIEIIydY16e07SIcbA3vlJ8HXenWo2NTEbFDAbay5cd8tqJFE",
+	"/rsptPuHR46rThJlCUJnDmvoHtCq+mluywH0eGi32h23O2wXb8vDpt8e4ubRcOA3p8Gw32yTEIe4M5gG",
+	"03bmSgxxJOBOzDA6XIzpLTks1HAEgdvGA7fdDPyjsNk79PtN3MVHzf4RaQ/87mDQP4Lb8FvcrDBT/57x",
+	"32232+8dDgZuMtC723aPOu5d8XJ2H3wx/4wz/XgG1BlWIjHrN8gK+K2pB/vc2Prk7vGT6Ye+cjZ7ZqXK",
+	"Qg2Ir/6rZiLb8FmBU1igLzaoFdzlx58THMn571uP6TX8HWrZv+YZ6WUqj2fZ2lmo8YbeEkaESOrClzH3",
+	"1c+QOZHdNV/aZnhwK/2+Neg3NnoKZLaBVraKZNpHAAnEI5MGtpJaAeHQB2/FoHuIryv/sUQYZicipchk",
+	"e5PwEDQVvma20wEMo744fSYaRhUMI87hY56B1kPMVFDrLJFcwzgYJRpsEOMxEhFfC/vBKsXlUj36HU8U",
+	"1m9leOcrr/cWoss42BwjTx+NB3O10XpO/TkKyJKwgDB/A50YwDLcQW+XkJyYJbjsTNdkoiuw4ILONN5N",
+	"awEdzK2gyfx6+Uny7z8oXU9XaGulchUr2/0AdEDzoVLRImADgIgtwK00fqCWLWclpZLFzltNJ9Inlpr5",
+	"QlIzU5XcVD11tzzm3XSIUIoBjwutyKEdSDKtbMKuoZ0KYNV807YRPE4TKNP+gqYVKhqn/QN1I7ue29NM",
+	"YTaSacVyB7kFdnZlUnOctSTznJSdbXtJfEJvv1YNR3alx9fHsg3qfPqEsP+R8XVEgpmxGGGbpkjSrU6C",
+	"iPX2YpPfafR5Pbw15DGacR4cm3xTBgwH00t389KYmS+UhwlLjjKDiFGdKitgQZhMSxAsSI0qhrr7/wEA",
+	"AP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -281,7 +281,7 @@ type AttendanceRow struct {
 	UserId UserID `json:"user_id"`
 }
 
-// Classroom defines model for Classroom.
+// Classroom Example: {"created_at":"2026-03-02T09:00:00Z","id":"5f0c2a9e-7b1d-4e8a-9c3f-2d6e8a1b4c70","title":"Physics 101","tutor_id":"tina"}
 type Classroom struct {
 	CreatedAt time.Time          `json:"created_at"`
 	Id        openapi_types.UUID `json:"id"`
@@ -294,14 +294,14 @@ type Classroom struct {
 	TutorId UserID `json:"tutor_id"`
 }
 
-// ClassroomCreate defines model for ClassroomCreate.
+// ClassroomCreate Example: {"title":"Physics 101"}
 type ClassroomCreate struct {
 	// Title 1..200 characters. Control (Cc) and format (Cf) characters are removed and white
 	// space trimmed; a title left empty by that is 400 `validation_error`.
 	Title Title `json:"title"`
 }
 
-// ClassroomPage defines model for ClassroomPage.
+// ClassroomPage Example: {"items":[{"created_at":"2026-03-02T09:00:00Z","id":"5f0c2a9e-7b1d-4e8a-9c3f-2d6e8a1b4c70","title":"Physics 101","tutor_id":"tina"}],"next_cursor":"eyJ0IjoiMjAyNi0wMy0wMlQwOTowMDowMFoifQ"}
 type ClassroomPage struct {
 	Items []Classroom `json:"items"`
 
@@ -309,7 +309,7 @@ type ClassroomPage struct {
 	NextCursor *string `json:"next_cursor,omitempty"`
 }
 
-// ClassroomSession defines model for ClassroomSession.
+// ClassroomSession Example: {"classroom_id":"5f0c2a9e-7b1d-4e8a-9c3f-2d6e8a1b4c70","ended_at":null,"id":"0b6f1a52-8d3e-4c55-9f0e-3f7c2a1d9b40","started_at":"2026-03-02T10:00:00Z","status":"active","title":"Lesson 1"}
 type ClassroomSession struct {
 	ClassroomId openapi_types.UUID `json:"classroom_id"`
 	EndedAt     *time.Time         `json:"ended_at"`
@@ -319,14 +319,14 @@ type ClassroomSession struct {
 	Title       string             `json:"title"`
 }
 
-// ClassroomSessionCreate defines model for ClassroomSessionCreate.
+// ClassroomSessionCreate Example: {"title":"Lesson 1"}
 type ClassroomSessionCreate struct {
 	// Title Optional; absent or `""` means none. Control (Cc) and format (Cf) characters are
 	// removed and white space trimmed; a non-empty title left empty by that is 400.
 	Title *string `json:"title,omitempty"`
 }
 
-// ClassroomSessionPage defines model for ClassroomSessionPage.
+// ClassroomSessionPage Example: {"items":[{"classroom_id":"5f0c2a9e-7b1d-4e8a-9c3f-2d6e8a1b4c70","ended_at":"2026-03-02T10:45:00Z","id":"0b6f1a52-8d3e-4c55-9f0e-3f7c2a1d9b40","started_at":"2026-03-02T10:00:00Z","status":"ended","title":"Lesson 1"}]}
 type ClassroomSessionPage struct {
 	Items []ClassroomSession `json:"items"`
 
@@ -334,7 +334,7 @@ type ClassroomSessionPage struct {
 	NextCursor *string `json:"next_cursor,omitempty"`
 }
 
-// ClassroomSessionUpdate defines model for ClassroomSessionUpdate.
+// ClassroomSessionUpdate Example: {"status":"ended"}
 type ClassroomSessionUpdate struct {
 	// Status The only transition is active → ended.
 	Status ClassroomSessionUpdateStatus `json:"status"`
@@ -350,7 +350,7 @@ type FieldError struct {
 	Message string `json:"message"`
 }
 
-// Health defines model for Health.
+// Health Example: {"checks":{"database":"ok","migrations":"ok"},"status":"ok"}
 type Health struct {
 	Checks *map[string]string `json:"checks,omitempty"`
 	Status HealthStatus       `json:"status"`
@@ -359,7 +359,7 @@ type Health struct {
 // HealthStatus defines model for Health.Status.
 type HealthStatus string
 
-// Me defines model for Me.
+// Me Example: {"name":"Tina","user_id":"tina"}
 type Me struct {
 	Name string `json:"name"`
 
@@ -370,7 +370,7 @@ type Me struct {
 	UserId UserID `json:"user_id"`
 }
 
-// Member defines model for Member.
+// Member Example: {"joined_at":"2026-03-02T09:05:00Z","name":"Sam","role":"student","user_id":"sam"}
 type Member struct {
 	JoinedAt time.Time `json:"joined_at"`
 	Name     string    `json:"name"`
@@ -383,7 +383,7 @@ type Member struct {
 	UserId UserID `json:"user_id"`
 }
 
-// MemberAdd defines model for MemberAdd.
+// MemberAdd Example: {"user_id":"sam"}
 type MemberAdd struct {
 	// UserId Canonical string form of the token's user claim: 1..128 bytes of UTF-8 without
 	// control (Cc) or format (Cf: zero-width, bidi overrides) characters and without
@@ -392,12 +392,12 @@ type MemberAdd struct {
 	UserId UserID `json:"user_id"`
 }
 
-// MemberList defines model for MemberList.
+// MemberList Example: {"items":[{"joined_at":"2026-03-02T09:00:00Z","name":"Tina","role":"tutor","user_id":"tina"},{"joined_at":"2026-03-02T09:05:00Z","name":"Sam","role":"student","user_id":"sam"}]}
 type MemberList struct {
 	Items []Member `json:"items"`
 }
 
-// Presence defines model for Presence.
+// Presence Example: {"users":[{"name":"Tina","role":"tutor","user_id":"tina"},{"name":"Sam","role":"student","user_id":"sam"}]}
 type Presence struct {
 	Users []PresenceUser `json:"users"`
 }
@@ -507,7 +507,7 @@ type Snapshot struct {
 	StoredBytes int64 `json:"stored_bytes"`
 }
 
-// SnapshotCreated defines model for SnapshotCreated.
+// SnapshotCreated Example: {"content_type":"application/json","created_at":"2026-03-02T11:20:00Z","id":"c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f","pinned":false,"revision":3,"session_id":"9d2e4f61-3a8b-4c7d-8e1f-5a6b7c8d9e01","sha256":"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08","size_bytes":4,"storage":{"quota":104857600,"remaining":104855552,"used":2048},"stored_bytes":4}
 type SnapshotCreated struct {
 	ContentType  string             `json:"content_type"`
 	CreatedAt    time.Time          `json:"created_at"`
@@ -519,13 +519,15 @@ type SnapshotCreated struct {
 	SessionId    openapi_types.UUID `json:"session_id"`
 	Sha256       string             `json:"sha256"`
 	SizeBytes    int64              `json:"size_bytes"`
-	Storage      SoloStorage        `json:"storage"`
+
+	// Storage Example: {"quota":104857600,"remaining":104855552,"used":2048}
+	Storage SoloStorage `json:"storage"`
 
 	// StoredBytes What the revision added to the caller's storage when it was created.
 	StoredBytes int64 `json:"stored_bytes"`
 }
 
-// SnapshotPage defines model for SnapshotPage.
+// SnapshotPage Example: {"items":[{"content_type":"application/json","created_at":"2026-03-02T11:20:00Z","id":"c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f","pinned":false,"revision":3,"sha256":"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08","size_bytes":4,"stored_bytes":4}]}
 type SnapshotPage struct {
 	Items      []Snapshot `json:"items"`
 	NextCursor *string    `json:"next_cursor,omitempty"`
@@ -537,27 +539,27 @@ type SnapshotPin struct {
 	Label *string `json:"label,omitempty"`
 }
 
-// SoloSession defines model for SoloSession.
+// SoloSession Example: {"created_at":"2026-03-02T11:00:00Z","id":"9d2e4f61-3a8b-4c7d-8e1f-5a6b7c8d9e01","title":"Notes"}
 type SoloSession struct {
 	CreatedAt time.Time          `json:"created_at"`
 	Id        openapi_types.UUID `json:"id"`
 	Title     string             `json:"title"`
 }
 
-// SoloSessionCreate defines model for SoloSessionCreate.
+// SoloSessionCreate Example: {"title":"Notes"}
 type SoloSessionCreate struct {
 	// Title Optional; absent or `""` means none. Control (Cc) and format (Cf) characters are
 	// removed and white space trimmed; a non-empty title left empty by that is 400.
 	Title *string `json:"title,omitempty"`
 }
 
-// SoloSessionPage defines model for SoloSessionPage.
+// SoloSessionPage Example: {"items":[{"created_at":"2026-03-02T11:00:00Z","id":"9d2e4f61-3a8b-4c7d-8e1f-5a6b7c8d9e01","title":"Notes"}]}
 type SoloSessionPage struct {
 	Items      []SoloSession `json:"items"`
 	NextCursor *string       `json:"next_cursor,omitempty"`
 }
 
-// SoloStorage defines model for SoloStorage.
+// SoloStorage Example: {"quota":104857600,"remaining":104855552,"used":2048}
 type SoloStorage struct {
 	Quota int64 `json:"quota"`
 
@@ -568,7 +570,7 @@ type SoloStorage struct {
 	Used int64 `json:"used"`
 }
 
-// TelemetryBatch defines model for TelemetryBatch.
+// TelemetryBatch Example: {"events":[{"level":"info","name":"editor.opened","session_id":"tab-7f3a"},{"name":"stroke.saved","props":{"points":42},"ts":"2026-03-02T11:20:00Z"}]}
 type TelemetryBatch struct {
 	Events []TelemetryEvent `json:"events"`
 }

@@ -527,6 +527,14 @@ export interface components {
             role: components["schemas"]["Role"];
             user_id: components["schemas"]["UserID"];
         };
+        /**
+         * @example {
+         *       "id": "5f0c2a9e-7b1d-4e8a-9c3f-2d6e8a1b4c70",
+         *       "title": "Physics 101",
+         *       "tutor_id": "tina",
+         *       "created_at": "2026-03-02T09:00:00Z"
+         *     }
+         */
         Classroom: {
             /** Format: date-time */
             created_at: string;
@@ -535,14 +543,42 @@ export interface components {
             title: string;
             tutor_id: components["schemas"]["UserID"];
         };
+        /**
+         * @example {
+         *       "title": "Physics 101"
+         *     }
+         */
         ClassroomCreate: {
             title: components["schemas"]["Title"];
         };
+        /**
+         * @example {
+         *       "items": [
+         *         {
+         *           "id": "5f0c2a9e-7b1d-4e8a-9c3f-2d6e8a1b4c70",
+         *           "title": "Physics 101",
+         *           "tutor_id": "tina",
+         *           "created_at": "2026-03-02T09:00:00Z"
+         *         }
+         *       ],
+         *       "next_cursor": "eyJ0IjoiMjAyNi0wMy0wMlQwOTowMDowMFoifQ"
+         *     }
+         */
         ClassroomPage: {
             items: components["schemas"]["Classroom"][];
             /** @description Absent on the last page. */
             next_cursor?: string;
         };
+        /**
+         * @example {
+         *       "id": "0b6f1a52-8d3e-4c55-9f0e-3f7c2a1d9b40",
+         *       "classroom_id": "5f0c2a9e-7b1d-4e8a-9c3f-2d6e8a1b4c70",
+         *       "title": "Lesson 1",
+         *       "status": "active",
+         *       "started_at": "2026-03-02T10:00:00Z",
+         *       "ended_at": null
+         *     }
+         */
         ClassroomSession: {
             /** Format: uuid */
             classroom_id: string;
@@ -555,6 +591,11 @@ export interface components {
             status: components["schemas"]["SessionStatus"];
             title: string;
         };
+        /**
+         * @example {
+         *       "title": "Lesson 1"
+         *     }
+         */
         ClassroomSessionCreate: {
             /**
              * @description Optional; absent or `""` means none. Control (Cc) and format (Cf) characters are
@@ -562,11 +603,30 @@ export interface components {
              */
             title?: string;
         };
+        /**
+         * @example {
+         *       "items": [
+         *         {
+         *           "id": "0b6f1a52-8d3e-4c55-9f0e-3f7c2a1d9b40",
+         *           "classroom_id": "5f0c2a9e-7b1d-4e8a-9c3f-2d6e8a1b4c70",
+         *           "title": "Lesson 1",
+         *           "status": "ended",
+         *           "started_at": "2026-03-02T10:00:00Z",
+         *           "ended_at": "2026-03-02T10:45:00Z"
+         *         }
+         *       ]
+         *     }
+         */
         ClassroomSessionPage: {
             items: components["schemas"]["ClassroomSession"][];
             /** @description Absent on the last page. */
             next_cursor?: string;
         };
+        /**
+         * @example {
+         *       "status": "ended"
+         *     }
+         */
         ClassroomSessionUpdate: {
             /**
              * @description The only transition is active → ended.
@@ -579,6 +639,15 @@ export interface components {
             field: string;
             message: string;
         };
+        /**
+         * @example {
+         *       "status": "ok",
+         *       "checks": {
+         *         "database": "ok",
+         *         "migrations": "ok"
+         *       }
+         *     }
+         */
         Health: {
             checks?: {
                 [key: string]: string;
@@ -586,10 +655,24 @@ export interface components {
             /** @enum {string} */
             status: "ok" | "unavailable";
         };
+        /**
+         * @example {
+         *       "user_id": "tina",
+         *       "name": "Tina"
+         *     }
+         */
         Me: {
             name: string;
             user_id: components["schemas"]["UserID"];
         };
+        /**
+         * @example {
+         *       "user_id": "sam",
+         *       "name": "Sam",
+         *       "role": "student",
+         *       "joined_at": "2026-03-02T09:05:00Z"
+         *     }
+         */
         Member: {
             /** Format: date-time */
             joined_at: string;
@@ -597,12 +680,51 @@ export interface components {
             role: components["schemas"]["Role"];
             user_id: components["schemas"]["UserID"];
         };
+        /**
+         * @example {
+         *       "user_id": "sam"
+         *     }
+         */
         MemberAdd: {
             user_id: components["schemas"]["UserID"];
         };
+        /**
+         * @example {
+         *       "items": [
+         *         {
+         *           "user_id": "tina",
+         *           "name": "Tina",
+         *           "role": "tutor",
+         *           "joined_at": "2026-03-02T09:00:00Z"
+         *         },
+         *         {
+         *           "user_id": "sam",
+         *           "name": "Sam",
+         *           "role": "student",
+         *           "joined_at": "2026-03-02T09:05:00Z"
+         *         }
+         *       ]
+         *     }
+         */
         MemberList: {
             items: components["schemas"]["Member"][];
         };
+        /**
+         * @example {
+         *       "users": [
+         *         {
+         *           "user_id": "tina",
+         *           "name": "Tina",
+         *           "role": "tutor"
+         *         },
+         *         {
+         *           "user_id": "sam",
+         *           "name": "Sam",
+         *           "role": "student"
+         *         }
+         *       ]
+         *     }
+         */
         Presence: {
             users: components["schemas"]["PresenceUser"][];
         };
@@ -690,6 +812,24 @@ export interface components {
              */
             stored_bytes: number;
         };
+        /**
+         * @example {
+         *       "id": "c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f",
+         *       "session_id": "9d2e4f61-3a8b-4c7d-8e1f-5a6b7c8d9e01",
+         *       "revision": 3,
+         *       "size_bytes": 4,
+         *       "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+         *       "content_type": "application/json",
+         *       "created_at": "2026-03-02T11:20:00Z",
+         *       "stored_bytes": 4,
+         *       "pinned": false,
+         *       "storage": {
+         *         "used": 2048,
+         *         "quota": 104857600,
+         *         "remaining": 104855552
+         *       }
+         *     }
+         */
         SnapshotCreated: {
             content_type: string;
             /** Format: date-time */
@@ -714,6 +854,22 @@ export interface components {
              */
             stored_bytes: number;
         };
+        /**
+         * @example {
+         *       "items": [
+         *         {
+         *           "revision": 3,
+         *           "id": "c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f",
+         *           "size_bytes": 4,
+         *           "stored_bytes": 4,
+         *           "pinned": false,
+         *           "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+         *           "content_type": "application/json",
+         *           "created_at": "2026-03-02T11:20:00Z"
+         *         }
+         *       ]
+         *     }
+         */
         SnapshotPage: {
             items: components["schemas"]["Snapshot"][];
             next_cursor?: string;
@@ -722,6 +878,13 @@ export interface components {
             /** @description A short name for the pinned revision. */
             label?: string;
         };
+        /**
+         * @example {
+         *       "id": "9d2e4f61-3a8b-4c7d-8e1f-5a6b7c8d9e01",
+         *       "title": "Notes",
+         *       "created_at": "2026-03-02T11:00:00Z"
+         *     }
+         */
         SoloSession: {
             /** Format: date-time */
             created_at: string;
@@ -729,6 +892,11 @@ export interface components {
             id: string;
             title: string;
         };
+        /**
+         * @example {
+         *       "title": "Notes"
+         *     }
+         */
         SoloSessionCreate: {
             /**
              * @description Optional; absent or `""` means none. Control (Cc) and format (Cf) characters are
@@ -736,10 +904,28 @@ export interface components {
              */
             title?: string;
         };
+        /**
+         * @example {
+         *       "items": [
+         *         {
+         *           "id": "9d2e4f61-3a8b-4c7d-8e1f-5a6b7c8d9e01",
+         *           "title": "Notes",
+         *           "created_at": "2026-03-02T11:00:00Z"
+         *         }
+         *       ]
+         *     }
+         */
         SoloSessionPage: {
             items: components["schemas"]["SoloSession"][];
             next_cursor?: string;
         };
+        /**
+         * @example {
+         *       "used": 2048,
+         *       "quota": 104857600,
+         *       "remaining": 104855552
+         *     }
+         */
         SoloStorage: {
             /** Format: int64 */
             quota: number;
@@ -754,6 +940,24 @@ export interface components {
              */
             used: number;
         };
+        /**
+         * @example {
+         *       "events": [
+         *         {
+         *           "name": "editor.opened",
+         *           "level": "info",
+         *           "session_id": "tab-7f3a"
+         *         },
+         *         {
+         *           "name": "stroke.saved",
+         *           "ts": "2026-03-02T11:20:00Z",
+         *           "props": {
+         *             "points": 42
+         *           }
+         *         }
+         *       ]
+         *     }
+         */
         TelemetryBatch: {
             events: components["schemas"]["TelemetryEvent"][];
         };
@@ -1078,6 +1282,7 @@ export interface components {
                 [name: string]: unknown;
             };
             content: {
+                /** @example {"strokes":[[0,0],[3,4]]} */
                 "*/*": string;
             };
         };
@@ -1629,6 +1834,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["TelemetryPayload"];
+                /** @example {"name":"page.hidden","level":"debug"} */
                 "text/plain": string;
             };
         };
@@ -1802,6 +2008,7 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /** @example {"strokes":[[0,0],[3,4]]} */
                 "*/*": string;
             };
         };
