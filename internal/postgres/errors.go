@@ -16,10 +16,14 @@ import (
 // RetryAfterUnavailable is what a client is told to wait when the database is unreachable.
 const RetryAfterUnavailable = 2 * time.Second
 
+// RetryAfterBusy is what a client is told to wait after contention the retries did not absorb.
+const RetryAfterBusy = time.Second
+
 // Translate maps the database errors that are not the service's fault to apperr kinds: an
 // unreachable or restarting database (refused or dropped connections, shutdown, too many
 // connections) → Unavailable with a Retry-After, a value the database refuses to store
-// (SQLSTATE class 22: invalid bytes, out-of-range times) → Invalid. Errors that already have
+// (SQLSTATE class 22: invalid bytes, out-of-range times) → Invalid, contention that outlasted
+// the retries (serialization failure, deadlock, lock timeout) → Unavailable. Errors that already have
 // a kind, and any other error, are returned as they are. The HTTP and WebSocket layers run
 // every error without a kind through it, so a database outage is a 503 on every route
 // whether or not a feature called Interpret.
@@ -42,8 +46,16 @@ func translate(err error) (*apperr.Error, bool) {
 			RetryAfter: RetryAfterUnavailable, Err: err}, true
 	}
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && strings.HasPrefix(pgErr.Code, "22") {
-		return apperr.Wrap(apperr.Invalid, err, "the request holds a value that cannot be stored"), true
+	if errors.As(err, &pgErr) {
+		switch {
+		case strings.HasPrefix(pgErr.Code, "22"):
+			return apperr.Wrap(apperr.Invalid, err, "the request holds a value that cannot be stored"), true
+		case pgErr.Code == "40001", pgErr.Code == "40P01", pgErr.Code == "55P03":
+			// A serialization failure or deadlock that outlasted InTx's retries, or a lock
+			// timeout: contention, which passes; the request itself was fine.
+			return &apperr.Error{Kind: apperr.Unavailable, Message: "the database is busy; retry later",
+				RetryAfter: RetryAfterBusy, Err: err}, true
+		}
 	}
 	return nil, false
 }
