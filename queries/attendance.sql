@@ -2,10 +2,10 @@
 -- presence transition; the partial unique index keeps one open span per user and session.
 
 -- name: AttendanceSpanOpen :one
--- Opens a span for a user arriving in a session, unless one is open (no row then) or the
--- session is not a classroom session (no row either).
-INSERT INTO attendance_spans (classroom_id, session_id, user_id, name, role)
-SELECT s.classroom_id, s.id, @user_id, @name, @role
+-- Opens a span for a user arriving in a session at joined_at (now when null), unless one
+-- is open (no row then) or the session is not a classroom session (no row either).
+INSERT INTO attendance_spans (classroom_id, session_id, user_id, name, role, joined_at)
+SELECT s.classroom_id, s.id, @user_id, @name, @role, coalesce(sqlc.narg(joined_at)::timestamptz, now())
 FROM classroom_sessions s
 WHERE s.id = @session_id AND s.classroom_id IS NOT NULL
 ON CONFLICT (session_id, user_id) WHERE left_at IS NULL DO NOTHING

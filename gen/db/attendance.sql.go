@@ -167,10 +167,10 @@ func (q *Queries) AttendanceSpanCloseAll(ctx context.Context) ([]AttendanceSpanC
 
 const attendanceSpanOpen = `-- name: AttendanceSpanOpen :one
 
-INSERT INTO attendance_spans (classroom_id, session_id, user_id, name, role)
-SELECT s.classroom_id, s.id, $1, $2, $3
+INSERT INTO attendance_spans (classroom_id, session_id, user_id, name, role, joined_at)
+SELECT s.classroom_id, s.id, $1, $2, $3, coalesce($4::timestamptz, now())
 FROM classroom_sessions s
-WHERE s.id = $4 AND s.classroom_id IS NOT NULL
+WHERE s.id = $5 AND s.classroom_id IS NOT NULL
 ON CONFLICT (session_id, user_id) WHERE left_at IS NULL DO NOTHING
 RETURNING classroom_id, joined_at
 `
@@ -179,6 +179,7 @@ type AttendanceSpanOpenParams struct {
 	UserID    string
 	Name      string
 	Role      string
+	JoinedAt  *time.Time
 	SessionID uuid.UUID
 }
 
@@ -189,13 +190,14 @@ type AttendanceSpanOpenRow struct {
 
 // Attendance spans (migration 0007). Opened and closed in the transaction that records the
 // presence transition; the partial unique index keeps one open span per user and session.
-// Opens a span for a user arriving in a session, unless one is open (no row then) or the
-// session is not a classroom session (no row either).
+// Opens a span for a user arriving in a session at joined_at (now when null), unless one
+// is open (no row then) or the session is not a classroom session (no row either).
 func (q *Queries) AttendanceSpanOpen(ctx context.Context, arg AttendanceSpanOpenParams) (AttendanceSpanOpenRow, error) {
 	row := q.db.QueryRow(ctx, attendanceSpanOpen,
 		arg.UserID,
 		arg.Name,
 		arg.Role,
+		arg.JoinedAt,
 		arg.SessionID,
 	)
 	var i AttendanceSpanOpenRow

@@ -168,6 +168,7 @@ func (a *App) buildPresence(ctx context.Context, cfg config.Config, checks httpa
 	if cfg.Cluster.PubSub != "nats" {
 		// Alone, this process's spans are all the open ones: Close ends them at shutdown.
 		opts.OnTransition = a.Attendance.Transition
+		a.Attendance.Start()
 		a.closers = append(a.closers, a.closeAttendance)
 		return presence.NewHub(opts), nil
 	}
@@ -189,11 +190,12 @@ func (a *App) buildPresence(ctx context.Context, cfg config.Config, checks httpa
 	return hub, nil
 }
 
-// closeAttendance ends the spans of a node alone at shutdown (a cluster node ends its own
-// users' in cluster.Node.Stop).
+// closeAttendance writes the queued transitions of a node alone and ends its open spans
+// at shutdown (a cluster node ends its own users' in cluster.Node.Stop).
 func (a *App) closeAttendance() {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	a.Attendance.Stop(ctx)
 	if err := a.Attendance.CloseAll(ctx); err != nil {
 		a.Log.Warn("attendance: ending open spans at shutdown", "err", err)
 	}

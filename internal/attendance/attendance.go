@@ -2,9 +2,11 @@
 // long: spans from a user's first connection to their leave, merged across tabs, nodes and
 // presence's leave grace, one row write per join and per leave (never per cursor). Spans are
 // written from presence transitions: by the cluster's Recorder hook inside the transaction
-// that records them (several nodes), or by the presence hub's transition hook (a node
-// alone). Each span's start and end queue participant.joined and participant.left in the
-// same transaction, so an event exists exactly when its span does.
+// that records them (several nodes), or, for a node alone, from the presence hub's
+// transition hook through an ordered queue that one writer drains, many transitions per
+// transaction (a join never waits for the database). Each span's start and end queue
+// participant.joined and participant.left in the same transaction, so an event exists
+// exactly when its span does.
 package attendance
 
 import (
@@ -12,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -29,7 +32,17 @@ import (
 // Events queues webhook events in a transaction (webhook.Publisher; nil sends nothing).
 type Events interface {
 	Publish(ctx context.Context, tx pgx.Tx, e webhook.Event) error
+	PublishMany(ctx context.Context, tx pgx.Tx, events []webhook.Event) error
 }
+
+// Bounds of a lone hub's transition queue.
+const (
+	// queueSize transitions may wait; a hub recording more waits for the writer (back
+	// pressure rather than a lost record).
+	queueSize = 4096
+	// batchSize transitions at most are written in one transaction.
+	batchSize = 256
+)
 
 // Recorder writes attendance spans and queues their events.
 type Recorder struct {
@@ -37,6 +50,22 @@ type Recorder struct {
 	q      *db.Queries
 	log    *slog.Logger
 	events Events
+
+	// The lone hub's transitions, written in order by one writer (Start, Stop).
+	queue    chan transition
+	stop     chan struct{}
+	done     chan struct{}
+	stopOnce sync.Once
+}
+
+// transition is one presence transition of a lone hub, waiting to be written.
+type transition struct {
+	session uuid.UUID
+	user    presence.User
+	joined  bool
+	at      time.Time
+	// written, on a Flush marker (no transition), is closed once what came before is written.
+	written chan struct{}
 }
 
 // New returns a Recorder over pool; events may be nil (webhooks off).
@@ -47,56 +76,185 @@ func New(pool *pgxpool.Pool, log *slog.Logger, events Events) *Recorder {
 	if events == nil {
 		events = (*webhook.Publisher)(nil)
 	}
-	return &Recorder{pool: pool, q: db.New(pool), log: log, events: events}
+	return &Recorder{pool: pool, q: db.New(pool), log: log, events: events,
+		queue: make(chan transition, queueSize), stop: make(chan struct{}), done: make(chan struct{})}
 }
 
 // Arrived opens u's span in the session, unless one is open (another node's tab, a race
 // already settled) or the session is not a classroom session, and queues participant.joined.
 func (r *Recorder) Arrived(ctx context.Context, tx pgx.Tx, session uuid.UUID, u presence.User) error {
-	row, err := r.q.WithTx(tx).AttendanceSpanOpen(ctx, db.AttendanceSpanOpenParams{SessionID: session, UserID: u.UserID, Name: u.Name, Role: u.Role})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("opening attendance span: %w", err)
-	}
-	return r.events.Publish(ctx, tx, webhook.Event{Type: webhook.ParticipantJoined, At: row.JoinedAt, Data: webhook.ParticipantData{
-		ClassroomID: row.ClassroomID, SessionID: session, UserID: u.UserID, Role: u.Role, JoinedAt: row.JoinedAt,
-	}})
+	return r.record(ctx, tx, r.open, transition{session: session, user: u, joined: true})
 }
 
 // Departed closes the user's open span at at (now when zero), and queues participant.left;
 // with no open span it does nothing.
 func (r *Recorder) Departed(ctx context.Context, tx pgx.Tx, session uuid.UUID, userID string, at time.Time) error {
-	var leftAt *time.Time
-	if !at.IsZero() {
-		leftAt = &at
+	return r.record(ctx, tx, r.close, transition{session: session, user: presence.User{UserID: userID}, at: at})
+}
+
+// write is one span change: the event it reports, nil when it changed nothing.
+type write func(ctx context.Context, tx pgx.Tx, t transition) (*webhook.Event, error)
+
+// record makes a span change and queues its event in the same transaction.
+func (r *Recorder) record(ctx context.Context, tx pgx.Tx, w write, t transition) error {
+	e, err := w(ctx, tx, t)
+	if err != nil || e == nil {
+		return err
 	}
-	row, err := r.q.WithTx(tx).AttendanceSpanClose(ctx, db.AttendanceSpanCloseParams{SessionID: session, UserID: userID, LeftAt: leftAt})
+	return r.events.Publish(ctx, tx, *e)
+}
+
+// open opens t.user's span at t.at (now when zero) and returns its participant.joined.
+func (r *Recorder) open(ctx context.Context, tx pgx.Tx, t transition) (*webhook.Event, error) {
+	var joinedAt *time.Time
+	if !t.at.IsZero() {
+		joinedAt = &t.at
+	}
+	u := t.user
+	row, err := r.q.WithTx(tx).AttendanceSpanOpen(ctx, db.AttendanceSpanOpenParams{SessionID: t.session, UserID: u.UserID, Name: u.Name, Role: u.Role, JoinedAt: joinedAt})
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return fmt.Errorf("closing attendance span: %w", err)
+		return nil, fmt.Errorf("opening attendance span: %w", err)
 	}
-	return r.events.Publish(ctx, tx, webhook.Event{Type: webhook.ParticipantLeft, At: row.LeftAt, Data: webhook.ParticipantData{
-		ClassroomID: row.ClassroomID, SessionID: session, UserID: userID, Role: row.Role, JoinedAt: row.JoinedAt, LeftAt: &row.LeftAt,
-	}})
+	return &webhook.Event{Type: webhook.ParticipantJoined, At: row.JoinedAt, Data: webhook.ParticipantData{
+		ClassroomID: row.ClassroomID, SessionID: t.session, UserID: u.UserID, Role: u.Role, JoinedAt: row.JoinedAt,
+	}}, nil
+}
+
+// close closes t.user's open span at t.at (now when zero) and returns its participant.left.
+func (r *Recorder) close(ctx context.Context, tx pgx.Tx, t transition) (*webhook.Event, error) {
+	var leftAt *time.Time
+	if !t.at.IsZero() {
+		leftAt = &t.at
+	}
+	row, err := r.q.WithTx(tx).AttendanceSpanClose(ctx, db.AttendanceSpanCloseParams{SessionID: t.session, UserID: t.user.UserID, LeftAt: leftAt})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("closing attendance span: %w", err)
+	}
+	return &webhook.Event{Type: webhook.ParticipantLeft, At: row.LeftAt, Data: webhook.ParticipantData{
+		ClassroomID: row.ClassroomID, SessionID: t.session, UserID: t.user.UserID, Role: row.Role, JoinedAt: row.JoinedAt, LeftAt: &row.LeftAt,
+	}}, nil
 }
 
 var _ cluster.Recorder = (*Recorder)(nil)
 
-// Transition records a presence transition of a hub alone (presence.Options.OnTransition),
-// in a transaction of its own. Failures are logged: presence goes on without the record.
-func (r *Recorder) Transition(ctx context.Context, session uuid.UUID, u presence.User, joined bool) {
-	err := postgres.InTx(ctx, r.pool, func(tx pgx.Tx) error {
-		if joined {
-			return r.Arrived(ctx, tx, session, u)
+// Transition queues a presence transition of a hub alone (presence.Options.OnTransition)
+// with the time it happened; the writer started by Start records it. The hub calls it under
+// the room's lock, so one user's transitions are queued, and written, in order. After Stop
+// it is dropped (CloseAll ends what is still open).
+func (r *Recorder) Transition(_ context.Context, session uuid.UUID, u presence.User, joined bool) {
+	select {
+	case r.queue <- transition{session: session, user: u, joined: joined, at: time.Now()}:
+	case <-r.stop:
+		r.log.Warn("attendance: presence transition after shutdown not recorded", "session", session, "user", u.UserID, "joined", joined)
+	}
+}
+
+// Start runs the writer of Transition's queue until Stop.
+func (r *Recorder) Start() { go r.write() }
+
+// Flush waits until every transition queued before it is written, or ctx ends.
+func (r *Recorder) Flush(ctx context.Context) error {
+	m := transition{written: make(chan struct{})}
+	select {
+	case r.queue <- m:
+	case <-r.stop:
+		return errors.New("attendance: stopped")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-m.written:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Stop writes what is queued and ends the writer, or gives up when ctx ends.
+func (r *Recorder) Stop(ctx context.Context) {
+	r.stopOnce.Do(func() { close(r.stop) })
+	select {
+	case <-r.done:
+	case <-ctx.Done():
+	}
+}
+
+func (r *Recorder) write() {
+	defer close(r.done)
+	batch := make([]transition, 0, batchSize)
+	for {
+		stopping := false
+		select {
+		case t := <-r.queue:
+			batch = append(batch[:0], t)
+		case <-r.stop:
+			batch, stopping = batch[:0], true
 		}
-		return r.Departed(ctx, tx, session, u.UserID, time.Time{})
-	})
-	if err != nil {
-		r.log.ErrorContext(ctx, "attendance: recording presence", "session", session, "user", u.UserID, "joined", joined, "err", err)
+	fill:
+		for len(batch) < batchSize {
+			select {
+			case t := <-r.queue:
+				batch = append(batch, t)
+			default:
+				break fill
+			}
+		}
+		if len(batch) > 0 {
+			r.flush(batch)
+		}
+		for _, t := range batch {
+			if t.written != nil {
+				close(t.written)
+			}
+		}
+		if stopping && len(r.queue) == 0 {
+			return
+		}
+	}
+}
+
+// flush writes a batch in one transaction, its events queued with one insert; when that
+// fails, each transition in one of its own, so that one bad row costs only its own record
+// (logged).
+func (r *Recorder) flush(batch []transition) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	apply := func(tx pgx.Tx, ts []transition) error {
+		events := make([]webhook.Event, 0, len(ts))
+		for _, t := range ts {
+			if t.written != nil {
+				continue // a Flush marker
+			}
+			w := r.close
+			if t.joined {
+				w = r.open
+			}
+			e, err := w(ctx, tx, t)
+			if err != nil {
+				return err
+			}
+			if e != nil {
+				events = append(events, *e)
+			}
+		}
+		return r.events.PublishMany(ctx, tx, events)
+	}
+	err := postgres.InTx(ctx, r.pool, func(tx pgx.Tx) error { return apply(tx, batch) })
+	if err == nil {
+		return
+	}
+	r.log.Warn("attendance: writing a batch of presence transitions; retrying one by one", "transitions", len(batch), "err", err)
+	for i := range batch {
+		if err := postgres.InTx(ctx, r.pool, func(tx pgx.Tx) error { return apply(tx, batch[i:i+1]) }); err != nil {
+			t := batch[i]
+			r.log.Error("attendance: presence transition not recorded", "session", t.session, "user", t.user.UserID, "joined", t.joined, "err", err)
+		}
 	}
 }
 
@@ -108,15 +266,13 @@ func (r *Recorder) CloseAll(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("closing attendance spans: %w", err)
 		}
-		for _, row := range rows {
-			err := r.events.Publish(ctx, tx, webhook.Event{Type: webhook.ParticipantLeft, At: row.LeftAt, Data: webhook.ParticipantData{
+		events := make([]webhook.Event, len(rows))
+		for i, row := range rows {
+			events[i] = webhook.Event{Type: webhook.ParticipantLeft, At: row.LeftAt, Data: webhook.ParticipantData{
 				ClassroomID: row.ClassroomID, SessionID: row.SessionID, UserID: row.UserID, Role: row.Role, JoinedAt: row.JoinedAt, LeftAt: &row.LeftAt,
-			}})
-			if err != nil {
-				return err
-			}
+			}}
 		}
-		return nil
+		return r.events.PublishMany(ctx, tx, events)
 	})
 }
 

@@ -14,10 +14,13 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/m4sh/backend/gen/api"
 	"github.com/m4sh/backend/internal/apptest"
+	"github.com/m4sh/backend/internal/postgres"
+	"github.com/m4sh/backend/internal/presence"
 )
 
 const testSecret = "whsec_C2FSb3ZlbHlQb255MTIzNDU2Nzg5MGFiY2RlZmdoaWo="
@@ -284,4 +287,81 @@ func fmtRecs(recs [][]string) string {
 		lines[i] = strings.Join(r, ",")
 	}
 	return strings.Join(lines, "\n")
+}
+
+// TestNoEventForARolledBackSpan: a span opened in a transaction that rolls back leaves
+// neither the span nor its participant.joined; committed, one of each.
+func TestNoEventForARolledBackSpan(t *testing.T) {
+	t.Parallel()
+	_, url := newReceiver(t)
+	f := fixture{apptest.NewClassrooms(t, map[string]string{"WEBHOOK_URL": url, "WEBHOOK_SECRET": testSecret}), t}
+	ctx := context.Background()
+	mia := presence.User{UserID: "mia", Name: "Mia", Role: "student"}
+	count := func() (spans, jobs int) {
+		t.Helper()
+		err := f.Env.Pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM attendance_spans),
+			(SELECT count(*) FROM river_job WHERE args->'message'->>'type' = 'participant.joined')`).Scan(&spans, &jobs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return spans, jobs
+	}
+	tx, err := f.Env.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Env.App.Attendance.Arrived(ctx, tx, f.Session.Id, mia); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s, j := count(); s != 0 || j != 0 {
+		t.Fatalf("after a rollback: %d spans, %d participant.joined jobs; want none", s, j)
+	}
+	err = postgres.InTx(ctx, f.Env.Pool, func(tx pgx.Tx) error { return f.Env.App.Attendance.Arrived(ctx, tx, f.Session.Id, mia) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, j := count(); s != 1 || j != 1 {
+		t.Fatalf("after a commit: %d spans, %d participant.joined jobs; want one of each", s, j)
+	}
+}
+
+// TestHungReceiverDelaysNoPresence: with every webhook worker stuck on a receiver that never
+// answers, joins, leaves and the attendance they write go on at their usual pace.
+func TestHungReceiverDelaysNoPresence(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(hung.Close)
+	f := fixture{apptest.NewClassrooms(t, map[string]string{"WEBHOOK_URL": hung.URL, "WEBHOOK_SECRET": testSecret,
+		"WEBHOOK_WORKERS": "2", "WEBHOOK_TIMEOUT": "60s"}), t}
+	t.Cleanup(func() { close(release) }) // before the service stops, which waits for running jobs
+	var worst time.Duration
+	for i := range 10 {
+		start := time.Now()
+		c := f.dial(f.Mia) // the snapshot: joined
+		_ = c.Close(websocket.StatusNormalClosure, "")
+		if d := time.Since(start); d > worst {
+			worst = d
+		}
+		if i == 0 { // the first join's event holds a worker; wait until both are stuck
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	waitFor(t, 10*time.Second, "ten spans, all ended", func() bool {
+		r, ok := f.row("mia")
+		return ok && r.Joins == 10 && r.LastLeftAt != nil
+	})
+	t.Logf("slowest of 10 joins while the receiver hangs: %v", worst)
+	if worst > 2*time.Second {
+		t.Fatalf("a join took %v while the receiver hung", worst)
+	}
 }

@@ -163,7 +163,8 @@ func (n *Node) loop(lastBeat time.Time) {
 // Stop ends the heartbeat and removes this node's rows (its connections have closed by
 // then, or are waiting out their leave grace). With a Recorder each row goes in a
 // transaction of its own, so that users present on no other node depart now (their
-// attendance ends at shutdown); whatever remains is dropped.
+// attendance ends at shutdown); when that fails or ctx ends first, the rest is left to the
+// other nodes' purge. Without one, the rows are dropped.
 func (n *Node) Stop(ctx context.Context) {
 	n.once.Do(func() {
 		close(n.stop)
@@ -175,7 +176,10 @@ func (n *Node) Stop(ctx context.Context) {
 		}
 		if n.o.Recorder != nil {
 			if err := n.departAll(ctx); err != nil {
-				n.o.Log.Warn("cluster: ending this node's presence", "err", err)
+				// The rows left and the heartbeat row stay for the others' purge, which
+				// reports those users' departure at this node's last heartbeat.
+				n.o.Log.Warn("cluster: ending this node's presence; the rest is left to the other nodes' purge", "err", err)
+				return
 			}
 		}
 		if err := n.q.PresenceNodeConnectionsDelete(ctx, n.id); err != nil {

@@ -322,3 +322,49 @@ func TestSweepGoesOnPastAFailedRow(t *testing.T) {
 		t.Fatalf("after the second sweep: %d presence rows, %d nodes; want none", rows, nodes)
 	}
 }
+
+// A node stopping cleanly reports the departure of the users present on no other node, and
+// leaves its rows to the others' purge when a departure cannot be recorded.
+func TestStopDepartsItsOwnUsers(t *testing.T) {
+	t.Parallel()
+	url := dbtest.NewURL(t)
+	pool := dbtest.Pool(t, url)
+	ctx := context.Background()
+	s := uuid.New()
+	arrive := func(n *cluster.Node, users ...string) {
+		for _, u := range users {
+			if _, err := n.Arrive(ctx, s, presence.User{UserID: u, Name: u, Role: "student"}, 1, presence.Caps{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	rec := &failingRecorder{at: map[string]time.Time{}}
+	a := cluster.New(pool, cluster.Options{Recorder: rec})
+	b := cluster.New(pool, cluster.Options{Recorder: rec})
+	a.Start(ctx)
+	b.Start(ctx)
+	t.Cleanup(func() { b.Stop(ctx) })
+	arrive(a, "sam", "tina")
+	arrive(b, "tina")
+	a.Stop(ctx)
+	if _, ok := rec.at["sam"]; !ok || len(rec.at) != 1 {
+		t.Fatalf("departures at a's stop = %v, want sam only (tina is on b)", rec.at)
+	}
+	users, err := b.Present(ctx, s)
+	if err != nil || len(users) != 1 || users[0].UserID != "tina" {
+		t.Fatalf("Present after a's stop = %v, %v; want tina", users, err)
+	}
+
+	// A departure that cannot be recorded: the rows and the heartbeat stay for the purge.
+	c := cluster.New(pool, cluster.Options{Recorder: &failingRecorder{fail: "amy", at: map[string]time.Time{}}})
+	c.Start(ctx)
+	arrive(c, "amy")
+	c.Stop(ctx)
+	var rows, nodes int
+	if err := pool.QueryRow(ctx, "SELECT (SELECT count(*) FROM presence_connections WHERE node_id = $1), (SELECT count(*) FROM presence_nodes WHERE node_id = $1)", c.ID()).Scan(&rows, &nodes); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 1 || nodes != 1 {
+		t.Fatalf("after a failed stop: %d rows, %d heartbeat rows of the node; want both kept for the purge", rows, nodes)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -483,4 +484,44 @@ func TestQuotaExceededEvent(t *testing.T) {
 		data.SessionID.String() != s.ID || data.Used != 0 || data.Quota != 10 || data.Remaining != 10 {
 		t.Errorf("event %s %s (%v), want alice's refusal with used 0, quota 10, remaining 10", d.event.Type, d.event.Data, err)
 	}
+}
+
+// BenchmarkWebhookDrain queues 1,000 events per iteration in one transaction and times their
+// delivery to a loopback receiver (in this process) with the default WEBHOOK_WORKERS (20)
+// and schedule: events/s is the drain rate.
+func BenchmarkWebhookDrain(b *testing.B) {
+	var got atomic.Int64
+	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		got.Add(1)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	b.Cleanup(rc.Close)
+	e := apptest.Start(b, dbtest.NewURL(b), webhookEnv(rc.URL), nil)
+	ctx := context.Background()
+	const n = 1000
+	var total time.Duration
+	for i := 0; i < b.N; i++ {
+		want := got.Load() + n
+		if err := postgres.InTx(ctx, e.Pool, func(tx pgx.Tx) error {
+			for j := range n {
+				if err := e.App.Webhooks.Publish(ctx, tx, webhook.Event{Type: webhook.Ping, Data: webhook.PingData{Message: strconv.Itoa(j)}}); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		deadline := start.Add(time.Minute)
+		for got.Load() < want {
+			if time.Now().After(deadline) {
+				b.Fatalf("%d of %d events delivered within a minute", got.Load()-want+n, n)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		total += time.Since(start)
+	}
+	b.ReportMetric(float64(n*b.N)/total.Seconds(), "events/s")
 }

@@ -180,9 +180,10 @@ func ParseEvents(list []string) (map[string]bool, error) {
 // QueueName is the River queue deliveries run on, apart from every other job.
 const QueueName = "webhooks"
 
-// TxInserter is the part of the River client Publish needs.
+// TxInserter is the part of the River client Publish and PublishMany need.
 type TxInserter interface {
 	InsertTx(ctx context.Context, tx pgx.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
+	InsertManyTx(ctx context.Context, tx pgx.Tx, params []river.InsertManyParams) ([]*rivertype.JobInsertResult, error)
 }
 
 // Publisher queues events inside the transactions of the changes they report. The zero
@@ -217,6 +218,29 @@ func (p *Publisher) Publish(ctx context.Context, tx pgx.Tx, e Event) error {
 	}
 	if _, err := p.jobs.InsertTx(ctx, tx, DeliverArgs{Message: msg}, &river.InsertOpts{Queue: QueueName, MaxAttempts: p.maxAttempts}); err != nil {
 		return fmt.Errorf("queueing webhook %s: %w", e.Type, err)
+	}
+	return nil
+}
+
+// PublishMany queues events in tx with one insert (a writer recording many changes in one
+// transaction); like Publish, filtered types and everything when webhooks are off are skipped.
+func (p *Publisher) PublishMany(ctx context.Context, tx pgx.Tx, events []Event) error {
+	params := make([]river.InsertManyParams, 0, len(events))
+	for _, e := range events {
+		if !p.Enabled(e.Type) {
+			continue
+		}
+		msg, err := NewMessage(e)
+		if err != nil {
+			return err
+		}
+		params = append(params, river.InsertManyParams{Args: DeliverArgs{Message: msg}, InsertOpts: &river.InsertOpts{Queue: QueueName, MaxAttempts: p.maxAttempts}})
+	}
+	if len(params) == 0 {
+		return nil
+	}
+	if _, err := p.jobs.InsertManyTx(ctx, tx, params); err != nil {
+		return fmt.Errorf("queueing %d webhooks: %w", len(params), err)
 	}
 	return nil
 }
