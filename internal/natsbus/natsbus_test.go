@@ -1,7 +1,9 @@
 package natsbus
 
 import (
+	"context"
 	"reflect"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -137,5 +139,73 @@ func TestTwoNodes(t *testing.T) {
 	}
 	if len(closedA) != 0 {
 		t.Errorf("node a got its own close request back: %+v", <-closedA)
+	}
+}
+
+// TestSync: a node's sync request collects the other nodes' answers, stops waiting once every
+// wanted user is covered, and gives up after SyncTimeout on a user nobody answers for; a node
+// without the session stays silent and a node never answers itself.
+func TestSync(t *testing.T) {
+	t.Parallel()
+	srv, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats not ready")
+	}
+	t.Cleanup(srv.Shutdown)
+	s := uuid.New()
+	connect := func(users ...string) *Bus {
+		b, err := Connect(Options{URL: srv.ClientURL(), Node: uuid.New(), SyncTimeout: 400 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(b.Close)
+		b.OnSync(func(session uuid.UUID) []presence.UserState {
+			if session != s {
+				return nil
+			}
+			var out []presence.UserState
+			for _, u := range users {
+				out = append(out, presence.UserState{UserID: u, State: `{"on":"` + u + `"}`, HandAt: time.UnixMilli(1).UTC()})
+			}
+			return out
+		})
+		if err := b.nc.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	a := connect("self") // a never gets its own request
+	connect("mia")
+	connect("sam", "tom")
+	connect() // has nothing: silent
+	ids := func(states []presence.UserState) []string {
+		var out []string
+		for _, st := range states {
+			out = append(out, st.UserID)
+		}
+		slices.Sort(out)
+		return out
+	}
+	start := time.Now()
+	got := a.Sync(context.Background(), s, []string{"mia", "sam", "tom"})
+	if d := time.Since(start); !slices.Equal(ids(got), []string{"mia", "sam", "tom"}) || d > 300*time.Millisecond {
+		t.Fatalf("Sync = %v after %v, want mia, sam, tom at once", ids(got), d)
+	}
+	for _, st := range got {
+		if st.State != `{"on":"`+st.UserID+`"}` || !st.HandAt.Equal(time.UnixMilli(1)) {
+			t.Fatalf("answer %+v lost its fields on the way", st)
+		}
+	}
+	start = time.Now()
+	got = a.Sync(context.Background(), s, []string{"mia", "ghost"})
+	if d := time.Since(start); d < 400*time.Millisecond || d > 2*time.Second || !slices.Contains(ids(got), "mia") {
+		t.Fatalf("Sync for a user nobody has = %v after %v, want mia's answer after the 400ms timeout", ids(got), d)
+	}
+	if got := a.Sync(context.Background(), uuid.New(), []string{"mia"}); len(got) != 0 {
+		t.Fatalf("Sync of a session nobody has = %v", got)
 	}
 }

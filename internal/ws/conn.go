@@ -96,7 +96,13 @@ func (c *conn) Deliver(e *presence.Event) {
 	case presence.KindHand:
 		c.enqueueFrame(appendHand(nil, e.User.UserID, e.Code != 0, e.Time()))
 	case presence.KindReaction:
-		c.enqueueFrame(appendReaction(nil, e.User.UserID, e.Reason))
+		wake, dropped := c.out.pushLossy(appendReaction(nil, e.User.UserID, e.Reason))
+		if wake {
+			go c.writeLoop()
+		}
+		if dropped {
+			c.s.m.droppedCoalesced.Inc()
+		}
 	case presence.KindSpotlight:
 		c.enqueueFrame(appendSpotlight(nil, e.User.UserID, e.Code != 0))
 	}

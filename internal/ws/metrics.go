@@ -43,7 +43,7 @@ func newMetrics(reg prometheus.Registerer) *wsMetrics {
 			Name: "m4sh_ws_cursor_deliveries_total", Help: "Cursor positions sent to receivers (batched or not).",
 		}),
 		cursorDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "m4sh_ws_cursor_dropped_total", Help: "Cursor updates not delivered: rate_limited (sender over the limit) or coalesced (superseded in a slow receiver's queue).",
+			Name: "m4sh_ws_cursor_dropped_total", Help: "Cursor updates (and presence states, spotlight viewports, reactions) not delivered: rate_limited (sender over the limit) or coalesced (superseded in a slow receiver's queue, or a reaction a slow receiver went without).",
 		}, []string{"reason"}),
 		slowClosed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "m4sh_ws_slow_consumer_closes_total", Help: "Connections closed with 1013 because they could not keep up.",

@@ -145,6 +145,23 @@ func (o *outbox) pushFrame(f []byte) (wake, full bool) {
 	return o.wakeLocked(), false
 }
 
+// pushLossy queues a frame a slow reader may go without (a reaction): it is dropped rather
+// than queued once half of limit frames wait, so that it never closes a connection.
+func (o *outbox) pushLossy(f []byte) (wake, dropped bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed.Load() {
+		return false, false
+	}
+	if o.frames >= o.limit/2 {
+		return false, true
+	}
+	o.items = append(o.items, outItem{frame: f})
+	o.frames++
+	o.batch = -1
+	return o.wakeLocked(), false
+}
+
 // pushLatest queues a user's presence state or viewport frame. When a frame of the same
 // kind and user still waits and no other frame (a leave, a join) was queued after it, it is
 // replaced (coalesced: the reader gets the latest only); otherwise it is queued like

@@ -349,3 +349,26 @@ func BenchmarkOutboxCursor(b *testing.B) {
 		}
 	}
 }
+
+// TestOutboxLossy: a reaction is queued while fewer than half of limit frames wait and
+// dropped beyond, never reporting the outbox full (a reaction never closes a connection).
+func TestOutboxLossy(t *testing.T) {
+	t.Parallel()
+	o := newOutbox(4)
+	if wake, dropped := o.pushLossy([]byte("r1")); !wake || dropped {
+		t.Fatalf("first reaction: wake %t dropped %t", wake, dropped)
+	}
+	if _, dropped := o.pushLossy([]byte("r2")); dropped {
+		t.Fatal("second reaction dropped with 1 of 4 frames waiting")
+	}
+	if _, dropped := o.pushLossy([]byte("r3")); !dropped {
+		t.Fatal("third reaction queued with 2 of 4 frames waiting")
+	}
+	if _, full := o.pushFrame([]byte("join")); full {
+		t.Fatal("a frame that must not drop was refused with 2 of 4 waiting")
+	}
+	items, _ := o.take(nil)
+	if len(items) != 3 || string(items[0].frame) != "r1" || string(items[1].frame) != "r2" || string(items[2].frame) != "join" {
+		t.Fatalf("queued %d items", len(items))
+	}
+}
