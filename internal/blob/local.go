@@ -1,6 +1,7 @@
 package blob
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -22,6 +24,7 @@ type Local struct {
 var (
 	_ Store        = (*Local)(nil)
 	_ BatchDeleter = (*Local)(nil)
+	_ BatchPutter  = (*Local)(nil)
 )
 
 // tempPrefix starts the names of files being written; ValidKey refuses such names, so they
@@ -51,24 +54,78 @@ func (l *Local) path(key string) (string, error) {
 // Put writes to a temporary file in the target directory, fsyncs it, then links it into
 // place — link, unlike rename, fails when the target exists, so an object is never
 // overwritten — and fsyncs the directory so the new name survives a crash.
-func (l *Local) Put(ctx context.Context, key string, r io.Reader, size int64, _ string) (err error) {
-	p, err := l.path(key)
+func (l *Local) Put(ctx context.Context, key string, r io.Reader, size int64, _ string) error {
+	dir, err := l.link(ctx, key, r, size)
 	if err != nil {
 		return err
 	}
-	if err := ctx.Err(); err != nil {
-		return err
+	return syncDir(dir)
+}
+
+// PutMany writes new objects as Put does, several at a time, but fsyncs each directory they
+// go to once for the whole batch (chunks of one owner share a directory: one directory fsync
+// instead of one per chunk). A key that already holds an object is left as it is and counts
+// as written: a batch is for keys written once, so such an object can only be the same
+// bytes from an earlier attempt of the same writer.
+func (l *Local) PutMany(ctx context.Context, items []PutItem) error {
+	var (
+		mu    sync.Mutex
+		dirs  = map[string]struct{}{}
+		first error
+		wg    sync.WaitGroup
+		sem   = make(chan struct{}, dirSyncers)
+	)
+	for _, it := range items {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			dir, err := l.link(ctx, it.Key, bytes.NewReader(it.Data), int64(len(it.Data)))
+			if errors.Is(err, ErrExists) {
+				err = nil
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil && first == nil {
+				first = err
+			}
+			if dir != "" {
+				dirs[dir] = struct{}{}
+			}
+		}()
 	}
-	dir := filepath.Dir(p)
+	wg.Wait()
+	if first != nil {
+		return first
+	}
+	for dir := range dirs {
+		if err := syncDir(dir); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// link writes r to a temporary file in key's directory, fsyncs it and links it into place,
+// returning the directory (to fsync, which makes the new name durable).
+func (l *Local) link(ctx context.Context, key string, r io.Reader, size int64) (dir string, err error) {
+	p, err := l.path(key)
+	if err != nil {
+		return "", err
+	}
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	dir = filepath.Dir(p)
 	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return fmt.Errorf("blob: %w", err)
+		return "", fmt.Errorf("blob: %w", err)
 	}
 	if _, err := os.Lstat(p); err == nil {
-		return ErrExists
+		return dir, ErrExists
 	}
 	f, err := os.CreateTemp(dir, tempPrefix+"*")
 	if err != nil {
-		return fmt.Errorf("blob: %w", err)
+		return "", fmt.Errorf("blob: %w", err)
 	}
 	tmp := f.Name()
 	defer func() {
@@ -79,26 +136,26 @@ func (l *Local) Put(ctx context.Context, key string, r io.Reader, size int64, _ 
 	}()
 	n, err := io.Copy(f, r)
 	if err != nil {
-		return fmt.Errorf("blob: writing %s: %w", key, err)
+		return "", fmt.Errorf("blob: writing %s: %w", key, err)
 	}
 	if n != size {
-		return fmt.Errorf("blob: writing %s: got %d bytes, want %d", key, n, size)
+		return "", fmt.Errorf("blob: writing %s: got %d bytes, want %d", key, n, size)
 	}
 	if err := f.Sync(); err != nil {
-		return fmt.Errorf("blob: syncing %s: %w", key, err)
+		return "", fmt.Errorf("blob: syncing %s: %w", key, err)
 	}
 	cerr := f.Close()
 	f = nil
 	if cerr != nil {
-		return fmt.Errorf("blob: closing %s: %w", key, cerr)
+		return "", fmt.Errorf("blob: closing %s: %w", key, cerr)
 	}
 	if err := os.Link(tmp, p); err != nil {
 		if errors.Is(err, fs.ErrExist) {
-			return ErrExists
+			return dir, ErrExists
 		}
-		return fmt.Errorf("blob: %w", err)
+		return "", fmt.Errorf("blob: %w", err)
 	}
-	return syncDir(dir)
+	return dir, nil
 }
 
 func syncDir(dir string) error {

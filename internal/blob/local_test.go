@@ -218,3 +218,35 @@ func TestLocalDeleteMany(t *testing.T) {
 		t.Errorf("a batch with an invalid key deleted something: %v", err)
 	}
 }
+
+// TestLocalPutMany: a batch lands whole and readable; a key that already holds an object
+// keeps it and counts as written; a bad key fails the batch.
+func TestLocalPutMany(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, err := blob.NewLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put(ctx, "c/o/x", bytes.NewReader([]byte("old")), 3, ""); err != nil {
+		t.Fatal(err)
+	}
+	items := []blob.PutItem{{Key: "c/o/a", Data: []byte("aa")}, {Key: "c/o/b", Data: []byte("bbb")}, {Key: "c/o/x", Data: []byte("new")}, {Key: "c/p/a", Data: []byte("p")}}
+	if err := s.PutMany(ctx, items); err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]string{"c/o/a": "aa", "c/o/b": "bbb", "c/o/x": "old", "c/p/a": "p"} {
+		rc, _, err := s.Get(ctx, key)
+		if err != nil {
+			t.Fatalf("Get(%q) = %v", key, err)
+		}
+		got, _ := io.ReadAll(rc)
+		rc.Close()
+		if string(got) != want {
+			t.Errorf("Get(%q) = %q, want %q", key, got, want)
+		}
+	}
+	if err := s.PutMany(ctx, []blob.PutItem{{Key: "c/o/ok", Data: []byte("1")}, {Key: "../escape", Data: []byte("1")}}); !errors.Is(err, blob.ErrInvalidKey) {
+		t.Errorf("PutMany with a bad key = %v, want blob.ErrInvalidKey", err)
+	}
+}

@@ -170,11 +170,22 @@ func (c *Codec) Decode(dst, stored []byte, ref Ref) ([]byte, error) {
 	return data, nil
 }
 
+// SplitPlain is Split without encoding: each chunk handed to yield has its Hash and Size
+// and its Data, but no Stored bytes (Ref.StoredSize 0). A caller that stores only the chunks
+// its owner lacks encodes just those (Encode), sparing the compression of the rest.
+func (c *Codec) SplitPlain(r io.Reader, yield func(*Chunk) error) (Summary, error) {
+	return c.split(r, false, yield)
+}
+
 // Split reads r to its end, cutting it into content-defined chunks, and calls yield with
 // each in order, hashed and encoded. Memory stays bounded by a few MaxChunkSize buffers
 // whatever the stream's length; the chunk handed to yield is valid only until yield
 // returns. An error from yield stops Split and is returned as is.
 func (c *Codec) Split(r io.Reader, yield func(*Chunk) error) (Summary, error) {
+	return c.split(r, true, yield)
+}
+
+func (c *Codec) split(r io.Reader, encode bool, yield func(*Chunk) error) (Summary, error) {
 	var sum Summary
 	whole := sha256.New()
 	ch, err := cdc.NewChunkerBuffer(algorithm, r, &cdc.ChunkerOpts{
@@ -192,16 +203,13 @@ func (c *Codec) Split(r io.Reader, yield func(*Chunk) error) (Summary, error) {
 		}
 		if len(data) > 0 {
 			whole.Write(data)
-			stored, enc := c.Encode(zbuf, data)
-			if enc == EncodingZstd {
-				zbuf = stored[:0]
-			}
-			chunk = Chunk{
-				Ref: Ref{
-					Hash: sha256.Sum256(data), Size: int64(len(data)),
-					StoredSize: int64(len(stored)), Encoding: enc,
-				},
-				Data: data, Stored: stored,
+			chunk = Chunk{Ref: Ref{Hash: sha256.Sum256(data), Size: int64(len(data))}, Data: data}
+			if encode {
+				stored, enc := c.Encode(zbuf, data)
+				if enc == EncodingZstd {
+					zbuf = stored[:0]
+				}
+				chunk.Stored, chunk.Ref.StoredSize, chunk.Ref.Encoding = stored, int64(len(stored)), enc
 			}
 			sum.Size += int64(len(data))
 			sum.Chunks++

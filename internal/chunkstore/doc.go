@@ -50,7 +50,7 @@
 //
 // # Layout
 //
-// A chunk lives at Key(owner, hash, chunkID) = chunks/<owner prefix>/<hh>/<sha256>-<id>: the
+// A chunk lives at Key(owner, hash, chunkID) = chunks/<owner prefix>/<sha256>-<id>: the
 // owner prefix (a hash of the user id) scopes dedup to one owner — the same bytes of two
 // users are two chunks, two keys, two charges — and the chunk id (the snapshot_chunks row)
 // makes every key written once. A revision row holds its Manifest (version-1 encoding, about
@@ -108,8 +108,12 @@
 //	    commit.
 //
 // internal/solo runs one batch per upload: a body is at most SOLO_SNAPSHOT_MAX_BYTES and is
-// read into memory before it is split, so its chunks are too, and one Ti/Ci pair costs the
-// fewest round trips.
+// read into memory before it is split, so its chunks are too. It also merges T0 into Ti and
+// Ci into Tc, two commits per upload instead of four: Ti inserts the upload row itself, and
+// Tc locks the upload, numbers the revision (the session row), then does Ci's statements
+// and commits. Taking the upload row before the session row cannot deadlock: only the upload
+// itself and the reaper ever lock an upload row. And it splits with SplitPlain, compressing
+// only the chunks Ti finds missing (an autosave compresses a few chunks, not the whole body).
 //
 // An Idempotency-Key is claimed by T0 (unique per session among uploads in flight) after
 // looking it up among committed revisions, as today. Until the migration that lands with

@@ -129,7 +129,8 @@ func TestKeys(t *testing.T) {
 	}
 	good := Key("alice", h, 7)
 	for _, bad := range []string{"", "solo/x/y", good + "x", good[:len(good)-2] + "-0", good[:len(good)-2] + "-07",
-		"chunks/" + OwnerPrefix("a") + "/zz/" + h.String() + "-1", "chunks/short/" + h.String()[:2] + "/" + h.String() + "-1"} {
+		"chunks/" + OwnerPrefix("a") + "/" + h.String()[:2] + "/" + h.String() + "-1", "chunks/short/" + h.String() + "-1",
+		"chunks/" + OwnerPrefix("a") + "/" + h.String()[:62] + "-1"} {
 		if _, _, _, err := ParseKey(bad); !errors.Is(err, ErrCorrupt) {
 			t.Errorf("ParseKey(%q) = %v, want ErrCorrupt", bad, err)
 		}

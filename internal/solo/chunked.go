@@ -18,7 +18,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -31,14 +30,12 @@ import (
 	"github.com/m4sh/backend/internal/postgres"
 )
 
-// chunkWrites bounds the chunk blobs one upload writes at once: each local Put fsyncs, and
-// fsyncs overlap well; more would only queue behind the disk.
-const chunkWrites = 8
-
-// newChunk is a chunk of an upload that its owner may not have yet, with its stored bytes.
+// newChunk is a chunk of an upload: its logical bytes and, once it is known that the owner
+// lacks it (only then: compression is the costly part of chunking), its stored form.
 type newChunk struct {
-	ref    chunkstore.Ref
-	stored []byte
+	ref    chunkstore.Ref // StoredSize and Encoding 0 until encoded
+	data   []byte
+	stored []byte // nil until encoded
 }
 
 // chunkUpload is one upload in flight.
@@ -52,22 +49,21 @@ type chunkUpload struct {
 	// restoredFrom is the revision a restore of a whole-blob revision copies (0: an upload).
 	restoredFrom int32
 
-	refOf    map[chunkstore.Hash]chunkstore.Ref // chunks referenced so far, with their ids
-	fresh    []newChunk                         // chunks to write (not found live at reserve)
+	refOf    map[chunkstore.Hash]chunkstore.Ref // chunks referenced at reserve, with their ids
+	fresh    []*newChunk                        // chunks to write (not found live at reserve)
 	ids      []int64                            // the ids reserved for fresh, in order
 	reserved int64                              // stored bytes reserved for fresh
-	storage  Storage                            // the owner's usage after the last change
 }
 
 // split cuts body into chunks; duplicates within the body are kept once.
 func (s *Service) split(body []byte) (*chunkUpload, error) {
 	u := &chunkUpload{refOf: map[chunkstore.Hash]chunkstore.Ref{}}
 	seen := map[chunkstore.Hash]bool{}
-	sum, err := s.codec.Split(bytes.NewReader(body), func(c *chunkstore.Chunk) error {
+	sum, err := s.codec.SplitPlain(bytes.NewReader(body), func(c *chunkstore.Chunk) error {
 		u.order = append(u.order, c.Ref.Hash)
 		if !seen[c.Ref.Hash] {
 			seen[c.Ref.Hash] = true
-			u.chunks = append(u.chunks, newChunk{ref: c.Ref, stored: bytes.Clone(c.Stored)})
+			u.chunks = append(u.chunks, newChunk{ref: c.Ref, data: bytes.Clone(c.Data)})
 		}
 		return nil
 	})
@@ -76,6 +72,15 @@ func (s *Service) split(body []byte) (*chunkUpload, error) {
 	}
 	u.sum = sum
 	return u, nil
+}
+
+// encode compresses c once (stored raw when that saves nothing).
+func (s *Service) encode(c *newChunk) {
+	if c.stored != nil {
+		return
+	}
+	stored, enc := s.codec.Encode(nil, c.data)
+	c.stored, c.ref.StoredSize, c.ref.Encoding = stored, int64(len(stored)), enc
 }
 
 func hashesOf(cs []newChunk) [][]byte {
@@ -96,38 +101,28 @@ var errUploadGone = errors.New("upload row gone")
 // errNoRoom: the reservation did not fit (or the owner has no storage row yet).
 var errNoRoom = errors.New("reservation does not fit")
 
-// uploadStart records the upload in flight (T0), claiming its Idempotency-Key among the
-// session's uploads in flight: errKeyTaken when another one holds it.
-func (s *Service) uploadStart(ctx context.Context, u *chunkUpload, key string) error {
-	p := db.SnapshotUploadCreateParams{ID: u.id, SessionID: u.session, UserID: u.user}
+// uploadReserve records the upload in flight, claiming its Idempotency-Key among the
+// session's uploads in flight (errKeyTaken when another holds it), takes a reference on each
+// chunk the owner already has and reserves the stored bytes of the rest, with an id for
+// each, before any blob is written — one transaction (internal/chunkstore's T0 and Ti).
+// QuotaExceeded when the rest does not fit; nothing is recorded then.
+func (s *Service) uploadReserve(ctx context.Context, u *chunkUpload, key string) error {
+	create := db.SnapshotUploadCreateParams{ID: u.id, SessionID: u.session, UserID: u.user}
 	if key != "" {
-		p.IdempotencyKey = pgtype.Text{String: key, Valid: true}
+		create.IdempotencyKey = pgtype.Text{String: key, Valid: true}
 	}
-	err := postgres.Retry(ctx, func() error { _, err := s.q.SnapshotUploadCreate(ctx, p); return err })
-	if err != nil {
-		if err = postgres.Interpret(err, "snapshot upload"); apperr.Is(err, apperr.Conflict) {
-			return errKeyTaken
-		}
-		return fmt.Errorf("starting upload: %w", err)
-	}
-	return nil
-}
-
-// uploadReserve (Ti) takes a reference on each chunk the owner already has and reserves the
-// stored bytes of the rest, with an id for each, before any blob is written. QuotaExceeded
-// when the rest does not fit; nothing is referenced or reserved then.
-func (s *Service) uploadReserve(ctx context.Context, u *chunkUpload) error {
 	for attempt := 0; ; attempt++ {
 		var live []db.ChunkReferenceLiveRow
-		var fresh []newChunk
+		var fresh []*newChunk
 		var reserved int64
 		var row db.SnapshotUploadReserveRow
 		err := postgres.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 			q := s.q.WithTx(tx)
-			if _, err := q.SnapshotUploadLock(ctx, u.id); errors.Is(err, pgx.ErrNoRows) {
-				return errUploadGone
-			} else if err != nil {
-				return err
+			if _, err := q.SnapshotUploadCreate(ctx, create); err != nil {
+				if err = postgres.Interpret(err, "snapshot upload"); apperr.Is(err, apperr.Conflict) {
+					return errKeyTaken
+				}
+				return fmt.Errorf("starting upload: %w", err)
 			}
 			var err error
 			if live, err = q.ChunkReferenceLive(ctx, db.ChunkReferenceLiveParams{UserID: u.user, Hashes: hashesOf(u.chunks)}); err != nil {
@@ -145,8 +140,9 @@ func (s *Service) uploadReserve(ctx context.Context, u *chunkUpload) error {
 				}
 			}
 			fresh, reserved = nil, 0
-			for _, c := range u.chunks {
-				if !have[c.ref.Hash] {
+			for i := range u.chunks {
+				if c := &u.chunks[i]; !have[c.ref.Hash] {
+					s.encode(c)
 					fresh = append(fresh, c)
 					reserved += c.ref.StoredSize
 				}
@@ -158,7 +154,7 @@ func (s *Service) uploadReserve(ctx context.Context, u *chunkUpload) error {
 				UploadID: u.id, UserID: u.user, Bytes: reserved, N: int32(len(fresh)),
 			})
 			if errors.Is(err, pgx.ErrNoRows) {
-				return errNoRoom // rolls back the references too
+				return errNoRoom // rolls back the upload row and the references too
 			}
 			return err
 		})
@@ -167,9 +163,6 @@ func (s *Service) uploadReserve(ctx context.Context, u *chunkUpload) error {
 				u.refOf[chunkstore.Hash(r.Sha256)] = refFrom(r.ID, r.Sha256, r.SizeBytes, r.StoredBytes, r.Encoding)
 			}
 			u.fresh, u.ids, u.reserved = fresh, row.ChunkIds, reserved
-			if len(fresh) > 0 {
-				u.storage = Storage{Used: row.UsedBytes, Quota: row.QuotaBytes}
-			}
 			return nil
 		}
 		if !errors.Is(err, errNoRoom) {
@@ -191,124 +184,37 @@ func (s *Service) uploadReserve(ctx context.Context, u *chunkUpload) error {
 	}
 }
 
-// uploadWrite writes the fresh chunks' blobs under their reserved ids, a few at a time.
+// uploadWrite writes the fresh chunks' blobs under their reserved ids, as one batch.
 func (s *Service) uploadWrite(ctx context.Context, u *chunkUpload) error {
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		first error
-		sem   = make(chan struct{}, chunkWrites)
-	)
-	for i := range u.fresh {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func(c *newChunk, id int64) {
-			defer func() { <-sem; wg.Done() }()
-			err := s.chunks.Put(ctx, u.user, id, &chunkstore.Chunk{Ref: c.ref, Stored: c.stored})
-			if err != nil {
-				mu.Lock()
-				first = cmpOr(first, err)
-				mu.Unlock()
-			}
-		}(&u.fresh[i], u.ids[i])
+	chunks := make([]*chunkstore.Chunk, len(u.fresh))
+	for i, c := range u.fresh {
+		chunks[i] = &chunkstore.Chunk{Ref: c.ref, Stored: c.stored}
 	}
-	wg.Wait()
-	return first
+	return s.chunks.PutBatch(ctx, u.user, u.ids, chunks)
 }
 
-func cmpOr(a, b error) error {
-	if a != nil {
-		return a
-	}
-	return b
+// commitResult is what uploadCommit did.
+type commitResult struct {
+	snap     Snapshot
+	storage  Storage
+	dup      bool        // identical to the newest revision: dropped, snap is that revision
+	freed    []tombstone // chunks the drop of a duplicate freed
+	unneeded []string    // blobs written for nothing (no row will ever name them)
 }
 
-// uploadSettle (Ci) records the written chunks as rows. A chunk another upload of the owner
-// made live meanwhile is referenced instead, and the blob written for it is not needed:
-// unneeded lists those keys for the caller to delete. What was inserted is the upload's
-// stored_bytes; the rest of the reservation goes back.
-func (s *Service) uploadSettle(ctx context.Context, u *chunkUpload) (unneeded []string, err error) {
-	var refs map[chunkstore.Hash]chunkstore.Ref
-	var row db.SnapshotUploadSettleRow
-	err = postgres.InTx(ctx, s.pool, func(tx pgx.Tx) error {
-		q := s.q.WithTx(tx)
-		refs, unneeded = map[chunkstore.Hash]chunkstore.Ref{}, nil
-		if _, err := q.SnapshotUploadLock(ctx, u.id); errors.Is(err, pgx.ErrNoRows) {
-			return errUploadGone
-		} else if err != nil {
-			return err
-		}
-		live, err := q.ChunkReferenceLive(ctx, db.ChunkReferenceLiveParams{UserID: u.user, Hashes: hashesOf(u.fresh)})
-		if err != nil {
-			return err
-		}
-		var refIDs []int64
-		for _, r := range live {
-			refs[chunkstore.Hash(r.Sha256)] = refFrom(r.ID, r.Sha256, r.SizeBytes, r.StoredBytes, r.Encoding)
-			refIDs = append(refIDs, r.ID)
-		}
-		p := db.ChunkInsertParams{UserID: u.user}
-		proposed := make(map[chunkstore.Hash]int64, len(u.fresh))
-		for i, c := range u.fresh {
-			proposed[c.ref.Hash] = u.ids[i]
-			if _, ok := refs[c.ref.Hash]; ok {
-				unneeded = append(unneeded, chunkstore.Key(u.user, c.ref.Hash, u.ids[i]))
-				continue
-			}
-			p.ChunkIds = append(p.ChunkIds, u.ids[i])
-			p.Hashes = append(p.Hashes, c.ref.Hash[:])
-			p.Sizes = append(p.Sizes, int32(c.ref.Size))
-			p.Stored = append(p.Stored, int32(c.ref.StoredSize))
-			p.Encodings = append(p.Encodings, int16(c.ref.Encoding))
-		}
-		var added int64
-		if len(p.ChunkIds) > 0 {
-			rows, err := q.ChunkInsert(ctx, p)
-			if err != nil {
-				return err
-			}
-			for _, r := range rows {
-				h := chunkstore.Hash(r.Sha256)
-				refs[h] = refFrom(r.ID, r.Sha256, r.SizeBytes, r.StoredBytes, r.Encoding)
-				refIDs = append(refIDs, r.ID)
-				if r.ID == proposed[h] {
-					added += int64(r.StoredBytes)
-				} else {
-					unneeded = append(unneeded, chunkstore.Key(u.user, h, proposed[h]))
-				}
-			}
-		}
-		row, err = q.SnapshotUploadSettle(ctx, db.SnapshotUploadSettleParams{
-			UploadID: u.id, UserID: u.user, Reserved: u.reserved, Added: added, Unused: u.reserved - added, ChunkIds: refIDs,
-		})
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	for h, r := range refs {
-		u.refOf[h] = r
-	}
-	u.storage = Storage{Used: row.UsedBytes, Quota: row.QuotaBytes}
-	return unneeded, nil
-}
-
-// uploadCommit (Tc) numbers the revision and turns the upload into it, recording its
-// Idempotency-Key. An upload identical to the newest revision (one committed meanwhile) is
-// dropped instead and dup is that revision; freed lists the chunks that drop freed.
-func (s *Service) uploadCommit(ctx context.Context, u *chunkUpload, ct, key string) (snap Snapshot, dup bool, freed []tombstone, err error) {
-	m := chunkstore.Manifest{Refs: make([]chunkstore.Ref, len(u.order))}
-	for i, h := range u.order {
-		m.Refs[i] = u.refOf[h]
-	}
-	enc, err := m.MarshalBinary()
-	if err != nil {
-		return Snapshot{}, false, nil, err
-	}
+// uploadCommit records the written chunks and turns the upload into the session's next
+// revision, with its Idempotency-Key, in one transaction (internal/chunkstore's Ci and Tc).
+// A chunk another upload of the owner made live meanwhile is referenced instead and the blob
+// written for it is unneeded; what was inserted is the revision's stored_bytes and the rest
+// of the reservation goes back. An upload identical to the newest revision (committed
+// meanwhile) is dropped instead. Locks: the upload row (its own; only it and the reaper
+// touch it), the session row (numbering), chunk rows, the storage row.
+func (s *Service) uploadCommit(ctx context.Context, u *chunkUpload, ct, key string) (commitResult, error) {
 	digest := hex.EncodeToString(u.sum.SHA256[:])
-	err = postgres.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+	var res commitResult
+	err := postgres.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		q := s.q.WithTx(tx)
-		dup, freed = false, nil
+		res = commitResult{}
 		if _, err := q.SnapshotUploadLock(ctx, u.id); errors.Is(err, pgx.ErrNoRows) {
 			return errUploadGone
 		} else if err != nil {
@@ -318,16 +224,36 @@ func (s *Service) uploadCommit(ctx context.Context, u *chunkUpload, ct, key stri
 		var row db.SoloSnapshot
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
-			dup = true
+			res.dup = true
 			if row, err = q.SnapshotLatest(ctx, u.session); err != nil {
 				return fmt.Errorf("getting latest snapshot: %w", err)
 			}
-			if freed, err = dropUpload(ctx, q, u.id); err != nil {
+			if res.freed, err = dropUpload(ctx, q, u.id); err != nil {
 				return err
 			}
+			res.unneeded = u.writtenKeys()
 		case err != nil:
 			return err
 		default:
+			refs, added, refIDs, err := s.insertChunks(ctx, q, u, &res)
+			if err != nil {
+				return err
+			}
+			st, err := q.SnapshotUploadSettle(ctx, db.SnapshotUploadSettleParams{
+				UploadID: u.id, UserID: u.user, Reserved: u.reserved, Added: added, Unused: u.reserved - added, ChunkIds: refIDs,
+			})
+			if err != nil {
+				return fmt.Errorf("settling upload: %w", err)
+			}
+			res.storage = Storage{Used: st.UsedBytes, Quota: st.QuotaBytes}
+			m := chunkstore.Manifest{Refs: make([]chunkstore.Ref, len(u.order))}
+			for i, h := range u.order {
+				m.Refs[i] = refs[h]
+			}
+			enc, err := m.MarshalBinary()
+			if err != nil {
+				return err
+			}
 			row, err = q.SnapshotUploadCommit(ctx, db.SnapshotUploadCommitParams{
 				UploadID: u.id, Revision: rev, SizeBytes: u.sum.Size, Sha256: digest, ContentType: ct,
 				BlobKey: BlobKey(u.session, u.id), Manifest: enc,
@@ -348,11 +274,75 @@ func (s *Service) uploadCommit(ctx context.Context, u *chunkUpload, ct, key stri
 				return errKeyTaken // an upload with the same key committed first
 			}
 		}
-		snap = snapshotFrom(row)
+		res.snap = snapshotFrom(row)
 		return nil
 	})
-	return snap, dup, freed, err
+	return res, err
 }
+
+// insertChunks records the fresh chunks in q's transaction and returns every chunk of the
+// upload with its id, the stored bytes the upload added, and the references the statement
+// took (for the upload row, then the revision).
+func (s *Service) insertChunks(ctx context.Context, q *db.Queries, u *chunkUpload, res *commitResult) (map[chunkstore.Hash]chunkstore.Ref, int64, []int64, error) {
+	refs := make(map[chunkstore.Hash]chunkstore.Ref, len(u.chunks))
+	for h, r := range u.refOf {
+		refs[h] = r
+	}
+	if len(u.fresh) == 0 {
+		return refs, 0, nil, nil
+	}
+	hashes := make([][]byte, len(u.fresh))
+	for i, c := range u.fresh {
+		hashes[i] = c.ref.Hash[:]
+	}
+	live, err := q.ChunkReferenceLive(ctx, db.ChunkReferenceLiveParams{UserID: u.user, Hashes: hashes})
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	var refIDs []int64
+	found := make(map[chunkstore.Hash]bool, len(live))
+	for _, r := range live {
+		refs[chunkstore.Hash(r.Sha256)] = refFrom(r.ID, r.Sha256, r.SizeBytes, r.StoredBytes, r.Encoding)
+		found[chunkstore.Hash(r.Sha256)] = true
+		refIDs = append(refIDs, r.ID)
+	}
+	p := db.ChunkInsertParams{UserID: u.user}
+	proposed := make(map[chunkstore.Hash]int64, len(u.fresh))
+	for i, c := range u.fresh {
+		proposed[c.ref.Hash] = u.ids[i]
+		if found[c.ref.Hash] {
+			res.unneeded = append(res.unneeded, chunkstore.Key(u.user, c.ref.Hash, u.ids[i]))
+			continue
+		}
+		p.ChunkIds = append(p.ChunkIds, u.ids[i])
+		p.Hashes = append(p.Hashes, c.ref.Hash[:])
+		p.Sizes = append(p.Sizes, int32(c.ref.Size))
+		p.Stored = append(p.Stored, int32(c.ref.StoredSize))
+		p.Encodings = append(p.Encodings, int16(c.ref.Encoding))
+	}
+	var added int64
+	if len(p.ChunkIds) > 0 {
+		rows, err := q.ChunkInsert(ctx, p)
+		if err != nil {
+			return nil, 0, nil, err
+		}
+		for _, r := range rows {
+			h := chunkstore.Hash(r.Sha256)
+			refs[h] = refFrom(r.ID, r.Sha256, r.SizeBytes, r.StoredBytes, r.Encoding)
+			refIDs = append(refIDs, r.ID)
+			if r.ID == proposed[h] {
+				added += int64(r.StoredBytes)
+			} else {
+				res.unneeded = append(res.unneeded, chunkstore.Key(u.user, h, proposed[h]))
+			}
+		}
+	}
+	return refs, added, refIDs, nil
+}
+
+// errNothingToDrop: the upload's row was gone already (dropped by someone else, or never
+// committed).
+var errNothingToDrop = errors.New("no upload to drop")
 
 // tombstone is a chunk freed in a committed transaction whose blob is still to be deleted.
 type tombstone struct {
@@ -366,7 +356,7 @@ type tombstone struct {
 func dropUpload(ctx context.Context, q *db.Queries, id uuid.UUID) ([]tombstone, error) {
 	up, err := q.SnapshotUploadDelete(ctx, id)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil
+		return nil, errNothingToDrop
 	}
 	if err != nil {
 		return nil, fmt.Errorf("deleting upload: %w", err)
@@ -400,7 +390,7 @@ func (s *Service) drop(ctx context.Context, u *chunkUpload, written []string) er
 		freed, err = dropUpload(ctx, s.q.WithTx(tx), u.id)
 		return err
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, errNothingToDrop) {
 		return fmt.Errorf("dropping upload: %w", err)
 	}
 	s.finishTombstones(ctx, freed)

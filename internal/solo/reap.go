@@ -113,6 +113,9 @@ func (s *Service) reapUploads(ctx context.Context, grace time.Duration, sum *Rea
 				freed, err = dropUpload(ctx, s.q.WithTx(tx), id)
 				return err
 			})
+			if errors.Is(err, errNothingToDrop) {
+				continue // committed or dropped meanwhile
+			}
 			if err != nil {
 				sum.FailedUpkeep++
 				s.log.WarnContext(ctx, "dropping an abandoned upload failed; retried next run", "upload_id", id, "err", err)

@@ -71,11 +71,9 @@ type Step string
 
 // The steps of an upload.
 const (
-	StepStart     Step = "start"      // upload recorded in flight (its Idempotency-Key claimed)
-	StepReserve   Step = "reserve"    // known chunks referenced, bytes for new ones reserved
+	StepReserve   Step = "reserve"    // upload recorded, known chunks referenced, bytes for new ones reserved
 	StepBlobWrite Step = "blob_write" // new chunks' blobs written
-	StepSettle    Step = "settle"     // new chunks recorded, unused reservation released
-	StepCommit    Step = "commit"     // revision committed
+	StepCommit    Step = "commit"     // new chunks recorded, revision committed
 )
 
 // Service implements the solo workspace over PostgreSQL and a blob store.

@@ -115,14 +115,10 @@ func TestCrashBetweenSteps(t *testing.T) {
 		wantUsed  int64
 		replay409 bool // an Idempotency-Key replay before the reaper runs finds it in flight
 	}{
-		// In flight, nothing referenced: dropped.
-		{solo.StepStart, solo.ReapSummary{RolledBack: 1}, nil, 0, true},
-		// Bytes reserved, nothing written: dropped, the reservation released.
+		// In flight, bytes reserved, nothing written: dropped, the reservation released.
 		{solo.StepReserve, solo.ReapSummary{RolledBack: 1}, nil, 0, true},
 		// The chunk written but never recorded: dropped, its blob swept as an orphan.
 		{solo.StepBlobWrite, solo.ReapSummary{RolledBack: 1, OrphanBlobs: 1}, nil, 0, true},
-		// The chunk recorded and referenced by the upload alone: dropped, the chunk freed.
-		{solo.StepSettle, solo.ReapSummary{RolledBack: 1}, nil, 0, true},
 		// Committed, then the process died before answering: nothing to reap.
 		{solo.StepCommit, solo.ReapSummary{}, []int32{1}, 5, false},
 	}

@@ -56,12 +56,12 @@ const finishTimeout = 30 * time.Second
 //  3. an Idempotency-Key seen before answers with its revision (Conflict while its upload is
 //     in flight or when the body differs); a body identical to the newest revision answers
 //     with that revision — neither creates nor charges anything;
-//  4. start: the upload is recorded in flight, claiming its Idempotency-Key;
-//  5. reserve: one transaction references the chunks the owner already has and reserves the
-//     stored size of the rest (QuotaExceeded when it does not fit: nothing is stored);
-//  6. the new chunks' blobs are written under fresh keys;
-//  7. settle: they become chunk rows, the unused reservation goes back;
-//  8. commit: the upload becomes the session's next revision.
+//  4. reserve: one transaction records the upload in flight (claiming its Idempotency-Key),
+//     references the chunks the owner already has and reserves the stored size of the rest,
+//     compressing only those (QuotaExceeded when they do not fit: nothing is stored);
+//  5. the new chunks' blobs are written under fresh keys;
+//  6. commit: one transaction records them as chunk rows, gives back the unused
+//     reservation and makes the upload the session's next revision.
 //
 // A crash between steps leaves an upload in flight that ReapPending rolls back.
 func (s *Service) SnapshotCreate(ctx context.Context, up Upload) (_ CreateResult, err error) {
@@ -124,18 +124,10 @@ func (s *Service) SnapshotCreate(ctx context.Context, up Upload) (_ CreateResult
 	return s.storeChunked(ctx, up, u, ct)
 }
 
-// storeChunked runs steps 4 to 8 of SnapshotCreate.
+// storeChunked runs steps 4 to 6 of SnapshotCreate.
 func (s *Service) storeChunked(ctx context.Context, up Upload, u *chunkUpload, ct string) (CreateResult, error) {
-	if err := s.uploadStart(ctx, u, up.IdempotencyKey); errors.Is(err, errKeyTaken) {
-		return CreateResult{}, errKeyInFlight()
-	} else if err != nil {
-		return CreateResult{}, err
-	}
-	if err := s.step(ctx, StepStart); err != nil {
-		return CreateResult{}, err
-	}
-	// fail drops the upload now rather than after the reaper's grace period; written are
-	// blobs that certainly became no row.
+	// fail drops the upload now rather than after the reaper's grace period (nothing to do
+	// when its row was never committed); written are blobs that certainly became no row.
 	fail := func(err error, written []string) (CreateResult, error) {
 		if errors.Is(err, errUploadGone) {
 			return CreateResult{}, apperr.Wrap(apperr.Unavailable, err, "the upload was abandoned; retry it")
@@ -145,7 +137,9 @@ func (s *Service) storeChunked(ctx context.Context, up Upload, u *chunkUpload, c
 		}
 		return CreateResult{}, err
 	}
-	if err := s.uploadReserve(ctx, u); err != nil {
+	if err := s.uploadReserve(ctx, u, up.IdempotencyKey); errors.Is(err, errKeyTaken) {
+		return CreateResult{}, errKeyInFlight()
+	} else if err != nil {
 		return fail(err, nil)
 	}
 	if err := s.step(ctx, StepReserve); err != nil {
@@ -159,21 +153,10 @@ func (s *Service) storeChunked(ctx context.Context, up Upload, u *chunkUpload, c
 	if err := s.step(ctx, StepBlobWrite); err != nil {
 		return CreateResult{}, err
 	}
-	if len(u.fresh) > 0 {
-		unneeded, err := s.uploadSettle(ctx, u)
-		if err != nil {
-			// Whether it committed is unknown: blobs left without a row go to the orphan sweep.
-			return fail(err, nil)
-		}
-		s.deleteUnneeded(ctx, unneeded)
-	}
-	if err := s.step(ctx, StepSettle); err != nil {
-		return CreateResult{}, err
-	}
-	snap, dup, freed, err := s.uploadCommit(ctx, u, ct, up.IdempotencyKey)
+	res, err := s.uploadCommit(ctx, u, ct, up.IdempotencyKey)
 	if errors.Is(err, errKeyTaken) {
 		// A concurrent upload with the same key committed first: answer as a replay does.
-		if derr := s.drop(ctx, u, nil); derr != nil {
+		if derr := s.drop(ctx, u, u.writtenKeys()); derr != nil {
 			s.log.WarnContext(ctx, "dropping an upload whose key was taken; the reaper will", "upload_id", u.id, "err", derr)
 		}
 		res, ok, err := s.replay(ctx, up, hex.EncodeToString(u.sum.SHA256[:]))
@@ -183,17 +166,19 @@ func (s *Service) storeChunked(ctx context.Context, up Upload, u *chunkUpload, c
 		return res, err
 	}
 	if err != nil {
+		// Whether it committed is unknown: blobs left without a row go to the orphan sweep.
 		return fail(err, nil)
 	}
-	s.finishTombstones(ctx, freed)
+	s.finishTombstones(ctx, res.freed)
+	s.deleteUnneeded(ctx, res.unneeded)
 	if err := s.step(ctx, StepCommit); err != nil {
 		return CreateResult{}, err
 	}
-	if dup || len(u.fresh) == 0 {
+	if res.dup {
 		st, err := s.StorageGet(ctx, up.UserID)
-		return CreateResult{Snapshot: snap, Storage: st, Created: !dup}, err
+		return CreateResult{Snapshot: res.snap, Storage: st}, err
 	}
-	return CreateResult{Snapshot: snap, Storage: u.storage, Created: true}, nil
+	return CreateResult{Snapshot: res.snap, Storage: res.storage, Created: true}, nil
 }
 
 // errKeyInFlight: another upload of the session holds the Idempotency-Key.
