@@ -42,6 +42,7 @@ generate: $(NODE_STAMP) $(TS_STAMP) ## regenerate gen/ (Go server, Go client, sq
 	node scripts/node/gen-ts.mjs
 	rm -rf gen/ts/dist && (cd gen/ts && node_modules/.bin/tsc -p .)
 	rm -rf $(DEMO_LIB) && mkdir -p $(DEMO_LIB)/m4sh && cp -R gen/ts/dist/. $(DEMO_LIB)/m4sh/ && find $(DEMO_LIB) -name '*.d.ts' -delete
+	rm $(DEMO_LIB)/m4sh/react.js # the React bindings import react, which the demo does not load
 	cp gen/ts/node_modules/openapi-fetch/dist/index.mjs $(DEMO_LIB)/openapi-fetch.js
 	sed -i 's#from "openapi-fetch"#from "../openapi-fetch.js"#' $(DEMO_LIB)/m4sh/rest.js
 	sed -i '/^\/\/# sourceMappingURL=/d' $(DEMO_LIB)/openapi-fetch.js

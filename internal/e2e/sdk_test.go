@@ -16,8 +16,8 @@ import (
 // TestSDKPackage installs @m4sh/client as a front-end team would: the tarball `make sdk`
 // packs (npm pack of gen/ts), named after the OpenAPI info.version, installed with a plain
 // `npm install` into an empty project. The copy must stay a copy with its dependency after a
-// second plain `npm install`, import under Node, and every ts snippet of gen/ts/README.md must
-// compile against it (strict tsc).
+// second plain `npm install`, import under Node, and every ts/tsx snippet of gen/ts/README.md
+// must compile against it (strict tsc; the React one with react installed beside it).
 func TestSDKPackage(t *testing.T) {
 	t.Parallel()
 	pkg := tsPackageDir(t)
@@ -75,13 +75,15 @@ try { await api.GET("/api/v1/me/"); } catch (e) { console.log(e instanceof Netwo
 	if err != nil {
 		t.Fatal(err)
 	}
-	snippets := regexp.MustCompile("(?s)```ts\n(.*?)```").FindAllSubmatch(readme, -1)
-	if len(snippets) < 6 {
-		t.Fatalf("gen/ts/README.md has %d ts snippets, want at least 6", len(snippets))
+	snippets := regexp.MustCompile("(?s)```(tsx?)\n(.*?)```").FindAllSubmatch(readme, -1)
+	if len(snippets) < 7 {
+		t.Fatalf("gen/ts/README.md has %d ts/tsx snippets, want at least 7", len(snippets))
 	}
 	for i, s := range snippets {
-		write(t, filepath.Join(app, "snippet"+strconv.Itoa(i+1)+".ts"), string(s[1])+"\nexport {};\n")
+		write(t, filepath.Join(app, "snippet"+strconv.Itoa(i+1)+"."+string(s[1])), string(s[2])+"\nexport {};\n")
 	}
+	// React is an optional peer dependency: the app installs it (the versions gen/ts tests with).
+	npm(app, "install", "react@19.3.1", "@types/react@19.3.0")
 	globals, err := os.ReadFile(filepath.Join(pkg, "test/readme-globals.d.ts"))
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +91,7 @@ try { await api.GET("/api/v1/me/"); } catch (e) { console.log(e instanceof Netwo
 	write(t, filepath.Join(app, "readme-globals.d.ts"), string(globals))
 	write(t, filepath.Join(app, "tsconfig.json"), `{"compilerOptions":{"target":"ES2022","module":"ES2022",
 "moduleResolution":"Bundler","lib":["ES2022","DOM"],"strict":true,"noEmit":true,"noUncheckedIndexedAccess":true,
-"skipLibCheck":false,"types":[]},"include":["*.ts"]}`)
+"skipLibCheck":false,"types":[],"jsx":"react-jsx"},"include":["*.ts","*.tsx"]}`)
 	tsc := exec.Command(filepath.Join(pkg, "node_modules/.bin/tsc"), "-p", ".")
 	tsc.Dir = app
 	if out, err := tsc.CombinedOutput(); err != nil {
