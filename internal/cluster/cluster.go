@@ -3,7 +3,8 @@
 // presence rows (presence.Directory) that let every node answer who is in a session. Rows
 // of a node silent for longer than PurgeAfter (and the leave grace) are deleted by any live
 // node, which reports each user who thereby left the session entirely (OnDeparted publishes
-// the leave). A Recorder (attendance) sees each user's first arrival and last departure in
+// the leave). A node stopping cleanly is one more dead node, whose last heartbeat is its
+// stop: its users have the leave grace to reconnect elsewhere. A Recorder (attendance) sees each user's first arrival and last departure in
 // the cluster inside the transaction that decides it.
 package cluster
 
@@ -72,6 +73,7 @@ type Node struct {
 	done    chan struct{}
 	once    sync.Once
 	started atomic.Bool
+	stopped atomic.Bool // Stop has begun: Depart leaves the rows to the others' sweep
 
 	purgedRows, selfPurged atomic.Int64 // metrics.go
 }
@@ -160,13 +162,17 @@ func (n *Node) loop(lastBeat time.Time) {
 	}
 }
 
-// Stop ends the heartbeat and removes this node's rows (its connections have closed by
-// then, or are waiting out their leave grace). With a Recorder each row goes in a
-// transaction of its own, so that users present on no other node depart now (their
-// attendance ends at shutdown); when that fails or ctx ends first, the rest is left to the
-// other nodes' purge. Without one, the rows are dropped.
+// Stop ends the heartbeat with a last one, at the stop, and leaves this node's presence rows
+// in place: to the others, its users are then exactly as after a crash whose last heartbeat
+// was the stop. One who reconnects to another node within the leave grace (a rolling
+// restart closes WebSockets with 1001) is still present there, so the others see no leave
+// and no join, and their attendance span goes on; the others' sweep removes the rows after
+// PurgeAfter (at least the grace), publishing the leave of those who did not come back, whose
+// attendance ends at the stop. Depart does nothing once Stop has begun (a grace that runs
+// out during shutdown is the sweep's to end). A node with no rows left removes its heartbeat.
 func (n *Node) Stop(ctx context.Context) {
 	n.once.Do(func() {
+		n.stopped.Store(true)
 		close(n.stop)
 		if n.started.Load() {
 			select {
@@ -174,51 +180,14 @@ func (n *Node) Stop(ctx context.Context) {
 			case <-ctx.Done():
 			}
 		}
-		if n.o.Recorder != nil {
-			if err := n.departAll(ctx); err != nil {
-				// The rows left and the heartbeat row stay for the others' purge, which
-				// reports those users' departure at this node's last heartbeat.
-				n.o.Log.Warn("cluster: ending this node's presence; the rest is left to the other nodes' purge", "err", err)
-				return
-			}
-		}
-		if err := n.q.PresenceNodeConnectionsDelete(ctx, n.id); err != nil {
-			n.o.Log.Warn("cluster: deleting this node's presence", "err", err)
+		if _, err := n.q.PresenceNodeHeartbeat(ctx, n.heartbeatParams()); err != nil {
+			// The previous heartbeat stands as the last one.
+			n.o.Log.Warn("cluster: last heartbeat", "err", err)
 		}
 		if err := n.q.PresenceNodeDelete(ctx, n.id); err != nil {
 			n.o.Log.Warn("cluster: deleting this node's heartbeat", "err", err)
 		}
 	})
-}
-
-// departAll deletes this node's rows one user at a time, reporting the users it was the
-// last node of; it goes on past a failed row and returns every error.
-func (n *Node) departAll(ctx context.Context) error {
-	rows, err := n.q.PresenceNodeRows(ctx, n.id)
-	if err != nil {
-		return fmt.Errorf("listing this node's presence: %w", err)
-	}
-	var errs []error
-	for _, r := range rows {
-		if err := ctx.Err(); err != nil {
-			return errors.Join(append(errs, err)...)
-		}
-		err := postgres.InTx(ctx, n.pool, func(tx pgx.Tx) error {
-			q := n.q.WithTx(tx)
-			if err := q.PresenceUserLock(ctx, lockKey(r.SessionID, r.UserID)); err != nil {
-				return err
-			}
-			others, err := q.PresenceConnectionDelete(ctx, db.PresenceConnectionDeleteParams{NodeID: n.id, SessionID: r.SessionID, UserID: r.UserID})
-			if err != nil || others > 0 {
-				return err
-			}
-			return n.o.Recorder.Departed(ctx, tx, r.SessionID, r.UserID, time.Time{})
-		})
-		if err != nil {
-			errs = append(errs, fmt.Errorf("session %s user %q: %w", r.SessionID, r.UserID, err))
-		}
-	}
-	return errors.Join(errs...)
 }
 
 // Crash stops the heartbeat and leaves the rows behind, as a killed process does (tests).
@@ -370,7 +339,11 @@ func (n *Node) Arrive(ctx context.Context, session uuid.UUID, u presence.User, c
 }
 
 // Depart records this node's remaining connection count for a user (presence.Directory).
+// After Stop it records nothing and answers false: the user is not seen to leave from here.
 func (n *Node) Depart(ctx context.Context, session uuid.UUID, userID string, conns int) bool {
+	if n.stopped.Load() {
+		return false // the row stays for the others' sweep (Stop)
+	}
 	ctx, cancel := context.WithTimeout(ctx, n.o.OpTimeout)
 	defer cancel()
 	if conns > 0 {
