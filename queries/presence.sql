@@ -84,6 +84,16 @@ WHERE pc.node_id = @node_id AND pc.session_id = @session_id AND pc.user_id = @us
   AND NOT EXISTS (
       SELECT 1 FROM presence_nodes n WHERE n.node_id = pc.node_id AND n.seen_at >= now() - @max_age::interval);
 
+-- name: PresenceUserDeadRowsDelete :many
+-- Deletes a user's rows in a session on other nodes silent for longer than max_age (an
+-- arrival got there before the sweep, e.g. just after a restart), returning each one's
+-- node's last heartbeat (now when its row is gone). Run holding the user's lock.
+DELETE FROM presence_connections pc
+WHERE pc.session_id = @session_id AND pc.user_id = @user_id AND pc.node_id <> @node_id
+  AND NOT EXISTS (
+      SELECT 1 FROM presence_nodes n WHERE n.node_id = pc.node_id AND n.seen_at >= now() - @max_age::interval)
+RETURNING coalesce((SELECT n.seen_at FROM presence_nodes n WHERE n.node_id = pc.node_id), now())::timestamptz AS last_seen;
+
 -- name: PresenceNodePurge :exec
 -- Deletes the heartbeat rows of dead nodes whose presence rows are all gone: a row kept
 -- while some remain keeps the node's last heartbeat for the sweep that ends them.

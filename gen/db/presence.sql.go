@@ -313,6 +313,49 @@ func (q *Queries) PresenceUserCount(ctx context.Context, arg PresenceUserCountPa
 	return column_1, err
 }
 
+const presenceUserDeadRowsDelete = `-- name: PresenceUserDeadRowsDelete :many
+DELETE FROM presence_connections pc
+WHERE pc.session_id = $1 AND pc.user_id = $2 AND pc.node_id <> $3
+  AND NOT EXISTS (
+      SELECT 1 FROM presence_nodes n WHERE n.node_id = pc.node_id AND n.seen_at >= now() - $4::interval)
+RETURNING coalesce((SELECT n.seen_at FROM presence_nodes n WHERE n.node_id = pc.node_id), now())::timestamptz AS last_seen
+`
+
+type PresenceUserDeadRowsDeleteParams struct {
+	SessionID uuid.UUID
+	UserID    string
+	NodeID    uuid.UUID
+	MaxAge    pgtype.Interval
+}
+
+// Deletes a user's rows in a session on other nodes silent for longer than max_age (an
+// arrival got there before the sweep, e.g. just after a restart), returning each one's
+// node's last heartbeat (now when its row is gone). Run holding the user's lock.
+func (q *Queries) PresenceUserDeadRowsDelete(ctx context.Context, arg PresenceUserDeadRowsDeleteParams) ([]time.Time, error) {
+	rows, err := q.db.Query(ctx, presenceUserDeadRowsDelete,
+		arg.SessionID,
+		arg.UserID,
+		arg.NodeID,
+		arg.MaxAge,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []time.Time{}
+	for rows.Next() {
+		var last_seen time.Time
+		if err := rows.Scan(&last_seen); err != nil {
+			return nil, err
+		}
+		items = append(items, last_seen)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const presenceUserLock = `-- name: PresenceUserLock :exec
 
 SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))

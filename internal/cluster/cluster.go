@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -113,16 +114,22 @@ func (n *Node) SetHooks(departed func(session uuid.UUID, userID string), purged 
 // ID is this node's id.
 func (n *Node) ID() uuid.UUID { return n.id }
 
-// Start records the first heartbeat, then keeps beating and sweeping until Stop. A
-// sweep runs twice per heartbeat interval so that a dead node's users leave at most
-// PurgeAfter + HeartbeatInterval/2 after its last heartbeat. A failed first heartbeat (the
-// schema not migrated yet: /readyz says so) is logged and retried by the loop.
+// Start records the first heartbeat and sweeps once (the rows of nodes that died while
+// none was running are gone before this one serves), then keeps beating and sweeping until
+// Stop. A sweep runs twice per heartbeat interval so that a dead node's users leave at most
+// PurgeAfter + HeartbeatInterval/2 after its last heartbeat. A failed first heartbeat or
+// sweep (the schema not migrated yet: /readyz says so) is logged and retried by the loop.
 func (n *Node) Start(ctx context.Context) {
 	var lastBeat time.Time
 	if _, err := n.q.PresenceNodeHeartbeat(ctx, n.heartbeatParams()); err != nil {
 		n.o.Log.WarnContext(ctx, "cluster: first heartbeat", "err", err)
 	} else {
 		lastBeat = time.Now()
+		sctx, cancel := context.WithTimeout(ctx, n.o.OpTimeout)
+		if err := n.Sweep(sctx); err != nil {
+			n.o.Log.WarnContext(ctx, "cluster: purging dead nodes", "err", err)
+		}
+		cancel()
 	}
 	n.started.Store(true)
 	go n.loop(lastBeat)
@@ -280,13 +287,15 @@ func (e errCapped) Error() string { return e.err.Error() }
 
 // Arrive records this node's connection count for u (presence.Directory). With caps, the
 // session's lock is taken first (arrivals in one session are counted one at a time across
-// nodes; departures only lower counts and do not take it), then the user's; the count is
-// written, the totals over live nodes read, and the write rolled back when over a cap.
+// nodes; departures only lower counts and do not take it), then the user's; the user's rows
+// on dead nodes that no sweep has removed yet are removed (departDead), the count is written,
+// the totals over live nodes read, and the write rolled back when over a cap.
 func (n *Node) Arrive(ctx context.Context, session uuid.UUID, u presence.User, conns int, caps presence.Caps) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, n.o.OpTimeout)
 	defer cancel()
 	capped := caps.PerUser > 0 || caps.PerSession > 0
 	var before int32
+	departedDead := false
 	err := postgres.InTx(ctx, n.pool, func(tx pgx.Tx) error {
 		q := n.q.WithTx(tx)
 		if capped {
@@ -298,6 +307,9 @@ func (n *Node) Arrive(ctx context.Context, session uuid.UUID, u presence.User, c
 			return err
 		}
 		var err error
+		if departedDead, err = n.departDead(ctx, tx, session, u.UserID); err != nil {
+			return err
+		}
 		before, err = q.PresenceConnectionUpsert(ctx, db.PresenceConnectionUpsertParams{
 			NodeID: n.id, SessionID: session, UserID: u.UserID, Name: u.Name, Role: u.Role, Conns: int32(conns),
 		})
@@ -335,7 +347,37 @@ func (n *Node) Arrive(ctx context.Context, session uuid.UUID, u presence.User, c
 		n.o.Log.Error("cluster: recording presence", "session", session, "user", u.UserID, "err", err)
 		return true, nil
 	}
+	if departedDead {
+		n.o.Log.Info("cluster: user left with a dead node", "session", session, "user", u.UserID)
+		n.o.OnDeparted(session, u.UserID) // their leave goes out before this arrival's join
+	}
 	return before == 0, nil
+}
+
+// departDead deletes, in an arrival's transaction, the user's rows on nodes silent for
+// PurgeAfter that no sweep has removed yet, and reports whether the user thereby left the
+// session (the Recorder sees the departure at the dead node's last heartbeat). Without it an
+// arrival soon after a restart would count those rows: no join, and the outage counted as
+// attendance.
+func (n *Node) departDead(ctx context.Context, tx pgx.Tx, session uuid.UUID, userID string) (left bool, err error) {
+	q := n.q.WithTx(tx)
+	seen, err := q.PresenceUserDeadRowsDelete(ctx, db.PresenceUserDeadRowsDeleteParams{
+		SessionID: session, UserID: userID, NodeID: n.id, MaxAge: interval(n.o.PurgeAfter),
+	})
+	if err != nil || len(seen) == 0 {
+		return false, err
+	}
+	n.purgedRows.Add(int64(len(seen)))
+	c, err := q.PresenceUserCount(ctx, db.PresenceUserCountParams{SessionID: session, UserID: userID})
+	if err != nil || c > 0 {
+		return false, err
+	}
+	if n.o.Recorder != nil {
+		if err := n.o.Recorder.Departed(ctx, tx, session, userID, slices.MaxFunc(seen, time.Time.Compare)); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
 }
 
 // Depart records this node's remaining connection count for a user (presence.Directory).

@@ -449,3 +449,57 @@ func TestStopLeavesItsUsersToTheGrace(t *testing.T) {
 		t.Fatalf("c's heartbeat rows after a stop with no rows = %d, %v; want 0", nodes, err)
 	}
 }
+
+// After a restart, an arrival that comes before any sweep does not count the rows of a dead
+// node: the user left with it (their leave reported, before the arrival returns, and their
+// attendance ended at its last heartbeat) and arrives anew. Start sweeps before it returns.
+func TestArrivalIgnoresDeadNodesBeforeTheSweep(t *testing.T) {
+	t.Parallel()
+	url := dbtest.NewURL(t)
+	pool := dbtest.Pool(t, url)
+	ctx := context.Background()
+	s := uuid.New()
+	rec := newRecorder()
+	left := &departures{}
+	// Not started: no sweep runs unless called.
+	opts := cluster.Options{PurgeAfter: time.Minute, Recorder: rec, OnDeparted: left.add}
+	dead, a := cluster.New(pool, opts), cluster.New(pool, opts)
+	sam := presence.User{UserID: "sam", Name: "Sam", Role: "student"}
+	tina := presence.User{UserID: "tina", Name: "Tina", Role: "tutor"}
+	for _, u := range []presence.User{sam, tina} {
+		if _, err := dead.Arrive(ctx, s, u, 1, presence.Caps{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lastBeat := time.Now().Add(-time.Hour).Truncate(time.Microsecond)
+	// a beat just now (as Start would) but has not swept.
+	if _, err := pool.Exec(ctx, "INSERT INTO presence_nodes (node_id, seen_at) VALUES ($1, $2), ($3, now())", dead.ID(), lastBeat, a.ID()); err != nil {
+		t.Fatal(err)
+	}
+	if first, err := a.Arrive(ctx, s, sam, 1, presence.Caps{}); !first || err != nil {
+		t.Fatalf("sam back after the dead node's purge age: first %v, %v; want first", first, err)
+	}
+	if got := left.get(); len(got) != 1 || got[0] != "sam" {
+		t.Fatalf("departures reported by the arrival = %v, want [sam]", got)
+	}
+	arrived, departed := rec.counts()
+	if arrived["sam"] != 2 || len(departed["sam"]) != 1 || !departed["sam"][0].Equal(lastBeat) {
+		t.Fatalf("sam: %d arrivals, departures %v; want 2 and one at the dead node's last heartbeat %v", arrived["sam"], departed["sam"], lastBeat)
+	}
+
+	// Starting a node sweeps before Start returns: tina, on the dead node only, has left.
+	b := cluster.New(pool, cluster.Options{PurgeAfter: time.Minute, Recorder: rec, OnDeparted: left.add})
+	b.Start(ctx)
+	t.Cleanup(func() { b.Stop(ctx) })
+	if got := left.get(); len(got) != 2 || got[1] != "tina" {
+		t.Fatalf("departures after b's start = %v, want [sam tina]", got)
+	}
+	var rows int
+	if err := pool.QueryRow(ctx, "SELECT count(*) FROM presence_connections WHERE node_id = $1", dead.ID()).Scan(&rows); err != nil || rows != 0 {
+		t.Fatalf("the dead node's rows after b's start = %d, %v; want 0", rows, err)
+	}
+	users, err := b.Present(ctx, s)
+	if err != nil || len(users) != 1 || users[0].UserID != "sam" {
+		t.Fatalf("Present = %v, %v; want [sam]", users, err)
+	}
+}
