@@ -60,8 +60,11 @@ ON CONFLICT (node_id) DO UPDATE SET seen_at = now()
 RETURNING coalesce((SELECT seen_at < now() - @max_age::interval FROM prev), true)::bool AS stale;
 
 -- name: PresenceNodeDelete :exec
--- A node leaving cleanly; its connection rows are deleted as its connections close.
-DELETE FROM presence_nodes WHERE node_id = @node_id;
+-- A node leaving cleanly with no presence rows left; a row still there keeps the node's
+-- last heartbeat for the others' sweep, which ends it after the purge age.
+DELETE FROM presence_nodes n
+WHERE n.node_id = @node_id
+  AND NOT EXISTS (SELECT 1 FROM presence_connections pc WHERE pc.node_id = n.node_id);
 
 -- name: PresenceDeadRows :many
 -- The presence rows of nodes silent for longer than max_age (or whose node row is gone), with
@@ -81,21 +84,22 @@ WHERE pc.node_id = @node_id AND pc.session_id = @session_id AND pc.user_id = @us
   AND NOT EXISTS (
       SELECT 1 FROM presence_nodes n WHERE n.node_id = pc.node_id AND n.seen_at >= now() - @max_age::interval);
 
+-- name: PresenceUserDeadRowsDelete :many
+-- Deletes a user's rows in a session on other nodes silent for longer than max_age (an
+-- arrival got there before the sweep, e.g. just after a restart), returning each one's
+-- node's last heartbeat (now when its row is gone). Run holding the user's lock.
+DELETE FROM presence_connections pc
+WHERE pc.session_id = @session_id AND pc.user_id = @user_id AND pc.node_id <> @node_id
+  AND NOT EXISTS (
+      SELECT 1 FROM presence_nodes n WHERE n.node_id = pc.node_id AND n.seen_at >= now() - @max_age::interval)
+RETURNING coalesce((SELECT n.seen_at FROM presence_nodes n WHERE n.node_id = pc.node_id), now())::timestamptz AS last_seen;
+
 -- name: PresenceNodePurge :exec
 -- Deletes the heartbeat rows of dead nodes whose presence rows are all gone: a row kept
 -- while some remain keeps the node's last heartbeat for the sweep that ends them.
 DELETE FROM presence_nodes n
 WHERE n.seen_at < now() - @max_age::interval
   AND NOT EXISTS (SELECT 1 FROM presence_connections pc WHERE pc.node_id = n.node_id);
-
--- name: PresenceNodeRows :many
--- This node's presence rows (a node leaving cleanly ends them one by one).
-SELECT session_id, user_id FROM presence_connections WHERE node_id = @node_id
-ORDER BY session_id, user_id;
-
--- name: PresenceNodeConnectionsDelete :exec
--- A node leaving cleanly drops whatever rows remain.
-DELETE FROM presence_connections WHERE node_id = @node_id;
 
 -- name: PresenceConnectionCountSet :exec
 UPDATE presence_connections SET conns = @conns

@@ -208,21 +208,14 @@ func (q *Queries) PresenceDeadRows(ctx context.Context, arg PresenceDeadRowsPara
 	return items, nil
 }
 
-const presenceNodeConnectionsDelete = `-- name: PresenceNodeConnectionsDelete :exec
-DELETE FROM presence_connections WHERE node_id = $1
-`
-
-// A node leaving cleanly drops whatever rows remain.
-func (q *Queries) PresenceNodeConnectionsDelete(ctx context.Context, nodeID uuid.UUID) error {
-	_, err := q.db.Exec(ctx, presenceNodeConnectionsDelete, nodeID)
-	return err
-}
-
 const presenceNodeDelete = `-- name: PresenceNodeDelete :exec
-DELETE FROM presence_nodes WHERE node_id = $1
+DELETE FROM presence_nodes n
+WHERE n.node_id = $1
+  AND NOT EXISTS (SELECT 1 FROM presence_connections pc WHERE pc.node_id = n.node_id)
 `
 
-// A node leaving cleanly; its connection rows are deleted as its connections close.
+// A node leaving cleanly with no presence rows left; a row still there keeps the node's
+// last heartbeat for the others' sweep, which ends it after the purge age.
 func (q *Queries) PresenceNodeDelete(ctx context.Context, nodeID uuid.UUID) error {
 	_, err := q.db.Exec(ctx, presenceNodeDelete, nodeID)
 	return err
@@ -261,37 +254,6 @@ WHERE n.seen_at < now() - $1::interval
 func (q *Queries) PresenceNodePurge(ctx context.Context, maxAge pgtype.Interval) error {
 	_, err := q.db.Exec(ctx, presenceNodePurge, maxAge)
 	return err
-}
-
-const presenceNodeRows = `-- name: PresenceNodeRows :many
-SELECT session_id, user_id FROM presence_connections WHERE node_id = $1
-ORDER BY session_id, user_id
-`
-
-type PresenceNodeRowsRow struct {
-	SessionID uuid.UUID
-	UserID    string
-}
-
-// This node's presence rows (a node leaving cleanly ends them one by one).
-func (q *Queries) PresenceNodeRows(ctx context.Context, nodeID uuid.UUID) ([]PresenceNodeRowsRow, error) {
-	rows, err := q.db.Query(ctx, presenceNodeRows, nodeID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []PresenceNodeRowsRow{}
-	for rows.Next() {
-		var i PresenceNodeRowsRow
-		if err := rows.Scan(&i.SessionID, &i.UserID); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
 }
 
 const presenceSessionUsers = `-- name: PresenceSessionUsers :many
@@ -349,6 +311,49 @@ func (q *Queries) PresenceUserCount(ctx context.Context, arg PresenceUserCountPa
 	var column_1 int32
 	err := row.Scan(&column_1)
 	return column_1, err
+}
+
+const presenceUserDeadRowsDelete = `-- name: PresenceUserDeadRowsDelete :many
+DELETE FROM presence_connections pc
+WHERE pc.session_id = $1 AND pc.user_id = $2 AND pc.node_id <> $3
+  AND NOT EXISTS (
+      SELECT 1 FROM presence_nodes n WHERE n.node_id = pc.node_id AND n.seen_at >= now() - $4::interval)
+RETURNING coalesce((SELECT n.seen_at FROM presence_nodes n WHERE n.node_id = pc.node_id), now())::timestamptz AS last_seen
+`
+
+type PresenceUserDeadRowsDeleteParams struct {
+	SessionID uuid.UUID
+	UserID    string
+	NodeID    uuid.UUID
+	MaxAge    pgtype.Interval
+}
+
+// Deletes a user's rows in a session on other nodes silent for longer than max_age (an
+// arrival got there before the sweep, e.g. just after a restart), returning each one's
+// node's last heartbeat (now when its row is gone). Run holding the user's lock.
+func (q *Queries) PresenceUserDeadRowsDelete(ctx context.Context, arg PresenceUserDeadRowsDeleteParams) ([]time.Time, error) {
+	rows, err := q.db.Query(ctx, presenceUserDeadRowsDelete,
+		arg.SessionID,
+		arg.UserID,
+		arg.NodeID,
+		arg.MaxAge,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []time.Time{}
+	for rows.Next() {
+		var last_seen time.Time
+		if err := rows.Scan(&last_seen); err != nil {
+			return nil, err
+		}
+		items = append(items, last_seen)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const presenceUserLock = `-- name: PresenceUserLock :exec

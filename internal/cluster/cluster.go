@@ -3,7 +3,8 @@
 // presence rows (presence.Directory) that let every node answer who is in a session. Rows
 // of a node silent for longer than PurgeAfter (and the leave grace) are deleted by any live
 // node, which reports each user who thereby left the session entirely (OnDeparted publishes
-// the leave). A Recorder (attendance) sees each user's first arrival and last departure in
+// the leave). A node stopping cleanly is one more dead node, whose last heartbeat is its
+// stop: its users have the leave grace to reconnect elsewhere. A Recorder (attendance) sees each user's first arrival and last departure in
 // the cluster inside the transaction that decides it.
 package cluster
 
@@ -12,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -72,6 +74,7 @@ type Node struct {
 	done    chan struct{}
 	once    sync.Once
 	started atomic.Bool
+	stopped atomic.Bool // Stop has begun: Depart leaves the rows to the others' sweep
 
 	purgedRows, selfPurged atomic.Int64 // metrics.go
 }
@@ -111,16 +114,22 @@ func (n *Node) SetHooks(departed func(session uuid.UUID, userID string), purged 
 // ID is this node's id.
 func (n *Node) ID() uuid.UUID { return n.id }
 
-// Start records the first heartbeat, then keeps beating and sweeping until Stop. A
-// sweep runs twice per heartbeat interval so that a dead node's users leave at most
-// PurgeAfter + HeartbeatInterval/2 after its last heartbeat. A failed first heartbeat (the
-// schema not migrated yet: /readyz says so) is logged and retried by the loop.
+// Start records the first heartbeat and sweeps once (the rows of nodes that died while
+// none was running are gone before this one serves), then keeps beating and sweeping until
+// Stop. A sweep runs twice per heartbeat interval so that a dead node's users leave at most
+// PurgeAfter + HeartbeatInterval/2 after its last heartbeat. A failed first heartbeat or
+// sweep (the schema not migrated yet: /readyz says so) is logged and retried by the loop.
 func (n *Node) Start(ctx context.Context) {
 	var lastBeat time.Time
 	if _, err := n.q.PresenceNodeHeartbeat(ctx, n.heartbeatParams()); err != nil {
 		n.o.Log.WarnContext(ctx, "cluster: first heartbeat", "err", err)
 	} else {
 		lastBeat = time.Now()
+		sctx, cancel := context.WithTimeout(ctx, n.o.OpTimeout)
+		if err := n.Sweep(sctx); err != nil {
+			n.o.Log.WarnContext(ctx, "cluster: purging dead nodes", "err", err)
+		}
+		cancel()
 	}
 	n.started.Store(true)
 	go n.loop(lastBeat)
@@ -160,13 +169,17 @@ func (n *Node) loop(lastBeat time.Time) {
 	}
 }
 
-// Stop ends the heartbeat and removes this node's rows (its connections have closed by
-// then, or are waiting out their leave grace). With a Recorder each row goes in a
-// transaction of its own, so that users present on no other node depart now (their
-// attendance ends at shutdown); when that fails or ctx ends first, the rest is left to the
-// other nodes' purge. Without one, the rows are dropped.
+// Stop ends the heartbeat with a last one, at the stop, and leaves this node's presence rows
+// in place: to the others, its users are then exactly as after a crash whose last heartbeat
+// was the stop. One who reconnects to another node within the leave grace (a rolling
+// restart closes WebSockets with 1001) is still present there, so the others see no leave
+// and no join, and their attendance span goes on; the others' sweep removes the rows after
+// PurgeAfter (at least the grace), publishing the leave of those who did not come back, whose
+// attendance ends at the stop. Depart does nothing once Stop has begun (a grace that runs
+// out during shutdown is the sweep's to end). A node with no rows left removes its heartbeat.
 func (n *Node) Stop(ctx context.Context) {
 	n.once.Do(func() {
+		n.stopped.Store(true)
 		close(n.stop)
 		if n.started.Load() {
 			select {
@@ -174,51 +187,14 @@ func (n *Node) Stop(ctx context.Context) {
 			case <-ctx.Done():
 			}
 		}
-		if n.o.Recorder != nil {
-			if err := n.departAll(ctx); err != nil {
-				// The rows left and the heartbeat row stay for the others' purge, which
-				// reports those users' departure at this node's last heartbeat.
-				n.o.Log.Warn("cluster: ending this node's presence; the rest is left to the other nodes' purge", "err", err)
-				return
-			}
-		}
-		if err := n.q.PresenceNodeConnectionsDelete(ctx, n.id); err != nil {
-			n.o.Log.Warn("cluster: deleting this node's presence", "err", err)
+		if _, err := n.q.PresenceNodeHeartbeat(ctx, n.heartbeatParams()); err != nil {
+			// The previous heartbeat stands as the last one.
+			n.o.Log.Warn("cluster: last heartbeat", "err", err)
 		}
 		if err := n.q.PresenceNodeDelete(ctx, n.id); err != nil {
 			n.o.Log.Warn("cluster: deleting this node's heartbeat", "err", err)
 		}
 	})
-}
-
-// departAll deletes this node's rows one user at a time, reporting the users it was the
-// last node of; it goes on past a failed row and returns every error.
-func (n *Node) departAll(ctx context.Context) error {
-	rows, err := n.q.PresenceNodeRows(ctx, n.id)
-	if err != nil {
-		return fmt.Errorf("listing this node's presence: %w", err)
-	}
-	var errs []error
-	for _, r := range rows {
-		if err := ctx.Err(); err != nil {
-			return errors.Join(append(errs, err)...)
-		}
-		err := postgres.InTx(ctx, n.pool, func(tx pgx.Tx) error {
-			q := n.q.WithTx(tx)
-			if err := q.PresenceUserLock(ctx, lockKey(r.SessionID, r.UserID)); err != nil {
-				return err
-			}
-			others, err := q.PresenceConnectionDelete(ctx, db.PresenceConnectionDeleteParams{NodeID: n.id, SessionID: r.SessionID, UserID: r.UserID})
-			if err != nil || others > 0 {
-				return err
-			}
-			return n.o.Recorder.Departed(ctx, tx, r.SessionID, r.UserID, time.Time{})
-		})
-		if err != nil {
-			errs = append(errs, fmt.Errorf("session %s user %q: %w", r.SessionID, r.UserID, err))
-		}
-	}
-	return errors.Join(errs...)
 }
 
 // Crash stops the heartbeat and leaves the rows behind, as a killed process does (tests).
@@ -311,13 +287,15 @@ func (e errCapped) Error() string { return e.err.Error() }
 
 // Arrive records this node's connection count for u (presence.Directory). With caps, the
 // session's lock is taken first (arrivals in one session are counted one at a time across
-// nodes; departures only lower counts and do not take it), then the user's; the count is
-// written, the totals over live nodes read, and the write rolled back when over a cap.
+// nodes; departures only lower counts and do not take it), then the user's; the user's rows
+// on dead nodes that no sweep has removed yet are removed (departDead), the count is written,
+// the totals over live nodes read, and the write rolled back when over a cap.
 func (n *Node) Arrive(ctx context.Context, session uuid.UUID, u presence.User, conns int, caps presence.Caps) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, n.o.OpTimeout)
 	defer cancel()
 	capped := caps.PerUser > 0 || caps.PerSession > 0
 	var before int32
+	departedDead := false
 	err := postgres.InTx(ctx, n.pool, func(tx pgx.Tx) error {
 		q := n.q.WithTx(tx)
 		if capped {
@@ -329,6 +307,9 @@ func (n *Node) Arrive(ctx context.Context, session uuid.UUID, u presence.User, c
 			return err
 		}
 		var err error
+		if departedDead, err = n.departDead(ctx, tx, session, u.UserID); err != nil {
+			return err
+		}
 		before, err = q.PresenceConnectionUpsert(ctx, db.PresenceConnectionUpsertParams{
 			NodeID: n.id, SessionID: session, UserID: u.UserID, Name: u.Name, Role: u.Role, Conns: int32(conns),
 		})
@@ -366,11 +347,45 @@ func (n *Node) Arrive(ctx context.Context, session uuid.UUID, u presence.User, c
 		n.o.Log.Error("cluster: recording presence", "session", session, "user", u.UserID, "err", err)
 		return true, nil
 	}
+	if departedDead {
+		n.o.Log.Info("cluster: user left with a dead node", "session", session, "user", u.UserID)
+		n.o.OnDeparted(session, u.UserID) // their leave goes out before this arrival's join
+	}
 	return before == 0, nil
 }
 
+// departDead deletes, in an arrival's transaction, the user's rows on nodes silent for
+// PurgeAfter that no sweep has removed yet, and reports whether the user thereby left the
+// session (the Recorder sees the departure at the dead node's last heartbeat). Without it an
+// arrival soon after a restart would count those rows: no join, and the outage counted as
+// attendance.
+func (n *Node) departDead(ctx context.Context, tx pgx.Tx, session uuid.UUID, userID string) (left bool, err error) {
+	q := n.q.WithTx(tx)
+	seen, err := q.PresenceUserDeadRowsDelete(ctx, db.PresenceUserDeadRowsDeleteParams{
+		SessionID: session, UserID: userID, NodeID: n.id, MaxAge: interval(n.o.PurgeAfter),
+	})
+	if err != nil || len(seen) == 0 {
+		return false, err
+	}
+	n.purgedRows.Add(int64(len(seen)))
+	c, err := q.PresenceUserCount(ctx, db.PresenceUserCountParams{SessionID: session, UserID: userID})
+	if err != nil || c > 0 {
+		return false, err
+	}
+	if n.o.Recorder != nil {
+		if err := n.o.Recorder.Departed(ctx, tx, session, userID, slices.MaxFunc(seen, time.Time.Compare)); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
 // Depart records this node's remaining connection count for a user (presence.Directory).
+// After Stop it records nothing and answers false: the user is not seen to leave from here.
 func (n *Node) Depart(ctx context.Context, session uuid.UUID, userID string, conns int) bool {
+	if n.stopped.Load() {
+		return false // the row stays for the others' sweep (Stop)
+	}
 	ctx, cancel := context.WithTimeout(ctx, n.o.OpTimeout)
 	defer cancel()
 	if conns > 0 {

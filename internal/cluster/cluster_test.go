@@ -323,48 +323,183 @@ func TestSweepGoesOnPastAFailedRow(t *testing.T) {
 	}
 }
 
-// A node stopping cleanly reports the departure of the users present on no other node, and
-// leaves its rows to the others' purge when a departure cannot be recorded.
-func TestStopDepartsItsOwnUsers(t *testing.T) {
+// recorder records arrivals and departures (with their time) per user.
+type recorder struct {
+	mu       sync.Mutex
+	arrived  map[string]int
+	departed map[string][]time.Time
+}
+
+func newRecorder() *recorder {
+	return &recorder{arrived: map[string]int{}, departed: map[string][]time.Time{}}
+}
+
+func (r *recorder) Arrived(_ context.Context, _ pgx.Tx, _ uuid.UUID, u presence.User) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.arrived[u.UserID]++
+	return nil
+}
+
+func (r *recorder) Departed(_ context.Context, _ pgx.Tx, _ uuid.UUID, user string, at time.Time) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.departed[user] = append(r.departed[user], at)
+	return nil
+}
+
+func (r *recorder) counts() (arrived map[string]int, departed map[string][]time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	arrived, departed = map[string]int{}, map[string][]time.Time{}
+	for k, v := range r.arrived {
+		arrived[k] = v
+	}
+	for k, v := range r.departed {
+		departed[k] = append([]time.Time(nil), v...)
+	}
+	return arrived, departed
+}
+
+// A node stopping cleanly (a rolling restart) is to the others a crash at its stop: a user
+// who reconnects to another node within the leave grace never leaves and stays in one
+// attendance span; one who does not leaves after the grace, their attendance ending at the
+// stop. A grace running out on the stopping node records nothing there.
+func TestStopLeavesItsUsersToTheGrace(t *testing.T) {
+	t.Parallel()
+	url := dbtest.NewURL(t)
+	pool := dbtest.Pool(t, url)
+	left := &departures{}
+	rec := newRecorder()
+	const grace = 1500 * time.Millisecond
+	mk := func() *cluster.Node {
+		n := cluster.New(dbtest.Pool(t, url), cluster.Options{
+			HeartbeatInterval: 200 * time.Millisecond, PurgeAfter: 300 * time.Millisecond, LeaveGrace: grace,
+			Recorder: rec, OnDeparted: left.add,
+		})
+		n.Start(context.Background())
+		return n
+	}
+	a, b := mk(), mk()
+	t.Cleanup(func() { b.Stop(context.Background()) })
+	ctx := context.Background()
+	s := uuid.New()
+	sam := presence.User{UserID: "sam", Name: "Sam", Role: "student"}
+	mia := presence.User{UserID: "mia", Name: "Mia", Role: "student"}
+	for _, u := range []presence.User{sam, mia} {
+		if first, err := a.Arrive(ctx, s, u, 1, presence.Caps{}); !first || err != nil {
+			t.Fatalf("%s on a: first %v, %v", u.UserID, first, err)
+		}
+	}
+	beforeStop := time.Now()
+	a.Stop(ctx)
+	stopped := time.Now()
+	if last := a.Depart(ctx, s, "sam", 0); last {
+		t.Error("a grace running out on the stopped node reported sam's departure")
+	}
+	time.Sleep(grace / 3)
+	if first, err := b.Arrive(ctx, s, mia, 1, presence.Caps{}); first || err != nil {
+		t.Fatalf("mia back on b within the grace: first %v, %v; want not first", first, err)
+	}
+	if users, err := b.Present(ctx, s); err != nil || len(users) != 2 {
+		t.Fatalf("Present on b within the grace = %v, %v; want mia and sam", users, err)
+	}
+	waitFor := time.Now().Add(20 * time.Second)
+	for len(left.get()) == 0 {
+		if time.Now().After(waitFor) {
+			t.Fatal("no departure within 20s of a's stop")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	leftAfter := time.Since(stopped)
+	time.Sleep(time.Second) // more sweeps: nothing more may be reported
+	if got := left.get(); len(got) != 1 || got[0] != "sam" {
+		t.Fatalf("departures = %v, want [sam] (mia came back on b within the grace)", got)
+	}
+	if leftAfter < grace {
+		t.Fatalf("sam left %v after a's stop, want no sooner than the grace (%v)", leftAfter, grace)
+	}
+	arrived, departed := rec.counts()
+	if arrived["sam"] != 1 || arrived["mia"] != 1 || len(departed) != 1 || len(departed["sam"]) != 1 {
+		t.Fatalf("recorded arrivals %v, departures %v; want one each, sam's departure only", arrived, departed)
+	}
+	// The database's clock is this machine's: the last heartbeat was taken inside Stop.
+	if at := departed["sam"][0]; at.Before(beforeStop.Add(-time.Millisecond)) || at.After(stopped.Add(time.Millisecond)) {
+		t.Fatalf("sam departed at %v, want a's stop (between %v and %v)", at, beforeStop, stopped)
+	}
+	users, err := b.Present(ctx, s)
+	if err != nil || len(users) != 1 || users[0].UserID != "mia" {
+		t.Fatalf("Present = %v, %v, want [mia]", users, err)
+	}
+	var nodes int
+	if err := pool.QueryRow(ctx, "SELECT count(*) FROM presence_nodes WHERE node_id = $1", a.ID()).Scan(&nodes); err != nil || nodes != 0 {
+		t.Fatalf("a's heartbeat rows after the sweep = %d, %v; want 0", nodes, err)
+	}
+
+	// A node that stops with no rows left removes its heartbeat at once.
+	c := mk()
+	if _, err := c.Arrive(ctx, s, sam, 1, presence.Caps{}); err != nil {
+		t.Fatal(err)
+	}
+	if last := c.Depart(ctx, s, "sam", 0); !last {
+		t.Fatal("sam's only connection, on c, not reported last")
+	}
+	c.Stop(ctx)
+	if err := pool.QueryRow(ctx, "SELECT count(*) FROM presence_nodes WHERE node_id = $1", c.ID()).Scan(&nodes); err != nil || nodes != 0 {
+		t.Fatalf("c's heartbeat rows after a stop with no rows = %d, %v; want 0", nodes, err)
+	}
+}
+
+// After a restart, an arrival that comes before any sweep does not count the rows of a dead
+// node: the user left with it (their leave reported, before the arrival returns, and their
+// attendance ended at its last heartbeat) and arrives anew. Start sweeps before it returns.
+func TestArrivalIgnoresDeadNodesBeforeTheSweep(t *testing.T) {
 	t.Parallel()
 	url := dbtest.NewURL(t)
 	pool := dbtest.Pool(t, url)
 	ctx := context.Background()
 	s := uuid.New()
-	arrive := func(n *cluster.Node, users ...string) {
-		for _, u := range users {
-			if _, err := n.Arrive(ctx, s, presence.User{UserID: u, Name: u, Role: "student"}, 1, presence.Caps{}); err != nil {
-				t.Fatal(err)
-			}
+	rec := newRecorder()
+	left := &departures{}
+	// Not started: no sweep runs unless called.
+	opts := cluster.Options{PurgeAfter: time.Minute, Recorder: rec, OnDeparted: left.add}
+	dead, a := cluster.New(pool, opts), cluster.New(pool, opts)
+	sam := presence.User{UserID: "sam", Name: "Sam", Role: "student"}
+	tina := presence.User{UserID: "tina", Name: "Tina", Role: "tutor"}
+	for _, u := range []presence.User{sam, tina} {
+		if _, err := dead.Arrive(ctx, s, u, 1, presence.Caps{}); err != nil {
+			t.Fatal(err)
 		}
 	}
-	rec := &failingRecorder{at: map[string]time.Time{}}
-	a := cluster.New(pool, cluster.Options{Recorder: rec})
-	b := cluster.New(pool, cluster.Options{Recorder: rec})
-	a.Start(ctx)
-	b.Start(ctx)
-	t.Cleanup(func() { b.Stop(ctx) })
-	arrive(a, "sam", "tina")
-	arrive(b, "tina")
-	a.Stop(ctx)
-	if _, ok := rec.at["sam"]; !ok || len(rec.at) != 1 {
-		t.Fatalf("departures at a's stop = %v, want sam only (tina is on b)", rec.at)
-	}
-	users, err := b.Present(ctx, s)
-	if err != nil || len(users) != 1 || users[0].UserID != "tina" {
-		t.Fatalf("Present after a's stop = %v, %v; want tina", users, err)
-	}
-
-	// A departure that cannot be recorded: the rows and the heartbeat stay for the purge.
-	c := cluster.New(pool, cluster.Options{Recorder: &failingRecorder{fail: "amy", at: map[string]time.Time{}}})
-	c.Start(ctx)
-	arrive(c, "amy")
-	c.Stop(ctx)
-	var rows, nodes int
-	if err := pool.QueryRow(ctx, "SELECT (SELECT count(*) FROM presence_connections WHERE node_id = $1), (SELECT count(*) FROM presence_nodes WHERE node_id = $1)", c.ID()).Scan(&rows, &nodes); err != nil {
+	lastBeat := time.Now().Add(-time.Hour).Truncate(time.Microsecond)
+	// a beat just now (as Start would) but has not swept.
+	if _, err := pool.Exec(ctx, "INSERT INTO presence_nodes (node_id, seen_at) VALUES ($1, $2), ($3, now())", dead.ID(), lastBeat, a.ID()); err != nil {
 		t.Fatal(err)
 	}
-	if rows != 1 || nodes != 1 {
-		t.Fatalf("after a failed stop: %d rows, %d heartbeat rows of the node; want both kept for the purge", rows, nodes)
+	if first, err := a.Arrive(ctx, s, sam, 1, presence.Caps{}); !first || err != nil {
+		t.Fatalf("sam back after the dead node's purge age: first %v, %v; want first", first, err)
+	}
+	if got := left.get(); len(got) != 1 || got[0] != "sam" {
+		t.Fatalf("departures reported by the arrival = %v, want [sam]", got)
+	}
+	arrived, departed := rec.counts()
+	if arrived["sam"] != 2 || len(departed["sam"]) != 1 || !departed["sam"][0].Equal(lastBeat) {
+		t.Fatalf("sam: %d arrivals, departures %v; want 2 and one at the dead node's last heartbeat %v", arrived["sam"], departed["sam"], lastBeat)
+	}
+
+	// Starting a node sweeps before Start returns: tina, on the dead node only, has left.
+	b := cluster.New(pool, cluster.Options{PurgeAfter: time.Minute, Recorder: rec, OnDeparted: left.add})
+	b.Start(ctx)
+	t.Cleanup(func() { b.Stop(ctx) })
+	if got := left.get(); len(got) != 2 || got[1] != "tina" {
+		t.Fatalf("departures after b's start = %v, want [sam tina]", got)
+	}
+	var rows int
+	if err := pool.QueryRow(ctx, "SELECT count(*) FROM presence_connections WHERE node_id = $1", dead.ID()).Scan(&rows); err != nil || rows != 0 {
+		t.Fatalf("the dead node's rows after b's start = %d, %v; want 0", rows, err)
+	}
+	users, err := b.Present(ctx, s)
+	if err != nil || len(users) != 1 || users[0].UserID != "sam" {
+		t.Fatalf("Present = %v, %v; want [sam]", users, err)
 	}
 }
