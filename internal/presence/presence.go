@@ -341,8 +341,11 @@ type member struct {
 	// coalesced to one per interval (see relay).
 	state    relay
 	viewport relay
-	// reactions is the user's reaction bucket (guarded by rl).
-	reactions bucket
+	// reactions is the user's reaction bucket, toggles their hand and spotlight changes'
+	// (guarded by rl).
+	reactions  bucket
+	toggles    bucket
+	toggleTold time.Time // the last Dropped of toggles
 
 	// grace is the pending leave of a user with no connection left here (under room.mu);
 	// graceGen tells a grace timer whether it is still the current one.
@@ -465,7 +468,8 @@ func (h *Hub) JoinContext(ctx context.Context, classroomID, session uuid.UUID, u
 		m = &member{user: u, tokens: float64(h.opts.CursorBurst), last: now,
 			state:     relay{kind: KindState},
 			viewport:  relay{kind: KindViewport},
-			reactions: bucket{tokens: reactionBurst, last: now}}
+			reactions: bucket{tokens: reactionBurst, last: now},
+			toggles:   bucket{tokens: toggleBurst, last: now}}
 		r.users[u.UserID] = m
 		r.setHere(u.UserID, true)
 	}

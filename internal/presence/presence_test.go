@@ -334,3 +334,47 @@ func TestCloseSession(t *testing.T) {
 	mu.Unlock()
 	join(t, b, class, s, presence.User{UserID: "late"}, &late) // the transport's own check refuses by then
 }
+
+// Hand and spotlight changes share a bucket of 5 per second, burst 10; a refusal is
+// Dropped once per second, DroppedAgain in between; repeats that change nothing are free.
+func TestToggleRate(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1_700_000_000, 0)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	h := presence.NewHub(presence.Options{Now: clock})
+	class, s := uuid.New(), uuid.New()
+	var mia, tina sink
+	m := join(t, h, class, s, presence.User{UserID: "mia", Role: presence.RoleStudent}, &mia)
+	tu := join(t, h, class, s, presence.User{UserID: "tina", Role: presence.RoleTutor}, &tina)
+	var got []presence.Result
+	for i := range 13 {
+		got = append(got, m.Hand(i%2 == 0, ""))
+	}
+	want := []presence.Result{presence.Done, presence.Done, presence.Done, presence.Done, presence.Done,
+		presence.Done, presence.Done, presence.Done, presence.Done, presence.Done,
+		presence.Dropped, presence.Unchanged, presence.DroppedAgain}
+	if !slices.Equal(got, want) {
+		t.Fatalf("13 toggles: %v, want %v", got, want)
+	}
+	if r := m.Hand(true, ""); r != presence.DroppedAgain {
+		t.Fatalf("another raise within the second: %v, want DroppedAgain", r)
+	}
+	advance(time.Second)
+	got = got[:0]
+	for i := range 6 {
+		got = append(got, m.Hand(i%2 == 0, ""))
+	}
+	want = []presence.Result{presence.Done, presence.Done, presence.Done, presence.Done, presence.Done, presence.Dropped}
+	if !slices.Equal(got, want) {
+		t.Fatalf("after a second: %v, want %v", got, want)
+	}
+	// The tutor's bucket is theirs: lowering mia's hand and the spotlight are not refused.
+	if r := tu.Hand(false, "mia"); r != presence.Unchanged && r != presence.Done {
+		t.Fatalf("tutor lowering mia's hand: %v", r)
+	}
+	if r := tu.Spotlight(true); r != presence.Done {
+		t.Fatalf("tutor's spotlight: %v", r)
+	}
+}

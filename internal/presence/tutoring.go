@@ -19,10 +19,11 @@ type Result uint8
 
 // Results.
 const (
-	Done      Result = iota + 1 // published (or coalesced, to be published)
-	Unchanged                   // nothing to do: the hand or spotlight already was so
-	Dropped                     // over the rate; not published
-	Forbidden                   // the user's role may not do this
+	Done         Result = iota + 1 // published (or coalesced, to be published)
+	Unchanged                      // nothing to do: the hand or spotlight already was so
+	Dropped                        // over the rate; not published (the transport tells the sender)
+	DroppedAgain                   // over the rate, and the sender was told of a drop less than a second ago
+	Forbidden                      // the user's role may not do this
 )
 
 // reactionRate and reactionBurst bound one user's reactions: at most 3 per second.
@@ -31,9 +32,19 @@ const (
 	reactionBurst = 3
 )
 
+// toggleRate and toggleBurst bound one user's hand and spotlight changes together: each
+// one is a broadcast to every connection of the session and a message to every node, so a
+// user toggling in a loop would fill the others' outboxes. The burst lets a tutor lower a
+// few hands at once.
+const (
+	toggleRate  = 5
+	toggleBurst = 10
+)
+
 // Hand raises or lowers a hand: target is the user whose hand it is ("" or the caller for
 // their own). A student may raise and lower their own hand; a tutor may lower anyone's.
-// Raising a raised hand keeps its place in the queue (Unchanged).
+// Raising a raised hand keeps its place in the queue (Unchanged). A change over the
+// caller's hand and spotlight rate is Dropped (or DroppedAgain).
 func (c *Conn) Hand(raised bool, target string) Result {
 	self := c.m.user
 	if target == "" {
@@ -54,12 +65,15 @@ func (c *Conn) Hand(raised bool, target string) Result {
 	if (!r.handAt(target).IsZero()) == raised {
 		return Unchanged
 	}
+	if res := c.m.takeToggle(r.hub.opts.Now()); res != Done {
+		return res
+	}
 	r.hub.opts.Bus.Publish(r.session, &Event{Kind: KindHand, User: User{UserID: target}, Code: flag(raised), At: r.hub.opts.Now().Truncate(time.Millisecond).UnixMicro()})
 	return Done
 }
 
 // React relays a reaction (the transport has checked the emoji); more than 3 per second
-// of one user are dropped.
+// of one user are dropped (silently: the AsyncAPI document says so).
 func (c *Conn) React(emoji string) Result {
 	m := c.m
 	m.rl.Lock()
@@ -79,7 +93,8 @@ func (c *Conn) React(emoji string) Result {
 }
 
 // Spotlight turns the caller's spotlight on or off; tutors only. Turning it on takes it
-// from another tutor who held it.
+// from another tutor who held it. A change over the caller's hand and spotlight rate is
+// Dropped (or DroppedAgain).
 func (c *Conn) Spotlight(on bool) Result {
 	if c.m.user.Role != RoleTutor {
 		return Forbidden
@@ -89,6 +104,9 @@ func (c *Conn) Spotlight(on bool) Result {
 	defer r.mu.RUnlock()
 	if c.gone || r.holdsSpotlight(c.m.user.UserID) == on {
 		return Unchanged
+	}
+	if res := c.m.takeToggle(r.hub.opts.Now()); res != Done {
+		return res
 	}
 	r.hub.opts.Bus.Publish(r.session, &Event{Kind: KindSpotlight, User: User{UserID: c.m.user.UserID}, Code: flag(on)})
 	return Done
@@ -106,6 +124,23 @@ func (c *Conn) Viewport(wire []byte) Result {
 	}
 	c.offer(&c.m.viewport, c.r.hub.opts.ViewportInterval, wire)
 	return Done
+}
+
+// takeToggle takes a token of the user's hand and spotlight bucket: Done, Dropped, or
+// DroppedAgain within a second of the last Dropped, so that a flood's refusals do not
+// flood the sender in turn. Only changes are counted: a repeated raise or spotlight is
+// Unchanged and costs the others nothing.
+func (m *member) takeToggle(now time.Time) Result {
+	m.rl.Lock()
+	defer m.rl.Unlock()
+	if m.toggles.take(now, toggleRate, toggleBurst) {
+		return Done
+	}
+	if now.Sub(m.toggleTold) < time.Second {
+		return DroppedAgain
+	}
+	m.toggleTold = now
+	return Dropped
 }
 
 func flag(b bool) int {

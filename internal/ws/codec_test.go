@@ -171,6 +171,13 @@ func TestServerFramesMatchSchema(t *testing.T) {
 		}
 		check(f, want)
 	}
+	for _, f := range [][]byte{frameHandRateLimited, frameSpotlightRateLimited} {
+		var want map[string]any
+		if err := json.Unmarshal(f, &want); err != nil || want["code"] != "rate_limited" {
+			t.Fatalf("%s: %v", f, err)
+		}
+		check(f, want)
+	}
 	check(framePong, map[string]any{"type": "pong"})
 	check(frameStateTooLarge, map[string]any{"type": "error", "code": "state_too_large", "message": "presence state is larger than 512 bytes", "for": "state"})
 }

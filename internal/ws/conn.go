@@ -319,24 +319,27 @@ func (c *conn) readLoop() int {
 			}
 			c.pc.State([]byte(msg.state))
 		case msgHand:
-			c.refused(c.pc.Hand(msg.on, msg.target), frameHandForbidden)
+			c.refused(c.pc.Hand(msg.on, msg.target), frameHandForbidden, frameHandRateLimited)
 		case msgReaction:
 			if c.pc.React(msg.emoji) == presence.Dropped {
 				m.droppedRate.Inc()
 			}
 		case msgSpotlight:
-			c.refused(c.pc.Spotlight(msg.on), frameSpotlightForbidden)
+			c.refused(c.pc.Spotlight(msg.on), frameSpotlightForbidden, frameSpotlightRateLimited)
 		case msgViewport:
-			c.refused(c.pc.Viewport(viewportFrame(c.user.UserID, msg.x, msg.y, msg.w, msg.h)), frameViewportForbidden)
+			c.refused(c.pc.Viewport(viewportFrame(c.user.UserID, msg.x, msg.y, msg.w, msg.h)), frameViewportForbidden, nil)
 		}
 	}
 }
 
-// refused answers a tutoring frame the presence layer refused with its error frame; the
-// connection stays.
-func (c *conn) refused(res presence.Result, frame []byte) {
-	if res == presence.Forbidden {
-		c.enqueueFrame(frame)
+// refused answers a tutoring frame the presence layer refused with its error frame
+// (forbidden, or over the rate: limited); the connection stays.
+func (c *conn) refused(res presence.Result, forbidden, limited []byte) {
+	switch {
+	case res == presence.Forbidden:
+		c.enqueueFrame(forbidden)
+	case res == presence.Dropped && limited != nil:
+		c.enqueueFrame(limited)
 	}
 }
 

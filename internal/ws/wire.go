@@ -42,6 +42,12 @@ var (
 	frameViewportForbidden  = []byte(`{"type":"error","code":"forbidden","message":"only a tutor may send the spotlight viewport","for":"viewport"}`)
 )
 
+// Refusals of hand and spotlight changes over the user's rate.
+var (
+	frameHandRateLimited      = []byte(`{"type":"error","code":"rate_limited","message":"more than 5 hand or spotlight changes per second","for":"hand"}`)
+	frameSpotlightRateLimited = []byte(`{"type":"error","code":"rate_limited","message":"more than 5 hand or spotlight changes per second","for":"spotlight"}`)
+)
+
 var framePong = []byte(`{"type":"pong"}`)
 
 // appendSnapshot encodes a presence.snapshot message.

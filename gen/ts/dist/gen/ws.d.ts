@@ -298,7 +298,7 @@ export interface State {
     state: PresenceState;
 }
 /**
- * A frame the server refused without closing the connection. Known codes: `state_too_large` (a presence state over 512 bytes) and `forbidden` (a message the user's role may not send: `spotlight`, `viewport` or another user's `hand` from a student). Clients should treat an unknown code like `forbidden`.
+ * A frame the server refused without closing the connection. Known codes: `state_too_large` (a presence state over 512 bytes), `forbidden` (a message the user's role may not send: `spotlight`, `viewport` or another user's `hand` from a student) and `rate_limited` (a `hand` or `spotlight` change over 5 per second, burst 10: not relayed; at most one such frame per second; send the latest wanted change again after a second). Clients should treat an unknown code like `forbidden`.
  *
  * This interface was referenced by `AsyncAPIMessages`'s JSON-Schema
  * via the `definition` "ErrorMessage".
