@@ -1,6 +1,7 @@
 // Walks the demo page's presence and tutoring sections in headless Chromium as a tutor and a
 // student in two windows: each sees the other's cursor in the colour and under the name of
-// the other's presence state; the student raises a hand and reacts, the tutor sees both; a
+// the other's presence state; the student's network drops and returns without either window
+// losing the other user for a moment (no flicker); the student raises a hand and reacts, the tutor sees both; a
 // student's spotlight is refused with an error; the tutor turns the spotlight on and scrolls
 // the board, and the student's board follows; the tutor clears the hands queue. Prints one
 // JSON line with what it saw.
@@ -67,6 +68,28 @@ try {
   const tutorSeesCursor = await cursorOf(tutor, studentID);
   const studentSeesCursor = await cursorOf(student, tutorID);
 
+  // No flicker: the student's network drops and comes back within the leave grace; neither
+  // window ever loses the other user from its list or board meanwhile.
+  const watch = (p, id) => p.evaluate((id) => {
+    window.flicker = 0;
+    const check = () => {
+      if (!document.querySelector(`#presence li[data-user="${id}"]`) || !document.querySelector(`#board .cursor[data-user="${id}"]`)) window.flicker++;
+    };
+    check();
+    new MutationObserver(check).observe(document.body, { subtree: true, childList: true });
+  }, id);
+  await watch(tutor, studentID);
+  await watch(student, tutorID);
+  await student.context().setOffline(true);
+  await student.waitForFunction(() => document.querySelector("#ws-status").textContent.startsWith("closed"));
+  const whileOffline = await text(student, "#ws-status");
+  await student.waitForTimeout(700);
+  await student.context().setOffline(false);
+  await student.waitForFunction(connected);
+  await wiggle(student); // still drawn, and moving, on the tutor's board
+  await tutor.waitForTimeout(300);
+  const flicker = { tutor: await tutor.evaluate(() => window.flicker), student: await student.evaluate(() => window.flicker), whileOffline };
+
   // Hands and reactions.
   await student.click("#raise-hand");
   await tutor.waitForSelector(`#hands li[data-user="${studentID}"]`);
@@ -96,7 +119,7 @@ try {
   await tutor.waitForFunction(() => document.querySelectorAll("#hands li").length === 0);
 
   console.log(JSON.stringify({
-    tutorID, tutorSeesCursor, studentSeesCursor, tutorSeesHands, studentRefused, studentSpotlightChecked, studentBoard,
+    tutorID, tutorSeesCursor, studentSeesCursor, flicker, tutorSeesHands, studentRefused, studentSpotlightChecked, studentBoard,
     studentHandsAfterClear: await student.$$eval("#hands li", (l) => l.length),
     errors,
   }));

@@ -10,18 +10,23 @@ import (
 
 // TestTutoringDemoInBrowser walks the demo page's presence and tutoring sections in
 // headless Chromium as a tutor and a student (e2e/browser/tutoring.mjs): cursors take the
-// colour and name of the presence state, a raised hand and a reaction reach the tutor, a
+// colour and name of the presence state, a network drop within the leave grace makes
+// neither window lose the other user for a moment (no flicker), a raised hand and a reaction reach the tutor, a
 // student's spotlight is refused with an error frame, the tutor's spotlight moves the
 // student's board, and clearing the hands queue empties it in both windows.
 func TestTutoringDemoInBrowser(t *testing.T) {
 	t.Parallel()
 	chromium, root := apptest.Chromium(t)
-	env := apptest.New(t, nil)
+	env := apptest.New(t, map[string]string{"WS_LEAVE_GRACE": "5s"})
 	type cursor struct{ Colour, Label string }
 	var got struct {
-		TutorID                 string   `json:"tutorID"`
-		TutorSeesCursor         cursor   `json:"tutorSeesCursor"`
-		StudentSeesCursor       cursor   `json:"studentSeesCursor"`
+		TutorID           string `json:"tutorID"`
+		TutorSeesCursor   cursor `json:"tutorSeesCursor"`
+		StudentSeesCursor cursor `json:"studentSeesCursor"`
+		Flicker           struct {
+			Tutor, Student int
+			WhileOffline   string
+		} `json:"flicker"`
 		TutorSeesHands          []string `json:"tutorSeesHands"`
 		StudentRefused          string   `json:"studentRefused"`
 		StudentSpotlightChecked bool     `json:"studentSpotlightChecked"`
@@ -42,6 +47,9 @@ func TestTutoringDemoInBrowser(t *testing.T) {
 	}
 	if got.StudentSeesCursor.Colour != "#c2255c" || got.StudentSeesCursor.Label != "Tina" {
 		t.Errorf("student sees the tutor's cursor as %+v, want #c2255c labelled Tina", got.StudentSeesCursor)
+	}
+	if got.Flicker.Tutor != 0 || got.Flicker.Student != 0 || !strings.HasPrefix(got.Flicker.WhileOffline, "closed 1006 offline") {
+		t.Errorf("network drop within the grace: %+v; want no moment without the other user in either window", got.Flicker)
 	}
 	if len(got.TutorSeesHands) != 1 || got.TutorSeesHands[0] != "sam" {
 		t.Errorf("tutor's hands queue %v, want [sam]", got.TutorSeesHands)
