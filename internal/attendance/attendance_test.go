@@ -365,3 +365,57 @@ func TestHungReceiverDelaysNoPresence(t *testing.T) {
 		t.Fatalf("a join took %v while the receiver hung", worst)
 	}
 }
+
+// TestAttendanceCSVStreamsEveryPage: 250 users (three pages of the CSV writer) come out as
+// CSV in the order and with the values of the JSON pages; names a spreadsheet would run are
+// disarmed.
+func TestAttendanceCSVStreamsEveryPage(t *testing.T) {
+	t.Parallel()
+	f := fixture{apptest.NewClassrooms(t, nil), t}
+	_, err := f.Env.Pool.Exec(context.Background(), `
+		INSERT INTO attendance_spans (classroom_id, session_id, user_id, name, role, joined_at, left_at)
+		SELECT $1, $2, 'u' || i, CASE WHEN i = 7 THEN '=cmd|'' /C calc''!A0' ELSE 'User, "' || i || '"' END, 'student',
+		       now() - make_interval(secs => 1000 - i), CASE WHEN i % 2 = 0 THEN now() - make_interval(secs => 500 - i) END
+		FROM generate_series(1, 250) i`, f.Class.Id, f.Session.Id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := f.Env.Do(apptest.Request{Method: http.MethodGet, Path: f.path(), Token: f.Tina, Header: map[string]string{"Accept": "text/csv"}})
+	if resp.Status != 200 {
+		t.Fatalf("GET attendance as CSV = %d: %s", resp.Status, resp.Body)
+	}
+	recs, err := csv.NewReader(strings.NewReader(string(resp.Body))).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := f.rows(100)
+	if len(recs) != 251 || len(rows) != 250 {
+		t.Fatalf("CSV lines = %d, JSON rows = %d; want 251 and 250", len(recs), len(rows))
+	}
+	for i, r := range rows {
+		left := ""
+		if r.LastLeftAt != nil {
+			left = r.LastLeftAt.UTC().Format(time.RFC3339Nano)
+		}
+		name := r.Name
+		if strings.HasPrefix(name, "=") {
+			name = "'" + name
+		}
+		want := []string{r.UserId, name, string(r.Role), r.FirstJoinedAt.UTC().Format(time.RFC3339Nano), left, "", strconv.Itoa(r.Joins)}
+		got := recs[i+1]
+		if r.LastLeftAt != nil { // closed spans: present_seconds is fixed
+			want[5] = strconv.FormatInt(r.PresentSeconds, 10)
+		} else {
+			want[5] = got[5] // open: counts up between the two reads
+		}
+		if strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Fatalf("CSV line %d = %q, want %q", i+2, got, want)
+		}
+	}
+	if rows[0].UserId != "u250" || rows[249].UserId != "u1" {
+		t.Fatalf("order: first %s, last %s; want the latest first join (u250) first", rows[0].UserId, rows[249].UserId)
+	}
+	if recs[1+250-7][1] != `'=cmd|' /C calc'!A0` {
+		t.Fatalf("u7's name in CSV = %q, want it prefixed with '", recs[1+250-7][1])
+	}
+}
