@@ -9,10 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/m4sh/backend/internal/apperr"
 	"github.com/m4sh/backend/internal/blob"
+	"github.com/m4sh/backend/internal/chunkstore"
 	"github.com/m4sh/backend/internal/chunkstore/scenetest"
 	"github.com/m4sh/backend/internal/dbtest"
 	"github.com/m4sh/backend/internal/s3test"
@@ -272,4 +274,98 @@ func TestAutosavesDuringGC(t *testing.T) {
 	}
 	used := checkStore(t, b.pool, b.store, b.svc)
 	t.Logf("%d cleanups beside 20 autosaves; %d bytes stored", runs, used["u1"])
+}
+
+// TestChunkedGCCrashes stops a chunked GC at each point between its steps: after its
+// transaction committed but before its deletion job ran (the node died with its outbox
+// queued), after the job deleted the blobs but before it deleted the tombstones (the job is
+// retried), and with the job lost altogether (its tombstones are finished by the reaper after
+// the grace period). Each time the invariants hold once the survivor is done.
+func TestChunkedGCCrashes(t *testing.T) {
+	t.Parallel()
+	scene := scenetest.Autosaves(33, 3)
+	seed := func(t *testing.T) (*chunkBundle, solo.Session) {
+		b := setupChunks(t, backends[0].open(t))
+		s := b.session(t, "u1")
+		for _, body := range scene {
+			b.upload(t, b.svc, "u1", s, body)
+		}
+		return b, s
+	}
+	ctx := context.Background()
+	tombstones := func(t *testing.T, b *chunkBundle) int {
+		t.Helper()
+		var n int
+		if err := b.pool.QueryRow(ctx, `SELECT count(*) FROM snapshot_chunks WHERE state = 'deleting'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	t.Run("outbox queued, then worked", func(t *testing.T) {
+		t.Parallel()
+		b, s := seed(t)
+		idle := riverClient(t, b.pool, b.svc, b.log) // inserts only, as a node that died
+		if sum, err := b.svc.Cleanup(ctx, idle, 1, &s.ID); err != nil || sum.RevisionsDeleted != 2 {
+			t.Fatalf("cleanup = %+v, %v", sum, err)
+		}
+		if tombstones(t, b) == 0 {
+			t.Fatal("no tombstones after GC freed chunks")
+		}
+		worker := startedRiverClient(t, b.pool, b.svc, b.log)
+		if err := solo.AwaitBlobDeletes(ctx, worker, 20*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+		checkStore(t, b.pool, b.store, b.svc)
+	})
+
+	t.Run("blobs deleted, tombstones not", func(t *testing.T) {
+		t.Parallel()
+		b, s := seed(t)
+		idle := riverClient(t, b.pool, b.svc, b.log)
+		if _, err := b.svc.Cleanup(ctx, idle, 1, &s.ID); err != nil {
+			t.Fatal(err)
+		}
+		// What the job would have deleted, deleted by hand: the tombstones' blobs.
+		rows, _ := b.pool.Query(ctx, `SELECT user_id, sha256, id FROM snapshot_chunks WHERE state = 'deleting'`)
+		type chunk struct {
+			User string
+			Sha  []byte
+			ID   int64
+		}
+		cs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[chunk])
+		if err != nil || len(cs) == 0 {
+			t.Fatalf("tombstones %v, %v", cs, err)
+		}
+		for _, c := range cs {
+			if err := b.store.Delete(ctx, chunkstore.Key(c.User, chunkstore.Hash(c.Sha), c.ID)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		worker := startedRiverClient(t, b.pool, b.svc, b.log) // the retried job
+		if err := solo.AwaitBlobDeletes(ctx, worker, 20*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+		checkStore(t, b.pool, b.store, b.svc)
+	})
+
+	t.Run("job lost", func(t *testing.T) {
+		t.Parallel()
+		b, s := seed(t)
+		idle := riverClient(t, b.pool, b.svc, b.log)
+		if _, err := b.svc.Cleanup(ctx, idle, 1, &s.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.pool.Exec(ctx, `DELETE FROM river_job WHERE kind = $1`, solo.KindDeleteBlob); err != nil {
+			t.Fatal(err)
+		}
+		n := tombstones(t, b)
+		if sum, err := b.svc.ReapPending(ctx, time.Hour); err != nil || sum.Tombstones != 0 {
+			t.Errorf("reap within the grace = %+v, %v; want the young tombstones left to their job", sum, err)
+		}
+		if sum, err := b.svc.ReapPending(ctx, 0); err != nil || sum.Tombstones != n {
+			t.Errorf("reap = %+v, %v; want %d tombstones finished", sum, err, n)
+		}
+		checkStore(t, b.pool, b.store, b.svc)
+	})
 }

@@ -5,6 +5,9 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"io"
+	"log/slog"
 	"slices"
 	"testing"
 	"time"
@@ -121,6 +124,23 @@ func TestRestoreWholeBlob(t *testing.T) {
 	if _, err := b.upload("newer", ""); err != nil {
 		t.Fatal(err)
 	}
+	// A restore that dies after writing the chunks is dropped by the reaper like an upload.
+	crashing := solo.New(b.pool, b.blobs, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, solo.Options{
+		DefaultQuota: 1 << 20, MaxSnapshotBytes: 1 << 16,
+		AfterStep: func(_ context.Context, st solo.Step) error {
+			if st == solo.StepBlobWrite {
+				return errCrash
+			}
+			return nil
+		},
+	})
+	if _, err := crashing.SnapshotRestore(ctx, b.user, b.sess.ID, 1); !errors.Is(err, errCrash) {
+		t.Fatalf("crashing restore = %v", err)
+	}
+	if sum, err := b.svc.ReapPending(ctx, 0); err != nil || sum != (solo.ReapSummary{RolledBack: 1, OrphanBlobs: 1}) {
+		t.Errorf("reap after a crashed restore = %+v, %v", sum, err)
+	}
+	b.checkInvariant(t, 6+5)
 	res, err := b.svc.SnapshotRestore(ctx, b.user, b.sess.ID, 1)
 	if err != nil || !res.Created || res.Snapshot.Revision != 3 || res.Snapshot.RestoredFrom != 1 || res.Snapshot.StoredBytes != 6 {
 		t.Fatalf("restore of a whole-blob revision = %+v, %v", res, err)
