@@ -3,11 +3,11 @@
 // into a document of the service's own origin (so the WebSocket is same-origin).
 // Each step waits for what the other window must show; prints one JSON line with what was
 // seen, and `failed` naming the step that timed out.
-// usage: node react.mjs <chromium> <base-url> <bundle-dir> <class-id> <session-id> <tutor-token> <student-token>
+// usage: node react.mjs <chromium> <base-url> <bundle-dir> <class-id> <session-id> <tutor-token> <student-token> <second-session-id>
 import { readFile } from "node:fs/promises";
 import { chromium } from "playwright-core";
 
-const [executablePath, base, bundle, classId, sessionId, tutorToken, studentToken] = process.argv.slice(2);
+const [executablePath, base, bundle, classId, sessionId, tutorToken, studentToken, secondSession] = process.argv.slice(2);
 const browser = await chromium.launch({ executablePath, headless: true, args: ["--no-sandbox"] });
 const out = { errors: [], steps: [] };
 const read = (p) => p.evaluate(() => {
@@ -72,9 +72,22 @@ try {
   await tutor.evaluate(() => window.act.viewport(0, 120, 800, 600));
   await wait(student, "student sees the tutor's viewport", () => JSON.stringify(JSON.parse(document.getElementById("spotlight").textContent)?.viewport) === '{"x":0,"y":120,"w":800,"h":600}');
 
+  step = "tutor switches to the second session";
+  await tutor.evaluate((id) => window.switchSession(id), secondSession);
+  await wait(student, "student sees tina leave the first session", () => document.getElementById("others").textContent === "[]"
+    && document.getElementById("spotlight").textContent === "null");
+  await wait(tutor, "tutor is open in the second session, alone", () => document.getElementById("status").textContent === "open"
+    && document.getElementById("others").textContent === "[]" && document.getElementById("hands").textContent === "[]");
+  step = "student follows";
+  await student.evaluate((id) => window.switchSession(id), secondSession);
+  // A new session starts from the provider's initialState, not the last session's state.
+  await wait(tutor, "tutor sees mia join with her initial colour", () => JSON.parse(document.getElementById("others").textContent)
+    .some((o) => o.user_id === "mia" && o.state?.color === "#1c7ed6"));
+  await wait(student, "student's useMyState is the initial state again", () => JSON.parse(document.getElementById("me").textContent)?.color === "#1c7ed6");
+
   step = "student's provider unmounts";
   await student.evaluate(() => window.unmount());
-  await wait(tutor, "tutor sees mia leave (hand lowered)", () => document.getElementById("others").textContent === "[]" && document.getElementById("hands").textContent === "[]");
+  await wait(tutor, "tutor sees mia leave", () => document.getElementById("others").textContent === "[]");
   out.tutor = await read(tutor);
   await tutor.screenshot({ path: `${bundle}/tutor.png` });
   step = "done";

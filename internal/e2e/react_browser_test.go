@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/m4sh/backend/gen/api"
 	"github.com/m4sh/backend/internal/apptest"
 )
 
@@ -13,8 +14,9 @@ import (
 // @m4sh/client/react, in StrictMode, imported through the package's subpath export) with
 // esbuild and drives it in headless Chromium as tutor tina and student mia of one session
 // (e2e/browser/react.mjs; the bundle is put into a document of the service's origin): connection state, others with their presence state, useMyState,
-// cursors labelled with name and state, hands, the spotlight with its viewport, and the
-// provider's unmount leaving. Cursor moves must not re-render useOthers' component.
+// cursors labelled with name and state, hands, the spotlight with its viewport, a switch to
+// another session (a new socket: the old session sees the leave, the new one the join with the
+// initial state), and the provider's unmount leaving. Cursor moves must not re-render useOthers' component.
 func TestReactBindingsInChromium(t *testing.T) {
 	t.Parallel()
 	chromium, root := apptest.Chromium(t)
@@ -30,6 +32,7 @@ func TestReactBindingsInChromium(t *testing.T) {
 		t.Fatalf("cp: %v\n%s", err, out)
 	}
 	f := apptest.NewClassrooms(t, nil)
+	second := apptest.MustCreate[api.ClassroomSession](t, f.Env, f.Tina, "/api/v1/classrooms/"+f.Class.Id.String()+"/sessions/", map[string]any{"title": "Week 2"})
 	var got struct {
 		Errors                   []string `json:"errors"`
 		Steps                    []string `json:"steps"`
@@ -39,7 +42,7 @@ func TestReactBindingsInChromium(t *testing.T) {
 		} `json:"rendersDuringCursorMoves"`
 	}
 	apptest.RunBrowserDriver(t, root, 2*time.Minute, "react.mjs", &got, chromium, f.Env.Server.URL, bundle,
-		f.Class.Id.String(), f.Session.Id.String(), f.Tina, f.Mia)
+		f.Class.Id.String(), f.Session.Id.String(), f.Tina, f.Mia, second.Id.String())
 	t.Logf("steps: %v", got.Steps)
 	if got.Failed != "" {
 		t.Fatalf("step %s (passed before it: %v; page errors: %v)", got.Failed, got.Steps, got.Errors)

@@ -28,7 +28,10 @@ export interface PresenceProviderProps<S extends PresenceState = PresenceState> 
     userId: string;
     /** As PresenceOptions.getToken; may change between renders without reconnecting. */
     getToken: PresenceOptions["getToken"];
-    /** The caller's presence state to send once connected (and after every reconnect). */
+    /**
+     * The caller's presence state to send once connected (and after every reconnect); a new
+     * session (classId, sessionId changed) starts from it again, not from the last session's.
+     */
     initialState?: S;
     children?: ReactNode;
 }

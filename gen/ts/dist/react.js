@@ -83,8 +83,11 @@ export function PresenceProvider(props) {
     const { classId, sessionId, userId, getToken, initialState, children, ...options } = props;
     const tokenRef = useRef(getToken);
     tokenRef.current = getToken;
+    // Read when a socket is made: the latest options and state, not those of the first render.
     const optionsRef = useRef(options);
+    optionsRef.current = options;
     const initialRef = useRef(initialState);
+    initialRef.current = initialState;
     const key = `${options.baseUrl ?? ""}\n${classId}\n${sessionId}\n${userId}`;
     const [store, setStore] = useState(null);
     // The socket is created and connected in an effect (never during render), so a render that

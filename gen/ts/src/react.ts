@@ -132,7 +132,10 @@ export interface PresenceProviderProps<S extends PresenceState = PresenceState>
   userId: string;
   /** As PresenceOptions.getToken; may change between renders without reconnecting. */
   getToken: PresenceOptions["getToken"];
-  /** The caller's presence state to send once connected (and after every reconnect). */
+  /**
+   * The caller's presence state to send once connected (and after every reconnect); a new
+   * session (classId, sessionId changed) starts from it again, not from the last session's.
+   */
   initialState?: S;
   children?: ReactNode;
 }
@@ -149,8 +152,11 @@ export function PresenceProvider<S extends PresenceState = PresenceState>(props:
   const { classId, sessionId, userId, getToken, initialState, children, ...options } = props;
   const tokenRef = useRef(getToken);
   tokenRef.current = getToken;
+  // Read when a socket is made: the latest options and state, not those of the first render.
   const optionsRef = useRef(options);
+  optionsRef.current = options;
   const initialRef = useRef(initialState);
+  initialRef.current = initialState;
   const key = `${options.baseUrl ?? ""}\n${classId}\n${sessionId}\n${userId}`;
   const [store, setStore] = useState<{ key: string; store: PresenceStore<S> } | null>(null);
   // The socket is created and connected in an effect (never during render), so a render that

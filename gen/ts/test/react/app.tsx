@@ -55,10 +55,13 @@ function Panel() {
 
 function App() {
   const [mounted, setMounted] = useState(true);
-  (window as unknown as { unmount: () => void }).unmount = () => setMounted(false);
+  const [session, setSession] = useState(param("session"));
+  const w = window as unknown as { unmount: () => void; switchSession: (id: string) => void };
+  w.unmount = () => setMounted(false);
+  w.switchSession = setSession;
   if (!mounted) return <pre id="status">unmounted</pre>;
   return (
-    <PresenceProvider<Me> classId={param("class")} sessionId={param("session")} userId={param("user")}
+    <PresenceProvider<Me> classId={param("class")} sessionId={session} userId={param("user")}
       getToken={() => param("token")} initialState={{ color: param("color") }}>
       <Panel />
     </PresenceProvider>
