@@ -2,29 +2,46 @@
 -- presence transition; the partial unique index keeps one open span per user and session.
 
 -- name: AttendanceSpanOpen :one
--- Opens a span for a user arriving in a session at joined_at (now when null), unless one
--- is open (no row then) or the session is not a classroom session (no row either).
-INSERT INTO attendance_spans (classroom_id, session_id, user_id, name, role, joined_at)
-SELECT s.classroom_id, s.id, @user_id, @name, @role, coalesce(sqlc.narg(joined_at)::timestamptz, now())
+-- Opens a span for a user arriving in a session at joined_at (now when null), tagged with
+-- node_id (a node alone; null in a cluster), unless the session is not a classroom session
+-- (no row). With a span open already there is no row either, unless it was another node's:
+-- then this node takes it over (a reconnect to another node alone within the grace: one
+-- span) and the row comes back with opened false.
+INSERT INTO attendance_spans (classroom_id, session_id, user_id, name, role, joined_at, node_id)
+SELECT s.classroom_id, s.id, @user_id, @name, @role, coalesce(sqlc.narg(joined_at)::timestamptz, now()), sqlc.narg(node_id)::uuid
 FROM classroom_sessions s
 WHERE s.id = @session_id AND s.classroom_id IS NOT NULL
-ON CONFLICT (session_id, user_id) WHERE left_at IS NULL DO NOTHING
-RETURNING classroom_id, joined_at;
+ON CONFLICT (session_id, user_id) WHERE left_at IS NULL
+DO UPDATE SET node_id = EXCLUDED.node_id WHERE attendance_spans.node_id IS DISTINCT FROM EXCLUDED.node_id
+RETURNING classroom_id, joined_at, (xmax = 0)::bool AS opened;
 
 -- name: AttendanceSpanClose :one
 -- Closes a user's open span at left_at (now when null), never before it opened; no row when
--- none is open.
+-- none is open. With node_id (a node alone) only that node's span: one taken over by
+-- another node stays open.
 UPDATE attendance_spans
 SET left_at = greatest(joined_at, coalesce(sqlc.narg(left_at)::timestamptz, now()))
 WHERE session_id = @session_id AND user_id = @user_id AND left_at IS NULL
+  AND (sqlc.narg(node_id)::uuid IS NULL OR node_id = sqlc.narg(node_id)::uuid)
 RETURNING classroom_id, role, joined_at, left_at::timestamptz AS left_at;
 
--- name: AttendanceSpanCloseAll :many
--- Closes every open span now (a node alone shutting down).
+-- name: AttendanceSpanCloseNode :many
+-- Closes every span a node opened that is still open, now (a node alone shutting down).
 UPDATE attendance_spans
 SET left_at = greatest(joined_at, now())
-WHERE left_at IS NULL
+WHERE node_id = @node_id AND left_at IS NULL
 RETURNING classroom_id, session_id, user_id, role, joined_at, left_at::timestamptz AS left_at;
+
+-- name: AttendanceSpanCloseDead :many
+-- Closes the open spans of nodes silent for longer than max_age at the node's last heartbeat
+-- (now when its row is gone): a node alone that was killed. Their heartbeat rows are kept
+-- until then (PresenceNodePurge).
+UPDATE attendance_spans a
+SET left_at = greatest(a.joined_at, coalesce((SELECT n.seen_at FROM presence_nodes n WHERE n.node_id = a.node_id), now()))
+WHERE a.node_id IS NOT NULL AND a.left_at IS NULL
+  AND NOT EXISTS (
+      SELECT 1 FROM presence_nodes n WHERE n.node_id = a.node_id AND n.seen_at >= now() - @max_age::interval)
+RETURNING a.classroom_id, a.session_id, a.user_id, a.role, a.joined_at, a.left_at::timestamptz AS left_at;
 
 -- name: AttendanceSessionList :many
 -- One page of a session's attendance, one row per user: spans merged, newest first by

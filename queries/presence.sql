@@ -60,11 +60,13 @@ ON CONFLICT (node_id) DO UPDATE SET seen_at = now()
 RETURNING coalesce((SELECT seen_at < now() - @max_age::interval FROM prev), true)::bool AS stale;
 
 -- name: PresenceNodeDelete :exec
--- A node leaving cleanly with no presence rows left; a row still there keeps the node's
--- last heartbeat for the others' sweep, which ends it after the purge age.
+-- A node leaving cleanly with no presence rows or open attendance spans left; one still
+-- there keeps the node's last heartbeat for the others' sweep, which ends it after the
+-- purge age.
 DELETE FROM presence_nodes n
 WHERE n.node_id = @node_id
-  AND NOT EXISTS (SELECT 1 FROM presence_connections pc WHERE pc.node_id = n.node_id);
+  AND NOT EXISTS (SELECT 1 FROM presence_connections pc WHERE pc.node_id = n.node_id)
+  AND NOT EXISTS (SELECT 1 FROM attendance_spans a WHERE a.node_id = n.node_id AND a.left_at IS NULL);
 
 -- name: PresenceDeadRows :many
 -- The presence rows of nodes silent for longer than max_age (or whose node row is gone), with
@@ -95,11 +97,13 @@ WHERE pc.session_id = @session_id AND pc.user_id = @user_id AND pc.node_id <> @n
 RETURNING coalesce((SELECT n.seen_at FROM presence_nodes n WHERE n.node_id = pc.node_id), now())::timestamptz AS last_seen;
 
 -- name: PresenceNodePurge :exec
--- Deletes the heartbeat rows of dead nodes whose presence rows are all gone: a row kept
--- while some remain keeps the node's last heartbeat for the sweep that ends them.
+-- Deletes the heartbeat rows of dead nodes whose presence rows and attendance spans are all
+-- gone: a row kept while some remain keeps the node's last heartbeat for the sweep that ends
+-- them.
 DELETE FROM presence_nodes n
 WHERE n.seen_at < now() - @max_age::interval
-  AND NOT EXISTS (SELECT 1 FROM presence_connections pc WHERE pc.node_id = n.node_id);
+  AND NOT EXISTS (SELECT 1 FROM presence_connections pc WHERE pc.node_id = n.node_id)
+  AND NOT EXISTS (SELECT 1 FROM attendance_spans a WHERE a.node_id = n.node_id AND a.left_at IS NULL);
 
 -- name: PresenceConnectionCountSet :exec
 UPDATE presence_connections SET conns = @conns

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 const attendanceSessionList = `-- name: AttendanceSessionList :many
@@ -91,6 +92,7 @@ const attendanceSpanClose = `-- name: AttendanceSpanClose :one
 UPDATE attendance_spans
 SET left_at = greatest(joined_at, coalesce($1::timestamptz, now()))
 WHERE session_id = $2 AND user_id = $3 AND left_at IS NULL
+  AND ($4::uuid IS NULL OR node_id = $4::uuid)
 RETURNING classroom_id, role, joined_at, left_at::timestamptz AS left_at
 `
 
@@ -98,6 +100,7 @@ type AttendanceSpanCloseParams struct {
 	LeftAt    *time.Time
 	SessionID uuid.UUID
 	UserID    string
+	NodeID    *uuid.UUID
 }
 
 type AttendanceSpanCloseRow struct {
@@ -108,9 +111,15 @@ type AttendanceSpanCloseRow struct {
 }
 
 // Closes a user's open span at left_at (now when null), never before it opened; no row when
-// none is open.
+// none is open. With node_id (a node alone) only that node's span: one taken over by
+// another node stays open.
 func (q *Queries) AttendanceSpanClose(ctx context.Context, arg AttendanceSpanCloseParams) (AttendanceSpanCloseRow, error) {
-	row := q.db.QueryRow(ctx, attendanceSpanClose, arg.LeftAt, arg.SessionID, arg.UserID)
+	row := q.db.QueryRow(ctx, attendanceSpanClose,
+		arg.LeftAt,
+		arg.SessionID,
+		arg.UserID,
+		arg.NodeID,
+	)
 	var i AttendanceSpanCloseRow
 	err := row.Scan(
 		&i.ClassroomID,
@@ -121,14 +130,16 @@ func (q *Queries) AttendanceSpanClose(ctx context.Context, arg AttendanceSpanClo
 	return i, err
 }
 
-const attendanceSpanCloseAll = `-- name: AttendanceSpanCloseAll :many
-UPDATE attendance_spans
-SET left_at = greatest(joined_at, now())
-WHERE left_at IS NULL
-RETURNING classroom_id, session_id, user_id, role, joined_at, left_at::timestamptz AS left_at
+const attendanceSpanCloseDead = `-- name: AttendanceSpanCloseDead :many
+UPDATE attendance_spans a
+SET left_at = greatest(a.joined_at, coalesce((SELECT n.seen_at FROM presence_nodes n WHERE n.node_id = a.node_id), now()))
+WHERE a.node_id IS NOT NULL AND a.left_at IS NULL
+  AND NOT EXISTS (
+      SELECT 1 FROM presence_nodes n WHERE n.node_id = a.node_id AND n.seen_at >= now() - $1::interval)
+RETURNING a.classroom_id, a.session_id, a.user_id, a.role, a.joined_at, a.left_at::timestamptz AS left_at
 `
 
-type AttendanceSpanCloseAllRow struct {
+type AttendanceSpanCloseDeadRow struct {
 	ClassroomID uuid.UUID
 	SessionID   uuid.UUID
 	UserID      string
@@ -137,16 +148,62 @@ type AttendanceSpanCloseAllRow struct {
 	LeftAt      time.Time
 }
 
-// Closes every open span now (a node alone shutting down).
-func (q *Queries) AttendanceSpanCloseAll(ctx context.Context) ([]AttendanceSpanCloseAllRow, error) {
-	rows, err := q.db.Query(ctx, attendanceSpanCloseAll)
+// Closes the open spans of nodes silent for longer than max_age at the node's last heartbeat
+// (now when its row is gone): a node alone that was killed. Their heartbeat rows are kept
+// until then (PresenceNodePurge).
+func (q *Queries) AttendanceSpanCloseDead(ctx context.Context, maxAge pgtype.Interval) ([]AttendanceSpanCloseDeadRow, error) {
+	rows, err := q.db.Query(ctx, attendanceSpanCloseDead, maxAge)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []AttendanceSpanCloseAllRow{}
+	items := []AttendanceSpanCloseDeadRow{}
 	for rows.Next() {
-		var i AttendanceSpanCloseAllRow
+		var i AttendanceSpanCloseDeadRow
+		if err := rows.Scan(
+			&i.ClassroomID,
+			&i.SessionID,
+			&i.UserID,
+			&i.Role,
+			&i.JoinedAt,
+			&i.LeftAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const attendanceSpanCloseNode = `-- name: AttendanceSpanCloseNode :many
+UPDATE attendance_spans
+SET left_at = greatest(joined_at, now())
+WHERE node_id = $1 AND left_at IS NULL
+RETURNING classroom_id, session_id, user_id, role, joined_at, left_at::timestamptz AS left_at
+`
+
+type AttendanceSpanCloseNodeRow struct {
+	ClassroomID uuid.UUID
+	SessionID   uuid.UUID
+	UserID      string
+	Role        string
+	JoinedAt    time.Time
+	LeftAt      time.Time
+}
+
+// Closes every span a node opened that is still open, now (a node alone shutting down).
+func (q *Queries) AttendanceSpanCloseNode(ctx context.Context, nodeID *uuid.UUID) ([]AttendanceSpanCloseNodeRow, error) {
+	rows, err := q.db.Query(ctx, attendanceSpanCloseNode, nodeID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []AttendanceSpanCloseNodeRow{}
+	for rows.Next() {
+		var i AttendanceSpanCloseNodeRow
 		if err := rows.Scan(
 			&i.ClassroomID,
 			&i.SessionID,
@@ -167,12 +224,13 @@ func (q *Queries) AttendanceSpanCloseAll(ctx context.Context) ([]AttendanceSpanC
 
 const attendanceSpanOpen = `-- name: AttendanceSpanOpen :one
 
-INSERT INTO attendance_spans (classroom_id, session_id, user_id, name, role, joined_at)
-SELECT s.classroom_id, s.id, $1, $2, $3, coalesce($4::timestamptz, now())
+INSERT INTO attendance_spans (classroom_id, session_id, user_id, name, role, joined_at, node_id)
+SELECT s.classroom_id, s.id, $1, $2, $3, coalesce($4::timestamptz, now()), $5::uuid
 FROM classroom_sessions s
-WHERE s.id = $5 AND s.classroom_id IS NOT NULL
-ON CONFLICT (session_id, user_id) WHERE left_at IS NULL DO NOTHING
-RETURNING classroom_id, joined_at
+WHERE s.id = $6 AND s.classroom_id IS NOT NULL
+ON CONFLICT (session_id, user_id) WHERE left_at IS NULL
+DO UPDATE SET node_id = EXCLUDED.node_id WHERE attendance_spans.node_id IS DISTINCT FROM EXCLUDED.node_id
+RETURNING classroom_id, joined_at, (xmax = 0)::bool AS opened
 `
 
 type AttendanceSpanOpenParams struct {
@@ -180,27 +238,33 @@ type AttendanceSpanOpenParams struct {
 	Name      string
 	Role      string
 	JoinedAt  *time.Time
+	NodeID    *uuid.UUID
 	SessionID uuid.UUID
 }
 
 type AttendanceSpanOpenRow struct {
 	ClassroomID uuid.UUID
 	JoinedAt    time.Time
+	Opened      bool
 }
 
 // Attendance spans (migration 0007). Opened and closed in the transaction that records the
 // presence transition; the partial unique index keeps one open span per user and session.
-// Opens a span for a user arriving in a session at joined_at (now when null), unless one
-// is open (no row then) or the session is not a classroom session (no row either).
+// Opens a span for a user arriving in a session at joined_at (now when null), tagged with
+// node_id (a node alone; null in a cluster), unless the session is not a classroom session
+// (no row). With a span open already there is no row either, unless it was another node's:
+// then this node takes it over (a reconnect to another node alone within the grace: one
+// span) and the row comes back with opened false.
 func (q *Queries) AttendanceSpanOpen(ctx context.Context, arg AttendanceSpanOpenParams) (AttendanceSpanOpenRow, error) {
 	row := q.db.QueryRow(ctx, attendanceSpanOpen,
 		arg.UserID,
 		arg.Name,
 		arg.Role,
 		arg.JoinedAt,
+		arg.NodeID,
 		arg.SessionID,
 	)
 	var i AttendanceSpanOpenRow
-	err := row.Scan(&i.ClassroomID, &i.JoinedAt)
+	err := row.Scan(&i.ClassroomID, &i.JoinedAt, &i.Opened)
 	return i, err
 }

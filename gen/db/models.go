@@ -20,6 +20,7 @@ type AttendanceSpan struct {
 	Role        string
 	JoinedAt    time.Time
 	LeftAt      *time.Time
+	NodeID      *uuid.UUID
 }
 
 type Classroom struct {

@@ -212,10 +212,12 @@ const presenceNodeDelete = `-- name: PresenceNodeDelete :exec
 DELETE FROM presence_nodes n
 WHERE n.node_id = $1
   AND NOT EXISTS (SELECT 1 FROM presence_connections pc WHERE pc.node_id = n.node_id)
+  AND NOT EXISTS (SELECT 1 FROM attendance_spans a WHERE a.node_id = n.node_id AND a.left_at IS NULL)
 `
 
-// A node leaving cleanly with no presence rows left; a row still there keeps the node's
-// last heartbeat for the others' sweep, which ends it after the purge age.
+// A node leaving cleanly with no presence rows or open attendance spans left; one still
+// there keeps the node's last heartbeat for the others' sweep, which ends it after the
+// purge age.
 func (q *Queries) PresenceNodeDelete(ctx context.Context, nodeID uuid.UUID) error {
 	_, err := q.db.Exec(ctx, presenceNodeDelete, nodeID)
 	return err
@@ -247,10 +249,12 @@ const presenceNodePurge = `-- name: PresenceNodePurge :exec
 DELETE FROM presence_nodes n
 WHERE n.seen_at < now() - $1::interval
   AND NOT EXISTS (SELECT 1 FROM presence_connections pc WHERE pc.node_id = n.node_id)
+  AND NOT EXISTS (SELECT 1 FROM attendance_spans a WHERE a.node_id = n.node_id AND a.left_at IS NULL)
 `
 
-// Deletes the heartbeat rows of dead nodes whose presence rows are all gone: a row kept
-// while some remain keeps the node's last heartbeat for the sweep that ends them.
+// Deletes the heartbeat rows of dead nodes whose presence rows and attendance spans are all
+// gone: a row kept while some remain keeps the node's last heartbeat for the sweep that ends
+// them.
 func (q *Queries) PresenceNodePurge(ctx context.Context, maxAge pgtype.Interval) error {
 	_, err := q.db.Exec(ctx, presenceNodePurge, maxAge)
 	return err

@@ -165,17 +165,22 @@ func (a *App) buildPresence(ctx context.Context, cfg config.Config, checks httpa
 		LeaveGrace:  cfg.WS.LeaveGrace,
 	}
 	a.Attendance = attendance.New(a.Pool, a.Log, a.Webhooks)
-	if cfg.Cluster.PubSub != "nats" {
-		// Alone, this process's spans are all the open ones: Close ends them at shutdown.
-		opts.OnTransition = a.Attendance.Transition
-		a.Attendance.Start()
-		a.closers = append(a.closers, a.closeAttendance)
-		return presence.NewHub(opts), nil
-	}
-	a.Node = cluster.New(a.Pool, cluster.Options{
+	node := cluster.New(a.Pool, cluster.Options{
 		Log: a.Log, HeartbeatInterval: cfg.Cluster.HeartbeatInterval, PurgeAfter: cfg.Cluster.PurgeAfter,
 		LeaveGrace: cfg.WS.LeaveGrace, Recorder: a.Attendance,
 	})
+	if cfg.Cluster.PubSub != "nats" {
+		// Alone, the node only beats and sweeps: its heartbeat dates the end of the spans it
+		// tags should this process be killed, and its first sweep ends those of one that was.
+		opts.OnTransition = a.Attendance.Transition
+		a.Attendance.Start(node.ID())
+		hub := presence.NewHub(opts)
+		node.SetHooks(hub.PublishLeave, hub.Reassert)
+		node.Start(ctx)
+		a.closers = append(a.closers, func() { a.closeAttendance(node) })
+		return hub, nil
+	}
+	a.Node = node
 	bus, err := natsbus.Connect(natsbus.Options{URL: cfg.Cluster.NATSURL, Node: a.Node.ID(), Log: a.Log, Name: "m4sh " + a.Node.ID().String(), Tracing: a.Tracing})
 	if err != nil {
 		return nil, err
@@ -190,15 +195,17 @@ func (a *App) buildPresence(ctx context.Context, cfg config.Config, checks httpa
 	return hub, nil
 }
 
-// closeAttendance writes the queued transitions of a node alone and ends its open spans
-// at shutdown (a cluster node ends its own users' in cluster.Node.Stop).
-func (a *App) closeAttendance() {
+// closeAttendance writes the queued transitions of a node alone, ends its open spans and
+// then its heartbeat at shutdown (kept when spans stay open: the next node's sweep ends
+// them). A cluster node's users are left to the others' sweep (cluster.Node.Stop).
+func (a *App) closeAttendance(node *cluster.Node) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	a.Attendance.Stop(ctx)
-	if err := a.Attendance.CloseAll(ctx); err != nil {
+	if err := a.Attendance.CloseOwn(ctx); err != nil {
 		a.Log.Warn("attendance: ending open spans at shutdown", "err", err)
 	}
+	node.Stop(ctx)
 }
 
 // buildWS returns the presence WebSocket server.

@@ -6,7 +6,10 @@
 // transition hook through an ordered queue that one writer drains, many transitions per
 // transaction (a join never waits for the database). Each span's start and end queue
 // participant.joined and participant.left in the same transaction, so an event exists
-// exactly when its span does.
+// exactly when its span does. A node alone tags its spans with its cluster.Node's id (a
+// heartbeat row, no presence rows): it ends only its own at shutdown, another node alone
+// that a user reconnects to takes that user's span over, and the spans of one that was
+// killed are ended at its last heartbeat by the next node's sweep (EndDeadNodes).
 package attendance
 
 import (
@@ -19,6 +22,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/m4sh/backend/gen/db"
@@ -51,7 +55,9 @@ type Recorder struct {
 	log    *slog.Logger
 	events Events
 
-	// The lone hub's transitions, written in order by one writer (Start, Stop).
+	// The lone hub's transitions, written in order by one writer (Start, Stop), their
+	// spans tagged with node.
+	node     *uuid.UUID
 	queue    chan transition
 	stop     chan struct{}
 	done     chan struct{}
@@ -64,6 +70,7 @@ type transition struct {
 	user    presence.User
 	joined  bool
 	at      time.Time
+	node    *uuid.UUID // the node alone that records it; nil in a cluster
 	// written, on a Flush marker (no transition), is closed once what came before is written.
 	written chan struct{}
 }
@@ -111,12 +118,17 @@ func (r *Recorder) open(ctx context.Context, tx pgx.Tx, t transition) (*webhook.
 		joinedAt = &t.at
 	}
 	u := t.user
-	row, err := r.q.WithTx(tx).AttendanceSpanOpen(ctx, db.AttendanceSpanOpenParams{SessionID: t.session, UserID: u.UserID, Name: u.Name, Role: u.Role, JoinedAt: joinedAt})
+	row, err := r.q.WithTx(tx).AttendanceSpanOpen(ctx, db.AttendanceSpanOpenParams{
+		SessionID: t.session, UserID: u.UserID, Name: u.Name, Role: u.Role, JoinedAt: joinedAt, NodeID: t.node,
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("opening attendance span: %w", err)
+	}
+	if !row.Opened {
+		return nil, nil // another node's span, taken over: the user never left
 	}
 	return &webhook.Event{Type: webhook.ParticipantJoined, At: row.JoinedAt, Data: webhook.ParticipantData{
 		ClassroomID: row.ClassroomID, SessionID: t.session, UserID: u.UserID, Role: u.Role, JoinedAt: row.JoinedAt,
@@ -129,7 +141,7 @@ func (r *Recorder) close(ctx context.Context, tx pgx.Tx, t transition) (*webhook
 	if !t.at.IsZero() {
 		leftAt = &t.at
 	}
-	row, err := r.q.WithTx(tx).AttendanceSpanClose(ctx, db.AttendanceSpanCloseParams{SessionID: t.session, UserID: t.user.UserID, LeftAt: leftAt})
+	row, err := r.q.WithTx(tx).AttendanceSpanClose(ctx, db.AttendanceSpanCloseParams{SessionID: t.session, UserID: t.user.UserID, LeftAt: leftAt, NodeID: t.node})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -146,17 +158,21 @@ var _ cluster.Recorder = (*Recorder)(nil)
 // Transition queues a presence transition of a hub alone (presence.Options.OnTransition)
 // with the time it happened; the writer started by Start records it. The hub calls it under
 // the room's lock, so one user's transitions are queued, and written, in order. After Stop
-// it is dropped (CloseAll ends what is still open).
+// it is dropped (CloseOwn ends what is still open).
 func (r *Recorder) Transition(_ context.Context, session uuid.UUID, u presence.User, joined bool) {
 	select {
-	case r.queue <- transition{session: session, user: u, joined: joined, at: time.Now()}:
+	case r.queue <- transition{session: session, user: u, joined: joined, at: time.Now(), node: r.node}:
 	case <-r.stop:
 		r.log.Warn("attendance: presence transition after shutdown not recorded", "session", session, "user", u.UserID, "joined", joined)
 	}
 }
 
-// Start runs the writer of Transition's queue until Stop.
-func (r *Recorder) Start() { go r.write() }
+// Start runs the writer of Transition's queue until Stop, its spans tagged with node: the
+// id of the cluster.Node (heartbeat and sweep only) of this node alone.
+func (r *Recorder) Start(node uuid.UUID) {
+	r.node = &node
+	go r.write()
+}
 
 // Flush waits until every transition queued before it is written, or ctx ends.
 func (r *Recorder) Flush(ctx context.Context) error {
@@ -258,22 +274,48 @@ func (r *Recorder) flush(batch []transition) {
 	}
 }
 
-// CloseAll ends every open span now, with its participant.left: a node alone shutting
-// down (its users' presence ends with it). Never call it with other nodes running.
-func (r *Recorder) CloseAll(ctx context.Context) error {
+// CloseOwn ends the spans this node alone opened that are still open, now, with their
+// participant.left: at shutdown, after Stop. Spans another node took over stay open.
+func (r *Recorder) CloseOwn(ctx context.Context) error {
+	if r.node == nil {
+		return nil
+	}
 	return postgres.InTx(ctx, r.pool, func(tx pgx.Tx) error {
-		rows, err := r.q.WithTx(tx).AttendanceSpanCloseAll(ctx)
+		rows, err := r.q.WithTx(tx).AttendanceSpanCloseNode(ctx, r.node)
 		if err != nil {
 			return fmt.Errorf("closing attendance spans: %w", err)
 		}
 		events := make([]webhook.Event, len(rows))
 		for i, row := range rows {
-			events[i] = webhook.Event{Type: webhook.ParticipantLeft, At: row.LeftAt, Data: webhook.ParticipantData{
-				ClassroomID: row.ClassroomID, SessionID: row.SessionID, UserID: row.UserID, Role: row.Role, JoinedAt: row.JoinedAt, LeftAt: &row.LeftAt,
-			}}
+			events[i] = leftEvent(db.AttendanceSpanCloseDeadRow(row))
 		}
 		return r.events.PublishMany(ctx, tx, events)
 	})
+}
+
+// EndDeadNodes ends the spans of nodes alone silent for maxAge (killed) at their last
+// heartbeat, with their participant.left (cluster.Recorder: every sweep calls it).
+func (r *Recorder) EndDeadNodes(ctx context.Context, maxAge time.Duration) error {
+	return postgres.InTx(ctx, r.pool, func(tx pgx.Tx) error {
+		rows, err := r.q.WithTx(tx).AttendanceSpanCloseDead(ctx, pgtype.Interval{Microseconds: maxAge.Microseconds(), Valid: true})
+		if err != nil {
+			return fmt.Errorf("closing dead nodes' attendance spans: %w", err)
+		}
+		if len(rows) > 0 {
+			r.log.Info("attendance: ended the spans of a dead node alone", "spans", len(rows))
+		}
+		events := make([]webhook.Event, len(rows))
+		for i, row := range rows {
+			events[i] = leftEvent(row)
+		}
+		return r.events.PublishMany(ctx, tx, events)
+	})
+}
+
+func leftEvent(row db.AttendanceSpanCloseDeadRow) webhook.Event {
+	return webhook.Event{Type: webhook.ParticipantLeft, At: row.LeftAt, Data: webhook.ParticipantData{
+		ClassroomID: row.ClassroomID, SessionID: row.SessionID, UserID: row.UserID, Role: row.Role, JoinedAt: row.JoinedAt, LeftAt: &row.LeftAt,
+	}}
 }
 
 // Row is one user's attendance in a session: their spans merged.

@@ -80,7 +80,7 @@ func BenchmarkJoinLeave(b *testing.B) {
 	}
 	// The service's recorder (webhooks on), and one without webhooks, its writer started.
 	quiet := attendance.New(e.Pool, nil, nil)
-	quiet.Start()
+	quiet.Start(uuid.New())
 	b.Cleanup(func() { quiet.Stop(context.Background()) })
 	variants := []struct {
 		name string
@@ -163,7 +163,7 @@ func BenchmarkJoinLeaveWS(b *testing.B) {
 		return "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws/classroom/" + class.Id.String() + "/session/" + sess.Id.String() + "/"
 	}
 	quiet := attendance.New(e.Pool, nil, nil) // attendance without webhooks
-	quiet.Start()
+	quiet.Start(uuid.New())
 	b.Cleanup(func() { quiet.Stop(context.Background()) })
 	variants := []struct {
 		name string

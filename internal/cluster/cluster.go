@@ -61,6 +61,10 @@ type Recorder interface {
 	// Departed: the user's last connection in the cluster went, at at (now when zero: a
 	// dead node's users departed at its last heartbeat).
 	Departed(ctx context.Context, tx pgx.Tx, session uuid.UUID, userID string, at time.Time) error
+	// EndDeadNodes ends what nodes silent for maxAge left open beside their presence rows
+	// (the spans of a node alone), in a transaction of its own; every sweep calls it before
+	// it deletes dead nodes' heartbeat rows.
+	EndDeadNodes(ctx context.Context, maxAge time.Duration) error
 }
 
 // Node is this process in the cluster.
@@ -121,16 +125,16 @@ func (n *Node) ID() uuid.UUID { return n.id }
 // sweep (the schema not migrated yet: /readyz says so) is logged and retried by the loop.
 func (n *Node) Start(ctx context.Context) {
 	var lastBeat time.Time
-	if _, err := n.q.PresenceNodeHeartbeat(ctx, n.heartbeatParams()); err != nil {
+	bctx, cancel := context.WithTimeout(ctx, n.o.OpTimeout)
+	if _, err := n.q.PresenceNodeHeartbeat(bctx, n.heartbeatParams()); err != nil {
 		n.o.Log.WarnContext(ctx, "cluster: first heartbeat", "err", err)
 	} else {
 		lastBeat = time.Now()
-		sctx, cancel := context.WithTimeout(ctx, n.o.OpTimeout)
-		if err := n.Sweep(sctx); err != nil {
+		if err := n.Sweep(bctx); err != nil {
 			n.o.Log.WarnContext(ctx, "cluster: purging dead nodes", "err", err)
 		}
-		cancel()
 	}
+	cancel()
 	n.started.Store(true)
 	go n.loop(lastBeat)
 }
@@ -219,7 +223,7 @@ const sweepBatch = 1000
 // the departure at the dead node's last heartbeat, in the same transaction). Concurrent
 // sweeps on several nodes delete each row once, so each leave is reported by one node. A
 // row that fails is left for the next sweep and the others are still swept; the errors are
-// returned together.
+// returned together. The Recorder's EndDeadNodes then ends the spans of dead nodes alone.
 func (n *Node) Sweep(ctx context.Context) error {
 	rows, err := n.q.PresenceDeadRows(ctx, db.PresenceDeadRowsParams{MaxAge: interval(n.o.PurgeAfter), Lim: sweepBatch})
 	if err != nil {
@@ -235,6 +239,11 @@ func (n *Node) Sweep(ctx context.Context) error {
 		if left {
 			n.o.Log.Info("cluster: user left with a dead node", "session", r.SessionID, "user", r.UserID)
 			n.o.OnDeparted(r.SessionID, r.UserID)
+		}
+	}
+	if n.o.Recorder != nil {
+		if err := n.o.Recorder.EndDeadNodes(ctx, n.o.PurgeAfter); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if err := n.q.PresenceNodePurge(ctx, interval(n.o.PurgeAfter)); err != nil {

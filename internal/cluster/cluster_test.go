@@ -262,6 +262,8 @@ func (r *failingRecorder) Arrived(context.Context, pgx.Tx, uuid.UUID, presence.U
 	return nil
 }
 
+func (r *failingRecorder) EndDeadNodes(context.Context, time.Duration) error { return nil }
+
 func (r *failingRecorder) Departed(_ context.Context, _ pgx.Tx, _ uuid.UUID, user string, at time.Time) error {
 	if user == r.fail {
 		return errors.New("recorder refuses " + user)
@@ -347,6 +349,8 @@ func (r *recorder) Departed(_ context.Context, _ pgx.Tx, _ uuid.UUID, user strin
 	r.departed[user] = append(r.departed[user], at)
 	return nil
 }
+
+func (r *recorder) EndDeadNodes(context.Context, time.Duration) error { return nil }
 
 func (r *recorder) counts() (arrived map[string]int, departed map[string][]time.Time) {
 	r.mu.Lock()

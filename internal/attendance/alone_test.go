@@ -1,0 +1,137 @@
+package attendance_test
+
+import (
+	"context"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/m4sh/backend/internal/apptest"
+	"github.com/m4sh/backend/internal/attendance"
+	"github.com/m4sh/backend/internal/cluster"
+	"github.com/m4sh/backend/internal/presence"
+)
+
+// Nodes alone on one database (a rolling deploy's overlap): each ends only its own spans at
+// shutdown; a user who reconnects to another within the grace keeps one span (taken over,
+// no second participant.joined); the spans of one that was killed are ended at its last
+// heartbeat by the next node's sweep, with their participant.left.
+func TestNodesAloneEndOnlyTheirOwnSpans(t *testing.T) {
+	t.Parallel()
+	_, url := newReceiver(t)
+	f := fixture{apptest.NewClassrooms(t, map[string]string{"WEBHOOK_URL": url, "WEBHOOK_SECRET": testSecret}), t}
+	ctx := context.Background()
+	pool := f.Env.Pool
+	s := f.Session.Id
+	type alone struct {
+		node *cluster.Node
+		rec  *attendance.Recorder
+	}
+	start := func() alone {
+		rec := attendance.New(pool, nil, f.Env.App.Webhooks)
+		node := cluster.New(pool, cluster.Options{HeartbeatInterval: 100 * time.Millisecond, PurgeAfter: 400 * time.Millisecond, Recorder: rec})
+		rec.Start(node.ID())
+		node.Start(ctx)
+		t.Cleanup(func() { rec.Stop(ctx); node.Stop(ctx) })
+		return alone{node, rec}
+	}
+	do := func(n alone, user string, joined bool) {
+		t.Helper()
+		n.rec.Transition(ctx, s, presence.User{UserID: user, Name: user, Role: "student"}, joined)
+		if err := n.rec.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type span struct {
+		user   string
+		open   bool
+		leftAt time.Time
+	}
+	spans := func() []span {
+		t.Helper()
+		rows, err := pool.Query(ctx, "SELECT user_id, left_at IS NULL, coalesce(left_at, 'epoch') FROM attendance_spans WHERE session_id = $1 ORDER BY user_id, joined_at", s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var out []span
+		for rows.Next() {
+			var sp span
+			if err := rows.Scan(&sp.user, &sp.open, &sp.leftAt); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, sp)
+		}
+		return out
+	}
+	events := func() string {
+		t.Helper()
+		rows, err := pool.Query(ctx, `SELECT args->'message'->>'type' || ' ' || (args->'message'->'body'->'data'->>'user_id')
+			FROM river_job WHERE args->'message'->>'type' LIKE 'participant.%'`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var e string
+			if err := rows.Scan(&e); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, e)
+		}
+		sort.Strings(out)
+		return strings.Join(out, ", ")
+	}
+
+	a, b := start(), start()
+	do(a, "mia", true)
+	do(a, "tina", true)
+	do(b, "sam", true)
+	do(b, "tina", true)  // tina's tab closed on a, back on b within the grace: b takes her span
+	do(a, "tina", false) // a's grace for her ran out: her span is b's now, it stays open
+	if got := events(); got != "participant.joined mia, participant.joined sam, participant.joined tina" {
+		t.Fatalf("events after the joins = %q, want one participant.joined each", got)
+	}
+
+	// a shuts down as the service does: its spans (mia) end, b's stay open.
+	a.rec.Stop(ctx)
+	if err := a.rec.CloseOwn(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a.node.Stop(ctx)
+	if got := spans(); len(got) != 3 || got[0].open || !got[1].open || !got[2].open {
+		t.Fatalf("spans after a's shutdown = %+v, want mia's ended, sam's and tina's open", got)
+	}
+	var nodes int
+	if err := pool.QueryRow(ctx, "SELECT count(*) FROM presence_nodes WHERE node_id = $1", a.node.ID()).Scan(&nodes); err != nil || nodes != 0 {
+		t.Fatalf("a's heartbeat rows after its shutdown = %d, %v; want 0", nodes, err)
+	}
+
+	// b is killed: its spans stay open until the next node's sweep ends them at its last
+	// heartbeat.
+	b.node.Crash()
+	var lastBeat time.Time
+	if err := pool.QueryRow(ctx, "SELECT seen_at FROM presence_nodes WHERE node_id = $1", b.node.ID()).Scan(&lastBeat); err != nil {
+		t.Fatal(err)
+	}
+	if got := spans(); !got[1].open || !got[2].open {
+		t.Fatalf("spans right after b's death = %+v, want sam's and tina's open", got)
+	}
+	time.Sleep(500 * time.Millisecond) // past b's purge age
+	start()                            // sweeps in Start
+	got := spans()
+	if len(got) != 3 || got[1].open || got[2].open || !got[1].leftAt.Equal(lastBeat) || !got[2].leftAt.Equal(lastBeat) {
+		t.Fatalf("spans after the next node's start = %+v, want sam's and tina's ended at b's last heartbeat %v", got, lastBeat)
+	}
+	want := "participant.joined mia, participant.joined sam, participant.joined tina, participant.left mia, participant.left sam, participant.left tina"
+	if got := events(); got != want {
+		t.Fatalf("events = %q, want %q", got, want)
+	}
+	waitFor(t, 5*time.Second, "b's heartbeat row to be purged", func() bool {
+		var n int
+		_ = pool.QueryRow(ctx, "SELECT count(*) FROM presence_nodes WHERE node_id = $1", b.node.ID()).Scan(&n)
+		return n == 0
+	})
+}

@@ -1,0 +1,1 @@
+ALTER TABLE attendance_spans DROP COLUMN node_id;
