@@ -163,12 +163,15 @@ func TestSync(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(b.Close)
-		b.OnSync(func(session uuid.UUID) []presence.UserState {
+		b.OnSync(func(session uuid.UUID, want []string) []presence.UserState {
 			if session != s {
 				return nil
 			}
 			var out []presence.UserState
 			for _, u := range users {
+				if !slices.Contains(want, u) {
+					continue // the request names the users it wants
+				}
 				out = append(out, presence.UserState{UserID: u, State: `{"on":"` + u + `"}`, HandAt: time.UnixMilli(1).UTC()})
 			}
 			return out

@@ -298,8 +298,13 @@ type room struct {
 	// spotSeen says a spotlight event arrived since the room opened: the spotlight a sync
 	// brings is older than what the room knows.
 	spotSeen bool
-	// synced says the room asked the other nodes for their users' latest (see Syncer).
+	// synced says the room asked the other nodes for their users' latest (see Syncer),
+	// under mu.
 	synced bool
+	// left is the users whose leave the room received before its sync was over (under
+	// latestMu; nil when there is no sync to come or it is over): the answers may predate
+	// the leave and must not bring their state back.
+	left map[string]bool
 }
 
 // latest is one user's session state as the room last saw it. seen marks the fields set by
@@ -417,6 +422,9 @@ func (h *Hub) JoinContext(ctx context.Context, classroomID, session uuid.UUID, u
 	r := h.rooms[session]
 	if r == nil {
 		r = &room{hub: h, session: session, classroom: classroomID, users: map[string]*member{}, latest: map[string]*latest{}, here: map[string]bool{}}
+		if _, ok := h.opts.Bus.(Syncer); ok && h.opts.Directory != nil {
+			r.left = map[string]bool{}
+		}
 		r.conns.Store(&[]*Conn{})
 		r.unsubscribe = h.opts.Bus.Subscribe(session, r.deliver)
 		h.rooms[session] = r
@@ -425,8 +433,8 @@ func (h *Hub) JoinContext(ctx context.Context, classroomID, session uuid.UUID, u
 	h.mu.Unlock()
 	r.mu.Lock()
 	m := r.users[u.UserID]
-	first := m == nil
-	n := 1 // the user's connections here with this one
+	first := m == nil // here; with clusterFirst, in the cluster
+	n := 1            // the user's connections here with this one
 	if m != nil {
 		n = m.conns + 1
 	}
@@ -437,12 +445,11 @@ func (h *Hub) JoinContext(ctx context.Context, classroomID, session uuid.UUID, u
 		err = h.opts.Caps.check(n, len(*r.conns.Load())+1)
 	}
 	d := h.opts.Directory
+	clusterFirst := true
 	if err == nil && d != nil {
 		// Arrive records the count on every connection; only the user's first one here
 		// can be their first in the cluster.
-		var f bool
-		f, err = d.Arrive(ctx, session, u, n, h.opts.Caps)
-		first = f && first
+		clusterFirst, err = d.Arrive(ctx, session, u, n, h.opts.Caps)
 	}
 	if err != nil {
 		r.mu.Unlock()
@@ -482,14 +489,18 @@ func (h *Hub) JoinContext(ctx context.Context, classroomID, session uuid.UUID, u
 	users := r.usersLocked()
 	if d != nil {
 		if shared, err := d.Present(ctx, session); err == nil {
-			r.syncLocked(ctx, shared)
+			self := ""
+			if first && !clusterFirst {
+				self = u.UserID // on another node too, perhaps within a leave grace there
+			}
+			r.syncLocked(ctx, shared, self)
 			users = mergeUsers(shared, users)
 		}
 	}
 	r.withLatest(users)
 	snapshot(users)
 	c.goLive()
-	if first {
+	if first && clusterFirst {
 		if f := h.opts.OnTransition; f != nil {
 			f(ctx, session, u, true)
 		}
@@ -661,6 +672,9 @@ func (r *room) remember(e *Event) bool {
 	defer r.latestMu.Unlock()
 	if e.Kind == KindLeave {
 		delete(r.latest, e.User.UserID)
+		if r.left != nil {
+			r.left[e.User.UserID] = true
+		}
 		return true
 	}
 	l := r.latestLocked(e.User.UserID)
