@@ -235,6 +235,9 @@ func (b *Bus) receive(session uuid.UUID, m *nats.Msg) {
 	if origin == b.node {
 		return
 	}
+	if e.At == 0 && timed(e.Kind) {
+		e.At = time.Now().UnixMicro() // sent without its time: it is the newest we know of
+	}
 	if len(m.Header) > 0 && b.trace.Enabled() {
 		ctx := b.trace.Propagator().Extract(context.Background(), propagation.HeaderCarrier(m.Header))
 		ctx, span := b.trace.Tracer().Start(ctx, "nats receive", trace.WithSpanKind(trace.SpanKindConsumer),
@@ -420,7 +423,10 @@ var (
 // Wire format, version 1: version byte, origin node (16 bytes), kind byte, close code
 // (uvarint), x and y (float64 bits, big endian), then five length-prefixed strings: user id,
 // name, role, close reason, transport wire bytes; a hand, state or viewport event ends with
-// its time (uvarint Unix microseconds).
+// its time (uvarint Unix microseconds). The time is optional, so the version stays 1
+// across a rolling upgrade: a node that does not send it (a state event of the previous
+// release) has its events stamped on receipt (see receive), and a node that does not read
+// it ignores the bytes after the event.
 const wireVersion = 1
 
 func encode(node uuid.UUID, e *presence.Event) []byte {
@@ -485,7 +491,7 @@ func decode(b []byte) (uuid.UUID, *presence.Event, []byte, error) {
 	if len(fields[4]) > 0 {
 		e.Wire = fields[4]
 	}
-	if timed(e.Kind) {
+	if timed(e.Kind) && len(b) > 0 {
 		us, n := binary.Uvarint(b)
 		if n <= 0 || us > math.MaxInt64 {
 			return node, nil, nil, errShort
