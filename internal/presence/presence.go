@@ -318,6 +318,7 @@ type latest struct {
 	stateRelay    relayed
 	viewportRelay relayed
 	handAt        time.Time // zero: not raised
+	handSet       int64     // Event.At of the hand change applied last (0: none)
 	spotlight     bool
 	viewport      string
 	seen          seen
@@ -665,8 +666,8 @@ func (r *room) withLatest(users []User) {
 
 // remember records an event's change to the user's session state, or forgets the user on
 // leave (their cursor, state, hand and spotlight go with them). It reports false for a
-// state or viewport older than the one the room has (relayed by another node of the user's
-// in the meantime), which is not delivered: everyone sees a user's states in the order set.
+// state, viewport or hand change older than the one the room has (made on another node in
+// the meantime), which is not delivered: everyone sees a user's changes in the order made.
 func (r *room) remember(e *Event) bool {
 	r.latestMu.Lock()
 	defer r.latestMu.Unlock()
@@ -689,6 +690,12 @@ func (r *room) remember(e *Event) bool {
 		l.state = string(e.Wire)
 		l.seen |= seenState
 	case KindHand:
+		// Last writer wins by time, lowering winning a tie, so that every node ends with
+		// the same hand whatever order changes from several nodes arrive in.
+		if l.handSet != 0 && (e.At < l.handSet || e.At == l.handSet && (e.Code != 0 || l.handAt.IsZero())) {
+			return false
+		}
+		l.handSet = e.At
 		l.handAt = time.Time{}
 		if e.Code != 0 {
 			l.handAt = e.Time()

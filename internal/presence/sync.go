@@ -81,7 +81,7 @@ func (r *room) absorb(states []UserState) {
 			l.state = st.State
 		}
 		if !st.HandAt.IsZero() && l.seen&seenHand == 0 {
-			l.handAt = st.HandAt
+			l.handAt, l.handSet = st.HandAt, st.HandAt.UnixMicro()
 		}
 		if st.Spotlight && !r.spotSeen {
 			l.spotlight, l.viewport = true, st.Viewport
