@@ -890,7 +890,8 @@ func (h *Hub) endedErr(session uuid.UUID) error {
 
 // Reassert records every local connection in the Directory again and publishes a join for
 // each user who is thereby first in the cluster: after the other nodes purged this one
-// (and published its users' leave) while its connections stayed open.
+// (and published its users' leave) while its connections stayed open. Users within their
+// leave grace have no connection to reassert.
 func (h *Hub) Reassert(ctx context.Context) {
 	d := h.opts.Directory
 	if d == nil {
@@ -905,6 +906,9 @@ func (h *Hub) Reassert(ctx context.Context) {
 	for _, r := range rooms {
 		r.mu.Lock()
 		for _, m := range r.users {
+			if m.grace != nil {
+				continue // no connection left: their leave is due, not a join
+			}
 			// Caps are not applied: these connections are open already.
 			if first, _ := d.Arrive(ctx, r.session, m.user, m.conns, Caps{}); first {
 				h.opts.Bus.Publish(r.session, &Event{Kind: KindJoin, User: m.user})
