@@ -74,7 +74,7 @@ type Bus struct {
 
 	syncTimeout time.Duration
 	syncMu      sync.RWMutex
-	onSync      func(session uuid.UUID) []presence.UserState
+	onSync      func(session uuid.UUID, want []string) []presence.UserState
 	syncSub     *nats.Subscription
 }
 
@@ -235,6 +235,9 @@ func (b *Bus) receive(session uuid.UUID, m *nats.Msg) {
 	if origin == b.node {
 		return
 	}
+	if e.At == 0 && timed(e.Kind) {
+		e.At = time.Now().UnixMicro() // sent without its time: it is the newest we know of
+	}
 	if len(m.Header) > 0 && b.trace.Enabled() {
 		ctx := b.trace.Propagator().Extract(context.Background(), propagation.HeaderCarrier(m.Header))
 		ctx, span := b.trace.Tracer().Start(ctx, "nats receive", trace.WithSpanKind(trace.SpanKindConsumer),
@@ -296,18 +299,30 @@ func (b *Bus) control(c presence.Close) {
 }
 
 // OnSync registers fn to answer other nodes' sync requests (presence.Syncer).
-func (b *Bus) OnSync(fn func(session uuid.UUID) []presence.UserState) {
+func (b *Bus) OnSync(fn func(session uuid.UUID, want []string) []presence.UserState) {
 	b.syncMu.Lock()
 	b.onSync = fn
 	b.syncMu.Unlock()
 }
 
-// answerSync answers a sync request with the state of this node's users in the session;
-// a node without any stays silent.
+// syncChunk bounds one sync answer message, well within the server's max_payload (1 MB by
+// default): a session of 1000 users with 512-byte states does not fit in one.
+const syncChunk = 256 << 10
+
+// answerSync answers a sync request with the state of this node's users in the session
+// that the request wants (a JSON array of user ids; empty: every user), in as many
+// messages of at most syncChunk bytes as it takes; a node without any stays silent.
 func (b *Bus) answerSync(m *nats.Msg) {
 	session, err := uuid.Parse(m.Subject[len(syncPrefix):])
 	if err != nil || m.Reply == "" {
 		return
+	}
+	var want []string
+	if len(m.Data) > 0 {
+		if err := json.Unmarshal(m.Data, &want); err != nil {
+			b.log.Warn("nats: undecodable sync request", "session", session, "err", err)
+			return
+		}
 	}
 	b.syncMu.RLock()
 	fn := b.onSync
@@ -315,34 +330,64 @@ func (b *Bus) answerSync(m *nats.Msg) {
 	if fn == nil {
 		return
 	}
-	states := fn(session)
-	if len(states) == 0 {
-		return
+	limit := syncChunk
+	if p := int(b.nc.MaxPayload()); p > 0 && p/2 < limit {
+		limit = p / 2
 	}
-	data, err := json.Marshal(states)
-	if err != nil {
-		b.log.Error("nats: encoding a sync answer", "err", err)
-		return
-	}
-	if err := m.Respond(data); err != nil {
-		b.log.Debug("nats: answering a sync request", "session", session, "err", err)
+	for _, data := range chunkStates(fn(session, want), limit) {
+		if err := m.Respond(data); err != nil {
+			b.log.Warn("nats: answering a sync request", "session", session, "bytes", len(data), "err", err)
+			return
+		}
 	}
 }
 
-// Sync asks the other nodes for their users' state in the session (presence.Syncer) and
-// collects every answer until the users in want are covered, or SyncTimeout has passed.
+// chunkStates encodes states as JSON arrays of at most limit bytes each (one state per
+// array at least, whatever its size).
+func chunkStates(states []presence.UserState, limit int) [][]byte {
+	var out [][]byte
+	var cur []byte
+	for _, st := range states {
+		one, err := json.Marshal(st)
+		if err != nil {
+			continue // a UserState always encodes
+		}
+		if len(cur) > 0 && len(cur)+1+len(one)+1 > limit {
+			out = append(out, append(cur, ']'))
+			cur = nil
+		}
+		if len(cur) == 0 {
+			cur = append(cur, '[')
+		} else {
+			cur = append(cur, ',')
+		}
+		cur = append(cur, one...)
+	}
+	if len(cur) > 0 {
+		out = append(out, append(cur, ']'))
+	}
+	return out
+}
+
+// Sync asks the other nodes for the state of the users in want in the session
+// (presence.Syncer) and collects every answer until those users are covered, or
+// SyncTimeout has passed.
 func (b *Bus) Sync(ctx context.Context, session uuid.UUID, want []string) []presence.UserState {
 	ctx, cancel := context.WithTimeout(ctx, b.syncTimeout)
 	defer cancel()
+	req, err := json.Marshal(want)
+	if err != nil {
+		return nil
+	}
 	inbox := b.nc.NewRespInbox()
 	sub, err := b.nc.SubscribeSync(inbox)
 	if err != nil {
-		b.log.Debug("nats: sync inbox", "err", err)
+		b.log.Warn("nats: sync inbox", "err", err)
 		return nil
 	}
 	defer func() { _ = sub.Unsubscribe() }()
-	if err := b.nc.PublishRequest(syncPrefix+session.String(), inbox, nil); err != nil {
-		b.log.Debug("nats: sync request", "session", session, "err", err)
+	if err := b.nc.PublishRequest(syncPrefix+session.String(), inbox, req); err != nil {
+		b.log.Warn("nats: sync request", "session", session, "err", err)
 		return nil
 	}
 	missing := make(map[string]bool, len(want))
@@ -378,7 +423,10 @@ var (
 // Wire format, version 1: version byte, origin node (16 bytes), kind byte, close code
 // (uvarint), x and y (float64 bits, big endian), then five length-prefixed strings: user id,
 // name, role, close reason, transport wire bytes; a hand, state or viewport event ends with
-// its time (uvarint Unix microseconds).
+// its time (uvarint Unix microseconds). The time is optional, so the version stays 1
+// across a rolling upgrade: a node that does not send it (a state event of the previous
+// release) has its events stamped on receipt (see receive), and a node that does not read
+// it ignores the bytes after the event.
 const wireVersion = 1
 
 func encode(node uuid.UUID, e *presence.Event) []byte {
@@ -443,7 +491,7 @@ func decode(b []byte) (uuid.UUID, *presence.Event, []byte, error) {
 	if len(fields[4]) > 0 {
 		e.Wire = fields[4]
 	}
-	if timed(e.Kind) {
+	if timed(e.Kind) && len(b) > 0 {
 		us, n := binary.Uvarint(b)
 		if n <= 0 || us > math.MaxInt64 {
 			return node, nil, nil, errShort

@@ -1,7 +1,9 @@
 package natsbus
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"reflect"
 	"slices"
 	"sync"
@@ -36,11 +38,85 @@ func TestWireRoundTrip(t *testing.T) {
 	}
 	for _, e := range []*presence.Event{tests[2], tests[4]} {
 		b := encode(node, e)
-		for i := range len(b) - 1 {
+		end := len(b) - 1
+		if e.At != 0 {
+			end = len(b) - len(binary.AppendUvarint(nil, uint64(e.At))) // the time is optional
+		}
+		for i := range end {
 			if _, _, _, err := decode(b[:i]); err == nil {
 				t.Errorf("decode of %d of %d bytes succeeded", i, len(b))
 			}
 		}
+		for i := end + 1; i < len(b); i++ {
+			if _, _, _, err := decode(b[:i]); err == nil {
+				t.Errorf("decode of %d of %d bytes (a partial time) succeeded", i, len(b))
+			}
+		}
+	}
+}
+
+// TestWireWithoutTime: hand, state and viewport events keep wire version 1 across a rolling
+// upgrade. An event without its time (a state event of the previous release) decodes with
+// At 0; an event with it is the older format followed by the time, which a node of the
+// previous release reads as the event and ignores the bytes after it.
+func TestWireWithoutTime(t *testing.T) {
+	t.Parallel()
+	node := uuid.New()
+	for _, e := range []*presence.Event{
+		{Kind: presence.KindState, User: presence.User{UserID: "mia"}, Wire: []byte(`{"tool":"pen"}`), At: 1_764_525_731_204_123},
+		{Kind: presence.KindHand, User: presence.User{UserID: "mia"}, Code: 1, At: 1_764_525_731_204_000},
+		{Kind: presence.KindViewport, User: presence.User{UserID: "tina"}, Wire: []byte(`v`), At: 1},
+	} {
+		withTime := encode(node, e)
+		old := withTime[:len(withTime)-len(binary.AppendUvarint(nil, uint64(e.At)))]
+		_, got, rest, err := decode(old)
+		want := *e
+		want.At = 0
+		if err != nil || !reflect.DeepEqual(got, &want) || len(rest) != 0 {
+			t.Errorf("kind %d without its time: %+v, rest %d bytes, %v; want %+v", e.Kind, got, len(rest), err, want)
+		}
+		// The old format is a prefix of the new one: what an old node decodes is the event.
+		if !bytes.HasPrefix(withTime, old) {
+			t.Errorf("kind %d: the timed encoding does not start with the untimed one", e.Kind)
+		}
+	}
+}
+
+// An event from a node that does not send times is stamped on receipt, so that it is not
+// taken for older than every timed one.
+func TestReceiveStampsUntimedEvents(t *testing.T) {
+	t.Parallel()
+	srv := startNATS(t, 0)
+	b, err := Connect(Options{URL: srv.ClientURL(), Node: uuid.New()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	other, err := Connect(Options{URL: srv.ClientURL(), Node: uuid.New()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(other.Close)
+	s := uuid.New()
+	got := make(chan *presence.Event, 1)
+	defer b.Subscribe(s, func(e *presence.Event) { got <- e })()
+	if err := b.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	e := &presence.Event{Kind: presence.KindState, User: presence.User{UserID: "mia"}, Wire: []byte(`{}`), At: 1}
+	data := encode(other.node, e)
+	data = data[:len(data)-1] // At 1 is one uvarint byte
+	before := time.Now().UnixMicro()
+	if err := other.nc.Publish(Subject(s), data); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case e := <-got:
+		if e.At < before || e.At > time.Now().UnixMicro() {
+			t.Errorf("untimed state received with At %d, want the time of receipt (≥ %d)", e.At, before)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("untimed state not received")
 	}
 }
 
@@ -163,12 +239,15 @@ func TestSync(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(b.Close)
-		b.OnSync(func(session uuid.UUID) []presence.UserState {
+		b.OnSync(func(session uuid.UUID, want []string) []presence.UserState {
 			if session != s {
 				return nil
 			}
 			var out []presence.UserState
 			for _, u := range users {
+				if !slices.Contains(want, u) {
+					continue // the request names the users it wants
+				}
 				out = append(out, presence.UserState{UserID: u, State: `{"on":"` + u + `"}`, HandAt: time.UnixMilli(1).UTC()})
 			}
 			return out

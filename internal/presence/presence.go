@@ -298,8 +298,13 @@ type room struct {
 	// spotSeen says a spotlight event arrived since the room opened: the spotlight a sync
 	// brings is older than what the room knows.
 	spotSeen bool
-	// synced says the room asked the other nodes for their users' latest (see Syncer).
+	// synced says the room asked the other nodes for their users' latest (see Syncer),
+	// under mu.
 	synced bool
+	// left is the users whose leave the room received before its sync was over (under
+	// latestMu; nil when there is no sync to come or it is over): the answers may predate
+	// the leave and must not bring their state back.
+	left map[string]bool
 }
 
 // latest is one user's session state as the room last saw it. seen marks the fields set by
@@ -313,6 +318,7 @@ type latest struct {
 	stateRelay    relayed
 	viewportRelay relayed
 	handAt        time.Time // zero: not raised
+	handSet       int64     // Event.At of the hand change applied last (0: none)
 	spotlight     bool
 	viewport      string
 	seen          seen
@@ -417,6 +423,9 @@ func (h *Hub) JoinContext(ctx context.Context, classroomID, session uuid.UUID, u
 	r := h.rooms[session]
 	if r == nil {
 		r = &room{hub: h, session: session, classroom: classroomID, users: map[string]*member{}, latest: map[string]*latest{}, here: map[string]bool{}}
+		if _, ok := h.opts.Bus.(Syncer); ok && h.opts.Directory != nil {
+			r.left = map[string]bool{}
+		}
 		r.conns.Store(&[]*Conn{})
 		r.unsubscribe = h.opts.Bus.Subscribe(session, r.deliver)
 		h.rooms[session] = r
@@ -425,8 +434,8 @@ func (h *Hub) JoinContext(ctx context.Context, classroomID, session uuid.UUID, u
 	h.mu.Unlock()
 	r.mu.Lock()
 	m := r.users[u.UserID]
-	first := m == nil
-	n := 1 // the user's connections here with this one
+	first := m == nil // here; with clusterFirst, in the cluster
+	n := 1            // the user's connections here with this one
 	if m != nil {
 		n = m.conns + 1
 	}
@@ -437,12 +446,11 @@ func (h *Hub) JoinContext(ctx context.Context, classroomID, session uuid.UUID, u
 		err = h.opts.Caps.check(n, len(*r.conns.Load())+1)
 	}
 	d := h.opts.Directory
+	clusterFirst := true
 	if err == nil && d != nil {
 		// Arrive records the count on every connection; only the user's first one here
 		// can be their first in the cluster.
-		var f bool
-		f, err = d.Arrive(ctx, session, u, n, h.opts.Caps)
-		first = f && first
+		clusterFirst, err = d.Arrive(ctx, session, u, n, h.opts.Caps)
 	}
 	if err != nil {
 		r.mu.Unlock()
@@ -482,14 +490,18 @@ func (h *Hub) JoinContext(ctx context.Context, classroomID, session uuid.UUID, u
 	users := r.usersLocked()
 	if d != nil {
 		if shared, err := d.Present(ctx, session); err == nil {
-			r.syncLocked(ctx, shared)
+			self := ""
+			if first && !clusterFirst {
+				self = u.UserID // on another node too, perhaps within a leave grace there
+			}
+			r.syncLocked(ctx, shared, self)
 			users = mergeUsers(shared, users)
 		}
 	}
 	r.withLatest(users)
 	snapshot(users)
 	c.goLive()
-	if first {
+	if first && clusterFirst {
 		if f := h.opts.OnTransition; f != nil {
 			f(ctx, session, u, true)
 		}
@@ -654,13 +666,16 @@ func (r *room) withLatest(users []User) {
 
 // remember records an event's change to the user's session state, or forgets the user on
 // leave (their cursor, state, hand and spotlight go with them). It reports false for a
-// state or viewport older than the one the room has (relayed by another node of the user's
-// in the meantime), which is not delivered: everyone sees a user's states in the order set.
+// state, viewport or hand change older than the one the room has (made on another node in
+// the meantime), which is not delivered: everyone sees a user's changes in the order made.
 func (r *room) remember(e *Event) bool {
 	r.latestMu.Lock()
 	defer r.latestMu.Unlock()
 	if e.Kind == KindLeave {
 		delete(r.latest, e.User.UserID)
+		if r.left != nil {
+			r.left[e.User.UserID] = true
+		}
 		return true
 	}
 	l := r.latestLocked(e.User.UserID)
@@ -675,6 +690,12 @@ func (r *room) remember(e *Event) bool {
 		l.state = string(e.Wire)
 		l.seen |= seenState
 	case KindHand:
+		// Last writer wins by time, lowering winning a tie, so that every node ends with
+		// the same hand whatever order changes from several nodes arrive in.
+		if l.handSet != 0 && (e.At < l.handSet || e.At == l.handSet && (e.Code != 0 || l.handAt.IsZero())) {
+			return false
+		}
+		l.handSet = e.At
 		l.handAt = time.Time{}
 		if e.Code != 0 {
 			l.handAt = e.Time()
@@ -869,7 +890,8 @@ func (h *Hub) endedErr(session uuid.UUID) error {
 
 // Reassert records every local connection in the Directory again and publishes a join for
 // each user who is thereby first in the cluster: after the other nodes purged this one
-// (and published its users' leave) while its connections stayed open.
+// (and published its users' leave) while its connections stayed open. Users within their
+// leave grace have no connection to reassert.
 func (h *Hub) Reassert(ctx context.Context) {
 	d := h.opts.Directory
 	if d == nil {
@@ -884,6 +906,9 @@ func (h *Hub) Reassert(ctx context.Context) {
 	for _, r := range rooms {
 		r.mu.Lock()
 		for _, m := range r.users {
+			if m.grace != nil {
+				continue // no connection left: their leave is due, not a join
+			}
 			// Caps are not applied: these connections are open already.
 			if first, _ := d.Arrive(ctx, r.session, m.user, m.conns, Caps{}); first {
 				h.opts.Bus.Publish(r.session, &Event{Kind: KindJoin, User: m.user})

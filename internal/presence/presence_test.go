@@ -378,3 +378,30 @@ func TestToggleRate(t *testing.T) {
 		t.Fatalf("tutor's spotlight: %v", r)
 	}
 }
+
+// Reassert skips a user within their leave grace (no connection left here): no join for
+// them, and so no join and leave pair when the grace runs out.
+func TestReassertSkipsUsersInGrace(t *testing.T) {
+	t.Parallel()
+	bus := presence.NewLocalBus()
+	d := &directory{rows: map[string]map[string]int{}}
+	a := presence.NewHub(presence.Options{Bus: bus, Directory: nodeDir{d, "a"}, LeaveGrace: time.Minute})
+	b := presence.NewHub(presence.Options{Bus: bus, Directory: nodeDir{d, "b"}, LeaveGrace: time.Minute})
+	class, s := uuid.New(), uuid.New()
+	var tina, sam, mia sink
+	join(t, b, class, s, presence.User{UserID: "tina"}, &tina)
+	c := join(t, a, class, s, presence.User{UserID: "sam"}, &sam)
+	join(t, a, class, s, presence.User{UserID: "mia"}, &mia)
+	c.Leave() // sam's grace starts on a
+	d.mu.Lock()
+	delete(d.rows["sam"], "a") // a purged by b, which published the leaves
+	delete(d.rows["mia"], "a")
+	d.mu.Unlock()
+	b.PublishLeave(s, "sam")
+	b.PublishLeave(s, "mia")
+	a.Reassert(context.Background())
+	want := []string{"snapshot tina", "join sam", "join mia", "leave sam", "leave mia", "join mia"}
+	if got := tina.events(); !slices.Equal(got, want) {
+		t.Errorf("tina got %q, want %q (no join of sam, who is within his grace)", got, want)
+	}
+}

@@ -28,7 +28,7 @@ func (b *syncBus) Sync(_ context.Context, _ uuid.UUID, want []string) []presence
 	return b.answer
 }
 
-func (b *syncBus) OnSync(func(uuid.UUID) []presence.UserState) {}
+func (b *syncBus) OnSync(func(uuid.UUID, []string) []presence.UserState) {}
 
 // TestSyncFillsSnapshotOnce: a node opening a session asks once for the users present
 // elsewhere, the answers fill its snapshot, and an event that arrived meanwhile wins over

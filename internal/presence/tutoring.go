@@ -62,13 +62,17 @@ func (c *Conn) Hand(raised bool, target string) Result {
 	if c.gone {
 		return Unchanged
 	}
-	if (!r.handAt(target).IsZero()) == raised {
+	at, last := r.handAt(target)
+	if (!at.IsZero()) == raised {
 		return Unchanged
 	}
 	if res := c.m.takeToggle(r.hub.opts.Now()); res != Done {
 		return res
 	}
-	r.hub.opts.Bus.Publish(r.session, &Event{Kind: KindHand, User: User{UserID: target}, Code: flag(raised), At: r.hub.opts.Now().Truncate(time.Millisecond).UnixMicro()})
+	// Hand changes are last-writer-wins by time everywhere (room.remember): this one is
+	// after the change it replaces even when that one's node has a clock ahead of ours.
+	now := max(r.hub.opts.Now().Truncate(time.Millisecond).UnixMicro(), last+1000)
+	r.hub.opts.Bus.Publish(r.session, &Event{Kind: KindHand, User: User{UserID: target}, Code: flag(raised), At: now})
 	return Done
 }
 
@@ -150,14 +154,15 @@ func flag(b bool) int {
 	return 0
 }
 
-// handAt is when the user's hand was raised (zero: it is not).
-func (r *room) handAt(userID string) time.Time {
+// handAt is when the user's hand was raised (zero: it is not), and the time of the last
+// change of it the room applied (Event.At; 0: none).
+func (r *room) handAt(userID string) (time.Time, int64) {
 	r.latestMu.Lock()
 	defer r.latestMu.Unlock()
 	if l := r.latest[userID]; l != nil {
-		return l.handAt
+		return l.handAt, l.handSet
 	}
-	return time.Time{}
+	return time.Time{}, 0
 }
 
 // holdsSpotlight says whether the user holds the session's spotlight.
