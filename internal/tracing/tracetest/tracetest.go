@@ -135,3 +135,15 @@ func (r *Receiver) Count(name string) int {
 	}
 	return n
 }
+
+// Child returns the span named name whose parent is p, nil when none arrived.
+func (r *Receiver) Child(p *tracepb.Span, name string) *tracepb.Span {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, s := range r.spans {
+		if s.Name == name && slices.Equal(s.ParentSpanId, p.SpanId) && slices.Equal(s.TraceId, p.TraceId) {
+			return s
+		}
+	}
+	return nil
+}
