@@ -121,8 +121,10 @@ func TestStateRatePerUserAcrossNodes(t *testing.T) {
 		}
 	}
 	elapsed := time.Since(start)
-	// 5 per second, plus the first at once and one of slack; per node it would be twice.
-	if limit := int(elapsed/(200*time.Millisecond)) + 2; len(got) > limit {
+	// 5 per second per user, plus the first at once; per node it would be twice that. Two
+	// nodes may both relay within one NATS round trip of each other (README), which a loaded
+	// machine makes common, so the bound sits halfway between the two rates.
+	if limit := int(elapsed/(133*time.Millisecond)) + 2; len(got) > limit {
 		t.Fatalf("tina got %d states in %v from two nodes, want at most %d (5/s per user): %q", len(got), elapsed, limit, got)
 	}
 	t.Logf("%d states from two nodes → %d frames in %v", n, len(got), elapsed)
