@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -129,12 +130,13 @@ func (f ownerFetcher) FetchChunk(ctx context.Context, ref Ref, dst []byte) ([]by
 	if obj.Size != ref.StoredSize {
 		return nil, fmt.Errorf("%w: chunk %d has %d bytes, want %d", ErrCorrupt, ref.ChunkID, obj.Size, ref.StoredSize)
 	}
-	buf := bytes.NewBuffer(dst[:0])
-	buf.Grow(int(ref.StoredSize))
-	if _, err := io.Copy(buf, io.LimitReader(rc, ref.StoredSize+1)); err != nil {
+	// One read of the size the object has (checked above): no second read to find EOF; the
+	// bytes' hash is checked by the decoder anyway.
+	buf := slices.Grow(dst[:0], int(ref.StoredSize))[:ref.StoredSize]
+	if _, err := io.ReadFull(rc, buf); err != nil {
 		return nil, fmt.Errorf("reading chunk %d: %w", ref.ChunkID, err)
 	}
-	return buf.Bytes(), nil
+	return buf, nil
 }
 
 // Open returns a reader of the revision m of owner (see NewReader).
