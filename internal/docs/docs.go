@@ -85,7 +85,8 @@ func htmlPage(html []byte, csp string) http.Handler {
 	})
 }
 
-// assetServer serves the embedded files, gzip-compressed for clients that accept it (the
+// assetServer serves the embedded files (the pages ask for them with ?v=<API version>, so a
+// cached copy never outlives an upgrade), gzip-compressed for clients that accept it (the
 // renderers are 1–3 MB of JavaScript, a quarter of that compressed); each file is compressed
 // once, on its first request, so that start-up pays nothing for it.
 type assetServer struct {
@@ -140,8 +141,8 @@ func (a *assetServer) compressed(name string, b []byte) []byte {
 var shellTmpl = template.Must(template.New("shell").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{.Title}} {{.Version}} — {{.Kind}}</title>
-<link rel="icon" href="data:,"><link rel="stylesheet" href="/docs/assets/docs.css">{{if .Style}}
-<link rel="stylesheet" href="/docs/assets/{{.Style}}">{{end}}
+<link rel="icon" href="data:,"><link rel="stylesheet" href="/docs/assets/docs.css?v={{.Version}}">{{if .Style}}
+<link rel="stylesheet" href="/docs/assets/{{.Style}}?v={{.Version}}">{{end}}
 </head><body>
 <header class="docs-nav"><strong>{{.Title}} <small>v{{.Version}}</small></strong>
 <nav aria-label="API documents">
@@ -154,7 +155,7 @@ var shellTmpl = template.Must(template.New("shell").Parse(`<!doctype html>
 </nav></header>
 <noscript><p class="noscript">This reference needs JavaScript; <a href="/docs/plain">the plain reference</a> shows the same documents without it.</p></noscript>
 <main id="reference"></main>
-{{if .OpenAPI}}<script src="/docs/assets/vendor/redoc.standalone.js"></script>{{else}}<script src="/docs/assets/vendor/asyncapi.standalone.js"></script>{{end}}
-<script src="/docs/assets/{{.Script}}"></script>
+{{if .OpenAPI}}<script src="/docs/assets/vendor/redoc.standalone.js?v={{.Version}}"></script>{{else}}<script src="/docs/assets/vendor/asyncapi.standalone.js?v={{.Version}}"></script>{{end}}
+<script src="/docs/assets/{{.Script}}?v={{.Version}}"></script>
 </body></html>
 `))

@@ -50,7 +50,7 @@ func TestPages(t *testing.T) {
 		if rec.Code != 200 || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/html") {
 			t.Fatalf("GET %s = %d %s", tt.path, rec.Code, rec.Header().Get("Content-Type"))
 		}
-		for _, w := range []string{`<script src="` + tt.script + `"></script>`, `href="/docs/websocket"`, `href="/docs"`,
+		for _, w := range []string{`<script src="` + tt.script + `?v=` + mustVersion(t) + `"></script>`, `href="/docs/websocket"`, `href="/docs"`,
 			`href="/openapi.yaml"`, `href="/asyncapi.yaml"`, `href="/docs/plain"`, `href="/demo/"`, "v" + mustVersion(t)} {
 			if !strings.Contains(body, w) {
 				t.Errorf("GET %s does not contain %q", tt.path, w)

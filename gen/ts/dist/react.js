@@ -69,7 +69,7 @@ class PresenceStore {
 function sameJSON(a, b) {
     return a === b || (typeof a === "object" && typeof b === "object" && JSON.stringify(a) === JSON.stringify(b));
 }
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// One context for every state type S: the hooks' type parameter says which the app uses.
 const Context = createContext(null);
 /**
  * Connects to one classroom session while mounted (a new socket when classId, sessionId or
@@ -109,7 +109,7 @@ export function PresenceProvider(props) {
             s.detach();
             socket.close();
         };
-        // eslint-disable-next-line react-hooks/exhaustive-deps
+        // key holds every value the socket is made from; the refs carry the rest.
     }, [key]);
     const current = store && store.key === key ? store.store : null;
     return createElement(Context.Provider, { value: current }, children);

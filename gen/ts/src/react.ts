@@ -121,7 +121,7 @@ function sameJSON(a: unknown, b: unknown): boolean {
   return a === b || (typeof a === "object" && typeof b === "object" && JSON.stringify(a) === JSON.stringify(b));
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// One context for every state type S: the hooks' type parameter says which the app uses.
 const Context = createContext<PresenceStore<any> | null>(null);
 
 export interface PresenceProviderProps<S extends PresenceState = PresenceState>
@@ -177,7 +177,7 @@ export function PresenceProvider<S extends PresenceState = PresenceState>(props:
       s.detach();
       socket.close();
     };
-    // eslint-disable-next-line react-hooks/exhaustive-deps
+    // key holds every value the socket is made from; the refs carry the rest.
   }, [key]);
   const current = store && store.key === key ? store.store : null;
   return createElement(Context.Provider, { value: current }, children);
