@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -53,8 +54,10 @@ type Options struct {
 
 // Recorder records users arriving in and departing from sessions across the cluster
 // (attendance). Its calls run inside the transaction that changes the presence rows, under
-// the user's lock, so the record follows presence exactly: an error rolls the presence
-// change back too.
+// the user's lock, so the record follows presence exactly. An arrival's record runs in a
+// savepoint: its error is logged and undoes the record only, never the presence row of a
+// user who is admitted. A departure's error rolls the presence change back too; the node
+// retries it (a dead node's sweep, a live node's pending departures) until it is recorded.
 type Recorder interface {
 	// Arrived: u's first connection in the cluster.
 	Arrived(ctx context.Context, tx pgx.Tx, session uuid.UUID, u presence.User) error
@@ -81,6 +84,17 @@ type Node struct {
 	stopped atomic.Bool // Stop has begun: Depart leaves the rows to the others' sweep
 
 	purgedRows, selfPurged atomic.Int64 // metrics.go
+
+	// pending holds the departures whose transaction failed, with their time: the loop
+	// retries them, so that a live node never keeps the row of a user who left (shown
+	// present, counted by the caps, their span open). An arrival of the user drops theirs.
+	pmu     sync.Mutex
+	pending map[userKey]time.Time
+}
+
+type userKey struct {
+	session uuid.UUID
+	user    string
 }
 
 // New returns a Node with a fresh id; Start begins its heartbeat.
@@ -106,7 +120,8 @@ func New(pool *pgxpool.Pool, o Options) *Node {
 	if o.OnPurged == nil {
 		o.OnPurged = func(context.Context) {}
 	}
-	return &Node{id: uuid.New(), pool: pool, q: db.New(pool), o: o, stop: make(chan struct{}), done: make(chan struct{})}
+	return &Node{id: uuid.New(), pool: pool, q: db.New(pool), o: o, stop: make(chan struct{}), done: make(chan struct{}),
+		pending: map[userKey]time.Time{}}
 }
 
 // SetHooks sets Options.OnDeparted and OnPurged when they could not be given to New: the
@@ -166,6 +181,9 @@ func (n *Node) loop(lastBeat time.Time) {
 				lastBeat = time.Now()
 			}
 		}
+		if err := n.retryDeparts(ctx); err != nil {
+			n.o.Log.Warn("cluster: removing presence of users who left; retried at the next tick", "err", err)
+		}
 		if err := n.Sweep(ctx); err != nil {
 			n.o.Log.Warn("cluster: purging dead nodes", "err", err)
 		}
@@ -190,6 +208,10 @@ func (n *Node) Stop(ctx context.Context) {
 			case <-n.done:
 			case <-ctx.Done():
 			}
+		}
+		if err := n.retryDeparts(ctx); err != nil {
+			// Those rows stay for the others' sweep, which ends them at the last heartbeat.
+			n.o.Log.Warn("cluster: removing presence of users who left", "err", err)
 		}
 		if _, err := n.q.PresenceNodeHeartbeat(ctx, n.heartbeatParams()); err != nil {
 			// The previous heartbeat stands as the last one.
@@ -305,6 +327,13 @@ func (n *Node) Arrive(ctx context.Context, session uuid.UUID, u presence.User, c
 	capped := caps.PerUser > 0 || caps.PerSession > 0
 	var before int32
 	departedDead := false
+	// Back before a failed departure was retried: the retry must not delete the new row,
+	// and the old one, whose leave went out, no longer counts.
+	k := userKey{session, u.UserID}
+	n.pmu.Lock()
+	pendingAt, wasPending := n.pending[k]
+	delete(n.pending, k)
+	n.pmu.Unlock()
 	err := postgres.InTx(ctx, n.pool, func(tx pgx.Tx) error {
 		q := n.q.WithTx(tx)
 		if capped {
@@ -319,6 +348,12 @@ func (n *Node) Arrive(ctx context.Context, session uuid.UUID, u presence.User, c
 		if departedDead, err = n.departDead(ctx, tx, session, u.UserID); err != nil {
 			return err
 		}
+		if wasPending {
+			_, err := q.PresenceConnectionDelete(ctx, db.PresenceConnectionDeleteParams{NodeID: n.id, SessionID: session, UserID: u.UserID})
+			if err != nil {
+				return err
+			}
+		}
 		before, err = q.PresenceConnectionUpsert(ctx, db.PresenceConnectionUpsertParams{
 			NodeID: n.id, SessionID: session, UserID: u.UserID, Name: u.Name, Role: u.Role, Conns: int32(conns),
 		})
@@ -327,7 +362,8 @@ func (n *Node) Arrive(ctx context.Context, session uuid.UUID, u presence.User, c
 		}
 		if before == 0 && n.o.Recorder != nil {
 			// A refusal by the caps below rolls this back with the row.
-			if err := n.o.Recorder.Arrived(ctx, tx, session, u); err != nil {
+			err := n.recordIn(ctx, tx, session, u.UserID, func(tx pgx.Tx) error { return n.o.Recorder.Arrived(ctx, tx, session, u) })
+			if err != nil {
 				return err
 			}
 		}
@@ -348,6 +384,13 @@ func (n *Node) Arrive(ctx context.Context, session uuid.UUID, u presence.User, c
 		}
 		return nil
 	})
+	if err != nil && wasPending {
+		n.pmu.Lock()
+		if _, ok := n.pending[k]; !ok {
+			n.pending[k] = pendingAt // the departure is still to be recorded
+		}
+		n.pmu.Unlock()
+	}
 	var ce errCapped
 	if errors.As(err, &ce) {
 		return false, ce.err
@@ -382,15 +425,35 @@ func (n *Node) departDead(ctx context.Context, tx pgx.Tx, session uuid.UUID, use
 		return false, err
 	}
 	if n.o.Recorder != nil {
-		if err := n.o.Recorder.Departed(ctx, tx, session, userID, slices.MaxFunc(seen, time.Time.Compare)); err != nil {
+		at := slices.MaxFunc(seen, time.Time.Compare)
+		err := n.recordIn(ctx, tx, session, userID, func(tx pgx.Tx) error { return n.o.Recorder.Departed(ctx, tx, session, userID, at) })
+		if err != nil {
 			return false, err
 		}
 	}
 	return true, nil
 }
 
+// recordIn runs a Recorder call of an arrival in a savepoint of tx: its failure is logged
+// and undoes the record only, so that a user Arrive admits always has their presence row
+// (attendance misses that span). The error returned is the savepoint's own (the
+// transaction is unusable).
+func (n *Node) recordIn(ctx context.Context, tx pgx.Tx, session uuid.UUID, userID string, record func(pgx.Tx) error) error {
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	if err := record(sp); err != nil {
+		n.o.Log.Error("cluster: attendance not recorded", "session", session, "user", userID, "err", err)
+		return sp.Rollback(ctx)
+	}
+	return sp.Commit(ctx)
+}
+
 // Depart records this node's remaining connection count for a user (presence.Directory).
-// After Stop it records nothing and answers false: the user is not seen to leave from here.
+// A last departure whose transaction fails is answered true (the leave goes out) and retried
+// at each tick until it is recorded. After Stop it records nothing and answers false: the
+// user is not seen to leave from here.
 func (n *Node) Depart(ctx context.Context, session uuid.UUID, userID string, conns int) bool {
 	if n.stopped.Load() {
 		return false // the row stays for the others' sweep (Stop)
@@ -406,24 +469,72 @@ func (n *Node) Depart(ctx context.Context, session uuid.UUID, userID string, con
 		}
 		return false
 	}
-	var others int32
-	err := postgres.InTx(ctx, n.pool, func(tx pgx.Tx) error {
-		q := n.q.WithTx(tx)
-		if err := q.PresenceUserLock(ctx, lockKey(session, userID)); err != nil {
-			return err
-		}
-		var err error
-		others, err = q.PresenceConnectionDelete(ctx, db.PresenceConnectionDeleteParams{NodeID: n.id, SessionID: session, UserID: userID})
-		if err != nil || others > 0 || n.o.Recorder == nil {
-			return err
-		}
-		return n.o.Recorder.Departed(ctx, tx, session, userID, time.Time{})
-	})
+	k, at := userKey{session, userID}, time.Now()
+	others, err := n.depart(ctx, k, time.Time{}, false)
 	if err != nil {
-		n.o.Log.Error("cluster: removing presence", "session", session, "user", userID, "err", err)
+		n.o.Log.Error("cluster: removing presence; retried at the next tick", "session", session, "user", userID, "err", err)
+		n.pmu.Lock()
+		if _, ok := n.pending[k]; !ok {
+			n.pending[k] = at
+		}
+		n.pmu.Unlock()
 		return true
 	}
 	return others == 0
+}
+
+// errNotPending: a retried departure whose user arrived again meanwhile.
+var errNotPending = errors.New("cluster: departure no longer pending")
+
+// depart deletes this node's row for a user and, when no other node has one, records the
+// departure at at (now when zero). A retry checks, under the user's lock, that the
+// departure is still pending (an arrival since drops it), so it never deletes a new row.
+func (n *Node) depart(ctx context.Context, k userKey, at time.Time, retry bool) (others int32, err error) {
+	err = postgres.InTx(ctx, n.pool, func(tx pgx.Tx) error {
+		q := n.q.WithTx(tx)
+		if err := q.PresenceUserLock(ctx, lockKey(k.session, k.user)); err != nil {
+			return err
+		}
+		if retry {
+			n.pmu.Lock()
+			p, ok := n.pending[k]
+			n.pmu.Unlock()
+			if !ok || !p.Equal(at) {
+				return errNotPending
+			}
+		}
+		var err error
+		others, err = q.PresenceConnectionDelete(ctx, db.PresenceConnectionDeleteParams{NodeID: n.id, SessionID: k.session, UserID: k.user})
+		if err != nil || others > 0 || n.o.Recorder == nil {
+			return err
+		}
+		return n.o.Recorder.Departed(ctx, tx, k.session, k.user, at)
+	})
+	return others, err
+}
+
+// retryDeparts retries the pending departures, each at its time; the leave was published
+// when it first failed.
+func (n *Node) retryDeparts(ctx context.Context) error {
+	n.pmu.Lock()
+	pending := maps.Clone(n.pending)
+	n.pmu.Unlock()
+	var errs []error
+	for k, at := range pending {
+		if err := ctx.Err(); err != nil {
+			return errors.Join(append(errs, err)...)
+		}
+		if _, err := n.depart(ctx, k, at, true); err != nil && !errors.Is(err, errNotPending) {
+			errs = append(errs, fmt.Errorf("session %s user %q: %w", k.session, k.user, err))
+			continue
+		}
+		n.pmu.Lock()
+		if p, ok := n.pending[k]; ok && p.Equal(at) {
+			delete(n.pending, k)
+		}
+		n.pmu.Unlock()
+	}
+	return errors.Join(errs...)
 }
 
 // Present lists the users present in a session on live nodes (presence.Directory).

@@ -325,20 +325,36 @@ func TestSweepGoesOnPastAFailedRow(t *testing.T) {
 	}
 }
 
-// recorder records arrivals and departures (with their time) per user.
+// recorder records arrivals and departures (with their time) per user; it refuses those of
+// the users in fail.
 type recorder struct {
 	mu       sync.Mutex
 	arrived  map[string]int
 	departed map[string][]time.Time
+	fail     map[string]bool
+}
+
+func (r *recorder) setFail(user string, fail bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fail == nil {
+		r.fail = map[string]bool{}
+	}
+	r.fail[user] = fail
 }
 
 func newRecorder() *recorder {
 	return &recorder{arrived: map[string]int{}, departed: map[string][]time.Time{}}
 }
 
-func (r *recorder) Arrived(_ context.Context, _ pgx.Tx, _ uuid.UUID, u presence.User) error {
+func (r *recorder) Arrived(ctx context.Context, tx pgx.Tx, _ uuid.UUID, u presence.User) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.fail[u.UserID] {
+		// A statement that fails, as a bad insert would: the transaction is aborted.
+		_, err := tx.Exec(ctx, "SELECT 1/0")
+		return err
+	}
 	r.arrived[u.UserID]++
 	return nil
 }
@@ -346,6 +362,9 @@ func (r *recorder) Arrived(_ context.Context, _ pgx.Tx, _ uuid.UUID, u presence.
 func (r *recorder) Departed(_ context.Context, _ pgx.Tx, _ uuid.UUID, user string, at time.Time) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.fail[user] {
+		return errors.New("recorder refuses " + user)
+	}
 	r.departed[user] = append(r.departed[user], at)
 	return nil
 }
@@ -505,5 +524,90 @@ func TestArrivalIgnoresDeadNodesBeforeTheSweep(t *testing.T) {
 	users, err := b.Present(ctx, s)
 	if err != nil || len(users) != 1 || users[0].UserID != "sam" {
 		t.Fatalf("Present = %v, %v; want [sam]", users, err)
+	}
+}
+
+// An arrival whose attendance record fails still records the presence row (the user is
+// admitted); a departure that fails keeps the row, answers last (the leave goes out) and is
+// retried at the next ticks, at its own time, unless the user arrived again meanwhile.
+func TestFailedRecordsKeepPresenceRight(t *testing.T) {
+	t.Parallel()
+	url := dbtest.NewURL(t)
+	ctx := context.Background()
+	s := uuid.New()
+	rec := newRecorder()
+	mk := func() *cluster.Node {
+		n := cluster.New(dbtest.Pool(t, url), cluster.Options{HeartbeatInterval: 200 * time.Millisecond, PurgeAfter: time.Minute, Recorder: rec})
+		n.Start(ctx)
+		t.Cleanup(func() { n.Stop(ctx) })
+		return n
+	}
+	a, b := mk(), mk()
+	present := func() string {
+		t.Helper()
+		users, err := b.Present(ctx, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := make([]string, len(users))
+		for i, u := range users {
+			ids[i] = u.UserID
+		}
+		return strings.Join(ids, ",")
+	}
+	user := func(id string) presence.User { return presence.User{UserID: id, Name: id, Role: "student"} }
+
+	rec.setFail("amy", true)
+	if first, err := a.Arrive(ctx, s, user("amy"), 1, presence.Caps{PerSession: 10}); !first || err != nil {
+		t.Fatalf("amy's arrival with her record failing: first %v, %v; want first", first, err)
+	}
+	if got := present(); got != "amy" {
+		t.Fatalf("Present after amy's arrival = %q, want amy (her row, though her record failed)", got)
+	}
+
+	// bob's departure fails: his row stays until a retry records it, at the departure's time.
+	if _, err := a.Arrive(ctx, s, user("bob"), 1, presence.Caps{}); err != nil {
+		t.Fatal(err)
+	}
+	rec.setFail("bob", true)
+	before := time.Now()
+	if last := a.Depart(ctx, s, "bob", 0); !last {
+		t.Fatal("bob's failed departure not answered last")
+	}
+	after := time.Now()
+	time.Sleep(500 * time.Millisecond) // retries fail meanwhile
+	if got := present(); got != "amy,bob" {
+		t.Fatalf("Present while bob's departure fails = %q, want amy,bob", got)
+	}
+	rec.setFail("bob", false)
+	deadline := time.Now().Add(10 * time.Second)
+	for present() != "amy" {
+		if time.Now().After(deadline) {
+			t.Fatalf("bob's row not removed within 10s of his record healing: %q", present())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	_, departed := rec.counts()
+	if d := departed["bob"]; len(d) != 1 || d[0].Before(before) || d[0].After(after) {
+		t.Fatalf("bob's departures %v, want one at his departure (between %v and %v)", d, before, after)
+	}
+
+	// cat's departure fails (her leave went out), then she is back on a before a retry
+	// succeeds: she arrives first again (her join goes out) and her new row stays.
+	if _, err := a.Arrive(ctx, s, user("cat"), 1, presence.Caps{}); err != nil {
+		t.Fatal(err)
+	}
+	rec.setFail("cat", true)
+	a.Depart(ctx, s, "cat", 0)
+	if first, err := a.Arrive(ctx, s, user("cat"), 1, presence.Caps{}); !first || err != nil {
+		t.Fatalf("cat back after her failed departure: first %v, %v; want first", first, err)
+	}
+	rec.setFail("cat", false)
+	time.Sleep(600 * time.Millisecond) // several ticks
+	if got := present(); got != "amy,cat" {
+		t.Fatalf("Present after cat came back = %q, want amy,cat", got)
+	}
+	if _, departed := rec.counts(); len(departed["cat"]) != 0 {
+		t.Fatalf("cat's departures %v, want none (she came back)", departed["cat"])
 	}
 }
