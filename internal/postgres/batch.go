@@ -7,14 +7,19 @@ import "time"
 // holds) stays near Target whatever the server's speed — a durable cluster after a checkpoint
 // is several times slower per row than a test cluster with fsync off.
 //
-// A batch slower than Target halves the next one; a faster one grows the next in proportion
-// (at most doubling, so one lucky batch cannot overshoot far); sizes stay within [Min, Max].
-// A batch that found fewer rows than it was allowed says nothing about the rate, except when
-// it was slow, so it never grows the next one.
+// A batch slower than Target shrinks the next one in proportion, and at least by half. A
+// faster one grows the next in proportion, by at most MaxGrowth: a batch whose cost is
+// worse than linear in its size (a plan that turns quadratic, a cache that stops fitting)
+// then takes at most MaxGrowth × Target, where unbounded doubling could overshoot by 4×.
+// The first batch should be small (Min or so): nothing is known of the rate yet, and growing
+// from small costs a few short batches while starting large risks one long one. Sizes stay
+// within [Min, Max]. A batch that found fewer rows than it was allowed says nothing about the
+// rate, except when it was slow, so it never grows the next one.
 type BatchSizer struct {
-	Target   time.Duration
-	Min, Max int
-	size     int
+	Target    time.Duration
+	Min, Max  int
+	MaxGrowth float64 // 1.5 when zero
+	size      int
 }
 
 // NewBatchSizer starts at initial rows per batch (clamped to [min, max]).
@@ -27,14 +32,18 @@ func (s *BatchSizer) Size() int { return s.size }
 
 // Observe records that the last batch changed rows rows (of Size allowed) in took.
 func (s *BatchSizer) Observe(rows int, took time.Duration) {
+	ratio := float64(s.Target) / float64(took)
 	switch {
 	case took > s.Target:
-		s.size = min2max(s.size/2, s.Min, s.Max)
+		s.size = min2max(int(float64(s.size)*min(0.5, ratio)), s.Min, s.Max)
 	case rows < s.size || took <= 0:
 		// A short batch (the end of the table, rows already done) measures nothing.
 	default:
-		grow := min(2, float64(s.Target)/float64(took))
-		s.size = min2max(int(float64(s.size)*grow), s.Min, s.Max)
+		grow := s.MaxGrowth
+		if grow <= 1 {
+			grow = 1.5
+		}
+		s.size = min2max(int(float64(s.size)*min(grow, ratio)), s.Min, s.Max)
 	}
 }
 

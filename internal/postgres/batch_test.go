@@ -16,25 +16,21 @@ func TestBatchSizer(t *testing.T) {
 		took time.Duration
 		want int
 	}{
-		{"a slow batch halves the next", -1, 300 * time.Millisecond, 500},
-		{"slow again: halves again", -1, 101 * time.Millisecond, 250},
-		{"at target: unchanged", -1, target, 250},
-		{"twice as fast: doubles", -1, 50 * time.Millisecond, 500},
-		{"a third faster: grows in proportion", -1, 80 * time.Millisecond, 625},
-		{"ten times as fast: at most doubles", -1, 10 * time.Millisecond, 1250},
-		{"a short fast batch says nothing about the rate", 3, time.Millisecond, 1250},
-		{"a short slow batch still halves", 3, time.Second, 625},
-		{"a fast batch after it doubles again", -1, time.Millisecond, 1250},
-		{"grows up to Max", -1, time.Millisecond, 2000},
-		{"never above Max", -1, time.Millisecond, 2000},
-		{"halving from Max", -1, time.Hour, 1000},
-		{"halving", -1, time.Hour, 500},
-		{"halving", -1, time.Hour, 250},
-		{"halving", -1, time.Hour, 125},
-		{"never below Min", -1, time.Hour, 100},
-		{"stays at Min however slow", -1, time.Hour, 100},
+		{"a slow batch halves the next", -1, 101 * time.Millisecond, 500},
+		{"four times too slow: a quarter", -1, 400 * time.Millisecond, 125},
+		{"at target: unchanged", -1, target, 125},
+		{"a fifth faster: grows in proportion", -1, 80 * time.Millisecond, 156},
+		{"twice as fast: grows by at most 1.5", -1, 50 * time.Millisecond, 234},
+		{"ten times as fast: still at most 1.5", -1, 10 * time.Millisecond, 351},
+		{"a short fast batch says nothing about the rate", 3, time.Millisecond, 351},
+		{"a short slow batch still halves", 3, time.Second, 35},
+		{"clamped to Min", -1, time.Hour, 20},
+		{"stays at Min however slow", -1, time.Hour, 20},
+		{"a fast batch after it grows again", -1, time.Millisecond, 30},
+		{"grows", -1, time.Millisecond, 45},
+		{"grows", -1, time.Millisecond, 67},
 	}
-	s := postgres.NewBatchSizer(1000, 100, 2000, target)
+	s := postgres.NewBatchSizer(1000, 20, 2000, target)
 	if s.Size() != 1000 {
 		t.Fatalf("initial size %d, want 1000", s.Size())
 	}
@@ -50,5 +46,40 @@ func TestBatchSizer(t *testing.T) {
 	}
 	if got := postgres.NewBatchSizer(5, 100, 2000, target).Size(); got != 100 {
 		t.Errorf("initial size below Min: %d, want 100", got)
+	}
+	big := postgres.NewBatchSizer(1900, 100, 2000, target)
+	big.Observe(1900, time.Millisecond)
+	if big.Size() != 2000 {
+		t.Errorf("growing past Max: %d, want 2000", big.Size())
+	}
+}
+
+// TestBatchSizerBoundsOvershoot drives the sizer with batches whose cost is quadratic in
+// their size (the worst case a plan can turn into): starting small and growing by at most
+// 1.5×, no batch takes more than 1.5 × 1.5 × Target, and the sizes settle near the size that
+// takes Target.
+func TestBatchSizerBoundsOvershoot(t *testing.T) {
+	t.Parallel()
+	const target = 150 * time.Millisecond
+	for _, cost := range []struct {
+		name string
+		of   func(n int) time.Duration
+	}{
+		{"linear", func(n int) time.Duration { return time.Duration(n) * 10 * time.Microsecond }},
+		{"quadratic", func(n int) time.Duration { return time.Duration(n*n) * 20 * time.Nanosecond }},
+	} {
+		s := postgres.NewBatchSizer(10, 10, 1_000_000, target)
+		var longest time.Duration
+		for range 100 {
+			took := cost.of(s.Size())
+			longest = max(longest, took)
+			s.Observe(s.Size(), took)
+		}
+		if longest > 225*time.Millisecond {
+			t.Errorf("%s: longest batch %v, want at most 1.5 × 150 ms", cost.name, longest)
+		}
+		if last := cost.of(s.Size()); last < target/2 || last > 225*time.Millisecond {
+			t.Errorf("%s: settled at %d rows taking %v, want near %v", cost.name, s.Size(), last, target)
+		}
 	}
 }

@@ -301,10 +301,12 @@ func (m *Migrator) execSteps(ctx context.Context, conn *pgxpool.Conn, sql string
 }
 
 // Batches of a batched step aim at BatchTarget each, so that the longest, with noise, stays
-// well under the 250 ms any transaction of a backfill may hold row locks for.
+// under the 250 ms any transaction of a backfill may hold row locks for: growing by at most
+// 1.5× a batch, even one whose cost is quadratic in its size takes at most 1.5 × 150 ms. The
+// first batch is small: nothing is known of the server's speed yet.
 const (
 	BatchTarget   = 150 * time.Millisecond
-	batchFirst    = 1000
+	batchFirst    = 100
 	batchMin      = 10
 	batchMax      = 200_000
 	batchedRepeat = "repeat"
