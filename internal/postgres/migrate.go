@@ -35,7 +35,12 @@ type Migration struct {
 	// the cursor after this batch (NULL once the walk is complete), how many rows it took
 	// (what the batch size counts) and how many it changed. Batches are sized by time (see
 	// BatchSizer). With `-- m4sh:batched repeat` the walk starts over until a whole walk
-	// changes nothing (catching rows that other writers added behind the cursor meanwhile).
+	// changes nothing (catching rows that other writers added behind the cursor meanwhile);
+	// with `-- m4sh:batched repeat-with-previous`, as long as a walk changed anything, the
+	// previous batched step walks again and then this one (a step that applies what the
+	// previous one computed, so that rows added meanwhile are computed and then applied).
+	// `target=500ms` (after the mode, if any) sizes the batches of a step that holds no row
+	// locks others could wait on for that long instead of BatchTarget: fewer, larger batches.
 	NoTx bool
 }
 
@@ -275,19 +280,24 @@ func (m *Migrator) apply(ctx context.Context, conn *pgxpool.Conn, mig Migration,
 // logging how long each took (the longest is the longest any lock of ours was held, except
 // for batched steps, whose longest batch is logged as max_batch).
 func (m *Migrator) execSteps(ctx context.Context, conn *pgxpool.Conn, sql string) error {
+	var prev *batchedStep
 	for i, stmt := range strings.Split(sql, splitMarker) {
 		if strings.TrimSpace(stripComments(stmt)) == "" {
 			continue
 		}
 		start := time.Now()
-		if mode, ok := batchedMode(stmt); ok {
-			st, err := m.execBatched(ctx, conn, stmt, mode == batchedRepeat)
+		if step, ok, err := parseBatched(i+1, stmt); err != nil {
+			return fmt.Errorf("statement %d: %w", i+1, err)
+		} else if ok {
+			if step.mode == batchedRepeatWithPrevious && prev == nil {
+				return fmt.Errorf("statement %d: %s with no batched step before it", i+1, batchedRepeatWithPrevious)
+			}
+			st, err := m.execBatched(ctx, conn, step, prev)
 			if err != nil {
 				return fmt.Errorf("statement %d, batch %d: %w", i+1, st.batches+1, err)
 			}
-			m.log.InfoContext(ctx, "migration step", "step", i+1, "duration", time.Since(start),
-				"statement", firstLine(stripComments(stmt)), "batches", st.batches, "walks", st.walks,
-				"rows_changed", st.changed, "max_batch", st.maxBatch, "last_batch_size", st.lastSize)
+			m.logBatched(ctx, step, st, time.Since(start))
+			prev = &step
 			continue
 		}
 		// Simple protocol: a statement may be a DO block.
@@ -305,20 +315,49 @@ func (m *Migrator) execSteps(ctx context.Context, conn *pgxpool.Conn, sql string
 // 1.5× a batch, even one whose cost is quadratic in its size takes at most 1.5 × 150 ms. The
 // first batch is small: nothing is known of the server's speed yet.
 const (
-	BatchTarget   = 150 * time.Millisecond
-	batchFirst    = 100
-	batchMin      = 10
-	batchMax      = 200_000
-	batchedRepeat = "repeat"
+	BatchTarget = 150 * time.Millisecond
+	// batchTargetMax bounds a step's own target=: growing by 1.5× at most, its longest batch
+	// stays under the 1 s any statement of a backfill may take.
+	batchTargetMax            = 600 * time.Millisecond
+	batchFirst                = 10
+	batchMin                  = 10
+	batchMax                  = 200_000
+	batchedRepeat             = "repeat"
+	batchedRepeatWithPrevious = "repeat-with-previous"
 )
 
-func batchedMode(stmt string) (string, bool) {
+// batchedStep is a parsed `-- m4sh:batched [mode] [target=D]` step.
+type batchedStep struct {
+	index  int // the step's number in its migration, for the log
+	sql    string
+	mode   string
+	target time.Duration
+}
+
+func parseBatched(index int, stmt string) (batchedStep, bool, error) {
 	for _, line := range strings.Split(stmt, "\n") {
-		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), batchedMarker); ok {
-			return strings.TrimSpace(rest), true
+		rest, ok := strings.CutPrefix(strings.TrimSpace(line), batchedMarker)
+		if !ok {
+			continue
 		}
+		step := batchedStep{sql: stmt, target: BatchTarget, index: index}
+		for _, f := range strings.Fields(rest) {
+			switch {
+			case f == batchedRepeat || f == batchedRepeatWithPrevious:
+				step.mode = f
+			case strings.HasPrefix(f, "target="):
+				d, err := time.ParseDuration(strings.TrimPrefix(f, "target="))
+				if err != nil || d <= 0 || d > batchTargetMax {
+					return step, true, fmt.Errorf("%s %s: want a duration up to %v", batchedMarker, f, batchTargetMax)
+				}
+				step.target = d
+			default:
+				return step, true, fmt.Errorf("%s: unknown option %q", batchedMarker, f)
+			}
+		}
+		return step, true, nil
 	}
-	return "", false
+	return batchedStep{}, false, nil
 }
 
 type batchStats struct {
@@ -327,41 +366,71 @@ type batchStats struct {
 }
 
 // execBatched runs one batched step to the end (see Migration.NoTx), each batch a statement
-// of its own in autocommit mode, so each commits before the next starts.
-func (m *Migrator) execBatched(ctx context.Context, conn *pgxpool.Conn, stmt string, repeat bool) (batchStats, error) {
+// of its own in autocommit mode, so each commits before the next starts. prev is the batched
+// step before it, walked again between walks of a repeat-with-previous step.
+func (m *Migrator) execBatched(ctx context.Context, conn *pgxpool.Conn, step batchedStep, prev *batchedStep) (batchStats, error) {
 	var st batchStats
 	hi := batchMax
 	if m.BatchMax > 0 {
 		hi = min(hi, m.BatchMax)
 	}
-	sizer := NewBatchSizer(batchFirst, min(batchMin, hi), hi, BatchTarget)
+	sizer := NewBatchSizer(batchFirst, min(batchMin, hi), hi, step.target)
+	var prevSizer *BatchSizer
 	for {
 		st.walks++
-		var cursor *string
-		walkChanged := 0
-		for {
-			size := sizer.Size()
-			var taken, changed int
-			start := time.Now()
-			// An unnamed statement, planned for this batch's values: a cached generic plan
-			// would have to guess how many rows $2 takes.
-			if err := conn.QueryRow(ctx, stmt, pgx.QueryExecModeExec, cursor, size).Scan(&cursor, &taken, &changed); err != nil {
-				return st, err
-			}
-			took := time.Since(start)
-			sizer.Observe(taken, took)
-			st.batches++
-			st.lastSize = size
-			st.maxBatch = max(st.maxBatch, took)
-			walkChanged += changed
-			m.log.DebugContext(ctx, "migration batch", "size", size, "taken", taken, "changed", changed, "duration", took)
-			if cursor == nil {
-				break
-			}
+		changed, err := m.walk(ctx, conn, step.sql, sizer, &st)
+		if err != nil {
+			return st, err
 		}
-		st.changed += walkChanged
-		if !repeat || walkChanged == 0 {
+		st.changed += changed
+		if step.mode == "" || changed == 0 {
 			return st, nil
+		}
+		if step.mode == batchedRepeatWithPrevious {
+			if prevSizer == nil {
+				prevSizer = NewBatchSizer(batchFirst, min(batchMin, hi), hi, prev.target)
+			}
+			var prevStats batchStats
+			start := time.Now()
+			prevStats.walks = 1
+			if prevStats.changed, err = m.walk(ctx, conn, prev.sql, prevSizer, &prevStats); err != nil {
+				return st, fmt.Errorf("walking step %d again: %w", prev.index, err)
+			}
+			m.logBatched(ctx, *prev, prevStats, time.Since(start))
+		}
+	}
+}
+
+// logBatched logs a batched step's walks: max_batch is the longest any of its transactions
+// took, target what its batches were sized for.
+func (m *Migrator) logBatched(ctx context.Context, step batchedStep, st batchStats, took time.Duration) {
+	m.log.InfoContext(ctx, "migration step", "step", step.index, "duration", took,
+		"statement", firstLine(stripComments(step.sql)), "batches", st.batches, "walks", st.walks,
+		"rows_changed", st.changed, "max_batch", st.maxBatch, "target", step.target, "last_batch_size", st.lastSize)
+}
+
+// walk runs one walk of a batched step, from a NULL cursor until the step returns one.
+func (m *Migrator) walk(ctx context.Context, conn *pgxpool.Conn, stmt string, sizer *BatchSizer, st *batchStats) (int, error) {
+	var cursor *string
+	walkChanged := 0
+	for {
+		size := sizer.Size()
+		var taken, changed int
+		start := time.Now()
+		// An unnamed statement, planned for this batch's values: a cached generic plan
+		// would have to guess how many rows $2 takes.
+		if err := conn.QueryRow(ctx, stmt, pgx.QueryExecModeExec, cursor, size).Scan(&cursor, &taken, &changed); err != nil {
+			return walkChanged, err
+		}
+		took := time.Since(start)
+		sizer.Observe(taken, took)
+		st.batches++
+		st.lastSize = size
+		st.maxBatch = max(st.maxBatch, took)
+		walkChanged += changed
+		m.log.DebugContext(ctx, "migration batch", "size", size, "taken", taken, "changed", changed, "duration", took)
+		if cursor == nil {
+			return walkChanged, nil
 		}
 	}
 }
