@@ -100,11 +100,11 @@ func BenchmarkClassroomBackfill(b *testing.B) {
 				b.Fatal(err)
 			}
 			var logs bytes.Buffer
-			m, err := postgres.NewSchemaMigrator(pool, slog.New(slog.NewJSONHandler(&logs, nil)))
+			cpu := dbtest.ServerCPU(b, pool)
+			m, err := postgres.NewSchemaMigrator(pool, slog.New(&stepCPU{Handler: slog.NewJSONHandler(&logs, nil), cpu: cpu}))
 			if err != nil {
 				b.Fatal(err)
 			}
-			cpu := dbtest.ServerCPU(b, pool)
 			b.StartTimer()
 			if _, err := m.UpTo(ctx, 2); err != nil {
 				b.Fatal(err)
@@ -121,6 +121,7 @@ func BenchmarkClassroomBackfill(b *testing.B) {
 					Target    time.Duration  `json:"target"`
 					Batches   int            `json:"batches"`
 					Walks     int            `json:"walks"`
+					CPU       time.Duration  `json:"pg_cpu"`
 				}
 				if json.Unmarshal(line, &e) != nil || e.Msg != "migration step" {
 					continue
@@ -131,10 +132,10 @@ func BenchmarkClassroomBackfill(b *testing.B) {
 					} else {
 						maxStmt = max(maxStmt, *e.MaxBatch)
 					}
-					b.Logf("step %d (%d batches in %d walks, target %v, longest %v): %v", e.Step, e.Batches, e.Walks, e.Target, *e.MaxBatch, e.Duration)
+					b.Logf("step %d (%d batches in %d walks, target %v, longest %v): %v, pg-cpu %v", e.Step, e.Batches, e.Walks, e.Target, *e.MaxBatch, e.Duration, e.CPU)
 				} else {
 					maxStmt = max(maxStmt, e.Duration)
-					b.Logf("step %d (%.40s): %v", e.Step, e.Statement, e.Duration)
+					b.Logf("step %d (%.40s): %v, pg-cpu %v", e.Step, e.Statement, e.Duration, e.CPU)
 				}
 			}
 			var unlinked int
@@ -148,4 +149,21 @@ func BenchmarkClassroomBackfill(b *testing.B) {
 		b.ReportMetric(float64(maxBatch.Milliseconds()), "max-batch-ms")
 		b.ReportMetric(float64(maxStmt.Milliseconds()), "max-stmt-ms")
 	})
+}
+
+// stepCPU adds to each "migration step" record the PostgreSQL CPU used since the previous one
+// (pg_cpu): where a migration's server time goes, step by step.
+type stepCPU struct {
+	slog.Handler
+	cpu  func() time.Duration
+	last time.Duration
+}
+
+func (h *stepCPU) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == "migration step" {
+		now := h.cpu()
+		r.AddAttrs(slog.Duration("pg_cpu", now-h.last))
+		h.last = now
+	}
+	return h.Handler.Handle(ctx, r)
 }

@@ -35,10 +35,11 @@ type Migration struct {
 	// the cursor after this batch (NULL once the walk is complete), how many rows it took
 	// (what the batch size counts) and how many it changed. Batches are sized by time (see
 	// BatchSizer). With `-- m4sh:batched repeat` the walk starts over until a whole walk
-	// changes nothing (catching rows that other writers added behind the cursor meanwhile);
-	// with `-- m4sh:batched repeat-with-previous`, as long as a walk changed anything, the
-	// previous batched step walks again and then this one (a step that applies what the
-	// previous one computed, so that rows added meanwhile are computed and then applied).
+	// changes nothing (catching rows that other writers added behind the cursor meanwhile).
+	// `-- m4sh:batched repeat-with-previous` is for a step that applies what the previous
+	// batched step computed: its row has a fourth column, how many rows it found that the
+	// previous step has not handled (added meanwhile); after a walk that found any, the
+	// previous step walks again, and walks repeat until one changes and finds nothing.
 	// `target=500ms` (after the mode, if any) sizes the batches of a step that holds no row
 	// locks others could wait on for that long instead of BatchTarget: fewer, larger batches.
 	NoTx bool
@@ -378,22 +379,22 @@ func (m *Migrator) execBatched(ctx context.Context, conn *pgxpool.Conn, step bat
 	var prevSizer *BatchSizer
 	for {
 		st.walks++
-		changed, err := m.walk(ctx, conn, step.sql, sizer, &st)
+		changed, pending, err := m.walk(ctx, conn, step, sizer, &st)
 		if err != nil {
 			return st, err
 		}
 		st.changed += changed
-		if step.mode == "" || changed == 0 {
+		if step.mode == "" || (changed == 0 && pending == 0) {
 			return st, nil
 		}
-		if step.mode == batchedRepeatWithPrevious {
+		if pending > 0 {
 			if prevSizer == nil {
 				prevSizer = NewBatchSizer(batchFirst, min(batchMin, hi), hi, prev.target)
 			}
 			var prevStats batchStats
 			start := time.Now()
 			prevStats.walks = 1
-			if prevStats.changed, err = m.walk(ctx, conn, prev.sql, prevSizer, &prevStats); err != nil {
+			if prevStats.changed, _, err = m.walk(ctx, conn, *prev, prevSizer, &prevStats); err != nil {
 				return st, fmt.Errorf("walking step %d again: %w", prev.index, err)
 			}
 			m.logBatched(ctx, *prev, prevStats, time.Since(start))
@@ -409,18 +410,22 @@ func (m *Migrator) logBatched(ctx context.Context, step batchedStep, st batchSta
 		"rows_changed", st.changed, "max_batch", st.maxBatch, "target", step.target, "last_batch_size", st.lastSize)
 }
 
-// walk runs one walk of a batched step, from a NULL cursor until the step returns one.
-func (m *Migrator) walk(ctx context.Context, conn *pgxpool.Conn, stmt string, sizer *BatchSizer, st *batchStats) (int, error) {
+// walk runs one walk of a batched step, from a NULL cursor until the step returns one, and
+// returns how many rows it changed and found pending (repeat-with-previous steps only).
+func (m *Migrator) walk(ctx context.Context, conn *pgxpool.Conn, step batchedStep, sizer *BatchSizer, st *batchStats) (walkChanged, walkPending int, err error) {
 	var cursor *string
-	walkChanged := 0
 	for {
 		size := sizer.Size()
-		var taken, changed int
+		var taken, changed, pending int
+		dest := []any{&cursor, &taken, &changed}
+		if step.mode == batchedRepeatWithPrevious {
+			dest = append(dest, &pending)
+		}
 		start := time.Now()
 		// An unnamed statement, planned for this batch's values: a cached generic plan
 		// would have to guess how many rows $2 takes.
-		if err := conn.QueryRow(ctx, stmt, pgx.QueryExecModeExec, cursor, size).Scan(&cursor, &taken, &changed); err != nil {
-			return walkChanged, err
+		if err := conn.QueryRow(ctx, step.sql, pgx.QueryExecModeExec, cursor, size).Scan(dest...); err != nil {
+			return walkChanged, walkPending, err
 		}
 		took := time.Since(start)
 		sizer.Observe(taken, took)
@@ -428,9 +433,10 @@ func (m *Migrator) walk(ctx context.Context, conn *pgxpool.Conn, stmt string, si
 		st.lastSize = size
 		st.maxBatch = max(st.maxBatch, took)
 		walkChanged += changed
-		m.log.DebugContext(ctx, "migration batch", "size", size, "taken", taken, "changed", changed, "duration", took)
+		walkPending += pending
+		m.log.DebugContext(ctx, "migration batch", "size", size, "taken", taken, "changed", changed, "pending", pending, "duration", took)
 		if cursor == nil {
-			return walkChanged, nil
+			return walkChanged, walkPending, nil
 		}
 	}
 }

@@ -25,11 +25,6 @@ ALTER TABLE classrooms ADD COLUMN IF NOT EXISTS kind text NOT NULL DEFAULT 'regu
 -- m4sh:split
 CREATE UNIQUE INDEX IF NOT EXISTS classrooms_imported_per_tutor_idx ON classrooms (tutor_id) WHERE kind = 'imported';
 -- m4sh:split
--- The planner needs statistics on the new columns: without them it guesses that
--- kind = 'regular' and classroom_id IS NULL keep 0.5 % of the rows (all do), and joins phase
--- 1's working sets by nested loops. (ANALYZE reads a sample and blocks no reads or writes.)
-ANALYZE classrooms, classroom_sessions;
--- m4sh:split
 -- Phase 1 runs in two walks, so that the transactions that lock sessions do nothing but
 -- update them. The first decides each session's classroom (rules 1–3) and writes the decision
 -- into this private work table; it only reads the legacy tables (no row locks on them; it
@@ -37,70 +32,78 @@ ANALYZE classrooms, classroom_sessions;
 -- may run for longer. Unlogged: it is rebuilt by a re-run if a crash empties it.
 CREATE UNLOGGED TABLE IF NOT EXISTS m4sh_backfill_0002_links (
     session_id   uuid PRIMARY KEY,
-    classroom_id uuid NOT NULL
+    classroom_id uuid -- NULL: rule 3, the tutor's imported classroom
 );
 -- m4sh:split
--- Phase 1a: decide, a batch of tutors at a time walking their index ($1 the last tutor of the
--- previous batch, $2 how many tutors to take), for all their sessions still to link. Walking
--- tutors keeps every batch's work in proportion to its size: the classrooms and members rule
--- 2 counts are those of the batch's tutors, hashed once per batch and matched against all the
--- participants of the batch's sessions at once, rather than looked up session by session.
--- Scoring (rule 2) sees memberships as they were before this migration: phase 2 starts once
--- phase 1 is complete.
+-- What the rules need of each tutor, computed once (proportional to classrooms and their
+-- members, not to sessions) into private tables with statistics, so that each batch of the
+-- first walk joins them by hash with estimates the planner can trust: tutors with exactly one
+-- regular classroom (rule 1), and the members of the classrooms of tutors with several (rule 2).
+-- A classroom old code adds meanwhile is not seen by the sessions decided in this run.
+DROP TABLE IF EXISTS m4sh_backfill_0002_only, m4sh_backfill_0002_choice;
+CREATE UNLOGGED TABLE m4sh_backfill_0002_only AS
+    SELECT tutor_id, (array_agg(id))[1] AS classroom_id FROM classrooms
+    WHERE kind = 'regular' GROUP BY tutor_id HAVING count(*) = 1;
+CREATE UNLOGGED TABLE m4sh_backfill_0002_choice AS
+    SELECT c.tutor_id, m.user_id, c.id AS classroom_id, c.created_at
+    FROM classrooms c JOIN classroom_members m ON m.classroom_id = c.id
+    WHERE c.kind = 'regular'
+      AND EXISTS (SELECT 1 FROM classrooms o WHERE o.tutor_id = c.tutor_id AND o.kind = 'regular' AND o.id <> c.id);
+ANALYZE m4sh_backfill_0002_only, m4sh_backfill_0002_choice;
+-- m4sh:split
+-- Phase 1a: decide, a batch of sessions at a time walking the primary key ($1 the last id of
+-- the previous batch, $2 how many sessions to take). A page is taken whole and filtered
+-- afterwards, so a batch costs the same however much of the table is already linked. Set-based:
+-- the page's participants are one range of their primary key, hashed against the tutors'
+-- tables, rather than looked up session by session. Every rule offers candidates (rule 1
+-- ranked first, rule 2 by its count, rule 3 last) and one sort picks each session's best: no
+-- join between two intermediate results, whose sizes the planner cannot know and, guessing
+-- them tiny, would join by nested loops, quadratic in the batch. Scoring (rule 2) sees
+-- memberships as they were before this migration: phase 2 starts once phase 1 is complete.
 -- m4sh:batched target=400ms
-WITH tutors AS MATERIALIZED (
-    SELECT DISTINCT tutor_id FROM classroom_sessions
-    WHERE tutor_id > coalesce($1::text, '') ORDER BY tutor_id LIMIT $2::int
+WITH page AS MATERIALIZED (
+    SELECT id, tutor_id, started_at, classroom_id FROM classroom_sessions
+    WHERE id > coalesce($1::uuid, '00000000-0000-0000-0000-000000000000') ORDER BY id LIMIT $2::int
 ), todo AS MATERIALIZED (
-    SELECT s.id, s.tutor_id, s.started_at
-    FROM tutors t JOIN classroom_sessions s ON s.tutor_id = t.tutor_id
-    WHERE s.classroom_id IS NULL
-), mine AS MATERIALIZED (
-    -- The tutors' regular classrooms, each with how many its tutor has.
-    SELECT c.id, c.tutor_id, c.created_at, count(*) OVER (PARTITION BY c.tutor_id) AS n
-    FROM tutors t JOIN classrooms c ON c.tutor_id = t.tutor_id AND c.kind = 'regular'
-), choice AS MATERIALIZED (
-    -- The members of the classrooms of tutors who have several: what rule 2 counts.
-    SELECT c.tutor_id, m.user_id, c.id AS classroom_id
-    FROM mine c JOIN classroom_members m ON m.classroom_id = c.id WHERE c.n > 1
-), hits AS (
-    SELECT t.id, x.classroom_id, count(*) AS n
-    FROM todo t
-    JOIN classroom_session_participants p ON p.session_id = t.id
-    JOIN choice x ON x.tutor_id = t.tutor_id AND x.user_id = p.user_id
-    GROUP BY t.id, x.classroom_id
-), picked AS (
-    -- Rule 1: the tutor's only classroom.
-    SELECT t.id, c.id AS classroom_id FROM todo t JOIN mine c ON c.tutor_id = t.tutor_id AND c.n = 1
-    UNION ALL
-    -- Rule 2: the most participants as members, then the oldest, then the smallest id.
-    (SELECT DISTINCT ON (h.id) h.id, h.classroom_id FROM hits h JOIN mine c ON c.id = h.classroom_id
-     ORDER BY h.id, h.n DESC, c.created_at, c.id)
+    -- The sessions of the page still to link. Written as a CASE because the planner has no
+    -- statistics for a CTE's columns and would guess that "classroom_id IS NULL" keeps 0.5 %
+    -- of the page. It guesses half for a CASE.
+    SELECT id, tutor_id, started_at FROM page WHERE CASE WHEN classroom_id IS NULL THEN true END
+), best AS MATERIALIZED (
+    SELECT DISTINCT ON (id) id, tutor_id, started_at, classroom_id FROM (
+        -- Rule 1: the tutor's only classroom.
+        SELECT t.id, t.tutor_id, t.started_at, o.classroom_id, 2147483647 AS score, NULL::timestamptz AS created_at
+        FROM todo t JOIN m4sh_backfill_0002_only o ON o.tutor_id = t.tutor_id
+        UNION ALL
+        -- Rule 2: the most participants as members, then the oldest, then the smallest id.
+        SELECT t.id, t.tutor_id, t.started_at, x.classroom_id, count(*)::int, x.created_at
+        FROM todo t
+        JOIN classroom_session_participants p ON p.session_id = t.id
+        JOIN m4sh_backfill_0002_choice x ON x.tutor_id = t.tutor_id AND x.user_id = p.user_id
+        WHERE p.session_id > coalesce($1::uuid, '00000000-0000-0000-0000-000000000000')
+          AND p.session_id <= (SELECT id FROM page ORDER BY id DESC LIMIT 1)
+        GROUP BY t.id, t.tutor_id, t.started_at, x.classroom_id, x.created_at
+        UNION ALL
+        -- Rule 3, for a session no other rule placed.
+        SELECT id, tutor_id, started_at, NULL, 0, NULL FROM todo
+    ) candidates
+    ORDER BY id, score DESC, created_at, classroom_id
 ), orphans AS (
     -- Rule 3: the tutor's "Imported sessions" classroom, made by the first batch that needs it.
-    SELECT t.tutor_id, min(t.started_at) AS first_started FROM todo t
-    WHERE NOT EXISTS (SELECT 1 FROM picked p WHERE p.id = t.id)
-    GROUP BY t.tutor_id
+    SELECT tutor_id, min(started_at) AS first_started FROM best WHERE classroom_id IS NULL GROUP BY tutor_id
 ), created AS (
+    -- Found by the link walk (these rows are not visible to the rest of this statement).
     INSERT INTO classrooms (title, tutor_id, kind, created_at)
     SELECT 'Imported sessions', tutor_id, 'imported', first_started FROM orphans
     ON CONFLICT (tutor_id) WHERE kind = 'imported' DO NOTHING
-    RETURNING id, tutor_id
-), imported AS (
-    SELECT id, tutor_id FROM created
-    UNION ALL
-    SELECT c.id, c.tutor_id FROM classrooms c JOIN orphans o ON o.tutor_id = c.tutor_id WHERE c.kind = 'imported'
 ), decided AS (
     INSERT INTO m4sh_backfill_0002_links (session_id, classroom_id)
-    SELECT id, classroom_id FROM picked
-    UNION ALL
-    SELECT t.id, i.id FROM todo t JOIN imported i ON i.tutor_id = t.tutor_id
-    WHERE NOT EXISTS (SELECT 1 FROM picked p WHERE p.id = t.id)
+    SELECT id, classroom_id FROM best
     -- Decided by an earlier, interrupted run: that decision stands.
     ON CONFLICT (session_id) DO NOTHING
     RETURNING 1
 )
-SELECT (SELECT max(tutor_id) FROM tutors), (SELECT count(*) FROM tutors)::int, (SELECT count(*) FROM decided)::int;
+SELECT (SELECT id FROM page ORDER BY id DESC LIMIT 1)::text, (SELECT count(*) FROM page)::int, (SELECT count(*) FROM decided)::int;
 -- m4sh:split
 -- Phase 1b: link, walking the table in physical order, a range of $2 heap pages at a time
 -- from page $1, so that a batch updates whole pages (each page dirtied, and logged in full
@@ -108,33 +111,43 @@ SELECT (SELECT max(tutor_id) FROM tutors), (SELECT count(*) FROM tutors)::int, (
 -- batch is one statement in its own transaction and row-locks only the sessions of its pages,
 -- for one batch (sized to about 150 ms); readers are never blocked, and a writer of one of
 -- those sessions waits at most that long. Each decision is fetched by the work table's key
--- (the OFFSET keeps that a lookup rather than a hash of the whole work table), and each row
+-- (the OFFSET keeps that a lookup rather than a hash of the whole work table), rule 3's
+-- imported classroom by its tutor, and each row
 -- updated by its ctid as just read; a session another transaction updated in between is left
--- for the next walk. Walks repeat, each after another decision walk (repeat-with-previous),
--- until one links nothing: sessions old code inserted meanwhile are decided, then linked.
+-- for the next walk. The fourth column counts the sessions found undecided (inserted by old
+-- code meanwhile): after a walk that found any, the decision walk runs again
+-- (repeat-with-previous); walks repeat until one links and finds nothing.
 -- m4sh:batched repeat-with-previous
 WITH todo AS MATERIALIZED (
     SELECT s.ctid AS tid, s.id, l.classroom_id
     FROM classroom_sessions s
-    CROSS JOIN LATERAL (
-        SELECT l.classroom_id FROM m4sh_backfill_0002_links l WHERE l.session_id = s.id OFFSET 0
-    ) l
+    LEFT JOIN LATERAL (
+        SELECT coalesce(l.classroom_id, (
+            SELECT i.id FROM classrooms i WHERE i.tutor_id = s.tutor_id AND i.kind = 'imported'
+        )) AS classroom_id
+        FROM m4sh_backfill_0002_links l WHERE l.session_id = s.id OFFSET 0
+    ) l ON true
     WHERE s.ctid >= ('(' || coalesce($1::text::int, 0)::text || ',0)')::tid
       AND s.ctid < ('(' || (coalesce($1::text::int, 0) + $2::int)::text || ',0)')::tid
       AND s.classroom_id IS NULL
 ), linked AS (
+    -- The page range again, so that the rows are found by it rather than by a scan of the table.
     UPDATE classroom_sessions s SET classroom_id = t.classroom_id
-    FROM todo t WHERE s.ctid = t.tid AND s.id = t.id AND s.classroom_id IS NULL
+    FROM todo t
+    WHERE s.ctid >= ('(' || coalesce($1::text::int, 0)::text || ',0)')::tid
+      AND s.ctid < ('(' || (coalesce($1::text::int, 0) + $2::int)::text || ',0)')::tid
+      AND s.ctid = t.tid AND s.id = t.id AND s.classroom_id IS NULL AND t.classroom_id IS NOT NULL
     RETURNING 1
 ), size AS (
     SELECT pg_relation_size('classroom_sessions') / current_setting('block_size')::int AS pages
 )
 SELECT CASE WHEN coalesce($1::text::int, 0) + $2::int < pages THEN (coalesce($1::text::int, 0) + $2::int)::text END,
        greatest(0, least($2::int, pages - coalesce($1::text::int, 0)))::int,
-       (SELECT count(*) FROM linked)::int
+       (SELECT count(*) FROM linked)::int,
+       (SELECT count(*) FROM todo WHERE classroom_id IS NULL)::int
 FROM size;
 -- m4sh:split
-DROP TABLE IF EXISTS m4sh_backfill_0002_links;
+DROP TABLE IF EXISTS m4sh_backfill_0002_links, m4sh_backfill_0002_only, m4sh_backfill_0002_choice;
 -- m4sh:split
 -- The index sessions are listed by; phase 2 walks it too.
 CREATE INDEX CONCURRENTLY IF NOT EXISTS classroom_sessions_classroom_id_idx
