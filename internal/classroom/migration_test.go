@@ -118,8 +118,9 @@ func TestClassroomFKBackfill(t *testing.T) {
 	}
 	f := seedLegacy(t, pool)
 	at := func(h int) time.Time { return f.t0.Add(time.Duration(h) * time.Hour) }
-	// Two sessions (and two classrooms) per batch: a tutor's sessions land in different
-	// batches, and later batches find the imported classroom an earlier one made.
+	// Two sessions per deciding batch (two heap pages per linking one, two classrooms per
+	// membership one): a tutor's sessions land in different batches, and later batches find
+	// the imported classroom an earlier one made.
 	m.BatchMax = 2
 	if _, err := m.UpTo(ctx, 2); err != nil {
 		t.Fatal(err)
