@@ -107,7 +107,8 @@ SELECT (SELECT id FROM page ORDER BY id DESC LIMIT 1)::text, (SELECT count(*) FR
 -- m4sh:split
 -- Phase 1b: link, walking the table in physical order, a range of $2 heap pages at a time
 -- from page $1, so that a batch updates whole pages (each page dirtied, and logged in full
--- after a checkpoint, once) instead of one row on each of thousands of pages. Locking: a
+-- after a checkpoint, once) instead of one row on each of thousands of pages (a TID range
+-- scan: PostgreSQL 14 or later, where older ones would scan the table per batch). Locking: a
 -- batch is one statement in its own transaction and row-locks only the sessions of its pages,
 -- for one batch (sized to about 150 ms); readers are never blocked, and a writer of one of
 -- those sessions waits at most that long. Each decision is fetched by the work table's key
