@@ -59,6 +59,11 @@ INSERT INTO presence_nodes (node_id) VALUES (@node_id)
 ON CONFLICT (node_id) DO UPDATE SET seen_at = now()
 RETURNING coalesce((SELECT seen_at < now() - @max_age::interval FROM prev), true)::bool AS stale;
 
+-- name: PresenceNodeStop :exec
+-- A node stopping cleanly: its last heartbeat, now, marked stopped.
+INSERT INTO presence_nodes (node_id, stopped) VALUES (@node_id, true)
+ON CONFLICT (node_id) DO UPDATE SET seen_at = now(), stopped = true;
+
 -- name: PresenceNodeDelete :exec
 -- A node leaving cleanly with no presence rows or open attendance spans left; one still
 -- there keeps the node's last heartbeat for the others' sweep, which ends it after the
@@ -70,8 +75,8 @@ WHERE n.node_id = @node_id
 
 -- name: PresenceDeadRows :many
 -- The presence rows of nodes silent for longer than max_age (or whose node row is gone), with
--- the node's last heartbeat (null when its row is gone).
-SELECT pc.node_id, pc.session_id, pc.user_id, n.seen_at AS last_seen
+-- the node's last heartbeat (null when its row is gone) and whether it stopped cleanly.
+SELECT pc.node_id, pc.session_id, pc.user_id, n.seen_at AS last_seen, coalesce(n.stopped, false)::bool AS stopped
 FROM presence_connections pc
 LEFT JOIN presence_nodes n ON n.node_id = pc.node_id
 WHERE n.node_id IS NULL OR n.seen_at < now() - @max_age::interval
@@ -89,12 +94,14 @@ WHERE pc.node_id = @node_id AND pc.session_id = @session_id AND pc.user_id = @us
 -- name: PresenceUserDeadRowsDelete :many
 -- Deletes a user's rows in a session on other nodes silent for longer than max_age (an
 -- arrival got there before the sweep, e.g. just after a restart), returning each one's
--- node's last heartbeat (now when its row is gone). Run holding the user's lock.
+-- node's last heartbeat (now when its row is gone) and whether it stopped cleanly. Run
+-- holding the user's lock.
 DELETE FROM presence_connections pc
 WHERE pc.session_id = @session_id AND pc.user_id = @user_id AND pc.node_id <> @node_id
   AND NOT EXISTS (
       SELECT 1 FROM presence_nodes n WHERE n.node_id = pc.node_id AND n.seen_at >= now() - @max_age::interval)
-RETURNING coalesce((SELECT n.seen_at FROM presence_nodes n WHERE n.node_id = pc.node_id), now())::timestamptz AS last_seen;
+RETURNING coalesce((SELECT n.seen_at FROM presence_nodes n WHERE n.node_id = pc.node_id), now())::timestamptz AS last_seen,
+          coalesce((SELECT n.stopped FROM presence_nodes n WHERE n.node_id = pc.node_id), false)::bool AS stopped;
 
 -- name: PresenceNodePurge :exec
 -- Deletes the heartbeat rows of dead nodes whose presence rows and attendance spans are all

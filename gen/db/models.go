@@ -62,8 +62,9 @@ type PresenceConnection struct {
 }
 
 type PresenceNode struct {
-	NodeID uuid.UUID
-	SeenAt time.Time
+	NodeID  uuid.UUID
+	SeenAt  time.Time
+	Stopped bool
 }
 
 type SnapshotChunk struct {

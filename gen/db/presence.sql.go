@@ -161,7 +161,7 @@ func (q *Queries) PresenceDeadRowDelete(ctx context.Context, arg PresenceDeadRow
 }
 
 const presenceDeadRows = `-- name: PresenceDeadRows :many
-SELECT pc.node_id, pc.session_id, pc.user_id, n.seen_at AS last_seen
+SELECT pc.node_id, pc.session_id, pc.user_id, n.seen_at AS last_seen, coalesce(n.stopped, false)::bool AS stopped
 FROM presence_connections pc
 LEFT JOIN presence_nodes n ON n.node_id = pc.node_id
 WHERE n.node_id IS NULL OR n.seen_at < now() - $1::interval
@@ -179,10 +179,11 @@ type PresenceDeadRowsRow struct {
 	SessionID uuid.UUID
 	UserID    string
 	LastSeen  *time.Time
+	Stopped   bool
 }
 
 // The presence rows of nodes silent for longer than max_age (or whose node row is gone), with
-// the node's last heartbeat (null when its row is gone).
+// the node's last heartbeat (null when its row is gone) and whether it stopped cleanly.
 func (q *Queries) PresenceDeadRows(ctx context.Context, arg PresenceDeadRowsParams) ([]PresenceDeadRowsRow, error) {
 	rows, err := q.db.Query(ctx, presenceDeadRows, arg.MaxAge, arg.Lim)
 	if err != nil {
@@ -197,6 +198,7 @@ func (q *Queries) PresenceDeadRows(ctx context.Context, arg PresenceDeadRowsPara
 			&i.SessionID,
 			&i.UserID,
 			&i.LastSeen,
+			&i.Stopped,
 		); err != nil {
 			return nil, err
 		}
@@ -257,6 +259,17 @@ WHERE n.seen_at < now() - $1::interval
 // them.
 func (q *Queries) PresenceNodePurge(ctx context.Context, maxAge pgtype.Interval) error {
 	_, err := q.db.Exec(ctx, presenceNodePurge, maxAge)
+	return err
+}
+
+const presenceNodeStop = `-- name: PresenceNodeStop :exec
+INSERT INTO presence_nodes (node_id, stopped) VALUES ($1, true)
+ON CONFLICT (node_id) DO UPDATE SET seen_at = now(), stopped = true
+`
+
+// A node stopping cleanly: its last heartbeat, now, marked stopped.
+func (q *Queries) PresenceNodeStop(ctx context.Context, nodeID uuid.UUID) error {
+	_, err := q.db.Exec(ctx, presenceNodeStop, nodeID)
 	return err
 }
 
@@ -322,7 +335,8 @@ DELETE FROM presence_connections pc
 WHERE pc.session_id = $1 AND pc.user_id = $2 AND pc.node_id <> $3
   AND NOT EXISTS (
       SELECT 1 FROM presence_nodes n WHERE n.node_id = pc.node_id AND n.seen_at >= now() - $4::interval)
-RETURNING coalesce((SELECT n.seen_at FROM presence_nodes n WHERE n.node_id = pc.node_id), now())::timestamptz AS last_seen
+RETURNING coalesce((SELECT n.seen_at FROM presence_nodes n WHERE n.node_id = pc.node_id), now())::timestamptz AS last_seen,
+          coalesce((SELECT n.stopped FROM presence_nodes n WHERE n.node_id = pc.node_id), false)::bool AS stopped
 `
 
 type PresenceUserDeadRowsDeleteParams struct {
@@ -332,10 +346,16 @@ type PresenceUserDeadRowsDeleteParams struct {
 	MaxAge    pgtype.Interval
 }
 
+type PresenceUserDeadRowsDeleteRow struct {
+	LastSeen time.Time
+	Stopped  bool
+}
+
 // Deletes a user's rows in a session on other nodes silent for longer than max_age (an
 // arrival got there before the sweep, e.g. just after a restart), returning each one's
-// node's last heartbeat (now when its row is gone). Run holding the user's lock.
-func (q *Queries) PresenceUserDeadRowsDelete(ctx context.Context, arg PresenceUserDeadRowsDeleteParams) ([]time.Time, error) {
+// node's last heartbeat (now when its row is gone) and whether it stopped cleanly. Run
+// holding the user's lock.
+func (q *Queries) PresenceUserDeadRowsDelete(ctx context.Context, arg PresenceUserDeadRowsDeleteParams) ([]PresenceUserDeadRowsDeleteRow, error) {
 	rows, err := q.db.Query(ctx, presenceUserDeadRowsDelete,
 		arg.SessionID,
 		arg.UserID,
@@ -346,13 +366,13 @@ func (q *Queries) PresenceUserDeadRowsDelete(ctx context.Context, arg PresenceUs
 		return nil, err
 	}
 	defer rows.Close()
-	items := []time.Time{}
+	items := []PresenceUserDeadRowsDeleteRow{}
 	for rows.Next() {
-		var last_seen time.Time
-		if err := rows.Scan(&last_seen); err != nil {
+		var i PresenceUserDeadRowsDeleteRow
+		if err := rows.Scan(&i.LastSeen, &i.Stopped); err != nil {
 			return nil, err
 		}
-		items = append(items, last_seen)
+		items = append(items, i)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err

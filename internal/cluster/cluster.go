@@ -213,7 +213,7 @@ func (n *Node) Stop(ctx context.Context) {
 			// Those rows stay for the others' sweep, which ends them at the last heartbeat.
 			n.o.Log.Warn("cluster: removing presence of users who left", "err", err)
 		}
-		if _, err := n.q.PresenceNodeHeartbeat(ctx, n.heartbeatParams()); err != nil {
+		if err := n.q.PresenceNodeStop(ctx, n.id); err != nil {
 			// The previous heartbeat stands as the last one.
 			n.o.Log.Warn("cluster: last heartbeat", "err", err)
 		}
@@ -288,7 +288,9 @@ func (n *Node) sweepRow(ctx context.Context, r db.PresenceDeadRowsRow) (left boo
 		if err != nil || deleted == 0 {
 			return err // deleted by another sweep, or the node came back
 		}
-		n.purgedRows.Add(1)
+		if !r.Stopped {
+			n.purgedRows.Add(1)
+		}
 		c, err := q.PresenceUserCount(ctx, db.PresenceUserCountParams{SessionID: r.SessionID, UserID: r.UserID})
 		if err != nil || c > 0 {
 			return err
@@ -419,13 +421,17 @@ func (n *Node) departDead(ctx context.Context, tx pgx.Tx, session uuid.UUID, use
 	if err != nil || len(seen) == 0 {
 		return false, err
 	}
-	n.purgedRows.Add(int64(len(seen)))
+	for _, r := range seen {
+		if !r.Stopped {
+			n.purgedRows.Add(1)
+		}
+	}
 	c, err := q.PresenceUserCount(ctx, db.PresenceUserCountParams{SessionID: session, UserID: userID})
 	if err != nil || c > 0 {
 		return false, err
 	}
 	if n.o.Recorder != nil {
-		at := slices.MaxFunc(seen, time.Time.Compare)
+		at := slices.MaxFunc(seen, func(a, b db.PresenceUserDeadRowsDeleteRow) int { return a.LastSeen.Compare(b.LastSeen) }).LastSeen
 		err := n.recordIn(ctx, tx, session, userID, func(tx pgx.Tx) error { return n.o.Recorder.Departed(ctx, tx, session, userID, at) })
 		if err != nil {
 			return false, err

@@ -458,6 +458,9 @@ func TestStopLeavesItsUsersToTheGrace(t *testing.T) {
 	if err := pool.QueryRow(ctx, "SELECT count(*) FROM presence_nodes WHERE node_id = $1", a.ID()).Scan(&nodes); err != nil || nodes != 0 {
 		t.Fatalf("a's heartbeat rows after the sweep = %d, %v; want 0", nodes, err)
 	}
+	if got := counter(t, b.Collectors()[0]); got != 0 {
+		t.Fatalf("b's m4sh_cluster_presence_purged_total = %v after sweeping a stopped node, want 0 (no incident)", got)
+	}
 
 	// A node that stops with no rows left removes its heartbeat at once.
 	c := mk()

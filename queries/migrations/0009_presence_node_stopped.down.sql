@@ -1,0 +1,1 @@
+ALTER TABLE presence_nodes DROP COLUMN stopped;
