@@ -59,7 +59,7 @@ func drip(cs []*rawConn) (stop func()) {
 // declared), and each request is answered 408 request_timeout once HTTP_BODY_TIMEOUT (2 s
 // here) has passed since it started, and its connection closed.
 func TestSlowBodies(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it measures the process's heap, which tests running beside it would move.
 	f := apptest.NewClassrooms(t, map[string]string{"HTTP_BODY_TIMEOUT": "2s", "API_WRITE_RATE_PER_MIN": "100000"})
 	solo := apptest.MustCreate[api.SoloSession](t, f.Env, f.Tina, "/api/v1/solo/sessions/", map[string]any{"title": "s"})
 	routes := jsonRoutes(f, solo)
@@ -206,7 +206,7 @@ func TestRefusedBeforeTheBody(t *testing.T) {
 // at once, before their bodies, with the connection closed. Memory grows with what
 // arrived, never with what was declared (a 5 MiB buffer each would be 500 MiB).
 func TestSlowSnapshotUploads(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it measures the process's heap, which tests running beside it would move.
 	f := apptest.NewClassrooms(t, map[string]string{"HTTP_BODY_TIMEOUT": "2s", "API_WRITE_RATE_PER_MIN": "100000"})
 	solo := apptest.MustCreate[api.SoloSession](t, f.Env, f.Tina, "/api/v1/solo/sessions/", map[string]any{"title": "s"})
 	path := "/api/v1/solo/sessions/" + solo.Id.String() + "/snapshot/"
