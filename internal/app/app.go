@@ -165,6 +165,7 @@ func (a *App) buildPresence(ctx context.Context, cfg config.Config, checks httpa
 		LeaveGrace:  cfg.WS.LeaveGrace,
 	}
 	a.Attendance = attendance.New(a.Pool, a.Log, a.Webhooks)
+	a.Metrics.MustRegister(a.Attendance.Collectors()...)
 	node := cluster.New(a.Pool, cluster.Options{
 		Log: a.Log, HeartbeatInterval: cfg.Cluster.HeartbeatInterval, PurgeAfter: cfg.Cluster.PurgeAfter,
 		LeaveGrace: cfg.WS.LeaveGrace, Recorder: a.Attendance,

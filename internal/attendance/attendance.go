@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -62,6 +63,8 @@ type Recorder struct {
 	stop     chan struct{}
 	done     chan struct{}
 	stopOnce sync.Once
+
+	written, lost atomic.Int64 // metrics.go
 }
 
 // transition is one presence transition of a lone hub, waiting to be written.
@@ -163,6 +166,7 @@ func (r *Recorder) Transition(_ context.Context, session uuid.UUID, u presence.U
 	select {
 	case r.queue <- transition{session: session, user: u, joined: joined, at: time.Now(), node: r.node}:
 	case <-r.stop:
+		r.lost.Add(1)
 		r.log.Warn("attendance: presence transition after shutdown not recorded", "session", session, "user", u.UserID, "joined", joined)
 	}
 }
@@ -263,15 +267,31 @@ func (r *Recorder) flush(batch []transition) {
 	}
 	err := postgres.InTx(ctx, r.pool, func(tx pgx.Tx) error { return apply(tx, batch) })
 	if err == nil {
+		r.written.Add(int64(transitions(batch)))
 		return
 	}
 	r.log.Warn("attendance: writing a batch of presence transitions; retrying one by one", "transitions", len(batch), "err", err)
 	for i := range batch {
-		if err := postgres.InTx(ctx, r.pool, func(tx pgx.Tx) error { return apply(tx, batch[i:i+1]) }); err != nil {
+		err := postgres.InTx(ctx, r.pool, func(tx pgx.Tx) error { return apply(tx, batch[i:i+1]) })
+		if n := int64(transitions(batch[i : i+1])); err != nil {
 			t := batch[i]
+			r.lost.Add(n)
 			r.log.Error("attendance: presence transition not recorded", "session", t.session, "user", t.user.UserID, "joined", t.joined, "err", err)
+		} else {
+			r.written.Add(n)
 		}
 	}
+}
+
+// transitions counts the transitions of a batch (Flush markers are none).
+func transitions(batch []transition) int {
+	n := 0
+	for _, t := range batch {
+		if t.written == nil {
+			n++
+		}
+	}
+	return n
 }
 
 // CloseOwn ends the spans this node alone opened that are still open, now, with their

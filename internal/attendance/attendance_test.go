@@ -263,6 +263,17 @@ func TestAttendanceOnOneNode(t *testing.T) {
 	}
 	rc.mu.Unlock()
 
+	// Six transitions went through the lone hub's writer, none lost.
+	if err := f.Env.App.Attendance.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	metrics := scrape(t, f.Env)
+	for _, line := range []string{"m4sh_attendance_transitions_written_total 6", "m4sh_attendance_transitions_lost_total 0", "m4sh_attendance_queued_transitions 0"} {
+		if !strings.Contains(metrics, "\n"+line+"\n") {
+			t.Errorf("/metrics lacks %q", line)
+		}
+	}
+
 	// A shutdown ends the spans still open.
 	f.dial(f.Mia)
 	dbURL := f.Env.Config.DatabaseURL
@@ -418,4 +429,15 @@ func TestAttendanceCSVStreamsEveryPage(t *testing.T) {
 	if recs[1+250-7][1] != `'=cmd|' /C calc'!A0` {
 		t.Fatalf("u7's name in CSV = %q, want it prefixed with '", recs[1+250-7][1])
 	}
+}
+
+func scrape(t *testing.T, e *apptest.Env) string {
+	t.Helper()
+	resp, err := http.Get(e.Server.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }
