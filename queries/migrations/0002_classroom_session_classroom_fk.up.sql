@@ -110,7 +110,7 @@ SELECT (SELECT id FROM page ORDER BY id DESC LIMIT 1)::text, (SELECT count(*) FR
 -- after a checkpoint, once) instead of one row on each of thousands of pages (a TID range
 -- scan: PostgreSQL 14 or later, where older ones would scan the table per batch). Locking: a
 -- batch is one statement in its own transaction and row-locks only the sessions of its pages,
--- for one batch (sized to about 150 ms); readers are never blocked, and a writer of one of
+-- for one batch (sized to about 100 ms); readers are never blocked, and a writer of one of
 -- those sessions waits at most that long. Each decision is fetched by the work table's key
 -- (the OFFSET keeps that a lookup rather than a hash of the whole work table), rule 3's
 -- imported classroom by its tutor, and each row
