@@ -222,6 +222,8 @@ WHERE src.id = @source_id AND src.manifest IS NOT NULL
 RETURNING *;
 
 -- name: ChunkRefcountDrift :many
+-- Paged by chunk id (after @after_id, @lim rows), so a badly drifted user is repaired in
+-- bounded slices.
 -- Reconcile: chunks of a user whose refcount differs from the references that revisions and
 -- uploads hold (actual 0: nothing refers to it any more; refcount 0 with actual > 0: a
 -- revision refers to a tombstone or a missing row, which is corruption to report).
@@ -239,8 +241,9 @@ SELECT coalesce(live.id, refs.id)::bigint AS id,
        coalesce(live.refcount, 0)::integer AS refcount,
        coalesce(refs.n, 0)::integer AS actual
 FROM live FULL JOIN refs ON refs.id = live.id
-WHERE coalesce(live.refcount, 0) <> coalesce(refs.n, 0)
-ORDER BY 1;
+WHERE coalesce(live.refcount, 0) <> coalesce(refs.n, 0) AND coalesce(live.id, refs.id) > @after_id::bigint
+ORDER BY 1
+LIMIT @lim;
 
 -- name: ChunkRefcountSet :exec
 -- Reconcile's repair of a live chunk that is still referenced (actual >= 1); one with no
@@ -262,3 +265,8 @@ SELECT id FROM snapshot_chunks WHERE user_id = @user_id AND state = 'live' ORDER
 -- name: ChunkTombstonesByID :many
 -- The tombstones among these ids (a drop or GC that freed them), for their blob keys.
 SELECT id, user_id, sha256 FROM snapshot_chunks WHERE id = ANY(@chunk_ids::bigint[]) AND state = 'deleting';
+
+-- name: SnapshotUploadsOthers :one
+-- How many other uploads of the user are in flight: an upload refused for quota waits for
+-- them once and retries, as one of them may be storing the very chunks it lacks.
+SELECT count(*) FROM snapshot_uploads WHERE user_id = @user_id AND id <> @id;

@@ -24,7 +24,8 @@ SELECT DISTINCT ON (s.user_id) s.user_id FROM (
 ORDER BY s.user_id;
 
 -- name: RetentionDeleteOldest :many
--- For a page of sessions, deletes oldest first up to @lim committed revisions older than each
+-- For a page of sessions, deletes oldest first up to @lim committed revisions (and about
+-- @max_refs chunk references) older than each
 -- session's newest @keep_last, returning what the caller must free and delete. The caller
 -- locked the sessions (RetentionLockSessions) and their owners' rows in this transaction.
 -- Pending rows are the reaper's business and never touched; a session with fewer than
@@ -43,12 +44,20 @@ WITH sess AS (
             OFFSET sqlc.arg(keep_last)::int - 1
             LIMIT 1) AS revision
     FROM sess
-), doomed AS (
-    SELECT k.id FROM solo_snapshots k
+), candidates AS (
+    SELECT k.id,
+           sum(coalesce(cardinality(k.chunk_ids), 0)) OVER (ORDER BY k.session_id, k.revision ROWS UNBOUNDED PRECEDING)
+             - coalesce(cardinality(k.chunk_ids), 0) AS refs_before
+    FROM solo_snapshots k
     JOIN cut ON cut.session_id = k.session_id AND k.revision < cut.revision
     WHERE k.status = 'committed' AND NOT k.pinned
     ORDER BY k.session_id, k.revision
     LIMIT @lim
+), doomed AS (
+    -- Bounded in chunk references too (@max_refs, plus one revision's): the batch's
+    -- ChunkRelease and the rows it locks stay bounded whatever the revisions' sizes. The
+    -- first revision always goes, so every batch makes progress.
+    SELECT c.id FROM candidates c WHERE c.refs_before < @max_refs::bigint
 )
 DELETE FROM solo_snapshots d
 USING doomed

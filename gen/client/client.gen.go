@@ -63,6 +63,7 @@ const (
 	ProblemCodeQuotaExceeded        ProblemCode = "quota_exceeded"
 	ProblemCodeRateLimited          ProblemCode = "rate_limited"
 	ProblemCodeRequestTimeout       ProblemCode = "request_timeout"
+	ProblemCodeSnapshotDataLost     ProblemCode = "snapshot_data_lost"
 	ProblemCodeTooManyUploads       ProblemCode = "too_many_uploads"
 	ProblemCodeUnauthorized         ProblemCode = "unauthorized"
 	ProblemCodeUnavailable          ProblemCode = "unavailable"
@@ -91,6 +92,8 @@ func (e ProblemCode) Valid() bool {
 		return true
 	case ProblemCodeRequestTimeout:
 		return true
+	case ProblemCodeSnapshotDataLost:
+		return true
 	case ProblemCodeTooManyUploads:
 		return true
 	case ProblemCodeUnauthorized:
@@ -117,6 +120,7 @@ const (
 	QuotaExceededProblemCodeQuotaExceeded        QuotaExceededProblemCode = "quota_exceeded"
 	QuotaExceededProblemCodeRateLimited          QuotaExceededProblemCode = "rate_limited"
 	QuotaExceededProblemCodeRequestTimeout       QuotaExceededProblemCode = "request_timeout"
+	QuotaExceededProblemCodeSnapshotDataLost     QuotaExceededProblemCode = "snapshot_data_lost"
 	QuotaExceededProblemCodeTooManyUploads       QuotaExceededProblemCode = "too_many_uploads"
 	QuotaExceededProblemCodeUnauthorized         QuotaExceededProblemCode = "unauthorized"
 	QuotaExceededProblemCodeUnavailable          QuotaExceededProblemCode = "unavailable"
@@ -144,6 +148,8 @@ func (e QuotaExceededProblemCode) Valid() bool {
 	case QuotaExceededProblemCodeRateLimited:
 		return true
 	case QuotaExceededProblemCodeRequestTimeout:
+		return true
+	case QuotaExceededProblemCodeSnapshotDataLost:
 		return true
 	case QuotaExceededProblemCodeTooManyUploads:
 		return true
@@ -807,6 +813,9 @@ type RequestTimeout = Problem
 
 // SnapshotTooLarge RFC 9457 problem details with a stable machine-readable `code`.
 type SnapshotTooLarge = Problem
+
+// SnapshotUnavailable RFC 9457 problem details with a stable machine-readable `code`.
+type SnapshotUnavailable = Problem
 
 // TooManyUploads RFC 9457 problem details with a stable machine-readable `code`.
 type TooManyUploads = Problem
@@ -6163,7 +6172,7 @@ type SoloSnapshotLatestResponse struct {
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
-	ApplicationproblemJSON503 *Unavailable
+	ApplicationproblemJSON503 *SnapshotUnavailable
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Error
 	// Headers200 the parsed response headers for an HTTP 200 response
@@ -6190,7 +6199,7 @@ func (r SoloSnapshotLatestResponse) GetApplicationproblemJSON404() *NotFound {
 }
 
 // GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
-func (r SoloSnapshotLatestResponse) GetApplicationproblemJSON503() *Unavailable {
+func (r SoloSnapshotLatestResponse) GetApplicationproblemJSON503() *SnapshotUnavailable {
 	return r.ApplicationproblemJSON503
 }
 
@@ -6338,7 +6347,7 @@ type SoloSnapshotGetResponse struct {
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
-	ApplicationproblemJSON503 *Unavailable
+	ApplicationproblemJSON503 *SnapshotUnavailable
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Error
 	// Headers200 the parsed response headers for an HTTP 200 response
@@ -6365,7 +6374,7 @@ func (r SoloSnapshotGetResponse) GetApplicationproblemJSON404() *NotFound {
 }
 
 // GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
-func (r SoloSnapshotGetResponse) GetApplicationproblemJSON503() *Unavailable {
+func (r SoloSnapshotGetResponse) GetApplicationproblemJSON503() *SnapshotUnavailable {
 	return r.ApplicationproblemJSON503
 }
 
@@ -6597,7 +6606,7 @@ type SoloSnapshotRestoreResponse struct {
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
-	ApplicationproblemJSON503 *Unavailable
+	ApplicationproblemJSON503 *SnapshotUnavailable
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Error
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -6635,7 +6644,7 @@ func (r SoloSnapshotRestoreResponse) GetApplicationproblemJSON404() *NotFound {
 }
 
 // GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
-func (r SoloSnapshotRestoreResponse) GetApplicationproblemJSON503() *Unavailable {
+func (r SoloSnapshotRestoreResponse) GetApplicationproblemJSON503() *SnapshotUnavailable {
 	return r.ApplicationproblemJSON503
 }
 
@@ -9113,7 +9122,7 @@ func ParseSoloSnapshotLatestResponse(rsp *http.Response) (*SoloSnapshotLatestRes
 		response.ApplicationproblemJSON404 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
-		var dest Unavailable
+		var dest SnapshotUnavailable
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -9291,7 +9300,7 @@ func ParseSoloSnapshotGetResponse(rsp *http.Response) (*SoloSnapshotGetResponse,
 		response.ApplicationproblemJSON404 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
-		var dest Unavailable
+		var dest SnapshotUnavailable
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -9568,7 +9577,7 @@ func ParseSoloSnapshotRestoreResponse(rsp *http.Response) (*SoloSnapshotRestoreR
 		response.ApplicationproblemJSON404 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
-		var dest Unavailable
+		var dest SnapshotUnavailable
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}

@@ -136,21 +136,28 @@ func (q *Queries) ChunkLockUser(ctx context.Context, userID string) error {
 const chunkRefcountDrift = `-- name: ChunkRefcountDrift :many
 WITH refs AS (
     SELECT r.id, count(*)::integer AS n FROM (
-        SELECT unnest(s.chunk_ids) AS id FROM solo_snapshots s WHERE s.user_id = $1 AND s.chunk_ids IS NOT NULL
+        SELECT unnest(s.chunk_ids) AS id FROM solo_snapshots s WHERE s.user_id = $3 AND s.chunk_ids IS NOT NULL
         UNION ALL
-        SELECT unnest(u.chunk_ids) AS id FROM snapshot_uploads u WHERE u.user_id = $1
+        SELECT unnest(u.chunk_ids) AS id FROM snapshot_uploads u WHERE u.user_id = $3
     ) r
     GROUP BY r.id
 ), live AS (
-    SELECT c.id, c.refcount FROM snapshot_chunks c WHERE c.user_id = $1 AND c.state = 'live'
+    SELECT c.id, c.refcount FROM snapshot_chunks c WHERE c.user_id = $3 AND c.state = 'live'
 )
 SELECT coalesce(live.id, refs.id)::bigint AS id,
        coalesce(live.refcount, 0)::integer AS refcount,
        coalesce(refs.n, 0)::integer AS actual
 FROM live FULL JOIN refs ON refs.id = live.id
-WHERE coalesce(live.refcount, 0) <> coalesce(refs.n, 0)
+WHERE coalesce(live.refcount, 0) <> coalesce(refs.n, 0) AND coalesce(live.id, refs.id) > $1::bigint
 ORDER BY 1
+LIMIT $2
 `
+
+type ChunkRefcountDriftParams struct {
+	AfterID int64
+	Lim     int32
+	UserID  string
+}
 
 type ChunkRefcountDriftRow struct {
 	ID       int64
@@ -158,11 +165,13 @@ type ChunkRefcountDriftRow struct {
 	Actual   int32
 }
 
+// Paged by chunk id (after @after_id, @lim rows), so a badly drifted user is repaired in
+// bounded slices.
 // Reconcile: chunks of a user whose refcount differs from the references that revisions and
 // uploads hold (actual 0: nothing refers to it any more; refcount 0 with actual > 0: a
 // revision refers to a tombstone or a missing row, which is corruption to report).
-func (q *Queries) ChunkRefcountDrift(ctx context.Context, userID string) ([]ChunkRefcountDriftRow, error) {
-	rows, err := q.db.Query(ctx, chunkRefcountDrift, userID)
+func (q *Queries) ChunkRefcountDrift(ctx context.Context, arg ChunkRefcountDriftParams) ([]ChunkRefcountDriftRow, error) {
+	rows, err := q.db.Query(ctx, chunkRefcountDrift, arg.AfterID, arg.Lim, arg.UserID)
 	if err != nil {
 		return nil, err
 	}
@@ -902,4 +911,22 @@ func (q *Queries) SnapshotUploadsAbandoned(ctx context.Context, arg SnapshotUplo
 		return nil, err
 	}
 	return items, nil
+}
+
+const snapshotUploadsOthers = `-- name: SnapshotUploadsOthers :one
+SELECT count(*) FROM snapshot_uploads WHERE user_id = $1 AND id <> $2
+`
+
+type SnapshotUploadsOthersParams struct {
+	UserID string
+	ID     uuid.UUID
+}
+
+// How many other uploads of the user are in flight: an upload refused for quota waits for
+// them once and retries, as one of them may be storing the very chunks it lacks.
+func (q *Queries) SnapshotUploadsOthers(ctx context.Context, arg SnapshotUploadsOthersParams) (int64, error) {
+	row := q.db.QueryRow(ctx, snapshotUploadsOthers, arg.UserID, arg.ID)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
 }

@@ -24,12 +24,20 @@ WITH sess AS (
             OFFSET $2::int - 1
             LIMIT 1) AS revision
     FROM sess
-), doomed AS (
-    SELECT k.id FROM solo_snapshots k
+), candidates AS (
+    SELECT k.id,
+           sum(coalesce(cardinality(k.chunk_ids), 0)) OVER (ORDER BY k.session_id, k.revision ROWS UNBOUNDED PRECEDING)
+             - coalesce(cardinality(k.chunk_ids), 0) AS refs_before
+    FROM solo_snapshots k
     JOIN cut ON cut.session_id = k.session_id AND k.revision < cut.revision
     WHERE k.status = 'committed' AND NOT k.pinned
     ORDER BY k.session_id, k.revision
     LIMIT $3
+), doomed AS (
+    -- Bounded in chunk references too (@max_refs, plus one revision's): the batch's
+    -- ChunkRelease and the rows it locks stay bounded whatever the revisions' sizes. The
+    -- first revision always goes, so every batch makes progress.
+    SELECT c.id FROM candidates c WHERE c.refs_before < $4::bigint
 )
 DELETE FROM solo_snapshots d
 USING doomed
@@ -42,6 +50,7 @@ type RetentionDeleteOldestParams struct {
 	SessionIds []uuid.UUID
 	KeepLast   int32
 	Lim        int32
+	MaxRefs    int64
 }
 
 type RetentionDeleteOldestRow struct {
@@ -55,7 +64,8 @@ type RetentionDeleteOldestRow struct {
 	WholeBlob bool
 }
 
-// For a page of sessions, deletes oldest first up to @lim committed revisions older than each
+// For a page of sessions, deletes oldest first up to @lim committed revisions (and about
+// @max_refs chunk references) older than each
 // session's newest @keep_last, returning what the caller must free and delete. The caller
 // locked the sessions (RetentionLockSessions) and their owners' rows in this transaction.
 // Pending rows are the reaper's business and never touched; a session with fewer than
@@ -64,7 +74,12 @@ type RetentionDeleteOldestRow struct {
 // chunk references (the caller releases them, ChunkRelease); a whole-blob one from before
 // chunking its size and blob key.
 func (q *Queries) RetentionDeleteOldest(ctx context.Context, arg RetentionDeleteOldestParams) ([]RetentionDeleteOldestRow, error) {
-	rows, err := q.db.Query(ctx, retentionDeleteOldest, arg.SessionIds, arg.KeepLast, arg.Lim)
+	rows, err := q.db.Query(ctx, retentionDeleteOldest,
+		arg.SessionIds,
+		arg.KeepLast,
+		arg.Lim,
+		arg.MaxRefs,
+	)
 	if err != nil {
 		return nil, err
 	}

@@ -28,6 +28,10 @@ const (
 	TooManyUploads   Kind = "too_many_uploads"
 	RequestTimeout   Kind = "request_timeout"
 	Unavailable      Kind = "unavailable"
+	// SnapshotDataLost: stored bytes a revision needs are missing or do not match their
+	// hash — a fault of the service's storage, not of the request (503; the revision
+	// exists, so 404 would mislead).
+	SnapshotDataLost Kind = "snapshot_data_lost"
 	Internal         Kind = "internal"
 )
 

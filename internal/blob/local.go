@@ -297,6 +297,17 @@ func (l *Local) walkFiles(ctx context.Context, prefix string, temp bool, visit f
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		if d.IsDir() && p != root {
+			// Skip directories no key under prefix can be in (a prefix may end mid-segment).
+			rel, err := filepath.Rel(l.dir, p)
+			if err != nil {
+				return err
+			}
+			dir := filepath.ToSlash(rel) + "/"
+			if !strings.HasPrefix(dir, prefix) && !strings.HasPrefix(prefix, dir) {
+				return fs.SkipDir
+			}
+		}
 		if d.IsDir() || strings.HasPrefix(d.Name(), tempPrefix) != temp {
 			return nil
 		}

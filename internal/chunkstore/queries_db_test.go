@@ -271,7 +271,7 @@ func (b *dbBundle) checkInvariant(t *testing.T, user string) int64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	drift, err := b.q.ChunkRefcountDrift(ctx, user)
+	drift, err := b.q.ChunkRefcountDrift(ctx, db.ChunkRefcountDriftParams{UserID: user, Lim: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -88,3 +88,24 @@ func (r *Reader) next() error {
 	r.buf, r.data, r.refs = data, data, r.refs[1:]
 	return nil
 }
+
+// ReadAll appends the revision m of owner to dst and returns it: every chunk fetched,
+// checked against its hash and decoded before the caller sends a byte, so a reader never
+// answers with a body that ends short (a missing chunk is an error before the first byte).
+// A missing object is an error wrapping blob.ErrNotFound; bytes that do not match their
+// hash, one wrapping ErrCorrupt.
+func (s *Store) ReadAll(ctx context.Context, owner string, m Manifest, dst []byte) ([]byte, error) {
+	f := s.Owner(owner)
+	var stored, data []byte
+	for _, ref := range m.Refs {
+		var err error
+		if stored, err = f.FetchChunk(ctx, ref, stored); err != nil {
+			return nil, err
+		}
+		if data, err = s.codec.Decode(data, stored, ref); err != nil {
+			return nil, err
+		}
+		dst = append(dst, data...)
+	}
+	return dst, nil
+}

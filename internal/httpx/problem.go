@@ -46,6 +46,8 @@ func statusOf(k apperr.Kind) (int, string) {
 		return http.StatusRequestTimeout, "Request timeout"
 	case apperr.Unavailable:
 		return http.StatusServiceUnavailable, "Service unavailable"
+	case apperr.SnapshotDataLost:
+		return http.StatusServiceUnavailable, "Snapshot data unavailable"
 	default:
 		return http.StatusInternalServerError, "Internal server error"
 	}

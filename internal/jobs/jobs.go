@@ -79,6 +79,10 @@ func New(pool *pgxpool.Pool, c Config) (*Client, error) {
 			c.MaxWorkers = 10
 		}
 		rc.Workers = workers
+		// Rolling deploys: a node fetches only the kinds it has workers for, so a job of a
+		// kind that only a newer binary knows waits for a node that does, instead of failing
+		// attempts on older nodes (README: Rolling deploys and job arguments).
+		rc.FetchOnlyKnownKinds = true
 		queues[river.QueueDefault] = river.QueueConfig{MaxWorkers: c.MaxWorkers}
 		rc.Queues = queues
 		rc.PeriodicJobs = periodic

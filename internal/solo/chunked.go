@@ -18,6 +18,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -111,6 +112,7 @@ func (s *Service) uploadReserve(ctx context.Context, u *chunkUpload, key string)
 	if key != "" {
 		create.IdempotencyKey = pgtype.Text{String: key, Valid: true}
 	}
+	waited := false
 	for attempt := 0; ; attempt++ {
 		var live []db.ChunkReferenceLiveRow
 		var fresh []*newChunk
@@ -179,7 +181,41 @@ func (s *Service) uploadReserve(ctx context.Context, u *chunkUpload, key string)
 		case err != nil:
 			return fmt.Errorf("reading quota: %w", err)
 		case reserved > storageFrom(cur).Remaining() || attempt >= 3:
-			return errQuota(storageFrom(cur), reserved)
+			// Another upload of the owner in flight may be storing these very chunks (two
+			// identical uploads at once both find them missing and both reserve them): once
+			// it has committed, a retry references them instead and needs less, maybe
+			// nothing. Wait for the owner's other uploads once, then decide.
+			if waited {
+				return errQuota(storageFrom(cur), reserved)
+			}
+			waited = true
+			if err := s.awaitOtherUploads(ctx, u); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// otherUploadsWait bounds how long an upload refused for quota waits for the owner's other
+// uploads in flight (each takes milliseconds to finish once its body is read).
+const otherUploadsWait = 5 * time.Second
+
+// awaitOtherUploads waits until the owner has no upload in flight besides u, or
+// otherUploadsWait has passed.
+func (s *Service) awaitOtherUploads(ctx context.Context, u *chunkUpload) error {
+	deadline := time.Now().Add(otherUploadsWait)
+	for {
+		n, err := s.q.SnapshotUploadsOthers(ctx, db.SnapshotUploadsOthersParams{UserID: u.user, ID: u.id})
+		if err != nil {
+			return fmt.Errorf("counting uploads in flight: %w", err)
+		}
+		if n == 0 || time.Now().After(deadline) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
 		}
 	}
 }
@@ -398,9 +434,11 @@ func (s *Service) drop(ctx context.Context, u *chunkUpload, written []string) er
 	return nil
 }
 
-// finishTombstones deletes freed chunks' blobs, then their rows.
+// finishTombstones deletes freed chunks' blobs, then their rows — at once only when there
+// is no DeletionGrace; otherwise the reaper does it once the grace has passed (a read may
+// still be fetching a revision that referred to them).
 func (s *Service) finishTombstones(ctx context.Context, ts []tombstone) {
-	if len(ts) == 0 {
+	if len(ts) == 0 || s.opts.DeletionGrace > 0 {
 		return
 	}
 	keys := make([]string, len(ts))

@@ -62,7 +62,7 @@ func setupChunks(t *testing.T, store blob.Store) *chunkBundle {
 }
 
 func b0(pool *pgxpool.Pool, store blob.Store, log *slog.Logger, after func(context.Context, solo.Step) error) *solo.Service {
-	return solo.New(pool, store, log, nil, solo.Options{DefaultQuota: 100 << 20, MaxSnapshotBytes: 5 << 20, UploadsInFlight: 64, AfterStep: after})
+	return solo.New(pool, store, log, nil, solo.Options{DefaultQuota: 100 << 20, MaxSnapshotBytes: 5 << 20, UploadsInFlight: 64, AfterStep: after, DeletionGrace: -1, SweepMinAge: -1})
 }
 
 func (b *chunkBundle) session(t *testing.T, user string) solo.Session {

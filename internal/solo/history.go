@@ -6,9 +6,10 @@ package solo
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -16,7 +17,7 @@ import (
 
 	"github.com/m4sh/backend/gen/db"
 	"github.com/m4sh/backend/internal/apperr"
-	"github.com/m4sh/backend/internal/blob"
+	"github.com/m4sh/backend/internal/chunkstore"
 	"github.com/m4sh/backend/internal/postgres"
 )
 
@@ -162,30 +163,37 @@ func (s *Service) SnapshotRestore(ctx context.Context, userID string, sessionID 
 }
 
 // restoreWholeBlob restores a revision stored before chunking by storing its bytes as chunks
-// through the upload's steps (they share whatever chunks the owner already has).
+// through the upload's steps (they share whatever chunks the owner already has). Like an
+// upload it takes one of the owner's in-flight slots, checks the bytes against the revision's
+// SHA-256 before storing anything (a corrupt blob is SnapshotDataLost, not a new revision),
+// and runs its steps detached from the request: once bytes are reserved it completes or is
+// undone even if the client goes away.
 func (s *Service) restoreWholeBlob(ctx context.Context, userID string, src Snapshot) (CreateResult, error) {
-	rc, _, err := s.blobs.Get(ctx, src.blobKey)
-	if errors.Is(err, blob.ErrNotFound) {
-		return CreateResult{}, errNoRevision(err)
+	release, err := s.inFlight.acquire(userID)
+	if err != nil {
+		return CreateResult{}, err
+	}
+	defer release()
+	readCtx, cancel := context.WithTimeout(ctx, readTimeout)
+	body, err := s.readWholeBlob(readCtx, src)
+	cancel()
+	if err == nil {
+		if sum := sha256.Sum256(body); hex.EncodeToString(sum[:]) != src.SHA256 {
+			err = fmt.Errorf("%w: revision %d's blob does not match its SHA-256", chunkstore.ErrCorrupt, src.Revision)
+		}
 	}
 	if err != nil {
-		return CreateResult{}, fmt.Errorf("opening snapshot blob: %w", err)
-	}
-	body, err := io.ReadAll(io.LimitReader(rc, src.SizeBytes+1))
-	rc.Close()
-	if err != nil {
-		return CreateResult{}, fmt.Errorf("reading snapshot blob: %w", err)
+		return CreateResult{}, s.readFailed(ctx, src, err)
 	}
 	u, err := s.split(body)
 	if err != nil {
 		return CreateResult{}, err
 	}
-	if u.sum.Size != src.SizeBytes {
-		return CreateResult{}, fmt.Errorf("revision %d's blob holds %d bytes, want %d: corrupt", src.Revision, u.sum.Size, src.SizeBytes)
-	}
 	if u.id, err = uuid.NewV7(); err != nil {
 		return CreateResult{}, err
 	}
 	u.user, u.session, u.restoredFrom = userID, src.SessionID, src.Revision
+	ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
+	defer cancel()
 	return s.storeChunked(ctx, Upload{UserID: userID, SessionID: src.SessionID}, u, src.ContentType)
 }

@@ -15,7 +15,12 @@ import (
 	"github.com/m4sh/backend/internal/jobs"
 )
 
-// Job kinds. They are stored in River's tables: never rename one.
+// Job kinds. They are stored in River's tables: never rename one. Their arguments only ever
+// gain optional fields, so a job queued by an older or newer binary decodes on this one
+// (encoding/json ignores fields it does not know; a missing one takes its zero value), and a
+// kind this binary does not know is never fetched by it (internal/jobs sets River's
+// FetchOnlyKnownKinds): during a rolling deploy no job fails for good because of the binary
+// that ran it (README: Rolling deploys and job arguments).
 const (
 	KindReap       = "solo.reap_pending_uploads"
 	KindCleanup    = "solo.cleanup_snapshots"
@@ -227,6 +232,7 @@ type gcMetrics struct {
 	driftBytes       prometheus.Counter
 	refcountRepaired prometheus.Counter
 	corruptRefs      prometheus.Counter
+	dataLost         prometheus.Counter
 	duration         *prometheus.HistogramVec
 }
 
@@ -239,11 +245,12 @@ func newGCMetrics(reg prometheus.Registerer) *gcMetrics {
 		driftBytes:       prometheus.NewCounter(prometheus.CounterOpts{Name: "m4sh_solo_usage_drift_bytes_total", Help: "Absolute bytes of drift repaired."}),
 		refcountRepaired: prometheus.NewCounter(prometheus.CounterOpts{Name: "m4sh_solo_chunk_refcount_repaired_total", Help: "Chunk reference counts reconciliation had to repair."}),
 		corruptRefs:      prometheus.NewCounter(prometheus.CounterOpts{Name: "m4sh_solo_chunk_missing_refs_total", Help: "References to chunks that are gone, found by reconciliation (those revisions cannot be read)."}),
+		dataLost:         prometheus.NewCounter(prometheus.CounterOpts{Name: "m4sh_solo_snapshot_data_lost_total", Help: "Reads that found a revision's stored bytes missing or corrupt (answered 503 snapshot_data_lost)."}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "m4sh_solo_gc_job_duration_seconds", Help: "Duration of retention jobs.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 4, 8)}, []string{"job"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.revisionsDeleted, m.bytesFreed, m.blobsDeleted, m.driftRepaired, m.driftBytes, m.refcountRepaired, m.corruptRefs, m.duration)
+		reg.MustRegister(m.revisionsDeleted, m.bytesFreed, m.blobsDeleted, m.driftRepaired, m.driftBytes, m.refcountRepaired, m.corruptRefs, m.dataLost, m.duration)
 	}
 	return m
 }

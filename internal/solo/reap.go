@@ -70,19 +70,23 @@ func (s *Service) ReapPending(ctx context.Context, grace time.Duration) (ReapSum
 	if err := s.reapUploads(ctx, grace, &sum); err != nil {
 		return sum, err
 	}
-	if err := s.reapTombstones(ctx, grace, &sum); err != nil {
+	// Freed chunks stay readable for DeletionGrace, whatever grace this pass was given.
+	if err := s.reapTombstones(ctx, max(grace, s.opts.DeletionGrace), &sum); err != nil {
 		return sum, err
 	}
 	cutoff := time.Now().Add(-grace)
 	if err := s.sweepOrphanBlobs(ctx, cutoff, &sum); err != nil {
 		return sum, err
 	}
-	if err := s.sweepOrphanChunks(ctx, cutoff, &sum); err != nil {
+	// An unknown chunk blob younger than SweepMinAge may belong to an upload still within its
+	// finishTimeout, about to record it: never swept, whatever grace this pass was given.
+	chunkCutoff := time.Now().Add(-max(grace, s.opts.SweepMinAge))
+	if err := s.sweepOrphanChunks(ctx, chunkCutoff, &sum); err != nil {
 		return sum, err
 	}
 	if sw, ok := s.blobs.(blob.LeftoverSweeper); ok {
-		for _, prefix := range []string{"solo/", chunkstore.KeyPrefix} {
-			n, err := sw.SweepLeftovers(ctx, prefix, cutoff)
+		for prefix, before := range map[string]time.Time{"solo/": cutoff, chunkstore.KeyPrefix: chunkCutoff} {
+			n, err := sw.SweepLeftovers(ctx, prefix, before)
 			sum.Leftovers += n
 			if err != nil {
 				return sum, err
@@ -162,6 +166,15 @@ func (s *Service) reapTombstones(ctx context.Context, grace time.Duration, sum *
 	}
 }
 
+// sweepShards splits the chunk key space by the first two hex digits of the owner prefix,
+// and sweepMaxKeys bounds the keys one pass examines: a pass starts at the shard after the
+// one its predecessor stopped in and goes on while its budget lasts, so each pass lists a
+// bounded part of chunks/ and successive passes cover all of it.
+const (
+	sweepShards  = 256
+	sweepMaxKeys = 10_000
+)
+
 // sweepOrphanChunks deletes chunk blobs last modified before cutoff whose chunk id has no
 // row: written by an upload that died between reserving their ids and recording them (or
 // that another upload beat to the same bytes). Ids come from the sequence and are never
@@ -195,20 +208,30 @@ func (s *Service) sweepOrphanChunks(ctx context.Context, cutoff time.Time, sum *
 		keys, ids = keys[:0], ids[:0]
 		return nil
 	}
-	for obj, err := range s.blobs.List(ctx, chunkstore.KeyPrefix, cutoff) {
-		if err != nil {
-			return fmt.Errorf("listing chunk blobs: %w", err)
-		}
-		_, _, id, perr := chunkstore.ParseKey(obj.Key)
-		if perr != nil {
-			s.log.WarnContext(ctx, "a blob under the chunk prefix is not a chunk; left alone", "key", obj.Key)
-			continue
-		}
-		keys, ids = append(keys, obj.Key), append(ids, id)
-		if len(keys) == reapBatch {
-			if err := flush(); err != nil {
-				return err
+	first := int(s.sweepNext.Load())
+	examined := 0
+	for i := range sweepShards {
+		shard := (first + i) % sweepShards
+		for obj, err := range s.blobs.List(ctx, fmt.Sprintf("%s%02x", chunkstore.KeyPrefix, shard), cutoff) {
+			if err != nil {
+				return fmt.Errorf("listing chunk blobs: %w", err)
 			}
+			examined++
+			_, _, id, perr := chunkstore.ParseKey(obj.Key)
+			if perr != nil {
+				s.log.WarnContext(ctx, "a blob under the chunk prefix is not a chunk; left alone", "key", obj.Key)
+				continue
+			}
+			keys, ids = append(keys, obj.Key), append(ids, id)
+			if len(keys) == reapBatch {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+		if examined >= sweepMaxKeys {
+			s.sweepNext.Store(int64((shard + 1) % sweepShards))
+			break
 		}
 	}
 	return flush()

@@ -18,8 +18,12 @@ type ReconcileSummary struct {
 	DriftBytes int64 `json:"drift_bytes"`
 }
 
-// reconcilePage is how many users one listing query returns.
-const reconcilePage = 500
+// reconcilePage is how many users one listing query returns, reconcileDriftPage how many
+// drifted chunks one query returns.
+const (
+	reconcilePage      = 500
+	reconcileDriftPage = 1000
+)
 
 // Reconcile recomputes every user's chunk reference counts from the manifests' references
 // (revisions and uploads in flight) and used_bytes from the rows, under locks that keep both
@@ -61,40 +65,20 @@ func (s *Service) reconcileUser(ctx context.Context, userID string, sum *Reconci
 		if err != nil {
 			return err
 		}
-		refDrift, err := q.ChunkRefcountDrift(ctx, userID)
-		if err != nil {
-			return err
-		}
-		var unref []int64 // live chunks nothing refers to: released whole (each id refcount times)
-		for _, d := range refDrift {
-			switch {
-			case d.Refcount == 0:
-				// A revision or upload refers to a chunk that is gone or being deleted: its
-				// bytes cannot be read any more. Nothing to repair in the counts.
-				s.log.ErrorContext(ctx, "a revision refers to a missing chunk", "user_id", userID, "chunk_id", d.ID, "references", d.Actual)
-				s.metrics.corruptRefs.Inc()
-			case d.Actual == 0:
-				for range d.Refcount {
-					unref = append(unref, d.ID)
-				}
-			default:
-				if err := q.ChunkRefcountSet(ctx, db.ChunkRefcountSetParams{ID: d.ID, Refcount: d.Actual}); err != nil {
-					return err
-				}
-			}
-			if d.Refcount != 0 {
-				s.log.WarnContext(ctx, "repaired a chunk reference count", "user_id", userID, "chunk_id", d.ID, "recorded", d.Refcount, "actual", d.Actual)
-				s.metrics.refcountRepaired.Inc()
-			}
-		}
-		if len(unref) > 0 {
-			rows, err := q.ChunkRelease(ctx, unref)
+		for after := int64(0); ; {
+			page, err := q.ChunkRefcountDrift(ctx, db.ChunkRefcountDriftParams{UserID: userID, AfterID: after, Lim: reconcileDriftPage})
 			if err != nil {
 				return err
 			}
-			for _, r := range rows {
-				freed = append(freed, tombstone{id: r.ID, key: chunkstore.Key(r.UserID, chunkstore.Hash(r.Sha256), r.ID)})
+			ts, err := s.repairRefcounts(ctx, q, userID, page)
+			if err != nil {
+				return err
 			}
+			freed = append(freed, ts...)
+			if len(page) < reconcileDriftPage {
+				break
+			}
+			after = page[len(page)-1].ID
 		}
 		actual, err := q.ChunkUsageActual(ctx, userID)
 		if err != nil || actual == used {
@@ -116,4 +100,43 @@ func (s *Service) reconcileUser(ctx context.Context, userID string, sum *Reconci
 	}
 	s.finishTombstones(ctx, freed)
 	return nil
+}
+
+// repairRefcounts repairs one page of a user's drifted chunks in q's transaction and returns
+// the chunks freed (nothing refers to them any more).
+func (s *Service) repairRefcounts(ctx context.Context, q *db.Queries, userID string, page []db.ChunkRefcountDriftRow) ([]tombstone, error) {
+	var unref []int64 // live chunks nothing refers to: released whole (each id refcount times)
+	for _, d := range page {
+		switch {
+		case d.Refcount == 0:
+			// A revision or upload refers to a chunk that is gone or being deleted: its
+			// bytes cannot be read any more. Nothing to repair in the counts.
+			s.log.ErrorContext(ctx, "a revision refers to a missing chunk", "user_id", userID, "chunk_id", d.ID, "references", d.Actual)
+			s.metrics.corruptRefs.Inc()
+		case d.Actual == 0:
+			for range d.Refcount {
+				unref = append(unref, d.ID)
+			}
+		default:
+			if err := q.ChunkRefcountSet(ctx, db.ChunkRefcountSetParams{ID: d.ID, Refcount: d.Actual}); err != nil {
+				return nil, err
+			}
+		}
+		if d.Refcount != 0 {
+			s.log.WarnContext(ctx, "repaired a chunk reference count", "user_id", userID, "chunk_id", d.ID, "recorded", d.Refcount, "actual", d.Actual)
+			s.metrics.refcountRepaired.Inc()
+		}
+	}
+	if len(unref) == 0 {
+		return nil, nil
+	}
+	rows, err := q.ChunkRelease(ctx, unref)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]tombstone, len(rows))
+	for i, r := range rows {
+		out[i] = tombstone{id: r.ID, key: chunkstore.Key(r.UserID, chunkstore.Hash(r.Sha256), r.ID)}
+	}
+	return out, nil
 }

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -82,6 +83,7 @@ func (s *Service) cleanSessions(ctx context.Context, jobs TxInserter, ids []uuid
 	}
 	for {
 		var n int
+		var more bool
 		var batchFreed int64
 		err := postgres.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 			q := s.q.WithTx(tx)
@@ -89,11 +91,13 @@ func (s *Service) cleanSessions(ctx context.Context, jobs TxInserter, ids []uuid
 			if _, err := q.RetentionLockSessions(ctx, ids); err != nil {
 				return err
 			}
-			rows, err := q.RetentionDeleteOldest(ctx, db.RetentionDeleteOldestParams{SessionIds: ids, KeepLast: int32(keep), Lim: int32(s.opts.GCBatch)})
+			rows, err := q.RetentionDeleteOldest(ctx, db.RetentionDeleteOldestParams{
+				SessionIds: ids, KeepLast: int32(keep), Lim: int32(s.opts.GCBatch), MaxRefs: gcMaxRefs})
 			if err != nil || len(rows) == 0 {
 				return err
 			}
 			n = len(rows)
+			more = false
 			byUser := map[string]int64{}
 			var keys []string
 			var refs []int64
@@ -104,6 +108,7 @@ func (s *Service) cleanSessions(ctx context.Context, jobs TxInserter, ids []uuid
 				}
 				refs = append(refs, r.ChunkIds...)
 			}
+			more = n == s.opts.GCBatch || len(refs) >= gcMaxRefs
 			if len(refs) > 0 {
 				gone, err := q.ChunkRelease(ctx, refs)
 				if err != nil {
@@ -130,7 +135,7 @@ func (s *Service) cleanSessions(ctx context.Context, jobs TxInserter, ids []uuid
 			if len(keys) == 0 {
 				return nil
 			}
-			_, err = jobs.InsertManyTx(ctx, tx, []river.InsertManyParams{{Args: DeleteBlobArgs{Keys: keys}}})
+			_, err = jobs.InsertManyTx(ctx, tx, s.deleteJobs(keys))
 			return err
 		})
 		if err != nil {
@@ -140,10 +145,35 @@ func (s *Service) cleanSessions(ctx context.Context, jobs TxInserter, ids []uuid
 		freed += batchFreed
 		s.metrics.revisionsDeleted.Add(float64(n))
 		s.metrics.bytesFreed.Add(float64(batchFreed))
-		if n < s.opts.GCBatch {
+		if !more {
 			return deleted, freed, nil
 		}
 	}
+}
+
+// gcMaxRefs bounds the chunk references one retention batch releases (besides
+// Options.GCBatch revisions), so a batch of large revisions stays a short transaction.
+const gcMaxRefs = 100_000
+
+// deleteJobKeys bounds the keys of one solo.delete_blob job, so a job stays a small row and a
+// short run (a retry redoes at most this many deletions).
+const deleteJobKeys = 1000
+
+// deleteJobs are the solo.delete_blob jobs deleting keys, at most deleteJobKeys each,
+// scheduled DeletionGrace from now: a read that fetched one of the deleted revisions' rows
+// just before still finds every blob (SnapshotOpen, readTimeout).
+func (s *Service) deleteJobs(keys []string) []river.InsertManyParams {
+	var opts *river.InsertOpts
+	if s.opts.DeletionGrace > 0 {
+		o := DeleteBlobArgs{}.InsertOpts()
+		o.ScheduledAt = time.Now().Add(s.opts.DeletionGrace)
+		opts = &o
+	}
+	var out []river.InsertManyParams
+	for part := range slices.Chunk(keys, deleteJobKeys) {
+		out = append(out, river.InsertManyParams{Args: DeleteBlobArgs{Keys: part}, InsertOpts: opts})
+	}
+	return out
 }
 
 // deleteBlobs deletes the blobs of rows retention removed, in one batch (the local store

@@ -201,7 +201,7 @@ func runtimeCleanup(b *testing.B, pool *pgxpool.Pool, dir string, keep int) int 
 		b.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := solo.New(pool, store, log, nil, solo.Options{KeepLast: keep})
+	svc := solo.New(pool, store, log, nil, solo.Options{KeepLast: keep, DeletionGrace: -1})
 	client := riverClient(b, pool, svc, log)
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()

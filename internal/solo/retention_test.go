@@ -42,7 +42,7 @@ func setupGC(t *testing.T, keepLast int) bundle {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := solo.New(pool, store, log, nil, solo.Options{KeepLast: keepLast, GCBatch: 4})
+	svc := solo.New(pool, store, log, nil, solo.Options{KeepLast: keepLast, GCBatch: 4, DeletionGrace: -1, SweepMinAge: -1})
 	return bundle{pool: pool, store: store, svc: svc, client: startedRiverClient(t, pool, svc, log)}
 }
 

@@ -22,11 +22,13 @@
 package solo
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -64,7 +66,25 @@ type Options struct {
 	GCInterval        time.Duration // SOLO_SNAPSHOT_GC_INTERVAL (default 1h)
 	ReconcileInterval time.Duration // default daily
 	GCBatch           int           // revisions deleted per retention transaction (default 1000)
+
+	// DeletionGrace is how long a freed chunk's (or a retention-deleted whole blob's) bytes
+	// stay in the blob store after its last revision is gone, so that a read which fetched
+	// that revision's row just before completes (README: the deletion grace). 0:
+	// DefaultDeletionGrace; negative: none (tests that check the blob store right after GC).
+	DeletionGrace time.Duration
+	// SweepMinAge is the youngest an unknown chunk blob may be for the orphan sweep to delete
+	// it, whatever grace ReapPending is given: an upload still inside its finishTimeout may be
+	// about to record it. 0: DefaultSweepMinAge; negative: none (tests).
+	SweepMinAge time.Duration
 }
+
+// DefaultDeletionGrace must exceed readTimeout (the longest a read fetches a revision's
+// chunks) with room to spare.
+const DefaultDeletionGrace = 2 * time.Minute
+
+// DefaultSweepMinAge is finishTimeout (the longest an upload's steps after its body run)
+// plus a margin for clock skew between the blob store and this process.
+const DefaultSweepMinAge = finishTimeout + 2*time.Minute
 
 // Step names the steps of an upload, in order.
 type Step string
@@ -88,6 +108,8 @@ type Service struct {
 	events   *webhook.Publisher // solo.quota_exceeded (see SetEvents)
 	codec    *chunkstore.Codec
 	chunks   *chunkstore.Store
+	// sweepNext is the shard of chunks/ the next orphan sweep starts at (sweepOrphanChunks).
+	sweepNext atomic.Int64
 }
 
 // New returns a Service; its metrics are registered on reg when it is not nil.
@@ -110,6 +132,8 @@ func New(pool *pgxpool.Pool, blobs blob.Store, log *slog.Logger, reg prometheus.
 	if opts.UploadsInFlight <= 0 {
 		opts.UploadsInFlight = DefaultUploadsInFlight
 	}
+	opts.DeletionGrace = defaulted(opts.DeletionGrace, DefaultDeletionGrace)
+	opts.SweepMinAge = defaulted(opts.SweepMinAge, DefaultSweepMinAge)
 	codec, err := chunkstore.NewCodec(zstd.SpeedFastest)
 	if err != nil {
 		// The options are constants: an error here is a bug, not a condition to handle.
@@ -118,6 +142,17 @@ func New(pool *pgxpool.Pool, blobs blob.Store, log *slog.Logger, reg prometheus.
 	return &Service{pool: pool, q: db.New(pool), blobs: blobs, log: log, opts: opts,
 		metrics: newGCMetrics(reg), inFlight: newInFlight(opts.UploadsInFlight),
 		codec: codec, chunks: chunkstore.NewStore(blobs, codec)}
+}
+
+// defaulted is d, def when d is 0, and 0 when d is negative.
+func defaulted(d, def time.Duration) time.Duration {
+	switch {
+	case d == 0:
+		return def
+	case d < 0:
+		return 0
+	}
+	return d
 }
 
 // Session is a solo session.
@@ -243,33 +278,69 @@ func (s *Service) SnapshotGet(ctx context.Context, userID string, sessionID uuid
 	return snapshotFrom(r), nil
 }
 
-// SnapshotOpen opens a snapshot's bytes; NotFound when retention removed them meanwhile.
-// A chunked revision streams its chunks in order, each checked against its hash; its first
-// chunk is fetched here, so that a revision GC removed since its row was read is a 404
-// rather than a broken 200.
+// readTimeout bounds how long a read may take to fetch a revision's stored bytes. Reads
+// fetch everything before answering (SnapshotOpen), so this is also the longest a read needs
+// the blobs of a revision GC deleted just after the read got its row: DeletionGrace exceeds it.
+const readTimeout = 30 * time.Second
+
+// SnapshotOpen reads a snapshot's bytes, all of them, before the caller sends the first:
+// a chunked revision's chunks are fetched and each checked against its hash, so an answer
+// is either the whole revision or an error before any byte — never a 200 that ends short of
+// its Content-Length. GC deletes blobs DeletionGrace after their rows, longer than any read
+// takes (readTimeout), so a revision whose row the caller holds is readable; bytes missing or
+// corrupt all the same are a storage fault, SnapshotDataLost (503, logged at error level and
+// counted), not the 404 that would tell the client the revision does not exist. Memory: one
+// revision (at most MaxSnapshotBytes) per read, as an upload holds its body.
 func (s *Service) SnapshotOpen(ctx context.Context, snap Snapshot) (io.ReadCloser, error) {
+	ctx, cancel := context.WithTimeout(ctx, readTimeout)
+	defer cancel()
+	var body []byte
+	var err error
 	if snap.manifest != nil {
 		var m chunkstore.Manifest
-		if err := m.UnmarshalBinary(snap.manifest); err != nil {
-			return nil, fmt.Errorf("decoding manifest of revision %d: %w", snap.Revision, err)
+		if err = m.UnmarshalBinary(snap.manifest); err == nil {
+			body, err = s.chunks.ReadAll(ctx, snap.owner, m, make([]byte, 0, snap.SizeBytes))
 		}
-		r := s.chunks.Open(ctx, snap.owner, m)
-		if _, err := r.Read(nil); err != nil && !errors.Is(err, io.EOF) {
-			if errors.Is(err, blob.ErrNotFound) {
-				return nil, apperr.Wrap(apperr.NotFound, err, "no such snapshot revision")
-			}
-			return nil, fmt.Errorf("opening snapshot chunks: %w", err)
-		}
-		return io.NopCloser(r), nil
+	} else {
+		body, err = s.readWholeBlob(ctx, snap)
 	}
-	rc, _, err := s.blobs.Get(ctx, snap.blobKey)
-	if errors.Is(err, blob.ErrNotFound) {
-		return nil, apperr.Wrap(apperr.NotFound, err, "no such snapshot revision")
+	if err == nil && int64(len(body)) != snap.SizeBytes {
+		err = fmt.Errorf("%w: %d bytes, want %d", chunkstore.ErrCorrupt, len(body), snap.SizeBytes)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("opening snapshot blob: %w", err)
+		return nil, s.readFailed(ctx, snap, err)
 	}
-	return rc, nil
+	return io.NopCloser(bytes.NewReader(body)), nil
+}
+
+// readWholeBlob reads a revision stored before chunking.
+func (s *Service) readWholeBlob(ctx context.Context, snap Snapshot) ([]byte, error) {
+	rc, obj, err := s.blobs.Get(ctx, snap.blobKey)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	if obj.Size != snap.SizeBytes {
+		return nil, fmt.Errorf("%w: blob of %d bytes, want %d", chunkstore.ErrCorrupt, obj.Size, snap.SizeBytes)
+	}
+	body := make([]byte, snap.SizeBytes)
+	if _, err := io.ReadFull(rc, body); err != nil {
+		return nil, fmt.Errorf("reading snapshot blob: %w", err)
+	}
+	return body, nil
+}
+
+// readFailed classifies a read's failure: stored bytes missing or corrupt are a storage
+// fault (SnapshotDataLost, an error log and m4sh_solo_snapshot_data_lost_total); anything
+// else (the blob store unreachable, the deadline) is Unavailable.
+func (s *Service) readFailed(ctx context.Context, snap Snapshot, err error) error {
+	if errors.Is(err, blob.ErrNotFound) || errors.Is(err, chunkstore.ErrCorrupt) {
+		s.log.ErrorContext(ctx, "a snapshot revision's stored bytes are missing or corrupt", "user_id", snap.owner,
+			"session_id", snap.SessionID, "revision", snap.Revision, "err", err)
+		s.metrics.dataLost.Inc()
+		return apperr.Wrap(apperr.SnapshotDataLost, err, "this revision's stored data is unavailable")
+	}
+	return apperr.Wrap(apperr.Unavailable, err, "snapshot storage is unavailable")
 }
 
 // SnapshotList returns a page of the revisions of userID's session, newest first.

@@ -49,7 +49,7 @@ func setup(t *testing.T, crashAfter solo.Step) *testBundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := solo.Options{DefaultQuota: 1 << 20, MaxSnapshotBytes: 1 << 16, UploadsInFlight: 64}
+	opts := solo.Options{DefaultQuota: 1 << 20, MaxSnapshotBytes: 1 << 16, UploadsInFlight: 64, DeletionGrace: -1, SweepMinAge: -1}
 	if crashAfter != "" {
 		opts.AfterStep = func(_ context.Context, st solo.Step) error {
 			if st == crashAfter {
@@ -363,7 +363,7 @@ func (failingStore) Put(context.Context, string, io.Reader, int64, string) error
 func TestBlobWriteFailureChargesNothing(t *testing.T) {
 	t.Parallel()
 	b := setup(t, "")
-	svc := solo.New(b.pool, failingStore{b.blobs}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, solo.Options{DefaultQuota: 1 << 20, MaxSnapshotBytes: 1 << 16})
+	svc := solo.New(b.pool, failingStore{b.blobs}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, solo.Options{DefaultQuota: 1 << 20, MaxSnapshotBytes: 1 << 16, DeletionGrace: -1, SweepMinAge: -1})
 	_, err := svc.SnapshotCreate(context.Background(), solo.Upload{
 		UserID: "u1", SessionID: b.sess.ID, ContentLength: 4, Body: strings.NewReader("data"), IdempotencyKey: "k",
 	})

@@ -739,7 +739,7 @@ export interface components {
              * @description Stable machine code.
              * @enum {string}
              */
-            code: "validation_error" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "conflict" | "payload_too_large" | "unsupported_media_type" | "quota_exceeded" | "rate_limited" | "too_many_uploads" | "request_timeout" | "internal" | "unavailable";
+            code: "validation_error" | "unauthorized" | "forbidden" | "not_found" | "method_not_allowed" | "conflict" | "payload_too_large" | "unsupported_media_type" | "quota_exceeded" | "rate_limited" | "too_many_uploads" | "request_timeout" | "internal" | "unavailable" | "snapshot_data_lost";
             detail?: string;
             /** @description For `validation_error`, the offending fields. */
             errors?: components["schemas"]["FieldError"][];
@@ -1298,6 +1298,26 @@ export interface components {
         /** @description The body exceeds `SOLO_SNAPSHOT_MAX_BYTES` (`payload_too_large`). */
         SnapshotTooLarge: {
             headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /**
+         * @description The revision exists but its bytes cannot be served now. `unavailable` (with
+         *     `Retry-After`): the database or the blob store cannot be reached; retry.
+         *     `snapshot_data_lost`: stored bytes the revision needs are missing from the blob store
+         *     or do not match their SHA-256 — a fault of the service's storage, logged and alerted
+         *     on, not something the request did; retrying will not help until an operator restores
+         *     the data. The revision is not reported `404`: it was not deleted. A read either sends
+         *     the whole revision or fails before its first byte, never a body shorter than its
+         *     `Content-Length`.
+         */
+        SnapshotUnavailable: {
+            headers: {
+                /** @description Seconds to wait before retrying (`unavailable` only). */
+                "Retry-After"?: number;
                 [name: string]: unknown;
             };
             content: {
@@ -2066,7 +2086,7 @@ export interface operations {
             400: components["responses"]["ValidationError"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
-            503: components["responses"]["Unavailable"];
+            503: components["responses"]["SnapshotUnavailable"];
             default: components["responses"]["Error"];
         };
     };
@@ -2124,7 +2144,7 @@ export interface operations {
             400: components["responses"]["ValidationError"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
-            503: components["responses"]["Unavailable"];
+            503: components["responses"]["SnapshotUnavailable"];
             default: components["responses"]["Error"];
         };
     };
@@ -2266,7 +2286,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["QuotaExceeded"];
             404: components["responses"]["NotFound"];
-            503: components["responses"]["Unavailable"];
+            503: components["responses"]["SnapshotUnavailable"];
             default: components["responses"]["Error"];
         };
     };
