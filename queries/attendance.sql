@@ -1,5 +1,6 @@
--- Attendance spans (migration 0007). Opened and closed in the transaction that records the
--- presence transition; the partial unique index keeps one open span per user and session.
+-- Attendance spans (migration 0007). Opened and closed by the attendance writer after the
+-- presence transition committed (or by a sweep, in the transaction that purges a dead node's
+-- rows); the partial unique index keeps one open span per user and session.
 
 -- name: AttendanceSpanOpen :one
 -- Opens a span for a user arriving in a session at joined_at (now when null), tagged with
@@ -18,12 +19,15 @@ RETURNING classroom_id, joined_at, (xmax = 0)::bool AS opened;
 -- name: AttendanceSpanClose :one
 -- Closes a user's open span at left_at (now when null), never before it opened; no row when
 -- none is open. With node_id (a node alone) only that node's span: one taken over by
--- another node stays open.
-UPDATE attendance_spans
-SET left_at = greatest(joined_at, coalesce(sqlc.narg(left_at)::timestamptz, now()))
-WHERE session_id = @session_id AND user_id = @user_id AND left_at IS NULL
-  AND (sqlc.narg(node_id)::uuid IS NULL OR node_id = sqlc.narg(node_id)::uuid)
-RETURNING classroom_id, role, joined_at, left_at::timestamptz AS left_at;
+-- another node stays open. Not while the user has a presence row (a cluster): a departure
+-- written after the same user arrived again, here or on another node, is stale, and the
+-- span goes on as over a leave grace.
+UPDATE attendance_spans a
+SET left_at = greatest(a.joined_at, coalesce(sqlc.narg(left_at)::timestamptz, now()))
+WHERE a.session_id = @session_id AND a.user_id = @user_id AND a.left_at IS NULL
+  AND (sqlc.narg(node_id)::uuid IS NULL OR a.node_id = sqlc.narg(node_id)::uuid)
+  AND NOT EXISTS (SELECT 1 FROM presence_connections pc WHERE pc.session_id = a.session_id AND pc.user_id = a.user_id)
+RETURNING a.classroom_id, a.role, a.joined_at, a.left_at::timestamptz AS left_at;
 
 -- name: AttendanceSpanCloseNode :many
 -- Closes every span a node opened that is still open, now (a node alone shutting down).
@@ -41,6 +45,32 @@ SET left_at = greatest(a.joined_at, coalesce((SELECT n.seen_at FROM presence_nod
 WHERE a.node_id IS NOT NULL AND a.left_at IS NULL
   AND NOT EXISTS (
       SELECT 1 FROM presence_nodes n WHERE n.node_id = a.node_id AND n.seen_at >= now() - @max_age::interval)
+RETURNING a.classroom_id, a.session_id, a.user_id, a.role, a.joined_at, a.left_at::timestamptz AS left_at;
+
+-- name: AttendanceSpanReopenPresent :many
+-- Opens a span for each user with presence rows (any node, dead ones not yet purged
+-- included) and no open span, whose first row is older than settle: a span start the writer
+-- queued but a crash lost. It starts at the user's first row (since), never inside one of
+-- their closed spans. Run by every sweep before dead rows are purged.
+INSERT INTO attendance_spans (classroom_id, session_id, user_id, name, role, joined_at)
+SELECT s.classroom_id, pc.session_id, pc.user_id, min(pc.name), min(pc.role),
+       greatest(min(pc.since), coalesce((SELECT max(c.left_at) FROM attendance_spans c
+                                        WHERE c.session_id = pc.session_id AND c.user_id = pc.user_id), '-infinity'))
+FROM presence_connections pc
+JOIN classroom_sessions s ON s.id = pc.session_id AND s.classroom_id IS NOT NULL
+WHERE NOT EXISTS (SELECT 1 FROM attendance_spans o WHERE o.session_id = pc.session_id AND o.user_id = pc.user_id AND o.left_at IS NULL)
+GROUP BY s.classroom_id, pc.session_id, pc.user_id
+HAVING min(pc.since) < now() - @settle::interval
+ON CONFLICT (session_id, user_id) WHERE left_at IS NULL DO NOTHING
+RETURNING classroom_id, session_id, user_id, role, joined_at;
+
+-- name: AttendanceSpanCloseAbsent :many
+-- Closes, now, the open cluster spans (no node_id) of users with no presence row left on
+-- any node, opened longer than settle ago: a span end the writer queued but a crash lost.
+UPDATE attendance_spans a
+SET left_at = greatest(a.joined_at, now())
+WHERE a.node_id IS NULL AND a.left_at IS NULL AND a.joined_at < now() - @settle::interval
+  AND NOT EXISTS (SELECT 1 FROM presence_connections pc WHERE pc.session_id = a.session_id AND pc.user_id = a.user_id)
 RETURNING a.classroom_id, a.session_id, a.user_id, a.role, a.joined_at, a.left_at::timestamptz AS left_at;
 
 -- name: AttendanceSessionList :many

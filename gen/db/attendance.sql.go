@@ -89,11 +89,12 @@ func (q *Queries) AttendanceSessionList(ctx context.Context, arg AttendanceSessi
 }
 
 const attendanceSpanClose = `-- name: AttendanceSpanClose :one
-UPDATE attendance_spans
-SET left_at = greatest(joined_at, coalesce($1::timestamptz, now()))
-WHERE session_id = $2 AND user_id = $3 AND left_at IS NULL
-  AND ($4::uuid IS NULL OR node_id = $4::uuid)
-RETURNING classroom_id, role, joined_at, left_at::timestamptz AS left_at
+UPDATE attendance_spans a
+SET left_at = greatest(a.joined_at, coalesce($1::timestamptz, now()))
+WHERE a.session_id = $2 AND a.user_id = $3 AND a.left_at IS NULL
+  AND ($4::uuid IS NULL OR a.node_id = $4::uuid)
+  AND NOT EXISTS (SELECT 1 FROM presence_connections pc WHERE pc.session_id = a.session_id AND pc.user_id = a.user_id)
+RETURNING a.classroom_id, a.role, a.joined_at, a.left_at::timestamptz AS left_at
 `
 
 type AttendanceSpanCloseParams struct {
@@ -112,7 +113,9 @@ type AttendanceSpanCloseRow struct {
 
 // Closes a user's open span at left_at (now when null), never before it opened; no row when
 // none is open. With node_id (a node alone) only that node's span: one taken over by
-// another node stays open.
+// another node stays open. Not while the user has a presence row (a cluster): a departure
+// written after the same user arrived again, here or on another node, is stale, and the
+// span goes on as over a leave grace.
 func (q *Queries) AttendanceSpanClose(ctx context.Context, arg AttendanceSpanCloseParams) (AttendanceSpanCloseRow, error) {
 	row := q.db.QueryRow(ctx, attendanceSpanClose,
 		arg.LeftAt,
@@ -128,6 +131,52 @@ func (q *Queries) AttendanceSpanClose(ctx context.Context, arg AttendanceSpanClo
 		&i.LeftAt,
 	)
 	return i, err
+}
+
+const attendanceSpanCloseAbsent = `-- name: AttendanceSpanCloseAbsent :many
+UPDATE attendance_spans a
+SET left_at = greatest(a.joined_at, now())
+WHERE a.node_id IS NULL AND a.left_at IS NULL AND a.joined_at < now() - $1::interval
+  AND NOT EXISTS (SELECT 1 FROM presence_connections pc WHERE pc.session_id = a.session_id AND pc.user_id = a.user_id)
+RETURNING a.classroom_id, a.session_id, a.user_id, a.role, a.joined_at, a.left_at::timestamptz AS left_at
+`
+
+type AttendanceSpanCloseAbsentRow struct {
+	ClassroomID uuid.UUID
+	SessionID   uuid.UUID
+	UserID      string
+	Role        string
+	JoinedAt    time.Time
+	LeftAt      time.Time
+}
+
+// Closes, now, the open cluster spans (no node_id) of users with no presence row left on
+// any node, opened longer than settle ago: a span end the writer queued but a crash lost.
+func (q *Queries) AttendanceSpanCloseAbsent(ctx context.Context, settle pgtype.Interval) ([]AttendanceSpanCloseAbsentRow, error) {
+	rows, err := q.db.Query(ctx, attendanceSpanCloseAbsent, settle)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []AttendanceSpanCloseAbsentRow{}
+	for rows.Next() {
+		var i AttendanceSpanCloseAbsentRow
+		if err := rows.Scan(
+			&i.ClassroomID,
+			&i.SessionID,
+			&i.UserID,
+			&i.Role,
+			&i.JoinedAt,
+			&i.LeftAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const attendanceSpanCloseDead = `-- name: AttendanceSpanCloseDead :many
@@ -248,8 +297,9 @@ type AttendanceSpanOpenRow struct {
 	Opened      bool
 }
 
-// Attendance spans (migration 0007). Opened and closed in the transaction that records the
-// presence transition; the partial unique index keeps one open span per user and session.
+// Attendance spans (migration 0007). Opened and closed by the attendance writer after the
+// presence transition committed (or by a sweep, in the transaction that purges a dead node's
+// rows); the partial unique index keeps one open span per user and session.
 // Opens a span for a user arriving in a session at joined_at (now when null), tagged with
 // node_id (a node alone; null in a cluster), unless the session is not a classroom session
 // (no row). With a span open already there is no row either, unless it was another node's:
@@ -267,4 +317,56 @@ func (q *Queries) AttendanceSpanOpen(ctx context.Context, arg AttendanceSpanOpen
 	var i AttendanceSpanOpenRow
 	err := row.Scan(&i.ClassroomID, &i.JoinedAt, &i.Opened)
 	return i, err
+}
+
+const attendanceSpanReopenPresent = `-- name: AttendanceSpanReopenPresent :many
+INSERT INTO attendance_spans (classroom_id, session_id, user_id, name, role, joined_at)
+SELECT s.classroom_id, pc.session_id, pc.user_id, min(pc.name), min(pc.role),
+       greatest(min(pc.since), coalesce((SELECT max(c.left_at) FROM attendance_spans c
+                                        WHERE c.session_id = pc.session_id AND c.user_id = pc.user_id), '-infinity'))
+FROM presence_connections pc
+JOIN classroom_sessions s ON s.id = pc.session_id AND s.classroom_id IS NOT NULL
+WHERE NOT EXISTS (SELECT 1 FROM attendance_spans o WHERE o.session_id = pc.session_id AND o.user_id = pc.user_id AND o.left_at IS NULL)
+GROUP BY s.classroom_id, pc.session_id, pc.user_id
+HAVING min(pc.since) < now() - $1::interval
+ON CONFLICT (session_id, user_id) WHERE left_at IS NULL DO NOTHING
+RETURNING classroom_id, session_id, user_id, role, joined_at
+`
+
+type AttendanceSpanReopenPresentRow struct {
+	ClassroomID uuid.UUID
+	SessionID   uuid.UUID
+	UserID      string
+	Role        string
+	JoinedAt    time.Time
+}
+
+// Opens a span for each user with presence rows (any node, dead ones not yet purged
+// included) and no open span, whose first row is older than settle: a span start the writer
+// queued but a crash lost. It starts at the user's first row (since), never inside one of
+// their closed spans. Run by every sweep before dead rows are purged.
+func (q *Queries) AttendanceSpanReopenPresent(ctx context.Context, settle pgtype.Interval) ([]AttendanceSpanReopenPresentRow, error) {
+	rows, err := q.db.Query(ctx, attendanceSpanReopenPresent, settle)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []AttendanceSpanReopenPresentRow{}
+	for rows.Next() {
+		var i AttendanceSpanReopenPresentRow
+		if err := rows.Scan(
+			&i.ClassroomID,
+			&i.SessionID,
+			&i.UserID,
+			&i.Role,
+			&i.JoinedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
