@@ -106,67 +106,87 @@ func New(pool *pgxpool.Pool, log *slog.Logger, events Events) *Recorder {
 // race already settled) or the session is not a classroom session, and queues
 // participant.joined with it.
 func (r *Recorder) Arrived(ctx context.Context, tx pgx.Tx, session uuid.UUID, u presence.User) error {
-	return r.record(ctx, tx, r.open, transition{session: session, user: u, joined: true})
+	return r.apply(ctx, tx, []transition{{session: session, user: u, joined: true, at: time.Now()}})
 }
 
 // Departed closes the user's open span at at (now when zero), and queues participant.left;
 // with no open span it does nothing.
 func (r *Recorder) Departed(ctx context.Context, tx pgx.Tx, session uuid.UUID, userID string, at time.Time) error {
-	return r.record(ctx, tx, r.close, transition{session: session, user: presence.User{UserID: userID}, at: at})
+	if at.IsZero() {
+		at = time.Now()
+	}
+	return r.apply(ctx, tx, []transition{{session: session, user: presence.User{UserID: userID}, at: at}})
 }
 
-// write is one span change: the event it reports, nil when it changed nothing.
-type write func(ctx context.Context, tx pgx.Tx, t transition) (*webhook.Event, error)
-
-// record makes a span change and queues its event in the same transaction.
-func (r *Recorder) record(ctx context.Context, tx pgx.Tx, w write, t transition) error {
-	e, err := w(ctx, tx, t)
-	if err != nil || e == nil {
-		return err
+// apply writes transitions in tx, in order for each user, with their events in one insert.
+// The i-th transition of each user goes to the i-th round, and each round is one statement
+// opening spans and one closing them, whatever the number of users: a batch of joins and
+// leaves of different users costs four statements, not one per transition.
+func (r *Recorder) apply(ctx context.Context, tx pgx.Tx, ts []transition) error {
+	type key struct {
+		session uuid.UUID
+		user    string
 	}
-	return r.events.Publish(ctx, tx, *e)
-}
-
-// open opens t.user's span at t.at (now when zero) and returns its participant.joined.
-func (r *Recorder) open(ctx context.Context, tx pgx.Tx, t transition) (*webhook.Event, error) {
-	var joinedAt *time.Time
-	if !t.at.IsZero() {
-		joinedAt = &t.at
+	var rounds [][]transition
+	seen := make(map[key]int, len(ts))
+	for _, t := range ts {
+		if t.written != nil {
+			continue // a Flush marker
+		}
+		k := key{t.session, t.user.UserID}
+		i := seen[k]
+		seen[k] = i + 1
+		if i == len(rounds) {
+			rounds = append(rounds, nil)
+		}
+		rounds[i] = append(rounds[i], t)
 	}
-	u := t.user
-	row, err := r.q.WithTx(tx).AttendanceSpanOpen(ctx, db.AttendanceSpanOpenParams{
-		SessionID: t.session, UserID: u.UserID, Name: u.Name, Role: u.Role, JoinedAt: joinedAt, NodeID: t.node,
-	})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil
+	q := r.q.WithTx(tx)
+	var events []webhook.Event
+	for _, round := range rounds {
+		var open db.AttendanceSpanOpenManyParams
+		var closing db.AttendanceSpanCloseManyParams
+		for _, t := range round {
+			node := uuid.Nil // untagged: a cluster's span, any node's
+			if t.node != nil {
+				node = *t.node
+			}
+			if t.joined {
+				open.SessionIds = append(open.SessionIds, t.session)
+				open.UserIds = append(open.UserIds, t.user.UserID)
+				open.Names = append(open.Names, t.user.Name)
+				open.Roles = append(open.Roles, t.user.Role)
+				open.JoinedAts = append(open.JoinedAts, t.at)
+				open.NodeIds = append(open.NodeIds, node)
+			} else {
+				closing.SessionIds = append(closing.SessionIds, t.session)
+				closing.UserIds = append(closing.UserIds, t.user.UserID)
+				closing.LeftAts = append(closing.LeftAts, t.at)
+				closing.NodeIds = append(closing.NodeIds, node)
+			}
+		}
+		if len(open.SessionIds) > 0 {
+			rows, err := q.AttendanceSpanOpenMany(ctx, open)
+			if err != nil {
+				return fmt.Errorf("opening attendance spans: %w", err)
+			}
+			for _, row := range rows {
+				if row.Opened { // not: another node's span, taken over (the user never left)
+					events = append(events, joinedEvent(row.ClassroomID, row.SessionID, row.UserID, row.Role, row.JoinedAt))
+				}
+			}
+		}
+		if len(closing.SessionIds) > 0 {
+			rows, err := q.AttendanceSpanCloseMany(ctx, closing)
+			if err != nil {
+				return fmt.Errorf("closing attendance spans: %w", err)
+			}
+			for _, row := range rows {
+				events = append(events, leftEvent(db.AttendanceSpanCloseDeadRow(row)))
+			}
+		}
 	}
-	if err != nil {
-		return nil, fmt.Errorf("opening attendance span: %w", err)
-	}
-	if !row.Opened {
-		return nil, nil // another node's span, taken over: the user never left
-	}
-	return &webhook.Event{Type: webhook.ParticipantJoined, At: row.JoinedAt, Data: webhook.ParticipantData{
-		ClassroomID: row.ClassroomID, SessionID: t.session, UserID: u.UserID, Role: u.Role, JoinedAt: row.JoinedAt,
-	}}, nil
-}
-
-// close closes t.user's open span at t.at (now when zero) and returns its participant.left.
-func (r *Recorder) close(ctx context.Context, tx pgx.Tx, t transition) (*webhook.Event, error) {
-	var leftAt *time.Time
-	if !t.at.IsZero() {
-		leftAt = &t.at
-	}
-	row, err := r.q.WithTx(tx).AttendanceSpanClose(ctx, db.AttendanceSpanCloseParams{SessionID: t.session, UserID: t.user.UserID, LeftAt: leftAt, NodeID: t.node})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("closing attendance span: %w", err)
-	}
-	return &webhook.Event{Type: webhook.ParticipantLeft, At: row.LeftAt, Data: webhook.ParticipantData{
-		ClassroomID: row.ClassroomID, SessionID: t.session, UserID: t.user.UserID, Role: row.Role, JoinedAt: row.JoinedAt, LeftAt: &row.LeftAt,
-	}}, nil
+	return r.events.PublishMany(ctx, tx, events)
 }
 
 var _ cluster.Recorder = (*Recorder)(nil)
@@ -284,34 +304,14 @@ func (r *Recorder) write() {
 func (r *Recorder) flush(batch []transition) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	apply := func(tx pgx.Tx, ts []transition) error {
-		events := make([]webhook.Event, 0, len(ts))
-		for _, t := range ts {
-			if t.written != nil {
-				continue // a Flush marker
-			}
-			w := r.close
-			if t.joined {
-				w = r.open
-			}
-			e, err := w(ctx, tx, t)
-			if err != nil {
-				return err
-			}
-			if e != nil {
-				events = append(events, *e)
-			}
-		}
-		return r.events.PublishMany(ctx, tx, events)
-	}
-	err := postgres.InTx(ctx, r.pool, func(tx pgx.Tx) error { return apply(tx, batch) })
+	err := postgres.InTx(ctx, r.pool, func(tx pgx.Tx) error { return r.apply(ctx, tx, batch) })
 	if err == nil {
 		r.written.Add(int64(transitions(batch)))
 		return
 	}
 	r.log.Warn("attendance: writing a batch of presence transitions; retrying one by one", "transitions", len(batch), "err", err)
 	for i := range batch {
-		err := postgres.InTx(ctx, r.pool, func(tx pgx.Tx) error { return apply(tx, batch[i:i+1]) })
+		err := postgres.InTx(ctx, r.pool, func(tx pgx.Tx) error { return r.apply(ctx, tx, batch[i:i+1]) })
 		if n := int64(transitions(batch[i : i+1])); err != nil {
 			t := batch[i]
 			r.lost.Add(n)
@@ -398,15 +398,19 @@ func (r *Recorder) Reconcile(ctx context.Context) error {
 		r.reconciled.Add(int64(len(opened) + len(closed)))
 		events := make([]webhook.Event, 0, len(opened)+len(closed))
 		for _, row := range opened {
-			events = append(events, webhook.Event{Type: webhook.ParticipantJoined, At: row.JoinedAt, Data: webhook.ParticipantData{
-				ClassroomID: row.ClassroomID, SessionID: row.SessionID, UserID: row.UserID, Role: row.Role, JoinedAt: row.JoinedAt,
-			}})
+			events = append(events, joinedEvent(row.ClassroomID, row.SessionID, row.UserID, row.Role, row.JoinedAt))
 		}
 		for _, row := range closed {
 			events = append(events, leftEvent(db.AttendanceSpanCloseDeadRow(row)))
 		}
 		return r.events.PublishMany(ctx, tx, events)
 	})
+}
+
+func joinedEvent(classroom, session uuid.UUID, user, role string, at time.Time) webhook.Event {
+	return webhook.Event{Type: webhook.ParticipantJoined, At: at, Data: webhook.ParticipantData{
+		ClassroomID: classroom, SessionID: session, UserID: user, Role: role, JoinedAt: at,
+	}}
 }
 
 func leftEvent(row db.AttendanceSpanCloseDeadRow) webhook.Event {

@@ -2,6 +2,7 @@ package attendance_test
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"strings"
 	"testing"
@@ -181,4 +182,48 @@ func jobEvents(t *testing.T, pool *pgxpool.Pool) string {
 	}
 	sort.Strings(out)
 	return strings.Join(out, ", ")
+}
+
+// One batch holding a user's join, leave and join again, beside other users' joins, is
+// written in that order: two spans for mia (the first ended), one event per span start and
+// end.
+func TestOneBatchKeepsEachUsersOrder(t *testing.T) {
+	t.Parallel()
+	_, url := newReceiver(t)
+	f := fixture{apptest.NewClassrooms(t, map[string]string{"WEBHOOK_URL": url, "WEBHOOK_SECRET": testSecret}), t}
+	ctx := context.Background()
+	rec := attendance.New(f.Env.Pool, nil, f.Env.App.Webhooks)
+	// Queued before the writer starts: one batch.
+	for _, c := range []struct {
+		user   string
+		joined bool
+	}{{"mia", true}, {"sam", true}, {"mia", false}, {"tina", true}, {"mia", true}} {
+		rec.Changed(f.Session.Id, presence.User{UserID: c.user, Name: c.user, Role: "student"}, c.joined, time.Now())
+		time.Sleep(time.Millisecond)
+	}
+	rec.StartCluster()
+	t.Cleanup(func() { rec.Stop(ctx) })
+	if err := rec.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	rows, err := f.Env.Pool.Query(ctx, "SELECT user_id, left_at IS NULL FROM attendance_spans WHERE session_id = $1 ORDER BY user_id, joined_at", f.Session.Id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var user string
+		var open bool
+		if err := rows.Scan(&user, &open); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprint(user, " open=", open))
+	}
+	rows.Close()
+	if g, w := strings.Join(got, ", "), "mia open=false, mia open=true, sam open=true, tina open=true"; g != w {
+		t.Fatalf("spans = %q, want %q", g, w)
+	}
+	if g, w := jobEvents(t, f.Env.Pool), "participant.joined mia, participant.joined mia, participant.joined sam, participant.joined tina, participant.left mia"; g != w {
+		t.Fatalf("events = %q, want %q", g, w)
+	}
 }
