@@ -88,46 +88,50 @@ func (q *Queries) AttendanceSessionList(ctx context.Context, arg AttendanceSessi
 	return items, nil
 }
 
-const attendanceSpanClose = `-- name: AttendanceSpanClose :one
-UPDATE attendance_spans
-SET left_at = greatest(joined_at, coalesce($1::timestamptz, now()))
-WHERE session_id = $2 AND user_id = $3 AND left_at IS NULL
-  AND ($4::uuid IS NULL OR node_id = $4::uuid)
-RETURNING classroom_id, role, joined_at, left_at::timestamptz AS left_at
+const attendanceSpanCloseAbsent = `-- name: AttendanceSpanCloseAbsent :many
+UPDATE attendance_spans a
+SET left_at = greatest(a.joined_at, now())
+WHERE a.node_id IS NULL AND a.left_at IS NULL AND a.joined_at < now() - $1::interval
+  AND NOT EXISTS (SELECT 1 FROM presence_connections pc WHERE pc.session_id = a.session_id AND pc.user_id = a.user_id)
+RETURNING a.classroom_id, a.session_id, a.user_id, a.role, a.joined_at, a.left_at::timestamptz AS left_at
 `
 
-type AttendanceSpanCloseParams struct {
-	LeftAt    *time.Time
-	SessionID uuid.UUID
-	UserID    string
-	NodeID    *uuid.UUID
-}
-
-type AttendanceSpanCloseRow struct {
+type AttendanceSpanCloseAbsentRow struct {
 	ClassroomID uuid.UUID
+	SessionID   uuid.UUID
+	UserID      string
 	Role        string
 	JoinedAt    time.Time
 	LeftAt      time.Time
 }
 
-// Closes a user's open span at left_at (now when null), never before it opened; no row when
-// none is open. With node_id (a node alone) only that node's span: one taken over by
-// another node stays open.
-func (q *Queries) AttendanceSpanClose(ctx context.Context, arg AttendanceSpanCloseParams) (AttendanceSpanCloseRow, error) {
-	row := q.db.QueryRow(ctx, attendanceSpanClose,
-		arg.LeftAt,
-		arg.SessionID,
-		arg.UserID,
-		arg.NodeID,
-	)
-	var i AttendanceSpanCloseRow
-	err := row.Scan(
-		&i.ClassroomID,
-		&i.Role,
-		&i.JoinedAt,
-		&i.LeftAt,
-	)
-	return i, err
+// Closes, now, the open cluster spans (no node_id) of users with no presence row left on
+// any node, opened longer than settle ago: a span end the writer queued but a crash lost.
+func (q *Queries) AttendanceSpanCloseAbsent(ctx context.Context, settle pgtype.Interval) ([]AttendanceSpanCloseAbsentRow, error) {
+	rows, err := q.db.Query(ctx, attendanceSpanCloseAbsent, settle)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []AttendanceSpanCloseAbsentRow{}
+	for rows.Next() {
+		var i AttendanceSpanCloseAbsentRow
+		if err := rows.Scan(
+			&i.ClassroomID,
+			&i.SessionID,
+			&i.UserID,
+			&i.Role,
+			&i.JoinedAt,
+			&i.LeftAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const attendanceSpanCloseDead = `-- name: AttendanceSpanCloseDead :many
@@ -160,6 +164,71 @@ func (q *Queries) AttendanceSpanCloseDead(ctx context.Context, maxAge pgtype.Int
 	items := []AttendanceSpanCloseDeadRow{}
 	for rows.Next() {
 		var i AttendanceSpanCloseDeadRow
+		if err := rows.Scan(
+			&i.ClassroomID,
+			&i.SessionID,
+			&i.UserID,
+			&i.Role,
+			&i.JoinedAt,
+			&i.LeftAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const attendanceSpanCloseMany = `-- name: AttendanceSpanCloseMany :many
+UPDATE attendance_spans a
+SET left_at = greatest(a.joined_at, t.left_at)
+FROM (SELECT unnest($1::uuid[]) AS session_id, unnest($2::text[]) AS user_id,
+             unnest($3::timestamptz[]) AS left_at, unnest($4::uuid[]) AS node_id) t
+WHERE a.session_id = t.session_id AND a.user_id = t.user_id AND a.left_at IS NULL
+  AND (t.node_id = '00000000-0000-0000-0000-000000000000'::uuid OR a.node_id = t.node_id)
+  AND NOT EXISTS (SELECT 1 FROM presence_connections pc WHERE pc.session_id = a.session_id AND pc.user_id = a.user_id)
+RETURNING a.classroom_id, a.session_id, a.user_id, a.role, a.joined_at, a.left_at::timestamptz AS left_at
+`
+
+type AttendanceSpanCloseManyParams struct {
+	SessionIds []uuid.UUID
+	UserIds    []string
+	LeftAts    []time.Time
+	NodeIds    []uuid.UUID
+}
+
+type AttendanceSpanCloseManyRow struct {
+	ClassroomID uuid.UUID
+	SessionID   uuid.UUID
+	UserID      string
+	Role        string
+	JoinedAt    time.Time
+	LeftAt      time.Time
+}
+
+// Closes each user's open span at left_at, never before it opened; no row when none is
+// open. With a node_id (a node alone; the nil uuid for any) only that node's span: one
+// taken over by another node stays open. Not while the user has a presence row (a
+// cluster): a departure written after the same user arrived again, here or on another
+// node, is stale, and the span goes on as over a leave grace. One entry per user and
+// session (the writer's rounds).
+func (q *Queries) AttendanceSpanCloseMany(ctx context.Context, arg AttendanceSpanCloseManyParams) ([]AttendanceSpanCloseManyRow, error) {
+	rows, err := q.db.Query(ctx, attendanceSpanCloseMany,
+		arg.SessionIds,
+		arg.UserIds,
+		arg.LeftAts,
+		arg.NodeIds,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []AttendanceSpanCloseManyRow{}
+	for rows.Next() {
+		var i AttendanceSpanCloseManyRow
 		if err := rows.Scan(
 			&i.ClassroomID,
 			&i.SessionID,
@@ -222,49 +291,127 @@ func (q *Queries) AttendanceSpanCloseNode(ctx context.Context, nodeID *uuid.UUID
 	return items, nil
 }
 
-const attendanceSpanOpen = `-- name: AttendanceSpanOpen :one
+const attendanceSpanOpenMany = `-- name: AttendanceSpanOpenMany :many
 
 INSERT INTO attendance_spans (classroom_id, session_id, user_id, name, role, joined_at, node_id)
-SELECT s.classroom_id, s.id, $1, $2, $3, coalesce($4::timestamptz, now()), $5::uuid
-FROM classroom_sessions s
-WHERE s.id = $6 AND s.classroom_id IS NOT NULL
+SELECT s.classroom_id, s.id, t.user_id, t.name, t.role, t.joined_at, nullif(t.node_id, '00000000-0000-0000-0000-000000000000'::uuid)
+FROM (SELECT unnest($1::uuid[]) AS session_id, unnest($2::text[]) AS user_id, unnest($3::text[]) AS name,
+             unnest($4::text[]) AS role, unnest($5::timestamptz[]) AS joined_at, unnest($6::uuid[]) AS node_id) t
+JOIN classroom_sessions s ON s.id = t.session_id AND s.classroom_id IS NOT NULL
 ON CONFLICT (session_id, user_id) WHERE left_at IS NULL
 DO UPDATE SET node_id = EXCLUDED.node_id WHERE attendance_spans.node_id IS DISTINCT FROM EXCLUDED.node_id
-RETURNING classroom_id, joined_at, (xmax = 0)::bool AS opened
+RETURNING classroom_id, session_id, user_id, role, joined_at, (xmax = 0)::bool AS opened
 `
 
-type AttendanceSpanOpenParams struct {
-	UserID    string
-	Name      string
-	Role      string
-	JoinedAt  *time.Time
-	NodeID    *uuid.UUID
-	SessionID uuid.UUID
+type AttendanceSpanOpenManyParams struct {
+	SessionIds []uuid.UUID
+	UserIds    []string
+	Names      []string
+	Roles      []string
+	JoinedAts  []time.Time
+	NodeIds    []uuid.UUID
 }
 
-type AttendanceSpanOpenRow struct {
+type AttendanceSpanOpenManyRow struct {
 	ClassroomID uuid.UUID
+	SessionID   uuid.UUID
+	UserID      string
+	Role        string
 	JoinedAt    time.Time
 	Opened      bool
 }
 
-// Attendance spans (migration 0007). Opened and closed in the transaction that records the
-// presence transition; the partial unique index keeps one open span per user and session.
-// Opens a span for a user arriving in a session at joined_at (now when null), tagged with
-// node_id (a node alone; null in a cluster), unless the session is not a classroom session
-// (no row). With a span open already there is no row either, unless it was another node's:
-// then this node takes it over (a reconnect to another node alone within the grace: one
-// span) and the row comes back with opened false.
-func (q *Queries) AttendanceSpanOpen(ctx context.Context, arg AttendanceSpanOpenParams) (AttendanceSpanOpenRow, error) {
-	row := q.db.QueryRow(ctx, attendanceSpanOpen,
-		arg.UserID,
-		arg.Name,
-		arg.Role,
-		arg.JoinedAt,
-		arg.NodeID,
-		arg.SessionID,
+// Attendance spans (migration 0007). Opened and closed by the attendance writer after the
+// presence transition committed (or by a sweep, in the transaction that purges a dead node's
+// rows); the partial unique index keeps one open span per user and session.
+// Opens a span for each user arriving in a session at joined_at, tagged with node_id (a
+// node alone; the nil uuid for a cluster's span: none), unless the session is not a
+// classroom session (no row). With a span open already there is no row either, unless it
+// was another node's: then this node takes it over (a reconnect to another node alone
+// within the grace: one span) and the row comes back with opened false. One entry per user
+// and session (the writer's rounds).
+func (q *Queries) AttendanceSpanOpenMany(ctx context.Context, arg AttendanceSpanOpenManyParams) ([]AttendanceSpanOpenManyRow, error) {
+	rows, err := q.db.Query(ctx, attendanceSpanOpenMany,
+		arg.SessionIds,
+		arg.UserIds,
+		arg.Names,
+		arg.Roles,
+		arg.JoinedAts,
+		arg.NodeIds,
 	)
-	var i AttendanceSpanOpenRow
-	err := row.Scan(&i.ClassroomID, &i.JoinedAt, &i.Opened)
-	return i, err
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []AttendanceSpanOpenManyRow{}
+	for rows.Next() {
+		var i AttendanceSpanOpenManyRow
+		if err := rows.Scan(
+			&i.ClassroomID,
+			&i.SessionID,
+			&i.UserID,
+			&i.Role,
+			&i.JoinedAt,
+			&i.Opened,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const attendanceSpanReopenPresent = `-- name: AttendanceSpanReopenPresent :many
+INSERT INTO attendance_spans (classroom_id, session_id, user_id, name, role, joined_at)
+SELECT s.classroom_id, pc.session_id, pc.user_id, min(pc.name), min(pc.role),
+       greatest(min(pc.since), coalesce((SELECT max(c.left_at) FROM attendance_spans c
+                                        WHERE c.session_id = pc.session_id AND c.user_id = pc.user_id), '-infinity'))
+FROM presence_connections pc
+JOIN classroom_sessions s ON s.id = pc.session_id AND s.classroom_id IS NOT NULL
+WHERE NOT EXISTS (SELECT 1 FROM attendance_spans o WHERE o.session_id = pc.session_id AND o.user_id = pc.user_id AND o.left_at IS NULL)
+GROUP BY s.classroom_id, pc.session_id, pc.user_id
+HAVING min(pc.since) < now() - $1::interval
+ON CONFLICT (session_id, user_id) WHERE left_at IS NULL DO NOTHING
+RETURNING classroom_id, session_id, user_id, role, joined_at
+`
+
+type AttendanceSpanReopenPresentRow struct {
+	ClassroomID uuid.UUID
+	SessionID   uuid.UUID
+	UserID      string
+	Role        string
+	JoinedAt    time.Time
+}
+
+// Opens a span for each user with presence rows (any node, dead ones not yet purged
+// included) and no open span, whose first row is older than settle: a span start the writer
+// queued but a crash lost. It starts at the user's first row (since), never inside one of
+// their closed spans. Run by every sweep before dead rows are purged.
+func (q *Queries) AttendanceSpanReopenPresent(ctx context.Context, settle pgtype.Interval) ([]AttendanceSpanReopenPresentRow, error) {
+	rows, err := q.db.Query(ctx, attendanceSpanReopenPresent, settle)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []AttendanceSpanReopenPresentRow{}
+	for rows.Next() {
+		var i AttendanceSpanReopenPresentRow
+		if err := rows.Scan(
+			&i.ClassroomID,
+			&i.SessionID,
+			&i.UserID,
+			&i.Role,
+			&i.JoinedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }

@@ -59,6 +59,7 @@ type PresenceConnection struct {
 	Name      string
 	Role      string
 	Conns     int32
+	Since     time.Time
 }
 
 type PresenceNode struct {

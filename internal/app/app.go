@@ -192,6 +192,10 @@ func (a *App) buildPresence(ctx context.Context, cfg config.Config, checks httpa
 	opts.Bus, opts.Directory = bus, a.Node
 	hub := presence.NewHub(opts)
 	a.Node.SetHooks(hub.PublishLeave, hub.Reassert)
+	// The node hands first arrivals and last departures to the writer once committed; Close
+	// stops the node first, then writes what is queued.
+	a.Attendance.StartCluster()
+	a.closers = append(a.closers, a.stopAttendance)
 	a.Node.Start(ctx)
 	return hub, nil
 }
@@ -207,6 +211,13 @@ func (a *App) closeAttendance(node *cluster.Node) {
 		a.Log.Warn("attendance: ending open spans at shutdown", "err", err)
 	}
 	node.Stop(ctx)
+}
+
+// stopAttendance writes what a cluster node queued for the attendance writer, at shutdown.
+func (a *App) stopAttendance() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	a.Attendance.Stop(ctx)
 }
 
 // buildWS returns the presence WebSocket server.

@@ -2,8 +2,6 @@ package attendance_test
 
 import (
 	"context"
-	"sort"
-	"strings"
 	"testing"
 	"time"
 
@@ -66,25 +64,7 @@ func TestNodesAloneEndOnlyTheirOwnSpans(t *testing.T) {
 		}
 		return out
 	}
-	events := func() string {
-		t.Helper()
-		rows, err := pool.Query(ctx, `SELECT args->'message'->>'type' || ' ' || (args->'message'->'body'->'data'->>'user_id')
-			FROM river_job WHERE args->'message'->>'type' LIKE 'participant.%'`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rows.Close()
-		var out []string
-		for rows.Next() {
-			var e string
-			if err := rows.Scan(&e); err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, e)
-		}
-		sort.Strings(out)
-		return strings.Join(out, ", ")
-	}
+	events := func() string { t.Helper(); return jobEvents(t, pool) }
 
 	a, b := start(), start()
 	do(a, "mia", true)

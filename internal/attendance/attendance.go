@@ -1,15 +1,22 @@
 // Package attendance keeps the classroom's record of who attended a session and for how
 // long: spans from a user's first connection to their leave, merged across tabs, nodes and
 // presence's leave grace, one row write per join and per leave (never per cursor). Spans are
-// written from presence transitions: by the cluster's Recorder hook inside the transaction
-// that records them (several nodes), or, for a node alone, from the presence hub's
-// transition hook through an ordered queue that one writer drains, many transitions per
-// transaction (a join never waits for the database). Each span's start and end queue
-// participant.joined and participant.left in the same transaction, so an event exists
-// exactly when its span does. A node alone tags its spans with its cluster.Node's id (a
-// heartbeat row, no presence rows): it ends only its own at shutdown, another node alone
-// that a user reconnects to takes that user's span over, and the spans of one that was
-// killed are ended at its last heartbeat by the next node's sweep (EndDeadNodes).
+// written from presence transitions through an ordered queue that one writer per process
+// drains, many transitions per transaction, so a join never waits for the attendance record
+// nor its webhook: for a node alone from the presence hub's transition hook (Transition),
+// in a cluster from cluster.Node once the presence change committed (Changed). Each span's
+// start and end queue participant.joined and participant.left in the span's own
+// transaction, so an event exists exactly when its span does.
+//
+// What a crash can lose is what the queue held (transitions of the last milliseconds), and
+// the sweep puts it back from what presence recorded durably. A node alone tags its spans
+// with its cluster.Node's id (a heartbeat row, no presence rows): it ends only its own at
+// shutdown, another node alone that a user reconnects to takes that user's span over, and
+// the spans of one that was killed are ended at its last heartbeat by the next node's sweep
+// (EndDeadNodes). In a cluster the presence rows are the truth the spans follow: every
+// sweep opens the span of a user present for longer than Settle without one (at their first
+// row's time) and ends, now, the span of a user who has had no row for as long (Reconcile);
+// the purge of a dead node's rows ends its users' spans at its last heartbeat.
 package attendance
 
 import (
@@ -47,6 +54,10 @@ const (
 	queueSize = 4096
 	// batchSize transitions at most are written in one transaction.
 	batchSize = 256
+	// Settle is how long a cluster span may lag behind presence before a sweep writes it
+	// (Reconcile): far above the writer's delay, so that the sweep repairs what a crash lost
+	// and never races a live writer.
+	Settle = 2 * time.Second
 )
 
 // Recorder writes attendance spans and queues their events.
@@ -59,12 +70,13 @@ type Recorder struct {
 	// The lone hub's transitions, written in order by one writer (Start, Stop), their
 	// spans tagged with node.
 	node     *uuid.UUID
+	cluster  bool // StartCluster: Reconcile repairs spans from presence rows
 	queue    chan transition
 	stop     chan struct{}
 	done     chan struct{}
 	stopOnce sync.Once
 
-	written, lost atomic.Int64 // metrics.go
+	written, lost, reconciled atomic.Int64 // metrics.go
 }
 
 // transition is one presence transition of a lone hub, waiting to be written.
@@ -90,70 +102,91 @@ func New(pool *pgxpool.Pool, log *slog.Logger, events Events) *Recorder {
 		queue: make(chan transition, queueSize), stop: make(chan struct{}), done: make(chan struct{})}
 }
 
-// Arrived opens u's span in the session, unless one is open (another node's tab, a race
-// already settled) or the session is not a classroom session, and queues participant.joined.
+// Arrived opens u's span in the session in tx, unless one is open (another node's tab, a
+// race already settled) or the session is not a classroom session, and queues
+// participant.joined with it.
 func (r *Recorder) Arrived(ctx context.Context, tx pgx.Tx, session uuid.UUID, u presence.User) error {
-	return r.record(ctx, tx, r.open, transition{session: session, user: u, joined: true})
+	return r.apply(ctx, tx, []transition{{session: session, user: u, joined: true, at: time.Now()}})
 }
 
 // Departed closes the user's open span at at (now when zero), and queues participant.left;
 // with no open span it does nothing.
 func (r *Recorder) Departed(ctx context.Context, tx pgx.Tx, session uuid.UUID, userID string, at time.Time) error {
-	return r.record(ctx, tx, r.close, transition{session: session, user: presence.User{UserID: userID}, at: at})
+	if at.IsZero() {
+		at = time.Now()
+	}
+	return r.apply(ctx, tx, []transition{{session: session, user: presence.User{UserID: userID}, at: at}})
 }
 
-// write is one span change: the event it reports, nil when it changed nothing.
-type write func(ctx context.Context, tx pgx.Tx, t transition) (*webhook.Event, error)
-
-// record makes a span change and queues its event in the same transaction.
-func (r *Recorder) record(ctx context.Context, tx pgx.Tx, w write, t transition) error {
-	e, err := w(ctx, tx, t)
-	if err != nil || e == nil {
-		return err
+// apply writes transitions in tx, in order for each user, with their events in one insert.
+// The i-th transition of each user goes to the i-th round, and each round is one statement
+// opening spans and one closing them, whatever the number of users: a batch of joins and
+// leaves of different users costs four statements, not one per transition.
+func (r *Recorder) apply(ctx context.Context, tx pgx.Tx, ts []transition) error {
+	type key struct {
+		session uuid.UUID
+		user    string
 	}
-	return r.events.Publish(ctx, tx, *e)
-}
-
-// open opens t.user's span at t.at (now when zero) and returns its participant.joined.
-func (r *Recorder) open(ctx context.Context, tx pgx.Tx, t transition) (*webhook.Event, error) {
-	var joinedAt *time.Time
-	if !t.at.IsZero() {
-		joinedAt = &t.at
+	var rounds [][]transition
+	seen := make(map[key]int, len(ts))
+	for _, t := range ts {
+		if t.written != nil {
+			continue // a Flush marker
+		}
+		k := key{t.session, t.user.UserID}
+		i := seen[k]
+		seen[k] = i + 1
+		if i == len(rounds) {
+			rounds = append(rounds, nil)
+		}
+		rounds[i] = append(rounds[i], t)
 	}
-	u := t.user
-	row, err := r.q.WithTx(tx).AttendanceSpanOpen(ctx, db.AttendanceSpanOpenParams{
-		SessionID: t.session, UserID: u.UserID, Name: u.Name, Role: u.Role, JoinedAt: joinedAt, NodeID: t.node,
-	})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil
+	q := r.q.WithTx(tx)
+	var events []webhook.Event
+	for _, round := range rounds {
+		var open db.AttendanceSpanOpenManyParams
+		var closing db.AttendanceSpanCloseManyParams
+		for _, t := range round {
+			node := uuid.Nil // untagged: a cluster's span, any node's
+			if t.node != nil {
+				node = *t.node
+			}
+			if t.joined {
+				open.SessionIds = append(open.SessionIds, t.session)
+				open.UserIds = append(open.UserIds, t.user.UserID)
+				open.Names = append(open.Names, t.user.Name)
+				open.Roles = append(open.Roles, t.user.Role)
+				open.JoinedAts = append(open.JoinedAts, t.at)
+				open.NodeIds = append(open.NodeIds, node)
+			} else {
+				closing.SessionIds = append(closing.SessionIds, t.session)
+				closing.UserIds = append(closing.UserIds, t.user.UserID)
+				closing.LeftAts = append(closing.LeftAts, t.at)
+				closing.NodeIds = append(closing.NodeIds, node)
+			}
+		}
+		if len(open.SessionIds) > 0 {
+			rows, err := q.AttendanceSpanOpenMany(ctx, open)
+			if err != nil {
+				return fmt.Errorf("opening attendance spans: %w", err)
+			}
+			for _, row := range rows {
+				if row.Opened { // not: another node's span, taken over (the user never left)
+					events = append(events, joinedEvent(row.ClassroomID, row.SessionID, row.UserID, row.Role, row.JoinedAt))
+				}
+			}
+		}
+		if len(closing.SessionIds) > 0 {
+			rows, err := q.AttendanceSpanCloseMany(ctx, closing)
+			if err != nil {
+				return fmt.Errorf("closing attendance spans: %w", err)
+			}
+			for _, row := range rows {
+				events = append(events, leftEvent(db.AttendanceSpanCloseDeadRow(row)))
+			}
+		}
 	}
-	if err != nil {
-		return nil, fmt.Errorf("opening attendance span: %w", err)
-	}
-	if !row.Opened {
-		return nil, nil // another node's span, taken over: the user never left
-	}
-	return &webhook.Event{Type: webhook.ParticipantJoined, At: row.JoinedAt, Data: webhook.ParticipantData{
-		ClassroomID: row.ClassroomID, SessionID: t.session, UserID: u.UserID, Role: u.Role, JoinedAt: row.JoinedAt,
-	}}, nil
-}
-
-// close closes t.user's open span at t.at (now when zero) and returns its participant.left.
-func (r *Recorder) close(ctx context.Context, tx pgx.Tx, t transition) (*webhook.Event, error) {
-	var leftAt *time.Time
-	if !t.at.IsZero() {
-		leftAt = &t.at
-	}
-	row, err := r.q.WithTx(tx).AttendanceSpanClose(ctx, db.AttendanceSpanCloseParams{SessionID: t.session, UserID: t.user.UserID, LeftAt: leftAt, NodeID: t.node})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("closing attendance span: %w", err)
-	}
-	return &webhook.Event{Type: webhook.ParticipantLeft, At: row.LeftAt, Data: webhook.ParticipantData{
-		ClassroomID: row.ClassroomID, SessionID: t.session, UserID: t.user.UserID, Role: row.Role, JoinedAt: row.JoinedAt, LeftAt: &row.LeftAt,
-	}}, nil
+	return r.events.PublishMany(ctx, tx, events)
 }
 
 var _ cluster.Recorder = (*Recorder)(nil)
@@ -163,18 +196,44 @@ var _ cluster.Recorder = (*Recorder)(nil)
 // the room's lock, so one user's transitions are queued, and written, in order. After Stop
 // it is dropped (CloseOwn ends what is still open).
 func (r *Recorder) Transition(_ context.Context, session uuid.UUID, u presence.User, joined bool) {
-	select {
-	case r.queue <- transition{session: session, user: u, joined: joined, at: time.Now(), node: r.node}:
-	case <-r.stop:
-		r.lost.Add(1)
-		r.log.Warn("attendance: presence transition after shutdown not recorded", "session", session, "user", u.UserID, "joined", joined)
-	}
+	r.enqueue(transition{session: session, user: u, joined: joined, at: time.Now(), node: r.node})
 }
 
-// Start runs the writer of Transition's queue until Stop, its spans tagged with node: the
-// id of the cluster.Node (heartbeat and sweep only) of this node alone.
+// Changed queues a user's first arrival in the cluster or last departure from it, at at,
+// once the presence change committed (cluster.Recorder); the writer records it untagged.
+// cluster.Node calls it under the hub's room lock, so this node's transitions of a user are
+// written in order; one written after the user arrived again elsewhere is stale and ends
+// nothing (AttendanceSpanClose). Lost by a crash or after Stop, Reconcile writes it.
+func (r *Recorder) Changed(session uuid.UUID, u presence.User, joined bool, at time.Time) {
+	r.enqueue(transition{session: session, user: u, joined: joined, at: at})
+}
+
+func (r *Recorder) enqueue(t transition) {
+	select {
+	case <-r.stop: // checked first: a queue with room after Stop is never drained
+	default:
+		select {
+		case r.queue <- t:
+			return
+		case <-r.stop:
+		}
+	}
+	r.lost.Add(1)
+	r.log.Warn("attendance: presence transition after shutdown not recorded", "session", t.session, "user", t.user.UserID, "joined", t.joined)
+}
+
+// Start runs the writer of the queue until Stop for a node alone (Transition), its spans
+// tagged with node: the id of its cluster.Node (heartbeat and sweep only).
 func (r *Recorder) Start(node uuid.UUID) {
 	r.node = &node
+	go r.write()
+}
+
+// StartCluster runs the writer of the queue until Stop for a node of a cluster (Changed),
+// and lets Reconcile repair its spans from the presence rows. Call it before the Node's
+// Start, whose first sweep reconciles.
+func (r *Recorder) StartCluster() {
+	r.cluster = true
 	go r.write()
 }
 
@@ -245,34 +304,14 @@ func (r *Recorder) write() {
 func (r *Recorder) flush(batch []transition) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	apply := func(tx pgx.Tx, ts []transition) error {
-		events := make([]webhook.Event, 0, len(ts))
-		for _, t := range ts {
-			if t.written != nil {
-				continue // a Flush marker
-			}
-			w := r.close
-			if t.joined {
-				w = r.open
-			}
-			e, err := w(ctx, tx, t)
-			if err != nil {
-				return err
-			}
-			if e != nil {
-				events = append(events, *e)
-			}
-		}
-		return r.events.PublishMany(ctx, tx, events)
-	}
-	err := postgres.InTx(ctx, r.pool, func(tx pgx.Tx) error { return apply(tx, batch) })
+	err := postgres.InTx(ctx, r.pool, func(tx pgx.Tx) error { return r.apply(ctx, tx, batch) })
 	if err == nil {
 		r.written.Add(int64(transitions(batch)))
 		return
 	}
 	r.log.Warn("attendance: writing a batch of presence transitions; retrying one by one", "transitions", len(batch), "err", err)
 	for i := range batch {
-		err := postgres.InTx(ctx, r.pool, func(tx pgx.Tx) error { return apply(tx, batch[i:i+1]) })
+		err := postgres.InTx(ctx, r.pool, func(tx pgx.Tx) error { return r.apply(ctx, tx, batch[i:i+1]) })
 		if n := int64(transitions(batch[i : i+1])); err != nil {
 			t := batch[i]
 			r.lost.Add(n)
@@ -330,6 +369,48 @@ func (r *Recorder) EndDeadNodes(ctx context.Context, maxAge time.Duration) error
 		}
 		return r.events.PublishMany(ctx, tx, events)
 	})
+}
+
+// Reconcile makes the cluster's open spans follow its presence rows, in one transaction
+// with their events (cluster.Recorder: every sweep calls it before purging dead rows): a
+// user with rows since Settle ago and no open span gets one from their first row's time (its
+// start was lost); an open span whose user has had no row for as long ends now (its end was
+// lost). It does nothing but for a cluster (StartCluster): nodes alone have no presence rows.
+func (r *Recorder) Reconcile(ctx context.Context) error {
+	if !r.cluster {
+		return nil
+	}
+	settle := pgtype.Interval{Microseconds: Settle.Microseconds(), Valid: true}
+	return postgres.InTx(ctx, r.pool, func(tx pgx.Tx) error {
+		q := r.q.WithTx(tx)
+		opened, err := q.AttendanceSpanReopenPresent(ctx, settle)
+		if err != nil {
+			return fmt.Errorf("opening attendance spans of present users: %w", err)
+		}
+		closed, err := q.AttendanceSpanCloseAbsent(ctx, settle)
+		if err != nil {
+			return fmt.Errorf("ending attendance spans of absent users: %w", err)
+		}
+		if len(opened)+len(closed) == 0 {
+			return nil
+		}
+		r.log.Warn("attendance: spans written by the sweep (a crash lost their queued transitions)", "opened", len(opened), "ended", len(closed))
+		r.reconciled.Add(int64(len(opened) + len(closed)))
+		events := make([]webhook.Event, 0, len(opened)+len(closed))
+		for _, row := range opened {
+			events = append(events, joinedEvent(row.ClassroomID, row.SessionID, row.UserID, row.Role, row.JoinedAt))
+		}
+		for _, row := range closed {
+			events = append(events, leftEvent(db.AttendanceSpanCloseDeadRow(row)))
+		}
+		return r.events.PublishMany(ctx, tx, events)
+	})
+}
+
+func joinedEvent(classroom, session uuid.UUID, user, role string, at time.Time) webhook.Event {
+	return webhook.Event{Type: webhook.ParticipantJoined, At: at, Data: webhook.ParticipantData{
+		ClassroomID: classroom, SessionID: session, UserID: user, Role: role, JoinedAt: at,
+	}}
 }
 
 func leftEvent(row db.AttendanceSpanCloseDeadRow) webhook.Event {

@@ -39,9 +39,10 @@ func (nopSink) CloseWith(int, string)   {}
 //   - alone: a hub without a Directory; attendance queues each join and leave for the
 //     batching writer, and the run lasts until it has written them (Flush); without it a
 //     join touches no database at all;
-//   - cluster: a hub over a cluster.Node (PUBSUB=nats); attendance adds its statements to
-//     the presence transaction of each first arrival and last departure. Last, with River
-//     stopped: events inserted but not delivered.
+//   - cluster: a hub over a cluster.Node (PUBSUB=nats); the node hands each first arrival
+//     and last departure, once committed, to the same batching writer (Changed), and the
+//     run lasts until it has written them. Last, with River stopped: events inserted but
+//     not delivered.
 //
 // 8 sessions, users spread over them, GOMAXPROCS×4 goroutines.
 func BenchmarkJoinLeave(b *testing.B) {
@@ -108,7 +109,7 @@ func BenchmarkJoinLeave(b *testing.B) {
 				node := cluster.New(e.Pool, co)
 				node.Start(context.Background())
 				defer node.Stop(context.Background())
-				run(b, presence.NewHub(presence.Options{Directory: node}), nil)
+				run(b, presence.NewHub(presence.Options{Directory: node}), v.rec)
 			})
 		}
 	}

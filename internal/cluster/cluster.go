@@ -4,8 +4,9 @@
 // of a node silent for longer than PurgeAfter (and the leave grace) are deleted by any live
 // node, which reports each user who thereby left the session entirely (OnDeparted publishes
 // the leave). A node stopping cleanly is one more dead node, whose last heartbeat is its
-// stop: its users have the leave grace to reconnect elsewhere. A Recorder (attendance) sees each user's first arrival and last departure in
-// the cluster inside the transaction that decides it.
+// stop: its users have the leave grace to reconnect elsewhere. A Recorder (attendance) is
+// told of each user's first arrival and last departure in the cluster once the transaction
+// that decides it committed, and of a dead node's users inside the sweep's transaction.
 package cluster
 
 import (
@@ -39,7 +40,7 @@ type Options struct {
 	// who reconnects to another node within it is never seen to leave.
 	LeaveGrace time.Duration
 	// Recorder, when set, is told of each user's first arrival in a session and last
-	// departure from it across the cluster, in the transaction that records it.
+	// departure from it across the cluster (see Recorder).
 	Recorder Recorder
 	// OnDeparted is called for each user whose last presence row was purged with a dead
 	// node; the caller publishes the leave.
@@ -53,17 +54,21 @@ type Options struct {
 }
 
 // Recorder records users arriving in and departing from sessions across the cluster
-// (attendance). Its calls run inside the transaction that changes the presence rows, under
-// the user's lock, so the record follows presence exactly. An arrival's record runs in a
-// savepoint: its error is logged and undoes the record only, never the presence row of a
-// user who is admitted. A departure's error rolls the presence change back too; the node
-// retries it (a dead node's sweep, a live node's pending departures) until it is recorded.
+// (attendance). A live node's arrivals and departures are handed to Changed after their
+// transaction committed, under the hub's room lock (in order for one user on one node): the
+// presence transaction holds nothing of the record, which is written later and may be lost
+// by a crash; Reconcile, at every sweep, repairs the record from the presence rows. A dead
+// node's users depart inside the sweep's transaction (Departed), at its last heartbeat: its
+// error rolls the purge of that row back, and the next sweep retries it.
 type Recorder interface {
-	// Arrived: u's first connection in the cluster.
-	Arrived(ctx context.Context, tx pgx.Tx, session uuid.UUID, u presence.User) error
-	// Departed: the user's last connection in the cluster went, at at (now when zero: a
-	// dead node's users departed at its last heartbeat).
+	// Changed: the user's first connection in the cluster (joined) or last one went, at at.
+	Changed(session uuid.UUID, u presence.User, joined bool, at time.Time)
+	// Departed: the user's last connection in the cluster was on a dead node whose rows
+	// are being purged in tx, at at (its last heartbeat; now when zero).
 	Departed(ctx context.Context, tx pgx.Tx, session uuid.UUID, userID string, at time.Time) error
+	// Reconcile writes what Changed was told and a crash lost, from the presence rows, in
+	// a transaction of its own; every sweep calls it before it purges dead nodes' rows.
+	Reconcile(ctx context.Context) error
 	// EndDeadNodes ends what nodes silent for maxAge left open beside their presence rows
 	// (the spans of a node alone), in a transaction of its own; every sweep calls it before
 	// it deletes dead nodes' heartbeat rows.
@@ -245,13 +250,19 @@ const sweepBatch = 1000
 // the departure at the dead node's last heartbeat, in the same transaction). Concurrent
 // sweeps on several nodes delete each row once, so each leave is reported by one node. A
 // row that fails is left for the next sweep and the others are still swept; the errors are
-// returned together. The Recorder's EndDeadNodes then ends the spans of dead nodes alone.
+// returned together. The Recorder's Reconcile runs first (while a dead node's rows still
+// say who was there), its EndDeadNodes last (the spans of dead nodes alone).
 func (n *Node) Sweep(ctx context.Context) error {
+	var errs []error
+	if n.o.Recorder != nil {
+		if err := n.o.Recorder.Reconcile(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	rows, err := n.q.PresenceDeadRows(ctx, db.PresenceDeadRowsParams{MaxAge: interval(n.o.PurgeAfter), Lim: sweepBatch})
 	if err != nil {
-		return fmt.Errorf("listing dead nodes' presence: %w", err)
+		return errors.Join(append(errs, fmt.Errorf("listing dead nodes' presence: %w", err))...)
 	}
-	var errs []error
 	for _, r := range rows {
 		left, err := n.sweepRow(ctx, r)
 		if err != nil {
@@ -336,6 +347,7 @@ func (n *Node) Arrive(ctx context.Context, session uuid.UUID, u presence.User, c
 	pendingAt, wasPending := n.pending[k]
 	delete(n.pending, k)
 	n.pmu.Unlock()
+	at := time.Now()
 	err := postgres.InTx(ctx, n.pool, func(tx pgx.Tx) error {
 		q := n.q.WithTx(tx)
 		if capped {
@@ -361,13 +373,6 @@ func (n *Node) Arrive(ctx context.Context, session uuid.UUID, u presence.User, c
 		})
 		if err != nil {
 			return err
-		}
-		if before == 0 && n.o.Recorder != nil {
-			// A refusal by the caps below rolls this back with the row.
-			err := n.recordIn(ctx, tx, session, u.UserID, func(tx pgx.Tx) error { return n.o.Recorder.Arrived(ctx, tx, session, u) })
-			if err != nil {
-				return err
-			}
 		}
 		if !capped {
 			return nil
@@ -404,6 +409,9 @@ func (n *Node) Arrive(ctx context.Context, session uuid.UUID, u presence.User, c
 	if departedDead {
 		n.o.Log.Info("cluster: user left with a dead node", "session", session, "user", u.UserID)
 		n.o.OnDeparted(session, u.UserID) // their leave goes out before this arrival's join
+	}
+	if before == 0 && n.o.Recorder != nil {
+		n.o.Recorder.Changed(session, u, true, at) // committed: nothing rolls it back now
 	}
 	return before == 0, nil
 }
@@ -476,7 +484,7 @@ func (n *Node) Depart(ctx context.Context, session uuid.UUID, userID string, con
 		return false
 	}
 	k, at := userKey{session, userID}, time.Now()
-	others, err := n.depart(ctx, k, time.Time{}, false)
+	others, err := n.depart(ctx, k, at, false)
 	if err != nil {
 		n.o.Log.Error("cluster: removing presence; retried at the next tick", "session", session, "user", userID, "err", err)
 		n.pmu.Lock()
@@ -486,15 +494,18 @@ func (n *Node) Depart(ctx context.Context, session uuid.UUID, userID string, con
 		n.pmu.Unlock()
 		return true
 	}
+	if others == 0 && n.o.Recorder != nil {
+		n.o.Recorder.Changed(session, presence.User{UserID: userID}, false, at)
+	}
 	return others == 0
 }
 
 // errNotPending: a retried departure whose user arrived again meanwhile.
 var errNotPending = errors.New("cluster: departure no longer pending")
 
-// depart deletes this node's row for a user and, when no other node has one, records the
-// departure at at (now when zero). A retry checks, under the user's lock, that the
-// departure is still pending (an arrival since drops it), so it never deletes a new row.
+// depart deletes this node's row for a user and reports how many other nodes have one. A
+// retry checks, under the user's lock, that the departure (at at) is still pending (an
+// arrival since drops it), so it never deletes a new row.
 func (n *Node) depart(ctx context.Context, k userKey, at time.Time, retry bool) (others int32, err error) {
 	err = postgres.InTx(ctx, n.pool, func(tx pgx.Tx) error {
 		q := n.q.WithTx(tx)
@@ -511,10 +522,7 @@ func (n *Node) depart(ctx context.Context, k userKey, at time.Time, retry bool) 
 		}
 		var err error
 		others, err = q.PresenceConnectionDelete(ctx, db.PresenceConnectionDeleteParams{NodeID: n.id, SessionID: k.session, UserID: k.user})
-		if err != nil || others > 0 || n.o.Recorder == nil {
-			return err
-		}
-		return n.o.Recorder.Departed(ctx, tx, k.session, k.user, at)
+		return err
 	})
 	return others, err
 }
@@ -530,9 +538,13 @@ func (n *Node) retryDeparts(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return errors.Join(append(errs, err)...)
 		}
-		if _, err := n.depart(ctx, k, at, true); err != nil && !errors.Is(err, errNotPending) {
+		others, err := n.depart(ctx, k, at, true)
+		if err != nil && !errors.Is(err, errNotPending) {
 			errs = append(errs, fmt.Errorf("session %s user %q: %w", k.session, k.user, err))
 			continue
+		}
+		if err == nil && others == 0 && n.o.Recorder != nil {
+			n.o.Recorder.Changed(k.session, presence.User{UserID: k.user}, false, at)
 		}
 		n.pmu.Lock()
 		if p, ok := n.pending[k]; ok && p.Equal(at) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/m4sh/backend/internal/cluster"
 	"github.com/m4sh/backend/internal/dbtest"
@@ -258,9 +259,9 @@ type failingRecorder struct {
 	at   map[string]time.Time
 }
 
-func (r *failingRecorder) Arrived(context.Context, pgx.Tx, uuid.UUID, presence.User) error {
-	return nil
-}
+func (r *failingRecorder) Changed(uuid.UUID, presence.User, bool, time.Time) {}
+
+func (r *failingRecorder) Reconcile(context.Context) error { return nil }
 
 func (r *failingRecorder) EndDeadNodes(context.Context, time.Duration) error { return nil }
 
@@ -325,46 +326,32 @@ func TestSweepGoesOnPastAFailedRow(t *testing.T) {
 	}
 }
 
-// recorder records arrivals and departures (with their time) per user; it refuses those of
-// the users in fail.
+// recorder records arrivals and departures (with their time) per user.
 type recorder struct {
 	mu       sync.Mutex
 	arrived  map[string]int
 	departed map[string][]time.Time
-	fail     map[string]bool
-}
-
-func (r *recorder) setFail(user string, fail bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.fail == nil {
-		r.fail = map[string]bool{}
-	}
-	r.fail[user] = fail
 }
 
 func newRecorder() *recorder {
 	return &recorder{arrived: map[string]int{}, departed: map[string][]time.Time{}}
 }
 
-func (r *recorder) Arrived(ctx context.Context, tx pgx.Tx, _ uuid.UUID, u presence.User) error {
+func (r *recorder) Changed(_ uuid.UUID, u presence.User, joined bool, at time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.fail[u.UserID] {
-		// A statement that fails, as a bad insert would: the transaction is aborted.
-		_, err := tx.Exec(ctx, "SELECT 1/0")
-		return err
+	if joined {
+		r.arrived[u.UserID]++
+	} else {
+		r.departed[u.UserID] = append(r.departed[u.UserID], at)
 	}
-	r.arrived[u.UserID]++
-	return nil
 }
+
+func (r *recorder) Reconcile(context.Context) error { return nil }
 
 func (r *recorder) Departed(_ context.Context, _ pgx.Tx, _ uuid.UUID, user string, at time.Time) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.fail[user] {
-		return errors.New("recorder refuses " + user)
-	}
 	r.departed[user] = append(r.departed[user], at)
 	return nil
 }
@@ -530,15 +517,46 @@ func TestArrivalIgnoresDeadNodesBeforeTheSweep(t *testing.T) {
 	}
 }
 
-// An arrival whose attendance record fails still records the presence row (the user is
-// admitted); a departure that fails keeps the row, answers last (the leave goes out) and is
-// retried at the next ticks, at its own time, unless the user arrived again meanwhile.
+// refuseDeletes makes deleting the presence rows of the users in test_refused_deletes fail
+// (a departure whose transaction fails, as when the database is briefly unreachable).
+func refuseDeletes(t *testing.T, pool *pgxpool.Pool) func(user string, refuse bool) {
+	t.Helper()
+	ctx := context.Background()
+	_, err := pool.Exec(ctx, `CREATE TABLE test_refused_deletes (user_id text PRIMARY KEY);
+CREATE FUNCTION test_refuse_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	IF EXISTS (SELECT 1 FROM test_refused_deletes r WHERE r.user_id = OLD.user_id) THEN
+		RAISE EXCEPTION 'test: deleting the presence of % refused', OLD.user_id;
+	END IF;
+	RETURN OLD;
+END $$;
+CREATE TRIGGER test_refuse_delete BEFORE DELETE ON presence_connections FOR EACH ROW EXECUTE FUNCTION test_refuse_delete();`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(user string, refuse bool) {
+		t.Helper()
+		q := "DELETE FROM test_refused_deletes WHERE user_id = $1"
+		if refuse {
+			q = "INSERT INTO test_refused_deletes VALUES ($1)"
+		}
+		if _, err := pool.Exec(ctx, q, user); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// The Recorder hears of an arrival or a departure only once its transaction committed: a
+// refused arrival (over a cap) is not recorded; a departure whose transaction fails keeps the
+// row, answers last (the leave goes out) and is retried at the next ticks, then recorded once
+// at its own time, unless the user arrived again meanwhile.
 func TestFailedRecordsKeepPresenceRight(t *testing.T) {
 	t.Parallel()
 	url := dbtest.NewURL(t)
 	ctx := context.Background()
 	s := uuid.New()
 	rec := newRecorder()
+	refuse := refuseDeletes(t, dbtest.Pool(t, url))
 	mk := func() *cluster.Node {
 		n := cluster.New(dbtest.Pool(t, url), cluster.Options{HeartbeatInterval: 200 * time.Millisecond, PurgeAfter: time.Minute, Recorder: rec})
 		n.Start(ctx)
@@ -560,19 +578,22 @@ func TestFailedRecordsKeepPresenceRight(t *testing.T) {
 	}
 	user := func(id string) presence.User { return presence.User{UserID: id, Name: id, Role: "student"} }
 
-	rec.setFail("amy", true)
-	if first, err := a.Arrive(ctx, s, user("amy"), 1, presence.Caps{PerSession: 10}); !first || err != nil {
-		t.Fatalf("amy's arrival with her record failing: first %v, %v; want first", first, err)
+	if first, err := a.Arrive(ctx, s, user("amy"), 1, presence.Caps{PerSession: 1}); !first || err != nil {
+		t.Fatalf("amy's arrival: first %v, %v; want first", first, err)
 	}
-	if got := present(); got != "amy" {
-		t.Fatalf("Present after amy's arrival = %q, want amy (her row, though her record failed)", got)
+	if _, err := b.Arrive(ctx, s, user("dan"), 1, presence.Caps{PerSession: 1}); !errors.Is(err, presence.ErrSessionFull) {
+		t.Fatalf("dan's arrival over the session cap: %v, want ErrSessionFull", err)
+	}
+	if arrived, _ := rec.counts(); arrived["amy"] != 1 || arrived["dan"] != 0 {
+		t.Fatalf("arrivals recorded %v, want amy's only (dan was refused)", arrived)
 	}
 
-	// bob's departure fails: his row stays until a retry records it, at the departure's time.
+	// bob's departure fails: his row stays until a retry removes it, and his departure is
+	// recorded then, at its own time.
 	if _, err := a.Arrive(ctx, s, user("bob"), 1, presence.Caps{}); err != nil {
 		t.Fatal(err)
 	}
-	rec.setFail("bob", true)
+	refuse("bob", true)
 	before := time.Now()
 	if last := a.Depart(ctx, s, "bob", 0); !last {
 		t.Fatal("bob's failed departure not answered last")
@@ -582,11 +603,14 @@ func TestFailedRecordsKeepPresenceRight(t *testing.T) {
 	if got := present(); got != "amy,bob" {
 		t.Fatalf("Present while bob's departure fails = %q, want amy,bob", got)
 	}
-	rec.setFail("bob", false)
+	if _, departed := rec.counts(); len(departed["bob"]) != 0 {
+		t.Fatalf("bob's departures %v while his row stays, want none", departed["bob"])
+	}
+	refuse("bob", false)
 	deadline := time.Now().Add(10 * time.Second)
 	for present() != "amy" {
 		if time.Now().After(deadline) {
-			t.Fatalf("bob's row not removed within 10s of his record healing: %q", present())
+			t.Fatalf("bob's row not removed within 10s of his departure healing: %q", present())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -595,22 +619,29 @@ func TestFailedRecordsKeepPresenceRight(t *testing.T) {
 		t.Fatalf("bob's departures %v, want one at his departure (between %v and %v)", d, before, after)
 	}
 
-	// cat's departure fails (her leave went out), then she is back on a before a retry
-	// succeeds: she arrives first again (her join goes out) and her new row stays.
-	if _, err := a.Arrive(ctx, s, user("cat"), 1, presence.Caps{}); err != nil {
+	// cat's departure fails (her leave went out), then she is back before a retry succeeds
+	// (on c, whose loop does not run: no retry races her return): she arrives first again
+	// (her join goes out) and her new row stays.
+	c := cluster.New(dbtest.Pool(t, url), cluster.Options{PurgeAfter: time.Minute, Recorder: rec})
+	if _, err := dbtest.Pool(t, url).Exec(ctx, "INSERT INTO presence_nodes (node_id) VALUES ($1)", c.ID()); err != nil {
 		t.Fatal(err)
 	}
-	rec.setFail("cat", true)
-	a.Depart(ctx, s, "cat", 0)
-	if first, err := a.Arrive(ctx, s, user("cat"), 1, presence.Caps{}); !first || err != nil {
+	if _, err := c.Arrive(ctx, s, user("cat"), 1, presence.Caps{}); err != nil {
+		t.Fatal(err)
+	}
+	refuse("cat", true)
+	if last := c.Depart(ctx, s, "cat", 0); !last {
+		t.Fatal("cat's failed departure not answered last")
+	}
+	refuse("cat", false)
+	if first, err := c.Arrive(ctx, s, user("cat"), 1, presence.Caps{}); !first || err != nil {
 		t.Fatalf("cat back after her failed departure: first %v, %v; want first", first, err)
 	}
-	rec.setFail("cat", false)
-	time.Sleep(600 * time.Millisecond) // several ticks
+	c.Stop(ctx) // retries what is pending: nothing
 	if got := present(); got != "amy,cat" {
 		t.Fatalf("Present after cat came back = %q, want amy,cat", got)
 	}
-	if _, departed := rec.counts(); len(departed["cat"]) != 0 {
-		t.Fatalf("cat's departures %v, want none (she came back)", departed["cat"])
+	if arrived, departed := rec.counts(); len(departed["cat"]) != 0 || arrived["cat"] != 2 {
+		t.Fatalf("cat: %d arrivals, departures %v; want 2 arrivals and no departure (she came back)", arrived["cat"], departed["cat"])
 	}
 }

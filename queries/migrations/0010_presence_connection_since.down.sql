@@ -1,0 +1,1 @@
+ALTER TABLE presence_connections DROP COLUMN since;
