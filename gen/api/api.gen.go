@@ -40,6 +40,21 @@ func (e ClassroomSessionUpdateStatus) Valid() bool {
 	}
 }
 
+// Defines values for DevTokenTokenType.
+const (
+	Bearer DevTokenTokenType = "Bearer"
+)
+
+// Valid indicates whether the value is a known member of the DevTokenTokenType enum.
+func (e DevTokenTokenType) Valid() bool {
+	switch e {
+	case Bearer:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for HealthStatus.
 const (
 	HealthStatusOk          HealthStatus = "ok"
@@ -348,6 +363,56 @@ type ClassroomSessionUpdate struct {
 
 // ClassroomSessionUpdateStatus The only transition is active → ended.
 type ClassroomSessionUpdateStatus string
+
+// DevToken Example: {"access_token":"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ0aW5hIn0.c2lnbmF0dXJl","expires_at":"2026-11-30T21:15:00Z","expires_in":900,"name":"Tina","token_type":"Bearer","user_id":"tina"}
+type DevToken struct {
+	// AccessToken An HS256 access token signed with the dev secret.
+	AccessToken string    `json:"access_token"`
+	ExpiresAt   time.Time `json:"expires_at"`
+
+	// ExpiresIn Seconds the token is valid for (900).
+	ExpiresIn int               `json:"expires_in"`
+	Name      string            `json:"name"`
+	TokenType DevTokenTokenType `json:"token_type"`
+
+	// UserId Canonical string form of the token's user claim: 1..128 bytes of UTF-8 without
+	// control (Cc) or format (Cf: zero-width, bidi overrides) characters and without
+	// leading or trailing white space. The same rule holds for a token's user id (else
+	// 401) and for one sent to the API (else 400 `validation_error`).
+	UserId UserID `json:"user_id"`
+}
+
+// DevTokenTokenType defines model for DevToken.TokenType.
+type DevTokenTokenType string
+
+// DevTokenCreate Example: {"user_id":"tina"}
+type DevTokenCreate struct {
+	// Name Display name put in the token; defaults to the dev user's name, else the user id.
+	Name *string `json:"name,omitempty"`
+
+	// UserId Canonical string form of the token's user claim: 1..128 bytes of UTF-8 without
+	// control (Cc) or format (Cf: zero-width, bidi overrides) characters and without
+	// leading or trailing white space. The same rule holds for a token's user id (else
+	// 401) and for one sent to the API (else 400 `validation_error`).
+	UserId UserID `json:"user_id"`
+}
+
+// DevUser Example: {"name":"Tina","role":"tutor","user_id":"tina"}
+type DevUser struct {
+	Name string `json:"name"`
+	Role Role   `json:"role"`
+
+	// UserId Canonical string form of the token's user claim: 1..128 bytes of UTF-8 without
+	// control (Cc) or format (Cf: zero-width, bidi overrides) characters and without
+	// leading or trailing white space. The same rule holds for a token's user id (else
+	// 401) and for one sent to the API (else 400 `validation_error`).
+	UserId UserID `json:"user_id"`
+}
+
+// DevUserList Example: {"items":[{"name":"Tina","role":"tutor","user_id":"tina"},{"name":"Sam","role":"student","user_id":"sam"}]}
+type DevUserList struct {
+	Items []DevUser `json:"items"`
+}
 
 // FieldError defines model for FieldError.
 type FieldError struct {
@@ -906,6 +971,9 @@ type ClassroomSessionCreateJSONRequestBody = ClassroomSessionCreate
 
 // ClassroomSessionUpdateJSONRequestBody defines body for ClassroomSessionUpdate for application/json ContentType.
 type ClassroomSessionUpdateJSONRequestBody = ClassroomSessionUpdate
+
+// DevTokenCreateJSONRequestBody defines body for DevTokenCreate for application/json ContentType.
+type DevTokenCreateJSONRequestBody = DevTokenCreate
 
 // TelemetryIngestJSONRequestBody defines body for TelemetryIngest for application/json ContentType.
 type TelemetryIngestJSONRequestBody = TelemetryPayload
@@ -1533,6 +1601,12 @@ type ServerInterface interface {
 	// ClassroomSessionPresence Who is connected to the session's WebSocket now (tutor or member).
 	// (GET /api/v1/classrooms/{class_id}/sessions/{session_id}/presence/)
 	ClassroomSessionPresence(w http.ResponseWriter, r *http.Request, classId ClassID, sessionId SessionID)
+	// DevTokenCreate Dev only: mint a short-lived access token for any user id.
+	// (POST /api/v1/dev/tokens/)
+	DevTokenCreate(w http.ResponseWriter, r *http.Request)
+	// DevUserList Dev only: the users the demo's sign-in picker offers.
+	// (GET /api/v1/dev/users/)
+	DevUserList(w http.ResponseWriter, r *http.Request)
 	// TelemetryIngest Ingest client telemetry (public, throttled, best-effort storage).
 	// (POST /api/v1/logs/telemetry/)
 	TelemetryIngest(w http.ResponseWriter, r *http.Request)
@@ -2003,6 +2077,34 @@ func (siw *ServerInterfaceWrapper) ClassroomSessionPresence(w http.ResponseWrite
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.ClassroomSessionPresence(w, r, classId, sessionId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DevTokenCreate operation middleware
+func (siw *ServerInterfaceWrapper) DevTokenCreate(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DevTokenCreate(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DevUserList operation middleware
+func (siw *ServerInterfaceWrapper) DevUserList(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DevUserList(w, r)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -2634,6 +2736,8 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/solo/sessions/{session_id}/snapshots/{revision}/pin/{$}", wrapper.SoloSnapshotPin)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/solo/sessions/{session_id}/snapshots/{revision}/restore/{$}", wrapper.SoloSnapshotRestore)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/solo/storage/{$}", wrapper.SoloStorageGet)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/dev/users/{$}", wrapper.DevUserList)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/dev/tokens/{$}", wrapper.DevTokenCreate)
 
 	return m
 }
@@ -4276,6 +4380,131 @@ type ClassroomSessionPresencedefaultApplicationProblemPlusJSONResponse struct {
 }
 
 func (response ClassroomSessionPresencedefaultApplicationProblemPlusJSONResponse) VisitClassroomSessionPresenceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DevTokenCreateRequestObject struct {
+	Body *DevTokenCreateJSONRequestBody
+}
+
+type DevTokenCreateResponseObject interface {
+	VisitDevTokenCreateResponse(w http.ResponseWriter) error
+}
+
+type DevTokenCreate201JSONResponse DevToken
+
+func (response DevTokenCreate201JSONResponse) VisitDevTokenCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DevTokenCreate400ApplicationProblemPlusJSONResponse struct {
+	ValidationErrorApplicationProblemPlusJSONResponse
+}
+
+func (response DevTokenCreate400ApplicationProblemPlusJSONResponse) VisitDevTokenCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DevTokenCreate404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response DevTokenCreate404ApplicationProblemPlusJSONResponse) VisitDevTokenCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DevTokenCreatedefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response DevTokenCreatedefaultApplicationProblemPlusJSONResponse) VisitDevTokenCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DevUserListRequestObject struct {
+}
+
+type DevUserListResponseObject interface {
+	VisitDevUserListResponse(w http.ResponseWriter) error
+}
+
+type DevUserList200JSONResponse DevUserList
+
+func (response DevUserList200JSONResponse) VisitDevUserListResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DevUserList404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response DevUserList404ApplicationProblemPlusJSONResponse) VisitDevUserListResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DevUserListdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response DevUserListdefaultApplicationProblemPlusJSONResponse) VisitDevUserListResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -5937,6 +6166,12 @@ type StrictServerInterface interface {
 	// ClassroomSessionPresence Who is connected to the session's WebSocket now (tutor or member).
 	// (GET /api/v1/classrooms/{class_id}/sessions/{session_id}/presence/)
 	ClassroomSessionPresence(ctx context.Context, request ClassroomSessionPresenceRequestObject) (ClassroomSessionPresenceResponseObject, error)
+	// DevTokenCreate Dev only: mint a short-lived access token for any user id.
+	// (POST /api/v1/dev/tokens/)
+	DevTokenCreate(ctx context.Context, request DevTokenCreateRequestObject) (DevTokenCreateResponseObject, error)
+	// DevUserList Dev only: the users the demo's sign-in picker offers.
+	// (GET /api/v1/dev/users/)
+	DevUserList(ctx context.Context, request DevUserListRequestObject) (DevUserListResponseObject, error)
 	// TelemetryIngest Ingest client telemetry (public, throttled, best-effort storage).
 	// (POST /api/v1/logs/telemetry/)
 	TelemetryIngest(ctx context.Context, request TelemetryIngestRequestObject) (TelemetryIngestResponseObject, error)
@@ -6364,6 +6599,61 @@ func (sh *strictHandler) ClassroomSessionPresence(w http.ResponseWriter, r *http
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(ClassroomSessionPresenceResponseObject); ok {
 		if err := validResponse.VisitClassroomSessionPresenceResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DevTokenCreate operation middleware
+func (sh *strictHandler) DevTokenCreate(w http.ResponseWriter, r *http.Request) {
+	var request DevTokenCreateRequestObject
+
+	var body DevTokenCreateJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DevTokenCreate(ctx, request.(DevTokenCreateRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DevTokenCreate")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DevTokenCreateResponseObject); ok {
+		if err := validResponse.VisitDevTokenCreateResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DevUserList operation middleware
+func (sh *strictHandler) DevUserList(w http.ResponseWriter, r *http.Request) {
+	var request DevUserListRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DevUserList(ctx, request.(DevUserListRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DevUserList")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DevUserListResponseObject); ok {
+		if err := validResponse.VisitDevUserListResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -6802,223 +7092,237 @@ func (sh *strictHandler) ReadyCheck(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3tcts6kuiroLRbFSlDydSXLcl1q66S40w8E8ce25lzZqNcEyJBCRMK0BCQFZ2Uq+6vfYCt+4TzJLfQ",
-	"APgtWXacj9nNn3NimyQaje5Gf/fnms8XS84Ik6I2+lxb4hgviCQx/PQywkKc/qL+SVltVFtiOa85NYYX",
-	"pDaq+eqvNzSoObWY/GNFYxLURjJeEacm/DlZYPVeyOMFlrVRbbWCJ+Vmqd4VMqZsVru7c2ovV7HgsXo2",
-	"IMKP6VJSrhY7X+J/rAjy4c8ojPkCyTlBy5jcUr4SaIln5JlAHiOf5I1+ymvVHA3pP1Yk3mRA1WtkAVvg",
-	"T28Im8l5bdRxXUftTZJYvft/3o+b/4Gbv7vN4U3zwx/+vRLq0/AtZ+QMS39eBv3kGs8EQOtHlDCJ5jwK",
-	"xDHCaKFeQJiJNYkF6rq9BOI5wQGJU5BPw6ZaoamX2AJ52+30qqB7QxdUluG6wDOCBP2dbMNTBO9lFwtI",
-	"iFeRrI36rqNWpovVQq2rfqLM/JSAQJkkMxIDDJfklgpYtwjGGMXmb4itFlMSIx4CtgQR6rcJdHl6sy/t",
-	"R2+UyW6ndi+UV3rJrURuQPpyMr/iEc8tVsSJ4BG3GEA02IKEJ4LnTr0slpwJojmdszCiPtCMz5kkDP6J",
-	"l8uI+ljBeLCM+TQiiz/8XegzTRf795iEtVHt3w5SWXKg/yoOLvRbesn8lq/nBKkdECGRb9YXaE3lHIgh",
-	"JoKvYl/xuJBYElT37FNeo1W7c2oncawFx7eCeMw2iMs5iRFRSzsIC5RdBKB6xeMpDQLCvjUufRxFJEYL",
-	"vEGCkBwO0XQlEeMS+XPMZgRRiepeaAE16DwNyGLJJWH+5nuQw5ih1TLiOEhJQOAFQV4GruafycZDVFEE",
-	"jSJEGQojOptLB/EY3vhINmiNBVoJEkwYfAijgIYhiZUcnvJgk6ejCVNbf8vlK75iwbfc71uOxMqfJ2cE",
-	"e+BMH1zmLNWxqfOse4zLm1CBaQ7sAm8Uvq45f4PjGXkA8OQTXiwj80ZAQMrAt24k5zcRfE3BKzGNaqOa",
-	"zHAqoJB88gkJBDrs97uHaLqRRIC4EhIzX33uAC/pwW37AHSEmPOFOFDXisRyJWqjXrvr1CSVCgK7CyQ5",
-	"R3ZlI67mUi7F6OBg0RPzVkBu7T7EQRncO+dpuOhPV+dv9SapQPyWxOiwh/5MX6C6V1rUazgoJqEiNq2g",
-	"eC81/pv6gvYmbEpCHgPDUYFioqh7ThiScwy/CYgf4ZgEjpYrayqIEiqCc6b+rxAPd7J61o+5ECQ4njCg",
-	"EM4Y8SVcFvAgQ37EBQkMSV9QlmgB31IK2RsMR2q3GzTHAvVdtKSMkSC5+EWOC4/Rii0pA+oPaSwkkPdf",
-	"VlziE6A08vScmfv6PXsycingRAA7hlRmuBQuKB4r3eof6qOo7sH/b4j5utog43JO2UwJpwlTj5OghTxF",
-	"OZ6D9PMewixAXkwWmDLKZh6qA2c1EI4JknzZjMgtidCCKJ1JmHO+1Hx5TReEr+QXyQDD4jfSfGuXBAho",
-	"AKjAcUxvCYhsylDXfZgccAepHDAbQenq90qBIsBPJQP22Kn3+vr64ubF+S9/u7k+PTs5f3ftobpRllHX",
-	"RaJhlNoJM1/Tekysbt4C3F6jha5LLK25GeFQEnW3UWHMBnXujjEXrO5mXqtQK6M13gjkwcfAPEoRRJhS",
-	"i9/X4G+1DxVKolJbGV6KOZcvQMbnqev5wfMcIdU+T9TL/CMRk9ro/XvXcT8477tO78OHu1qldjqlDIP9",
-	"UaGfVh2LFh7PhL5ynFRTsHL3erOEC3SD1iRWCsQt0fpEK48zZaGVsaUWUaxIAnT1etzs9A9RfU4+2aPU",
-	"q+aRWFb0f2tanDW3m0DZ7RgjqFXbaceUbJfs6bzl8owHNKRaUFbohmCHPhNIbVxboUQoqQQ0vgU5j9jl",
-	"YzfwCB3mSTg9p814V+dvzm+u3o4vrl6fX9+cjX+7efG365Mrr/ruh0vqmvMzzDbv4IYQXyR+1acXmG1u",
-	"VuZjGfmLJVpwIVHP3EUi1X3RksRK342PUUxkvEERluBIqBDDysY8MDe0OHDbQzfsTnvNgd8mzaOgg5vD",
-	"aZ80u2Ebd/xe0CeH4YEwJ5ST251hKrevOUcK7DJk+4jw0qafSoYbDTqrhujzfXfx5nz8y9XN6dubV29O",
-	"//j62itDPmF1rwhZ4RbXyhyPkb3MLwH5VlwT5MEvmmP1Cw8FJMKbkujOPFLm2yvicxYIJDlaYyqRUSXh",
-	"kCmb5eXFTjeHwtA7hldyzmP6O/nGZo6DKLvFEQVskU9LGpMATQmOFaL4R8JQ3VtloDOc9Y7hW0wjPI2+",
-	"zLJZZb6T4agrEt9Sn6D8n/dWXfpuxoSp/ta9tJ99/CnIfowCsiQsUJayg1ZihaNogy64kLOYXP3ljYN8",
-	"zJQqM1VUhP05CTTqLRQlRVW7C3584v6rIi8giG/uE8rqi4mBoN28oLQF3F8tCFNq320C5Q34jwyh/xpT",
-	"SS6xJGCvPYg7K3R4LMlNZD5UcYG0Oy7yYwKfE3B1LChbSbLH5bFFh6+8CwxGxF5afBbkJxb/sFUSoIUi",
-	"LjnHDHnji9ObXy9Pr09uLsfXJzcXJ5c3Z6dvM9p7u+M2ULpZZ8KMxeWkv7VmrgCbLeu6FQ6SfEaUNe9Y",
-	"YwEbJKtrJbtbxW/Wf2AYQFqlxLgLWuglXzG1BXVWjAfkcXy2YpJGRdeSxg7CM0zZgzguOSUAYCwlYYGi",
-	"lgusVbhlzJckllSbDFSSRf4fuw42/dolXyt6MOvjOMYb9XMm4FNh8EyFYjbOtO8ECwmBolalTz71n783",
-	"sKVWEJ/+nfhgUuYBKsepGAH165lAOHkSwakbknAULDRGy5gIov4olpgJtCCxkq01p4Au8IDc/J1TRoIb",
-	"LKsVem1KGrvELA8vwsfVRxMFPMCSNJWpWcaBU1PLiPISr/laM7IGtS7IEivKTfYgGsnKaI5hF7toxqmp",
-	"o7iJSCi3bomwoLAhOD4FwTFiqyhC6zmNEjNZo65yl+phrTfouEhp1zqY8rn8B709eSM025QB/XXOI4LM",
-	"nw02pKMdhTiKNL6OEWaILwmDH5GvOFig1VLddoyvc3BTJg97Wey5VdiLuZbyuxjnkms9QiHvhgb3Pf5O",
-	"kPj0lxIf2LcNkszSTokqCydaRp2lrSqWemnlaPES0+IaSKTWcTuHTbfbdDvX7nDkuiPX/Q91MwW1Ua0f",
-	"un4HD0nzaNoOmj0ywM2h3w2bneCQDHB72vOP3FrGxzzfCOoL1Hbb6rcryTWGapIyrM89y4FZMD7vyUga",
-	"4ffE3RKIKkgvhepR56aXg69nvuVk97LzJF7Cc6BwBAFV1I6jiwxWQhwJ4mQPqwq5JVQm+921pWt4qLgj",
-	"/epOoO19k4HK3DHvvxsxfSjcUDWy+ZN7+ndOz/4+3ryl7vps467Por+sz6/5+uwXvj57xWn4lzLqHnZt",
-	"piz1A1yZCTAm4l1kc/vnm4fgX1k2+jSVfDdn504Pwzbud5qDoEuaPb/fbw5DlzS74ZHfwe1gOO25WluN",
-	"q2ih7aa0YDXaGvYlvSWZE39DhOAMVZB3fid78H+6ic+PvLv2XCi7431lmMXAbkozZ3qlH94h06okVA5h",
-	"qcAyK+fAziBrHxp7vADbfrzJzoqpSfrzxwgb3omRN6lNah5aEKUvMc5IC5zSMY9Q/aXfADtBnwKqvwwb",
-	"yJ/jGPuSxALhGKIEC35LAnhuPacStESfIBnTxYIExwirrzbJYik3COBC6u5F+hfTTRJS7LmuNhGKGU7l",
-	"07kXp7vl6xdycYEPe/2sTP4afA1LV7L1h6cSvlbe/YAy+N0yeCB/FBBXwlEqLsrKPGfRBskYM0FtQEuL",
-	"VfTP//wvBB9sATXoGJRe4cN9uzUrVm33FSVRkHh/ihYViYIqXZ7EZIQ8CIEAUehYLIk3LbDQ1Y9LLOct",
-	"m+qofqEt71Y24uS1qqTpgghh+Gf3rjR46QtV23tNcCTnxXt0TvyP+gCwxFMs4J2PYE3MYu3j0b/JCHfz",
-	"Y+EeS75UTRxV+moRxJQc7KkCKFkv55cc8FlREpmMuGuldWWsni06/VaT70nNpWrAF1PtmskAnzHvi7qp",
-	"lYNmf1d4Ya0wBfYqIEzm9ivworzdnPtgv9t/K4a+v/GZ7mY7gsdB8BDhdg/+nmYf26F9Q4XcerPuIA43",
-	"TxyG+A11gC1SxQtPT29femMapijdk3tfbxfGEVVAogJTI/GhGPrC7ZuF99y+hV7Rz71I0J/ehQT4TOna",
-	"+2EZunor2p+/lYW1OZS/wS9fvUTDXv/IZuEiHe8wWcQYCamuHbTA/pwy0owJDuAXns8DfWsXrkEIopR8",
-	"6LmvIPVQVncphnX0nZcGW8HZZ1KCnVqSxAkXvpzz4Eb9CkcRX8PDNi1OAVeRlLliYrVcctB6FySg+AZQ",
-	"6dTyOWcK1flQUEV6QTnhizJJYoaje+/tNLRUQV+AhgrF8JWyk0pRMHCPIx6GhAWUzRCoQ5BmsxcrZRS/",
-	"Cq07jWN93hG4AyWv6k60GNIMsMNgTkRQz6104CaWZJotZRPeUoSgENOIVPsN4RflqoF3l6coJpDe7BPE",
-	"8EJhUNfJaI5QLwK1Jutuj8RVUPJudc2QXsmKBz6q4vLKrEvF8lF0HoLY3ivm5xRFHRB/Me0I/OoVvnSb",
-	"YLnn8ytBgr0eLcu+wPJlLbtsGTHqOrk0QtmKFXtV2TuoigfzrpjMy4kLa5thlaZeleLIYNfcWEbKRJ8h",
-	"6uxU+FXb7WbXvW4fjfrdkdtr9bq9/uAwNeXbuNMJhr3mUbc3bB4N/U5zOAh6zcER6bvBMBgSX+FHZwgn",
-	"qlpS7TM6cmpijjv9w9qodhh0wjZ2/eF0QI6CQ78/7eHusDNoH7mHYZ/0gq7fmbaxOwzLf3f7rjo1QX8n",
-	"NzplfdR2j9xOr6OQzGMS2F/3Bp12u2wj5TBTIQ2+YtggwlMSVcuwJWUQKpuSyNHJ5VRCuhNnpFKmWUSX",
-	"qsOKKdo4JoiRWxIj65yablBMFBIgw5sFKOC6rISvmESSr3EcIO8jIcubCAuZtYunnEcEM82ABt1hrCNA",
-	"O3Ij13MuIOSnVtUZFZxBYQt8It3xGgu0wAFRMGL792Kk7d6KsCzdfX7oq5ZKixt6w9ck9rEgaE4+JZml",
-	"xZzSbAGi2xziZvjh82Hv7t8rHbUZGv68O1M24jPq4wjK/lB9PccS0IPVQctVzESjMhxZsbsci5R9KVia",
-	"kiNzcjgISIAkR1QKxNcslyifPTWbo1GHkh9YRUNrMOTPV+yjsE/rILfk+slj5KKQx+mJ77ebgqTOVBYC",
-	"+2XQW9h3cshOXhzkmD9hsaob0Ipd7a4OnkD6Go9ne9TJRbX8dtAh3bDXxP3pYbPnHwXNARmGTRe3px2/",
-	"G/RIP9wldrtOtthwVBsGHdILD9vNLh5M7ffaYbOPD6dH/iAYEoiHJaJ6GA4OA3fQHgzUs4f9Ie6EBGPX",
-	"7/dx4Lb7uDsNe2F72pm600Gn4wftfnDot/tTN3Rd7A4KorqnT8I41Mx933Z7g/7RoVK5Mrc6/Lbf73fs",
-	"3d1xe4MSBfd+TAG/Q1zvIUm/obDL0MY+4ahENj5ezu0ppAyJ7Axh8YhfmUe/RLRVFgFVyLbHCCUtifLl",
-	"vomYeioJlWJsl6zaHQb6sUTW1xU/WfHxpS6wRAG/P1j02BhQcoCU3esbzW9li8I5RmLOY6kMTQIXr9Qa",
-	"aFZxbFXEHheUJT0L9opEZsrl98wRarcLaR17Xlg2GviWq3P9EXKBdmX23JPOk0Hb4+PhWzDxPy0YnsHl",
-	"o/KMnoggv1jMZDjpK0qazI2aR9SjVLUn8u7kKVWX2aImMmW32radkoivkYvq2JTvLvAGTQmKlNUGidnq",
-	"7yuBZ2RfU8l6jIpuZDBt6uqMYiIECRra+rOGTkCFpMyX1uLJaRepWQ7uPiT5Y5SKB/iknNo1iciCyHjz",
-	"wra52VeSkFvdUOj95xrULANEIU+DTCSgksctviRGC8laGhJPm0dhNxeW0XWlLSjoNG573bCIU1ip11G0",
-	"LbYpGBVcZGHck40SZJyo9yC+jz+d6jdtOxz74z3xHLPyTpTrVe5DeTkT3TQcgiXK8Q1zGKmfMCDT1Qz8",
-	"/nA6axwrYamdvx92xIhTb3LxJHPdie67+TMHuX/Q51VMSFMRPko351jHARZIaZ1TVGdEcdMM2cqXbgfB",
-	"9rXDo5y9kLNndlTQ8jXLtOkhTNKQkhjVw5iASrRoPFgB0pRbkZ6i04HgMNEcLwHHqH756iXqdrvDhqOv",
-	"ugxwfsT9j8emmVJ8aySHT+gtgcJ6bZzoi3rfIoEC9W7Nc0ho13T0qC6VgM1ArxOMplAmxcPkjNquksMM",
-	"6Y/qKJ6n2cUDtHJG9ogTlHh1z8e1nANZcV2t7LRbrY7rZvSVByk2qKTXTFhJsblHnakIoFVrOHmKS63u",
-	"yeSqShk1AdzSjl9ixpn2IMKzsD17Y0H55jOhy0D8CNPFCLVbrXZnkN5s765fNQdwlHwlJ8zPoovHGWyN",
-	"0O8k5s01DeTcQVMaUCiriGlARB6TLEi/FxEMUUNli8SYRlC7mKqMurMCNBKKVxHRndiMyzAHPQ1QnUSC",
-	"TFjPbScHCc5m0GqNtT++ONXPbTmLRukw2p3Bvez/K5nOOf+YCP1y26m1fgJqw4DtPWkTzwKqHl5QhqXW",
-	"4RZ4uTQK0BLHkvp0iZls6RSQbUxgQLhIX9DQOLlvKLJ8xBcAmt1vUTazj9s2cDp2tfs9o9kWXzV5oQ98",
-	"mUe8VQij7/5ALpyZKAbmWtq81aoLnPbdvrKrCrT7BNg2zO/5XuUu9lsxOTUQmlkyfgHZiKVSwC23K8j4",
-	"ZwLRwEE4ElzzHBbIM4TfpIF3nDYF40y9Em+g5G6xlKgexHyJgpV2PhGhWITKRj7yvRCzm860Hbr+kPTw",
-	"UdAj7XDod6cDfBj0SS/s4k672lBfECHxYrnjkjad1dJbmnFpez1RkcC5xgL21ti/RM+6o/c4D8D8NdBb",
-	"daTe+BLsdqqu8dKnyu0tQR9RL4oW8n49efH6/PzPNyd/PXl7feUpO8rniwVGERW2QlFAaoIS45CPItDa",
-	"XGgKFccT5pXllOmGVBQ+HtyjJlnaJ7mSS1B1eBzoHlhpgk5RKBQljFMlJivkXrWEMOLtw3axnuHLX7A2",
-	"ZL+wiuQR2Z1bSy91DplElFVge38qfUhO2QNjB1+WglaoOMl51NP0tL0STbfJ2b0TWEoCspzJEhgKeZi8",
-	"B7oq7hw+VZFsUjSoHsB9I4RZlufEErOksZV6hTAlwaFPhC0VfiZQRPAtQbNYqbp1iadah2M8ILYMOi+p",
-	"UzQUikzc6SA89Nuk2cW9brMXdkhzOD3CzUPcDdtBxzcRglK2q8lQ6Y/ctvHIlTI8cy6IfnBEhrg9bXb8",
-	"btBUX20O8HDadG2IAvenuazQBcXW8wvXzJGfXCnTtu8GQzIIj/DhtO/3gi7phDkxvBVIc3IV4ukuQ46U",
-	"zarlyt4VCLsqD0pX/feidrvNx5M5ZTNvZC+PCCwrb9ETc6tdCySJyVqpIMUEm7XyO7mzD12iaLE77eH+",
-	"8HBwdDQ4HPZxb9r1O0GbuPecvVs4e3teVcpa9bF/zWS4+9wkuS7GOmiq+1vYPlI6iYPHuZtlh+QP9s/S",
-	"e5I85eL9sL+7dLs2/Z04pkwqj2adCsVH3QXpqdrWvdAYS584eG96bhcV22Fu4a+dgQL4OZ+PQgbBkX84",
-	"bfZxL2z2SDdoDvzOtNnGbmj/Zo/QfNRVH0llNo6oT3Kcmw00H7pH7UFn2MW9ad8/DI7IIBzu5NxugXOr",
-	"lMUMIxsL74k0wmxd8Xb9Lqf3PkC5e2iyxyNqj79aY4Rd+l9Fv4QM7DuYPGeefyf2zhLQ4xk7bxuB+WbF",
-	"dyaBRTvECvSD6sqUyxR5Sq4rO4+RSeXHTP8i+aQgLBC2x9jT6nzFwmLDl4eZQuBHaHjlAuOKm9oEbH8l",
-	"5CPa0mAkETH7+B+2iJjDknKQt2N1Xybir2IqN1eKWDRN6V5745WuH9U/vbJM+adfr2tFqnh91ekfZtqw",
-	"m/Z2gvgx0b77S/XEwYn+b/DL1dhW3PichXS2ikmAlqtpRH30kWxaE+aRT0tPm+iaSo8RDZEHLlhIHYI/",
-	"Lq2skmixEtCozsO+T4QwTm5gAUiCg13k24tpBEAoqyQFL0+ursF5azzXZ72r1wjOSdHpMsJSialRtu9X",
-	"RbcvXaqiBPuErXn8UTvvFWtIG0NAlM2IkNrvHBMcgcRLjKEDM89kGXPJfR7pJuAK0inkV+vm3mOxYb6C",
-	"NukeB9GcAGGJvAOs/oqXtLXBi0ghZsL+7d/QS85udWa2mLAmev5cHfjz5yPkjU0tEvipR+iFbr04Wblu",
-	"1//Tr9fwD+KlPjUPOr55KOYrSdCKRUToYLQSVLpQReCNmDCkJIImtxF6/8FrobHp6Ajtr6CS2oYNqDDx",
-	"dnWeSwk+GgUlVO4IBadevPfp00H/0yf1vLet9Z2nY2DDXv+oUV3qBbDpIi9UUWcDHc+ELHToi1dM2D5s",
-	"mG3QHLMgIvExwuiW8gheVR9WoPVc1zPxKbXMCJUiAZosKiqb4CbWJVLq8BAap3MatvT+1yv2PFRnHJFP",
-	"VEgo94kI/igaxxCkUCxjJj+YYQ/q03beA7zfRenIB4P9CzyjDKBWJwAeO8ICHVRHEn8kyNOV8KjebrXa",
-	"rusg2yav7+pLAVpdwagez0zhUQurd9m+U3vQBZ4RHSHjcQBZF4ys1ZnpbG9YJoZDNce8YgGJlbDxV3Gs",
-	"tRtBYilQ/SPZCALdE8zGGq38atCKINtuQX027big8XL6i3j+HAB69+70F2GZQGAapJ36j23kSIOuz257",
-	"tAzQUgqYobo6Mk8rL16SU5cNd+nSwIYB7TUXkkYEUbZcyefPUd3q2/6c4GWCNGdbR0HtlF5yIeg0Io2R",
-	"AgvrJ0Dm7tHnXPc3/+d//peiqgEqtjNXDPOnq/O36st2ZRvhNcMU9LvtLir3VXYQ+YR9GW2ArGEcwy2O",
-	"VgTVk/ieUhSyjNhwjD/JYN2Bgj6UDLNSN5YWRvpLilHmPArQuz+4rusqaEBg9Fy3zMctNGam9bp2HRTx",
-	"mjQD9hXqiJaLaVP2ETLN1xFk5Cn4s5eM6S2p+0jappIw0SHmUkam8aOiF/Xd+rb2lY5uW6nx2hmiXJtJ",
-	"I6iyPVtb6Fdopmfo0vaPUCuvGDSHVXzm6DtA6AA0IyRQcsYgw+u73WzLW70M7D6/ks0Q1KFtkcZ2dJag",
-	"Lh7ClivtfWa0XDFhvwL0Ns7w7vKN8U7a31ydvLw8ufaQUMpJVmG5OL+6FkhtxuRQYGEIs+5ldXFvZMKp",
-	"DvJ0k49EBVM/KOR4DR0BxhK9u3zjIEFnTKebqAWvJGYBjoMJs1AjsSQ+Dc3tpYQmZUS00Gvdt3OUC2zp",
-	"0hcNIg2ccphrwkz8qOGkL6Ywovo7Rj8lXQlB3KQxJ6O729cU5FiuYuIpNNy2HQ/9AamzP+yh12fjl82r",
-	"12NTn+R9ToG8a30uLXzX+qw44M5zlJZH0sk9E6bD//qzTcLUHWlnGXjruSD+jafuQX1aSq1stNBfSUxD",
-	"ndCSAKk7K4IjCa8nTIe/YwLpIQkcItPftW96rSo0hFou5EODSl6PUEAiCvoG4AnSCIQOKbXQSUowVCjB",
-	"sVJ0r4EFawfrIQ1JfZKdqRSTJY+lcJDgkPWKqJgwoHadcGCeBCqyYyV8vlhQqTQnr/Ppk2eZy4pfS+OJ",
-	"8FXwTpgF/1hJURf9kTPiISH5UiQtlPUysI1jpc7ots6QulDXQ6x0uS4RCqEBjYkvhTNhRoor/TedR6HV",
-	"lYa+Q2RMk8Nsu0g4KOBK12cz0+PyEM0d1D60BKjn6EwYnvKVRJ2h+isMrAmo8DHE65Bpxk+NGpBViXXD",
-	"acNYzz1kzGCrX02Y96lpnbFKCGiI6+dLwpQK3W25UA7JeMIDwtOqmEnWsPYb2ART7H8kLFC2Qs2p3ZJY",
-	"p6DX3Fa303Ihjr8kDC9pbVTrttxWV5fuzcHSqmqVPPpcmxFwEiTq86kyBpP+TNAKxMmNXtziR0gfOdCz",
-	"fbaF6TMPmvGKyvTPTXzruO6ORtMPa4+d78dY0ZH5nBHQrhTLpLiB7tc9DUfV5xN4D4r9veG99v3v5Zre",
-	"3zm1vtvd66VsW/ZkAuJ97xnQlA2+WixwvMkeslBqV5xT8NUlrwxQpZ1oLcDJqb2QpohnIufEEjXIZOVi",
-	"F0WZ1P+kfcELHmye/rDNKnd535OMV+SuRGvtp1++is5e2nKrb01YPXdw/0uFUU3qtfYe9Fgc86be6wzv",
-	"f6/UV/67MIBpMZ6y/XGWB6bE5wsioEYYmGEb0Tu1T81FT8yba7WrZqIdG4K7c6pk72fbt+1uDzH8RyJr",
-	"30JGbu1Ybx/4HtTbu/+lZEbi9yAjndpu3XH1gtxs7BKVD7pW7cRjSGfbTVHGcMtSVnHySeKGIMEoywIm",
-	"C9XaxN7LN+Orq8vz8zOYOXR2cvbi5PLKS0zDeupycRvOhAmdihpzIfU1MlXnorSoM2tMZjwp0w3yknwI",
-	"z2henomCGbfqFpbItCr7ipyRWWXbfA3Y6U++KPNFip0KpgClWv9WS1ntTQMjLeYRQR780fsK3JOqKIV4",
-	"U8dtezYt0owPsHcATrQgrwPeVShVMPOboIZwnKRqa1eyIISlIzbT9D9Uh5ZpwAa2uwRndj4Cnc2VtTkO",
-	"AtsrSeNIe5OG3vGEYf23Jd7BnfbxPThoHARfSRlLv7+XGvbUTFs5hcicmD1OYNun1AB3LB0E30f524Pr",
-	"07HQjxEsj9Uv3T30xGTY8/8IhXQcBAlpJjKTRZtGCyWDpuXX0kKtzvDZXL9aLw1IRHSl9k4pcgnFQ+Wb",
-	"uFcR7dR1Rv8tWeGbU4xGZjXRHJvRPhG9zc5vFUlzkETlgyCAyYnqud2nv3OdzzXKIFlUztNC20yGc+5u",
-	"2HfMVpJUc79CnMyVvN/WMqkr/408X9lGAfc4wCyefuqzZV67shEwHmYNprxj7JvYf/c62fJtNr6yry2/",
-	"2J1R9r62iy1pG1Em6CudF/VT2fqf5My70mUeSTZfTn36SipTcqt8TtP37va/Yr6VV28Hq0BavEnU+yny",
-	"K117RYL6ioL9fr3BHKW9BWzvk910ZqarfJtrwCz2jU3+B9J6Zlqwjnv/vCu+/K745tx5woJtAh+dbEny",
-	"1sedpHlv5eFHyv60/HC7710JlZivk9wptJ5zSNRaptUQMkOrkGVCpUC/kukV9z8SOSoMbYVOHUygulZB",
-	"M7kR//zP/9IFjg1Ty4iwH3MhkMRT4ZgqR5sMmqmEhCykq5s3J+O/ntz88XL88gQy52Jivm1zQCisJilb",
-	"EZGmBiloGi001iNGIa1et6mEXJZbguop/8FyDcc8oJMd5wTHckqw1Kq2gtImppAAcrytl3bCkgTw+Uqi",
-	"gK9ZC3nZ6Z/gDM1MaE1cu1Sk01ohF2fCvMKcUA/V19mZqg0doCjNTNVBDOHp3DiC2AqMcR6ag2mhS74W",
-	"4OjOGwvqNRNQn7AJO4fBVFnT/JmNwy/wRifyUTlKzf0ZkaXsWbWXDWcE6Y4hXs/toWSwg87I1klrY0h2",
-	"HiFJPskDX9x6KMbsoyKRKb8l+QxnndmcHHCcbAcL9PLqrxMGSc+99sB1EEZ6DBWKKCOOSZ1WBG9ykpIG",
-	"RUx3MJExwQtoPCPWJD62Wb0TBqlhNjNWQbNRCIesS8PlY7U48kkU6TJfaLACm/tfnoO8P6j/NNV//rdC",
-	"iyL6CdPZTjiOqbJ5daNpk98f0k82Ucx7phOaxVJhXcwJMTnYVKcDQvLsKsIKCLaZMJ21ZHDq6YNRkDpp",
-	"mA1F9CMx6IgoHPl257y5x9L5zj+qL6Ky7WBpTHSxPKUzakOtiBnx3CnOYNZTNHNjb0rjj9uHQ3eP4VN7",
-	"QOOO3F4GmnYRmsLz/cGo2y4POioB2O27R/dO9/mw91T5wihz6AtpWDff9sws4SjwHLW8U8CAk92eU4Db",
-	"ASxMmMAL5wovHINZp+oEHQcOoTNRVwB2FCIc2KhThWGnCo0OYKmdVtDgij5PPFotmEgiw1+0M+9Y5xFC",
-	"rYNtV4bq765fNpzi1aGbXBVHe+vEvELR+k63WqYrQV1JhQZcYqlkrL+8+mvjp0f8KZTCX+fcoJsEuevG",
-	"ds2a8zWKOJvt5SH4VrbcI9XNpHJrp7JJmIw3ibrpKAxAiBqG6GcDA9D+ApScDZorPY0vCXMy2RoTZoLc",
-	"On4PkYWQkGQ2PigHlOmqWjNaU/0+0VwzybOUTVhFvdi9V2IyXO0rmpPJGlvMSB3CTySCHpz/031SxYtZ",
-	"NdtGngwJP8uYNAqFP56LJcOWEZ+Jg6SS8kD3d61KI7mA0tIRYtzUGzIor1fKKtTvIF0eav6IpcT+3GQZ",
-	"2gwSgybdXPIYYTZhlOmX1bXxaUljyBqBxBI6Y7p3rylhRD233QA1/zpTXaUe9vK9Jz3d6NLLt5j0ij0v",
-	"NRSOrYyZsArDQH1IIA/UkWWEKfPMOBeP4Vs6w5LHLUFY8IJgXz2vS6114YG+QTXEL2HUq1K0SxVj1kjV",
-	"hlOIabSCUkhlM4jRhLVb6Pnza+PBff58lGawXZ+8OTk7ub78W74qCdW7rtuwBWIC5KMuz4B/6ralE4YQ",
-	"lJ1HVHdyZKRpHlpTFvD1A8qanEz9JnzXTtnJFMBpuWoa5RrhuSTqWIMgJkKA3vDP//v/0jQl+Ks5YGVw",
-	"IoS868t3V9cnv9xcXJ7/dnpy5cEbKfJWTMYrofjRfBWtcfRRbc/7rfmKx2uoe1D/8pIqSfhwTGdz2UKn",
-	"F7eHBkaTx6QMYlMNdnDYa01YR53GCfO5whoU+tqZxPaXnimpgrImwiSVG6Ajb/Y7XXr6vL3cIGO9t0ri",
-	"y1EeDHGOBEFer91H1TMJ1U3TVTBe0d+3UcvZ+LebF3+7VvirdztHhwPbEtu0yUPPn2MWPH9unIkKbgCR",
-	"slDX4zqIqKvQJ4FRIbWpqxC9o8YQPs+VwiIQoWBWUqjbQ+C5UZyOYTE05YtpWrusl1WngIXxpShaBCvZ",
-	"53G8Wkr9mobCFOugraWFE9ZTCAJzGwoA4W5UuNJdU+EPCyUygHKKHXa9Y+RBA2VPVwsrVsaan/Itj/Pl",
-	"kfCwusMxZZkSyC1AmqGC8FVN3zCeccL6LeR13J43yghSIFVTMaVEj5ku0kKmNzxkqyowSRhy0zIM1JN5",
-	"zBlfiWNYJmG8pIfxdBWGmgfDVRQVFwxivlySwEmYhDKk8ER9vXPKEui935oJFpu/6Pc8ZK9Y41XRcvL8",
-	"8moEdeA8pjP1RYU1DKsrScJXkrSQd35xfXr+9soD30akmDcVdziRniSYMECWkVljaGrQNL2Dm+Mo4uvm",
-	"OawzQs89Z8sTZzAwVIygstGZMLv4tueTasMskzuoKCecCcv1CDD1lYVPnuFPzfGMjNDgEKrfTWUWVMQp",
-	"5ncU2sOYMwlCMldb/0xkCOvYWmUW67ZgUTccSMpo78NSlSabHO4ptGF4cEDGWPi6b4YN/WSyx3TP6ppT",
-	"g0riR/S6f9Ke9neOXj4PZNJmOwvmfn34Exgk5+rppTZJt7Tnv9vbr1LqDZ54VuBCyftWPk8AvEltNKlB",
-	"Tf4cbONJzZnobcBfoHX9pHa3w6cx1gI0afBglIGyHEVijhVj2MpkBVmr2gFxX7ytIhtvbDpegESsK/HX",
-	"1OKvkcjHmlPToge+UiGjyl99zdfauky4RxP6M2FFo5I7VjaiKfHxSpiydS1NoRObEqf1lVjhKNogF6yB",
-	"7ZliyUiwihm3gJ3HG2dfEkbbwtPZliEPsUvNkNlqsxQ0Sd3PS2zRZKzuwjMKQ90rayHGG9Xuf8s9vEt1",
-	"tSqFUSl6OY0Q1b0t6p0BX2evfLMj4FxTfXLJGu1Z2cBapa97OSuhUWCujLlQMaPFlNCvmKRRZrSC6a2i",
-	"tJUZpjDiqoIr2lu44jEGvumrUxu9/5A19/W1ZqFKuw7VdbclJ+0b4aCMpLGCJmftJ29nsnQS9bk5hQuz",
-	"mKSzINtzb87IV862OdvqLNLlhK1/ncJgBbQCQVllPkgIu4X0fKzNlg+VCx7xPXJtM2Of/vXTbIujuH7Y",
-	"DNvvQkfpBMpM81WxvZhcPbajjLw8Q+7rZDWV1/nGpeS5yWg/i8n/hYrJc12G+ZqlfULKUlRT+/5pqHn5",
-	"ul/WaYaS9BX4MFmbed1kHX4LSfozV/VRuaq260+l0K0Qs/uRlm2kvCPokQ01gHPM9l629m0yBG26kXo6",
-	"K/xD8hkBFye4nqgUE1ZU8ZVCrTTX47zvl/uSSKMSetnRYY0WukzmEer+XavlhIEq3gYXtdmbYwc1oRle",
-	"CvCrgQARDvLnxP9oGytRoSOgMF/AjL0yW4UOb8e2RZ3uJORdnb85v7l6O764en1+nbW94IV210N1ACbZ",
-	"qJ6+ZDahfeJJHz/rDZ4w084LTAeIqhlvsHYtx3rUVONYAWkaXuuUOa6zHVFIZZ44oP3zhNn+i4VG2MYZ",
-	"aMZR6jbZxveWtL72kt5IgI1kzJ2epKW2pnuLgffTDpa0EyQDkrS9Cmw6YdXMauhYhdmEmV35XFlW3KbK",
-	"bR/Kn2nlkSABotobIkcmFqNbmuZaEGrs2saFsA4cjMkYtYvoeZwaFUKHKyAOMGGwvB71RZiZJiMRDgKR",
-	"2uZZFI6TxcwOYUtJiqpOTfTn6kpM81YVtb7lurmVCcBQNhtBjqayudIGuXhBkJeUj/qb5p/JxkN14fNl",
-	"KSLbmDATUbN17vYzyXxx9cNHsjGhpGXMg5VPguN0GFmaZqkfgT5jkkYRuGC1FzopZ0cxWQnYJHzU9EsN",
-	"aBgSaJ2ZYbShhyTnCl3qlxOmLRAfR6h+9Xrc7PQPG+X4slEzE+h1xX0OtzaGCE7wdMs4fQuQber75zjT",
-	"GwM4/d3Fm/PxL1c3p29vXr05/ePraw/Vew1zliKz6bqSPYwHxHRFXQD9weY6Q7W3mwVmmxvzYnUE0Xrs",
-	"bSiRSpGn3rruc1jR47GRZ1btZ9NtAqntrCns4FnFTgG4LzIC2cipKtc2XN1G5ieK+RcpGk4pCQzcCk1/",
-	"zgVhQC1wSAv8kdjGb2l7QctJOAT/JRSfaj9L6l8u8ETebZIZWNjv3zcj/MMuI+T5wfOSC1l718WkNnr/",
-	"3nXcD877rtP78CHvL056008pU1f8o1y+T6id5Y43qNLQ3hquMn0t4MIsi56YLCO8sWM2gRwTVjYMrNl2",
-	"whIOBNKF5sLq+wk726QA22nXXBl6IrKi0ydu77AHDq41+GUYc7CZmDGVP2jSX248xw/XFSJDUg9uEGGP",
-	"8MFW5jXnZ5ht3mnx/H1qHDHU+ifKdUJj+cz6HRbmfS7UfayASN2gcnvK4XWqlel8CatE0KL/3kHeyTWe",
-	"jdCkpju+iznu9A910/dJzTNVGb817aE1rWbvtZB3GjbfckaaZzptKVFVrDBQn0aJOtN1e+rmGqcTJIzy",
-	"nw4vt53M77vg3gACnuCCu+eF01Dt78wM/q0W7fsR+4sNjOt3at192Ni+9ZbLMx7QkFoR8NPeLng3C+rl",
-	"M6Ep/ost7ft855YQ6bcgwx/L2262vo+rPeHsn+6iavJN7aQEVfd65h9KyJ/tp+/2o+kn8FFWd5uxcOxM",
-	"IsgOc+t2as7u+OlPEf6v7zItym5U77k9Pb83JlIPrUlm45upzU/HEkvKdrbZynLGO7ak7OuLe6tifRs5",
-	"vrWtpoHCQSu1bZharf9l0rC19U+1W888USjubvyU+2WaByoCN6GxHWBQWoSnJEIzTgSSnDeOM7SvLAYJ",
-	"PiKoX4WsLnDZJ9kmW2O3xYw3c0zJ0knusuWv6SazMIxHsI5b7ciXfI3jwMQJPhKyvImwkF4LXRjCwKU1",
-	"AErtc/BNmYXebJ1xRqBMA35utNBYThg49vpuxiqAEvSkiCwmZoVjlCXGhenyubXrZpaRL74DGz8izxQy",
-	"MxVqaqPai3SuzDLmPKztnV2Z3XRlb6gHFhmbJ2/MZVx62qkZ71O5cvdo1O+O3F6r1+31B4f/UTOT79w2",
-	"7nSCYa951O0Nm0dDv9McDoJec3BE+m4wDIbExzVnOypgyDpLtYlE0RgdOTVt0dZGtcOgE7ax6w+nA3IU",
-	"HPr9aQ93h51B+8g9DPukF3T9zrSN3WFY/rvbd3s1pybo7+QGLqnaqO0euZ1ex6lpS9v+ujfotNsPPpv7",
-	"hbDe4b+APN3Lf3RBmTVqvr0AviiIXx3zYIjbSURaHCHBM7IwKyYFuA2fUguJCVDRjvjuSxM3wXnfZuJz",
-	"AfJziumZSoKb2AyM7LHvebbfhlk4uAljvoAhSUhyROVxfjBbMYojJN7oSTYKkfAJPRwq4Azm+5jfJpNm",
-	"oENzyTMr5ji2bUtgxN0zYWKHoyRiZwNFkutQYTE6iepelgM95EL8OV0dCsclJESWHQYTZntIz5N5ppXB",
-	"qWI4rvAdHUS037TONy2oknAkhIgSxxyyIEIIydY16e07SIcbA3vlJ8HXenWo2NTEbFDAbay5cd8tqJFE",
-	"/rsptPuHR46rThJlCUJnDmvoHtCq+mluywH0eGi32h23O2wXb8vDpt8e4ubRcOA3p8Gw32yTEIe4M5gG",
-	"03bmSgxxJOBOzDA6XIzpLTks1HAEgdvGA7fdDPyjsNk79PtN3MVHzf4RaQ/87mDQP4Lb8FvcrDBT/57x",
-	"32232+8dDgZuMtC723aPOu5d8XJ2H3wx/4wz/XgG1BlWIjHrN8gK+K2pB/vc2Prk7vGT6Ye+cjZ7ZqXK",
-	"Qg2Ir/6rZiLb8FmBU1igLzaoFdzlx58THMn571uP6TX8HWrZv+YZ6WUqj2fZ2lmo8YbeEkaESOrClzH3",
-	"1c+QOZHdNV/aZnhwK/2+Neg3NnoKZLaBVraKZNpHAAnEI5MGtpJaAeHQB2/FoHuIryv/sUQYZicipchk",
-	"e5PwEDQVvma20wEMo744fSYaRhUMI87hY56B1kPMVFDrLJFcwzgYJRpsEOMxEhFfC/vBKsXlUj36HU8U",
-	"1m9leOcrr/cWoss42BwjTx+NB3O10XpO/TkKyJKwgDB/A50YwDLcQW+XkJyYJbjsTNdkoiuw4ILONN5N",
-	"awEdzK2gyfx6+Uny7z8oXU9XaGulchUr2/0AdEDzoVLRImADgIgtwK00fqCWLWclpZLFzltNJ9Inlpr5",
-	"QlIzU5XcVD11tzzm3XSIUIoBjwutyKEdSDKtbMKuoZ0KYNV807YRPE4TKNP+gqYVKhqn/QN1I7ue29NM",
-	"YTaSacVyB7kFdnZlUnOctSTznJSdbXtJfEJvv1YNR3alx9fHsg3qfPqEsP+R8XVEgpmxGGGbpkjSrU6C",
-	"iPX2YpPfafR5Pbw15DGacR4cm3xTBgwH00t389KYmS+UhwlLjjKDiFGdKitgQZhMSxAsSI0qhrr7/wEA",
-	"AP//",
+	"7L17cxo7mjD+VVTsVgU8DWluNuDaqh9JnInPxLHHJidn9pCfW3QL0LiRmJYw5qRS9f61H2Dr/YTzSd7S",
+	"I6nvYOw4l9nNPzMnprslPXru108Vny+WnBEmRWXwqbLEEV4QSSL418sQC3H6Sv0nZZVBZYnlvOJUGF6Q",
+	"yqDiq1+vaVBxKhH5x4pGJKgMZLQiTkX4c7LA6r0pjxZYVgaV1QqelJulelfIiLJZ5fNnp/JyFQkeqWcD",
+	"IvyILiXlarHzJf7HiiAffkbTiC+QnBO0jMgt5SuBlnhGngnkMXInr/VTXqPi6J3+Y0WiTWqreo30xhb4",
+	"7i1hMzmvDFqu66izSRKpd///34f1/8T1P9x6/7r+8U//Xrrr0+k7zsgZlv68uPWTEZ4J2K0fUsIkmvMw",
+	"EMcIo4V6AWEm1iQSqO124h3PCQ5IlGz5dFpXK9T1Elt23nRbnbLdvaULKov7usAzggT9g2yDUwjvpRcL",
+	"yBSvQlkZdF1HrUwXq4VaV/2LMvOveAuUSTIjEezhktxSAevmtzFEkfkNsdViQiLEpwAtQYT6a7y7LL7Z",
+	"l/bDN8pku1W5d5dXesmtSG629OVofsVDnlksDxPBQ24hgGiwBQhPtJ/P6mWx5EwQTemcTUPqA874nEnC",
+	"4D/xchlSH6s9Pl9GfBKSxZ/+LvSdJov9e0SmlUHl354nvOS5/lU8v9Bv6SWzRx7NCVInIEIi36wv0JrK",
+	"OSBDRARfRb6icSGxJKjq2ae8WqPy2amcRJFmHN9qx0O2QVzOSYSIWtpBWKD0IrCr1zya0CAg7FvD0sdh",
+	"SCK0wBskCMnAEE1WEjEukT/HbEYQlajqTe1GDThPA7JYckmYv/ke6DBkaLUMOQ4SFBB4QZCX2lf9L2Tj",
+	"IaowgoYhogxNQzqbSwfxCN64IRu0xgKtBAnGDD6EUUCnUxIpPjzhwSaLR2Omjv6Oy9d8xYJved53HImV",
+	"P4/vCM7Amb641F2qa1P3WfUYl9dTtU1zYRd4o+A14vwtjmbkAZsnd3ixDM0bAQEuA9+6lpxfh/A1tV+J",
+	"aVgZVGSKUgGE5M4nJBDosNttH6LJRhIB7EpIzHz1ued4SZ/fNp+DjhBxvhDPlViRWK5EZdBptp2KpFLt",
+	"wJ4CSc6RXdmwq7mUSzF4/nzREfNGQG7tOcTz4nY/O09DRb9cnb/Th6QC8VsSocMO+gt9gapeYVGv5qCI",
+	"TBWyaQXFe6nhX9cC2huzCZnyCAiOChQRhd1zwpCcY/hLQPwQRyRwNF9ZU0EUUxGcM/X/CvAgk9WzfsSF",
+	"IMHxmAGGcMaIL0FYwIMM+SEXJDAofUFZrAV8Sy5kJRgO1Wk3aI4F6rpoSRkjQSz4RYYKj9GKLSkD7J/S",
+	"SEhA77+uuMQngGnk6Skz8/V7zmT4UsCJAHKcUpmiUhBQPFK61T/UR1HVg/+/Jubr6oCMyzllM8Wcxkw9",
+	"ToIG8hTmeA7Sz3sIswB5EVlgyiibeagKlFVDOCJI8mU9JLckRAuidCZh7vlS0+WILghfyS/iAYbEr6X5",
+	"1i4OENAAQIGjiN4SYNmUobb7MD7g9hI+YA6CktXv5QL5DT8VD9jjpN6b0eji+sX5q79dj07PTs7fjzxU",
+	"NcoyartI1IxSO2bma1qPiZTkze3bqzXQqEDSmpoRnkqiZBsVxmxQ9+4Yc8Hqbua1ErUyXOONQB58DMyj",
+	"BECEKbX49wr8VvlYoiQqtZXhpZhz+QJ4fBa7Dp4fZBCp8mmsXuY3RIwrg99/dx33o/N72+l8/Pi5Uqqd",
+	"TijDYH+U6Kdl16KZxzOhRY6TaAqW7442SxCgG7QmkVIgbonWJxpZmCkLrQgttYgiRRKgqzfDeqt7iKpz",
+	"cmevUq+aBWJR0f+tbmFW324CpY9jjKBGZacdU7Bd0rfzjsszHtAp1YyyRDcEO/SZQOrg2golQnElwPEt",
+	"wHnEKR97gEfoME9C6Rltxrs6f3t+ffVueHH15nx0fTb87frF30YnV1657AchNeL8DLPNe5AQ4ovYr/r0",
+	"ArPN9cp8LMV/sUQLLiTqGFkkEt0XLUmk9N3oGEVERhsUYgmOhBI2rGzM50ZCi+dus+9O25NOvec3Sf0o",
+	"aOF6f9Il9fa0iVt+J+iSw+lzYW4ow7db/YRvjzhHatvFne3DwguHfioebjTotBqi7/f9xdvz4aur69N3",
+	"16/fnv75zcgr7nzMql5+ZzkprpU5HiErzC8B+JZdE+TBH+pD9QcPBSTEmwLrTj1SpNsr4nMWCCQ5WmMq",
+	"kVEl4ZIpm2X5xU43h4LQe4ZXcs4j+gf5xmaOgyi7xSEFaJG7JY1IgCYERwpQ/IYwVPVWqd0ZynrP8C2m",
+	"IZ6EX2bZrFLfSVHUFYluqU9Q9ue9VZeumzJhyr91L+6nH38KtB+igCwJC5Sl7KCVWOEw3KALLuQsIld/",
+	"fesgHzOlykwUFmF/TgINeruLgqKq3QU/PnL/qtALEOKb+4TS+mJsIGg3LyhtAfdXC8KU2ncb7/Ia/EcG",
+	"0T9EVJJLLAnYaw+izhIdHktyHZoPlQiQZstFfkTgcwJEx4KylSR7CI8tOnypLDAQEXtp8ektPzH7h6OS",
+	"AC0Ucsk5ZsgbXpxef7g8HZ1cXw5HJ9cXJ5fXZ6fvUtp7s+XWUHJYZ8yMxeUkf7VmrgCbLe26FQ6SfEaU",
+	"Ne9YYwEbICuxkj6tojfrPzAEIK1SYtwFDfSSr5g6grorxgPyODpbMUnDvGtJQwfhGabsQRQX3xJsYCgl",
+	"YYHClgusVbhlxJckklSbDFSSRfY/dl1s8rVLvlb4YNbHUYQ36t+pgE+JwTMRitg4074TLCQEihqlPvnE",
+	"f/672VtiBfHJ34kPJmV2Q8U4FSOgfj0TCMdPIrh1gxKO2guN0DIigqgfxRIzgRYkUry14uTABR6Q679z",
+	"ykhwjWW5Qq9NSWOXmOXhRfi4+misgAdYkroyNYswcCpqGVFc4g1fa0LWW60KssQKc+MziFq8MppjOMUu",
+	"nHEq6iquQzKVW49EWJA7EFyf2sExYqswROs5DWMzWYOu9JTqYa036LhI4dQ6mPKp+IM+nrwWmmyKG/0w",
+	"5yFB5mcDDeloRyEOQw2vY4QZ4kvC4J/IVxQs0GqppB3j68y+KZOHnTT03DLoRVxz+V2Ec8m1HqGAd02D",
+	"+x5/L0h0+qpAB/ZtAySztFPAytyNFkFncauMpF5aPpoXYppdA4pUWm7rsO62625r5PYHrjtw3f9Ukimo",
+	"DCrdqeu3cJ/UjybNoN4hPVzv++1pvRUckh5uTjr+kVtJ+ZjnG0F9gZpuU/11JbmGUEVShvW9pykwvY1P",
+	"exKSBvg9cbd4RyWol+zqUfeml4Ovp77lpM+y8yZewnOgcAQBVdiOw4sUVKY4FMRJX1YZcAugjM+760gj",
+	"eCh/Iv3qzk1beZPalZExv383ZPqYk1AVsvnFPf07p2d/H27eUXd9tnHXZ+Ff1+cjvj57xddnrzmd/rUI",
+	"uoeJzYSkfgCRGW/GRLzzZG5/vn4I/JVlo29T8Xdzd+7kcNrE3Va9F7RJveN3u/X+1CX19vTIb+Fm0J90",
+	"XK2tRmW40HQTXLAabQX7kt6S1I2/JUJwhkrQO3uSPeg/OcSnR8quPRdKn3hfHmYhsBvTzJ1e6Yd38LQy",
+	"DpUBWMKwzMqZbaeAtQ+OPZ6Bbb/e+GT51CT9+WOEDe1EyBtXxhUPLYjSlxhnpAFO6YiHqPrSr4GdoG8B",
+	"VV9Oa8if4wj7kkQC4QiiBAt+SwJ4bj2nErREnyAZ0cWCBMcIq6/WyWIpNwj2hZTsRfoPk00cUuy4rjYR",
+	"8hlOxdu5F6a7+esXUnGODjvdNE/+GnQNS5eS9cenYr6W3/2APPj9MnggfeQAV4BRwi6Kyjxn4QbJCDNB",
+	"bUBLs1X0z//6bwQfbAA26BiUXuHjfac1K5Yd9xW5HfEbkhc12PeJENdS/6Rk8XzyZ5+e019O3/9x2nxH",
+	"T8Upu+z6L08PT2+Wv/368pd+g2x++SP4cKoecvGH7vyUuQ2/FbLJ4rUb/PZLqPYNbkyRwrtms952R63m",
+	"oGnx2D5DWWXQVwRoUrhGSk1wKrCla3OOF+AOraSU9y2qafY8n4o5NG+uWt1DpB8z7lVBZ4yk0moCcqss",
+	"mIjIRqmISp1tX8mRPutWV9+cmA1RgbRDeMojVO27bq1RKbN6tpppadglgUwDxI8l+/symygD9MzqmZNn",
+	"QOfkLaldSPtw2XUfnljQZa/iFRXLEG+Q+hUtVxJRllzLMTIeMPDKWkQxprh6w0EkFCSx+3WS4j1i5qns",
+	"0S3gU2/lSD5LZtpy1mr6HvS1FeW+twW+4/xvqZBbpfTDoBE/f4UXyeNCrgLCZOYFgRdfLjftBRbE5d5S",
+	"7jUlYRA7/fOONBIGZS4cEpEB8iDyDbqATsEh0aYBjln1zyWW84bNcFd/0A7XRjrRwCtlnwsihFGbdgsz",
+	"vb3khbLjvSE4lPO8+TQn/o2Wu1jiCRbwzg04kWaRdu3rv6R0evPPnPkSf6mc75Sx3vwWEy3A8mHYSjq4",
+	"9SVy/YzsJO9H0/OT0mj5xheTAm9KeXXzLgmrNjyIAPPHzXiN9xPdPyzHc1Kn2Q7gYRA8Tm6Wwu/rySq9",
+	"252segdyuFnk2JubPzW+fSnDN0TxeH5/YeIPOSCqbX4XeWcW3vP4dvd7CT396V1AsMrPv7AKY8O4W0lY",
+	"e8GyEvzy9UvU73SPbPEF0mFuUzyCkZBK7KAF9ueUkXpEcAB/8HweaKmdE4MQOy/YLZmvIPVQ2mTNR/O1",
+	"zEtybCDGYypBnEqcuw8CX855cK3+hMOQr+Fhmw2tNleSi79iYrVccnB2LEhAsbU/sqnGCtTZDICSrLJi",
+	"nq+yuSKGw3vldpJRUIJfAIYSf8BrHqFi8gNERRGfTgkLKJshUIcgu3IvUkopfiXOliR94dOOfA1Q8spk",
+	"ooWQJoAdftKYBXXc0rhd7EBMkmRtnnMCEDTFNCTl4SJj4uYTfd5fnqKIQFWLT5RxpiCoyyM1RagXAVvj",
+	"dbcnYJRg8m51zaBewXkLdFRG5aXJ9orkw/B8Cmx7r1QPJ8/qAPnz2aYQTi0Jodq8+j2fXwkS7PVokfcF",
+	"li4r6WWLgFHi5NIwZctWrKiyMqiMBrMe+NTLceRimz8tybgtpA+BXWP9UemkI0g2ckrCadrl1TwadNsD",
+	"t9PotDvd3mHiwW3iVivod+pH7U6/ftT3W/V+L+jUe0ek6wb9oE98BR9dGBKranGR5+DIqYg5bnUPK4PK",
+	"YdCaNrHr9yc9chQc+t1JB7f7rV7zyD2cdkknaPutSRO7/Wnxd7frqlsT9A9yrSuVBk33yG11WgrIPCKB",
+	"/XOn12o2izZSBjIl3OArRotDPCFhOQ9bUgYZEhMSOrqmiErIcuWMlPI0C+hCUXC+MgdHBDFySyJkYxKT",
+	"DYqIAgIU9rAABVxXE/IVk0jyNY4C5N0QsrwOsZBpu3jCeUgw0wRowD2NdOB/R0r8es4FZHqoVXUiHWdQ",
+	"zwifSE68xgItcEDUHrH9PZ9gcW8hcBrvPj30VYul+QO95WsS+VgQNCd3cUFBvpQgXXfu1vu4Pv346bDz",
+	"+d9L43MpHP60u0Ai5DPq4xCqvVF1PccSwIPVRctVxEStNAul5HQZEin6UrA0labm5nAQkABJjqgUiK9Z",
+	"pj4qfWs2Na8KlZ6wit6tgZA/X7EbYZ/WuU2S6yePkQu+4/jG9ztNjlOnCsqB/FLgzZ07vmQnyw4yxB+T",
+	"WJkEtGxXe3qDJ+C+JtDVHLQyyQx+M2iR9rRTx93JYb3jHwX1HulP6y5uTlp+O+iQ7nQX22076RrzQaUf",
+	"tEhnetist3FvYr/XnNa7+HBy5PeCPoE0iJhV96e9w8DtNXs99exht49bU4Kx63e7OHCbXdyeTDvT5qQ1",
+	"cSe9VssPmt3g0G92J+7UdbHby7Hqjr4J41Az8r7pdnrdo0OlcqWkOvy12+22rOxuuZ1eAYM7PyaD38Gu",
+	"9+Ck35DZpXBjnyyEmDc+ns/tyaQMiuzMXOAhvzKPfglrK639LOFtj2FKmhNluzzEbOqpOFQCsV28anf0",
+	"/8diWV+X/aTZx5e6wGIF/P4cgceG/uML1OHYnb7R7FG2KJxDJOY8kjpuODW9FnIl3WWxwAVlcauavRJQ",
+	"Ul1S9kwNbTZz2Xx7CiybBPKOq3v9EVJAdyV03pPFmQLb49OgtkDif1sOVAqWj0ovfSKE/GI2k6Kkr8hp",
+	"UhI1C6hHqWpP5N3JYqruroDqyHRb0LbthIR8jVxUxaZrwwJv0ISgUFltUI+jfl8JPCP7mkrWY5R3I4Np",
+	"U1V3FBEhSFDT1p81dAIqJGW+tBZPRrtIzHJw9yHJH6NUPMAn5VRGJCQLIqPNC9vdbF9OQm51H7nfP1Wg",
+	"VQXsaMqTIBMJqORRgy+J0ULSlobEk/rRtJ0Jy+h2Ag2o4zdue92njlNYqdNSuC22KRglVGT3uCcZxcA4",
+	"Ue9BfB/fneo3bRc0+8974jlm5Z0g16vcB/JiAZLpMwdLFOMb5jISP2FAJqsZ+P3hdtY4guwlcP5+3BEj",
+	"TrzJ+ZvMNKW7T/KnLnL/oM/riJC6QnyUHM6xjgMskNI6J6jKiKKmGbIFj+0WguOLdI5ZKnshY8/saJzA",
+	"1yzVnY0wSaeURKg6jQioRIvagxUgjbkl6Sk6KQsuE83xEmCMqpevX6J2u92vOVrUpTbnh9y/OTY99KJb",
+	"wzl8Qm8J9FPRxokW1PvWhuWwd2ueQ4y7ppFTeYUcHAZaXGE0gepYPo3vqOkqPsyQ/qiO4nmaXDwAK2dk",
+	"jzhBgVb3fFzzOeAVo3Jlp9lotFw3pa88SLFBBb1mzAqKzT3qTEkArVzDyWJcYnWPx1dlyqgJ4BZO/BIz",
+	"zrQHEZ6F41mJBemCz4TOAvRDTBcD1Gw0mq1eItnej17Xe3CVfCXHzE+Di0cpaA3QHyTi9TUN5NxBExpQ",
+	"qKaLaEBEFpIsSL4XEgxRQ2WLRJiGULKeqIy6oQ70j4tWIdENOI3LMLN7GqAqCQUZs47bjC8SnM2g1Rpr",
+	"f3hxqp/bche1wmU0W717yf8Dmcw5v4mZfrHb4Fo/ASXBQPaetIlnAVUPLyjDUutwC7xcGgVoiSNJfbrE",
+	"TDZ0Csg2IjBbuEhe0LtxMt9QaPmIL8Budr9F2cw+brt/6tjV7veMZpt/1ZQDPPBlHvJGLoy++wOZcGas",
+	"GBixtHmnVRe47c/78q6yrd3HwLZBfs/3Sk+x34rxrQHTTKPxC8hGLFSAb5GuwOOfCUQDB+FQcE1zWCDP",
+	"IH6dBt5x0guSM/VKtIFK68VSomoQ8SUKVtr5RIQiESpr2cj3QsyuW5Pm1PX7pIOPgg5pTvt+e9LDh0GX",
+	"dKZt3GqWG+oLIiReLHcIadNQM5HSjEvb4o+KeJ9rLOBstf0rs607eo/7AMiPAN/KI/XGl2CPUybGC58q",
+	"djUGfUS9KBrI+3Dy4s35+V+uT349eTe68pQd5fPFAqOQCluYLiA1QbFxyEcRaG0EmgLF8Zh5RT5lmuDl",
+	"mY8HctTUyPgkU2kPqg6PAt36MEnQyTOFPIdxythkCd8r5xCGvX3cztZTdPkKa0P2C4sHH5HdubXiXueQ",
+	"QQVAEdr7Y+lDcsoeGDv4shS0XKFhxqOepKftlWi6jc/uncBSYJDFTJbAYMjD+D3gVf7k8KmSZJO8QfUA",
+	"6hsgzNI0J5aYxf0M1SuEKQ4O7YFsh4hnAoUE3xI0i5SqW5V4onU4xgNiu19kOXUChlxtoTvpTQ/9Jqm3",
+	"cadd70xbpN6fHOH6IW5Pm0HLNxGCQraryVDpDtym8cgVMjwzLohucET6uDmpt/x2UFdfrfdwf1J3bYgC",
+	"dyeZrNAFxdbzC2LmyI9FyqTpu0Gf9KZH+HDS9TtBm7SmGTa8dZPm5krY0+cUOlI2K+cre1cg7Ko8KIj6",
+	"74Xt9piPR3PKZt7ACo8QLCtv0RFzq10LJInJWilBxRialeI7mbufukThYnvSwd3+Ye/oqHfY7+LOpO23",
+	"giZx77l7N3f39r7KlLXya/+ayXD3uUkyzet10FS3NbLtA3USB48ykmUH5w/2z9J7kjzlvHzY3126XZv+",
+	"ThRTRJVHk06J4qNkQXKrtmM79EPUNw7em47bRvkuyFvoa2egAP6dzUchveDIP5zUu7gzrXdIO6j3/Nak",
+	"3sTu1P5mr9B81FUfSXg2DqlPMpSbDjQfukfNXqvfxp1J1z8Mjkhv2t9Jue0c5ZYpiylCNhbeE2mE6XYS",
+	"2/W7jN77AOXuockej2g58dX64ezS/0ra5KT2voPIM+b5dyLvNAI9nrCzthGYb5Z9pxJYtEMshz+oqky5",
+	"VG2/5Lqg/xiZVH7M9B/iTwrCAmFbSz6tzpfvJ2Ho8jDV/+ERGl6xr0SJpDYB2w+E3KAtfaViFrOP/2EL",
+	"izksKAdZO1a34yP+KqJyc6WQReOUbrE6XOn6Uf2v15Yof/kwquSxQrcOSKZvmK6mulUA+O4v1RPPT/T/",
+	"Bq+uhrbixudsSmeriARouZqE1Ec3ZNMYM4/cLT1tomssPUZ0irykgh5+XFpeJdFiJaA/qadr7o2TG0gA",
+	"kuBsn4RUV0kNAAhlFbjg5cnVCJy3xnN91rl6g+CeFJ4uQywVmxqk2z2WNHnUpSqKsY/Zmkc32nmvSEPa",
+	"GAKibEaE1H7niOAQOF5sDD03Y6yWEZfc56Ge/aB2OoH8aj3TYSg2zFe7jZuGQjQnQFgi7zlWv+IlbWzw",
+	"IlSAGbN/+zf0krNbnZktxqyODg7UhR8cDJA3NLVI4KceIN0dAY1Xrtv2f/kwgv8gXuJT86DRp4civpIE",
+	"rVgIHSTmBClGpQtVBN6IMUOKI2h0G6DfP3oNNLSNHRjCCCqpbdiAChNvV/e5lOCjUbuEyh2h9qkX79zd",
+	"Pe/e3annvW0dTz0dA+t3uke18lIv2Jsu8kIldTbQ6FLIXGPWaMWEbb+J2QbNMQtCEh0jjG4pD+FV9WG1",
+	"tY7reiY+pZYZoEIkQKNFSWUTSGJdIqUuD6FhMp5ny8gXvWLHQ1XGEbmjQkK5T0jwjagdQ5BCkYwZ+GNm",
+	"/KhP2zE/8H4bJZN+DPQv8Iwy2LW6AfDYERbooDqS+IYgT1fCo2qz0Wi6rmN7Q6Cuq4UCdDiECW2eGb6m",
+	"Flbvsn2HtaELPCM6QsajALIuGFmrO9PZ3rBMBJdqrnnFAhIpZuOvokhrN4JEUqDqDdkIAk1zzMFqjexq",
+	"0IEm3WVHfTZptKPhcvpKHBzAht6/P30lLBEITINkQMuxjRzpreu72x4tA7AUAmaoqq7M08qLF+fUpcNd",
+	"ujSwZrb2hgtJQ4IoW67kwQGqWn3bnxO8jIHmbGskq53SSy4EnYSkNlDbwvoJ4Ll7jLfQYy3++V//rbCq",
+	"h/JTLBTB/HJ1/k592a5sI7xmho5+t9lGxXb6DiJ32JfhBtAapvDc4nBFUDWO7ylFIU2INcf4kwzUHSjo",
+	"Q/EMQyWxNDPSX1KEMudhgN7/yXVdV+0GGEbHdYt03EBDZiZuaNdBHq5xD3hfgY5ovpjM4hggM3MDQUae",
+	"2n9ayJiWwrp9sO0lDIN8Ii5laPr9KnxR361u61rs6G7FGq6tPsp0FzaMKt2qu4E+QA9Vg5e2f4RaecWg",
+	"J7iiM0fLAKED0IyQQPEZAwyv67bTnc71MnD67Eo2Q1CHtkUS29FZgrp4CFuqtPLMaLlizD7A7m2c4f3l",
+	"W+OdtH+5Onl5eTLykFDKSVphuTi/GgmkDmNyKLAwiFn10rq4NzDhVAd5uslHrIKpfyjgeDUdAcYSvb98",
+	"69hWSmY005XELMBRMGZ210gsiU+nRnoppkkZEQ30RrdrHmQCW7r0RW+RBk4xzDVmJn5Uc5IXkz2i6ntG",
+	"7+JmtMBukpiT0d3ta2rnWK4i4ikw3DYdD/0Jqbs/7KA3Z8OX9as3Q1Of5H1KNvm58amw8OfGJ0UBnz1H",
+	"aXmpzlJjpsP/+rN1wpSMtCNsvPVcEP/asz2HtFpZa6BfSUSnOqEl3qRuqAuOJLweMx3+jgikh8T7EKm2",
+	"3l3TYluBYar5QjY0qPj1AAUkpKBvAJwgjUDokFIDnSQIQ4ViHCuF96ZBkrJ2sJ7NE9cn2VF6EVnySAoH",
+	"CQ5Zr4iKMQNs1wkH5knAIjtNyOeLBZVKc/Jad3eeJS7Lfi2Ox8xX7XfM7PaPFRd10Z85Ix4Ski9F3Dlf",
+	"LwPHOFbqjO7mD6kLVT27UJfrEqEAGtCI+FI4Y2a4uNJ/kzFEWl2paRkiIxpfZtNFwkEBV7o+m5nWxodo",
+	"7qDmoUVAPT5tzPCEryRq9dWvMKcsoMLHEK9DZgYLNWpAWiXWcwYMYR14yJjBVr8aM++ubp2xignoHVfP",
+	"l4QpFbrdcKEckvGYBoSnVTGTrGHtN7AJJti/ISxQtkLFqdySSKegV9xGu9VwIY6/JAwvaWVQaTfcRluX",
+	"7s3B0irrkD/4VJkRcBLE6vOpMgbjtnzQCsTJTNzd4kdIHnmuR7ptC9OnHjRTdZXpnxn02XLdHfMFHjYV",
+	"IduGt6QR/zkjoF0pkklgA0MPOnofZZ+P9/s8P9YB3mve/15m1slnp9J123u9lJ7GEQ++ve89szVlg68W",
+	"Cxxt0pcslNoVZRR8JeSVAaq0E60FOBm1F9IU8UxknFiiApmsXOzCKJP6H7cveMGDzdNftlnlc9b3JKMV",
+	"+VzAtebTL1+GZy9tudW3RqyO27v/pdyEPvVacw98zE/3VO+1+ve/Vxgn8l0IwEyWSMj+OE0DE+LzBRFQ",
+	"IwzEsA3pncpdfdER8/panaoea8cG4T47Zbz3k+3b9nkPNvxnIivfgkduHVRiH/ge2Nu5/6V4NO73QCOd",
+	"2m7dcdUc36ztYpUPEqt20D2ks+3GKGO4pTErP/AqdkOQYJAmAZOFam1i7+Xb4dXV5fn5GYyaOzs5e3Fy",
+	"eeXFpmE1cbm4NWfMhE5FjbiQWoxM1L0oLerMGpMpT8pkg7w4H8IzmpdnomDGrbqFJFKtyr4iZaRW2TZW",
+	"CU76ky6KdJFAp4QoQKnWf9VcVnvTwEiLeEiQBz96X4F6EhUlF29quU3PpkWa7rFWBuBYC/Ja4F2FUgUz",
+	"tg9qCIdxqrZ2JQtCWDJZOUn/Q1VomQZkYLtLcGbH4tDZXFmbwyCwvZI0jLQ3qe8djxnWvy3xDuq0j+9B",
+	"QcMg+ErKWPL9vdSwpyba0uFz5sbsdQLZPqUGuGPpIPg+yt8eVP867gH3GMbyWP3S3UNPjGf8/69QSIdB",
+	"EKNmzDNZuKk10GlAFksuTWnU19BCrc7wyYhfrZcGJCS6UnsnF7mE4qGiJO6URDt1ndH/SFL45hijgVmO",
+	"NMdmoltIb9Nju+PG6YnKB0EAkxPVcdtPL3OdTxXKIFlUzpNC21SGc0Y27DtdMU6quV8hjscJ329rmdSV",
+	"/0Ger3SjgHscYBZOP/XZIq1d2QgYn6YNpqxj7JvYf/c62bJtNr6yry272Gej7H1tF1vcNqKI0Fc6L+qn",
+	"svW/yZl3pcs84my+jPr0lVSmWKp8StL3Pu8vYr6VV28HqUBavEnU+8nyS117eYT6ioz9fr3BXKWVArb3",
+	"yW48M0O1vo0YMIt9Y5P/gbieGhKv494/ZcWXy4pvTp0nLNjG8NHJliRvfd1xmvdWGn4k70/KD7f73hVT",
+	"ifg6zp1C6zmHRK1lUg0hU7gKWSZUCvSBTK64f0PkIDerGzp1MIGqWgVN5Ub887/+Wxc41kwtI8J+xIVA",
+	"Ek+EY6ocbTJoqhISspCurt+eDH89uf7z5fDlCWTORcR82+aAUFhNUrYiIkkNUrupNdBQT5aGtHrdphJy",
+	"WW4Jqib0B8vVHPOATnacExzJCcFSq9pqlzYxhQSQ4229tGMWJ4DPVxIFfM0ayEsPfQZnaGowdzIYTCRD",
+	"uiEXZ8y83HhoD1XX6VHaNR2gKIzK1kEM4encOILYCoxxPjUX00CXfC3A0Z01FtRrJqA+ZmN2DvMI06b5",
+	"MxuHX+CNTuSjcpCY+zMiC9mz6iwbzgjSHUO8jttB8WAHnZGtk9aGkOw8QJLcyee+uPVQhNmNQpEJvyXZ",
+	"DGed2RxfcBQfBwv08urXMYOk506z5zoIIz2GCoWUEcekTiuENzlJcYMipjuYyIjgBTSeEWsSHdus3jGD",
+	"1DCbGat2s1EAh6xLQ+VDtTjySRjqMl9osAKH+w/PQd6f1P/U1f/8fwosCunHTGc74SiiyubVjaZNfv+U",
+	"3tlEMe+ZTmgWSwV1MSfE5GBTnQ4IybOrEKtNsM2Y6awlA1NPX4zaqZOE2VBIb4gBR0jhyrc7540cS8b6",
+	"/6i+iNK2g/k57IXylNagCbUiZrJ/Kz96Xw9Pzoy9KUy9bx723T2GT+2xG3fgdlK7aeZ3k3u+2xu0m8VB",
+	"R4UNtrvu0b3TfZS6uJ+Ok+CC8eQ4FUu62bZnZgkHxiGq5Z0cBJz08Zzcvh2AwpgJvHCu8MIxkHXKbtBx",
+	"4BJaYyUCsKMA4cBBnTIIO2VgdABKzaSCBpf0eeLhasFEHBn+opN5xzqPEGodbLsyVH0/ellz8qJDN7nS",
+	"giMWFiYxL1e0vtOtlupKUFVcoQZCLOGM1ZdXv9Z+esSfQin8MOcG3CTIiBvbNWvO1yjkbLaXh+Bb2XKP",
+	"VDfjyq2dyiZhMtrE6qajIAAh6gVmm0xgANpfgJKzQXOlp/ElYU4qW2PM7ExViN9DZGFKSBCLdqUcUKar",
+	"as1EZfX3WHNNJc9SNmYl9WL3isR4uNpXNCfjNbaYkTqEH3MEUAJ/uk9KaTGtZtvIk0HhZymTRoHwx3Ox",
+	"pMgyILfPoUJKx5DKU0gODk7uqJBCt/DQiuSrk1+vR+d/OXl39R9N7+BA11RB2nhAbj0k8ax2nNRtmVo6",
+	"UBWxUixX7IbxNdNjwNAVnTFlsJVN0C4ZnQ0ML86ncpKB1mPWTIoRql4yH9qrHSNPiVfvEYOWx+yMMqks",
+	"NrIG3T5OphlenBr9HuyVpodMLVmCABCENNPxvI56powb5IZRP9SnZZSkeAQhFO6nAvBsYw/j2OLNIDWO",
+	"uuJUoEorNeL1Bc8225nwiVbNVqbjYTYhKiALbo269NfyauHnvdXCHES+ccpzPNF+C6cE1PxC3vhANvcY",
+	"lmUqhSuD3z+mGdgrcgukPFC0AtGFOY9kXcm9IEt8UESTYE+acQXkNhVqCMhtXX2yGGNQHAYEy3Zp/tX5",
+	"i87ZCyFjDSOxms2I0NP/DL0q/M3ki8YeCirQes4JVNPoxDZlLG+h4Xgi+FcU4ulltmCnZWk23v0jYJqM",
+	"9QuZ8AtBZ6xOGVpS/wY8S1PY9MORLOQz8TxuCLBDlF1Ah4QBYtxgOIMuMQ00NFJEdzkwP2IpsT83yfI2",
+	"EdLIDd0j+RhhNmaU6ZeV9QMyJ9AF4gLRGdMt6E0lPuq4zRp4q0apImH1sJdtoezpfs1etlOyl2/drHfh",
+	"2ALPMSvxb6kPCeSBVb0MMWWemUrmMXxLZ1jyqCEIC14Q7KvndccQXT+nDUG945cwsRxFK1YofLa+Vu3/",
+	"m2IarqCiH0TjYMyaDXRwMDKByIODQZKIPTp5e3J2Mrr8W7a4FlXbrluzdc4C1Hwt2OE/dfftMUMIuqeE",
+	"VDckZqRuHlpTFvD1A6pznVQbAviuHRaXquPWjMT0ezc2wJKoaw2CiAgB5u8//8//TRQE+NVcMJ/Cd73R",
+	"5fur0cmr64vL899OT648eCMB3orJaCWUWmm+itY4vFHH836rv+bRGsr31H95cbE/fDiis7lsoNOL20Oz",
+	"R5OOy1dMmqLm54edxpi11G2cMJ8rqEG/Cjta3/7RM5XBUJ1LmKRyA3jkzf6gS0/ft5eZx6/PVop8GcxT",
+	"FwIaltdpdlH5aF2lIrXVHq/oH9uw5Wz42/WLv40U/Krt1tFhz052MN1e0cEBZsHBgYmJqX3DFimb6rYS",
+	"DiLKovNJYDwh2mOrAL2jVB4+z5XdLRCh4B2lUH6OIAChKB3DYmjCF5OkBYdeVt0CFiYkoHARnL0+j6LV",
+	"UurX9C5MzSnaWiE/Zh0FIPAaQx07SAcFK938G35YKJYBmJNvFO8dIw/mAHi66YUiZazpKdu5P1vlDw8r",
+	"KYYpS1Xyb9mkmY0LX9X4DVOGx6zbQF7L7XiDFCMFVDWFv4r1mCFZDWRGnEDRhdommU656XwJVvY84oyv",
+	"xDEsExNe3Ip/slJCRb09XYVhfsEg4sslCZyYSChDCk7U1yenLN6991s9hmL9lX7PQ1YYmuCA5pPnl1cD",
+	"UJt4RGfqiwpqGFZXnISvJGkg7/xidHr+7soDF32oiDdhdzjmniQYMwCW4VlDUM/qpgV+fRiGfF0/h3UG",
+	"6MBztjxxBnOvxQAK9J0xs4tvez4umk8TuYPyfMIZs0yrG9MmIPfJM3xXH87IAPUOoYmLKTCGwm5F/I4C",
+	"+zTiTAKTzLSIeSZSiHVsnYsW6rbuXvfNibtB3AelMvUtvtxT6Cb0RTbYxGYwpGwwPXohbRw9cGTLk45m",
+	"+ezo5bObjKdFpLe53ziZeA+Sc/X0UntWt0yZ2d8OLIy4iAMEIFCyIYJPY9jeuDIYV6C1zBxcvOOKM9bH",
+	"gF9gAsu48nmHa36oGWjcp8goA0U+isQcK8KwDTbUzhrlfvT7rNeSpPKhadwEHLGq2F9ds79azB8rTkWz",
+	"HvhKCY8qfvUNX2snaUw9GtGfCcsaFd+xvBFNiI9XxiViuCk0FFXstLoSKxyGG+SCU2t7wnM82bJkVDtA",
+	"5/F29Jdkg2yh6XTnq4e4V82s9HKrDDRJ3ZZSbNFkrO7CUwpD1StqISao0ux+yzO8T3S1MoVRKXoZjRBV",
+	"vS3qndm+TsL8ZlfAucb6WMga7ZkKq9JXvYyVUMsRV8pcKBk1ZjrBrJikYWpCkGkRprSVGaYwqbGEKppb",
+	"qOIJTXEt1uyukuZ5Vd000EnaHzkoxWkso8k4reO3U8Z5rD7XJyAw8yb6gmxPIT0jXzlp9GxrzENXxTf+",
+	"dfpbqE2rLSirzAcOYY+Q3I+12bIZX4KHfI+SkdT0wn/9apH8RMkftlDku+BRMkg51UNcbO+Joh7b0Q2l",
+	"OAr16yTnFtf5xuGBzIDPnz1R/oV6omSa5fM1S9pdFbmoxvb9qymy/HW/4okUJmkR+DBem3rdJM9/C076",
+	"s+TiUSUXtnldKdMtYbP7oZadB7Aj6JEONYBzzI4QsPZtPMtzspF6yDj8h+QzAi5OcD1RKcYsr+IrhVpp",
+	"rsdZ3y/3JZFGJfTSEzBrDXQZj9XVbShXyzEDVbwJLmpzNsfOG0QzvBTgVwMGIhzkz4l/Y/sDUqETeWBM",
+	"jpneaI4KjUqPbadV3RDPuzp/e3599W54cfXmfJS2veCFZttDVdhMfFA9RNAcQvvEk7Cj8QaPmelKCaYD",
+	"JIcYb7B2LUd6YmLtWG3SzG3Qmd9cJ+2jKZVZ5IApBmNm2wjn5jkYZ6CZqqynPRjfWzzBwYtb/AE04mmt",
+	"eiCkOppukQneTzsf2Q5CDkjcvTGwWfFZ5NVmATRexGzMzKl8HsdxAdP0ooL+kaB/ftJyAgRIztoQOTCx",
+	"GN2ZO9NJV0PX9t/V8WJ1MabwwS6ix0prUAgdroA4wJjB8npiJWFmKJpEOAhEYpunQTiMFzMnhCPFlRY6",
+	"w96fK5GYlF8obH3HdY9GE4ChbDaAUgNlcyV93vGCIC/uguBv6n8hGw9Vhc+XhcSi2pjFySatuBm2nvii",
+	"SQr+cUM2JpS0jHiw8klwnMzUTKoF9CPQLlPSMAQXrPZCx11ZUERWAg4JH40zR6ZTAh2gU4TW95DkXIFL",
+	"/XHMtAXi4xBVr94M663uYa2YJmXUzHj3Nr6egq2NIYITPDkyTt4CYJs2NXOcavEElP7+4u358NXV9em7",
+	"69dvT//8ZuShaqdm7lKkDl1VvIfxgJjm3gvAPzhcq6/Odr3AbHNtXiyPIFqPvQ0lUimy2FvV7XpLWhXX",
+	"ssSq/Wy62y21DaKFnZ+uyCkA90WKIRs+VebaBtFteH6smH+RouEUcpnBrVD351wQBtgCl7TAN8T2L026",
+	"5FpKwlPwX0IPBe1nSfzLOZrIuk1Sc3e73XtGvWqlaJsRcvD8oOBC1t51Ma4Mfv/dddyPzu9tp/PxY9Zf",
+	"HI9YmVCmRPyjXL5PqJ1lrjco09DeGaoy7ZlAYBZZT0SWId7YadGAjjEpGwLWZDtmMQUC6kKPfPX9mJxt",
+	"UoBtGG9Ehh7sr/D0ibsU7QGDkd5+cY+ZvZmYMZU/aO56ZsrUD9fcKIVSD+5zZK/wwVbmiPMzzDbvNXv+",
+	"PqX6GFrWxMp1jGPZArEdFuZ9LtR9rIBQSVC5PddulGhlOl/CKhE07793kHcywrMBGlf04BIxx63uoZ5d",
+	"Mq54prjwt7q9tLrV7L0G8k6n9XeckfqZTluKVRXLDNSnk9zZtttRkmuYDEIyyn8UGwt2IMd9Au4tAOAJ",
+	"BNw9L5xO1fnOzPz6cta+H7K/UPeg0K+9Dxnbt95xecYDOqWWBfy0t3PezZx6+UxojP9iS/s+37lFRPot",
+	"0PDH8rabo+/jao8p+6e7qBx9EzspBtW9nvmHIvIn++nP++H0E/goy5um2X3sTCJIzyRttyrO7vjpTxb+",
+	"r+8yzfNuVO24HT2GPiJSz15DkW69iKisPS1JLCnb2S0yTRnv2ZKyr8/urYr1bfj41u7QZhcOWqljM+j/",
+	"C/9l0rC19U+1W888ketRUvvJ94s4D1gEbkJjO8C8zxBPSIhmnAgkOa8dp3BfWQwSfES29kV7p5Nsk62x",
+	"23zGm7mmeOk4d9nS12STWhim/FjHrXbkS77GUWDiBDeELK9DLKTXQBcGMXBhDdil9jn4psxCH7bKOCNQ",
+	"pgH/rjXQUI4ZOPa6bsoqgE4qcS10RMwKxyiNjAvTrHpr8+g0IV98BzJ+RJ4pZGYq0FQGlRfJeLRlxPm0",
+	"snd2ZfrQpS0OH9grwzx5bYRx4WmnYrxPxQYUR4Nue+B2Gp12p9s7/M+KGeDqNnGrFfQ79aN2p18/6vut",
+	"er8XdOq9I9J1g37QJz6uONtB4VQ0RlhtIlY0BkdORVu0lUHlMGhNm9j1+5MeOQoO/e6kg9v9Vq955B5O",
+	"u6QTtP3WpInd/rT4u9t1OxWnIugf5BqEVGXQdI/cVqflVLSlbf/c6bWazQffzf1MWJ/wX4Cf7uU/uqDM",
+	"GjXfngFf5NivjnkwxO1APc2OkOApXphmk1Ad+KRaSEQAi3bEd1+auAnO+jZjnwugn5NPz1Qc3MRmYPKc",
+	"fc+zbaPMwsH1NOILmPWHJEdUHmfni+ajOELijR7IpgAJn9AzDgPOYEyd+Ws8MA0GDRQ8s2KOI9t9Cya1",
+	"PhMmdjiII3Y2UCS5DhXmo5Oo6qUp0EMuxJ+T1aH/iYSEyKLDYMzsKIR5PJa7NDiVD8flvqODiPab1vmm",
+	"GVUcjoQQUeyYQ3aLEEKydU36+A7S4cbAivw4+FotDxWbmpgNCriNNdfuk4IaSOR/mkK7f3jkuOwmURoh",
+	"dOaw3t0DJi48jbTsQauiZqPZctv9Zl5aHtb9Zh/Xj/o9vz4J+t16k0zxFLd6k2DSTInEKQ4FyMQUoYNg",
+	"TKRkP1fDEQRuE/fcZj3wj6b1zqHfreM2Pqp3j0iz57d7ve4RSMNvIVnxDMAICK9+6vS6R4euq7ZvAvjq",
+	"r+1u57DXc6GbQVAZNNtN96jlfs4LZ/fBgvlnnOnHM6DOsGKJab9BmsFvTT3YR2Lrm7vHT6Yf+srZ7KmV",
+	"Sgs1IL76r5qJbMNnOUphgRZsUCu4y48/JziU8z+2XtMb+B1q2b/mHellSq9n2dhZqPGW3hJGhIjrwpcR",
+	"h5YckDmRPjVf2p6uIJX+2Br0Gxo9BTLbQCtbhTLpI4AE4qFJA1tJrYBwaOe6YtAEy9eV/1giDCOAkVJk",
+	"0i22+BQ0Fb5mttOBaY/zTNSMKjgNOYePeWa3HmKmglpniWT6nsJE7GCDGI+QCPla2A+WKS6X6tHveKOw",
+	"fiNFO195vXcQXcbB5hh5+mo8JPBGoPWc+nMUkCVhAWH+BjoxgGW4A98uITkxjXDp0eTxYHIgwQWdabib",
+	"1gI6mFuCk9n1PlV0W43hSs7V8krX0xXaWqlcRcp2fw46oPlQoWgRoAGbiOyGG0n8QC1bzEpKOIsdGx73",
+	"1SWxpWa+ENfMlCU3lQ+PT0bNxFm8ukOEUgx4lJuoAe1A4qGbYzaC/jIAVfNN2w33OEmgTNrkmo7eaJi0",
+	"wdX9WDtuRxOFOUiqo1jxKAcHr8gtCflSl7WycNM4OID+W3WatMOBDnimRwsk1ukGLVCvL4idUA8ZP/CN",
+	"McsU3isAQ1fZklY+qOopcle/g0mpYFJzDOZCt9v6amlyLsWYrVioMNMbvh+9uf7lwyiePG/bb6wmIRVz",
+	"EqTbgykmEy/SQB9yu/DGjE+negK8EVwmRTRcKyqizGROKpiZvoF2AD+0GSJ32JfhBjrmMmRaDY3ZEss5",
+	"+EQbCJpHCWivRAIEY4jNgEjIFss0WRJJ/zKUtC/LXGlAboE2kqnbcf142iuQ5YrpcfuXxCf09mvV46RX",
+	"enytM9ug1t0dwr4CZ0iCmbH+4Zim4NUtT2iJ9PEiizfaNtPz5BVYZ5wHxyZ3mAHzhIHqu/nikJkvpNH6",
+	"4vxqBK3j7JT495dvUZUqi05RVFJOYrdUK2OOn/9fAAAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
