@@ -89,12 +89,15 @@ build: ## build bin/m4sh
 	$(GO) build -o $(BIN) ./cmd/m4sh
 
 .PHONY: run
+# With the dev secret it also turns on DEV_TOKENS, the demo's sign-in picker (dev only;
+# serve refuses it with any other secret; DEV_TOKENS=0 turns it off).
 run: build ## run the service on :8080 with a private PostgreSQL under .data (DATABASE_URL overrides)
 	@url="$${DATABASE_URL:-$$(scripts/pgcluster.sh start $(DEV_DATA) m4sh)}"; \
 	export DATABASE_URL="$$url" AUTH_JWT_SECRET="$${AUTH_JWT_SECRET:-$(DEV_SECRET)}" LOG_FORMAT="$${LOG_FORMAT:-text}"; \
+	if [ "$$AUTH_JWT_SECRET" = "$(DEV_SECRET)" ]; then export DEV_TOKENS="$${DEV_TOKENS:-1}"; fi; \
 	$(BIN) migrate up; \
 	echo "mint a token:  AUTH_JWT_SECRET=$$AUTH_JWT_SECRET $(BIN) token -user alice -name Alice"; \
-	echo "live demo:     http://localhost$${HTTP_ADDR:-:8080}/demo/  (paste tokens from: make -s token USER_ID=alice NAME=Alice)"; \
+	echo "live demo:     http://localhost$${HTTP_ADDR:-:8080}/demo/  (pick a dev user; or paste tokens from: make -s token USER_ID=alice NAME=Alice)"; \
 	exec $(BIN) serve
 
 # make run-cluster: an embedded NATS server (cmd/devnats) and two nodes sharing the dev

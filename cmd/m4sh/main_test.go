@@ -182,6 +182,7 @@ func TestCommandErrors(t *testing.T) {
 		{"unknown command", ok, []string{"fly"}, "unknown command"},
 		{"bad config", map[string]string{"AUTH_JWT_SECRET": testSecret, "LOG_LEVEL": "loud"}, []string{"serve"}, "LOG_LEVEL"},
 		{"serve without database", ok, []string{"serve"}, "DATABASE_URL"},
+		{"serve with dev tokens and a real secret", map[string]string{"AUTH_JWT_SECRET": testSecret, "DEV_TOKENS": "1"}, []string{"serve"}, "DEV_TOKENS: is for development only"},
 		{"token without user", ok, []string{"token"}, "-user is required"},
 		{"token with zero ttl", ok, []string{"token", "-user", "a", "-ttl", "0s"}, "must not be 0"},
 		{"token expired within the leeway", ok, []string{"token", "-user", "a", "-ttl", "-30s"}, "AUTH_JWT_LEEWAY (30s)"},

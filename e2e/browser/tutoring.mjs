@@ -1,6 +1,8 @@
 // Walks the demo page's presence and tutoring sections in headless Chromium as a tutor and a
 // student in two windows: each sees the other's cursor in the colour and under the name of
-// the other's presence state; the student's network drops and returns without either window
+// the other's presence state (both sign in by pasting a token: this service runs without
+// DEV_TOKENS, so the page offers no picker); the tutor's fourth creation within the minute is
+// refused 429 and the banner says when to retry; the student's network drops and returns without either window
 // losing the other user for a moment (no flicker); the student raises a hand and reacts, the tutor sees both; a
 // student's spotlight is refused with an error; the tutor turns the spotlight on and scrolls
 // the board, and the student's board follows; the tutor clears the hands queue. Prints one
@@ -12,15 +14,20 @@ const [executablePath, demoURL, tutorToken, studentID, studentToken] = process.a
 const browser = await chromium.launch({ executablePath, headless: true, args: ["--no-sandbox"] });
 const timeout = 15000;
 const errors = [];
+const picker = [];
 try {
   const open = async (tok) => {
     const ctx = await browser.newContext({ viewport: { width: 1100, height: 1200 } });
     const p = await ctx.newPage();
     p.setDefaultTimeout(timeout);
     p.on("pageerror", (e) => errors.push(String(e)));
-    p.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
+    // Answers that are errors on purpose, which Chromium logs as such: the dev sign-in probe's
+    // 404 (no DEV_TOKENS here) and the refused creation's 429.
+    const expected = /status of (404 \(Not Found\)|429 \(Too Many Requests\))/;
+    p.on("console", (m) => { if (m.type() === "error" && !expected.test(m.text())) errors.push(m.text()); });
     await p.goto(demoURL);
     await p.waitForSelector("body[data-ready=true]");
+    picker.push({ devOff: await p.$eval("#dev-off", (e) => !e.hidden), users: await p.$$eval(".user-pick", (l) => l.length) });
     await p.fill("#token", tok);
     await p.click("#use-token");
     await p.waitForFunction(() => document.querySelector("#me").textContent.startsWith("signed in as"));
@@ -32,19 +39,28 @@ try {
   const tutor = await open(tutorToken);
   await tutor.fill("#new-classroom", "Tutoring demo");
   await tutor.click("#create-classroom");
-  await tutor.waitForFunction(() => document.querySelector("#classroom").options.length === 1);
+  await tutor.waitForSelector("#classrooms li.selected");
   await tutor.fill("#member", studentID);
   await tutor.click("#add-member");
-  await tutor.waitForFunction((id) => document.querySelector("#roster").textContent.includes(id), studentID);
+  await tutor.waitForSelector(`#roster li[data-user="${studentID}"]`);
   await tutor.click("#start-session");
-  await tutor.waitForFunction(() => document.querySelector("#session").options.length === 1);
+  await tutor.waitForSelector("#sessions li.selected");
+  // A fourth creation within the minute (API_WRITE_RATE_PER_MIN=3): 429 with Retry-After.
+  await tutor.click("#start-session");
+  await tutor.waitForSelector("#banner:not([hidden])");
+  const rateLimited = await tutor.$eval("#banner", (b) => ({
+    status: b.dataset.status, code: b.dataset.code, retryAfter: b.querySelector(".banner-retry-after").textContent,
+    retryButton: !document.querySelector("#banner-retry").hidden,
+  }));
+  await tutor.click("#banner-close");
+  const sessionsAfter429 = await tutor.$$eval("#sessions li", (l) => l.length);
   await tutor.fill("#my-color", "#c2255c");
   await tutor.click("#connect");
   await tutor.waitForFunction(connected);
   const tutorID = (await text(tutor, "#me")).split(" ")[3];
 
   const student = await open(studentToken);
-  await student.waitForFunction(() => document.querySelector("#session").options.length === 1);
+  await student.waitForSelector("#sessions li.selected");
   await student.fill("#my-color", "#2f9e44");
   await student.click("#connect");
   await student.waitForFunction(connected);
@@ -119,7 +135,7 @@ try {
   await tutor.waitForFunction(() => document.querySelectorAll("#hands li").length === 0);
 
   console.log(JSON.stringify({
-    tutorID, tutorSeesCursor, studentSeesCursor, flicker, tutorSeesHands, studentRefused, studentSpotlightChecked, studentBoard,
+    picker, rateLimited, sessionsAfter429, tutorID, tutorSeesCursor, studentSeesCursor, flicker, tutorSeesHands, studentRefused, studentSpotlightChecked, studentBoard,
     studentHandsAfterClear: await student.$$eval("#hands li", (l) => l.length),
     errors,
   }));

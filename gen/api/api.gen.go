@@ -40,6 +40,21 @@ func (e ClassroomSessionUpdateStatus) Valid() bool {
 	}
 }
 
+// Defines values for DevTokenTokenType.
+const (
+	Bearer DevTokenTokenType = "Bearer"
+)
+
+// Valid indicates whether the value is a known member of the DevTokenTokenType enum.
+func (e DevTokenTokenType) Valid() bool {
+	switch e {
+	case Bearer:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for HealthStatus.
 const (
 	HealthStatusOk          HealthStatus = "ok"
@@ -354,6 +369,56 @@ type ClassroomSessionUpdate struct {
 
 // ClassroomSessionUpdateStatus The only transition is active → ended.
 type ClassroomSessionUpdateStatus string
+
+// DevToken Example: {"access_token":"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ0aW5hIn0.c2lnbmF0dXJl","expires_at":"2026-11-30T21:15:00Z","expires_in":900,"name":"Tina","token_type":"Bearer","user_id":"tina"}
+type DevToken struct {
+	// AccessToken An HS256 access token signed with the dev secret.
+	AccessToken string    `json:"access_token"`
+	ExpiresAt   time.Time `json:"expires_at"`
+
+	// ExpiresIn Seconds the token is valid for (900).
+	ExpiresIn int               `json:"expires_in"`
+	Name      string            `json:"name"`
+	TokenType DevTokenTokenType `json:"token_type"`
+
+	// UserId Canonical string form of the token's user claim: 1..128 bytes of UTF-8 without
+	// control (Cc) or format (Cf: zero-width, bidi overrides) characters and without
+	// leading or trailing white space. The same rule holds for a token's user id (else
+	// 401) and for one sent to the API (else 400 `validation_error`).
+	UserId UserID `json:"user_id"`
+}
+
+// DevTokenTokenType defines model for DevToken.TokenType.
+type DevTokenTokenType string
+
+// DevTokenCreate Example: {"user_id":"tina"}
+type DevTokenCreate struct {
+	// Name Display name put in the token; defaults to the dev user's name, else the user id.
+	Name *string `json:"name,omitempty"`
+
+	// UserId Canonical string form of the token's user claim: 1..128 bytes of UTF-8 without
+	// control (Cc) or format (Cf: zero-width, bidi overrides) characters and without
+	// leading or trailing white space. The same rule holds for a token's user id (else
+	// 401) and for one sent to the API (else 400 `validation_error`).
+	UserId UserID `json:"user_id"`
+}
+
+// DevUser Example: {"name":"Tina","role":"tutor","user_id":"tina"}
+type DevUser struct {
+	Name string `json:"name"`
+	Role Role   `json:"role"`
+
+	// UserId Canonical string form of the token's user claim: 1..128 bytes of UTF-8 without
+	// control (Cc) or format (Cf: zero-width, bidi overrides) characters and without
+	// leading or trailing white space. The same rule holds for a token's user id (else
+	// 401) and for one sent to the API (else 400 `validation_error`).
+	UserId UserID `json:"user_id"`
+}
+
+// DevUserList Example: {"items":[{"name":"Tina","role":"tutor","user_id":"tina"},{"name":"Sam","role":"student","user_id":"sam"}]}
+type DevUserList struct {
+	Items []DevUser `json:"items"`
+}
 
 // FieldError defines model for FieldError.
 type FieldError struct {
@@ -915,6 +980,9 @@ type ClassroomSessionCreateJSONRequestBody = ClassroomSessionCreate
 
 // ClassroomSessionUpdateJSONRequestBody defines body for ClassroomSessionUpdate for application/json ContentType.
 type ClassroomSessionUpdateJSONRequestBody = ClassroomSessionUpdate
+
+// DevTokenCreateJSONRequestBody defines body for DevTokenCreate for application/json ContentType.
+type DevTokenCreateJSONRequestBody = DevTokenCreate
 
 // TelemetryIngestJSONRequestBody defines body for TelemetryIngest for application/json ContentType.
 type TelemetryIngestJSONRequestBody = TelemetryPayload
@@ -1542,6 +1610,12 @@ type ServerInterface interface {
 	// ClassroomSessionPresence Who is connected to the session's WebSocket now (tutor or member).
 	// (GET /api/v1/classrooms/{class_id}/sessions/{session_id}/presence/)
 	ClassroomSessionPresence(w http.ResponseWriter, r *http.Request, classId ClassID, sessionId SessionID)
+	// DevTokenCreate Dev only: mint a short-lived access token for any user id.
+	// (POST /api/v1/dev/tokens/)
+	DevTokenCreate(w http.ResponseWriter, r *http.Request)
+	// DevUserList Dev only: the users the demo's sign-in picker offers.
+	// (GET /api/v1/dev/users/)
+	DevUserList(w http.ResponseWriter, r *http.Request)
 	// TelemetryIngest Ingest client telemetry (public, throttled, best-effort storage).
 	// (POST /api/v1/logs/telemetry/)
 	TelemetryIngest(w http.ResponseWriter, r *http.Request)
@@ -2012,6 +2086,34 @@ func (siw *ServerInterfaceWrapper) ClassroomSessionPresence(w http.ResponseWrite
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.ClassroomSessionPresence(w, r, classId, sessionId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DevTokenCreate operation middleware
+func (siw *ServerInterfaceWrapper) DevTokenCreate(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DevTokenCreate(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DevUserList operation middleware
+func (siw *ServerInterfaceWrapper) DevUserList(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DevUserList(w, r)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -2643,6 +2745,8 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/solo/sessions/{session_id}/snapshots/{revision}/pin/{$}", wrapper.SoloSnapshotPin)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/solo/sessions/{session_id}/snapshots/{revision}/restore/{$}", wrapper.SoloSnapshotRestore)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/solo/storage/{$}", wrapper.SoloStorageGet)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/dev/users/{$}", wrapper.DevUserList)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/dev/tokens/{$}", wrapper.DevTokenCreate)
 
 	return m
 }
@@ -4305,6 +4409,131 @@ func (response ClassroomSessionPresencedefaultApplicationProblemPlusJSONResponse
 	return err
 }
 
+type DevTokenCreateRequestObject struct {
+	Body *DevTokenCreateJSONRequestBody
+}
+
+type DevTokenCreateResponseObject interface {
+	VisitDevTokenCreateResponse(w http.ResponseWriter) error
+}
+
+type DevTokenCreate201JSONResponse DevToken
+
+func (response DevTokenCreate201JSONResponse) VisitDevTokenCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DevTokenCreate400ApplicationProblemPlusJSONResponse struct {
+	ValidationErrorApplicationProblemPlusJSONResponse
+}
+
+func (response DevTokenCreate400ApplicationProblemPlusJSONResponse) VisitDevTokenCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DevTokenCreate404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response DevTokenCreate404ApplicationProblemPlusJSONResponse) VisitDevTokenCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DevTokenCreatedefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response DevTokenCreatedefaultApplicationProblemPlusJSONResponse) VisitDevTokenCreateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DevUserListRequestObject struct {
+}
+
+type DevUserListResponseObject interface {
+	VisitDevUserListResponse(w http.ResponseWriter) error
+}
+
+type DevUserList200JSONResponse DevUserList
+
+func (response DevUserList200JSONResponse) VisitDevUserListResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DevUserList404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response DevUserList404ApplicationProblemPlusJSONResponse) VisitDevUserListResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DevUserListdefaultApplicationProblemPlusJSONResponse struct {
+	Body       Problem
+	StatusCode int
+}
+
+func (response DevUserListdefaultApplicationProblemPlusJSONResponse) VisitDevUserListResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type TelemetryIngestRequestObject struct {
 	JSONBody *TelemetryIngestJSONRequestBody
 	TextBody *TelemetryIngestTextRequestBody
@@ -5955,6 +6184,12 @@ type StrictServerInterface interface {
 	// ClassroomSessionPresence Who is connected to the session's WebSocket now (tutor or member).
 	// (GET /api/v1/classrooms/{class_id}/sessions/{session_id}/presence/)
 	ClassroomSessionPresence(ctx context.Context, request ClassroomSessionPresenceRequestObject) (ClassroomSessionPresenceResponseObject, error)
+	// DevTokenCreate Dev only: mint a short-lived access token for any user id.
+	// (POST /api/v1/dev/tokens/)
+	DevTokenCreate(ctx context.Context, request DevTokenCreateRequestObject) (DevTokenCreateResponseObject, error)
+	// DevUserList Dev only: the users the demo's sign-in picker offers.
+	// (GET /api/v1/dev/users/)
+	DevUserList(ctx context.Context, request DevUserListRequestObject) (DevUserListResponseObject, error)
 	// TelemetryIngest Ingest client telemetry (public, throttled, best-effort storage).
 	// (POST /api/v1/logs/telemetry/)
 	TelemetryIngest(ctx context.Context, request TelemetryIngestRequestObject) (TelemetryIngestResponseObject, error)
@@ -6382,6 +6617,61 @@ func (sh *strictHandler) ClassroomSessionPresence(w http.ResponseWriter, r *http
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(ClassroomSessionPresenceResponseObject); ok {
 		if err := validResponse.VisitClassroomSessionPresenceResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DevTokenCreate operation middleware
+func (sh *strictHandler) DevTokenCreate(w http.ResponseWriter, r *http.Request) {
+	var request DevTokenCreateRequestObject
+
+	var body DevTokenCreateJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DevTokenCreate(ctx, request.(DevTokenCreateRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DevTokenCreate")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DevTokenCreateResponseObject); ok {
+		if err := validResponse.VisitDevTokenCreateResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DevUserList operation middleware
+func (sh *strictHandler) DevUserList(w http.ResponseWriter, r *http.Request) {
+	var request DevUserListRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DevUserList(ctx, request.(DevUserListRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DevUserList")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DevUserListResponseObject); ok {
+		if err := validResponse.VisitDevUserListResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -6820,229 +7110,243 @@ func (sh *strictHandler) ReadyCheck(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3rchu5meiroLhbZdJpUs2rSKpO1ZE9mliJZSmSnEnW9GGD3WgScRNgGqBojstV+2sfYGufME9yCh+A",
-	"vpOiZPmS7PyZsaTuBvDhu18/1Xy+XHFGmBS18afaCsd4SSSJ4aeXERbi/Cf1T8pq49oKy0XNqTG8JLVx",
-	"zVd/ndKg5tRi8vc1jUlQG8t4TZya8BdkidV7IY+XWNbGtfUanpTblXpXyJiyee3zZ6f2ch0LHqtnAyL8",
-	"mK4k5WqxyxX++5ogH/6MwpgvkVwQtIrJHeVrgVZ4Tp4J5DHyUU71U16r5uid/n1N4m1mq3qN7MaW+ONr",
-	"wuZyURt3XNdRZ5MkVu/+v3enzf/AzV/d5mjafP+7f6/c9Xn4hjNygaW/KG/97BbPBezWjyhhEi14FIgT",
-	"hNFSvYAwExsSC9R1e8mOFwQHJE63fB421QpNvcSOnbfdTq9qd6/pksryvq7wnCBBfyW74BTBe9nFAhLi",
-	"dSRr477rqJXpcr1U66qfKDM/JVugTJI5iWEP1+SOCli3uI1TFJu/IbZezkiMeAjQEkSo3ya7y+Obfekw",
-	"fKNMdju1e3d5o5fcieRmS1+O5jc84rnFijARPOIWAogGO4DwRPv5rF4WK84E0ZTOWRhRH3DG50wSBv/E",
-	"q1VEfaz2eLSK+Swiy9/9Teg7TRf795iEtXHt345SXnKk/yqOrvRbesn8kW8XBKkTECGRb9YXaEPlApAh",
-	"JoKvY1/RuJBYElT37FNeo1X77NTO4lgzjm+141O2RVwuSIyIWtpBWKDsIrCrn3k8o0FA2LeGpY+jiMRo",
-	"ibdIEJKDIZqtJWJcIn+B2ZwgKlHdC+1GDTjPA7JccUmYv/0e6HDK0HoVcRykKCDwkiAvs6/mH8nWQ1Rh",
-	"BI0iRBkKIzpfSAfxGN74QLZogwVaCxJMGHwIo4CGIYkVH57xYJvHowlTR3/D5c98zYJved43HIm1v0ju",
-	"CM7Amb64zF2qa1P3WfcYl9NQbdNc2BXeKnjdcv4ax3PygM2Tj3i5iswbAQEuA9+aSs6nEXxN7VdiGtXG",
-	"NZmhVAAh+egTEgg06Pe7AzTbSiKAXQmJma8+d4RX9OiufQQ6Qsz5UhwpsSKxXIvauNfuOjVJpdqBPQWS",
-	"nCO7smFXCylXYnx0tOyJRSsgd/Yc4qi83c/O01DRH24u3+hDUoH4HYnRoIf+SF+gulda1Gs4KCahQjat",
-	"oHgvNfybWkB7EzYjIY+B4KhAMVHYvSAMyQWG3wTEj3BMAkfzlQ0VRDEVwTlT/1eAB5msnvVjLgQJTiYM",
-	"MIQzRnwJwgIeZMiPuCCBQekryhIt4FtyISvBcKROu0ULLFDfRSvKGAkSwS9yVHiC1mxFGWB/SGMhAb3/",
-	"tOYSnwGmkaenzNzX7zmT4UsBJwLIMaQyQ6UgoHisdKu/q4+iugf/nxLzdXVAxuWCsrliThOmHidBC3kK",
-	"czwH6ec9hFmAvJgsMWWUzT1UB8pqIBwTJPmqGZE7EqElUTqTMPd8renyli4JX8sv4gGGxKfSfGsfBwho",
-	"AKDAcUzvCLBsylDXfRgfcIcpHzAHQenq93KB4oafigcccFLv1e3t1fTF5U9/nd6eX5xdvr31UN0oy6jr",
-	"ItEwSu2Ema9pPSZWkrewb6/RQrclktbUjHAoiZJtVBizQd27Y8wFq7uZ1yrUymiDtwJ58DEwj1IAEabU",
-	"4nc1+FvtfYWSqNRWhldiweUL4PF57Hp+9DyHSLVPE/Uy/0DEpDZ+98513PfOu67Te//+c61SO51RhsH+",
-	"qNBPq65FM49nQoscJ9UULN+93a5AgG7RhsRKgbgjWp9o5WGmLLQytNQiihRJgG5enTY7/QGqL8hHe5V6",
-	"1TwQy4r+X5oWZs3dJlD2OMYIatX22jEl2yV7O2+4vOABDalmlBW6IdihzwRSB9dWKBGKKwGO7wDOI075",
-	"2AM8Qod5EkrPaTPezeXry+nNm9Orm1eXt9OL079MX/z19uzGq5b9IKTsAd4yfIdphGfRI/QwgLowX5oG",
-	"WOJpxAW8fYejdZZHVzyVYdN2N0j9Fa0ze6rkysrkPDICWxwFgdvGQ7fdDPzjsNkb+P0m7uLjZv+YtId+",
-	"dzjsH/eO7Pri6DjLyftuRqPbt4t7eXrFAdXVrfPwLYIlv0gKDxLfUZ98VUgcRVgSIXdDo3IP98Ih+zgg",
-	"7xNJNsNzyEcqpAC7kErDT5GPmZJ0M6XFxYpzMr5RWkq6FQ/VFTedMO+ayHjbPFXSyWuMgT2qG5thQawx",
-	"Nov4DFQjkvlyTLC/IMEJitUHWhPmlW/cG+vXArMvmeOWQKtKJVpSIZROlfgG0wUnjMco4CC4tc9NLgiN",
-	"E7b+j//8H4SRltaJ8wnuKdXmHBTx+VyJYBYgHJFYKpuSM0ebZHxJtEqX1Y0Cak8Gyp4yUtXDCxKt0JpJ",
-	"GiHMEF+RGEseK9NPbVZojV4dXysCyVmp1jdjsuJqdeT13J43VtaEMnLVnwISEal0yVNtXRAK/glBWGA+",
-	"u1nwKPNJHqMQ00igxDIRWucGWDuIEWXzYM0ZxUKtq24TM/XkhBUtnJI2ksGLsii6IT5ngUCSow2m0u4h",
-	"AVg9j2ucRdtGXi7udecpnL/l/AKz7VtQ2cUX6cOK1y8x207X5mMZzoIlWnIhUc8YByJ1RqAVidFakNhg",
-	"AlIMIj6E77jtkRt2Z73m0G+T5nHQwc3RrE+a3bCNO34v6JNBmPKdrCLdGaUM55ZzpLZd3tkhfKd06Kdi",
-	"PcalkbULtcB9e/X68vSnm+n5m+nPr89//+rWK+98wupecWcFs0rjP4+Rta4AExP9maAcy1KEg7dPir0P",
-	"RNS3DK/lgsf0V/KN/U4OouwORxSgRT6uKHBagmMFKP6BME2Hye6MqvNFKs4TyupqW/LJZe4ToP0pCsiK",
-	"sIAwf+ugtVjjKNqiKy7kPCY3f3rtlOVigQUWPQfaf/vjI/efFXoBQnxzJ33WgE88NlYHoAIF3F8vCVN2",
-	"+F2yyyk49A2i/xJTSa6xJOBAexB1VjhVsCTTyHyoQoC0Oy7yYwKfEyA6lpStJTlAeOxwqlTKAgMRcZBb",
-	"JbvlJ2b/cFQSoKVCLlArvNOr8+kv1+e3Z9Pr09uz6dXZ9fTi/E3GndLuuA2UHtaZMOMCc9LfWr+jAG0t",
-	"G0sTDpJ8TpRa5FjvDTZAVmIle1pFb9ahawhAWivR+G9b6CVfM3UEdVeMB+RxdKa1wYKvX0MH4Tmm7EEU",
-	"l9wSbOBUSsIChS1XWNvUq1gpnZJqU5NKssz/Y9/Fpl+75huFD2Z9HMd4q37OROArPFAzoYiNM+3MxkJC",
-	"5L5VGSRNA5rvzN5StxSf/Y344OPLb6icOMAIqF/PBMLJkwhu3aCEY6yBVUwEUX8UK8wEWpJY8daaUwAX",
-	"qMfTv3HKSDDFstrDon17xpYwy2u9Wn1cfTTxiARYkqakS1KGgVNTy4jyEq/4RhOy3mpdkBVWmJucQTSS",
-	"ldECwyn24YxTU1cxjUgodx6JsKBwILg+tYMTxNZRhDYLGiV+Sw26ylOqh7XeoAPVpVPr6Pan8h/08eRU",
-	"aLIpb/QXMG/Mnw00pKMjNziKNLxOjNnF4EfkKwoWaL1S0k7ZuNl9UyYHvSz03CroxVxz+X2Ec821HqGA",
-	"N6XBfY+/FSQ+/6lEB/ZtAySztFPCysKNlkFncauKpF5aPloUYppdA4rUOm5n0HS7Tbdz647Grjt23f9Q",
-	"kimojWv90PU7eESax7N20OyRIW6O/G7Y7AQDMsTtWc8/dmuZoN9iK6gvUNttq9+uJdcQqknKsL73LAVm",
-	"t/HpQELSAL8nESLZUQXqpbt61L3p5eDrmW852bPsvYmX8BwoHEFAFbbj6CoDlRBHgjjZy6oCbgmUyXn3",
-	"HekWHiqeSL+6d9NW3mR2ZWTMu++GTO8LEqpGtn9wz//G6cXfTrdvqLu52Lqbi+hPm8tbvrn4iW8ufuY0",
-	"/FMZdA8TmylJ/QAiM9mMSUEqkrn98/Qh8FeWjb5Nxd/N3bmzQdjG/U5zGHRJs+f3+81R6JJmNzz2O7gd",
-	"jGY9V2urcRUutN0UF6xGW8O+pHckc+OviRCcoQr0zp/kAPpPD/HpkbLrwIWyJz6Uh1kI7Mc0c6c3+uE9",
-	"PK2KQ+UAljIss3Ju2xlgHYJjj2dgu683OVkxV1R//gRhQzsx8ia1Sc1DS6L0JcYZaUGUMOYRqr/0G2An",
-	"6FtA9ZdhA/kLHGNfkhicyxMWkyW/M97fzYJK0BJ9gmRMl0sSnCCsvtoky5XcItgXUrIX6V/MtkmOR891",
-	"tYlQTDkt3869MN3PX7+Qigt02OtnefLXoGtYupKs3z8V87X87gfkwW9XwQPpowC4EoxSdlFW5jmLtkjG",
-	"mAlqMww0W0X/+K//RvDBFmCDTgrQK7y/77Rmxarj/kxJFCTen6JFRaKgSpcnMRkjD2LSgBQ6OYbE2xZY",
-	"6OrHFZaLls09V7/QlncrmwLgtaq46ZIIYehn/6n09tIXqo73iuBILopydEH8D/oCTCxMvfMBrIl5rH08",
-	"+jcZ5m5+LMix5EvVyFGlrxa3mKKDvVXYStbL+SUXfFHkRCZF+VZpXRmrZ4dOv9Pke1JzqXrjy5l2zWQ2",
-	"nzHvi7qp5YPmfDd4aa0wte11QJjMnVfgZfm4OffBYdJ/J4S+v/GZnmY3gE+D4CHM7R74Pc05du/2NdUJ",
-	"F5WSdQ9yuHnkMMhvsANskSpaeHp8+1KJaYiiJCcPFm9XxhFVAKLapgbiQyH0hcc3Cx94fLt7hT/3AkF/",
-	"eh8Q4DMlsffDEnT1UbQ/fycJa3MoL8Gvf36JRr3+sS2LQDreYco6MBJSiR20xP6CMtKMCQ7gF57PAy21",
-	"C2IQgiglH3ruK0g9lNVdimEdLfPSYCs4+0yNhlNLsupB4MsFD6bqVziK+AYetnnKanMVWfJrJtYrnZ8x",
-	"XZKA4imA0qnlk4AVqPOhoIr0gnIGLmWSxAxHBbntVCWCva+QITbeVIF0AJsKbfFnZTyVQmPgM0c8DAkL",
-	"IOlG6UiQDHkQfWW0wQpVPA1ufdoTzQPNr0pQWrBpqthjRSd8qedWenUT8zLNabVpySlAIH+GVDsT4Rfl",
-	"2q631+coJlCE4hPE8NLmDVkyUS8CCifr7g7PVaD3fh3O4GPJtAfiqiL9ytx4xQei6DIEXn5QINAp8j+g",
-	"iGJyKDjbKxzsNg3+wOfXggQHPVpmiIEl1lp22TJglIy5Npza8horv6xgqqLBvH8m83Li19plbaX5paXg",
-	"Mhg7U0tImZA0hKKdCmdru93surft43G/O3Z7rV631x8OUvu+jTudYNRrHnd7o+bxyO80R8Og1xwek74b",
-	"jIIR8RV8dB1Hor8lNZnjY6cmFrjTH9TGtUHQCdvY9UezITkOBn5/1sPdUWfYPnYHYZ/0gq7fmbWxOwrL",
-	"f3f7rro1QX8lU11YNG67x26n11FA5jEJ7K97w067XTaccpCp4AZfMZYQ4RmJqnnYijKIn81I5OgSICoh",
-	"B4ozUsnTLKBLNbzFQhocE5O0Zz1Wsy2KiQIC1OGwwCZCQtgLSb7BcYC8D4SsphEWMmsszziPCGaaAA24",
-	"w1iHhfZkk24WXEAcUK2q0yw4Iza/MUhPvMECLXFA1B6x/Xsx/HZv3W4W7z499FWLpcUDveYbEvtYELQg",
-	"H5NE0WLmf7ZM3G2OcDN8/2nQ+/zvld7bDA5/2l/PEPE59XEExdmovllgCeDB6qLlOmaiURmjrDhdjkTK",
-	"DhYs89m0OAhIgCSHPFC+Yblypuyt2cSNOuTK6uxc2K2BkL9Ysw/CPq0j35LrJ0+Qi0Iepzd+2GkKnDpT",
-	"/w3klwFv4dzJJTt5dpAj/oTEqiSgZbvahx08Afc1btD2uJMLdfntoEO6Ya+J+7NBs+cfB80hGYVNF7dn",
-	"Hb8b9Eg/3Md2u062JHxcGwUd0gsH7WYXD2f2e+2w2ceD2bE/DEYEgmQJqx6Fw0HgDtvDoXp20B/hTkgw",
-	"dv1+Hwduu4+7s7AXtmedmTsbdjp+0O4HA7/dn7mh62J3WGDVPX0Txstm5H3b7Q37xwOlcmWkOvy23+93",
-	"rOzuuL1hCYN7PyaD38OuD+Ck35DZZXDjkBhVwhsfz+cOZFIGRfbGtXjEb8yjX8LaKks1K3jbY5iS5kT5",
-	"pgwJm3oqDpVCbB+v2h8b+rFY1tdlP1n28aV+sUQBvz+C9NjAUHKBlN3rMM0fZYfCeaoLN5ShSUDwSq2B",
-	"ZhXHVkVAcklZ0lnmoPBkpqnJgYlD7XYh1+NAgWVDhG+4utcfIUFoX7rPPTk+GbA9Pki+AxL/2yLkGVg+",
-	"KvnoiRDyi9lMhpK+IqfJSNQ8oB6lqj2RdyePqboZAmoi0xxB27YzEvENclEdmyYLS7xFM4IiZbVBtrb6",
-	"+1rgOTnUVLIeo6JvGUyburqjmAhBgoapQjSGTkCFpMyX1uLJaRepWQ7uPiT5Y5SKB/iknNoticiSyHj7",
-	"wjYjO5STkDvd9u3dpxp0loAdhTyNPJGASh63+IoYLSRraUg8ax6H3VysRlf/t6Ds3vjydVs5TmGlXkfh",
-	"ttilYFRQkd3jgWSUAONMvQdBf/zxXL9pm5bZH+8J8piV94Jcr3IfyMvp6aYtHCxRDnqYy0j9hAGZrecQ",
-	"DIDb2eBYMUvt/H2/J3CcepOLN5nrIXef5M9c5OGRoJ9jQpoK8VF6OMc6DrBASuucoTojiprmyJbDdDsI",
-	"jq8dHuWUhpw9s6fPAd+wTDM1wiQNKYlRPYwJqETLxoMVII25FTkrOkcILhMt8ApgjOrXP79E3W531HC0",
-	"qMtszo+4/+EkqTo2nMMn9I5A+xNtnGhBfWjlQAF7dyY/JLhr+i5V10/AYaAjFUYzqJ3iYXJHbVfxYYb0",
-	"R3Voz9Pk4gFYOSMHxAlKtHrg45rPAa+4rVZ22q1Wx3Uz+sqDFBtU0msmrKTY3KPOVATQqjWcPMalVvdk",
-	"clOljJqobunELzHjTHsQ4Vk4npVYUNP5TOjaED/CdDlG7Var3Rmmku3t7c/NIVwlX8sJ87Pg4nEGWmP0",
-	"K4l5c0MDuXDQjAYUai1iGhCRhyQL0u9FBEPUUNkiMaYRFDSmKqMue4d2b/E6IrpfpnEZ5nZPA1QnkSAT",
-	"1nPbyUWCsxm0WmPtn16d6+d23EWjdBntzvBe8v+FzBacf0iYfrk54EY/AQVjQPaetNloAVUPLynDUutw",
-	"S7xaGQVohWNJfbrCTLZ0XsguIjBbuEpf0Ltxct9QaPmIL8Bu9r9F2dw+bpt16tjV/veMZlt81SSLPvBl",
-	"HvFWIba+/wO5cGaiGBixtH2jVRe47c+H8q6qrd3HwHZB/sD3Kk9x2IrJrQHTzKLxC0hRLNUH7pCuwOOf",
-	"CUQDB+FIcE1zWCDPIH6TBt5J2rqRM/VKvIU6vOVKonoQ8xUK1tr5RIQiESob+cj3UsynnVk7dP0R6eHj",
-	"oEfa4cjvzoZ4EPRJL+ziTrvaUF8SIfFytUdIm/6XqZRmXNqOfFQk+9xgAWdrHF63Z93RB9wHQP4W8K06",
-	"Um98CfY4VWK89KlyE2LQR9SLooW8X85evLq8/OP07M9nb25vPGVH+Xy5xCiiwpYtCkhNUGwcklQE2hiB",
-	"pkBxMmFemU+ZnnVF5uOBHDUZ1D7J1WGCqsPjQHcqTLN2ikyhyGGcKjZZwfeqOYRhb+93s/UMXf6EtSH7",
-	"haUlj0j53FmPqRPLJKKsAtqHY+lDEs0eGDv4sry0QhlKzqOe5qwdlH26i88enMBSYpDlTJbAYMjD+D3g",
-	"VfHk8KmKZJOiQfUA6hsjzLI0J1aYJe0H1SuEKQ4OzSNs/fAzgSKC7wiax0rVrUs80zoc4wGxtdF5Tp2C",
-	"oVB54s6G4cBvk2YX97rNXtghzdHsGDcHuBu2g45vIgSlFFiTodIfu23jkSulfeZcEP3gmIxwe9bs+N2g",
-	"qb7aHOLRrOnaEAXuz3KpokuKrecXxMyxn4iUWdt3gxEZhsd4MOv7vaBLOmGODe/cpLm5Cvb0OYOOlM2r",
-	"+crBZQn7yhFKov57Ybs95uPRnLK5N7bCIwLLylv2xMJq1wJJYrJWKlAxgWat/E7u7kOXKFzsznq4PxoM",
-	"j4+Hg1Ef92ZdvxO0iXvP3buFu7f3VaWsVV/710yGu89Nkus1r4OmuumFzSrVSRw8zkmWPZw/ODxL70mS",
-	"l4vy4XB36W5t+jtRTBlVHk06FYqPkgXprdoG69AtS984eG96bhcVmxbvoK+9gQL4OZ+PQobBsT+YNfu4",
-	"FzZ7pBs0h35n1mxjN7R/s1doPuqqj6Q8G0fUJznKzQaaB+5xe9gZdXFv1vcHwTEZhqO9lNstUG6Vspgh",
-	"ZGPhPZFGmC023q3f5fTeByh3D032eERB8lfrlrBP/6toopDZ+x4iz5nn34m8swj0eMLO20Zgvln2nUlg",
-	"0Q6xAv6gujLlMpWfkutyzxNkUvkx079IPgndI23jsafV+YrVxoYuB5nq4EdoeOWq4wpJbQK2vxDyAe3o",
-	"OpKwmEP8DztYzKCkHOTtWN2sifjrmMrtjUIWjVO6Ad/pWheV6p9+tkT5h19ua0WseHXT6Q8ywzJMzztB",
-	"/Jho3/21euLoTP83+Onm1Jbh+JyFdL6OSYBW61lEffSBQC9W8nHlaRNdY+kJoiHywAULqUPwx5XlVRIt",
-	"1wK613nY94kQxskNJABJcHCKfM8xDQAIZZW44PXZzS04b43n+qJ38wrBPSk8XUVYKjY1zjYDq2gBpktV",
-	"FGOfsA2PP2jnvSINaWMIiLI5EdK2W8URcLzEGDoyU6dWMZfc55Ee1aB2OoP8at1Z9VRsma92m7SUM21z",
-	"sUTeEVZ/xSva2uJlpAAzYf/2b+glZ3c6M1tMWBM9f64u/PnzMfJOTYES+KnH6IXuxzhZu27X/8Mvt/AP",
-	"6IlqfGoetIHzUMzXkqA1i4jQwWjdXhboGG/FhCHFETS6jdG7914LnZo2j9ATC8qrbdiACtsA1vfJSoKP",
-	"Ru0SKneE2qdevPfx41H/40f1vLerH56nY2CjXv+4UV3/BXvTlV+oos4G2qAJWWjbF69Z0rwWsy1aYBZE",
-	"JD5BGN1RHsGr6sNqaz3X9Ux8Si0zRqVIgEaLisomkMS6REpdHoIGu2aazo4JLXrFnofqjOsGy1DuExH8",
-	"QTROIEihSMbM5zEjedSn7VQeeL+L0sE8BvpXeE4Z7FrdAHjsCAt0UB1J/IEgT5fHo3q71Wq7roNs77y+",
-	"q4UC9L+CgWqemZWmFlbvskNnq6ErPCc6QsbjALIuGNmoO9PZ3rBMDJdqrnnNAhIrZuOv41hrN4LEUqD6",
-	"B7IVBFoqmIM1WvnVoD9BtgeD+mzahkHD5fwn8fw5bOjt2/OfhCUCgWmQzlM5sZEjvXV9d7ujZQCWUsAM",
-	"1dWVeVp58ZKcumy4S9cLNszWXnEhaUQQZau1fP4c1a2+7S8IXiVAc3a1GdRO6RUXgs4i0hirbZmmzMBz",
-	"D5hGoadQ/OO//lth1RAVh04ogvnDzeUb9WW7so3wmpE3+t12F5W73zuIfMS+jLaA1jA0B3qyo3oS31OK",
-	"QpYQG47xJxmoO1DQh5KRg0piaWakv6QIZcGjAL39neu6rtoNMIye65bpuIVOmRmQoV0HRbgmHYJ9BTqi",
-	"+WI6OmOMzIgMBBl5av9ZIWMaTurmkrbTJMzdibmUkekGqfBFfbe+q6elo3tZarh2RijXe9Iwqmwj1xb6",
-	"BTrsGbxMGqxThevQMVbRmaNlgNABaEZIoPiMAYbXd7so11VbN3BHxZVshqAObYs0tqOzBHXxELZUaeWZ",
-	"0XLFhP0Cu7dxhrfXr4130v7m5uzl9dmth4RSTrIKy9Xlza1A6jAmhwILg5h1L6uLe2MTTnWQpzt/JCqY",
-	"+kEBx2voCDCW6O31awcJOmc63UQteCMxC3AcTJjdNRIr4tPQSC/FNCkjooVe6Wae41xgS5e+6C3SwCmH",
-	"uSbMxI8aTvpiukdUf8vox6RVIbCbNOZkdHf7mto5luuYeAoMd23HQ79D6u4HPfTq4vRl8+bVqalP8j6l",
-	"m/zc+lRa+HPrk6KAz56jtDySzlebMB3+159tEqZkpJ04420WgvhTT8lBfVtKrWy00J9JTEOd0JJsUrdb",
-	"BEcS3kyYDn/HBNJDkn2ITNPXvmnAqsAQar6QDw0qfj1GAYko6BsAJ0gjEDqk1EJnKcJQoRjHWuG93ixY",
-	"O1iP0knqk+zkO91NXzhIcMh6RVRMGGC7TjgwTwIW2eE/Pl8uqVSak9f5+NGzxGXZr8XxhPmq/U6Y3f6J",
-	"4qIu+j1nxENC8pVIW97DMnCME6XO6F7PkLpQ16MGdbkuEQqgAY2JL4UzYYaLK/03nRqk1ZWGliEypsll",
-	"tl0kHBRwpeuzuWl8OUALB7UHFgH1tLMJwzO+lqgzUn+FsWIBFT6GeB0yI1OoUQOyKrHuQm0I67mHjBls",
-	"9asJ8z42rTNWMQG94/rlijClQndbLpRDMp7QgPC0KmaSNaz9BjbBDPsfCAuUrVBzanck1inoNbfV7bRc",
-	"iOOvCMMrWhvXui231dWlewuwtKr6J48/1eYEnASJ+nyujMGkaRP0B3FyA3J3+BHSR470BLZdYfrMg2YI",
-	"rjL9c3M5O667p/v0w3pm55s0VrRpvmQEtCtFMilsoCV2T++j6vPJfo+KTb/hvfb97+U64X92an23e9BL",
-	"2V7tyZza+94zW1M2+Hq5xPE2e8lCqV1xTsFXQl4ZoEo70VqAk1N7IU0Rz0XOiSVqkMlqZvjswCiT+p+0",
-	"L3jBg+3TX7ZZ5XPe9yTjNflcwrX20y9fhWcvbbnVt0asnju8/6XCQD31WvsAfCwO41TvdUb3v1dqNv9d",
-	"CMD0HU/J/iRLAzPi8yURUCMMxLAL6Z3ax+ayJxbNjTpVM9GODcJ9dqp47yfbzO3zAWz490TWvgWP3NnG",
-	"3j7wPbC3d/9LySTb74FGOrXduuPqBb7Z2McqHyRW7Vx6SGfbj1HGcMtiVnEcSuKGIME4SwImC9XaxN7L",
-	"16c3N9eXlxcwGe7i7OLF2fWNl5iG9dTl4jacCRM6FTXmQmoxMlP3orSoC2tMZjwpsy3yknwIz2henomC",
-	"GbfqDpLI9C/7ipSRWWXX0A046W90UaaLFDoVRAFKtf6t5rLamwZGWswjgjz4o/cVqCdVUQrxpo7b9mxa",
-	"pJkpYGUATrQgrwPeVShVMEOdoIbwNEnV1q5kQQhLByGn6X+oDn3UgAxsdwnO7NAEOl8oa/M0CGyvJA0j",
-	"7U0aeScThvXfVngPddrHD6Cg0yD4SspY+v2D1LCnJtrK0UTmxux1Atk+pQa4Z+kg+D7K3wFUnw7vfwxj",
-	"eax+6R6gJyYj+f9XKKSnQZCgZsIzYRogOg/IcsWlKY36Glqo1Rk+GfGr9VI9aXGPaqox/hqKh8qSuFcR",
-	"7dR1Rv+SpPDNMUYDsxppTsy8n4jeZadsi6Q5SKLyQRDA5ET13O7Ty1znU40ySBaVi7TQNpPhnJMNh87e",
-	"SpJq7leIk2GT99taJnXlX8jzlW0UcI8DzMLpN322TGs3NgLGw6zBlHeMfRP7714nW77Nxlf2teUX+2yU",
-	"va/tYkvaRpQR+kbnRf2mbP1vcubd6DKPJJsvpz59JZUpkSqf0vS9z4eLmG/l1dtDKpAWbxL1fmP5la69",
-	"IkJ9RcZ+v95grtJKAdv7ZD+emZEr30YMmMW+scn/QFzPjBDWce/fZMWXy4pvTp1nLNjF8NHZjiRvfd1J",
-	"mvdOGn4k70/LD3f73hVTifkmyZ1CmwWHRK1VWg0hM7gKWSZUCvQLmd1w/wOR48IkV+jUwQSqaxU0kxvx",
-	"j//6b13g2DC1jAj7MRcCSTwTjqlytMmgmUpIyEK6mb4+O/3z2fT316cvzyBzLibm2zYHhMJqkrI1EWlq",
-	"kNpNo4VO9dxRSKvXbSohl+WOoHpKf7BcwzEP6GTHBcGxnBEstaqtdmkTU0gAOd7WSzthSQL4Yi1RwDes",
-	"hbzsSFBwhmbGtiauXSrSEa6QizNhXmF4qIfqm+yg1YYOUJQGqeoghvB0bhxBbA3GOA/NxbTQNd8IcHTn",
-	"jQX1mgmoT9iEXcK0qqxp/szG4Zd4qxP5qByn5v6cyFL2rDrLljOCdMcQr+f2UDLtQWdk66S1U0h2HiNJ",
-	"PsojX9x5KMbsg0KRGb8j+QxnndmcXHCcHAcL9PLmzxMGSc+99tB1EEZ6NhWKKCOOSZ1WCG9ykpIGRUx3",
-	"MJExwUtoPCM2JD6xWb0TBqlhNjNW7WarAA5Zl4bKT9XiyCdRpMt8ocEKHO7/eA7yfqf+01T/+b8KLArp",
-	"J0xnO+E4psrm1Y2mTX5/SD/aRDHvmU5oFisFdbEgxORgU50OCMmz6wirTbDthOmsJQNTT1+M2qmThtlQ",
-	"RD8QA46IwpXvds4bOZYOff5RfRGVbQdLs6OL5SmdcRtqRczc505xMLMerZmbhVOaidwejNwDJlIdsBt3",
-	"7PYyu2kXd1N4vj8cd9vl6UelDXb77vG9I3/eHzxqvjDfHPpCGtLNtz0zSzhqe45a3ilAwMkezyns2wEo",
-	"TJjAS+cGLx0DWafqBh0HLqEzUSIAOwoQDhzUqYKwUwVGB6DUTitocEWfJx6tl0wkkeEvOpl3ovMIodbB",
-	"titD9be3LxtOUXToJlfFed86Ma9QtL7XrZbpSlBXXKEBQizljPWXN39u/OYRfwql8JcFN+AmQU7c2K5Z",
-	"C75BEWfzgzwE38qWe6S6mVRu7VU2CZPxNlE3HQUBCFHDZP1sYADaX4CSs0ULpafxFWFOJltjwkyQW8fv",
-	"IbIQEpIMzAflgDJdVWvmbarfJ5prJnmWsgmrqBe7VyQmE9e+ojmZrLHDjNQh/IQj6Gn6v7lPqmgxq2bb",
-	"yJNB4WcZk0aB8MdzsWTIMuJzcZRUUh7p/q5VaSRXUFo6RoybekMG5fVKWYX6HaTLQ80fsZTYX5gsQ5tB",
-	"YsCkm0ueIMwmjDL9shIbH1c0hqwRSCyhc6Z795oSRtRz2w1Q828z1VXqYS/fe9LTjS69fItJr9jzUu/C",
-	"sZUxE1ZhGKgPCeSBOrKKMGWeGefiMXxH51jyuCUIC14Q7Kvndam1LjzQElTv+CXMf1WKdqlizBqp2nAK",
-	"MY3WUAqpbAYxnrB2Cz1/fms8uM+fj9MMttuz12cXZ7fXf81XJaF613UbtkBMAH/U5RnwT922dMIQgrLz",
-	"iOpOjow0zUMbygK+eUBZk5Op34Tv2ik7mQI4zVdNo1zDPFdEXWsQxEQI0Bv+8Z//k6YpwV/NBSuDEyHk",
-	"3V6/vbk9+2l6dX35l/OzGw/eSIG3ZjJeC0WP5qtog6MP6njeX5o/83gDdQ/qX15SJQkfjul8IVvo/Opu",
-	"YPZo8piUQWyqwY4GvdaEddRtnDGfK6hBoa8dVGx/6ZmSKihrIkxSuQU88ua/0pWn79vLTTfWZ6tEvhzm",
-	"wWTnSBDk9dp9VD2oUEmartrjDf11F7ZcnP5l+uKvtwp+9W7neDC0LbFNmzz0/DlmwfPnxpmo9g1bpCzU",
-	"9bgOIkoU+iQwKqQ2dRWg99QYwue5UlgEIhTMSgp1ewg8N4rSMSyGZnw5S2uX9bLqFrAwvhSFi2Al+zyO",
-	"1yupX9O7MMU6aGdp4YT1FIDA3IYCQJCNCla6ayr8YalYBmBOscOud4I8aKDs6WphRcpY01O+5XG+PBIe",
-	"VjIcU5YpgdyxSTNUEL6q8RvGM05Yv4W8jtvzxhlGCqhqKqYU6zHTRVrI9IaHbFW1TRKG3LQMA/VkEXPG",
-	"1+IElkkIL+lhPFuHoabBcB1FxQWDmK9WJHASIqEMKThRX5+csmT33l+aCRSbP+n3PGRFrPGqaD55eX0z",
-	"hjpwHtO5+qKCGobVFSfha0layLu8uj2/fHPjgW8jUsSbsjuccE8STBgAy/CsU2hq0DS9g5unUcQ3zUtY",
-	"Z4yee86OJy5giqgYQ2WjM2F28V3PJ9WGWSJ3UJFPOBOW6xFg6isLn7zAH5unczJGwwFUv5vKLKiIU8Tv",
-	"KLCHMWcSmGSutv6ZyCDWibXKLNRtwaJuOJCU0d4HpSpNNrncc2jD8OCAjLHwdd8MG/rJZI/pntU1pwaV",
-	"xI/odf+kPe0/O3r5/CaTNtvZbR7Whz/Zg+RcPb3SJumO9vyfD/arlHqDJ54VECh538qnCWxvUhtPalCT",
-	"vwDbeFJzJvoY8BdoXT+pfd7j0zjVDDRp8GCUgTIfRWKBFWHYymS1s1a1A+K+eFtFNt6p6XgBHLGu2F9T",
-	"s79Gwh9rTk2zHvhKBY8qf/UV32jrMqEejejPhGWNiu9Y3ohmxMdrYcrWNTeFTmyKndbXYo2jaItcsAZ2",
-	"Z4olI8EqZtwCdB5vnH1JGG0HTWdbhjzELjVDZqvNUtAkdT8vsUOTsboLzygMda+shRhvVLv/Lc/wNtXV",
-	"qhRGpejlNEJU93aod2b7Onvlm10B5xrrEyFrtGdlA2uVvu7lrIRGgbgy5kLFjBZTQr9mkkaZ0Qqmt4rS",
-	"VuaYwoirCqpo76CKxxj4pq9Obfzufdbc12LN7irtOlTX3ZactG+EgzKcxjKanLWfvJ3J0knU5+YMBGYx",
-	"SWdJdufeXJCvnG1zsdNZpMsJW/88hcFq02oLyirzgUPYI6T3Y222fKhc8IgfkGubGfv0z59mWxzF9cNm",
-	"2H4XPEonUGaar4rdxeTqsT1l5OUZcl8nq6m8zjcuJc9NRvutmPyfqJg812WYb1jaJ6TMRTW2H56Gmuev",
-	"h2WdZjBJi8CH8drM6ybr8Ftw0t9yVR+Vq2q7/lQy3Qo2exhq2UbKe4Ie2VADOMds72Vr3yZD0GZbqaez",
-	"wj8knxNwcYLriUoxYUUVXynUSnM9yft+uS+JNCqhlx0d1mih62Qeoe7ftV5NGKjibXBRm7M5dlATmuOV",
-	"AL8aMBDhIH9B/A+2sRIVOgIK8wXM2CtzVOjwdmJb1OlOQt7N5evL6c2b06ubV5e3WdsLXmh3PVSHzSQH",
-	"1dOXzCG0Tzzp42e9wRNm2nmB6QBRNeMN1q7lWI+aapyoTZqG1zpljutsRxRSmUcOaP88Ybb/YqERtnEG",
-	"mnGUuk228b0lra+9pDcSQCMZc6cnaamj6d5i4P20gyXtBMmAJG2vAptOWDWzGjpWYTZh5lQ+V5YVt6ly",
-	"u4fyZ1p5JECAqPaWyLGJxeiWprkWhBq6tnEhrAMXYzJG7SJ6HqcGhdDhCogDTBgsr0d9EWamyUiEg0Ck",
-	"tnkWhKfJYuaEcKQkRVWnJvoLJRLTvFWFrW+4bm5lAjCUzceQo6lsrrRBLl4S5CXlo/62+Uey9VBd+HxV",
-	"isg2JsxE1Gydu/1MMl9c/fCBbE0oaRXzYO2T4CQdRpamWepHoM+YpFEELljthU7K2VFM1gIOCR81/VID",
-	"GoYEWmdmCG3kIcm5Apf65YRpC8THEarfvDptdvqDRjm+bNTMZPe64j4HWxtDBCd4emScvgXANvX9C5zp",
-	"jQGU/vbq9eXpTzfT8zfTn1+f//7VrYfqvYa5S5E5dF3xHsYDYrqiLgH/4HCdkTrbdInZdmperI4gWo+9",
-	"DSVSKfLYW9d9Dit6PDbyxKr9bLpNILWdNYUdPKvIKQD3RYYhGz5V5doG0W14fqKYf5Gi4ZSSwMCt0PQX",
-	"XBAG2AKXtMQfiG38lrYXtJSEQ/BfQvGp9rOk/uUCTeTdJpmBhf3+fTPC3+8zQp4fPS+5kLV3XUxq43fv",
-	"XMd977zrOr337/P+4qQ3/YwyJeIf5fJ9Qu0sd71BlYb2xlCV6WsBArPMemKyivDWjtkEdExI2RCwJtsJ",
-	"SygQUBeaC6vvJ+RskwJsp10jMvREZIWnT9ze4QAY3Ortl/eY25uJGVP5gyb95cZz/HBdITIo9eAGEfYK",
-	"H2xl3nJ+gdn2rWbP36fGEUOtf6JcJziWz6zfY2He50I9xAqIlASVu1MOb1OtTOdLWCWCFv33DvLObvF8",
-	"jCY13fFdLHCnP9BN3yc1z1Rl/KVpL61pNXuvhbzzsPmGM9K80GlLiapimYH6NErUma7bU5LrNJ0gYZT/",
-	"dHi57WR+n4B7DQB4AgF3zwvnoTrfhRn8W83aD0P2F1sY1+/UuoeQsX3rDZcXPKAhtSzgn97etid7ai9n",
-	"Qc18JjTmf7HFfZ8P3SIk/Rbo+GN53c3RD3G5JxT+m9uoGn1TeykB1b0e+oci8if76c+H4fQT+Cqru87Y",
-	"fexNJsgOdet2as7+OOpvrPxfg5VDZW6Bh6N6z+3peb4xkXqITTIr30xxfjrSWFG2t+1WlkLeshVlX5/t",
-	"W5Xr2/DznW02zS4ctFbHhinW+l8mLVt7A6h285knCsXejd/4fxnnAYvAbWhsCRicFuEZidCcE4Ek542T",
-	"DO4rC0KCzwjqWSHLC1z4SfbJzlhuMQPOXFOydJLLbOlrts0sDOMSrCNXO/Yl3+A4MHGDD4SsphEW0muh",
-	"K4MYuLQG7FL7IHxTdqEPW2ecESjbgJ8bLXQqJwwcfX03YyVASXpSVBYTs8IJyiLj0nT93NmFM0vIV9+B",
-	"jB+RdwqZmgo0tXHtRTpnZhVzHtYOzrbMHrqyV9QDi47Nk1MjlEtPOzXjjSpX8h6P+92x22v1ur3+cPAf",
-	"NTMJz23jTicY9ZrH3d6oeTzyO83RMOg1h8ek7wajYER8XHN2gwKGrrNUq0gUjvGxU9MWbm1cGwSdsI1d",
-	"fzQbkuNg4PdnPdwddYbtY3cQ9kkv6PqdWRu7o7D8d7fv9mpOTdBfyRSEVG3cdo/dTq/j1LTlbX/dG3ba",
-	"7Qffzf1MWJ/wn4CfHuRPuqLMGjffngFfFdivjoEwxO1kIs2OkOAZXphlkwLciE+phcQEsGhPvPeliaPg",
-	"vK8z8cEA+jnFdE3FwU2sBkb42Pc823/DLBxMw5gvYWgSkhxReZIf1FaM6giJt3qyjQIkfEIPiwo4g3k/",
-	"5rfJ5Bno2Fzy1IoFjm0bExh590yYWOI4ieDZwJHkOnRYjFaiupelQA+5EI9OV4dCcgkJkmXHwYTZntKL",
-	"ZL5pZbCqGJ4rfEcHFe03rTNOM6okPAkho8RRh+wWIaRk65z08R2kw4+BFflJMLZeHTo2NTJbFHAbe27c",
-	"JwU1kMi/mkJ7eLjkpOomURYhdCax3t0DWlc/jbQcQs+HdqvdcbujdlFaDpp+e4Sbx6Oh35wFo36zTUIc",
-	"4s5wFszaGZEY4kiATMwQOgjGVEqOCjUdQeC28dBtNwP/OGz2Bn6/ibv4uNk/Ju2h3x0O+8cgDb+FZIUZ",
-	"+/eMA2+73X5vMBy6yYDvbts97rifi8LZfbBg/i3u9OM6Dy6wYo1Z/0GW0e9MSThEcusbvMdvph/6ylnu",
-	"mZUqCzgg7vrPmqFsw2oFimGBFnBQQ7jPr78gOJKLX3de0yv4O9S4f8070stUXs+qtbeA4zW9I4wIkdSL",
-	"r2Luq58hoyJ7ar6yTfJAOv26Mxh4avQVyHgD7WwdybS/ABKIRyY9bC21IsKhP96aQVcRX3cEwBJhmKmI",
-	"lEKT7VnCQ9BY+IbZDggwpPrq/JloGJUwjDiHj3lmtx5iprJaZ4/kGsnBiNFgixiPkYj4RtgPVikw1+rR",
-	"73ijsH4rQztfeb03EHXGwfYEefpqPJi3jTYL6i9QQFaEBYT5W+jQABbiHny7hqTFLMJlZ70mk16BBJd0",
-	"ruFuWg7oIG8FTubXy0+Yf/de6Xy6clsrl+tY2fBHoAuaD5WKGQEasInYbriVxhPUsuVspZSz2Dms6aT6",
-	"xGIzX0hqaaqSnqqn8ZbHv5vOEUpB4HGhRTm0CUmmmE3YLbRZAaiab9r2gidpYmXad9C0SEWnaV9B3eCu",
-	"5/Y0UZiDZFq0fIacAzvTMqlFzlqUeUrKzry9Jj6hd1+rtiO70uPrZtkWdT5+RNj/wPgmIsHcWI5wTFM8",
-	"6VYnR8T6eLHJ+zR6vR7qGvIYzTkPTkweKgOCg6mm+2nplJkvlIcMS44yA4pRnSprYEmYTEsT7JYaVQT1",
-	"+f8HAAD//w==",
+	"7L3rchu5lTj+KijuVplUmlTzJpFUbdVftuVYE8tSJHk82aH/arABkoiaANMARXNcrtpP+wBb+4R5kl/h",
+	"AOgbmxQly5fJzpdkLHY3gINzv36qhGI2F5xyJSuDT5U5jvGMKhrDv15EWMrTl/o/Ga8MKnOsphWvwvGM",
+	"VgaVUP96w0jFq8T0HwsWU1IZqHhBvYoMp3SG9XtjEc+wqgwqiwU8qVZz/a5UMeOTyufPXuXFIpYi1s8S",
+	"KsOYzRUTerHzOf7HgqIQfkbjWMyQmlI0j+kdEwuJ5nhCn0kUcPpR3ZingkbFMzv9x4LGq8xWzRrZjc3w",
+	"xzeUT9S0Mmj5vqfPpmis3/3/fz2u/yeu/+bX+zf1D3/699Jdn47fCk7PsAqn61s/ucYTCbsNI0a5QlMR",
+	"EXmEMJrpFxDmckljidp+J9nxlGJC43TLp+O6XqFultiw86bf6pTt7g2bMbW+rws8oUiy3+gmOEXwXnYx",
+	"Qsd4EanKoOt7emU2W8z0uvpfjNt/JVtgXNEJjWEPl/SOSVi3uI1jFNvfEF/MRjRGYgzQklTqvya7y+Ob",
+	"e2k3fGNctVuVe3d5ZZbciOR2S1+O5lciErnFijCRIhIOAoiRDUB4ov181i/LueCSGkoXfByxEHAmFFxR",
+	"Dv+J5/OIhVjvcX8ei1FEZ3/6uzR3mi727zEdVwaVf9tPecm++VXuX5i3zJL5I19PKdInoFKh0K4v0ZKp",
+	"KSBDTKVYxKGmcamwoqgauKeCWqPy2aucxLFhHN9qx8d8hYSa0hhRvbSHsETZRWBXr0Q8YoRQ/q1hGeIo",
+	"ojGa4RWSlOZgiEYLhbhQKJxiPqGIKVQNxm6jFpynhM7mQlEerr4HOhxztJhHApMUBSSeURRk9lX/C10F",
+	"iGmMYFGEGEfjiE2mykMihjdu6QotsUQLScmQw4cwImw8prHmwyNBVnk8GnJ99LdCvRILTr7led8KJBfh",
+	"NLkjOIPg5uIyd6mvTd9nNeBC3Yz1Nu2FXeCVhte1EG9wPKEP2Dz9iGfzyL5BKHAZ+NaNEuImgq/p/SrM",
+	"osqgojKUCiCkH0NKiUQH3W77AI1WikpgV1JhHurP7eM5279r7oOOEAsxk/tarCisFrIy6DTbXkUxpXfg",
+	"ToGUEMitbNnVVKm5HOzvzzpy2iD0zp1D7q9v97P3NFT009X5W3NIJpG4ozE66KC/sOeoGqwtGtQ8FNOx",
+	"RjajoAQvDPzrRkAHQz6iYxEDwTGJYqqxe0o5UlMMfyE0jHBMiWf4ypJJqpmKFILr/9eAB5msnw1jISUl",
+	"R0MOGCI4p6ECYQEPchRGQlJiUfqC8UQL+JZcyEkwHOnTrtAUS9T10ZxxTkki+GWOCo/Qgs8ZB+wfs1gq",
+	"QO+/LoTCJ4Bp9OkpM/f1e85k+RIRVAI5jpnKUCkIKBFr3eof+qOoGsD/31D7dX1ALtSU8YlmTkOuH6ek",
+	"gQKNOYGHzPMBwpygIKYzzDjjkwBVgbJqCMcUKTGvR/SORmhGtc4k7T1fGrq8ZjMqFuqLeIAl8Rtlv7WN",
+	"AxBGABQ4jtkdBZbNOGr7D+MDfi/lA/YgKF39Xi5Q3PBT8YAdThq8vr6+uHl+/vJvN9enZyfn764DVLXK",
+	"Mmr7SNasUjvk9mtGj4m15C3sO6g10PUaSRtqRnisqJZtTFqzQd+7Z80Fp7vZ10rUymiJVxIF8DEwj1IA",
+	"Ua7V4l8r8FvlQ4mSqNVWjudyKtRz4PF57Nrb38shUuXTUL8sbqkcVga//up7/gfv17bX+fDhc6VUOx0x",
+	"jsH+KNFPy67FMI9n0ogcL9UUHN+9Xs1BgK7QksZagbijRp9o5GGmLbR1aOlFNClSgq5eH9db3QNUndKP",
+	"7irNqnkgriv6v9QdzOqbTaDscawR1KhstWPWbJfs7bwV6kwQNmaGUZbohmCHPpNIH9xYoVRqrgQ4vgE4",
+	"jzjlYw/wCB3mSSg9p80EV+dvzm+u3h5fXL0+v745O/7l5vnfrk+ugnLZD0LKHeAdx3eYRXgUPUIPA6hL",
+	"+6UbghW+iYSEt+9wtMjy6JKnMmza7QbpX9Eis6dSrqxNzn0rsOU+IX4T9/xmnYSH43rnIOzWcRsf1ruH",
+	"tNkL271e97Cz79aX+4dZTt71Mxrdtl3cy9NLDqivbpGHbxEs+UVSeND4joX0q0JiP8KKSrUZGqV7uBcO",
+	"2ccBeZ9IslmeQz8yqSTYhUxZfopCzLWkG2ktLtack4ul1lLSrQSoqrnpkAeXVMWr+rGWTkFtAOxR39gI",
+	"S+qMsVEkRqAa0cyXY4rDKSVHKNYfaAx5sH7jwcC8Ruy+VI5bAq1qlWjGpNQ6VeIbTBccchEjIkBwG5+b",
+	"mlIWJ2z9n//1vwgjI60T5xPcU6rNeSgSk4kWwZwgHNFYaZtScM+YZGJGjUqX1Y0IcycDZU8bqfrhKY3m",
+	"aMEVixDmSMxpjJWItemnNyuNRq+PbxSB5KzM6JsxnQu9Ogo6ficYaGtCG7n6J0IjqrQueWysC8rAPyEp",
+	"J/azy6mIMp8UMRpjFkmUWCbS6NwAaw9xqm0ebDijnOp19W1irp8c8qKFs6aNZPBiXRRd0VBwIpESaImZ",
+	"cntIAFbN45rg0aqWl4tb3Xka56+FOMN89Q5UdvlF+rDm9TPMVzcL+7EMZ8EKzYRUqGONA5k6I9Ccxmgh",
+	"aWwxAWkGEe/Cd/xm3x+3R516L2zS+iFp4Xp/1KX19riJW2GHdOnBOOU7WUW61U8ZzrUQSG97fWe78J21",
+	"Qz8V67EujaxdaATuu4s358cvr25O3968enP659fXwfrOh7waFHdWMKsM/osYOesKMDHRnynKsSxNOHj1",
+	"pNj7QER9x/FCTUXMfqPf2O/kIcbvcMQAWvTjnAGnpTjWgBK3lBs6THZnVZ0vUnGeUFaX25JPLnOfAO2P",
+	"EaFzygnl4cpDC7nAUbRCF0KqSUyv/vrGW5eLBRZY9BwY/+2Pj9w/a/QChPjmTvqsAZ94bJwOwCQiIlzM",
+	"KNd2+F2yyxtw6FtEfx8zRS+xouBAexB1ljhVsKI3kf1QiQBptnwUxhQ+J0F0zBhfKLqD8NjgVCmVBRYi",
+	"cie3SnbLT8z+4aiUoJlGLlArguOL05v3l6fXJzeXx9cnNxcnlzdnp28z7pRmy6+h9LDekFsXmJf+1fkd",
+	"JWhr2Via9JASE6rVIs95b7AFshYr2dNqenMOXUsAylmJ1n/bQC/Egusj6LvigtDH0ZnRBgu+fgMdhCeY",
+	"8QdRXHJLsIFjpSgnGlsusLGp57FWOhUzpiZTdJb/j20Xm37tUiw1Ptj1cRzjlf53JgJf4oEaSU1sghtn",
+	"NpYKIveN0iBpGtD81e4tdUuJ0d9pCD6+/IbWEwc4BfXrmUQ4eRLBrVuU8Kw1MI+ppPpHOcdcohmNNW+t",
+	"eAVwgXp883fBOCU3WJV7WIxvz9oSdnmjV+uP648mHhGCFa0rNqPrMPAqehm5vsRrsTSEbLZalXSONeYm",
+	"Z5C1ZGU0xXCKbTjjVfRV3ER0rDYeiXJSOBBcn97BEeKLKELLKYsSv6UBXekp9cNGbzCB6rVTm+j2p/Uf",
+	"zPHUjTRks77R92De2J8tNJRnIjc4igy8jqzZxeGfKNQULNFirqWdtnGz+2ZcHXSy0PPLoBcLw+W3Ec6l",
+	"MHqEBt4NI/c9/k7S+PTlGh24ty2Q7NLeGlYWbnQddA63ykjqheOjRSFm2DWgSKXltw7qfrvut679/sD3",
+	"B77/n1oykcqg0h37YQv3af1w1CT1Du3hej9sj+stckB7uDnqhId+JRP0m64kCyVq+k3914USBkIVxTg2",
+	"956lwOw2Pu1ISAbg9yRCJDsqQb10V4+6N7McfD3zLS97lq038QKeA4WDEKaxHUcXGaiMcSSpl72sMuCu",
+	"gTI577YjXcNDxROZV7du2smbzK6sjPn1uyHTh4KEqtDVT/7p3wU7+/vx6i3zl2crf3kW/XV5fi2WZy/F",
+	"8uyVYOO/roPuYWIzJakfQGQmm7EpSEUydz/fPAT+2rIxt6n5u707f3QwbuJuq94jbVrvhN1uvT/2ab09",
+	"PgxbuEn6o45vtNW4DBeafooLTqOt4FCxO5q58TdUSsFRCXrnT7ID/aeH+PRI2bXjQtkT78rDHAS2Y5q9",
+	"0yvz8BaeVsahcgBLGZZdObftDLB2wbHHM7DN15ucrJgraj5/hLClnRgFw8qwEqAZ1foSF5w2IEoYiwhV",
+	"X4Q1sBPMLaDqi3ENhVMc41DRGJzLQx7Tmbiz3t/llCnQEkOKVMxmM0qOENZfrdPZXK0Q7Atp2YvMH0ar",
+	"JMej4/vGRCimnK7fzr0w3c5fv5CKC3TY6WZ58tega1i6lKw/PBXzdfzuB+TB7+bkgfRRANwajFJ2sa7M",
+	"Cx6tkIoxl8xlGBi2iv753/+D4IMNwAaTFGBW+HDfae2KZcd9Se+uxS0tihochlTKG2V+0rJ4OvpzyM7Z",
+	"T6fvfjttvmWn8pRfdsMXpwent/Nffn7xU79BVz/9Rt6f6od8/L47PeV+I2xFfDR75ZNffor0vsGNKTN4",
+	"12zW2/51qzloOjx2zzBeGfQ1Adqc2mutJngV2NKNPcdzcIdWMsr7BtU0f55P60mNr69a3QNkHrPuVckm",
+	"nGbyHAm90xZMTFWjVERlzrar5MiedaOrb0rthphExiE8FjGq9n2/1qiUWT0bzbQs7NLMEgvEDyX7+zKb",
+	"KAf03Oq5k+dA5xUtqW1I+3DZdR+eONDlr+Ilk/MIr5D+Fc0XCjGeXssRsh4w8Mo6RLGmuH7DQzSSNLX7",
+	"Tdb4PWLmqezRDeDTbxVIPk9mxnI2avoO9LUR5b63Bb7l/G+YSd4oldIPg0by/BWepY9LtSCUq9wLEs++",
+	"XG66C1wTlztLuVeMRiRx+hcdaTQiZS4cGtMBCiAVCXQBkxNJ41UDHLP6n3Ospg1XcqT/YByujWzmV1DK",
+	"PmdUSqs2bRdmZnvpC2XHe01xpKZF82lKw1sjd20KhH7nFpxIk9i49s1fMjq9/WfBfEm+VM53ylhvcYup",
+	"FuD4MGwlG9z6Erl+RreS96Pp+UlptHzjs9Eab8p4dYsuCac2PIgAi8fNeY13E90/LMfzMqfZDOBjQh4n",
+	"N0vh9/VkldntVla9BTn8PHLszM2fGt++lOFbong8v7+w8YcCEPU2v4u8swvveHy3+52Envn0NiA45ed3",
+	"rMK4MO5GEjZesLwEv3z1AvU73UNXDYdMmNtW82EklRY7aIbDKeO0HlNM4A9BKIiR2gUxCLHzNbsl9xWk",
+	"H8qarMVovpF5aY4NxHhsaZ5XSYqpQOCrqSA3+k84isQSHnblKXpzJcVRCy4Xc5OWdzOjhGFnf+RrPzSo",
+	"8xkAJVll64UX2uaKOY4Kctsry/8tM69cmkEJ0gFsSpwEr0SM1jMiIFSKxHhMOYFcS60jQQ78TvSV0QZL",
+	"PDBpTsOnLUkcoPmVCUoHNkMVW5ynCV/q+KXBvMSrmJYyuGqUFCCQNknLY0jW7i1m/7y7PEUxhdrDkGqL",
+	"zaWLOjLRLwIKJ+tuzsooQe/tOpzFxzWPLhBXGemXlkRpPhBF52Pg5Tvlf3hF/gcUUawJgBhrSVzVVT/t",
+	"+PxCUrLTo+sMkThirWSXXQeMljGXllM7XuPklxNMZTSYd8tnXk7CGZucbGlZwVpOERg7zkmVzUSCDCSv",
+	"JMZm/GDNw0G3PfA7jU670+0dpG7dJm61SL9TP2x3+vXDftiq93ukU+8d0q5P+qRPQw0fU76X6G9JKf7g",
+	"0KvIKW51DyqDygFpjZvYD/ujHj0kB2F31MHtfqvXPPQPxl3aIe2wNWpivz9e/93v+vrWJPuN3ph60kHT",
+	"P/RbnZYGsogpcX/u9FrN5rrhlINMCTf4iiHkCI9oVM7D5oxD2sSIRp6p/GQKUl8Fp6U8zQF6rXVDsX4S",
+	"x9TmartAxWiFYqqBAOWXnLj8d8h2QEoscUxQcEvp/CbCUmWN5ZEQEcXcEKAF9zg22QBbigiWUyEh/UOv",
+	"arLrBKcurZ2kJ15iiWaYUL1H7H4vZl3c264hi3efHvqqw9Ligd6IJY1DLCma0o9JfUCx4CvbHcSv93F9",
+	"/OHTQefzv5cG7TI4/Gl7GVskJizEEfTkQNXlFCsAD9YXrRYxl7XS1JSS0+VIZN3BglW+iAITQglSAtL/",
+	"xZLnqlizt+by9apQImGKMmC3FkLhdMFvpXvaJDwpYZ48Qj44lJMb3+00BU6dafsB5JcBb+HcySV7eXaQ",
+	"I/6ExMokoGO7xv1LnoD72uhXc9DKZTiETdKi7XGnjrujg3onPCT1Hu2P6z5ujlphm3Rod7yN7ba9bCeQ",
+	"QaVPWrQzPmjW27g3ct9rjutdfDA6DHukTyE3ImHV/XHvgPi9Zq+nnz3o9nFrTDH2w24XE7/Zxe3RuDNu",
+	"jlojf9RrtULS7JKDsNkd+WPfx36vwKo75iasl83K+6bf6XUPD7TKlZHq8Ndut9tysrvld3prGNz5MRn8",
+	"Fna9Ayf9hswugxu7pCYkvPHxfG5HJmVRZGs6g4jElX30S1hbaYV+CW97DFMynCjfiydhU0/FoVKIbeNV",
+	"21MCfiyW9XXZT5Z9fKlfLFHA708ceGw+QHKBJka71WGaP8oGhfPY1OuZYOLYFmEWGm+UBQhnjCcNxXbK",
+	"Ssn0stoxX7TZLKT47SiwXGbIW6Hv9UfIC92W5XlPamcGbI/PjdoAif9riVEZWD4q5/SJEPKL2UyGkr4i",
+	"p8lI1DygHqWqPZF3J4+ppgcOqiPbE8fYtiMaiSXyURXb3jozvEIjiiJttUGRjv59IfGE7moqOY9R0bcM",
+	"pk1V31FMpaSkZovPraFDmFSMh8pZPDntIjXLwd2HlHiMUvEAn5RXuaYRnVEVr567HpS7chJ6Z7p9/vqp",
+	"Ag2FYEdjkUaeKGFKxA0xp1YLyVoaCo/qh+N2LlZjmr40oNuK9eWbbqKCwUqdlsZtuUnBKKEit8cdySgB",
+	"xol+D4L++OOpedP1qnT/vCfIY1feCnKzyn0gX69Kst1AYYn1oIe9jNRPSOhoMYFgANzOEseQ0gTO3w9b",
+	"AsepN7l4k7nWofdJ/sxF7h4JehVTWteIj9LDec5xgCXSWucIVTnV1DRBrgqy3UJwfJlNPMukNOTsmS3t",
+	"bcSSZ3poUq7YmNEYVccxBZVoVnuwAmQwtyRnxWRqwWWiKZ4DjFH18tUL1G63+zXPiLrM5sJIhLdHSbMJ",
+	"yzlCyu4odL0yxokR1LsWjBWwd2PyQ4K7tt1eedkcHAYaEWI0gpJZMU7uqOlrPsyR+agJ7QWGXAIAq+B0",
+	"hzjBGq3u+Ljhc8ArrsuVnWaj0fL9jL7yIMUGrek1Q76m2NyjzpQE0Mo1nDzGpVb3cHhVpozaqO7aiV9g",
+	"LrjxIMKzcDwnsSCH8Jk0qYFhhNlsgJqNRrPVSyXbu+tX9R5cpVioIQ+z4BJxBloD9BuNRX3JiJp6aMQI",
+	"gxK7mBEq85DkJP1eRDFEDbUtEmMWQR17qjKabifQ5TNeRNS0SbYuw9zuGUFVGkk65B2/mVwkOJtBq7XW",
+	"/vHFqXluw13U1i6j2erdS/7v6WgqxG3C9Nd7wi7NE1AnDGQfKJeNRph+eMY4VkaHm+H53CpAcxwrFrI5",
+	"5qph8kI2EYHdwkX6gtmNl/uGRstHfAF2s/0txifucdej2cSutr9nNdviq7ZG4IEvi0g0CrH17R/IhTMT",
+	"xcCKpdVbo7rAbX/elXeVbe0+BrYJ8ju+V3qK3VZMbg2YZhaNn0OK4lpZ+AbpCjz+mUSMeAhHUhiawxIF",
+	"FvHrjARHacdewfUr8QrKr2dzhaokFnNEFsb5RKUmEaZq+cj3TE5uWqPm2A/7tIMPSYc2x/2wPerhA9Kl",
+	"nXEbt5rlhvqMSoVn8y1C2rY9TqU0F8o1YmUy2ecSSzhbbfdybeeO3uE+APLXgG/lkXrrS3DHKRPja59a",
+	"7z0P+oh+UTZQ8P7k+evz87/cnPx88vb6KtB2VChmM4wiJl21uoTUBM3GIUlFoqUVaBoUR0MerPMp26q0",
+	"yHwCkKO2cCakufJ7UHVETEyD2jRrp8gUihzGK2OTJXyvnENY9vZhM1vP0OVLbAzZL6wofETK58YyfJNY",
+	"BmUB69DeHUsfkmj2wNjBl+WlFaoPcx71NGdtp+zTTXx25wSWNQa5nslCLIY8jN8DXhVPDp8qSTYpGlQP",
+	"oL4BwjxLc3KOedJ1Vr9Cuebg0DPItY14JlFE8R1Fk1irulWFR0aH44JQ1xIjz6lTMBQKDv1Rb3wQNmm9",
+	"jTvtemfcovX+6BDXD3B73CSt0EYI1lJgbYZKd+A3rUduLe0z54LokkPax81RvRW2SV1/td7D/VHddyEK",
+	"3B3lUkVnDDvPL4iZwzARKaNm6JM+7Y0P8cGoG3ZIm7bGOTa8cZP25krY0+cMOjI+KecrO5clbCtHWBP1",
+	"3wvb3TEfj+aMT4KBEx4RWFbBrCOnTruWSFGbtVKCigk0K+vv5O5+7FONi+1RB3f7B73Dw95Bv4s7o3bY",
+	"Ik3q33P3fuHu3X2VKWvl1/41k+Huc5PkRoyYoKnpdeSySk0Sh4hzkmUL5ye7Z+k9SfJyUT7s7i7drE1/",
+	"J4pZR5VHk06J4qNlQXqrbq4GNEk0Nw7em47fRsVe9Rvoa2ugAP6dz0ehPXIYHozqXdwZ1zu0Teq9sDWq",
+	"N7E/dr+5K7Qf9fVHUp6NIxbSHOVmA80H/mGz1+q3cWfUDQ/IIe2N+1spt12g3DJlMUPI1sJ7Io0w22Ni",
+	"s36X03sfoNw9NNnjEX0ovlqTnG36X0nvnMzetxB5zjz/TuSdRaDHE3beNgLzzbHvTAKLcYgV8AdVtSmX",
+	"KfhXwlT5HyGbyo+5+UPySWga7PpNPq3OV2wyYenyINMU4hEa3nqziRJJbQO27ym9RRuaTSUsZhf/wwYW",
+	"c7CmHOTtWNOjj4aLmKnVlUYWg1Om7+rxwhSVmn+9ckT50/vrShErTD+BdEaSbXVq+geA7/5SP7F/Yv6X",
+	"vLw6dmU4oeBjNlnElKD5YhSxEN1SaMFNP84DY6IbLD1CbIyCtKwefpw7XqXQbCGhaWlgCvGtkxtIAJLg",
+	"XPOETKtJAwAIZa1xwcuTq2tw3lrP9Vnn6jWCe9J4Oo+w0mxqkO0BWdL50ZSqaMY+5EsR3xrnvSYN5WII",
+	"iPEJlcp12cYRcLzEGNq3wwbnsVAiFJGZ0KN3OoL8atNQ+1iueKh3m3QStd3SsULBPta/4jlrrPAs0oAZ",
+	"8n/7N/RC8DuTmS2HvI729vSF7+0NUHBsC5TATz1ApmUCGi58vx3+9P4a/gNaYVufWgDdPwMUi4WiaMEj",
+	"aCsxpbarONAxXskhR5ojGHQboF8/BA107Lo9cIQRlFe7sAGTru93GNK5Ah+N3iVU7ki9T7N45+PH/e7H",
+	"j/r5YFMb1MDEwPqd7mGtvP4L9mYqv1BJnQ10v5Sq0K01XvCkZznmKzTFnEQ0PkIY3TERwav6w3prHd8P",
+	"bHxKLzNAa5EAgxYllU0giU2JlL48BH3V7RC1DYO5zIqdAFW5MH31odwnovhW1o4gSKFJxo5ls5PY9Kfd",
+	"MDZ4v43SeWwW+hd4wjjsWt8AeOwoJyaojhS+pSgw5fGo2mw0mr7vuYYRqOsboQBtD2GOZmBHZOqF9bt8",
+	"15Ga6AJPqImQiZhA1gWnS31nJtsblonhUu01LzihsWY24SKOjXYjaawkqt7SlaTQSccerNbIrwZtabKt",
+	"d/Rn0+47Bi6nL+XeHmzo3bvTl9IRgcSMpGO0jlzkyGzd3N3maBmAZS1ghqr6ygKjvARJTl023GXqBWt2",
+	"a6+FVCyiiPH5Qu3toarTt8MpxfMEaN6m7rLGKT0XUrJRRGsDvS3bix947g5DiMzwoX/+9/9orOqh4qwh",
+	"TTA/XZ2/1V92K7sIr510Zt5tttH60BMP0Y84VNEK0BpmpcEoDlRN4ntaUcgSYs2z/iQLdQ8K+lAyaVZL",
+	"LMOMzJc0oUxFRNC7P/m+7+vdAMPo+P46HTfQMbdzkYzroAjXpDF8qEFHDV9MJyYNkJ2MhCAjT+8/K2Rs",
+	"n2HTU9g1GIZxa7FQKrJNgDW+6O9WN7Uy9kwLYwPXVh/lWg5bRpXt391A76GxqsXLZK4G07gOjcI1nXlG",
+	"BkgTgOaUEs1nLDCCrt9GuWEKZm4HKq7kMgRNaFumsR2TJWiKh7CjSifPrJYrh/w97N7FGd5dvrHeSfeX",
+	"q5MXlyfXAZJaOckqLBfnV9cS6cPYHAosLWJWg6wuHgxsONVDgen8kahg+h8aOEHNRICxQu8u33iuv5Id",
+	"oHelMCc4JkPudo3knIZsbKWXZpqMU9lAr00P50EusGVKX8wWGfHWw1xDbuNHNS99Md0jqr7j7GPSoRbY",
+	"TRpzsrq7e03vHKtFTAMNhrumF6A/IX33Bx30+uz4Rf3q9bGtTwo+pZv83Pi0tvDnxidNAZ8DT2t5mXZT",
+	"Q27C/+azdcq1jHSDxoLlVNLwJnCNiIxaWWugn2nMxiahJdmk6bILjiS8HHIT/o4ppIck+5CZXt9d23db",
+	"g2Fs+EI+NKj59QARGjHQNwBOkEYgTUipgU5ShGFSM46FxnvbNUlbO9hMUEvqk9zAUzNERXpICsh6RUwO",
+	"OWC7STiwTwIWuZlvoZjNmNKaU9D6+DFwxOXYr8PxhPnq/Q652/6R5qI++rPgNEBSiblMJ53AMnCMI63O",
+	"mBb/kLpQNRNmTbkulRqghMU0VNIbcsvFtf6bDosz6krNyBAVs+Qymz6SHiJC6/p8YvsdH6Cph5oHDgHN",
+	"kMshxyOxUKjV17/CNEnCZIghXofspCxm1YCsSmyGD1jC2guQNYOdfjXkwce6c8ZqJmB2XD2fU65V6HbD",
+	"h3JILhIakIFRxWyyhrPfwCYY4fCWcqJthYpXuaOxSUGv+I12q+FDHH9OOZ6zyqDSbviNtindm4KlVdY2",
+	"f/CpMqHgJEjU51NtDCa9+qA/iJebi77Bj5A+sm8Gb24K02cetLPPtemfG8fc8v0tQwceNioh35u3pDv/",
+	"OaegXWmSSWEDkxA6Zh9ln0/2u1+c9QDvNe9/LzcA5bNX6frtnV7KjuhIxpPf957dmrbBF7MZjlfZS5Za",
+	"7YpzCr4W8toA1dqJ0QK8nNoLaYp4InNOLFmBTFY7um0DRtnU/6R9wXNBVk9/2XaVz3nfk4oX9PMarjWf",
+	"fvkyPHvhyq2+NWJ1/N79LxXmqOrXmjvgY3EGs36v1b//vbUZI9+FAOy4iZTsj7I0MKKhmFEJNcJADJuQ",
+	"3qt8rM86clpf6lPVE+3YItxnr4z3fnLN3D7vwIb/TFXlW/DIjdNL3APfA3s797+UDDD/HmhkUtudO65a",
+	"4Ju1bazyQWIVbun0pUln245R1nDLYlZxClbihqBkkCUBm4XqbOLgxZvjq6vL8/MzGAh6dnL2/OTyKkhM",
+	"w2rqcvFr3pBLk4oaC6mMGBnpe9Fa1JkzJjOelNEKBUk+RGA1r8BGwaxbdQNJZPqXfUXKyKyyadYSnPQP",
+	"ulinixQ6JUQBSrX5q+GyxpsGRlosIooC+DH4CtSTqiiFeFPLbwYuLdK2lHUyACdaUNAC7yqUKthZflBD",
+	"eJykahtXsqSUp/Pv0/Q/VIU+akAGrruE4G5WDptMtbV5TIjrlWRgZLxJ/eBoyLH5bY63UKd7fAcKOibk",
+	"Kylj6fd3UsOemmhLJ9LZG3PXCWT7lBrglqUJ+T7K3w5U/yppDPcYxvJY/dLfQU984brQ/Z9QSI8JSVAz",
+	"4ZkwBBadEjqbC2VLo76GFup0hk9W/Bq91AzY3aKaGoy/hOKhdUncKYl2mjqjf0lS+OYYY4BZjjRHdsxb",
+	"xO5oxl+WdFNPVT4IAticqI7ffnqZ632qMA7JomqaFtpmMpxzsmHXkYtJUs39CnEyY/h+W8umrvwLeb6y",
+	"jQLucYA5OP2hz67T2pWLgIlx1mDKO8a+if13r5Mt32bjK/va8ot9tsre13axJW0j1hH6yuRF/aFs/V9y",
+	"5l2ZMo8kmy+nPn0llSmRKp/S9L3Pu4uYb+XV20IqkBZvE/X+YPmlrr0iQn1Fxn6/3mCv0kkB1/tkO57Z",
+	"SVvfRgzYxb6xyf9AXM9Mjjdx7z9kxZfLim9OnSecbGL46GRDkre57iTNeyMNP5L3p+WHm33vmqnEYpnk",
+	"TqHlVECi1jythlAZXIUsE6Ykek9HVyK8pWpQGOANnTq4RFWjgmZyI/753/9jChxrtpYR4TAWUiKFR9Kz",
+	"VY4uGTRTCQlZSFc3b06Ofz65+fPl8YsTyJyLqf22ywFhsJpifEFlmhqkd1NroGMzbhrS6k2bSshluaOo",
+	"mtIfLFfz7AMm2XFKcaxGFCujautdusQUSiDH23lphzxJAJ8uFCJiyRsoyE6CBmdoZlp3Oi1MppO7IRdn",
+	"yIPCzOgAVZfZ+do1E6BYm59tghgyMLlxFPEFGONibC+mgS7FUoKjO28s6NdsQH3Ih/wchhRmTfNnLg4/",
+	"wyuTyMfUIDX3J1StZc/qs6wEp8h0DAk6fgcl0x5MRrZJWjuGZOcBUvSj2g/lXYBizG81iozEHc1nOJvM",
+	"5uSC4+Q4WKIXVz8POSQ9d5o930MYmdlUKGKcejZ1WiO8zUlKGhRx08FExRTPoPGMXNL4yGX1DjmkhrnM",
+	"WL2blQY4ZF1aKj/Wi6OQRpEp84UGK3C4/wg8FPxJ/09d/8//p8GikX7ITbYTjmOmbV7TaNrm94/ZR5co",
+	"FjwzCc1yrqEup5TaHGxm0gEheXYRYb0Jvhpyk7VkYRqYi9E79dIwG4rYLbXgiBhc+WbnvJVj6az/H9UX",
+	"Udp2sDicfa08pTVoQq2IHfffKs7jNxOVc7Nw1kbhNw/6/g4TqXbYjT/wO5ndNIu7KTzf7Q3azfXpR2sb",
+	"bHf9w3tH/mh1cTcdJ8UF68nxKo50823P7BIezEjUy3sFCHjZ43mFfXsAhSGXeOZd4ZlnIeuV3aDnwSW0",
+	"hloEYE8DwoODemUQ9srA6AGUmmkFDS7p8ySixYzLJDL8RScLjkweIdQ6uHZlqPru+kXNK4oO0+TKCI5E",
+	"WNjEvELR+la3WqYrQVVzhRoIsZQzVl9c/Vz7wyP+FErh+6mw4KYkJ25c16ypWKJI8MlOHoJvZcs9Ut1M",
+	"Kre2KpuUq3iVqJuehgCEqGeYr3KBAWh/AUrOCk21nibmlHuZbI0hd4NWIX4PkYUxpSQR7Vo5YNxU1dox",
+	"y/rvieaaSZ5lfMhL6sXuFYnJxLWvaE4ma2wwI00IP+EIoAT+4T4ppcWsmu0iTxaFn2VMGg3CH8/FkiFL",
+	"Qu/2oULKxJDKU0j29k4+MqmkaeFhFMmXJz/fXJ//5eTt1X80g709U1MFaeOE3gVI4UntKK3bsrV0oCpi",
+	"rVgu+C0XS27GgKErNuHaYCsbq10yTxsYXpJP5aVTroe8mRYjVIN0aHRQO0KBFq/BI6YvD/kZ40pbbHQJ",
+	"un2STHN8cWr1e7BXmgGytWQpAkAQ0o7MCzr6mTJuUJhQ/VCfllWSkrmEULifCcDzlTuM54o3SWZGdcWr",
+	"QJVWZu7rc5FvtjMSI6OaLWzHw3xCFKEz4Yy67NeKauHnndXCAkS+ccpzMuZ+A6cE1PxC3vhANvcYlmUr",
+	"hSuDXz9kGdhLegekPNC0AtGFqYhVXcs9kic+KKJJsSfLuAi9y4QaCL2r60+uxxg0hwHBslmaf3X+YnL2",
+	"IshYw0guJhMqzfQ/S68af3P5oomHgkm0nAoK1TQmsU0byxtoOBkT/hWFeHaZDdjpWJqLd/8ImKYS/UKl",
+	"/EKyCa8zjuYsvAXP0hg2/XAki8RE7icNAbaIsgvokDBAXFgM59AlpoGOrRQxXQ7sj1gpHE5tsrxLhLRy",
+	"w/RIPkKYDznj5mVt/YDMIaZAXCI24aYFva3ERx2/WQNv1XWmSFg/HORbKAemX3OQ75QcFFs3m114rsBz",
+	"yEv8W/pDEgVgVc8jzHhgp5IFHN+xCVYibkjKyXOKQ/286Rhi6ueMIWh2/ALGmKN4wdcKn52v1fj/xphF",
+	"C6joB9E4GPJmA+3tXdtA5N7eIE3Evj55c3J2cn35t3xxLaq2fb/m6pwlqPlGsMN/mu7bQ44QdE+JmGlI",
+	"zGndPrRknIjlA6pzvUwbAviuGxaXqeM2jMT2e7c2wJzqayUkplKC+fvP//rfVEGAX+0FizF8N7i+fHd1",
+	"ffLy5uLy/JfTk6sA3kiBt+AqXkitVtqvoiWObvXxgl/qr0S8hPI9/V9BUuwPH47ZZKoa6PTi7sDu0abj",
+	"igVXtqh5/6DTGPKWvo0THgoNNehX4ebtuz8GtjIYqnMpV0ytAI+CyW9sHpj7DnJD+s3ZSpEvh3n6QkDD",
+	"CjrNLiqft6tVpLbe4xX7bRO2nB3/cvP8b9caftV26/Cg5yY72G6vaG8Pc7K3Z2Niet+wRcbHpq2Eh6i2",
+	"6EJKrCfEeGw1oLeUysPnhba7JaIMvKMMys8RBCA0pWNYDI3EbJS24DDL6lvA0oYENC6CszcUcbyYK/Oa",
+	"2YWtOUUbK+SHvKMBBF5jqGMH6aBhZZp/ww8zzTIAc4qN4oMjFMAcgMA0vdCkjA095Tv356v84WEtxTDj",
+	"mUr+DZu0s3Hhqwa/YcrwkHcbKGj5nWCQYaSAqrbwV7MeOySrgeyIEyi60Nuk47GwnS/Byp7GgouFPIJl",
+	"EsJLWvGPFlqo6LfHiygqLkhiMZ9T4iVEwjjScGKhOTnjye6DX+oJFOsvzXsBcsLQBgcMnzy/vBqA2iRi",
+	"NtFf1FDDsLrmJGKhaAMF5xfXp+dvrwJw0UeaeFN2hxPuScmQA7AszzoG9axuW+DXj6NILOvnsM4A7QXe",
+	"hifOYBi2HECBvjfkbvFNzydF81ki91CRT3hDnmt1Y9sEFD55hj/Wjyd0gHoH0MTFFhhDYbcmfk+DfRwL",
+	"roBJ5lrEPJMZxDpyzkUHdVd3b/rmJN0g7oNSmfqWXO4pdBP6Ihts5DIYMjaYGb2QNY4eOLLlSUezfPbM",
+	"8vlNJtMistvcbZxMsgclhH56bjyrG6bM7G4Hro24SAIEIFDyIYJPQ9jesDIYVqC1zBRcvMOKNzTHgF9g",
+	"Asuw8nmLa/7YMNCkT5FVBtb5KJJTrAnDNdjQO2uU+9Hvs15LksqPbeMm4IhVzf7qhv3VEv5Y8SqG9cBX",
+	"SnjU+ldfi6VxkibUYxD9mXSsUfMdxxvRiIZ4YV0ilptCQ1HNTqsLucBRtEI+OLU2Jzwnky1LRrUDdB5v",
+	"R39JNsgGms52vnqIe9XOSi+3ykCTNG0p5QZNxukuIqMwVIN1LcQGVZrdb3mGd6muVqYwakUvpxGiarBB",
+	"vbPbN0mY3+wKhDBYnwhZqz0z6VT6apCzEmoF4sqYCyWjxmwnmAVXLMpMCLItwrS2MsEMJjWWUEVzA1U8",
+	"oSluxJrbVdo8r2qaBnpp+yMPZTiNYzQ5p3XydsY4T9Tn+ggEZtFEn9HNKaRn9CsnjZ5tjHmYqvjG76e/",
+	"hd603oK2ykLgEO4I6f04my2f8SVFJHYoGclML/z9V4sUJ0r+sIUi3wWP0kHKmR7icnNPFP3Ylm4o66NQ",
+	"v05y7vo63zg8kBvw+UdPlN9RT5Rcs3yx5Gm7q3UuarB992qKPH/drXgig0lGBD6M12Zet8nz34KT/lFy",
+	"8aiSC9e8rpTplrDZ3VDLzQPYEvTIhhrAOeZGCDj7NpnlOVopM2Qc/kOJCQUXJ7iemJJDXlTxtUKtNdej",
+	"vO9XhIoqqxIG2QmYtQa6TMbqmjaUi/mQgyreBBe1PZvn5g2iCZ5L8KsBA5EeCqc0vHX9AZk0iTwwJsdO",
+	"b7RHhUalR67TqmmIF1ydvzm/uXp7fHH1+vw6a3vBC812gKqwmeSgZoigPYTxiadhR+sNHnLblRJMB0gO",
+	"sd5g41qOzcTE2pHepJ3bYDK/hUnaR2Om8sgBUwyG3LURLsxzsM5AO1XZTHuwvrdkgkOQtPgDaCTTWs1A",
+	"SH000yITvJ9uPrIbhExo0r2RuKz4PPIaswAaL2I+5PZUoUjiuIBpZlHJfkvRvzhpOQUCJGetqBrYWIzp",
+	"zJ3rpGug6/rvmnixvhhb+OAWMWOlDSikCVdAHGDIYXkzsZJyOxRNIUyITG3zLAiPk8XsCeFISaWFybAP",
+	"p1okpuUXGlvfCtOj0QZgGJ8MoNRA21xpn3c8oyhIuiCEq/pf6CpAVRmK+VpiUW3Ik2STVtIM20x8MSQF",
+	"/7ilKxtKmseCLEJKjtKZmmm1gHkE2mUqFkXggjVe6KQrC4rpQsIh4aNJ5sh4TKEDdIbQ+gFSQmhw6T8O",
+	"ubFAQhyh6tXr43qre1BbT5Oyamayexdfz8DWxRDBCZ4eGadvAbBtm5opzrR4Akp/d/Hm/Pjl1c3p25tX",
+	"b07//Po6QNVOzd6lzBy6qnkPF4Ta5t4zwD84XKuvz3Yzw3x1Y18sjyA6j70LJTIl89hbNe16S1oV1/LE",
+	"avxsptstcw2ipZufrsmJgPsiw5AtnypzbYPotjw/Ucy/SNHw1nKZwa1QD6dCUg7YApc0w7fU9S9Nu+Q6",
+	"SsJj8F9CDwXjZ0n9ywWayLtNMnN3u917Rr0apWiTEbK3v7fmQjbedTmsDH791ff8D96vba/z4UPeX5yM",
+	"WBkxrkX8o1y+T6id5a6XlGloby1V2fZMIDDXWU9M5xFeuWnRgI4JKVsCNmQ75AkFAupCj3z9/YScXVKA",
+	"axhvRYYZ7K/x9Im7FO0Ag2uz/fU95vZmY8ZM/aC567kpUz9cc6MMSj24z5G7wgdbmddCnGG+emfY8/cp",
+	"1cfQsiZRrhMcyxeIbbEw73Oh7mIFRFqCqs25dtepVmbyJZwSwYr+ew8FJ9d4MkDDihlcIqe41T0ws0uG",
+	"lcAWF/5Sd5dWd5p90EDB6bj+VnBaPzNpS4mq4piB/nSaO9v2O1pyHaeDkKzyHyfGghvIcZ+AewMAeAIB",
+	"d88Lp2N9vjM7v76cte+G7M/1PWj0a+9Cxu6tt0KdCcLGzLGA37297U721F7Ogpr5TBrM/2KL+z4fukNI",
+	"9i3Q8cfyutuj7+JyTyj8D7dROfqm9lICqns99A9F5E/u0593w+kn8FWWN09z+9iaTJCdTdpuVbztcdQ/",
+	"WPm/BiuHBhMFHo6qHb9jxtLHVJlZbCg2rRgRU7WnJY0541u7R2Yp5B2fM/712b5Tub4NP9/YLdruwkML",
+	"fWwO/YDhv2xatvEGMOPms08UepbU/uD/6zgPWARuQ2tLwPzPCI9ohCaCSqSEqB1lcF9bEAp8Rq4Wxnir",
+	"0+yTjbHcYgacvaZk6SSX2dHXaJVZGKb+OEeucewrscQxsXGDW0rnNxGWKmigC4sYeG0N2KXxQYS27MIc",
+	"tsoFp1C2Af+uNdCxGnJw9HX9jJUAnVWS2uiY2hWOUBYZZ7Z59cZm0llCvvgOZPyIvFPI1NSgqQwqz9Nx",
+	"afNYiHFl52zL7KFLWx4+sHeGffLGCuW1p72K9UatN6Q4HHTbA7/T6LQ73d7Bf1bsQFe/iVst0u/UD9ud",
+	"fv2wH7bq/R7p1HuHtOuTPunTEFe8zaDwKgYjnFaRKByDQ69iLNzKoHJAWuMm9sP+qEcPyUHYHXVwu9/q",
+	"NQ/9g3GXdkg7bI2a2O+P13/3u36n4lUk+43egJCqDJr+od/qtLyKsbzdnzu9VrP54Lu5nwmbE/4O+OlO",
+	"/qQLxp1x8+0Z8EWB/ZoYCEfCDdgz7AhJkeGFWTYJ1YJPqoXEFLBoS7z3hY2j4LyvM/HBAPp5xXRNzcFt",
+	"rAYm0bn3AtdGyi5MbsaxmMHsP6QEYuooP2+0GNWRCq/MgDYNSPiEmXlIBIexdfavyQA1GDyw5qmVUxy7",
+	"blwwufWZtLHEQRLBc4EjJUzosBitRNUgS4EB8iEena4O/VAUJEiuOw6G3I1GmCZjukuDVcXwXOE7Jqjo",
+	"vumccYZRJeFJCBkljjrktgghJVfnZI7vIRN+JE7kJ8HYanno2NbIrBARLvZcu08KGiDRfzWFdvdwyVHZ",
+	"TaIsQphMYrO7B0xgeBpp2YPWRc1Gs+W3+82itDyoh80+rh/2e2F9RPrdepOO8Ri3eiMyamZE4hhHEmRi",
+	"htBBMKZSsl+o6SDEb+Ke36yT8HBc7xyE3Tpu48N695A2e2G71+segjT8FpIVTwCMgPD6p06ve3jg+3r7",
+	"NqCv/9rudg56PR+6G5DKoNlu+oct/3NROPsPFsx/xJ1+XOfBGdasMes/yDL6jSkJu0huc4P3+M3MQ185",
+	"yz2zUmkBB8Rdf68Zyi6sVqAYToyAgxrCbX79KcWRmv628Zpew+9Q4/4178gsU3o988bWAo437I5yKmVS",
+	"Lz6PBbTqgIyK7KnF3PV6Ben028Zg4LHVVyDjDbSzRaTS/gJIIhHZ9LCFMoqIgDavCw7NsULTEQArhGE0",
+	"MNIKTbb1lhiDxiKW3HVAsG1znsmaVQnHkRDwscDuNkDcVlab7JFcP1SYlE1WiIsYyUgspftgmQJzqR/9",
+	"jjcK6zcytPOV13sLUWdMVkcoMFcTIIlXEi2nLJwiQueUE8rDFXRoAAtxC75dQtJiFuGyI8uTgeVAgjM2",
+	"MXC3LQdMkLcEJ/PrfaqYdhvHCzXVy2udz1RuG+VyEWsbfh90QfuhtWJGgAZsInYbbqTxBL3serZSylnc",
+	"OPGk3y5NLDb7haSWpizpqXyofDqCJsnuNZ0jtIIg4sKkDWgTkgzjHPJr6DsDULXfdF1yj9LEyrR9ru30",
+	"jY7T9rimT2vH7xiisAfJdBpbP8re3kt6RyMxN+WuPFo19vagL1edpW1yoDOe7d0CCXemcQvU8UvqJtdD",
+	"JhB8Y8hzBfkawNBttqTFD6oGmtz172BaapjUPIu50AW3vpjbXEw55AseacwMjt9dv7756f11MpHeteVY",
+	"jCImp5Rk24ZpJpMs0kDvC7sIhlyMx2YyvBVcNnU0WmoqYtxmVGqY2X6CbjA/tB+iH3GoohV00uXItiAa",
+	"8jlWU/CNNhA0lZLQdokSBOOJ7eBIyCLLNV+SaV8zlLY1y10poXdAG+k07qSuPOsdyHPF7Bj+SxpSdve1",
+	"6nSyKz2+BpqvUOvjR4RDDc6Ikon1AsAxbSGsX57oEpvjxQ5vjI1m5sxrsE6EIEc2p5gD84RB69v54jG3",
+	"X8ii9cX51TW0lHPT499dvkFVpi07TVFpmYnbUq2MOX7+fwEAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

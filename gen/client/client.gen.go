@@ -34,6 +34,21 @@ func (e ClassroomSessionUpdateStatus) Valid() bool {
 	}
 }
 
+// Defines values for DevTokenTokenType.
+const (
+	Bearer DevTokenTokenType = "Bearer"
+)
+
+// Valid indicates whether the value is a known member of the DevTokenTokenType enum.
+func (e DevTokenTokenType) Valid() bool {
+	switch e {
+	case Bearer:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for HealthStatus.
 const (
 	HealthStatusOk          HealthStatus = "ok"
@@ -348,6 +363,56 @@ type ClassroomSessionUpdate struct {
 
 // ClassroomSessionUpdateStatus The only transition is active → ended.
 type ClassroomSessionUpdateStatus string
+
+// DevToken Example: {"access_token":"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ0aW5hIn0.c2lnbmF0dXJl","expires_at":"2026-11-30T21:15:00Z","expires_in":900,"name":"Tina","token_type":"Bearer","user_id":"tina"}
+type DevToken struct {
+	// AccessToken An HS256 access token signed with the dev secret.
+	AccessToken string    `json:"access_token"`
+	ExpiresAt   time.Time `json:"expires_at"`
+
+	// ExpiresIn Seconds the token is valid for (900).
+	ExpiresIn int               `json:"expires_in"`
+	Name      string            `json:"name"`
+	TokenType DevTokenTokenType `json:"token_type"`
+
+	// UserId Canonical string form of the token's user claim: 1..128 bytes of UTF-8 without
+	// control (Cc) or format (Cf: zero-width, bidi overrides) characters and without
+	// leading or trailing white space. The same rule holds for a token's user id (else
+	// 401) and for one sent to the API (else 400 `validation_error`).
+	UserId UserID `json:"user_id"`
+}
+
+// DevTokenTokenType defines model for DevToken.TokenType.
+type DevTokenTokenType string
+
+// DevTokenCreate Example: {"user_id":"tina"}
+type DevTokenCreate struct {
+	// Name Display name put in the token; defaults to the dev user's name, else the user id.
+	Name *string `json:"name,omitempty"`
+
+	// UserId Canonical string form of the token's user claim: 1..128 bytes of UTF-8 without
+	// control (Cc) or format (Cf: zero-width, bidi overrides) characters and without
+	// leading or trailing white space. The same rule holds for a token's user id (else
+	// 401) and for one sent to the API (else 400 `validation_error`).
+	UserId UserID `json:"user_id"`
+}
+
+// DevUser Example: {"name":"Tina","role":"tutor","user_id":"tina"}
+type DevUser struct {
+	Name string `json:"name"`
+	Role Role   `json:"role"`
+
+	// UserId Canonical string form of the token's user claim: 1..128 bytes of UTF-8 without
+	// control (Cc) or format (Cf: zero-width, bidi overrides) characters and without
+	// leading or trailing white space. The same rule holds for a token's user id (else
+	// 401) and for one sent to the API (else 400 `validation_error`).
+	UserId UserID `json:"user_id"`
+}
+
+// DevUserList Example: {"items":[{"name":"Tina","role":"tutor","user_id":"tina"},{"name":"Sam","role":"student","user_id":"sam"}]}
+type DevUserList struct {
+	Items []DevUser `json:"items"`
+}
 
 // FieldError defines model for FieldError.
 type FieldError struct {
@@ -909,6 +974,9 @@ type ClassroomSessionCreateJSONRequestBody = ClassroomSessionCreate
 
 // ClassroomSessionUpdateJSONRequestBody defines body for ClassroomSessionUpdate for application/json ContentType.
 type ClassroomSessionUpdateJSONRequestBody = ClassroomSessionUpdate
+
+// DevTokenCreateJSONRequestBody defines body for DevTokenCreate for application/json ContentType.
+type DevTokenCreateJSONRequestBody = DevTokenCreate
 
 // TelemetryIngestJSONRequestBody defines body for TelemetryIngest for application/json ContentType.
 type TelemetryIngestJSONRequestBody = TelemetryPayload
@@ -1700,6 +1768,39 @@ type ClientInterface interface {
 	// Corresponds with GET /api/v1/classrooms/{class_id}/sessions/{session_id}/presence/ (the `ClassroomSessionPresence` operationId).
 	ClassroomSessionPresence(ctx context.Context, classId ClassID, sessionId SessionID, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// DevTokenCreateWithBody Dev only: mint a short-lived access token for any user id.
+	//
+	// **Exists only with `DEV_TOKENS=1`** (see the `dev` tag); otherwise `404` like any
+	// unknown path. Signs an HS256 access token with the dev secret for `user_id`, valid for
+	// 15 minutes (`expires_in`); `name` defaults to the dev user's name, else the user id.
+	// Mint a new one when the API answers `401` or the WebSocket closes with `4401`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/dev/tokens/ (the `DevTokenCreate` operationId).
+	DevTokenCreateWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DevTokenCreate Dev only: mint a short-lived access token for any user id.
+	//
+	// **Exists only with `DEV_TOKENS=1`** (see the `dev` tag); otherwise `404` like any
+	// unknown path. Signs an HS256 access token with the dev secret for `user_id`, valid for
+	// 15 minutes (`expires_in`); `name` defaults to the dev user's name, else the user id.
+	// Mint a new one when the API answers `401` or the WebSocket closes with `4401`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/dev/tokens/ (the `DevTokenCreate` operationId).
+	DevTokenCreate(ctx context.Context, body DevTokenCreateJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DevUserList Dev only: the users the demo's sign-in picker offers.
+	//
+	// **Exists only with `DEV_TOKENS=1`** (see the `dev` tag); otherwise `404` like any
+	// unknown path. The role is a suggestion for the demo: a classroom's tutor is whoever
+	// creates it.
+	//
+	// Corresponds with GET /api/v1/dev/users/ (the `DevUserList` operationId).
+	DevUserList(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// TelemetryIngestWithBody Ingest client telemetry (public, throttled, best-effort storage).
 	//
 	// Public: no token needed. A valid bearer token attaches its user id to the events; an
@@ -2235,6 +2336,69 @@ func (c *Client) ClassroomSessionAttendance(ctx context.Context, classId ClassID
 // Corresponds with GET /api/v1/classrooms/{class_id}/sessions/{session_id}/presence/ (the `ClassroomSessionPresence` operationId).
 func (c *Client) ClassroomSessionPresence(ctx context.Context, classId ClassID, sessionId SessionID, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewClassroomSessionPresenceRequest(c.Server, classId, sessionId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DevTokenCreateWithBody Dev only: mint a short-lived access token for any user id.
+//
+// **Exists only with `DEV_TOKENS=1`** (see the `dev` tag); otherwise `404` like any
+// unknown path. Signs an HS256 access token with the dev secret for `user_id`, valid for
+// 15 minutes (`expires_in`); `name` defaults to the dev user's name, else the user id.
+// Mint a new one when the API answers `401` or the WebSocket closes with `4401`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/dev/tokens/ (the `DevTokenCreate` operationId).
+func (c *Client) DevTokenCreateWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDevTokenCreateRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DevTokenCreate Dev only: mint a short-lived access token for any user id.
+//
+// **Exists only with `DEV_TOKENS=1`** (see the `dev` tag); otherwise `404` like any
+// unknown path. Signs an HS256 access token with the dev secret for `user_id`, valid for
+// 15 minutes (`expires_in`); `name` defaults to the dev user's name, else the user id.
+// Mint a new one when the API answers `401` or the WebSocket closes with `4401`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/dev/tokens/ (the `DevTokenCreate` operationId).
+func (c *Client) DevTokenCreate(ctx context.Context, body DevTokenCreateJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDevTokenCreateRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DevUserList Dev only: the users the demo's sign-in picker offers.
+//
+// **Exists only with `DEV_TOKENS=1`** (see the `dev` tag); otherwise `404` like any
+// unknown path. The role is a suggestion for the demo: a classroom's tutor is whoever
+// creates it.
+//
+// Corresponds with GET /api/v1/dev/users/ (the `DevUserList` operationId).
+func (c *Client) DevUserList(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDevUserListRequest(c.Server)
 	if err != nil {
 		return nil, err
 	}
@@ -3289,6 +3453,73 @@ func NewClassroomSessionPresenceRequest(server string, classId ClassID, sessionI
 	return req, nil
 }
 
+// NewDevTokenCreateRequest calls the generic DevTokenCreate builder with application/json body
+func NewDevTokenCreateRequest(server string, body DevTokenCreateJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewDevTokenCreateRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewDevTokenCreateRequestWithBody constructs an http.Request for the DevTokenCreate method, with any body, and a specified content type
+func NewDevTokenCreateRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/dev/tokens/")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewDevUserListRequest constructs an http.Request for the DevUserList method
+func NewDevUserListRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/dev/users/")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewTelemetryIngestRequest calls the generic TelemetryIngest builder with application/json body
 func NewTelemetryIngestRequest(server string, body TelemetryIngestJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -4140,6 +4371,41 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /api/v1/classrooms/{class_id}/sessions/{session_id}/presence/ (the `ClassroomSessionPresence` operationId).
 	ClassroomSessionPresenceWithResponse(ctx context.Context, classId ClassID, sessionId SessionID, reqEditors ...RequestEditorFn) (*ClassroomSessionPresenceResponse, error)
+
+	// DevTokenCreateWithBodyWithResponse Dev only: mint a short-lived access token for any user id.
+	//
+	// **Exists only with `DEV_TOKENS=1`** (see the `dev` tag); otherwise `404` like any
+	// unknown path. Signs an HS256 access token with the dev secret for `user_id`, valid for
+	// 15 minutes (`expires_in`); `name` defaults to the dev user's name, else the user id.
+	// Mint a new one when the API answers `401` or the WebSocket closes with `4401`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/dev/tokens/ (the `DevTokenCreate` operationId).
+	DevTokenCreateWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*DevTokenCreateResponse, error)
+
+	// DevTokenCreateWithResponse Dev only: mint a short-lived access token for any user id.
+	//
+	// **Exists only with `DEV_TOKENS=1`** (see the `dev` tag); otherwise `404` like any
+	// unknown path. Signs an HS256 access token with the dev secret for `user_id`, valid for
+	// 15 minutes (`expires_in`); `name` defaults to the dev user's name, else the user id.
+	// Mint a new one when the API answers `401` or the WebSocket closes with `4401`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/dev/tokens/ (the `DevTokenCreate` operationId).
+	DevTokenCreateWithResponse(ctx context.Context, body DevTokenCreateJSONRequestBody, reqEditors ...RequestEditorFn) (*DevTokenCreateResponse, error)
+
+	// DevUserListWithResponse Dev only: the users the demo's sign-in picker offers.
+	//
+	// **Exists only with `DEV_TOKENS=1`** (see the `dev` tag); otherwise `404` like any
+	// unknown path. The role is a suggestion for the demo: a classroom's tutor is whoever
+	// creates it.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/dev/users/ (the `DevUserList` operationId).
+	DevUserListWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*DevUserListResponse, error)
 
 	// TelemetryIngestWithBodyWithResponse Ingest client telemetry (public, throttled, best-effort storage).
 	//
@@ -5564,6 +5830,123 @@ func (r ClassroomSessionPresenceResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ClassroomSessionPresenceResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type DevTokenCreateResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *DevToken
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *ValidationError
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Error
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r DevTokenCreateResponse) GetJSON201() *DevToken {
+	return r.JSON201
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r DevTokenCreateResponse) GetApplicationproblemJSON400() *ValidationError {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r DevTokenCreateResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r DevTokenCreateResponse) GetApplicationproblemJSONDefault() *Error {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r DevTokenCreateResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DevTokenCreateResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DevTokenCreateResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DevTokenCreateResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type DevUserListResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *DevUserList
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Error
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r DevUserListResponse) GetJSON200() *DevUserList {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r DevUserListResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r DevUserListResponse) GetApplicationproblemJSONDefault() *Error {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r DevUserListResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DevUserListResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DevUserListResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DevUserListResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -7080,6 +7463,59 @@ func (c *ClientWithResponses) ClassroomSessionPresenceWithResponse(ctx context.C
 	return ParseClassroomSessionPresenceResponse(rsp)
 }
 
+// DevTokenCreateWithBodyWithResponse Dev only: mint a short-lived access token for any user id.
+//
+// **Exists only with `DEV_TOKENS=1`** (see the `dev` tag); otherwise `404` like any
+// unknown path. Signs an HS256 access token with the dev secret for `user_id`, valid for
+// 15 minutes (`expires_in`); `name` defaults to the dev user's name, else the user id.
+// Mint a new one when the API answers `401` or the WebSocket closes with `4401`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/dev/tokens/ (the `DevTokenCreate` operationId).
+func (c *ClientWithResponses) DevTokenCreateWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*DevTokenCreateResponse, error) {
+	rsp, err := c.DevTokenCreateWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDevTokenCreateResponse(rsp)
+}
+
+// DevTokenCreateWithResponse Dev only: mint a short-lived access token for any user id.
+//
+// **Exists only with `DEV_TOKENS=1`** (see the `dev` tag); otherwise `404` like any
+// unknown path. Signs an HS256 access token with the dev secret for `user_id`, valid for
+// 15 minutes (`expires_in`); `name` defaults to the dev user's name, else the user id.
+// Mint a new one when the API answers `401` or the WebSocket closes with `4401`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/dev/tokens/ (the `DevTokenCreate` operationId).
+func (c *ClientWithResponses) DevTokenCreateWithResponse(ctx context.Context, body DevTokenCreateJSONRequestBody, reqEditors ...RequestEditorFn) (*DevTokenCreateResponse, error) {
+	rsp, err := c.DevTokenCreate(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDevTokenCreateResponse(rsp)
+}
+
+// DevUserListWithResponse Dev only: the users the demo's sign-in picker offers.
+//
+// **Exists only with `DEV_TOKENS=1`** (see the `dev` tag); otherwise `404` like any
+// unknown path. The role is a suggestion for the demo: a classroom's tutor is whoever
+// creates it.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/dev/users/ (the `DevUserList` operationId).
+func (c *ClientWithResponses) DevUserListWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*DevUserListResponse, error) {
+	rsp, err := c.DevUserList(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDevUserListResponse(rsp)
+}
+
 // TelemetryIngestWithBodyWithResponse Ingest client telemetry (public, throttled, best-effort storage).
 //
 // Public: no token needed. A valid bearer token attaches its user id to the events; an
@@ -8536,6 +8972,93 @@ func ParseClassroomSessionPresenceResponse(rsp *http.Response) (*ClassroomSessio
 			headers.RetryAfter = &value
 		}
 		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDevTokenCreateResponse parses an HTTP response from a DevTokenCreateWithResponse call
+func ParseDevTokenCreateResponse(rsp *http.Response) (*DevTokenCreateResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DevTokenCreateResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest DevToken
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ValidationError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseDevUserListResponse parses an HTTP response from a DevUserListWithResponse call
+func ParseDevUserListResponse(rsp *http.Response) (*DevUserListResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DevUserListResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest DevUserList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
 	}
 
 	return response, nil

@@ -27,6 +27,7 @@ import (
 	"github.com/m4sh/backend/internal/cluster"
 	"github.com/m4sh/backend/internal/config"
 	"github.com/m4sh/backend/internal/demo"
+	"github.com/m4sh/backend/internal/devtoken"
 	"github.com/m4sh/backend/internal/docs"
 	"github.com/m4sh/backend/internal/httpapi"
 	"github.com/m4sh/backend/internal/httpx"
@@ -120,10 +121,15 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	})
 	// An ended session's live connections, on every node, likewise.
 	classrooms.SetOnSessionEnded(wsServer.CloseSession)
-	if a.Handler, err = a.buildHandler(cfg, doc, httpapi.Deps{
+	d := httpapi.Deps{
 		Verifier: verifier, Users: userSvc, Classrooms: classrooms, Presence: hub, Attendance: a.Attendance, Ready: checks,
 		BodyTimeout: cfg.HTTP.BodyTimeout, WriteRatePerMin: cfg.HTTP.WriteRatePerMin,
-	}); err != nil {
+	}
+	if cfg.Auth.DevTokens { // config allows it only with the dev secret
+		d.DevTokens = devtoken.New(cfg.Auth.Secret, time.Now)
+		log.Warn("DEV_TOKENS is on: /api/v1/dev/ mints tokens for anyone (development only)")
+	}
+	if a.Handler, err = a.buildHandler(cfg, doc, d); err != nil {
 		return nil, err
 	}
 	ok = true

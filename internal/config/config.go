@@ -91,7 +91,15 @@ type Auth struct {
 	Audience      string        // AUTH_JWT_AUDIENCE
 	UserClaim     string        // AUTH_JWT_USER_CLAIM
 	Leeway        time.Duration // AUTH_JWT_LEEWAY
+	// DevTokens (DEV_TOKENS) mounts the dev sign-in routes (/api/v1/dev/) that mint tokens
+	// for anyone. Load refuses it unless Secret is DevSecret, so that no deployment with a
+	// real secret can ever hand out tokens.
+	DevTokens bool
 }
+
+// DevSecret is the published HS256 secret of `make run` (the Makefile's DEV_SECRET; a test
+// keeps the two equal). Anyone can sign tokens with it: it is only for development.
+const DevSecret = "m4sh-dev-secret-not-for-production-0123456789"
 
 // Telemetry configures the public telemetry ingest (README: Telemetry).
 type Telemetry struct {
@@ -176,6 +184,7 @@ func Load(getenv func(string) string) (Config, error) {
 			Audience:      p.str("AUTH_JWT_AUDIENCE", ""),
 			UserClaim:     p.str("AUTH_JWT_USER_CLAIM", "sub"),
 			Leeway:        p.duration("AUTH_JWT_LEEWAY", 30*time.Second),
+			DevTokens:     p.boolean("DEV_TOKENS", false),
 		},
 		Classroom: Classroom{
 			MaxMembers: p.intRange("CLASSROOM_MAX_MEMBERS", 500, 1, 100_000),
@@ -272,6 +281,9 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if n := len(c.Auth.Secret); n > 0 && n < MinSecretBytes {
 		p.fail("AUTH_JWT_SECRET", fmt.Sprintf("must be at least %d bytes, got %d", MinSecretBytes, n))
+	}
+	if c.Auth.DevTokens && (string(c.Auth.Secret) != DevSecret || c.Auth.PublicKeyFile != "") {
+		p.fail("DEV_TOKENS", "is for development only: it needs AUTH_JWT_SECRET set to the dev secret of make run (and no AUTH_JWT_PUBLIC_KEY_FILE); unset DEV_TOKENS")
 	}
 	if strings.TrimSpace(c.Auth.UserClaim) == "" {
 		p.fail("AUTH_JWT_USER_CLAIM", "must not be empty")

@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"log/slog"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -82,6 +83,9 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		{"body timeout zero", map[string]string{"HTTP_BODY_TIMEOUT": "0s"}, "HTTP_BODY_TIMEOUT"},
 		{"write rate zero", map[string]string{"API_WRITE_RATE_PER_MIN": "0"}, "API_WRITE_RATE_PER_MIN"},
 		{"ws queue tiny", map[string]string{"WS_SEND_QUEUE": "1"}, "WS_SEND_QUEUE"},
+		{"dev tokens with a real secret", map[string]string{"DEV_TOKENS": "1"}, "DEV_TOKENS"},
+		{"dev tokens with a public key", map[string]string{"DEV_TOKENS": "true", "AUTH_JWT_SECRET": config.DevSecret, "AUTH_JWT_PUBLIC_KEY_FILE": "/k.pem"}, "DEV_TOKENS"},
+		{"dev tokens not a boolean", map[string]string{"DEV_TOKENS": "maybe", "AUTH_JWT_SECRET": config.DevSecret}, "DEV_TOKENS"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -101,5 +105,25 @@ func TestLoadRejectsBadValues(t *testing.T) {
 				t.Errorf("Load(%v) error %q does not name %s", tt.vars, err, tt.wantVar)
 			}
 		})
+	}
+}
+
+// TestDevTokens: off by default; on only beside the dev secret, which is the Makefile's
+// DEV_SECRET (the one `make run` passes), so that `make run` can turn it on.
+func TestDevTokens(t *testing.T) {
+	t.Parallel()
+	if c, err := config.Load(env(map[string]string{"AUTH_JWT_SECRET": config.DevSecret})); err != nil || c.Auth.DevTokens {
+		t.Errorf("Load(dev secret) = DevTokens %t, %v; want off by default", c.Auth.DevTokens, err)
+	}
+	c, err := config.Load(env(map[string]string{"AUTH_JWT_SECRET": config.DevSecret, "DEV_TOKENS": "1"}))
+	if err != nil || !c.Auth.DevTokens {
+		t.Errorf("Load(dev secret, DEV_TOKENS=1) = DevTokens %t, %v; want on", c.Auth.DevTokens, err)
+	}
+	mk, err := os.ReadFile("../../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(mk), "\nDEV_SECRET := "+config.DevSecret+"\n") {
+		t.Errorf("the Makefile's DEV_SECRET is not config.DevSecret %q: make run could not turn DEV_TOKENS on", config.DevSecret)
 	}
 }

@@ -1,7 +1,7 @@
-// Package demo serves the live demo page at /demo/: plain ES modules (assets/) that import
+// Package demo serves the live demo app at /demo/: plain ES modules and CSS (assets/) that import
 // the built TypeScript client (assets/lib/, a copy of gen/ts/dist made by `make generate`).
-// Everything is embedded in the binary; nothing is fetched from elsewhere. The page takes dev
-// tokens pasted by the user (`make -s token`); it mints nothing itself.
+// Everything is embedded in the binary; nothing is fetched from elsewhere. Users sign in with
+// the dev picker (the API's dev routes, present only with DEV_TOKENS=1) or a pasted token.
 package demo
 
 import (

@@ -9,7 +9,9 @@ import (
 )
 
 // TestTutoringDemoInBrowser walks the demo page's presence and tutoring sections in
-// headless Chromium as a tutor and a student (e2e/browser/tutoring.mjs): cursors take the
+// headless Chromium as a tutor and a student (e2e/browser/tutoring.mjs), signed in with
+// pasted tokens on a service without DEV_TOKENS (no picker offered); a creation over
+// API_WRITE_RATE_PER_MIN shows a 429 banner with its Retry-After; cursors take the
 // colour and name of the presence state, a network drop within the leave grace makes
 // neither window lose the other user for a moment (no flicker), a raised hand and a reaction reach the tutor, a
 // student's spotlight is refused with an error frame, the tutor's spotlight moves the
@@ -17,9 +19,18 @@ import (
 func TestTutoringDemoInBrowser(t *testing.T) {
 	t.Parallel()
 	chromium, root := apptest.Chromium(t)
-	env := apptest.New(t, map[string]string{"WS_LEAVE_GRACE": "5s"})
+	env := apptest.New(t, map[string]string{"WS_LEAVE_GRACE": "5s", "API_WRITE_RATE_PER_MIN": "3"})
 	type cursor struct{ Colour, Label string }
 	var got struct {
+		Picker []struct {
+			DevOff bool
+			Users  int
+		} `json:"picker"`
+		RateLimited struct {
+			Status, Code, RetryAfter string
+			RetryButton              bool
+		} `json:"rateLimited"`
+		SessionsAfter429  int    `json:"sessionsAfter429"`
 		TutorID           string `json:"tutorID"`
 		TutorSeesCursor   cursor `json:"tutorSeesCursor"`
 		StudentSeesCursor cursor `json:"studentSeesCursor"`
@@ -39,6 +50,12 @@ func TestTutoringDemoInBrowser(t *testing.T) {
 	}
 	apptest.RunBrowserDriver(t, root, 2*time.Minute, "tutoring.mjs", &got,
 		chromium, env.Server.URL+"/demo/", env.Token("tina"), "sam", env.Token("sam"))
+	if len(got.Picker) != 2 || !got.Picker[0].DevOff || got.Picker[0].Users != 0 || !got.Picker[1].DevOff {
+		t.Errorf("sign-in without DEV_TOKENS: %+v, want no picker and the paste-a-token note in both windows", got.Picker)
+	}
+	if r := got.RateLimited; r.Status != "429" || r.Code != "rate_limited" || !strings.HasPrefix(r.RetryAfter, "Retry after ") || !r.RetryButton || got.SessionsAfter429 != 1 {
+		t.Errorf("fourth creation within the minute: banner %+v, %d sessions; want 429 rate_limited, Retry after N s, a Retry button, 1 session", r, got.SessionsAfter429)
+	}
 	if got.TutorID != "tina" {
 		t.Errorf("tutor window signed in as %q, want tina", got.TutorID)
 	}

@@ -66,6 +66,8 @@ type Deps struct {
 	Solo       SoloService
 	Presence   PresenceLister
 	Attendance AttendanceLister
+	// DevTokens mints dev sign-in tokens (DEV_TOKENS=1); nil leaves the dev routes out.
+	DevTokens DevTokens
 	// Telemetry is the public ingest's storage, throttle and limits (telemetry.go).
 	Telemetry ingest.Options
 	// Extra routes mounted beside the API (ops endpoints, docs, WebSocket), by ServeMux
@@ -95,6 +97,7 @@ type Server struct {
 	solo       SoloService
 	presence   PresenceLister
 	attendance AttendanceLister
+	devTokens  DevTokens
 }
 
 var _ api.StrictServerInterface = (*Server)(nil)
@@ -110,12 +113,17 @@ func NewHandler(d Deps) (http.Handler, error) {
 	}
 	s := &Server{log: d.Log, metrics: d.Metrics, verifier: d.Verifier, users: d.Users,
 		ready: newCachedReadiness(d.Ready, readinessMaxAge, d.Log), bodyTimeout: d.BodyTimeout,
-		classrooms: d.Classrooms, solo: d.Solo, presence: d.Presence, attendance: d.Attendance}
+		classrooms: d.Classrooms, solo: d.Solo, presence: d.Presence, attendance: d.Attendance,
+		devTokens: d.DevTokens}
 	doc := d.Doc
 	if doc == nil {
 		return nil, errors.New("httpapi: Deps.Doc is required")
 	}
-	v, err := newValidator(doc, d.Log, newWriteThrottle(d.WriteRatePerMin, maxThrottledUsers, nil))
+	routed := doc
+	if d.DevTokens == nil {
+		routed = withoutDevRoutes(doc)
+	}
+	v, err := newValidator(routed, d.Log, newWriteThrottle(d.WriteRatePerMin, maxThrottledUsers, nil))
 	if err != nil {
 		return nil, err
 	}

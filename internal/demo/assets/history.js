@@ -17,17 +17,10 @@ function kib(n) {
 
 /**
  * Wires the history section. soloSession() gives the demo's solo session id; loadLatest()
- * puts the newest revision into the editor after a restore.
+ * puts the newest revision into the editor after a restore; act(fn) runs an action and
+ * shows its failure in the page's error banner.
  */
-export function setupHistory({ api, soloSession, loadLatest }) {
-  async function act(fn) {
-    try {
-      await fn();
-    } catch (e) {
-      say(e?.problem ? `${e.status} ${e.problem.code ?? ""} ${e.problem.detail ?? ""}` : String(e), true);
-    }
-  }
-
+export function setupHistory({ api, soloSession, loadLatest, act }) {
   function button(text, cls, onClick) {
     const b = document.createElement("button");
     b.textContent = text;

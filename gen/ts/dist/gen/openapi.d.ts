@@ -189,6 +189,51 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/dev/tokens/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Dev only: mint a short-lived access token for any user id.
+         * @description **Exists only with `DEV_TOKENS=1`** (see the `dev` tag); otherwise `404` like any
+         *     unknown path. Signs an HS256 access token with the dev secret for `user_id`, valid for
+         *     15 minutes (`expires_in`); `name` defaults to the dev user's name, else the user id.
+         *     Mint a new one when the API answers `401` or the WebSocket closes with `4401`.
+         */
+        post: operations["DevTokenCreate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/dev/users/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Dev only: the users the demo's sign-in picker offers.
+         * @description **Exists only with `DEV_TOKENS=1`** (see the `dev` tag); otherwise `404` like any
+         *     unknown path. The role is a suggestion for the demo: a classroom's tutor is whoever
+         *     creates it.
+         */
+        get: operations["DevUserList"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/logs/telemetry/": {
         parameters: {
             query?: never;
@@ -633,6 +678,69 @@ export interface components {
              * @enum {string}
              */
             status: "ended";
+        };
+        /**
+         * @example {
+         *       "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ0aW5hIn0.c2lnbmF0dXJl",
+         *       "token_type": "Bearer",
+         *       "expires_in": 900,
+         *       "expires_at": "2026-11-30T21:15:00Z",
+         *       "user_id": "tina",
+         *       "name": "Tina"
+         *     }
+         */
+        DevToken: {
+            /** @description An HS256 access token signed with the dev secret. */
+            access_token: string;
+            /** Format: date-time */
+            expires_at: string;
+            /** @description Seconds the token is valid for (900). */
+            expires_in: number;
+            name: string;
+            /** @enum {string} */
+            token_type: "Bearer";
+            user_id: components["schemas"]["UserID"];
+        };
+        /**
+         * @example {
+         *       "user_id": "tina"
+         *     }
+         */
+        DevTokenCreate: {
+            /** @description Display name put in the token; defaults to the dev user's name, else the user id. */
+            name?: string;
+            user_id: components["schemas"]["UserID"];
+        };
+        /**
+         * @example {
+         *       "user_id": "tina",
+         *       "name": "Tina",
+         *       "role": "tutor"
+         *     }
+         */
+        DevUser: {
+            name: string;
+            role: components["schemas"]["Role"];
+            user_id: components["schemas"]["UserID"];
+        };
+        /**
+         * @example {
+         *       "items": [
+         *         {
+         *           "user_id": "tina",
+         *           "name": "Tina",
+         *           "role": "tutor"
+         *         },
+         *         {
+         *           "user_id": "sam",
+         *           "name": "Sam",
+         *           "role": "student"
+         *         }
+         *       ]
+         *     }
+         */
+        DevUserList: {
+            items: components["schemas"]["DevUser"][];
         };
         FieldError: {
             /** @description Where: `body.title`, `query.limit`, `path.class_id`, `header.Content-Type`. */
@@ -1841,6 +1949,55 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             503: components["responses"]["Unavailable"];
+            default: components["responses"]["Error"];
+        };
+    };
+    DevTokenCreate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DevTokenCreate"];
+            };
+        };
+        responses: {
+            /** @description The token. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DevToken"];
+                };
+            };
+            400: components["responses"]["ValidationError"];
+            404: components["responses"]["NotFound"];
+            default: components["responses"]["Error"];
+        };
+    };
+    DevUserList: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The dev users. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DevUserList"];
+                };
+            };
+            404: components["responses"]["NotFound"];
             default: components["responses"]["Error"];
         };
     };
