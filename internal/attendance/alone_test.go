@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/m4sh/backend/internal/apptest"
 	"github.com/m4sh/backend/internal/attendance"
 	"github.com/m4sh/backend/internal/cluster"
 	"github.com/m4sh/backend/internal/presence"
@@ -17,8 +16,7 @@ import (
 // heartbeat by the next node's sweep, with their participant.left.
 func TestNodesAloneEndOnlyTheirOwnSpans(t *testing.T) {
 	t.Parallel()
-	_, url := newReceiver(t)
-	f := fixture{apptest.NewClassrooms(t, map[string]string{"WEBHOOK_URL": url, "WEBHOOK_SECRET": testSecret}), t}
+	f, _ := webhookFixture(t)
 	ctx := context.Background()
 	pool := f.Env.Pool
 	s := f.Session.Id

@@ -54,6 +54,12 @@ const (
 	queueSize = 4096
 	// batchSize transitions at most are written in one transaction.
 	batchSize = 256
+	// linger is how long the writer waits after a transition for more to write with it
+	// (unless the batch fills, a Flush waits or Stop began): under load a transaction then
+	// carries tens of transitions rather than one or two, and the database does a fraction
+	// of the work per join (statements, commits, the events' insert). A join never waits
+	// for it; a span and its webhook are written that much later.
+	linger = 20 * time.Millisecond
 	// Settle is how long a cluster span may lag behind presence before a sweep writes it
 	// (Reconcile): far above the writer's delay, so that the sweep repairs what a crash lost
 	// and never races a live writer.
@@ -267,6 +273,7 @@ func (r *Recorder) Stop(ctx context.Context) {
 func (r *Recorder) write() {
 	defer close(r.done)
 	batch := make([]transition, 0, batchSize)
+	wait := time.NewTimer(linger)
 	for {
 		stopping := false
 		select {
@@ -275,13 +282,27 @@ func (r *Recorder) write() {
 		case <-r.stop:
 			batch, stopping = batch[:0], true
 		}
+		wait.Reset(linger)
+		hurry := stopping || (len(batch) > 0 && batch[0].written != nil)
 	fill:
 		for len(batch) < batchSize {
+			if hurry { // take what is queued, wait for nothing
+				select {
+				case t := <-r.queue:
+					batch = append(batch, t)
+					continue
+				default:
+					break fill
+				}
+			}
 			select {
 			case t := <-r.queue:
 				batch = append(batch, t)
-			default:
+				hurry = t.written != nil
+			case <-wait.C:
 				break fill
+			case <-r.stop:
+				stopping, hurry = true, true
 			}
 		}
 		if len(batch) > 0 {

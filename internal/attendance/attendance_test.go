@@ -70,6 +70,13 @@ func newReceiver(t *testing.T) (*receiver, string) {
 	return rc, srv.URL
 }
 
+// webhookFixture is a service alone sending its webhooks to a loopback receiver.
+func webhookFixture(t *testing.T) (fixture, *receiver) {
+	t.Helper()
+	rc, url := newReceiver(t)
+	return fixture{apptest.NewClassrooms(t, map[string]string{"WEBHOOK_URL": url, "WEBHOOK_SECRET": testSecret}), t}, rc
+}
+
 type fixture struct {
 	apptest.Classrooms
 	t *testing.T
@@ -304,8 +311,7 @@ func fmtRecs(recs [][]string) string {
 // neither the span nor its participant.joined; committed, one of each.
 func TestNoEventForARolledBackSpan(t *testing.T) {
 	t.Parallel()
-	_, url := newReceiver(t)
-	f := fixture{apptest.NewClassrooms(t, map[string]string{"WEBHOOK_URL": url, "WEBHOOK_SECRET": testSecret}), t}
+	f, _ := webhookFixture(t)
 	ctx := context.Background()
 	mia := presence.User{UserID: "mia", Name: "Mia", Role: "student"}
 	count := func() (spans, jobs int) {

@@ -44,7 +44,10 @@ func (nopSink) CloseWith(int, string)   {}
 //     run lasts until it has written them. Last, with River stopped: events inserted but
 //     not delivered.
 //
-// 8 sessions, users spread over them, GOMAXPROCS×4 goroutines.
+// 8 sessions, users spread over them, GOMAXPROCS×4 goroutines. Besides wall time per op,
+// go-cpu-µs/op and pg-cpu-µs/op are the CPU this process and the PostgreSQL server spent
+// per op, the deliveries of the variant's events included (waited for after the timer
+// stops): what the joins compete with on a shared machine.
 func BenchmarkJoinLeave(b *testing.B) {
 	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
 	b.Cleanup(recv.Close)
@@ -56,10 +59,13 @@ func BenchmarkJoinLeave(b *testing.B) {
 		sessions[i] = apptest.MustCreate[api.ClassroomSession](b, e, tok, "/api/v1/classrooms/"+class.Id.String()+"/sessions/", nil).Id
 	}
 	var next atomic.Int64
+	cpu := newCPUMeter(b, e.Pool)
+	delivering := true // until River is stopped below
 	run := func(b *testing.B, h *presence.Hub, rec *attendance.Recorder) {
 		b.SetParallelism(4)
 		b.ReportAllocs()
 		b.ResetTimer()
+		cpu.start()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
 				n := next.Add(1)
@@ -78,6 +84,11 @@ func BenchmarkJoinLeave(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+		b.StopTimer()
+		if delivering {
+			waitDelivered(b, e.Pool)
+		}
+		cpu.report(b)
 	}
 	// The service's recorder (webhooks on), and one without webhooks, its writer started.
 	quiet := attendance.New(e.Pool, nil, nil)
@@ -119,6 +130,7 @@ func BenchmarkJoinLeave(b *testing.B) {
 	if err := e.App.River.Stop(context.Background()); err != nil {
 		b.Fatal(err)
 	}
+	delivering = false
 	clusterRuns(append(variants[:0:0], struct {
 		name string
 		rec  *attendance.Recorder
@@ -171,6 +183,7 @@ func BenchmarkJoinLeaveWS(b *testing.B) {
 		rec  *attendance.Recorder
 	}{{"off", nil}, {"on,webhooks=off", quiet}, {"on", e.App.Attendance}}
 	var next atomic.Int64
+	cpu := newCPUMeter(b, e.Pool)
 	for _, v := range variants {
 		o := presence.Options{}
 		if v.rec != nil {
@@ -180,6 +193,7 @@ func BenchmarkJoinLeaveWS(b *testing.B) {
 		b.Run("alone/attendance="+v.name, func(b *testing.B) {
 			b.SetParallelism(8)
 			b.ResetTimer()
+			cpu.start()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					h := http.Header{"Authorization": {"Bearer " + toks[next.Add(1)%members]}}
@@ -199,6 +213,9 @@ func BenchmarkJoinLeaveWS(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+			b.StopTimer()
+			waitDelivered(b, e.Pool)
+			cpu.report(b)
 		})
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/m4sh/backend/internal/apptest"
 	"github.com/m4sh/backend/internal/attendance"
 	"github.com/m4sh/backend/internal/cluster"
 	"github.com/m4sh/backend/internal/presence"
@@ -29,8 +28,7 @@ import (
 // Every span start and end comes with its event, once.
 func TestCrashBeforeTheWriterFlushes(t *testing.T) {
 	t.Parallel()
-	_, url := newReceiver(t)
-	f := fixture{apptest.NewClassrooms(t, map[string]string{"WEBHOOK_URL": url, "WEBHOOK_SECRET": testSecret}), t}
+	f, _ := webhookFixture(t)
 	ctx := context.Background()
 	pool := f.Env.Pool
 	s := f.Session.Id
@@ -189,8 +187,7 @@ func jobEvents(t *testing.T, pool *pgxpool.Pool) string {
 // end.
 func TestOneBatchKeepsEachUsersOrder(t *testing.T) {
 	t.Parallel()
-	_, url := newReceiver(t)
-	f := fixture{apptest.NewClassrooms(t, map[string]string{"WEBHOOK_URL": url, "WEBHOOK_SECRET": testSecret}), t}
+	f, _ := webhookFixture(t)
 	ctx := context.Background()
 	rec := attendance.New(f.Env.Pool, nil, f.Env.App.Webhooks)
 	// Queued before the writer starts: one batch.
