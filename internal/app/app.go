@@ -460,9 +460,19 @@ func NewSolo(pool *pgxpool.Pool, blobs blob.Store, cfg config.Solo, log *slog.Lo
 		DefaultQuota:     cfg.QuotaBytes,
 		MaxSnapshotBytes: cfg.SnapshotMaxBytes,
 		UploadsInFlight:  cfg.UploadsInFlight,
+		DeletionGrace:    deletionGrace(cfg.DeletionGrace),
 		KeepLast:         cfg.KeepLast,
 		GCInterval:       cfg.GCInterval,
 	})
+}
+
+// deletionGrace maps SOLO_DELETION_GRACE to solo.Options, where 0 means the default and a
+// negative value none.
+func deletionGrace(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 // NewBlobStore returns the configured blob store (STORAGE_BACKEND): local directory or S3.

@@ -131,6 +131,9 @@ type Solo struct {
 	KeepLast         int           // SOLO_SNAPSHOT_RETENTION_KEEP_LAST: revisions kept per session
 	GCInterval       time.Duration // SOLO_SNAPSHOT_GC_INTERVAL: how often retention runs
 	UploadsInFlight  int           // SOLO_UPLOADS_IN_FLIGHT: a user's uploads in flight per process
+	// DeletionGrace (SOLO_DELETION_GRACE) is how long freed snapshot bytes stay in the blob
+	// store after GC dropped their last revision, so that reads that began before finish.
+	DeletionGrace time.Duration
 }
 
 // S3 configures the s3 blob backend. Credentials come from the AWS SDK's default chain
@@ -207,6 +210,8 @@ func Load(getenv func(string) string) (Config, error) {
 			},
 			KeepLast:   p.intRange("SOLO_SNAPSHOT_RETENTION_KEEP_LAST", 20, 1, 1_000_000),
 			GCInterval: p.duration("SOLO_SNAPSHOT_GC_INTERVAL", time.Hour),
+			// At least a read's longest fetch (30 s) unless 0, which deletes at once.
+			DeletionGrace: p.durationRange("SOLO_DELETION_GRACE", 2*time.Minute, 0, 24*time.Hour),
 		},
 		WS: WS{
 			MaxPayloadBytes:    p.intRange("WS_MAX_PAYLOAD_BYTES", 2048, 64, 1<<20),
