@@ -34,7 +34,7 @@ WITH locked AS (
 UPDATE snapshot_chunks c SET refcount = c.refcount + 1
 FROM locked
 WHERE c.id = locked.id
-RETURNING c.id, c.sha256, c.size_bytes, c.stored_bytes, c.encoding;
+RETURNING c.id, c.sha256, c.size_bytes, c.stored_bytes, c.encoding, c.pack_id, c.pack_offset;
 
 -- name: ChunkReferenceByID :execrows
 -- Takes one more reference on each chunk (a restore reuses its source's chunks). The source
@@ -51,8 +51,9 @@ FROM locked
 WHERE c.id = locked.id;
 
 -- name: SnapshotUploadReserve :one
--- Reserves bytes for chunks the upload is about to write and allocates n chunk ids for
--- their keys, before any blob is written. The conditional UPDATE serialises a user's
+-- Reserves bytes for chunks the upload is about to write and allocates n chunk ids and the
+-- id of the pack they go into (recorded on the upload row: dropping the upload deletes that
+-- pack's object), before any blob is written. The conditional UPDATE serialises a user's
 -- reservations on the storage row and re-checks the condition against the committed usage,
 -- so concurrent uploads never take used_bytes past quota_bytes. No row: over quota (or no
 -- storage row yet), nothing reserved, no id taken.
@@ -61,13 +62,16 @@ WITH reserved AS (
     SET used_bytes = used_bytes + @bytes::bigint, updated_at = now()
     WHERE user_id = @user_id::text AND used_bytes + @bytes::bigint <= quota_bytes
     RETURNING used_bytes, quota_bytes
+), pack AS (
+    SELECT nextval(pg_get_serial_sequence('snapshot_packs', 'id')) AS id
+    FROM reserved
 ), upload AS (
     UPDATE snapshot_uploads u
-    SET reserved_bytes = u.reserved_bytes + @bytes::bigint
+    SET reserved_bytes = u.reserved_bytes + @bytes::bigint, pack_id = (SELECT id FROM pack)
     WHERE u.id = @upload_id AND EXISTS (SELECT 1 FROM reserved)
-    RETURNING u.id
+    RETURNING u.id, u.pack_id
 )
-SELECT r.used_bytes, r.quota_bytes,
+SELECT r.used_bytes, r.quota_bytes, upload.pack_id::bigint AS pack_id,
        ARRAY(SELECT nextval(pg_get_serial_sequence('snapshot_chunks', 'id'))
              FROM generate_series(1, @n::int))::bigint[] AS chunk_ids
 FROM reserved r, upload;
@@ -81,14 +85,66 @@ FROM reserved r, upload;
 -- the same new chunks wait for each other in one order. (Taking a reference on a row that
 -- appeared since the caller's ChunkReferenceLive can wait out of id order: the rare deadlock
 -- with a concurrent ChunkRelease, which the caller retries.)
-INSERT INTO snapshot_chunks (id, user_id, sha256, size_bytes, stored_bytes, encoding, refcount)
+INSERT INTO snapshot_chunks (id, user_id, sha256, size_bytes, stored_bytes, encoding, refcount, pack_id, pack_offset)
 SELECT (@chunk_ids::bigint[])[i], @user_id::text, (@hashes::bytea[])[i], (@sizes::integer[])[i],
-       (@stored::integer[])[i], (@encodings::smallint[])[i], 1
+       (@stored::integer[])[i], (@encodings::smallint[])[i], 1,
+       -- pack 0: chunks stored as objects of their own (tests of the layout before packs)
+       nullif(@pack_id::bigint, 0), CASE WHEN @pack_id::bigint <> 0 THEN (@offsets::integer[])[i] END
 FROM generate_series(1, cardinality(@chunk_ids::bigint[])) AS i
 ORDER BY (@hashes::bytea[])[i]
 ON CONFLICT (user_id, sha256) WHERE state = 'live'
 DO UPDATE SET refcount = snapshot_chunks.refcount + 1
-RETURNING id, sha256, size_bytes, stored_bytes, encoding;
+RETURNING id, sha256, size_bytes, stored_bytes, encoding, pack_id, pack_offset;
+
+-- name: PackInsert :exec
+-- Records an upload's pack in the transaction that inserted its live_chunks chunk rows
+-- (ChunkInsert rows returned with their proposed ids). Not called when none was inserted:
+-- the pack object is then unneeded (never referenced) and deleted at once.
+INSERT INTO snapshot_packs (id, user_id, stored_bytes, live_chunks)
+VALUES (@id, @user_id, @stored_bytes, @live_chunks);
+
+-- name: PackRelease :many
+-- Drops chunks from their packs (a pack id listed k times lost k chunk rows, deleted by
+-- ChunkRelease in this transaction). A pack left with none becomes a tombstone in this
+-- statement and is returned: the caller queues its object's deletion (DeletionGrace later).
+-- Packs are locked in id order, after the chunk rows (the lock order of internal/chunkstore);
+-- only the statements that free their chunks ever lock them.
+WITH dec AS (
+    SELECT x AS id, count(*)::integer AS n FROM unnest(@pack_ids::bigint[]) AS x GROUP BY x
+), locked AS (
+    SELECT p.id FROM snapshot_packs p
+    WHERE p.id IN (SELECT id FROM dec) AND p.state = 'live'
+    ORDER BY p.id
+    FOR UPDATE
+), upd AS (
+    UPDATE snapshot_packs p
+    SET live_chunks = greatest(p.live_chunks - dec.n, 0),
+        state = CASE WHEN p.live_chunks <= dec.n THEN 'deleting' ELSE 'live' END,
+        deleting_since = CASE WHEN p.live_chunks <= dec.n THEN now() END
+    FROM dec, locked
+    WHERE p.id = dec.id AND p.id = locked.id
+    RETURNING p.id, p.user_id, p.state
+)
+SELECT id, user_id FROM upd WHERE state = 'deleting' ORDER BY id;
+
+-- name: PackDeleteTombstones :execrows
+-- The deletion job (or the reaper), after deleting the pack objects: the rows go last.
+DELETE FROM snapshot_packs WHERE id = ANY(@pack_ids::bigint[]) AND state = 'deleting';
+
+-- name: PackTombstonesBefore :many
+-- Pack tombstones older than a deletion should take: finished by the reaper.
+SELECT id, user_id FROM snapshot_packs
+WHERE state = 'deleting' AND deleting_since < now() - make_interval(secs => @grace_seconds::float8)
+ORDER BY deleting_since
+LIMIT @fetch_limit;
+
+-- name: PackIDsKnown :many
+-- Which of these pack ids (parsed from blob keys) are recorded: a pack row, or an upload in
+-- flight that reserved it. The orphan sweep of packs/ deletes an object older than its
+-- grace only when its id is not among them.
+SELECT id FROM snapshot_packs WHERE id = ANY(@pack_ids::bigint[])
+UNION
+SELECT pack_id FROM snapshot_uploads WHERE pack_id = ANY(@pack_ids::bigint[]);
 
 -- name: SnapshotUploadSettle :one
 -- Ends one batch of an upload: of the reserved bytes, the added ones became chunk rows
@@ -148,16 +204,18 @@ ORDER BY created_at
 LIMIT @fetch_limit;
 
 -- name: ChunkRelease :many
--- Drops references (an id listed k times loses k). Chunks left with none become tombstones
--- in this same statement and are returned: the caller releases their stored_bytes and
--- queues their blobs' deletion in this transaction. Rows are locked in id order, the order
+-- Drops references (an id listed k times loses k). Chunks left with none are freed in this
+-- same statement and returned: one in a pack is deleted (its bytes go with the pack: the
+-- caller PackRelease-s pack_id), one stored as an object of its own (before packs) becomes a
+-- tombstone whose blob's deletion the caller queues; the caller releases their stored_bytes,
+-- all in this transaction. Rows are locked in id order, the order
 -- of every statement that changes chunk rows, so concurrent releases and references never
 -- deadlock; a reference taken first keeps the chunk live, one that comes second finds the
 -- tombstone and stores the bytes anew (see ChunkReferenceLive).
 WITH dec AS (
     SELECT x AS id, count(*)::integer AS n FROM unnest(@chunk_ids::bigint[]) AS x GROUP BY x
 ), locked AS (
-    SELECT c.id FROM snapshot_chunks c
+    SELECT c.id, c.refcount, c.pack_id FROM snapshot_chunks c
     WHERE c.id IN (SELECT id FROM dec) AND c.state = 'live'
     ORDER BY c.id
     FOR UPDATE
@@ -168,10 +226,18 @@ WITH dec AS (
         state = CASE WHEN c.refcount <= dec.n THEN 'deleting' ELSE 'live' END,
         deleting_since = CASE WHEN c.refcount <= dec.n THEN now() END
     FROM dec, locked
-    WHERE c.id = dec.id AND c.id = locked.id
-    RETURNING c.id, c.user_id, c.sha256, c.stored_bytes, c.state
+    WHERE c.id = dec.id AND c.id = locked.id AND (locked.pack_id IS NULL OR locked.refcount > dec.n)
+    RETURNING c.id, c.user_id, c.sha256, c.stored_bytes, c.state, c.pack_id
+), del AS (
+    DELETE FROM snapshot_chunks c
+    USING dec, locked
+    WHERE c.id = dec.id AND c.id = locked.id AND locked.pack_id IS NOT NULL AND locked.refcount <= dec.n
+    RETURNING c.id, c.user_id, c.sha256, c.stored_bytes, c.pack_id
 )
-SELECT id, user_id, sha256, stored_bytes FROM upd WHERE state = 'deleting' ORDER BY id;
+SELECT id, user_id, sha256, stored_bytes, pack_id FROM upd WHERE state = 'deleting'
+UNION ALL
+SELECT id, user_id, sha256, stored_bytes, pack_id FROM del
+ORDER BY id;
 
 -- name: ChunkDeleteTombstones :execrows
 -- The deletion job, after deleting the blobs: the rows go last, so a crash in between

@@ -54,14 +54,16 @@ func (q *Queries) ChunkIDsKnown(ctx context.Context, chunkIds []int64) ([]int64,
 }
 
 const chunkInsert = `-- name: ChunkInsert :many
-INSERT INTO snapshot_chunks (id, user_id, sha256, size_bytes, stored_bytes, encoding, refcount)
+INSERT INTO snapshot_chunks (id, user_id, sha256, size_bytes, stored_bytes, encoding, refcount, pack_id, pack_offset)
 SELECT ($1::bigint[])[i], $2::text, ($3::bytea[])[i], ($4::integer[])[i],
-       ($5::integer[])[i], ($6::smallint[])[i], 1
+       ($5::integer[])[i], ($6::smallint[])[i], 1,
+       -- pack 0: chunks stored as objects of their own (tests of the layout before packs)
+       nullif($7::bigint, 0), CASE WHEN $7::bigint <> 0 THEN ($8::integer[])[i] END
 FROM generate_series(1, cardinality($1::bigint[])) AS i
 ORDER BY ($3::bytea[])[i]
 ON CONFLICT (user_id, sha256) WHERE state = 'live'
 DO UPDATE SET refcount = snapshot_chunks.refcount + 1
-RETURNING id, sha256, size_bytes, stored_bytes, encoding
+RETURNING id, sha256, size_bytes, stored_bytes, encoding, pack_id, pack_offset
 `
 
 type ChunkInsertParams struct {
@@ -71,6 +73,8 @@ type ChunkInsertParams struct {
 	Sizes     []int32
 	Stored    []int32
 	Encodings []int16
+	PackID    int64
+	Offsets   []int32
 }
 
 type ChunkInsertRow struct {
@@ -79,6 +83,8 @@ type ChunkInsertRow struct {
 	SizeBytes   int32
 	StoredBytes int32
 	Encoding    int16
+	PackID      pgtype.Int8
+	PackOffset  pgtype.Int4
 }
 
 // Records chunks whose blobs the upload has written (under the ids SnapshotUploadReserve
@@ -97,6 +103,8 @@ func (q *Queries) ChunkInsert(ctx context.Context, arg ChunkInsertParams) ([]Chu
 		arg.Sizes,
 		arg.Stored,
 		arg.Encodings,
+		arg.PackID,
+		arg.Offsets,
 	)
 	if err != nil {
 		return nil, err
@@ -111,6 +119,8 @@ func (q *Queries) ChunkInsert(ctx context.Context, arg ChunkInsertParams) ([]Chu
 			&i.SizeBytes,
 			&i.StoredBytes,
 			&i.Encoding,
+			&i.PackID,
+			&i.PackOffset,
 		); err != nil {
 			return nil, err
 		}
@@ -239,7 +249,7 @@ WITH locked AS (
 UPDATE snapshot_chunks c SET refcount = c.refcount + 1
 FROM locked
 WHERE c.id = locked.id
-RETURNING c.id, c.sha256, c.size_bytes, c.stored_bytes, c.encoding
+RETURNING c.id, c.sha256, c.size_bytes, c.stored_bytes, c.encoding, c.pack_id, c.pack_offset
 `
 
 type ChunkReferenceLiveParams struct {
@@ -253,6 +263,8 @@ type ChunkReferenceLiveRow struct {
 	SizeBytes   int32
 	StoredBytes int32
 	Encoding    int16
+	PackID      pgtype.Int8
+	PackOffset  pgtype.Int4
 }
 
 // Takes one more reference on each of the owner's live chunks with these hashes (the ones
@@ -275,6 +287,8 @@ func (q *Queries) ChunkReferenceLive(ctx context.Context, arg ChunkReferenceLive
 			&i.SizeBytes,
 			&i.StoredBytes,
 			&i.Encoding,
+			&i.PackID,
+			&i.PackOffset,
 		); err != nil {
 			return nil, err
 		}
@@ -290,7 +304,7 @@ const chunkRelease = `-- name: ChunkRelease :many
 WITH dec AS (
     SELECT x AS id, count(*)::integer AS n FROM unnest($1::bigint[]) AS x GROUP BY x
 ), locked AS (
-    SELECT c.id FROM snapshot_chunks c
+    SELECT c.id, c.refcount, c.pack_id FROM snapshot_chunks c
     WHERE c.id IN (SELECT id FROM dec) AND c.state = 'live'
     ORDER BY c.id
     FOR UPDATE
@@ -301,10 +315,18 @@ WITH dec AS (
         state = CASE WHEN c.refcount <= dec.n THEN 'deleting' ELSE 'live' END,
         deleting_since = CASE WHEN c.refcount <= dec.n THEN now() END
     FROM dec, locked
-    WHERE c.id = dec.id AND c.id = locked.id
-    RETURNING c.id, c.user_id, c.sha256, c.stored_bytes, c.state
+    WHERE c.id = dec.id AND c.id = locked.id AND (locked.pack_id IS NULL OR locked.refcount > dec.n)
+    RETURNING c.id, c.user_id, c.sha256, c.stored_bytes, c.state, c.pack_id
+), del AS (
+    DELETE FROM snapshot_chunks c
+    USING dec, locked
+    WHERE c.id = dec.id AND c.id = locked.id AND locked.pack_id IS NOT NULL AND locked.refcount <= dec.n
+    RETURNING c.id, c.user_id, c.sha256, c.stored_bytes, c.pack_id
 )
-SELECT id, user_id, sha256, stored_bytes FROM upd WHERE state = 'deleting' ORDER BY id
+SELECT id, user_id, sha256, stored_bytes, pack_id FROM upd WHERE state = 'deleting'
+UNION ALL
+SELECT id, user_id, sha256, stored_bytes, pack_id FROM del
+ORDER BY id
 `
 
 type ChunkReleaseRow struct {
@@ -312,11 +334,14 @@ type ChunkReleaseRow struct {
 	UserID      string
 	Sha256      []byte
 	StoredBytes int32
+	PackID      pgtype.Int8
 }
 
-// Drops references (an id listed k times loses k). Chunks left with none become tombstones
-// in this same statement and are returned: the caller releases their stored_bytes and
-// queues their blobs' deletion in this transaction. Rows are locked in id order, the order
+// Drops references (an id listed k times loses k). Chunks left with none are freed in this
+// same statement and returned: one in a pack is deleted (its bytes go with the pack: the
+// caller PackRelease-s pack_id), one stored as an object of its own (before packs) becomes a
+// tombstone whose blob's deletion the caller queues; the caller releases their stored_bytes,
+// all in this transaction. Rows are locked in id order, the order
 // of every statement that changes chunk rows, so concurrent releases and references never
 // deadlock; a reference taken first keeps the chunk live, one that comes second finds the
 // tombstone and stores the bytes anew (see ChunkReferenceLive).
@@ -334,6 +359,7 @@ func (q *Queries) ChunkRelease(ctx context.Context, chunkIds []int64) ([]ChunkRe
 			&i.UserID,
 			&i.Sha256,
 			&i.StoredBytes,
+			&i.PackID,
 		); err != nil {
 			return nil, err
 		}
@@ -428,6 +454,161 @@ func (q *Queries) ChunkUsageActual(ctx context.Context, userID string) (int64, e
 	var used_bytes int64
 	err := row.Scan(&used_bytes)
 	return used_bytes, err
+}
+
+const packDeleteTombstones = `-- name: PackDeleteTombstones :execrows
+DELETE FROM snapshot_packs WHERE id = ANY($1::bigint[]) AND state = 'deleting'
+`
+
+// The deletion job (or the reaper), after deleting the pack objects: the rows go last.
+func (q *Queries) PackDeleteTombstones(ctx context.Context, packIds []int64) (int64, error) {
+	result, err := q.db.Exec(ctx, packDeleteTombstones, packIds)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const packIDsKnown = `-- name: PackIDsKnown :many
+SELECT id FROM snapshot_packs WHERE id = ANY($1::bigint[])
+UNION
+SELECT pack_id FROM snapshot_uploads WHERE pack_id = ANY($1::bigint[])
+`
+
+// Which of these pack ids (parsed from blob keys) are recorded: a pack row, or an upload in
+// flight that reserved it. The orphan sweep of packs/ deletes an object older than its
+// grace only when its id is not among them.
+func (q *Queries) PackIDsKnown(ctx context.Context, packIds []int64) ([]int64, error) {
+	rows, err := q.db.Query(ctx, packIDsKnown, packIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []int64{}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const packInsert = `-- name: PackInsert :exec
+INSERT INTO snapshot_packs (id, user_id, stored_bytes, live_chunks)
+VALUES ($1, $2, $3, $4)
+`
+
+type PackInsertParams struct {
+	ID          int64
+	UserID      string
+	StoredBytes int64
+	LiveChunks  int32
+}
+
+// Records an upload's pack in the transaction that inserted its live_chunks chunk rows
+// (ChunkInsert rows returned with their proposed ids). Not called when none was inserted:
+// the pack object is then unneeded (never referenced) and deleted at once.
+func (q *Queries) PackInsert(ctx context.Context, arg PackInsertParams) error {
+	_, err := q.db.Exec(ctx, packInsert,
+		arg.ID,
+		arg.UserID,
+		arg.StoredBytes,
+		arg.LiveChunks,
+	)
+	return err
+}
+
+const packRelease = `-- name: PackRelease :many
+WITH dec AS (
+    SELECT x AS id, count(*)::integer AS n FROM unnest($1::bigint[]) AS x GROUP BY x
+), locked AS (
+    SELECT p.id FROM snapshot_packs p
+    WHERE p.id IN (SELECT id FROM dec) AND p.state = 'live'
+    ORDER BY p.id
+    FOR UPDATE
+), upd AS (
+    UPDATE snapshot_packs p
+    SET live_chunks = greatest(p.live_chunks - dec.n, 0),
+        state = CASE WHEN p.live_chunks <= dec.n THEN 'deleting' ELSE 'live' END,
+        deleting_since = CASE WHEN p.live_chunks <= dec.n THEN now() END
+    FROM dec, locked
+    WHERE p.id = dec.id AND p.id = locked.id
+    RETURNING p.id, p.user_id, p.state
+)
+SELECT id, user_id FROM upd WHERE state = 'deleting' ORDER BY id
+`
+
+type PackReleaseRow struct {
+	ID     int64
+	UserID string
+}
+
+// Drops chunks from their packs (a pack id listed k times lost k chunk rows, deleted by
+// ChunkRelease in this transaction). A pack left with none becomes a tombstone in this
+// statement and is returned: the caller queues its object's deletion (DeletionGrace later).
+// Packs are locked in id order, after the chunk rows (the lock order of internal/chunkstore);
+// only the statements that free their chunks ever lock them.
+func (q *Queries) PackRelease(ctx context.Context, packIds []int64) ([]PackReleaseRow, error) {
+	rows, err := q.db.Query(ctx, packRelease, packIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []PackReleaseRow{}
+	for rows.Next() {
+		var i PackReleaseRow
+		if err := rows.Scan(&i.ID, &i.UserID); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const packTombstonesBefore = `-- name: PackTombstonesBefore :many
+SELECT id, user_id FROM snapshot_packs
+WHERE state = 'deleting' AND deleting_since < now() - make_interval(secs => $1::float8)
+ORDER BY deleting_since
+LIMIT $2
+`
+
+type PackTombstonesBeforeParams struct {
+	GraceSeconds float64
+	FetchLimit   int32
+}
+
+type PackTombstonesBeforeRow struct {
+	ID     int64
+	UserID string
+}
+
+// Pack tombstones older than a deletion should take: finished by the reaper.
+func (q *Queries) PackTombstonesBefore(ctx context.Context, arg PackTombstonesBeforeParams) ([]PackTombstonesBeforeRow, error) {
+	rows, err := q.db.Query(ctx, packTombstonesBefore, arg.GraceSeconds, arg.FetchLimit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []PackTombstonesBeforeRow{}
+	for rows.Next() {
+		var i PackTombstonesBeforeRow
+		if err := rows.Scan(&i.ID, &i.UserID); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const sessionRevisionNext = `-- name: SessionRevisionNext :one
@@ -631,7 +812,7 @@ func (q *Queries) SnapshotUploadAddRefs(ctx context.Context, arg SnapshotUploadA
 const snapshotUploadCommit = `-- name: SnapshotUploadCommit :one
 WITH up AS (
     DELETE FROM snapshot_uploads d WHERE d.id = $8 AND d.reserved_bytes = 0
-    RETURNING d.id, d.session_id, d.user_id, d.reserved_bytes, d.added_bytes, d.chunk_ids, d.idempotency_key, d.created_at
+    RETURNING d.id, d.session_id, d.user_id, d.reserved_bytes, d.added_bytes, d.chunk_ids, d.idempotency_key, d.created_at, d.pack_id
 )
 INSERT INTO solo_snapshots (id, session_id, user_id, status, revision, size_bytes, sha256, content_type,
                             blob_key, committed_at, manifest, chunk_ids, stored_bytes, restored_from)
@@ -694,7 +875,7 @@ const snapshotUploadCreate = `-- name: SnapshotUploadCreate :one
 
 INSERT INTO snapshot_uploads (id, session_id, user_id, idempotency_key)
 VALUES ($1, $2, $3, $4)
-RETURNING id, session_id, user_id, reserved_bytes, added_bytes, chunk_ids, idempotency_key, created_at
+RETURNING id, session_id, user_id, reserved_bytes, added_bytes, chunk_ids, idempotency_key, created_at, pack_id
 `
 
 type SnapshotUploadCreateParams struct {
@@ -732,12 +913,13 @@ func (q *Queries) SnapshotUploadCreate(ctx context.Context, arg SnapshotUploadCr
 		&i.ChunkIds,
 		&i.IdempotencyKey,
 		&i.CreatedAt,
+		&i.PackID,
 	)
 	return i, err
 }
 
 const snapshotUploadDelete = `-- name: SnapshotUploadDelete :one
-DELETE FROM snapshot_uploads WHERE id = $1 RETURNING id, session_id, user_id, reserved_bytes, added_bytes, chunk_ids, idempotency_key, created_at
+DELETE FROM snapshot_uploads WHERE id = $1 RETURNING id, session_id, user_id, reserved_bytes, added_bytes, chunk_ids, idempotency_key, created_at, pack_id
 `
 
 // Drops an upload (failed, over quota, duplicate, or abandoned and found by the reaper):
@@ -754,12 +936,13 @@ func (q *Queries) SnapshotUploadDelete(ctx context.Context, id uuid.UUID) (Snaps
 		&i.ChunkIds,
 		&i.IdempotencyKey,
 		&i.CreatedAt,
+		&i.PackID,
 	)
 	return i, err
 }
 
 const snapshotUploadLock = `-- name: SnapshotUploadLock :one
-SELECT id, session_id, user_id, reserved_bytes, added_bytes, chunk_ids, idempotency_key, created_at FROM snapshot_uploads WHERE id = $1 FOR UPDATE
+SELECT id, session_id, user_id, reserved_bytes, added_bytes, chunk_ids, idempotency_key, created_at, pack_id FROM snapshot_uploads WHERE id = $1 FOR UPDATE
 `
 
 // Every later step of an upload starts here. No row: the reaper rolled the upload back.
@@ -775,6 +958,7 @@ func (q *Queries) SnapshotUploadLock(ctx context.Context, id uuid.UUID) (Snapsho
 		&i.ChunkIds,
 		&i.IdempotencyKey,
 		&i.CreatedAt,
+		&i.PackID,
 	)
 	return i, err
 }
@@ -785,13 +969,16 @@ WITH reserved AS (
     SET used_bytes = used_bytes + $2::bigint, updated_at = now()
     WHERE user_id = $3::text AND used_bytes + $2::bigint <= quota_bytes
     RETURNING used_bytes, quota_bytes
+), pack AS (
+    SELECT nextval(pg_get_serial_sequence('snapshot_packs', 'id')) AS id
+    FROM reserved
 ), upload AS (
     UPDATE snapshot_uploads u
-    SET reserved_bytes = u.reserved_bytes + $2::bigint
+    SET reserved_bytes = u.reserved_bytes + $2::bigint, pack_id = (SELECT id FROM pack)
     WHERE u.id = $4 AND EXISTS (SELECT 1 FROM reserved)
-    RETURNING u.id
+    RETURNING u.id, u.pack_id
 )
-SELECT r.used_bytes, r.quota_bytes,
+SELECT r.used_bytes, r.quota_bytes, upload.pack_id::bigint AS pack_id,
        ARRAY(SELECT nextval(pg_get_serial_sequence('snapshot_chunks', 'id'))
              FROM generate_series(1, $1::int))::bigint[] AS chunk_ids
 FROM reserved r, upload
@@ -807,11 +994,13 @@ type SnapshotUploadReserveParams struct {
 type SnapshotUploadReserveRow struct {
 	UsedBytes  int64
 	QuotaBytes int64
+	PackID     int64
 	ChunkIds   []int64
 }
 
-// Reserves bytes for chunks the upload is about to write and allocates n chunk ids for
-// their keys, before any blob is written. The conditional UPDATE serialises a user's
+// Reserves bytes for chunks the upload is about to write and allocates n chunk ids and the
+// id of the pack they go into (recorded on the upload row: dropping the upload deletes that
+// pack's object), before any blob is written. The conditional UPDATE serialises a user's
 // reservations on the storage row and re-checks the condition against the committed usage,
 // so concurrent uploads never take used_bytes past quota_bytes. No row: over quota (or no
 // storage row yet), nothing reserved, no id taken.
@@ -823,7 +1012,12 @@ func (q *Queries) SnapshotUploadReserve(ctx context.Context, arg SnapshotUploadR
 		arg.UploadID,
 	)
 	var i SnapshotUploadReserveRow
-	err := row.Scan(&i.UsedBytes, &i.QuotaBytes, &i.ChunkIds)
+	err := row.Scan(
+		&i.UsedBytes,
+		&i.QuotaBytes,
+		&i.PackID,
+		&i.ChunkIds,
+	)
 	return i, err
 }
 

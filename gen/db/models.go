@@ -79,6 +79,18 @@ type SnapshotChunk struct {
 	State         string
 	CreatedAt     time.Time
 	DeletingSince *time.Time
+	PackID        pgtype.Int8
+	PackOffset    pgtype.Int4
+}
+
+type SnapshotPack struct {
+	ID            int64
+	UserID        string
+	StoredBytes   int64
+	LiveChunks    int32
+	State         string
+	CreatedAt     time.Time
+	DeletingSince *time.Time
 }
 
 type SnapshotUpload struct {
@@ -90,6 +102,7 @@ type SnapshotUpload struct {
 	ChunkIds       []int64
 	IdempotencyKey pgtype.Text
 	CreatedAt      time.Time
+	PackID         pgtype.Int8
 }
 
 type SoloSession struct {

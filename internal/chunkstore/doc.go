@@ -61,6 +61,36 @@
 // is no conversion job: such revisions age out through GC. (A restore of one re-chunks its
 // bytes through the upload path.)
 //
+// # Packs
+//
+
+// Since migration 0010 an upload writes the new chunks it stores as one object, a pack
+// (PackKey: packs/<owner prefix>/<pack id>), their stored bytes one after another, as restic
+// does: one file to write and fsync per upload instead of one per chunk. A chunk row records
+// (pack_id, pack_offset) and a manifest (version 2) repeats them per ref, so ReadAll fetches
+// each pack once — ranges with ReadAt on a local file, one GET read through in offset order
+// on S3 — and decodes the chunks in manifest order. SnapshotUploadReserve allocates the pack
+// id with the chunk ids and records it on the upload row, so dropping the upload deletes the
+// pack (no listing needed); the commit inserts the snapshot_packs row with live_chunks = the
+// chunk rows it inserted (none: the pack is unneeded and deleted at once).
+//
+// GC rule for packs: a chunk row freed from a pack is deleted in the statement that frees
+// it (ChunkRelease) and its pack loses one live chunk (PackRelease); the pack becomes a
+// tombstone when it has none left, and its object is deleted DeletionGrace later, then the
+// row. A pack with a live chunk is kept whole: its dead bytes are not repacked. They are
+// the service's cost, not the user's: used_bytes still counts the stored bytes of the user's
+// live chunks only. (An autosave's pack holds the ~10 chunks an edit touched, which the next
+// edits mostly replace, so packs die whole; a first upload's pack lives as long as any of its
+// chunks does. Repacking — copying a pack's live chunks into a new pack when its dead bytes
+// pass a share, in one transaction that repoints their rows and manifests — is the
+// follow-up if that cost shows.)
+//
+// Old layouts stay readable; nothing is migrated: a manifest-version-1 ref (or a v2 ref with
+// pack 0) is a chunk stored as an object of its own (Key), and its row, without a pack, is
+// freed as a tombstone as before; a revision without a manifest is a whole blob. Both age out
+// through retention — a conversion job would read and rewrite every stored byte for storage
+// that retention frees anyway.
+//
 // # Accounting
 //
 //	used_bytes == Σ stored_bytes of the user's live chunks

@@ -15,8 +15,36 @@ import (
 	"github.com/m4sh/backend/internal/blob"
 )
 
-// KeyPrefix starts every chunk's blob key; the orphan sweep lists it.
-const KeyPrefix = "chunks/"
+// KeyPrefix starts the blob key of every chunk stored as an object of its own (before
+// packs), PackPrefix that of every pack; the orphan sweep lists both.
+const (
+	KeyPrefix  = "chunks/"
+	PackPrefix = "packs/"
+)
+
+// PackKey is the blob key of one pack, an object holding the stored bytes of the chunks one
+// upload added, one after another:
+//
+//	packs/<owner prefix>/<pack id>
+//
+// The pack id (the snapshot_packs row, from its sequence) is never reused, so a key is
+// written once.
+func PackKey(owner string, packID int64) string {
+	return PackPrefix + OwnerPrefix(owner) + "/" + strconv.FormatInt(packID, 10)
+}
+
+// ParsePackKey gives the pack id of a pack key.
+func ParsePackKey(key string) (int64, error) {
+	parts := strings.Split(key, "/")
+	if len(parts) != 3 || parts[0]+"/" != PackPrefix || len(parts[1]) != 32 {
+		return 0, fmt.Errorf("%w: pack key %q", ErrCorrupt, key)
+	}
+	id, err := strconv.ParseInt(parts[2], 10, 64)
+	if err != nil || id <= 0 || strconv.FormatInt(id, 10) != parts[2] {
+		return 0, fmt.Errorf("%w: pack key %q", ErrCorrupt, key)
+	}
+	return id, nil
+}
 
 // OwnerPrefix is the key segment for an owner: 32 hex digits of a SHA-256 of the user id,
 // so any user id (which may hold characters keys do not allow) maps to a valid segment and
@@ -100,6 +128,29 @@ func (s *Store) PutBatch(ctx context.Context, owner string, ids []int64, chunks 
 	return nil
 }
 
+// PutPack writes a pack: the stored bytes of chunks, one after another, as the one object
+// PackKey(owner, packID), and returns each chunk's offset in it. One object per upload
+// instead of one per chunk: the local store writes and fsyncs one file (and its directory
+// once), S3 takes one request. An object already under the key is this pack from an earlier
+// attempt: success.
+func (s *Store) PutPack(ctx context.Context, owner string, packID int64, chunks []*Chunk) ([]int64, error) {
+	offsets := make([]int64, len(chunks))
+	var n int64
+	for i, c := range chunks {
+		offsets[i] = n
+		n += int64(len(c.Stored))
+	}
+	buf := make([]byte, 0, n)
+	for _, c := range chunks {
+		buf = append(buf, c.Stored...)
+	}
+	err := s.blobs.Put(ctx, PackKey(owner, packID), bytes.NewReader(buf), n, contentType)
+	if err != nil && !errors.Is(err, blob.ErrExists) {
+		return nil, fmt.Errorf("storing pack: %w", err)
+	}
+	return offsets, nil
+}
+
 // putConcurrency bounds the Puts of a batch on a store without PutMany (S3: one request
 // each).
 const putConcurrency = 8
@@ -122,6 +173,13 @@ type ownerFetcher struct {
 // reading it (the size comes from the object's metadata), so a read never buffers more than
 // ref.StoredSize bytes.
 func (f ownerFetcher) FetchChunk(ctx context.Context, ref Ref, dst []byte) ([]byte, error) {
+	if ref.Pack != 0 {
+		got, err := f.s.fetchPacks(ctx, f.owner, []Ref{ref})
+		if err != nil {
+			return nil, err
+		}
+		return append(dst[:0], got[span{ref.Pack, ref.Offset}]...), nil
+	}
 	rc, obj, err := f.s.blobs.Get(ctx, Key(f.owner, ref.Hash, ref.ChunkID))
 	if err != nil {
 		return nil, fmt.Errorf("opening chunk %d: %w", ref.ChunkID, err)

@@ -14,6 +14,10 @@ type Ref struct {
 	Size       int64 // logical bytes
 	StoredSize int64 // bytes in the blob store
 	Encoding   Encoding
+	// Pack is the pack object holding the stored bytes at Offset (PackKey); 0: the chunk is
+	// an object of its own (Key), as every chunk stored before packs is.
+	Pack   int64
+	Offset int64
 }
 
 // Manifest is a revision as the ordered chunks that make it up.
@@ -55,33 +59,43 @@ func (m Manifest) ChunkIDs() []int64 {
 //
 // There is no count, so appending records (in Go with AppendRef, in SQL with ||) keeps a
 // manifest valid. A 1 MiB revision of 16 KiB chunks takes about 2.5 KiB.
-const manifestV1 = 1
+//
+// Version 2 (packs) is the same with two more uvarints per record: the pack id (0: an
+// object of its own) and the offset of the stored bytes in the pack. Version-1 manifests
+// (written before packs) stay readable: their records have pack 0.
+const (
+	manifestV1 = 1
+	manifestV2 = 2
+)
 
 // MarshalBinary encodes m in the current version.
 func (m Manifest) MarshalBinary() ([]byte, error) {
-	b := make([]byte, 1, 1+len(m.Refs)*(32+3*binary.MaxVarintLen32+1))
-	b[0] = manifestV1
+	b := make([]byte, 1, 1+len(m.Refs)*(32+5*binary.MaxVarintLen32+1))
+	b[0] = manifestV2
 	for _, r := range m.Refs {
 		b = AppendRef(b, r)
 	}
 	return b, nil
 }
 
-// AppendRef appends r's version-1 record to b.
+// AppendRef appends r's version-2 record to b.
 func AppendRef(b []byte, r Ref) []byte {
 	b = append(b, r.Hash[:]...)
 	b = binary.AppendUvarint(b, uint64(r.ChunkID))
 	b = binary.AppendUvarint(b, uint64(r.Size))
 	b = binary.AppendUvarint(b, uint64(r.StoredSize))
-	return append(b, byte(r.Encoding))
+	b = append(b, byte(r.Encoding))
+	b = binary.AppendUvarint(b, uint64(r.Pack))
+	return binary.AppendUvarint(b, uint64(r.Offset))
 }
 
 // UnmarshalBinary decodes a manifest, checking every record: a known encoding, sizes within
 // the chunk bounds, and raw exactly when nothing was saved.
 func (m *Manifest) UnmarshalBinary(b []byte) error {
-	if len(b) == 0 || b[0] != manifestV1 {
+	if len(b) == 0 || (b[0] != manifestV1 && b[0] != manifestV2) {
 		return fmt.Errorf("%w: manifest version", ErrCorrupt)
 	}
+	v2 := b[0] == manifestV2
 	refs := m.Refs[:0]
 	for p := 1; p < len(b); {
 		var r Ref
@@ -103,6 +117,17 @@ func (m *Manifest) UnmarshalBinary(b []byte) error {
 		}
 		r.ChunkID, r.Size, r.StoredSize, r.Encoding = int64(vals[0]), int64(vals[1]), int64(vals[2]), Encoding(b[p])
 		p++
+		if v2 {
+			for i := range 2 {
+				v, n := binary.Uvarint(b[p:])
+				if n <= 0 || v > 1<<62 {
+					return fmt.Errorf("%w: manifest record %d truncated", ErrCorrupt, len(refs))
+				}
+				vals[i] = v
+				p += n
+			}
+			r.Pack, r.Offset = int64(vals[0]), int64(vals[1])
+		}
 		if err := r.validate(); err != nil {
 			return fmt.Errorf("manifest record %d: %w", len(refs), err)
 		}

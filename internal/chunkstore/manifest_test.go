@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"io"
 	"math/rand/v2"
@@ -23,6 +24,9 @@ func sampleManifest(r *rand.Rand, n int) Manifest {
 			ref.StoredSize, ref.Encoding = int64(1+r.IntN(int(size-1))), EncodingZstd
 		}
 		ref.Hash = sha256.Sum256([]byte{byte(i), byte(i >> 8)})
+		if i%3 != 0 {
+			ref.Pack, ref.Offset = int64(1+r.Uint32()), int64(r.IntN(1<<20))
+		}
 		m.Refs = append(m.Refs, ref)
 	}
 	return m
@@ -46,7 +50,7 @@ func TestManifestRoundTrip(t *testing.T) {
 		if len(got.Refs) != n || (n > 0 && !equalRefs(got.Refs, m.Refs)) {
 			t.Fatalf("%d refs: got %d back, or different ones", n, len(got.Refs))
 		}
-		if n == 64 && len(b) > 1+64*(32+5+3+3+1) {
+		if n == 64 && len(b) > 1+64*(32+5+3+3+1+5+3) {
 			t.Fatalf("64 refs take %d bytes", len(b))
 		}
 		tail := sampleManifest(r, 3)
@@ -78,11 +82,12 @@ func TestManifestRejectsCorrupt(t *testing.T) {
 	t.Parallel()
 	m := sampleManifest(rand.New(rand.NewPCG(22, 23)), 5)
 	b, _ := m.MarshalBinary()
-	record := func(r Ref) []byte { return AppendRef([]byte{manifestV1}, r) }
+	record := func(r Ref) []byte { return AppendRef([]byte{manifestV2}, r) }
 	h := sha256.Sum256(nil)
 	cases := map[string][]byte{
 		"empty":             nil,
-		"version 2":         append([]byte{2}, b[1:]...),
+		"version 3":         append([]byte{3}, b[1:]...),
+		"v2 records as v1":  append([]byte{manifestV1}, b[1:]...),
 		"unknown encoding":  record(Ref{Hash: h, ChunkID: 1, Size: 10, StoredSize: 5, Encoding: 7}),
 		"raw but smaller":   record(Ref{Hash: h, ChunkID: 1, Size: 10, StoredSize: 5, Encoding: EncodingRaw}),
 		"zstd but as large": record(Ref{Hash: h, ChunkID: 1, Size: 10, StoredSize: 10, Encoding: EncodingZstd}),
@@ -170,5 +175,22 @@ func TestReaderRefusesCorruptChunks(t *testing.T) {
 	_, err = b.codec.Decode(nil, bomb, Ref{Size: MaxChunkSize, StoredSize: int64(len(bomb)), Encoding: EncodingZstd})
 	if !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("Decode(4 MiB frame) = %v, want ErrCorrupt", err)
+	}
+}
+
+// TestManifestV1StaysReadable: a manifest written before packs (version 1: no pack, no
+// offset) decodes to refs with pack 0 — chunks stored as objects of their own.
+func TestManifestV1StaysReadable(t *testing.T) {
+	t.Parallel()
+	h := sha256.Sum256([]byte("x"))
+	want := Ref{Hash: h, ChunkID: 42, Size: 10, StoredSize: 6, Encoding: EncodingZstd}
+	b := append([]byte{manifestV1}, h[:]...)
+	b = binary.AppendUvarint(b, 42)
+	b = binary.AppendUvarint(b, 10)
+	b = binary.AppendUvarint(b, 6)
+	b = append(b, byte(EncodingZstd))
+	var m Manifest
+	if err := m.UnmarshalBinary(b); err != nil || len(m.Refs) != 1 || m.Refs[0] != want {
+		t.Fatalf("v1 manifest = %+v, %v; want %+v", m.Refs, err, want)
 	}
 }

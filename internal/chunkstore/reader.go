@@ -1,8 +1,11 @@
 package chunkstore
 
 import (
+	"cmp"
 	"context"
+	"fmt"
 	"io"
+	"slices"
 )
 
 // Reader streams a revision's exact bytes from its manifest, one chunk at a time: it
@@ -92,15 +95,23 @@ func (r *Reader) next() error {
 // ReadAll appends the revision m of owner to dst and returns it: every chunk fetched,
 // checked against its hash and decoded before the caller sends a byte, so a reader never
 // answers with a body that ends short (a missing chunk is an error before the first byte).
-// A missing object is an error wrapping blob.ErrNotFound; bytes that do not match their
-// hash, one wrapping ErrCorrupt.
+// Packed chunks are fetched one Get per pack (fetchPacks), a chunk of its own one Get each. A
+// missing object is an error wrapping blob.ErrNotFound; bytes that do not match their hash
+// or lie outside their pack, one wrapping ErrCorrupt.
 func (s *Store) ReadAll(ctx context.Context, owner string, m Manifest, dst []byte) ([]byte, error) {
+	packed, err := s.fetchPacks(ctx, owner, m.Refs)
+	if err != nil {
+		return nil, err
+	}
 	f := s.Owner(owner)
-	var stored, data []byte
+	var own, data []byte
 	for _, ref := range m.Refs {
-		var err error
-		if stored, err = f.FetchChunk(ctx, ref, stored); err != nil {
-			return nil, err
+		stored := packed[span{ref.Pack, ref.Offset}]
+		if ref.Pack == 0 {
+			if own, err = f.FetchChunk(ctx, ref, own); err != nil {
+				return nil, err
+			}
+			stored = own
 		}
 		if data, err = s.codec.Decode(data, stored, ref); err != nil {
 			return nil, err
@@ -108,4 +119,70 @@ func (s *Store) ReadAll(ctx context.Context, owner string, m Manifest, dst []byt
 		dst = append(dst, data...)
 	}
 	return dst, nil
+}
+
+// span is where a packed chunk's stored bytes are.
+type span struct{ pack, off int64 }
+
+// fetchPacks reads the stored bytes of every packed ref, one Get per pack: each range with
+// ReadAt when the object allows it (a local file), otherwise by reading the object through
+// in offset order, skipping the gaps (S3: one GET per pack).
+func (s *Store) fetchPacks(ctx context.Context, owner string, refs []Ref) (map[span][]byte, error) {
+	byPack := map[int64][]Ref{}
+	var order []int64
+	for _, r := range refs {
+		if r.Pack == 0 {
+			continue
+		}
+		if _, ok := byPack[r.Pack]; !ok {
+			order = append(order, r.Pack)
+		}
+		byPack[r.Pack] = append(byPack[r.Pack], r)
+	}
+	out := make(map[span][]byte, len(refs))
+	for _, p := range order {
+		rs := byPack[p]
+		slices.SortFunc(rs, func(a, b Ref) int { return cmp.Compare(a.Offset, b.Offset) })
+		rc, obj, err := s.blobs.Get(ctx, PackKey(owner, p))
+		if err != nil {
+			return nil, fmt.Errorf("opening pack %d: %w", p, err)
+		}
+		err = readSpans(rc, obj.Size, p, rs, out)
+		rc.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// readSpans reads the stored bytes of refs (sorted by offset) from pack's object rc of size
+// bytes into out.
+func readSpans(rc io.Reader, size, pack int64, refs []Ref, out map[span][]byte) error {
+	at, _ := rc.(io.ReaderAt)
+	var pos int64
+	for _, r := range refs {
+		k := span{pack, r.Offset}
+		if _, done := out[k]; done {
+			continue
+		}
+		if r.Offset < pos || r.Offset+r.StoredSize > size {
+			return fmt.Errorf("%w: chunk %d at %d+%d of pack %d (%d bytes)", ErrCorrupt, r.ChunkID, r.Offset, r.StoredSize, pack, size)
+		}
+		buf := make([]byte, r.StoredSize)
+		var err error
+		if at != nil {
+			_, err = at.ReadAt(buf, r.Offset)
+		} else {
+			if _, err = io.CopyN(io.Discard, rc, r.Offset-pos); err == nil {
+				_, err = io.ReadFull(rc, buf)
+			}
+			pos = r.Offset + r.StoredSize
+		}
+		if err != nil {
+			return fmt.Errorf("reading pack %d: %w", pack, err)
+		}
+		out[k] = buf
+	}
+	return nil
 }

@@ -54,6 +54,8 @@ type chunkUpload struct {
 	fresh    []*newChunk                        // chunks to write (not found live at reserve)
 	ids      []int64                            // the ids reserved for fresh, in order
 	reserved int64                              // stored bytes reserved for fresh
+	pack     int64                              // the pack reserved for fresh (0: none)
+	offsets  []int64                            // where each of fresh is in the pack, once written
 }
 
 // split cuts body into chunks; duplicates within the body are kept once.
@@ -92,8 +94,9 @@ func hashesOf(cs []newChunk) [][]byte {
 	return out
 }
 
-func refFrom(id int64, sha []byte, size, stored int32, enc int16) chunkstore.Ref {
-	return chunkstore.Ref{Hash: chunkstore.Hash(sha), ChunkID: id, Size: int64(size), StoredSize: int64(stored), Encoding: chunkstore.Encoding(enc)}
+func refFrom(id int64, sha []byte, size, stored int32, enc int16, pack pgtype.Int8, off pgtype.Int4) chunkstore.Ref {
+	return chunkstore.Ref{Hash: chunkstore.Hash(sha), ChunkID: id, Size: int64(size), StoredSize: int64(stored), Encoding: chunkstore.Encoding(enc),
+		Pack: pack.Int64, Offset: int64(off.Int32)}
 }
 
 // errUploadGone: the upload's row is gone (the reaper rolled it back) before it finished.
@@ -162,9 +165,9 @@ func (s *Service) uploadReserve(ctx context.Context, u *chunkUpload, key string)
 		})
 		if err == nil {
 			for _, r := range live {
-				u.refOf[chunkstore.Hash(r.Sha256)] = refFrom(r.ID, r.Sha256, r.SizeBytes, r.StoredBytes, r.Encoding)
+				u.refOf[chunkstore.Hash(r.Sha256)] = refFrom(r.ID, r.Sha256, r.SizeBytes, r.StoredBytes, r.Encoding, r.PackID, r.PackOffset)
 			}
-			u.fresh, u.ids, u.reserved = fresh, row.ChunkIds, reserved
+			u.fresh, u.ids, u.reserved, u.pack = fresh, row.ChunkIds, reserved, row.PackID
 			return nil
 		}
 		if !errors.Is(err, errNoRoom) {
@@ -220,13 +223,15 @@ func (s *Service) awaitOtherUploads(ctx context.Context, u *chunkUpload) error {
 	}
 }
 
-// uploadWrite writes the fresh chunks' blobs under their reserved ids, as one batch.
+// uploadWrite writes the fresh chunks as one pack object under the reserved pack id.
 func (s *Service) uploadWrite(ctx context.Context, u *chunkUpload) error {
 	chunks := make([]*chunkstore.Chunk, len(u.fresh))
 	for i, c := range u.fresh {
 		chunks[i] = &chunkstore.Chunk{Ref: c.ref, Stored: c.stored}
 	}
-	return s.chunks.PutBatch(ctx, u.user, u.ids, chunks)
+	var err error
+	u.offsets, err = s.chunks.PutPack(ctx, u.user, u.pack, chunks)
+	return err
 }
 
 // commitResult is what uploadCommit did.
@@ -264,7 +269,7 @@ func (s *Service) uploadCommit(ctx context.Context, u *chunkUpload, ct, key stri
 			if row, err = q.SnapshotLatest(ctx, u.session); err != nil {
 				return fmt.Errorf("getting latest snapshot: %w", err)
 			}
-			if res.freed, err = dropUpload(ctx, q, u.id); err != nil {
+			if res.freed, _, err = dropUpload(ctx, q, u.id); err != nil {
 				return err
 			}
 			res.unneeded = u.writtenKeys()
@@ -338,25 +343,28 @@ func (s *Service) insertChunks(ctx context.Context, q *db.Queries, u *chunkUploa
 	var refIDs []int64
 	found := make(map[chunkstore.Hash]bool, len(live))
 	for _, r := range live {
-		refs[chunkstore.Hash(r.Sha256)] = refFrom(r.ID, r.Sha256, r.SizeBytes, r.StoredBytes, r.Encoding)
+		refs[chunkstore.Hash(r.Sha256)] = refFrom(r.ID, r.Sha256, r.SizeBytes, r.StoredBytes, r.Encoding, r.PackID, r.PackOffset)
 		found[chunkstore.Hash(r.Sha256)] = true
 		refIDs = append(refIDs, r.ID)
 	}
-	p := db.ChunkInsertParams{UserID: u.user}
+	p := db.ChunkInsertParams{UserID: u.user, PackID: u.pack}
 	proposed := make(map[chunkstore.Hash]int64, len(u.fresh))
+	var packBytes int64
 	for i, c := range u.fresh {
 		proposed[c.ref.Hash] = u.ids[i]
+		packBytes += c.ref.StoredSize
 		if found[c.ref.Hash] {
-			res.unneeded = append(res.unneeded, chunkstore.Key(u.user, c.ref.Hash, u.ids[i]))
-			continue
+			continue // its bytes in the pack stay unused
 		}
 		p.ChunkIds = append(p.ChunkIds, u.ids[i])
 		p.Hashes = append(p.Hashes, c.ref.Hash[:])
 		p.Sizes = append(p.Sizes, int32(c.ref.Size))
 		p.Stored = append(p.Stored, int32(c.ref.StoredSize))
 		p.Encodings = append(p.Encodings, int16(c.ref.Encoding))
+		p.Offsets = append(p.Offsets, int32(u.offsets[i]))
 	}
 	var added int64
+	var inserted int32
 	if len(p.ChunkIds) > 0 {
 		rows, err := q.ChunkInsert(ctx, p)
 		if err != nil {
@@ -364,14 +372,20 @@ func (s *Service) insertChunks(ctx context.Context, q *db.Queries, u *chunkUploa
 		}
 		for _, r := range rows {
 			h := chunkstore.Hash(r.Sha256)
-			refs[h] = refFrom(r.ID, r.Sha256, r.SizeBytes, r.StoredBytes, r.Encoding)
+			refs[h] = refFrom(r.ID, r.Sha256, r.SizeBytes, r.StoredBytes, r.Encoding, r.PackID, r.PackOffset)
 			refIDs = append(refIDs, r.ID)
 			if r.ID == proposed[h] {
 				added += int64(r.StoredBytes)
-			} else {
-				res.unneeded = append(res.unneeded, chunkstore.Key(u.user, h, proposed[h]))
+				inserted++
 			}
 		}
+	}
+	if inserted == 0 {
+		// Every chunk of the pack was stored meanwhile by another upload: nothing refers to
+		// the pack, so it is deleted after the commit.
+		res.unneeded = append(res.unneeded, u.writtenKeys()...)
+	} else if err := q.PackInsert(ctx, db.PackInsertParams{ID: u.pack, UserID: u.user, StoredBytes: packBytes, LiveChunks: inserted}); err != nil {
+		return nil, 0, nil, fmt.Errorf("recording pack: %w", err)
 	}
 	return refs, added, refIDs, nil
 }
@@ -380,41 +394,79 @@ func (s *Service) insertChunks(ctx context.Context, q *db.Queries, u *chunkUploa
 // committed).
 var errNothingToDrop = errors.New("no upload to drop")
 
-// tombstone is a chunk freed in a committed transaction whose blob is still to be deleted.
+// tombstone is a chunk (stored as an object of its own) or a pack freed in a committed
+// transaction whose object is still to be deleted; its row goes after the object.
 type tombstone struct {
-	id  int64
-	key string
+	id   int64
+	key  string
+	pack bool
+}
+
+// freed is what releasing chunk references freed, in q's transaction.
+type freed struct {
+	bytes      map[string]int64 // stored bytes of the freed chunks, per owner
+	tombstones []tombstone      // chunks of their own and packs left without a live chunk
+}
+
+// releaseChunks drops references (ChunkRelease): freed chunks in packs are deleted and their
+// packs lose them (PackRelease: a pack left with none becomes a tombstone); a freed chunk of
+// its own becomes a tombstone.
+func releaseChunks(ctx context.Context, q *db.Queries, ids []int64) (freed, error) {
+	out := freed{bytes: map[string]int64{}}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := q.ChunkRelease(ctx, ids)
+	if err != nil {
+		return out, fmt.Errorf("releasing chunks: %w", err)
+	}
+	var packs []int64
+	for _, r := range rows {
+		out.bytes[r.UserID] += int64(r.StoredBytes)
+		if r.PackID.Valid {
+			packs = append(packs, r.PackID.Int64)
+		} else {
+			out.tombstones = append(out.tombstones, tombstone{id: r.ID, key: chunkstore.Key(r.UserID, chunkstore.Hash(r.Sha256), r.ID)})
+		}
+	}
+	if len(packs) > 0 {
+		gone, err := q.PackRelease(ctx, packs)
+		if err != nil {
+			return out, fmt.Errorf("releasing packs: %w", err)
+		}
+		for _, p := range gone {
+			out.tombstones = append(out.tombstones, tombstone{id: p.ID, key: chunkstore.PackKey(p.UserID, p.ID), pack: true})
+		}
+	}
+	return out, nil
 }
 
 // dropUpload undoes an upload in flight in q's transaction (Drop in internal/chunkstore's
 // doc): its row goes, its references are released and its reservation and the chunks it
-// alone held go back to the quota. No row: nothing to do.
-func dropUpload(ctx context.Context, q *db.Queries, id uuid.UUID) ([]tombstone, error) {
+// alone held go back to the quota. It returns the freed chunks and packs, and the key of the
+// upload's own pack (written or not, never referenced: deleted at once). No row: nothing to do.
+func dropUpload(ctx context.Context, q *db.Queries, id uuid.UUID) ([]tombstone, []string, error) {
 	up, err := q.SnapshotUploadDelete(ctx, id)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, errNothingToDrop
+		return nil, nil, errNothingToDrop
 	}
 	if err != nil {
-		return nil, fmt.Errorf("deleting upload: %w", err)
+		return nil, nil, fmt.Errorf("deleting upload: %w", err)
 	}
-	var out []tombstone
-	bytesFreed := up.ReservedBytes
-	if len(up.ChunkIds) > 0 {
-		rows, err := q.ChunkRelease(ctx, up.ChunkIds)
-		if err != nil {
-			return nil, fmt.Errorf("releasing chunks: %w", err)
-		}
-		for _, r := range rows {
-			bytesFreed += int64(r.StoredBytes)
-			out = append(out, tombstone{id: r.ID, key: chunkstore.Key(r.UserID, chunkstore.Hash(r.Sha256), r.ID)})
-		}
+	f, err := releaseChunks(ctx, q, up.ChunkIds)
+	if err != nil {
+		return nil, nil, err
 	}
-	if bytesFreed > 0 {
+	if bytesFreed := up.ReservedBytes + f.bytes[up.UserID]; bytesFreed > 0 {
 		if err := release(ctx, q, up.UserID, bytesFreed); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return out, nil
+	var own []string
+	if up.PackID.Valid {
+		own = []string{chunkstore.PackKey(up.UserID, up.PackID.Int64)}
+	}
+	return f.tombstones, own, nil
 }
 
 // drop undoes an upload in flight in its own transaction, then deletes the blobs it freed
@@ -422,15 +474,19 @@ func dropUpload(ctx context.Context, q *db.Queries, id uuid.UUID) ([]tombstone, 
 // logged: the reaper finishes tombstones and orphan blobs.
 func (s *Service) drop(ctx context.Context, u *chunkUpload, written []string) error {
 	var freed []tombstone
+	var own []string
 	err := postgres.InTx(ctx, s.pool, func(tx pgx.Tx) (err error) {
-		freed, err = dropUpload(ctx, s.q.WithTx(tx), u.id)
+		freed, own, err = dropUpload(ctx, s.q.WithTx(tx), u.id)
 		return err
 	})
 	if err != nil && !errors.Is(err, errNothingToDrop) {
 		return fmt.Errorf("dropping upload: %w", err)
 	}
 	s.finishTombstones(ctx, freed)
-	s.deleteUnneeded(ctx, written)
+	if len(own) == 0 {
+		own = written
+	}
+	s.deleteUnneeded(ctx, own)
 	return nil
 }
 
@@ -442,16 +498,11 @@ func (s *Service) finishTombstones(ctx context.Context, ts []tombstone) {
 		return
 	}
 	keys := make([]string, len(ts))
-	ids := make([]int64, len(ts))
 	for i, t := range ts {
-		keys[i], ids[i] = t.key, t.id
+		keys[i] = t.key
 	}
-	if err := blob.DeleteAll(ctx, s.blobs, keys); err != nil {
-		s.log.WarnContext(ctx, "deleting freed chunks; the reaper will", "chunks", len(keys), "err", err)
-		return
-	}
-	if _, err := s.q.ChunkDeleteTombstones(ctx, ids); err != nil {
-		s.log.WarnContext(ctx, "deleting chunk tombstones; the reaper will", "chunks", len(ids), "err", err)
+	if err := s.deleteBlobs(ctx, keys); err != nil {
+		s.log.WarnContext(ctx, "deleting freed chunks; the reaper will", "objects", len(keys), "err", err)
 	}
 }
 
@@ -466,11 +517,10 @@ func (s *Service) deleteUnneeded(ctx context.Context, keys []string) {
 	}
 }
 
-// writtenKeys are the keys of the fresh chunks (written, or about to be).
+// writtenKeys is the key of the upload's pack (written, or about to be), if it has one.
 func (u *chunkUpload) writtenKeys() []string {
-	keys := make([]string, len(u.fresh))
-	for i, c := range u.fresh {
-		keys[i] = chunkstore.Key(u.user, c.ref.Hash, u.ids[i])
+	if u.pack == 0 {
+		return nil
 	}
-	return keys
+	return []string{chunkstore.PackKey(u.user, u.pack)}
 }

@@ -200,8 +200,8 @@ func TestGCRacesUpload(t *testing.T) {
 			t.Fatalf("cleanup = %+v, %v; want revision 1 deleted, %d bytes freed", sum, err, first.Snapshot.StoredBytes)
 		}
 		var tombstones int
-		if err := b.pool.QueryRow(ctx, `SELECT count(*) FROM snapshot_chunks WHERE state = 'deleting'`).Scan(&tombstones); err != nil || tombstones == 0 {
-			t.Fatalf("tombstones = %d, %v; want the scene's chunks", tombstones, err)
+		if err := b.pool.QueryRow(ctx, `SELECT count(*) FROM snapshot_packs WHERE state = 'deleting'`).Scan(&tombstones); err != nil || tombstones == 0 {
+			t.Fatalf("tombstones = %d, %v; want the scene's pack", tombstones, err)
 		}
 		res := b.upload(t, b.svc, "u1", s2, scene)
 		if res.Snapshot.StoredBytes != first.Snapshot.StoredBytes {
@@ -283,7 +283,9 @@ func TestAutosavesDuringGC(t *testing.T) {
 // the grace period). Each time the invariants hold once the survivor is done.
 func TestChunkedGCCrashes(t *testing.T) {
 	t.Parallel()
-	scene := scenetest.Autosaves(33, 3)
+	// Three unrelated scenes: GC keeping one frees the first two revisions' packs whole (a
+	// pack with a chunk still live stays, by the pack rule).
+	scene := [][]byte{scenetest.Autosaves(33, 1)[0], scenetest.Autosaves(34, 1)[0], scenetest.Autosaves(35, 1)[0]}
 	seed := func(t *testing.T) (*chunkBundle, solo.Session) {
 		b := setupChunks(t, backends[0].open(t))
 		s := b.session(t, "u1")
@@ -296,7 +298,7 @@ func TestChunkedGCCrashes(t *testing.T) {
 	tombstones := func(t *testing.T, b *chunkBundle) int {
 		t.Helper()
 		var n int
-		if err := b.pool.QueryRow(ctx, `SELECT count(*) FROM snapshot_chunks WHERE state = 'deleting'`).Scan(&n); err != nil {
+		if err := b.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM snapshot_chunks WHERE state = 'deleting') + (SELECT count(*) FROM snapshot_packs WHERE state = 'deleting')`).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		return n
@@ -326,19 +328,18 @@ func TestChunkedGCCrashes(t *testing.T) {
 		if _, err := b.svc.Cleanup(ctx, idle, 1, &s.ID); err != nil {
 			t.Fatal(err)
 		}
-		// What the job would have deleted, deleted by hand: the tombstones' blobs.
-		rows, _ := b.pool.Query(ctx, `SELECT user_id, sha256, id FROM snapshot_chunks WHERE state = 'deleting'`)
-		type chunk struct {
+		// What the job would have deleted, deleted by hand: the tombstones' packs.
+		rows, _ := b.pool.Query(ctx, `SELECT user_id, id FROM snapshot_packs WHERE state = 'deleting'`)
+		type pack struct {
 			User string
-			Sha  []byte
 			ID   int64
 		}
-		cs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[chunk])
-		if err != nil || len(cs) == 0 {
-			t.Fatalf("tombstones %v, %v", cs, err)
+		ps, err := pgx.CollectRows(rows, pgx.RowToStructByPos[pack])
+		if err != nil || len(ps) == 0 {
+			t.Fatalf("tombstones %v, %v", ps, err)
 		}
-		for _, c := range cs {
-			if err := b.store.Delete(ctx, chunkstore.Key(c.User, chunkstore.Hash(c.Sha), c.ID)); err != nil {
+		for _, p := range ps {
+			if err := b.store.Delete(ctx, chunkstore.PackKey(p.User, p.ID)); err != nil {
 				t.Fatal(err)
 			}
 		}

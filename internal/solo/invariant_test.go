@@ -21,13 +21,13 @@ import (
 // checkStore asserts what must hold once nothing is in flight, for every user: used_bytes is
 // what the rows say (live chunks plus whole-blob revisions; migration 0006), no chunk's
 // reference count drifts from the references revisions hold, no upload, pending row or
-// tombstone is left, the blob store holds exactly the live chunks' and whole-blob revisions'
-// blobs, and every revision reads back to its SHA-256. It returns each user's used_bytes.
+// tombstone is left, every pack counts its chunk rows, the blob store holds exactly the
+// packs, the chunks of their own and whole-blob revisions' blobs, and every revision reads back to its SHA-256. It returns each user's used_bytes.
 func checkStore(t *testing.T, pool *pgxpool.Pool, store blob.Store, svc *solo.Service) map[string]int64 {
 	t.Helper()
 	ctx := context.Background()
 	var leftovers int
-	if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM snapshot_uploads) + (SELECT count(*) FROM snapshot_chunks WHERE state <> 'live')
+	if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM snapshot_uploads) + (SELECT count(*) FROM snapshot_chunks WHERE state <> 'live') + (SELECT count(*) FROM snapshot_packs WHERE state <> 'live')
 		+ (SELECT count(*) FROM solo_snapshots WHERE status = 'pending')`).Scan(&leftovers); err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,27 @@ func checkStore(t *testing.T, pool *pgxpool.Pool, store blob.Store, svc *solo.Se
 	}
 
 	var want []string
-	rows, _ = pool.Query(ctx, `SELECT user_id, sha256, id FROM snapshot_chunks`)
+	var badPacks int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM snapshot_packs p
+		WHERE p.live_chunks <> (SELECT count(*) FROM snapshot_chunks c WHERE c.pack_id = p.id)`).Scan(&badPacks); err != nil {
+		t.Fatal(err)
+	}
+	if badPacks != 0 {
+		t.Errorf("%d packs whose live_chunks differs from their chunk rows", badPacks)
+	}
+	rows, _ = pool.Query(ctx, `SELECT user_id, id FROM snapshot_packs`)
+	type packRow struct {
+		User string
+		ID   int64
+	}
+	ps, err := pgx.CollectRows(rows, pgx.RowToStructByPos[packRow])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ps {
+		want = append(want, chunkstore.PackKey(p.User, p.ID))
+	}
+	rows, _ = pool.Query(ctx, `SELECT user_id, sha256, id FROM snapshot_chunks WHERE pack_id IS NULL`)
 	type chunkRow struct {
 		User string
 		Sha  []byte

@@ -85,7 +85,7 @@ func (s *Service) ReapPending(ctx context.Context, grace time.Duration) (ReapSum
 		return sum, err
 	}
 	if sw, ok := s.blobs.(blob.LeftoverSweeper); ok {
-		for prefix, before := range map[string]time.Time{"solo/": cutoff, chunkstore.KeyPrefix: chunkCutoff} {
+		for prefix, before := range map[string]time.Time{"solo/": cutoff, chunkstore.KeyPrefix: chunkCutoff, chunkstore.PackPrefix: chunkCutoff} {
 			n, err := sw.SweepLeftovers(ctx, prefix, before)
 			sum.Leftovers += n
 			if err != nil {
@@ -113,8 +113,9 @@ func (s *Service) reapUploads(ctx context.Context, grace time.Duration, sum *Rea
 			}
 			seen[id], progress = true, true
 			var freed []tombstone
+			var own []string
 			err := postgres.InTx(ctx, s.pool, func(tx pgx.Tx) (err error) {
-				freed, err = dropUpload(ctx, s.q.WithTx(tx), id)
+				freed, own, err = dropUpload(ctx, s.q.WithTx(tx), id)
 				return err
 			})
 			if errors.Is(err, errNothingToDrop) {
@@ -127,6 +128,7 @@ func (s *Service) reapUploads(ctx context.Context, grace time.Duration, sum *Rea
 			}
 			sum.RolledBack++
 			s.finishTombstones(ctx, freed)
+			s.deleteUnneeded(ctx, own) // the upload's own pack: never referenced
 		}
 		if len(ids) < reapBatch || !progress {
 			return nil
@@ -143,7 +145,7 @@ func (s *Service) reapTombstones(ctx context.Context, grace time.Duration, sum *
 			return fmt.Errorf("listing chunk tombstones: %w", err)
 		}
 		if len(rows) == 0 {
-			return nil
+			break
 		}
 		keys := make([]string, len(rows))
 		ids := make([]int64, len(rows))
@@ -161,6 +163,28 @@ func (s *Service) reapTombstones(ctx context.Context, grace time.Duration, sum *
 		}
 		sum.Tombstones += int(n)
 		if len(rows) < reapBatch {
+			break
+		}
+	}
+	for {
+		rows, err := s.q.PackTombstonesBefore(ctx, db.PackTombstonesBeforeParams{GraceSeconds: grace.Seconds(), FetchLimit: reapBatch})
+		if err != nil {
+			return fmt.Errorf("listing pack tombstones: %w", err)
+		}
+		if len(rows) == 0 {
+			return nil
+		}
+		keys := make([]string, len(rows))
+		for i, r := range rows {
+			keys[i] = chunkstore.PackKey(r.UserID, r.ID)
+		}
+		if err := s.deleteBlobs(ctx, keys); err != nil {
+			sum.FailedUpkeep += len(rows)
+			s.log.WarnContext(ctx, "deleting freed packs failed; retried next run", "packs", len(rows), "err", err)
+			return nil
+		}
+		sum.Tombstones += len(rows)
+		if len(rows) < reapBatch {
 			return nil
 		}
 	}
@@ -175,20 +199,49 @@ const (
 	sweepMaxKeys = 10_000
 )
 
-// sweepOrphanChunks deletes chunk blobs last modified before cutoff whose chunk id has no
-// row: written by an upload that died between reserving their ids and recording them (or
-// that another upload beat to the same bytes). Ids come from the sequence and are never
-// reused, so an unknown id can only be such a blob.
+// orphanKind is a kind of object the sweep looks for: its key prefix, how a key gives its
+// id, and which of a batch of ids the database knows.
+type orphanKind struct {
+	prefix string
+	parse  func(key string) (int64, error)
+	known  func(ctx context.Context, ids []int64) ([]int64, error)
+}
+
+func (s *Service) orphanKinds() []orphanKind {
+	return []orphanKind{
+		{chunkstore.KeyPrefix, func(k string) (int64, error) {
+			_, _, id, err := chunkstore.ParseKey(k)
+			return id, err
+		}, s.q.ChunkIDsKnown},
+		{chunkstore.PackPrefix, chunkstore.ParsePackKey, s.q.PackIDsKnown},
+	}
+}
+
+// sweepOrphanChunks deletes chunk objects (before packs) and pack objects last modified
+// before cutoff whose id the database does not know: written by an upload that died between
+// reserving the ids and recording them or dropping its upload row (or, for a chunk of its
+// own, that another upload beat to the same bytes). Ids come from sequences and are never
+// reused, so an unknown id can only be such an object.
 func (s *Service) sweepOrphanChunks(ctx context.Context, cutoff time.Time, sum *ReapSummary) error {
+	first := int(s.sweepNext.Load())
+	for _, kind := range s.orphanKinds() {
+		if err := s.sweepKind(ctx, kind, first, cutoff, sum); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Service) sweepKind(ctx context.Context, kind orphanKind, first int, cutoff time.Time, sum *ReapSummary) error {
 	var keys []string
 	var ids []int64
 	flush := func() error {
 		if len(keys) == 0 {
 			return nil
 		}
-		known, err := s.q.ChunkIDsKnown(ctx, ids)
+		known, err := kind.known(ctx, ids)
 		if err != nil {
-			return fmt.Errorf("checking chunk ids: %w", err)
+			return fmt.Errorf("checking ids under %s: %w", kind.prefix, err)
 		}
 		keep := make(map[int64]bool, len(known))
 		for _, id := range known {
@@ -200,7 +253,7 @@ func (s *Service) sweepOrphanChunks(ctx context.Context, cutoff time.Time, sum *
 			}
 			if err := s.blobs.Delete(ctx, k); err != nil {
 				sum.FailedUpkeep++
-				s.log.WarnContext(ctx, "deleting an orphan chunk failed", "key", k, "err", err)
+				s.log.WarnContext(ctx, "deleting an orphan object failed", "key", k, "err", err)
 				continue
 			}
 			sum.OrphanBlobs++
@@ -208,18 +261,17 @@ func (s *Service) sweepOrphanChunks(ctx context.Context, cutoff time.Time, sum *
 		keys, ids = keys[:0], ids[:0]
 		return nil
 	}
-	first := int(s.sweepNext.Load())
 	examined := 0
 	for i := range sweepShards {
 		shard := (first + i) % sweepShards
-		for obj, err := range s.blobs.List(ctx, fmt.Sprintf("%s%02x", chunkstore.KeyPrefix, shard), cutoff) {
+		for obj, err := range s.blobs.List(ctx, fmt.Sprintf("%s%02x", kind.prefix, shard), cutoff) {
 			if err != nil {
-				return fmt.Errorf("listing chunk blobs: %w", err)
+				return fmt.Errorf("listing %s: %w", kind.prefix, err)
 			}
 			examined++
-			_, _, id, perr := chunkstore.ParseKey(obj.Key)
+			id, perr := kind.parse(obj.Key)
 			if perr != nil {
-				s.log.WarnContext(ctx, "a blob under the chunk prefix is not a chunk; left alone", "key", obj.Key)
+				s.log.WarnContext(ctx, "an object under the chunk or pack prefix is neither; left alone", "key", obj.Key)
 				continue
 			}
 			keys, ids = append(keys, obj.Key), append(ids, id)

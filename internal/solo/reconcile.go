@@ -7,7 +7,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/m4sh/backend/gen/db"
-	"github.com/m4sh/backend/internal/chunkstore"
 	"github.com/m4sh/backend/internal/postgres"
 )
 
@@ -127,16 +126,6 @@ func (s *Service) repairRefcounts(ctx context.Context, q *db.Queries, userID str
 			s.metrics.refcountRepaired.Inc()
 		}
 	}
-	if len(unref) == 0 {
-		return nil, nil
-	}
-	rows, err := q.ChunkRelease(ctx, unref)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]tombstone, len(rows))
-	for i, r := range rows {
-		out[i] = tombstone{id: r.ID, key: chunkstore.Key(r.UserID, chunkstore.Hash(r.Sha256), r.ID)}
-	}
-	return out, nil
+	f, err := releaseChunks(ctx, q, unref)
+	return f.tombstones, err
 }

@@ -109,15 +109,15 @@ func (s *Service) cleanSessions(ctx context.Context, jobs TxInserter, ids []uuid
 				refs = append(refs, r.ChunkIds...)
 			}
 			more = n == s.opts.GCBatch || len(refs) >= gcMaxRefs
-			if len(refs) > 0 {
-				gone, err := q.ChunkRelease(ctx, refs)
-				if err != nil {
-					return fmt.Errorf("releasing chunks: %w", err)
-				}
-				for _, c := range gone {
-					byUser[c.UserID] += int64(c.StoredBytes)
-					keys = append(keys, chunkstore.Key(c.UserID, chunkstore.Hash(c.Sha256), c.ID))
-				}
+			f, err := releaseChunks(ctx, q, refs)
+			if err != nil {
+				return err
+			}
+			for user, n := range f.bytes {
+				byUser[user] += n
+			}
+			for _, t := range f.tombstones {
+				keys = append(keys, t.key)
 			}
 			users := slices.Sorted(maps.Keys(byUser))
 			if err := q.QuotaLockUsers(ctx, users); err != nil {
@@ -176,7 +176,7 @@ func (s *Service) deleteJobs(keys []string) []river.InsertManyParams {
 	return out
 }
 
-// deleteBlobs deletes the blobs of rows retention removed, in one batch (the local store
+// deleteBlobs deletes the blobs of rows retention (or a drop, or reconcile) freed, in one batch (the local store
 // fsyncs each directory once for it); keys already gone count as deleted, so a retry after a
 // partial run finishes the rest. The tombstones of freed chunks go after their blobs, so a
 // crash in between leaves a tombstone the reaper finishes, never a blob nothing will delete.
@@ -184,15 +184,22 @@ func (s *Service) deleteBlobs(ctx context.Context, keys []string) error {
 	if err := blob.DeleteAll(ctx, s.blobs, keys); err != nil {
 		return fmt.Errorf("deleting blobs: %w", err)
 	}
-	var ids []int64
+	var ids, packs []int64
 	for _, k := range keys {
 		if _, _, id, err := chunkstore.ParseKey(k); err == nil {
 			ids = append(ids, id)
+		} else if id, err := chunkstore.ParsePackKey(k); err == nil {
+			packs = append(packs, id)
 		}
 	}
 	if len(ids) > 0 {
 		if _, err := s.q.ChunkDeleteTombstones(ctx, ids); err != nil {
 			return fmt.Errorf("deleting chunk tombstones: %w", err)
+		}
+	}
+	if len(packs) > 0 {
+		if _, err := s.q.PackDeleteTombstones(ctx, packs); err != nil {
+			return fmt.Errorf("deleting pack tombstones: %w", err)
 		}
 	}
 	s.metrics.blobsDeleted.Add(float64(len(keys)))

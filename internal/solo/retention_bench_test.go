@@ -78,8 +78,14 @@ func seedChunked(b *testing.B, pool *pgxpool.Pool, dir string, n, total int) {
 		`INSERT INTO solo_user_storage (user_id, used_bytes, quota_bytes) SELECT 'u' || g, ($2::int + 1) * 100, 1000000000000 FROM generate_series(1, $1::int) g`,
 		`INSERT INTO solo_sessions (id, user_id, last_revision) SELECT md5('s' || g)::uuid, 'u' || g, $2::int FROM generate_series(1, $1::int) g`,
 		// Chunk g*1000 is session g's shared chunk, g*1000+r revision r's own.
-		`INSERT INTO snapshot_chunks (id, user_id, sha256, size_bytes, stored_bytes, encoding, refcount)
-		 SELECT g * 1000 + r, 'u' || g, sha256(('c' || (g * 1000 + r))::bytea), 100, 100, 0, CASE WHEN r = 0 THEN $2::int ELSE 1 END
+		// Each chunk in a pack of its own, as the upload that stored it wrote it (an upload
+		// adding one chunk writes a pack of one).
+		`INSERT INTO snapshot_packs (id, user_id, stored_bytes, live_chunks)
+		 SELECT g * 1000 + r, 'u' || g, 100, 1
+		 FROM generate_series(1, $1::int) g, generate_series(0, $2::int) r`,
+		`INSERT INTO snapshot_chunks (id, user_id, sha256, size_bytes, stored_bytes, encoding, refcount, pack_id, pack_offset)
+		 SELECT g * 1000 + r, 'u' || g, sha256(('c' || (g * 1000 + r))::bytea), 100, 100, 0, CASE WHEN r = 0 THEN $2::int ELSE 1 END,
+		        g * 1000 + r, 0
 		 FROM generate_series(1, $1::int) g, generate_series(0, $2::int) r`,
 		`INSERT INTO solo_snapshots (id, session_id, user_id, status, revision, size_bytes, sha256, content_type, blob_key, committed_at,
 		                             manifest, chunk_ids, stored_bytes)
@@ -107,7 +113,7 @@ func seedChunked(b *testing.B, pool *pgxpool.Pool, dir string, n, total int) {
 	}
 	body := make([]byte, 100)
 	for _, c := range chunks {
-		p := filepath.Join(dir, filepath.FromSlash(chunkstore.Key(c.User, chunkstore.Hash(c.Sha), c.ID)))
+		p := filepath.Join(dir, filepath.FromSlash(chunkstore.PackKey(c.User, c.ID)))
 		if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
 			b.Fatal(err)
 		}

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/m4sh/backend/internal/apperr"
 	"github.com/m4sh/backend/internal/blob"
 	"github.com/m4sh/backend/internal/chunkstore"
@@ -105,14 +104,14 @@ func TestMissingChunkIsDataLost(t *testing.T) {
 			sess := b.session(t, "u1")
 			res := b.upload(t, b.svc, "u1", sess, scenetest.Autosaves(3, 1)[0])
 			var keys []string
-			for obj, err := range b.store.List(ctx, chunkstore.KeyPrefix, time.Time{}) {
+			for obj, err := range b.store.List(ctx, chunkstore.PackPrefix, time.Time{}) {
 				if err != nil {
 					t.Fatal(err)
 				}
 				keys = append(keys, obj.Key)
 			}
 			if len(keys) == 0 {
-				t.Fatal("no chunk stored")
+				t.Fatal("no pack stored")
 			}
 			if err := b.store.Delete(ctx, keys[len(keys)/2]); err != nil {
 				t.Fatal(err)

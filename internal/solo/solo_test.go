@@ -117,8 +117,8 @@ func TestCrashBetweenSteps(t *testing.T) {
 	}{
 		// In flight, bytes reserved, nothing written: dropped, the reservation released.
 		{solo.StepReserve, solo.ReapSummary{RolledBack: 1}, nil, 0, true},
-		// The chunk written but never recorded: dropped, its blob swept as an orphan.
-		{solo.StepBlobWrite, solo.ReapSummary{RolledBack: 1, OrphanBlobs: 1}, nil, 0, true},
+		// The pack written but never recorded: dropped, and the pack its row names deleted.
+		{solo.StepBlobWrite, solo.ReapSummary{RolledBack: 1}, nil, 0, true},
 		// Committed, then the process died before answering: nothing to reap.
 		{solo.StepCommit, solo.ReapSummary{}, []int32{1}, 5, false},
 	}
@@ -199,7 +199,8 @@ func TestReapAfterCrashThenNextUpload(t *testing.T) {
 }
 
 // TestReapSweepsOrphanBlobs: blobs without a row — a whole blob whose rollback died between
-// deleting the row and the blob, a chunk an upload wrote under an id it never recorded — are
+// deleting the row and the blob, a chunk or a pack an upload wrote under an id it never
+// recorded — are
 // deleted once older than the grace period, never before.
 func TestReapSweepsOrphanBlobs(t *testing.T) {
 	t.Parallel()
@@ -216,11 +217,15 @@ func TestReapSweepsOrphanBlobs(t *testing.T) {
 	if err := b.blobs.Put(ctx, chunk, bytes.NewReader([]byte("chunk")), 5, "application/octet-stream"); err != nil {
 		t.Fatal(err)
 	}
+	pack := chunkstore.PackKey(b.user, 1<<40)
+	if err := b.blobs.Put(ctx, pack, bytes.NewReader([]byte("pack")), 4, "application/octet-stream"); err != nil {
+		t.Fatal(err)
+	}
 	if sum, err := b.svc.ReapPending(ctx, time.Hour); err != nil || sum.OrphanBlobs != 0 {
 		t.Errorf("reap with a grace of 1h = %+v, %v; want the young orphans kept", sum, err)
 	}
-	if sum, err := b.svc.ReapPending(ctx, 0); err != nil || sum != (solo.ReapSummary{OrphanBlobs: 2}) {
-		t.Errorf("reap = %+v, %v; want two orphans deleted", sum, err)
+	if sum, err := b.svc.ReapPending(ctx, 0); err != nil || sum != (solo.ReapSummary{OrphanBlobs: 3}) {
+		t.Errorf("reap = %+v, %v; want three orphans deleted", sum, err)
 	}
 	b.checkInvariant(t, 4)
 }
