@@ -64,7 +64,7 @@
 // # Packs
 //
 
-// Since migration 0010 an upload writes the new chunks it stores as one object, a pack
+// Since migration 0011 an upload writes the new chunks it stores as one object, a pack
 // (PackKey: packs/<owner prefix>/<pack id>), their stored bytes one after another, as restic
 // does: one file to write and fsync per upload instead of one per chunk. A chunk row records
 // (pack_id, pack_offset) and a manifest (version 2) repeats them per ref, so ReadAll fetches
