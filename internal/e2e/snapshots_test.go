@@ -90,12 +90,15 @@ func TestSnapshotLifecycleOnEveryBackend(t *testing.T) {
 				t.Errorf("revision 4 after GC = %d (%d bytes), %v", kept.StatusCode(), len(kept.Body), err)
 			}
 			checkUsed(t, c, 400+500)
+			// Each upload stored its new chunks as one pack: the two kept revisions' remain.
 			var objects int
-			for _, err := range env.App.Blobs.List(ctx, chunkstore.KeyPrefix, time.Time{}) {
-				if err != nil {
-					t.Fatal(err)
+			for _, prefix := range []string{chunkstore.KeyPrefix, chunkstore.PackPrefix} {
+				for _, err := range env.App.Blobs.List(ctx, prefix, time.Time{}) {
+					if err != nil {
+						t.Fatal(err)
+					}
+					objects++
 				}
-				objects++
 			}
 			if objects != 2 {
 				t.Errorf("%d blobs stored after GC, want 2", objects)
