@@ -461,6 +461,7 @@ func NewSolo(pool *pgxpool.Pool, blobs blob.Store, cfg config.Solo, log *slog.Lo
 		MaxSnapshotBytes: cfg.SnapshotMaxBytes,
 		UploadsInFlight:  cfg.UploadsInFlight,
 		DeletionGrace:    deletionGrace(cfg.DeletionGrace),
+		ReadMemory:       cfg.ReadMemory,
 		KeepLast:         cfg.KeepLast,
 		GCInterval:       cfg.GCInterval,
 	})

@@ -134,6 +134,7 @@ type Solo struct {
 	// DeletionGrace (SOLO_DELETION_GRACE) is how long freed snapshot bytes stay in the blob
 	// store after GC dropped their last revision, so that reads that began before finish.
 	DeletionGrace time.Duration
+	ReadMemory    int64 // SOLO_READ_MEMORY_BYTES: bytes snapshot reads may hold at once per process
 }
 
 // S3 configures the s3 blob backend. Credentials come from the AWS SDK's default chain
@@ -212,6 +213,7 @@ func Load(getenv func(string) string) (Config, error) {
 			GCInterval: p.duration("SOLO_SNAPSHOT_GC_INTERVAL", time.Hour),
 			// At least a read's longest fetch (30 s) unless 0, which deletes at once.
 			DeletionGrace: p.durationRange("SOLO_DELETION_GRACE", 2*time.Minute, 0, 24*time.Hour),
+			ReadMemory:    p.int64Range("SOLO_READ_MEMORY_BYTES", 64<<20, 1<<20, 1<<40),
 		},
 		WS: WS{
 			MaxPayloadBytes:    p.intRange("WS_MAX_PAYLOAD_BYTES", 2048, 64, 1<<20),

@@ -15,7 +15,7 @@ func TestLoadSolo(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := config.Solo{QuotaBytes: 104857600, SnapshotMaxBytes: 5242880, StorageBackend: "local", StorageDir: "./.data/blobs",
-		S3: config.S3{Region: "us-east-1"}, KeepLast: 20, GCInterval: time.Hour, UploadsInFlight: 4, DeletionGrace: 2 * time.Minute}
+		S3: config.S3{Region: "us-east-1"}, KeepLast: 20, GCInterval: time.Hour, UploadsInFlight: 4, DeletionGrace: 2 * time.Minute, ReadMemory: 64 << 20}
 	if c.Solo != want {
 		t.Errorf("Solo defaults = %+v, want %+v", c.Solo, want)
 	}
@@ -25,7 +25,7 @@ func TestLoadSolo(t *testing.T) {
 		t.Fatal(err)
 	}
 	if want := (config.Solo{QuotaBytes: 0, SnapshotMaxBytes: 1, StorageBackend: "local", StorageDir: "/srv/blobs",
-		S3: config.S3{Region: "us-east-1"}, KeepLast: 20, GCInterval: time.Hour, UploadsInFlight: 1, DeletionGrace: 2 * time.Minute}); c.Solo != want {
+		S3: config.S3{Region: "us-east-1"}, KeepLast: 20, GCInterval: time.Hour, UploadsInFlight: 1, DeletionGrace: 2 * time.Minute, ReadMemory: 64 << 20}); c.Solo != want {
 		t.Errorf("Solo = %+v, want %+v", c.Solo, want)
 	}
 	tests := []struct {

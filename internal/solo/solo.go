@@ -72,6 +72,10 @@ type Options struct {
 	// that revision's row just before completes (README: the deletion grace). 0:
 	// DefaultDeletionGrace; negative: none (tests that check the blob store right after GC).
 	DeletionGrace time.Duration
+	// ReadMemory bounds the bytes snapshot reads hold in memory at once in this process
+	// (SOLO_READ_MEMORY_BYTES, default DefaultReadMemory): a read waits up to 5 s for room,
+	// then is answered 503 with Retry-After.
+	ReadMemory int64
 	// SweepMinAge is the youngest an unknown chunk blob may be for the orphan sweep to delete
 	// it, whatever grace ReapPending is given: an upload still inside its finishTimeout may be
 	// about to record it. 0: DefaultSweepMinAge; negative: none (tests).
@@ -105,6 +109,7 @@ type Service struct {
 	opts     Options
 	metrics  *gcMetrics
 	inFlight *inFlight
+	reads    *readBudget
 	events   *webhook.Publisher // solo.quota_exceeded (see SetEvents)
 	codec    *chunkstore.Codec
 	chunks   *chunkstore.Store
@@ -132,6 +137,9 @@ func New(pool *pgxpool.Pool, blobs blob.Store, log *slog.Logger, reg prometheus.
 	if opts.UploadsInFlight <= 0 {
 		opts.UploadsInFlight = DefaultUploadsInFlight
 	}
+	if opts.ReadMemory <= 0 {
+		opts.ReadMemory = DefaultReadMemory
+	}
 	opts.DeletionGrace = defaulted(opts.DeletionGrace, DefaultDeletionGrace)
 	opts.SweepMinAge = defaulted(opts.SweepMinAge, DefaultSweepMinAge)
 	codec, err := chunkstore.NewCodec(zstd.SpeedFastest)
@@ -141,6 +149,7 @@ func New(pool *pgxpool.Pool, blobs blob.Store, log *slog.Logger, reg prometheus.
 	}
 	return &Service{pool: pool, q: db.New(pool), blobs: blobs, log: log, opts: opts,
 		metrics: newGCMetrics(reg), inFlight: newInFlight(opts.UploadsInFlight),
+		reads: newReadBudget(opts.ReadMemory),
 		codec: codec, chunks: chunkstore.NewStore(blobs, codec)}
 }
 
@@ -294,6 +303,20 @@ const readTimeout = 30 * time.Second
 func (s *Service) SnapshotOpen(ctx context.Context, snap Snapshot) (io.ReadCloser, error) {
 	ctx, cancel := context.WithTimeout(ctx, readTimeout)
 	defer cancel()
+	release, err := s.reads.acquire(ctx, snap.SizeBytes)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := s.snapshotRead(ctx, snap)
+	if err != nil {
+		release()
+		return nil, err
+	}
+	return &budgetedBody{Reader: rc, release: release}, nil
+}
+
+// snapshotRead reads a revision's bytes into memory (see SnapshotOpen).
+func (s *Service) snapshotRead(ctx context.Context, snap Snapshot) (io.Reader, error) {
 	var body []byte
 	var err error
 	if snap.manifest != nil {
@@ -310,7 +333,7 @@ func (s *Service) SnapshotOpen(ctx context.Context, snap Snapshot) (io.ReadClose
 	if err != nil {
 		return nil, s.readFailed(ctx, snap, err)
 	}
-	return io.NopCloser(bytes.NewReader(body)), nil
+	return bytes.NewReader(body), nil
 }
 
 // readWholeBlob reads a revision stored before chunking.

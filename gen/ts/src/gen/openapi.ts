@@ -1416,7 +1416,9 @@ export interface components {
         };
         /**
          * @description The revision exists but its bytes cannot be served now. `unavailable` (with
-         *     `Retry-After`): the database or the blob store cannot be reached; retry.
+         *     `Retry-After`): the database or the blob store cannot be reached, or this node's
+         *     snapshot reads already hold their memory budget (`SOLO_READ_MEMORY_BYTES`; a read
+         *     waits up to 5 s for room first); retry.
          *     `snapshot_data_lost`: stored bytes the revision needs are missing from the blob store
          *     or do not match their SHA-256 — a fault of the service's storage, logged and alerted
          *     on, not something the request did; retrying will not help until an operator restores
