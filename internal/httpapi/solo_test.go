@@ -418,10 +418,6 @@ func TestSoloSnapshotRejectsBeforeReading(t *testing.T) {
 	env.assertInvariant(t, "alice", 3000)
 }
 
-type readerFunc func([]byte) (int, error)
-
-func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
-
 // TestSoloQuotaEdgeConcurrent: 50 different snapshots race for a quota that holds exactly k
 // of them. Exactly k are stored, every other upload is refused with the numbers at that
 // moment, revisions are 1..k without gaps, and used_bytes is the sum of stored sizes.
