@@ -41,10 +41,10 @@ RETURNING c.id, c.sha256, c.size_bytes, c.stored_bytes, c.encoding, c.pack_id, c
 -- revision is locked first and holds references on all of them, so all are live: fewer
 -- rows than ids means corruption.
 WITH locked AS (
-    SELECT c.id FROM snapshot_chunks c
-    WHERE c.id = ANY(@chunk_ids::bigint[]) AND c.state = 'live'
+    SELECT c.id FROM unnest(@chunk_ids::bigint[]) AS x(id) JOIN snapshot_chunks c ON c.id = x.id
+    WHERE c.state = 'live'
     ORDER BY c.id
-    FOR UPDATE
+    FOR UPDATE OF c
 )
 UPDATE snapshot_chunks c SET refcount = c.refcount + 1
 FROM locked
@@ -112,10 +112,10 @@ VALUES (@id, @user_id, @stored_bytes, @live_chunks);
 WITH dec AS (
     SELECT x AS id, count(*)::integer AS n FROM unnest(@pack_ids::bigint[]) AS x GROUP BY x
 ), locked AS (
-    SELECT p.id FROM snapshot_packs p
-    WHERE p.id IN (SELECT id FROM dec) AND p.state = 'live'
+    SELECT p.id FROM dec JOIN snapshot_packs p ON p.id = dec.id
+    WHERE p.state = 'live'
     ORDER BY p.id
-    FOR UPDATE
+    FOR UPDATE OF p
 ), upd AS (
     UPDATE snapshot_packs p
     SET live_chunks = greatest(p.live_chunks - dec.n, 0),
@@ -129,7 +129,9 @@ SELECT id, user_id FROM upd WHERE state = 'deleting' ORDER BY id;
 
 -- name: PackDeleteTombstones :execrows
 -- The deletion job (or the reaper), after deleting the pack objects: the rows go last.
-DELETE FROM snapshot_packs WHERE id = ANY(@pack_ids::bigint[]) AND state = 'deleting';
+-- Joined with the ids, as ChunkDeleteTombstones, so each is looked up by key.
+DELETE FROM snapshot_packs p USING unnest(@pack_ids::bigint[]) AS x(id)
+WHERE p.id = x.id AND p.state = 'deleting';
 
 -- name: PackTombstonesBefore :many
 -- Pack tombstones older than a deletion should take: finished by the reaper.
@@ -215,10 +217,12 @@ LIMIT @fetch_limit;
 WITH dec AS (
     SELECT x AS id, count(*)::integer AS n FROM unnest(@chunk_ids::bigint[]) AS x GROUP BY x
 ), locked AS (
-    SELECT c.id, c.refcount, c.pack_id FROM snapshot_chunks c
-    WHERE c.id IN (SELECT id FROM dec) AND c.state = 'live'
+    -- A join with the ids (each looked up by key), not "id IN (...) AND state = 'live'",
+    -- which may scan the partial index of all the user's live chunks.
+    SELECT c.id, c.refcount, c.pack_id FROM dec JOIN snapshot_chunks c ON c.id = dec.id
+    WHERE c.state = 'live'
     ORDER BY c.id
-    FOR UPDATE
+    FOR UPDATE OF c
 ), upd AS (
     UPDATE snapshot_chunks c
     -- GREATEST: a drifted refcount (reconcile repairs it) must not fail the whole batch.
@@ -242,7 +246,11 @@ ORDER BY id;
 -- name: ChunkDeleteTombstones :execrows
 -- The deletion job, after deleting the blobs: the rows go last, so a crash in between
 -- leaves a tombstone whose deletion is retried, never a blob without a row to find it.
-DELETE FROM snapshot_chunks WHERE id = ANY(@chunk_ids::bigint[]) AND state = 'deleting';
+-- Joined with the ids rather than "id = ANY(...) AND state = 'deleting'": with that form the
+-- planner scanned the partial index of all tombstones and searched the array for each (GC of
+-- 100k chunked revisions spent 29 of its 31 s there); this one looks each id up by key.
+DELETE FROM snapshot_chunks c USING unnest(@chunk_ids::bigint[]) AS x(id)
+WHERE c.id = x.id AND c.state = 'deleting';
 
 -- name: ChunkTombstonesBefore :many
 -- Tombstones older than a deletion should take: re-queued by the sweep (belt and braces).
