@@ -126,7 +126,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		BodyTimeout: cfg.HTTP.BodyTimeout, WriteRatePerMin: cfg.HTTP.WriteRatePerMin,
 	}
 	if cfg.Auth.DevTokens { // config allows it only with the dev secret
-		d.DevTokens = devtoken.New(cfg.Auth.Secret, time.Now)
+		d.DevTokens = devtoken.New(cfg.Auth.Secret, devtoken.Claims{Issuer: cfg.Auth.Issuer,
+			Audience: cfg.Auth.Audience, UserClaim: cfg.Auth.UserClaim}, time.Now)
 		log.Warn("DEV_TOKENS is on: /api/v1/dev/ mints tokens for anyone (development only)")
 	}
 	if a.Handler, err = a.buildHandler(cfg, doc, d); err != nil {

@@ -32,13 +32,21 @@ type Token struct {
 // Minter signs dev tokens with the dev secret.
 type Minter struct {
 	secret []byte
+	claims Claims
 	now    func() time.Time
 	users  []User
 }
 
-// New returns a Minter signing with secret; now is the clock (time.Now in the service).
-func New(secret []byte, now func() time.Time) *Minter {
-	return &Minter{secret: secret, now: now, users: []User{
+// Claims are the verifier's settings a dev token must satisfy (AUTH_JWT_ISSUER,
+// AUTH_JWT_AUDIENCE, AUTH_JWT_USER_CLAIM); empty fields are left out or defaulted.
+type Claims struct {
+	Issuer, Audience, UserClaim string
+}
+
+// New returns a Minter signing with secret tokens that carry claims; now is the clock
+// (time.Now in the service).
+func New(secret []byte, claims Claims, now func() time.Time) *Minter {
+	return &Minter{secret: secret, claims: claims, now: now, users: []User{
 		{ID: "tina", Name: "Tina", Role: "tutor"},
 		{ID: "sam", Name: "Sam", Role: "student"},
 		{ID: "ana", Name: "Ana", Role: "student"},
@@ -64,7 +72,8 @@ func (m *Minter) Mint(userID, name string) (Token, error) {
 		}
 	}
 	now := m.now()
-	tok, err := auth.Mint(m.secret, auth.MintOptions{UserID: userID, Name: name, TTL: TTL, Now: now})
+	tok, err := auth.Mint(m.secret, auth.MintOptions{UserID: userID, Name: name, TTL: TTL, Now: now,
+		Issuer: m.claims.Issuer, Audience: m.claims.Audience, UserClaim: m.claims.UserClaim})
 	if err != nil {
 		return Token{}, fmt.Errorf("signing dev token: %w", err)
 	}

@@ -15,7 +15,7 @@ import (
 func TestMintIsValidAndShortLived(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 11, 30, 21, 0, 0, 0, time.UTC)
-	m := devtoken.New([]byte(config.DevSecret), func() time.Time { return now })
+	m := devtoken.New([]byte(config.DevSecret), devtoken.Claims{}, func() time.Time { return now })
 	tests := []struct{ user, name, wantName string }{
 		{"tina", "", "Tina"},
 		{"bob", "", "bob"},
@@ -46,5 +46,24 @@ func TestMintIsValidAndShortLived(t *testing.T) {
 	}
 	if u := m.Users(); len(u) < 3 || u[0].Role != "tutor" || u[1].Role != "student" {
 		t.Errorf("Users() = %+v, want the tutor first, then students", u)
+	}
+}
+
+// TestMintCarriesTheVerifiersClaims: with an issuer, an audience and another user claim
+// configured, minted tokens verify under those settings (else the demo would mint and be
+// refused in a loop).
+func TestMintCarriesTheVerifiersClaims(t *testing.T) {
+	t.Parallel()
+	claims := devtoken.Claims{Issuer: "https://id.example.test", Audience: "m4sh", UserClaim: "uid"}
+	tok, err := devtoken.New([]byte(config.DevSecret), claims, time.Now).Mint("sam", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := auth.NewVerifier(auth.Options{Secret: []byte(config.DevSecret), Issuer: claims.Issuer, Audience: claims.Audience, UserClaim: claims.UserClaim})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := v.Verify(tok.AccessToken); err != nil || p.UserID != "sam" {
+		t.Errorf("Verify = %+v, %v; want sam", p, err)
 	}
 }
