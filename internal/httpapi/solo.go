@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -216,9 +217,22 @@ func (r snapshotResponse) write(w http.ResponseWriter) error {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
 	h.Set("Content-Length", strconv.FormatInt(r.snap.SizeBytes, 10))
+	// A reader that stops reading must not hold the revision (and its share of the read
+	// memory budget) for as long as it keeps the connection: the copy gets a deadline of
+	// 30 s plus the time the bytes take at 64 KiB/s.
+	// (Cleared afterwards: the connection may carry further requests.)
+	rc := http.NewResponseController(w)
+	if rc.SetWriteDeadline(time.Now().Add(snapshotWriteTime(r.snap.SizeBytes))) == nil {
+		defer func() { _ = rc.SetWriteDeadline(time.Time{}) }()
+	}
 	w.WriteHeader(http.StatusOK)
 	_, err := io.Copy(w, r.body)
 	return err
+}
+
+// snapshotWriteTime is how long sending a snapshot of size bytes may take.
+func snapshotWriteTime(size int64) time.Duration {
+	return 30*time.Second + time.Duration(size>>16)*time.Second
 }
 
 // etagMatches implements If-None-Match's weak comparison (RFC 9110 §13.1.2): "*" or any

@@ -303,7 +303,9 @@ const readTimeout = 30 * time.Second
 func (s *Service) SnapshotOpen(ctx context.Context, snap Snapshot) (io.ReadCloser, error) {
 	ctx, cancel := context.WithTimeout(ctx, readTimeout)
 	defer cancel()
-	release, err := s.reads.acquire(ctx, snap.SizeBytes)
+	// A packed read holds the stored chunks and the decoded revision at once: twice the size
+	// at worst (incompressible bytes).
+	release, err := s.reads.acquire(ctx, snap.owner, 2*snap.SizeBytes)
 	if err != nil {
 		return nil, err
 	}
