@@ -468,7 +468,7 @@ func NewSolo(pool *pgxpool.Pool, blobs blob.Store, cfg config.Solo, log *slog.Lo
 	})
 }
 
-// deletionGrace maps SOLO_DELETION_GRACE to solo.Options, where 0 means the default and a
+// deletionGrace maps SOLO_SNAPSHOT_DELETION_GRACE to solo.Options, where 0 means the default and a
 // negative value none.
 func deletionGrace(d time.Duration) time.Duration {
 	if d == 0 {

@@ -131,7 +131,7 @@ type Solo struct {
 	KeepLast         int           // SOLO_SNAPSHOT_RETENTION_KEEP_LAST: revisions kept per session
 	GCInterval       time.Duration // SOLO_SNAPSHOT_GC_INTERVAL: how often retention runs
 	UploadsInFlight  int           // SOLO_UPLOADS_IN_FLIGHT: a user's uploads in flight per process
-	// DeletionGrace (SOLO_DELETION_GRACE) is how long freed snapshot bytes stay in the blob
+	// DeletionGrace (SOLO_SNAPSHOT_DELETION_GRACE) is how long freed snapshot bytes stay in the blob
 	// store after GC dropped their last revision, so that reads that began before finish.
 	DeletionGrace time.Duration
 	ReadMemory    int64 // SOLO_READ_MEMORY_BYTES: bytes snapshot reads may hold at once per process
@@ -211,8 +211,7 @@ func Load(getenv func(string) string) (Config, error) {
 			},
 			KeepLast:   p.intRange("SOLO_SNAPSHOT_RETENTION_KEEP_LAST", 20, 1, 1_000_000),
 			GCInterval: p.duration("SOLO_SNAPSHOT_GC_INTERVAL", time.Hour),
-			// At least a read's longest fetch (30 s) unless 0, which deletes at once.
-			DeletionGrace: p.durationRange("SOLO_DELETION_GRACE", 2*time.Minute, 0, 24*time.Hour),
+			DeletionGrace: p.durationRange("SOLO_SNAPSHOT_DELETION_GRACE", 2*time.Minute, 0, 24*time.Hour),
 			ReadMemory:    p.int64Range("SOLO_READ_MEMORY_BYTES", 64<<20, 1<<20, 1<<40),
 		},
 		WS: WS{
@@ -272,6 +271,11 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if c.Solo.GCInterval < time.Minute {
 		p.fail("SOLO_SNAPSHOT_GC_INTERVAL", "must be at least 1m")
+	}
+	// A grace shorter than a read's longest fetch (30 s) would let GC delete bytes a read
+	// is still fetching; 0 is "delete at once", for tests and stores nobody reads while GC runs.
+	if g := c.Solo.DeletionGrace; g > 0 && g < 30*time.Second {
+		p.fail("SOLO_SNAPSHOT_DELETION_GRACE", "must be 0 or at least 30s")
 	}
 	if c.Telemetry.FlushInterval < 10*time.Millisecond {
 		p.fail("TELEMETRY_FLUSH_INTERVAL", "must be at least 10ms")

@@ -31,7 +31,7 @@ func TestSnapshotLifecycleOnEveryBackend(t *testing.T) {
 			t.Parallel()
 			vars := envFor(t)
 			vars["SOLO_SNAPSHOT_RETENTION_KEEP_LAST"] = "2"
-			vars["SOLO_DELETION_GRACE"] = "0" // the test waits for the blob deletions
+			vars["SOLO_SNAPSHOT_DELETION_GRACE"] = "0" // the test waits for the blob deletions
 			env := apptest.New(t, vars)
 			ctx := context.Background()
 			c := newClient(t, env, "sara")
