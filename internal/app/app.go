@@ -445,7 +445,17 @@ func NewSolo(pool *pgxpool.Pool, blobs blob.Store, cfg config.Solo, log *slog.Lo
 		UploadsInFlight:  cfg.UploadsInFlight,
 		KeepLast:         cfg.KeepLast,
 		GCInterval:       cfg.GCInterval,
+		DeletionGrace:    deletionGrace(cfg.DeletionGrace),
 	})
+}
+
+// deletionGrace maps SOLO_SNAPSHOT_DELETION_GRACE to solo.Options (where 0 means the
+// default): a configured 0 is "none".
+func deletionGrace(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 // NewBlobStore returns the configured blob store (STORAGE_BACKEND): local directory or S3.

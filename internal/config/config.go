@@ -122,7 +122,9 @@ type Solo struct {
 	S3               S3
 	KeepLast         int           // SOLO_SNAPSHOT_RETENTION_KEEP_LAST: revisions kept per session
 	GCInterval       time.Duration // SOLO_SNAPSHOT_GC_INTERVAL: how often retention runs
-	UploadsInFlight  int           // SOLO_UPLOADS_IN_FLIGHT: a user's uploads in flight per process
+	// SOLO_SNAPSHOT_DELETION_GRACE: how long freed snapshot bytes stay readable (0: none)
+	DeletionGrace   time.Duration
+	UploadsInFlight int // SOLO_UPLOADS_IN_FLIGHT: a user's uploads in flight per process
 }
 
 // S3 configures the s3 blob backend. Credentials come from the AWS SDK's default chain
@@ -196,8 +198,9 @@ func Load(getenv func(string) string) (Config, error) {
 				SecretAccessKey: p.str("AWS_SECRET_ACCESS_KEY", ""),
 				SessionToken:    p.str("AWS_SESSION_TOKEN", ""),
 			},
-			KeepLast:   p.intRange("SOLO_SNAPSHOT_RETENTION_KEEP_LAST", 20, 1, 1_000_000),
-			GCInterval: p.duration("SOLO_SNAPSHOT_GC_INTERVAL", time.Hour),
+			KeepLast:      p.intRange("SOLO_SNAPSHOT_RETENTION_KEEP_LAST", 20, 1, 1_000_000),
+			GCInterval:    p.duration("SOLO_SNAPSHOT_GC_INTERVAL", time.Hour),
+			DeletionGrace: p.durationRange("SOLO_SNAPSHOT_DELETION_GRACE", 2*time.Minute, 0, 24*time.Hour),
 		},
 		WS: WS{
 			MaxPayloadBytes:    p.intRange("WS_MAX_PAYLOAD_BYTES", 2048, 64, 1<<20),

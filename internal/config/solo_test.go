@@ -15,7 +15,7 @@ func TestLoadSolo(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := config.Solo{QuotaBytes: 104857600, SnapshotMaxBytes: 5242880, StorageBackend: "local", StorageDir: "./.data/blobs",
-		S3: config.S3{Region: "us-east-1"}, KeepLast: 20, GCInterval: time.Hour, UploadsInFlight: 4}
+		S3: config.S3{Region: "us-east-1"}, KeepLast: 20, GCInterval: time.Hour, UploadsInFlight: 4, DeletionGrace: 2 * time.Minute}
 	if c.Solo != want {
 		t.Errorf("Solo defaults = %+v, want %+v", c.Solo, want)
 	}
@@ -25,7 +25,7 @@ func TestLoadSolo(t *testing.T) {
 		t.Fatal(err)
 	}
 	if want := (config.Solo{QuotaBytes: 0, SnapshotMaxBytes: 1, StorageBackend: "local", StorageDir: "/srv/blobs",
-		S3: config.S3{Region: "us-east-1"}, KeepLast: 20, GCInterval: time.Hour, UploadsInFlight: 1}); c.Solo != want {
+		S3: config.S3{Region: "us-east-1"}, KeepLast: 20, GCInterval: time.Hour, UploadsInFlight: 1, DeletionGrace: 2 * time.Minute}); c.Solo != want {
 		t.Errorf("Solo = %+v, want %+v", c.Solo, want)
 	}
 	tests := []struct {
@@ -41,6 +41,7 @@ func TestLoadSolo(t *testing.T) {
 		{"bad path style", "S3_FORCE_PATH_STYLE", "maybe"},
 		{"keep zero", "SOLO_SNAPSHOT_RETENTION_KEEP_LAST", "0"},
 		{"gc too often", "SOLO_SNAPSHOT_GC_INTERVAL", "1s"},
+		{"deletion grace too long", "SOLO_SNAPSHOT_DELETION_GRACE", "25h"},
 		{"no uploads in flight", "SOLO_UPLOADS_IN_FLIGHT", "0"},
 	}
 	for _, tt := range tests {

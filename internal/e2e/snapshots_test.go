@@ -90,14 +90,14 @@ func TestSnapshotLifecycleOnEveryBackend(t *testing.T) {
 			}
 			checkUsed(t, c, 400+500)
 			var objects int
-			for _, err := range env.App.Blobs.List(ctx, chunkstore.KeyPrefix, time.Time{}) {
+			for _, err := range env.App.Blobs.List(ctx, chunkstore.PackPrefix, time.Time{}) {
 				if err != nil {
 					t.Fatal(err)
 				}
 				objects++
 			}
 			if objects != 2 {
-				t.Errorf("%d blobs stored after GC, want 2", objects)
+				t.Errorf("%d packs stored after GC, want 2 (one per kept upload)", objects)
 			}
 		})
 	}
