@@ -62,6 +62,9 @@ func Start(t testing.TB, url string, env map[string]string, edit func(*config.Co
 		"STORAGE_DIR": t.TempDir(),
 		// Leaves at once unless a test is about the leave grace (it sets WS_LEAVE_GRACE).
 		"WS_LEAVE_GRACE": "0",
+		// Freed snapshot bytes go at once, so that tests waiting for GC's deletions (and
+		// `m4sh gc snapshots`) finish; TestReadSurvivesGC covers the grace itself.
+		"SOLO_SNAPSHOT_DELETION_GRACE": "0s",
 	}
 	for k, v := range env {
 		vars[k] = v
