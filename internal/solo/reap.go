@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -201,10 +202,13 @@ const (
 
 // orphanKind is a kind of object the sweep looks for: its key prefix, how a key gives its
 // id, and which of a batch of ids the database knows.
+// next is the shard its next sweep starts at: each kind keeps its own, or a kind whose pass
+// stopped early would move the other's start past shards it never listed.
 type orphanKind struct {
 	prefix string
 	parse  func(key string) (int64, error)
 	known  func(ctx context.Context, ids []int64) ([]int64, error)
+	next   *atomic.Int64
 }
 
 func (s *Service) orphanKinds() []orphanKind {
@@ -212,8 +216,8 @@ func (s *Service) orphanKinds() []orphanKind {
 		{chunkstore.KeyPrefix, func(k string) (int64, error) {
 			_, _, id, err := chunkstore.ParseKey(k)
 			return id, err
-		}, s.q.ChunkIDsKnown},
-		{chunkstore.PackPrefix, chunkstore.ParsePackKey, s.q.PackIDsKnown},
+		}, s.q.ChunkIDsKnown, &s.sweepNext[0]},
+		{chunkstore.PackPrefix, chunkstore.ParsePackKey, s.q.PackIDsKnown, &s.sweepNext[1]},
 	}
 }
 
@@ -223,16 +227,16 @@ func (s *Service) orphanKinds() []orphanKind {
 // own, that another upload beat to the same bytes). Ids come from sequences and are never
 // reused, so an unknown id can only be such an object.
 func (s *Service) sweepOrphanChunks(ctx context.Context, cutoff time.Time, sum *ReapSummary) error {
-	first := int(s.sweepNext.Load())
 	for _, kind := range s.orphanKinds() {
-		if err := s.sweepKind(ctx, kind, first, cutoff, sum); err != nil {
+		if err := s.sweepKind(ctx, kind, cutoff, sum); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (s *Service) sweepKind(ctx context.Context, kind orphanKind, first int, cutoff time.Time, sum *ReapSummary) error {
+func (s *Service) sweepKind(ctx context.Context, kind orphanKind, cutoff time.Time, sum *ReapSummary) error {
+	first := int(kind.next.Load())
 	var keys []string
 	var ids []int64
 	flush := func() error {
@@ -282,7 +286,7 @@ func (s *Service) sweepKind(ctx context.Context, kind orphanKind, first int, cut
 			}
 		}
 		if examined >= sweepMaxKeys {
-			s.sweepNext.Store(int64((shard + 1) % sweepShards))
+			kind.next.Store(int64((shard + 1) % sweepShards))
 			break
 		}
 	}

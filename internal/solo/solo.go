@@ -113,8 +113,9 @@ type Service struct {
 	events   *webhook.Publisher // solo.quota_exceeded (see SetEvents)
 	codec    *chunkstore.Codec
 	chunks   *chunkstore.Store
-	// sweepNext is the shard of chunks/ the next orphan sweep starts at (sweepOrphanChunks).
-	sweepNext atomic.Int64
+	// sweepNext is the shard of chunks/ and of packs/ the next orphan sweep starts at
+	// (sweepOrphanChunks).
+	sweepNext [2]atomic.Int64
 }
 
 // New returns a Service; its metrics are registered on reg when it is not nil.
