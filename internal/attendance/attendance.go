@@ -81,6 +81,11 @@ type Recorder struct {
 	stop     chan struct{}
 	done     chan struct{}
 	stopOnce sync.Once
+	// flushCtx is the writes' parent context, cancelled when Stop gives up, so that a write
+	// in flight does not outlast the shutdown's budget holding a pool connection.
+	flushCtx   context.Context
+	abortFlush context.CancelFunc
+	started    atomic.Bool // the writer runs (Start, StartCluster)
 
 	written, lost, reconciled atomic.Int64 // metrics.go
 }
@@ -104,8 +109,10 @@ func New(pool *pgxpool.Pool, log *slog.Logger, events Events) *Recorder {
 	if events == nil {
 		events = (*webhook.Publisher)(nil)
 	}
+	flushCtx, abort := context.WithCancel(context.Background())
 	return &Recorder{pool: pool, q: db.New(pool), log: log, events: events,
-		queue: make(chan transition, queueSize), stop: make(chan struct{}), done: make(chan struct{})}
+		queue: make(chan transition, queueSize), stop: make(chan struct{}), done: make(chan struct{}),
+		flushCtx: flushCtx, abortFlush: abort}
 }
 
 // Arrived opens u's span in the session in tx, unless one is open (another node's tab, a
@@ -232,6 +239,7 @@ func (r *Recorder) enqueue(t transition) {
 // tagged with node: the id of its cluster.Node (heartbeat and sweep only).
 func (r *Recorder) Start(node uuid.UUID) {
 	r.node = &node
+	r.started.Store(true)
 	go r.write()
 }
 
@@ -240,6 +248,7 @@ func (r *Recorder) Start(node uuid.UUID) {
 // Start, whose first sweep reconciles.
 func (r *Recorder) StartCluster() {
 	r.cluster = true
+	r.started.Store(true)
 	go r.write()
 }
 
@@ -261,12 +270,18 @@ func (r *Recorder) Flush(ctx context.Context) error {
 	}
 }
 
-// Stop writes what is queued and ends the writer, or gives up when ctx ends.
+// Stop writes what is queued and ends the writer, or gives up when ctx ends: then the write
+// in flight is cancelled (what was queued is lost, as after a crash: see Reconcile) and Stop
+// returns once the writer has let go of the database.
 func (r *Recorder) Stop(ctx context.Context) {
 	r.stopOnce.Do(func() { close(r.stop) })
 	select {
 	case <-r.done:
 	case <-ctx.Done():
+		r.abortFlush()
+		if r.started.Load() {
+			<-r.done
+		}
 	}
 }
 
@@ -323,7 +338,7 @@ func (r *Recorder) write() {
 // fails, each transition in one of its own, so that one bad row costs only its own record
 // (logged).
 func (r *Recorder) flush(batch []transition) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(r.flushCtx, 30*time.Second)
 	defer cancel()
 	err := postgres.InTx(ctx, r.pool, func(tx pgx.Tx) error { return r.apply(ctx, tx, batch) })
 	if err == nil {
