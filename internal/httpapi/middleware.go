@@ -56,6 +56,21 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the real writer (flush, hijack for WebSocket).
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
+// responseStarted reports whether a status line was already written on w (its
+// statusRecorder found through Unwrap).
+func responseStarted(w http.ResponseWriter) bool {
+	for {
+		if s, ok := w.(*statusRecorder); ok {
+			return s.status != 0
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return false
+		}
+		w = u.Unwrap()
+	}
+}
+
 // observe is the outermost layer: request id, panic recovery, access log and metrics.
 func (s *Server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -132,6 +132,13 @@ func NewHandler(d Deps) (http.Handler, error) {
 			writeError(w, r, s.log, httpx.DecodeError(err))
 		},
 		ResponseErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
+			if responseStarted(w) {
+				// Sending the body failed (the client left, or a write deadline passed): the
+				// status line is out, so there is nothing to answer, and nothing the
+				// service did wrong to report as an error.
+				s.log.DebugContext(r.Context(), "response body not sent to its end", "err", err)
+				return
+			}
 			writeError(w, r, s.log, err)
 		},
 	})
