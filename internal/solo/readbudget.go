@@ -51,28 +51,24 @@ func (b *readBudget) acquire(ctx context.Context, userID string, n int64) (relea
 	}
 	b.byUser[userID] = held + n
 	b.mu.Unlock()
-	var once sync.Once
-	release = func() {
-		once.Do(func() {
-			b.mu.Lock()
-			if b.byUser[userID] -= n; b.byUser[userID] <= 0 {
-				delete(b.byUser, userID)
-			}
-			b.mu.Unlock()
-		})
+	unshare := func() {
+		b.mu.Lock()
+		if b.byUser[userID] -= n; b.byUser[userID] <= 0 {
+			delete(b.byUser, userID)
+		}
+		b.mu.Unlock()
 	}
 	wctx, cancel := context.WithTimeout(ctx, readBudgetWait)
 	defer cancel()
 	if err := b.sem.Acquire(wctx, n); err != nil {
-		release()
+		unshare()
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
 		return nil, budgetFull(errors.Join(errReadBudget, err))
 	}
-	unshare := release
-	var semOnce sync.Once
-	return func() { semOnce.Do(func() { b.sem.Release(n); unshare() }) }, nil
+	var once sync.Once
+	return func() { once.Do(func() { b.sem.Release(n); unshare() }) }, nil
 }
 
 func budgetFull(err error) error {
