@@ -222,10 +222,18 @@ func (p *Publisher) Publish(ctx context.Context, tx pgx.Tx, e Event) error {
 	return nil
 }
 
-// PublishMany queues events in tx with one insert (a writer recording many changes in one
-// transaction); like Publish, filtered types and everything when webhooks are off are skipped.
+// MaxBatch is the most events one batch job carries (PublishMany): enough that a writer's
+// batch of joins and leaves is one job, few enough that a batch is sent well within its
+// time budget (deliverBatchWorker) on a receiver answering in milliseconds.
+const MaxBatch = 100
+
+// PublishMany queues events in tx (a writer recording many changes in one transaction):
+// two or more go as batch jobs of up to MaxBatch events, each delivered as its own signed
+// POST in order by one worker, so that River fetches and completes one job per batch rather
+// than per event; a single event is an ordinary job. Like Publish, filtered types and
+// everything when webhooks are off are skipped.
 func (p *Publisher) PublishMany(ctx context.Context, tx pgx.Tx, events []Event) error {
-	params := make([]river.InsertManyParams, 0, len(events))
+	msgs := make([]Message, 0, len(events))
 	for _, e := range events {
 		if !p.Enabled(e.Type) {
 			continue
@@ -234,13 +242,24 @@ func (p *Publisher) PublishMany(ctx context.Context, tx pgx.Tx, events []Event) 
 		if err != nil {
 			return err
 		}
-		params = append(params, river.InsertManyParams{Args: DeliverArgs{Message: msg}, InsertOpts: &river.InsertOpts{Queue: QueueName, MaxAttempts: p.maxAttempts}})
+		msgs = append(msgs, msg)
 	}
-	if len(params) == 0 {
+	if len(msgs) == 0 {
 		return nil
 	}
+	opts := &river.InsertOpts{Queue: QueueName, MaxAttempts: p.maxAttempts}
+	if len(msgs) == 1 {
+		if _, err := p.jobs.InsertTx(ctx, tx, DeliverArgs{Message: msgs[0]}, opts); err != nil {
+			return fmt.Errorf("queueing webhook %s: %w", msgs[0].Type, err)
+		}
+		return nil
+	}
+	params := make([]river.InsertManyParams, 0, (len(msgs)+MaxBatch-1)/MaxBatch)
+	for batch := range slices.Chunk(msgs, MaxBatch) {
+		params = append(params, river.InsertManyParams{Args: DeliverBatchArgs{Messages: batch}, InsertOpts: opts})
+	}
 	if _, err := p.jobs.InsertManyTx(ctx, tx, params); err != nil {
-		return fmt.Errorf("queueing %d webhooks: %w", len(params), err)
+		return fmt.Errorf("queueing %d webhooks: %w", len(msgs), err)
 	}
 	return nil
 }
