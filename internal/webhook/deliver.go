@@ -169,6 +169,12 @@ var ErrGone = errors.New("receiver answered 410 Gone")
 // Send POSTs msg once, signed for now, and reports the status. Only a 2xx is a delivery:
 // any other status, a timeout or a network error is returned as an error (ErrGone for 410).
 func (d *Deliverer) Send(ctx context.Context, msg Message) (Result, error) {
+	return d.send(ctx, msg, d.opts.Secret.signer())
+}
+
+// send is Send signing with g, which a batch reuses from one event to the next. The header
+// map is written in canonical form: Set would canonicalize each name on every request.
+func (d *Deliverer) send(ctx context.Context, msg Message, g *signer) (Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, d.opts.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.opts.URL, bytes.NewReader(msg.Body))
@@ -176,11 +182,14 @@ func (d *Deliverer) Send(ctx context.Context, msg Message) (Result, error) {
 		return Result{}, fmt.Errorf("webhook request: %w", err)
 	}
 	now := time.Now()
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "m4sh-webhooks")
-	req.Header.Set(headerID, msg.ID)
-	req.Header.Set(headerTimestamp, strconv.FormatInt(now.Unix(), 10))
-	req.Header.Set(headerSignature, d.opts.Secret.Sign(msg.ID, now, msg.Body))
+	ts := strconv.FormatInt(now.Unix(), 10)
+	req.Header = http.Header{
+		"Content-Type":  {"application/json"},
+		"User-Agent":    {"m4sh-webhooks"},
+		headerID:        {msg.ID},
+		headerTimestamp: {ts},
+		headerSignature: {g.sign(msg.ID, ts, msg.Body)},
+	}
 	resp, err := d.client.Do(req)
 	res := Result{Latency: time.Since(now)}
 	if err != nil {
@@ -271,6 +280,7 @@ func (w *deliverBatchWorker) NextRetry(j *river.Job[DeliverBatchArgs]) time.Time
 
 func (w *deliverBatchWorker) Work(ctx context.Context, j *river.Job[DeliverBatchArgs]) error {
 	msgs := j.Args.Messages
+	g := w.d.opts.Secret.signer()
 	budget := time.Now().Add(w.d.opts.Timeout)
 	for i := range msgs {
 		if i > 0 && time.Now().After(budget) {
@@ -278,7 +288,7 @@ func (w *deliverBatchWorker) Work(ctx context.Context, j *river.Job[DeliverBatch
 		}
 		msg := &msgs[i]
 		typ := w.d.metrics.label(msg.Type)
-		res, err := w.d.Send(ctx, *msg)
+		res, err := w.d.send(ctx, *msg, g)
 		if err == nil {
 			w.d.metrics.delivered.WithLabelValues(typ).Inc()
 			continue

@@ -20,6 +20,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"slices"
 	"strconv"
 	"strings"
@@ -43,9 +44,9 @@ const (
 	secretPrefix       = "whsec_"
 	minSecretBytes     = 24
 	maxSecretBytes     = 64
-	headerID           = "webhook-id"
-	headerTimestamp    = "webhook-timestamp"
-	headerSignature    = "webhook-signature"
+	headerID           = "Webhook-Id" // webhook-id, in Go's canonical form
+	headerTimestamp    = "Webhook-Timestamp"
+	headerSignature    = "Webhook-Signature"
 	signatureVersionV1 = "v1"
 )
 
@@ -152,13 +153,29 @@ func ParseSecret(s string) (Secret, error) {
 // Sign returns the webhook-signature value for one attempt: "v1," and the base64
 // HMAC-SHA256 of "id.timestamp.body" keyed with the secret.
 func (s Secret) Sign(id string, ts time.Time, body []byte) string {
-	m := hmac.New(sha256.New, s)
-	m.Write([]byte(id))
-	m.Write([]byte{'.'})
-	m.Write([]byte(strconv.FormatInt(ts.Unix(), 10)))
-	m.Write([]byte{'.'})
-	m.Write(body)
-	return signatureVersionV1 + "," + base64.StdEncoding.EncodeToString(m.Sum(nil))
+	return s.signer().sign(id, strconv.FormatInt(ts.Unix(), 10), body)
+}
+
+// signer signs one event after another with one keyed HMAC and one buffer (a batch's
+// worker): the key schedule and the buffers are not redone per event.
+type signer struct {
+	mac hash.Hash
+	buf []byte
+}
+
+func (s Secret) signer() *signer { return &signer{mac: hmac.New(sha256.New, s)} }
+
+// sign is Sign with the timestamp already formatted (it is also the header's value).
+func (g *signer) sign(id, ts string, body []byte) string {
+	g.mac.Reset()
+	g.buf = append(append(append(append(g.buf[:0], id...), '.'), ts...), '.')
+	g.mac.Write(g.buf)
+	g.mac.Write(body)
+	g.buf = g.mac.Sum(g.buf[:0])
+	sum := len(g.buf)
+	g.buf = append(g.buf, signatureVersionV1+","...)
+	g.buf = base64.StdEncoding.AppendEncode(g.buf, g.buf[:sum])
+	return string(g.buf[sum:])
 }
 
 // ParseEvents reads a WEBHOOK_EVENTS list: empty means every event; an unknown name is an
