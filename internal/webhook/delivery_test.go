@@ -488,8 +488,27 @@ func TestQuotaExceededEvent(t *testing.T) {
 
 // BenchmarkWebhookDrain queues 1,000 events per iteration in one transaction and times their
 // delivery to a loopback receiver (in this process) with the default WEBHOOK_WORKERS (20)
-// and schedule: events/s is the drain rate.
+// and schedule: events/s is the drain rate. One job per event (Publish).
 func BenchmarkWebhookDrain(b *testing.B) {
+	benchmarkDrain(b, func(ctx context.Context, e *apptest.Env, tx pgx.Tx, events []webhook.Event) error {
+		for _, ev := range events {
+			if err := e.App.Webhooks.Publish(ctx, tx, ev); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// BenchmarkWebhookDrainBatched is the same with the events queued as the attendance writer
+// queues them (PublishMany): ten batch jobs of 100.
+func BenchmarkWebhookDrainBatched(b *testing.B) {
+	benchmarkDrain(b, func(ctx context.Context, e *apptest.Env, tx pgx.Tx, events []webhook.Event) error {
+		return e.App.Webhooks.PublishMany(ctx, tx, events)
+	})
+}
+
+func benchmarkDrain(b *testing.B, queue func(context.Context, *apptest.Env, pgx.Tx, []webhook.Event) error) {
 	var got atomic.Int64
 	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
@@ -503,14 +522,11 @@ func BenchmarkWebhookDrain(b *testing.B) {
 	var total time.Duration
 	for i := 0; i < b.N; i++ {
 		want := got.Load() + n
-		if err := postgres.InTx(ctx, e.Pool, func(tx pgx.Tx) error {
-			for j := range n {
-				if err := e.App.Webhooks.Publish(ctx, tx, webhook.Event{Type: webhook.Ping, Data: webhook.PingData{Message: strconv.Itoa(j)}}); err != nil {
-					return err
-				}
-			}
-			return nil
-		}); err != nil {
+		events := make([]webhook.Event, n)
+		for j := range events {
+			events[j] = webhook.Event{Type: webhook.Ping, Data: webhook.PingData{Message: strconv.Itoa(j)}}
+		}
+		if err := postgres.InTx(ctx, e.Pool, func(tx pgx.Tx) error { return queue(ctx, e, tx, events) }); err != nil {
 			b.Fatal(err)
 		}
 		start := time.Now()
