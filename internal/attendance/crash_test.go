@@ -160,15 +160,15 @@ func spanList(t *testing.T, pool *pgxpool.Pool, session uuid.UUID) string {
 
 // queuedEvents is a FROM clause with the start of its WHERE (a condition on m follows): one
 // row m per event queued as a River job, from batch jobs and single jobs, not counting an
-// event a batch handed over to a job of its own twice.
+// event a batch handed over to a job of its own twice (m->>'body' is the body's text in both).
 const queuedEvents = `river_job, jsonb_array_elements(CASE WHEN kind = 'webhook.deliver_batch'
-		THEN args->'messages' ELSE jsonb_build_array(args->'message') END) AS m
+		THEN args->'events' ELSE jsonb_build_array(args->'message') END) AS m
 	WHERE queue = 'webhooks' AND args->>'queued_at' IS NULL AND`
 
 // jobEvents lists the participant events queued as River jobs: "type user", sorted.
 func jobEvents(t *testing.T, pool *pgxpool.Pool) string {
 	t.Helper()
-	rows, err := pool.Query(context.Background(), `SELECT m->>'type' || ' ' || (m->'body'->'data'->>'user_id') FROM `+queuedEvents+`
+	rows, err := pool.Query(context.Background(), `SELECT m->>'type' || ' ' || ((m->>'body')::jsonb->'data'->>'user_id') FROM `+queuedEvents+`
 		m->>'type' LIKE 'participant.%'`)
 	if err != nil {
 		t.Fatal(err)

@@ -49,7 +49,20 @@ func (DeliverArgs) Kind() string { return KindDeliver }
 // DeliverBatchArgs is events queued in one transaction, delivered in order, one POST each
 // with its own id, timestamp and signature, exactly as if each were a DeliverArgs.
 type DeliverBatchArgs struct {
-	Messages []Message `json:"messages"`
+	Events []BatchEvent `json:"events"`
+}
+
+// BatchEvent is a Message in a batch, its body a JSON string rather than a nested object:
+// neither PostgreSQL (jsonb) nor the worker (encoding/json) then parses every field of
+// every body when the batch is written and read.
+type BatchEvent struct {
+	ID   string `json:"id"`
+	Type string `json:"type"`
+	Body string `json:"body"`
+}
+
+func (e BatchEvent) message() Message {
+	return Message{ID: e.ID, Type: e.Type, Body: json.RawMessage(e.Body)}
 }
 
 // Kind implements river.JobArgs.
@@ -279,16 +292,16 @@ func (w *deliverBatchWorker) NextRetry(j *river.Job[DeliverBatchArgs]) time.Time
 }
 
 func (w *deliverBatchWorker) Work(ctx context.Context, j *river.Job[DeliverBatchArgs]) error {
-	msgs := j.Args.Messages
+	msgs := j.Args.Events
 	g := w.d.opts.Secret.signer()
 	budget := time.Now().Add(w.d.opts.Timeout)
 	for i := range msgs {
 		if i > 0 && time.Now().After(budget) {
 			return w.handOver(ctx, j, nil, msgs[i:])
 		}
-		msg := &msgs[i]
+		msg := msgs[i].message()
 		typ := w.d.metrics.label(msg.Type)
-		res, err := w.d.send(ctx, *msg, g)
+		res, err := w.d.send(ctx, msg, g)
 		if err == nil {
 			w.d.metrics.delivered.WithLabelValues(typ).Inc()
 			continue
@@ -309,14 +322,14 @@ func (w *deliverBatchWorker) Work(ctx context.Context, j *river.Job[DeliverBatch
 			return w.handOver(ctx, j, nil, msgs[i+1:])
 		}
 		log.InfoContext(ctx, "webhook attempt failed; retrying", "retry_in", w.d.opts.Schedule.Delay(1))
-		return w.handOver(ctx, j, msg, msgs[i+1:])
+		return w.handOver(ctx, j, &msg, msgs[i+1:])
 	}
 	return nil
 }
 
 // handOver queues failed (attempted once) and rest (not attempted) as jobs of their own
 // and completes the batch, in one transaction.
-func (w *deliverBatchWorker) handOver(ctx context.Context, j *river.Job[DeliverBatchArgs], failed *Message, rest []Message) error {
+func (w *deliverBatchWorker) handOver(ctx context.Context, j *river.Job[DeliverBatchArgs], failed *Message, rest []BatchEvent) error {
 	if failed == nil && len(rest) == 0 {
 		return nil
 	}
@@ -330,9 +343,9 @@ func (w *deliverBatchWorker) handOver(ctx context.Context, j *river.Job[DeliverB
 				ScheduledAt: time.Now().Add(w.d.opts.Schedule.Delay(1))},
 		})
 	}
-	for _, msg := range rest {
+	for _, e := range rest {
 		params = append(params, river.InsertManyParams{
-			Args:       DeliverArgs{Message: msg, QueuedAt: j.CreatedAt},
+			Args:       DeliverArgs{Message: e.message(), QueuedAt: j.CreatedAt},
 			InsertOpts: &river.InsertOpts{Queue: QueueName, MaxAttempts: j.MaxAttempts},
 		})
 	}

@@ -250,7 +250,7 @@ const MaxBatch = 100
 // than per event; a single event is an ordinary job. Like Publish, filtered types and
 // everything when webhooks are off are skipped.
 func (p *Publisher) PublishMany(ctx context.Context, tx pgx.Tx, events []Event) error {
-	msgs := make([]Message, 0, len(events))
+	msgs := make([]BatchEvent, 0, len(events))
 	for _, e := range events {
 		if !p.Enabled(e.Type) {
 			continue
@@ -259,21 +259,21 @@ func (p *Publisher) PublishMany(ctx context.Context, tx pgx.Tx, events []Event) 
 		if err != nil {
 			return err
 		}
-		msgs = append(msgs, msg)
+		msgs = append(msgs, BatchEvent{ID: msg.ID, Type: msg.Type, Body: string(msg.Body)})
 	}
 	if len(msgs) == 0 {
 		return nil
 	}
 	opts := &river.InsertOpts{Queue: QueueName, MaxAttempts: p.maxAttempts}
 	if len(msgs) == 1 {
-		if _, err := p.jobs.InsertTx(ctx, tx, DeliverArgs{Message: msgs[0]}, opts); err != nil {
+		if _, err := p.jobs.InsertTx(ctx, tx, DeliverArgs{Message: msgs[0].message()}, opts); err != nil {
 			return fmt.Errorf("queueing webhook %s: %w", msgs[0].Type, err)
 		}
 		return nil
 	}
 	params := make([]river.InsertManyParams, 0, (len(msgs)+MaxBatch-1)/MaxBatch)
 	for batch := range slices.Chunk(msgs, MaxBatch) {
-		params = append(params, river.InsertManyParams{Args: DeliverBatchArgs{Messages: batch}, InsertOpts: opts})
+		params = append(params, river.InsertManyParams{Args: DeliverBatchArgs{Events: batch}, InsertOpts: opts})
 	}
 	if _, err := p.jobs.InsertManyTx(ctx, tx, params); err != nil {
 		return fmt.Errorf("queueing %d webhooks: %w", len(msgs), err)
