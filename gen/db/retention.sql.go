@@ -83,8 +83,8 @@ type RetentionDeleteOldestRow struct {
 // Written as a join of the cutoffs with solo_snapshots, the planner, misled by the statistics
 // of a table that grew since it was last analysed, scanned the whole table for every batch
 // and evaluated the cutoff subquery once per row: 93 to 316 ms a batch for 100k old
-// revisions, most of the GC's time, varying between runs with whether autovacuum had analysed
-// the table yet.
+// revisions, most of the GC's time. Such a plan depends on when the table was last analysed,
+// the likely cause of the GC's times swinging between runs of the same code.
 func (q *Queries) RetentionDeleteOldest(ctx context.Context, arg RetentionDeleteOldestParams) ([]RetentionDeleteOldestRow, error) {
 	rows, err := q.db.Query(ctx, retentionDeleteOldest,
 		arg.KeepLast,
