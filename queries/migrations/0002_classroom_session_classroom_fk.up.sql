@@ -150,6 +150,12 @@ FROM size;
 -- m4sh:split
 DROP TABLE IF EXISTS m4sh_backfill_0002_links, m4sh_backfill_0002_only, m4sh_backfill_0002_choice;
 -- m4sh:split
+-- The link walk left a dead version of every session behind. Clearing them first (and
+-- setting the visibility map) makes the index build below about a third faster and phase 2's
+-- heap visits cheaper, for less than the time it saves; it locks like the index build does
+-- (SHARE UPDATE EXCLUSIVE: reads and writes go on).
+VACUUM classroom_sessions;
+-- m4sh:split
 -- The index sessions are listed by; phase 2 walks it too.
 CREATE INDEX CONCURRENTLY IF NOT EXISTS classroom_sessions_classroom_id_idx
     ON classroom_sessions (classroom_id, started_at DESC, id DESC);
