@@ -46,7 +46,10 @@
 //
 // SpeedFastest is chosen: within a few percent of the best ratio at several times the speed,
 // so an upload's CPU stays small next to its fsync. A chunk that compression does not make
-// smaller is stored raw (EncodingRaw), so incompressible data costs exactly its size.
+// smaller is stored raw (EncodingRaw), so incompressible data costs exactly its size. A
+// chunk whose sampled bytes are near-uniform (Incompressible: collision entropy above 7.5
+// bits per byte over 2,048 bytes) is stored raw without trying: zstd would fail on it anyway,
+// and trying was about 0.75 ms of CPU per MiB of such data.
 //
 // # Layout
 //

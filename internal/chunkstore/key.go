@@ -135,16 +135,14 @@ func (s *Store) PutBatch(ctx context.Context, owner string, ids []int64, chunks 
 // attempt: success.
 func (s *Store) PutPack(ctx context.Context, owner string, packID int64, chunks []*Chunk) ([]int64, error) {
 	offsets := make([]int64, len(chunks))
+	segs := make([][]byte, len(chunks))
 	var n int64
 	for i, c := range chunks {
 		offsets[i] = n
+		segs[i] = c.Stored
 		n += int64(len(c.Stored))
 	}
-	buf := make([]byte, 0, n)
-	for _, c := range chunks {
-		buf = append(buf, c.Stored...)
-	}
-	err := s.blobs.Put(ctx, PackKey(owner, packID), bytes.NewReader(buf), n, contentType)
+	err := s.blobs.Put(ctx, PackKey(owner, packID), newSegmentReader(segs), n, contentType)
 	if err != nil && !errors.Is(err, blob.ErrExists) {
 		return nil, fmt.Errorf("storing pack: %w", err)
 	}

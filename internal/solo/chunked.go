@@ -58,15 +58,19 @@ type chunkUpload struct {
 	offsets  []int64                            // where each of fresh is in the pack, once written
 }
 
-// split cuts body into chunks; duplicates within the body are kept once.
+// split cuts body into chunks; duplicates within the body are kept once. The chunks' data
+// are slices of body (not copies): body must stay unchanged while u is in use.
 func (s *Service) split(body []byte) (*chunkUpload, error) {
 	u := &chunkUpload{refOf: map[chunkstore.Hash]chunkstore.Ref{}}
 	seen := map[chunkstore.Hash]bool{}
+	off := 0
 	sum, err := s.codec.SplitPlain(bytes.NewReader(body), func(c *chunkstore.Chunk) error {
+		data := body[off : off+len(c.Data) : off+len(c.Data)]
+		off += len(c.Data)
 		u.order = append(u.order, c.Ref.Hash)
 		if !seen[c.Ref.Hash] {
 			seen[c.Ref.Hash] = true
-			u.chunks = append(u.chunks, newChunk{ref: c.Ref, data: bytes.Clone(c.Data)})
+			u.chunks = append(u.chunks, newChunk{ref: c.Ref, data: data})
 		}
 		return nil
 	})

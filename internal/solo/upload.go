@@ -1,6 +1,7 @@
 package solo
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -95,7 +96,9 @@ func (s *Service) SnapshotCreate(ctx context.Context, up Upload) (_ CreateResult
 		// only an exhausted quota refuses it unread.
 		return CreateResult{}, errQuota(storage, max(up.ContentLength, 1))
 	}
-	body, err := s.readBody(up)
+	buf := s.bodyBuffer()
+	defer s.bodies.Put(buf) // after the upload is done with the chunks, which alias it
+	body, err := s.readBody(up, buf)
 	if err != nil {
 		return CreateResult{}, err
 	}
@@ -226,13 +229,25 @@ func errQuota(st Storage, need int64) error {
 	}
 }
 
-// readBody reads the whole body but never more than one byte past the limit. Memory grows
-// with the bytes that actually arrive: nothing is sized from the declared Content-Length,
-// which a slow or lying client controls. An error the reader already classified (a body past
-// its deadline is request_timeout) is kept as it is.
-func (s *Service) readBody(up Upload) ([]byte, error) {
+// bodyBuffer is an empty buffer for an upload's body, reused from an earlier upload when
+// one is free.
+func (s *Service) bodyBuffer() *bytes.Buffer {
+	if b, ok := s.bodies.Get().(*bytes.Buffer); ok {
+		b.Reset()
+		return b
+	}
+	return new(bytes.Buffer)
+}
+
+// readBody reads the whole body into buf but never more than one byte past the limit.
+// Memory grows with the bytes that actually arrive: nothing is sized from the declared
+// Content-Length, which a slow or lying client controls (a reused buffer keeps what an
+// earlier body grew it to, at most the limit and a read's worth more). An error the reader
+// already classified (a body past its deadline is request_timeout) is kept as it is.
+func (s *Service) readBody(up Upload, buf *bytes.Buffer) ([]byte, error) {
 	limit := s.opts.MaxSnapshotBytes
-	body, err := io.ReadAll(io.LimitReader(up.Body, limit+1))
+	_, err := buf.ReadFrom(io.LimitReader(up.Body, limit+1))
+	body := buf.Bytes()
 	switch {
 	case err != nil:
 		if _, ok := apperr.As(err); ok {
