@@ -30,8 +30,10 @@ type conn struct {
 
 	out outbox
 
-	finished chan struct{} // closed when the writer has left the session and closed the socket
-	joined   chan struct{} // closed once pc is set
+	// Wait groups rather than channels closed once: an idle connection keeps them, and a
+	// channel is a 96-byte allocation.
+	finished sync.WaitGroup // done when the writer has left the session and closed the socket
+	joined   sync.WaitGroup // done once pc is set
 
 	timers    sync.Mutex // guards the timers against a heartbeat re-arming after finish
 	pingTimer *time.Timer
@@ -57,8 +59,10 @@ type writeScratch struct {
 var writeScratches = sync.Pool{New: func() any { return &writeScratch{buf: make([]byte, 0, 2<<10)} }}
 
 func newConn(s *Server, c *websocket.Conn, sb *smallBuffers, u presence.User, session uuid.UUID) *conn {
-	return &conn{s: s, ws: c, fw: sb.fw, br: sb.br, nc: sb.nc, user: u, session: session, out: newOutbox(s.opts.SendQueue),
-		finished: make(chan struct{}), joined: make(chan struct{})}
+	cn := &conn{s: s, ws: c, fw: sb.fw, br: sb.br, nc: sb.nc, user: u, session: session, out: newOutbox(s.opts.SendQueue)}
+	cn.finished.Add(1)
+	cn.joined.Add(1)
+	return cn
 }
 
 // join enters the session (the snapshot is queued first) and arms the heartbeat and the
@@ -71,7 +75,7 @@ func (c *conn) join(ctx context.Context, classID uuid.UUID, expires time.Time) e
 		c.enqueueFrame(appendSnapshot(nil, c.session, users))
 	})
 	c.pc = pc
-	close(c.joined)
+	c.joined.Done()
 	if err != nil {
 		return err
 	}
@@ -89,7 +93,7 @@ func (c *conn) join(ctx context.Context, classID uuid.UUID, expires time.Time) e
 func (c *conn) serve() {
 	code := c.readLoop()
 	c.CloseWith(code, "")
-	<-c.finished
+	c.finished.Wait()
 }
 
 // Deliver queues a session event; it never blocks (presence.Sink).
@@ -224,7 +228,7 @@ func (c *conn) writeLoop() {
 // finish runs once on the writer: leave the session first (presence leave must not wait
 // for a close handshake), then close the WebSocket.
 func (c *conn) finish() {
-	defer close(c.finished)
+	defer c.finished.Done()
 	code, reason := c.out.closeCode()
 	c.timers.Lock()
 	if c.pingTimer != nil {
@@ -234,7 +238,7 @@ func (c *conn) finish() {
 		c.expTimer.Stop()
 	}
 	c.timers.Unlock()
-	<-c.joined // a close may be asked for (shutdown) while the connection is joining
+	c.joined.Wait() // a close may be asked for (shutdown) while the connection is joining
 	switch {
 	case c.pc == nil: // the join was refused
 	case code == CodeForbidden:

@@ -47,7 +47,7 @@ func (s *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	n := brw.Reader.Buffered()
 	if n > 0 {
 		early, _ := brw.Reader.Peek(n)
-		r = &earlyReader{early: bytes.Clone(early), c: c}
+		r = io.MultiReader(bytes.NewReader(bytes.Clone(early)), c)
 	}
 	br := bufio.NewReaderSize(r, max(hijackReadBuf, n))
 	if n > 0 {
@@ -59,24 +59,4 @@ func (s *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	s.fw = &frameWriter{w: c, timeout: s.writeTimeout}
 	s.br, s.nc = br, c
 	return c, bufio.NewReadWriter(br, bufio.NewWriterSize(s.fw, hijackWriteBuf)), nil
-}
-
-// earlyReader returns the bytes net/http had read past the request, then reads the
-// connection. Unlike io.MultiReader it keeps no list, and once the early bytes are gone a
-// read is one call deep: the reader waits for every frame through it (see waitFrame).
-type earlyReader struct {
-	early []byte
-	c     net.Conn
-}
-
-func (r *earlyReader) Read(p []byte) (int, error) {
-	if len(r.early) == 0 {
-		return r.c.Read(p)
-	}
-	n := copy(p, r.early)
-	r.early = r.early[n:]
-	if len(r.early) == 0 {
-		r.early = nil
-	}
-	return n, nil
 }
