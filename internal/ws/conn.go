@@ -1,9 +1,11 @@
 package ws
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
+	"net"
 	"sync"
 	"time"
 
@@ -19,19 +21,31 @@ import (
 type conn struct {
 	s       *Server
 	ws      *websocket.Conn
-	fw      *frameWriter // under ws: data frames are written here directly
+	fw      *frameWriter  // under ws: data frames are written here directly
+	br      *bufio.Reader // under ws: the reader peeks here between messages (see waitFrame)
+	nc      net.Conn
 	user    presence.User
 	session uuid.UUID
 	pc      *presence.Conn
 
 	out outbox
 
-	finished chan struct{} // closed when the writer has left the session and closed the socket
-	joined   chan struct{} // closed once pc is set
+	// Wait groups rather than channels closed once: an idle connection keeps them, and a
+	// channel is a 96-byte allocation.
+	finished sync.WaitGroup // done when the writer has left the session and closed the socket
+	joined   sync.WaitGroup // done once pc is set
 
 	timers    sync.Mutex // guards the timers against a heartbeat re-arming after finish
 	pingTimer *time.Timer
 	expTimer  *time.Timer
+	pingSent  bool // a ping went out and its pong has not come back
+
+	// The reader's shallow wait (see waitFrame) reads br outside coder/websocket, whose close
+	// handshake reads br too: finish ends the wait for good before it closes.
+	rmu     sync.Mutex
+	waiting bool          // the reader is in waitFrame
+	noWait  bool          // finish has begun: coder/websocket reads from now on
+	left    chan struct{} // closed when the reader leaves the wait finish is waiting for
 }
 
 // writeScratch is a writer's working space while it runs. It is pooled with the queue
@@ -45,8 +59,10 @@ type writeScratch struct {
 var writeScratches = sync.Pool{New: func() any { return &writeScratch{buf: make([]byte, 0, 2<<10)} }}
 
 func newConn(s *Server, c *websocket.Conn, sb *smallBuffers, u presence.User, session uuid.UUID) *conn {
-	return &conn{s: s, ws: c, fw: sb.fw, user: u, session: session, out: newOutbox(s.opts.SendQueue),
-		finished: make(chan struct{}), joined: make(chan struct{})}
+	cn := &conn{s: s, ws: c, fw: sb.fw, br: sb.br, nc: sb.nc, user: u, session: session, out: newOutbox(s.opts.SendQueue)}
+	cn.finished.Add(1)
+	cn.joined.Add(1)
+	return cn
 }
 
 // join enters the session (the snapshot is queued first) and arms the heartbeat and the
@@ -59,7 +75,7 @@ func (c *conn) join(ctx context.Context, classID uuid.UUID, expires time.Time) e
 		c.enqueueFrame(appendSnapshot(nil, c.session, users))
 	})
 	c.pc = pc
-	close(c.joined)
+	c.joined.Done()
 	if err != nil {
 		return err
 	}
@@ -77,7 +93,7 @@ func (c *conn) join(ctx context.Context, classID uuid.UUID, expires time.Time) e
 func (c *conn) serve() {
 	code := c.readLoop()
 	c.CloseWith(code, "")
-	<-c.finished
+	c.finished.Wait()
 }
 
 // Deliver queues a session event; it never blocks (presence.Sink).
@@ -212,7 +228,7 @@ func (c *conn) writeLoop() {
 // finish runs once on the writer: leave the session first (presence leave must not wait
 // for a close handshake), then close the WebSocket.
 func (c *conn) finish() {
-	defer close(c.finished)
+	defer c.finished.Done()
 	code, reason := c.out.closeCode()
 	c.timers.Lock()
 	if c.pingTimer != nil {
@@ -222,7 +238,7 @@ func (c *conn) finish() {
 		c.expTimer.Stop()
 	}
 	c.timers.Unlock()
-	<-c.joined // a close may be asked for (shutdown) while the connection is joining
+	c.joined.Wait() // a close may be asked for (shutdown) while the connection is joining
 	switch {
 	case c.pc == nil: // the join was refused
 	case code == CodeForbidden:
@@ -235,21 +251,41 @@ func (c *conn) finish() {
 		_ = c.ws.CloseNow()
 		return
 	}
+	c.stopWaiting()
 	_ = c.ws.Close(websocket.StatusCode(code), reason)
 }
 
-// heartbeat pings the peer; one that does not answer within PongTimeout is dropped.
+// heartbeat pings the peer, or drops it when the previous ping got no pong within
+// PongTimeout. The ping goes out through frameWriter and the reader notes the pong (see
+// waitFrame): coder/websocket's Ping would need its reader to be the one waiting.
 func (c *conn) heartbeat() {
-	ctx, cancel := context.WithTimeout(context.Background(), c.s.opts.PongTimeout)
-	err := c.ws.Ping(ctx)
-	cancel()
-	if err != nil {
-		c.CloseWith(codeAbnormal, "")
-		return
-	}
 	c.timers.Lock()
-	if !c.out.isClosed() {
-		c.pingTimer.Reset(c.s.opts.PingInterval)
+	closed := c.out.isClosed()
+	timedOut := c.pingSent
+	if !closed && !timedOut {
+		c.pingSent = true
+		c.pingTimer.Reset(c.s.opts.PongTimeout)
+	}
+	c.timers.Unlock()
+	switch {
+	case closed:
+	case timedOut:
+		c.CloseWith(codeAbnormal, "")
+	default:
+		if err := c.fw.writeControl(opPing, nil); err != nil {
+			c.CloseWith(codeAbnormal, "")
+		}
+	}
+}
+
+// ponged notes a pong: the next ping goes out PingInterval from now.
+func (c *conn) ponged() {
+	c.timers.Lock()
+	if c.pingSent {
+		c.pingSent = false
+		if !c.out.isClosed() {
+			c.pingTimer.Reset(c.s.opts.PingInterval)
+		}
 	}
 	c.timers.Unlock()
 }
@@ -258,28 +294,50 @@ var readBufs = sync.Pool{New: func() any { return new([]byte) }}
 
 // readLoop handles inbound frames until the connection fails or closes, and returns the
 // close code to record when it ended first.
+//
+// An idle connection's goroutine spends its life here, so what it keeps is this loop's
+// stack: blocked inside coder/websocket's Reader it is ≈ 2.1 KiB deep and keeps a 4 KiB
+// stack, which the garbage collector never shrinks (it halves a stack only when less than a
+// quarter is used) and counts into the heap goal besides. It waits in waitFrame instead,
+// ≈ 0.9 KiB deep, and the message itself is read and handled in readMessage, whose frames
+// are gone by the next wait (memory per idle connection).
 func (c *conn) readLoop() int {
+	for {
+		if err := c.waitFrame(); err != nil {
+			return codeAbnormal
+		}
+		if code, end := c.readMessage(); end {
+			return code
+		}
+	}
+}
+
+// readMessage reads and handles one message; end says the connection is over, with the
+// close code to record.
+//
+//go:noinline
+func (c *conn) readMessage() (code int, end bool) {
 	max := c.s.opts.MaxPayloadBytes
 	m := c.s.m
-	for {
+	{
 		typ, rd, err := c.ws.Reader(context.Background())
 		if err != nil {
 			if code := websocket.CloseStatus(err); code != -1 {
-				return int(code)
+				return int(code), true
 			}
-			return codeAbnormal
+			return codeAbnormal, true
 		}
 		m.framesIn.Inc()
 		if c.out.isClosed() {
 			// Closing: drain politely so the close handshake can be read.
 			if _, err := io.Copy(io.Discard, io.LimitReader(rd, int64(max)+1)); err != nil {
-				return codeAbnormal
+				return codeAbnormal, true
 			}
-			continue
+			return 0, false
 		}
 		if typ != websocket.MessageText {
 			c.CloseWith(CodeBadRequest, ReasonBadRequest)
-			return CodeBadRequest
+			return CodeBadRequest, true
 		}
 		bp := readBufs.Get().(*[]byte)
 		if cap(*bp) < max+1 {
@@ -291,15 +349,15 @@ func (c *conn) readLoop() int {
 			readBufs.Put(bp)
 			if errors.Is(err, errTooBig) {
 				c.CloseWith(CodeBadRequest, ReasonBadRequest)
-				return CodeBadRequest
+				return CodeBadRequest, true
 			}
-			return codeAbnormal
+			return codeAbnormal, true
 		}
 		msg, err := c.s.schemas.decode(b[:n])
 		readBufs.Put(bp)
 		if err != nil {
 			c.CloseWith(CodeBadRequest, ReasonBadRequest)
-			return CodeBadRequest
+			return CodeBadRequest, true
 		}
 		switch msg.kind {
 		case msgCursor:
@@ -315,7 +373,7 @@ func (c *conn) readLoop() int {
 		case msgState:
 			if len(msg.state) > maxStateBytes {
 				c.enqueueFrame(frameStateTooLarge) // refused, not a protocol error
-				continue
+				return 0, false
 			}
 			c.pc.State([]byte(msg.state))
 		case msgHand:
@@ -329,6 +387,96 @@ func (c *conn) readLoop() int {
 		case msgViewport:
 			c.refused(c.pc.Viewport(viewportFrame(c.user.UserID, msg.x, msg.y, msg.w, msg.h)), frameViewportForbidden, nil)
 		}
+	}
+	return 0, false
+}
+
+// waitFrame waits until a frame coder/websocket is to read is at the head of br, answering
+// the peer's pings and noting its pongs on the way: coder/websocket would handle those
+// itself and then block for the next frame inside its own reader, deep again. Anything but
+// a well-formed ping or pong (data, close, a malformed frame) is left to coder/websocket, so
+// its checks and close codes stay what they were. Once finish has begun it returns at once.
+func (c *conn) waitFrame() error {
+	c.rmu.Lock()
+	if c.noWait {
+		c.rmu.Unlock()
+		return nil
+	}
+	c.waiting = true
+	c.rmu.Unlock()
+	err := c.peekFrames()
+	c.rmu.Lock()
+	c.waiting = false
+	if c.left != nil { // finish interrupted the wait (a read deadline in the past)
+		_ = c.nc.SetReadDeadline(time.Time{})
+		close(c.left)
+		c.left, err = nil, nil
+	}
+	c.rmu.Unlock()
+	return err
+}
+
+// peekFrames consumes the pings and pongs at the head of br; it returns when the next
+// frame is another kind. Its frame and those under it are what an idle connection's
+// stack holds: keep it small.
+func (c *conn) peekFrames() error {
+	for {
+		h, err := c.br.Peek(2)
+		if err != nil {
+			return err
+		}
+		// FIN, no RSV bits, a ping or pong opcode; masked, as client frames must be.
+		op, n := h[0]&0x0f, int(h[1]&0x7f)
+		if h[0]&0xf0 != 0x80 || (op != opPing && op != opPong) || h[1]&0x80 == 0 || n > 125 || 6+n > c.br.Size() {
+			return nil
+		}
+		if err := c.control(op, n); err != nil {
+			return err
+		}
+	}
+}
+
+// control reads a whole ping or pong of n payload bytes from br, answers a ping with its
+// payload and notes a pong.
+//
+//go:noinline
+func (c *conn) control(op byte, n int) error {
+	f, err := c.br.Peek(6 + n)
+	if err != nil {
+		return err
+	}
+	var p [125]byte
+	key := f[2:6]
+	for i, b := range f[6:] {
+		p[i] = b ^ key[i&3]
+	}
+	if _, err := c.br.Discard(6 + n); err != nil {
+		return err
+	}
+	if op == opPong {
+		c.ponged()
+		return nil
+	}
+	if err := c.fw.writeControl(opPong, p[:n]); err != nil && !errors.Is(err, net.ErrClosed) {
+		return err
+	}
+	return nil
+}
+
+// stopWaiting makes the reader leave waitFrame for good and waits until it has, so that
+// coder/websocket's close handshake is the only one reading br.
+func (c *conn) stopWaiting() {
+	c.rmu.Lock()
+	c.noWait = true
+	var left chan struct{}
+	if c.waiting {
+		left = make(chan struct{})
+		c.left = left
+		_ = c.nc.SetReadDeadline(time.Unix(1, 0)) // wakes the blocked Peek
+	}
+	c.rmu.Unlock()
+	if left != nil {
+		<-left
 	}
 }
 

@@ -121,6 +121,27 @@ func (f *frameWriter) writeText(buf []byte) error {
 	return err
 }
 
+// Opcodes of the control frames the connection's reader answers itself (see waitFrame).
+const (
+	opPing = 0x9
+	opPong = 0xa
+)
+
+// writeControl sends a ping or pong frame with payload p (at most 125 bytes) in a single
+// write, unless a close frame went out.
+func (f *frameWriter) writeControl(op byte, p []byte) error {
+	var frame [2 + 125]byte
+	frame[0] = 0x80 | op // FIN
+	frame[1] = byte(copy(frame[2:], p))
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return net.ErrClosed
+	}
+	_, err := f.send(frame[:2+int(frame[1])])
+	return err
+}
+
 // sawClose notes a close frame among whole frames b.
 func (f *frameWriter) sawClose(b []byte) {
 	for len(b) >= 2 && !f.closed {

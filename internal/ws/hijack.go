@@ -32,6 +32,8 @@ type smallBuffers struct {
 	http.ResponseWriter
 	writeTimeout time.Duration // WS_WRITE_TIMEOUT, for frameWriter
 	fw           *frameWriter  // set by Hijack
+	br           *bufio.Reader // set by Hijack: the reader's shallow wait peeks into it (see waitFrame)
+	nc           net.Conn      // set by Hijack
 }
 
 // Hijack takes over the connection and rebuilds its buffers, keeping any bytes net/http had
@@ -55,5 +57,6 @@ func (s *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		}
 	}
 	s.fw = &frameWriter{w: c, timeout: s.writeTimeout}
+	s.br, s.nc = br, c
 	return c, bufio.NewReadWriter(br, bufio.NewWriterSize(s.fw, hijackWriteBuf)), nil
 }

@@ -159,10 +159,14 @@ type refusal struct {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	tok := tokenFrom(r)
 	sb := &smallBuffers{ResponseWriter: w, writeTimeout: s.opts.WriteTimeout}
+	var cn *conn
 	c, err := websocket.Accept(sb, r, &websocket.AcceptOptions{
 		Subprotocols:    []string{Subprotocol},
 		OriginPatterns:  s.opts.AllowedOrigins,
 		CompressionMode: websocket.CompressionDisabled,
+		// coder/websocket sees a pong only inside a fragmented message (see waitFrame); cn is
+		// set before anything is read.
+		OnPongReceived: func(context.Context, []byte) { cn.ponged() },
 	})
 	if err != nil {
 		s.m.connects.WithLabelValues("handshake_refused").Inc()
@@ -177,7 +181,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = c.Close(websocket.StatusCode(ref.code), ref.reason)
 		return
 	}
-	cn := newConn(s, c, sb, presence.User{UserID: p.UserID, Name: p.Name, Role: string(role)}, sessionID)
+	cn = newConn(s, c, sb, presence.User{UserID: p.UserID, Name: p.Name, Role: string(role)}, sessionID)
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
