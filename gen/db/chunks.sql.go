@@ -310,23 +310,25 @@ WITH dec AS (
 ), locked AS (
     -- A join with the ids (each looked up by key), not "id IN (...) AND state = 'live'",
     -- which may scan the partial index of all the user's live chunks.
-    SELECT c.id, c.refcount, c.pack_id FROM dec JOIN snapshot_chunks c ON c.id = dec.id
+    -- It carries each chunk's count, so the update and the delete join only this, by key
+    -- (see PackRelease: a second join with dec can be planned as a rescan per row).
+    SELECT c.id, c.refcount, c.pack_id, dec.n FROM dec JOIN snapshot_chunks c ON c.id = dec.id
     WHERE c.state = 'live'
     ORDER BY c.id
     FOR UPDATE OF c
 ), upd AS (
     UPDATE snapshot_chunks c
     -- GREATEST: a drifted refcount (reconcile repairs it) must not fail the whole batch.
-    SET refcount = greatest(c.refcount - dec.n, 0),
-        state = CASE WHEN c.refcount <= dec.n THEN 'deleting' ELSE 'live' END,
-        deleting_since = CASE WHEN c.refcount <= dec.n THEN now() END
-    FROM dec, locked
-    WHERE c.id = dec.id AND c.id = locked.id AND (locked.pack_id IS NULL OR locked.refcount > dec.n)
+    SET refcount = greatest(c.refcount - locked.n, 0),
+        state = CASE WHEN c.refcount <= locked.n THEN 'deleting' ELSE 'live' END,
+        deleting_since = CASE WHEN c.refcount <= locked.n THEN now() END
+    FROM locked
+    WHERE c.id = locked.id AND (locked.pack_id IS NULL OR locked.refcount > locked.n)
     RETURNING c.id, c.user_id, c.sha256, c.stored_bytes, c.state, c.pack_id
 ), del AS (
     DELETE FROM snapshot_chunks c
-    USING dec, locked
-    WHERE c.id = dec.id AND c.id = locked.id AND locked.pack_id IS NOT NULL AND locked.refcount <= dec.n
+    USING locked
+    WHERE c.id = locked.id AND locked.pack_id IS NOT NULL AND locked.refcount <= locked.n
     RETURNING c.id, c.user_id, c.sha256, c.stored_bytes, c.pack_id
 )
 SELECT id, user_id, sha256, stored_bytes, pack_id FROM upd WHERE state = 'deleting'
@@ -535,17 +537,20 @@ const packRelease = `-- name: PackRelease :many
 WITH dec AS (
     SELECT x AS id, count(*)::integer AS n FROM unnest($1::bigint[]) AS x GROUP BY x
 ), locked AS (
-    SELECT p.id FROM dec JOIN snapshot_packs p ON p.id = dec.id
+    -- Carries each pack's count: the update joins only this, by key. Joined with dec as
+    -- well, the planner (estimating 10 ids and 1 locked row) rescanned dec for every locked
+    -- row: 115 ms a call for 1,000-2,000 packs instead of 16.
+    SELECT p.id, dec.n FROM dec JOIN snapshot_packs p ON p.id = dec.id
     WHERE p.state = 'live'
     ORDER BY p.id
     FOR UPDATE OF p
 ), upd AS (
     UPDATE snapshot_packs p
-    SET live_chunks = greatest(p.live_chunks - dec.n, 0),
-        state = CASE WHEN p.live_chunks <= dec.n THEN 'deleting' ELSE 'live' END,
-        deleting_since = CASE WHEN p.live_chunks <= dec.n THEN now() END
-    FROM dec, locked
-    WHERE p.id = dec.id AND p.id = locked.id
+    SET live_chunks = greatest(p.live_chunks - locked.n, 0),
+        state = CASE WHEN p.live_chunks <= locked.n THEN 'deleting' ELSE 'live' END,
+        deleting_since = CASE WHEN p.live_chunks <= locked.n THEN now() END
+    FROM locked
+    WHERE p.id = locked.id
     RETURNING p.id, p.user_id, p.state
 )
 SELECT id, user_id FROM upd WHERE state = 'deleting' ORDER BY id
