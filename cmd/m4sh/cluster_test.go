@@ -482,14 +482,20 @@ func TestCluster(t *testing.T) {
 
 	// NATS restarted mid-session: fan-out resumes and no client was closed.
 	cl.nats.stop()
-	resp, err := http.Get(a.addr + "/readyz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 503 || !strings.Contains(string(body), "nats") {
-		t.Fatalf("GET /readyz with NATS down = %d %s, want 503 naming nats", resp.StatusCode, body)
+	// The node learns of the lost connection when its socket reports it: poll, as a balancer does.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		resp, err := http.Get(a.addr + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == 503 && strings.Contains(string(body), "nats") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET /readyz 10s after NATS stopped = %d %s, want 503 naming nats", resp.StatusCode, body)
+		}
 	}
 	time.Sleep(500 * time.Millisecond)
 	cl.nats.start()

@@ -46,7 +46,9 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 		defer dsrv.Close()
 		log.InfoContext(ctx, "debug listener (runtime profiles)", "addr", daddr.String())
 	}
-	if err := a.River.Start(ctx); err != nil {
+	// Not ctx: a signal must not cancel running jobs at once (River stops hard when the
+	// context given to Start ends); stopRiver gives them part of the shutdown budget first.
+	if err := a.River.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("starting river: %w", err)
 	}
 	serveErr := make(chan error, 1)
@@ -76,7 +78,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 	if err := a.Drain(sctx); err != nil {
 		errs = append(errs, err)
 	}
-	if err := a.River.Stop(sctx); err != nil {
+	if err := stopRiver(sctx, a.River); err != nil {
 		errs = append(errs, fmt.Errorf("river stop: %w", err))
 	}
 	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -84,4 +86,28 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, stdout io.W
 	}
 	log.Info("stopped")
 	return errors.Join(errs...)
+}
+
+// riverStopper is the part of River's client a shutdown uses.
+type riverStopper interface {
+	Stop(ctx context.Context) error
+	StopAndCancel(ctx context.Context) error
+}
+
+// stopRiver lets running jobs finish for half of what is left of the shutdown budget, then
+// cancels their contexts for the rest: a job stuck on a hung peer (a webhook receiver) then
+// records its outcome — a retry, or a batch handing its undelivered events over — instead of
+// staying "running" until River rescues it an hour later and runs it again.
+func stopRiver(ctx context.Context, r riverStopper) error {
+	soft := ctx
+	if deadline, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		soft, cancel = context.WithTimeout(ctx, time.Until(deadline)/2)
+		defer cancel()
+	}
+	err := r.Stop(soft)
+	if err == nil || ctx.Err() != nil {
+		return err
+	}
+	return r.StopAndCancel(ctx)
 }

@@ -296,8 +296,10 @@ const attendanceSpanOpenMany = `-- name: AttendanceSpanOpenMany :many
 INSERT INTO attendance_spans (classroom_id, session_id, user_id, name, role, joined_at, node_id)
 SELECT s.classroom_id, s.id, t.user_id, t.name, t.role, t.joined_at, nullif(t.node_id, '00000000-0000-0000-0000-000000000000'::uuid)
 FROM (SELECT unnest($1::uuid[]) AS session_id, unnest($2::text[]) AS user_id, unnest($3::text[]) AS name,
-             unnest($4::text[]) AS role, unnest($5::timestamptz[]) AS joined_at, unnest($6::uuid[]) AS node_id) t
+             unnest($4::text[]) AS role, unnest($5::timestamptz[]) AS joined_at, unnest($6::uuid[]) AS node_id,
+             unnest($7::bool[]) AS live) t
 JOIN classroom_sessions s ON s.id = t.session_id AND s.classroom_id IS NOT NULL
+WHERE NOT t.live OR EXISTS (SELECT 1 FROM presence_connections pc WHERE pc.session_id = t.session_id AND pc.user_id = t.user_id)
 ON CONFLICT (session_id, user_id) WHERE left_at IS NULL
 DO UPDATE SET node_id = EXCLUDED.node_id WHERE attendance_spans.node_id IS DISTINCT FROM EXCLUDED.node_id
 RETURNING classroom_id, session_id, user_id, role, joined_at, (xmax = 0)::bool AS opened
@@ -310,6 +312,7 @@ type AttendanceSpanOpenManyParams struct {
 	Roles      []string
 	JoinedAts  []time.Time
 	NodeIds    []uuid.UUID
+	Live       []bool
 }
 
 type AttendanceSpanOpenManyRow struct {
@@ -328,8 +331,10 @@ type AttendanceSpanOpenManyRow struct {
 // node alone; the nil uuid for a cluster's span: none), unless the session is not a
 // classroom session (no row). With a span open already there is no row either, unless it
 // was another node's: then this node takes it over (a reconnect to another node alone
-// within the grace: one span) and the row comes back with opened false. One entry per user
-// and session (the writer's rounds).
+// within the grace: one span) and the row comes back with opened false. An entry with live
+// set opens only while the user has a presence row (a cluster's arrival written after the
+// user already left the cluster, on another node: no span for a visit that is over, which
+// would stay open until the sweep). One entry per user and session (the writer's rounds).
 func (q *Queries) AttendanceSpanOpenMany(ctx context.Context, arg AttendanceSpanOpenManyParams) ([]AttendanceSpanOpenManyRow, error) {
 	rows, err := q.db.Query(ctx, attendanceSpanOpenMany,
 		arg.SessionIds,
@@ -338,6 +343,7 @@ func (q *Queries) AttendanceSpanOpenMany(ctx context.Context, arg AttendanceSpan
 		arg.Roles,
 		arg.JoinedAts,
 		arg.NodeIds,
+		arg.Live,
 	)
 	if err != nil {
 		return nil, err

@@ -330,7 +330,7 @@ func NewCore(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, er
 		return nil, err
 	}
 	if a.Deliverer != nil {
-		work = append(work, a.Deliverer.Work())
+		work = append(work, a.Deliverer.Work(a.Pool))
 	}
 	if a.River, err = jobs.New(pool, jobs.Config{Log: log, Middleware: tracing.River(tp), Work: work}); err != nil {
 		return nil, err

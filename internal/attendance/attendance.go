@@ -88,6 +88,18 @@ type Recorder struct {
 	started    atomic.Bool // the writer runs (Start, StartCluster)
 
 	written, lost, reconciled atomic.Int64 // metrics.go
+
+	// pending counts each user's cluster transitions (Changed) queued and not yet written:
+	// whether an arrival the writer gets to after the user left is followed by this node's
+	// own departure (a short visit, written whole) or is over on another node (nothing).
+	pendingMu sync.Mutex
+	pending   map[userKey]int
+}
+
+// userKey is a user in a session.
+type userKey struct {
+	session uuid.UUID
+	user    string
 }
 
 // transition is one presence transition of a lone hub, waiting to be written.
@@ -97,6 +109,12 @@ type transition struct {
 	joined  bool
 	at      time.Time
 	node    *uuid.UUID // the node alone that records it; nil in a cluster
+	// cluster: queued by Changed (counted in pending). Such an arrival with none of the
+	// user's transitions queued after it opens a span only while the user has a presence
+	// row: otherwise the user left the cluster on another node before this writer got to
+	// it, and the span would stay open until a sweep ended it.
+	cluster bool
+	live    bool // set by apply: a cluster arrival to open only beside a presence row
 	// written, on a Flush marker (no transition), is closed once what came before is written.
 	written chan struct{}
 }
@@ -110,7 +128,7 @@ func New(pool *pgxpool.Pool, log *slog.Logger, events Events) *Recorder {
 		events = (*webhook.Publisher)(nil)
 	}
 	flushCtx, abort := context.WithCancel(context.Background())
-	return &Recorder{pool: pool, q: db.New(pool), log: log, events: events,
+	return &Recorder{pool: pool, q: db.New(pool), log: log, events: events, pending: map[userKey]int{},
 		queue: make(chan transition, queueSize), stop: make(chan struct{}), done: make(chan struct{}),
 		flushCtx: flushCtx, abortFlush: abort}
 }
@@ -136,17 +154,13 @@ func (r *Recorder) Departed(ctx context.Context, tx pgx.Tx, session uuid.UUID, u
 // opening spans and one closing them, whatever the number of users: a batch of joins and
 // leaves of different users costs four statements, not one per transition.
 func (r *Recorder) apply(ctx context.Context, tx pgx.Tx, ts []transition) error {
-	type key struct {
-		session uuid.UUID
-		user    string
-	}
 	var rounds [][]transition
-	seen := make(map[key]int, len(ts))
+	seen := make(map[userKey]int, len(ts))
 	for _, t := range ts {
 		if t.written != nil {
 			continue // a Flush marker
 		}
-		k := key{t.session, t.user.UserID}
+		k := userKey{t.session, t.user.UserID}
 		i := seen[k]
 		seen[k] = i + 1
 		if i == len(rounds) {
@@ -154,6 +168,14 @@ func (r *Recorder) apply(ctx context.Context, tx pgx.Tx, ts []transition) error 
 		}
 		rounds[i] = append(rounds[i], t)
 	}
+	r.pendingMu.Lock()
+	for i, round := range rounds {
+		for j, t := range round {
+			// No transition of the user queued after this one, in ts or behind it.
+			round[j].live = t.cluster && t.joined && r.pending[userKey{t.session, t.user.UserID}] <= i+1
+		}
+	}
+	r.pendingMu.Unlock()
 	q := r.q.WithTx(tx)
 	var events []webhook.Event
 	for _, round := range rounds {
@@ -171,6 +193,7 @@ func (r *Recorder) apply(ctx context.Context, tx pgx.Tx, ts []transition) error 
 				open.Roles = append(open.Roles, t.user.Role)
 				open.JoinedAts = append(open.JoinedAts, t.at)
 				open.NodeIds = append(open.NodeIds, node)
+				open.Live = append(open.Live, t.live)
 			} else {
 				closing.SessionIds = append(closing.SessionIds, t.session)
 				closing.UserIds = append(closing.UserIds, t.user.UserID)
@@ -218,21 +241,40 @@ func (r *Recorder) Transition(_ context.Context, session uuid.UUID, u presence.U
 // written in order; one written after the user arrived again elsewhere is stale and ends
 // nothing (AttendanceSpanClose). Lost by a crash or after Stop, Reconcile writes it.
 func (r *Recorder) Changed(session uuid.UUID, u presence.User, joined bool, at time.Time) {
-	r.enqueue(transition{session: session, user: u, joined: joined, at: at})
+	t := transition{session: session, user: u, joined: joined, at: at, cluster: true}
+	r.count(t, 1)
+	if !r.enqueue(t) {
+		r.count(t, -1)
+	}
 }
 
-func (r *Recorder) enqueue(t transition) {
+// count adds n to the pending transitions of t's user, if t came from Changed.
+func (r *Recorder) count(t transition, n int) {
+	if !t.cluster {
+		return
+	}
+	k := userKey{t.session, t.user.UserID}
+	r.pendingMu.Lock()
+	defer r.pendingMu.Unlock()
+	if r.pending[k] += n; r.pending[k] <= 0 {
+		delete(r.pending, k)
+	}
+}
+
+// enqueue queues t for the writer; after Stop it is dropped, logged and counted lost.
+func (r *Recorder) enqueue(t transition) bool {
 	select {
 	case <-r.stop: // checked first: a queue with room after Stop is never drained
 	default:
 		select {
 		case r.queue <- t:
-			return
+			return true
 		case <-r.stop:
 		}
 	}
 	r.lost.Add(1)
 	r.log.Warn("attendance: presence transition after shutdown not recorded", "session", t.session, "user", t.user.UserID, "joined", t.joined)
+	return false
 }
 
 // Start runs the writer of the queue until Stop for a node alone (Transition), its spans
@@ -343,11 +385,13 @@ func (r *Recorder) flush(batch []transition) {
 	err := postgres.InTx(ctx, r.pool, func(tx pgx.Tx) error { return r.apply(ctx, tx, batch) })
 	if err == nil {
 		r.written.Add(int64(transitions(batch)))
+		r.uncount(batch)
 		return
 	}
 	r.log.Warn("attendance: writing a batch of presence transitions; retrying one by one", "transitions", len(batch), "err", err)
 	for i := range batch {
 		err := postgres.InTx(ctx, r.pool, func(tx pgx.Tx) error { return r.apply(ctx, tx, batch[i:i+1]) })
+		r.uncount(batch[i : i+1])
 		if n := int64(transitions(batch[i : i+1])); err != nil {
 			t := batch[i]
 			r.lost.Add(n)
@@ -355,6 +399,13 @@ func (r *Recorder) flush(batch []transition) {
 		} else {
 			r.written.Add(n)
 		}
+	}
+}
+
+// uncount takes written (or lost) transitions off pending.
+func (r *Recorder) uncount(batch []transition) {
+	for _, t := range batch {
+		r.count(t, -1)
 	}
 }
 

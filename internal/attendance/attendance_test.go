@@ -317,7 +317,7 @@ func TestNoEventForARolledBackSpan(t *testing.T) {
 	count := func() (spans, jobs int) {
 		t.Helper()
 		err := f.Env.Pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM attendance_spans),
-			(SELECT count(*) FROM river_job WHERE args->'message'->>'type' = 'participant.joined')`).Scan(&spans, &jobs)
+			(SELECT count(*) FROM `+queuedEvents+` m->>'type' = 'participant.joined')`).Scan(&spans, &jobs)
 		if err != nil {
 			t.Fatal(err)
 		}

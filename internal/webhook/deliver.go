@@ -3,6 +3,7 @@ package webhook
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,24 +12,61 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/m4sh/backend/internal/jobs"
 )
 
-// KindDeliver is the River job kind of one delivery. Stored in River's tables: never rename.
-const KindDeliver = "webhook.deliver"
+// River job kinds of deliveries. Stored in River's tables: never rename.
+const (
+	// KindDeliver is one event, with its own attempts and back-off.
+	KindDeliver = "webhook.deliver"
+	// KindDeliverBatch is up to MaxBatch events queued together (PublishMany), sent in
+	// order by one worker; what it cannot deliver becomes KindDeliver jobs.
+	KindDeliverBatch = "webhook.deliver_batch"
+)
 
 // DeliverArgs is one event to deliver: its id, type and exact body, fixed when it was queued
 // so that every attempt sends the same bytes.
 type DeliverArgs struct {
 	Message Message `json:"message"`
+	// Attempted counts the attempts a batch made before handing the event over to a job of
+	// its own (0 or 1): its retries continue the Schedule from there.
+	Attempted int `json:"attempted,omitempty"`
+	// QueuedAt is when a handed-over event was queued in its batch (zero: when this job
+	// was), so that the oldest-pending age counts from the event's change, not the hand-over.
+	QueuedAt time.Time `json:"queued_at,omitzero"`
 }
 
 // Kind implements river.JobArgs.
 func (DeliverArgs) Kind() string { return KindDeliver }
+
+// DeliverBatchArgs is events queued in one transaction, delivered in order, one POST each
+// with its own id, timestamp and signature, exactly as if each were a DeliverArgs.
+type DeliverBatchArgs struct {
+	Events []BatchEvent `json:"events"`
+}
+
+// BatchEvent is a Message in a batch, its body a JSON string rather than a nested object:
+// neither PostgreSQL (jsonb) nor the worker (encoding/json) then parses every field of
+// every body when the batch is written and read.
+type BatchEvent struct {
+	ID   string `json:"id"`
+	Type string `json:"type"`
+	Body string `json:"body"`
+}
+
+func (e BatchEvent) message() Message {
+	return Message{ID: e.ID, Type: e.Type, Body: json.RawMessage(e.Body)}
+}
+
+// Kind implements river.JobArgs.
+func (DeliverBatchArgs) Kind() string { return KindDeliverBatch }
 
 // Schedule is the retry back-off: attempt n (n ≥ 1) that fails is retried after
 // min(Base·2^(n-1), Cap), until the retries cover For; then the event is discarded.
@@ -118,12 +156,13 @@ func NewDeliverer(opts Options) *Deliverer {
 // MaxAttempts is what Publish gives each job.
 func (d *Deliverer) MaxAttempts() int { return d.opts.Schedule.MaxAttempts() }
 
-// Work is the webhook feature's background work: the delivery worker on its own queue.
+// Work is the webhook feature's background work: the delivery workers on their own queue.
 // The fetch cooldown is short so that a burst drains at over a thousand events a second
-// with the default worker count.
-func (d *Deliverer) Work() jobs.Work {
+// with the default worker count. pool is River's: a batch hands its undelivered events
+// over to jobs of their own in the transaction that completes it.
+func (d *Deliverer) Work(pool *pgxpool.Pool) jobs.Work {
 	return jobs.Work{
-		Workers: []jobs.Worker{jobs.NewWorker(&deliverWorker{d: d})},
+		Workers: []jobs.Worker{jobs.NewWorker(&deliverWorker{d: d}), jobs.NewWorker(&deliverBatchWorker{d: d, pool: pool})},
 		Queues: map[string]river.QueueConfig{QueueName: {
 			MaxWorkers: d.opts.Workers, FetchCooldown: 5 * time.Millisecond, FetchPollInterval: d.opts.FetchPollInterval,
 		}},
@@ -143,6 +182,12 @@ var ErrGone = errors.New("receiver answered 410 Gone")
 // Send POSTs msg once, signed for now, and reports the status. Only a 2xx is a delivery:
 // any other status, a timeout or a network error is returned as an error (ErrGone for 410).
 func (d *Deliverer) Send(ctx context.Context, msg Message) (Result, error) {
+	return d.send(ctx, msg, d.opts.Secret.signer())
+}
+
+// send is Send signing with g, which a batch reuses from one event to the next. The header
+// map is written in canonical form: Set would canonicalize each name on every request.
+func (d *Deliverer) send(ctx context.Context, msg Message, g *signer) (Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, d.opts.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.opts.URL, bytes.NewReader(msg.Body))
@@ -150,11 +195,14 @@ func (d *Deliverer) Send(ctx context.Context, msg Message) (Result, error) {
 		return Result{}, fmt.Errorf("webhook request: %w", err)
 	}
 	now := time.Now()
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "m4sh-webhooks")
-	req.Header.Set(headerID, msg.ID)
-	req.Header.Set(headerTimestamp, strconv.FormatInt(now.Unix(), 10))
-	req.Header.Set(headerSignature, d.opts.Secret.Sign(msg.ID, now, msg.Body))
+	ts := strconv.FormatInt(now.Unix(), 10)
+	req.Header = http.Header{
+		"Content-Type":  {"application/json"},
+		"User-Agent":    {"m4sh-webhooks"},
+		headerID:        {msg.ID},
+		headerTimestamp: {ts},
+		headerSignature: {g.sign(msg.ID, ts, msg.Body)},
+	}
 	resp, err := d.client.Do(req)
 	res := Result{Latency: time.Since(now)}
 	if err != nil {
@@ -184,9 +232,9 @@ func (w *deliverWorker) Timeout(*river.Job[DeliverArgs]) time.Duration {
 	return w.d.opts.Timeout + 5*time.Second
 }
 
-// NextRetry follows the Schedule.
+// NextRetry follows the Schedule, counting the attempt a batch made before the hand-over.
 func (w *deliverWorker) NextRetry(j *river.Job[DeliverArgs]) time.Time {
-	return time.Now().Add(w.d.opts.Schedule.Delay(j.Attempt))
+	return time.Now().Add(w.d.opts.Schedule.Delay(j.Attempt + j.Args.Attempted))
 }
 
 func (w *deliverWorker) Work(ctx context.Context, j *river.Job[DeliverArgs]) error {
@@ -198,7 +246,7 @@ func (w *deliverWorker) Work(ctx context.Context, j *river.Job[DeliverArgs]) err
 		return nil
 	}
 	w.d.metrics.failed.WithLabelValues(typ).Inc()
-	log := w.d.opts.Log.With("webhook_id", msg.ID, "type", msg.Type, "attempt", j.Attempt, "status", res.Status, "err", err)
+	log := w.d.opts.Log.With("webhook_id", msg.ID, "type", msg.Type, "attempt", j.Attempt+j.Args.Attempted, "status", res.Status, "err", err)
 	if errors.Is(err, ErrGone) {
 		w.d.metrics.discarded.WithLabelValues(typ).Inc()
 		log.WarnContext(ctx, "webhook refused by the receiver (410): not retried")
@@ -213,23 +261,140 @@ func (w *deliverWorker) Work(ctx context.Context, j *river.Job[DeliverArgs]) err
 	return err
 }
 
+// deliverBatchWorker sends a batch's events in order while the receiver accepts them, within
+// a budget of one attempt's timeout for the whole batch. The first event that fails hands
+// itself and the rest over to ordinary jobs (deliverWorker), in the transaction that
+// completes the batch: the failed one with its first attempt counted and its first retry
+// scheduled, the others due at once, so every event keeps the per-event schedule, discard
+// count and metrics, and the events already delivered are not sent again. A slow receiver
+// does the same once the budget is spent, so a batch holds a worker for at most about two
+// timeouts and its events show in the oldest-pending age as any other job's. Should the
+// hand-over fail (the database), or the process die mid-batch, the batch is retried whole:
+// events already delivered are sent again with the same webhook-id (at least once).
+type deliverBatchWorker struct {
+	river.WorkerDefaults[DeliverBatchArgs]
+	d    *Deliverer
+	pool *pgxpool.Pool
+}
+
+// handOverTimeout bounds the hand-over's transaction, which runs even when the job's
+// context ended (shutdown), so that what was delivered is recorded as delivered.
+const handOverTimeout = 5 * time.Second
+
+// Timeout covers the budget, an attempt begun just before it ran out, and the hand-over.
+func (w *deliverBatchWorker) Timeout(*river.Job[DeliverBatchArgs]) time.Duration {
+	return 2*w.d.opts.Timeout + handOverTimeout + 5*time.Second
+}
+
+// NextRetry follows the Schedule (a batch is retried only when its hand-over failed).
+func (w *deliverBatchWorker) NextRetry(j *river.Job[DeliverBatchArgs]) time.Time {
+	return time.Now().Add(w.d.opts.Schedule.Delay(j.Attempt))
+}
+
+func (w *deliverBatchWorker) Work(ctx context.Context, j *river.Job[DeliverBatchArgs]) error {
+	msgs := j.Args.Events
+	g := w.d.opts.Secret.signer()
+	budget := time.Now().Add(w.d.opts.Timeout)
+	for i := range msgs {
+		if i > 0 && time.Now().After(budget) {
+			return w.handOver(ctx, j, nil, msgs[i:])
+		}
+		msg := msgs[i].message()
+		typ := w.d.metrics.label(msg.Type)
+		res, err := w.d.send(ctx, msg, g)
+		if err == nil {
+			w.d.metrics.delivered.WithLabelValues(typ).Inc()
+			continue
+		}
+		if ctx.Err() != nil { // stopping, or the job's timeout: not the receiver's answer
+			return w.handOver(ctx, j, nil, msgs[i:])
+		}
+		w.d.metrics.failed.WithLabelValues(typ).Inc()
+		log := w.d.opts.Log.With("webhook_id", msg.ID, "type", msg.Type, "attempt", 1, "status", res.Status, "err", err)
+		switch {
+		case errors.Is(err, ErrGone):
+			w.d.metrics.discarded.WithLabelValues(typ).Inc()
+			log.WarnContext(ctx, "webhook refused by the receiver (410): not retried")
+			return w.handOver(ctx, j, nil, msgs[i+1:])
+		case j.MaxAttempts <= 1:
+			w.d.metrics.discarded.WithLabelValues(typ).Inc()
+			log.ErrorContext(ctx, "webhook discarded after its last attempt")
+			return w.handOver(ctx, j, nil, msgs[i+1:])
+		}
+		log.InfoContext(ctx, "webhook attempt failed; retrying", "retry_in", w.d.opts.Schedule.Delay(1))
+		return w.handOver(ctx, j, &msg, msgs[i+1:])
+	}
+	return nil
+}
+
+// handOver queues failed (attempted once) and rest (not attempted) as jobs of their own
+// and completes the batch, in one transaction.
+func (w *deliverBatchWorker) handOver(ctx context.Context, j *river.Job[DeliverBatchArgs], failed *Message, rest []BatchEvent) error {
+	if failed == nil && len(rest) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), handOverTimeout)
+	defer cancel()
+	params := make([]river.InsertManyParams, 0, len(rest)+1)
+	if failed != nil {
+		params = append(params, river.InsertManyParams{
+			Args: DeliverArgs{Message: *failed, Attempted: 1, QueuedAt: j.CreatedAt},
+			InsertOpts: &river.InsertOpts{Queue: QueueName, MaxAttempts: j.MaxAttempts - 1,
+				ScheduledAt: time.Now().Add(w.d.opts.Schedule.Delay(1))},
+		})
+	}
+	for _, e := range rest {
+		params = append(params, river.InsertManyParams{
+			Args:       DeliverArgs{Message: e.message(), QueuedAt: j.CreatedAt},
+			InsertOpts: &river.InsertOpts{Queue: QueueName, MaxAttempts: j.MaxAttempts},
+		})
+	}
+	err := pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
+		if _, err := river.ClientFromContext[pgx.Tx](ctx).InsertManyTx(ctx, tx, params); err != nil {
+			return err
+		}
+		_, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, j)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("handing %d webhooks of a batch over to jobs of their own: %w", len(params), err)
+	}
+	return nil
+}
+
 // JobLister is the part of the River client the oldest-pending gauge reads.
 type JobLister interface {
 	JobList(ctx context.Context, params *river.JobListParams) (*river.JobListResult, error)
 }
 
-// OldestPending returns how long the oldest undelivered event has waited (0 when none).
+// oldestScan is how many of the first pending jobs OldestPending reads: an event a batch
+// handed over has a later job id than jobs queued after it, but only by the few batches
+// that ran meanwhile.
+const oldestScan = 50
+
+// OldestPending returns how long the oldest undelivered event has waited since it was
+// queued (0 when none), from the first pending jobs by id.
 func OldestPending(ctx context.Context, jobs JobLister) (time.Duration, error) {
-	res, err := jobs.JobList(ctx, river.NewJobListParams().Queues(QueueName).Kinds(KindDeliver).
+	res, err := jobs.JobList(ctx, river.NewJobListParams().Queues(QueueName).Kinds(KindDeliver, KindDeliverBatch).
 		States(rivertype.JobStateAvailable, rivertype.JobStateRetryable, rivertype.JobStateScheduled, rivertype.JobStateRunning).
-		OrderBy(river.JobListOrderByID, river.SortOrderAsc).First(1))
+		OrderBy(river.JobListOrderByID, river.SortOrderAsc).First(oldestScan))
 	if err != nil {
 		return 0, fmt.Errorf("listing pending webhooks: %w", err)
 	}
-	if len(res.Jobs) == 0 {
-		return 0, nil
+	var oldest time.Duration
+	for _, j := range res.Jobs {
+		at := j.CreatedAt
+		if j.Kind == KindDeliver {
+			var a struct {
+				QueuedAt time.Time `json:"queued_at"`
+			}
+			if json.Unmarshal(j.EncodedArgs, &a) == nil && !a.QueuedAt.IsZero() && a.QueuedAt.Before(at) {
+				at = a.QueuedAt
+			}
+		}
+		oldest = max(oldest, time.Since(at))
 	}
-	return time.Since(res.Jobs[0].CreatedAt), nil
+	return oldest, nil
 }
 
 // RegisterOldestGauge exports OldestPending as m4sh_webhook_oldest_pending_seconds, read

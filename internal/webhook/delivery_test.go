@@ -488,8 +488,27 @@ func TestQuotaExceededEvent(t *testing.T) {
 
 // BenchmarkWebhookDrain queues 1,000 events per iteration in one transaction and times their
 // delivery to a loopback receiver (in this process) with the default WEBHOOK_WORKERS (20)
-// and schedule: events/s is the drain rate.
+// and schedule: events/s is the drain rate. One job per event (Publish).
 func BenchmarkWebhookDrain(b *testing.B) {
+	benchmarkDrain(b, func(ctx context.Context, e *apptest.Env, tx pgx.Tx, events []webhook.Event) error {
+		for _, ev := range events {
+			if err := e.App.Webhooks.Publish(ctx, tx, ev); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// BenchmarkWebhookDrainBatched is the same with the events queued as the attendance writer
+// queues them (PublishMany): ten batch jobs of 100.
+func BenchmarkWebhookDrainBatched(b *testing.B) {
+	benchmarkDrain(b, func(ctx context.Context, e *apptest.Env, tx pgx.Tx, events []webhook.Event) error {
+		return e.App.Webhooks.PublishMany(ctx, tx, events)
+	})
+}
+
+func benchmarkDrain(b *testing.B, queue func(context.Context, *apptest.Env, pgx.Tx, []webhook.Event) error) {
 	var got atomic.Int64
 	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
@@ -503,14 +522,11 @@ func BenchmarkWebhookDrain(b *testing.B) {
 	var total time.Duration
 	for i := 0; i < b.N; i++ {
 		want := got.Load() + n
-		if err := postgres.InTx(ctx, e.Pool, func(tx pgx.Tx) error {
-			for j := range n {
-				if err := e.App.Webhooks.Publish(ctx, tx, webhook.Event{Type: webhook.Ping, Data: webhook.PingData{Message: strconv.Itoa(j)}}); err != nil {
-					return err
-				}
-			}
-			return nil
-		}); err != nil {
+		events := make([]webhook.Event, n)
+		for j := range events {
+			events[j] = webhook.Event{Type: webhook.Ping, Data: webhook.PingData{Message: strconv.Itoa(j)}}
+		}
+		if err := postgres.InTx(ctx, e.Pool, func(tx pgx.Tx) error { return queue(ctx, e, tx, events) }); err != nil {
 			b.Fatal(err)
 		}
 		start := time.Now()
@@ -524,4 +540,172 @@ func BenchmarkWebhookDrain(b *testing.B) {
 		total += time.Since(start)
 	}
 	b.ReportMetric(float64(n*b.N)/total.Seconds(), "events/s")
+}
+
+// publishPings queues n ping events ("0" … "n-1") with one PublishMany in one transaction:
+// one batch job.
+func publishPings(t *testing.T, e *apptest.Env, n int) {
+	t.Helper()
+	ctx := context.Background()
+	events := make([]webhook.Event, n)
+	for i := range events {
+		events[i] = webhook.Event{Type: webhook.Ping, Data: webhook.PingData{Message: strconv.Itoa(i)}}
+	}
+	if err := postgres.InTx(ctx, e.Pool, func(tx pgx.Tx) error { return e.App.Webhooks.PublishMany(ctx, tx, events) }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// pingOf is the message of a delivered ping ("" for anything else).
+func pingOf(d delivery) string {
+	var p webhook.PingData
+	_ = json.Unmarshal(d.event.Data, &p)
+	return p.Message
+}
+
+// webhookJobs lists the webhooks queue's jobs in id order: kind, state, attempted and
+// max_attempts of a single event's job.
+func webhookJobs(t *testing.T, e *apptest.Env) []string {
+	t.Helper()
+	rows, err := e.Pool.Query(context.Background(), `SELECT kind, state, coalesce(args->>'attempted', '0'), max_attempts
+		FROM river_job WHERE queue = 'webhooks' ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var kind, state, attempted string
+		var maxAttempts int
+		if err := rows.Scan(&kind, &state, &attempted, &maxAttempts); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, fmt.Sprintf("%s %s attempted=%s max=%d", kind, state, attempted, maxAttempts))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestBatchHandsOverFromTheFailedEvent: six events queued together are one batch job. The
+// receiver fails event 3 once (503), or refuses it (410): events 0–2 are delivered once and
+// never again; event 3 and the rest become jobs of their own in the transaction completing
+// the batch — event 3 with its failed attempt counted and retried once on the per-event
+// schedule (503) or discarded (410), events 4 and 5 delivered once each.
+func TestBatchHandsOverFromTheFailedEvent(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		status    int
+		wantSends map[string]int
+		wantJobs  []string
+		metrics   []string
+	}{
+		{http.StatusServiceUnavailable, map[string]int{"0": 1, "1": 1, "2": 1, "3": 2, "4": 1, "5": 1}, []string{
+			"webhook.deliver_batch completed attempted=0 max=13",
+			"webhook.deliver completed attempted=1 max=12",
+			"webhook.deliver completed attempted=0 max=13",
+			"webhook.deliver completed attempted=0 max=13",
+		}, []string{`m4sh_webhook_delivered_total{type="ping"} 6`, `m4sh_webhook_failed_attempts_total{type="ping"} 1`}},
+		{http.StatusGone, map[string]int{"0": 1, "1": 1, "2": 1, "3": 1, "4": 1, "5": 1}, []string{
+			"webhook.deliver_batch completed attempted=0 max=13",
+			"webhook.deliver completed attempted=0 max=13",
+			"webhook.deliver completed attempted=0 max=13",
+		}, []string{`m4sh_webhook_delivered_total{type="ping"} 5`, `m4sh_webhook_failed_attempts_total{type="ping"} 1`, `m4sh_webhook_discarded_total{type="ping"} 1`}},
+	} {
+		t.Run(strconv.Itoa(tc.status), func(t *testing.T) {
+			t.Parallel()
+			var rc *receiver
+			var failedOnce atomic.Bool
+			rc = newReceiver(t, func(_ *http.Request, n int) int {
+				if pingOf(rc.deliveries()[n-1]) == "3" && failedOnce.CompareAndSwap(false, true) {
+					return tc.status
+				}
+				return http.StatusNoContent
+			})
+			e := apptest.Start(t, dbtest.NewURL(t), webhookEnv(rc.URL), fastRetry)
+			publishPings(t, e, 6)
+			total := 0
+			for _, n := range tc.wantSends {
+				total += n
+			}
+			waitFor(t, 15*time.Second, "every delivery", func() bool { return len(rc.deliveries()) >= total })
+			waitFor(t, 5*time.Second, "every job finished", func() bool {
+				st := jobStates(t, e)
+				return st[rivertype.JobStateCompleted] == len(tc.wantJobs)
+			})
+			time.Sleep(300 * time.Millisecond) // a wrongly repeated delivery would be here by now
+			got := rc.deliveries()
+			sends := map[string]int{}
+			ids := map[string]string{}
+			var order []string
+			for _, d := range got {
+				verifyIndependently(t, testSecret, d)
+				p := pingOf(d)
+				if sends[p] == 0 {
+					order = append(order, p)
+				}
+				sends[p]++
+				if prev, ok := ids[p]; ok && prev != d.id {
+					t.Errorf("event %s sent with ids %s and %s, want one", p, prev, d.id)
+				}
+				ids[p] = d.id
+			}
+			if fmt.Sprint(sends) != fmt.Sprint(tc.wantSends) {
+				t.Errorf("sends per event = %v, want %v", sends, tc.wantSends)
+			}
+			if g := strings.Join(order[:4], ","); g != "0,1,2,3" {
+				t.Errorf("first sends in order %v, want 0,1,2,3 first (the batch's order)", order)
+			}
+			if g, w := strings.Join(webhookJobs(t, e), "\n"), strings.Join(tc.wantJobs, "\n"); g != w {
+				t.Errorf("jobs:\n%s\nwant:\n%s", g, w)
+			}
+			m := scrape(t, e)
+			for _, want := range append(tc.metrics, `m4sh_webhook_oldest_pending_seconds 0`) {
+				if !strings.Contains(m, want) {
+					t.Errorf("metrics lack %q", want)
+				}
+			}
+		})
+	}
+}
+
+// TestBatchSlowReceiverHandsOverAfterItsBudget: a receiver taking 120 ms an answer, with a
+// 300 ms attempt timeout: the batch stops sending once it has spent one timeout, and hands
+// the rest over to jobs of their own; every event is delivered exactly once.
+func TestBatchSlowReceiverHandsOverAfterItsBudget(t *testing.T) {
+	t.Parallel()
+	rc := newReceiver(t, func(*http.Request, int) int {
+		time.Sleep(120 * time.Millisecond)
+		return http.StatusOK
+	})
+	e := apptest.Start(t, dbtest.NewURL(t), webhookEnv(rc.URL, "WEBHOOK_TIMEOUT", "300ms"), fastRetry)
+	const n = 8
+	publishPings(t, e, n)
+	waitFor(t, 15*time.Second, "every event", func() bool { return len(rc.deliveries()) >= n })
+	waitFor(t, 5*time.Second, "every job finished", func() bool {
+		st := jobStates(t, e)
+		return len(st) == 1 && st[rivertype.JobStateCompleted] > 1
+	})
+	time.Sleep(300 * time.Millisecond)
+	sends := map[string]int{}
+	for _, d := range rc.deliveries() {
+		sends[pingOf(d)]++
+	}
+	for i := range n {
+		if s := sends[strconv.Itoa(i)]; s != 1 {
+			t.Errorf("event %d sent %d times, want once (%v)", i, s, sends)
+		}
+	}
+	// n sends take 960 ms, over three times the budget: some events are handed over, at
+	// most n-1 (the first is always sent by the batch), none attempted by it.
+	jobs := webhookJobs(t, e)
+	if len(jobs) < 2 || len(jobs) > n || jobs[0] != "webhook.deliver_batch completed attempted=0 max=13" {
+		t.Fatalf("jobs = %q, want the batch then 1..%d handed-over events", jobs, n-1)
+	}
+	for _, j := range jobs[1:] {
+		if j != "webhook.deliver completed attempted=0 max=13" {
+			t.Errorf("handed-over job %q, want completed, not attempted by the batch", j)
+		}
+	}
 }

@@ -20,6 +20,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"slices"
 	"strconv"
 	"strings"
@@ -43,9 +44,9 @@ const (
 	secretPrefix       = "whsec_"
 	minSecretBytes     = 24
 	maxSecretBytes     = 64
-	headerID           = "webhook-id"
-	headerTimestamp    = "webhook-timestamp"
-	headerSignature    = "webhook-signature"
+	headerID           = "Webhook-Id" // webhook-id, in Go's canonical form
+	headerTimestamp    = "Webhook-Timestamp"
+	headerSignature    = "Webhook-Signature"
 	signatureVersionV1 = "v1"
 )
 
@@ -152,13 +153,29 @@ func ParseSecret(s string) (Secret, error) {
 // Sign returns the webhook-signature value for one attempt: "v1," and the base64
 // HMAC-SHA256 of "id.timestamp.body" keyed with the secret.
 func (s Secret) Sign(id string, ts time.Time, body []byte) string {
-	m := hmac.New(sha256.New, s)
-	m.Write([]byte(id))
-	m.Write([]byte{'.'})
-	m.Write([]byte(strconv.FormatInt(ts.Unix(), 10)))
-	m.Write([]byte{'.'})
-	m.Write(body)
-	return signatureVersionV1 + "," + base64.StdEncoding.EncodeToString(m.Sum(nil))
+	return s.signer().sign(id, strconv.FormatInt(ts.Unix(), 10), body)
+}
+
+// signer signs one event after another with one keyed HMAC and one buffer (a batch's
+// worker): the key schedule and the buffers are not redone per event.
+type signer struct {
+	mac hash.Hash
+	buf []byte
+}
+
+func (s Secret) signer() *signer { return &signer{mac: hmac.New(sha256.New, s)} }
+
+// sign is Sign with the timestamp already formatted (it is also the header's value).
+func (g *signer) sign(id, ts string, body []byte) string {
+	g.mac.Reset()
+	g.buf = append(append(append(append(g.buf[:0], id...), '.'), ts...), '.')
+	g.mac.Write(g.buf)
+	g.mac.Write(body)
+	g.buf = g.mac.Sum(g.buf[:0])
+	sum := len(g.buf)
+	g.buf = append(g.buf, signatureVersionV1+","...)
+	g.buf = base64.StdEncoding.AppendEncode(g.buf, g.buf[:sum])
+	return string(g.buf[sum:])
 }
 
 // ParseEvents reads a WEBHOOK_EVENTS list: empty means every event; an unknown name is an
@@ -222,10 +239,18 @@ func (p *Publisher) Publish(ctx context.Context, tx pgx.Tx, e Event) error {
 	return nil
 }
 
-// PublishMany queues events in tx with one insert (a writer recording many changes in one
-// transaction); like Publish, filtered types and everything when webhooks are off are skipped.
+// MaxBatch is the most events one batch job carries (PublishMany): enough that a writer's
+// batch of joins and leaves is one job, few enough that a batch is sent well within its
+// time budget (deliverBatchWorker) on a receiver answering in milliseconds.
+const MaxBatch = 100
+
+// PublishMany queues events in tx (a writer recording many changes in one transaction):
+// two or more go as batch jobs of up to MaxBatch events, each delivered as its own signed
+// POST in order by one worker, so that River fetches and completes one job per batch rather
+// than per event; a single event is an ordinary job. Like Publish, filtered types and
+// everything when webhooks are off are skipped.
 func (p *Publisher) PublishMany(ctx context.Context, tx pgx.Tx, events []Event) error {
-	params := make([]river.InsertManyParams, 0, len(events))
+	msgs := make([]BatchEvent, 0, len(events))
 	for _, e := range events {
 		if !p.Enabled(e.Type) {
 			continue
@@ -234,13 +259,24 @@ func (p *Publisher) PublishMany(ctx context.Context, tx pgx.Tx, events []Event) 
 		if err != nil {
 			return err
 		}
-		params = append(params, river.InsertManyParams{Args: DeliverArgs{Message: msg}, InsertOpts: &river.InsertOpts{Queue: QueueName, MaxAttempts: p.maxAttempts}})
+		msgs = append(msgs, BatchEvent{ID: msg.ID, Type: msg.Type, Body: string(msg.Body)})
 	}
-	if len(params) == 0 {
+	if len(msgs) == 0 {
 		return nil
 	}
+	opts := &river.InsertOpts{Queue: QueueName, MaxAttempts: p.maxAttempts}
+	if len(msgs) == 1 {
+		if _, err := p.jobs.InsertTx(ctx, tx, DeliverArgs{Message: msgs[0].message()}, opts); err != nil {
+			return fmt.Errorf("queueing webhook %s: %w", msgs[0].Type, err)
+		}
+		return nil
+	}
+	params := make([]river.InsertManyParams, 0, (len(msgs)+MaxBatch-1)/MaxBatch)
+	for batch := range slices.Chunk(msgs, MaxBatch) {
+		params = append(params, river.InsertManyParams{Args: DeliverBatchArgs{Events: batch}, InsertOpts: opts})
+	}
 	if _, err := p.jobs.InsertManyTx(ctx, tx, params); err != nil {
-		return fmt.Errorf("queueing %d webhooks: %w", len(params), err)
+		return fmt.Errorf("queueing %d webhooks: %w", len(msgs), err)
 	}
 	return nil
 }
