@@ -86,8 +86,18 @@ func TestCapsOneNode(t *testing.T) {
 	if st, us := f.presence(t, f.Tina); st != http.StatusOK || userIDs(us) != "[mia/student tina/tutor]" {
 		t.Fatalf("presence = %d %s, want mia and tina only", st, userIDs(us))
 	}
-	// A place freed is a place taken.
+	// A place freed is a place taken, once the server has read the close (the client's Close
+	// can return on coder/websocket's own close reply, before the leave).
 	_ = mia.Close(websocket.StatusNormalClosure, "")
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		st, us := f.presence(t, f.Tina)
+		if st == http.StatusOK && userIDs(us) == "[tina/tutor]" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("presence 10s after mia closed = %d %s, want tina only", st, userIDs(us))
+		}
+	}
 	snapshotOf(t, url, f.Sam)
 }
 
