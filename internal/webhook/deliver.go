@@ -239,26 +239,45 @@ func (w *deliverWorker) NextRetry(j *river.Job[DeliverArgs]) time.Time {
 
 func (w *deliverWorker) Work(ctx context.Context, j *river.Job[DeliverArgs]) error {
 	msg := j.Args.Message
-	typ := w.d.metrics.label(msg.Type)
 	res, err := w.d.Send(ctx, msg)
 	if err == nil {
-		w.d.metrics.delivered.WithLabelValues(typ).Inc()
+		w.d.metrics.delivered.WithLabelValues(w.d.metrics.label(msg.Type)).Inc()
 		return nil
 	}
-	w.d.metrics.failed.WithLabelValues(typ).Inc()
-	log := w.d.opts.Log.With("webhook_id", msg.ID, "type", msg.Type, "attempt", j.Attempt+j.Args.Attempted, "status", res.Status, "err", err)
-	if errors.Is(err, ErrGone) {
-		w.d.metrics.discarded.WithLabelValues(typ).Inc()
-		log.WarnContext(ctx, "webhook refused by the receiver (410): not retried")
+	if w.d.noteFailure(ctx, msg, j.Attempt+j.Args.Attempted, j.Attempt >= j.MaxAttempts, res, err) == failGone {
 		return river.JobCancel(err)
 	}
-	if j.Attempt >= j.MaxAttempts {
-		w.d.metrics.discarded.WithLabelValues(typ).Inc()
-		log.ErrorContext(ctx, "webhook discarded after its last attempt")
-		return err
-	}
-	log.InfoContext(ctx, "webhook attempt failed; retrying", "retry_in", w.d.opts.Schedule.Delay(j.Attempt))
 	return err
+}
+
+// failure is what a failed attempt leaves to become of its event.
+type failure int
+
+const (
+	failRetry failure = iota // retried on the Schedule
+	failGone                 // refused with 410: discarded, never retried
+	failLast                 // discarded after its last attempt
+)
+
+// noteFailure counts and logs attempt number attempt of msg, which failed with res and err
+// (last: no attempt follows), and says what becomes of the event. Both workers call it, so
+// an event's metrics and log lines are the same whether it failed in a batch or alone.
+func (d *Deliverer) noteFailure(ctx context.Context, msg Message, attempt int, last bool, res Result, err error) failure {
+	typ := d.metrics.label(msg.Type)
+	d.metrics.failed.WithLabelValues(typ).Inc()
+	log := d.opts.Log.With("webhook_id", msg.ID, "type", msg.Type, "attempt", attempt, "status", res.Status, "err", err)
+	switch {
+	case errors.Is(err, ErrGone):
+		d.metrics.discarded.WithLabelValues(typ).Inc()
+		log.WarnContext(ctx, "webhook refused by the receiver (410): not retried")
+		return failGone
+	case last:
+		d.metrics.discarded.WithLabelValues(typ).Inc()
+		log.ErrorContext(ctx, "webhook discarded after its last attempt")
+		return failLast
+	}
+	log.InfoContext(ctx, "webhook attempt failed; retrying", "retry_in", d.opts.Schedule.Delay(attempt))
+	return failRetry
 }
 
 // deliverBatchWorker sends a batch's events in order while the receiver accepts them, within
@@ -300,28 +319,17 @@ func (w *deliverBatchWorker) Work(ctx context.Context, j *river.Job[DeliverBatch
 			return w.handOver(ctx, j, nil, msgs[i:])
 		}
 		msg := msgs[i].message()
-		typ := w.d.metrics.label(msg.Type)
 		res, err := w.d.send(ctx, msg, g)
 		if err == nil {
-			w.d.metrics.delivered.WithLabelValues(typ).Inc()
+			w.d.metrics.delivered.WithLabelValues(w.d.metrics.label(msg.Type)).Inc()
 			continue
 		}
 		if ctx.Err() != nil { // stopping, or the job's timeout: not the receiver's answer
 			return w.handOver(ctx, j, nil, msgs[i:])
 		}
-		w.d.metrics.failed.WithLabelValues(typ).Inc()
-		log := w.d.opts.Log.With("webhook_id", msg.ID, "type", msg.Type, "attempt", 1, "status", res.Status, "err", err)
-		switch {
-		case errors.Is(err, ErrGone):
-			w.d.metrics.discarded.WithLabelValues(typ).Inc()
-			log.WarnContext(ctx, "webhook refused by the receiver (410): not retried")
-			return w.handOver(ctx, j, nil, msgs[i+1:])
-		case j.MaxAttempts <= 1:
-			w.d.metrics.discarded.WithLabelValues(typ).Inc()
-			log.ErrorContext(ctx, "webhook discarded after its last attempt")
+		if w.d.noteFailure(ctx, msg, 1, j.MaxAttempts <= 1, res, err) != failRetry {
 			return w.handOver(ctx, j, nil, msgs[i+1:])
 		}
-		log.InfoContext(ctx, "webhook attempt failed; retrying", "retry_in", w.d.opts.Schedule.Delay(1))
 		return w.handOver(ctx, j, &msg, msgs[i+1:])
 	}
 	return nil
