@@ -77,11 +77,8 @@ func TestMigrateServeToken(t *testing.T) {
 	}
 	tok = strings.TrimSpace(tok)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	var stdout syncBuffer
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"serve"}, getenv(vars), &stdout, io.Discard) }()
-	addr := waitFor(t, &stdout, regexp.MustCompile(`listening on (http://\S+)`))
+	srv := serveInProcess(t, vars)
+	addr := srv.addr
 
 	resp, err := http.Get(addr + "/readyz")
 	if err != nil {
@@ -136,7 +133,7 @@ func TestMigrateServeToken(t *testing.T) {
 		closed <- err
 	}()
 
-	cancel()
+	srv.signal()
 	select {
 	case err := <-closed:
 		var ce websocket.CloseError
@@ -146,8 +143,35 @@ func TestMigrateServeToken(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("WebSocket not closed within 15s of shutdown")
 	}
+	srv.stopped(t)
+}
+
+// inProcess is `m4sh serve` running inside the test's process, so that the test can signal
+// it (as SIGTERM does) and see what run returns.
+type inProcess struct {
+	addr   string // http://host:port
+	signal context.CancelFunc
+	done   chan error
+}
+
+// serveInProcess starts `serve` with vars and returns once it listens.
+func serveInProcess(t *testing.T, vars map[string]string) *inProcess {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	p := &inProcess{signal: cancel, done: make(chan error, 1)}
+	var stdout syncBuffer
+	go func() { p.done <- run(ctx, []string{"serve"}, getenv(vars), &stdout, io.Discard) }()
+	p.addr = waitFor(t, &stdout, regexp.MustCompile(`listening on (http://\S+)`))
+	return p
+}
+
+// stopped waits for serve to return after signal and fails the test unless it returned nil
+// within 15 s.
+func (p *inProcess) stopped(t *testing.T) {
+	t.Helper()
 	select {
-	case err := <-done:
+	case err := <-p.done:
 		if err != nil {
 			t.Fatalf("serve returned %v after shutdown, want nil", err)
 		}

@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"net/http/httptest"
-	"regexp"
 	"testing"
 	"time"
 
@@ -59,12 +57,8 @@ func shutdownWithAReceiver(t *testing.T, delay time.Duration, wantState string, 
 		"WEBHOOK_TIMEOUT":  "5m",
 		"SHUTDOWN_TIMEOUT": "2s",
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var stdout syncBuffer
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"serve"}, getenv(env), &stdout, io.Discard) }()
-	addr := waitFor(t, &stdout, regexp.MustCompile(`listening on (http://\S+)`))
+	srv := serveInProcess(t, env)
+	addr := srv.addr
 
 	tina := (&cluster{t: t, env: env}).token("tina")
 	var class struct {
@@ -78,16 +72,9 @@ func shutdownWithAReceiver(t *testing.T, delay time.Duration, wantState string, 
 		t.Fatal("session.started not sent to the receiver within 15s")
 	}
 
-	cancel()
+	srv.signal()
 	stopped := time.Now()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("serve returned %v, want nil (running jobs done or cancelled within the budget)", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("serve did not return within 15s of the signal (SHUTDOWN_TIMEOUT 2s)")
-	}
+	srv.stopped(t) // nil: running jobs done or cancelled within the budget
 	if took := time.Since(stopped); took > 4*time.Second {
 		t.Errorf("shutdown took %v with SHUTDOWN_TIMEOUT 2s", took)
 	}

@@ -4,11 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
-	"regexp"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -27,12 +24,8 @@ func TestServeFlushesTelemetryOnShutdown(t *testing.T) {
 		"TELEMETRY_FLUSH_INTERVAL": "1h",
 		"TELEMETRY_FLUSH_EVENTS":   "100000",
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var stdout syncBuffer
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"serve"}, getenv(vars), &stdout, io.Discard) }()
-	addr := waitFor(t, &stdout, regexp.MustCompile(`listening on (http://\S+)`))
+	srv := serveInProcess(t, vars)
+	addr := srv.addr
 
 	const requests, perRequest = 30, 20
 	for i := range requests {
@@ -70,15 +63,8 @@ func TestServeFlushesTelemetryOnShutdown(t *testing.T) {
 		t.Fatalf("%d events stored before shutdown, want 0 (no flush due yet)", n)
 	}
 
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("serve returned %v after shutdown, want nil", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("serve did not shut down within 15s")
-	}
+	srv.signal()
+	srv.stopped(t)
 	if n := count(); n != requests*perRequest {
 		t.Errorf("%d events stored after graceful shutdown, want %d", n, requests*perRequest)
 	}
