@@ -25,11 +25,27 @@ SELECT * FROM snapshot_uploads WHERE id = @id FOR UPDATE;
 -- waited for its lock no longer matches state = 'live' when the lock is granted (READ
 -- COMMITTED re-checks the row), so it is reported missing and the upload stores the bytes
 -- again under a new chunk id: a tombstone is never referenced.
-WITH locked AS (
-    SELECT c.id FROM snapshot_chunks c
-    WHERE c.user_id = @user_id AND c.state = 'live' AND c.sha256 = ANY(@hashes::bytea[])
-    ORDER BY c.id
-    FOR UPDATE
+--
+-- Each hash is one probe of snapshot_chunks_live_idx (owner, hash), whatever the planner
+-- believes about the owner: a subquery with LIMIT runs once per hash and its two equalities
+-- match that index exactly. Written as "owner = $1 AND hash = ANY($2)", a plan made while
+-- the owner stored little (or with no statistics yet) scanned all of the owner's live chunks
+-- and filtered them against the hashes, on every upload, ever slower as the owner stored
+-- more. The probes find ids; the rows are then locked one by one in ascending id.
+WITH found AS MATERIALIZED (
+    SELECT f.id FROM unnest(@hashes::bytea[]) AS h(sha256)
+    CROSS JOIN LATERAL (
+        SELECT c.id FROM snapshot_chunks c
+        WHERE c.user_id = @user_id AND c.sha256 = h.sha256 AND c.state = 'live'
+        LIMIT 1
+    ) f
+    ORDER BY f.id
+), locked AS (
+    SELECT l.id FROM found
+    CROSS JOIN LATERAL (
+        SELECT c.id FROM snapshot_chunks c WHERE c.id = found.id AND c.state = 'live'
+        FOR UPDATE
+    ) l
 )
 UPDATE snapshot_chunks c SET refcount = c.refcount + 1
 FROM locked

@@ -244,11 +244,20 @@ func (q *Queries) ChunkReferenceByID(ctx context.Context, chunkIds []int64) (int
 }
 
 const chunkReferenceLive = `-- name: ChunkReferenceLive :many
-WITH locked AS (
-    SELECT c.id FROM snapshot_chunks c
-    WHERE c.user_id = $1 AND c.state = 'live' AND c.sha256 = ANY($2::bytea[])
-    ORDER BY c.id
-    FOR UPDATE
+WITH found AS MATERIALIZED (
+    SELECT f.id FROM unnest($1::bytea[]) AS h(sha256)
+    CROSS JOIN LATERAL (
+        SELECT c.id FROM snapshot_chunks c
+        WHERE c.user_id = $2 AND c.sha256 = h.sha256 AND c.state = 'live'
+        LIMIT 1
+    ) f
+    ORDER BY f.id
+), locked AS (
+    SELECT l.id FROM found
+    CROSS JOIN LATERAL (
+        SELECT c.id FROM snapshot_chunks c WHERE c.id = found.id AND c.state = 'live'
+        FOR UPDATE
+    ) l
 )
 UPDATE snapshot_chunks c SET refcount = c.refcount + 1
 FROM locked
@@ -257,8 +266,8 @@ RETURNING c.id, c.sha256, c.size_bytes, c.stored_bytes, c.encoding, c.pack_id, c
 `
 
 type ChunkReferenceLiveParams struct {
-	UserID string
 	Hashes [][]byte
+	UserID string
 }
 
 type ChunkReferenceLiveRow struct {
@@ -276,8 +285,15 @@ type ChunkReferenceLiveRow struct {
 // waited for its lock no longer matches state = 'live' when the lock is granted (READ
 // COMMITTED re-checks the row), so it is reported missing and the upload stores the bytes
 // again under a new chunk id: a tombstone is never referenced.
+//
+// Each hash is one probe of snapshot_chunks_live_idx (owner, hash), whatever the planner
+// believes about the owner: a subquery with LIMIT runs once per hash and its two equalities
+// match that index exactly. Written as "owner = $1 AND hash = ANY($2)", a plan made while
+// the owner stored little (or with no statistics yet) scanned all of the owner's live chunks
+// and filtered them against the hashes, on every upload, ever slower as the owner stored
+// more. The probes find ids; the rows are then locked one by one in ascending id.
 func (q *Queries) ChunkReferenceLive(ctx context.Context, arg ChunkReferenceLiveParams) ([]ChunkReferenceLiveRow, error) {
-	rows, err := q.db.Query(ctx, chunkReferenceLive, arg.UserID, arg.Hashes)
+	rows, err := q.db.Query(ctx, chunkReferenceLive, arg.Hashes, arg.UserID)
 	if err != nil {
 		return nil, err
 	}

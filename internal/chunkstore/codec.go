@@ -211,6 +211,25 @@ func (c *Codec) Decode(dst, stored []byte, ref Ref) ([]byte, error) {
 	return data, nil
 }
 
+// SplitBytes is SplitPlain for a body already in memory: the chunks handed to yield have
+// their Hash and Size, and Data is a slice of body itself (no copy: body must not change
+// while the chunks are in use). The boundaries are the ones Split finds (cut).
+func (c *Codec) SplitBytes(body []byte, yield func(*Chunk) error) (Summary, error) {
+	sum := Summary{Size: int64(len(body)), SHA256: sha256.Sum256(body)}
+	var chunk Chunk
+	for rest := body; len(rest) > 0; {
+		n := cut(rest)
+		data := rest[:n:n]
+		rest = rest[n:]
+		chunk = Chunk{Ref: Ref{Hash: sha256.Sum256(data), Size: int64(n)}, Data: data}
+		sum.Chunks++
+		if err := yield(&chunk); err != nil {
+			return sum, err
+		}
+	}
+	return sum, nil
+}
+
 // SplitPlain is Split without encoding: each chunk handed to yield has its Hash and Size
 // and its Data, but no Stored bytes (Ref.StoredSize 0). A caller that stores only the chunks
 // its owner lacks encodes just those (Encode), sparing the compression of the rest.

@@ -3,7 +3,10 @@ package chunkstore
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"io"
 	"slices"
@@ -12,6 +15,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/m4sh/backend/gen/db"
@@ -510,3 +514,108 @@ func TestQueriesOverQuotaReservesNothing(t *testing.T) {
 		t.Fatalf("used %d after dropping the upload, want 0", used)
 	}
 }
+
+// TestReferenceLiveProbesPerHash: ChunkReferenceLive, run as the upload runs it (planned for
+// each run), looks up each hash with one index probe and locks and updates only the rows it
+// found, however many chunks the owner stores and whatever the statistics say: an owner with
+// 20,000 live chunks and tables never analysed (the state of a new deployment, where the
+// first plans are made). The plan before probed the owner's index and filtered every one of
+// the owner's chunks against the hashes.
+func TestReferenceLiveProbesPerHash(t *testing.T) {
+	b := setupDB(t, "big")
+	ctx := context.Background()
+	if _, err := b.pool.Exec(ctx, `
+		INSERT INTO snapshot_chunks (user_id, sha256, size_bytes, stored_bytes, encoding, refcount)
+		SELECT 'big', sha256(int4send(i)), 100, 100, 0, 1 FROM generate_series(1, 20000) AS i`); err != nil {
+		t.Fatal(err)
+	}
+	// 64 hashes, 32 of which the owner has.
+	var hashes [][]byte
+	for i := range 64 {
+		h := sha256Of(int32(i*300 + 1))
+		if i%2 == 1 {
+			h = sha256Of(int32(-i))
+		}
+		hashes = append(hashes, h)
+	}
+	tx, err := b.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	// The generated statement, run the way the upload runs it, under EXPLAIN ANALYZE.
+	ex := &explainer{q: postgres.PlanEachRun(tx)}
+	if _, err := db.New(ex).ChunkReferenceLive(ctx, db.ChunkReferenceLiveParams{UserID: "big", Hashes: hashes}); !errors.Is(err, errExplained) {
+		t.Fatal(err)
+	}
+	plan := ex.plan
+	var nodes []map[string]any
+	var walk func(n map[string]any)
+	walk = func(n map[string]any) {
+		nodes = append(nodes, n)
+		for _, c := range asSlice(n["Plans"]) {
+			walk(c.(map[string]any))
+		}
+	}
+	var root []map[string]any
+	if err := json.Unmarshal(plan, &root); err != nil {
+		t.Fatal(err)
+	}
+	walk(root[0]["Plan"].(map[string]any))
+	updated := root[0]["Plan"].(map[string]any)["Actual Rows"]
+	for _, n := range nodes {
+		if n["Relation Name"] != "snapshot_chunks" {
+			continue
+		}
+		if n["Node Type"] == "Seq Scan" && n["Actual Rows"].(float64) > 64 {
+			t.Errorf("a scan of the whole table read %v rows:\n%s", n["Actual Rows"], plan)
+		}
+		if removed, _ := n["Rows Removed by Filter"].(float64); removed > 64 {
+			t.Errorf("%s filtered out %v rows:\n%s", n["Node Type"], removed, plan)
+		}
+	}
+	if updated != float64(32) {
+		t.Errorf("updated %v rows, want 32:\n%s", updated, plan)
+	}
+}
+
+func sha256Of(i int32) []byte {
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], uint32(i))
+	h := sha256.Sum256(b[:])
+	return h[:]
+}
+
+func asSlice(v any) []any { s, _ := v.([]any); return s }
+
+// explainer runs the statement a generated query hands it under EXPLAIN (ANALYZE) instead,
+// keeps the plan and fails the query with errExplained.
+type explainer struct {
+	q    postgres.Querier
+	plan []byte
+}
+
+var errExplained = errors.New("explained")
+
+func (e *explainer) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	return pgconn.CommandTag{}, e.explain(ctx, sql, args)
+}
+
+func (e *explainer) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	return nil, e.explain(ctx, sql, args)
+}
+
+func (e *explainer) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	return errRow{e.explain(ctx, sql, args)}
+}
+
+func (e *explainer) explain(ctx context.Context, sql string, args []any) error {
+	if err := e.q.QueryRow(ctx, "EXPLAIN (ANALYZE, FORMAT JSON) "+sql, args...).Scan(&e.plan); err != nil {
+		return err
+	}
+	return errExplained
+}
+
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }

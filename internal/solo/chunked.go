@@ -13,7 +13,6 @@ package solo
 // deletions through River (DeleteBlobArgs) in its own transaction instead.
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -63,14 +62,11 @@ type chunkUpload struct {
 func (s *Service) split(body []byte) (*chunkUpload, error) {
 	u := &chunkUpload{refOf: map[chunkstore.Hash]chunkstore.Ref{}}
 	seen := map[chunkstore.Hash]bool{}
-	off := 0
-	sum, err := s.codec.SplitPlain(bytes.NewReader(body), func(c *chunkstore.Chunk) error {
-		data := body[off : off+len(c.Data) : off+len(c.Data)]
-		off += len(c.Data)
+	sum, err := s.codec.SplitBytes(body, func(c *chunkstore.Chunk) error {
 		u.order = append(u.order, c.Ref.Hash)
 		if !seen[c.Ref.Hash] {
 			seen[c.Ref.Hash] = true
-			u.chunks = append(u.chunks, newChunk{ref: c.Ref, data: data})
+			u.chunks = append(u.chunks, newChunk{ref: c.Ref, data: c.Data})
 		}
 		return nil
 	})
@@ -88,6 +84,14 @@ func (s *Service) encode(c *newChunk) {
 	}
 	stored, enc := s.codec.Encode(nil, c.data)
 	c.stored, c.ref.StoredSize, c.ref.Encoding = stored, int64(len(stored)), enc
+}
+
+// referenceLive runs ChunkReferenceLive in tx, planned for each run (postgres.PlanEachRun):
+// its probes are one index lookup per hash whatever the plan, but the update that follows
+// joins the ids found with the whole table, and a plan kept from when the owner's table was
+// small would scan all of it on every upload.
+func referenceLive(ctx context.Context, tx pgx.Tx, user string, hashes [][]byte) ([]db.ChunkReferenceLiveRow, error) {
+	return db.New(postgres.PlanEachRun(tx)).ChunkReferenceLive(ctx, db.ChunkReferenceLiveParams{UserID: user, Hashes: hashes})
 }
 
 func hashesOf(cs []newChunk) [][]byte {
@@ -134,7 +138,7 @@ func (s *Service) uploadReserve(ctx context.Context, u *chunkUpload, key string)
 				return fmt.Errorf("starting upload: %w", err)
 			}
 			var err error
-			if live, err = q.ChunkReferenceLive(ctx, db.ChunkReferenceLiveParams{UserID: u.user, Hashes: hashesOf(u.chunks)}); err != nil {
+			if live, err = referenceLive(ctx, tx, u.user, hashesOf(u.chunks)); err != nil {
 				return err
 			}
 			have := make(map[chunkstore.Hash]bool, len(live))
@@ -280,7 +284,7 @@ func (s *Service) uploadCommit(ctx context.Context, u *chunkUpload, ct, key stri
 		case err != nil:
 			return err
 		default:
-			refs, added, refIDs, err := s.insertChunks(ctx, q, u, &res)
+			refs, added, refIDs, err := s.insertChunks(ctx, tx, u, &res)
 			if err != nil {
 				return err
 			}
@@ -328,7 +332,8 @@ func (s *Service) uploadCommit(ctx context.Context, u *chunkUpload, ct, key stri
 // insertChunks records the fresh chunks in q's transaction and returns every chunk of the
 // upload with its id, the stored bytes the upload added, and the references the statement
 // took (for the upload row, then the revision).
-func (s *Service) insertChunks(ctx context.Context, q *db.Queries, u *chunkUpload, res *commitResult) (map[chunkstore.Hash]chunkstore.Ref, int64, []int64, error) {
+func (s *Service) insertChunks(ctx context.Context, tx pgx.Tx, u *chunkUpload, res *commitResult) (map[chunkstore.Hash]chunkstore.Ref, int64, []int64, error) {
+	q := s.q.WithTx(tx)
 	refs := make(map[chunkstore.Hash]chunkstore.Ref, len(u.chunks))
 	for h, r := range u.refOf {
 		refs[h] = r
@@ -340,7 +345,7 @@ func (s *Service) insertChunks(ctx context.Context, q *db.Queries, u *chunkUploa
 	for i, c := range u.fresh {
 		hashes[i] = c.ref.Hash[:]
 	}
-	live, err := q.ChunkReferenceLive(ctx, db.ChunkReferenceLiveParams{UserID: u.user, Hashes: hashes})
+	live, err := referenceLive(ctx, tx, u.user, hashes)
 	if err != nil {
 		return nil, 0, nil, err
 	}
