@@ -24,6 +24,7 @@ import (
 	"github.com/m4sh/backend/internal/cluster"
 	"github.com/m4sh/backend/internal/presence"
 	"github.com/m4sh/backend/internal/users"
+	"github.com/m4sh/backend/internal/webhooktest"
 	"github.com/m4sh/backend/internal/ws"
 )
 
@@ -48,9 +49,14 @@ func (nopSink) CloseWith(int, string)   {}
 // go-cpu-µs/op and pg-cpu-µs/op are the CPU this process and the PostgreSQL server spent
 // per op, the deliveries of the variant's events included (waited for after the timer
 // stops): what the joins compete with on a shared machine.
+//
+// The receiver is webhooktest's: a minimal HTTP/1.1 responder (it parses each request's
+// headers and Content-Length and consumes the body, nothing more), by default in a child
+// process whose CPU is reported apart as recv-cpu-µs/op. It still runs on the same cores as
+// the joins, as a deployment's receiver on another host would not. M4SH_BENCH_RECEIVER=nethttp
+// puts net/http's server in this process instead, as the benchmark had it before.
 func BenchmarkJoinLeave(b *testing.B) {
-	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
-	b.Cleanup(recv.Close)
+	recv := webhooktest.Start(b)
 	e := apptest.New(b, map[string]string{"WEBHOOK_URL": recv.URL, "WEBHOOK_SECRET": testSecret})
 	tok := e.Token("tina")
 	class := apptest.MustCreate[api.Classroom](b, e, tok, "/api/v1/classrooms/", map[string]any{"title": "Bench"})
@@ -59,7 +65,7 @@ func BenchmarkJoinLeave(b *testing.B) {
 		sessions[i] = apptest.MustCreate[api.ClassroomSession](b, e, tok, "/api/v1/classrooms/"+class.Id.String()+"/sessions/", nil).Id
 	}
 	var next atomic.Int64
-	cpu := newCPUMeter(b, e.Pool)
+	cpu := newCPUMeter(b, e.Pool, recv)
 	delivering := true // until River is stopped below
 	run := func(b *testing.B, h *presence.Hub, rec *attendance.Recorder) {
 		b.SetParallelism(4)
@@ -141,9 +147,9 @@ func BenchmarkJoinLeave(b *testing.B) {
 // handshake, token, role query, snapshot, close — on servers sharing everything but the
 // attendance hook (off, on without webhooks, on with webhooks delivered to a loopback
 // receiver meanwhile), in the same run. 200 members joining in turn, GOMAXPROCS×8 clients.
+// The receiver and the CPU columns are BenchmarkJoinLeave's.
 func BenchmarkJoinLeaveWS(b *testing.B) {
-	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
-	b.Cleanup(recv.Close)
+	recv := webhooktest.Start(b)
 	e := apptest.New(b, map[string]string{"WEBHOOK_URL": recv.URL, "WEBHOOK_SECRET": testSecret, "API_WRITE_RATE_PER_MIN": "100000"})
 	tok := e.Token("tina")
 	class := apptest.MustCreate[api.Classroom](b, e, tok, "/api/v1/classrooms/", map[string]any{"title": "Bench"})
@@ -183,7 +189,7 @@ func BenchmarkJoinLeaveWS(b *testing.B) {
 		rec  *attendance.Recorder
 	}{{"off", nil}, {"on,webhooks=off", quiet}, {"on", e.App.Attendance}}
 	var next atomic.Int64
-	cpu := newCPUMeter(b, e.Pool)
+	cpu := newCPUMeter(b, e.Pool, recv)
 	for _, v := range variants {
 		o := presence.Options{}
 		if v.rec != nil {

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/m4sh/backend/internal/webhooktest"
 )
 
 // cpuMeter measures the CPU time a benchmark costs on this machine, split between this
@@ -19,30 +21,41 @@ import (
 // cluster, found from its postmaster.pid: the benchmark's connections and others'). On a
 // shared 2-core machine it tells what the joins compete with, where wall time cannot.
 type cpuMeter struct {
-	pgDir        string
-	proc, server time.Duration
+	pgDir              string
+	recv               *webhooktest.Receiver
+	proc, server, rcpu time.Duration
 }
 
 // newCPUMeter finds the server's data directory (the test connects as a superuser); with
-// none, only this process is measured.
-func newCPUMeter(b *testing.B, pool *pgxpool.Pool) *cpuMeter {
+// none, only this process is measured. A webhook receiver in a child process is measured
+// apart (recv-cpu-µs/op).
+func newCPUMeter(b *testing.B, pool *pgxpool.Pool, recv *webhooktest.Receiver) *cpuMeter {
 	var dir string
 	if err := pool.QueryRow(context.Background(), "SHOW data_directory").Scan(&dir); err != nil {
 		b.Logf("no server CPU: %v", err)
 	}
-	return &cpuMeter{pgDir: dir}
+	return &cpuMeter{pgDir: dir, recv: recv}
 }
 
 func (m *cpuMeter) start() {
-	m.proc, m.server = processCPU(), m.serverCPU()
+	m.proc, m.server, m.rcpu = processCPU(), m.serverCPU(), m.recvCPU()
 }
 
-// report adds go-cpu-µs/op and pg-cpu-µs/op to b's results.
+func (m *cpuMeter) recvCPU() time.Duration {
+	_, cpu := m.recv.Stats()
+	return cpu
+}
+
+// report adds go-cpu-µs/op, pg-cpu-µs/op and (receiver in a child process)
+// recv-cpu-µs/op to b's results.
 func (m *cpuMeter) report(b *testing.B) {
-	proc, server := processCPU()-m.proc, m.serverCPU()-m.server
+	proc, server, recv := processCPU()-m.proc, m.serverCPU()-m.server, m.recvCPU()-m.rcpu
 	b.ReportMetric(float64(proc.Microseconds())/float64(b.N), "go-cpu-µs/op")
 	if m.pgDir != "" {
 		b.ReportMetric(float64(server.Microseconds())/float64(b.N), "pg-cpu-µs/op")
+	}
+	if m.recv.Mode == webhooktest.ModeProcess {
+		b.ReportMetric(float64(recv.Microseconds())/float64(b.N), "recv-cpu-µs/op")
 	}
 }
 

@@ -30,6 +30,7 @@ import (
 	"github.com/m4sh/backend/internal/postgres"
 	"github.com/m4sh/backend/internal/solo"
 	"github.com/m4sh/backend/internal/webhook"
+	"github.com/m4sh/backend/internal/webhooktest"
 )
 
 // testSecret is 32 random-looking bytes, whsec_-encoded.
@@ -487,8 +488,10 @@ func TestQuotaExceededEvent(t *testing.T) {
 }
 
 // BenchmarkWebhookDrain queues 1,000 events per iteration in one transaction and times their
-// delivery to a loopback receiver (in this process) with the default WEBHOOK_WORKERS (20)
-// and schedule: events/s is the drain rate. One job per event (Publish).
+// delivery to a loopback receiver with the default WEBHOOK_WORKERS (20) and schedule:
+// events/s is the drain rate. One job per event (Publish). The receiver is webhooktest's
+// minimal responder in a child process (M4SH_BENCH_RECEIVER=nethttp: net/http's server in
+// this process, as before).
 func BenchmarkWebhookDrain(b *testing.B) {
 	benchmarkDrain(b, func(ctx context.Context, e *apptest.Env, tx pgx.Tx, events []webhook.Event) error {
 		for _, ev := range events {
@@ -509,19 +512,14 @@ func BenchmarkWebhookDrainBatched(b *testing.B) {
 }
 
 func benchmarkDrain(b *testing.B, queue func(context.Context, *apptest.Env, pgx.Tx, []webhook.Event) error) {
-	var got atomic.Int64
-	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		got.Add(1)
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	b.Cleanup(rc.Close)
+	rc := webhooktest.Start(b)
+	got := func() int64 { n, _ := rc.Stats(); return n }
 	e := apptest.Start(b, dbtest.NewURL(b), webhookEnv(rc.URL), nil)
 	ctx := context.Background()
 	const n = 1000
 	var total time.Duration
 	for i := 0; i < b.N; i++ {
-		want := got.Load() + n
+		want := got() + n
 		events := make([]webhook.Event, n)
 		for j := range events {
 			events[j] = webhook.Event{Type: webhook.Ping, Data: webhook.PingData{Message: strconv.Itoa(j)}}
@@ -531,9 +529,9 @@ func benchmarkDrain(b *testing.B, queue func(context.Context, *apptest.Env, pgx.
 		}
 		start := time.Now()
 		deadline := start.Add(time.Minute)
-		for got.Load() < want {
+		for got() < want {
 			if time.Now().After(deadline) {
-				b.Fatalf("%d of %d events delivered within a minute", got.Load()-want+n, n)
+				b.Fatalf("%d of %d events delivered within a minute", got()-want+n, n)
 			}
 			time.Sleep(time.Millisecond)
 		}

@@ -1,0 +1,248 @@
+// Package webhooktest is the webhook receiver of benchmarks: a minimal correct HTTP/1.1
+// responder, by default in a child process so that its CPU is measured apart from the
+// service's.
+//
+// A deployment's receiver runs on another host; a benchmark's shares the machine, and
+// net/http's server costs about as much CPU per request as the delivery itself, so it would
+// be measured as the service's cost. This one still does a receiver's work on every request
+// — reads the request line and every header line, takes Content-Length, consumes the body,
+// answers 204 with a Date, honours `Connection: close` and HTTP/1.0 — and nothing more: it
+// keeps no body, checks no signature and answers a chunked request 501 (the deliverer never
+// sends one).
+//
+// M4SH_BENCH_RECEIVER chooses where it runs: "process" (the default: a child process, the
+// test binary started again; Stats reports its CPU), "inprocess" (the same responder in this
+// process), or "nethttp" (net/http's httptest server in this process, as before this package).
+package webhooktest
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// childEnv set to 1 makes a test binary importing this package serve as a receiver instead
+// of running its tests (see init).
+const childEnv = "M4SH_WEBHOOKTEST_CHILD"
+
+// Mode names M4SH_BENCH_RECEIVER takes.
+const (
+	ModeProcess   = "process"
+	ModeInProcess = "inprocess"
+	ModeNetHTTP   = "nethttp"
+)
+
+// Receiver is a running receiver.
+type Receiver struct {
+	URL  string
+	Mode string
+	// stats reads the requests answered and, in a child process, its CPU time.
+	stats func() (int64, time.Duration)
+}
+
+// Stats returns the requests answered so far and the receiver's CPU time (zero unless it
+// runs in a child process).
+func (r *Receiver) Stats() (requests int64, cpu time.Duration) { return r.stats() }
+
+// Start starts a receiver as M4SH_BENCH_RECEIVER says; it stops when tb's test ends.
+func Start(tb testing.TB) *Receiver {
+	tb.Helper()
+	mode := os.Getenv("M4SH_BENCH_RECEIVER")
+	switch mode {
+	case "", ModeProcess:
+		return startChild(tb)
+	case ModeInProcess:
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		var n atomic.Int64
+		go serve(ln, &n)
+		tb.Cleanup(func() { _ = ln.Close() })
+		return &Receiver{URL: "http://" + ln.Addr().String() + "/", Mode: mode, stats: func() (int64, time.Duration) { return n.Load(), 0 }}
+	case ModeNetHTTP:
+		var n atomic.Int64
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.Copy(io.Discard, r.Body)
+			n.Add(1)
+			w.WriteHeader(http.StatusNoContent)
+		}))
+		tb.Cleanup(srv.Close)
+		return &Receiver{URL: srv.URL + "/", Mode: mode, stats: func() (int64, time.Duration) { return n.Load(), 0 }}
+	}
+	tb.Fatalf("M4SH_BENCH_RECEIVER=%q: want %s, %s or %s", mode, ModeProcess, ModeInProcess, ModeNetHTTP)
+	return nil
+}
+
+// startChild starts this test binary again as a receiver; it exits when its stdin closes.
+// The parent asks for its stats by writing a line, and reads "requests cpu-ns".
+func startChild(tb testing.TB) *Receiver {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"=1")
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	outPipe, err := cmd.StdoutPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = in.Close(); _ = cmd.Wait() })
+	out := bufio.NewReader(outPipe)
+	addr, err := out.ReadString('\n')
+	if err != nil {
+		tb.Fatalf("receiver process: %v", err)
+	}
+	var mu sync.Mutex
+	return &Receiver{URL: "http://" + strings.TrimSpace(addr) + "/", Mode: ModeProcess, stats: func() (int64, time.Duration) {
+		mu.Lock()
+		defer mu.Unlock()
+		if _, err := io.WriteString(in, "stats\n"); err != nil {
+			tb.Fatalf("receiver process: %v", err)
+		}
+		line, err := out.ReadString('\n')
+		if err != nil {
+			tb.Fatalf("receiver process: %v", err)
+		}
+		var n, ns int64
+		if _, err := fmt.Sscan(line, &n, &ns); err != nil {
+			tb.Fatalf("receiver process said %q: %v", line, err)
+		}
+		return n, time.Duration(ns)
+	}}
+}
+
+func init() {
+	if os.Getenv(childEnv) != "1" {
+		return
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "webhooktest receiver:", err)
+		os.Exit(1)
+	}
+	var n atomic.Int64
+	go serve(ln, &n)
+	fmt.Println(ln.Addr().String())
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		var ru syscall.Rusage
+		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+		fmt.Println(n.Load(), ru.Utime.Nano()+ru.Stime.Nano())
+	}
+	os.Exit(0)
+}
+
+func serve(ln net.Listener, n *atomic.Int64) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go serveConn(c, n)
+	}
+}
+
+// date is the Date header's value, formatted once a second.
+var date atomic.Pointer[struct {
+	sec int64
+	val []byte
+}]
+
+func dateValue() []byte {
+	now := time.Now()
+	if d := date.Load(); d != nil && d.sec == now.Unix() {
+		return d.val
+	}
+	d := &struct {
+		sec int64
+		val []byte
+	}{now.Unix(), []byte(now.UTC().Format(http.TimeFormat))}
+	date.Store(d)
+	return d.val
+}
+
+// serveConn answers the requests of one connection, in order, until it closes.
+func serveConn(c net.Conn, n *atomic.Int64) {
+	defer c.Close()
+	br := bufio.NewReaderSize(c, 4<<10)
+	var out []byte
+	for {
+		line, err := br.ReadSlice('\n')
+		if err != nil {
+			return
+		}
+		closeAfter := !bytes.HasSuffix(bytes.TrimRight(line, "\r\n"), []byte("HTTP/1.1"))
+		length, chunked, bad := int64(0), false, false
+		for {
+			h, err := br.ReadSlice('\n')
+			if err != nil {
+				return // a header line over 4 KiB, or the connection ended
+			}
+			h = bytes.TrimRight(h, "\r\n")
+			if len(h) == 0 {
+				break
+			}
+			name, value, ok := bytes.Cut(h, []byte(":"))
+			if !ok {
+				bad = true
+				continue
+			}
+			value = bytes.TrimSpace(value)
+			switch {
+			case bytes.EqualFold(name, []byte("Content-Length")):
+				if length, err = strconv.ParseInt(string(value), 10, 64); err != nil || length < 0 {
+					bad = true
+				}
+			case bytes.EqualFold(name, []byte("Transfer-Encoding")):
+				chunked = true
+			case bytes.EqualFold(name, []byte("Connection")):
+				closeAfter = closeAfter || bytes.EqualFold(value, []byte("close"))
+			}
+		}
+		status := "204 No Content"
+		switch {
+		case bad:
+			status, closeAfter = "400 Bad Request", true
+		case chunked:
+			status, closeAfter = "501 Not Implemented", true
+		default:
+			if _, err := br.Discard(int(length)); err != nil {
+				return
+			}
+		}
+		out = append(append(append(out[:0], "HTTP/1.1 "...), status...), "\r\nDate: "...)
+		out = append(append(out, dateValue()...), "\r\n"...)
+		if closeAfter {
+			out = append(out, "Connection: close\r\n"...)
+		}
+		if status != "204 No Content" {
+			out = append(out, "Content-Length: 0\r\n"...)
+		}
+		out = append(out, "\r\n"...)
+		if _, err := c.Write(out); err != nil {
+			return
+		}
+		n.Add(1)
+		if closeAfter {
+			return
+		}
+	}
+}
