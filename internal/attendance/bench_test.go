@@ -71,6 +71,7 @@ func BenchmarkJoinLeave(b *testing.B) {
 		b.SetParallelism(4)
 		b.ReportAllocs()
 		b.ResetTimer()
+		since := lastJobID(b, e.Pool)
 		cpu.start()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
@@ -95,6 +96,7 @@ func BenchmarkJoinLeave(b *testing.B) {
 			waitDelivered(b, e.Pool)
 		}
 		cpu.report(b)
+		reportBatches(b, e.Pool, since)
 	}
 	// The service's recorder (webhooks on), and one without webhooks, its writer started.
 	quiet := attendance.New(e.Pool, nil, nil)
@@ -199,6 +201,7 @@ func BenchmarkJoinLeaveWS(b *testing.B) {
 		b.Run("alone/attendance="+v.name, func(b *testing.B) {
 			b.SetParallelism(8)
 			b.ResetTimer()
+			since := lastJobID(b, e.Pool)
 			cpu.start()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
@@ -222,6 +225,7 @@ func BenchmarkJoinLeaveWS(b *testing.B) {
 			b.StopTimer()
 			waitDelivered(b, e.Pool)
 			cpu.report(b)
+			reportBatches(b, e.Pool, since)
 		})
 	}
 }

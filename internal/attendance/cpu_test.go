@@ -80,6 +80,30 @@ func waitDelivered(b *testing.B, pool *pgxpool.Pool) {
 	}
 }
 
+// lastJobID is the newest River job's id, so that reportBatches counts the jobs queued after.
+func lastJobID(b *testing.B, pool *pgxpool.Pool) int64 {
+	var id int64
+	if err := pool.QueryRow(context.Background(), "SELECT coalesce(max(id), 0) FROM river_job").Scan(&id); err != nil {
+		b.Fatal(err)
+	}
+	return id
+}
+
+// reportBatches adds events/batch, the mean number of events of the webhook batch jobs
+// queued since job id since (the writer's batches: how far River's fetch and completion per
+// job are shared), when there were any.
+func reportBatches(b *testing.B, pool *pgxpool.Pool, since int64) {
+	var jobs int
+	var mean float64
+	if err := pool.QueryRow(context.Background(), `SELECT count(*), coalesce(avg(jsonb_array_length(args->'events')), 0)
+		FROM river_job WHERE id > $1 AND kind = 'webhook.deliver_batch'`, since).Scan(&jobs, &mean); err != nil {
+		b.Fatal(err)
+	}
+	if jobs > 0 {
+		b.ReportMetric(mean, "events/batch")
+	}
+}
+
 func processCPU() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {

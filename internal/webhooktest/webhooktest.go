@@ -49,13 +49,66 @@ const (
 type Receiver struct {
 	URL  string
 	Mode string
-	// stats reads the requests answered and, in a child process, its CPU time.
-	stats func() (int64, time.Duration)
+	// stats waits until at least n requests were answered (or for timeout), then reports
+	// how many were and, in a child process, its CPU time.
+	stats func(n int64, timeout time.Duration) (int64, time.Duration)
 }
 
-// Stats returns the requests answered so far and the receiver's CPU time (zero unless it
+// Stats returns the requests answered 204 so far and the receiver's CPU time (zero unless it
 // runs in a child process).
-func (r *Receiver) Stats() (requests int64, cpu time.Duration) { return r.stats() }
+func (r *Receiver) Stats() (requests int64, cpu time.Duration) { return r.stats(0, 0) }
+
+// Wait waits until n requests in all were answered 204, or for timeout, and returns how many
+// were. It is told, not polled: a child process answers once it has counted n.
+func (r *Receiver) Wait(n int64, timeout time.Duration) int64 {
+	got, _ := r.stats(n, timeout)
+	return got
+}
+
+// counter counts answered requests and wakes a waiter when they reach its target.
+type counter struct {
+	n, target atomic.Int64
+	reached   chan struct{}
+}
+
+func newCounter() *counter {
+	c := &counter{reached: make(chan struct{}, 1)}
+	c.target.Store(1<<63 - 1)
+	return c
+}
+
+func (c *counter) add() {
+	if c.n.Add(1) == c.target.Load() {
+		select {
+		case c.reached <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// wait returns the count once it is at least n, or after timeout. One waiter at a time.
+func (c *counter) wait(n int64, timeout time.Duration) int64 {
+	c.target.Store(n)
+	defer c.target.Store(1<<63 - 1)
+	select {
+	case <-c.reached: // a wake-up left from an earlier target
+	default:
+	}
+	if got := c.n.Load(); got >= n {
+		return got
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-c.reached:
+	case <-t.C:
+	}
+	return c.n.Load()
+}
+
+func (c *counter) stats(n int64, timeout time.Duration) (int64, time.Duration) {
+	return c.wait(n, timeout), 0
+}
 
 // Start starts a receiver as M4SH_BENCH_RECEIVER says; it stops when tb's test ends.
 func Start(tb testing.TB) *Receiver {
@@ -69,26 +122,27 @@ func Start(tb testing.TB) *Receiver {
 		if err != nil {
 			tb.Fatal(err)
 		}
-		var n atomic.Int64
-		go serve(ln, &n)
+		n := newCounter()
+		go serve(ln, n)
 		tb.Cleanup(func() { _ = ln.Close() })
-		return &Receiver{URL: "http://" + ln.Addr().String() + "/", Mode: mode, stats: func() (int64, time.Duration) { return n.Load(), 0 }}
+		return &Receiver{URL: "http://" + ln.Addr().String() + "/", Mode: mode, stats: n.stats}
 	case ModeNetHTTP:
-		var n atomic.Int64
+		n := newCounter()
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			_, _ = io.Copy(io.Discard, r.Body)
-			n.Add(1)
 			w.WriteHeader(http.StatusNoContent)
+			n.add() // counted before the answer is flushed: Wait may return a moment early
 		}))
 		tb.Cleanup(srv.Close)
-		return &Receiver{URL: srv.URL + "/", Mode: mode, stats: func() (int64, time.Duration) { return n.Load(), 0 }}
+		return &Receiver{URL: srv.URL + "/", Mode: mode, stats: n.stats}
 	}
 	tb.Fatalf("M4SH_BENCH_RECEIVER=%q: want %s, %s or %s", mode, ModeProcess, ModeInProcess, ModeNetHTTP)
 	return nil
 }
 
 // startChild starts this test binary again as a receiver; it exits when its stdin closes.
-// The parent asks for its stats by writing a line, and reads "requests cpu-ns".
+// The parent asks for its stats by writing "n timeout-ns", and reads "requests cpu-ns" once
+// n requests were answered or the timeout passed.
 func startChild(tb testing.TB) *Receiver {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"=1")
@@ -111,21 +165,21 @@ func startChild(tb testing.TB) *Receiver {
 		tb.Fatalf("receiver process: %v", err)
 	}
 	var mu sync.Mutex
-	return &Receiver{URL: "http://" + strings.TrimSpace(addr) + "/", Mode: ModeProcess, stats: func() (int64, time.Duration) {
+	return &Receiver{URL: "http://" + strings.TrimSpace(addr) + "/", Mode: ModeProcess, stats: func(n int64, timeout time.Duration) (int64, time.Duration) {
 		mu.Lock()
 		defer mu.Unlock()
-		if _, err := io.WriteString(in, "stats\n"); err != nil {
+		if _, err := fmt.Fprintln(in, n, int64(timeout)); err != nil {
 			tb.Fatalf("receiver process: %v", err)
 		}
 		line, err := out.ReadString('\n')
 		if err != nil {
 			tb.Fatalf("receiver process: %v", err)
 		}
-		var n, ns int64
-		if _, err := fmt.Sscan(line, &n, &ns); err != nil {
+		var got, ns int64
+		if _, err := fmt.Sscan(line, &got, &ns); err != nil {
 			tb.Fatalf("receiver process said %q: %v", line, err)
 		}
-		return n, time.Duration(ns)
+		return got, time.Duration(ns)
 	}}
 }
 
@@ -138,19 +192,22 @@ func init() {
 		fmt.Fprintln(os.Stderr, "webhooktest receiver:", err)
 		os.Exit(1)
 	}
-	var n atomic.Int64
-	go serve(ln, &n)
+	n := newCounter()
+	go serve(ln, n)
 	fmt.Println(ln.Addr().String())
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {
+		var want, timeout int64
+		_, _ = fmt.Sscan(in.Text(), &want, &timeout)
+		got := n.wait(want, time.Duration(timeout))
 		var ru syscall.Rusage
 		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-		fmt.Println(n.Load(), ru.Utime.Nano()+ru.Stime.Nano())
+		fmt.Println(got, ru.Utime.Nano()+ru.Stime.Nano())
 	}
 	os.Exit(0)
 }
 
-func serve(ln net.Listener, n *atomic.Int64) {
+func serve(ln net.Listener, n *counter) {
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -180,7 +237,7 @@ func dateValue() []byte {
 }
 
 // serveConn answers the requests of one connection, in order, until it closes.
-func serveConn(c net.Conn, n *atomic.Int64) {
+func serveConn(c net.Conn, n *counter) {
 	defer c.Close()
 	br := bufio.NewReaderSize(c, 4<<10)
 	var out []byte
@@ -240,7 +297,9 @@ func serveConn(c net.Conn, n *atomic.Int64) {
 		if _, err := c.Write(out); err != nil {
 			return
 		}
-		n.Add(1)
+		if status == "204 No Content" {
+			n.add()
+		}
 		if closeAfter {
 			return
 		}
