@@ -51,10 +51,11 @@ func (nopSink) CloseWith(int, string)   {}
 // stops): what the joins compete with on a shared machine.
 //
 // The receiver is webhooktest's: a minimal HTTP/1.1 responder (it parses each request's
-// headers and Content-Length and consumes the body, nothing more), by default in a child
-// process whose CPU is reported apart as recv-cpu-µs/op. It still runs on the same cores as
-// the joins, as a deployment's receiver on another host would not. M4SH_BENCH_RECEIVER=nethttp
-// puts net/http's server in this process instead, as the benchmark had it before.
+// headers and Content-Length and consumes the body, nothing more) in this process, its CPU
+// in go-cpu-µs/op, on the same cores as the joins — as a deployment's receiver on another
+// host would not be. M4SH_BENCH_RECEIVER=process runs it in a child process and reports its
+// CPU apart as recv-cpu-µs/op; =nethttp puts net/http's server in this process instead, as
+// the benchmark had it before.
 func BenchmarkJoinLeave(b *testing.B) {
 	recv := webhooktest.Start(b)
 	e := apptest.New(b, map[string]string{"WEBHOOK_URL": recv.URL, "WEBHOOK_SECRET": testSecret})

@@ -491,10 +491,10 @@ func TestQuotaExceededEvent(t *testing.T) {
 // BenchmarkWebhookDrain queues 1,000 events per iteration in one transaction and times their
 // delivery to a loopback receiver with the default WEBHOOK_WORKERS (20) and schedule:
 // events/s is the drain rate. One job per event (Publish). The receiver is webhooktest's
-// minimal responder in a child process (M4SH_BENCH_RECEIVER=nethttp: net/http's server in
-// this process, as before). go-cpu-µs/event is this process's CPU from the commit to the
-// last delivery (River's fetching and completing included, PostgreSQL's not), and
-// recv-cpu-µs/event the receiver's, in its child process.
+// minimal responder in this process (M4SH_BENCH_RECEIVER=process: in a child process;
+// =nethttp: net/http's server in this process, as before). go-cpu-µs/event is this
+// process's CPU from the commit to the last delivery (River's fetching and completing
+// included, PostgreSQL's not); recv-cpu-µs/event the receiver's in its child process.
 func BenchmarkWebhookDrain(b *testing.B) {
 	benchmarkDrain(b, func(ctx context.Context, e *apptest.Env, tx pgx.Tx, events []webhook.Event) error {
 		for _, ev := range events {

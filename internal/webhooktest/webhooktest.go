@@ -1,6 +1,6 @@
 // Package webhooktest is the webhook receiver of benchmarks: a minimal correct HTTP/1.1
-// responder, by default in a child process so that its CPU is measured apart from the
-// service's.
+// responder, in the benchmark's process or in a child process whose CPU is measured apart
+// from the service's.
 //
 // A deployment's receiver runs on another host; a benchmark's shares the machine, and
 // net/http's server costs about as much CPU per request as the delivery itself, so it would
@@ -10,9 +10,11 @@
 // keeps no body, checks no signature and answers a chunked request 501 (the deliverer never
 // sends one).
 //
-// M4SH_BENCH_RECEIVER chooses where it runs: "process" (the default: a child process, the
-// test binary started again; Stats reports its CPU), "inprocess" (the same responder in this
-// process), or "nethttp" (net/http's httptest server in this process, as before this package).
+// M4SH_BENCH_RECEIVER chooses where it runs: "inprocess" (the default: goroutines of the
+// benchmark's process), "process" (a child process, the test binary started again; Stats
+// reports its CPU — each request then also costs a switch between processes, which on 2
+// busy cores made it dearer than in process), or "nethttp" (net/http's httptest server in
+// this process, as before this package).
 package webhooktest
 
 import (
@@ -115,9 +117,10 @@ func Start(tb testing.TB) *Receiver {
 	tb.Helper()
 	mode := os.Getenv("M4SH_BENCH_RECEIVER")
 	switch mode {
-	case "", ModeProcess:
+	case ModeProcess:
 		return startChild(tb)
-	case ModeInProcess:
+	case "", ModeInProcess:
+		mode = ModeInProcess
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			tb.Fatal(err)
