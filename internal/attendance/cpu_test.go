@@ -2,16 +2,12 @@ package attendance_test
 
 import (
 	"context"
-	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/m4sh/backend/internal/cputime"
 	"github.com/m4sh/backend/internal/webhooktest"
 )
 
@@ -30,15 +26,15 @@ type cpuMeter struct {
 // none, only this process is measured. A webhook receiver in a child process is measured
 // apart (recv-cpu-µs/op).
 func newCPUMeter(b *testing.B, pool *pgxpool.Pool, recv *webhooktest.Receiver) *cpuMeter {
-	var dir string
-	if err := pool.QueryRow(context.Background(), "SHOW data_directory").Scan(&dir); err != nil {
+	dir, err := cputime.DataDir(context.Background(), pool)
+	if err != nil {
 		b.Logf("no server CPU: %v", err)
 	}
 	return &cpuMeter{pgDir: dir, recv: recv}
 }
 
 func (m *cpuMeter) start() {
-	m.proc, m.server, m.rcpu = processCPU(), m.serverCPU(), m.recvCPU()
+	m.proc, m.server, m.rcpu = cputime.Process(), cputime.Server(m.pgDir), m.recvCPU()
 }
 
 func (m *cpuMeter) recvCPU() time.Duration {
@@ -49,7 +45,7 @@ func (m *cpuMeter) recvCPU() time.Duration {
 // report adds go-cpu-µs/op, pg-cpu-µs/op and (receiver in a child process)
 // recv-cpu-µs/op to b's results.
 func (m *cpuMeter) report(b *testing.B) {
-	proc, server, recv := processCPU()-m.proc, m.serverCPU()-m.server, m.recvCPU()-m.rcpu
+	proc, server, recv := cputime.Process()-m.proc, cputime.Server(m.pgDir)-m.server, m.recvCPU()-m.rcpu
 	b.ReportMetric(float64(proc.Microseconds())/float64(b.N), "go-cpu-µs/op")
 	if m.pgDir != "" {
 		b.ReportMetric(float64(server.Microseconds())/float64(b.N), "pg-cpu-µs/op")
@@ -102,46 +98,4 @@ func reportBatches(b *testing.B, pool *pgxpool.Pool, since int64) {
 	if jobs > 0 {
 		b.ReportMetric(mean, "events/batch")
 	}
-}
-
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// serverCPU sums utime and stime of the postmaster and its children (clock ticks of 10 ms).
-func (m *cpuMeter) serverCPU() time.Duration {
-	if m.pgDir == "" {
-		return 0
-	}
-	pidFile, err := os.ReadFile(filepath.Join(m.pgDir, "postmaster.pid"))
-	if err != nil {
-		return 0
-	}
-	master := strings.SplitN(string(pidFile), "\n", 2)[0]
-	procs, _ := filepath.Glob("/proc/[0-9]*/stat")
-	var ticks int64
-	for _, p := range procs {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		s := string(b)
-		// Fields after the command (which may hold spaces) in parentheses.
-		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-		if len(f) < 13 {
-			continue
-		}
-		pid := strings.TrimSuffix(filepath.Base(filepath.Dir(p)), "/")
-		if pid != master && f[1] != master { // f[1]: the parent's pid
-			continue
-		}
-		ut, _ := strconv.ParseInt(f[11], 10, 64)
-		st, _ := strconv.ParseInt(f[12], 10, 64)
-		ticks += ut + st
-	}
-	return time.Duration(ticks) * 10 * time.Millisecond
 }
