@@ -77,9 +77,12 @@ type Client struct {
 	idle []*conn // most recently used last
 }
 
-// conn is one connection and its read buffer.
+// conn is one connection and its read buffer, which reads through lr: an exchange may read
+// at most maxHeaderBytes plus MaxBody from the server (a server that sends header lines
+// without end would otherwise grow http.ReadResponse's header map until the deadline).
 type conn struct {
 	net.Conn
+	lr   io.LimitedReader
 	br   *bufio.Reader
 	used time.Time
 }
@@ -88,7 +91,10 @@ const (
 	defaultMaxBody     = 64 << 10
 	defaultIdleTimeout = 90 * time.Second
 	max1xx             = 32 // net/http bounds their total header size instead
-	userAgentFallback  = "Go-http-client/1.1"
+	// maxHeaderBytes bounds the header blocks of one exchange's answers (1xx ones included);
+	// net/http's Transport allows 10 MB, more than any webhook receiver needs to say.
+	maxHeaderBytes    = 1 << 20
+	userAgentFallback = "Go-http-client/1.1"
 )
 
 // New returns a Client for rawURL (http or https).
@@ -277,6 +283,7 @@ func (c *Client) exchange(ctx context.Context, pc *conn, b []byte) (status int, 
 
 // roundTrip writes the rendered request b on pc and reads the answer (see exchange).
 func (c *Client) roundTrip(pc *conn, b []byte) (status int, keep, answered bool, err error) {
+	pc.lr.N = maxHeaderBytes + c.maxBody + 1 // past it, reads end as at EOF
 	if _, err = pc.Write(b); err != nil {
 		return 0, false, false, err
 	}
@@ -344,7 +351,9 @@ func (c *Client) get(ctx context.Context, fresh bool) (*conn, bool, error) {
 		}
 		nc = tc
 	}
-	return &conn{Conn: nc, br: bufio.NewReaderSize(nc, 4<<10)}, false, nil
+	pc := &conn{Conn: nc, lr: io.LimitedReader{R: nc}}
+	pc.br = bufio.NewReaderSize(&pc.lr, 4<<10)
+	return pc, false, nil
 }
 
 // put keeps pc idle, or closes it when MaxIdle are idle already.

@@ -326,3 +326,34 @@ func TestHTTPS(t *testing.T) {
 		t.Errorf("untrusted certificate: err %v", err)
 	}
 }
+
+// TestEndlessHeaderIsBounded: a server that answers with header lines and never ends them
+// costs at most maxHeaderBytes of reading: the exchange fails once they are read, long
+// before its deadline, and the connection is not kept.
+func TestEndlessHeaderIsBounded(t *testing.T) {
+	srv := newRawServer(t, func(c net.Conn, br *bufio.Reader) {
+		if _, err := http.ReadRequest(br); err != nil {
+			return
+		}
+		line := []byte("X-Filler: " + strings.Repeat("a", 1000) + "\r\n")
+		_, _ = c.Write([]byte("HTTP/1.1 200 OK\r\n"))
+		for range 5000 { // 5 MB of header lines, then it waits
+			if _, err := c.Write(line); err != nil {
+				return
+			}
+		}
+		_, _ = io.Copy(io.Discard, c) // until the client hangs up
+	})
+	c, err := httppost.New(srv.url("/hook"), httppost.Options{Header: constant})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+	defer cancel()
+	start := time.Now()
+	status, err := c.Post(ctx, nil, []byte(`{}`))
+	if err == nil || ctx.Err() != nil {
+		t.Fatalf("status %d, err %v after %v: want a failure before the deadline", status, err, time.Since(start))
+	}
+	c.CloseIdle()
+}
