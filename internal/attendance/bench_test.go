@@ -24,6 +24,7 @@ import (
 	"github.com/m4sh/backend/internal/cluster"
 	"github.com/m4sh/backend/internal/presence"
 	"github.com/m4sh/backend/internal/users"
+	"github.com/m4sh/backend/internal/webhooktest"
 	"github.com/m4sh/backend/internal/ws"
 )
 
@@ -48,9 +49,15 @@ func (nopSink) CloseWith(int, string)   {}
 // go-cpu-µs/op and pg-cpu-µs/op are the CPU this process and the PostgreSQL server spent
 // per op, the deliveries of the variant's events included (waited for after the timer
 // stops): what the joins compete with on a shared machine.
+//
+// The receiver is webhooktest's: a minimal HTTP/1.1 responder (it parses each request's
+// headers and Content-Length and consumes the body, nothing more) in this process, its CPU
+// in go-cpu-µs/op, on the same cores as the joins — as a deployment's receiver on another
+// host would not be. M4SH_BENCH_RECEIVER=process runs it in a child process and reports its
+// CPU apart as recv-cpu-µs/op; =nethttp puts net/http's server in this process instead, as
+// the benchmark had it before.
 func BenchmarkJoinLeave(b *testing.B) {
-	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
-	b.Cleanup(recv.Close)
+	recv := webhooktest.Start(b)
 	e := apptest.New(b, map[string]string{"WEBHOOK_URL": recv.URL, "WEBHOOK_SECRET": testSecret})
 	tok := e.Token("tina")
 	class := apptest.MustCreate[api.Classroom](b, e, tok, "/api/v1/classrooms/", map[string]any{"title": "Bench"})
@@ -59,12 +66,13 @@ func BenchmarkJoinLeave(b *testing.B) {
 		sessions[i] = apptest.MustCreate[api.ClassroomSession](b, e, tok, "/api/v1/classrooms/"+class.Id.String()+"/sessions/", nil).Id
 	}
 	var next atomic.Int64
-	cpu := newCPUMeter(b, e.Pool)
+	cpu := newCPUMeter(b, e.Pool, recv)
 	delivering := true // until River is stopped below
 	run := func(b *testing.B, h *presence.Hub, rec *attendance.Recorder) {
 		b.SetParallelism(4)
 		b.ReportAllocs()
 		b.ResetTimer()
+		since := lastJobID(b, e.Pool)
 		cpu.start()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
@@ -89,6 +97,7 @@ func BenchmarkJoinLeave(b *testing.B) {
 			waitDelivered(b, e.Pool)
 		}
 		cpu.report(b)
+		reportBatches(b, e.Pool, since)
 	}
 	// The service's recorder (webhooks on), and one without webhooks, its writer started.
 	quiet := attendance.New(e.Pool, nil, nil)
@@ -141,9 +150,9 @@ func BenchmarkJoinLeave(b *testing.B) {
 // handshake, token, role query, snapshot, close — on servers sharing everything but the
 // attendance hook (off, on without webhooks, on with webhooks delivered to a loopback
 // receiver meanwhile), in the same run. 200 members joining in turn, GOMAXPROCS×8 clients.
+// The receiver and the CPU columns are BenchmarkJoinLeave's.
 func BenchmarkJoinLeaveWS(b *testing.B) {
-	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
-	b.Cleanup(recv.Close)
+	recv := webhooktest.Start(b)
 	e := apptest.New(b, map[string]string{"WEBHOOK_URL": recv.URL, "WEBHOOK_SECRET": testSecret, "API_WRITE_RATE_PER_MIN": "100000"})
 	tok := e.Token("tina")
 	class := apptest.MustCreate[api.Classroom](b, e, tok, "/api/v1/classrooms/", map[string]any{"title": "Bench"})
@@ -183,7 +192,7 @@ func BenchmarkJoinLeaveWS(b *testing.B) {
 		rec  *attendance.Recorder
 	}{{"off", nil}, {"on,webhooks=off", quiet}, {"on", e.App.Attendance}}
 	var next atomic.Int64
-	cpu := newCPUMeter(b, e.Pool)
+	cpu := newCPUMeter(b, e.Pool, recv)
 	for _, v := range variants {
 		o := presence.Options{}
 		if v.rec != nil {
@@ -193,6 +202,7 @@ func BenchmarkJoinLeaveWS(b *testing.B) {
 		b.Run("alone/attendance="+v.name, func(b *testing.B) {
 			b.SetParallelism(8)
 			b.ResetTimer()
+			since := lastJobID(b, e.Pool)
 			cpu.start()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
@@ -216,6 +226,7 @@ func BenchmarkJoinLeaveWS(b *testing.B) {
 			b.StopTimer()
 			waitDelivered(b, e.Pool)
 			cpu.report(b)
+			reportBatches(b, e.Pool, since)
 		})
 	}
 }

@@ -2,15 +2,13 @@ package attendance_test
 
 import (
 	"context"
-	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/m4sh/backend/internal/cputime"
+	"github.com/m4sh/backend/internal/webhooktest"
 )
 
 // cpuMeter measures the CPU time a benchmark costs on this machine, split between this
@@ -19,30 +17,41 @@ import (
 // cluster, found from its postmaster.pid: the benchmark's connections and others'). On a
 // shared 2-core machine it tells what the joins compete with, where wall time cannot.
 type cpuMeter struct {
-	pgDir        string
-	proc, server time.Duration
+	pgDir              string
+	recv               *webhooktest.Receiver
+	proc, server, rcpu time.Duration
 }
 
 // newCPUMeter finds the server's data directory (the test connects as a superuser); with
-// none, only this process is measured.
-func newCPUMeter(b *testing.B, pool *pgxpool.Pool) *cpuMeter {
-	var dir string
-	if err := pool.QueryRow(context.Background(), "SHOW data_directory").Scan(&dir); err != nil {
+// none, only this process is measured. A webhook receiver in a child process is measured
+// apart (recv-cpu-µs/op).
+func newCPUMeter(b *testing.B, pool *pgxpool.Pool, recv *webhooktest.Receiver) *cpuMeter {
+	dir, err := cputime.DataDir(context.Background(), pool)
+	if err != nil {
 		b.Logf("no server CPU: %v", err)
 	}
-	return &cpuMeter{pgDir: dir}
+	return &cpuMeter{pgDir: dir, recv: recv}
 }
 
 func (m *cpuMeter) start() {
-	m.proc, m.server = processCPU(), m.serverCPU()
+	m.proc, m.server, m.rcpu = cputime.Process(), cputime.Server(m.pgDir), m.recvCPU()
 }
 
-// report adds go-cpu-µs/op and pg-cpu-µs/op to b's results.
+func (m *cpuMeter) recvCPU() time.Duration {
+	_, cpu := m.recv.Stats()
+	return cpu
+}
+
+// report adds go-cpu-µs/op, pg-cpu-µs/op and (receiver in a child process)
+// recv-cpu-µs/op to b's results.
 func (m *cpuMeter) report(b *testing.B) {
-	proc, server := processCPU()-m.proc, m.serverCPU()-m.server
+	proc, server, recv := cputime.Process()-m.proc, cputime.Server(m.pgDir)-m.server, m.recvCPU()-m.rcpu
 	b.ReportMetric(float64(proc.Microseconds())/float64(b.N), "go-cpu-µs/op")
 	if m.pgDir != "" {
 		b.ReportMetric(float64(server.Microseconds())/float64(b.N), "pg-cpu-µs/op")
+	}
+	if m.recv.Mode == webhooktest.ModeProcess {
+		b.ReportMetric(float64(recv.Microseconds())/float64(b.N), "recv-cpu-µs/op")
 	}
 }
 
@@ -67,44 +76,26 @@ func waitDelivered(b *testing.B, pool *pgxpool.Pool) {
 	}
 }
 
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
+// lastJobID is the newest River job's id, so that reportBatches counts the jobs queued after.
+func lastJobID(b *testing.B, pool *pgxpool.Pool) int64 {
+	var id int64
+	if err := pool.QueryRow(context.Background(), "SELECT coalesce(max(id), 0) FROM river_job").Scan(&id); err != nil {
+		b.Fatal(err)
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return id
 }
 
-// serverCPU sums utime and stime of the postmaster and its children (clock ticks of 10 ms).
-func (m *cpuMeter) serverCPU() time.Duration {
-	if m.pgDir == "" {
-		return 0
+// reportBatches adds events/batch, the mean number of events of the webhook batch jobs
+// queued since job id since (the writer's batches: how far River's fetch and completion per
+// job are shared), when there were any.
+func reportBatches(b *testing.B, pool *pgxpool.Pool, since int64) {
+	var jobs int
+	var mean float64
+	if err := pool.QueryRow(context.Background(), `SELECT count(*), coalesce(avg(jsonb_array_length(args->'events')), 0)
+		FROM river_job WHERE id > $1 AND kind = 'webhook.deliver_batch'`, since).Scan(&jobs, &mean); err != nil {
+		b.Fatal(err)
 	}
-	pidFile, err := os.ReadFile(filepath.Join(m.pgDir, "postmaster.pid"))
-	if err != nil {
-		return 0
+	if jobs > 0 {
+		b.ReportMetric(mean, "events/batch")
 	}
-	master := strings.SplitN(string(pidFile), "\n", 2)[0]
-	procs, _ := filepath.Glob("/proc/[0-9]*/stat")
-	var ticks int64
-	for _, p := range procs {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		s := string(b)
-		// Fields after the command (which may hold spaces) in parentheses.
-		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-		if len(f) < 13 {
-			continue
-		}
-		pid := strings.TrimSuffix(filepath.Base(filepath.Dir(p)), "/")
-		if pid != master && f[1] != master { // f[1]: the parent's pid
-			continue
-		}
-		ut, _ := strconv.ParseInt(f[11], 10, 64)
-		st, _ := strconv.ParseInt(f[12], 10, 64)
-		ticks += ut + st
-	}
-	return time.Duration(ticks) * 10 * time.Millisecond
 }

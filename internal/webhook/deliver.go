@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/m4sh/backend/internal/httppost"
 	"github.com/m4sh/backend/internal/jobs"
 )
 
@@ -115,15 +117,88 @@ type Options struct {
 	FetchPollInterval time.Duration
 	Log               *slog.Logger
 	Registerer        prometheus.Registerer
-	// Client sends the requests (a client that follows no redirects when nil).
+	// Client, when set, sends the requests through net/http (otherwise httppost does, or a
+	// net/http client following no redirects when a proxy is configured for the URL).
 	Client *http.Client
 }
 
 // Deliverer sends queued events: the River worker and its metrics.
 type Deliverer struct {
 	opts    Options
-	client  *http.Client
+	sender  sender
 	metrics *deliveryMetrics
+}
+
+// sender POSTs one event's body with its per-attempt header fields (the constant ones are
+// the sender's) and returns the receiver's status; ctx carries the attempt's deadline.
+// *httppost.Client is one; netHTTPSender is the other, and the reference httppost is tested
+// against.
+type sender interface {
+	Post(ctx context.Context, header []httppost.Field, body []byte) (int, error)
+}
+
+// constantFields are sent with every request.
+var constantFields = []httppost.Field{{Name: "Content-Type", Value: "application/json"}, {Name: "User-Agent", Value: "m4sh-webhooks"}}
+
+// netHTTPSender sends through a net/http client.
+type netHTTPSender struct {
+	client *http.Client
+	url    string
+}
+
+func (s netHTTPSender) Post(ctx context.Context, header []httppost.Field, body []byte) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	// Written in canonical form: Set would canonicalize each name on every request.
+	req.Header = make(http.Header, len(constantFields)+len(header))
+	for _, f := range constantFields {
+		req.Header[f.Name] = []string{f.Value}
+	}
+	for _, f := range header {
+		req.Header[f.Name] = []string{f.Value}
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	// Read a little of the answer so the connection can be reused; receivers say little.
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	_ = resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// newSender picks how requests go out. httppost writes and reads on the worker's goroutine
+// (net/http's Transport adds a reader and a writer goroutine per connection and hands every
+// exchange between them, which costs as much CPU as the exchange); it speaks no proxy, so a
+// proxy configured for the URL (HTTPS_PROXY, HTTP_PROXY) gets net/http.
+func newSender(opts Options) sender {
+	if opts.Client != nil {
+		return netHTTPSender{client: opts.Client, url: opts.URL}
+	}
+	if !proxied(opts.URL) {
+		if c, err := httppost.New(opts.URL, httppost.Options{Header: constantFields, MaxIdle: opts.Workers}); err == nil {
+			return c
+		}
+	}
+	// Redirects are not followed: the receiver's URL is configured, and a redirect is
+	// answered like any other non-2xx (retried), so a moved receiver shows up in metrics.
+	// Idle connections are kept for every worker (the default keeps 2 per host), so a
+	// burst reuses connections instead of opening one per event.
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = opts.Workers
+	return netHTTPSender{url: opts.URL, client: &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+// proxied reports whether the environment configures a proxy for rawURL.
+func proxied(rawURL string) bool {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return false
+	}
+	p, err := http.ProxyFromEnvironment(&http.Request{URL: u})
+	return err != nil || p != nil
 }
 
 // NewDeliverer returns a Deliverer; opts.URL must be set.
@@ -140,17 +215,7 @@ func NewDeliverer(opts Options) *Deliverer {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
-	client := opts.Client
-	if client == nil {
-		// Redirects are not followed: the receiver's URL is configured, and a redirect is
-		// answered like any other non-2xx (retried), so a moved receiver shows up in metrics.
-		// Idle connections are kept for every worker (the default keeps 2 per host), so a
-		// burst reuses connections instead of opening one per event.
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.MaxIdleConnsPerHost = opts.Workers
-		client = &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	}
-	return &Deliverer{opts: opts, client: client, metrics: newDeliveryMetrics(opts.Registerer)}
+	return &Deliverer{opts: opts, sender: newSender(opts), metrics: newDeliveryMetrics(opts.Registerer)}
 }
 
 // MaxAttempts is what Publish gives each job.
@@ -185,33 +250,21 @@ func (d *Deliverer) Send(ctx context.Context, msg Message) (Result, error) {
 	return d.send(ctx, msg, d.opts.Secret.signer())
 }
 
-// send is Send signing with g, which a batch reuses from one event to the next. The header
-// map is written in canonical form: Set would canonicalize each name on every request.
+// send is Send signing with g, which a batch reuses from one event to the next.
 func (d *Deliverer) send(ctx context.Context, msg Message, g *signer) (Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, d.opts.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.opts.URL, bytes.NewReader(msg.Body))
-	if err != nil {
-		return Result{}, fmt.Errorf("webhook request: %w", err)
-	}
 	now := time.Now()
 	ts := strconv.FormatInt(now.Unix(), 10)
-	req.Header = http.Header{
-		"Content-Type":  {"application/json"},
-		"User-Agent":    {"m4sh-webhooks"},
-		headerID:        {msg.ID},
-		headerTimestamp: {ts},
-		headerSignature: {g.sign(msg.ID, ts, msg.Body)},
-	}
-	resp, err := d.client.Do(req)
-	res := Result{Latency: time.Since(now)}
+	status, err := d.sender.Post(ctx, []httppost.Field{
+		{Name: headerID, Value: msg.ID},
+		{Name: headerTimestamp, Value: ts},
+		{Name: headerSignature, Value: g.sign(msg.ID, ts, msg.Body)},
+	}, msg.Body)
+	res := Result{Status: status, Latency: time.Since(now)}
 	if err != nil {
 		return res, fmt.Errorf("webhook POST: %w", err)
 	}
-	// Read a little of the answer so the connection can be reused; receivers say little.
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	_ = resp.Body.Close()
-	res.Status = resp.StatusCode
 	switch {
 	case res.Status >= 200 && res.Status < 300:
 		return res, nil

@@ -26,10 +26,12 @@ import (
 	"github.com/m4sh/backend/internal/app"
 	"github.com/m4sh/backend/internal/apptest"
 	"github.com/m4sh/backend/internal/config"
+	"github.com/m4sh/backend/internal/cputime"
 	"github.com/m4sh/backend/internal/dbtest"
 	"github.com/m4sh/backend/internal/postgres"
 	"github.com/m4sh/backend/internal/solo"
 	"github.com/m4sh/backend/internal/webhook"
+	"github.com/m4sh/backend/internal/webhooktest"
 )
 
 // testSecret is 32 random-looking bytes, whsec_-encoded.
@@ -487,8 +489,14 @@ func TestQuotaExceededEvent(t *testing.T) {
 }
 
 // BenchmarkWebhookDrain queues 1,000 events per iteration in one transaction and times their
-// delivery to a loopback receiver (in this process) with the default WEBHOOK_WORKERS (20)
-// and schedule: events/s is the drain rate. One job per event (Publish).
+// delivery to a loopback receiver with the default WEBHOOK_WORKERS (20) and schedule:
+// events/s is the drain rate. One job per event (Publish). The receiver is webhooktest's
+// minimal responder in this process (M4SH_BENCH_RECEIVER=process: in a child process;
+// =nethttp: net/http's server in this process, as before). go-cpu-µs/event is this
+// process's CPU from the commit to the last delivery (River's fetching and completing
+// included), pg-cpu-µs/event the PostgreSQL server's meanwhile (all of its processes, in
+// 10 ms ticks), recv-cpu-µs/event the receiver's in its child process; queue-go-µs/event
+// and queue-pg-µs/event are what queueing them in their transaction cost (not timed).
 func BenchmarkWebhookDrain(b *testing.B) {
 	benchmarkDrain(b, func(ctx context.Context, e *apptest.Env, tx pgx.Tx, events []webhook.Event) error {
 		for _, ev := range events {
@@ -509,35 +517,46 @@ func BenchmarkWebhookDrainBatched(b *testing.B) {
 }
 
 func benchmarkDrain(b *testing.B, queue func(context.Context, *apptest.Env, pgx.Tx, []webhook.Event) error) {
-	var got atomic.Int64
-	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		got.Add(1)
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	b.Cleanup(rc.Close)
+	rc := webhooktest.Start(b)
 	e := apptest.Start(b, dbtest.NewURL(b), webhookEnv(rc.URL), nil)
 	ctx := context.Background()
 	const n = 1000
-	var total time.Duration
+	pgDir, err := cputime.DataDir(ctx, e.Pool)
+	if err != nil {
+		b.Logf("no server CPU: %v", err)
+	}
+	var total, cpu, pgCPU, recvCPU, queueCPU, queuePG time.Duration
 	for i := 0; i < b.N; i++ {
-		want := got.Load() + n
+		want, recv0 := rc.Stats()
+		want += n
 		events := make([]webhook.Event, n)
 		for j := range events {
 			events[j] = webhook.Event{Type: webhook.Ping, Data: webhook.PingData{Message: strconv.Itoa(j)}}
 		}
+		q0, qpg0 := cputime.Process(), cputime.Server(pgDir)
 		if err := postgres.InTx(ctx, e.Pool, func(tx pgx.Tx) error { return queue(ctx, e, tx, events) }); err != nil {
 			b.Fatal(err)
 		}
-		start := time.Now()
-		deadline := start.Add(time.Minute)
-		for got.Load() < want {
-			if time.Now().After(deadline) {
-				b.Fatalf("%d of %d events delivered within a minute", got.Load()-want+n, n)
-			}
-			time.Sleep(time.Millisecond)
+		start, cpu0, pg0 := time.Now(), cputime.Process(), cputime.Server(pgDir)
+		queueCPU += cpu0 - q0
+		queuePG += pg0 - qpg0
+		if got := rc.Wait(want, time.Minute); got < want {
+			b.Fatalf("%d of %d events delivered within a minute", got-want+n, n)
 		}
 		total += time.Since(start)
+		cpu += cputime.Process() - cpu0
+		pgCPU += cputime.Server(pgDir) - pg0
+		_, recv1 := rc.Stats()
+		recvCPU += recv1 - recv0
+	}
+	b.ReportMetric(float64(cpu.Microseconds())/float64(n*b.N), "go-cpu-µs/event")
+	b.ReportMetric(float64(queueCPU.Microseconds())/float64(n*b.N), "queue-go-µs/event")
+	if pgDir != "" {
+		b.ReportMetric(float64(pgCPU.Microseconds())/float64(n*b.N), "pg-cpu-µs/event")
+		b.ReportMetric(float64(queuePG.Microseconds())/float64(n*b.N), "queue-pg-µs/event")
+	}
+	if rc.Mode == webhooktest.ModeProcess {
+		b.ReportMetric(float64(recvCPU.Microseconds())/float64(n*b.N), "recv-cpu-µs/event")
 	}
 	b.ReportMetric(float64(n*b.N)/total.Seconds(), "events/s")
 }
