@@ -26,9 +26,10 @@ SELECT * FROM snapshot_uploads WHERE id = @id FOR UPDATE;
 -- COMMITTED re-checks the row), so it is reported missing and the upload stores the bytes
 -- again under a new chunk id: a tombstone is never referenced.
 --
--- Each hash is one probe of snapshot_chunks_live_idx (owner, hash), whatever the planner
--- believes about the owner: a subquery with LIMIT runs once per hash and its two equalities
--- match that index exactly. Written as "owner = $1 AND hash = ANY($2)", a plan made while
+-- Each hash is one probe of snapshot_chunks_live_idx (owner, hash), however many chunks
+-- the planner believes the owner has: a subquery with LIMIT runs once per hash and its two
+-- equalities match that index exactly (on a table of a few pages, a scan per hash may be
+-- chosen instead, as cheap there). Written as "owner = $1 AND hash = ANY($2)", a plan made while
 -- the owner stored little (or with no statistics yet) scanned all of the owner's live chunks
 -- and filtered them against the hashes, on every upload, ever slower as the owner stored
 -- more. The probes find ids; the rows are then locked one by one in ascending id.

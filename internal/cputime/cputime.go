@@ -32,8 +32,9 @@ func DataDir(ctx context.Context, pool *pgxpool.Pool) (string, error) {
 }
 
 // Server sums the CPU time of the PostgreSQL server whose data directory is dir: the
-// postmaster (from postmaster.pid) and its children, in clock ticks of 10 ms. 0 when the
-// server is not on this machine.
+// postmaster (from postmaster.pid) and its children, live or reaped, in clock ticks of
+// 10 ms (Linux reports /proc times in USER_HZ, 100 a second). 0 when the server is not on
+// this machine.
 func Server(dir string) time.Duration {
 	if dir == "" {
 		return 0
@@ -63,6 +64,14 @@ func Server(dir string) time.Duration {
 		ut, _ := strconv.ParseInt(f[11], 10, 64)
 		st, _ := strconv.ParseInt(f[12], 10, 64)
 		ticks += ut + st
+		if pid == master && len(f) >= 15 {
+			// Backends that have exited: the postmaster has reaped them, and their time is
+			// its children's (cutime, cstime), so a backend that ends between two readings
+			// still counts.
+			cut, _ := strconv.ParseInt(f[13], 10, 64)
+			cst, _ := strconv.ParseInt(f[14], 10, 64)
+			ticks += cut + cst
+		}
 	}
 	return time.Duration(ticks) * 10 * time.Millisecond
 }

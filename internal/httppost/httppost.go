@@ -18,10 +18,13 @@
 // any other), no compression asked for (no Accept-Encoding: the body is not read), no
 // pipelining (one request in flight per connection), no HTTP/2.
 //
-// A connection kept idle may have been closed by the server meanwhile; that shows as an
-// error before any byte of the answer. Such a request is sent once more on a new connection
-// (and the other idle connections, older still, are dropped): the server may have processed
-// it, so callers must accept a repeat — webhooks are at least once, with the same id.
+// A connection kept idle is checked before it is reused: when the server has closed it, or
+// has sent anything while it was idle (a 408 as it times the connection out, a stray second
+// answer), the connection is closed instead, so that no request ever gets another's answer.
+// The server may still close it between that check and the request; that shows as an error
+// before any byte of the answer, and such a request is sent once more on a new connection:
+// the server may have processed it, so callers must accept a repeat — webhooks are at least
+// once, with the same id.
 package httppost
 
 import (
@@ -82,6 +85,7 @@ type Client struct {
 // without end would otherwise grow http.ReadResponse's header map until the deadline).
 type conn struct {
 	net.Conn
+	raw  net.Conn // the TCP connection under TLS (Conn itself without)
 	lr   io.LimitedReader
 	br   *bufio.Reader
 	used time.Time
@@ -92,7 +96,8 @@ const (
 	defaultIdleTimeout = 90 * time.Second
 	max1xx             = 32 // net/http bounds their total header size instead
 	// maxHeaderBytes bounds the header blocks of one exchange's answers (1xx ones included);
-	// net/http's Transport allows 10 MB, more than any webhook receiver needs to say.
+	// net/http's Transport allows 10 MB; a webhook receiver says a few hundred bytes, and
+	// parsing a header block costs many times its size in memory.
 	maxHeaderBytes    = 1 << 20
 	userAgentFallback = "Go-http-client/1.1"
 )
@@ -115,6 +120,11 @@ func New(rawURL string, opts Options) (*Client, error) {
 		}
 	default:
 		return nil, fmt.Errorf("httppost: unsupported scheme %q", u.Scheme)
+	}
+	if !isASCII(u.Host) {
+		// net/http converts such a host to its ASCII form (IDNA) for DNS, TLS and Host; this
+		// client does not: callers use net/http for it.
+		return nil, fmt.Errorf("httppost: non-ASCII host in %q", rawURL)
 	}
 	if u.Hostname() == "" {
 		return nil, fmt.Errorf("httppost: no host in %q", rawURL)
@@ -161,6 +171,15 @@ func New(rawURL string, opts Options) (*Client, error) {
 	}
 	c.prefix = p
 	return c, nil
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 func hasField(fs []Field, name string) bool {
@@ -237,7 +256,6 @@ func (c *Client) Post(ctx context.Context, header []Field, body []byte) (int, er
 		}
 		_ = pc.Close()
 		if reused && !answered && !retried && ctx.Err() == nil && isClosedByPeer(err) {
-			c.dropIdle() // older than the one the server closed
 			continue
 		}
 		if ctxErr := ctx.Err(); ctxErr != nil {
@@ -289,7 +307,7 @@ func (c *Client) roundTrip(pc *conn, b []byte) (status int, keep, answered bool,
 	}
 	for n1xx := 0; ; n1xx++ {
 		if _, err := pc.br.Peek(1); err != nil {
-			return 0, false, false, err
+			return 0, false, n1xx > 0, err
 		}
 		resp, err := http.ReadResponse(pc.br, nil)
 		if err != nil {
@@ -323,26 +341,27 @@ func isClosedByPeer(err error) bool {
 	return errors.As(err, &op) && !op.Timeout() // ECONNRESET, EPIPE
 }
 
-// get returns an idle connection (reused) or a new one; fresh asks for a new one.
+// get returns an idle connection (reused) or a new one; fresh asks for a new one. Idle
+// connections past IdleTimeout, closed by the server or holding bytes nobody asked for are
+// closed on the way.
 func (c *Client) get(ctx context.Context, fresh bool) (*conn, bool, error) {
 	if !fresh {
-		now := time.Now()
-		c.mu.Lock()
-		for len(c.idle) > 0 {
-			pc := c.idle[len(c.idle)-1]
-			c.idle = c.idle[:len(c.idle)-1]
-			if now.Sub(pc.used) <= c.idleFor {
-				c.mu.Unlock()
+		for {
+			pc := c.takeIdle()
+			if pc == nil {
+				break
+			}
+			if !unusable(pc.raw) {
 				return pc, true, nil
 			}
 			_ = pc.Close()
 		}
-		c.mu.Unlock()
 	}
 	nc, err := c.dialer.DialContext(ctx, "tcp", c.addr)
 	if err != nil {
 		return nil, false, fmt.Errorf("httppost: %w", err)
 	}
+	raw := nc
 	if c.tls != nil {
 		tc := tls.Client(nc, c.tls)
 		if err := tc.HandshakeContext(ctx); err != nil {
@@ -351,7 +370,7 @@ func (c *Client) get(ctx context.Context, fresh bool) (*conn, bool, error) {
 		}
 		nc = tc
 	}
-	pc := &conn{Conn: nc, lr: io.LimitedReader{R: nc}}
+	pc := &conn{Conn: nc, raw: raw, lr: io.LimitedReader{R: nc}}
 	pc.br = bufio.NewReaderSize(&pc.lr, 4<<10)
 	return pc, false, nil
 }
@@ -368,6 +387,28 @@ func (c *Client) put(pc *conn) {
 	if pc != nil {
 		_ = pc.Close()
 	}
+}
+
+// takeIdle removes the most recently used idle connection from the list and returns it
+// (nil when none is left), closing the ones past IdleTimeout from the oldest on.
+func (c *Client) takeIdle() *conn {
+	cutoff := time.Now().Add(-c.idleFor)
+	c.mu.Lock()
+	var expired []*conn
+	for len(c.idle) > 0 && c.idle[0].used.Before(cutoff) {
+		expired = append(expired, c.idle[0])
+		c.idle = c.idle[1:]
+	}
+	var pc *conn
+	if n := len(c.idle); n > 0 {
+		pc = c.idle[n-1]
+		c.idle = c.idle[:n-1]
+	}
+	c.mu.Unlock()
+	for _, e := range expired {
+		_ = e.Close()
+	}
+	return pc
 }
 
 // dropIdle closes every idle connection.

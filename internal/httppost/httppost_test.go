@@ -357,3 +357,85 @@ func TestEndlessHeaderIsBounded(t *testing.T) {
 	}
 	c.CloseIdle()
 }
+
+// TestNoAnswerFromAnIdleConnection: bytes a receiver sends on a connection while it is idle
+// are nobody's answer. A receiver that times idle connections out with a 408 and closes
+// them, and one that answers every request twice (200, then 500 a moment later): each
+// request gets its own answer, 200, from both clients, and none gets the 408 or the 500.
+func TestNoAnswerFromAnIdleConnection(t *testing.T) {
+	t.Parallel()
+	afterAnswer := map[string]func(c net.Conn){
+		"408 then close": func(c net.Conn) {
+			time.Sleep(20 * time.Millisecond)
+			_, _ = io.WriteString(c, "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
+			_ = c.(*net.TCPConn).CloseWrite()
+		},
+		"a second answer": func(c net.Conn) {
+			time.Sleep(20 * time.Millisecond)
+			_, _ = io.WriteString(c, "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n")
+		},
+	}
+	for name, after := range afterAnswer {
+		srv := newRawServer(t, func(c net.Conn, br *bufio.Reader) {
+			for {
+				req, err := http.ReadRequest(br)
+				if err != nil {
+					return
+				}
+				_, _ = io.Copy(io.Discard, req.Body)
+				if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"); err != nil {
+					return
+				}
+				after(c)
+			}
+		})
+		for client, post := range both(t) {
+			for i := range 3 {
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				status, err := post(ctx, srv.url("/hook"), nil, []byte(`{}`))
+				cancel()
+				if status != http.StatusOK || err != nil {
+					t.Errorf("%s, %s, request %d: %d %v, want 200", name, client, i+1, status, err)
+				}
+				time.Sleep(60 * time.Millisecond) // the stray bytes arrive while idle
+			}
+		}
+	}
+}
+
+// TestIdleConnectionsExpire: connections idle for longer than IdleTimeout are closed when
+// the client next looks for one, the oldest too, not only the one it would reuse.
+func TestIdleConnectionsExpire(t *testing.T) {
+	t.Parallel()
+	var closed atomic.Int64
+	srv := newRawServer(t, func(c net.Conn, br *bufio.Reader) {
+		answering(func(int) (string, bool) { return "HTTP/1.1 204 No Content\r\n\r\n", false })(c, br)
+		closed.Add(1)
+	})
+	c, err := httppost.New(srv.url("/hook"), httppost.Options{Header: constant, MaxIdle: 4, IdleTimeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseIdle()
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for range 3 { // three connections at once, then idle
+		wg.Go(func() {
+			if status, err := c.Post(ctx, nil, []byte(`{}`)); status != http.StatusNoContent || err != nil {
+				t.Errorf("%d %v", status, err)
+			}
+		})
+	}
+	wg.Wait()
+	time.Sleep(150 * time.Millisecond)
+	if status, err := c.Post(ctx, nil, []byte(`{}`)); status != http.StatusNoContent || err != nil {
+		t.Fatalf("%d %v", status, err)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for closed.Load() < srv.conns.Load()-1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got, want := closed.Load(), srv.conns.Load()-1; got != want {
+		t.Errorf("%d of %d connections closed, want all but the one in use", got, srv.conns.Load())
+	}
+}
