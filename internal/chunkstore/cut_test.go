@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	cdc "github.com/PlakarKorp/go-cdc-chunkers"
@@ -75,7 +76,7 @@ func TestCutMatchesLibrary(t *testing.T) {
 		if len(want) == 0 && len(got) == 0 {
 			continue
 		}
-		if !equalInts(want, got) {
+		if !slices.Equal(want, got) {
 			t.Errorf("%s (%d bytes): cut into %v, the library into %v", name, len(data), got, want)
 		}
 	}
@@ -96,18 +97,6 @@ func sceneLike(rng *rand.Rand) []byte {
 		b.WriteString(`","x":12.5,"y":-3},`)
 	}
 	return b.Bytes()
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // BenchmarkCut: finding the boundaries of 1 MiB of random bytes, beside the library doing

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/m4sh/backend/internal/blob"
@@ -47,7 +48,7 @@ func TestManifestRoundTrip(t *testing.T) {
 		if err := got.UnmarshalBinary(b); err != nil {
 			t.Fatalf("UnmarshalBinary(%d refs): %v", n, err)
 		}
-		if len(got.Refs) != n || (n > 0 && !equalRefs(got.Refs, m.Refs)) {
+		if len(got.Refs) != n || (n > 0 && !slices.Equal(got.Refs, m.Refs)) {
 			t.Fatalf("%d refs: got %d back, or different ones", n, len(got.Refs))
 		}
 		if n == 64 && len(b) > 1+64*(32+5+3+3+1+5+3) {
@@ -58,22 +59,10 @@ func TestManifestRoundTrip(t *testing.T) {
 		for _, ref := range tail.Refs {
 			joined = AppendRef(joined, ref)
 		}
-		if err := got.UnmarshalBinary(joined); err != nil || !equalRefs(got.Refs, append(append([]Ref(nil), m.Refs...), tail.Refs...)) {
+		if err := got.UnmarshalBinary(joined); err != nil || !slices.Equal(got.Refs, append(append([]Ref(nil), m.Refs...), tail.Refs...)) {
 			t.Fatalf("appended manifest of %d+3 refs: %v", n, err)
 		}
 	}
-}
-
-func equalRefs(a, b []Ref) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestManifestRejectsCorrupt: every truncation of a valid manifest, a wrong version and
@@ -99,7 +88,7 @@ func TestManifestRejectsCorrupt(t *testing.T) {
 		var probe Manifest
 		err := probe.UnmarshalBinary(b[:cut])
 		switch {
-		case err == nil && !equalRefs(probe.Refs, m.Refs[:len(probe.Refs)]):
+		case err == nil && !slices.Equal(probe.Refs, m.Refs[:len(probe.Refs)]):
 			// Only a cut exactly between records decodes: a shorter valid manifest.
 			t.Fatalf("truncated at %d: decoded %d wrong refs", cut, len(probe.Refs))
 		case err != nil && !errors.Is(err, ErrCorrupt):
