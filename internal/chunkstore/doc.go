@@ -145,8 +145,9 @@
 // Ci into Tc, two commits per upload instead of four: Ti inserts the upload row itself, and
 // Tc locks the upload, numbers the revision (the session row), then does Ci's statements
 // and commits. Taking the upload row before the session row cannot deadlock: only the upload
-// itself and the reaper ever lock an upload row. And it splits with SplitPlain, compressing
-// only the chunks Ti finds missing (an autosave compresses a few chunks, not the whole body).
+// itself and the reaper ever lock an upload row. And it splits the body in memory without
+// compressing (SplitBytes, the boundaries Split finds), compressing only the chunks Ti finds
+// missing (an autosave compresses a few chunks, not the whole body).
 //
 // An Idempotency-Key is claimed by T0 (unique per session among uploads in flight) after
 // looking it up among committed revisions, as today. Until the migration that lands with

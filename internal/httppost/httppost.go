@@ -411,8 +411,8 @@ func (c *Client) takeIdle() *conn {
 	return pc
 }
 
-// dropIdle closes every idle connection.
-func (c *Client) dropIdle() {
+// CloseIdle closes the idle connections (the Client stays usable).
+func (c *Client) CloseIdle() {
 	c.mu.Lock()
 	idle := c.idle
 	c.idle = nil
@@ -421,6 +421,3 @@ func (c *Client) dropIdle() {
 		_ = pc.Close()
 	}
 }
-
-// CloseIdle closes the idle connections (the Client stays usable).
-func (c *Client) CloseIdle() { c.dropIdle() }
